@@ -1,0 +1,485 @@
+"""The store: the one owner of durable state. Each method is one transaction.
+
+It speaks in domain snapshots (server.domain.model) and domain errors, never in HTTP or Socket.IO terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from ..domain.errors import Conflict, NotFound, Unauthenticated
+from ..domain.model import (
+    EventInfo,
+    ParticipantInfo,
+    PresenceSnapshot,
+    PresentPerson,
+    Principal,
+    SessionInfo,
+)
+from ..domain.participants import Registration
+from ..domain.roles import Role
+from ..domain.sessions import SessionState, check_transition
+from ..tokens import utcnow
+from . import models as m
+
+
+@dataclass(frozen=True)
+class SessionDraft:
+    """A session as read from an agenda, before it is stored."""
+
+    ref: str
+    title: str
+    room: str
+    starts_at: datetime
+    ends_at: datetime
+    languages: tuple[str, ...]
+    default_speaking_seconds: int = 180
+    is_public: bool = True
+    state: SessionState = SessionState.SCHEDULED
+
+
+def _event(row: m.Event) -> EventInfo:
+    return EventInfo(id=row.id, slug=row.slug, title=row.title, venue=row.venue, timezone=row.timezone)
+
+
+def _session(row: m.Session) -> SessionInfo:
+    return SessionInfo(
+        id=row.id,
+        event_id=row.event_id,
+        ref=row.ref,
+        title=row.title,
+        room=row.room,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        languages=tuple(row.languages or ()),
+        state=SessionState(row.state),
+        state_changed_at=row.state_changed_at,
+        default_speaking_seconds=row.default_speaking_seconds,
+        is_public=row.is_public,
+    )
+
+
+def _participant(row: m.Participant) -> ParticipantInfo:
+    return ParticipantInfo(
+        id=row.id,
+        event_id=row.event_id,
+        display_name=row.display_name,
+        affiliation=row.affiliation,
+        stakeholder_group=row.stakeholder_group,
+        country=row.country,
+        role=Role(row.role),
+    )
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] = utcnow) -> None:
+        self.engine = engine
+        self.clock = clock
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    def _tx(self) -> AsyncSession:
+        return self._sessions()
+
+    # -- events and sessions ------------------------------------------------------------------
+
+    async def ensure_event(
+        self, slug: str, title: str, venue: str = "", timezone: str = "Europe/Zurich"
+    ) -> tuple[EventInfo, bool]:
+        """The event with this slug, created if missing; the flag says whether it was created."""
+        async with self._tx() as tx, tx.begin():
+            row = await tx.scalar(select(m.Event).where(m.Event.slug == slug))
+            if row is not None:
+                return _event(row), False
+            row = m.Event(slug=slug, title=title, venue=venue, timezone=timezone, created_at=self.clock())
+            tx.add(row)
+            await tx.flush()
+            return _event(row), True
+
+    async def get_event(self, event_id: int) -> EventInfo:
+        async with self._tx() as tx:
+            row = await tx.get(m.Event, event_id)
+            if row is None:
+                raise NotFound(f"there is no event {event_id}", code="unknown_event")
+            return _event(row)
+
+    async def find_event(self, slug: str) -> EventInfo | None:
+        async with self._tx() as tx:
+            row = await tx.scalar(select(m.Event).where(m.Event.slug == slug))
+            return _event(row) if row else None
+
+    async def list_events(self) -> list[EventInfo]:
+        async with self._tx() as tx:
+            return [_event(r) for r in await tx.scalars(select(m.Event).order_by(m.Event.id))]
+
+    async def upsert_sessions(self, event_id: int, drafts: Iterable[SessionDraft]) -> tuple[int, int]:
+        """Store an agenda in one transaction, matching sessions by their agenda ref.
+
+        Returns (created, updated). The state of an existing session is never touched by an import.
+        """
+        created = updated = 0
+        async with self._tx() as tx, tx.begin():
+            if await tx.get(m.Event, event_id) is None:
+                raise NotFound(f"there is no event {event_id}", code="unknown_event")
+            for draft in drafts:
+                row = await tx.scalar(
+                    select(m.Session).where(m.Session.event_id == event_id, m.Session.ref == draft.ref)
+                )
+                fields: dict[str, Any] = {
+                    "title": draft.title,
+                    "room": draft.room,
+                    "starts_at": draft.starts_at,
+                    "ends_at": draft.ends_at,
+                    "languages": list(draft.languages),
+                    "default_speaking_seconds": draft.default_speaking_seconds,
+                    "is_public": draft.is_public,
+                }
+                if row is None:
+                    tx.add(
+                        m.Session(
+                            event_id=event_id,
+                            ref=draft.ref,
+                            state=draft.state.value,
+                            state_changed_at=self.clock()
+                            if draft.state is not SessionState.SCHEDULED
+                            else None,
+                            created_at=self.clock(),
+                            **fields,
+                        )
+                    )
+                    created += 1
+                else:
+                    for key, value in fields.items():
+                        setattr(row, key, value)
+                    updated += 1
+        return created, updated
+
+    async def get_session(self, session_id: int) -> SessionInfo:
+        async with self._tx() as tx:
+            row = await tx.get(m.Session, session_id)
+            if row is None:
+                raise NotFound(f"there is no session {session_id}", code="unknown_session")
+            return _session(row)
+
+    async def list_sessions(self, event_id: int) -> list[SessionInfo]:
+        async with self._tx() as tx:
+            rows = await tx.scalars(
+                select(m.Session)
+                .where(m.Session.event_id == event_id)
+                .order_by(m.Session.starts_at, m.Session.id)
+            )
+            return [_session(r) for r in rows]
+
+    async def set_session_state(self, actor: Principal, session_id: int, target: SessionState) -> SessionInfo:
+        """Move a session to a new state and audit it, as one compare-and-set transaction.
+
+        The UPDATE names the state it read, so two processes racing on one session cannot both win.
+        """
+        async with self._tx() as tx, tx.begin():
+            row = await tx.get(m.Session, session_id)
+            if row is None:
+                raise NotFound(f"there is no session {session_id}", code="unknown_session")
+            current = SessionState(row.state)
+            check_transition(current, target)
+            now = self.clock()
+            result = await tx.execute(
+                update(m.Session)
+                .where(m.Session.id == session_id, m.Session.state == current.value)
+                .values(state=target.value, state_changed_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(result, "rowcount", 0) != 1:
+                raise Conflict("the session changed meanwhile: reload and try again", code="stale_state")
+            tx.add(
+                self._audit(
+                    actor,
+                    "session.set_state",
+                    f"session:{session_id}",
+                    {"from": current.value, "to": target.value},
+                    session_id,
+                )
+            )
+            await tx.flush()
+            await tx.refresh(row)
+            return _session(row)
+
+    # -- participants, grants, principals -------------------------------------------------------
+
+    async def register_attendee(
+        self, event_id: int, registration: Registration
+    ) -> tuple[ParticipantInfo, int]:
+        """Store a self-registration and its event-wide attendee grant; returns (participant, grant id)."""
+        async with self._tx() as tx, tx.begin():
+            if await tx.get(m.Event, event_id) is None:
+                raise NotFound(f"there is no event {event_id}", code="unknown_event")
+            now = self.clock()
+            row = m.Participant(
+                event_id=event_id,
+                display_name=registration.display_name,
+                affiliation=registration.affiliation,
+                stakeholder_group=registration.stakeholder_group.value,
+                country=registration.country,
+                consent_demographics=registration.consent_demographics,
+                gender=registration.gender.value if registration.gender else None,
+                age_band=registration.age_band.value if registration.age_band else None,
+                role=Role.ATTENDEE.value,
+                created_at=now,
+            )
+            tx.add(row)
+            await tx.flush()
+            grant = m.RoleGrant(
+                event_id=event_id,
+                session_id=None,
+                participant_id=row.id,
+                role=Role.ATTENDEE.value,
+                created_at=now,
+            )
+            tx.add(grant)
+            await tx.flush()
+            return _participant(row), grant.id
+
+    async def staff_grant(
+        self, event_id: int, session_id: int | None, role: Role, actor: Principal | None = None
+    ) -> tuple[ParticipantInfo, int]:
+        """The active link grant for a role (per session, or event-wide for admin), created once.
+
+        Handing out links again re-signs tokens for the same grant, so the holder stays the same person.
+        """
+        async with self._tx() as tx, tx.begin():
+            if await tx.get(m.Event, event_id) is None:
+                raise NotFound(f"there is no event {event_id}", code="unknown_event")
+            if session_id is not None:
+                session = await tx.get(m.Session, session_id)
+                if session is None or session.event_id != event_id:
+                    raise NotFound(f"there is no session {session_id} in this event", code="unknown_session")
+            query = (
+                select(m.RoleGrant)
+                .where(
+                    m.RoleGrant.event_id == event_id,
+                    m.RoleGrant.role == role.value,
+                    m.RoleGrant.revoked_at.is_(None),
+                    m.RoleGrant.session_id.is_(None)
+                    if session_id is None
+                    else m.RoleGrant.session_id == session_id,
+                )
+                .order_by(m.RoleGrant.id)
+                .limit(1)
+            )
+            grant = await tx.scalar(query)
+            if grant is not None:
+                person = await tx.get(m.Participant, grant.participant_id)
+                assert person is not None  # the foreign key guarantees it
+                return _participant(person), grant.id
+            now = self.clock()
+            person = m.Participant(
+                event_id=event_id, display_name=role.label, affiliation="", role=role.value, created_at=now
+            )
+            tx.add(person)
+            await tx.flush()
+            grant = m.RoleGrant(
+                event_id=event_id,
+                session_id=session_id,
+                participant_id=person.id,
+                role=role.value,
+                created_at=now,
+                created_by=actor.participant.id if actor else None,
+            )
+            tx.add(grant)
+            await tx.flush()
+            tx.add(
+                self._audit(
+                    actor,
+                    "grant.create",
+                    f"grant:{grant.id}",
+                    {"role": role.value},
+                    session_id,
+                    event_id=event_id,
+                )
+            )
+            return _participant(person), grant.id
+
+    async def principal(self, grant_id: int, participant_id: int) -> Principal:
+        """Resolve a verified token's grant; a revoked or unknown grant is refused."""
+        async with self._tx() as tx:
+            grant = await tx.get(m.RoleGrant, grant_id)
+            if grant is None or grant.participant_id != participant_id:
+                raise Unauthenticated("this link is not known here", code="token_unknown")
+            if grant.revoked_at is not None:
+                raise Unauthenticated("this link was withdrawn by the organisers", code="token_revoked")
+            person = await tx.get(m.Participant, participant_id)
+            if person is None:
+                raise Unauthenticated("this link is not known here", code="token_unknown")
+            return Principal(
+                participant=_participant(person),
+                grant_id=grant.id,
+                role=Role(grant.role),
+                event_id=grant.event_id,
+                session_id=grant.session_id,
+            )
+
+    async def revoke_grant(self, actor: Principal | None, grant_id: int) -> None:
+        async with self._tx() as tx, tx.begin():
+            grant = await tx.get(m.RoleGrant, grant_id)
+            if grant is None:
+                raise NotFound(f"there is no grant {grant_id}", code="unknown_grant")
+            if grant.revoked_at is not None:
+                raise Conflict("this link was already withdrawn", code="no_change")
+            grant.revoked_at = self.clock()
+            tx.add(
+                self._audit(
+                    actor,
+                    "grant.revoke",
+                    f"grant:{grant_id}",
+                    {"role": grant.role},
+                    grant.session_id,
+                    event_id=grant.event_id,
+                )
+            )
+
+    # -- audit -------------------------------------------------------------------------------
+
+    def _audit(
+        self,
+        actor: Principal | None,
+        action: str,
+        target: str,
+        details: dict[str, Any],
+        session_id: int | None,
+        *,
+        event_id: int | None = None,
+    ) -> m.AuditEntry:
+        resolved_event = event_id if event_id is not None else (actor.event_id if actor else None)
+        if resolved_event is None:
+            raise ValueError("an audit entry needs an event")
+        return m.AuditEntry(
+            event_id=resolved_event,
+            session_id=session_id,
+            actor_id=actor.participant.id if actor else None,
+            actor_role=actor.role.value if actor else "system",
+            action=action,
+            target=target,
+            details=details,
+            created_at=self.clock(),
+        )
+
+    async def audit_log(self, session_id: int, limit: int = 200) -> list[dict[str, Any]]:
+        async with self._tx() as tx:
+            rows = await tx.execute(
+                select(m.AuditEntry, m.Participant.display_name)
+                .outerjoin(m.Participant, m.Participant.id == m.AuditEntry.actor_id)
+                .where(m.AuditEntry.session_id == session_id)
+                .order_by(m.AuditEntry.id.desc())
+                .limit(limit)
+            )
+            return [
+                {
+                    "id": entry.id,
+                    "at": entry.created_at.isoformat().replace("+00:00", "Z"),
+                    "actor": {"id": entry.actor_id, "name": name, "role": entry.actor_role},
+                    "action": entry.action,
+                    "target": entry.target,
+                    "details": entry.details,
+                }
+                for entry, name in rows
+            ]
+
+    # -- processes and presence -----------------------------------------------------------------
+
+    async def register_instance(self, instance_id: str, host: str, pid: int) -> None:
+        now = self.clock()
+        async with self._tx() as tx, tx.begin():
+            tx.add(m.Instance(id=instance_id, host=host, pid=pid, started_at=now, heartbeat_at=now))
+
+    async def heartbeat(self, instance_id: str) -> None:
+        async with self._tx() as tx, tx.begin():
+            await tx.execute(
+                update(m.Instance).where(m.Instance.id == instance_id).values(heartbeat_at=self.clock())
+            )
+
+    async def reap_instances(self, silent_for: timedelta) -> set[int]:
+        """Forget processes that stopped beating; returns the sessions whose presence changed."""
+        cutoff = self.clock() - silent_for
+        async with self._tx() as tx, tx.begin():
+            dead = list(await tx.scalars(select(m.Instance.id).where(m.Instance.heartbeat_at < cutoff)))
+            if not dead:
+                return set()
+            sessions = set(
+                await tx.scalars(
+                    select(m.Presence.session_id).where(m.Presence.instance_id.in_(dead)).distinct()
+                )
+            )
+            await tx.execute(delete(m.Presence).where(m.Presence.instance_id.in_(dead)))
+            await tx.execute(delete(m.Instance).where(m.Instance.id.in_(dead)))
+            return sessions
+
+    async def drop_instance(self, instance_id: str) -> set[int]:
+        """A clean shutdown: this process's connections are gone."""
+        async with self._tx() as tx, tx.begin():
+            sessions = set(
+                await tx.scalars(
+                    select(m.Presence.session_id).where(m.Presence.instance_id == instance_id).distinct()
+                )
+            )
+            await tx.execute(delete(m.Presence).where(m.Presence.instance_id == instance_id))
+            await tx.execute(delete(m.Instance).where(m.Instance.id == instance_id))
+            return sessions
+
+    async def add_presence(self, instance_id: str, sid: str, principal: Principal, session_id: int) -> None:
+        async with self._tx() as tx, tx.begin():
+            tx.add(
+                m.Presence(
+                    instance_id=instance_id,
+                    sid=sid,
+                    session_id=session_id,
+                    participant_id=principal.participant.id,
+                    role=principal.role.value,
+                    connected_at=self.clock(),
+                )
+            )
+            try:
+                await tx.flush()
+            except IntegrityError:
+                raise Conflict("this connection is already in a session", code="already_joined") from None
+
+    async def remove_presence(self, instance_id: str, sid: str) -> int | None:
+        """Forget one connection; returns its session, or None if it was not present."""
+        async with self._tx() as tx, tx.begin():
+            row = await tx.get(m.Presence, (instance_id, sid))
+            if row is None:
+                return None
+            session_id = row.session_id
+            await tx.delete(row)
+            return session_id
+
+    async def presence(self, session_id: int, live_within: timedelta) -> PresenceSnapshot:
+        """Everyone connected to the session through a process that is still alive."""
+        cutoff = self.clock() - live_within
+        async with self._tx() as tx:
+            rows = await tx.execute(
+                select(
+                    m.Participant,
+                    m.Presence.role,
+                    func.count(m.Presence.sid),
+                    func.min(m.Presence.connected_at),
+                )
+                .join(m.Presence, m.Presence.participant_id == m.Participant.id)
+                .join(m.Instance, m.Instance.id == m.Presence.instance_id)
+                .where(m.Presence.session_id == session_id, m.Instance.heartbeat_at >= cutoff)
+                .group_by(m.Participant.id, m.Presence.role)
+            )
+            people = []
+            for person, role, connections, since in rows:
+                # Aggregates bypass the column type on SQLite, so normalise the timestamp here.
+                since_at = m.UTCDateTime().process_result_value(
+                    since if isinstance(since, datetime) else datetime.fromisoformat(str(since)),
+                    self.engine.dialect,
+                )
+                assert since_at is not None
+                people.append(PresentPerson(_participant(person), Role(role), int(connections), since_at))
+            return PresenceSnapshot(session_id=session_id, people=tuple(people))

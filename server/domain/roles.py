@@ -1,0 +1,82 @@
+"""Roles and what each may do. The server checks every action against this table."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from .errors import Forbidden
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    MODERATOR = "moderator"
+    CHAIR = "chair"
+    AV = "av"
+    CAPTIONER = "captioner"
+    INTERPRETER = "interpreter"
+    DISPLAY = "display"
+    ATTENDEE = "attendee"
+
+    @property
+    def label(self) -> str:
+        return ROLE_LABELS[self]
+
+    @property
+    def is_staff(self) -> bool:
+        """Staff see the full roster of the session; attendees see counts only."""
+        return self is not Role.ATTENDEE and self is not Role.DISPLAY
+
+
+ROLE_LABELS: dict[Role, str] = {
+    Role.ADMIN: "Administrator",
+    Role.MODERATOR: "Moderator",
+    Role.CHAIR: "Chair",
+    Role.AV: "AV technician",
+    Role.CAPTIONER: "Captioner",
+    Role.INTERPRETER: "Interpreter",
+    Role.DISPLAY: "Room display",
+    Role.ATTENDEE: "Attendee",
+}
+
+# Roles whose links are handed out per session (admin and attendee tokens cover the whole event).
+SESSION_ROLES: tuple[Role, ...] = (
+    Role.MODERATOR,
+    Role.CHAIR,
+    Role.AV,
+    Role.CAPTIONER,
+    Role.INTERPRETER,
+    Role.DISPLAY,
+)
+
+
+class Permission(StrEnum):
+    SESSION_VIEW = "session.view"
+    SESSION_SET_STATE = "session.set_state"
+    ROSTER_VIEW = "roster.view"
+    AUDIT_VIEW = "audit.view"
+    LINKS_ISSUE = "links.issue"
+    EVENT_MANAGE = "event.manage"
+
+
+_STAFF_VIEW = frozenset({Permission.SESSION_VIEW, Permission.ROSTER_VIEW})
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.MODERATOR: _STAFF_VIEW | {Permission.SESSION_SET_STATE, Permission.AUDIT_VIEW},
+    Role.CHAIR: _STAFF_VIEW | {Permission.SESSION_SET_STATE},
+    Role.AV: _STAFF_VIEW,
+    Role.CAPTIONER: _STAFF_VIEW,
+    Role.INTERPRETER: _STAFF_VIEW,
+    Role.DISPLAY: frozenset({Permission.SESSION_VIEW}),
+    Role.ATTENDEE: frozenset({Permission.SESSION_VIEW}),
+}
+
+
+def can(role: Role, permission: Permission) -> bool:
+    return permission in ROLE_PERMISSIONS[role]
+
+
+def require(role: Role, permission: Permission) -> None:
+    """Raise Forbidden, naming the role and the action, unless the role allows it."""
+    if not can(role, permission):
+        raise Forbidden(f"the {role.label.lower()} role may not do this ({permission.value})")

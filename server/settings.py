@@ -1,0 +1,151 @@
+"""Hemicycle settings, read once from the environment.
+
+Every variable is documented in the README's configuration table; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+# name -> (default, description). The README's configuration table is checked against this.
+ENVIRONMENT: dict[str, tuple[str, str]] = {
+    "HEMICYCLE_HOST": ("127.0.0.1", "Address the server listens on."),
+    "HEMICYCLE_PORT": ("8080", "TCP port the server listens on."),
+    "HEMICYCLE_PUBLIC_URL": (
+        "http://HOST:PORT",
+        "Base URL printed in role links (set it behind a reverse proxy).",
+    ),
+    "HEMICYCLE_SECRET": (
+        "(none)",
+        "Key that signs role links and participant tokens, at least 32 characters. Required unless "
+        "`--demo`, which keeps a generated one in the data directory.",
+    ),
+    "HEMICYCLE_DATA_DIR": ("./var", "Directory for the default SQLite database and the demo secret."),
+    "DATABASE_URL": (
+        "sqlite+aiosqlite:///DATA_DIR/hemicycle.db",
+        "SQLAlchemy URL; `postgresql+asyncpg://user@host/db` for PostgreSQL.",
+    ),
+    "REDIS_URL": (
+        "(none)",
+        "When set (`redis://host:6379/0`), Socket.IO fan-out goes through Redis so several processes "
+        "serve one event.",
+    ),
+    "HEMICYCLE_LINK_TTL_HOURS": ("168", "Lifetime of staff role links (moderator, chair, AV, ...)."),
+    "HEMICYCLE_ATTENDEE_TTL_HOURS": ("720", "Lifetime of an attendee's participant token."),
+    "HEMICYCLE_HEARTBEAT_SECONDS": (
+        "5",
+        "How often a process proves it is alive; presence held by a silent process expires after 3 beats.",
+    ),
+    "HEMICYCLE_EVENTS_PER_SECOND": (
+        "10",
+        "Sustained Socket.IO events a connection may send per second (bursts up to 4x are allowed).",
+    ),
+    "HEMICYCLE_LOG_LEVEL": ("INFO", "Python logging level."),
+}
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the application needs to start; built from the environment or by tests."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""
+    secret: str = ""
+    data_dir: Path = field(default_factory=lambda: Path("var"))
+    database_url: str = ""
+    redis_url: str | None = None
+    link_ttl_hours: int = 168
+    attendee_ttl_hours: int = 720
+    heartbeat_seconds: float = 5.0
+    events_per_second: int = 10
+    log_level: str = "INFO"
+    demo: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, /, **overrides: object) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("HEMICYCLE_DATA_DIR", "").strip() or "var")
+        settings = cls(
+            host=env.get("HEMICYCLE_HOST", "").strip() or "127.0.0.1",
+            port=_int(env, "HEMICYCLE_PORT", 8080, minimum=0),
+            public_url=env.get("HEMICYCLE_PUBLIC_URL", "").strip(),
+            secret=env.get("HEMICYCLE_SECRET", ""),
+            data_dir=data_dir,
+            database_url=env.get("DATABASE_URL", "").strip(),
+            redis_url=env.get("REDIS_URL", "").strip() or None,
+            link_ttl_hours=_int(env, "HEMICYCLE_LINK_TTL_HOURS", 168),
+            attendee_ttl_hours=_int(env, "HEMICYCLE_ATTENDEE_TTL_HOURS", 720),
+            heartbeat_seconds=float(_int(env, "HEMICYCLE_HEARTBEAT_SECONDS", 5)),
+            events_per_second=_int(env, "HEMICYCLE_EVENTS_PER_SECOND", 10),
+            log_level=(env.get("HEMICYCLE_LOG_LEVEL", "").strip() or "INFO").upper(),
+        )
+        return replace(settings, **overrides)  # type: ignore[arg-type]
+
+    def resolved(self) -> Settings:
+        """Fill derived values and check the whole; raise SettingsError with a clear message."""
+        database_url = (
+            self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'hemicycle.db').resolve()}"
+        )
+        if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise SettingsError(
+                "DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://, "
+                f"not {database_url.split(':', 1)[0]!r}"
+            )
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError("REDIS_URL must start with redis://, rediss:// or unix://")
+        secret = self.secret
+        if not secret:
+            if not self.demo:
+                raise SettingsError(
+                    "HEMICYCLE_SECRET is not set. Set it to a random string of at least "
+                    f"{MIN_SECRET_LENGTH} characters (for example: python3 -c 'import secrets; "
+                    "print(secrets.token_urlsafe(48))'), or start with --demo to try Hemicycle out."
+                )
+            secret = _demo_secret(self.data_dir)
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise SettingsError(f"HEMICYCLE_SECRET must be at least {MIN_SECRET_LENGTH} characters long")
+        public_url = (self.public_url or f"http://{_display_host(self.host)}:{self.port}").rstrip("/")
+        return replace(self, database_url=database_url, secret=secret, public_url=public_url)
+
+
+def _display_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):
+        return "localhost"
+    return f"[{host}]" if ":" in host else host
+
+
+def _demo_secret(data_dir: Path) -> str:
+    """A secret kept beside the demo database, so links printed before a restart still open."""
+    path = data_dir / "demo-secret"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value
