@@ -1,0 +1,170 @@
+"""Reading an agenda file (JSON or YAML): a list of sessions, checked with the line of every error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from .db.store import SessionDraft
+from .domain.errors import HemicycleError
+from .domain.participants import clean_text
+
+UN_LANGUAGES = ("ar", "zh", "en", "fr", "ru", "es")
+SESSION_FIELDS = {
+    "ref",
+    "title",
+    "room",
+    "starts_at",
+    "ends_at",
+    "languages",
+    "default_speaking_seconds",
+    "public",
+}
+EVENT_FIELDS = {"slug", "title", "venue", "timezone"}
+
+
+class AgendaError(ValueError):
+    """A problem in the agenda file; the message names the file, the line and the field."""
+
+
+@dataclass(frozen=True)
+class Agenda:
+    event: dict[str, str]
+    sessions: list[SessionDraft]
+
+
+class _Loader(yaml.SafeLoader):
+    """A safe loader that keeps each mapping's line, so errors can point at it."""
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
+    mapping = loader.construct_mapping(node, deep=True)
+    mapping["__line__"] = node.start_mark.line + 1
+    return mapping
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_agenda(path: Path, *, timezone: str | None = None) -> Agenda:
+    """Parse and check an agenda. JSON is read as YAML (a superset), which gives line numbers for both.
+
+    The file is a list of sessions, or a mapping with `event` (slug, title, venue, timezone) and `sessions`.
+    """
+    name = path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AgendaError(f"{name}: cannot read the file ({exc})") from None
+    try:
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
+        raise AgendaError(f"{name}, line {line}: not valid JSON or YAML ({exc.problem})") from None
+    except yaml.YAMLError as exc:
+        raise AgendaError(f"{name}: not valid JSON or YAML ({exc})") from None
+    event: dict[str, str] = {}
+    if isinstance(data, dict):
+        line = data.pop("__line__", 1)
+        unknown = set(data) - {"event", "sessions"}
+        if unknown:
+            raise AgendaError(
+                f"{name}, line {line}: unknown key {sorted(unknown)[0]!r} (expected event, sessions)"
+            )
+        raw_event = data.get("event") or {}
+        if not isinstance(raw_event, dict):
+            raise AgendaError(f"{name}, line {line}: 'event' must be a mapping")
+        event_line = raw_event.pop("__line__", line)
+        unknown = set(raw_event) - EVENT_FIELDS
+        if unknown:
+            raise AgendaError(f"{name}, line {event_line}: unknown event field {sorted(unknown)[0]!r}")
+        event = {k: str(v) for k, v in raw_event.items()}
+        data = data.get("sessions")
+    if not isinstance(data, list) or not data:
+        raise AgendaError(f"{name}: expected a non-empty list of sessions")
+    zone_name = timezone or event.get("timezone") or "Europe/Zurich"
+    try:
+        zone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise AgendaError(f"{name}: unknown time zone {zone_name!r}") from None
+    drafts: list[SessionDraft] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(data, start=1):
+        if not isinstance(item, dict):
+            raise AgendaError(f"{name}: session {index} must be a mapping")
+        line = item.pop("__line__", "?")
+        where = f"{name}, line {line} (session {index})"
+        draft = _session(item, where, zone, index)
+        if draft.ref in seen:
+            raise AgendaError(
+                f"{where}: field 'ref': {draft.ref!r} is used twice (first at session {seen[draft.ref]})"
+            )
+        seen[draft.ref] = index
+        drafts.append(draft)
+    return Agenda(event=event, sessions=drafts)
+
+
+def _session(item: dict[str, Any], where: str, zone: ZoneInfo, index: int) -> SessionDraft:
+    unknown = set(item) - SESSION_FIELDS
+    if unknown:
+        raise AgendaError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+
+    def text(field: str, max_length: int, required: bool = True) -> str:
+        try:
+            return clean_text(item.get(field), field, max_length=max_length, required=required)
+        except HemicycleError as exc:
+            raise AgendaError(f"{where}: field {field!r}: {exc.message}") from None
+
+    title = text("title", 300)
+    room = text("room", 200, required=False)
+    ref = str(item.get("ref") or f"session-{index}")
+    if len(ref) > 64:
+        raise AgendaError(f"{where}: field 'ref': at most 64 characters")
+    starts_at = _moment(item.get("starts_at"), "starts_at", where, zone)
+    ends_at = _moment(item.get("ends_at"), "ends_at", where, zone)
+    if ends_at <= starts_at:
+        raise AgendaError(f"{where}: field 'ends_at': must be after starts_at")
+    languages = item.get("languages", ["en"])
+    if (
+        not isinstance(languages, list)
+        or not languages
+        or any(lang not in UN_LANGUAGES for lang in languages)
+    ):
+        raise AgendaError(f"{where}: field 'languages': a list of {', '.join(UN_LANGUAGES)}")
+    seconds = item.get("default_speaking_seconds", 180)
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or not 15 <= seconds <= 3600:
+        raise AgendaError(f"{where}: field 'default_speaking_seconds': a whole number from 15 to 3600")
+    public = item.get("public", True)
+    if not isinstance(public, bool):
+        raise AgendaError(f"{where}: field 'public': true or false")
+    return SessionDraft(
+        ref=ref,
+        title=title,
+        room=room,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        languages=tuple(dict.fromkeys(languages)),
+        default_speaking_seconds=seconds,
+        is_public=public,
+    )
+
+
+def _moment(value: Any, field: str, where: str, zone: ZoneInfo) -> datetime:
+    """An ISO 8601 date-time; without an offset it is read in the event's time zone."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise AgendaError(f"{where}: field {field!r}: {value!r} is not an ISO 8601 date-time") from None
+    else:
+        raise AgendaError(f"{where}: field {field!r}: required, as an ISO 8601 date-time")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.astimezone(UTC)

@@ -1,0 +1,237 @@
+"""HTTP adapter: thin views that parse the request, call the use cases and shape the reply.
+
+Domain errors become JSON error bodies in one middleware; nothing here touches the database directly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .domain.errors import HemicycleError, InvalidInput, MalformedMessage, PayloadTooLarge, Unauthenticated
+from .domain.model import Principal, iso
+from .domain.roles import Permission
+from .keys import CORE_KEY, WEB_DIR_KEY
+from .service import REGISTRATION_FIELDS, Hemicycle
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+STAFF_PAGES = ("moderator", "chair", "av", "captioner", "interpreter", "display")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(status: int, code: str, message: str, details: Any = None) -> web.Response:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return web.json_response({"error": error}, status=status)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One place where errors become replies: JSON for the API, the status page elsewhere."""
+    try:
+        return await handler(request)
+    except HemicycleError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not request.path.startswith("/api/"):
+            raise
+        code = _HTTP_CODES.get(exc.status, "http_error")
+        message = "the body is over 64 KiB" if exc.status == 413 else (exc.reason or code)
+        return error_response(exc.status, code, message)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal", "internal error")
+
+
+def _core(request: web.Request) -> Hemicycle:
+    return request.app[CORE_KEY]
+
+
+def _int_param(request: web.Request, name: str) -> int:
+    raw = request.match_info[name]
+    if not raw.isdigit() or len(raw) > 12:
+        raise InvalidInput(f"{name} must be a positive whole number", details={"field": name})
+    return int(raw)
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise PayloadTooLarge("the body is over 64 KiB")
+    raw = await request.read()
+    try:
+        body = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedMessage("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise MalformedMessage("the body must be a JSON object")
+    return body
+
+
+_BEARER = re.compile(r"^Bearer\s+(\S+)$", re.IGNORECASE)
+
+
+async def _principal(request: web.Request) -> tuple[Principal, Any]:
+    header = request.headers.get("Authorization", "")
+    match = _BEARER.match(header)
+    if not match:
+        raise Unauthenticated("send the token as 'Authorization: Bearer <token>'", code="token_missing")
+    return await _core(request).authenticate(match.group(1))
+
+
+# -- public ------------------------------------------------------------------------------------
+
+
+async def health(request: web.Request) -> web.Response:
+    core = _core(request)
+    return web.json_response(
+        {
+            "status": "ok",
+            "instance": core.instance_id,
+            "database": core.store.engine.dialect.name,
+            "redis": bool(core.settings.redis_url),
+        }
+    )
+
+
+async def list_events(request: web.Request) -> web.Response:
+    events = await _core(request).store.list_events()
+    return web.json_response({"events": [e.public() for e in events]})
+
+
+async def get_event(request: web.Request) -> web.Response:
+    store = _core(request).store
+    event = await store.get_event(_int_param(request, "event_id"))
+    sessions = [s.public() for s in await store.list_sessions(event.id) if s.is_public]
+    return web.json_response({"event": event.public(), "sessions": sessions})
+
+
+async def get_session(request: web.Request) -> web.Response:
+    store = _core(request).store
+    session = await store.get_session(_int_param(request, "session_id"))
+    event = await store.get_event(session.event_id)
+    return web.json_response({"session": session.public(), "event": event.public()})
+
+
+async def register(request: web.Request) -> web.Response:
+    event_id = _int_param(request, "event_id")
+    body = await _json_object(request)
+    unknown = sorted(set(body) - set(REGISTRATION_FIELDS))
+    if unknown:
+        raise InvalidInput(f"unknown field {unknown[0]!r}", details={"field": unknown[0]})
+    principal, token, expires = await _core(request).register(event_id, body)
+    return web.json_response(
+        {"participant": principal.participant.public(), "token": token, "expires_at": iso(expires)},
+        status=201,
+    )
+
+
+# -- with a token ------------------------------------------------------------------------------
+
+
+async def me(request: web.Request) -> web.Response:
+    principal, expires = await _principal(request)
+    return web.json_response({"me": principal.public(), "expires_at": iso(expires)})
+
+
+async def set_state(request: web.Request) -> web.Response:
+    principal, _ = await _principal(request)
+    session_id = _int_param(request, "session_id")
+    body = await _json_object(request)
+    if set(body) != {"state"}:
+        raise InvalidInput("send exactly one field: state", details={"field": "state"})
+    session = await _core(request).set_state(principal, session_id, body["state"])
+    return web.json_response({"session": session.public()})
+
+
+async def presence(request: web.Request) -> web.Response:
+    principal, _ = await _principal(request)
+    core = _core(request)
+    session = await core.session_for(principal, _int_param(request, "session_id"), Permission.ROSTER_VIEW)
+    snapshot = await core.presence(session.id)
+    return web.json_response({"summary": snapshot.summary(), "people": snapshot.roster()})
+
+
+async def audit(request: web.Request) -> web.Response:
+    principal, _ = await _principal(request)
+    core = _core(request)
+    session = await core.session_for(principal, _int_param(request, "session_id"), Permission.AUDIT_VIEW)
+    return web.json_response({"entries": await core.store.audit_log(session.id)})
+
+
+async def links(request: web.Request) -> web.Response:
+    principal, _ = await _principal(request)
+    core = _core(request)
+    session = await core.session_for(principal, _int_param(request, "session_id"), Permission.LINKS_ISSUE)
+    issued, expires = await core.session_links(session, principal)
+    return web.json_response({"links": issued, "expires_at": iso(expires)})
+
+
+# -- pages -------------------------------------------------------------------------------------
+
+
+def _page(name: str) -> Handler:
+    async def serve(request: web.Request) -> web.StreamResponse:
+        for key in ("session_id", "event_id"):
+            if key in request.match_info:
+                _int_param(request, key)
+        path: Path = request.app[WEB_DIR_KEY] / f"{name}.html"
+        return web.FileResponse(path, headers={"Cache-Control": "no-cache", "Referrer-Policy": "no-referrer"})
+
+    return serve
+
+
+async def staff_page(request: web.Request) -> web.StreamResponse:
+    page = request.match_info["page"]
+    if page not in STAFF_PAGES:
+        raise web.HTTPNotFound(text=f"There is no page called {page[:40]!r}.")
+    return await _page(page)(request)
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; media-src 'self' blob:; "
+        "style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+    )
+    return response
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/api/health", health)
+    r.add_get("/api/events", list_events)
+    r.add_get("/api/events/{event_id}", get_event)
+    r.add_post("/api/events/{event_id}/participants", register)
+    r.add_get("/api/sessions/{session_id}", get_session)
+    r.add_get("/api/me", me)
+    r.add_post("/api/sessions/{session_id}/state", set_state)
+    r.add_get("/api/sessions/{session_id}/presence", presence)
+    r.add_get("/api/sessions/{session_id}/audit", audit)
+    r.add_post("/api/sessions/{session_id}/links", links)
+    r.add_get("/", _page("index"))
+    r.add_get("/s/{session_id}", _page("attend"))
+    r.add_get("/s/{session_id}/{page}", staff_page)
+    r.add_get("/e/{event_id}/admin", _page("admin"))
+    r.add_static("/static/", app[WEB_DIR_KEY], follow_symlinks=False)

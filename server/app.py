@@ -1,0 +1,53 @@
+"""The application factory: settings in, a ready aiohttp application out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from pathlib import Path
+
+from aiohttp import web
+
+from signaling.hub import Hub
+
+from . import api
+from .db.engine import create_engine, migrate
+from .db.store import Store
+from .keys import CORE_KEY, HUB_KEY, SETTINGS_KEY, WEB_DIR_KEY
+from .service import Hemicycle
+from .settings import Settings
+from .tokens import TokenService, utcnow
+
+log = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
+    """Build the application; the database is migrated and the hub started when it starts up."""
+    settings = settings.resolved()
+    app = web.Application(
+        client_max_size=api.MAX_BODY_BYTES,
+        middlewares=[api.security_headers, api.errors_middleware],
+    )
+    engine = create_engine(settings.database_url)
+    core = Hemicycle(settings, Store(engine, clock), TokenService(settings.secret, clock))
+    hub = Hub(core, settings.redis_url)
+    app[SETTINGS_KEY] = settings
+    app[CORE_KEY] = core
+    app[HUB_KEY] = hub
+    app[WEB_DIR_KEY] = WEB_DIR
+    api.add_routes(app)
+    hub.attach(app)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await migrate(engine)
+        await hub.start()
+        log.info("instance %s ready on %s", core.instance_id, engine.dialect.name)
+        yield
+        await hub.stop()
+        await engine.dispose()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

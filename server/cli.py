@@ -1,0 +1,169 @@
+"""The `hemicycle` command: serve, migrate, import-agenda, links."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from .agenda import AgendaError, load_agenda
+from .db.engine import create_engine, migrate, migrate_blocking
+from .db.store import Store
+from .domain.errors import HemicycleError
+from .domain.roles import ROLE_LABELS, Role
+from .service import Hemicycle
+from .settings import Settings, SettingsError
+from .tokens import TokenService
+
+log = logging.getLogger("hemicycle")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hemicycle", description="Hybrid participation for meeting rooms.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="migrate the database and start the server")
+    serve.add_argument("--host", help="listen address (HEMICYCLE_HOST)")
+    serve.add_argument("--port", type=int, help="listen port (HEMICYCLE_PORT)")
+    serve.add_argument("--demo", action="store_true", help="seed the demo event and print every role's link")
+
+    commands.add_parser("migrate", help="bring the database schema up to date")
+
+    agenda = commands.add_parser("import-agenda", help="create or update sessions from a JSON or YAML file")
+    agenda.add_argument("file", type=Path)
+    agenda.add_argument("--event", help="event slug (required unless the file has an 'event' section)")
+    agenda.add_argument("--title", help="event title, when the event is created")
+    agenda.add_argument("--timezone", help="time zone for times without an offset (default Europe/Zurich)")
+
+    links = commands.add_parser("links", help="print the role links of a session")
+    links.add_argument("session", type=int, help="session id (shown by import-agenda and on the home page)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides: dict[str, object] = {}
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    if getattr(args, "port", None) is not None:
+        overrides["port"] = args.port
+    overrides["demo"] = bool(getattr(args, "demo", False))
+    try:
+        settings = Settings.from_env(**overrides).resolved()
+    except SettingsError as exc:
+        print(f"hemicycle: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "serve":
+            return _serve(settings)
+        if args.command == "migrate":
+            migrate_blocking(settings.database_url)
+            print("database is up to date")
+            return 0
+        if args.command == "import-agenda":
+            return asyncio.run(_import_agenda(settings, args.file, args.event, args.title, args.timezone))
+        if args.command == "links":
+            return asyncio.run(_links(settings, args.session))
+    except (AgendaError, HemicycleError) as exc:
+        print(f"hemicycle: {exc}", file=sys.stderr)
+        return 1
+    return 2
+
+
+async def _open(settings: Settings) -> tuple[Hemicycle, object]:
+    engine = create_engine(settings.database_url)
+    await migrate(engine)
+    return Hemicycle(settings, Store(engine), TokenService(settings.secret)), engine
+
+
+async def _print_event_links(core: Hemicycle, event_id: int) -> None:
+    event = await core.store.get_event(event_id)
+    admin, expires = await core.admin_link(event)
+    print(f"\n{event.title}\n  {ROLE_LABELS[Role.ADMIN]:<15} {admin}")
+    sessions = await core.store.list_sessions(event.id)
+    # The live session first: it is the one a newcomer should open.
+    for session in sorted(sessions, key=lambda s: s.state.value != "live"):
+        links, expires = await core.session_links(session, None)
+        print(f"\n  Session {session.id} [{session.state.value}] {session.title}")
+        for role, url in links.items():
+            print(f"    {ROLE_LABELS[Role(role)]:<15} {url}")
+    print(f"\nStaff links expire on {expires:%Y-%m-%d %H:%M} UTC. Open the attendee link to register.\n")
+
+
+def _serve(settings: Settings) -> int:
+    from .app import create_app
+    from .demo import seed_demo
+
+    async def prepare() -> None:
+        core, engine = await _open(settings)
+        try:
+            if settings.demo:
+                event = await seed_demo(core.store)
+                await _print_event_links(core, event.id)
+            else:
+                for event in await core.store.list_events():
+                    print(f"{event.title}: {settings.public_url}/ (role links: hemicycle links SESSION)")
+        finally:
+            await engine.dispose()  # type: ignore[attr-defined]
+
+    asyncio.run(prepare())
+    print(f"Hemicycle is running on {settings.public_url}/  (Ctrl+C to stop)", flush=True)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    return 0
+
+
+async def _import_agenda(
+    settings: Settings, file: Path, slug: str | None, title: str | None, timezone: str | None
+) -> int:
+    agenda = load_agenda(file, timezone=timezone)
+    slug = slug or agenda.event.get("slug")
+    if not slug:
+        raise AgendaError(
+            f"{file.name}: name the event with --event SLUG or an 'event: {{slug: ...}}' section"
+        )
+    core, engine = await _open(settings)
+    try:
+        event, created = await core.store.ensure_event(
+            slug,
+            title or agenda.event.get("title") or slug,
+            venue=agenda.event.get("venue", ""),
+            timezone=timezone or agenda.event.get("timezone", "Europe/Zurich"),
+        )
+        made, updated = await core.store.upsert_sessions(event.id, agenda.sessions)
+        print(
+            f"{'Created' if created else 'Updated'} event {event.slug} (id {event.id}): "
+            f"{made} session(s) created, {updated} updated."
+        )
+        for session in await core.store.list_sessions(event.id):
+            when = f"{session.starts_at:%Y-%m-%d %H:%M}Z"
+            print(f"  {session.id:>4}  {when}  [{session.state.value}] {session.title}")
+        return 0
+    finally:
+        await engine.dispose()  # type: ignore[attr-defined]
+
+
+async def _links(settings: Settings, session_id: int) -> int:
+    core, engine = await _open(settings)
+    try:
+        session = await core.store.get_session(session_id)
+        event = await core.store.get_event(session.event_id)
+        links, expires = await core.session_links(session, None)
+        admin, _ = await core.admin_link(event)
+        print(f"{event.title}\nSession {session.id} [{session.state.value}] {session.title}")
+        for role, url in links.items():
+            print(f"  {ROLE_LABELS[Role(role)]:<15} {url}")
+        print(f"  {ROLE_LABELS[Role.ADMIN]:<15} {admin}")
+        print(f"Staff links expire on {expires:%Y-%m-%d %H:%M} UTC.")
+        return 0
+    finally:
+        await engine.dispose()  # type: ignore[attr-defined]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

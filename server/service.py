@@ -1,0 +1,145 @@
+"""Use cases shared by every adapter: each checks the caller, changes the store, then notifies.
+
+HTTP views and Socket.IO handlers are thin wrappers around these methods.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from .db.store import Store
+from .domain.errors import InvalidInput
+from .domain.model import EventInfo, PresenceSnapshot, Principal, SessionInfo
+from .domain.participants import Registration
+from .domain.roles import SESSION_ROLES, Permission, Role
+from .domain.sessions import SessionState
+from .settings import Settings
+from .tokens import TokenService
+
+# The fields an attendee sends to register; anything else is refused by the adapters.
+REGISTRATION_FIELDS = (
+    "display_name",
+    "affiliation",
+    "stakeholder_group",
+    "country",
+    "consent_demographics",
+    "gender",
+    "age_band",
+)
+
+
+class Notifier(Protocol):
+    """What the real-time layer offers the use cases; implemented by signaling.hub.Hub."""
+
+    async def session_changed(self, session: SessionInfo, actor: Principal) -> None: ...
+
+    def presence_changed(self, session_id: int) -> None: ...
+
+
+class NullNotifier:
+    """For the CLI, which changes state with no connections of its own."""
+
+    async def session_changed(self, session: SessionInfo, actor: Principal) -> None:
+        return None
+
+    def presence_changed(self, session_id: int) -> None:
+        return None
+
+
+class Hemicycle:
+    def __init__(self, settings: Settings, store: Store, tokens: TokenService) -> None:
+        self.settings = settings
+        self.store = store
+        self.tokens = tokens
+        self.notifier: Notifier = NullNotifier()
+        # Names this process in presence rows and health checks.
+        self.instance_id = f"{socket.gethostname()[:24]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+    @property
+    def presence_ttl(self) -> timedelta:
+        return timedelta(seconds=3 * self.settings.heartbeat_seconds)
+
+    async def authenticate(self, token: object) -> tuple[Principal, datetime]:
+        claims = self.tokens.verify(token)
+        principal = await self.store.principal(claims.grant_id, claims.participant_id)
+        return principal, claims.expires_at
+
+    async def register(self, event_id: int, body: dict[str, Any]) -> tuple[Principal, str, datetime]:
+        fields: dict[str, Any] = {name: body.get(name) for name in REGISTRATION_FIELDS}
+        fields["consent_demographics"] = body.get("consent_demographics", False)
+        registration = Registration(**fields)
+        participant, grant_id = await self.store.register_attendee(event_id, registration)
+        token, expires = self.tokens.issue(
+            grant_id=grant_id,
+            participant_id=participant.id,
+            role=Role.ATTENDEE,
+            event_id=event_id,
+            session_id=None,
+            ttl=timedelta(hours=self.settings.attendee_ttl_hours),
+        )
+        principal = Principal(participant, grant_id, Role.ATTENDEE, event_id, None)
+        return principal, token, expires
+
+    async def session_for(self, principal: Principal, session_id: int, permission: Permission) -> SessionInfo:
+        session = await self.store.get_session(session_id)
+        principal.require(permission, session)
+        return session
+
+    async def set_state(self, principal: Principal, session_id: int, state: object) -> SessionInfo:
+        try:
+            target = SessionState(state if isinstance(state, str) else "")
+        except ValueError:
+            allowed = ", ".join(s.value for s in SessionState)
+            raise InvalidInput(f"state must be one of: {allowed}", details={"field": "state"}) from None
+        await self.session_for(principal, session_id, Permission.SESSION_SET_STATE)
+        session = await self.store.set_session_state(principal, session_id, target)
+        await self.notifier.session_changed(session, principal)
+        return session
+
+    async def presence(self, session_id: int) -> PresenceSnapshot:
+        return await self.store.presence(session_id, self.presence_ttl)
+
+    # -- links ---------------------------------------------------------------------------------
+
+    def page_url(self, session_id: int, role: Role, token: str | None = None) -> str:
+        base = self.settings.public_url
+        if role is Role.ATTENDEE:
+            return f"{base}/s/{session_id}"
+        return f"{base}/s/{session_id}/{role.value}#token={token}"
+
+    async def session_links(
+        self, session: SessionInfo, actor: Principal | None
+    ) -> tuple[dict[str, str], datetime]:
+        """Role links for one session, signed anew for the same grants."""
+        ttl = timedelta(hours=self.settings.link_ttl_hours)
+        links: dict[str, str] = {}
+        expires = datetime.max
+        for role in SESSION_ROLES:
+            person, grant_id = await self.store.staff_grant(session.event_id, session.id, role, actor)
+            token, expires = self.tokens.issue(
+                grant_id=grant_id,
+                participant_id=person.id,
+                role=role,
+                event_id=session.event_id,
+                session_id=session.id,
+                ttl=ttl,
+            )
+            links[role.value] = self.page_url(session.id, role, token)
+        links[Role.ATTENDEE.value] = self.page_url(session.id, Role.ATTENDEE)
+        return links, expires
+
+    async def admin_link(self, event: EventInfo) -> tuple[str, datetime]:
+        person, grant_id = await self.store.staff_grant(event.id, None, Role.ADMIN)
+        token, expires = self.tokens.issue(
+            grant_id=grant_id,
+            participant_id=person.id,
+            role=Role.ADMIN,
+            event_id=event.id,
+            session_id=None,
+            ttl=timedelta(hours=self.settings.link_ttl_hours),
+        )
+        return f"{self.settings.public_url}/e/{event.id}/admin#token={token}", expires
