@@ -1,0 +1,189 @@
+"""The deployment files agree with the application: docker-compose.yml, the Dockerfile and coturn's config.
+
+No Docker engine is needed: the files are parsed and checked against server.settings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from server.settings import ENVIRONMENT
+
+REPO = Path(__file__).resolve().parent.parent
+SERVICES = ("hemicycle", "postgres", "redis", "coturn")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def _service(compose: dict[str, Any], name: str) -> dict[str, Any]:
+    service = compose["services"][name]
+    assert isinstance(service, dict)
+    return service
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    """Compose accepts a mapping or a list of NAME=value strings."""
+    raw = service.get("environment") or {}
+    if isinstance(raw, list):
+        return dict(item.split("=", 1) if "=" in item else (item, "") for item in raw)
+    return {name: "" if value is None else str(value) for name, value in raw.items()}
+
+
+def _command(service: dict[str, Any]) -> list[str]:
+    raw = service.get("command") or []
+    return shlex.split(raw) if isinstance(raw, str) else [str(arg) for arg in raw]
+
+
+def _dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, with continuation lines joined and comments dropped."""
+    text = (REPO / "Dockerfile").read_text()
+    logical: list[str] = []
+    pending = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        logical.append(pending + stripped)
+        pending = ""
+    result = []
+    for line in logical:
+        instruction, _, arguments = line.partition(" ")
+        result.append((instruction.upper(), arguments.strip()))
+    return result
+
+
+def _exec_form(arguments: str) -> list[str]:
+    parsed = json.loads(arguments)
+    assert isinstance(parsed, list), f"not the exec (JSON) form: {arguments}"
+    return [str(arg) for arg in parsed]
+
+
+def test_the_four_services_are_defined(compose: dict[str, Any]) -> None:
+    assert set(SERVICES) <= set(compose["services"])
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_every_service_has_a_healthcheck(compose: dict[str, Any], name: str) -> None:
+    healthcheck = _service(compose, name).get("healthcheck")
+    assert healthcheck, f"{name} has no healthcheck"
+    assert not healthcheck.get("disable", False)
+    test = healthcheck["test"]
+    assert test and (isinstance(test, str) or test[0] in ("CMD", "CMD-SHELL")), test
+
+
+def test_hemicycle_waits_for_a_healthy_database_and_redis(compose: dict[str, Any]) -> None:
+    depends_on = _service(compose, "hemicycle")["depends_on"]
+    assert isinstance(depends_on, dict), "the long form is needed to wait for health"
+    for name in ("postgres", "redis"):
+        assert depends_on[name]["condition"] == "service_healthy"
+
+
+def test_hemicycle_sets_only_variables_that_hemicycle_reads(compose: dict[str, Any]) -> None:
+    environment = _environment(_service(compose, "hemicycle"))
+    unknown = sorted(set(environment) - set(ENVIRONMENT))
+    assert unknown == [], f"not in server.settings.ENVIRONMENT: {unknown}"
+
+
+def test_hemicycle_uses_postgresql_and_redis(compose: dict[str, Any]) -> None:
+    environment = _environment(_service(compose, "hemicycle"))
+    assert environment["DATABASE_URL"].startswith("postgresql+asyncpg://")
+    assert "@postgres:5432/" in environment["DATABASE_URL"]
+    assert environment["REDIS_URL"].startswith("redis://redis:6379/")
+
+
+def test_database_credentials_agree(compose: dict[str, Any]) -> None:
+    database_url = _environment(_service(compose, "hemicycle"))["DATABASE_URL"]
+    postgres = _environment(_service(compose, "postgres"))
+    user, database = postgres["POSTGRES_USER"], postgres["POSTGRES_DB"]
+    assert database_url.startswith(f"postgresql+asyncpg://{user}:")
+    assert database_url.endswith(f"/{database}")
+    # The same compose variable on both sides, and it must be given.
+    password_variable = re.search(r"\$\{(\w+):\?", postgres["POSTGRES_PASSWORD"])
+    assert password_variable, "POSTGRES_PASSWORD must be required with ${VAR:?message}"
+    assert f"${{{password_variable.group(1)}:?" in database_url
+
+
+def test_secrets_are_required_not_defaulted(compose: dict[str, Any]) -> None:
+    secret = _environment(_service(compose, "hemicycle"))["HEMICYCLE_SECRET"]
+    assert secret.startswith("${HEMICYCLE_SECRET:?"), secret
+    coturn_args = " ".join(_command(_service(compose, "coturn")))
+    assert "--static-auth-secret=${TURN_SECRET:?" in coturn_args
+
+
+def test_turn_secret_stays_out_of_hemicycle(compose: dict[str, Any]) -> None:
+    assert "TURN_SECRET" not in json.dumps(_service(compose, "hemicycle"))
+
+
+def test_coturn_uses_time_limited_credentials(compose: dict[str, Any]) -> None:
+    coturn = _service(compose, "coturn")
+    config_lines = {
+        line.strip()
+        for line in (REPO / "deploy/coturn/turnserver.conf").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    }
+    assert "use-auth-secret" in config_lines or "--use-auth-secret" in _command(coturn)
+    assert not any(line.startswith(("user=", "lt-cred-mech")) for line in config_lines)
+    mounts = [str(volume).split(":")[0] for volume in coturn.get("volumes", [])]
+    assert "./deploy/coturn/turnserver.conf" in mounts
+
+
+def test_named_volumes_are_declared(compose: dict[str, Any]) -> None:
+    declared = set(compose.get("volumes") or {})
+    for name in SERVICES:
+        for volume in _service(compose, name).get("volumes", []):
+            source = str(volume).split(":")[0]
+            if not source.startswith((".", "/")):
+                assert source in declared, f"{name} mounts undeclared volume {source}"
+
+
+def test_dockerfile_runs_hemicycle_serve() -> None:
+    instructions = _dockerfile_instructions()
+    commands = [arguments for instruction, arguments in instructions if instruction == "CMD"]
+    assert commands, "the Dockerfile has no CMD"
+    command = _exec_form(commands[-1])
+    assert command[:2] == ["hemicycle", "serve"]
+    assert command[command.index("--host") + 1] == "0.0.0.0"
+    assert command[command.index("--port") + 1] == "8080"
+
+
+def test_dockerfile_runs_as_a_user_and_checks_health() -> None:
+    instructions = _dockerfile_instructions()
+    users = [arguments for instruction, arguments in instructions if instruction == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    assert ("EXPOSE", "8080") in instructions
+    healthchecks = [arguments for instruction, arguments in instructions if instruction == "HEALTHCHECK"]
+    assert healthchecks and "/api/health" in healthchecks[-1]
+
+
+def test_dockerfile_copies_what_exists_and_is_not_ignored() -> None:
+    ignored = {
+        line.strip().rstrip("/")
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    sources: list[str] = []
+    for instruction, arguments in _dockerfile_instructions():
+        if instruction == "COPY" and "--from" not in arguments:
+            sources += arguments.split()[:-1]
+    assert sources
+    for source in sources:
+        path = source.rstrip("/")
+        assert (REPO / path).exists(), f"the Dockerfile copies {source}, which does not exist"
+        assert path not in ignored, f"the Dockerfile copies {source}, which .dockerignore excludes"
+    # pip install . reads the readme that pyproject.toml names.
+    assert "README.md" in sources
