@@ -1,0 +1,62 @@
+"""Fixtures: a real Hemicycle server per test, on SQLite by default and PostgreSQL where asked."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from server.app import create_app
+from server.demo import seed_demo
+from server.domain.sessions import SessionState
+from server.keys import CORE_KEY
+from server.settings import Settings
+
+from .helpers import SECRET, Running, start
+
+pytest_plugins = ["tests.services"]
+
+
+def make_settings(tmp_path: Path, database_url: str = "", **overrides: object) -> Settings:
+    return Settings(
+        secret=SECRET,
+        data_dir=tmp_path,
+        database_url=database_url,
+        heartbeat_seconds=1.0,
+        events_per_second=50,
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Run the test once on SQLite and once on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'hemicycle.db'}"
+    url: str = request.getfixturevalue("pg_database_url")
+    return url
+
+
+async def run_app(settings: Settings) -> AsyncIterator[Running]:
+    app = create_app(settings)
+    server = await start(app)
+    core = app[CORE_KEY]
+    event = await seed_demo(core.store)
+    sessions = await core.store.list_sessions(event.id)
+    live = next(s.id for s in sessions if s.state is SessionState.LIVE)
+    scheduled = next(s.id for s in sessions if s.state is SessionState.SCHEDULED)
+    running = Running(server, core, event.id, live, scheduled)
+    try:
+        yield running
+    finally:
+        for client in running.clients:
+            await client.close()
+        await server.close()
+
+
+@pytest.fixture
+async def hemicycle(tmp_path: Path) -> AsyncIterator[Running]:
+    """A server on SQLite with the demo event."""
+    async for running in run_app(make_settings(tmp_path)):
+        yield running

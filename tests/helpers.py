@@ -1,0 +1,162 @@
+"""Test helpers: a real server on a real socket, real Socket.IO clients, waiting with deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import socketio
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from server.domain.roles import Role
+from server.service import Hemicycle
+
+SECRET = "test-secret-" + "x" * 40
+
+REGISTRATION = {
+    "display_name": "Amina Diallo",
+    "affiliation": "Ministry of Communication",
+    "stakeholder_group": "government",
+    "country": "SN",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
+    """Poll until check() returns something truthy, or fail with the last value after the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
+        await asyncio.sleep(interval)
+
+
+@dataclass
+class Client:
+    """A python-socketio client that records every event it receives."""
+
+    url: str
+    sio: socketio.AsyncClient = field(default_factory=lambda: socketio.AsyncClient(reconnection=False))
+    events: list[tuple[str, Any]] = field(default_factory=list)
+    connect_error: Any = None
+
+    def __post_init__(self) -> None:
+        @self.sio.on("*")
+        async def _record(event: str, *args: Any) -> None:
+            self.events.append((event, args[0] if args else None))
+
+        @self.sio.event
+        async def connect_error(data: Any) -> None:
+            self.connect_error = data
+
+    async def connect(self, token: str | None, session_id: Any, **auth: Any) -> None:
+        payload = {"token": token, "session_id": session_id, **auth}
+        await self.sio.connect(self.url, auth=payload, transports=["websocket"], wait_timeout=10)
+
+    async def try_connect(self, auth: Any) -> Any:
+        """Connect expecting a refusal; returns the refusal's data."""
+        try:
+            await self.sio.connect(self.url, auth=auth, transports=["websocket"], wait_timeout=10)
+        except socketio.exceptions.ConnectionError:
+            return self.connect_error
+        await self.sio.disconnect()
+        raise AssertionError("the connection was accepted")
+
+    def received(self, name: str) -> list[Any]:
+        return [data for event, data in self.events if event == name]
+
+    def last(self, name: str) -> Any:
+        found = self.received(name)
+        return found[-1] if found else None
+
+    async def wait_for(
+        self, name: str, predicate: Callable[[Any], bool] = lambda _: True, timeout: float = 5.0
+    ) -> Any:
+        def find() -> Any:
+            for data in reversed(self.received(name)):
+                if predicate(data):
+                    return {"found": data}
+            return None
+
+        return (await eventually(find, timeout))["found"]
+
+    async def call(self, event: str, payload: Any = None, timeout: float = 5.0) -> Any:
+        return await self.sio.call(event, payload, timeout=timeout)
+
+    async def close(self) -> None:
+        if self.sio.connected:
+            await self.sio.disconnect()
+
+
+@dataclass
+class Running:
+    """A Hemicycle app on a real port, with the demo event seeded."""
+
+    server: TestServer
+    core: Hemicycle
+    event_id: int
+    live_session: int
+    scheduled_session: int
+    clients: list[Client] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("")).rstrip("/")
+
+    async def staff_token(self, role: Role, session_id: int | None = None) -> str:
+        session_id = self.live_session if session_id is None else session_id
+        session = await self.core.store.get_session(session_id) if role is not Role.ADMIN else None
+        event_id = session.event_id if session else self.event_id
+        person, grant = await self.core.store.staff_grant(
+            event_id, None if role is Role.ADMIN else session_id, role
+        )
+        token, _ = self.core.tokens.issue(
+            grant_id=grant,
+            participant_id=person.id,
+            role=role,
+            event_id=event_id,
+            session_id=None if role is Role.ADMIN else session_id,
+            ttl=__import__("datetime").timedelta(hours=1),
+        )
+        return token
+
+    async def register(self, **fields: Any) -> dict[str, Any]:
+        body = {**REGISTRATION, **fields}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{self.url}/api/events/{self.event_id}/participants", json=body) as response,
+        ):
+            assert response.status == 201, await response.text()
+            result: dict[str, Any] = await response.json()
+            return result
+
+    def client(self) -> Client:
+        client = Client(self.url)
+        self.clients.append(client)
+        return client
+
+    async def join(self, token: str, session_id: int | None = None) -> Client:
+        client = self.client()
+        await client.connect(token, self.live_session if session_id is None else session_id)
+        await client.wait_for("welcome")
+        return client
+
+
+async def start(app: web.Application) -> TestServer:
+    server = TestServer(app, host="127.0.0.1", port=free_port())
+    await server.start_server()
+    return server

@@ -1,0 +1,130 @@
+"""End to end in Chromium: the pages behind the role links show the live session as people come and go."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from server.domain.roles import Role
+
+from .helpers import Running
+from .services import CHROMIUM_ARGS
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture
+async def browser(chromium_path: str) -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def open_page(browser: Browser, url: str, errors: list[str]) -> Page:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    page.on("pageerror", lambda exc: errors.append(f"{url}: {exc}"))
+    page.on("console", lambda msg: errors.append(f"{url}: {msg.text}") if msg.type == "error" else None)
+    await page.goto(url)
+    return page
+
+
+async def shoot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def link(running: Running, role: Role) -> str:
+    token = await running.staff_token(role)
+    path = f"/e/{running.event_id}/admin" if role is Role.ADMIN else f"/s/{running.live_session}/{role.value}"
+    return f"{running.url}{path}#token={token}"
+
+
+async def test_live_session_across_roles(hemicycle: Running, browser: Browser) -> None:
+    errors: list[str] = []
+    moderator = await open_page(browser, await link(hemicycle, Role.MODERATOR), errors)
+    await expect(moderator.get_by_test_id("session-state")).to_contain_text("live", ignore_case=True)
+    assert "#token=" not in moderator.url, "the token is taken out of the address bar"
+
+    display = await open_page(browser, await link(hemicycle, Role.DISPLAY), errors)
+    chair = await open_page(browser, await link(hemicycle, Role.CHAIR), errors)
+    await expect(moderator.get_by_test_id("roster").get_by_test_id("person")).to_have_count(3)
+
+    # An attendee registers through the form, with a name that holds markup.
+    attendee = await open_page(browser, f"{hemicycle.url}/s/{hemicycle.live_session}", errors)
+    form = attendee.get_by_test_id("register-form")
+    hostile = "<img src=x onerror=alert(1)> Zoë"
+    await form.get_by_label("Name", exact=False).first.fill(hostile)
+    await form.get_by_label("Affiliation", exact=False).fill("Civil Society Coalition")
+    await form.get_by_label("Stakeholder group", exact=False).select_option("civil_society")
+    await form.get_by_label("Country", exact=False).fill("KE")
+    await form.locator("button[type=submit]").click()
+    await expect(attendee.get_by_test_id("session-state")).to_contain_text("live", ignore_case=True)
+
+    roster = moderator.get_by_test_id("roster")
+    await expect(roster.get_by_test_id("person")).to_have_count(4)
+    await expect(roster).to_contain_text(hostile)
+    assert await moderator.locator("img[src=x]").count() == 0, "markup in a name is shown as text"
+    await expect(display.get_by_test_id("presence-total")).to_contain_text("4")
+    await shoot(moderator, "moderator")
+    await shoot(attendee, "attendee")
+    await shoot(display, "display")
+    await shoot(chair, "chair")
+
+    # The chair ends the session; every page shows it.
+    await chair.get_by_test_id("state-end").click()
+    for page in (moderator, attendee, display):
+        await expect(page.get_by_test_id("session-state")).to_contain_text("ended", ignore_case=True)
+
+    # The attendee leaves; the moderator's roster follows.
+    await attendee.context.close()
+    await expect(roster.get_by_test_id("person")).to_have_count(3)
+
+    # Reloading keeps the identity (token in storage), not a new registration.
+    await moderator.reload()
+    await expect(moderator.get_by_test_id("roster").get_by_test_id("person")).to_have_count(3)
+
+    for role in (Role.AV, Role.CAPTIONER, Role.INTERPRETER, Role.ADMIN):
+        page = await open_page(browser, await link(hemicycle, role), errors)
+        if role is Role.ADMIN:
+            await expect(page.locator("body")).to_contain_text("Opening ceremony")
+        else:
+            await expect(page.get_by_test_id("connection-state")).to_contain_text(
+                "connected", ignore_case=True
+            )
+        await shoot(page, role.value)
+    index = await open_page(browser, hemicycle.url + "/", errors)
+    await expect(index.locator("body")).to_contain_text("WSIS+20")
+    await shoot(index, "index")
+    assert not [e for e in errors if "favicon" not in e], errors
+
+
+async def test_expired_or_forged_link_explains_what_to_do(hemicycle: Running, browser: Browser) -> None:
+    errors: list[Any] = []
+    core = hemicycle.core
+    person, grant = await core.store.staff_grant(hemicycle.event_id, hemicycle.live_session, Role.MODERATOR)
+    expired, _ = core.tokens.issue(
+        grant_id=grant,
+        participant_id=person.id,
+        role=Role.MODERATOR,
+        event_id=hemicycle.event_id,
+        session_id=hemicycle.live_session,
+        ttl=timedelta(seconds=-5),
+    )
+    page = await open_page(
+        browser, f"{hemicycle.url}/s/{hemicycle.live_session}/moderator#token={expired}", errors
+    )
+    await expect(page.get_by_test_id("error-message")).to_contain_text("expired", ignore_case=True)
+    await shoot(page, "expired-link")
+    forged = await open_page(
+        browser, f"{hemicycle.url}/s/{hemicycle.live_session}/moderator#token=abc.def.ghi", []
+    )
+    await expect(forged.get_by_test_id("error-message")).to_be_visible()

@@ -1,0 +1,217 @@
+"""Two server processes on one PostgreSQL database and one Redis: a change through one reaches the other."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from server.db.engine import create_engine, migrate
+from server.db.store import Store
+from server.demo import seed_demo
+from server.domain.roles import Role
+from server.domain.sessions import SessionState
+from server.service import Hemicycle
+from server.tokens import TokenService
+
+from .conftest import make_settings
+from .helpers import SECRET, Client, free_port
+
+
+async def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with aiohttp.ClientSession() as http:
+        while loop.time() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"server exited early with {process.returncode}")
+            try:
+                async with http.get(f"{url}/api/health") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} did not become healthy within {timeout}s")
+
+
+@pytest.fixture
+async def two_servers(
+    pg_database_url: str, fresh_redis_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[list[str], Hemicycle]]:
+    engine = create_engine(pg_database_url)
+    await migrate(engine)
+    settings = make_settings(tmp_path, pg_database_url).resolved()
+    core = Hemicycle(settings, Store(engine), TokenService(SECRET))
+    await seed_demo(core.store)
+    processes: list[subprocess.Popen[bytes]] = []
+    urls = []
+    env = {
+        **os.environ,
+        "DATABASE_URL": pg_database_url,
+        "REDIS_URL": fresh_redis_url,
+        "HEMICYCLE_SECRET": SECRET,
+        "HEMICYCLE_DATA_DIR": str(tmp_path),
+        "HEMICYCLE_HEARTBEAT_SECONDS": "1",
+        "HEMICYCLE_LOG_LEVEL": "WARNING",
+    }
+    try:
+        for index in range(2):
+            port = free_port()
+            log = (tmp_path / f"server-{index}.log").open("wb")
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+            urls.append(f"http://127.0.0.1:{port}")
+        for url, process in zip(urls, processes, strict=True):
+            await _wait_healthy(url, process)
+        yield urls, core
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        await engine.dispose()
+
+
+async def _token(core: Hemicycle, role: Role, session_id: int) -> str:
+    session = await core.store.get_session(session_id)
+    person, grant = await core.store.staff_grant(session.event_id, session_id, role)
+    token, _ = core.tokens.issue(
+        grant_id=grant,
+        participant_id=person.id,
+        role=role,
+        event_id=session.event_id,
+        session_id=session_id,
+        ttl=timedelta(hours=1),
+    )
+    return token
+
+
+async def test_change_through_one_process_reaches_clients_of_the_other(
+    two_servers: tuple[list[str], Hemicycle],
+) -> None:
+    (url_a, url_b), core = two_servers
+    event = (await core.store.list_events())[0]
+    session = next(s for s in await core.store.list_sessions(event.id) if s.state is SessionState.SCHEDULED)
+
+    moderator = Client(url_a)
+    watcher = Client(url_b)
+    clients = [moderator, watcher]
+    try:
+        await moderator.connect(await _token(core, Role.MODERATOR, session.id), session.id)
+        await watcher.connect(await _token(core, Role.CHAIR, session.id), session.id)
+        await moderator.wait_for("welcome")
+        await watcher.wait_for("welcome")
+
+        # Presence is durable and shared: each process's client sees the other's.
+        await moderator.wait_for(
+            "presence:people", lambda d: {p["role"] for p in d["people"]} == {"moderator", "chair"}
+        )
+        await watcher.wait_for(
+            "presence:people", lambda d: {p["role"] for p in d["people"]} == {"moderator", "chair"}
+        )
+
+        # An attendee registered through process B joins through process A.
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{url_b}/api/events/{event.id}/participants",
+                json={
+                    "display_name": "Kofi Mensah",
+                    "affiliation": "University of Ghana",
+                    "stakeholder_group": "academic_technical",
+                    "country": "GH",
+                },
+            ) as response,
+        ):
+            assert response.status == 201
+            attendee_token = (await response.json())["token"]
+        attendee = Client(url_a)
+        clients.append(attendee)
+        await attendee.connect(attendee_token, session.id)
+        await watcher.wait_for("presence", lambda d: d["by_group"] == {"academic_technical": 1})
+
+        # The state change is made through A; the chair on B and the attendee on A both see it.
+        reply = await moderator.call("session:set_state", {"state": "live"})
+        assert reply["ok"], reply
+        change = await watcher.wait_for("session:state")
+        assert change["session"]["state"] == "live" and change["by"]["role"] == "moderator"
+        await attendee.wait_for("session:state")
+
+        # B reads the same durable state.
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{url_b}/api/sessions/{session.id}") as response,
+        ):
+            assert (await response.json())["session"]["state"] == "live"
+
+        # Leaving through A is seen on B.
+        await attendee.close()
+        await watcher.wait_for("presence", lambda d: d["by_group"] == {})
+    finally:
+        for client in clients:
+            await client.close()
+
+
+async def test_a_stopped_process_presence_is_reaped(two_servers: tuple[list[str], Hemicycle]) -> None:
+    (_url_a, url_b), core = two_servers
+    event = (await core.store.list_events())[0]
+    session = next(s for s in await core.store.list_sessions(event.id) if s.state is SessionState.LIVE)
+    watcher = Client(url_b)
+    try:
+        await watcher.connect(await _token(core, Role.MODERATOR, session.id), session.id)
+        await watcher.wait_for("welcome")
+        # A row left by a process that died without a goodbye (no heartbeat since long ago).
+        await core.store.register_instance("crashed-process", "elsewhere", 1)
+        async with core.store.engine.begin() as connection:
+            from sqlalchemy import update
+
+            from server.db import models
+
+            await connection.execute(
+                update(models.Instance)
+                .where(models.Instance.id == "crashed-process")
+                .values(heartbeat_at=core.store.clock() - timedelta(minutes=5))
+            )
+        chair_principal = (await core.authenticate(await _token(core, Role.CHAIR, session.id)))[0]
+        await core.store.add_presence("crashed-process", "ghost-sid", chair_principal, session.id)
+        assert all(p.role is not Role.CHAIR for p in (await core.presence(session.id)).people), (
+            "presence held by a silent process is not counted"
+        )
+
+        async def ghost_gone() -> bool:
+            async with core.store.engine.connect() as connection:
+                from sqlalchemy import func, select
+
+                from server.db import models
+
+                count = await connection.scalar(
+                    select(func.count())
+                    .select_from(models.Presence)
+                    .where(models.Presence.instance_id == "crashed-process")
+                )
+                return count == 0
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while not await ghost_gone():
+            assert loop.time() < deadline, "the live processes never reaped the dead one"
+            await asyncio.sleep(0.2)
+    finally:
+        await watcher.close()
