@@ -1,0 +1,123 @@
+// @ts-check
+/**
+ * Words shown for the codes of docs/protocol.md: roles, stakeholder groups, session states, demographics.
+ *
+ * Protocol layer: no DOM access. The labels match server/domain/roles.py and server/domain/participants.py.
+ */
+
+/** @type {Readonly<Record<string, string>>} */
+export const ROLE_LABELS = Object.freeze({
+  admin: 'Administrator',
+  moderator: 'Moderator',
+  chair: 'Chair',
+  av: 'AV technician',
+  captioner: 'Captioner',
+  interpreter: 'Interpreter',
+  display: 'Room display',
+  attendee: 'Attendee',
+});
+
+/** Roles in the order a roster lists them: staff first, attendees last. */
+export const ROLE_ORDER = Object.freeze(Object.keys(ROLE_LABELS));
+
+/** Roles that see the full roster (the server's `Role.is_staff`). */
+export const STAFF_ROLES = Object.freeze(['admin', 'moderator', 'chair', 'av', 'captioner', 'interpreter']);
+
+/** @type {Readonly<Record<string, string>>} */
+export const GROUP_LABELS = Object.freeze({
+  government: 'Government',
+  private_sector: 'Private sector',
+  civil_society: 'Civil society',
+  academic_technical: 'Academic and technical community',
+  international_organization: 'International organization',
+});
+
+/** The five stakeholder groups, in the order the WSIS process lists them. */
+export const GROUP_ORDER = Object.freeze(Object.keys(GROUP_LABELS));
+
+/** @type {Readonly<Record<string, string>>} */
+export const STATE_LABELS = Object.freeze({
+  scheduled: 'Scheduled',
+  live: 'Live',
+  ended: 'Ended',
+});
+
+/** @type {Readonly<Record<string, string>>} */
+export const GENDER_LABELS = Object.freeze({
+  woman: 'Woman',
+  man: 'Man',
+  another: 'Another gender',
+});
+
+/** @type {Readonly<Record<string, string>>} */
+export const AGE_BAND_LABELS = Object.freeze({
+  under_25: 'Under 25',
+  '25_34': '25 to 34',
+  '35_49': '35 to 49',
+  '50_64': '50 to 64',
+  '65_plus': '65 or over',
+});
+
+/**
+ * ISO 3166-1 alpha-2 codes the server accepts (the pycountry list; tests/test_web_static.py checks it).
+ * Names come from the browser's Intl.DisplayNames, so no name table is shipped.
+ */
+export const COUNTRY_CODES = Object.freeze(`
+AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ
+CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR
+GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO
+JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR
+MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO
+RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV
+TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
+`.trim().split(/\s+/));
+
+/** @param {string | null | undefined} role */
+export function roleLabel(role) {
+  return (role && ROLE_LABELS[role]) || role || 'Unknown role';
+}
+
+/** @param {string | null | undefined} group */
+export function groupLabel(group) {
+  if (!group || group === 'unspecified') return 'Not stated';
+  return GROUP_LABELS[group] || group;
+}
+
+/** @param {string | null | undefined} state */
+export function stateLabel(state) {
+  return (state && STATE_LABELS[state]) || state || 'Unknown';
+}
+
+/** @param {string | null | undefined} role */
+export function isStaffRole(role) {
+  return !!role && STAFF_ROLES.includes(role);
+}
+
+/** @type {Intl.DisplayNames | null | undefined} */
+let regionNames;
+
+/**
+ * The English name of a country code ("SN" → "Senegal"); the code itself when the browser has no name.
+ * @param {string | null | undefined} code
+ */
+export function countryName(code) {
+  if (!code) return '';
+  if (regionNames === undefined) {
+    try {
+      regionNames = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'code' });
+    } catch {
+      regionNames = null; // older browsers: show the code
+    }
+  }
+  try {
+    return (regionNames && regionNames.of(code)) || code;
+  } catch {
+    return code;
+  }
+}
+
+/** Country codes sorted by their English names, for a select list. */
+export function countriesByName() {
+  return COUNTRY_CODES.map((code) => ({ code, name: countryName(code) }))
+    .sort((a, b) => a.name.localeCompare(b.name, 'en', { sensitivity: 'base' }));
+}

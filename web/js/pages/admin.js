@@ -1,0 +1,159 @@
+// @ts-check
+/**
+ * The administrator's page (/e/{event id}/admin): the event's sessions with their state, state controls and
+ * role links. HTTP only: the administrator's token covers the whole event, a Socket.IO connection covers one
+ * session.
+ */
+
+import { roleLabel } from '../labels.js';
+import { DEAD_TOKEN_CODES, getEvent, getMe, issueLinks, postSessionState } from '../protocol.js';
+import { parsePath } from '../route.js';
+import { adminTokenKey, forgetToken, tokenFor } from '../tokens.js';
+import {
+  StateControls, announce, byId, copyField, el, errorNode, errorNotice, fill, formatSlot, formatTime, notice,
+  refusalAdvice,
+  showError, stateBadge, userText,
+} from '../ui.js';
+
+/** Links in the order they are handed out. */
+const LINK_ORDER = ['moderator', 'chair', 'av', 'captioner', 'interpreter', 'display', 'attendee'];
+
+const eventId = parsePath().eventId;
+const notices = byId('notices');
+const list = byId('sessions');
+const refresh = /** @type {HTMLButtonElement} */ (byId('refresh'));
+/** @type {string | null} */
+let token = null;
+/** @type {import('../protocol.js').HemicycleEvent | null} */
+let currentEvent = null;
+
+start();
+
+async function start() {
+  if (eventId === null) {
+    fill(notices, errorNotice('not_found', 'No event in this address', 'Check the link you were given.'));
+    return;
+  }
+  const key = adminTokenKey(eventId);
+  token = tokenFor(key);
+  refresh.addEventListener('click', load);
+  if (!token) {
+    const advice = refusalAdvice('token_missing');
+    fill(notices, notice(advice.title, `${advice.text} Without it, sessions are shown read-only.`));
+  } else {
+    try {
+      const { me } = await getMe(token);
+      if (me.role !== 'admin') {
+        fill(notices, notice(`This link is for the ${roleLabel(me.role)} role`,
+          'Open the administrator link of this event to manage it.'));
+        token = null;
+      } else {
+        fill(byId('whoami'), 'Signed in as ', userText(me.display_name, 'person-name', 'strong'), ' (Administrator)');
+      }
+    } catch (err) {
+      const code = /** @type {any} */ (err).code;
+      if (DEAD_TOKEN_CODES.includes(code)) {
+        forgetToken(key);
+        token = null;
+        const advice = refusalAdvice(code);
+        fill(notices, errorNotice(code, advice.title, advice.text));
+      } else {
+        fill(notices, errorNotice(code ?? 'internal', 'Your link could not be checked', /** @type {Error} */ (err).message));
+      }
+    }
+  }
+  await load();
+}
+
+async function load() {
+  if (eventId === null) return;
+  refresh.disabled = true;
+  list.setAttribute('aria-busy', 'true');
+  try {
+    const { event, sessions } = await getEvent(eventId);
+    currentEvent = event;
+    byId('event-title').textContent = event.title;
+    byId('event-venue').textContent = event.venue;
+    document.title = `${event.title} — Administration — Hemicycle`;
+    fill(list, sessions.map(sessionItem));
+    if (!sessions.length) fill(list, el('li', { class: 'muted' }, 'This event has no sessions yet.'));
+  } catch (err) {
+    fill(list, el('li', {}, errorLine(err)));
+  } finally {
+    refresh.disabled = false;
+    list.removeAttribute('aria-busy');
+  }
+}
+
+/** @param {unknown} err */
+function errorLine(err) {
+  const node = errorNode();
+  showError(node, err);
+  return node;
+}
+
+/** @param {import('../protocol.js').Session} session */
+function sessionItem(session) {
+  const headingId = `session-${session.id}-title`;
+  const badgeSlot = el('span', { class: 'badge-slot' }, stateBadge(session.state));
+  const controlsBox = el('div', { class: 'session-controls' });
+  const linksBox = el('div', { class: 'links', id: `session-${session.id}-links` });
+  const linksError = errorNode();
+  const linksButton = /** @type {HTMLButtonElement} */ (el('button', {
+    type: 'button', class: 'secondary', testid: 'role-links', 'aria-controls': linksBox.id,
+    disabled: !token, onclick: () => showLinks(session, linksBox, linksError, linksButton),
+  }, 'Role links'));
+  const item = el('li', { class: 'session-item', testid: 'session-item', dataset: { sessionId: String(session.id) },
+    'aria-labelledby': headingId },
+  el('div', { class: 'session-heading' },
+    el('h3', { id: headingId, dir: 'auto' }, session.title), badgeSlot),
+  el('p', { class: 'session-meta' },
+    session.ref ? el('span', { class: 'session-ref', dir: 'auto' }, session.ref) : null,
+    session.room ? el('span', {}, 'Room ', userText(session.room)) : null,
+    el('span', {}, formatSlot(session, currentEvent?.timezone)),
+    el('a', { href: `/s/${encodeURIComponent(String(session.id))}` }, 'Attendee page')),
+  controlsBox,
+  el('p', { class: 'actions' }, linksButton),
+  linksError,
+  linksBox);
+
+  const controls = new StateControls(controlsBox, async (target) => {
+    if (!token) return;
+    const { session: updated } = await postSessionState(session.id, target, token);
+    session = updated;
+    fill(badgeSlot, stateBadge(updated.state));
+    controls.update(updated.state, { enabled: true });
+    announce(`${updated.title}: ${updated.state}.`);
+  });
+  controls.update(session.state, { enabled: !!token });
+  return item;
+}
+
+/**
+ * @param {import('../protocol.js').Session} session
+ * @param {HTMLElement} box
+ * @param {HTMLElement} error
+ * @param {HTMLButtonElement} button
+ */
+async function showLinks(session, box, error, button) {
+  if (!token) return;
+  button.disabled = true;
+  showError(error, null);
+  try {
+    const { links, expires_at: expiresAt } = await issueLinks(session.id, token);
+    const roles = [...LINK_ORDER.filter((role) => role in links),
+      ...Object.keys(links).filter((role) => !LINK_ORDER.includes(role))];
+    fill(box,
+      el('p', { class: 'hint' },
+        'Anyone who holds a link acts in that role: send each one only to the person who needs it.',
+        expiresAt ? ` These links expire on ${formatTime(expiresAt, currentEvent?.timezone)}.` : ''),
+      roles.map((role) => copyField(roleLabel(role), links[role], `link-${session.id}-${role}`)));
+    button.textContent = 'New role links';
+    const first = box.querySelector('input');
+    if (first) first.focus();
+  } catch (err) {
+    showError(error, err);
+  } finally {
+    button.disabled = false;
+  }
+}

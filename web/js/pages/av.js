@@ -1,0 +1,5 @@
+// @ts-check
+/** The AV technician's page: session state and who is connected (the room feed and link health come later). */
+import { startConsole } from './console.js';
+
+startConsole({ role: 'av' });

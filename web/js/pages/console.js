@@ -1,0 +1,199 @@
+// @ts-check
+/**
+ * The staff console shared by the moderator, chair, AV, captioner and interpreter pages: session state (with
+ * controls for the roles that may change it), presence counts, the roster and, for the moderator, the audit
+ * log. Each page module calls `startConsole` with what it shows.
+ *
+ * Expects in the page: #connection, #session-header, #notices, #console, #announcer.
+ */
+
+import { roleLabel } from '../labels.js';
+import { SessionPage } from '../session-page.js';
+import { staffTokenKey, tokenFor } from '../tokens.js';
+import {
+  PresenceCounts, Roster, StateControls, byId, el, errorNode, errorNotice, fill, formatTime, plural, refusalAdvice,
+  showError, throttledAnnouncer, userText,
+} from '../ui.js';
+
+/**
+ * @typedef {object} ConsoleOptions
+ * @property {string} role                 the page's role: moderator, chair, av, captioner, interpreter
+ * @property {boolean} [audit]             show the audit log (when the role may read it)
+ * @property {boolean} [staffOnlyRoster]   list staff only; attendees appear as counts
+ * @property {boolean} [large]             tablet layout: large buttons
+ */
+
+/** @param {ConsoleOptions} options */
+export async function startConsole({ role, audit = false, staffOnlyRoster = false, large = false }) {
+  const page = new SessionPage({ pageName: roleLabel(role), role });
+  const root = byId('console');
+  const publicView = page.loadPublic();
+  if (page.sessionId === null) return;
+
+  const tokenKey = staffTokenKey(page.sessionId, role);
+  const token = tokenFor(tokenKey);
+  if (!token) {
+    await publicView;
+    const advice = refusalAdvice('token_missing');
+    page.banner.update('refused');
+    page.showNotice(errorNotice('token_missing', advice.title, advice.text));
+    return;
+  }
+
+  // Sections, built once and updated in place.
+  const stateSection = section('state', 'Session state');
+  const presenceSection = section('presence', 'Who is here');
+  const rosterSection = section('roster', staffOnlyRoster ? 'Staff present' : 'Roster');
+  const auditSection = audit ? section('audit', 'Audit log') : null;
+  fill(root, stateSection.node, presenceSection.node, rosterSection.node, auditSection?.node ?? null);
+
+  const announcePresence = throttledAnnouncer();
+  const client = page.connect({ token, tokenKey });
+
+  const controls = new StateControls(stateSection.body, (target) => client.setState(target), { large });
+  const stateHint = el('p', { class: 'muted' });
+  stateSection.body.append(stateHint);
+  const counts = new PresenceCounts(presenceSection.body, { roles: true, groups: true });
+  const roster = new Roster(rosterSection.body, {
+    staffOnly: staffOnlyRoster, label: staffOnlyRoster ? 'Staff present' : 'People connected',
+  });
+  const auditLog = auditSection ? new AuditLog(auditSection.body, () => client.audit()) : null;
+
+  const renderControls = () => {
+    const allowed = client.can('session.set_state');
+    controls.update(client.session?.state ?? null, { enabled: allowed && client.connection === 'connected' });
+    stateHint.textContent = client.connection === 'connected' && !allowed
+      ? 'Your role may not change the session state.' : '';
+  };
+
+  client.on('connection', ({ state }) => {
+    renderControls();
+    if (state === 'refused') root.hidden = true; // stale figures would mislead; the notice says why
+  });
+  client.on('welcome', () => {
+    root.hidden = false;
+    renderControls();
+    counts.update(client.presence);
+    roster.update(client.people);
+    if (auditLog && auditSection) {
+      auditSection.node.hidden = !client.can('audit.view');
+      if (client.can('audit.view')) auditLog.load();
+    }
+  });
+  client.on('session:state', () => {
+    renderControls();
+    if (auditLog && client.can('audit.view')) auditLog.loadSoon();
+  });
+  client.on('presence', (summary) => {
+    counts.update(summary);
+    announcePresence(`${plural(summary.total, 'person', 'people')} connected.`);
+  });
+  client.on('presence:people', () => roster.update(client.people));
+  client.on('error', (error) => {
+    // Errors answering our own requests are shown next to the control that made them.
+    if (!error.handledByRequest) showError(controls.error, error);
+  });
+  await publicView;
+}
+
+/**
+ * @param {string} id
+ * @param {string} title
+ */
+function section(id, title) {
+  const headingId = `${id}-heading`;
+  const body = el('div', { class: 'panel-body' });
+  const node = el('section', { class: `panel panel-${id}`, id: `${id}-panel`, 'aria-labelledby': headingId },
+    el('h2', { id: headingId }, title), body);
+  return { node, body };
+}
+
+/**
+ * The session's audit log, newest first (GET /api/sessions/{id}/audit).
+ */
+class AuditLog {
+  /**
+   * @param {HTMLElement} container
+   * @param {() => Promise<{entries: import('../protocol.js').AuditEntry[]}>} fetchEntries
+   */
+  constructor(container, fetchEntries) {
+    this.fetchEntries = fetchEntries;
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    this.timer = null;
+    this.body = el('tbody');
+    this.status = el('p', { class: 'muted', role: 'status' });
+    this.error = errorNode();
+    this.refresh = el('button', { type: 'button', class: 'secondary', onclick: () => this.load() }, 'Refresh');
+    fill(container,
+      el('p', { class: 'actions' }, this.refresh),
+      this.error,
+      el('div', { class: 'table-wrap' },
+        el('table', { class: 'audit', testid: 'audit-log' },
+          el('caption', { class: 'visually-hidden' }, 'Audit log, newest first'),
+          el('thead', {}, el('tr', {},
+            el('th', { scope: 'col' }, 'Time'), el('th', { scope: 'col' }, 'Who'),
+            el('th', { scope: 'col' }, 'Action'), el('th', { scope: 'col' }, 'Details'))),
+          this.body)),
+      this.status);
+  }
+
+  /** Reload shortly: several state changes in a row make one request. */
+  loadSoon() {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => { this.timer = null; this.load(); }, 300);
+  }
+
+  async load() {
+    /** @type {HTMLButtonElement} */ (this.refresh).disabled = true;
+    this.status.textContent = 'Loading…';
+    try {
+      const { entries } = await this.fetchEntries();
+      showError(this.error, null);
+      fill(this.body, entries.map((entry) => el('tr', { testid: 'audit-entry', dataset: { action: entry.action } },
+        el('td', {}, el('time', { datetime: entry.at }, formatTime(entry.at, undefined, { timeStyle: 'medium' }))),
+        el('td', {}, actorCell(entry.actor)),
+        el('td', {}, el('code', {}, entry.action)),
+        el('td', {}, userText(describe(entry.target, entry.details))))));
+      this.status.textContent = entries.length ? '' : 'Nothing recorded yet.';
+    } catch (err) {
+      this.status.textContent = '';
+      showError(this.error, err);
+    } finally {
+      /** @type {HTMLButtonElement} */ (this.refresh).disabled = false;
+    }
+  }
+}
+
+/**
+ * Who did it: a person and their role, or the system (seeding, imports, expiry) when there is no person.
+ * @param {import('../protocol.js').Actor | null | undefined} actor
+ */
+function actorCell(actor) {
+  if (!actor || !actor.name) return el('span', { class: 'muted' }, 'System');
+  return el('span', {}, userText(actor.name), ` (${roleLabel(actor.role)})`);
+}
+
+/**
+ * A short text for an entry's target and details, whatever their shape.
+ * @param {unknown} target
+ * @param {unknown} details
+ */
+function describe(target, details) {
+  const parts = [];
+  if (target !== null && target !== undefined && target !== '') parts.push(flat(target));
+  const d = /** @type {Record<string, unknown>} */ (details);
+  if (d && typeof d === 'object' && Object.keys(d).length === 2 && 'from' in d && 'to' in d) {
+    parts.push(`${flat(d.from)} → ${flat(d.to)}`); // state changes read best as a move
+  } else if (details !== null && details !== undefined && !(typeof details === 'object' && !Object.keys(d).length)) {
+    parts.push(flat(details));
+  }
+  return parts.join(' — ');
+}
+
+/** @param {unknown} value @returns {string} */
+function flat(value) {
+  if (value === null || value === undefined) return '';
+  if (typeof value !== 'object') return String(value);
+  if (Array.isArray(value)) return value.map(flat).join(', ');
+  return Object.entries(value).map(([key, item]) => `${key}: ${flat(item)}`).join(', ');
+}

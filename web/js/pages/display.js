@@ -1,0 +1,76 @@
+// @ts-check
+/**
+ * The room display (projector or confidence monitor): session title, room, state and how many people follow
+ * remotely, by stakeholder group. Large type, dark background, no controls (F toggles full screen).
+ */
+
+import { GROUP_ORDER, groupLabel } from '../labels.js';
+import { SessionPage } from '../session-page.js';
+import { staffTokenKey, tokenFor } from '../tokens.js';
+import { byId, el, errorNotice, fill, plural, refusalAdvice } from '../ui.js';
+
+const page = new SessionPage({ pageName: 'Room display', role: 'display' });
+const board = byId('board');
+const remoteTotal = byId('remote-total');
+const remoteWords = byId('remote-words');
+const allTotal = byId('presence-total');
+const groups = byId('groups');
+
+start();
+
+async function start() {
+  const publicView = page.loadPublic();
+  if (page.sessionId === null) return;
+  const tokenKey = staffTokenKey(page.sessionId, 'display');
+  const token = tokenFor(tokenKey);
+  if (!token) {
+    await publicView;
+    const advice = refusalAdvice('token_missing');
+    page.banner.update('refused');
+    page.showNotice(errorNotice('token_missing', advice.title, advice.text));
+    return;
+  }
+  const client = page.connect({ token, tokenKey });
+  client.on('welcome', () => {
+    board.hidden = false;
+    render(client.presence);
+  });
+  client.on('presence', render);
+  client.on('connection', ({ state }) => {
+    if (state === 'refused') board.hidden = true;
+    // Nobody stands by a room display to press Reconnect: when the server ends the connection, try again.
+    if (state === 'closed') setTimeout(() => { if (client.connection === 'closed') client.connect(); }, 5000);
+  });
+  await publicView;
+}
+
+/** @param {import('../protocol.js').PresenceSummary | null} summary */
+function render(summary) {
+  if (!summary) return;
+  const remote = summary.by_role?.attendee ?? 0;
+  remoteTotal.textContent = String(remote);
+  remoteWords.textContent = remote === 1 ? 'person following remotely' : 'people following remotely';
+  allTotal.textContent = String(summary.total);
+  const byGroup = summary.by_group || {};
+  const largest = Math.max(1, ...Object.values(byGroup));
+  const extra = Object.keys(byGroup).filter((group) => !GROUP_ORDER.includes(group));
+  fill(groups, [...GROUP_ORDER, ...extra].map((group) => {
+    const count = byGroup[group] ?? 0;
+    const bar = el('span', { class: 'bar', 'aria-hidden': 'true' });
+    // CSSOM, not a style attribute: allowed by the page's Content-Security-Policy.
+    bar.style.setProperty('--share', String(count / largest));
+    return el('li', { testid: 'group-count', dataset: { group, count: String(count) } },
+      el('span', { class: 'group-name' }, groupLabel(group)),
+      el('span', { class: 'group-value' }, String(count)),
+      bar);
+  }));
+  board.setAttribute('aria-label', `${plural(remote, 'person', 'people')} following remotely`);
+}
+
+// Full screen on demand: a room display is usually set up once with a keyboard, then left alone.
+document.addEventListener('keydown', (event) => {
+  if (event.key !== 'f' && event.key !== 'F') return;
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  if (document.fullscreenElement) document.exitFullscreen?.();
+  else document.documentElement.requestFullscreen?.().catch(() => {});
+});

@@ -1,0 +1,655 @@
+// @ts-check
+/**
+ * The Hemicycle protocol client: HTTP calls and the Socket.IO connection of docs/protocol.md.
+ *
+ * This module owns the connection and the state it brings (who I am, the session, its event, presence, the
+ * roster). It never touches the page: page modules read the state through getters and re-render when it
+ * dispatches an event. State is always updated *before* the event is dispatched, so a listener that reads
+ * `client.session` sees the new value.
+ *
+ * Events dispatched by HemicycleClient (`client.on(name, detail => ...)`):
+ *   connection        {state, previous, refusal}          connection state changed
+ *   welcome           Welcome                             (re)connected; every field of the state is fresh
+ *   session:state     {session, by, previous}             the session changed state (from anyone, or our ack)
+ *   presence          PresenceSummary                     counts changed
+ *   presence:people   {session_id, people}                roster changed (staff only)
+ *   error             ServerError & {handledByRequest}    the server reported an error on the socket
+ */
+
+import { io as defaultIo } from '../vendor/socket.io/socket.io.esm.min.js';
+
+// ---------------------------------------------------------------------------------------------------------
+// Payloads (mirroring docs/protocol.md)
+
+/** @typedef {'scheduled' | 'live' | 'ended'} SessionState */
+/** @typedef {'admin' | 'moderator' | 'chair' | 'av' | 'captioner' | 'interpreter' | 'display' | 'attendee'} Role */
+/**
+ * @typedef {'government' | 'private_sector' | 'civil_society' | 'academic_technical'
+ *   | 'international_organization'} StakeholderGroup
+ */
+
+/**
+ * @typedef {object} HemicycleEvent  an event of the agenda (called `Event` in docs/protocol.md)
+ * @property {number} id
+ * @property {string} slug
+ * @property {string} title
+ * @property {string} venue
+ * @property {string} timezone   IANA name, e.g. "Europe/Zurich"
+ */
+
+/**
+ * @typedef {object} Session
+ * @property {number} id
+ * @property {number} event_id
+ * @property {string} ref
+ * @property {string} title
+ * @property {string} room
+ * @property {string} starts_at          ISO 8601, UTC, with a Z
+ * @property {string} ends_at
+ * @property {string[]} languages
+ * @property {SessionState} state
+ * @property {string | null} state_changed_at
+ * @property {number} default_speaking_seconds
+ * @property {boolean} is_public
+ */
+
+/**
+ * @typedef {object} Participant
+ * @property {number} id
+ * @property {string} display_name
+ * @property {string} affiliation
+ * @property {StakeholderGroup | null} stakeholder_group
+ * @property {string | null} country    ISO 3166-1 alpha-2
+ * @property {Role} role
+ */
+
+/**
+ * @typedef {Participant & {session_id: number | null, grant_id: number}} Me
+ *   `session_id` is null for grants that cover the whole event (admin, attendee).
+ */
+
+/**
+ * @typedef {Participant & {connections: number, since: string}} Person  someone connected to the session
+ */
+
+/**
+ * @typedef {object} PresenceSummary
+ * @property {number} session_id
+ * @property {number} total                               people connected (every role)
+ * @property {Partial<Record<Role, number>>} by_role
+ * @property {Record<string, number>} by_group            attendees only; "unspecified" when not stated
+ */
+
+/**
+ * @typedef {object} Welcome
+ * @property {Me} me
+ * @property {Session} session
+ * @property {HemicycleEvent} event
+ * @property {string[]} permissions                       e.g. "session.view", "session.set_state"
+ * @property {PresenceSummary} presence
+ * @property {Person[]} [people]                          staff only
+ */
+
+/** @typedef {{id: number, name: string, role: Role}} Actor */
+
+/** @typedef {{session: Session, by: Actor}} SessionStateMessage */
+/** @typedef {{session_id: number, people: Person[]}} PresencePeopleMessage */
+/** @typedef {{code: string, message: string, event: string}} ServerError */
+
+/**
+ * @typedef {{ok: true, data: Record<string, any>} | {ok: false, error: {code: string, message: string}}} Ack
+ */
+
+/**
+ * @typedef {object} AuditEntry
+ * @property {number} id
+ * @property {string} at
+ * @property {Actor} actor
+ * @property {string} action          e.g. "session.set_state"
+ * @property {unknown} target
+ * @property {unknown} details
+ */
+
+/**
+ * @typedef {object} Registration   body of POST /api/events/{id}/participants
+ * @property {string} display_name
+ * @property {string} affiliation
+ * @property {StakeholderGroup} stakeholder_group
+ * @property {string} country
+ * @property {boolean} consent_demographics
+ * @property {'woman' | 'man' | 'another'} [gender]             only with consent
+ * @property {'under_25' | '25_34' | '35_49' | '50_64' | '65_plus'} [age_band]   only with consent
+ */
+
+/**
+ * @typedef {'idle' | 'connecting' | 'connected' | 'reconnecting' | 'refused' | 'closed'} ConnectionState
+ *   idle: connect() not called yet; connecting: first attempt (and its retries) under way;
+ *   connected: welcome received; reconnecting: the link dropped and the client retries on its own;
+ *   refused: the server turned the token down (see `refusal`), no retry; closed: close() was called or the
+ *   server ended the connection, no retry until connect() is called again.
+ */
+
+// ---------------------------------------------------------------------------------------------------------
+// Errors
+
+/**
+ * An error from the server (HTTP body `{"error": {...}}`, ack `{ok: false, error}`, `connect_error` data)
+ * or from this client. Codes made up by the client, never sent by the server:
+ *   network        the server could not be reached
+ *   timeout        no acknowledgement in time
+ *   not_connected  a request was made while the socket is not connected
+ *   bad_response   the server answered something this client does not understand
+ */
+export class ProtocolError extends Error {
+  /**
+   * @param {string} code
+   * @param {string} message
+   * @param {{status?: number, details?: any, event?: string}} [extra]
+   */
+  constructor(code, message, { status, details, event } = {}) {
+    super(message);
+    this.name = 'ProtocolError';
+    this.code = code;
+    this.status = status;
+    this.details = details;
+    this.event = event;
+  }
+
+  /** The field the server named in `details.field`, if any. @returns {string | null} */
+  get field() {
+    return this.details && typeof this.details.field === 'string' ? this.details.field : null;
+  }
+}
+
+/** Codes that mean the stored token will never work again: pages forget it. */
+export const DEAD_TOKEN_CODES = Object.freeze([
+  'token_missing', 'token_invalid', 'token_expired', 'token_revoked', 'token_unknown', 'wrong_session',
+]);
+
+// ---------------------------------------------------------------------------------------------------------
+// Session states
+
+/** Allowed moves of `POST /api/sessions/{id}/state` and `session:set_state`. */
+export const SESSION_TRANSITIONS = Object.freeze({
+  scheduled: Object.freeze(['live', 'ended']),
+  live: Object.freeze(['ended']),
+  ended: Object.freeze(['live']),
+});
+
+/**
+ * @param {string | null | undefined} from
+ * @param {string} to
+ */
+export function canTransition(from, to) {
+  if (!from) return false;
+  /** @type {readonly string[] | undefined} */
+  const allowed = /** @type {Record<string, readonly string[]>} */ (SESSION_TRANSITIONS)[from];
+  return !!allowed && allowed.includes(to);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// HTTP
+
+/**
+ * Call a JSON route. Resolves with the parsed body; rejects with a ProtocolError carrying the server's code.
+ * @param {string} path   e.g. "/api/events"
+ * @param {{method?: string, body?: unknown, token?: string | null, baseUrl?: string, signal?: AbortSignal}} [options]
+ * @returns {Promise<Record<string, any>>}
+ */
+export async function httpJSON(path, { method = 'GET', body, token, baseUrl = '', signal } = {}) {
+  /** @type {Record<string, string>} */
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (token) headers.Authorization = `Bearer ${token}`;
+  /** @type {Response} */
+  let response;
+  try {
+    response = await fetch(baseUrl + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal,
+      cache: 'no-store',
+      credentials: 'omit', // tokens travel in the Authorization header, never in cookies
+    });
+  } catch (err) {
+    if (err instanceof Error && err.name === 'AbortError') throw err;
+    throw new ProtocolError('network', 'The server could not be reached. Check your connection and try again.');
+  }
+  /** @type {any} */
+  let payload = null;
+  try {
+    const text = await response.text();
+    payload = text ? JSON.parse(text) : null;
+  } catch {
+    payload = null;
+  }
+  if (!response.ok) {
+    const error = payload && typeof payload === 'object' ? payload.error : null;
+    if (error && typeof error.code === 'string') {
+      throw new ProtocolError(error.code, String(error.message || error.code), {
+        status: response.status,
+        details: error.details,
+      });
+    }
+    const code = response.status >= 500 ? 'internal' : `http_${response.status}`;
+    throw new ProtocolError(code, `The server answered ${response.status} ${response.statusText}`.trim(), {
+      status: response.status,
+    });
+  }
+  if (!payload || typeof payload !== 'object') {
+    throw new ProtocolError('bad_response', 'The server sent an answer this page does not understand.', {
+      status: response.status,
+    });
+  }
+  return payload;
+}
+
+/** @param {number | string} id */
+const seg = (id) => encodeURIComponent(String(id));
+
+/** @returns {Promise<{events: HemicycleEvent[]}>} */
+export function listEvents() {
+  return /** @type {any} */ (httpJSON('/api/events'));
+}
+
+/**
+ * Public sessions of an event.
+ * @param {number | string} eventId
+ * @returns {Promise<{event: HemicycleEvent, sessions: Session[]}>}
+ */
+export function getEvent(eventId) {
+  return /** @type {any} */ (httpJSON(`/api/events/${seg(eventId)}`));
+}
+
+/**
+ * @param {number | string} sessionId
+ * @returns {Promise<{session: Session, event: HemicycleEvent}>}
+ */
+export function getSession(sessionId) {
+  return /** @type {any} */ (httpJSON(`/api/sessions/${seg(sessionId)}`));
+}
+
+/**
+ * Register as an attendee of an event.
+ * @param {number | string} eventId
+ * @param {Registration} registration
+ * @returns {Promise<{participant: Participant, token: string, expires_at: string}>}
+ */
+export function register(eventId, registration) {
+  return /** @type {any} */ (
+    httpJSON(`/api/events/${seg(eventId)}/participants`, { method: 'POST', body: registration })
+  );
+}
+
+/**
+ * @param {string} token
+ * @returns {Promise<{me: Me, expires_at: string}>}
+ */
+export function getMe(token) {
+  return /** @type {any} */ (httpJSON('/api/me', { token }));
+}
+
+/**
+ * @param {number | string} sessionId
+ * @param {SessionState} state
+ * @param {string} token
+ * @returns {Promise<{session: Session}>}
+ */
+export function postSessionState(sessionId, state, token) {
+  return /** @type {any} */ (
+    httpJSON(`/api/sessions/${seg(sessionId)}/state`, { method: 'POST', body: { state }, token })
+  );
+}
+
+/**
+ * @param {number | string} sessionId
+ * @param {string} token
+ * @returns {Promise<{summary: PresenceSummary, people: Person[]}>}
+ */
+export function getPresence(sessionId, token) {
+  return /** @type {any} */ (httpJSON(`/api/sessions/${seg(sessionId)}/presence`, { token }));
+}
+
+/**
+ * The audit log of a session, newest first.
+ * @param {number | string} sessionId
+ * @param {string} token
+ * @returns {Promise<{entries: AuditEntry[]}>}
+ */
+export function getAudit(sessionId, token) {
+  return /** @type {any} */ (httpJSON(`/api/sessions/${seg(sessionId)}/audit`, { token }));
+}
+
+/**
+ * Sign fresh role links for a session (admin only).
+ * @param {number | string} sessionId
+ * @param {string} token
+ * @returns {Promise<{links: Record<string, string>, expires_at: string}>}
+ */
+export function issueLinks(sessionId, token) {
+  return /** @type {any} */ (
+    httpJSON(`/api/sessions/${seg(sessionId)}/links`, { method: 'POST', body: {}, token })
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Socket.IO
+
+/** How long a request waits for its acknowledgement. */
+export const ACK_TIMEOUT_MS = 10_000;
+
+/** An error event that arrives this long after its request settled is taken as that request's echo. */
+const ERROR_ECHO_MS = 3_000;
+
+/**
+ * One connection to one session, and the state it brings.
+ */
+export class HemicycleClient extends EventTarget {
+  /** @type {typeof defaultIo} */ #io;
+  /** @type {any} */ #socket = null;
+  /** @type {string} */ #token;
+  /** @type {number | string} */ #sessionId;
+  /** @type {string} */ #baseUrl;
+  /** @type {number} */ #ackTimeoutMs;
+
+  /** @type {ConnectionState} */ #connection = 'idle';
+  /** @type {{code: string, message: string} | null} */ #refusal = null;
+  /** @type {boolean} */ #welcomed = false;
+  /** @type {Me | null} */ #me = null;
+  /** @type {Session | null} */ #session = null;
+  /** @type {HemicycleEvent | null} */ #event = null;
+  /** @type {string[]} */ #permissions = [];
+  /** @type {PresenceSummary | null} */ #presence = null;
+  /** @type {Person[] | null} */ #people = null;
+  /** Requests in flight or just settled, by event name: to mark the server's `error` echo of an ack. */
+  /** @type {Map<string, {pending: number, until: number}>} */ #requests = new Map();
+
+  /**
+   * @param {object} options
+   * @param {number | string} options.sessionId
+   * @param {string} options.token
+   * @param {string} [options.baseUrl]   "" for the page's own origin
+   * @param {typeof defaultIo} [options.io]   the Socket.IO `io` function (tests may pass a fake)
+   * @param {number} [options.ackTimeoutMs]
+   */
+  constructor({ sessionId, token, baseUrl = '', io = defaultIo, ackTimeoutMs = ACK_TIMEOUT_MS }) {
+    super();
+    if (sessionId === undefined || sessionId === null || sessionId === '') {
+      throw new TypeError('HemicycleClient: sessionId is required');
+    }
+    if (!token) throw new TypeError('HemicycleClient: token is required');
+    this.#sessionId = sessionId;
+    this.#token = token;
+    this.#baseUrl = baseUrl;
+    this.#io = io;
+    this.#ackTimeoutMs = ackTimeoutMs;
+  }
+
+  // --- state, read-only from outside -------------------------------------------------------------------
+
+  get sessionId() { return this.#sessionId; }
+  get token() { return this.#token; }
+  /** @returns {ConnectionState} */
+  get connection() { return this.#connection; }
+  /** Why the server refused the connection (its `code` and `message`), when `connection` is "refused". */
+  get refusal() { return this.#refusal; }
+  get me() { return this.#me; }
+  get session() { return this.#session; }
+  get event() { return this.#event; }
+  get permissions() { return this.#permissions; }
+  get presence() { return this.#presence; }
+  /** The roster, for staff; null for roles that see counts only. */
+  get people() { return this.#people; }
+
+  /** @param {string} permission  e.g. "session.set_state" */
+  can(permission) {
+    return this.#permissions.includes(permission);
+  }
+
+  /**
+   * Listen to one of the events listed at the top of this module.
+   * @param {string} type
+   * @param {(detail: any) => void} listener
+   * @returns {() => void} a function that stops listening
+   */
+  on(type, listener) {
+    /** @param {Event} event */
+    const wrapped = (event) => listener(/** @type {CustomEvent} */ (event).detail);
+    this.addEventListener(type, wrapped);
+    return () => this.removeEventListener(type, wrapped);
+  }
+
+  /**
+   * @param {string} type
+   * @param {unknown} detail
+   */
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /**
+   * The one place the connection state changes.
+   * @param {ConnectionState} state
+   */
+  #setConnection(state) {
+    if (state === this.#connection) return;
+    const previous = this.#connection;
+    this.#connection = state;
+    this.#emit('connection', { state, previous, refusal: this.#refusal });
+  }
+
+  // --- connection --------------------------------------------------------------------------------------
+
+  /** Open the connection (or open it again after `close()` or a server disconnect). */
+  connect() {
+    this.#refusal = null;
+    if (this.#socket) {
+      this.#setConnection(this.#welcomed ? 'reconnecting' : 'connecting');
+      this.#socket.connect();
+      return;
+    }
+    /** @type {Record<string, unknown>} */
+    const options = {
+      // A function, so that every reconnection sends the current token.
+      auth: (/** @type {(auth: object) => void} */ callback) =>
+        callback({ token: this.#token, session_id: this.#sessionId }),
+      autoConnect: false,
+      forceNew: true, // one manager per client: two clients never share a connection or its auth
+      // WebSocket first: one connection instead of a polling handshake then an upgrade (less load with
+      // hundreds of attendees, no upgrade race when a page reloads). If it fails, long-polling is tried at
+      // once (tryAllTransports), and if it stalls, later attempts start with polling (see connect_error).
+      transports: ['websocket', 'polling'],
+      tryAllTransports: true,
+    };
+    const socket = this.#baseUrl ? this.#io(this.#baseUrl, options) : this.#io(options);
+    this.#socket = socket;
+
+    socket.on('welcome', (/** @type {Welcome} */ payload) => this.#onWelcome(payload));
+    socket.on('session:state', (/** @type {SessionStateMessage} */ payload) => {
+      if (payload && payload.session) this.#applySession(payload.session, payload.by ?? null);
+    });
+    socket.on('presence', (/** @type {PresenceSummary} */ payload) => this.#applyPresence(payload));
+    socket.on('presence:people', (/** @type {PresencePeopleMessage} */ payload) => {
+      if (payload && Array.isArray(payload.people) && this.#isOurs(payload.session_id)) {
+        this.#people = payload.people;
+        this.#emit('presence:people', payload);
+      }
+    });
+    socket.on('error', (/** @type {ServerError} */ payload) => {
+      const entry = payload && this.#requests.get(payload.event);
+      const handledByRequest = !!entry && (entry.pending > 0 || Date.now() < entry.until);
+      this.#emit('error', { ...payload, handledByRequest });
+    });
+    socket.on('connect_error', (/** @type {Error & {data?: any}} */ err) => {
+      const data = err && err.data;
+      if ((data && typeof data.code === 'string') || !socket.active) {
+        // Refused by the server (bad token, wrong session...): Socket.IO does not retry these (the socket
+        // is no longer `active`), and retrying would not help. Stop the manager too, so nothing retries
+        // behind the page's back.
+        this.#refusal = {
+          code: data && typeof data.code === 'string' ? data.code : 'refused',
+          message: String((data && data.message) || (err && err.message) || 'The server refused the connection.'),
+        };
+        socket.disconnect();
+        this.#setConnection('refused');
+      } else {
+        // The server could not be reached: Socket.IO retries with backoff. If WebSocket was tried, the next
+        // attempts start with long-polling and upgrade when they can (Socket.IO's default), which gets through
+        // proxies that block or stall WebSockets.
+        const manager = socket.io;
+        if (manager && manager.opts && Array.isArray(manager.opts.transports)
+            && manager.opts.transports[0] === 'websocket') {
+          manager.opts.transports = ['polling', 'websocket'];
+        }
+        this.#setConnection(this.#welcomed ? 'reconnecting' : 'connecting');
+      }
+    });
+    socket.on('disconnect', (/** @type {string} */ reason) => {
+      if (this.#connection === 'refused') return;
+      if (reason === 'io client disconnect' || reason === 'io server disconnect') {
+        // Ours (close()) or the server's decision (e.g. flooding): Socket.IO does not retry.
+        this.#setConnection('closed');
+      } else {
+        this.#setConnection('reconnecting');
+      }
+    });
+
+    this.#setConnection('connecting');
+    socket.connect();
+  }
+
+  /** Close the connection; nothing retries until `connect()`. */
+  close() {
+    if (this.#socket) this.#socket.disconnect();
+    this.#setConnection('closed');
+  }
+
+  /** @param {unknown} sessionId */
+  #isOurs(sessionId) {
+    // Compare as strings: the path gives "12" or 12, the server sends 12.
+    return sessionId === undefined || String(sessionId) === String(this.#sessionId);
+  }
+
+  /** @param {Welcome} payload */
+  #onWelcome(payload) {
+    if (!payload || !payload.session || !this.#isOurs(payload.session.id)) return;
+    this.#me = payload.me ?? null;
+    this.#session = payload.session;
+    this.#event = payload.event ?? null;
+    this.#permissions = Array.isArray(payload.permissions) ? payload.permissions : [];
+    this.#presence = payload.presence ?? null;
+    this.#people = Array.isArray(payload.people) ? payload.people : null;
+    this.#welcomed = true;
+    this.#refusal = null;
+    this.#setConnection('connected');
+    this.#emit('welcome', payload);
+  }
+
+  /**
+   * Take a new version of the session (from a broadcast or from our own ack); dispatch only on change, so
+   * the ack and the broadcast of the same change make one event.
+   * @param {Session} session
+   * @param {Actor | null} by
+   */
+  #applySession(session, by) {
+    if (!this.#isOurs(session.id)) return;
+    const previous = this.#session;
+    if (previous && JSON.stringify(previous) === JSON.stringify(session)) return;
+    this.#session = session;
+    this.#emit('session:state', { session, by, previous: previous ? previous.state : null });
+  }
+
+  /** @param {PresenceSummary} summary */
+  #applyPresence(summary) {
+    if (!summary || typeof summary.total !== 'number' || !this.#isOurs(summary.session_id)) return;
+    this.#presence = summary;
+    this.#emit('presence', summary);
+  }
+
+  // --- requests ----------------------------------------------------------------------------------------
+
+  /**
+   * Send a client event and wait for its acknowledgement.
+   * @param {string} event
+   * @param {Record<string, unknown>} [payload]
+   * @param {{timeoutMs?: number}} [options]
+   * @returns {Promise<Record<string, any>>} the ack's `data`; rejects with a ProtocolError
+   */
+  request(event, payload = {}, { timeoutMs = this.#ackTimeoutMs } = {}) {
+    if (!this.#socket || this.#connection !== 'connected') {
+      // Socket.IO would buffer the message and send it on reconnection, possibly long after it made sense
+      // (a state change decided on stale information): refuse now instead.
+      return Promise.reject(new ProtocolError(
+        'not_connected', 'Not connected to the server. Wait until the connection is back, then try again.',
+        { event },
+      ));
+    }
+    const entry = this.#requests.get(event) ?? { pending: 0, until: 0 };
+    entry.pending += 1;
+    this.#requests.set(event, entry);
+    const settle = () => {
+      entry.pending -= 1;
+      entry.until = Date.now() + ERROR_ECHO_MS;
+    };
+    return new Promise((resolve, reject) => {
+      this.#socket.timeout(timeoutMs).emit(event, payload, (/** @type {Error | null} */ err, /** @type {Ack} */ ack) => {
+        settle();
+        if (err) {
+          reject(new ProtocolError(
+            'timeout', `The server did not answer within ${Math.round(timeoutMs / 1000)} seconds. Try again.`,
+            { event },
+          ));
+        } else if (!ack || typeof ack !== 'object') {
+          reject(new ProtocolError('bad_response', 'The server sent an answer this page does not understand.',
+            { event }));
+        } else if (ack.ok === true) {
+          resolve(ack.data ?? {});
+        } else {
+          const error = /** @type {any} */ (ack).error || {};
+          reject(new ProtocolError(String(error.code || 'internal'), String(error.message || 'Request refused.'),
+            { event, details: error.details }));
+        }
+      });
+    });
+  }
+
+  /**
+   * Change the session state (admin, moderator, chair).
+   * @param {SessionState} state
+   * @returns {Promise<Session>}
+   */
+  async setState(state) {
+    const data = await this.request('session:set_state', { state });
+    if (data.session) this.#applySession(data.session, this.#me ? this.#actorOf(this.#me) : null);
+    return data.session;
+  }
+
+  /** Ask for fresh counts (and the roster, for staff). */
+  async refreshPresence() {
+    const data = await this.request('presence:get', {});
+    if (Array.isArray(data.people)) {
+      this.#people = data.people;
+      this.#emit('presence:people', { session_id: this.#sessionId, people: data.people });
+    }
+    if (data.presence) this.#applyPresence(data.presence);
+    return data;
+  }
+
+  /** @param {Me} me @returns {Actor} */
+  #actorOf(me) {
+    return { id: me.id, name: me.display_name, role: me.role };
+  }
+
+  // --- HTTP with this client's token ---------------------------------------------------------------------
+
+  /** @returns {Promise<{entries: AuditEntry[]}>} */
+  audit() {
+    return getAudit(this.#sessionId, this.#token);
+  }
+
+  /** @returns {Promise<{me: Me, expires_at: string}>} */
+  whoami() {
+    return getMe(this.#token);
+  }
+}

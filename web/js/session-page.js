@@ -1,0 +1,148 @@
+// @ts-check
+/**
+ * What every page under /s/{session id} does first: read the session id from the path, show the public
+ * session, open a HemicycleClient and keep the connection line, the header and the page title in step with
+ * it. Page layer (touches the DOM); the pages in js/pages/ build on it.
+ *
+ * Each such page has: #connection (the connection line), #session-header, #notices, #announcer.
+ */
+
+import { roleLabel, stateLabel } from './labels.js';
+import { DEAD_TOKEN_CODES, HemicycleClient, getSession } from './protocol.js';
+import { parsePath } from './route.js';
+import { forgetToken } from './tokens.js';
+import {
+  ConnectionBanner, SessionHeader, announce, byId, el, errorNotice, fill, notice, refusalAdvice,
+} from './ui.js';
+
+/**
+ * @typedef {object} SessionPageOptions
+ * @property {string} pageName          shown in the browser tab ("Moderator")
+ * @property {string} role              the role this page is for ("moderator", "attendee", ...)
+ * @property {boolean} [attendee]       refusal advice for attendees (register again) rather than staff
+ */
+
+export class SessionPage {
+  /** @param {SessionPageOptions} options */
+  constructor({ pageName, role, attendee = false }) {
+    this.pageName = pageName;
+    this.role = role;
+    this.attendee = attendee;
+    this.sessionId = parsePath().sessionId;
+    /** @type {HemicycleClient | null} */
+    this.client = null;
+    this.banner = new ConnectionBanner(byId('connection'), { onReconnect: () => this.client?.connect() });
+    this.header = new SessionHeader(byId('session-header'));
+    this.notices = byId('notices');
+    /** @type {import('./protocol.js').Session | null} */
+    this.session = null;
+    /** @type {import('./protocol.js').HemicycleEvent | null} */
+    this.event = null;
+  }
+
+  /**
+   * Replace the page's notices (null clears them).
+   * @param {HTMLElement | null} node
+   * @param {{focus?: boolean}} [options]  move keyboard focus to it (for notices that stop the page)
+   */
+  showNotice(node, { focus = true } = {}) {
+    fill(this.notices, node);
+    if (node && focus) {
+      // Move focus to the explanation so keyboard and screen-reader users land on it.
+      const heading = node.querySelector('h2');
+      if (heading) {
+        heading.setAttribute('tabindex', '-1');
+        heading.focus();
+      }
+    }
+  }
+
+  /**
+   * The public view of the session (no token needed), to show the header before connecting.
+   * @returns {Promise<{session: import('./protocol.js').Session, event: import('./protocol.js').HemicycleEvent} | null>}
+   *   null when the session cannot be shown (a notice says why)
+   */
+  async loadPublic() {
+    if (this.sessionId === null) {
+      this.showNotice(errorNotice('unknown_session', 'No session in this address', 'Check the link, or go back to the list of events.',
+        el('a', { href: '/' }, 'List of events')));
+      return null;
+    }
+    try {
+      const { session, event } = await getSession(this.sessionId);
+      this.setSession(session, event);
+      return { session, event };
+    } catch (err) {
+      const code = /** @type {any} */ (err).code;
+      if (code === 'unknown_session') {
+        const advice = refusalAdvice('unknown_session');
+        this.showNotice(errorNotice(code, advice.title, advice.text, el('a', { href: '/' }, 'List of events')));
+      } else {
+        this.showNotice(errorNotice(code ?? 'internal', 'The session could not be loaded', /** @type {Error} */ (err).message,
+          el('button', { type: 'button', onclick: () => location.reload() }, 'Try again')));
+      }
+      return null;
+    }
+  }
+
+  /**
+   * @param {import('./protocol.js').Session} session
+   * @param {import('./protocol.js').HemicycleEvent | null} event
+   */
+  setSession(session, event) {
+    this.session = session;
+    if (event) this.event = event;
+    this.header.update(session, this.event);
+    document.title = `${session.title} — ${this.pageName} — Hemicycle`;
+  }
+
+  /**
+   * Open the connection and keep the common parts of the page in step with it.
+   * @param {object} options
+   * @param {string} options.token
+   * @param {string} options.tokenKey               forgotten when the server says the token is dead
+   * @param {(refusal: {code: string, message: string}) => void} [options.onRefused]
+   *   replaces the default refusal notice
+   * @returns {HemicycleClient}
+   */
+  connect({ token, tokenKey, onRefused }) {
+    const client = new HemicycleClient({ sessionId: /** @type {number | string} */ (this.sessionId), token });
+    this.client = client;
+    client.on('connection', ({ state, previous }) => {
+      this.banner.update(state);
+      if (state === 'refused' && client.refusal) {
+        const refusal = client.refusal;
+        if (DEAD_TOKEN_CODES.includes(refusal.code)) forgetToken(tokenKey);
+        if (onRefused) onRefused(refusal);
+        else this.showRefusal(refusal);
+      } else if (state === 'connected' && previous === 'reconnecting') {
+        announce('Connection is back.');
+      }
+    });
+    client.on('welcome', () => {
+      if (client.session) this.setSession(client.session, client.event);
+      const me = client.me;
+      this.showNotice(null); // a refusal or a mismatch notice from an earlier connection no longer holds
+      if (me && me.role !== this.role && me.role !== 'admin') {
+        this.showNotice(notice(`This link is for the ${roleLabel(me.role)} role`,
+          `You are on the ${this.pageName} page: some of its features may be refused.`), { focus: false });
+      }
+    });
+    client.on('session:state', ({ session, by, previous }) => {
+      this.setSession(session, client.event);
+      if (previous !== session.state) {
+        const who = by && by.name ? `, set by ${by.name}` : '';
+        announce(`The session is now ${stateLabel(session.state).toLowerCase()}${who}.`);
+      }
+    });
+    client.connect();
+    return client;
+  }
+
+  /** @param {{code: string, message: string}} refusal */
+  showRefusal(refusal) {
+    const advice = refusalAdvice(refusal.code, { attendee: this.attendee });
+    this.showNotice(errorNotice(refusal.code, advice.title, advice.text,
+      el('span', { class: 'muted' }, `Server message: ${refusal.message}`)));
+  }
+}

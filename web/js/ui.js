@@ -1,0 +1,626 @@
+// @ts-check
+/**
+ * Rendering helpers shared by the pages. Page layer: this is where the DOM is touched.
+ *
+ * Every string that comes from a person (names, affiliations, titles, server messages) goes into the page as
+ * text: through `el()` children, `textContent` or attributes, never parsed as HTML. Such text is wrapped in
+ * elements with `dir="auto"` so an Arabic or Hebrew name runs right to left inside an English page.
+ *
+ * Test hooks (`data-testid`): session-state, presence-total, roster, person, connection-state,
+ * error-message, state-live, state-end, state-reopen (and a few more named where they are made).
+ */
+
+import {
+  GROUP_ORDER, ROLE_ORDER, countryName, groupLabel, isStaffRole, roleLabel, stateLabel,
+} from './labels.js';
+import { canTransition } from './protocol.js';
+
+// ---------------------------------------------------------------------------------------------------------
+// Elements
+
+/**
+ * @typedef {string | number | Node | null | undefined | false} Child
+ */
+
+/**
+ * Create an element. Props: `class`, `text`, `testid`, `dataset`, `on<event>` handlers, DOM properties given
+ * as non-strings (`disabled: true`, `hidden: true`), anything else as an attribute. Children: nodes, or
+ * strings/numbers that become text nodes.
+ * @param {string} tag
+ * @param {Record<string, any>} [props]
+ * @param {...(Child | Child[])} children
+ * @returns {HTMLElement}
+ */
+export function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === 'class') node.className = value;
+    else if (key === 'text') node.textContent = String(value);
+    else if (key === 'testid') node.dataset.testid = value;
+    else if (key === 'dataset') Object.assign(node.dataset, value);
+    else if (key.startsWith('on') && typeof value === 'function') node.addEventListener(key.slice(2), value);
+    else if (typeof value === 'boolean' && key in node) /** @type {any} */ (node)[key] = value;
+    else node.setAttribute(key, value === true ? '' : String(value));
+  }
+  append(node, children);
+  return node;
+}
+
+/**
+ * @param {Node} node
+ * @param {(Child | Child[])[]} children
+ */
+function append(node, children) {
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.appendChild(typeof child === 'object' ? child : document.createTextNode(String(child)));
+  }
+}
+
+/**
+ * Text written by a person, isolated for bidirectional text.
+ * @param {string | null | undefined} value
+ * @param {string} [className]
+ * @param {string} [tag]
+ */
+export function userText(value, className, tag = 'span') {
+  return el(tag, { class: className, dir: 'auto' }, value ?? '');
+}
+
+/**
+ * Replace the children of a node.
+ * @param {Element} node
+ * @param {...(Child | Child[])} children
+ */
+export function fill(node, ...children) {
+  node.replaceChildren();
+  append(node, children);
+  return node;
+}
+
+/**
+ * @param {string} id
+ * @returns {HTMLElement}
+ */
+export function byId(id) {
+  const node = document.getElementById(id);
+  if (!node) throw new Error(`page is missing #${id}`);
+  return node;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Announcements (screen readers), polite and throttled
+
+/**
+ * Say something through the page's polite live region (`#announcer`).
+ * @param {string} message
+ */
+export function announce(message) {
+  const region = document.getElementById('announcer');
+  if (!region) return;
+  // Clearing first makes a repeated message be read again.
+  region.textContent = '';
+  setTimeout(() => { region.textContent = message; }, 50);
+}
+
+/**
+ * Presence changes many times a minute in a large session: tell screen-reader users at most once per
+ * `intervalMs`, with the latest figure.
+ * @param {number} [intervalMs]
+ * @returns {(message: string) => void}
+ */
+export function throttledAnnouncer(intervalMs = 20_000) {
+  let last = 0;
+  /** @type {ReturnType<typeof setTimeout> | null} */
+  let timer = null;
+  /** @type {string} */
+  let pending = '';
+  return (message) => {
+    pending = message;
+    const wait = last + intervalMs - Date.now();
+    if (wait <= 0) {
+      last = Date.now();
+      announce(pending);
+    } else if (!timer) {
+      timer = setTimeout(() => {
+        timer = null;
+        last = Date.now();
+        announce(pending);
+      }, wait);
+    }
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Formatting
+
+/**
+ * @param {string | null | undefined} iso
+ * @param {string} [timeZone]  the event's time zone; the viewer's when absent or unknown
+ * @param {Intl.DateTimeFormatOptions} [options]
+ */
+export function formatTime(iso, timeZone, options = { dateStyle: 'medium', timeStyle: 'short' }) {
+  if (!iso) return '';
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  try {
+    return new Intl.DateTimeFormat('en-GB', { ...options, timeZone }).format(date);
+  } catch {
+    return new Intl.DateTimeFormat('en-GB', options).format(date);
+  }
+}
+
+/**
+ * "12 Nov 2025, 10:00–11:30 (Europe/Zurich)".
+ * @param {{starts_at: string, ends_at: string}} session
+ * @param {string} [timeZone]
+ */
+export function formatSlot(session, timeZone) {
+  const start = formatTime(session.starts_at, timeZone);
+  const end = formatTime(session.ends_at, timeZone, { timeStyle: 'short' });
+  if (!start) return '';
+  return `${start}–${end}${timeZone ? ` (${timeZone})` : ''}`;
+}
+
+/** @param {number} count @param {string} one @param {string} many */
+export function plural(count, one, many) {
+  return `${count} ${count === 1 ? one : many}`;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Session header and state badge
+
+/**
+ * @param {string} state
+ * @param {string} [testid]
+ */
+export function stateBadge(state, testid = 'session-state') {
+  return el('span', { class: `badge state-${state}`, testid, dataset: { state } }, stateLabel(state));
+}
+
+/**
+ * Title, event, room, time and state of a session, rendered into `container` and updated in place.
+ */
+export class SessionHeader {
+  /**
+   * @param {HTMLElement} container
+   * @param {{headingLevel?: 1 | 2}} [options]
+   */
+  constructor(container, { headingLevel = 1 } = {}) {
+    this.container = container;
+    this.heading = el(`h${headingLevel}`, { class: 'session-title', dir: 'auto', testid: 'session-title' });
+    this.eventLine = el('p', { class: 'session-event', dir: 'auto' });
+    this.meta = el('p', { class: 'session-meta' });
+    this.badge = stateBadge('scheduled');
+    this.badge.hidden = true;
+    fill(container, el('div', { class: 'session-heading' }, this.heading, this.badge), this.eventLine, this.meta);
+  }
+
+  /**
+   * @param {import('./protocol.js').Session | null} session
+   * @param {import('./protocol.js').HemicycleEvent | null} [event]
+   */
+  update(session, event) {
+    if (!session) return;
+    this.heading.textContent = session.title;
+    this.eventLine.textContent = event ? event.title : '';
+    this.eventLine.hidden = !event;
+    fill(this.meta,
+      session.ref ? el('span', { class: 'session-ref', dir: 'auto' }, session.ref) : null,
+      session.room ? el('span', { class: 'session-room' }, 'Room ', userText(session.room)) : null,
+      el('span', { class: 'session-slot' }, formatSlot(session, event?.timezone)));
+    this.badge.hidden = false;
+    this.badge.dataset.state = session.state;
+    this.badge.className = `badge state-${session.state}`;
+    this.badge.textContent = stateLabel(session.state);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Connection
+
+/** @type {Record<string, string>} */
+const CONNECTION_TEXT = {
+  // Only the connected state's text contains the word "connected": tests and people can rely on it.
+  idle: 'Offline.',
+  connecting: 'Connecting…',
+  connected: 'Connected.',
+  reconnecting: 'Connection lost — reconnecting… What you see may be out of date until it is back.',
+  refused: 'Link refused by the server.',
+  closed: 'Connection closed by the server.',
+};
+
+/**
+ * The connection line at the top of a page (`data-testid="connection-state"`, `data-state` = the state).
+ * A status role makes screen readers read changes politely.
+ */
+export class ConnectionBanner {
+  /**
+   * @param {HTMLElement} node
+   * @param {{onReconnect?: () => void}} [options]
+   */
+  constructor(node, { onReconnect } = {}) {
+    this.node = node;
+    this.onReconnect = onReconnect;
+    node.dataset.testid = 'connection-state';
+    node.setAttribute('role', 'status');
+    this.update('idle');
+  }
+
+  /** @param {import('./protocol.js').ConnectionState} state */
+  update(state) {
+    this.node.dataset.state = state;
+    this.node.className = `connection connection-${state}`;
+    const button = state === 'closed' && this.onReconnect
+      ? el('button', { type: 'button', class: 'link-button', onclick: this.onReconnect }, 'Reconnect')
+      : null;
+    fill(this.node, el('span', { class: 'connection-dot', 'aria-hidden': 'true' }), CONNECTION_TEXT[state] ?? state,
+      button ? ' ' : null, button);
+  }
+}
+
+/**
+ * What a refusal means for the person, and what to do.
+ * @param {string} code
+ * @param {{attendee?: boolean}} [options]
+ * @returns {{title: string, text: string}}
+ */
+export function refusalAdvice(code, { attendee = false } = {}) {
+  const askStaff = 'Ask the organisers for a new link.';
+  switch (code) {
+    case 'token_expired':
+      return attendee
+        ? { title: 'Your registration has expired', text: 'Register again to follow the session.' }
+        : { title: 'This link has expired', text: askStaff };
+    case 'token_revoked':
+      return attendee
+        ? { title: 'Your registration was withdrawn',
+            text: 'You can register again. If you think this is a mistake, contact the organisers.' }
+        : { title: 'This link was withdrawn', text: askStaff };
+    case 'token_invalid':
+    case 'token_unknown':
+      return attendee
+        ? { title: 'Your registration is not recognised',
+            text: 'It may come from another server or have been damaged. Register again to follow the session.' }
+        : { title: 'This link is not valid',
+            text: `It may have been copied incompletely, or come from another server. ${askStaff}` };
+    case 'token_missing':
+      return attendee
+        ? { title: 'You are not registered', text: 'Register to follow the session.' }
+        : { title: 'This page needs a link', text: `Open the link you were given for this role. ${askStaff}` };
+    case 'wrong_session':
+      return attendee
+        ? { title: 'Your registration is for another event', text: 'Register for this event to follow the session.' }
+        : { title: 'This link is for another session', text: 'Open the link you were given for this session.' };
+    case 'unknown_session':
+      return { title: 'No such session', text: 'Check the address, or go back to the list of events.' };
+    case 'forbidden':
+      return { title: 'This role may not open this page', text: 'Open the page that goes with your link.' };
+    default:
+      return { title: 'The server refused the connection', text: 'Reload the page to try again.' };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Errors and notices
+
+/**
+ * Show an error in a node (`role="alert"`; `data-testid="error-message"` and `data-code` while shown); an empty
+ * error hides it.
+ * @param {HTMLElement} node
+ * @param {unknown} error   a ProtocolError, an Error, a string, or null to clear
+ */
+export function showError(node, error) {
+  node.setAttribute('role', 'alert');
+  if (!error) {
+    node.hidden = true;
+    node.textContent = '';
+    // Only errors on show carry the test hook, so `[data-testid=error-message]` finds what the user sees.
+    delete node.dataset.testid;
+    delete node.dataset.code;
+    return;
+  }
+  const message = typeof error === 'string' ? error : /** @type {any} */ (error).message || String(error);
+  const code = typeof error === 'object' && /** @type {any} */ (error).code;
+  node.hidden = false;
+  node.textContent = message;
+  node.dataset.testid = 'error-message';
+  if (code) node.dataset.code = code; else delete node.dataset.code;
+}
+
+/** An empty, hidden error node to place next to a control (see showError). */
+export function errorNode() {
+  const node = el('p', { class: 'error', role: 'alert' });
+  node.hidden = true;
+  return node;
+}
+
+let noticeCount = 0;
+
+/**
+ * A notice box with a heading, text and optional actions (`data-testid="notice"`).
+ * @param {string} title
+ * @param {string} text
+ * @param {...(Child | Child[])} actions
+ */
+export function notice(title, text, ...actions) {
+  const id = `notice-${++noticeCount}`;
+  return el('section', { class: 'notice', testid: 'notice', 'aria-labelledby': id },
+    el('h2', { id }, title),
+    el('p', {}, text),
+    actions.length ? el('p', { class: 'actions' }, ...actions) : null);
+}
+
+/**
+ * A notice for something that stops the page (refused link, unknown session): `data-testid="error-message"`,
+ * `data-code` = the error code.
+ * @param {string} code
+ * @param {string} title
+ * @param {string} text
+ * @param {...(Child | Child[])} actions
+ */
+export function errorNotice(code, title, text, ...actions) {
+  const node = notice(title, text, ...actions);
+  node.classList.add('notice-error');
+  node.dataset.testid = 'error-message';
+  node.dataset.code = code;
+  return node;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// State controls
+
+/**
+ * Go live / End / Reopen buttons, enabled by the allowed transitions. Buttons are created once and updated in
+ * place, so keyboard focus stays where it is when the state changes.
+ */
+export class StateControls {
+  /**
+   * @param {HTMLElement} container
+   * @param {(state: 'live' | 'ended') => Promise<unknown>} change   performs the change; rejects on error
+   * @param {{large?: boolean}} [options]
+   */
+  constructor(container, change, { large = false } = {}) {
+    this.change = change;
+    /** @type {string | null} */
+    this.state = null;
+    this.busy = false;
+    this.enabled = true;
+    const button = (/** @type {string} */ testid, /** @type {string} */ label, /** @type {'live' | 'ended'} */ target,
+      /** @type {string} */ hint) =>
+      el('button', {
+        type: 'button', class: `state-button state-button-${target}${large ? ' large' : ''}`, testid,
+        title: hint, onclick: () => this.#go(target),
+      }, label);
+    this.live = button('state-live', 'Go live', 'live', 'Start the session: it becomes live for everyone');
+    this.end = button('state-end', 'End session', 'ended', 'End the session');
+    this.reopen = button('state-reopen', 'Reopen', 'live', 'Make an ended session live again');
+    this.error = errorNode();
+    this.status = el('p', { class: 'state-status', role: 'status' });
+    fill(container,
+      el('div', { class: 'state-controls', role: 'group', 'aria-label': 'Session state' },
+        this.live, this.end, this.reopen),
+      this.status, this.error);
+    this.update(null);
+  }
+
+  /** @param {'live' | 'ended'} target */
+  async #go(target) {
+    if (this.busy) return;
+    const buttons = /** @type {HTMLButtonElement[]} */ ([this.live, this.end, this.reopen]);
+    const pressed = buttons.find((button) => button === document.activeElement) ?? null;
+    this.busy = true;
+    showError(this.error, null);
+    this.status.textContent = target === 'live' ? 'Going live…' : 'Ending…';
+    this.#refresh();
+    try {
+      await this.change(target);
+      this.status.textContent = '';
+    } catch (err) {
+      this.status.textContent = '';
+      showError(this.error, err);
+    } finally {
+      this.busy = false;
+      this.#refresh();
+      // Buttons are disabled while the request runs, and the one pressed may now be disabled or hidden
+      // (End → Reopen): give keyboard focus back to the pressed one, or to one that still works.
+      if (pressed) {
+        const usable = (/** @type {HTMLButtonElement} */ button) => !button.disabled && !button.hidden;
+        (usable(pressed) ? pressed : buttons.find(usable))?.focus();
+      }
+    }
+  }
+
+  /**
+   * @param {string | null} state    the session's current state
+   * @param {{enabled?: boolean}} [options]  false while disconnected or without the permission
+   */
+  update(state, { enabled = true } = {}) {
+    this.state = state;
+    this.enabled = enabled;
+    this.#refresh();
+  }
+
+  #refresh() {
+    const off = this.busy || !this.enabled;
+    this.live.hidden = this.state === 'ended';
+    this.reopen.hidden = this.state !== 'ended';
+    /** @type {HTMLButtonElement} */ (this.live).disabled = off || !canTransition(this.state, 'live');
+    /** @type {HTMLButtonElement} */ (this.end).disabled = off || !canTransition(this.state, 'ended');
+    /** @type {HTMLButtonElement} */ (this.reopen).disabled = off || !canTransition(this.state, 'live');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Presence
+
+/**
+ * Counts: `data-testid="presence-total"` holds the number of people connected (every role, the summary's
+ * `total`); by role (`data-testid="role-count"`, `data-role`) and by stakeholder group
+ * (`data-testid="group-count"`, `data-group`, attendees only).
+ */
+export class PresenceCounts {
+  /**
+   * @param {HTMLElement} container
+   * @param {{roles?: boolean, groups?: boolean, remote?: boolean, totalLabel?: [string, string]}} [options]
+   *   remote: add how many of them are attendees (`data-testid="remote-total"`)
+   */
+  constructor(container, {
+    roles = true, groups = true, remote = false, totalLabel = ['person connected', 'people connected'],
+  } = {}) {
+    this.showRoles = roles;
+    this.showGroups = groups;
+    this.totalLabel = totalLabel;
+    this.total = el('span', { class: 'count', testid: 'presence-total' }, '–');
+    this.totalWords = el('span', {}, ` ${totalLabel[1]}`);
+    this.remote = remote ? el('span', { testid: 'remote-total' }, '0') : null;
+    this.remoteWords = el('span', {});
+    this.roles = el('ul', { class: 'counts counts-roles', 'aria-label': 'By role' });
+    this.groups = el('ul', { class: 'counts counts-groups', 'aria-label': 'Attendees by stakeholder group' });
+    fill(container,
+      el('p', { class: 'presence-total' }, this.total, this.totalWords,
+        this.remote ? [', ', this.remote, this.remoteWords] : null),
+      roles ? el('h3', { class: 'counts-heading' }, 'By role') : null,
+      roles ? this.roles : null,
+      groups ? el('h3', { class: 'counts-heading' }, 'Attendees by stakeholder group') : null,
+      groups ? this.groups : null);
+  }
+
+  /** @param {import('./protocol.js').PresenceSummary | null} summary */
+  update(summary) {
+    if (!summary) return;
+    this.total.textContent = String(summary.total);
+    this.totalWords.textContent = ` ${summary.total === 1 ? this.totalLabel[0] : this.totalLabel[1]}`;
+    if (this.remote) {
+      const remote = summary.by_role?.attendee ?? 0;
+      this.remote.textContent = String(remote);
+      this.remoteWords.textContent = ' following remotely';
+    }
+    if (this.showRoles) {
+      const byRole = summary.by_role || {};
+      fill(this.roles, ROLE_ORDER
+        .filter((role) => (/** @type {any} */ (byRole)[role] ?? 0) > 0)
+        .map((role) => countItem(roleLabel(role), /** @type {any} */ (byRole)[role], 'role-count', { role })));
+      if (!this.roles.children.length) fill(this.roles, el('li', { class: 'muted' }, 'Nobody yet.'));
+    }
+    if (this.showGroups) fill(this.groups, groupCountItems(summary.by_group || {}));
+  }
+}
+
+/**
+ * One line per stakeholder group (all five, zeros included: the balance is the point), then "Not stated".
+ * @param {Record<string, number>} byGroup
+ */
+export function groupCountItems(byGroup) {
+  const extra = Object.keys(byGroup).filter((group) => !GROUP_ORDER.includes(group));
+  return [...GROUP_ORDER, ...extra]
+    .map((group) => countItem(groupLabel(group), byGroup[group] ?? 0, 'group-count', { group }));
+}
+
+/**
+ * @param {string} label
+ * @param {number} count
+ * @param {string} testid
+ * @param {Record<string, string>} dataset
+ */
+function countItem(label, count, testid, dataset) {
+  return el('li', { testid, dataset: { ...dataset, count: String(count) } },
+    el('span', { class: 'count-label' }, label), ' ', el('span', { class: 'count-value' }, String(count)));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Roster
+
+/**
+ * @param {import('./protocol.js').Person} a
+ * @param {import('./protocol.js').Person} b
+ */
+function rosterOrder(a, b) {
+  const rank = (/** @type {string} */ role) => {
+    const index = ROLE_ORDER.indexOf(role);
+    return index < 0 ? ROLE_ORDER.length - 1 : index;
+  };
+  return rank(a.role) - rank(b.role)
+    || a.display_name.localeCompare(b.display_name, undefined, { sensitivity: 'base' });
+}
+
+/**
+ * The list of people connected: staff first (by role), then attendees by name. `data-testid="roster"`; each
+ * item `data-testid="person"` with `data-role` and `data-person-id`.
+ */
+export class Roster {
+  /**
+   * @param {HTMLElement} container
+   * @param {{staffOnly?: boolean, label?: string}} [options]
+   */
+  constructor(container, { staffOnly = false, label = 'People connected' } = {}) {
+    this.staffOnly = staffOnly;
+    this.list = el('ul', { class: 'roster', testid: 'roster', 'aria-label': label });
+    this.empty = el('p', { class: 'muted roster-empty' }, staffOnly ? 'No staff connected.' : 'Nobody is connected yet.');
+    fill(container, this.list, this.empty);
+  }
+
+  /** @param {import('./protocol.js').Person[] | null} people */
+  update(people) {
+    const shown = (people ?? []).filter((person) => !this.staffOnly || isStaffRole(person.role)).sort(rosterOrder);
+    fill(this.list, shown.map(personItem));
+    this.empty.hidden = shown.length > 0;
+  }
+}
+
+/** @param {import('./protocol.js').Person} person */
+export function personItem(person) {
+  const staff = person.role !== 'attendee';
+  const details = [];
+  if (person.affiliation) details.push(userText(person.affiliation, 'person-affiliation'));
+  if (person.stakeholder_group) details.push(el('span', { class: 'person-group' }, groupLabel(person.stakeholder_group)));
+  if (person.country) {
+    details.push(el('span', { class: 'person-country', title: person.country }, countryName(person.country)));
+  }
+  return el('li', {
+    class: `person${staff ? ' person-staff' : ''}`, testid: 'person',
+    dataset: { role: person.role, personId: String(person.id) },
+  },
+  el('span', { class: 'person-line' },
+    userText(person.display_name, 'person-name'),
+    staff ? el('span', { class: `role-tag role-${person.role}` }, roleLabel(person.role)) : null,
+    person.connections > 1
+      ? el('span', { class: 'person-connections', title: 'Open in several tabs or devices' },
+        plural(person.connections, 'connection', 'connections'))
+      : null),
+  details.length ? el('span', { class: 'person-details' }, details.flatMap((node, i) => (i ? [' · ', node] : [node])))
+    : null);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Copying
+
+/**
+ * A labelled read-only field with a Copy button.
+ * @param {string} label
+ * @param {string} value
+ * @param {string} id
+ */
+export function copyField(label, value, id) {
+  const input = /** @type {HTMLInputElement} */ (el('input', {
+    id, type: 'text', value, readonly: true, class: 'copy-input', spellcheck: 'false', dir: 'ltr',
+  }));
+  const status = el('span', { class: 'copy-status', role: 'status' });
+  const button = el('button', {
+    type: 'button', class: 'secondary', 'aria-describedby': id,
+    onclick: async () => {
+      try {
+        await navigator.clipboard.writeText(value);
+        status.textContent = 'Copied.';
+      } catch {
+        // No clipboard access (plain http, old browser): select it for Ctrl+C / long press.
+        input.focus();
+        input.select();
+        status.textContent = 'Selected: press Ctrl+C (⌘C) to copy.';
+      }
+      setTimeout(() => { status.textContent = ''; }, 4000);
+    },
+  }, 'Copy');
+  return el('div', { class: 'copy-field' }, el('label', { for: id }, label), input, button, status);
+}
