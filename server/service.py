@@ -39,6 +39,8 @@ class Notifier(Protocol):
 
     def presence_changed(self, session_id: int) -> None: ...
 
+    def queue_changed(self, session_id: int, participants: set[int]) -> None: ...
+
 
 class NullNotifier:
     """For the CLI, which changes state with no connections of its own."""
@@ -47,6 +49,9 @@ class NullNotifier:
         return None
 
     def presence_changed(self, session_id: int) -> None:
+        return None
+
+    def queue_changed(self, session_id: int, participants: set[int]) -> None:
         return None
 
 

@@ -51,6 +51,10 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "10",
         "Sustained Socket.IO events a connection may send per second (bursts up to 4x are allowed).",
     ),
+    "HEMICYCLE_FLOOR_GRACE_SECONDS": (
+        "30",
+        "How long a remote speaker who loses their connection keeps the floor before it ends by itself.",
+    ),
     "HEMICYCLE_LOG_LEVEL": ("INFO", "Python logging level."),
 }
 
@@ -83,6 +87,7 @@ class Settings:
     attendee_ttl_hours: int = 720
     heartbeat_seconds: float = 5.0
     events_per_second: int = 10
+    floor_grace_seconds: int = 30
     log_level: str = "INFO"
     demo: bool = False
 
@@ -102,6 +107,7 @@ class Settings:
             attendee_ttl_hours=_int(env, "HEMICYCLE_ATTENDEE_TTL_HOURS", 720),
             heartbeat_seconds=float(_int(env, "HEMICYCLE_HEARTBEAT_SECONDS", 5)),
             events_per_second=_int(env, "HEMICYCLE_EVENTS_PER_SECOND", 10),
+            floor_grace_seconds=_int(env, "HEMICYCLE_FLOOR_GRACE_SECONDS", 30),
             log_level=(env.get("HEMICYCLE_LOG_LEVEL", "").strip() or "INFO").upper(),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

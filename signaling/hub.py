@@ -21,17 +21,22 @@ from aiohttp import web
 
 from server.domain.errors import HemicycleError, Unauthenticated
 from server.domain.model import Principal, SessionInfo
-from server.domain.ratelimit import FloodGuard
+from server.domain.ratelimit import FloodGuard, TokenBucket
 from server.domain.roles import ROLE_PERMISSIONS, Permission
+from server.floor import Floor
 from server.service import Hemicycle
 
 from . import protocol
-from .protocol import CLIENT_EVENTS, MAX_MESSAGE_BYTES, ConnectAuth
+from .protocol import CLIENT_EVENTS, MAX_MESSAGE_BYTES, QUEUE_WRITES, ConnectAuth
 
 log = logging.getLogger(__name__)
 
-# How long presence changes are gathered before one broadcast: joins in a burst become one message.
+# How long changes are gathered before one broadcast: a burst of joins or hands becomes one message.
 PRESENCE_COALESCE_SECONDS = 0.2
+QUEUE_COALESCE_SECONDS = 0.05
+# Hands up and down, per participant across their connections: a sustained one every two seconds.
+QUEUE_WRITES_PER_SECOND = 0.5
+QUEUE_WRITES_BURST = 8
 
 
 def session_room(session_id: int) -> str:
@@ -40,6 +45,11 @@ def session_room(session_id: int) -> str:
 
 def staff_room(session_id: int) -> str:
     return f"session:{session_id}:staff"
+
+
+def participant_room(session_id: int, participant_id: int) -> str:
+    """Every connection (tab, device, process) of one participant in one session."""
+    return f"session:{session_id}:participant:{participant_id}"
 
 
 @dataclass
@@ -66,13 +76,29 @@ class Hub:
             logger=False,
             engineio_logger=False,
         )
+        self.floor = Floor(core)
         self._connections: dict[str, Connection] = {}
         self._dirty: set[int] = set()
         self._flush_task: asyncio.Task[None] | None = None
+        self._queue_dirty: dict[int, set[int]] = {}
+        self._queue_task: asyncio.Task[None] | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
+        self._sweep_task: asyncio.Task[None] | None = None
+        self._participant_buckets: dict[int, TokenBucket] = {}
         self._handlers: dict[str, Handler] = {
             "session:set_state": self._on_set_state,
             "presence:get": self._on_presence_get,
+            "hand:raise": self._on_hand_raise,
+            "hand:lower": self._on_hand_lower,
+            "queue:get": self._on_queue_get,
+            "queue:add_in_room": self._on_add_in_room,
+            "queue:move": self._on_move,
+            "queue:remove": self._on_remove,
+            "queue:lower_all": self._on_lower_all,
+            "queue:settings": self._on_settings,
+            "floor:grant": self._on_grant,
+            "floor:end": self._on_end,
+            "floor:time": self._on_time,
         }
         assert set(self._handlers) == set(CLIENT_EVENTS), "every protocol event needs a handler"
         self.sio.on("connect", self._on_connect)
@@ -90,20 +116,24 @@ class Hub:
         for session_id in await self.core.store.reap_instances(self.core.presence_ttl):
             self.presence_changed(session_id)
         self._heartbeat_task = asyncio.create_task(self._heartbeat(), name="hemicycle-heartbeat")
+        self._sweep_task = asyncio.create_task(self._sweeper(), name="hemicycle-floor-sweep")
 
     async def stop(self) -> None:
-        if self._heartbeat_task:
-            self._heartbeat_task.cancel()
-            await asyncio.gather(self._heartbeat_task, return_exceptions=True)
+        for task in (self._heartbeat_task, self._sweep_task):
+            if task:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         for sid in list(self._connections):
             await self.sio.disconnect(sid)
         self._connections.clear()
         sessions = await self.core.store.drop_instance(self.instance_id)
         self._dirty |= sessions
         await self._flush_now()
-        if self._flush_task:
-            self._flush_task.cancel()
-            await asyncio.gather(self._flush_task, return_exceptions=True)
+        await self._flush_queues()
+        for task in (self._flush_task, self._queue_task):
+            if task:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
     async def _heartbeat(self) -> None:
         while True:
@@ -115,7 +145,49 @@ class Hub:
             except Exception:
                 log.exception("heartbeat failed; retrying at the next beat")
 
+    async def _sweeper(self) -> None:
+        """End turns past their automatic end or abandoned by a disconnected speaker (any process may)."""
+        interval = min(1.0, self.core.settings.heartbeat_seconds)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                for session_id in await self.floor.sweep():
+                    self.queue_changed(session_id, set())
+            except Exception:
+                log.exception("floor sweep failed; retrying")
+
     # -- Notifier -------------------------------------------------------------------------------
+
+    def queue_changed(self, session_id: int, participants: set[int]) -> None:
+        self._queue_dirty.setdefault(session_id, set()).update(participants)
+        if self._queue_task is None or self._queue_task.done():
+            self._queue_task = asyncio.create_task(self._queue_later(), name="hemicycle-queue")
+
+    async def _queue_later(self) -> None:
+        await asyncio.sleep(QUEUE_COALESCE_SECONDS)
+        await self._flush_queues()
+
+    async def _flush_queues(self) -> None:
+        """One read per changed session, then: the full queue to staff, the floor to everyone, and each
+        queued (or just affected) participant their own place."""
+        while self._queue_dirty:
+            session_id, touched = self._queue_dirty.popitem()
+            try:
+                state = await self.floor.state(session_id)
+                staff, public = self.floor.views(state)
+                await self.sio.emit("queue", staff, room=staff_room(session_id))
+                await self.sio.emit("floor", public, room=session_room(session_id))
+                concerned = touched | {e.participant_id for e in state.queued if e.participant_id}
+                if state.speaking and state.speaking.participant_id:
+                    concerned.add(state.speaking.participant_id)
+                for participant_id in concerned:
+                    await self.sio.emit(
+                        "queue:mine",
+                        self.floor.mine(state, participant_id),
+                        room=participant_room(session_id, participant_id),
+                    )
+            except Exception:
+                log.exception("queue broadcast for session %s failed", session_id)
 
     async def session_changed(self, session: SessionInfo, actor: Principal) -> None:
         payload = {
@@ -185,9 +257,12 @@ class Hub:
         )
         await self.core.store.add_presence(self.instance_id, sid, principal, session.id)
         await self.sio.enter_room(sid, session_room(session.id))
+        await self.sio.enter_room(sid, participant_room(session.id, principal.participant.id))
         if principal.role.is_staff:
             await self.sio.enter_room(sid, staff_room(session.id))
         snapshot = await self.core.presence(session.id)
+        queue = await self.floor.state(session.id)
+        staff_queue, public_floor = self.floor.views(queue)
         event = await self.core.store.get_event(session.event_id)
         welcome: dict[str, Any] = {
             "me": principal.public(),
@@ -195,9 +270,12 @@ class Hub:
             "event": event.public(),
             "permissions": sorted(p.value for p in ROLE_PERMISSIONS[principal.role]),
             "presence": snapshot.summary(),
+            "floor": public_floor,
+            "mine": self.floor.mine(queue, principal.participant.id),
         }
         if principal.role.is_staff:
             welcome["people"] = snapshot.roster()
+            welcome["queue"] = staff_queue
         return welcome
 
     async def _on_disconnect(self, sid: str, *_reason: Any) -> None:
@@ -234,6 +312,10 @@ class Hub:
             return await self._fail(
                 sid, event, HemicycleError("too many messages: slow down", code="rate_limited")
             )
+        if event in QUEUE_WRITES and not self._participant_allows(connection):
+            return await self._fail(
+                sid, event, HemicycleError("too many queue actions: wait a moment", code="rate_limited")
+            )
         handler = self._handlers.get(event)
         if handler is None:
             return await self._fail(
@@ -252,6 +334,16 @@ class Hub:
             return await self._fail(sid, event, HemicycleError("internal error", code="internal"))
         return {"ok": True, "data": data}
 
+    def _participant_allows(self, connection: Connection) -> bool:
+        """A limit per participant, whatever number of tabs they open on this process."""
+        if connection.principal.role.is_staff:
+            return True
+        key = connection.principal.participant.id
+        bucket = self._participant_buckets.get(key)
+        if bucket is None:
+            bucket = self._participant_buckets[key] = TokenBucket(QUEUE_WRITES_PER_SECOND, QUEUE_WRITES_BURST)
+        return bucket.take(time.monotonic())
+
     async def _fail(self, sid: str, event: str, exc: HemicycleError) -> dict[str, Any]:
         error = exc.as_dict()
         await self.sio.emit("error", {**error, "event": event[:64]}, to=sid)
@@ -269,3 +361,81 @@ class Hub:
         if connection.principal.role.is_staff:
             data["people"] = snapshot.roster()
         return data
+
+    # -- queue and floor -----------------------------------------------------------------------
+
+    async def _on_hand_raise(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.HandRaise, payload)
+        entry = await self.floor.raise_hand(c.principal, c.session_id, request.type, request.language)
+        return await self._mine(c, entry.id)
+
+    async def _on_hand_lower(self, c: Connection, payload: Any) -> dict[str, Any]:
+        protocol.parse(protocol.HandLower, payload)
+        await self.floor.lower_hand(c.principal, c.session_id)
+        return await self._mine(c, None)
+
+    async def _mine(self, c: Connection, _entry_id: int | None) -> dict[str, Any]:
+        state = await self.floor.state(c.session_id)
+        return self.floor.mine(state, c.principal.participant.id)
+
+    async def _on_queue_get(self, c: Connection, payload: Any) -> dict[str, Any]:
+        protocol.parse(protocol.QueueGet, payload)
+        state = await self.floor.state(c.session_id)
+        staff, public = self.floor.views(state)
+        data: dict[str, Any] = {"floor": public, "mine": self.floor.mine(state, c.principal.participant.id)}
+        if c.principal.role.is_staff:
+            data["queue"] = staff
+        return data
+
+    async def _on_add_in_room(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.QueueAddInRoom, payload)
+        entry = await self.floor.add_in_room(c.principal, c.session_id, request.model_dump())
+        return {"entry": entry.public()}
+
+    async def _on_move(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.QueueMove, payload)
+        entry = await self.floor.move(c.principal, c.session_id, request.entry_id, request.to)
+        return {"entry": entry.public(), "position": entry.position}
+
+    async def _on_remove(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.QueueRemove, payload)
+        entry = await self.floor.remove(c.principal, c.session_id, request.entry_id, request.reason)
+        return {"entry": entry.public()}
+
+    async def _on_lower_all(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.QueueLowerAll, payload)
+        lowered = await self.floor.lower_all(c.principal, c.session_id, request.reason)
+        return {"lowered": len(lowered)}
+
+    async def _on_settings(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.QueueSettings, payload)
+        await self.floor.settings(
+            c.principal,
+            c.session_id,
+            request.default_speaking_seconds,
+            request.auto_end_grace_seconds,
+            request.auto_end,
+        )
+        state = await self.floor.state(c.session_id)
+        return {"settings": self.floor.views(state)[0]["settings"]}
+
+    async def _on_grant(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.FloorGrant, payload)
+        entry = await self.floor.grant(c.principal, c.session_id, request.entry_id, request.limit_seconds)
+        return {"entry": entry.public()}
+
+    async def _on_end(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.FloorEnd, payload)
+        entry = await self.floor.end(c.principal, c.session_id, request.entry_id, request.revoke)
+        return {"entry": entry.public(), "end_reason": entry.end_reason}
+
+    async def _on_time(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.FloorTime, payload)
+        entry = await self.floor.set_time(
+            c.principal, c.session_id, request.entry_id, request.limit_seconds, request.add_seconds
+        )
+        return {
+            "entry": entry.public(),
+            "limit_seconds": entry.limit_seconds,
+            "extra_seconds": entry.extra_seconds,
+        }

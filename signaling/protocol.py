@@ -5,9 +5,9 @@ docs/protocol.md describes the same events; tests/test_protocol_docs.py keeps th
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from server.domain.errors import InvalidInput
 
@@ -34,14 +34,103 @@ class PresenceGet(Message):
     pass
 
 
+Text = Annotated[StrictStr, Field(max_length=400)]
+EntryId = Annotated[StrictInt, Field(ge=1)]
+Seconds = Annotated[StrictInt, Field(ge=-3600, le=3600)]
+
+
+class HandRaise(Message):
+    type: Text
+    language: Text
+
+
+class HandLower(Message):
+    pass
+
+
+class QueueGet(Message):
+    pass
+
+
+class QueueAddInRoom(Message):
+    display_name: Text
+    affiliation: Text = ""
+    stakeholder_group: Text
+    country: Text | None = None
+    consent_demographics: StrictBool = False
+    gender: Text | None = None
+    age_band: Text | None = None
+    type: Text = "statement"
+    language: Text
+
+
+class QueueMove(Message):
+    entry_id: EntryId
+    to: Literal["up", "down", "top", "bottom"] | Annotated[StrictInt, Field(ge=0, le=100_000)]
+
+
+class QueueRemove(Message):
+    entry_id: EntryId
+    reason: Text
+
+
+class QueueLowerAll(Message):
+    reason: Text = ""
+
+
+class FloorGrant(Message):
+    entry_id: EntryId
+    limit_seconds: Seconds | None = None
+
+
+class FloorEnd(Message):
+    entry_id: EntryId
+    revoke: StrictBool = False
+
+
+class FloorTime(Message):
+    entry_id: EntryId
+    limit_seconds: Seconds | None = None
+    add_seconds: Seconds | None = None
+
+
+class QueueSettings(Message):
+    default_speaking_seconds: Seconds | None = None
+    auto_end: StrictBool | None = None
+    auto_end_grace_seconds: Seconds | None = None
+
+
 # Client -> server events and their payload models.
 CLIENT_EVENTS: dict[str, type[Message]] = {
     "session:set_state": SetState,
     "presence:get": PresenceGet,
+    "hand:raise": HandRaise,
+    "hand:lower": HandLower,
+    "queue:get": QueueGet,
+    "queue:add_in_room": QueueAddInRoom,
+    "queue:move": QueueMove,
+    "queue:remove": QueueRemove,
+    "queue:lower_all": QueueLowerAll,
+    "queue:settings": QueueSettings,
+    "floor:grant": FloorGrant,
+    "floor:end": FloorEnd,
+    "floor:time": FloorTime,
 }
 
+# What an attendee may do to the queue: limited per participant (all their tabs) as well as per connection.
+QUEUE_WRITES = frozenset({"hand:raise", "hand:lower"})
+
 # Server -> client events.
-SERVER_EVENTS: tuple[str, ...] = ("welcome", "session:state", "presence", "presence:people", "error")
+SERVER_EVENTS: tuple[str, ...] = (
+    "welcome",
+    "session:state",
+    "presence",
+    "presence:people",
+    "queue",
+    "floor",
+    "queue:mine",
+    "error",
+)
 
 
 M = TypeVar("M", bound=Message)

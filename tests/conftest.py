@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -38,8 +39,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-async def run_app(settings: Settings) -> AsyncIterator[Running]:
-    app = create_app(settings)
+async def run_app(settings: Settings, clock: Callable[[], datetime] | None = None) -> AsyncIterator[Running]:
+    app = create_app(settings, clock=clock) if clock else create_app(settings)
     server = await start(app)
     core = app[CORE_KEY]
     event = await seed_demo(core.store)

@@ -5,16 +5,26 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from server.db.engine import create_engine, migrate
+from server.db.engine import alembic_config, create_engine, migrate
 from server.domain.errors import Conflict
 from server.domain.roles import Role
 from server.domain.sessions import SessionState
 
 from .conftest import make_settings, run_app
 
-TABLES = {"events", "sessions", "participants", "role_grants", "audit_log", "instances", "presence"}
+TABLES = {
+    "events",
+    "sessions",
+    "participants",
+    "role_grants",
+    "audit_log",
+    "instances",
+    "presence",
+    "interventions",
+}
 
 
 async def test_migrations_from_empty(database_url: str) -> None:
@@ -26,7 +36,8 @@ async def test_migrations_from_empty(database_url: str) -> None:
             tables = set(await connection.run_sync(lambda c: inspect(c).get_table_names()))
             version = await connection.scalar(text("SELECT version_num FROM alembic_version"))
         assert tables >= TABLES
-        assert version == "0001"
+        head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+        assert version == head == "0002"
     finally:
         await engine.dispose()
 

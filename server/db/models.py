@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -85,6 +86,11 @@ class Session(Base):
     default_speaking_seconds: Mapped[int] = mapped_column(Integer, default=180)
     is_public: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Bumped by every change to the queue or the floor, in the same transaction: clients drop any update
+    # older than the one they hold, and the row lock it takes serialises queue changes across processes.
+    queue_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Seconds past the limit after which the floor ends by itself; NULL: never automatically.
+    auto_end_grace_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     event: Mapped[Event] = relationship(back_populates="sessions")
 
@@ -174,3 +180,62 @@ class Presence(Base):
     participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(16))
     connected_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Intervention(Base):
+    """One request for the floor (a remote hand or an in-room request) and, once granted, its record.
+
+    Name, affiliation, group, country and the consented demographics are copied at request time, so the
+    record stays true to what was said when, whatever changes later.
+    """
+
+    __tablename__ = "interventions"
+    __table_args__ = (
+        # Raising twice is idempotent: one active request per participant and session, across processes.
+        Index(
+            "uq_interventions_active_participant",
+            "session_id",
+            "participant_id",
+            unique=True,
+            postgresql_where=text("state IN ('queued', 'speaking') AND participant_id IS NOT NULL"),
+            sqlite_where=text("state IN ('queued', 'speaking') AND participant_id IS NOT NULL"),
+        ),
+        # At most one person holds the floor in a session.
+        Index(
+            "uq_interventions_one_speaker",
+            "session_id",
+            unique=True,
+            postgresql_where=text("state = 'speaking'"),
+            sqlite_where=text("state = 'speaking'"),
+        ),
+        Index("ix_interventions_session_state", "session_id", "state", "position"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    participant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("participants.id", ondelete="SET NULL"), nullable=True
+    )
+    in_room: Mapped[bool] = mapped_column(Boolean, default=False)
+    display_name: Mapped[str] = mapped_column(String(120))
+    affiliation: Mapped[str] = mapped_column(String(200), default="")
+    stakeholder_group: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    country: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    gender: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    age_band: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    type: Mapped[str] = mapped_column(String(24))
+    language: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(16))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    granted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    limit_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    extra_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    end_reason: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    removed_reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # When the speaker was last seen without any connection; cleared when they come back.
+    absent_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    added_by: Mapped[int | None] = mapped_column(
+        ForeignKey("participants.id", ondelete="SET NULL"), nullable=True
+    )

@@ -56,19 +56,22 @@ class Permission(StrEnum):
     AUDIT_VIEW = "audit.view"
     LINKS_ISSUE = "links.issue"
     EVENT_MANAGE = "event.manage"
+    QUEUE_RAISE = "queue.raise"
+    QUEUE_MANAGE = "queue.manage"
 
 
 _STAFF_VIEW = frozenset({Permission.SESSION_VIEW, Permission.ROSTER_VIEW})
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.MODERATOR: _STAFF_VIEW | {Permission.SESSION_SET_STATE, Permission.AUDIT_VIEW},
-    Role.CHAIR: _STAFF_VIEW | {Permission.SESSION_SET_STATE},
+    Role.MODERATOR: _STAFF_VIEW
+    | {Permission.SESSION_SET_STATE, Permission.AUDIT_VIEW, Permission.QUEUE_MANAGE},
+    Role.CHAIR: _STAFF_VIEW | {Permission.SESSION_SET_STATE, Permission.QUEUE_MANAGE},
     Role.AV: _STAFF_VIEW,
     Role.CAPTIONER: _STAFF_VIEW,
     Role.INTERPRETER: _STAFF_VIEW,
     Role.DISPLAY: frozenset({Permission.SESSION_VIEW}),
-    Role.ATTENDEE: frozenset({Permission.SESSION_VIEW}),
+    Role.ATTENDEE: frozenset({Permission.SESSION_VIEW, Permission.QUEUE_RAISE}),
 }
 
 

@@ -1,0 +1,149 @@
+"""Balance: who is waiting and who has spoken, by stakeholder group, gender, youth and region.
+
+Gender and age band count only for people who gave them with consent; everyone else is "unspecified".
+"suggest_next" proposes the queued person who most improves the balance of interventions toward the
+session's targets; the chair decides, and FIFO stays the default.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .participants import AgeBand, Gender, StakeholderGroup
+from .queue import Entry, EntryState
+from .regions import Region, region_of
+
+UNSPECIFIED = "unspecified"
+
+
+def _group(entry: Entry) -> str:
+    return entry.stakeholder_group or UNSPECIFIED
+
+
+def _gender(entry: Entry) -> str:
+    return entry.gender or UNSPECIFIED
+
+
+def _youth(entry: Entry) -> str:
+    if entry.age_band is None:
+        return UNSPECIFIED
+    return "youth" if AgeBand(entry.age_band).is_youth else "not_youth"
+
+
+def _region(entry: Entry) -> str:
+    region = region_of(entry.country)
+    return region.value if region else UNSPECIFIED
+
+
+DIMENSIONS: dict[str, Callable[[Entry], str]] = {
+    "stakeholder_group": _group,
+    "gender": _gender,
+    "youth": _youth,
+    "region": _region,
+}
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Wished-for shares of interventions per dimension (each dimension's shares sum to at most 1).
+
+    The defaults: the five stakeholder groups equally, women and men equally, a fifth of interventions by
+    young people, the five regions equally.
+    """
+
+    shares: dict[str, dict[str, float]] = field(
+        default_factory=lambda: {
+            "stakeholder_group": {g.value: 0.2 for g in StakeholderGroup},
+            "gender": {Gender.WOMAN.value: 0.5, Gender.MAN.value: 0.5},
+            "youth": {"youth": 0.2},
+            "region": {r.value: 0.2 for r in Region},
+        }
+    )
+
+
+def tally(entries: Iterable[Entry], now: datetime) -> dict[str, Any]:
+    """Counts of the queue, and counts and speaking time of interventions, per dimension."""
+    queued: dict[str, Counter[str]] = {name: Counter() for name in DIMENSIONS}
+    spoken: dict[str, Counter[str]] = {name: Counter() for name in DIMENSIONS}
+    seconds: dict[str, Counter[str]] = {name: Counter() for name in DIMENSIONS}
+    for entry in entries:
+        for name, key in DIMENSIONS.items():
+            value = key(entry)
+            if entry.state is EntryState.QUEUED:
+                queued[name][value] += 1
+            elif entry.granted_at is not None and entry.state in (EntryState.SPEAKING, EntryState.DONE):
+                spoken[name][value] += 1
+                seconds[name][value] += round(entry.spoken_seconds(now))
+    return {
+        name: {
+            "queue": dict(sorted(queued[name].items())),
+            "interventions": dict(sorted(spoken[name].items())),
+            "speaking_seconds": dict(sorted(seconds[name].items())),
+        }
+        for name in DIMENSIONS
+    }
+
+
+def _distance(counts: dict[str, Counter[str]], targets: Targets) -> float:
+    """How far the shares of interventions are from the targets (sum of squared gaps)."""
+    total = 0.0
+    for name, wished in targets.shares.items():
+        counter = counts[name]
+        known = sum(n for value, n in counter.items() if value != UNSPECIFIED)
+        if not known:
+            continue
+        for value, share in wished.items():
+            total += (counter.get(value, 0) / known - share) ** 2
+    return total
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    entry: Entry
+    improves: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"entry_id": self.entry.id, "display_name": self.entry.display_name, "improves": self.improves}
+
+
+def suggest_next(entries: list[Entry], targets: Targets | None = None) -> Suggestion | None:
+    """The queued person whose intervention brings the balance closest to the targets.
+
+    Ties go to the one who asked first (queue order), so with no information the suggestion is FIFO.
+    Points of order are not balanced: if one is waiting, it is the suggestion.
+    """
+    targets = targets or Targets()
+    queued = sorted((e for e in entries if e.state is EntryState.QUEUED), key=lambda e: e.position)
+    if not queued:
+        return None
+    if queued[0].type.priority == 0:
+        return Suggestion(queued[0], ["point of order"])
+    base: dict[str, Counter[str]] = {name: Counter() for name in DIMENSIONS}
+    for entry in entries:
+        if entry.granted_at is not None and entry.state in (EntryState.SPEAKING, EntryState.DONE):
+            for name, key in DIMENSIONS.items():
+                base[name][key(entry)] += 1
+    best: tuple[float, int] | None = None
+    chosen = queued[0]
+    for index, candidate in enumerate(queued):
+        trial = {name: base[name].copy() for name in DIMENSIONS}
+        for name, key in DIMENSIONS.items():
+            trial[name][key(candidate)] += 1
+        score = (_distance(trial, targets), index)
+        if best is None or score < best:
+            best, chosen = score, candidate
+    improves = []
+    for name, key in DIMENSIONS.items():
+        value = key(chosen)
+        wished = targets.shares.get(name, {}).get(value)
+        if value == UNSPECIFIED or wished is None:
+            continue
+        known = sum(n for v, n in base[name].items() if v != UNSPECIFIED)
+        share = base[name].get(value, 0) / known if known else 0.0
+        if share < wished:
+            improves.append(f"{name}: {value}")
+    return Suggestion(chosen, improves)

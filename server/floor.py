@@ -1,0 +1,235 @@
+"""Use cases of the speakers' queue and the floor: check the caller, change the store, then notify.
+
+Shared by the Socket.IO handlers and the tests; the rules themselves are in server.domain.queue.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from .db.queue_store import QueueStore
+from .domain.balance import suggest_next, tally
+from .domain.errors import Conflict, InvalidInput
+from .domain.model import Principal, SessionInfo
+from .domain.participants import AFFILIATION_MAX, NAME_MAX, AgeBand, Gender, StakeholderGroup, clean_text
+from .domain.queue import (
+    MAX_REASON,
+    EndReason,
+    Entry,
+    QueueState,
+    check_language,
+    check_seconds,
+    check_type,
+    mine_view,
+    public_view,
+    staff_view,
+)
+from .domain.roles import Permission
+from .domain.sessions import SessionState
+from .service import Hemicycle
+
+
+class Floor:
+    def __init__(self, core: Hemicycle) -> None:
+        self.core = core
+        self.queue = QueueStore(core.store)
+
+    async def _session(self, principal: Principal, session_id: int, permission: Permission) -> SessionInfo:
+        session = await self.core.session_for(principal, session_id, permission)
+        if session.state is SessionState.ENDED:
+            raise Conflict("the session has ended", code="session_ended")
+        return session
+
+    def _changed(self, session_id: int, *entries: Entry | None) -> None:
+        self.core.notifier.queue_changed(
+            session_id, {e.participant_id for e in entries if e and e.participant_id}
+        )
+
+    # -- attendees ------------------------------------------------------------------------------
+
+    async def raise_hand(
+        self, principal: Principal, session_id: int, kind: object, language: object
+    ) -> Entry:
+        session = await self._session(principal, session_id, Permission.QUEUE_RAISE)
+        entry = await self.queue.raise_hand(
+            principal, session.id, check_type(kind), check_language(language, session.languages)
+        )
+        self._changed(session.id, entry)
+        return entry
+
+    async def lower_hand(self, principal: Principal, session_id: int) -> Entry:
+        session = await self._session(principal, session_id, Permission.QUEUE_RAISE)
+        entry = await self.queue.lower_hand(principal, session.id)
+        self._changed(session.id, entry)
+        return entry
+
+    # -- floor staff ----------------------------------------------------------------------------
+
+    async def add_in_room(self, principal: Principal, session_id: int, body: dict[str, Any]) -> Entry:
+        session = await self._session(principal, session_id, Permission.QUEUE_MANAGE)
+        fields = {
+            "display_name": clean_text(body.get("display_name"), "display_name", max_length=NAME_MAX),
+            "affiliation": clean_text(
+                body.get("affiliation"), "affiliation", max_length=AFFILIATION_MAX, required=False
+            ),
+            "stakeholder_group": _choice(
+                StakeholderGroup, body.get("stakeholder_group"), "stakeholder_group"
+            ),
+            "country": _country(body.get("country")),
+            "gender": _choice(Gender, body.get("gender"), "gender", optional=True),
+            "age_band": _choice(AgeBand, body.get("age_band"), "age_band", optional=True),
+        }
+        if not body.get("consent_demographics") and (fields["gender"] or fields["age_band"]):
+            raise InvalidInput(
+                "gender and age band are kept only with the person's consent",
+                details={"field": "consent_demographics"},
+            )
+        entry = await self.queue.add_in_room(
+            principal,
+            session.id,
+            fields,
+            check_type(body.get("type")),
+            check_language(body.get("language"), session.languages),
+        )
+        self._changed(session.id, entry)
+        return entry
+
+    async def move(self, principal: Principal, session_id: int, entry_id: int, to: str | int) -> Entry:
+        session = await self._session(principal, session_id, Permission.QUEUE_MANAGE)
+        entry = await self.queue.move(principal, session.id, entry_id, to)
+        self._changed(session.id)
+        return entry
+
+    async def remove(self, principal: Principal, session_id: int, entry_id: int, reason: str) -> Entry:
+        session = await self._session(principal, session_id, Permission.QUEUE_MANAGE)
+        entry = await self.queue.remove(principal, session.id, entry_id, _reason(reason, required=True))
+        self._changed(session.id, entry)
+        return entry
+
+    async def lower_all(self, principal: Principal, session_id: int, reason: str) -> list[Entry]:
+        session = await self._session(principal, session_id, Permission.QUEUE_MANAGE)
+        lowered = await self.queue.lower_all(principal, session.id, _reason(reason) or "all hands lowered")
+        self._changed(session.id, *lowered)
+        return lowered
+
+    async def grant(
+        self, principal: Principal, session_id: int, entry_id: int, limit_seconds: int | None
+    ) -> Entry:
+        session = await self._session(principal, session_id, Permission.QUEUE_MANAGE)
+        if session.state is not SessionState.LIVE:
+            raise Conflict("the floor can be given only while the session is live", code="session_not_live")
+        limit = check_seconds(limit_seconds) if limit_seconds is not None else None
+        entry, previous = await self.queue.grant(principal, session.id, entry_id, limit)
+        self._changed(session.id, entry, previous)
+        return entry
+
+    async def end(self, principal: Principal, session_id: int, entry_id: int, revoke: bool) -> Entry:
+        """Floor staff end or revoke a turn; a speaker may end their own."""
+        session = await self.core.session_for(principal, session_id, Permission.SESSION_VIEW)
+        state = await self.queue.state(session.id)
+        speaking = state.speaking
+        own = (
+            speaking is not None
+            and speaking.id == entry_id
+            and speaking.participant_id == principal.participant.id
+        )
+        if not own:
+            principal.require(Permission.QUEUE_MANAGE, session)
+        entry = await self.queue.end(
+            principal, session.id, entry_id, EndReason.REVOKED if revoke and not own else EndReason.FINISHED
+        )
+        self._changed(session.id, entry)
+        return entry
+
+    async def set_time(
+        self,
+        principal: Principal,
+        session_id: int,
+        entry_id: int,
+        limit_seconds: int | None,
+        add_seconds: int | None,
+    ) -> Entry:
+        session = await self._session(principal, session_id, Permission.QUEUE_MANAGE)
+        if limit_seconds is None and add_seconds is None:
+            raise InvalidInput("send limit_seconds or add_seconds", details={"field": "limit_seconds"})
+        if add_seconds is not None and not (-600 <= add_seconds <= 600 and add_seconds != 0):
+            raise InvalidInput(
+                "add_seconds must be between -600 and 600, not 0", details={"field": "add_seconds"}
+            )
+        entry = await self.queue.set_time(
+            principal,
+            session.id,
+            entry_id,
+            limit_seconds=check_seconds(limit_seconds) if limit_seconds else None,
+            add_seconds=add_seconds,
+        )
+        self._changed(session.id, entry)
+        return entry
+
+    async def settings(
+        self,
+        principal: Principal,
+        session_id: int,
+        default_speaking_seconds: int | None,
+        auto_end_grace_seconds: int | None,
+        auto_end: bool | None,
+    ) -> None:
+        session = await self._session(principal, session_id, Permission.QUEUE_MANAGE)
+        if default_speaking_seconds is not None:
+            check_seconds(default_speaking_seconds, "default_speaking_seconds")
+        if auto_end_grace_seconds is not None and not 0 <= auto_end_grace_seconds <= 600:
+            raise InvalidInput(
+                "auto_end_grace_seconds must be from 0 to 600", details={"field": "auto_end_grace_seconds"}
+            )
+        await self.queue.settings(
+            principal,
+            session.id,
+            default_speaking_seconds=default_speaking_seconds,
+            auto_end_grace_seconds=auto_end_grace_seconds,
+            clear_auto_end=auto_end is False,
+        )
+        self._changed(session.id)
+
+    # -- views ---------------------------------------------------------------------------------
+
+    async def state(self, session_id: int) -> QueueState:
+        return await self.queue.state(session_id)
+
+    def views(self, state: QueueState) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(staff view, public view) of one consistent state."""
+        now = self.core.store.clock()
+        suggestion = suggest_next(list(state.entries))
+        staff = staff_view(
+            state, now, suggestion.as_dict() if suggestion else None, tally(state.entries, now)
+        )
+        return staff, public_view(state, now)
+
+    def mine(self, state: QueueState, participant_id: int) -> dict[str, Any]:
+        return mine_view(state, participant_id, self.core.store.clock())
+
+    async def sweep(self) -> set[int]:
+        return await self.queue.sweep(
+            timedelta(seconds=self.core.settings.floor_grace_seconds), self.core.presence_ttl
+        )
+
+
+def _reason(value: object, required: bool = False) -> str:
+    return clean_text(value, "reason", max_length=MAX_REASON, required=required)
+
+
+def _choice(kind: Any, value: object, field: str, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    allowed = [member.value for member in kind]
+    if value not in allowed:
+        raise InvalidInput(f"{field} must be one of: {', '.join(allowed)}", details={"field": field})
+    return str(value)
+
+
+def _country(value: object) -> str | None:
+    if value in (None, ""):
+        return None
+    from .domain.participants import clean_country
+
+    return clean_country(value)
