@@ -215,3 +215,58 @@ async def test_a_stopped_process_presence_is_reaped(two_servers: tuple[list[str]
             await asyncio.sleep(0.2)
     finally:
         await watcher.close()
+
+
+async def test_queue_agrees_across_processes_under_concurrent_changes(
+    two_servers: tuple[list[str], Hemicycle],
+) -> None:
+    urls, core = two_servers
+    event = (await core.store.list_events())[0]
+    session = next(s for s in await core.store.list_sessions(event.id) if s.state is SessionState.LIVE)
+    moderators = [Client(urls[0]), Client(urls[1])]
+    attendees: list[Client] = []
+    try:
+        for moderator in moderators:
+            await moderator.connect(await _token(core, Role.MODERATOR, session.id), session.id)
+            await moderator.wait_for("welcome")
+        async with aiohttp.ClientSession() as http:
+            for index in range(40):
+                async with http.post(
+                    f"{urls[index % 2]}/api/events/{event.id}/participants",
+                    json={
+                        "display_name": f"Delegate {index:02d}",
+                        "affiliation": "Delegation",
+                        "stakeholder_group": "government",
+                        "country": "CH",
+                    },
+                ) as response:
+                    token = (await response.json())["token"]
+                client = Client(urls[index % 2])
+                attendees.append(client)
+                await client.connect(token, session.id)
+        hand = {"type": "statement", "language": "en"}
+        # Every hand twice, through both processes at once: one request each, none lost.
+        replies = await asyncio.gather(*(c.call("hand:raise", hand, timeout=30) for c in attendees * 2))
+        assert all(r["ok"] for r in replies)
+        ids = {r["data"]["entry"]["id"] for r in replies}
+        assert len(ids) == 40
+
+        final = [await m.wait_for("queue", lambda q: len(q["queue"]) == 40, timeout=20) for m in moderators]
+        latest = max(q["version"] for q in final)
+        views = [await m.wait_for("queue", lambda q: q["version"] == latest, timeout=20) for m in moderators]
+        assert [e["id"] for e in views[0]["queue"]] == [e["id"] for e in views[1]["queue"]]
+
+        # Two moderators on two processes grant the same head at once: one wins, the other hears it is stale.
+        head = views[0]["queue"][0]["id"]
+        results = await asyncio.gather(*(m.call("floor:grant", {"entry_id": head}) for m in moderators))
+        assert sorted(r["ok"] for r in results) == [False, True]
+        loser = next(r for r in results if not r["ok"])
+        assert loser["error"]["code"] in ("stale_entry", "no_change")
+        for moderator in moderators:
+            await moderator.wait_for("queue", lambda q: q["speaking"] and q["speaking"]["id"] == head)
+        owner = {r["data"]["entry"]["id"]: c for c, r in zip(attendees * 2, replies, strict=True)}
+        speaker = owner[head]
+        await speaker.wait_for("queue:mine", lambda m: m["entry"] and m["entry"]["state"] == "speaking")
+    finally:
+        for client in (*moderators, *attendees):
+            await client.close()
