@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from .db.queue_store import QueueStore
-from .domain.balance import suggest_next, tally
+from .domain.balance import Targets, parse_targets, suggest_next, tally
 from .domain.errors import Conflict, InvalidInput
 from .domain.model import Principal, SessionInfo
 from .domain.participants import AFFILIATION_MAX, NAME_MAX, AgeBand, Gender, StakeholderGroup, clean_text
@@ -174,6 +174,7 @@ class Floor:
         default_speaking_seconds: int | None,
         auto_end_grace_seconds: int | None,
         auto_end: bool | None,
+        targets: object = None,
     ) -> None:
         session = await self._session(principal, session_id, Permission.QUEUE_MANAGE)
         if default_speaking_seconds is not None:
@@ -182,12 +183,16 @@ class Floor:
             raise InvalidInput(
                 "auto_end_grace_seconds must be from 0 to 600", details={"field": "auto_end_grace_seconds"}
             )
+        if auto_end is True and auto_end_grace_seconds is None:
+            auto_end_grace_seconds = 0
+        parsed = parse_targets(targets).shares if targets is not None else None
         await self.queue.settings(
             principal,
             session.id,
             default_speaking_seconds=default_speaking_seconds,
             auto_end_grace_seconds=auto_end_grace_seconds,
             clear_auto_end=auto_end is False,
+            targets=parsed,
         )
         self._changed(session.id)
 
@@ -199,9 +204,14 @@ class Floor:
     def views(self, state: QueueState) -> tuple[dict[str, Any], dict[str, Any]]:
         """(staff view, public view) of one consistent state."""
         now = self.core.store.clock()
-        suggestion = suggest_next(list(state.entries))
+        targets = Targets(state.targets) if state.targets else Targets()
+        suggestion = suggest_next(list(state.entries), targets)
         staff = staff_view(
-            state, now, suggestion.as_dict() if suggestion else None, tally(state.entries, now)
+            state,
+            now,
+            suggestion.as_dict() if suggestion else None,
+            tally(state.entries, now),
+            targets.shares,
         )
         return staff, public_view(state, now)
 

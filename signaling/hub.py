@@ -415,6 +415,7 @@ class Hub:
             request.default_speaking_seconds,
             request.auto_end_grace_seconds,
             request.auto_end,
+            request.targets,
         )
         state = await self.floor.state(c.session_id)
         return {"settings": self.floor.views(state)[0]["settings"]}

@@ -98,6 +98,7 @@ class QueueSettings(Message):
     default_speaking_seconds: Seconds | None = None
     auto_end: StrictBool | None = None
     auto_end_grace_seconds: Seconds | None = None
+    targets: dict[str, dict[str, float]] | None = None
 
 
 # Client -> server events and their payload models.

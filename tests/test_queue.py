@@ -363,3 +363,29 @@ async def test_queue_survives_a_restart(database_url: str, tmp_path: Path) -> No
         assert 0 < after["timer"]["remaining_seconds"] <= 300
         assert [e["id"] for e in after["queue"]] == entries[1:]
         assert after["version"] == before["version"]
+
+
+async def test_session_targets_steer_the_suggestion(hemicycle: Running) -> None:
+    moderator = await moderator_of(hemicycle)
+    gov = await attendee(hemicycle, "Gov Delegate", stakeholder_group="government")
+    ngo = await attendee(hemicycle, "NGO Delegate", stakeholder_group="civil_society")
+    await gov.call("hand:raise", HAND)
+    await ngo.call("hand:raise", HAND)
+    queue = await moderator.wait_for("queue", lambda q: len(q["queue"]) == 2)
+    assert queue["suggestion"]["display_name"] == "Gov Delegate", "nothing spoken yet: FIFO"
+    reply = await moderator.call("queue:settings", {"targets": {"stakeholder_group": {"civil_society": 1}}})
+    assert reply["ok"], reply
+    assert reply["data"]["settings"]["targets"]["stakeholder_group"] == {"civil_society": 1.0}
+    queue = await moderator.wait_for("queue", lambda q: q["suggestion"]["display_name"] == "NGO Delegate")
+    assert "stakeholder_group: civil_society" in queue["suggestion"]["improves"]
+    for bad in (
+        {"stakeholder_group": {"civil_society": 2}},
+        {"shoe_size": {"42": 1}},
+        {"gender": {"woman": 0.7, "man": 0.7}},
+        {"region": {"atlantis": 0.5}},
+        {},
+    ):
+        refused = await moderator.call("queue:settings", {"targets": bad})
+        assert refused["error"]["code"] == "invalid_input", bad
+    state = await hemicycle.core.notifier.floor.state(hemicycle.live_session)  # type: ignore[attr-defined]
+    assert state.targets == {**state.targets, "stakeholder_group": {"civil_society": 1.0}}

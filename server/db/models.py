@@ -91,6 +91,8 @@ class Session(Base):
     queue_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Seconds past the limit after which the floor ends by itself; NULL: never automatically.
     auto_end_grace_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Wished-for shares of interventions for the balance suggestion; NULL: the defaults.
+    balance_targets: Mapped[dict[str, dict[str, float]] | None] = mapped_column(JSON, nullable=True)
 
     event: Mapped[Event] = relationship(back_populates="sessions")
 

@@ -119,6 +119,7 @@ class QueueStore:
                 row.queue_version,
                 row.auto_end_grace_seconds,
                 tuple(_entry(e) for e in entries),
+                row.balance_targets,
             )
 
     @asynccontextmanager
@@ -411,8 +412,11 @@ class QueueStore:
         default_speaking_seconds: int | None,
         auto_end_grace_seconds: int | None,
         clear_auto_end: bool,
+        targets: dict[str, dict[str, float]] | None = None,
     ) -> None:
         async with self.locked(session_id) as q:
+            if targets is not None:
+                q.session.balance_targets = targets
             if default_speaking_seconds is not None:
                 q.session.default_speaking_seconds = default_speaking_seconds
             if clear_auto_end:
@@ -427,6 +431,7 @@ class QueueStore:
                 {
                     "default_speaking_seconds": q.session.default_speaking_seconds,
                     "auto_end_grace_seconds": q.session.auto_end_grace_seconds,
+                    "targets": q.session.balance_targets,
                 },
             )
 

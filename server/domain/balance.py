@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .errors import InvalidInput
 from .participants import AgeBand, Gender, StakeholderGroup
 from .queue import Entry, EntryState
 from .regions import Region, region_of
@@ -63,6 +64,42 @@ class Targets:
             "region": {r.value: 0.2 for r in Region},
         }
     )
+
+
+def parse_targets(value: object) -> Targets:
+    """Check targets sent by floor staff: known dimensions and values, shares from 0 to 1 summing to at most 1."""
+    if not isinstance(value, dict) or not value:
+        raise InvalidInput("targets must be an object of dimensions", details={"field": "targets"})
+    allowed = Targets().shares
+    shares: dict[str, dict[str, float]] = {}
+    for name, wished in value.items():
+        if name not in allowed:
+            raise InvalidInput(
+                f"unknown balance dimension {str(name)[:40]!r} (allowed: {', '.join(allowed)})",
+                details={"field": "targets"},
+            )
+        values = allowed[name].keys() | ({"youth"} if name == "youth" else set())
+        if name == "gender":
+            values = {g.value for g in Gender}
+        if not isinstance(wished, dict) or not wished:
+            raise InvalidInput(f"targets.{name} must map values to shares", details={"field": "targets"})
+        parsed: dict[str, float] = {}
+        for key, share in wished.items():
+            if key not in values:
+                raise InvalidInput(
+                    f"targets.{name}: unknown value {str(key)[:40]!r}", details={"field": "targets"}
+                )
+            if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+                raise InvalidInput(
+                    f"targets.{name}.{key} must be a share from 0 to 1", details={"field": "targets"}
+                )
+            parsed[key] = float(share)
+        if sum(parsed.values()) > 1.0001:
+            raise InvalidInput(
+                f"targets.{name}: the shares add up to more than 1", details={"field": "targets"}
+            )
+        shares[name] = parsed
+    return Targets({**allowed, **shares})
 
 
 def tally(entries: Iterable[Entry], now: datetime) -> dict[str, Any]:

@@ -227,6 +227,7 @@ class QueueState:
     version: int
     auto_end_grace_seconds: int | None
     entries: tuple[Entry, ...]
+    targets: dict[str, dict[str, float]] | None = None
 
     @property
     def queued(self) -> list[Entry]:
@@ -250,7 +251,11 @@ class QueueState:
 
 
 def staff_view(
-    state: QueueState, now: datetime, suggestion: dict[str, Any] | None, balance: dict[str, Any]
+    state: QueueState,
+    now: datetime,
+    suggestion: dict[str, Any] | None,
+    balance: dict[str, Any],
+    targets: dict[str, dict[str, float]],
 ) -> dict[str, Any]:
     """What floor staff see: the whole queue with timings, the floor, the record, balance and a suggestion."""
     default = state.session.default_speaking_seconds
@@ -268,6 +273,7 @@ def staff_view(
         "settings": {
             "default_speaking_seconds": default,
             "auto_end_grace_seconds": state.auto_end_grace_seconds,
+            "targets": targets,
         },
         "server_time": iso(now),
     }
