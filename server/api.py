@@ -5,6 +5,8 @@ Domain errors become JSON error bodies in one middleware; nothing here touches t
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import re
@@ -17,7 +19,7 @@ from aiohttp import web
 from .domain.errors import HemicycleError, InvalidInput, MalformedMessage, PayloadTooLarge, Unauthenticated
 from .domain.model import Principal, iso
 from .domain.roles import Permission
-from .keys import CORE_KEY, WEB_DIR_KEY
+from .keys import CORE_KEY, HUB_KEY, WEB_DIR_KEY
 from .service import REGISTRATION_FIELDS, Hemicycle
 
 log = logging.getLogger(__name__)
@@ -176,6 +178,63 @@ async def audit(request: web.Request) -> web.Response:
     return web.json_response({"entries": await core.store.audit_log(session.id)})
 
 
+async def export_questions(request: web.Request) -> web.StreamResponse:
+    """The session's questions as CSV or JSON, for the session report."""
+    principal, _ = await _principal(request)
+    core = _core(request)
+    session = await core.session_for(
+        principal, _int_param(request, "session_id"), Permission.QUESTION_MODERATE
+    )
+    kind = request.query.get("format", "json")
+    if kind not in ("json", "csv"):
+        raise InvalidInput("format must be csv or json", details={"field": "format"})
+    desk = request.app[HUB_KEY].desk
+    state = await desk.state(session.id)
+    rows = desk.export_rows(state)
+    name = f"session-{session.id}-questions.{kind}"
+    disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if kind == "json":
+        body = {"session": session.public(), "counts": desk.staff_view(state)["counts"], "questions": rows}
+        return web.json_response(body, headers=disposition)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(EXPORT_COLUMNS), lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        # A leading =, +, - or @ would run as a formula in a spreadsheet: quote it as text.
+        writer.writerow(
+            {
+                k: f"'{v}" if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v
+                for k, v in row.items()
+            }
+        )
+    return web.Response(text=buffer.getvalue(), content_type="text/csv", charset="utf-8", headers=disposition)
+
+
+EXPORT_COLUMNS = (
+    "id",
+    "text",
+    "to",
+    "asker",
+    "affiliation",
+    "stakeholder_group",
+    "anonymous",
+    "state",
+    "stage",
+    "starred",
+    "votes",
+    "merged_into",
+    "merged_from",
+    "edits",
+    "asked_at",
+    "approved_at",
+    "dismissed_at",
+    "dismiss_reason",
+    "forwarded_at",
+    "read_at",
+    "answered_at",
+)
+
+
 async def links(request: web.Request) -> web.Response:
     principal, _ = await _principal(request)
     core = _core(request)
@@ -230,6 +289,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/sessions/{session_id}/presence", presence)
     r.add_get("/api/sessions/{session_id}/audit", audit)
     r.add_post("/api/sessions/{session_id}/links", links)
+    r.add_get("/api/sessions/{session_id}/questions", export_questions)
     r.add_get("/", _page("index"))
     r.add_get("/s/{session_id}", _page("attend"))
     r.add_get("/s/{session_id}/{page}", staff_page)

@@ -41,6 +41,8 @@ class Notifier(Protocol):
 
     def queue_changed(self, session_id: int, participants: set[int]) -> None: ...
 
+    def questions_changed(self, session_id: int, participants: set[int]) -> None: ...
+
 
 class NullNotifier:
     """For the CLI, which changes state with no connections of its own."""
@@ -52,6 +54,9 @@ class NullNotifier:
         return None
 
     def queue_changed(self, session_id: int, participants: set[int]) -> None:
+        return None
+
+    def questions_changed(self, session_id: int, participants: set[int]) -> None:
         return None
 
 

@@ -55,6 +55,10 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "30",
         "How long a remote speaker who loses their connection keeps the floor before it ends by itself.",
     ),
+    "HEMICYCLE_QUESTION_MAX_CHARS": (
+        "500",
+        "Longest question an attendee may post, in characters (at most 2000).",
+    ),
     "HEMICYCLE_LOG_LEVEL": ("INFO", "Python logging level."),
 }
 
@@ -88,6 +92,7 @@ class Settings:
     heartbeat_seconds: float = 5.0
     events_per_second: int = 10
     floor_grace_seconds: int = 30
+    question_max_chars: int = 500
     log_level: str = "INFO"
     demo: bool = False
 
@@ -108,6 +113,7 @@ class Settings:
             heartbeat_seconds=float(_int(env, "HEMICYCLE_HEARTBEAT_SECONDS", 5)),
             events_per_second=_int(env, "HEMICYCLE_EVENTS_PER_SECOND", 10),
             floor_grace_seconds=_int(env, "HEMICYCLE_FLOOR_GRACE_SECONDS", 30),
+            question_max_chars=min(2000, _int(env, "HEMICYCLE_QUESTION_MAX_CHARS", 500)),
             log_level=(env.get("HEMICYCLE_LOG_LEVEL", "").strip() or "INFO").upper(),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from typing import Any
 import socketio
 from aiohttp import web
 
+from server.desk import QuestionDesk
 from server.domain.errors import HemicycleError, Unauthenticated
 from server.domain.model import Principal, SessionInfo
 from server.domain.ratelimit import FloodGuard, TokenBucket
@@ -27,7 +28,7 @@ from server.floor import Floor
 from server.service import Hemicycle
 
 from . import protocol
-from .protocol import CLIENT_EVENTS, MAX_MESSAGE_BYTES, QUEUE_WRITES, ConnectAuth
+from .protocol import CLIENT_EVENTS, MAX_MESSAGE_BYTES, QUESTION_WRITES, QUEUE_WRITES, ConnectAuth
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,10 @@ QUEUE_COALESCE_SECONDS = 0.05
 # Hands up and down, per participant across their connections: a sustained one every two seconds.
 QUEUE_WRITES_PER_SECOND = 0.5
 QUEUE_WRITES_BURST = 8
+# Questions and votes, per participant: a burst of 10, then one a second.
+QUESTION_WRITES_PER_SECOND = 1.0
+QUESTION_WRITES_BURST = 10
+QUESTIONS_COALESCE_SECONDS = 0.1
 
 
 def session_room(session_id: int) -> str:
@@ -77,6 +82,10 @@ class Hub:
             engineio_logger=False,
         )
         self.floor = Floor(core)
+        self.desk = QuestionDesk(core)
+        self._questions_dirty: dict[int, set[int]] = {}
+        self._questions_task: asyncio.Task[None] | None = None
+        self._question_buckets: dict[int, TokenBucket] = {}
         self._connections: dict[str, Connection] = {}
         self._dirty: set[int] = set()
         self._flush_task: asyncio.Task[None] | None = None
@@ -99,6 +108,16 @@ class Hub:
             "floor:grant": self._on_grant,
             "floor:end": self._on_end,
             "floor:time": self._on_time,
+            "questions:get": self._on_questions_get,
+            "questions:settings": self._on_questions_settings,
+            "question:post": self._on_question_post,
+            "question:edit": self._on_question_edit,
+            "question:withdraw": self._on_question_withdraw,
+            "question:vote": self._on_question_vote,
+            "question:unvote": self._on_question_unvote,
+            "question:moderate": self._on_question_moderate,
+            "question:merge": self._on_question_merge,
+            "question:relay": self._on_question_relay,
         }
         assert set(self._handlers) == set(CLIENT_EVENTS), "every protocol event needs a handler"
         self.sio.on("connect", self._on_connect)
@@ -130,7 +149,8 @@ class Hub:
         self._dirty |= sessions
         await self._flush_now()
         await self._flush_queues()
-        for task in (self._flush_task, self._queue_task):
+        await self._flush_questions()
+        for task in (self._flush_task, self._queue_task, self._questions_task):
             if task:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -157,6 +177,34 @@ class Hub:
                 log.exception("floor sweep failed; retrying")
 
     # -- Notifier -------------------------------------------------------------------------------
+
+    def questions_changed(self, session_id: int, participants: set[int]) -> None:
+        self._questions_dirty.setdefault(session_id, set()).update(participants)
+        if self._questions_task is None or self._questions_task.done():
+            self._questions_task = asyncio.create_task(self._questions_later(), name="hemicycle-questions")
+
+    async def _questions_later(self) -> None:
+        await asyncio.sleep(QUESTIONS_COALESCE_SECONDS)
+        await self._flush_questions()
+
+    async def _flush_questions(self) -> None:
+        """Everything to staff; approved questions to everyone; each asker or voter concerned, their own."""
+        while self._questions_dirty:
+            session_id, touched = self._questions_dirty.popitem()
+            try:
+                state = await self.desk.state(session_id)
+                await self.sio.emit("questions", self.desk.staff_view(state), room=staff_room(session_id))
+                await self.sio.emit(
+                    "questions:public", self.desk.public_view(state), room=session_room(session_id)
+                )
+                for participant_id in touched:
+                    await self.sio.emit(
+                        "questions:mine",
+                        self.desk.mine_view(state, participant_id),
+                        room=participant_room(session_id, participant_id),
+                    )
+            except Exception:
+                log.exception("questions broadcast for session %s failed", session_id)
 
     def queue_changed(self, session_id: int, participants: set[int]) -> None:
         self._queue_dirty.setdefault(session_id, set()).update(participants)
@@ -263,6 +311,7 @@ class Hub:
         snapshot = await self.core.presence(session.id)
         queue = await self.floor.state(session.id)
         staff_queue, public_floor = self.floor.views(queue)
+        questions = await self.desk.state(session.id)
         event = await self.core.store.get_event(session.event_id)
         welcome: dict[str, Any] = {
             "me": principal.public(),
@@ -272,10 +321,13 @@ class Hub:
             "presence": snapshot.summary(),
             "floor": public_floor,
             "mine": self.floor.mine(queue, principal.participant.id),
+            "questions": self.desk.public_view(questions),
+            "my_questions": self.desk.mine_view(questions, principal.participant.id),
         }
         if principal.role.is_staff:
             welcome["people"] = snapshot.roster()
             welcome["queue"] = staff_queue
+            welcome["moderation"] = self.desk.staff_view(questions)
         return welcome
 
     async def _on_disconnect(self, sid: str, *_reason: Any) -> None:
@@ -312,9 +364,17 @@ class Hub:
             return await self._fail(
                 sid, event, HemicycleError("too many messages: slow down", code="rate_limited")
             )
-        if event in QUEUE_WRITES and not self._participant_allows(connection):
+        if event in QUEUE_WRITES and not self._participant_allows(
+            connection, self._participant_buckets, QUEUE_WRITES_PER_SECOND, QUEUE_WRITES_BURST
+        ):
             return await self._fail(
                 sid, event, HemicycleError("too many queue actions: wait a moment", code="rate_limited")
+            )
+        if event in QUESTION_WRITES and not self._participant_allows(
+            connection, self._question_buckets, QUESTION_WRITES_PER_SECOND, QUESTION_WRITES_BURST
+        ):
+            return await self._fail(
+                sid, event, HemicycleError("too many questions or votes: wait a moment", code="rate_limited")
             )
         handler = self._handlers.get(event)
         if handler is None:
@@ -334,14 +394,17 @@ class Hub:
             return await self._fail(sid, event, HemicycleError("internal error", code="internal"))
         return {"ok": True, "data": data}
 
-    def _participant_allows(self, connection: Connection) -> bool:
+    @staticmethod
+    def _participant_allows(
+        connection: Connection, buckets: dict[int, TokenBucket], rate: float, burst: int
+    ) -> bool:
         """A limit per participant, whatever number of tabs they open on this process."""
         if connection.principal.role.is_staff:
             return True
         key = connection.principal.participant.id
-        bucket = self._participant_buckets.get(key)
+        bucket = buckets.get(key)
         if bucket is None:
-            bucket = self._participant_buckets[key] = TokenBucket(QUEUE_WRITES_PER_SECOND, QUEUE_WRITES_BURST)
+            bucket = buckets[key] = TokenBucket(rate, burst)
         return bucket.take(time.monotonic())
 
     async def _fail(self, sid: str, event: str, exc: HemicycleError) -> dict[str, Any]:
@@ -440,3 +503,68 @@ class Hub:
             "limit_seconds": entry.limit_seconds,
             "extra_seconds": entry.extra_seconds,
         }
+
+    # -- questions -----------------------------------------------------------------------------
+
+    async def _on_questions_get(self, c: Connection, payload: Any) -> dict[str, Any]:
+        protocol.parse(protocol.QuestionsGet, payload)
+        state = await self.desk.state(c.session_id)
+        data: dict[str, Any] = {
+            "questions": self.desk.public_view(state),
+            "mine": self.desk.mine_view(state, c.principal.participant.id),
+        }
+        if c.principal.role.is_staff:
+            data["moderation"] = self.desk.staff_view(state)
+        return data
+
+    async def _on_questions_settings(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.QuestionsSettings, payload)
+        return {"premoderated": await self.desk.settings(c.principal, c.session_id, request.premoderated)}
+
+    async def _on_question_post(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.QuestionPost, payload)
+        question = await self.desk.post(
+            c.principal, c.session_id, request.text, request.to, request.anonymous
+        )
+        return {"question": question.own(c.principal.participant.id)}
+
+    async def _on_question_edit(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.QuestionEdit, payload)
+        question = await self.desk.edit(c.principal, c.session_id, request.question_id, request.text)
+        return {
+            "question": question.staff()
+            if c.principal.role.is_staff
+            else question.own(c.principal.participant.id)
+        }
+
+    async def _on_question_withdraw(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.QuestionRef, payload)
+        question = await self.desk.withdraw(c.principal, c.session_id, request.question_id)
+        return {"question": question.own(c.principal.participant.id)}
+
+    async def _on_question_vote(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.QuestionRef, payload)
+        question = await self.desk.vote(c.principal, c.session_id, request.question_id, True)
+        return {"question_id": question.id, "votes": question.votes, "voted": True}
+
+    async def _on_question_unvote(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.QuestionRef, payload)
+        question = await self.desk.vote(c.principal, c.session_id, request.question_id, False)
+        return {"question_id": question.id, "votes": question.votes, "voted": False}
+
+    async def _on_question_moderate(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.QuestionModerate, payload)
+        question = await self.desk.moderate(
+            c.principal, c.session_id, request.question_id, request.action, request.reason
+        )
+        return {"question": question.staff()}
+
+    async def _on_question_merge(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.QuestionMerge, payload)
+        question = await self.desk.merge(c.principal, c.session_id, request.question_id, request.into_id)
+        return {"question": question.staff()}
+
+    async def _on_question_relay(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.QuestionRelay, payload)
+        question = await self.desk.relay(c.principal, c.session_id, request.question_id, request.stage)
+        return {"question": question.staff()}

@@ -101,6 +101,45 @@ class QueueSettings(Message):
     targets: dict[str, dict[str, float]] | None = None
 
 
+class QuestionPost(Message):
+    text: Annotated[StrictStr, Field(max_length=4000)]
+    to: Text = ""
+    anonymous: StrictBool = False
+
+
+class QuestionEdit(Message):
+    question_id: EntryId
+    text: Annotated[StrictStr, Field(max_length=4000)]
+
+
+class QuestionRef(Message):
+    question_id: EntryId
+
+
+class QuestionModerate(Message):
+    question_id: EntryId
+    action: Literal["approve", "dismiss", "star", "unstar"]
+    reason: Text = ""
+
+
+class QuestionMerge(Message):
+    question_id: EntryId
+    into_id: EntryId
+
+
+class QuestionRelay(Message):
+    question_id: EntryId
+    stage: Literal["forwarded", "read", "answered"]
+
+
+class QuestionsGet(Message):
+    pass
+
+
+class QuestionsSettings(Message):
+    premoderated: StrictBool
+
+
 # Client -> server events and their payload models.
 CLIENT_EVENTS: dict[str, type[Message]] = {
     "session:set_state": SetState,
@@ -116,10 +155,24 @@ CLIENT_EVENTS: dict[str, type[Message]] = {
     "floor:grant": FloorGrant,
     "floor:end": FloorEnd,
     "floor:time": FloorTime,
+    "questions:get": QuestionsGet,
+    "questions:settings": QuestionsSettings,
+    "question:post": QuestionPost,
+    "question:edit": QuestionEdit,
+    "question:withdraw": QuestionRef,
+    "question:vote": QuestionRef,
+    "question:unvote": QuestionRef,
+    "question:moderate": QuestionModerate,
+    "question:merge": QuestionMerge,
+    "question:relay": QuestionRelay,
 }
 
-# What an attendee may do to the queue: limited per participant (all their tabs) as well as per connection.
+# What an attendee may do to the queue and to questions: limited per participant (all their tabs on one
+# process) as well as per connection.
 QUEUE_WRITES = frozenset({"hand:raise", "hand:lower"})
+QUESTION_WRITES = frozenset(
+    {"question:post", "question:edit", "question:withdraw", "question:vote", "question:unvote"}
+)
 
 # Server -> client events.
 SERVER_EVENTS: tuple[str, ...] = (
@@ -130,6 +183,9 @@ SERVER_EVENTS: tuple[str, ...] = (
     "queue",
     "floor",
     "queue:mine",
+    "questions",
+    "questions:public",
+    "questions:mine",
     "error",
 )
 

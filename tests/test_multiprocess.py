@@ -270,3 +270,59 @@ async def test_queue_agrees_across_processes_under_concurrent_changes(
     finally:
         for client in (*moderators, *attendees):
             await client.close()
+
+
+async def test_questions_and_votes_are_exact_across_processes(
+    two_servers: tuple[list[str], Hemicycle],
+) -> None:
+    urls, core = two_servers
+    event = (await core.store.list_events())[0]
+    session = next(s for s in await core.store.list_sessions(event.id) if s.state is SessionState.LIVE)
+    moderators = [Client(urls[0]), Client(urls[1])]
+    attendees: list[Client] = []
+    try:
+        for moderator in moderators:
+            await moderator.connect(await _token(core, Role.MODERATOR, session.id), session.id)
+            await moderator.wait_for("welcome")
+        assert (await moderators[0].call("questions:settings", {"premoderated": False}))["ok"]
+        async with aiohttp.ClientSession() as http:
+            for index in range(30):
+                async with http.post(
+                    f"{urls[index % 2]}/api/events/{event.id}/participants",
+                    json={
+                        "display_name": f"Asker {index:02d}",
+                        "affiliation": "Delegation",
+                        "stakeholder_group": "civil_society",
+                        "country": "KE",
+                    },
+                ) as response:
+                    token = (await response.json())["token"]
+                client = Client(urls[index % 2])
+                attendees.append(client)
+                await client.connect(token, session.id)
+        posts = await asyncio.gather(
+            *(c.call("question:post", {"text": f"Q from {i}"}, timeout=30) for i, c in enumerate(attendees))
+        )
+        ids = [p["data"]["question"]["id"] for p in posts]
+        # Everyone votes for the next three people's questions, through both processes at once.
+        votes = await asyncio.gather(
+            *(
+                c.call("question:vote", {"question_id": ids[(i + step) % 30]}, timeout=30)
+                for i, c in enumerate(attendees)
+                for step in (1, 2, 3)
+            )
+        )
+        assert all(v["ok"] for v in votes)
+        views = [
+            await m.wait_for("questions", lambda v: sum(q["votes"] for q in v["questions"]) == 90, timeout=20)
+            for m in moderators
+        ]
+        latest = max(v["version"] for v in views)
+        views = [
+            await m.wait_for("questions", lambda v: v["version"] == latest, timeout=20) for m in moderators
+        ]
+        assert views[0]["questions"] == views[1]["questions"]
+        assert all(q["votes"] == 3 for q in views[0]["questions"])
+    finally:
+        for client in (*moderators, *attendees):
+            await client.close()

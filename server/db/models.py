@@ -93,6 +93,10 @@ class Session(Base):
     auto_end_grace_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # Wished-for shares of interventions for the balance suggestion; NULL: the defaults.
     balance_targets: Mapped[dict[str, dict[str, float]] | None] = mapped_column(JSON, nullable=True)
+    # Like queue_version, for questions: bumped (and the row locked) by every change to them.
+    questions_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Pre-moderation (the default): questions wait for a moderator before anyone else sees them.
+    questions_premoderated: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 
     event: Mapped[Event] = relationship(back_populates="sessions")
 
@@ -241,3 +245,63 @@ class Intervention(Base):
     added_by: Mapped[int | None] = mapped_column(
         ForeignKey("participants.id", ondelete="SET NULL"), nullable=True
     )
+
+
+class Question(Base):
+    """A question from a remote attendee, with its moderation and its way to the room."""
+
+    __tablename__ = "questions"
+    __table_args__ = (Index("ix_questions_session_state", "session_id", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
+    # The asker as they were when asking, for the record.
+    display_name: Mapped[str] = mapped_column(String(120))
+    affiliation: Mapped[str] = mapped_column(String(200), default="")
+    stakeholder_group: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    country: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    addressed_to: Mapped[str] = mapped_column(String(120), default="")
+    text: Mapped[str] = mapped_column(String(2000))
+    state: Mapped[str] = mapped_column(String(16))
+    stage: Mapped[str] = mapped_column(String(16), default="none")
+    starred: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    dismissed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    dismiss_reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    merged_into: Mapped[int | None] = mapped_column(
+        ForeignKey("questions.id", ondelete="SET NULL"), nullable=True
+    )
+    forwarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class QuestionVote(Base):
+    """One participant's vote for one question: the primary key makes a second vote impossible."""
+
+    __tablename__ = "question_votes"
+
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"), primary_key=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class QuestionEdit(Base):
+    """Every change to a question's text, by its asker or a moderator fixing a typo."""
+
+    __tablename__ = "question_edits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"), index=True)
+    by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("participants.id", ondelete="SET NULL"), nullable=True
+    )
+    by_role: Mapped[str] = mapped_column(String(16))
+    before: Mapped[str] = mapped_column(String(2000))
+    after: Mapped[str] = mapped_column(String(2000))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

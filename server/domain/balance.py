@@ -67,7 +67,7 @@ class Targets:
 
 
 def parse_targets(value: object) -> Targets:
-    """Check targets sent by floor staff: known dimensions and values, shares from 0 to 1 summing to at most 1."""
+    """Check targets sent by floor staff: known dimensions and values, shares 0..1 adding up to at most 1."""
     if not isinstance(value, dict) or not value:
         raise InvalidInput("targets must be an object of dimensions", details={"field": "targets"})
     allowed = Targets().shares

@@ -58,6 +58,9 @@ class Permission(StrEnum):
     EVENT_MANAGE = "event.manage"
     QUEUE_RAISE = "queue.raise"
     QUEUE_MANAGE = "queue.manage"
+    QUESTION_ASK = "question.ask"
+    QUESTION_MODERATE = "question.moderate"
+    QUESTION_RELAY = "question.relay"
 
 
 _STAFF_VIEW = frozenset({Permission.SESSION_VIEW, Permission.ROSTER_VIEW})
@@ -65,13 +68,20 @@ _STAFF_VIEW = frozenset({Permission.SESSION_VIEW, Permission.ROSTER_VIEW})
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.MODERATOR: _STAFF_VIEW
-    | {Permission.SESSION_SET_STATE, Permission.AUDIT_VIEW, Permission.QUEUE_MANAGE},
-    Role.CHAIR: _STAFF_VIEW | {Permission.SESSION_SET_STATE, Permission.QUEUE_MANAGE},
+    | {
+        Permission.SESSION_SET_STATE,
+        Permission.AUDIT_VIEW,
+        Permission.QUEUE_MANAGE,
+        Permission.QUESTION_MODERATE,
+        Permission.QUESTION_RELAY,
+    },
+    Role.CHAIR: _STAFF_VIEW
+    | {Permission.SESSION_SET_STATE, Permission.QUEUE_MANAGE, Permission.QUESTION_RELAY},
     Role.AV: _STAFF_VIEW,
     Role.CAPTIONER: _STAFF_VIEW,
     Role.INTERPRETER: _STAFF_VIEW,
     Role.DISPLAY: frozenset({Permission.SESSION_VIEW}),
-    Role.ATTENDEE: frozenset({Permission.SESSION_VIEW, Permission.QUEUE_RAISE}),
+    Role.ATTENDEE: frozenset({Permission.SESSION_VIEW, Permission.QUEUE_RAISE, Permission.QUESTION_ASK}),
 }
 
 
