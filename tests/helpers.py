@@ -149,6 +149,16 @@ class Running:
         self.clients.append(client)
         return client
 
+    async def join_many(self, tokens: list[str], at_once: int = 25) -> list[Client]:
+        """Connect many clients, a few at a time, as a crowd arriving rather than one thundering herd."""
+        gate = asyncio.Semaphore(at_once)
+
+        async def one(token: str) -> Client:
+            async with gate:
+                return await self.join(token)
+
+        return list(await asyncio.gather(*(one(t) for t in tokens)))
+
     async def join(self, token: str, session_id: int | None = None) -> Client:
         client = self.client()
         await client.connect(token, self.live_session if session_id is None else session_id)

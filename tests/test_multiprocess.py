@@ -217,33 +217,43 @@ async def test_a_stopped_process_presence_is_reaped(two_servers: tuple[list[str]
         await watcher.close()
 
 
+async def _crowd(
+    urls: list[str], core: Hemicycle, count: int, prefix: str, group: str, clients: list[Client]
+) -> tuple[list[Client], list[Client]]:
+    """A moderator on each process and `count` attendees registered and connected alternately through both."""
+    event = (await core.store.list_events())[0]
+    session = next(s for s in await core.store.list_sessions(event.id) if s.state is SessionState.LIVE)
+    moderators = [Client(url) for url in urls]
+    clients.extend(moderators)
+    for moderator in moderators:
+        await moderator.connect(await _token(core, Role.MODERATOR, session.id), session.id)
+        await moderator.wait_for("welcome")
+    attendees = []
+    async with aiohttp.ClientSession() as http:
+        for index in range(count):
+            url = urls[index % len(urls)]
+            body = {
+                "display_name": f"{prefix} {index:02d}",
+                "affiliation": "Delegation",
+                "stakeholder_group": group,
+                "country": "KE",
+            }
+            async with http.post(f"{url}/api/events/{event.id}/participants", json=body) as response:
+                token = (await response.json())["token"]
+            client = Client(url)
+            clients.append(client)
+            attendees.append(client)
+            await client.connect(token, session.id)
+    return moderators, attendees
+
+
 async def test_queue_agrees_across_processes_under_concurrent_changes(
     two_servers: tuple[list[str], Hemicycle],
 ) -> None:
     urls, core = two_servers
-    event = (await core.store.list_events())[0]
-    session = next(s for s in await core.store.list_sessions(event.id) if s.state is SessionState.LIVE)
-    moderators = [Client(urls[0]), Client(urls[1])]
-    attendees: list[Client] = []
+    clients: list[Client] = []
     try:
-        for moderator in moderators:
-            await moderator.connect(await _token(core, Role.MODERATOR, session.id), session.id)
-            await moderator.wait_for("welcome")
-        async with aiohttp.ClientSession() as http:
-            for index in range(40):
-                async with http.post(
-                    f"{urls[index % 2]}/api/events/{event.id}/participants",
-                    json={
-                        "display_name": f"Delegate {index:02d}",
-                        "affiliation": "Delegation",
-                        "stakeholder_group": "government",
-                        "country": "CH",
-                    },
-                ) as response:
-                    token = (await response.json())["token"]
-                client = Client(urls[index % 2])
-                attendees.append(client)
-                await client.connect(token, session.id)
+        moderators, attendees = await _crowd(urls, core, 40, "Delegate", "government", clients)
         hand = {"type": "statement", "language": "en"}
         # Every hand twice, through both processes at once: one request each, none lost.
         replies = await asyncio.gather(*(c.call("hand:raise", hand, timeout=30) for c in attendees * 2))
@@ -265,10 +275,9 @@ async def test_queue_agrees_across_processes_under_concurrent_changes(
         for moderator in moderators:
             await moderator.wait_for("queue", lambda q: q["speaking"] and q["speaking"]["id"] == head)
         owner = {r["data"]["entry"]["id"]: c for c, r in zip(attendees * 2, replies, strict=True)}
-        speaker = owner[head]
-        await speaker.wait_for("queue:mine", lambda m: m["entry"] and m["entry"]["state"] == "speaking")
+        await owner[head].wait_for("queue:mine", lambda m: m["entry"] and m["entry"]["state"] == "speaking")
     finally:
-        for client in (*moderators, *attendees):
+        for client in clients:
             await client.close()
 
 
@@ -276,30 +285,10 @@ async def test_questions_and_votes_are_exact_across_processes(
     two_servers: tuple[list[str], Hemicycle],
 ) -> None:
     urls, core = two_servers
-    event = (await core.store.list_events())[0]
-    session = next(s for s in await core.store.list_sessions(event.id) if s.state is SessionState.LIVE)
-    moderators = [Client(urls[0]), Client(urls[1])]
-    attendees: list[Client] = []
+    clients: list[Client] = []
     try:
-        for moderator in moderators:
-            await moderator.connect(await _token(core, Role.MODERATOR, session.id), session.id)
-            await moderator.wait_for("welcome")
+        moderators, attendees = await _crowd(urls, core, 30, "Asker", "civil_society", clients)
         assert (await moderators[0].call("questions:settings", {"premoderated": False}))["ok"]
-        async with aiohttp.ClientSession() as http:
-            for index in range(30):
-                async with http.post(
-                    f"{urls[index % 2]}/api/events/{event.id}/participants",
-                    json={
-                        "display_name": f"Asker {index:02d}",
-                        "affiliation": "Delegation",
-                        "stakeholder_group": "civil_society",
-                        "country": "KE",
-                    },
-                ) as response:
-                    token = (await response.json())["token"]
-                client = Client(urls[index % 2])
-                attendees.append(client)
-                await client.connect(token, session.id)
         posts = await asyncio.gather(
             *(c.call("question:post", {"text": f"Q from {i}"}, timeout=30) for i, c in enumerate(attendees))
         )
@@ -324,5 +313,5 @@ async def test_questions_and_votes_are_exact_across_processes(
         assert views[0]["questions"] == views[1]["questions"]
         assert all(q["votes"] == 3 for q in views[0]["questions"])
     finally:
-        for client in (*moderators, *attendees):
+        for client in clients:
             await client.close()

@@ -261,7 +261,7 @@ async def test_five_hundred_concurrent_posts_and_votes(hemicycle: Running) -> No
     moderator = await staff(hemicycle, Role.MODERATOR)
     assert (await moderator.call("questions:settings", {"premoderated": False}))["ok"]
     tokens = [(await hemicycle.register(display_name=f"P{i:03d}"))["token"] for i in range(100)]
-    clients = await asyncio.gather(*(hemicycle.join(t) for t in tokens))
+    clients = await hemicycle.join_many(tokens)
     posts = await asyncio.gather(
         *(
             c.call("question:post", {"text": f"Question {i} from {n}"}, timeout=60)

@@ -260,7 +260,7 @@ async def test_flooding_hands_is_limited_per_participant(hemicycle: Running) -> 
 async def test_two_hundred_concurrent_hands(hemicycle: Running) -> None:
     moderator = await moderator_of(hemicycle)
     tokens = [(await hemicycle.register(display_name=f"Delegate {i:03d}"))["token"] for i in range(200)]
-    clients = await asyncio.gather(*(hemicycle.join(t) for t in tokens))
+    clients = await hemicycle.join_many(tokens)
     replies = await asyncio.gather(*(c.call("hand:raise", HAND, timeout=30) for c in clients))
     assert all(r["ok"] for r in replies), [r for r in replies if not r["ok"]][:3]
     assert await count_interventions(hemicycle) == 200

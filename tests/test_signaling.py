@@ -65,7 +65,7 @@ async def test_burst_of_joins_is_coalesced(hemicycle: Running) -> None:
     await moderator.wait_for("presence", lambda d: d["total"] == 1)
     before = len(moderator.received("presence"))
     tokens = [(await hemicycle.register(display_name=f"Delegate {i}"))["token"] for i in range(20)]
-    await asyncio.gather(*(hemicycle.join(t) for t in tokens))
+    await hemicycle.join_many(tokens)
     await moderator.wait_for("presence", lambda d: d["total"] == 21)
     await asyncio.sleep(0.5)  # let any straggling broadcast arrive before counting them
     broadcasts = len(moderator.received("presence")) - before

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -133,16 +133,7 @@ class QuestionStore:
     @asynccontextmanager
     async def locked(self, session_id: int) -> AsyncIterator[Locked]:
         async with self._sessions() as tx, tx.begin():
-            bumped = await tx.execute(
-                update(m.Session)
-                .where(m.Session.id == session_id)
-                .values(questions_version=m.Session.questions_version + 1)
-                .execution_options(synchronize_session=False)
-            )
-            if getattr(bumped, "rowcount", 0) != 1:
-                raise NotFound(f"there is no session {session_id}", code="unknown_session")
-            session = await tx.get(m.Session, session_id, populate_existing=True)
-            assert session is not None
+            session = await self.store.bump_and_lock(tx, session_id, "questions_version")
             yield Locked(tx, session, self.store.clock())
 
     async def _get(self, q: Locked, question_id: int) -> tuple[m.Question, Question]:

@@ -126,16 +126,7 @@ class QueueStore:
     async def locked(self, session_id: int) -> AsyncIterator[Locked]:
         """One serialised change to a session's queue; an exception inside rolls everything back."""
         async with self._sessions() as tx, tx.begin():
-            bumped = await tx.execute(
-                update(m.Session)
-                .where(m.Session.id == session_id)
-                .values(queue_version=m.Session.queue_version + 1)
-                .execution_options(synchronize_session=False)
-            )
-            if getattr(bumped, "rowcount", 0) != 1:
-                raise NotFound(f"there is no session {session_id}", code="unknown_session")
-            session = await tx.get(m.Session, session_id, populate_existing=True)
-            assert session is not None
+            session = await self.store.bump_and_lock(tx, session_id, "queue_version")
             rows = list(
                 await tx.scalars(
                     select(m.Intervention)

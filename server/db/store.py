@@ -209,6 +209,26 @@ class Store:
             await tx.refresh(row)
             return _session(row)
 
+    async def bump_and_lock(self, tx: AsyncSession, session_id: int, counter: str) -> m.Session:
+        """Start a serialised change to one part of a session (its queue, its questions).
+
+        Incrementing the counter first takes the row lock on PostgreSQL and the write lock on SQLite, so
+        concurrent changes from any process wait for each other; the new value tells clients which update
+        is the newest.
+        """
+        column = getattr(m.Session, counter)
+        bumped = await tx.execute(
+            update(m.Session)
+            .where(m.Session.id == session_id)
+            .values({counter: column + 1})
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(bumped, "rowcount", 0) != 1:
+            raise NotFound(f"there is no session {session_id}", code="unknown_session")
+        session = await tx.get(m.Session, session_id, populate_existing=True)
+        assert session is not None
+        return session
+
     # -- participants, grants, principals -------------------------------------------------------
 
     async def register_attendee(
