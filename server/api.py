@@ -16,7 +16,14 @@ from typing import Any
 
 from aiohttp import web
 
-from .domain.errors import HemicycleError, InvalidInput, MalformedMessage, PayloadTooLarge, Unauthenticated
+from .domain.errors import (
+    Forbidden,
+    HemicycleError,
+    InvalidInput,
+    MalformedMessage,
+    PayloadTooLarge,
+    Unauthenticated,
+)
 from .domain.model import Principal, iso
 from .domain.roles import Permission
 from .keys import CORE_KEY, HUB_KEY, WEB_DIR_KEY
@@ -123,6 +130,20 @@ async def get_event(request: web.Request) -> web.Response:
     event = await store.get_event(_int_param(request, "event_id"))
     sessions = [s.public() for s in await store.list_sessions(event.id) if s.is_public]
     return web.json_response({"event": event.public(), "sessions": sessions})
+
+
+async def event_sessions(request: web.Request) -> web.Response:
+    """Every session of the event, public or not, for its administrators."""
+    principal, _ = await _principal(request)
+    event_id = _int_param(request, "event_id")
+    store = _core(request).store
+    event = await store.get_event(event_id)
+    if principal.event_id != event.id:
+        raise Forbidden("this link is for another event", code="wrong_session")
+    principal.require(Permission.EVENT_MANAGE)
+    return web.json_response(
+        {"event": event.public(), "sessions": [s.public() for s in await store.list_sessions(event.id)]}
+    )
 
 
 async def get_session(request: web.Request) -> web.Response:
@@ -283,6 +304,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/events", list_events)
     r.add_get("/api/events/{event_id}", get_event)
     r.add_post("/api/events/{event_id}/participants", register)
+    r.add_get("/api/events/{event_id}/sessions", event_sessions)
     r.add_get("/api/sessions/{session_id}", get_session)
     r.add_get("/api/me", me)
     r.add_post("/api/sessions/{session_id}/state", set_state)

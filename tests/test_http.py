@@ -85,7 +85,7 @@ async def test_registration_in_six_languages(hemicycle: Running) -> None:
         ({"country": "XX"}, "country"),
         ({"country": "Switzerland"}, "country"),
         ({"gender": "woman"}, "consent_demographics"),
-        ({"consent_demographics": "yes"}, "consent"),
+        ({"consent_demographics": "yes"}, "consent_demographics"),
         ({"consent_demographics": True, "age_band": "young"}, "age_band"),
         ({"role": "admin"}, "role"),
     ],
@@ -187,6 +187,13 @@ async def test_staff_routes_refuse_lesser_roles(hemicycle: Running) -> None:
     chair = await hemicycle.staff_token(Role.CHAIR)
     moderator = await hemicycle.staff_token(Role.MODERATOR)
     admin = await hemicycle.staff_token(Role.ADMIN)
+    status, body = await request(hemicycle, "GET", f"/api/events/{hemicycle.event_id}/sessions", token=admin)
+    assert status == 200 and len(body["sessions"]) == 4
+    for token in (attendee, display, chair, moderator):
+        status, body = await request(
+            hemicycle, "GET", f"/api/events/{hemicycle.event_id}/sessions", token=token
+        )
+        assert (status, body["error"]["code"]) == (403, "forbidden")
     matrix = [
         ("GET", f"/api/sessions/{session}/presence", [attendee, display], [chair, moderator, admin]),
         ("GET", f"/api/sessions/{session}/audit", [attendee, display, chair], [moderator, admin]),

@@ -134,7 +134,9 @@ class Registration:
         set_(self, "stakeholder_group", _enum(StakeholderGroup, self.stakeholder_group, "stakeholder_group"))
         set_(self, "country", clean_country(self.country))
         if not isinstance(self.consent_demographics, bool):
-            raise InvalidInput("consent_demographics must be true or false", details={"field": "consent"})
+            raise InvalidInput(
+                "consent_demographics must be true or false", details={"field": "consent_demographics"}
+            )
         if self.gender is not None:
             set_(self, "gender", _enum(Gender, self.gender, "gender"))
         if self.age_band is not None:
