@@ -121,3 +121,126 @@ export function countriesByName() {
   return COUNTRY_CODES.map((code) => ({ code, name: countryName(code) }))
     .sort((a, b) => a.name.localeCompare(b.name, 'en', { sensitivity: 'base' }));
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// The speakers' queue
+
+/** Types of intervention (`Type` in docs/protocol.md), in the order the form offers them. */
+/** @type {Readonly<Record<string, string>>} */
+export const TYPE_LABELS = Object.freeze({
+  statement: 'Statement',
+  question: 'Question to the panel',
+  right_of_reply: 'Right of reply',
+  point_of_order: 'Point of order',
+});
+
+/** The six UN languages, by their English names and their own (endonyms). */
+/** @type {Readonly<Record<string, {name: string, native: string}>>} */
+export const LANGUAGE_NAMES = Object.freeze({
+  ar: { name: 'Arabic', native: 'العربية' },
+  zh: { name: 'Chinese', native: '中文' },
+  en: { name: 'English', native: 'English' },
+  fr: { name: 'French', native: 'Français' },
+  ru: { name: 'Russian', native: 'Русский' },
+  es: { name: 'Spanish', native: 'Español' },
+});
+
+/** How a turn ended (`end_reason`). */
+/** @type {Readonly<Record<string, string>>} */
+export const END_REASON_LABELS = Object.freeze({
+  finished: 'Finished',
+  revoked: 'Revoked',
+  time_up: 'Time up',
+  disconnected: 'Disconnected',
+  replaced: 'Next speaker called',
+});
+
+/** Dimensions of `queue.balance`, in the order the moderator reads them. */
+/** @type {Readonly<Record<string, string>>} */
+export const BALANCE_DIMENSIONS = Object.freeze({
+  stakeholder_group: 'Stakeholder group',
+  gender: 'Gender',
+  youth: 'Youth (under 25)',
+  region: 'Region',
+});
+
+/** UN M49 regions used by the balance figures. */
+/** @type {Readonly<Record<string, string>>} */
+export const REGION_LABELS = Object.freeze({
+  africa: 'Africa',
+  americas: 'Americas',
+  asia: 'Asia',
+  europe: 'Europe',
+  oceania: 'Oceania',
+});
+
+/** @type {Readonly<Record<string, string>>} */
+export const YOUTH_LABELS = Object.freeze({
+  youth: 'Under 25',
+  not_youth: '25 or over',
+});
+
+/** @param {string | null | undefined} type */
+export function typeLabel(type) {
+  return (type && TYPE_LABELS[type]) || type || '';
+}
+
+/**
+ * "French (Français)"; the code itself for a language this table does not know.
+ * @param {string | null | undefined} code
+ * @param {{native?: boolean}} [options]  add the language's own name when it differs
+ */
+export function languageLabel(code, { native = false } = {}) {
+  if (!code) return '';
+  const known = LANGUAGE_NAMES[code];
+  if (!known) return code;
+  return native && known.native !== known.name ? `${known.name} (${known.native})` : known.name;
+}
+
+/** @param {string | null | undefined} reason */
+export function endReasonLabel(reason) {
+  return (reason && END_REASON_LABELS[reason]) || reason || '';
+}
+
+/**
+ * The word for one value of a balance dimension ("civil_society" → "Civil society", "unspecified" → "Not stated").
+ * @param {string} dimension   stakeholder_group, gender, youth, region
+ * @param {string} value
+ */
+export function balanceValueLabel(dimension, value) {
+  if (value === 'unspecified') return 'Not stated';
+  /** @type {Record<string, Readonly<Record<string, string>>>} */
+  const tables = { stakeholder_group: GROUP_LABELS, gender: GENDER_LABELS, youth: YOUTH_LABELS, region: REGION_LABELS };
+  return tables[dimension]?.[value] ?? value;
+}
+
+/** The values a balance dimension always lists (others the server sends are added after them). */
+/** @type {Readonly<Record<string, readonly string[]>>} */
+export const BALANCE_VALUES = Object.freeze({
+  stakeholder_group: GROUP_ORDER,
+  gender: Object.freeze(['woman', 'man', 'another']),
+  youth: Object.freeze(['youth', 'not_youth']),
+  region: Object.freeze(Object.keys(REGION_LABELS)),
+});
+
+/**
+ * English ordinal: 1 → "1st", 2 → "2nd", 11 → "11th", 23 → "23rd".
+ * @param {number} n
+ */
+export function ordinal(n) {
+  const tens = n % 100;
+  if (tens >= 11 && tens <= 13) return `${n}th`;
+  return `${n}${({ 1: 'st', 2: 'nd', 3: 'rd' })[n % 10] ?? 'th'}`;
+}
+
+/**
+ * The ISO code for what someone typed in a country field: a code ("ke" → "KE") or a name from the list
+ * ("Kenya" → "KE"). Anything else comes back trimmed, as typed, for the server to judge.
+ * @param {string} typed
+ */
+export function countryCodeFor(typed) {
+  const text = typed.trim();
+  if (/^[a-z]{2}$/i.test(text)) return text.toUpperCase();
+  const match = countriesByName().find(({ name }) => name.localeCompare(text, 'en', { sensitivity: 'base' }) === 0);
+  return match ? match.code : text;
+}

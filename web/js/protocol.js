@@ -13,7 +13,15 @@
  *   session:state     {session, by, previous}             the session changed state (from anyone, or our ack)
  *   presence          PresenceSummary                     counts changed
  *   presence:people   {session_id, people}                roster changed (staff only)
+ *   floor             {floor, previous}                   who speaks, the countdown, the next two (everyone)
+ *   queue:mine        {mine, previous}                    my own request: place in line, or my turn
+ *   queue             {queue, previous}                   the whole queue, record, balance (staff only)
  *   error             ServerError & {handledByRequest}    the server reported an error on the socket
+ *
+ * Queue updates carry the session's queue `version`; several server processes may deliver them in either
+ * order, so the client keeps, for each of `floor`, `mine` and `queue`, only an update newer than the one it
+ * holds (a `welcome` always resets them: it is a fresh read). `floorReceivedAt`, `mineReceivedAt` and
+ * `queueReceivedAt` give the local time each was received, for the countdown (js/timer.js).
  */
 
 import { io as defaultIo } from '../vendor/socket.io/socket.io.esm.min.js';
@@ -80,6 +88,103 @@ import { io as defaultIo } from '../vendor/socket.io/socket.io.esm.min.js';
  * @property {Record<string, number>} by_group            attendees only; "unspecified" when not stated
  */
 
+/** @typedef {'statement' | 'question' | 'right_of_reply' | 'point_of_order'} InterventionType */
+/** @typedef {'queued' | 'speaking' | 'done' | 'removed' | 'withdrawn'} EntryState */
+/** @typedef {'finished' | 'revoked' | 'time_up' | 'disconnected' | 'replaced'} EndReason */
+
+/**
+ * @typedef {object} Entry   a request for the floor, as anyone may see it (never gender or age band)
+ * @property {number} id
+ * @property {number | null} participant_id   null for an in-room request
+ * @property {boolean} in_room
+ * @property {string} display_name
+ * @property {string} affiliation
+ * @property {StakeholderGroup | null} stakeholder_group
+ * @property {string | null} country
+ * @property {InterventionType} type
+ * @property {string} language
+ * @property {EntryState} state
+ */
+
+/**
+ * @typedef {Entry & {
+ *   position: number, requested_at: string, granted_at: string | null, ended_at: string | null,
+ *   limit_seconds: number | null, allowed_seconds: number, deadline: string | null, spoken_seconds: number,
+ *   overrun_seconds: number, end_reason: EndReason | null, removed_reason: string | null
+ * }} StaffEntry   what floor staff see of a request, with its timings
+ */
+
+/**
+ * @typedef {object} Timer   the countdown every page shows (js/timer.js counts it down)
+ * @property {string} granted_at
+ * @property {string} deadline
+ * @property {number} allowed_seconds
+ * @property {string} server_time
+ * @property {number} remaining_seconds
+ * @property {'speaking' | 'ending' | 'over'} phase
+ */
+
+/**
+ * @typedef {object} Floor   who speaks now, for everyone
+ * @property {number} session_id
+ * @property {number} version
+ * @property {Entry | null} speaking
+ * @property {Timer | null} timer
+ * @property {Entry[]} next            the next two in line
+ * @property {number} length           how many are waiting
+ * @property {string} server_time
+ */
+
+/**
+ * @typedef {object} Mine   my own request
+ * @property {number} session_id
+ * @property {number} version
+ * @property {Entry | null} entry
+ * @property {number | null} place     1-based place in line while queued
+ * @property {number} length
+ * @property {Timer | null} timer      while I hold the floor
+ */
+
+/**
+ * @typedef {{queue: Record<string, number>, interventions: Record<string, number>,
+ *   speaking_seconds: Record<string, number>}} BalanceCounts
+ */
+/** @typedef {Record<'stakeholder_group' | 'gender' | 'youth' | 'region', BalanceCounts>} Balance */
+
+/**
+ * @typedef {object} QueueSettings
+ * @property {number} default_speaking_seconds
+ * @property {number | null} auto_end_grace_seconds   null: turns do not end by themselves
+ * @property {Record<string, Record<string, number>>} [targets]   wished-for shares of interventions, 0–1
+ */
+
+/**
+ * @typedef {object} Queue   the whole queue, for floor staff
+ * @property {number} session_id
+ * @property {number} version
+ * @property {StaffEntry[]} queue
+ * @property {StaffEntry | null} speaking
+ * @property {Timer | null} timer
+ * @property {StaffEntry[]} record     the last 50 interventions that had the floor, oldest first
+ * @property {Balance} balance
+ * @property {{entry_id: number, display_name: string, improves: string[]} | null} suggestion
+ * @property {QueueSettings} settings
+ * @property {string} server_time
+ */
+
+/**
+ * @typedef {object} InRoomRequest   body of `queue:add_in_room`
+ * @property {string} display_name
+ * @property {string} [affiliation]
+ * @property {StakeholderGroup} stakeholder_group
+ * @property {string} [country]
+ * @property {boolean} [consent_demographics]
+ * @property {'woman' | 'man' | 'another'} [gender]
+ * @property {string} [age_band]
+ * @property {InterventionType} [type]
+ * @property {string} language
+ */
+
 /**
  * @typedef {object} Welcome
  * @property {Me} me
@@ -87,7 +192,10 @@ import { io as defaultIo } from '../vendor/socket.io/socket.io.esm.min.js';
  * @property {HemicycleEvent} event
  * @property {string[]} permissions                       e.g. "session.view", "session.set_state"
  * @property {PresenceSummary} presence
+ * @property {Floor} [floor]
+ * @property {Mine} [mine]
  * @property {Person[]} [people]                          staff only
+ * @property {Queue} [queue]                              staff only
  */
 
 /** @typedef {{id: number, name: string, role: Role}} Actor */
@@ -336,6 +444,15 @@ export function issueLinks(sessionId, token) {
 // ---------------------------------------------------------------------------------------------------------
 // Socket.IO
 
+/**
+ * A queue payload (Floor, Mine, Queue) with the version that orders it.
+ * @param {unknown} value
+ * @returns {value is {session_id: number, version: number}}
+ */
+function isVersioned(value) {
+  return !!value && typeof value === 'object' && typeof /** @type {any} */ (value).version === 'number';
+}
+
 /** How long a request waits for its acknowledgement. */
 export const ACK_TIMEOUT_MS = 10_000;
 
@@ -362,6 +479,13 @@ export class HemicycleClient extends EventTarget {
   /** @type {string[]} */ #permissions = [];
   /** @type {PresenceSummary | null} */ #presence = null;
   /** @type {Person[] | null} */ #people = null;
+  /** @type {Floor | null} */ #floor = null;
+  /** @type {Mine | null} */ #mine = null;
+  /** @type {Queue | null} */ #queue = null;
+  /** Local Date.now() when each was received (the countdown corrects the clock from it). */
+  #floorAt = 0;
+  #mineAt = 0;
+  #queueAt = 0;
   /** Requests in flight or just settled, by event name: to mark the server's `error` echo of an ack. */
   /** @type {Map<string, {pending: number, until: number}>} */ #requests = new Map();
 
@@ -401,6 +525,15 @@ export class HemicycleClient extends EventTarget {
   get presence() { return this.#presence; }
   /** The roster, for staff; null for roles that see counts only. */
   get people() { return this.#people; }
+  /** Who speaks, the countdown and the next two in line (everyone). */
+  get floor() { return this.#floor; }
+  /** My own request and place in line, or my turn (everyone; attendees use it). */
+  get mine() { return this.#mine; }
+  /** The whole queue, record, balance and suggestion: floor staff only; null for the others. */
+  get queue() { return this.#queue; }
+  get floorReceivedAt() { return this.#floorAt; }
+  get mineReceivedAt() { return this.#mineAt; }
+  get queueReceivedAt() { return this.#queueAt; }
 
   /** @param {string} permission  e.g. "session.set_state" */
   can(permission) {
@@ -476,6 +609,9 @@ export class HemicycleClient extends EventTarget {
         this.#emit('presence:people', payload);
       }
     });
+    socket.on('floor', (/** @type {Floor} */ payload) => this.#applyFloor(payload));
+    socket.on('queue:mine', (/** @type {Mine} */ payload) => this.#applyMine(payload));
+    socket.on('queue', (/** @type {Queue} */ payload) => this.#applyQueue(payload));
     socket.on('error', (/** @type {ServerError} */ payload) => {
       const entry = payload && this.#requests.get(payload.event);
       const handledByRequest = !!entry && (entry.pending > 0 || Date.now() < entry.until);
@@ -540,6 +676,12 @@ export class HemicycleClient extends EventTarget {
     this.#permissions = Array.isArray(payload.permissions) ? payload.permissions : [];
     this.#presence = payload.presence ?? null;
     this.#people = Array.isArray(payload.people) ? payload.people : null;
+    // A welcome is a fresh read: it replaces whatever was held, whatever its version.
+    const now = Date.now();
+    this.#floor = isVersioned(payload.floor) ? payload.floor : null;
+    this.#mine = isVersioned(payload.mine) ? payload.mine : null;
+    this.#queue = isVersioned(payload.queue) ? payload.queue : null;
+    this.#floorAt = this.#mineAt = this.#queueAt = now;
     this.#welcomed = true;
     this.#refusal = null;
     this.#setConnection('connected');
@@ -565,6 +707,46 @@ export class HemicycleClient extends EventTarget {
     if (!summary || typeof summary.total !== 'number' || !this.#isOurs(summary.session_id)) return;
     this.#presence = summary;
     this.#emit('presence', summary);
+  }
+
+  /**
+   * Keep an update only if it is newer than the one held (updates may arrive out of order from several
+   * processes). Returns whether it was taken.
+   * @template {{session_id: number, version: number}} T
+   * @param {T | null} held
+   * @param {unknown} incoming
+   * @returns {incoming is T}
+   */
+  #newer(held, incoming) {
+    if (!isVersioned(incoming) || !this.#isOurs(/** @type {any} */ (incoming).session_id)) return false;
+    return !held || /** @type {any} */ (incoming).version > held.version;
+  }
+
+  /** @param {unknown} floor */
+  #applyFloor(floor) {
+    if (!this.#newer(this.#floor, floor)) return;
+    const previous = this.#floor;
+    this.#floor = /** @type {Floor} */ (floor);
+    this.#floorAt = Date.now();
+    this.#emit('floor', { floor, previous });
+  }
+
+  /** @param {unknown} mine */
+  #applyMine(mine) {
+    if (!this.#newer(this.#mine, mine)) return;
+    const previous = this.#mine;
+    this.#mine = /** @type {Mine} */ (mine);
+    this.#mineAt = Date.now();
+    this.#emit('queue:mine', { mine, previous });
+  }
+
+  /** @param {unknown} queue */
+  #applyQueue(queue) {
+    if (!this.#newer(this.#queue, queue)) return;
+    const previous = this.#queue;
+    this.#queue = /** @type {Queue} */ (queue);
+    this.#queueAt = Date.now();
+    this.#emit('queue', { queue, previous });
   }
 
   // --- requests ----------------------------------------------------------------------------------------
@@ -634,6 +816,134 @@ export class HemicycleClient extends EventTarget {
     }
     if (data.presence) this.#applyPresence(data.presence);
     return data;
+  }
+
+  // --- the speakers' queue and the floor ----------------------------------------------------------------
+  // Each resolves with the ack's data and rejects with a ProtocolError ({code, message}); the state itself
+  // arrives with the `floor`, `queue:mine` and `queue` broadcasts that follow (acks that carry a `Mine` are
+  // applied at once, with the same version rule).
+
+  /** Fresh floor, mine and (for staff) queue, e.g. after a stale_entry refusal. */
+  async refreshQueue() {
+    const data = await this.request('queue:get', {});
+    this.#applyFloor(data.floor);
+    this.#applyMine(data.mine);
+    if (data.queue) this.#applyQueue(data.queue);
+    return data;
+  }
+
+  /**
+   * Raise my hand (attendees). Raising twice answers with the request already there.
+   * @param {{type: InterventionType, language: string}} request
+   * @returns {Promise<Mine>}
+   */
+  async raiseHand({ type, language }) {
+    const data = await this.request('hand:raise', { type, language });
+    this.#applyMine(data);
+    return /** @type {Mine} */ (data);
+  }
+
+  /** Lower my hand (attendees). @returns {Promise<Mine>} */
+  async lowerHand() {
+    const data = await this.request('hand:lower', {});
+    this.#applyMine(data);
+    return /** @type {Mine} */ (data);
+  }
+
+  /**
+   * Add a request made in the room (floor staff).
+   * @param {InRoomRequest} request
+   * @returns {Promise<{entry: Entry}>}
+   */
+  addInRoom(request) {
+    return /** @type {any} */ (this.request('queue:add_in_room', { ...request }));
+  }
+
+  /**
+   * Move a queued request (floor staff).
+   * @param {number} entryId
+   * @param {'up' | 'down' | 'top' | 'bottom' | number} to   a number is a 0-based index
+   * @returns {Promise<{entry: Entry, position: number}>}
+   */
+  moveEntry(entryId, to) {
+    return /** @type {any} */ (this.request('queue:move', { entry_id: entryId, to }));
+  }
+
+  /**
+   * Take a request out of the queue (floor staff); the reason is required.
+   * @param {number} entryId
+   * @param {string} reason
+   * @returns {Promise<{entry: Entry}>}
+   */
+  removeEntry(entryId, reason) {
+    return /** @type {any} */ (this.request('queue:remove', { entry_id: entryId, reason }));
+  }
+
+  /**
+   * Lower every hand (floor staff).
+   * @param {string} [reason]
+   * @returns {Promise<{lowered: number}>}
+   */
+  lowerAllHands(reason) {
+    return /** @type {any} */ (this.request('queue:lower_all', reason ? { reason } : {}));
+  }
+
+  /**
+   * Speaking-time settings (floor staff). `autoEnd: false` stops automatic ends; to turn them on, give
+   * `autoEndGraceSeconds` (the server keeps `auto_end: true` alone as no change).
+   * @param {{defaultSpeakingSeconds?: number, autoEnd?: boolean, autoEndGraceSeconds?: number,
+   *   targets?: Record<string, Record<string, number>>}} settings
+   *   targets: wished-for shares by dimension and value (dimensions left out keep their defaults)
+   * @returns {Promise<{settings: QueueSettings}>}
+   */
+  queueSettings({ defaultSpeakingSeconds, autoEnd, autoEndGraceSeconds, targets }) {
+    /** @type {Record<string, unknown>} */
+    const body = {};
+    if (targets !== undefined) body.targets = targets;
+    if (defaultSpeakingSeconds !== undefined) body.default_speaking_seconds = defaultSpeakingSeconds;
+    if (autoEnd !== undefined) body.auto_end = autoEnd;
+    if (autoEndGraceSeconds !== undefined) body.auto_end_grace_seconds = autoEndGraceSeconds;
+    return /** @type {any} */ (this.request('queue:settings', body));
+  }
+
+  /**
+   * Give the floor to a queued request (floor staff); whoever speaks ends as "replaced".
+   * @param {number} entryId
+   * @param {{limitSeconds?: number | null}} [options]   this turn's speaking time (15–3600 s)
+   * @returns {Promise<{entry: Entry}>}
+   */
+  grantFloor(entryId, { limitSeconds } = {}) {
+    /** @type {Record<string, unknown>} */
+    const body = { entry_id: entryId };
+    if (limitSeconds !== undefined && limitSeconds !== null) body.limit_seconds = limitSeconds;
+    return /** @type {any} */ (this.request('floor:grant', body));
+  }
+
+  /**
+   * End a turn: floor staff (`revoke: true` records it as revoked), or the speaker their own.
+   * @param {number} entryId
+   * @param {{revoke?: boolean}} [options]
+   * @returns {Promise<{entry: Entry, end_reason: EndReason}>}
+   */
+  endFloor(entryId, { revoke = false } = {}) {
+    /** @type {Record<string, unknown>} */
+    const body = { entry_id: entryId };
+    if (revoke) body.revoke = true;
+    return /** @type {any} */ (this.request('floor:end', body));
+  }
+
+  /**
+   * Set a turn's limit, or add (negative: remove) time while it runs (floor staff).
+   * @param {number} entryId
+   * @param {{limitSeconds?: number, addSeconds?: number}} change
+   * @returns {Promise<{entry: Entry, limit_seconds: number | null, extra_seconds: number}>}
+   */
+  floorTime(entryId, { limitSeconds, addSeconds }) {
+    /** @type {Record<string, unknown>} */
+    const body = { entry_id: entryId };
+    if (limitSeconds !== undefined) body.limit_seconds = limitSeconds;
+    if (addSeconds !== undefined) body.add_seconds = addSeconds;
+    return /** @type {any} */ (this.request('floor:time', body));
   }
 
   /** @param {Me} me @returns {Actor} */

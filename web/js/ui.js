@@ -624,3 +624,71 @@ export function copyField(label, value, id) {
   }, 'Copy');
   return el('div', { class: 'copy-field' }, el('label', { for: id }, label), input, button, status);
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Asking before acting
+
+let dialogCount = 0;
+
+/**
+ * A modal question (a native <dialog>: focus stays inside, Escape cancels, focus returns where it was).
+ * Resolves with the text typed (or "" when there is no field) on confirmation, or null when cancelled.
+ * @param {object} options
+ * @param {string} options.title
+ * @param {string} [options.text]
+ * @param {string} options.confirm            label of the confirming button
+ * @param {{label: string, required?: boolean, hint?: string, maxLength?: number}} [options.field]
+ * @param {boolean} [options.danger]          the confirming button looks destructive
+ * @param {string} [options.testid]           data-testid of the dialog
+ * @returns {Promise<string | null>}
+ */
+export function askDialog({ title, text, confirm, field, danger = false, testid = 'dialog' }) {
+  const id = `dialog-${++dialogCount}`;
+  const returnFocus = /** @type {HTMLElement | null} */ (document.activeElement);
+  const input = field
+    ? /** @type {HTMLTextAreaElement} */ (el('textarea', {
+      id: `${id}-field`, rows: '3', maxlength: String(field.maxLength ?? 300), dir: 'auto',
+      'aria-describedby': `${id}-hint ${id}-error`, required: field.required ? true : undefined,
+    }))
+    : null;
+  const error = el('p', { id: `${id}-error`, class: 'error', role: 'alert' });
+  error.hidden = true;
+  const cancel = el('button', { type: 'button', class: 'secondary', value: 'cancel' }, 'Cancel');
+  const ok = el('button', { type: 'submit', class: danger ? 'danger' : undefined, value: 'ok' }, confirm);
+  const form = /** @type {HTMLFormElement} */ (el('form', { method: 'dialog', novalidate: true },
+    el('h2', { id: `${id}-title` }, title),
+    text ? el('p', {}, text) : null,
+    input && field ? el('div', { class: 'field' },
+      el('label', { for: input.id }, field.label, field.required ? el('span', { class: 'required' }, ' (required)') : null),
+      input,
+      el('p', { id: `${id}-hint`, class: 'hint' }, field.hint ?? '')) : null,
+    error,
+    el('p', { class: 'actions' }, ok, cancel)));
+  const dialog = /** @type {HTMLDialogElement} */ (el('dialog', {
+    class: 'ask-dialog', 'aria-labelledby': `${id}-title`, testid,
+  }, form));
+  document.body.append(dialog);
+  return new Promise((resolve) => {
+    let answer = /** @type {string | null} */ (null);
+    cancel.addEventListener('click', () => dialog.close());
+    form.addEventListener('submit', (event) => {
+      const value = input ? input.value.trim() : '';
+      if (field?.required && !value) {
+        event.preventDefault();
+        error.textContent = `${field.label} is required.`;
+        error.hidden = false;
+        input?.setAttribute('aria-invalid', 'true');
+        input?.focus();
+        return;
+      }
+      answer = value;
+    });
+    dialog.addEventListener('close', () => {
+      dialog.remove();
+      if (returnFocus && returnFocus.isConnected) returnFocus.focus();
+      resolve(answer);
+    });
+    dialog.showModal();
+    (input ?? cancel).focus();
+  });
+}

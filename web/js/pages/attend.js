@@ -1,17 +1,21 @@
 // @ts-check
 /**
- * The attendee's page (/s/{session id}): register once per event, then follow the session — its state and
- * who is following, live.
+ * The attendee's page (/s/{session id}): register once per event, then follow the session — its state, who
+ * has the floor and who is next, who is following — and ask for the floor: raise a hand, see one's place in
+ * line, lower it; when given the floor, see the time left and finish the turn.
  */
 
+import { FloorView, placeText, queueErrorText } from '../floor-ui.js';
 import {
-  AGE_BAND_LABELS, GENDER_LABELS, GROUP_LABELS, countriesByName, countryName, groupLabel, stateLabel,
+  AGE_BAND_LABELS, GENDER_LABELS, GROUP_LABELS, TYPE_LABELS, countriesByName, countryName, groupLabel,
+  languageLabel, ordinal, stateLabel, typeLabel,
 } from '../labels.js';
 import { register } from '../protocol.js';
 import { SessionPage } from '../session-page.js';
 import { attendeeTokenKey, forgetToken, saveToken, tokenFor } from '../tokens.js';
 import {
-  PresenceCounts, byId, el, errorNotice, fill, plural, refusalAdvice, showError, throttledAnnouncer, userText,
+  PresenceCounts, announce, byId, el, errorNode, errorNotice, fill, plural, refusalAdvice, showError,
+  throttledAnnouncer, userText,
 } from '../ui.js';
 
 /** The form's fields, in order; `details.field` from the server names one of them. */
@@ -40,6 +44,10 @@ const counts = new PresenceCounts(byId('presence'), {
   roles: false, groups: true, remote: true,
 });
 const announcePresence = throttledAnnouncer(30_000);
+const floorSection = byId('floor-section');
+const floorView = new FloorView({ next: 2 });
+fill(byId('floor-view'), floorView.node);
+const hand = buildHandPanel(byId('my-request'));
 
 /** @type {string | null} */
 let tokenKey = null;
@@ -217,15 +225,243 @@ function follow(token) {
   client.on('welcome', () => {
     lastMe = client.me;
     followSection.hidden = false;
+    floorSection.hidden = false;
     renderState();
     counts.update(client.presence);
     renderMe();
+    hand.fillLanguages(client.session?.languages ?? []);
+    renderFloor();
+    renderMine(null);
   });
-  client.on('session:state', renderState);
+  client.on('session:state', () => {
+    renderState();
+    renderMine(null);
+  });
+  client.on('floor', renderFloor);
+  client.on('queue:mine', ({ previous }) => renderMine(previous));
+  client.on('connection', () => hand.sync());
   client.on('presence', (summary) => {
     counts.update(summary);
     announcePresence(`${plural(summary.total, 'person', 'people')} connected.`);
   });
+}
+
+// --- the floor and my request -------------------------------------------------------------------------------
+
+/** What I did last, so the next `queue:mine` can be explained ("You lowered your hand" vs. "removed"). */
+/** @type {'raise' | 'lower' | 'finish' | null} */
+let lastAction = null;
+
+function renderFloor() {
+  const client = page.client;
+  if (!client) return;
+  floorView.mineId = client.mine?.entry?.id ?? null; // "You have the floor" is said by renderMine
+  floorView.update(client.floor, client.floorReceivedAt);
+  const mineSpeaking = client.mine?.entry?.state === 'speaking';
+  const speakingId = client.floor?.speaking?.id;
+  const me = mineSpeaking && (speakingId === undefined || speakingId === client.mine?.entry?.id);
+  floorView.label.textContent = me ? 'You have the floor' : 'Now speaking';
+  floorView.node.classList.toggle('floor-mine', !!me);
+  floorView.countdown.announcePhases = !!me;
+}
+
+/**
+ * @param {import('../protocol.js').Mine | null} previous   the request before this update, to say what changed
+ */
+function renderMine(previous) {
+  const client = page.client;
+  if (!client) return;
+  const mine = client.mine;
+  const entry = mine?.entry ?? null;
+  hand.render(mine, client.session?.state ?? 'scheduled');
+  renderFloor();
+  document.title = `${entry?.state === 'speaking' ? '▶ You have the floor — ' : ''}${client.session?.title ?? 'Session'} — Attendee — Hemicycle`;
+  if (!previous) return;
+  const before = previous.entry;
+  if (entry?.state === 'speaking' && before?.state !== 'speaking') {
+    const seconds = mine?.timer?.allowed_seconds;
+    announce(`You have the floor${seconds ? `, for ${Math.round(seconds / 60 * 10) / 10} minutes` : ''}. Speak now.`);
+  } else if (!entry && before?.state === 'speaking') {
+    announce('Your turn has ended. Thank you.');
+    hand.status(lastAction === 'finish' ? 'You finished your turn. Thank you.' : 'Your turn has ended. Thank you.');
+  } else if (!entry && before?.state === 'queued') {
+    const text = lastAction === 'lower' ? 'You lowered your hand.'
+      : 'Your hand is no longer raised: it was lowered from another tab or device, or by the moderators.';
+    announce(text);
+    hand.status(text);
+  } else if (entry?.state === 'queued' && mine?.place && mine.place !== previous.place) {
+    announce(before ? `You are now ${ordinal(mine.place)} in line of ${mine.length}.`
+      : `Your hand is raised. ${placeText(mine.place, mine.length)}.`);
+  }
+  if (mine?.version !== previous.version) lastAction = null;
+}
+
+/**
+ * The "Ask for the floor" part: a form while no hand is raised, the place in line while it is, the turn's
+ * controls while the floor is mine. Built once; `render` shows the right part.
+ * @param {HTMLElement} container
+ */
+function buildHandPanel(container) {
+  const typeSelect = /** @type {HTMLSelectElement} */ (el('select', { id: 'hand-type', name: 'type' },
+    Object.entries(TYPE_LABELS).map(([value, label]) => el('option', { value }, label))));
+  const languageSelect = /** @type {HTMLSelectElement} */ (el('select', {
+    id: 'hand-language', name: 'language', 'aria-describedby': 'hand-language-hint',
+  }));
+  const raise = /** @type {HTMLButtonElement} */ (el('button', { type: 'submit', testid: 'raise-hand' }, 'Ask for the floor'));
+  const closed = el('p', { class: 'muted hand-closed' });
+  const form = /** @type {HTMLFormElement} */ (el('form', { class: 'hand-form', testid: 'hand-form', novalidate: true },
+    el('div', { class: 'field' },
+      el('label', { for: 'hand-type' }, 'Type of intervention'),
+      typeSelect,
+      el('p', { class: 'hint' },
+        'Points of order go to the head of the line, rights of reply right after them; the moderators may reorder it.')),
+    el('div', { class: 'field' },
+      el('label', { for: 'hand-language' }, 'Language you will speak'),
+      languageSelect,
+      el('p', { id: 'hand-language-hint', class: 'hint' }, 'So the interpreters can get ready.')),
+    el('p', { class: 'actions' }, raise),
+    closed));
+
+  const placeNumber = el('strong', { class: 'my-place-number' });
+  const place = el('p', { class: 'my-place', testid: 'my-place' });
+  const requestLine = el('p', { class: 'muted' });
+  const lower = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', class: 'secondary', testid: 'lower-hand' },
+    'Lower my hand'));
+  const queued = el('div', { class: 'my-queued' },
+    place, requestLine,
+    el('p', { class: 'hint' }, 'Keep this page open: you will see here when you are given the floor.'),
+    el('p', { class: 'actions' }, lower));
+
+  const finish = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', class: 'danger', testid: 'finish-turn' },
+    'Finish my turn'));
+  const turn = el('div', { class: 'my-turn', testid: 'my-turn' },
+    el('p', { class: 'my-turn-text' }, 'Speak now. Watch the time left above, and finish your turn when you are done.'),
+    el('p', { class: 'actions' }, finish));
+
+  const heading = el('h3', { id: 'my-request-heading' }, 'Ask for the floor');
+  const error = errorNode();
+  const statusLine = el('p', { class: 'muted my-status', role: 'status' });
+  fill(container, heading, form, queued, turn, error, statusLine);
+  container.setAttribute('role', 'region');
+  container.setAttribute('aria-labelledby', 'my-request-heading');
+  queued.hidden = true;
+  turn.hidden = true;
+
+  let busy = false;
+  /** @type {import('../protocol.js').Mine | null} */
+  let shown = null;
+  let sessionState = 'scheduled';
+  let shownSituation = '';
+
+  /**
+   * Run one request; errors go to the panel in words.
+   * @param {'raise' | 'lower' | 'finish'} action
+   * @param {() => Promise<unknown>} run
+   */
+  async function act(action, run) {
+    if (busy) return;
+    busy = true;
+    lastAction = action;
+    showError(error, null);
+    statusLine.textContent = '';
+    sync();
+    try {
+      await run();
+    } catch (err) {
+      const e = /** @type {any} */ (err);
+      lastAction = null;
+      showError(error, { code: e.code, message: queueErrorText(e) });
+    } finally {
+      busy = false;
+      sync();
+    }
+  }
+
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const client = page.client;
+    if (!client) return;
+    act('raise', async () => {
+      await client.raiseHand({ type: /** @type {any} */ (typeSelect.value), language: languageSelect.value });
+      lower.focus();
+    });
+  });
+  lower.addEventListener('click', () => {
+    const client = page.client;
+    if (!client) return;
+    act('lower', async () => {
+      await client.lowerHand();
+      raise.focus();
+    });
+  });
+  finish.addEventListener('click', () => {
+    const client = page.client;
+    const entry = client?.mine?.entry;
+    if (!client || !entry) return;
+    act('finish', () => client.endFloor(entry.id));
+  });
+
+  /** Enable what can be used now. */
+  function sync() {
+    const connected = page.client?.connection === 'connected';
+    const open = sessionState !== 'ended';
+    raise.disabled = busy || !connected || !open || !languageSelect.value;
+    typeSelect.disabled = !open;
+    languageSelect.disabled = !open;
+    lower.disabled = busy || !connected;
+    finish.disabled = busy || !connected;
+    raise.textContent = busy && !shown?.entry ? 'Asking…' : 'Ask for the floor';
+    closed.textContent = !open ? 'The session has ended: the list of speakers is closed.'
+      : sessionState === 'scheduled' ? 'The session has not started yet: you can already ask for the floor.'
+        : !connected ? 'Not connected: wait until the connection is back.' : '';
+    closed.hidden = !closed.textContent;
+  }
+
+  return {
+    sync,
+    /** @param {string} text */
+    status(text) { statusLine.textContent = text; },
+    /** @param {string[]} languages */
+    fillLanguages(languages) {
+      const current = languageSelect.value;
+      const preferred = (navigator.language || 'en').slice(0, 2).toLowerCase();
+      fill(languageSelect, languages.map((code) => el('option', { value: code, lang: code }, languageLabel(code, { native: true }))));
+      languageSelect.value = languages.includes(current) ? current
+        : languages.includes(preferred) ? preferred : languages.includes('en') ? 'en' : (languages[0] ?? '');
+      sync();
+    },
+    /**
+     * @param {import('../protocol.js').Mine | null} mine
+     * @param {string} state   the session's state
+     */
+    render(mine, state) {
+      const entry = mine?.entry ?? null;
+      // An error about an earlier situation no longer holds once the session or the request has changed.
+      const situation = `${state}/${entry?.id ?? ''}/${entry?.state ?? ''}`;
+      if (situation !== shownSituation && !busy) showError(error, null);
+      shownSituation = situation;
+      shown = mine;
+      sessionState = state;
+      const speaking = entry?.state === 'speaking';
+      const waiting = entry?.state === 'queued';
+      form.hidden = !!entry;
+      queued.hidden = !waiting;
+      turn.hidden = !speaking;
+      heading.textContent = speaking ? 'Your turn' : waiting ? 'Your hand is raised' : 'Ask for the floor';
+      if (waiting && mine) {
+        const at = mine.place ?? 0;
+        place.dataset.place = String(at);
+        placeNumber.textContent = ordinal(at);
+        fill(place, 'You are ', placeNumber, ` in line of ${mine.length}`);
+        place.setAttribute('aria-label', `${placeText(at, mine.length)}.`);
+        requestLine.textContent = `${typeLabel(entry?.type)}, in ${languageLabel(entry?.language)}.`;
+      } else {
+        delete place.dataset.place;
+      }
+      if (entry) statusLine.textContent = '';
+      sync();
+    },
+  };
 }
 
 function renderState() {

@@ -1,5 +1,9 @@
 // @ts-check
-/** The chair's page, for a tablet in the room: session state with large controls, counts and staff present. */
+/**
+ * The chair's page, for a tablet in the room: the current speaker, the time left and who is next, with large
+ * "Give the floor to next" and "End turn" buttons; the queue and in-room requests; session state with large
+ * controls, counts and staff present.
+ */
 import { startConsole } from './console.js';
 
-startConsole({ role: 'chair', staffOnlyRoster: true, large: true });
+startConsole({ role: 'chair', staffOnlyRoster: true, large: true, floor: 'chair' });

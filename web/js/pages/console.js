@@ -1,8 +1,9 @@
 // @ts-check
 /**
- * The staff console shared by the moderator, chair, AV, captioner and interpreter pages: session state (with
- * controls for the roles that may change it), presence counts, the roster and, for the moderator, the audit
- * log. Each page module calls `startConsole` with what it shows.
+ * The staff console shared by the moderator, chair, AV, captioner and interpreter pages: the floor (with the
+ * speakers' queue and its controls for floor staff, read-only for the others), session state (with controls
+ * for the roles that may change it), presence counts, the roster and, for the moderator, the audit log. Each
+ * page module calls `startConsole` with what it shows.
  *
  * Expects in the page: #connection, #session-header, #notices, #console, #announcer.
  */
@@ -14,6 +15,9 @@ import {
   PresenceCounts, Roster, StateControls, byId, el, errorNode, errorNotice, fill, formatTime, plural, refusalAdvice,
   showError, throttledAnnouncer, userText,
 } from '../ui.js';
+import {
+  BalanceView, FloorControl, InRoomForm, QueueList, RecordView, SettingsForm, SuggestionView,
+} from './queue-console.js';
 
 /**
  * @typedef {object} ConsoleOptions
@@ -21,10 +25,14 @@ import {
  * @property {boolean} [audit]             show the audit log (when the role may read it)
  * @property {boolean} [staffOnlyRoster]   list staff only; attendees appear as counts
  * @property {boolean} [large]             tablet layout: large buttons
+ * @property {'manage' | 'chair' | 'view'} [floor]
+ *   manage: the moderator's full queue console (queue, floor controls, in-room requests, suggestion, balance,
+ *   settings, record); chair: the floor in large type with the next in line, the queue and in-room requests;
+ *   view: who speaks, the countdown and the next in line, read-only
  */
 
 /** @param {ConsoleOptions} options */
-export async function startConsole({ role, audit = false, staffOnlyRoster = false, large = false }) {
+export async function startConsole({ role, audit = false, staffOnlyRoster = false, large = false, floor = 'view' }) {
   const page = new SessionPage({ pageName: roleLabel(role), role });
   const root = byId('console');
   const publicView = page.loadPublic();
@@ -45,10 +53,50 @@ export async function startConsole({ role, audit = false, staffOnlyRoster = fals
   const presenceSection = section('presence', 'Who is here');
   const rosterSection = section('roster', staffOnlyRoster ? 'Staff present' : 'Roster');
   const auditSection = audit ? section('audit', 'Audit log') : null;
-  fill(root, stateSection.node, presenceSection.node, rosterSection.node, auditSection?.node ?? null);
+  const floorSection = section('floor', 'The floor');
+  const manage = floor !== 'view';
+  const queueSection = manage ? section('queue', 'Speakers\u2019 queue') : null;
+  const suggestionSection = manage ? section('suggestion', 'Suggested next') : null;
+  const inRoomSection = manage ? section('in-room', 'Add an in-room request') : null;
+  const full = floor === 'manage';
+  const balanceSection = full ? section('balance', 'Balance') : null;
+  const settingsSection = full ? section('settings', 'Speaking time') : null;
+  const recordSection = full ? section('record', 'Record of interventions') : null;
+  const panels = el('div', { class: 'console-panels' },
+    manage ? null : floorSection.node, stateSection.node, presenceSection.node, rosterSection.node,
+    auditSection?.node ?? null);
+  fill(root,
+    manage ? el('div', { class: `queue-area queue-area-${floor}` },
+      el('div', { class: 'queue-main' }, floorSection.node, queueSection?.node, recordSection?.node),
+      el('div', { class: 'queue-side' }, suggestionSection?.node, inRoomSection?.node, settingsSection?.node),
+      balanceSection?.node)
+      : null,
+    panels);
 
   const announcePresence = throttledAnnouncer();
   const client = page.connect({ token, tokenKey });
+
+  const floorControl = new FloorControl(floorSection.body, client, {
+    large: large || !manage, next: floor === 'manage' ? 0 : 2, manage,
+  });
+  const queueList = queueSection ? new QueueList(queueSection.body, client, { large }) : null;
+  const suggestion = suggestionSection ? new SuggestionView(suggestionSection.body, client, { large }) : null;
+  const inRoom = inRoomSection ? new InRoomForm(inRoomSection.body, client) : null;
+  const balance = balanceSection ? new BalanceView(balanceSection.body, client) : null;
+  const settings = settingsSection ? new SettingsForm(settingsSection.body, client) : null;
+  const record = recordSection ? new RecordView(recordSection.body, client) : null;
+  const renderQueue = () => {
+    const allowed = client.can('queue.manage');
+    for (const node of [queueSection, suggestionSection, inRoomSection, settingsSection]) {
+      if (node) node.node.hidden = !allowed;
+    }
+    floorControl.update();
+    queueList?.update();
+    suggestion?.update();
+    balance?.update();
+    settings?.update();
+    record?.update();
+  };
 
   const controls = new StateControls(stateSection.body, (target) => client.setState(target), { large });
   const stateHint = el('p', { class: 'muted' });
@@ -68,6 +116,7 @@ export async function startConsole({ role, audit = false, staffOnlyRoster = fals
 
   client.on('connection', ({ state }) => {
     renderControls();
+    if (client.queue) renderQueue();
     if (state === 'refused') root.hidden = true; // stale figures would mislead; the notice says why
   });
   client.on('welcome', () => {
@@ -75,6 +124,8 @@ export async function startConsole({ role, audit = false, staffOnlyRoster = fals
     renderControls();
     counts.update(client.presence);
     roster.update(client.people);
+    inRoom?.fillLanguages(client.session?.languages ?? []);
+    renderQueue();
     if (auditLog && auditSection) {
       auditSection.node.hidden = !client.can('audit.view');
       if (client.can('audit.view')) auditLog.load();
@@ -82,6 +133,7 @@ export async function startConsole({ role, audit = false, staffOnlyRoster = fals
   });
   client.on('session:state', () => {
     renderControls();
+    renderQueue();
     if (auditLog && client.can('audit.view')) auditLog.loadSoon();
   });
   client.on('presence', (summary) => {
@@ -89,6 +141,11 @@ export async function startConsole({ role, audit = false, staffOnlyRoster = fals
     announcePresence(`${plural(summary.total, 'person', 'people')} connected.`);
   });
   client.on('presence:people', () => roster.update(client.people));
+  client.on('floor', () => floorControl.update());
+  client.on('queue', () => {
+    renderQueue();
+    if (auditLog && client.can('audit.view')) auditLog.loadSoon();
+  });
   client.on('error', (error) => {
     // Errors answering our own requests are shown next to the control that made them.
     if (!error.handledByRequest) showError(controls.error, error);
@@ -195,5 +252,7 @@ function flat(value) {
   if (value === null || value === undefined) return '';
   if (typeof value !== 'object') return String(value);
   if (Array.isArray(value)) return value.map(flat).join(', ');
-  return Object.entries(value).map(([key, item]) => `${key}: ${flat(item)}`).join(', ');
+  // A field with no value reads "none" rather than "limit_seconds: ," in the log.
+  return Object.entries(value)
+    .map(([key, item]) => `${key}: ${item === null || item === undefined ? 'none' : flat(item)}`).join(', ');
 }

@@ -1,13 +1,15 @@
 // @ts-check
 /**
- * The room display (projector or confidence monitor): session title, room, state and how many people follow
- * remotely, by stakeholder group. Large type, dark background, no controls (F toggles full screen).
+ * The room display (projector or confidence monitor): who has the floor (name, affiliation, stakeholder
+ * group), the countdown in big type, the next two in line; then, smaller, the session and how many people
+ * follow remotely, by stakeholder group. Large type, dark background, no controls (F toggles full screen).
  */
 
+import { FloorView } from '../floor-ui.js';
 import { GROUP_ORDER, groupLabel } from '../labels.js';
 import { SessionPage } from '../session-page.js';
 import { staffTokenKey, tokenFor } from '../tokens.js';
-import { byId, el, errorNotice, fill, plural, refusalAdvice } from '../ui.js';
+import { byId, el, errorNotice, fill, refusalAdvice } from '../ui.js';
 
 const page = new SessionPage({ pageName: 'Room display', role: 'display' });
 const board = byId('board');
@@ -15,6 +17,9 @@ const remoteTotal = byId('remote-total');
 const remoteWords = byId('remote-words');
 const allTotal = byId('presence-total');
 const groups = byId('groups');
+// Nobody at a room display uses a screen reader: no announcements.
+const floorView = new FloorView({ large: true, next: 2, announce: false, idleText: 'Waiting for the next speaker' });
+fill(byId('floor-board'), floorView.node);
 
 start();
 
@@ -31,11 +36,14 @@ async function start() {
     return;
   }
   const client = page.connect({ token, tokenKey });
+  const renderFloor = () => floorView.update(client.floor, client.floorReceivedAt);
   client.on('welcome', () => {
     board.hidden = false;
     render(client.presence);
+    renderFloor();
   });
   client.on('presence', render);
+  client.on('floor', renderFloor);
   client.on('connection', ({ state }) => {
     if (state === 'refused') board.hidden = true;
     // Nobody stands by a room display to press Reconnect: when the server ends the connection, try again.
@@ -64,7 +72,6 @@ function render(summary) {
       el('span', { class: 'group-value' }, String(count)),
       bar);
   }));
-  board.setAttribute('aria-label', `${plural(remote, 'person', 'people')} following remotely`);
 }
 
 // Full screen on demand: a room display is usually set up once with a keyboard, then left alone.

@@ -1,5 +1,8 @@
 // @ts-check
-/** The moderator's page: session state and its controls, presence, the roster and the audit log. */
+/**
+ * The moderator's page: the speakers' queue and the floor (order, grant, revoke, time, in-room requests,
+ * balance and suggestion, the record), session state and its controls, presence, the roster and the audit log.
+ */
 import { startConsole } from './console.js';
 
-startConsole({ role: 'moderator', audit: true });
+startConsole({ role: 'moderator', audit: true, floor: 'manage' });
