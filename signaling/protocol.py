@@ -36,7 +36,9 @@ class PresenceGet(Message):
 
 Text = Annotated[StrictStr, Field(max_length=400)]
 EntryId = Annotated[StrictInt, Field(ge=1)]
-Seconds = Annotated[StrictInt, Field(ge=-3600, le=3600)]
+LimitSeconds = Annotated[StrictInt, Field(ge=15, le=3600)]
+AddSeconds = Annotated[StrictInt, Field(ge=-600, le=600)]
+GraceSeconds = Annotated[StrictInt, Field(ge=0, le=600)]
 
 
 class HandRaise(Message):
@@ -80,7 +82,7 @@ class QueueLowerAll(Message):
 
 class FloorGrant(Message):
     entry_id: EntryId
-    limit_seconds: Seconds | None = None
+    limit_seconds: LimitSeconds | None = None
 
 
 class FloorEnd(Message):
@@ -90,14 +92,14 @@ class FloorEnd(Message):
 
 class FloorTime(Message):
     entry_id: EntryId
-    limit_seconds: Seconds | None = None
-    add_seconds: Seconds | None = None
+    limit_seconds: LimitSeconds | None = None
+    add_seconds: AddSeconds | None = None
 
 
 class QueueSettings(Message):
-    default_speaking_seconds: Seconds | None = None
+    default_speaking_seconds: LimitSeconds | None = None
     auto_end: StrictBool | None = None
-    auto_end_grace_seconds: Seconds | None = None
+    auto_end_grace_seconds: GraceSeconds | None = None
     targets: dict[str, dict[str, float]] | None = None
 
 

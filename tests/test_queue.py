@@ -377,7 +377,7 @@ async def test_session_targets_steer_the_suggestion(hemicycle: Running) -> None:
     assert reply["ok"], reply
     assert reply["data"]["settings"]["targets"]["stakeholder_group"] == {"civil_society": 1.0}
     queue = await moderator.wait_for("queue", lambda q: q["suggestion"]["display_name"] == "NGO Delegate")
-    assert "stakeholder_group: civil_society" in queue["suggestion"]["improves"]
+    assert {"dimension": "stakeholder_group", "value": "civil_society"} in queue["suggestion"]["improves"]
     for bad in (
         {"stakeholder_group": {"civil_society": 2}},
         {"shoe_size": {"42": 1}},

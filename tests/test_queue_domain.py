@@ -203,7 +203,7 @@ def test_suggest_next_prefers_the_under_represented_and_falls_back_to_fifo() -> 
     ]
     suggestion = suggest_next(done + queued)
     assert suggestion is not None and suggestion.entry.id == 5, "first of the under-represented, not 6"
-    assert "stakeholder_group: civil_society" in suggestion.improves
+    assert {"dimension": "stakeholder_group", "value": "civil_society"} in suggestion.improves
     # Nothing spoken and nothing known: FIFO.
     blank = [entry(7, position=1, group=None, country=None), entry(8, position=2, group=None, country=None)]
     assert suggest_next(blank).entry.id == 7  # type: ignore[union-attr]

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ..domain.errors import Conflict, NotFound
 from ..domain.model import Principal
 from ..domain.queue import (
+    MIN_SPEAKING_SECONDS,
     EndReason,
     Entry,
     EntryState,
@@ -382,8 +383,9 @@ class QueueStore:
             if add_seconds is not None:
                 if row.state != EntryState.SPEAKING.value:
                     raise Conflict("time can be added only while someone speaks", code="not_speaking")
+                # Never below the shortest turn the rules allow.
                 row.extra_seconds = max(
-                    -(row.limit_seconds or q.session.default_speaking_seconds),
+                    MIN_SPEAKING_SECONDS - (row.limit_seconds or q.session.default_speaking_seconds),
                     row.extra_seconds + add_seconds,
                 )
             self.audit(

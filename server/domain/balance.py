@@ -141,7 +141,7 @@ def _distance(counts: dict[str, Counter[str]], targets: Targets) -> float:
 @dataclass(frozen=True)
 class Suggestion:
     entry: Entry
-    improves: list[str]
+    improves: list[dict[str, str]]  # [{"dimension": "stakeholder_group", "value": "civil_society"}, ...]
 
     def as_dict(self) -> dict[str, Any]:
         return {"entry_id": self.entry.id, "display_name": self.entry.display_name, "improves": self.improves}
@@ -158,7 +158,7 @@ def suggest_next(entries: list[Entry], targets: Targets | None = None) -> Sugges
     if not queued:
         return None
     if queued[0].type.priority == 0:
-        return Suggestion(queued[0], ["point of order"])
+        return Suggestion(queued[0], [{"dimension": "type", "value": "point_of_order"}])
     base: dict[str, Counter[str]] = {name: Counter() for name in DIMENSIONS}
     for entry in entries:
         if entry.granted_at is not None and entry.state in (EntryState.SPEAKING, EntryState.DONE):
@@ -182,5 +182,5 @@ def suggest_next(entries: list[Entry], targets: Targets | None = None) -> Sugges
         known = sum(n for v, n in base[name].items() if v != UNSPECIFIED)
         share = base[name].get(value, 0) / known if known else 0.0
         if share < wished:
-            improves.append(f"{name}: {value}")
+            improves.append({"dimension": name, "value": value})
     return Suggestion(chosen, improves)

@@ -272,6 +272,7 @@ def staff_view(
         "suggestion": suggestion,
         "settings": {
             "default_speaking_seconds": default,
+            "auto_end": state.auto_end_grace_seconds is not None,
             "auto_end_grace_seconds": state.auto_end_grace_seconds,
             "targets": targets,
         },
@@ -297,11 +298,24 @@ def public_view(state: QueueState, now: datetime) -> dict[str, Any]:
 def mine_view(state: QueueState, participant_id: int, now: datetime) -> dict[str, Any]:
     """One participant's own request: their place in line, or their turn at the floor."""
     entry, place = state.place_of(participant_id)
+    last = None
+    if entry is None:
+        # Why the hand went down: withdrawn from another tab, removed with a reason, or the turn ended.
+        ended = [e for e in state.entries if e.participant_id == participant_id]
+        if ended:
+            latest = max(ended, key=lambda e: e.id)
+            last = {
+                "id": latest.id,
+                "state": latest.state.value,
+                "removed_reason": latest.removed_reason,
+                "end_reason": latest.end_reason,
+            }
     return {
         "session_id": state.session.id,
         "version": state.version,
         "entry": entry.public() if entry else None,
         "place": place,
+        "last": last,
         "length": len(state.queued),
         "timer": countdown(entry, state.session.default_speaking_seconds, now)
         if entry is not None and entry.state is EntryState.SPEAKING

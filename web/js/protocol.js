@@ -167,7 +167,7 @@ import { io as defaultIo } from '../vendor/socket.io/socket.io.esm.min.js';
  * @property {Timer | null} timer
  * @property {StaffEntry[]} record     the last 50 interventions that had the floor, oldest first
  * @property {Balance} balance
- * @property {{entry_id: number, display_name: string, improves: string[]} | null} suggestion
+ * @property {{entry_id: number, display_name: string, improves: {dimension: string, value: string}[]} | null} suggestion
  * @property {QueueSettings} settings
  * @property {string} server_time
  */

@@ -761,11 +761,11 @@ export class SettingsForm {
  * "stakeholder_group: civil_society" → "Civil society (stakeholder group)".
  * @param {string} improvement
  */
-function improvementText(improvement) {
-  const [dimension, value] = improvement.split(/:\s*/, 2);
-  if (value === undefined) return improvement.charAt(0).toUpperCase() + improvement.slice(1);
+/** @param {{dimension: string, value: string}} improvement */
+function improvementText({ dimension, value }) {
+  if (dimension === 'type' && value === 'point_of_order') return 'Point of order';
   const label = BALANCE_DIMENSIONS[dimension];
-  return label ? `${balanceValueLabel(dimension, value)} (${label.toLowerCase()})` : improvement;
+  return label ? `${balanceValueLabel(dimension, value)} (${label.toLowerCase()})` : `${dimension}: ${value}`;
 }
 
 export class SuggestionView {
