@@ -24,6 +24,9 @@ TABLES = {
     "instances",
     "presence",
     "interventions",
+    "questions",
+    "question_votes",
+    "question_edits",
 }
 
 
@@ -37,7 +40,7 @@ async def test_migrations_from_empty(database_url: str) -> None:
             version = await connection.scalar(text("SELECT version_num FROM alembic_version"))
         assert tables >= TABLES
         head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
-        assert version == head == "0002"
+        assert version == head
     finally:
         await engine.dispose()
 
