@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
@@ -86,3 +87,25 @@ async def test_racing_state_changes_have_one_winner(database_url: str, tmp_path:
         assert all(isinstance(r, Conflict) for r in results if isinstance(r, BaseException)), results
         audit = await core.store.audit_log(running.scheduled_session)
         assert len([e for e in audit if e["action"] == "session.set_state"]) == 1
+
+
+async def test_migrations_match_the_models(database_url: str) -> None:
+    """A model changed without a migration (or the reverse) fails here, on both databases."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from server.db.models import Base
+
+    engine = create_engine(database_url)
+    try:
+        await migrate(engine)
+
+        def diff(connection: Any) -> list[Any]:
+            context = MigrationContext.configure(connection, opts={"compare_type": False})
+            return list(compare_metadata(context, Base.metadata))
+
+        async with engine.connect() as connection:
+            differences = await connection.run_sync(diff)
+        assert differences == []
+    finally:
+        await engine.dispose()
