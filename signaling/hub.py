@@ -94,6 +94,7 @@ class Hub:
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._sweep_task: asyncio.Task[None] | None = None
         self._participant_buckets: dict[int, TokenBucket] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self._handlers: dict[str, Handler] = {
             "session:set_state": self._on_set_state,
             "presence:get": self._on_presence_get,
@@ -364,6 +365,18 @@ class Hub:
             return await self._fail(
                 sid, event, HemicycleError("too many messages: slow down", code="rate_limited")
             )
+        if event in QUEUE_WRITES | QUESTION_WRITES:
+            # A withdrawn link stops its holder at once, even on a connection opened before: what an
+            # attendee writes is checked against the grant as it is now, on every process.
+            try:
+                await self.core.store.principal(
+                    connection.principal.grant_id, connection.principal.participant.id
+                )
+            except HemicycleError as exc:
+                reply = await self._fail(sid, event, exc)
+                # After the acknowledgement has gone out, so the client learns why.
+                self._later(self.sio.disconnect(sid))
+                return reply
         if event in QUEUE_WRITES and not self._participant_allows(
             connection, self._participant_buckets, QUEUE_WRITES_PER_SECOND, QUEUE_WRITES_BURST
         ):
@@ -393,6 +406,15 @@ class Hub:
             log.exception("event %s from %s failed", event, sid)
             return await self._fail(sid, event, HemicycleError("internal error", code="internal"))
         return {"ok": True, "data": data}
+
+    def _later(self, action: Awaitable[Any], delay: float = 0.1) -> None:
+        async def run() -> None:
+            await asyncio.sleep(delay)
+            await action
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     @staticmethod
     def _participant_allows(

@@ -303,3 +303,39 @@ async def test_questions_survive_a_restart(database_url: str, tmp_path: Path) ->
         chair = await staff(second, Role.CHAIR)
         view = chair.last("welcome")["moderation"]
         assert view["questions"][0]["stage"] == "forwarded" and view["questions"][0]["votes"] == 1
+
+
+async def test_a_withdrawn_link_stops_posting_voting_and_hands_at_once(hemicycle: Running) -> None:
+    moderator = await staff(hemicycle, Role.MODERATOR)
+    assert (await moderator.call("questions:settings", {"premoderated": False}))["ok"]
+    author = await attendee(hemicycle, "Author")
+    qid = (await author.call("question:post", {"text": "Before"}))["data"]["question"]["id"]
+    registered = await hemicycle.register(display_name="Disruptor")
+    disruptor = await hemicycle.join(registered["token"])
+    principal, _ = await hemicycle.core.authenticate(registered["token"])
+    await hemicycle.core.store.revoke_grant(None, principal.grant_id)
+    before = (
+        await count(hemicycle, models.Question),
+        await count(hemicycle, models.QuestionVote),
+        await count(hemicycle, models.Intervention),
+    )
+    reply = await disruptor.call("question:vote", {"question_id": qid})
+    assert reply["error"]["code"] == "token_revoked"
+    assert (
+        await count(hemicycle, models.Question),
+        await count(hemicycle, models.QuestionVote),
+        await count(hemicycle, models.Intervention),
+    ) == before
+    assert not disruptor.sio.connected or await _disconnected(disruptor)
+    refusal = await hemicycle.client().try_connect(
+        {"token": registered["token"], "session_id": hemicycle.live_session}
+    )
+    assert refusal["data"]["code"] == "token_revoked"
+
+
+async def _disconnected(client: Client) -> bool:
+    for _ in range(100):
+        if not client.sio.connected:
+            return True
+        await asyncio.sleep(0.05)
+    return False
