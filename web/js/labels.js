@@ -244,3 +244,57 @@ export function countryCodeFor(typed) {
   const match = countriesByName().find(({ name }) => name.localeCompare(text, 'en', { sensitivity: 'base' }) === 0);
   return match ? match.code : text;
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Questions
+
+/** States of a question, as its asker and the moderators read them. */
+/** @type {Readonly<Record<string, string>>} */
+export const QUESTION_STATE_LABELS = Object.freeze({
+  pending: 'Pending',
+  approved: 'Approved',
+  dismissed: 'Dismissed',
+  merged: 'Merged',
+  withdrawn: 'Withdrawn',
+});
+
+/** Where an approved question is on its way to the room (`stage`; "none" has no badge). */
+/** @type {Readonly<Record<string, string>>} */
+export const QUESTION_STAGE_LABELS = Object.freeze({
+  forwarded: 'Forwarded to the chair',
+  read: 'Read aloud',
+  answered: 'Answered',
+});
+
+/** The counts of `Moderation.counts`, in the order of the session report's funnel. */
+/** @type {Readonly<Record<string, string>>} */
+export const QUESTION_COUNT_LABELS = Object.freeze({
+  asked: 'Asked',
+  pending: 'Pending',
+  approved: 'Approved',
+  dismissed: 'Dismissed',
+  merged: 'Merged',
+  withdrawn: 'Withdrawn',
+  forwarded: 'Forwarded',
+  read_aloud: 'Read aloud',
+  answered: 'Answered',
+});
+
+/** @param {string | null | undefined} state */
+export function questionStateLabel(state) {
+  return (state && QUESTION_STATE_LABELS[state]) || state || '';
+}
+
+/** @param {string | null | undefined} stage */
+export function questionStageLabel(stage) {
+  return (stage && QUESTION_STAGE_LABELS[stage]) || '';
+}
+
+/**
+ * Characters as the server counts them (code points after NFC, once line breaks and runs of white space fold into one
+ * space), so the counter matches the limit the server applies.
+ * @param {string} text
+ */
+export function questionLength(text) {
+  return [...text.normalize('NFC').replace(/\s+/g, ' ').trim()].length;
+}

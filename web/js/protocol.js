@@ -16,12 +16,18 @@
  *   floor             {floor, previous}                   who speaks, the countdown, the next two (everyone)
  *   queue:mine        {mine, previous}                    my own request: place in line, or my turn
  *   queue             {queue, previous}                   the whole queue, record, balance (staff only)
+ *   questions:public  {questions, previous}               approved questions and the one read aloud (everyone)
+ *   questions:mine    {mine, previous}                    my own questions and my votes
+ *   questions         {moderation, previous}              every question, with askers and history (staff only)
  *   error             ServerError & {handledByRequest}    the server reported an error on the socket
  *
  * Queue updates carry the session's queue `version`; several server processes may deliver them in either
  * order, so the client keeps, for each of `floor`, `mine` and `queue`, only an update newer than the one it
  * holds (a `welcome` always resets them: it is a fresh read). `floorReceivedAt`, `mineReceivedAt` and
  * `queueReceivedAt` give the local time each was received, for the countdown (js/timer.js).
+ *
+ * Questions work the same way with the session's questions `version`: `questions` (PublicQuestions),
+ * `myQuestions` (MyQuestions) and `moderation` (Moderation, staff) each keep only a newer update.
  */
 
 import { io as defaultIo } from '../vendor/socket.io/socket.io.esm.min.js';
@@ -136,11 +142,20 @@ import { io as defaultIo } from '../vendor/socket.io/socket.io.esm.min.js';
  */
 
 /**
+ * @typedef {object} MineLast   how my latest request ended, when I have no active one
+ * @property {number} id
+ * @property {'withdrawn' | 'removed' | 'done'} state
+ * @property {string | null} removed_reason     the moderators' reason, when removed
+ * @property {EndReason | null} end_reason      how the turn ended, when done
+ */
+
+/**
  * @typedef {object} Mine   my own request
  * @property {number} session_id
  * @property {number} version
  * @property {Entry | null} entry
  * @property {number | null} place     1-based place in line while queued
+ * @property {MineLast | null} last    when `entry` is null: how my latest request ended (null if none)
  * @property {number} length
  * @property {Timer | null} timer      while I hold the floor
  */
@@ -185,6 +200,107 @@ import { io as defaultIo } from '../vendor/socket.io/socket.io.esm.min.js';
  * @property {string} language
  */
 
+// --- questions ---
+
+/** @typedef {'pending' | 'approved' | 'dismissed' | 'merged' | 'withdrawn'} QuestionState */
+/** @typedef {'none' | 'forwarded' | 'read' | 'answered'} QuestionStage */
+
+/**
+ * @typedef {object} QuestionAsker   who asked, as others see it ("Anonymous" and the rest empty when anonymous)
+ * @property {string} display_name
+ * @property {string} affiliation
+ * @property {StakeholderGroup | null} stakeholder_group
+ * @property {string | null} country
+ */
+
+/**
+ * @typedef {object} PublicQuestion   an approved question, as everyone sees it
+ * @property {number} id
+ * @property {string} text
+ * @property {string} to                  "" for the panel, or the speaker it is addressed to
+ * @property {QuestionAsker} asker
+ * @property {boolean} anonymous
+ * @property {number} votes
+ * @property {QuestionStage} stage
+ * @property {boolean} starred
+ * @property {string} created_at
+ * @property {string | null} read_at
+ */
+
+/**
+ * @typedef {PublicQuestion & {
+ *   state: QuestionState, dismiss_reason: string | null, editable: boolean, voted: boolean
+ * }} OwnQuestion   one of my questions, in any state, with my real name as asker
+ */
+
+/**
+ * @typedef {object} QuestionEditRecord   one change of a question's text (typo fixes are kept)
+ * @property {string} at
+ * @property {{id: number | null, role: string}} by
+ * @property {string} before
+ * @property {string} after
+ */
+
+/**
+ * @typedef {PublicQuestion & {
+ *   asker: QuestionAsker & {participant_id: number},
+ *   state: QuestionState, approved_at: string | null, dismissed_at: string | null, dismiss_reason: string | null,
+ *   merged_into: number | null, merged_from: number[], forwarded_at: string | null, answered_at: string | null,
+ *   edits: QuestionEditRecord[]
+ * }} StaffQuestion   what staff see: the real asker (even when anonymous to others) and the whole history
+ */
+
+/**
+ * @typedef {object} PublicQuestions   `questions:public`, and `questions` in the welcome
+ * @property {number} session_id
+ * @property {number} version
+ * @property {boolean} premoderated     true: questions wait for a moderator before everyone sees them
+ * @property {number} max_chars         the longest question accepted, in characters
+ * @property {PublicQuestion[]} questions   approved questions only
+ * @property {PublicQuestion | null} reading   the question being read aloud in the room
+ */
+
+/**
+ * @typedef {object} MyQuestions   `questions:mine`, and `my_questions` in the welcome
+ * @property {number} session_id
+ * @property {number} version
+ * @property {OwnQuestion[]} questions
+ * @property {number[]} voted           ids of the questions I voted for
+ */
+
+/**
+ * @typedef {object} QuestionCounts   the funnel for the session report
+ * @property {number} asked
+ * @property {number} pending
+ * @property {number} approved
+ * @property {number} dismissed
+ * @property {number} merged
+ * @property {number} withdrawn
+ * @property {number} forwarded
+ * @property {number} read_aloud
+ * @property {number} answered
+ */
+
+/**
+ * @typedef {object} Moderation   `questions` (staff), and `moderation` in the welcome
+ * @property {number} session_id
+ * @property {number} version
+ * @property {boolean} premoderated
+ * @property {number} max_chars
+ * @property {StaffQuestion[]} questions   every question, in every state
+ * @property {QuestionCounts} counts
+ */
+
+/**
+ * @typedef {object} QuestionRequest   body of `question:post`
+ * @property {string} text
+ * @property {string} [to]               a named speaker; empty or absent: the panel
+ * @property {boolean} [anonymous]       hidden from other participants; moderators still see who asked
+ */
+
+/** @typedef {{question_id: number, votes: number, voted: boolean}} VoteResult   ack of vote and unvote */
+/** @typedef {'approve' | 'dismiss' | 'star' | 'unstar'} ModerationAction */
+
 /**
  * @typedef {object} Welcome
  * @property {Me} me
@@ -196,6 +312,9 @@ import { io as defaultIo } from '../vendor/socket.io/socket.io.esm.min.js';
  * @property {Mine} [mine]
  * @property {Person[]} [people]                          staff only
  * @property {Queue} [queue]                              staff only
+ * @property {PublicQuestions} [questions]
+ * @property {MyQuestions} [my_questions]
+ * @property {Moderation} [moderation]                    staff only
  */
 
 /** @typedef {{id: number, name: string, role: Role}} Actor */
@@ -441,11 +560,55 @@ export function issueLinks(sessionId, token) {
   );
 }
 
+/**
+ * The session's questions for the report, as a file (admin, moderator). The token travels in the
+ * Authorization header, never in the URL; the caller saves the Blob (e.g. through a Blob URL).
+ * @param {number | string} sessionId
+ * @param {'csv' | 'json'} format
+ * @param {string} token
+ * @param {{baseUrl?: string}} [options]
+ * @returns {Promise<{blob: Blob, filename: string}>}
+ */
+export async function exportQuestions(sessionId, format, token, { baseUrl = '' } = {}) {
+  /** @type {Response} */
+  let response;
+  try {
+    response = await fetch(`${baseUrl}/api/sessions/${seg(sessionId)}/questions?format=${encodeURIComponent(format)}`, {
+      headers: { Authorization: `Bearer ${token}`, Accept: format === 'csv' ? 'text/csv' : 'application/json' },
+      cache: 'no-store',
+      credentials: 'omit',
+    });
+  } catch {
+    throw new ProtocolError('network', 'The server could not be reached. Check your connection and try again.');
+  }
+  if (!response.ok) {
+    /** @type {any} */
+    let payload = null;
+    try {
+      payload = await response.json();
+    } catch {
+      payload = null;
+    }
+    const error = payload && typeof payload === 'object' ? payload.error : null;
+    if (error && typeof error.code === 'string') {
+      throw new ProtocolError(error.code, String(error.message || error.code), {
+        status: response.status, details: error.details,
+      });
+    }
+    throw new ProtocolError(response.status >= 500 ? 'internal' : `http_${response.status}`,
+      `The server answered ${response.status} ${response.statusText}`.trim(), { status: response.status });
+  }
+  const disposition = response.headers.get('Content-Disposition') ?? '';
+  const named = /filename="?([^";]+)"?/i.exec(disposition);
+  const filename = named ? named[1] : `session-${sessionId}-questions.${format}`;
+  return { blob: await response.blob(), filename };
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Socket.IO
 
 /**
- * A queue payload (Floor, Mine, Queue) with the version that orders it.
+ * A versioned payload (Floor, Mine, Queue, PublicQuestions, MyQuestions, Moderation) with the version that orders it.
  * @param {unknown} value
  * @returns {value is {session_id: number, version: number}}
  */
@@ -482,6 +645,9 @@ export class HemicycleClient extends EventTarget {
   /** @type {Floor | null} */ #floor = null;
   /** @type {Mine | null} */ #mine = null;
   /** @type {Queue | null} */ #queue = null;
+  /** @type {PublicQuestions | null} */ #questions = null;
+  /** @type {MyQuestions | null} */ #myQuestions = null;
+  /** @type {Moderation | null} */ #moderation = null;
   /** Local Date.now() when each was received (the countdown corrects the clock from it). */
   #floorAt = 0;
   #mineAt = 0;
@@ -531,6 +697,12 @@ export class HemicycleClient extends EventTarget {
   get mine() { return this.#mine; }
   /** The whole queue, record, balance and suggestion: floor staff only; null for the others. */
   get queue() { return this.#queue; }
+  /** Approved questions, the one being read aloud, the settings posting needs (everyone). */
+  get questions() { return this.#questions; }
+  /** My own questions in any state, and what I voted for. */
+  get myQuestions() { return this.#myQuestions; }
+  /** Every question with its asker and history, and the counts: staff only; null for the others. */
+  get moderation() { return this.#moderation; }
   get floorReceivedAt() { return this.#floorAt; }
   get mineReceivedAt() { return this.#mineAt; }
   get queueReceivedAt() { return this.#queueAt; }
@@ -612,6 +784,9 @@ export class HemicycleClient extends EventTarget {
     socket.on('floor', (/** @type {Floor} */ payload) => this.#applyFloor(payload));
     socket.on('queue:mine', (/** @type {Mine} */ payload) => this.#applyMine(payload));
     socket.on('queue', (/** @type {Queue} */ payload) => this.#applyQueue(payload));
+    socket.on('questions:public', (/** @type {PublicQuestions} */ payload) => this.#applyQuestions(payload));
+    socket.on('questions:mine', (/** @type {MyQuestions} */ payload) => this.#applyMyQuestions(payload));
+    socket.on('questions', (/** @type {Moderation} */ payload) => this.#applyModeration(payload));
     socket.on('error', (/** @type {ServerError} */ payload) => {
       const entry = payload && this.#requests.get(payload.event);
       const handledByRequest = !!entry && (entry.pending > 0 || Date.now() < entry.until);
@@ -681,6 +856,9 @@ export class HemicycleClient extends EventTarget {
     this.#floor = isVersioned(payload.floor) ? payload.floor : null;
     this.#mine = isVersioned(payload.mine) ? payload.mine : null;
     this.#queue = isVersioned(payload.queue) ? payload.queue : null;
+    this.#questions = isVersioned(payload.questions) ? payload.questions : null;
+    this.#myQuestions = isVersioned(payload.my_questions) ? payload.my_questions : null;
+    this.#moderation = isVersioned(payload.moderation) ? payload.moderation : null;
     this.#floorAt = this.#mineAt = this.#queueAt = now;
     this.#welcomed = true;
     this.#refusal = null;
@@ -747,6 +925,30 @@ export class HemicycleClient extends EventTarget {
     this.#queue = /** @type {Queue} */ (queue);
     this.#queueAt = Date.now();
     this.#emit('queue', { queue, previous });
+  }
+
+  /** @param {unknown} questions */
+  #applyQuestions(questions) {
+    if (!this.#newer(this.#questions, questions)) return;
+    const previous = this.#questions;
+    this.#questions = /** @type {PublicQuestions} */ (questions);
+    this.#emit('questions:public', { questions, previous });
+  }
+
+  /** @param {unknown} mine */
+  #applyMyQuestions(mine) {
+    if (!this.#newer(this.#myQuestions, mine)) return;
+    const previous = this.#myQuestions;
+    this.#myQuestions = /** @type {MyQuestions} */ (mine);
+    this.#emit('questions:mine', { mine, previous });
+  }
+
+  /** @param {unknown} moderation */
+  #applyModeration(moderation) {
+    if (!this.#newer(this.#moderation, moderation)) return;
+    const previous = this.#moderation;
+    this.#moderation = /** @type {Moderation} */ (moderation);
+    this.#emit('questions', { moderation, previous });
   }
 
   // --- requests ----------------------------------------------------------------------------------------
@@ -946,6 +1148,113 @@ export class HemicycleClient extends EventTarget {
     return /** @type {any} */ (this.request('floor:time', body));
   }
 
+  // --- questions ---------------------------------------------------------------------------------------
+  // Each resolves with the ack's data and rejects with a ProtocolError; the views themselves arrive with the
+  // `questions:public`, `questions:mine` and `questions` broadcasts that follow (coalesced over ~100 ms).
+
+  /** Fresh questions, mine and (for staff) the moderation view. */
+  async refreshQuestions() {
+    const data = await this.request('questions:get', {});
+    this.#applyQuestions(data.questions);
+    this.#applyMyQuestions(data.mine);
+    if (data.moderation) this.#applyModeration(data.moderation);
+    return data;
+  }
+
+  /**
+   * Pre-moderation on or off (admin, moderator).
+   * @param {{premoderated: boolean}} settings
+   * @returns {Promise<{premoderated: boolean}>}
+   */
+  questionSettings({ premoderated }) {
+    return /** @type {any} */ (this.request('questions:settings', { premoderated }));
+  }
+
+  /**
+   * Post a question (attendees).
+   * @param {QuestionRequest} question
+   * @returns {Promise<{question: OwnQuestion}>}
+   */
+  postQuestion({ text, to, anonymous }) {
+    /** @type {Record<string, unknown>} */
+    const body = { text };
+    if (to) body.to = to;
+    if (anonymous) body.anonymous = true;
+    return /** @type {any} */ (this.request('question:post', body));
+  }
+
+  /**
+   * Change a question's text: its asker while it is pending; moderators any time (kept in `edits`).
+   * @param {number} questionId
+   * @param {string} text
+   * @returns {Promise<{question: OwnQuestion | StaffQuestion}>}
+   */
+  editQuestion(questionId, text) {
+    return /** @type {any} */ (this.request('question:edit', { question_id: questionId, text }));
+  }
+
+  /**
+   * Take back my question while it is pending.
+   * @param {number} questionId
+   * @returns {Promise<{question: OwnQuestion}>}
+   */
+  withdrawQuestion(questionId) {
+    return /** @type {any} */ (this.request('question:withdraw', { question_id: questionId }));
+  }
+
+  /**
+   * Vote for someone else's approved question (attendees, once each).
+   * @param {number} questionId
+   * @returns {Promise<VoteResult>}
+   */
+  voteQuestion(questionId) {
+    return /** @type {any} */ (this.request('question:vote', { question_id: questionId }));
+  }
+
+  /**
+   * Take my vote back.
+   * @param {number} questionId
+   * @returns {Promise<VoteResult>}
+   */
+  unvoteQuestion(questionId) {
+    return /** @type {any} */ (this.request('question:unvote', { question_id: questionId }));
+  }
+
+  /**
+   * Approve, dismiss (a reason is required), star or unstar a question (admin, moderator).
+   * @param {number} questionId
+   * @param {ModerationAction} action
+   * @param {string} [reason]
+   * @returns {Promise<{question: StaffQuestion}>}
+   */
+  moderateQuestion(questionId, action, reason) {
+    /** @type {Record<string, unknown>} */
+    const body = { question_id: questionId, action };
+    if (reason) body.reason = reason;
+    return /** @type {any} */ (this.request('question:moderate', body));
+  }
+
+  /**
+   * Fold a duplicate into another question (admin, moderator): its votes and its asker's interest move over.
+   * @param {number} questionId   the duplicate
+   * @param {number} intoId       the question that stays
+   * @returns {Promise<{question: StaffQuestion}>}   the target
+   */
+  mergeQuestion(questionId, intoId) {
+    return /** @type {any} */ (this.request('question:merge', { question_id: questionId, into_id: intoId }));
+  }
+
+  /**
+   * Move an approved question one step towards the room: `forwarded` to the chair (admin, moderator),
+   * `read` aloud, then `answered` (admin, moderator, chair).
+   * @param {number} questionId
+   * @param {'forwarded' | 'read' | 'answered'} stage
+   * @returns {Promise<{question: StaffQuestion}>}
+   */
+  relayQuestion(questionId, stage) {
+    return /** @type {any} */ (this.request('question:relay', { question_id: questionId, stage }));
+  }
+
   /** @param {Me} me @returns {Actor} */
   #actorOf(me) {
     return { id: me.id, name: me.display_name, role: me.role };
@@ -956,6 +1265,15 @@ export class HemicycleClient extends EventTarget {
   /** @returns {Promise<{entries: AuditEntry[]}>} */
   audit() {
     return getAudit(this.#sessionId, this.#token);
+  }
+
+  /**
+   * The session's questions as a CSV or JSON file (admin, moderator).
+   * @param {'csv' | 'json'} format
+   * @returns {Promise<{blob: Blob, filename: string}>}
+   */
+  exportQuestions(format) {
+    return exportQuestions(this.#sessionId, format, this.#token, { baseUrl: this.#baseUrl });
   }
 
   /** @returns {Promise<{me: Me, expires_at: string}>} */

@@ -52,7 +52,7 @@ export function el(tag, props = {}, ...children) {
  * @param {(Child | Child[])[]} children
  */
 function append(node, children) {
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.appendChild(typeof child === 'object' ? child : document.createTextNode(String(child)));
   }
@@ -208,7 +208,8 @@ export class SessionHeader {
     this.eventLine.hidden = !event;
     fill(this.meta,
       session.ref ? el('span', { class: 'session-ref', dir: 'auto' }, session.ref) : null,
-      session.room ? el('span', { class: 'session-room' }, 'Room ', userText(session.room)) : null,
+      // The room's name carries its own word ("CICG, Room 1"): shown as it is, with nothing added.
+      session.room ? el('span', { class: 'session-room' }, userText(session.room)) : null,
       el('span', { class: 'session-slot' }, formatSlot(session, event?.timezone)));
     this.badge.hidden = false;
     this.badge.dataset.state = session.state;
@@ -637,20 +638,32 @@ let dialogCount = 0;
  * @param {string} options.title
  * @param {string} [options.text]
  * @param {string} options.confirm            label of the confirming button
- * @param {{label: string, required?: boolean, hint?: string, maxLength?: number}} [options.field]
+ * @param {{label: string, required?: boolean, hint?: string, maxLength?: number, value?: string, rows?: number,
+ *   options?: {value: string, label: string}[], validate?: (value: string) => string | null}} [options.field]
+ *   a text area, or a list to choose from when `options` is given; `value` is what it starts with;
+ *   `validate` returns an error message that keeps the dialog open
+ * @param {(Child | Child[])} [options.body]  more content under the text (e.g. a history)
  * @param {boolean} [options.danger]          the confirming button looks destructive
  * @param {string} [options.testid]           data-testid of the dialog
  * @returns {Promise<string | null>}
  */
-export function askDialog({ title, text, confirm, field, danger = false, testid = 'dialog' }) {
+export function askDialog({ title, text, confirm, field, body, danger = false, testid = 'dialog' }) {
   const id = `dialog-${++dialogCount}`;
   const returnFocus = /** @type {HTMLElement | null} */ (document.activeElement);
-  const input = field
-    ? /** @type {HTMLTextAreaElement} */ (el('textarea', {
-      id: `${id}-field`, rows: '3', maxlength: String(field.maxLength ?? 300), dir: 'auto',
-      'aria-describedby': `${id}-hint ${id}-error`, required: field.required ? true : undefined,
-    }))
-    : null;
+  /** @type {HTMLTextAreaElement | HTMLSelectElement | null} */
+  let input = null;
+  if (field?.options) {
+    input = /** @type {HTMLSelectElement} */ (el('select', {
+      id: `${id}-field`, 'aria-describedby': `${id}-hint ${id}-error`, required: field.required ? true : undefined,
+    }, field.options.map((option) => el('option', { value: option.value, dir: 'auto' }, option.label))));
+    if (field.value !== undefined) input.value = field.value;
+  } else if (field) {
+    input = /** @type {HTMLTextAreaElement} */ (el('textarea', {
+      id: `${id}-field`, rows: String(field.rows ?? 3), maxlength: field.maxLength === 0 ? undefined : String(field.maxLength ?? 300),
+      dir: 'auto', 'aria-describedby': `${id}-hint ${id}-error`, required: field.required ? true : undefined,
+    }));
+    input.value = field.value ?? '';
+  }
   const error = el('p', { id: `${id}-error`, class: 'error', role: 'alert' });
   error.hidden = true;
   const cancel = el('button', { type: 'button', class: 'secondary', value: 'cancel' }, 'Cancel');
@@ -658,6 +671,7 @@ export function askDialog({ title, text, confirm, field, danger = false, testid 
   const form = /** @type {HTMLFormElement} */ (el('form', { method: 'dialog', novalidate: true },
     el('h2', { id: `${id}-title` }, title),
     text ? el('p', {}, text) : null,
+    body ?? null,
     input && field ? el('div', { class: 'field' },
       el('label', { for: input.id }, field.label, field.required ? el('span', { class: 'required' }, ' (required)') : null),
       input,
@@ -673,9 +687,11 @@ export function askDialog({ title, text, confirm, field, danger = false, testid 
     cancel.addEventListener('click', () => dialog.close());
     form.addEventListener('submit', (event) => {
       const value = input ? input.value.trim() : '';
-      if (field?.required && !value) {
+      const problem = field?.required && !value ? `${field.label} is required.`
+        : field?.validate ? field.validate(value) : null;
+      if (problem) {
         event.preventDefault();
-        error.textContent = `${field.label} is required.`;
+        error.textContent = problem;
         error.hidden = false;
         input?.setAttribute('aria-invalid', 'true');
         input?.focus();

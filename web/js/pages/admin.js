@@ -109,7 +109,7 @@ function sessionItem(session) {
     el('h3', { id: headingId, dir: 'auto' }, session.title), badgeSlot),
   el('p', { class: 'session-meta' },
     session.ref ? el('span', { class: 'session-ref', dir: 'auto' }, session.ref) : null,
-    session.room ? el('span', {}, 'Room ', userText(session.room)) : null,
+    session.room ? el('span', { class: 'session-room' }, userText(session.room)) : null, // the name says "Room"
     el('span', {}, formatSlot(session, currentEvent?.timezone)),
     el('a', { href: `/s/${encodeURIComponent(String(session.id))}` }, 'Attendee page')),
   controlsBox,

@@ -2,10 +2,12 @@
 /**
  * The attendee's page (/s/{session id}): register once per event, then follow the session — its state, who
  * has the floor and who is next, who is following — and ask for the floor: raise a hand, see one's place in
- * line, lower it; when given the floor, see the time left and finish the turn.
+ * line, lower it; when given the floor, see the time left and finish the turn. Questions: ask, follow one's
+ * own, vote for others' (js/pages/attend-questions.js).
  */
 
 import { FloorView, placeText, queueErrorText } from '../floor-ui.js';
+import { AttendeeQuestions } from './attend-questions.js';
 import {
   AGE_BAND_LABELS, GENDER_LABELS, GROUP_LABELS, TYPE_LABELS, countriesByName, countryName, groupLabel,
   languageLabel, ordinal, stateLabel, typeLabel,
@@ -48,6 +50,8 @@ const floorSection = byId('floor-section');
 const floorView = new FloorView({ next: 2 });
 fill(byId('floor-view'), floorView.node);
 const hand = buildHandPanel(byId('my-request'));
+const questionsSection = byId('questions-section');
+const questions = new AttendeeQuestions(byId('questions'), () => page.client);
 
 /** @type {string | null} */
 let tokenKey = null;
@@ -232,14 +236,22 @@ function follow(token) {
     hand.fillLanguages(client.session?.languages ?? []);
     renderFloor();
     renderMine(null);
+    questionsSection.hidden = false;
+    questions.update();
   });
   client.on('session:state', () => {
     renderState();
     renderMine(null);
+    questions.update();
   });
   client.on('floor', renderFloor);
   client.on('queue:mine', ({ previous }) => renderMine(previous));
-  client.on('connection', () => hand.sync());
+  client.on('questions:public', () => questions.onPublic());
+  client.on('questions:mine', () => questions.onMine());
+  client.on('connection', () => {
+    hand.sync();
+    questions.update();
+  });
   client.on('presence', (summary) => {
     counts.update(summary);
     announcePresence(`${plural(summary.total, 'person', 'people')} connected.`);
@@ -248,9 +260,42 @@ function follow(token) {
 
 // --- the floor and my request -------------------------------------------------------------------------------
 
-/** What I did last, so the next `queue:mine` can be explained ("You lowered your hand" vs. "removed"). */
+/** What I did last, so the next `queue:mine` can be explained ("You lowered your hand" vs. "from another tab"). */
 /** @type {'raise' | 'lower' | 'finish' | null} */
 let lastAction = null;
+
+/** My request while it was queued or speaking, to explain its end when `mine.last` names it. */
+/** @type {{id: number, state: string} | null} */
+let activeEntry = null;
+
+/** How a turn ended, in words (`end_reason`). */
+/** @type {Record<string, string>} */
+const TURN_ENDED = {
+  finished: 'Your turn has ended. Thank you.', // by the moderators or chair, or from another tab: `last` does not say
+  revoked: 'Your turn ended: the moderators took the floor back (revoked).',
+  time_up: 'Your turn ended: time up.',
+  disconnected: 'Your turn ended: your connection was lost for too long.',
+  replaced: 'Your turn ended: the floor was given to the next speaker.',
+};
+
+/**
+ * Why my hand went down or my turn ended, from `mine.last`.
+ * @param {import('../protocol.js').MineLast} last
+ * @param {string} wasState   queued or speaking, as this page last saw the request
+ */
+function endedText(last, wasState) {
+  if (last.state === 'withdrawn') {
+    return lastAction === 'lower' ? 'You lowered your hand.' : 'You lowered your hand from another tab or device.';
+  }
+  if (last.state === 'removed') {
+    // "no longer raised" first: the request was taken off the list by someone else.
+    const reason = last.removed_reason ? `: ${last.removed_reason}` : '.';
+    return `Your hand is no longer raised. The moderators removed your request${reason}`;
+  }
+  if (last.end_reason === 'finished' && lastAction === 'finish') return 'You finished your turn. Thank you.';
+  return TURN_ENDED[last.end_reason ?? '']
+    ?? (wasState === 'speaking' ? 'Your turn has ended. Thank you.' : 'Your hand is no longer raised.');
+}
 
 function renderFloor() {
   const client = page.client;
@@ -276,17 +321,24 @@ function renderMine(previous) {
   hand.render(mine, client.session?.state ?? 'scheduled');
   renderFloor();
   document.title = `${entry?.state === 'speaking' ? '▶ You have the floor — ' : ''}${client.session?.title ?? 'Session'} — Attendee — Hemicycle`;
+  // Why the hand went down, from the server's `last` — also after a reconnection, if it went down meanwhile.
+  if (entry) {
+    activeEntry = { id: entry.id, state: entry.state };
+  } else if (activeEntry && mine?.last && mine.last.id === activeEntry.id) {
+    const text = endedText(mine.last, activeEntry.state);
+    announce(text);
+    hand.status(text);
+    activeEntry = null;
+  }
   if (!previous) return;
   const before = previous.entry;
   if (entry?.state === 'speaking' && before?.state !== 'speaking') {
     const seconds = mine?.timer?.allowed_seconds;
     announce(`You have the floor${seconds ? `, for ${Math.round(seconds / 60 * 10) / 10} minutes` : ''}. Speak now.`);
-  } else if (!entry && before?.state === 'speaking') {
-    announce('Your turn has ended. Thank you.');
-    hand.status(lastAction === 'finish' ? 'You finished your turn. Thank you.' : 'Your turn has ended. Thank you.');
-  } else if (!entry && before?.state === 'queued') {
-    const text = lastAction === 'lower' ? 'You lowered your hand.'
-      : 'Your hand is no longer raised: it was lowered from another tab or device, or by the moderators.';
+  } else if (!entry && before && !mine?.last) {
+    // An older server without `last`: say what can be said.
+    const text = before.state === 'speaking' ? 'Your turn has ended. Thank you.'
+      : lastAction === 'lower' ? 'You lowered your hand.' : 'Your hand is no longer raised.';
     announce(text);
     hand.status(text);
   } else if (entry?.state === 'queued' && mine?.place && mine.place !== previous.place) {

@@ -1,9 +1,9 @@
 // @ts-check
 /**
  * The chair's page, for a tablet in the room: the current speaker, the time left and who is next, with large
- * "Give the floor to next" and "End turn" buttons; the queue and in-room requests; session state with large
- * controls, counts and staff present.
+ * "Give the floor to next" and "End turn" buttons; the questions forwarded by the moderator, to read aloud and
+ * mark answered; the queue and in-room requests; session state with large controls, counts and staff present.
  */
 import { startConsole } from './console.js';
 
-startConsole({ role: 'chair', staffOnlyRoster: true, large: true, floor: 'chair' });
+startConsole({ role: 'chair', staffOnlyRoster: true, large: true, floor: 'chair', questions: 'chair' });

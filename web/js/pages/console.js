@@ -1,9 +1,10 @@
 // @ts-check
 /**
  * The staff console shared by the moderator, chair, AV, captioner and interpreter pages: the floor (with the
- * speakers' queue and its controls for floor staff, read-only for the others), session state (with controls
- * for the roles that may change it), presence counts, the roster and, for the moderator, the audit log. Each
- * page module calls `startConsole` with what it shows.
+ * speakers' queue and its controls for floor staff, read-only for the others), questions (the moderation
+ * panel for the moderator, the forwarded questions for the chair), session state (with controls for the roles
+ * that may change it), presence counts, the roster and, for the moderator, the audit log. Each page module
+ * calls `startConsole` with what it shows.
  *
  * Expects in the page: #connection, #session-header, #notices, #console, #announcer.
  */
@@ -18,6 +19,7 @@ import {
 import {
   BalanceView, FloorControl, InRoomForm, QueueList, RecordView, SettingsForm, SuggestionView,
 } from './queue-console.js';
+import { ChairQuestions, ModerationPanel } from './questions-console.js';
 
 /**
  * @typedef {object} ConsoleOptions
@@ -29,10 +31,15 @@ import {
  *   manage: the moderator's full queue console (queue, floor controls, in-room requests, suggestion, balance,
  *   settings, record); chair: the floor in large type with the next in line, the queue and in-room requests;
  *   view: who speaks, the countdown and the next in line, read-only
+ * @property {'moderate' | 'chair'} [questions]
+ *   moderate: the moderation panel (every question, approve, dismiss, merge, forward, counts, export);
+ *   chair: the questions forwarded to the chair, to read aloud and mark answered
  */
 
 /** @param {ConsoleOptions} options */
-export async function startConsole({ role, audit = false, staffOnlyRoster = false, large = false, floor = 'view' }) {
+export async function startConsole({
+  role, audit = false, staffOnlyRoster = false, large = false, floor = 'view', questions,
+}) {
   const page = new SessionPage({ pageName: roleLabel(role), role });
   const root = byId('console');
   const publicView = page.loadPublic();
@@ -62,15 +69,22 @@ export async function startConsole({ role, audit = false, staffOnlyRoster = fals
   const balanceSection = full ? section('balance', 'Balance') : null;
   const settingsSection = full ? section('settings', 'Speaking time') : null;
   const recordSection = full ? section('record', 'Record of interventions') : null;
+  const moderationSection = questions === 'moderate' ? section('questions', 'Questions') : null;
+  const chairQuestionsSection = questions === 'chair' ? section('chair-questions', 'Questions for the chair') : null;
   const panels = el('div', { class: 'console-panels' },
     manage ? null : floorSection.node, stateSection.node, presenceSection.node, rosterSection.node,
     auditSection?.node ?? null);
   fill(root,
+    moderationSection ? el('nav', { class: 'console-nav', 'aria-label': 'Parts of this page' },
+      el('a', { href: '#floor-panel' }, 'The floor and the queue'), ' ',
+      el('a', { href: '#questions-panel' }, 'Questions')) : null,
     manage ? el('div', { class: `queue-area queue-area-${floor}` },
-      el('div', { class: 'queue-main' }, floorSection.node, queueSection?.node, recordSection?.node),
+      el('div', { class: 'queue-main' }, floorSection.node, chairQuestionsSection?.node, queueSection?.node,
+        recordSection?.node),
       el('div', { class: 'queue-side' }, suggestionSection?.node, inRoomSection?.node, settingsSection?.node),
+      moderationSection?.node, // full width, before the balance figures
       balanceSection?.node)
-      : null,
+      : moderationSection?.node,
     panels);
 
   const announcePresence = throttledAnnouncer();
@@ -106,6 +120,14 @@ export async function startConsole({ role, audit = false, staffOnlyRoster = fals
     staffOnly: staffOnlyRoster, label: staffOnlyRoster ? 'Staff present' : 'People connected',
   });
   const auditLog = auditSection ? new AuditLog(auditSection.body, () => client.audit()) : null;
+  const moderation = moderationSection ? new ModerationPanel(moderationSection.body, client) : null;
+  const chairQuestions = chairQuestionsSection ? new ChairQuestions(chairQuestionsSection.body, client, { large }) : null;
+  const renderQuestions = () => {
+    if (moderationSection) moderationSection.node.hidden = !client.can('question.moderate');
+    if (chairQuestionsSection) chairQuestionsSection.node.hidden = !client.can('question.relay');
+    moderation?.update();
+    chairQuestions?.update();
+  };
 
   const renderControls = () => {
     const allowed = client.can('session.set_state');
@@ -117,6 +139,7 @@ export async function startConsole({ role, audit = false, staffOnlyRoster = fals
   client.on('connection', ({ state }) => {
     renderControls();
     if (client.queue) renderQueue();
+    if (client.moderation) renderQuestions();
     if (state === 'refused') root.hidden = true; // stale figures would mislead; the notice says why
   });
   client.on('welcome', () => {
@@ -126,6 +149,7 @@ export async function startConsole({ role, audit = false, staffOnlyRoster = fals
     roster.update(client.people);
     inRoom?.fillLanguages(client.session?.languages ?? []);
     renderQueue();
+    renderQuestions();
     if (auditLog && auditSection) {
       auditSection.node.hidden = !client.can('audit.view');
       if (client.can('audit.view')) auditLog.load();
@@ -134,6 +158,7 @@ export async function startConsole({ role, audit = false, staffOnlyRoster = fals
   client.on('session:state', () => {
     renderControls();
     renderQueue();
+    renderQuestions();
     if (auditLog && client.can('audit.view')) auditLog.loadSoon();
   });
   client.on('presence', (summary) => {
@@ -146,6 +171,12 @@ export async function startConsole({ role, audit = false, staffOnlyRoster = fals
     renderQueue();
     if (auditLog && client.can('audit.view')) auditLog.loadSoon();
   });
+  client.on('questions', () => {
+    renderQuestions();
+    if (auditLog && client.can('audit.view')) auditLog.loadSoon();
+  });
+  // The question being read aloud is named in the public view.
+  client.on('questions:public', () => renderQuestions());
   client.on('error', (error) => {
     // Errors answering our own requests are shown next to the control that made them.
     if (!error.handledByRequest) showError(controls.error, error);

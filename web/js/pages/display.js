@@ -1,12 +1,14 @@
 // @ts-check
 /**
  * The room display (projector or confidence monitor): who has the floor (name, affiliation, stakeholder
- * group), the countdown in big type, the next two in line; then, smaller, the session and how many people
- * follow remotely, by stakeholder group. Large type, dark background, no controls (F toggles full screen).
+ * group), the countdown in big type, the next two in line; the question being read aloud (its text, and who
+ * asked unless anonymous); then, smaller, the session and how many people follow remotely, by stakeholder
+ * group. Large type, dark background, no controls (F toggles full screen).
  */
 
 import { FloorView } from '../floor-ui.js';
 import { GROUP_ORDER, groupLabel } from '../labels.js';
+import { ReadingView } from '../question-ui.js';
 import { SessionPage } from '../session-page.js';
 import { staffTokenKey, tokenFor } from '../tokens.js';
 import { byId, el, errorNotice, fill, refusalAdvice } from '../ui.js';
@@ -20,6 +22,10 @@ const groups = byId('groups');
 // Nobody at a room display uses a screen reader: no announcements.
 const floorView = new FloorView({ large: true, next: 2, announce: false, idleText: 'Waiting for the next speaker' });
 fill(byId('floor-board'), floorView.node);
+const reading = new ReadingView({ large: true, label: 'Question being read aloud' });
+const readingBoard = byId('reading-board');
+fill(readingBoard, reading.node);
+readingBoard.hidden = true;
 
 start();
 
@@ -37,13 +43,19 @@ async function start() {
   }
   const client = page.connect({ token, tokenKey });
   const renderFloor = () => floorView.update(client.floor, client.floorReceivedAt);
+  const renderReading = () => {
+    reading.update(client.questions?.reading ?? null);
+    readingBoard.hidden = reading.node.hidden; // no empty row in the board's grid
+  };
   client.on('welcome', () => {
     board.hidden = false;
     render(client.presence);
     renderFloor();
+    renderReading();
   });
   client.on('presence', render);
   client.on('floor', renderFloor);
+  client.on('questions:public', renderReading);
   client.on('connection', ({ state }) => {
     if (state === 'refused') board.hidden = true;
     // Nobody stands by a room display to press Reconnect: when the server ends the connection, try again.

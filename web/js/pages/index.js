@@ -63,7 +63,7 @@ function sessionItem(session, event) {
       el('h3', { id: titleId, dir: 'auto' }, session.title), stateBadge(session.state)),
     el('p', { class: 'session-meta' },
       session.ref ? el('span', { class: 'session-ref', dir: 'auto' }, session.ref) : null,
-      session.room ? el('span', {}, 'Room ', userText(session.room)) : null,
+      session.room ? el('span', { class: 'session-room' }, userText(session.room)) : null, // the name says "Room"
       el('span', {}, formatSlot(session, event.timezone))),
     el('p', { class: 'actions' },
       el('a', { class: 'button', href: sessionPath(session.id), testid: 'join', 'aria-describedby': titleId }, 'Join')));

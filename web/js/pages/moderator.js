@@ -1,8 +1,9 @@
 // @ts-check
 /**
  * The moderator's page: the speakers' queue and the floor (order, grant, revoke, time, in-room requests,
- * balance and suggestion, the record), session state and its controls, presence, the roster and the audit log.
+ * balance and suggestion, the record), questions (moderation, relay to the chair, counts, export), session
+ * state and its controls, presence, the roster and the audit log.
  */
 import { startConsole } from './console.js';
 
-startConsole({ role: 'moderator', audit: true, floor: 'manage' });
+startConsole({ role: 'moderator', audit: true, floor: 'manage', questions: 'moderate' });

@@ -758,10 +758,9 @@ export class SettingsForm {
 // Suggestion and balance
 
 /**
- * "stakeholder_group: civil_society" → "Civil society (stakeholder group)".
- * @param {string} improvement
+ * {dimension: "stakeholder_group", value: "civil_society"} → "Civil society (stakeholder group)".
+ * @param {{dimension: string, value: string}} improvement
  */
-/** @param {{dimension: string, value: string}} improvement */
 function improvementText({ dimension, value }) {
   if (dimension === 'type' && value === 'point_of_order') return 'Point of order';
   const label = BALANCE_DIMENSIONS[dimension];
