@@ -160,9 +160,7 @@ class QuestionDesk:
             "session_id": state.session.id,
             "version": state.version,
             "questions": [
-                q.own(participant_id)
-                for q in state.questions
-                if q.participant_id == participant_id and q.state is not QuestionState.MERGED
+                q.own(participant_id) for q in state.questions if q.participant_id == participant_id
             ],
             "voted": [q.id for q in state.questions if participant_id in q.voters],
         }

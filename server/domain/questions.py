@@ -138,6 +138,7 @@ class Question:
         data = self.public()
         data["state"] = self.state.value
         data["dismiss_reason"] = self.dismiss_reason
+        data["merged_into"] = self.merged_into
         data["editable"] = self.state is QuestionState.PENDING
         data["voted"] = participant_id in self.voters
         data["asker"] = {
