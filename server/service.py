@@ -113,6 +113,9 @@ class Hemicycle:
     async def presence(self, session_id: int) -> PresenceSnapshot:
         return await self.store.presence(session_id, self.presence_ttl)
 
+    async def presence_summary(self, session_id: int) -> dict[str, Any]:
+        return await self.store.presence_summary(session_id, self.presence_ttl)
+
     # -- links ---------------------------------------------------------------------------------
 
     def page_url(self, session_id: int, role: Role, token: str | None = None) -> str:

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 # How long changes are gathered before one broadcast: a burst of joins or hands becomes one message.
 PRESENCE_COALESCE_SECONDS = 0.2
+LARGE_ROSTER = 300
+LARGE_ROSTER_COALESCE_SECONDS = 1.0
 QUEUE_COALESCE_SECONDS = 0.05
 # Hands up and down, per participant across their connections: a sustained one every two seconds.
 QUEUE_WRITES_PER_SECOND = 0.5
@@ -88,6 +90,7 @@ class Hub:
         self._question_buckets: dict[int, TokenBucket] = {}
         self._connections: dict[str, Connection] = {}
         self._dirty: set[int] = set()
+        self._presence_delay = PRESENCE_COALESCE_SECONDS
         self._flush_task: asyncio.Task[None] | None = None
         self._queue_dirty: dict[int, set[int]] = {}
         self._queue_task: asyncio.Task[None] | None = None
@@ -255,7 +258,7 @@ class Hub:
             self._flush_task = asyncio.create_task(self._flush_later(), name="hemicycle-presence")
 
     async def _flush_later(self) -> None:
-        await asyncio.sleep(PRESENCE_COALESCE_SECONDS)
+        await asyncio.sleep(self._presence_delay)
         await self._flush_now()
 
     async def _flush_now(self) -> None:
@@ -263,6 +266,12 @@ class Hub:
             session_id = self._dirty.pop()
             try:
                 snapshot = await self.core.presence(session_id)
+                # A crowd arriving: gather a second of joins per roster rather than a fifth.
+                self._presence_delay = (
+                    LARGE_ROSTER_COALESCE_SECONDS
+                    if len(snapshot.people) > LARGE_ROSTER
+                    else PRESENCE_COALESCE_SECONDS
+                )
                 await self.sio.emit("presence", snapshot.summary(), room=session_room(session_id))
                 await self.sio.emit(
                     "presence:people",
@@ -309,7 +318,9 @@ class Hub:
         await self.sio.enter_room(sid, participant_room(session.id, principal.participant.id))
         if principal.role.is_staff:
             await self.sio.enter_room(sid, staff_room(session.id))
-        snapshot = await self.core.presence(session.id)
+        # The roster only for staff: an attendee's welcome costs one aggregate, not the whole list.
+        snapshot = await self.core.presence(session.id) if principal.role.is_staff else None
+        summary = snapshot.summary() if snapshot else await self.core.presence_summary(session.id)
         queue = await self.floor.state(session.id)
         staff_queue, public_floor = self.floor.views(queue)
         questions = await self.desk.state(session.id)
@@ -319,13 +330,13 @@ class Hub:
             "session": session.public(),
             "event": event.public(),
             "permissions": sorted(p.value for p in ROLE_PERMISSIONS[principal.role]),
-            "presence": snapshot.summary(),
+            "presence": summary,
             "floor": public_floor,
             "mine": self.floor.mine(queue, principal.participant.id),
             "questions": self.desk.public_view(questions),
             "my_questions": self.desk.mine_view(questions, principal.participant.id),
         }
-        if principal.role.is_staff:
+        if snapshot is not None:
             welcome["people"] = snapshot.roster()
             welcome["queue"] = staff_queue
             welcome["moderation"] = self.desk.staff_view(questions)
@@ -441,11 +452,10 @@ class Hub:
 
     async def _on_presence_get(self, connection: Connection, payload: Any) -> dict[str, Any]:
         protocol.parse(protocol.PresenceGet, payload)
+        if not connection.principal.role.is_staff:
+            return {"presence": await self.core.presence_summary(connection.session_id)}
         snapshot = await self.core.presence(connection.session_id)
-        data: dict[str, Any] = {"presence": snapshot.summary()}
-        if connection.principal.role.is_staff:
-            data["people"] = snapshot.roster()
-        return data
+        return {"presence": snapshot.summary(), "people": snapshot.roster()}
 
     # -- queue and floor -----------------------------------------------------------------------
 

@@ -213,3 +213,16 @@ async def test_oversized_message_closes_only_that_connection(hemicycle: Running)
     assert (await hemicycle.core.store.get_session(hemicycle.live_session)).state.value == "live"
     assert (await bystander.call("presence:get"))["ok"] is True
     await bystander.wait_for("presence", lambda d: d["by_role"].get("chair") is None)
+
+
+async def test_aggregated_summary_matches_the_roster(hemicycle: Running) -> None:
+    """Attendees get counts aggregated by the database; staff get the roster: both must agree."""
+    await hemicycle.join(await hemicycle.staff_token(Role.MODERATOR))
+    await hemicycle.join(await hemicycle.staff_token(Role.DISPLAY))
+    for name, group in (("A", "government"), ("B", "government"), ("C", "civil_society")):
+        token = (await hemicycle.register(display_name=name, stakeholder_group=group))["token"]
+        await hemicycle.join(token)
+        await hemicycle.join(token)  # a second tab counts once
+    summary = await hemicycle.core.presence_summary(hemicycle.live_session)
+    assert summary == (await hemicycle.core.presence(hemicycle.live_session)).summary()
+    assert summary["total"] == 5 and summary["by_group"] == {"civil_society": 1, "government": 2}

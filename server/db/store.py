@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, distinct, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -22,6 +22,7 @@ from ..domain.model import (
     PresentPerson,
     Principal,
     SessionInfo,
+    summarize,
 )
 from ..domain.participants import Registration
 from ..domain.roles import Role
@@ -476,6 +477,23 @@ class Store:
             session_id = row.session_id
             await tx.delete(row)
             return session_id
+
+    async def presence_summary(self, session_id: int, live_within: timedelta) -> dict[str, Any]:
+        """The counts alone, aggregated by the database: what a joining attendee needs, at any size."""
+        cutoff = self.clock() - live_within
+        async with self._tx() as tx:
+            rows = await tx.execute(
+                select(
+                    m.Presence.role,
+                    m.Participant.stakeholder_group,
+                    func.count(distinct(m.Presence.participant_id)),
+                )
+                .join(m.Participant, m.Participant.id == m.Presence.participant_id)
+                .join(m.Instance, m.Instance.id == m.Presence.instance_id)
+                .where(m.Presence.session_id == session_id, m.Instance.heartbeat_at >= cutoff)
+                .group_by(m.Presence.role, m.Participant.stakeholder_group)
+            )
+            return summarize(session_id, [(role, group, int(count)) for role, group, count in rows])
 
     async def presence(self, session_id: int, live_within: timedelta) -> PresenceSnapshot:
         """Everyone connected to the session through a process that is still alive."""

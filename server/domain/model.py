@@ -121,6 +121,22 @@ class Principal:
         return me
 
 
+def summarize(session_id: int, rows: list[tuple[str, str | None, int]]) -> dict[str, Any]:
+    """The presence summary from (role, stakeholder group, people) counts, however they were computed."""
+    by_role: Counter[str] = Counter()
+    by_group: Counter[str] = Counter()
+    for role, group, count in rows:
+        by_role[role] += count
+        if role == Role.ATTENDEE.value:
+            by_group[group or "unspecified"] += count
+    return {
+        "session_id": session_id,
+        "total": sum(by_role.values()),
+        "by_role": dict(sorted(by_role.items())),
+        "by_group": dict(sorted(by_group.items())),
+    }
+
+
 @dataclass(frozen=True)
 class PresentPerson:
     participant: ParticipantInfo
@@ -138,16 +154,8 @@ class PresenceSnapshot:
 
     def summary(self) -> dict[str, Any]:
         """Counts for everyone: total, by role and by stakeholder group (attendees only)."""
-        by_role = Counter(p.role.value for p in self.people)
-        by_group = Counter(
-            p.participant.stakeholder_group or "unspecified" for p in self.people if p.role is Role.ATTENDEE
-        )
-        return {
-            "session_id": self.session_id,
-            "total": len(self.people),
-            "by_role": dict(sorted(by_role.items())),
-            "by_group": dict(sorted(by_group.items())),
-        }
+        counts = Counter((p.role.value, p.participant.stakeholder_group) for p in self.people)
+        return summarize(self.session_id, [(role, group, n) for (role, group), n in counts.items()])
 
     def roster(self) -> list[dict[str, Any]]:
         """The full list, for staff: staff first, then attendees, each by name."""
