@@ -41,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -257,7 +258,7 @@ async def _connect(spec: WorkerSpec, attendee: Attendee, gate: asyncio.Semaphore
                 await asyncio.sleep(0.5 * (attempt + 1))
 
 
-async def _hand(spec: WorkerSpec, attendee: Attendee, action: str, at: float, log: list[HandResult]) -> None:
+async def _hand(attendee: Attendee, action: str, at: float, log: list[HandResult]) -> None:
     await asyncio.sleep(max(0.0, at - time.time()))
     payload: dict[str, Any] = {"type": "statement", "language": "en"} if action == "raise" else {}
     async with attendee.busy:
@@ -336,9 +337,7 @@ async def _worker(spec: WorkerSpec, conn: Connection) -> None:
             for local, offset, action in plan:
                 attendee = attendees[local]
                 if attendee.connected:
-                    hand_tasks.append(
-                        asyncio.create_task(_hand(spec, attendee, action, start + offset, hands))
-                    )
+                    hand_tasks.append(asyncio.create_task(_hand(attendee, action, start + offset, hands)))
             conn.send(("load", len(hand_tasks)))
         elif command == "collect":
             results = [
@@ -512,7 +511,7 @@ async def prepare(opts: Options, data_dir: Path, count: int) -> Fixture:
             raise BenchError("the demo event has no live session in this database: use a fresh database")
         session = live[0]
         tokens = TokenService(secret)
-        ttl = timedelta(hours=2)
+        ttl = timedelta(seconds=opts.max_seconds + 3600)  # outlives the run, however long it is allowed
         moderator, grant = await store.staff_grant(event.id, session.id, Role.MODERATOR)
         moderator_token, _ = tokens.issue(
             grant_id=grant,
@@ -638,10 +637,16 @@ class Moderator:
         self.welcomed = asyncio.Event()
         self._next_key = 1_000_000 * (1 + int(time.time()) % 1000)
 
+        self.refusals: list[Any] = []
+
         async def on_welcome(_data: Any) -> None:
             self.welcomed.set()
 
+        async def on_connect_error(data: Any) -> None:
+            self.refusals.append(data)
+
         self.sio.on("welcome", on_welcome)
+        self.sio.on("connect_error", on_connect_error)
 
     async def connect(self) -> None:
         auth = (
@@ -649,8 +654,20 @@ class Moderator:
             if self.target == HEMICYCLE
             else {}
         )
-        await self.sio.connect(self.url, auth=auth, transports=["websocket"], wait_timeout=30)
-        await asyncio.wait_for(self.welcomed.wait(), 30)
+        problem = ""
+        for attempt in range(3):
+            try:
+                await self.sio.connect(self.url, auth=auth, transports=["websocket"], wait_timeout=60)
+                await asyncio.wait_for(self.welcomed.wait(), 60)
+                return
+            except (socketio.exceptions.ConnectionError, TimeoutError) as exc:
+                refusal = self.refusals[-1] if self.refusals else None
+                problem = f"{type(exc).__name__}: {exc} (refusal: {refusal!r})"
+                say(f"  ! the moderator could not connect (attempt {attempt + 1}): {problem}")
+                with contextlib.suppress(Exception):
+                    await self.sio.disconnect()
+                await asyncio.sleep(5)
+        raise BenchError(f"the moderator could not connect to the {self.target} server: {problem}")
 
     async def call(self, event: str, payload: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
         reply: dict[str, Any] = await self.sio.call(event, payload, timeout=timeout)
@@ -1259,7 +1276,18 @@ async def run(opts: Options, started: float, results: list[PhaseResult]) -> int:
             for target in (BASELINE, HEMICYCLE):
                 load = n == opts.load_at and opts.load_seconds > 0
                 last = n == opts.sizes[-1]
-                results += await run_case(opts, target, urls[target], pids, fixture, n, load, deadline, last)
+                try:
+                    results += await run_case(
+                        opts, target, urls[target], pids, fixture, n, load, deadline, last
+                    )
+                except Exception:
+                    for name, popen, log in (
+                        (HEMICYCLE, hemicycle, hemicycle_log),
+                        (BASELINE, baseline, baseline_log),
+                    ):
+                        state = "still running" if popen.poll() is None else f"exited with {popen.returncode}"
+                        say(f"! the {name} server is {state}; the end of its log:\n{tail(log, 1500)}")
+                    raise
         for line in report(results, opts, started):
             say(line)
         for popen, log in ((hemicycle, hemicycle_log), (baseline, baseline_log)):
@@ -1383,6 +1411,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         say("\nbench.fanout: interrupted")
         partial()
         return 130
+    except Exception:
+        traceback.print_exc()
+        partial()
+        return 1
     finally:
         CHILDREN.kill_all()
         watchdog.cancel()
