@@ -12,7 +12,15 @@ from .db.queue_store import QueueStore
 from .domain.balance import Targets, parse_targets, suggest_next, tally
 from .domain.errors import Conflict, InvalidInput
 from .domain.model import Principal, SessionInfo
-from .domain.participants import AFFILIATION_MAX, NAME_MAX, AgeBand, Gender, StakeholderGroup, clean_text
+from .domain.participants import (
+    AFFILIATION_MAX,
+    NAME_MAX,
+    AgeBand,
+    Gender,
+    StakeholderGroup,
+    clean_country,
+    clean_text,
+)
 from .domain.queue import (
     MAX_REASON,
     EndReason,
@@ -125,19 +133,10 @@ class Floor:
         return entry
 
     async def end(self, principal: Principal, session_id: int, entry_id: int, revoke: bool) -> Entry:
-        """Floor staff end or revoke a turn; a speaker may end their own."""
+        """Floor staff end or revoke a turn; a speaker may end their own (checked under the queue's lock)."""
         session = await self.core.session_for(principal, session_id, Permission.SESSION_VIEW)
-        state = await self.queue.state(session.id)
-        speaking = state.speaking
-        own = (
-            speaking is not None
-            and speaking.id == entry_id
-            and speaking.participant_id == principal.participant.id
-        )
-        if not own:
-            principal.require(Permission.QUEUE_MANAGE, session)
         entry = await self.queue.end(
-            principal, session.id, entry_id, EndReason.REVOKED if revoke and not own else EndReason.FINISHED
+            principal, session.id, entry_id, EndReason.REVOKED if revoke else EndReason.FINISHED
         )
         self._changed(session.id, entry)
         return entry
@@ -215,10 +214,16 @@ class Floor:
         )
         return staff, public_view(state, now)
 
-    def mine(self, state: QueueState, participant_id: int) -> dict[str, Any]:
-        return mine_view(state, participant_id, self.core.store.clock())
+    def mine(self, state: QueueState, participant_id: int, latest: Entry | None = None) -> dict[str, Any]:
+        return mine_view(state, participant_id, self.core.store.clock(), latest)
 
-    async def sweep(self) -> set[int]:
+    async def mine_of(self, state: QueueState, participant_ids: set[int]) -> dict[int, dict[str, Any]]:
+        """Own views of several participants, with the latest request of those no longer in line."""
+        active = {e.participant_id for e in (*state.queued, state.speaking) if e and e.participant_id}
+        latest = await self.queue.last_requests(state.session.id, participant_ids - active)
+        return {pid: self.mine(state, pid, latest.get(pid)) for pid in participant_ids}
+
+    async def sweep(self) -> dict[int, set[int]]:
         return await self.queue.sweep(
             timedelta(seconds=self.core.settings.floor_grace_seconds), self.core.presence_ttl
         )
@@ -240,6 +245,4 @@ def _choice(kind: Any, value: object, field: str, optional: bool = False) -> str
 def _country(value: object) -> str | None:
     if value in (None, ""):
         return None
-    from .domain.participants import clean_country
-
     return clean_country(value)

@@ -22,6 +22,7 @@ from aiohttp import web
 from server.desk import QuestionDesk
 from server.domain.errors import HemicycleError, Unauthenticated
 from server.domain.model import Principal, SessionInfo
+from server.domain.queue import Entry
 from server.domain.ratelimit import FloodGuard, TokenBucket
 from server.domain.roles import ROLE_PERMISSIONS, Permission
 from server.floor import Floor
@@ -36,7 +37,12 @@ log = logging.getLogger(__name__)
 PRESENCE_COALESCE_SECONDS = 0.2
 LARGE_ROSTER = 300
 LARGE_ROSTER_COALESCE_SECONDS = 1.0
-QUEUE_COALESCE_SECONDS = 0.05
+# Queue changes: a short window gathers a burst (a lower-all, simultaneous hands); then broadcasts to a
+# session are spaced by its audience, so thousands of attendees get a few fresh floors a second under load
+# instead of twenty that pile up in their sockets. A quiet change goes out after the short window.
+QUEUE_COALESCE_SECONDS = 0.02
+QUEUE_SPACING_PER_LISTENER = 50e-6
+QUEUE_SPACING_MAX_SECONDS = 0.4
 # Hands up and down, per participant across their connections: a sustained one every two seconds.
 QUEUE_WRITES_PER_SECOND = 0.5
 QUEUE_WRITES_BURST = 8
@@ -93,7 +99,9 @@ class Hub:
         self._presence_delay = PRESENCE_COALESCE_SECONDS
         self._flush_task: asyncio.Task[None] | None = None
         self._queue_dirty: dict[int, set[int]] = {}
-        self._queue_task: asyncio.Task[None] | None = None
+        self._queue_tasks: dict[int, asyncio.Task[None]] = {}
+        self._queue_sent: dict[int, float] = {}
+        self._audience: dict[int, int] = {}
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._sweep_task: asyncio.Task[None] | None = None
         self._participant_buckets: dict[int, TokenBucket] = {}
@@ -149,12 +157,13 @@ class Hub:
         for sid in list(self._connections):
             await self.sio.disconnect(sid)
         self._connections.clear()
+        self._audience.clear()
         sessions = await self.core.store.drop_instance(self.instance_id)
         self._dirty |= sessions
         await self._flush_now()
         await self._flush_queues()
         await self._flush_questions()
-        for task in (self._flush_task, self._queue_task, self._questions_task):
+        for task in (self._flush_task, *self._queue_tasks.values(), self._questions_task):
             if task:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -175,8 +184,8 @@ class Hub:
         while True:
             await asyncio.sleep(interval)
             try:
-                for session_id in await self.floor.sweep():
-                    self.queue_changed(session_id, set())
+                for session_id, ended in (await self.floor.sweep()).items():
+                    self.queue_changed(session_id, ended)
             except Exception:
                 log.exception("floor sweep failed; retrying")
 
@@ -212,34 +221,41 @@ class Hub:
 
     def queue_changed(self, session_id: int, participants: set[int]) -> None:
         self._queue_dirty.setdefault(session_id, set()).update(participants)
-        if self._queue_task is None or self._queue_task.done():
-            self._queue_task = asyncio.create_task(self._queue_later(), name="hemicycle-queue")
+        task = self._queue_tasks.get(session_id)
+        if task is None or task.done():
+            self._queue_tasks[session_id] = asyncio.create_task(
+                self._queue_later(session_id), name=f"hemicycle-queue-{session_id}"
+            )
 
-    async def _queue_later(self) -> None:
-        await asyncio.sleep(QUEUE_COALESCE_SECONDS)
-        await self._flush_queues()
+    def _queue_spacing(self, session_id: int) -> float:
+        return min(QUEUE_SPACING_MAX_SECONDS, self._audience.get(session_id, 0) * QUEUE_SPACING_PER_LISTENER)
+
+    async def _queue_later(self, session_id: int) -> None:
+        """Flush a session's queue changes, no sooner than its spacing after the previous broadcast."""
+        while session_id in self._queue_dirty:
+            since = time.monotonic() - self._queue_sent.get(session_id, float("-inf"))
+            await asyncio.sleep(max(QUEUE_COALESCE_SECONDS, self._queue_spacing(session_id) - since))
+            self._queue_sent[session_id] = time.monotonic()
+            await self._flush_queue(session_id)
 
     async def _flush_queues(self) -> None:
-        """One read per changed session, then: the full queue to staff, the floor to everyone, and each
-        queued (or just affected) participant their own place."""
         while self._queue_dirty:
-            session_id, touched = self._queue_dirty.popitem()
-            try:
-                state = await self.floor.state(session_id)
-                staff, public = self.floor.views(state)
-                await self.sio.emit("queue", staff, room=staff_room(session_id))
-                await self.sio.emit("floor", public, room=session_room(session_id))
-                concerned = touched | {e.participant_id for e in state.queued if e.participant_id}
-                if state.speaking and state.speaking.participant_id:
-                    concerned.add(state.speaking.participant_id)
-                for participant_id in concerned:
-                    await self.sio.emit(
-                        "queue:mine",
-                        self.floor.mine(state, participant_id),
-                        room=participant_room(session_id, participant_id),
-                    )
-            except Exception:
-                log.exception("queue broadcast for session %s failed", session_id)
+            await self._flush_queue(next(iter(self._queue_dirty)))
+
+    async def _flush_queue(self, session_id: int) -> None:
+        """One read, then: each participant whose own request changed, their view (first, so that the
+        floor that follows finds it); the floor, with the line's order, to everyone; the full queue to
+        staff. Other queued participants find their new place in the floor's order."""
+        touched = self._queue_dirty.pop(session_id, set())
+        try:
+            state = await self.floor.state(session_id)
+            staff, public = self.floor.views(state)
+            for participant_id, mine in (await self.floor.mine_of(state, touched)).items():
+                await self.sio.emit("queue:mine", mine, room=participant_room(session_id, participant_id))
+            await self.sio.emit("floor", public, room=session_room(session_id))
+            await self.sio.emit("queue", staff, room=staff_room(session_id))
+        except Exception:
+            log.exception("queue broadcast for session %s failed", session_id)
 
     async def session_changed(self, session: SessionInfo, actor: Principal) -> None:
         payload = {
@@ -299,7 +315,7 @@ class Hub:
             welcome = await self._join(sid, principal, session)
         except Exception:
             log.exception("join failed for %s", sid)
-            self._connections.pop(sid, None)
+            self._forget(sid)
             await self.core.store.remove_presence(self.instance_id, sid)
             raise socketio.exceptions.ConnectionRefusedError(
                 "internal error", {"code": "internal", "message": "internal error"}
@@ -313,6 +329,7 @@ class Hub:
         self._connections[sid] = Connection(
             principal, session.id, FloodGuard(self.core.settings.events_per_second)
         )
+        self._audience[session.id] = self._audience.get(session.id, 0) + 1
         await self.core.store.add_presence(self.instance_id, sid, principal, session.id)
         await self.sio.enter_room(sid, session_room(session.id))
         await self.sio.enter_room(sid, participant_room(session.id, principal.participant.id))
@@ -342,8 +359,14 @@ class Hub:
             welcome["moderation"] = self.desk.staff_view(questions)
         return welcome
 
-    async def _on_disconnect(self, sid: str, *_reason: Any) -> None:
+    def _forget(self, sid: str) -> Connection | None:
         connection = self._connections.pop(sid, None)
+        if connection is not None:
+            self._audience[connection.session_id] -= 1
+        return connection
+
+    async def _on_disconnect(self, sid: str, *_reason: Any) -> None:
+        connection = self._forget(sid)
         if connection is None:
             return
         try:
@@ -461,17 +484,18 @@ class Hub:
 
     async def _on_hand_raise(self, c: Connection, payload: Any) -> dict[str, Any]:
         request = protocol.parse(protocol.HandRaise, payload)
-        entry = await self.floor.raise_hand(c.principal, c.session_id, request.type, request.language)
-        return await self._mine(c, entry.id)
+        await self.floor.raise_hand(c.principal, c.session_id, request.type, request.language)
+        return await self._mine(c)
 
     async def _on_hand_lower(self, c: Connection, payload: Any) -> dict[str, Any]:
         protocol.parse(protocol.HandLower, payload)
-        await self.floor.lower_hand(c.principal, c.session_id)
-        return await self._mine(c, None)
+        lowered = await self.floor.lower_hand(c.principal, c.session_id)
+        return await self._mine(c, lowered)
 
-    async def _mine(self, c: Connection, _entry_id: int | None) -> dict[str, Any]:
+    async def _mine(self, c: Connection, latest: Entry | None = None) -> dict[str, Any]:
+        # The state this process just wrote is held in memory: this read checks its version, no more.
         state = await self.floor.state(c.session_id)
-        return self.floor.mine(state, c.principal.participant.id)
+        return self.floor.mine(state, c.principal.participant.id, latest)
 
     async def _on_queue_get(self, c: Connection, payload: Any) -> dict[str, Any]:
         protocol.parse(protocol.QueueGet, payload)

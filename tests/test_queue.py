@@ -15,7 +15,7 @@ from server.db import models
 from server.domain.roles import Role
 
 from .conftest import make_settings, run_app
-from .helpers import Client, Running
+from .helpers import Client, Running, place_in
 
 HAND = {"type": "statement", "language": "en"}
 
@@ -61,12 +61,18 @@ async def test_raise_see_place_lower(hemicycle: Running) -> None:
     assert queue["queue"][1]["language"] == "fr" and queue["queue"][1]["stakeholder_group"] == "civil_society"
     floor = await li.wait_for("floor", lambda f: f["length"] == 2)
     assert [e["display_name"] for e in floor["next"]] == ["Amina Diallo", "Li Wei"]
-    await li.wait_for("queue:mine", lambda m: m["place"] == 2)
+    li_entry = second["data"]["entry"]["id"]
+    assert floor["order"] == [first["data"]["entry"]["id"], li_entry]
+    await li.wait_place(li_entry, 2)
 
     lowered = await amina.call("hand:lower")
     assert lowered["ok"] and lowered["data"]["entry"] is None
-    await li.wait_for("queue:mine", lambda m: m["place"] == 1)
-    await amina.wait_for("queue:mine", lambda m: m["entry"] is None)
+    assert lowered["data"]["last"]["state"] == "withdrawn", "the acknowledgement says how the hand went down"
+    await li.wait_place(li_entry, 1)
+    gone = await amina.wait_for("queue:mine", lambda m: m["entry"] is None)
+    assert gone["last"]["state"] == "withdrawn"
+    # Li's own view came once, for Li's own raise; the move up travelled in the floor everyone gets.
+    assert [m["place"] for m in li.received("queue:mine")] == [2]
     assert (await amina.call("hand:lower"))["error"]["code"] == "not_queued"
 
 
@@ -98,14 +104,20 @@ async def test_policies_in_room_requests_and_moves(hemicycle: Running) -> None:
     assert (await moderator.call("queue:move", {"entry_id": b_id, "to": "top"}))["ok"]
     queue = await moderator.wait_for("queue", lambda q: names(q)[0] == "B")
     assert names(queue) == ["B", "C", "H.E. Ms. Rosa Álvarez", "A"]
-    await b.wait_for("queue:mine", lambda m: m["place"] == 1)
-    await a.wait_for("queue:mine", lambda m: m["place"] == 4)
+    await b.wait_place(b_id, 1)
+    await a.wait_place(queue["queue"][3]["id"], 4)
 
     removed = await moderator.call(
         "queue:remove", {"entry_id": queue["queue"][1]["id"], "reason": "off topic"}
     )
     assert removed["ok"]
-    await c.wait_for("queue:mine", lambda m: m["entry"] is None)
+    gone = await c.wait_for("queue:mine", lambda m: m["entry"] is None)
+    assert gone["last"] == {
+        "id": queue["queue"][1]["id"],
+        "state": "removed",
+        "removed_reason": "off topic",
+        "end_reason": None,
+    }
     assert (await moderator.call("queue:lower_all", {"reason": "time is up"}))["data"]["lowered"] == 3
     await moderator.wait_for("queue", lambda q: q["queue"] == [])
     audit = [e["action"] for e in await hemicycle.core.store.audit_log(hemicycle.live_session)]
@@ -119,7 +131,7 @@ async def test_floor_grant_timer_revoke_and_record(hemicycle: Running) -> None:
     speaker = await attendee(hemicycle, "Kofi Mensah", stakeholder_group="academic_technical", country="GH")
     nxt = await attendee(hemicycle, "Next One")
     entry = (await speaker.call("hand:raise", HAND))["data"]["entry"]
-    await nxt.call("hand:raise", HAND)
+    nxt_entry = (await nxt.call("hand:raise", HAND))["data"]["entry"]["id"]
 
     granted = await moderator.call("floor:grant", {"entry_id": entry["id"], "limit_seconds": 120})
     assert granted["ok"], granted
@@ -132,7 +144,7 @@ async def test_floor_grant_timer_revoke_and_record(hemicycle: Running) -> None:
     deadline = datetime.fromisoformat(floor["timer"]["deadline"].replace("Z", "+00:00"))
     granted_at = datetime.fromisoformat(floor["timer"]["granted_at"].replace("Z", "+00:00"))
     assert deadline - granted_at == timedelta(seconds=120)
-    await nxt.wait_for("queue:mine", lambda m: m["place"] == 1)
+    await nxt.wait_place(nxt_entry, 1)
 
     more = await moderator.call("floor:time", {"entry_id": entry["id"], "add_seconds": 60})
     assert more["ok"] and more["data"]["extra_seconds"] == 60
@@ -270,11 +282,12 @@ async def test_two_hundred_concurrent_hands(hemicycle: Running) -> None:
     queue = await moderator.wait_for("queue", lambda q: len(q["queue"]) == 200, timeout=20)
     order = names(queue)
     assert len(set(order)) == 200
-    # Every attendee's last word on their place agrees with the moderator's order.
-    for client in clients:
+    # Every attendee's place, read from the newest floor as the page does, agrees with the moderator's order.
+    for client, reply in zip(clients, replies, strict=True):
         me = client.last("welcome")["me"]["display_name"]
-        mine = await client.wait_for("queue:mine", lambda m: m["version"] >= queue["version"], timeout=20)
-        assert order[mine["place"] - 1] == me
+        entry_id = reply["data"]["entry"]["id"]
+        floor = await client.wait_for("floor", lambda f: f["version"] >= queue["version"], timeout=20)
+        assert order[place_in(floor, entry_id) - 1] == me
     floors = {c.last("floor")["length"] for c in clients}
     assert floors == {200}
 

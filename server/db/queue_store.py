@@ -2,18 +2,27 @@
 
 Each change starts by bumping the session's queue_version. That UPDATE takes the session row's lock on
 PostgreSQL and SQLite's write lock, so changes to one session's queue are serialised across processes, and
-the version tells clients which update is the newest.
+the version tells clients which update is the newest. Within a process, changes first line up in the
+session's lane (server.db.lanes), floor staff ahead of attendees.
+
+Reads are kept cheap for sessions of thousands. A queue state holds the active entries and the record of
+granted turns, never the withdrawn and removed requests that pile up over a day. Each process keeps the
+newest state it read or wrote per session: a change made here updates it in place (the version says
+whether it is still the one the change started from), and a read costs one query for the version while
+nothing changed. A change writes only the rows it changes: places are kept in order, with gaps, and
+renumbered only when someone is put in the middle of the line.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..domain.errors import Conflict, NotFound
@@ -28,13 +37,17 @@ from ..domain.queue import (
     insertion_index,
     move_index,
 )
+from ..domain.roles import Permission, require
 from . import models as m
+from .lanes import ATTENDEE, STAFF, Lanes
 from .store import Store, _session
 
 ACTIVE = (EntryState.QUEUED.value, EntryState.SPEAKING.value)
+ENTRY_COLUMNS = tuple(m.Intervention.__table__.c)
 
 
-def _entry(row: m.Intervention) -> Entry:
+def _entry(row: Any) -> Entry:
+    """An Entry from an ORM row or a Core row of the interventions table (same attribute names)."""
     return Entry(
         id=row.id,
         session_id=row.session_id,
@@ -74,24 +87,49 @@ class Locked:
 
     tx: AsyncSession
     session: m.Session
-    queued: list[m.Intervention]
-    speaking: m.Intervention | None
+    queued: list[Entry]
+    speaking: Entry | None
     now: datetime
+    ended: list[Entry] = field(default_factory=list)
 
-    def find(self, entry_id: int) -> m.Intervention:
-        for row in (*self.queued, *([self.speaking] if self.speaking else [])):
-            if row.id == entry_id:
-                return row
+    def find(self, entry_id: int) -> Entry:
+        for entry in (*self.queued, *([self.speaking] if self.speaking else [])):
+            if entry.id == entry_id:
+                return entry
         raise Conflict(
             "that request is no longer in the queue (it was granted, removed or withdrawn)",
             code="stale_entry",
         )
 
-    def renumber(self, order: Sequence[m.Intervention]) -> None:
-        for index, row in enumerate(order, start=1):
-            if row.position != index:
-                row.position = index
-        self.queued = list(order)
+    def queued_of(self, entry_id: int) -> Entry | None:
+        return next((e for e in self.queued if e.id == entry_id), None)
+
+    async def set(self, entry: Entry, db_only: dict[str, Any] | None = None, **changes: Any) -> Entry:
+        """Write some fields of one entry; returns the entry as it now is (the lists are not touched)."""
+        values = {k: v.value if isinstance(v, Enum) else v for k, v in changes.items()}
+        await self.tx.execute(
+            update(m.Intervention)
+            .where(m.Intervention.id == entry.id)
+            .values(**values, **(db_only or {}))
+            .execution_options(synchronize_session=False)
+        )
+        return replace(entry, **changes)
+
+    async def leave_line(self, entry: Entry, **changes: Any) -> Entry:
+        """Take a queued entry out of the line (withdrawn, removed, granted); the others keep their places."""
+        changed = await self.set(entry, **changes)
+        self.queued = [e for e in self.queued if e.id != entry.id]
+        return changed
+
+    async def reorder(self, order: Sequence[Entry]) -> None:
+        """Places 1..n in this order, writing only the entries whose place changes."""
+        moved = [
+            {"id": e.id, "position": index} for index, e in enumerate(order, start=1) if e.position != index
+        ]
+        if moved:
+            await self.tx.execute(update(m.Intervention), moved)
+        numbered = {row["id"]: row["position"] for row in moved}
+        self.queued = [replace(e, position=numbered[e.id]) if e.id in numbered else e for e in order]
 
 
 class QueueStore:
@@ -100,44 +138,105 @@ class QueueStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._sessions = async_sessionmaker(store.engine, expire_on_commit=False)
+        self._lanes = Lanes()
+        self._known: dict[int, QueueState] = {}
 
     @property
     def clock(self) -> Callable[[], datetime]:
         return self.store.clock
 
     async def state(self, session_id: int) -> QueueState:
+        """The queue as it is now: active entries and the record of granted turns."""
         async with self._sessions() as tx:
-            row = await tx.get(m.Session, session_id)
+            row = await tx.get(m.Session, session_id, populate_existing=True)
             if row is None:
                 raise NotFound(f"there is no session {session_id}", code="unknown_session")
-            entries = await tx.scalars(
-                select(m.Intervention)
-                .where(m.Intervention.session_id == session_id)
+            session = _session(row)
+            known = self._known.get(session_id)
+            if known is not None and known.version == row.queue_version:
+                # The session itself (its state, title) may change without a queue change.
+                return replace(known, session=session) if known.session != session else known
+            rows = await tx.execute(
+                select(*ENTRY_COLUMNS)
+                .where(
+                    m.Intervention.session_id == session_id,
+                    or_(m.Intervention.state.in_(ACTIVE), m.Intervention.granted_at.is_not(None)),
+                )
                 .order_by(m.Intervention.id)
             )
-            return QueueState(
-                _session(row),
+            state = QueueState(
+                session,
                 row.queue_version,
                 row.auto_end_grace_seconds,
-                tuple(_entry(e) for e in entries),
+                tuple(_entry(r) for r in rows),
                 row.balance_targets,
             )
+        self._remember(state)
+        return state
+
+    def _remember(self, state: QueueState) -> None:
+        known = self._known.get(state.session.id)
+        if known is None or known.version <= state.version:
+            self._known[state.session.id] = state
+
+    async def last_requests(self, session_id: int, participant_ids: set[int]) -> dict[int, Entry]:
+        """Each participant's most recent request in the session, whatever became of it."""
+        if not participant_ids:
+            return {}
+        newest = (
+            select(func.max(m.Intervention.id))
+            .where(
+                m.Intervention.session_id == session_id,
+                m.Intervention.participant_id.in_(participant_ids),
+            )
+            .group_by(m.Intervention.participant_id)
+        )
+        async with self._sessions() as tx:
+            rows = await tx.execute(select(*ENTRY_COLUMNS).where(m.Intervention.id.in_(newest)))
+            entries = [_entry(r) for r in rows]
+        return {e.participant_id: e for e in entries if e.participant_id is not None}
 
     @asynccontextmanager
-    async def locked(self, session_id: int) -> AsyncIterator[Locked]:
+    async def locked(self, session_id: int, actor: Principal | None = None) -> AsyncIterator[Locked]:
         """One serialised change to a session's queue; an exception inside rolls everything back."""
-        async with self._sessions() as tx, tx.begin():
-            session = await self.store.bump_and_lock(tx, session_id, "queue_version")
-            rows = list(
-                await tx.scalars(
-                    select(m.Intervention)
-                    .where(m.Intervention.session_id == session_id, m.Intervention.state.in_(ACTIVE))
-                    .order_by(m.Intervention.position, m.Intervention.id)
+        priority = ATTENDEE if actor is not None and not actor.role.is_staff else STAFF
+        async with self._lanes[session_id].hold(priority):
+            async with self._sessions() as tx, tx.begin():
+                session = await self.store.bump_and_lock(tx, session_id, "queue_version")
+                known = self._known.get(session_id)
+                if known is not None and known.version == session.queue_version - 1:
+                    queued, speaking = known.queued, known.speaking
+                else:
+                    known = None
+                    rows = [
+                        _entry(r)
+                        for r in await tx.execute(
+                            select(*ENTRY_COLUMNS)
+                            .where(
+                                m.Intervention.session_id == session_id,
+                                m.Intervention.state.in_(ACTIVE),
+                            )
+                            .order_by(m.Intervention.position, m.Intervention.id)
+                        )
+                    ]
+                    queued = [e for e in rows if e.state is EntryState.QUEUED]
+                    speaking = next((e for e in rows if e.state is EntryState.SPEAKING), None)
+                q = Locked(tx, session, queued, speaking, self.clock())
+                yield q
+            # Committed: carry the state this process knew forward to the new version.
+            if known is not None:
+                record = [e for e in known.entries if e.state not in (EntryState.QUEUED, EntryState.SPEAKING)]
+                record += [e for e in q.ended if e.granted_at is not None]
+                active = [*q.queued, *([q.speaking] if q.speaking else [])]
+                self._remember(
+                    QueueState(
+                        _session(q.session),
+                        q.session.queue_version,
+                        q.session.auto_end_grace_seconds,
+                        tuple(sorted((*record, *active), key=lambda e: e.id)),
+                        q.session.balance_targets,
+                    )
                 )
-            )
-            queued = [r for r in rows if r.state == EntryState.QUEUED.value]
-            speaking = next((r for r in rows if r.state == EntryState.SPEAKING.value), None)
-            yield Locked(tx, session, queued, speaking, self.clock())
 
     def audit(
         self, locked: Locked, actor: Principal | None, action: str, target: str, details: dict[str, Any]
@@ -162,18 +261,18 @@ class QueueStore:
     async def _raise_hand(
         self, actor: Principal, session_id: int, kind: InterventionType, language: str
     ) -> Entry:
-        async with self.locked(session_id) as q:
+        async with self.locked(session_id, actor) as q:
             existing = next(
                 (
-                    r
-                    for r in (*q.queued, *([q.speaking] if q.speaking else []))
-                    if r.participant_id == actor.participant.id
+                    e
+                    for e in (*q.queued, *([q.speaking] if q.speaking else []))
+                    if e.participant_id == actor.participant.id
                 ),
                 None,
             )
             if existing is not None:
                 # Leaving by exception rolls the version bump back: no one is told about a non-change.
-                raise _Unchanged(_entry(existing))
+                raise _Unchanged(existing)
             person = await q.tx.get(m.Participant, actor.participant.id)
             assert person is not None
             row = m.Intervention(
@@ -190,27 +289,30 @@ class QueueStore:
                 language=language,
                 state=EntryState.QUEUED.value,
                 requested_at=q.now,
+                extra_seconds=0,
             )
-            self._insert(q, row, kind)
-            await q.tx.flush()
-            return _entry(row)
+            return await self._insert(q, row, kind)
 
-    def _insert(self, q: Locked, row: m.Intervention, kind: InterventionType) -> None:
-        index = insertion_index([_entry(r) for r in q.queued], kind)
+    async def _insert(self, q: Locked, row: m.Intervention, kind: InterventionType) -> Entry:
+        """Add a new request where the rules put it; returns it as stored."""
+        index = insertion_index(q.queued, kind)
+        row.position = (q.queued[-1].position if q.queued else 0) + 1
         q.tx.add(row)
+        await q.tx.flush()
+        entry = _entry(row)
         if index == len(q.queued):
-            row.position = (q.queued[-1].position if q.queued else 0) + 1
-            q.queued.append(row)
+            q.queued = [*q.queued, entry]
         else:
             order = list(q.queued)
-            order.insert(index, row)
-            row.position = 0
-            q.renumber(order)
+            order.insert(index, entry)
+            await q.reorder(order)
+            entry = q.queued[index]
+        return entry
 
     async def add_in_room(
         self, actor: Principal, session_id: int, fields: dict[str, Any], kind: InterventionType, language: str
     ) -> Entry:
-        async with self.locked(session_id) as q:
+        async with self.locked(session_id, actor) as q:
             row = m.Intervention(
                 session_id=session_id,
                 participant_id=None,
@@ -226,74 +328,73 @@ class QueueStore:
                 state=EntryState.QUEUED.value,
                 requested_at=q.now,
                 added_by=actor.participant.id,
+                extra_seconds=0,
             )
-            self._insert(q, row, kind)
-            await q.tx.flush()
+            entry = await self._insert(q, row, kind)
             self.audit(
                 q,
                 actor,
                 "queue.add_in_room",
-                f"intervention:{row.id}",
-                {"name": row.display_name, "type": kind.value},
+                f"intervention:{entry.id}",
+                {"name": entry.display_name, "type": kind.value},
             )
-            return _entry(row)
+            return entry
 
     async def lower_hand(self, actor: Principal, session_id: int) -> Entry:
-        async with self.locked(session_id) as q:
-            row = next((r for r in q.queued if r.participant_id == actor.participant.id), None)
-            if row is None:
+        async with self.locked(session_id, actor) as q:
+            entry = next((e for e in q.queued if e.participant_id == actor.participant.id), None)
+            if entry is None:
                 if q.speaking is not None and q.speaking.participant_id == actor.participant.id:
                     raise Conflict("you have the floor: end your turn instead", code="has_floor")
                 raise Conflict("your hand is not raised", code="not_queued")
-            row.state = EntryState.WITHDRAWN.value
-            row.ended_at = q.now
-            q.renumber([r for r in q.queued if r is not row])
-            return _entry(row)
+            return await q.leave_line(entry, state=EntryState.WITHDRAWN, ended_at=q.now)
 
     async def move(self, actor: Principal, session_id: int, entry_id: int, to: str | int) -> Entry:
-        async with self.locked(session_id) as q:
-            by_id = {r.id: r for r in q.queued}
-            if entry_id not in by_id:
+        async with self.locked(session_id, actor) as q:
+            if q.queued_of(entry_id) is None:
                 q.find(entry_id)  # raises stale_entry, or finds the speaker
                 raise Conflict("the person holding the floor is not in the queue", code="stale_entry")
-            order = move_index([_entry(r) for r in q.queued], entry_id, to)
-            before = by_id[entry_id].position
-            q.renumber([by_id[e.id] for e in order])
+            before = q.queued.index(next(e for e in q.queued if e.id == entry_id)) + 1
+            await q.reorder(move_index(q.queued, entry_id, to))
+            moved = next(e for e in q.queued if e.id == entry_id)
             self.audit(
                 q,
                 actor,
                 "queue.move",
                 f"intervention:{entry_id}",
-                {"from": before, "to": by_id[entry_id].position},
+                {"from": before, "to": moved.position},
             )
-            return _entry(by_id[entry_id])
+            return moved
 
     async def remove(self, actor: Principal, session_id: int, entry_id: int, reason: str) -> Entry:
-        async with self.locked(session_id) as q:
-            row = q.find(entry_id)
-            if row.state != EntryState.QUEUED.value:
+        async with self.locked(session_id, actor) as q:
+            entry = q.find(entry_id)
+            if entry.state is not EntryState.QUEUED:
                 raise Conflict("that person holds the floor: revoke it instead", code="has_floor")
-            row.state = EntryState.REMOVED.value
-            row.removed_reason = reason
-            row.ended_at = q.now
-            q.renumber([r for r in q.queued if r is not row])
+            removed = await q.leave_line(
+                entry, state=EntryState.REMOVED, removed_reason=reason, ended_at=q.now
+            )
             self.audit(
                 q,
                 actor,
                 "queue.remove",
                 f"intervention:{entry_id}",
-                {"name": row.display_name, "reason": reason},
+                {"name": entry.display_name, "reason": reason},
             )
-            return _entry(row)
+            return removed
 
     async def lower_all(self, actor: Principal, session_id: int, reason: str) -> list[Entry]:
-        async with self.locked(session_id) as q:
-            lowered = []
-            for row in q.queued:
-                row.state = EntryState.REMOVED.value
-                row.removed_reason = reason
-                row.ended_at = q.now
-                lowered.append(_entry(row))
+        async with self.locked(session_id, actor) as q:
+            lowered = [
+                replace(e, state=EntryState.REMOVED, removed_reason=reason, ended_at=q.now) for e in q.queued
+            ]
+            if lowered:
+                await q.tx.execute(
+                    update(m.Intervention)
+                    .where(m.Intervention.id.in_([e.id for e in lowered]))
+                    .values(state=EntryState.REMOVED.value, removed_reason=reason, ended_at=q.now)
+                    .execution_options(synchronize_session=False)
+                )
             q.queued = []
             self.audit(
                 q,
@@ -310,9 +411,9 @@ class QueueStore:
         self, actor: Principal, session_id: int, entry_id: int, limit_seconds: int | None
     ) -> tuple[Entry, Entry | None]:
         """Give the floor to a queued person; whoever held it ends as replaced. Returns (new, previous)."""
-        async with self.locked(session_id) as q:
-            row = next((r for r in q.queued if r.id == entry_id), None)
-            if row is None:
+        async with self.locked(session_id, actor) as q:
+            entry = q.queued_of(entry_id)
+            if entry is None:
                 if q.speaking is not None and q.speaking.id == entry_id:
                     raise Conflict("that person already holds the floor", code="no_change")
                 raise Conflict(
@@ -321,42 +422,65 @@ class QueueStore:
                 )
             previous = None
             if q.speaking is not None:
-                previous = self._end(q, q.speaking, EndReason.REPLACED)
-                await q.tx.flush()  # free the one-speaker index before the new grant
-            row.state = EntryState.SPEAKING.value
-            row.granted_at = q.now
+                # Ended first: at most one speaker per session, also in the database's own index.
+                previous = await self._end(q, q.speaking, EndReason.REPLACED)
+            changes: dict[str, Any] = {"state": EntryState.SPEAKING, "granted_at": q.now}
             if limit_seconds is not None:
-                row.limit_seconds = limit_seconds
-            q.renumber([r for r in q.queued if r is not row])
-            q.speaking = row
+                changes["limit_seconds"] = limit_seconds
+            granted = await q.leave_line(entry, **changes)
+            q.speaking = granted
             self.audit(
                 q,
                 actor,
                 "floor.grant",
                 f"intervention:{entry_id}",
                 {
-                    "name": row.display_name,
-                    "limit_seconds": row.limit_seconds or q.session.default_speaking_seconds,
+                    "name": granted.display_name,
+                    "limit_seconds": granted.limit_seconds or q.session.default_speaking_seconds,
                 },
             )
-            return _entry(row), previous
+            return granted, previous
 
-    def _end(self, q: Locked, row: m.Intervention, reason: EndReason) -> Entry:
-        row.state = EntryState.DONE.value
-        row.ended_at = q.now
-        row.end_reason = reason.value
-        row.absent_since = None
-        if q.speaking is row:
+    async def _end(self, q: Locked, entry: Entry, reason: EndReason) -> Entry:
+        ended = await q.set(
+            entry,
+            db_only={"absent_since": None},
+            state=EntryState.DONE,
+            ended_at=q.now,
+            end_reason=reason.value,
+        )
+        if q.speaking is not None and q.speaking.id == entry.id:
             q.speaking = None
-        return _entry(row)
+        q.ended.append(ended)
+        return ended
 
-    async def end(self, actor: Principal | None, session_id: int, entry_id: int, reason: EndReason) -> Entry:
-        async with self.locked(session_id) as q:
-            if q.speaking is None or q.speaking.id != entry_id:
+    async def end(
+        self,
+        actor: Principal | None,
+        session_id: int,
+        entry_id: int,
+        reason: EndReason,
+    ) -> Entry:
+        """End the turn of the entry holding the floor (actor None: the server itself, e.g. time up).
+
+        A speaker may end their own turn, always as finished; anyone else must be allowed to manage the
+        queue. Both are checked here, under the lock, against the speaker as they are now.
+        """
+        async with self.locked(session_id, actor) as q:
+            speaking = q.speaking
+            own = (
+                actor is not None
+                and speaking is not None
+                and speaking.id == entry_id
+                and speaking.participant_id == actor.participant.id
+            )
+            if actor is not None and not own:
+                require(actor.role, Permission.QUEUE_MANAGE)
+            if speaking is None or speaking.id != entry_id:
                 raise Conflict("that person does not hold the floor any more", code="stale_entry")
-            if actor is not None and actor.participant.id == q.speaking.participant_id:
+            if own:
                 reason = EndReason.FINISHED  # a speaker can only finish their own turn
-            ended = self._end(q, q.speaking, reason)
+            ended = await self._end(q, speaking, reason)
             if actor is None or actor.role.is_staff:
                 self.audit(
                     q,
@@ -376,26 +500,34 @@ class QueueStore:
         limit_seconds: int | None = None,
         add_seconds: int | None = None,
     ) -> Entry:
-        async with self.locked(session_id) as q:
-            row = q.find(entry_id)
+        async with self.locked(session_id, actor) as q:
+            entry = q.find(entry_id)
+            changes: dict[str, Any] = {}
             if limit_seconds is not None:
-                row.limit_seconds = limit_seconds
+                changes["limit_seconds"] = limit_seconds
             if add_seconds is not None:
-                if row.state != EntryState.SPEAKING.value:
+                if entry.state is not EntryState.SPEAKING:
                     raise Conflict("time can be added only while someone speaks", code="not_speaking")
                 # Never below the shortest turn the rules allow.
-                row.extra_seconds = max(
-                    MIN_SPEAKING_SECONDS - (row.limit_seconds or q.session.default_speaking_seconds),
-                    row.extra_seconds + add_seconds,
+                limit = (
+                    changes.get("limit_seconds", entry.limit_seconds) or q.session.default_speaking_seconds
                 )
+                changes["extra_seconds"] = max(
+                    MIN_SPEAKING_SECONDS - limit, entry.extra_seconds + add_seconds
+                )
+            changed = await q.set(entry, **changes)
+            if changed.state is EntryState.SPEAKING:
+                q.speaking = changed
+            else:
+                q.queued = [changed if e.id == changed.id else e for e in q.queued]
             self.audit(
                 q,
                 actor,
                 "floor.set_time",
                 f"intervention:{entry_id}",
-                {"limit_seconds": row.limit_seconds, "extra_seconds": row.extra_seconds},
+                {"limit_seconds": changed.limit_seconds, "extra_seconds": changed.extra_seconds},
             )
-            return _entry(row)
+            return changed
 
     async def settings(
         self,
@@ -407,7 +539,7 @@ class QueueStore:
         clear_auto_end: bool,
         targets: dict[str, dict[str, float]] | None = None,
     ) -> None:
-        async with self.locked(session_id) as q:
+        async with self.locked(session_id, actor) as q:
             if targets is not None:
                 q.session.balance_targets = targets
             if default_speaking_seconds is not None:
@@ -430,11 +562,11 @@ class QueueStore:
 
     # -- housekeeping ---------------------------------------------------------------------------
 
-    async def sweep(self, absent_grace: timedelta, presence_ttl: timedelta) -> set[int]:
+    async def sweep(self, absent_grace: timedelta, presence_ttl: timedelta) -> dict[int, set[int]]:
         """End turns past their automatic end, and turns of speakers gone longer than the grace period.
 
         Every process runs this; the locked transactions make a double end impossible. Returns the sessions
-        whose floor changed.
+        whose floor changed, each with the participants whose turn ended.
         """
         now = self.clock()
         async with self._sessions() as tx:
@@ -447,7 +579,7 @@ class QueueStore:
                     .where(m.Intervention.state == EntryState.SPEAKING.value)
                 )
             )
-        changed: set[int] = set()
+        changed: dict[int, set[int]] = {}
         for row, default_seconds, auto_grace in rows:
             entry = _entry(row)
             deadline = entry.deadline(default_seconds)
@@ -457,7 +589,9 @@ class QueueStore:
                 and now > deadline + timedelta(seconds=auto_grace)
             ):
                 if await self._end_if_still(row.session_id, row.id, EndReason.TIME_UP):
-                    changed.add(row.session_id)
+                    changed.setdefault(row.session_id, set()).update(
+                        {row.participant_id} if row.participant_id else set()
+                    )
                 continue
             if row.in_room or row.participant_id is None:
                 continue
@@ -472,7 +606,7 @@ class QueueStore:
                 and now - row.absent_since > absent_grace
                 and await self._end_if_still(row.session_id, row.id, EndReason.DISCONNECTED)
             ):
-                changed.add(row.session_id)
+                changed.setdefault(row.session_id, {row.participant_id})
         return changed
 
     async def _connections(self, session_id: int, participant_id: int, live_after: datetime) -> int:

@@ -221,7 +221,8 @@ def countdown(speaking: Entry | None, default_seconds: int, now: datetime) -> di
 
 @dataclass(frozen=True)
 class QueueState:
-    """A session's queue as one consistent read: version, settings and every intervention."""
+    """A session's queue as one consistent read: version, settings, the active requests and the record of
+    every granted turn (requests withdrawn or removed before a turn are not part of it)."""
 
     session: SessionInfo
     version: int
@@ -291,17 +292,28 @@ def public_view(state: QueueState, now: datetime) -> dict[str, Any]:
         "timer": countdown(speaking, state.session.default_speaking_seconds, now),
         "next": [e.public() for e in queued[:2]],
         "length": len(queued),
+        # The line as entry ids: each participant finds their own place in it, so one broadcast to everyone
+        # replaces a message per queued person on every change.
+        "order": [e.id for e in queued],
         "server_time": iso(now),
     }
 
 
-def mine_view(state: QueueState, participant_id: int, now: datetime) -> dict[str, Any]:
-    """One participant's own request: their place in line, or their turn at the floor."""
+def mine_view(
+    state: QueueState, participant_id: int, now: datetime, latest: Entry | None = None
+) -> dict[str, Any]:
+    """One participant's own request: their place in line, or their turn at the floor.
+
+    `latest` is their most recent request when the state does not hold it (withdrawn and removed requests
+    are not part of a queue state); otherwise the newest of theirs in the state says how it ended.
+    """
     entry, place = state.place_of(participant_id)
     last = None
     if entry is None:
         # Why the hand went down: withdrawn from another tab, removed with a reason, or the turn ended.
         ended = [e for e in state.entries if e.participant_id == participant_id]
+        if latest is not None and latest.participant_id == participant_id:
+            ended.append(latest)
         if ended:
             latest = max(ended, key=lambda e: e.id)
             last = {

@@ -15,6 +15,7 @@
  *   presence:people   {session_id, people}                roster changed (staff only)
  *   floor             {floor, previous}                   who speaks, the countdown, the next two (everyone)
  *   queue:mine        {mine, previous}                    my own request: place in line, or my turn
+ *                                                         (also when a newer `floor` moves my place)
  *   queue             {queue, previous}                   the whole queue, record, balance (staff only)
  *   questions:public  {questions, previous}               approved questions and the one read aloud (everyone)
  *   questions:mine    {mine, previous}                    my own questions and my votes
@@ -138,6 +139,7 @@ import { io as defaultIo } from '../vendor/socket.io/socket.io.esm.min.js';
  * @property {Timer | null} timer
  * @property {Entry[]} next            the next two in line
  * @property {number} length           how many are waiting
+ * @property {number[]} order          the ids of the queued entries, in order: each finds their own place
  * @property {string} server_time
  */
 
@@ -907,6 +909,27 @@ export class HemicycleClient extends EventTarget {
     this.#floor = /** @type {Floor} */ (floor);
     this.#floorAt = Date.now();
     this.#emit('floor', { floor, previous });
+    this.#placeFromFloor(this.#floor);
+  }
+
+  /**
+   * The server tells me my own request only when it changes; my place moves with everyone else's, so I
+   * read it from each newer floor's order. The version stays the one of my request (an own update of the
+   * same version as this floor must still be taken); only place and length follow the floor.
+   * @param {Floor} floor
+   */
+  #placeFromFloor(floor) {
+    const mine = this.#mine;
+    const entry = mine?.entry;
+    if (!mine || !entry || entry.state !== 'queued' || !Array.isArray(floor.order)) return;
+    if (floor.version < mine.version) return;
+    const index = floor.order.indexOf(entry.id);
+    if (index < 0) return; // granted or taken out: my own update says which
+    const place = index + 1;
+    if (place === mine.place && floor.length === mine.length) return;
+    const previous = mine;
+    this.#mine = { ...mine, place, length: floor.length };
+    this.#emit('queue:mine', { mine: this.#mine, previous });
   }
 
   /** @param {unknown} mine */
@@ -916,6 +939,8 @@ export class HemicycleClient extends EventTarget {
     this.#mine = /** @type {Mine} */ (mine);
     this.#mineAt = Date.now();
     this.#emit('queue:mine', { mine, previous });
+    // A floor newer than this own update may already be here: my place is the one in its order.
+    if (this.#floor) this.#placeFromFloor(this.#floor);
   }
 
   /** @param {unknown} queue */
