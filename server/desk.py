@@ -95,13 +95,9 @@ class QuestionDesk:
 
     async def merge(self, principal: Principal, session_id: int, question_id: int, into_id: int) -> Question:
         session = await self._session(principal, session_id, Permission.QUESTION_MODERATE)
-        before = await self.store.state(session.id)
-        duplicate = before.by_id(question_id)
-        target = await self.store.merge(principal, session.id, question_id, into_id)
-        concerned = {target.participant_id, *target.voters}
-        if duplicate is not None:
-            concerned.add(duplicate.participant_id)
-        self._changed(session.id, *concerned)
+        target, duplicate = await self.store.merge(principal, session.id, question_id, into_id)
+        # The duplicate's asker and voters now find their interest in the target: all of them are told.
+        self._changed(session.id, target.participant_id, *target.voters, duplicate.participant_id)
         return target
 
     async def relay(self, principal: Principal, session_id: int, question_id: int, stage: object) -> Question:

@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 PRESENCE_COALESCE_SECONDS = 0.2
 LARGE_ROSTER = 300
 LARGE_ROSTER_COALESCE_SECONDS = 1.0
+# The staff roster of a large session is rebuilt at most every second per 500 people present: filling a
+# session of thousands should not spend its time listing everyone again and again. Counts go out each flush.
+ROSTER_SECONDS_PER_PERSON = 1 / 500
 # Queue changes: a short window gathers a burst (a lower-all, simultaneous hands); then broadcasts to a
 # session are spaced by its audience, so thousands of attendees get a few fresh floors a second under load
 # instead of twenty that pile up in their sockets. A quiet change goes out after the short window.
@@ -96,6 +99,8 @@ class Hub:
         self._question_buckets: dict[int, TokenBucket] = {}
         self._connections: dict[str, Connection] = {}
         self._dirty: set[int] = set()
+        self._roster_due: dict[int, float] = {}
+        self._roster_owed: dict[int, asyncio.TimerHandle] = {}
         self._presence_delay = PRESENCE_COALESCE_SECONDS
         self._flush_task: asyncio.Task[None] | None = None
         self._queue_dirty: dict[int, set[int]] = {}
@@ -154,10 +159,12 @@ class Hub:
             if task:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        for sid in list(self._connections):
-            await self.sio.disconnect(sid)
+        # Forgotten first, so each disconnect skips its own presence write: dropping the instance below
+        # removes every presence row of this process in one statement.
+        sids = list(self._connections)
         self._connections.clear()
         self._audience.clear()
+        await asyncio.gather(*(self.sio.disconnect(sid) for sid in sids), return_exceptions=True)
         sessions = await self.core.store.drop_instance(self.instance_id)
         self._dirty |= sessions
         await self._flush_now()
@@ -167,6 +174,9 @@ class Hub:
             if task:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+        for handle in self._roster_owed.values():
+            handle.cancel()
+        self._roster_owed.clear()
 
     async def _heartbeat(self) -> None:
         while True:
@@ -281,21 +291,39 @@ class Hub:
         while self._dirty:
             session_id = self._dirty.pop()
             try:
-                snapshot = await self.core.presence(session_id)
-                # A crowd arriving: gather a second of joins per roster rather than a fifth.
+                summary = await self.core.presence_summary(session_id)
+                # A crowd arriving: gather a second of joins per broadcast rather than a fifth.
                 self._presence_delay = (
                     LARGE_ROSTER_COALESCE_SECONDS
-                    if len(snapshot.people) > LARGE_ROSTER
+                    if summary["total"] > LARGE_ROSTER
                     else PRESENCE_COALESCE_SECONDS
                 )
-                await self.sio.emit("presence", snapshot.summary(), room=session_room(session_id))
-                await self.sio.emit(
-                    "presence:people",
-                    {"session_id": session_id, "people": snapshot.roster()},
-                    room=staff_room(session_id),
-                )
+                await self.sio.emit("presence", summary, room=session_room(session_id))
+                await self._send_roster(session_id)
             except Exception:
                 log.exception("presence broadcast for session %s failed", session_id)
+
+    async def _send_roster(self, session_id: int) -> None:
+        """The roster to staff, now or, in a large session, once its spacing has passed."""
+        now = time.monotonic()
+        due = self._roster_due.get(session_id, 0.0)
+        if now < due:
+            if session_id not in self._roster_owed:
+                self._roster_owed[session_id] = asyncio.get_running_loop().call_later(
+                    due - now, self._roster_later, session_id
+                )
+            return
+        snapshot = await self.core.presence(session_id)
+        self._roster_due[session_id] = now + len(snapshot.people) * ROSTER_SECONDS_PER_PERSON
+        await self.sio.emit(
+            "presence:people",
+            {"session_id": session_id, "people": snapshot.roster()},
+            room=staff_room(session_id),
+        )
+
+    def _roster_later(self, session_id: int) -> None:
+        self._roster_owed.pop(session_id, None)
+        self.presence_changed(session_id)
 
     # -- connection -----------------------------------------------------------------------------
 

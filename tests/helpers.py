@@ -6,6 +6,7 @@ import asyncio
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -112,6 +113,23 @@ def place_in(floor: dict[str, Any], entry_id: int) -> int | None:
     return order.index(entry_id) + 1 if entry_id in order else None
 
 
+async def mint(core: Hemicycle, role: Role, session_id: int | None, event_id: int | None = None) -> str:
+    """A staff link's token for a role, in a session (or event-wide, with session_id None), valid an hour."""
+    if session_id is not None:
+        event_id = (await core.store.get_session(session_id)).event_id
+    assert event_id is not None, "an event-wide grant needs its event"
+    person, grant = await core.store.staff_grant(event_id, session_id, role)
+    token, _ = core.tokens.issue(
+        grant_id=grant,
+        participant_id=person.id,
+        role=role,
+        event_id=event_id,
+        session_id=session_id,
+        ttl=timedelta(hours=1),
+    )
+    return token
+
+
 @dataclass
 class Running:
     """A Hemicycle app on a real port, with the demo event seeded."""
@@ -129,20 +147,7 @@ class Running:
 
     async def staff_token(self, role: Role, session_id: int | None = None) -> str:
         session_id = self.live_session if session_id is None else session_id
-        session = await self.core.store.get_session(session_id) if role is not Role.ADMIN else None
-        event_id = session.event_id if session else self.event_id
-        person, grant = await self.core.store.staff_grant(
-            event_id, None if role is Role.ADMIN else session_id, role
-        )
-        token, _ = self.core.tokens.issue(
-            grant_id=grant,
-            participant_id=person.id,
-            role=role,
-            event_id=event_id,
-            session_id=None if role is Role.ADMIN else session_id,
-            ttl=__import__("datetime").timedelta(hours=1),
-        )
-        return token
+        return await mint(self.core, role, None if role is Role.ADMIN else session_id, self.event_id)
 
     async def register(self, **fields: Any) -> dict[str, Any]:
         body = {**REGISTRATION, **fields}

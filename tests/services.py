@@ -50,7 +50,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +60,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 import redis
+from playwright.async_api import Browser, async_playwright
 
 # Flags for Playwright's chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS).
 # --no-sandbox: tests run as root in CI, where Chromium's sandbox refuses to start.
@@ -714,3 +715,14 @@ def chromium_path(request: pytest.FixtureRequest) -> str:
         "Chromium",
         f"none of {', '.join(candidates)} found (apt-get install chromium, or set HEMICYCLE_CHROMIUM)",
     )
+
+
+@pytest.fixture
+async def browser(chromium_path: str) -> AsyncIterator[Browser]:
+    """Debian's Chromium, headless, with fake camera and microphone (see tests/services.py)."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()

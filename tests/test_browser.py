@@ -2,50 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from server.domain.roles import Role
 
+from .browser import link, open_page, shoot
 from .helpers import Running
-from .services import CHROMIUM_ARGS
-
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
-
-@pytest.fixture
-async def browser(chromium_path: str) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-async def open_page(browser: Browser, url: str, errors: list[str]) -> Page:
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    page = await context.new_page()
-    page.on("pageerror", lambda exc: errors.append(f"{url}: {exc}"))
-    page.on("console", lambda msg: errors.append(f"{url}: {msg.text}") if msg.type == "error" else None)
-    await page.goto(url)
-    return page
-
-
-async def shoot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-async def link(running: Running, role: Role) -> str:
-    token = await running.staff_token(role)
-    path = f"/e/{running.event_id}/admin" if role is Role.ADMIN else f"/s/{running.live_session}/{role.value}"
-    return f"{running.url}{path}#token={token}"
 
 
 async def test_live_session_across_roles(hemicycle: Running, browser: Browser) -> None:

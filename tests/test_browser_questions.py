@@ -4,73 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from playwright.async_api import Browser, Locator, Page, async_playwright, expect
+from playwright.async_api import Browser, Locator, Page, expect
 
 from server.domain.roles import Role
 
+from .browser import link, open_page, real_errors, register_in_browser, shoot, shoot_part
 from .helpers import Running, eventually
-from .services import CHROMIUM_ARGS
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 HOSTILE = "<img src=x onerror=alert(1)> and ما هي الخطوات التالية؟"
-CONNECTED = "connected"
-
-
-@pytest.fixture
-async def browser(chromium_path: str) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-async def open_page(browser: Browser, url: str, errors: list[str], width: int = 1280) -> Page:
-    context = await browser.new_context(viewport={"width": width, "height": 900})
-    page = await context.new_page()
-    page.on("pageerror", lambda exc: errors.append(f"{url}: {exc}"))
-    page.on("console", lambda msg: errors.append(f"{url}: {msg.text}") if msg.type == "error" else None)
-    await page.goto(url)
-    await expect(page.get_by_test_id("connection-state")).to_contain_text(CONNECTED, ignore_case=True)
-    return page
-
-
-async def shoot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-async def shoot_part(page: Page, selector: str, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.locator(selector).screenshot(path=str(ARTIFACTS / f"{name}.png"))
-
-
-async def link(running: Running, role: Role) -> str:
-    token = await running.staff_token(role)
-    return f"{running.url}/s/{running.live_session}/{role.value}#token={token}"
 
 
 async def attendee_page(running: Running, browser: Browser, errors: list[str], name: str) -> Page:
     """An attendee who registers through the form."""
-    context = await browser.new_context(viewport={"width": 1000, "height": 900})
-    page = await context.new_page()
-    url = f"{running.url}/s/{running.live_session}"
-    page.on("pageerror", lambda exc: errors.append(f"{url}: {exc}"))
-    page.on("console", lambda msg: errors.append(f"{url}: {msg.text}") if msg.type == "error" else None)
-    await page.goto(url)
-    form = page.get_by_test_id("register-form")
-    await form.get_by_label("Name", exact=False).first.fill(name)
-    await form.get_by_label("Affiliation", exact=False).fill("Civil Society Coalition")
-    await form.get_by_label("Stakeholder group", exact=False).select_option("civil_society")
-    await form.get_by_label("Country", exact=False).fill("KE")
-    await form.locator("button[type=submit]").click()
-    await expect(page.get_by_test_id("connection-state")).to_contain_text(CONNECTED, ignore_case=True)
+    page = await open_page(browser, f"{running.url}/s/{running.live_session}", errors, width=1000)
+    await register_in_browser(page, name)
     return page
 
 
@@ -116,19 +66,17 @@ def has_class(name: str) -> re.Pattern[str]:
     return re.compile(rf"(^|\s){re.escape(name)}(\s|$)")
 
 
-def real_errors(errors: list[str]) -> list[str]:
-    return [e for e in errors if "favicon" not in e]
-
-
 def public_questions(data: Any) -> list[Any]:
     return list(data["questions"]) if data else []
 
 
 async def test_question_from_asking_to_answered(hemicycle: Running, browser: Browser) -> None:
     errors: list[str] = []
-    moderator = await open_page(browser, await link(hemicycle, Role.MODERATOR), errors)
-    chair = await open_page(browser, await link(hemicycle, Role.CHAIR), errors)
-    display = await open_page(browser, await link(hemicycle, Role.DISPLAY), errors, width=1600)
+    moderator = await open_page(browser, await link(hemicycle, Role.MODERATOR), errors, connected=True)
+    chair = await open_page(browser, await link(hemicycle, Role.CHAIR), errors, connected=True)
+    display = await open_page(
+        browser, await link(hemicycle, Role.DISPLAY), errors, width=1600, connected=True
+    )
     attendee = await attendee_page(hemicycle, browser, errors, "Zoë Okafor")
 
     # A second attendee follows through Socket.IO.
@@ -240,8 +188,10 @@ async def test_question_from_asking_to_answered(hemicycle: Running, browser: Bro
 
 async def test_dismiss_anonymous_merge_edit_and_export(hemicycle: Running, browser: Browser) -> None:
     errors: list[str] = []
-    moderator = await open_page(browser, await link(hemicycle, Role.MODERATOR), errors)
-    display = await open_page(browser, await link(hemicycle, Role.DISPLAY), errors, width=1600)
+    moderator = await open_page(browser, await link(hemicycle, Role.MODERATOR), errors, connected=True)
+    display = await open_page(
+        browser, await link(hemicycle, Role.DISPLAY), errors, width=1600, connected=True
+    )
     attendee = await attendee_page(hemicycle, browser, errors, "Amina Diallo")
     registered = await hemicycle.register(display_name="Kofi Mensah", country="GH")
     kofi = await hemicycle.join(registered["token"])

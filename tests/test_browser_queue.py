@@ -5,63 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from server.domain.roles import Role
 
+from .browser import link, open_page, real_errors, register_in_browser, shoot
 from .helpers import Running
-from .services import CHROMIUM_ARGS
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 HAND = {"type": "statement", "language": "en"}
 CLOCK = re.compile(r"\d+:\d\d")
-
-
-@pytest.fixture
-async def browser(chromium_path: str) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-async def open_page(browser: Browser, url: str, errors: list[str]) -> Page:
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    page = await context.new_page()
-    page.on("pageerror", lambda exc: errors.append(f"{url}: {exc}"))
-    page.on("console", lambda msg: errors.append(f"{url}: {msg.text}") if msg.type == "error" else None)
-    await page.goto(url)
-    return page
-
-
-async def shoot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-async def link(running: Running, role: Role) -> str:
-    token = await running.staff_token(role)
-    return f"{running.url}/s/{running.live_session}/{role.value}#token={token}"
-
-
-async def register_in_browser(page: Page, name: str, group: str, country: str) -> None:
-    form = page.get_by_test_id("register-form")
-    await form.get_by_label("Name", exact=False).first.fill(name)
-    await form.get_by_label("Affiliation", exact=False).fill("Civil Society Coalition")
-    await form.get_by_label("Stakeholder group", exact=False).select_option(group)
-    await form.get_by_label("Country", exact=False).fill(country)
-    await form.locator("button[type=submit]").click()
-    await expect(page.get_by_test_id("connection-state")).to_contain_text("connected", ignore_case=True)
-
-
-def real_errors(errors: list[str]) -> list[str]:
-    return [e for e in errors if "favicon" not in e]
 
 
 async def test_queue_and_floor_across_pages(hemicycle: Running, browser: Browser) -> None:

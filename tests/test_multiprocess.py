@@ -22,7 +22,7 @@ from server.service import Hemicycle
 from server.tokens import TokenService
 
 from .conftest import make_settings
-from .helpers import SECRET, Client, free_port
+from .helpers import SECRET, Client, free_port, mint
 
 
 async def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -89,20 +89,6 @@ async def two_servers(
         await engine.dispose()
 
 
-async def _token(core: Hemicycle, role: Role, session_id: int) -> str:
-    session = await core.store.get_session(session_id)
-    person, grant = await core.store.staff_grant(session.event_id, session_id, role)
-    token, _ = core.tokens.issue(
-        grant_id=grant,
-        participant_id=person.id,
-        role=role,
-        event_id=session.event_id,
-        session_id=session_id,
-        ttl=timedelta(hours=1),
-    )
-    return token
-
-
 async def test_change_through_one_process_reaches_clients_of_the_other(
     two_servers: tuple[list[str], Hemicycle],
 ) -> None:
@@ -114,8 +100,8 @@ async def test_change_through_one_process_reaches_clients_of_the_other(
     watcher = Client(url_b)
     clients = [moderator, watcher]
     try:
-        await moderator.connect(await _token(core, Role.MODERATOR, session.id), session.id)
-        await watcher.connect(await _token(core, Role.CHAIR, session.id), session.id)
+        await moderator.connect(await mint(core, Role.MODERATOR, session.id), session.id)
+        await watcher.connect(await mint(core, Role.CHAIR, session.id), session.id)
         await moderator.wait_for("welcome")
         await watcher.wait_for("welcome")
 
@@ -175,7 +161,7 @@ async def test_a_stopped_process_presence_is_reaped(two_servers: tuple[list[str]
     session = next(s for s in await core.store.list_sessions(event.id) if s.state is SessionState.LIVE)
     watcher = Client(url_b)
     try:
-        await watcher.connect(await _token(core, Role.MODERATOR, session.id), session.id)
+        await watcher.connect(await mint(core, Role.MODERATOR, session.id), session.id)
         await watcher.wait_for("welcome")
         # A row left by a process that died without a goodbye (no heartbeat since long ago).
         await core.store.register_instance("crashed-process", "elsewhere", 1)
@@ -189,7 +175,7 @@ async def test_a_stopped_process_presence_is_reaped(two_servers: tuple[list[str]
                 .where(models.Instance.id == "crashed-process")
                 .values(heartbeat_at=core.store.clock() - timedelta(minutes=5))
             )
-        chair_principal = (await core.authenticate(await _token(core, Role.CHAIR, session.id)))[0]
+        chair_principal = (await core.authenticate(await mint(core, Role.CHAIR, session.id)))[0]
         await core.store.add_presence("crashed-process", "ghost-sid", chair_principal, session.id)
         assert all(p.role is not Role.CHAIR for p in (await core.presence(session.id)).people), (
             "presence held by a silent process is not counted"
@@ -226,7 +212,7 @@ async def _crowd(
     moderators = [Client(url) for url in urls]
     clients.extend(moderators)
     for moderator in moderators:
-        await moderator.connect(await _token(core, Role.MODERATOR, session.id), session.id)
+        await moderator.connect(await mint(core, Role.MODERATOR, session.id), session.id)
         await moderator.wait_for("welcome")
     attendees = []
     async with aiohttp.ClientSession() as http:

@@ -261,8 +261,12 @@ class QuestionStore:
             self._audit(q, actor, f"question.{action.value}", row.id, {"reason": reason} if reason else {})
         return await self._reload(session_id, question_id)
 
-    async def merge(self, actor: Principal, session_id: int, question_id: int, into_id: int) -> Question:
-        """Fold a duplicate into another question: its votes, and its asker's interest, go to the target."""
+    async def merge(
+        self, actor: Principal, session_id: int, question_id: int, into_id: int
+    ) -> tuple[Question, Question]:
+        """Fold a duplicate into another question: its votes, and its asker's interest, go to the target.
+
+        Returns (the target as it now is, the duplicate as it was before the merge)."""
         async with self.locked(session_id) as q:
             row, duplicate = await self._get(q, question_id)
             _target_row, target = await self._get(q, into_id)
@@ -277,7 +281,7 @@ class QuestionStore:
             self._audit(
                 q, actor, "question.merge", question_id, {"into": into_id, "votes_moved": len(moving)}
             )
-        return await self._reload(session_id, into_id)
+        return await self._reload(session_id, into_id), duplicate
 
     async def relay(self, actor: Principal, session_id: int, question_id: int, stage: Stage) -> Question:
         async with self.locked(session_id) as q:

@@ -2,8 +2,8 @@
 
 Each change starts by bumping the session's queue_version. That UPDATE takes the session row's lock on
 PostgreSQL and SQLite's write lock, so changes to one session's queue are serialised across processes, and
-the version tells clients which update is the newest. Within a process, changes first line up in the
-session's lane (server.db.lanes), floor staff ahead of attendees.
+the version tells clients which update is the newest. Within a process, the changes waiting for a session
+go in together, one transaction per batch, floor staff ahead of attendees (server.db.batches).
 
 Reads are kept cheap for sessions of thousands. A queue state holds the active entries and the record of
 granted turns, never the withdrawn and removed requests that pile up over a day. Each process keeps the
@@ -15,17 +15,17 @@ renumbered only when someone is put in the middle of the line.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ..domain.errors import Conflict, NotFound
+from ..domain.errors import Conflict, HemicycleError, NotFound
 from ..domain.model import Principal
 from ..domain.queue import (
     MIN_SPEAKING_SECONDS,
@@ -39,10 +39,11 @@ from ..domain.queue import (
 )
 from ..domain.roles import Permission, require
 from . import models as m
-from .lanes import ATTENDEE, STAFF, Lanes
+from .batches import ATTENDEE, STAFF, Batches
 from .store import Store, _session
 
 ACTIVE = (EntryState.QUEUED.value, EntryState.SPEAKING.value)
+T = TypeVar("T")
 ENTRY_COLUMNS = tuple(m.Intervention.__table__.c)
 
 
@@ -138,8 +139,8 @@ class QueueStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._sessions = async_sessionmaker(store.engine, expire_on_commit=False)
-        self._lanes = Lanes()
         self._known: dict[int, QueueState] = {}
+        self._batches: Batches[Locked] = Batches(self.locked, (HemicycleError, _Unchanged))
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -196,47 +197,52 @@ class QueueStore:
             entries = [_entry(r) for r in rows]
         return {e.participant_id: e for e in entries if e.participant_id is not None}
 
-    @asynccontextmanager
-    async def locked(self, session_id: int, actor: Principal | None = None) -> AsyncIterator[Locked]:
-        """One serialised change to a session's queue; an exception inside rolls everything back."""
+    async def _change(
+        self, session_id: int, actor: Principal | None, change: Callable[[Locked], Awaitable[T]]
+    ) -> T:
+        """Apply one change, in this process's next batch for the session (floor staff first)."""
         priority = ATTENDEE if actor is not None and not actor.role.is_staff else STAFF
-        async with self._lanes[session_id].hold(priority):
-            async with self._sessions() as tx, tx.begin():
-                session = await self.store.bump_and_lock(tx, session_id, "queue_version")
-                known = self._known.get(session_id)
-                if known is not None and known.version == session.queue_version - 1:
-                    queued, speaking = known.queued, known.speaking
-                else:
-                    known = None
-                    rows = [
-                        _entry(r)
-                        for r in await tx.execute(
-                            select(*ENTRY_COLUMNS)
-                            .where(
-                                m.Intervention.session_id == session_id,
-                                m.Intervention.state.in_(ACTIVE),
-                            )
-                            .order_by(m.Intervention.position, m.Intervention.id)
+        return await self._batches.submit(session_id, priority, change)
+
+    @asynccontextmanager
+    async def locked(self, session_id: int) -> AsyncIterator[Locked]:
+        """One serialised transaction on a session's queue; an exception inside rolls everything back."""
+        async with self._sessions() as tx, tx.begin():
+            session = await self.store.bump_and_lock(tx, session_id, "queue_version")
+            known = self._known.get(session_id)
+            if known is not None and known.version == session.queue_version - 1:
+                queued, speaking = known.queued, known.speaking
+            else:
+                known = None
+                rows = [
+                    _entry(r)
+                    for r in await tx.execute(
+                        select(*ENTRY_COLUMNS)
+                        .where(
+                            m.Intervention.session_id == session_id,
+                            m.Intervention.state.in_(ACTIVE),
                         )
-                    ]
-                    queued = [e for e in rows if e.state is EntryState.QUEUED]
-                    speaking = next((e for e in rows if e.state is EntryState.SPEAKING), None)
-                q = Locked(tx, session, queued, speaking, self.clock())
-                yield q
-            # Committed: carry the state this process knew forward to the new version.
-            if known is not None:
-                record = [e for e in known.entries if e.state not in (EntryState.QUEUED, EntryState.SPEAKING)]
-                record += [e for e in q.ended if e.granted_at is not None]
-                active = [*q.queued, *([q.speaking] if q.speaking else [])]
-                self._remember(
-                    QueueState(
-                        _session(q.session),
-                        q.session.queue_version,
-                        q.session.auto_end_grace_seconds,
-                        tuple(sorted((*record, *active), key=lambda e: e.id)),
-                        q.session.balance_targets,
+                        .order_by(m.Intervention.position, m.Intervention.id)
                     )
+                ]
+                queued = [e for e in rows if e.state is EntryState.QUEUED]
+                speaking = next((e for e in rows if e.state is EntryState.SPEAKING), None)
+            q = Locked(tx, session, queued, speaking, self.clock())
+            yield q
+        # Committed: carry the state this process knew forward to the new version.
+        if known is not None:
+            record = [e for e in known.entries if e.state not in (EntryState.QUEUED, EntryState.SPEAKING)]
+            record += [e for e in q.ended if e.granted_at is not None]
+            active = [*q.queued, *([q.speaking] if q.speaking else [])]
+            self._remember(
+                QueueState(
+                    _session(q.session),
+                    q.session.queue_version,
+                    q.session.auto_end_grace_seconds,
+                    tuple(sorted((*record, *active), key=lambda e: e.id)),
+                    q.session.balance_targets,
                 )
+            )
 
     def audit(
         self, locked: Locked, actor: Principal | None, action: str, target: str, details: dict[str, Any]
@@ -261,7 +267,7 @@ class QueueStore:
     async def _raise_hand(
         self, actor: Principal, session_id: int, kind: InterventionType, language: str
     ) -> Entry:
-        async with self.locked(session_id, actor) as q:
+        async def op(q: Locked) -> Entry:
             existing = next(
                 (
                     e
@@ -293,6 +299,8 @@ class QueueStore:
             )
             return await self._insert(q, row, kind)
 
+        return await self._change(session_id, actor, op)
+
     async def _insert(self, q: Locked, row: m.Intervention, kind: InterventionType) -> Entry:
         """Add a new request where the rules put it; returns it as stored."""
         index = insertion_index(q.queued, kind)
@@ -312,7 +320,7 @@ class QueueStore:
     async def add_in_room(
         self, actor: Principal, session_id: int, fields: dict[str, Any], kind: InterventionType, language: str
     ) -> Entry:
-        async with self.locked(session_id, actor) as q:
+        async def op(q: Locked) -> Entry:
             row = m.Intervention(
                 session_id=session_id,
                 participant_id=None,
@@ -340,8 +348,10 @@ class QueueStore:
             )
             return entry
 
+        return await self._change(session_id, actor, op)
+
     async def lower_hand(self, actor: Principal, session_id: int) -> Entry:
-        async with self.locked(session_id, actor) as q:
+        async def op(q: Locked) -> Entry:
             entry = next((e for e in q.queued if e.participant_id == actor.participant.id), None)
             if entry is None:
                 if q.speaking is not None and q.speaking.participant_id == actor.participant.id:
@@ -349,8 +359,10 @@ class QueueStore:
                 raise Conflict("your hand is not raised", code="not_queued")
             return await q.leave_line(entry, state=EntryState.WITHDRAWN, ended_at=q.now)
 
+        return await self._change(session_id, actor, op)
+
     async def move(self, actor: Principal, session_id: int, entry_id: int, to: str | int) -> Entry:
-        async with self.locked(session_id, actor) as q:
+        async def op(q: Locked) -> Entry:
             if q.queued_of(entry_id) is None:
                 q.find(entry_id)  # raises stale_entry, or finds the speaker
                 raise Conflict("the person holding the floor is not in the queue", code="stale_entry")
@@ -366,8 +378,10 @@ class QueueStore:
             )
             return moved
 
+        return await self._change(session_id, actor, op)
+
     async def remove(self, actor: Principal, session_id: int, entry_id: int, reason: str) -> Entry:
-        async with self.locked(session_id, actor) as q:
+        async def op(q: Locked) -> Entry:
             entry = q.find(entry_id)
             if entry.state is not EntryState.QUEUED:
                 raise Conflict("that person holds the floor: revoke it instead", code="has_floor")
@@ -383,8 +397,10 @@ class QueueStore:
             )
             return removed
 
+        return await self._change(session_id, actor, op)
+
     async def lower_all(self, actor: Principal, session_id: int, reason: str) -> list[Entry]:
-        async with self.locked(session_id, actor) as q:
+        async def op(q: Locked) -> list[Entry]:
             lowered = [
                 replace(e, state=EntryState.REMOVED, removed_reason=reason, ended_at=q.now) for e in q.queued
             ]
@@ -405,13 +421,16 @@ class QueueStore:
             )
             return lowered
 
+        return await self._change(session_id, actor, op)
+
     # -- the floor ----------------------------------------------------------------------------
 
     async def grant(
         self, actor: Principal, session_id: int, entry_id: int, limit_seconds: int | None
     ) -> tuple[Entry, Entry | None]:
         """Give the floor to a queued person; whoever held it ends as replaced. Returns (new, previous)."""
-        async with self.locked(session_id, actor) as q:
+
+        async def op(q: Locked) -> tuple[Entry, Entry | None]:
             entry = q.queued_of(entry_id)
             if entry is None:
                 if q.speaking is not None and q.speaking.id == entry_id:
@@ -441,6 +460,8 @@ class QueueStore:
             )
             return granted, previous
 
+        return await self._change(session_id, actor, op)
+
     async def _end(self, q: Locked, entry: Entry, reason: EndReason) -> Entry:
         ended = await q.set(
             entry,
@@ -466,7 +487,8 @@ class QueueStore:
         A speaker may end their own turn, always as finished; anyone else must be allowed to manage the
         queue. Both are checked here, under the lock, against the speaker as they are now.
         """
-        async with self.locked(session_id, actor) as q:
+
+        async def op(q: Locked) -> Entry:
             speaking = q.speaking
             own = (
                 actor is not None
@@ -478,18 +500,19 @@ class QueueStore:
                 require(actor.role, Permission.QUEUE_MANAGE)
             if speaking is None or speaking.id != entry_id:
                 raise Conflict("that person does not hold the floor any more", code="stale_entry")
-            if own:
-                reason = EndReason.FINISHED  # a speaker can only finish their own turn
-            ended = await self._end(q, speaking, reason)
+            why = EndReason.FINISHED if own else reason  # a speaker can only finish their own turn
+            ended = await self._end(q, speaking, why)
             if actor is None or actor.role.is_staff:
                 self.audit(
                     q,
                     actor,
-                    f"floor.{'revoke' if reason is EndReason.REVOKED else 'end'}",
+                    f"floor.{'revoke' if why is EndReason.REVOKED else 'end'}",
                     f"intervention:{entry_id}",
-                    {"name": ended.display_name, "reason": reason.value},
+                    {"name": ended.display_name, "reason": why.value},
                 )
             return ended
+
+        return await self._change(session_id, actor, op)
 
     async def set_time(
         self,
@@ -500,7 +523,7 @@ class QueueStore:
         limit_seconds: int | None = None,
         add_seconds: int | None = None,
     ) -> Entry:
-        async with self.locked(session_id, actor) as q:
+        async def op(q: Locked) -> Entry:
             entry = q.find(entry_id)
             changes: dict[str, Any] = {}
             if limit_seconds is not None:
@@ -529,6 +552,8 @@ class QueueStore:
             )
             return changed
 
+        return await self._change(session_id, actor, op)
+
     async def settings(
         self,
         actor: Principal,
@@ -539,7 +564,7 @@ class QueueStore:
         clear_auto_end: bool,
         targets: dict[str, dict[str, float]] | None = None,
     ) -> None:
-        async with self.locked(session_id, actor) as q:
+        async def op(q: Locked) -> None:
             if targets is not None:
                 q.session.balance_targets = targets
             if default_speaking_seconds is not None:
@@ -559,6 +584,8 @@ class QueueStore:
                     "targets": q.session.balance_targets,
                 },
             )
+
+        return await self._change(session_id, actor, op)
 
     # -- housekeeping ---------------------------------------------------------------------------
 

@@ -1,0 +1,65 @@
+"""What the Chromium tests share: opening pages that report their errors, role links, the registration
+form, and screenshots kept as test artefacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.async_api import Browser, Page, expect
+
+from server.domain.roles import Role
+
+from .helpers import Running
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CONNECTED = "connected"
+
+
+async def open_page(
+    browser: Browser, url: str, errors: list[str], width: int = 1280, *, connected: bool = False
+) -> Page:
+    """A page in its own browser context; its script errors and console errors go to `errors`.
+
+    With `connected`, waits until the page says it is connected to the session."""
+    context = await browser.new_context(viewport={"width": width, "height": 900})
+    page = await context.new_page()
+    page.on("pageerror", lambda exc: errors.append(f"{url}: {exc}"))
+    page.on("console", lambda msg: errors.append(f"{url}: {msg.text}") if msg.type == "error" else None)
+    await page.goto(url)
+    if connected:
+        await expect(page.get_by_test_id("connection-state")).to_contain_text(CONNECTED, ignore_case=True)
+    return page
+
+
+def real_errors(errors: list[str]) -> list[str]:
+    return [e for e in errors if "favicon" not in e]
+
+
+async def shoot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def shoot_part(page: Page, selector: str, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.locator(selector).screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+async def link(running: Running, role: Role) -> str:
+    """The role's link to the live session (the event's admin page for the administrator)."""
+    token = await running.staff_token(role)
+    path = f"/e/{running.event_id}/admin" if role is Role.ADMIN else f"/s/{running.live_session}/{role.value}"
+    return f"{running.url}{path}#token={token}"
+
+
+async def register_in_browser(
+    page: Page, name: str, group: str = "civil_society", country: str = "KE"
+) -> None:
+    """Fill in and send the attendee's registration form, then wait for the page to connect."""
+    form = page.get_by_test_id("register-form")
+    await form.get_by_label("Name", exact=False).first.fill(name)
+    await form.get_by_label("Affiliation", exact=False).fill("Civil Society Coalition")
+    await form.get_by_label("Stakeholder group", exact=False).select_option(group)
+    await form.get_by_label("Country", exact=False).fill(country)
+    await form.locator("button[type=submit]").click()
+    await expect(page.get_by_test_id("connection-state")).to_contain_text(CONNECTED, ignore_case=True)
