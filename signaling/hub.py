@@ -28,7 +28,7 @@ from server.domain.roles import ROLE_PERMISSIONS, Permission
 from server.floor import Floor
 from server.service import Hemicycle
 
-from . import protocol
+from . import fanout, protocol
 from .protocol import CLIENT_EVENTS, MAX_MESSAGE_BYTES, QUESTION_WRITES, QUEUE_WRITES, ConnectAuth
 
 log = logging.getLogger(__name__)
@@ -84,10 +84,9 @@ class Hub:
     def __init__(self, core: Hemicycle, redis_url: str | None) -> None:
         self.core = core
         self.instance_id = core.instance_id
-        manager = socketio.AsyncRedisManager(redis_url) if redis_url else None
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
-            client_manager=manager,
+            client_manager=fanout.manager(redis_url),
             max_http_buffer_size=MAX_MESSAGE_BYTES,
             logger=False,
             engineio_logger=False,
