@@ -40,6 +40,8 @@ LARGE_ROSTER_COALESCE_SECONDS = 1.0
 # The staff roster of a large session is rebuilt at most every second per 500 people present: filling a
 # session of thousands should not spend its time listing everyone again and again. Counts go out each flush.
 ROSTER_SECONDS_PER_PERSON = 1 / 500
+# A joining attendee's welcome reuses counts broadcast this recently.
+SUMMARY_FRESH_SECONDS = 2.0
 # Queue changes: a short window gathers a burst (a lower-all, simultaneous hands); then broadcasts to a
 # session are spaced by its audience, so thousands of attendees get a few fresh floors a second under load
 # instead of twenty that pile up in their sockets. A quiet change goes out after the short window.
@@ -99,6 +101,7 @@ class Hub:
         self._connections: dict[str, Connection] = {}
         self._dirty: set[int] = set()
         self._roster_due: dict[int, float] = {}
+        self._summaries: dict[int, tuple[float, dict[str, Any]]] = {}
         self._roster_owed: dict[int, asyncio.TimerHandle] = {}
         self._presence_delay = PRESENCE_COALESCE_SECONDS
         self._flush_task: asyncio.Task[None] | None = None
@@ -291,6 +294,7 @@ class Hub:
             session_id = self._dirty.pop()
             try:
                 summary = await self.core.presence_summary(session_id)
+                self._summaries[session_id] = (time.monotonic(), summary)
                 # A crowd arriving: gather a second of joins per broadcast rather than a fifth.
                 self._presence_delay = (
                     LARGE_ROSTER_COALESCE_SECONDS
@@ -364,7 +368,7 @@ class Hub:
             await self.sio.enter_room(sid, staff_room(session.id))
         # The roster only for staff: an attendee's welcome costs one aggregate, not the whole list.
         snapshot = await self.core.presence(session.id) if principal.role.is_staff else None
-        summary = snapshot.summary() if snapshot else await self.core.presence_summary(session.id)
+        summary = snapshot.summary() if snapshot else await self._summary(session.id)
         queue = await self.floor.state(session.id)
         staff_queue, public_floor = self.floor.views(queue)
         questions = await self.desk.state(session.id)
@@ -391,6 +395,14 @@ class Hub:
         if connection is not None:
             self._audience[connection.session_id] -= 1
         return connection
+
+    async def _summary(self, session_id: int) -> dict[str, Any]:
+        """Presence counts for a joining attendee: the last ones broadcast, if recent (the join itself
+        triggers the next broadcast), else a fresh aggregate."""
+        at, summary = self._summaries.get(session_id, (float("-inf"), None))
+        if summary is not None and time.monotonic() - at < SUMMARY_FRESH_SECONDS:
+            return summary
+        return await self.core.presence_summary(session_id)
 
     async def _on_disconnect(self, sid: str, *_reason: Any) -> None:
         connection = self._forget(sid)

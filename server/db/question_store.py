@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -90,16 +90,26 @@ class QuestionStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._sessions = async_sessionmaker(store.engine, expire_on_commit=False)
+        self._known: dict[int, QuestionsState] = {}
 
     async def state(self, session_id: int) -> QuestionsState:
+        """The session's questions now. Every change bumps the session's questions version, so the last
+        state read here is reused, for the cost of one query, until the version moves."""
         async with self._sessions() as tx:
-            row = await tx.get(m.Session, session_id)
+            row = await tx.get(m.Session, session_id, populate_existing=True)
             if row is None:
                 raise NotFound(f"there is no session {session_id}", code="unknown_session")
+            session = _session(row)
+            known = self._known.get(session_id)
+            if known is not None and known.version == row.questions_version:
+                return known if known.session == session else replace(known, session=session)
             questions = await self._load(tx, session_id)
-            return QuestionsState(
-                _session(row), row.questions_version, row.questions_premoderated, tuple(questions)
+            state = QuestionsState(
+                session, row.questions_version, row.questions_premoderated, tuple(questions)
             )
+        if known is None or known.version < state.version:
+            self._known[session_id] = state
+        return state
 
     async def _load(self, tx: AsyncSession, session_id: int, only: int | None = None) -> list[Question]:
         query = select(m.Question).where(m.Question.session_id == session_id).order_by(m.Question.id)
