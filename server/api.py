@@ -26,13 +26,14 @@ from .domain.errors import (
 )
 from .domain.model import Principal, iso
 from .domain.roles import Permission
-from .keys import CORE_KEY, HUB_KEY, WEB_DIR_KEY
+from .keys import CORE_KEY, HUB_KEY, REPORTS_KEY, WEB_DIR_KEY
+from .reports import check_format, render
 from .service import REGISTRATION_FIELDS, Hemicycle
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
-STAFF_PAGES = ("moderator", "chair", "av", "captioner", "interpreter", "display")
+STAFF_PAGES = ("moderator", "chair", "av", "captioner", "interpreter", "display", "report")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -231,6 +232,50 @@ async def export_questions(request: web.Request) -> web.StreamResponse:
     return web.Response(text=buffer.getvalue(), content_type="text/csv", charset="utf-8", headers=disposition)
 
 
+REPORT_TYPES = {"json": "application/json", "csv": "text/csv", "html": "text/html"}
+# The HTML report is a document of its own: its stylesheet is inline and it runs no script at all.
+REPORT_HTML_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+
+
+def _report_reply(record: dict[str, Any], request: web.Request, stem: str) -> web.Response:
+    kind = request.query.get("format", "json")
+    part = request.query.get("part", "figures")
+    check_format(kind, part)
+    name = f"{stem}-{part}.csv" if kind == "csv" else f"{stem}.{kind}"
+    headers = {"Content-Disposition": f'{"inline" if kind == "html" else "attachment"}; filename="{name}"'}
+    if kind == "html":
+        headers["Content-Security-Policy"] = REPORT_HTML_POLICY
+    # embed=1: for the report page, which shows the document's <main> under its own stylesheet.
+    standalone = request.query.get("embed") != "1"
+    return web.Response(
+        text=render(record, kind, part, standalone=standalone),
+        content_type=REPORT_TYPES[kind],
+        charset="utf-8",
+        headers=headers,
+    )
+
+
+async def session_report(request: web.Request) -> web.Response:
+    """The session record: interventions, balance, questions, attendance, moderation log (moderators)."""
+    principal, _ = await _principal(request)
+    reports = request.app[REPORTS_KEY]
+    session = await reports.session_for(principal, _int_param(request, "session_id"))
+    check_format(request.query.get("format", "json"), request.query.get("part", "figures"))
+    return _report_reply(await reports.session_record(session), request, f"session-{session.id}-record")
+
+
+async def event_report(request: web.Request) -> web.Response:
+    """Every session's record and the event's balance (the event's administrators)."""
+    principal, _ = await _principal(request)
+    reports = request.app[REPORTS_KEY]
+    event = await reports.event_for(principal, _int_param(request, "event_id"))
+    check_format(request.query.get("format", "json"), request.query.get("part", "figures"))
+    return _report_reply(await reports.event_record(event), request, f"event-{event.id}-record")
+
+
 EXPORT_COLUMNS = (
     "id",
     "text",
@@ -312,8 +357,11 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/sessions/{session_id}/audit", audit)
     r.add_post("/api/sessions/{session_id}/links", links)
     r.add_get("/api/sessions/{session_id}/questions", export_questions)
+    r.add_get("/api/sessions/{session_id}/report", session_report)
+    r.add_get("/api/events/{event_id}/report", event_report)
     r.add_get("/", _page("index"))
     r.add_get("/s/{session_id}", _page("attend"))
     r.add_get("/s/{session_id}/{page}", staff_page)
     r.add_get("/e/{event_id}/admin", _page("admin"))
+    r.add_get("/e/{event_id}/report", _page("report"))
     r.add_static("/static/", app[WEB_DIR_KEY], follow_symlinks=False)

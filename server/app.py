@@ -14,7 +14,8 @@ from signaling.hub import Hub
 from . import api
 from .db.engine import create_engine, migrate
 from .db.store import Store
-from .keys import CORE_KEY, HUB_KEY, SETTINGS_KEY, WEB_DIR_KEY
+from .keys import CORE_KEY, HUB_KEY, REPORTS_KEY, SETTINGS_KEY, WEB_DIR_KEY
+from .reports import Reports
 from .service import Hemicycle
 from .settings import Settings
 from .tokens import TokenService, utcnow
@@ -37,6 +38,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app[SETTINGS_KEY] = settings
     app[CORE_KEY] = core
     app[HUB_KEY] = hub
+    app[REPORTS_KEY] = Reports(core)
     app[WEB_DIR_KEY] = WEB_DIR
     api.add_routes(app)
     hub.attach(app)

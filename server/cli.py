@@ -1,21 +1,24 @@
-"""The `hemicycle` command: serve, migrate, import-agenda, links."""
+"""The `hemicycle` command: serve, migrate, import-agenda, links, report."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from aiohttp import web
+from tqdm import tqdm
 
 from .agenda import AgendaError, load_agenda
 from .db.engine import create_engine, migrate, migrate_blocking
 from .db.store import Store
 from .domain.errors import HemicycleError
 from .domain.roles import ROLE_LABELS, Role
+from .reports import CSV_PARTS, FORMATS, Reports, render
 from .service import Hemicycle
 from .settings import Settings, SettingsError
 from .tokens import TokenService
@@ -42,6 +45,22 @@ def _parser() -> argparse.ArgumentParser:
 
     links = commands.add_parser("links", help="print the role links of a session")
     links.add_argument("session", type=int, help="session id (shown by import-agenda and on the home page)")
+
+    report = commands.add_parser(
+        "report",
+        help="write a session's or a whole event's record (interventions, balance, questions, attendance)",
+    )
+    scope = report.add_mutually_exclusive_group(required=True)
+    scope.add_argument("session", type=int, nargs="?", help="session id")
+    scope.add_argument("--event", type=int, help="event id: every session of the event, and its balance")
+    report.add_argument("--format", choices=FORMATS, default="html", help="file format (default html)")
+    report.add_argument(
+        "--part",
+        choices=CSV_PARTS,
+        default="figures",
+        help="with --format csv: which table (default figures)",
+    )
+    report.add_argument("--out", type=Path, required=True, help="file to write ('-' for standard output)")
     return parser
 
 
@@ -70,7 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_import_agenda(settings, args.file, args.event, args.title, args.timezone))
         if args.command == "links":
             return asyncio.run(_links(settings, args.session))
-    except (AgendaError, HemicycleError) as exc:
+        if args.command == "report":
+            return asyncio.run(_report(settings, args.session, args.event, args.format, args.part, args.out))
+    except (AgendaError, HemicycleError, OSError) as exc:
         print(f"hemicycle: {exc}", file=sys.stderr)
         return 1
     return 2
@@ -94,6 +115,46 @@ async def _print_event_links(core: Hemicycle, event_id: int) -> None:
         for role, url in links.items():
             print(f"    {ROLE_LABELS[Role(role)]:<15} {url}")
     print(f"\nStaff links expire on {expires:%Y-%m-%d %H:%M} UTC. Open the attendee link to register.\n")
+
+
+async def _report(
+    settings: Settings, session_id: int | None, event_id: int | None, kind: str, part: str, out: Path
+) -> int:
+    """Write the record to a file, all or nothing: a temporary file beside it, renamed when complete."""
+    if str(out) != "-":
+        folder = out.parent if str(out.parent) else Path(".")
+        if not folder.is_dir():
+            raise OSError(f"cannot write {out}: there is no folder {folder}")
+    core, engine = await _open(settings)
+    try:
+        reports = Reports(core)
+        if event_id is not None:
+            event = await core.store.get_event(event_id)
+            sessions = await core.store.list_sessions(event.id)
+            with tqdm(total=len(sessions), unit="session", desc=event.title[:40], file=sys.stderr) as bar:
+
+                def advance(_session: object) -> None:
+                    bar.update()
+
+                record = await reports.event_record(event, progress=advance)
+        else:
+            assert session_id is not None
+            record = await reports.session_record(await core.store.get_session(session_id))
+        text = render(record, kind, part)
+    finally:
+        await engine.dispose()  # type: ignore[attr-defined]
+    if str(out) == "-":
+        sys.stdout.write(text)
+        return 0
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        partial.write_text(text, encoding="utf-8", newline="")
+        os.replace(partial, out)
+    except OSError:
+        partial.unlink(missing_ok=True)
+        raise
+    print(f"wrote {out} ({len(text.encode()):,} bytes)", file=sys.stderr)
+    return 0
 
 
 def _serve(settings: Settings) -> int:

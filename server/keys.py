@@ -10,10 +10,12 @@ from aiohttp import web
 if TYPE_CHECKING:
     from signaling.hub import Hub
 
+    from .reports import Reports
     from .service import Hemicycle
     from .settings import Settings
 
 SETTINGS_KEY: web.AppKey[Settings] = web.AppKey("settings")
 CORE_KEY: web.AppKey[Hemicycle] = web.AppKey("core")
 HUB_KEY: web.AppKey[Hub] = web.AppKey("hub")
+REPORTS_KEY: web.AppKey[Reports] = web.AppKey("reports")
 WEB_DIR_KEY: web.AppKey[Path] = web.AppKey("web_dir", Path)

@@ -59,6 +59,11 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "500",
         "Longest question an attendee may post, in characters (at most 2000).",
     ),
+    "HEMICYCLE_REPORT_MIN_GROUP": (
+        "5",
+        "In reports, a gender or age group with fewer people than this shows no figures, only "
+        '"fewer than N" (at least 2).',
+    ),
     "HEMICYCLE_LOG_LEVEL": ("INFO", "Python logging level."),
 }
 
@@ -93,6 +98,7 @@ class Settings:
     events_per_second: int = 10
     floor_grace_seconds: int = 30
     question_max_chars: int = 500
+    report_min_group: int = 5
     log_level: str = "INFO"
     demo: bool = False
 
@@ -114,6 +120,7 @@ class Settings:
             events_per_second=_int(env, "HEMICYCLE_EVENTS_PER_SECOND", 10),
             floor_grace_seconds=_int(env, "HEMICYCLE_FLOOR_GRACE_SECONDS", 30),
             question_max_chars=min(2000, _int(env, "HEMICYCLE_QUESTION_MAX_CHARS", 500)),
+            report_min_group=_int(env, "HEMICYCLE_REPORT_MIN_GROUP", 5, minimum=2),
             log_level=(env.get("HEMICYCLE_LOG_LEVEL", "").strip() or "INFO").upper(),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

@@ -151,7 +151,7 @@ class Hub:
 
     async def start(self) -> None:
         await self.core.store.register_instance(self.instance_id, socket.gethostname(), os.getpid())
-        for session_id in await self.core.store.reap_instances(self.core.presence_ttl):
+        for session_id in await self.core.store.reap_instances(self.core.presence_ttl, self.instance_id):
             self.presence_changed(session_id)
         self._heartbeat_task = asyncio.create_task(self._heartbeat(), name="hemicycle-heartbeat")
         self._sweep_task = asyncio.create_task(self._sweeper(), name="hemicycle-floor-sweep")
@@ -185,7 +185,9 @@ class Hub:
             await asyncio.sleep(self.core.settings.heartbeat_seconds)
             try:
                 await self.core.store.heartbeat(self.instance_id)
-                for session_id in await self.core.store.reap_instances(self.core.presence_ttl):
+                for session_id in await self.core.store.reap_instances(
+                    self.core.presence_ttl, self.instance_id
+                ):
                     self.presence_changed(session_id)
             except Exception:
                 log.exception("heartbeat failed; retrying at the next beat")

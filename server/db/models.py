@@ -188,6 +188,27 @@ class Presence(Base):
     connected_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class Attendance(Base):
+    """One connection to a session, kept after it ends: joins, leaves and concurrency for the record.
+
+    Presence rows are deleted when a connection closes; this one gets its `left_at` instead."""
+
+    __tablename__ = "attendance"
+    __table_args__ = (
+        Index("ix_attendance_session_joined", "session_id", "joined_at"),
+        Index("ix_attendance_connection", "instance_id", "sid"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16))
+    instance_id: Mapped[str] = mapped_column(String(40))
+    sid: Mapped[str] = mapped_column(String(64))
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
 class Intervention(Base):
     """One request for the floor (a remote hand or an in-room request) and, once granted, its record.
 

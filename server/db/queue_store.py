@@ -175,6 +175,16 @@ class QueueStore:
         self._remember(state)
         return state
 
+    async def history(self, session_id: int) -> list[Entry]:
+        """Every request the session had, whatever became of it, for the record."""
+        async with self._sessions() as tx:
+            rows = await tx.execute(
+                select(*ENTRY_COLUMNS)
+                .where(m.Intervention.session_id == session_id)
+                .order_by(m.Intervention.id)
+            )
+            return [_entry(r) for r in rows]
+
     def _remember(self, state: QueueState) -> None:
         known = self._known.get(state.session.id)
         if known is None or known.version <= state.version:

@@ -25,6 +25,7 @@ from ..domain.model import (
     summarize,
 )
 from ..domain.participants import Registration
+from ..domain.report import Visit
 from ..domain.roles import Role
 from ..domain.sessions import SessionState, check_transition
 from ..tokens import utcnow
@@ -410,6 +411,24 @@ class Store:
                 for entry, name in rows
             ]
 
+    async def visits(self, session_id: int) -> list[Visit]:
+        """Every connection the session had, with who made it, for the attendance record."""
+        async with self._tx() as tx:
+            rows = await tx.execute(
+                select(
+                    m.Attendance.participant_id,
+                    m.Attendance.role,
+                    m.Participant.stakeholder_group,
+                    m.Participant.country,
+                    m.Attendance.joined_at,
+                    m.Attendance.left_at,
+                )
+                .join(m.Participant, m.Participant.id == m.Attendance.participant_id)
+                .where(m.Attendance.session_id == session_id)
+                .order_by(m.Attendance.joined_at, m.Attendance.id)
+            )
+            return [Visit(*row) for row in rows]
+
     # -- processes and presence -----------------------------------------------------------------
 
     async def register_instance(self, instance_id: str, host: str, pid: int) -> None:
@@ -423,17 +442,33 @@ class Store:
                 update(m.Instance).where(m.Instance.id == instance_id).values(heartbeat_at=self.clock())
             )
 
-    async def reap_instances(self, silent_for: timedelta) -> set[int]:
-        """Forget processes that stopped beating; returns the sessions whose presence changed."""
+    async def reap_instances(self, silent_for: timedelta, keep: str | None = None) -> set[int]:
+        """Forget processes that stopped beating, never `keep` (the caller: it knows it is alive, whatever
+        its last beat says); returns the sessions whose presence changed."""
         cutoff = self.clock() - silent_for
         async with self._tx() as tx, tx.begin():
-            dead = list(await tx.scalars(select(m.Instance.id).where(m.Instance.heartbeat_at < cutoff)))
+            silent = select(m.Instance.id).where(m.Instance.heartbeat_at < cutoff)
+            if keep is not None:
+                silent = silent.where(m.Instance.id != keep)
+            dead = list(await tx.scalars(silent))
             if not dead:
                 return set()
             sessions = set(
                 await tx.scalars(
                     select(m.Presence.session_id).where(m.Presence.instance_id.in_(dead)).distinct()
                 )
+            )
+            # A dead process's connections left, at the latest, when it last beat.
+            last_beat = (
+                select(m.Instance.heartbeat_at)
+                .where(m.Instance.id == m.Attendance.instance_id)
+                .scalar_subquery()
+            )
+            await tx.execute(
+                update(m.Attendance)
+                .where(m.Attendance.instance_id.in_(dead), m.Attendance.left_at.is_(None))
+                .values(left_at=last_beat)
+                .execution_options(synchronize_session=False)
             )
             await tx.execute(delete(m.Presence).where(m.Presence.instance_id.in_(dead)))
             await tx.execute(delete(m.Instance).where(m.Instance.id.in_(dead)))
@@ -447,11 +482,18 @@ class Store:
                     select(m.Presence.session_id).where(m.Presence.instance_id == instance_id).distinct()
                 )
             )
+            await tx.execute(
+                update(m.Attendance)
+                .where(m.Attendance.instance_id == instance_id, m.Attendance.left_at.is_(None))
+                .values(left_at=self.clock())
+                .execution_options(synchronize_session=False)
+            )
             await tx.execute(delete(m.Presence).where(m.Presence.instance_id == instance_id))
             await tx.execute(delete(m.Instance).where(m.Instance.id == instance_id))
             return sessions
 
     async def add_presence(self, instance_id: str, sid: str, principal: Principal, session_id: int) -> None:
+        now = self.clock()
         async with self._tx() as tx, tx.begin():
             tx.add(
                 m.Presence(
@@ -460,7 +502,17 @@ class Store:
                     session_id=session_id,
                     participant_id=principal.participant.id,
                     role=principal.role.value,
-                    connected_at=self.clock(),
+                    connected_at=now,
+                )
+            )
+            tx.add(
+                m.Attendance(
+                    session_id=session_id,
+                    participant_id=principal.participant.id,
+                    role=principal.role.value,
+                    instance_id=instance_id,
+                    sid=sid,
+                    joined_at=now,
                 )
             )
             try:
@@ -476,6 +528,16 @@ class Store:
                 return None
             session_id = row.session_id
             await tx.delete(row)
+            await tx.execute(
+                update(m.Attendance)
+                .where(
+                    m.Attendance.instance_id == instance_id,
+                    m.Attendance.sid == sid,
+                    m.Attendance.left_at.is_(None),
+                )
+                .values(left_at=self.clock())
+                .execution_options(synchronize_session=False)
+            )
             return session_id
 
     async def presence_summary(self, session_id: int, live_within: timedelta) -> dict[str, Any]:

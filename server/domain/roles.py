@@ -61,6 +61,7 @@ class Permission(StrEnum):
     QUESTION_ASK = "question.ask"
     QUESTION_MODERATE = "question.moderate"
     QUESTION_RELAY = "question.relay"
+    REPORT_VIEW = "report.view"
 
 
 _STAFF_VIEW = frozenset({Permission.SESSION_VIEW, Permission.ROSTER_VIEW})
@@ -74,6 +75,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.QUEUE_MANAGE,
         Permission.QUESTION_MODERATE,
         Permission.QUESTION_RELAY,
+        Permission.REPORT_VIEW,
     },
     Role.CHAIR: _STAFF_VIEW
     | {Permission.SESSION_SET_STATE, Permission.QUEUE_MANAGE, Permission.QUESTION_RELAY},

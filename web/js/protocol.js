@@ -563,20 +563,21 @@ export function issueLinks(sessionId, token) {
 }
 
 /**
- * The session's questions for the report, as a file (admin, moderator). The token travels in the
- * Authorization header, never in the URL; the caller saves the Blob (e.g. through a Blob URL).
- * @param {number | string} sessionId
- * @param {'csv' | 'json'} format
+ * A file from the API (an export or a report), fetched with the token in the Authorization header, never
+ * in the URL; the caller shows it or saves the Blob (e.g. through a Blob URL).
+ * @param {string} path
+ * @param {string} accept
  * @param {string} token
- * @param {{baseUrl?: string}} [options]
+ * @param {string} fallbackName   the file name when the server sends none
+ * @param {string} [baseUrl]
  * @returns {Promise<{blob: Blob, filename: string}>}
  */
-export async function exportQuestions(sessionId, format, token, { baseUrl = '' } = {}) {
+async function fetchFile(path, accept, token, fallbackName, baseUrl = '') {
   /** @type {Response} */
   let response;
   try {
-    response = await fetch(`${baseUrl}/api/sessions/${seg(sessionId)}/questions?format=${encodeURIComponent(format)}`, {
-      headers: { Authorization: `Bearer ${token}`, Accept: format === 'csv' ? 'text/csv' : 'application/json' },
+    response = await fetch(`${baseUrl}${path}`, {
+      headers: { Authorization: `Bearer ${token}`, Accept: accept },
       cache: 'no-store',
       credentials: 'omit',
     });
@@ -602,8 +603,40 @@ export async function exportQuestions(sessionId, format, token, { baseUrl = '' }
   }
   const disposition = response.headers.get('Content-Disposition') ?? '';
   const named = /filename="?([^";]+)"?/i.exec(disposition);
-  const filename = named ? named[1] : `session-${sessionId}-questions.${format}`;
-  return { blob: await response.blob(), filename };
+  return { blob: await response.blob(), filename: named ? named[1] : fallbackName };
+}
+
+/**
+ * The session's questions for the report, as a file (admin, moderator).
+ * @param {number | string} sessionId
+ * @param {'csv' | 'json'} format
+ * @param {string} token
+ * @param {{baseUrl?: string}} [options]
+ * @returns {Promise<{blob: Blob, filename: string}>}
+ */
+export function exportQuestions(sessionId, format, token, { baseUrl = '' } = {}) {
+  return fetchFile(`/api/sessions/${seg(sessionId)}/questions?format=${encodeURIComponent(format)}`,
+    format === 'csv' ? 'text/csv' : 'application/json', token, `session-${sessionId}-questions.${format}`, baseUrl);
+}
+
+/** @typedef {'figures' | 'interventions' | 'attendance' | 'audit'} ReportPart */
+
+/**
+ * A session's record (moderator, admin) or a whole event's (the event's admin), as HTML, JSON or CSV.
+ * @param {{sessionId?: number | string, eventId?: number | string}} scope   one of the two
+ * @param {'html' | 'json' | 'csv'} format
+ * @param {string} token
+ * @param {{part?: ReportPart, embed?: boolean, baseUrl?: string}} [options]   `part`: which table, for
+ *   CSV; `embed`: HTML that links the site's stylesheet instead of carrying its own (to show in a page)
+ * @returns {Promise<{blob: Blob, filename: string}>}
+ */
+export function fetchReport(scope, format, token, { part = 'figures', embed = false, baseUrl = '' } = {}) {
+  const base = scope.sessionId !== undefined
+    ? `/api/sessions/${seg(scope.sessionId)}/report`
+    : `/api/events/${seg(/** @type {number | string} */ (scope.eventId))}/report`;
+  const query = `?format=${encodeURIComponent(format)}&part=${encodeURIComponent(part)}${embed ? '&embed=1' : ''}`;
+  const accept = { html: 'text/html', json: 'application/json', csv: 'text/csv' }[format];
+  return fetchFile(`${base}${query}`, accept, token, `record.${format}`, baseUrl);
 }
 
 // ---------------------------------------------------------------------------------------------------------

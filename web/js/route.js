@@ -2,14 +2,16 @@
 /**
  * Ids from the page's path (docs/protocol.md, "Pages"):
  *   /s/{session id}            attendee page
- *   /s/{session id}/{page}     moderator, chair, av, captioner, interpreter, display
+ *   /s/{session id}/{page}     moderator, chair, av, captioner, interpreter, display, report
  *   /e/{event id}/admin        administrator
+ *   /e/{event id}/report       the event's record (administrator)
  *
  * Protocol layer: no DOM access.
  */
 
 /** Pages that live under /s/{session id}/. */
-export const SESSION_PAGES = Object.freeze(['moderator', 'chair', 'av', 'captioner', 'interpreter', 'display']);
+export const SESSION_PAGES = Object.freeze(['moderator', 'chair', 'av', 'captioner', 'interpreter', 'display',
+  'report']);
 
 /**
  * Ids are integers in the protocol (the Socket.IO `auth.session_id` is a number), so digits become numbers.
@@ -23,7 +25,7 @@ function idFrom(segment) {
 
 /**
  * @typedef {object} Route
- * @property {'home' | 'attend' | 'session-page' | 'admin' | 'unknown'} kind
+ * @property {'home' | 'attend' | 'session-page' | 'admin' | 'event-report' | 'unknown'} kind
  * @property {number | string | null} sessionId
  * @property {number | string | null} eventId
  * @property {string | null} page   the session page name (moderator, chair, ...) or null
@@ -46,6 +48,9 @@ export function parsePath(pathname = globalThis.location?.pathname ?? '/') {
   }
   if ((match = path.match(/^\/e\/([^/]+)\/admin$/))) {
     return { kind: 'admin', sessionId: null, eventId: idFrom(match[1]), page: 'admin' };
+  }
+  if ((match = path.match(/^\/e\/([^/]+)\/report$/))) {
+    return { kind: 'event-report', sessionId: null, eventId: idFrom(match[1]), page: 'report' };
   }
   return { kind: 'unknown', sessionId: null, eventId: null, page: null };
 }

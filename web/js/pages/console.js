@@ -11,6 +11,7 @@
 
 import { roleLabel } from '../labels.js';
 import { SessionPage } from '../session-page.js';
+import { sessionPath } from '../route.js';
 import { staffTokenKey, tokenFor } from '../tokens.js';
 import {
   PresenceCounts, Roster, StateControls, byId, el, errorNode, errorNotice, fill, formatTime, plural, refusalAdvice,
@@ -119,7 +120,9 @@ export async function startConsole({
   const roster = new Roster(rosterSection.body, {
     staffOnly: staffOnlyRoster, label: staffOnlyRoster ? 'Staff present' : 'People connected',
   });
-  const auditLog = auditSection ? new AuditLog(auditSection.body, () => client.audit()) : null;
+  const auditLog = auditSection
+    ? new AuditLog(auditSection.body, () => client.audit(), sessionPath(page.sessionId, 'report'))
+    : null;
   const moderation = moderationSection ? new ModerationPanel(moderationSection.body, client) : null;
   const chairQuestions = chairQuestionsSection ? new ChairQuestions(chairQuestionsSection.body, client, { large }) : null;
   const renderQuestions = () => {
@@ -203,8 +206,9 @@ class AuditLog {
   /**
    * @param {HTMLElement} container
    * @param {() => Promise<{entries: import('../protocol.js').AuditEntry[]}>} fetchEntries
+   * @param {string} reportHref   the session record's page (interventions, balance, questions, attendance)
    */
-  constructor(container, fetchEntries) {
+  constructor(container, fetchEntries, reportHref) {
     this.fetchEntries = fetchEntries;
     /** @type {ReturnType<typeof setTimeout> | null} */
     this.timer = null;
@@ -213,7 +217,9 @@ class AuditLog {
     this.error = errorNode();
     this.refresh = el('button', { type: 'button', class: 'secondary', onclick: () => this.load() }, 'Refresh');
     fill(container,
-      el('p', { class: 'actions' }, this.refresh),
+      el('p', { class: 'actions' }, this.refresh, ' ',
+        el('a', { href: reportHref, target: '_blank', rel: 'noopener', testid: 'report-link' },
+          'Session record and balance report')),
       this.error,
       el('div', { class: 'table-wrap' },
         el('table', { class: 'audit', testid: 'audit-log' },

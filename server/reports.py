@@ -1,0 +1,323 @@
+"""Session and event records: read everything a report needs, then write it as JSON, CSV or HTML.
+
+The figures come from server.domain.report; this module gathers their inputs from the stores and shapes
+the three formats. The HTML report is one self-contained page (its CSS inline, charts as inline SVG, no
+script) that prints cleanly to PDF; the web page /s/{id}/report shows the same document.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from .db.question_store import QuestionStore
+from .db.queue_store import QueueStore
+from .domain import report
+from .domain.balance import Targets
+from .domain.errors import Forbidden, InvalidInput
+from .domain.model import EventInfo, Principal, SessionInfo, iso
+from .domain.queue import Entry
+from .domain.roles import Permission
+from .service import Hemicycle
+
+FORMATS = ("json", "csv", "html")
+CSV_PARTS = ("figures", "interventions", "attendance", "audit")
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+STYLESHEET = Path(__file__).resolve().parent.parent / "web" / "css" / "report.css"
+AUDIT_LIMIT = 10_000
+
+_templates = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+@dataclass(frozen=True)
+class SessionInputs:
+    session: SessionInfo
+    entries: list[Entry]
+    targets: dict[str, dict[str, float]]
+    questions: list[Any]
+    visits: list[report.Visit]
+    audit: list[dict[str, Any]]
+
+
+class Reports:
+    def __init__(self, core: Hemicycle) -> None:
+        self.core = core
+        self.queue = QueueStore(core.store)
+        self.questions = QuestionStore(core.store)
+
+    # -- access ---------------------------------------------------------------------------------
+
+    async def session_for(self, principal: Principal, session_id: int) -> SessionInfo:
+        return await self.core.session_for(principal, session_id, Permission.REPORT_VIEW)
+
+    async def event_for(self, principal: Principal, event_id: int) -> EventInfo:
+        """A whole event's report is for that event's administrators."""
+        event = await self.core.store.get_event(event_id)
+        principal.require(Permission.EVENT_MANAGE)
+        if principal.event_id != event.id:
+            raise Forbidden("this link is for another event", code="wrong_event")
+        return event
+
+    # -- records --------------------------------------------------------------------------------
+
+    async def _inputs(self, session: SessionInfo) -> SessionInputs:
+        entries = await self.queue.history(session.id)
+        state = await self.queue.state(session.id)
+        questions = await self.questions.state(session.id)
+        return SessionInputs(
+            session=session,
+            entries=entries,
+            targets=state.targets or Targets().shares,
+            questions=list(questions.questions),
+            visits=await self.core.store.visits(session.id),
+            audit=list(reversed(await self.core.store.audit_log(session.id, limit=AUDIT_LIMIT))),
+        )
+
+    async def session_record(self, session: SessionInfo) -> dict[str, Any]:
+        inputs = await self._inputs(session)
+        return self._session_record(inputs)
+
+    def _session_record(self, inputs: SessionInputs) -> dict[str, Any]:
+        now = self.core.store.clock()
+        session = inputs.session
+        threshold = self.core.settings.report_min_group
+        return {
+            "kind": "session",
+            "generated_at": iso(now),
+            "session": session.public(),
+            "requests": report.requests(inputs.entries),
+            "interventions": report.interventions(inputs.entries, session.default_speaking_seconds, now),
+            "balance": report.balance(inputs.entries, inputs.targets, now, threshold),
+            "questions": {
+                "funnel": report.question_funnel(inputs.questions),
+                "items": [_question_row(q) for q in inputs.questions],
+            },
+            "attendance": report.attendance(inputs.visits, now),
+            "audit": inputs.audit,
+        }
+
+    async def event_record(
+        self, event: EventInfo, progress: Callable[[SessionInfo], None] | None = None
+    ) -> dict[str, Any]:
+        """Every session's record, and the event's balance and funnel over all of them."""
+        now = self.core.store.clock()
+        threshold = self.core.settings.report_min_group
+        sessions = []
+        entries: list[Entry] = []
+        questions: list[Any] = []
+        targets: dict[str, dict[str, float]] = Targets().shares
+        for session in await self.core.store.list_sessions(event.id):
+            inputs = await self._inputs(session)
+            record = self._session_record(inputs)
+            sessions.append(record)
+            entries += inputs.entries
+            questions += inputs.questions
+            if progress is not None:
+                progress(session)
+        return {
+            "kind": "event",
+            "generated_at": iso(now),
+            "event": event.public(),
+            "requests": report.requests(entries),
+            "balance": report.balance(entries, targets, now, threshold),
+            "questions": {"funnel": report.question_funnel(questions)},
+            "sessions": sessions,
+        }
+
+
+def _question_row(q: Any) -> dict[str, Any]:
+    """A question in the record: the asker's name only when they did not ask anonymously."""
+    return {
+        "id": q.id,
+        "text": q.text,
+        "to": q.addressed_to,
+        "asker": None if q.anonymous else q.display_name,
+        "stakeholder_group": q.stakeholder_group,
+        "state": q.state.value,
+        "stage": q.stage.value,
+        "votes": q.votes,
+        "asked_at": iso(q.created_at),
+        "approved_at": iso(q.approved_at),
+        "forwarded_at": iso(q.forwarded_at),
+        "read_at": iso(q.read_at),
+        "answered_at": iso(q.answered_at),
+    }
+
+
+# -- formats -------------------------------------------------------------------------------------
+
+
+def check_format(kind: str, part: str = "figures") -> None:
+    if kind not in FORMATS:
+        raise InvalidInput(f"format must be one of: {', '.join(FORMATS)}", details={"field": "format"})
+    if part not in CSV_PARTS:
+        raise InvalidInput(f"part must be one of: {', '.join(CSV_PARTS)}", details={"field": "part"})
+
+
+def render(record: dict[str, Any], kind: str, part: str = "figures", *, standalone: bool = True) -> str:
+    """The record in a format; HTML `standalone` carries its stylesheet, else links the site's."""
+    check_format(kind, part)
+    if kind == "json":
+        return json.dumps(record, ensure_ascii=False, indent=2)
+    if kind == "csv":
+        return to_csv(record, part)
+    return to_html(record, standalone=standalone)
+
+
+def _safe(value: Any) -> Any:
+    """A cell a spreadsheet will not run: a leading =, +, - or @ is quoted as text."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return f"'{value}"
+    return value
+
+
+def to_csv(record: dict[str, Any], part: str = "figures") -> str:
+    """One table: the figures in long form (section, dimension, value, measure, figure), or a list."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    sessions = record["sessions"] if record["kind"] == "event" else [record]
+    if part == "figures":
+        writer.writerow(["session", "section", "dimension", "value", "measure", "figure"])
+        scopes = [("event", record)] if record["kind"] == "event" else []
+        scopes += [(_scope(s), s) for s in sessions]
+        for scope, rec in scopes:
+            for row in _figure_rows(rec):
+                writer.writerow([_safe(scope), *(_safe(c) for c in row)])
+    else:
+        rows = [(_scope(s), r) for s in sessions for r in _listing(s, part)]
+        columns = list(rows[0][1]) if rows else []
+        writer.writerow(["session", *columns])
+        for scope, item in rows:
+            writer.writerow([_safe(scope), *(_safe(_cell(item[c])) for c in columns)])
+    return buffer.getvalue()
+
+
+def _scope(rec: dict[str, Any]) -> str:
+    return str(rec["session"]["ref"] or rec["session"]["id"])
+
+
+def _cell(value: Any) -> Any:
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
+
+
+def _listing(rec: dict[str, Any], part: str) -> list[dict[str, Any]]:
+    if part == "interventions":
+        return list(rec["interventions"])
+    if part == "audit":
+        return [
+            {
+                "at": e["at"],
+                "actor": e["actor"]["name"],
+                "actor_role": e["actor"]["role"],
+                "action": e["action"],
+                "target": e["target"],
+                "details": e["details"],
+            }
+            for e in rec["audit"]
+        ]
+    return list(rec["attendance"]["curve"])
+
+
+def _figure_rows(rec: dict[str, Any]) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    for measure, figure in rec["requests"].items():
+        rows.append(["requests", "", "", measure, figure])
+    balance = rec["balance"]
+    for dimension, values in balance["dimensions"].items():
+        for v in values:
+            for measure in ("interventions", "speaking_seconds", "share_of_interventions", "share_of_time"):
+                figure = v["suppressed"] if v["suppressed"] else v[measure]
+                rows.append(["balance", dimension, v["value"], measure, figure])
+            if v["target"] is not None:
+                rows.append(["balance", dimension, v["value"], "target", v["target"]])
+    funnel = rec["questions"]["funnel"]
+    for stage, n in funnel["total"].items():
+        rows.append(["questions", "", "all", stage, n])
+    for group, stages in funnel["by_stakeholder_group"].items():
+        for stage, n in stages.items():
+            rows.append(["questions", "stakeholder_group", group, stage, n])
+    attendance = rec.get("attendance")
+    if attendance:
+        for measure in ("connections", "people", "attendees", "staff", "leaves", "peak_concurrent"):
+            rows.append(["attendance", "", "", measure, attendance[measure]])
+        for group, n in attendance["by_stakeholder_group"].items():
+            rows.append(["attendance", "stakeholder_group", group, "attendees", n])
+        for country, n in attendance["by_country"].items():
+            rows.append(["attendance", "country", country, "attendees", n])
+    return rows
+
+
+def to_html(record: dict[str, Any], *, standalone: bool = True) -> str:
+    """The report as one printable page; `standalone` inlines its stylesheet (a file saved to disk)."""
+    template = _templates.get_template("report.html")
+    page: str = template.render(
+        record=record,
+        sessions=record["sessions"] if record["kind"] == "event" else [record],
+        stylesheet=STYLESHEET.read_text(encoding="utf-8") if standalone else None,
+        charts=Charts(),
+        generated=_when(record["generated_at"]),
+    )
+    return page
+
+
+def _when(value: str | None) -> str:
+    if not value:
+        return ""
+    at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return at.strftime("%d %b %Y, %H:%M UTC")
+
+
+class Charts:
+    """Geometry for the inline SVG charts; the template draws them."""
+
+    width = 640
+    bar_height = 22
+    label_width = 190
+
+    def bars(self, items: list[tuple[str, float | None]]) -> list[dict[str, Any]]:
+        """Horizontal bars scaled to the largest value; a None value (suppressed) gets no bar."""
+        largest = max((v for _, v in items if v), default=0) or 1
+        span = self.width - self.label_width - 70
+        return [
+            {
+                "label": label,
+                "value": value,
+                "y": index * (self.bar_height + 6),
+                "length": 0 if not value else max(1, round(span * value / largest)),
+            }
+            for index, (label, value) in enumerate(items)
+        ]
+
+    def series(self, rows: list[dict[str, Any]], measure: str) -> list[tuple[str, float | None]]:
+        return [(row["value"], row[measure]) for row in rows]
+
+    def curve(self, points: list[dict[str, Any]], height: int = 160) -> dict[str, Any]:
+        """The attendance curve as an SVG polyline, with its scale."""
+        if not points:
+            return {"points": "", "peak": 0, "height": height}
+        peak = max(p["people"] for p in points) or 1
+        step = (self.width - 60) / max(1, len(points) - 1)
+        coords = " ".join(
+            f"{50 + i * step:.1f},{height - 20 - (p['people'] / peak) * (height - 40):.1f}"
+            for i, p in enumerate(points)
+        )
+        return {
+            "points": coords,
+            "peak": peak,
+            "height": height,
+            "first": _when(points[0]["at"]),
+            "last": _when(points[-1]["at"]),
+        }

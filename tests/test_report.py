@@ -1,0 +1,430 @@
+"""The session record, built through the real protocol, and its figures in every format."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from playwright.async_api import Browser, expect
+
+from server.domain.queue import EntryState
+from server.domain.report import Visit, attendance, balance
+from server.domain.roles import Role
+
+from .browser import open_page, real_errors, shoot
+from .conftest import make_settings, run_app
+from .helpers import Client, Running, mint
+from .test_queue_domain import entry as make_entry
+
+HAND = {"type": "statement", "language": "en"}
+START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+HOSTILE = "<img src=x onerror=alert(1)> Zoë"
+
+
+class FrozenClock:
+    """The server's clock, moved by the test: durations in the record are exact."""
+
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+# -- the figures, without a server ------------------------------------------------------------------------
+
+
+def spoken(eid: int, seconds: int, participant: int, **fields: Any) -> Any:
+    granted = START + timedelta(minutes=eid)
+    return make_entry(
+        eid,
+        state=EntryState.DONE,
+        granted=granted,
+        ended=granted + timedelta(seconds=seconds),
+        participant=participant,
+        **fields,
+    )
+
+
+def test_small_gender_and_age_groups_show_no_figures() -> None:
+    entries = [spoken(i, 60, 100 + i, gender="woman") for i in range(1, 6)]
+    entries += [spoken(i, 30, 100 + i, gender="man", age="under_25") for i in range(6, 8)]
+    entries += [spoken(8, 45, 106, gender="man", age="under_25")]  # the same man again
+    figures = balance(entries, {"gender": {"woman": 0.5, "man": 0.5}}, START, threshold=5)
+    gender = {row["value"]: row for row in figures["dimensions"]["gender"]}
+    assert gender["woman"]["interventions"] == 5 and gender["woman"]["speaking_seconds"] == 300
+    assert gender["woman"]["suppressed"] is None and gender["woman"]["target"] == 0.5
+    man = gender["man"]
+    assert man["suppressed"] == "fewer than 5", "two men spoke three times: too few people to show"
+    assert man["interventions"] is None and man["speaking_seconds"] is None and man["share_of_time"] is None
+    assert man["target"] == 0.5, "the target is not personal data"
+    youth = {row["value"]: row for row in figures["dimensions"]["youth"]}
+    assert youth["youth"]["suppressed"] == "fewer than 5"
+    assert youth["unspecified"]["interventions"] == 5
+    # Stakeholder groups are not personal data: no threshold there.
+    groups = {row["value"]: row for row in figures["dimensions"]["stakeholder_group"]}
+    assert sum(row["interventions"] for row in groups.values()) == 8
+    assert figures["interventions"] == 8 and figures["speaking_seconds"] == 5 * 60 + 2 * 30 + 45
+
+
+def test_attendance_counts_people_not_tabs() -> None:
+    def visit(
+        pid: int, start: int, end: int | None, role: str = "attendee", group: str = "civil_society"
+    ) -> Visit:
+        return Visit(
+            pid,
+            role,
+            group,
+            "KE",
+            START + timedelta(seconds=start),
+            START + timedelta(seconds=end) if end is not None else None,
+        )
+
+    visits = [
+        visit(1, 0, 600, role="moderator", group="government"),
+        visit(2, 30, 300),
+        visit(2, 60, 200),  # a second tab of the same person
+        visit(3, 90, None, group="private_sector"),
+        visit(4, 400, 500),
+    ]
+    figures = attendance(visits, START + timedelta(seconds=700))
+    assert figures["connections"] == 5 and figures["people"] == 4
+    assert figures["attendees"] == 3 and figures["staff"] == 1
+    assert figures["peak_concurrent"] == 3, "person 2's two tabs count once"
+    assert figures["peak_at"] == "2026-11-28T09:01:30Z"
+    assert figures["leaves"] == 4
+    assert figures["by_stakeholder_group"] == {"civil_society": 2, "private_sector": 1}
+    curve = figures["curve"]
+    assert curve[0] == {"at": "2026-11-28T09:00:00Z", "people": 2}
+    # The most people at once in each minute (a level held up to a minute's first instant counts in it).
+    assert [p["people"] for p in curve] == [2, 3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 1]
+
+
+# -- a recorded session, over real sockets -----------------------------------------------------------------
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+async def recorded(tmp_path: Path, clock: FrozenClock) -> AsyncIterator[tuple[Running, dict[str, Any]]]:
+    """A session as it happened: five women who consented speak, one man, an in-room delegate; questions go
+    through every stage; one attendee leaves early."""
+    # The clock jumps minutes at a time between heartbeats: a long grace keeps speakers from being taken
+    # for gone.
+    settings = make_settings(tmp_path, report_min_group=5, floor_grace_seconds=86400)
+    async for running in run_app(settings, clock=clock):
+        moderator = await running.join(await running.staff_token(Role.MODERATOR))
+        chair = await running.join(await running.staff_token(Role.CHAIR))
+        speakers: list[Client] = []
+        for index in range(5):
+            registered = await running.register(
+                display_name=f"Delegate {index}" if index else HOSTILE,
+                stakeholder_group="civil_society" if index < 3 else "government",
+                country="KE" if index < 3 else "FR",
+                consent_demographics=True,
+                gender="woman",
+                age_band="under_25" if index == 0 else "35_49",
+            )
+            speakers.append(await running.join(registered["token"]))
+        man = await running.register(
+            display_name="Kofi Mensah",
+            stakeholder_group="academic_technical",
+            country="GH",
+            consent_demographics=True,
+            gender="man",
+            age_band="50_64",
+        )
+        speakers.append(await running.join(man["token"]))
+        leaver = await running.join((await running.register(display_name="Early leaver"))["token"])
+
+        entries = [(await s.call("hand:raise", HAND))["data"]["entry"]["id"] for s in speakers]
+        added = await moderator.call(
+            "queue:add_in_room",
+            {
+                "display_name": "H.E. Ms. Rosa Álvarez",
+                "affiliation": "Permanent Mission of Chile",
+                "stakeholder_group": "government",
+                "country": "CL",
+                "type": "right_of_reply",
+                "language": "es",
+            },
+        )
+        entries.insert(0, added["data"]["entry"]["id"])  # a right of reply goes first
+        # Each speaks 60 s more than the one before, from 60 s; the last is still speaking.
+        for turn, entry_id in enumerate(entries):
+            assert (await moderator.call("floor:grant", {"entry_id": entry_id, "limit_seconds": 120}))["ok"]
+            clock.advance(60 * (turn + 1))
+            if turn < len(entries) - 1:
+                assert (await moderator.call("floor:end", {"entry_id": entry_id}))["ok"]
+        # One more hand, lowered again.
+        await leaver.call("hand:raise", HAND)
+        await leaver.call("hand:lower")
+        await leaver.close()
+
+        asker = speakers[1]
+        ids = []
+        for text in ("How will the action lines be measured?", '=HYPERLINK("x")', "Who funds it?"):
+            ids.append((await asker.call("question:post", {"text": text}))["data"]["question"]["id"])
+        for qid in ids[:2]:
+            assert (await moderator.call("question:moderate", {"question_id": qid, "action": "approve"}))[
+                "ok"
+            ]
+        assert (await moderator.call("question:relay", {"question_id": ids[0], "stage": "forwarded"}))["ok"]
+        assert (await chair.call("question:relay", {"question_id": ids[0], "stage": "read"}))["ok"]
+        assert (await chair.call("question:relay", {"question_id": ids[0], "stage": "answered"}))["ok"]
+        await asyncio.sleep(0.2)  # the leaver's disconnection is recorded
+        yield running, {"entries": entries, "questions": ids}
+
+
+async def get(running: Running, path: str, token: str | None) -> tuple[int, dict[str, str], str]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with aiohttp.ClientSession() as http, http.get(f"{running.url}{path}", headers=headers) as response:
+        return response.status, dict(response.headers), await response.text()
+
+
+async def test_session_record_in_every_format(recorded: tuple[Running, dict[str, Any]]) -> None:
+    running, _ = recorded
+    token = await running.staff_token(Role.MODERATOR)
+    status, _, body = await get(running, f"/api/sessions/{running.live_session}/report", token)
+    assert status == 200, body
+    record = json.loads(body)
+
+    assert record["requests"] == {"requested": 8, "granted": 7, "withdrawn": 1, "removed": 0, "waiting": 0}
+    interventions = record["interventions"]
+    assert [i["duration_seconds"] for i in interventions] == [60, 120, 180, 240, 300, 360, 420]
+    assert interventions[0]["speaker"] == "H.E. Ms. Rosa Álvarez" and interventions[0]["in_room"] is True
+    assert interventions[1]["speaker"] == HOSTILE
+    assert [i["overrun_seconds"] for i in interventions] == [0, 0, 60, 120, 180, 240, 300]
+    assert [i["end_reason"] for i in interventions] == ["finished"] * 6 + [None]
+    assert all("gender" not in i and "age_band" not in i for i in interventions), "never per person"
+
+    figures = record["balance"]
+    assert figures["interventions"] == 7 and figures["speaking_seconds"] == sum(range(60, 421, 60))
+    groups = {row["value"]: row for row in figures["dimensions"]["stakeholder_group"]}
+    assert groups["civil_society"]["interventions"] == 3
+    assert groups["civil_society"]["speaking_seconds"] == 120 + 180 + 240
+    assert groups["government"]["speaking_seconds"] == 60 + 300 + 360
+    assert groups["academic_technical"]["speaking_seconds"] == 420
+    gender = {row["value"]: row for row in figures["dimensions"]["gender"]}
+    assert gender["woman"]["interventions"] == 5 and gender["woman"]["speaking_seconds"] == 1200
+    assert gender["man"]["suppressed"] == "fewer than 5" and gender["man"]["speaking_seconds"] is None
+    assert gender["unspecified"]["interventions"] == 1, "the in-room delegate gave no gender"
+    youth = {row["value"]: row for row in figures["dimensions"]["youth"]}
+    assert youth["youth"]["suppressed"] == "fewer than 5", "one young woman: not shown"
+    regions = {row["value"]: row["interventions"] for row in figures["dimensions"]["region"]}
+    assert regions == {"africa": 4, "americas": 1, "asia": 0, "europe": 2, "oceania": 0}, "with targets"
+
+    funnel = record["questions"]["funnel"]
+    assert funnel["total"] == {"asked": 3, "approved": 2, "forwarded": 1, "read": 1, "answered": 1}
+    assert funnel["by_stakeholder_group"] == {
+        "civil_society": {"asked": 3, "approved": 2, "forwarded": 1, "read": 1, "answered": 1}
+    }
+    people = record["attendance"]
+    assert people["people"] == 9 and people["attendees"] == 7 and people["staff"] == 2
+    assert people["connections"] == 9 and people["leaves"] == 1 and people["peak_concurrent"] == 9
+    assert people["by_country"] == {"FR": 2, "GH": 1, "KE": 3, "SN": 1}
+    actions = [e["action"] for e in record["audit"]]
+    assert actions.count("floor.grant") == 7 and "question.approve" in actions
+
+    status, headers, text = await get(
+        running, f"/api/sessions/{running.live_session}/report?format=csv", token
+    )
+    assert status == 200 and headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    man_rows = [r for r in rows if r["dimension"] == "gender" and r["value"] == "man"]
+    assert {r["figure"] for r in man_rows if r["measure"] != "target"} == {"fewer than 5"}
+    woman_time = next(
+        r
+        for r in rows
+        if r["dimension"] == "gender" and r["value"] == "woman" and r["measure"] == "speaking_seconds"
+    )
+    assert woman_time["figure"] == "1200"
+    assert {
+        r["measure"]: r["figure"] for r in rows if r["section"] == "questions" and r["value"] == "all"
+    } == {
+        "asked": "3",
+        "approved": "2",
+        "forwarded": "1",
+        "read": "1",
+        "answered": "1",
+    }
+
+    status, _, text = await get(
+        running, f"/api/sessions/{running.live_session}/report?format=csv&part=interventions", token
+    )
+    listed = list(csv.DictReader(io.StringIO(text)))
+    assert [r["duration_seconds"] for r in listed] == [
+        "60.0",
+        "120.0",
+        "180.0",
+        "240.0",
+        "300.0",
+        "360.0",
+        "420.0",
+    ]
+
+    status, headers, page = await get(
+        running, f"/api/sessions/{running.live_session}/report?format=html", token
+    )
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert (
+        "script-src" not in headers["Content-Security-Policy"]
+        and "default-src 'none'" in headers["Content-Security-Policy"]
+    )
+    assert HOSTILE not in page and "&lt;img src=x onerror=alert(1)&gt; Zoë" in page, "names are escaped"
+    assert "<script" not in page
+    assert "fewer than 5" in page and "Speaking time by stakeholder group" in page
+    assert "=HYPERLINK(&#34;x&#34;)" in page
+
+
+async def test_event_record_and_who_may_read(recorded: tuple[Running, dict[str, Any]]) -> None:
+    running, _ = recorded
+    session = running.live_session
+    registered = await running.register(display_name="Curious attendee")
+    refusals = {
+        "no token": (None, 401, "token_missing"),
+        "forged": ("not-a-token", 401, "token_invalid"),
+        "attendee": (registered["token"], 403, "forbidden"),
+        "chair": (await running.staff_token(Role.CHAIR), 403, "forbidden"),
+        "other session's moderator": (
+            await running.staff_token(Role.MODERATOR, running.scheduled_session),
+            403,
+            "wrong_session",
+        ),
+    }
+    for label, (token, status, code) in refusals.items():
+        got, _, body = await get(running, f"/api/sessions/{session}/report", token)
+        assert (got, json.loads(body)["error"]["code"]) == (status, code), label
+
+    moderator = await running.staff_token(Role.MODERATOR)
+    for query, field in (("format=xml", "format"), ("format=csv&part=everything", "part")):
+        got, _, body = await get(running, f"/api/sessions/{session}/report?{query}", moderator)
+        assert got == 422 and json.loads(body)["error"]["details"]["field"] == field
+    got, _, body = await get(running, "/api/sessions/999999/report", moderator)
+    assert got == 404 and json.loads(body)["error"]["code"] == "unknown_session"
+
+    got, _, body = await get(running, f"/api/events/{running.event_id}/report", moderator)
+    assert got == 403, "a session's moderator does not see the whole event"
+    admin = await running.staff_token(Role.ADMIN)
+    got, _, body = await get(running, "/api/events/999999/report", admin)
+    assert got == 404 and json.loads(body)["error"]["code"] == "unknown_event"
+    got, _, body = await get(running, f"/api/events/{running.event_id}/report", admin)
+    assert got == 200
+    record = json.loads(body)
+    assert record["kind"] == "event" and len(record["sessions"]) == len(
+        await running.core.store.list_sessions(running.event_id)
+    )
+    assert record["balance"]["interventions"] == 7 and record["questions"]["funnel"]["total"]["asked"] == 3
+    got, _, text = await get(running, f"/api/events/{running.event_id}/report?format=csv", admin)
+    scopes = {row["session"] for row in csv.DictReader(io.StringIO(text))}
+    assert "event" in scopes and len(scopes) > 2
+
+
+async def test_command_line_report(recorded: tuple[Running, dict[str, Any]], tmp_path: Path) -> None:
+    running, _ = recorded
+    database = running.core.settings.database_url
+    env = {"DATABASE_URL": database, "HEMICYCLE_SECRET": running.core.settings.secret, "PATH": ""}
+
+    async def hemicycle(*args: str) -> tuple[int, str, str]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "server",
+            "report",
+            *args,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+        return process.returncode or 0, out.decode(), err.decode()
+
+    out = tmp_path / "record.json"
+    code, _, err = await hemicycle(str(running.live_session), "--format", "json", "--out", str(out))
+    assert code == 0, err
+    record = json.loads(out.read_text(encoding="utf-8"))
+    # Finished turns as stored (the last one is still going: the command counts it on its own clock).
+    assert [i["duration_seconds"] for i in record["interventions"][:6]] == [60, 120, 180, 240, 300, 360]
+
+    event_file = tmp_path / "event.html"
+    code, _, err = await hemicycle(
+        "--event", str(running.event_id), "--format", "html", "--out", str(event_file)
+    )
+    assert code == 0, err
+    assert "session" in err and "100%" in err, "a progress bar per session"
+    assert event_file.read_text(encoding="utf-8").startswith("<!doctype html>")
+
+    for args, message in (
+        ((str(running.live_session), "--out", str(tmp_path / "missing" / "r.html")), "there is no folder"),
+        (("424242", "--out", str(tmp_path / "r.html")), "there is no session 424242"),
+        (("--event", "424242", "--out", str(tmp_path / "r.html")), "there is no event 424242"),
+    ):
+        code, _, err = await hemicycle(*args)
+        assert code == 1 and message in err, err
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        code, _, err = await hemicycle(str(running.live_session), "--out", str(locked / "r.html"))
+        if code == 0:  # running as root: permissions do not stop it
+            (locked / "r.html").unlink()
+        else:
+            assert code == 1 and "hemicycle:" in err
+        assert not [p for p in locked.iterdir() if p.name != "r.html"], "nothing partial left behind"
+    finally:
+        locked.chmod(0o700)
+    names = await asyncio.to_thread(os.listdir, tmp_path)
+    left = sorted(n for n in names if not n.startswith("hemicycle.db"))
+    assert left == ["event.html", "locked", "record.json"], "nothing partial left behind"
+
+
+@pytest.mark.browser
+async def test_report_page_in_chromium(recorded: tuple[Running, dict[str, Any]], browser: Browser) -> None:
+    running, _ = recorded
+    errors: list[str] = []
+    token = await running.staff_token(Role.MODERATOR)
+    page = await open_page(browser, f"{running.url}/s/{running.live_session}/report#token={token}", errors)
+    report = page.get_by_test_id("report")
+    await expect(report).to_contain_text("Speaking time by stakeholder group")
+    await expect(report.locator('[data-name="interventions"]')).to_have_text("7")
+    await expect(report.get_by_test_id("interventions").locator("tbody tr")).to_have_count(7)
+    await expect(report).to_contain_text(HOSTILE)
+    assert await page.locator("img[src=x]").count() == 0, "markup in a name is shown as text"
+    assert "#token=" not in page.url
+    await shoot(page, "report-session")
+    await page.emulate_media(media="print")
+    await shoot(page, "report-session-print")
+
+    # An attendee's link opens the page but not the record: the page says why.
+    registered = await running.register(display_name="Curious attendee")
+    other = await open_page(
+        browser, f"{running.url}/s/{running.live_session}/report#token={registered['token']}", errors
+    )
+    await expect(other.get_by_test_id("error-message")).to_contain_text("moderators")
+    assert not [e for e in real_errors(errors) if "403" not in e], "\n".join(errors)
+
+
+async def test_report_in_moderator_console_links_to_the_record(hemicycle: Running, browser: Browser) -> None:
+    token = await mint(hemicycle.core, Role.MODERATOR, hemicycle.live_session)
+    errors: list[str] = []
+    page = await open_page(
+        browser, f"{hemicycle.url}/s/{hemicycle.live_session}/moderator#token={token}", errors
+    )
+    link = page.get_by_test_id("report-link")
+    await expect(link).to_have_attribute("href", f"/s/{hemicycle.live_session}/report")
