@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 PRESENCE_COALESCE_SECONDS = 0.2
 LARGE_ROSTER = 300
 LARGE_ROSTER_COALESCE_SECONDS = 1.0
+PRESENCE_MAX_SECONDS = 5.0
 # The staff roster of a large session is rebuilt at most every second per 500 people present: filling a
 # session of thousands should not spend its time listing everyone again and again. Counts go out each flush.
 ROSTER_SECONDS_PER_PERSON = 1 / 500
@@ -297,9 +298,10 @@ class Hub:
             try:
                 summary = await self.core.presence_summary(session_id)
                 self._summaries[session_id] = (time.monotonic(), summary)
-                # A crowd arriving: gather a second of joins per broadcast rather than a fifth.
+                # A crowd arriving: gather a second of joins per broadcast rather than a fifth, and a second
+                # more per thousand people, since every one of them receives each count.
                 self._presence_delay = (
-                    LARGE_ROSTER_COALESCE_SECONDS
+                    min(PRESENCE_MAX_SECONDS, max(LARGE_ROSTER_COALESCE_SECONDS, summary["total"] / 1000))
                     if summary["total"] > LARGE_ROSTER
                     else PRESENCE_COALESCE_SECONDS
                 )
