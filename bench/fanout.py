@@ -54,8 +54,12 @@ from typing import Any
 import aiohttp
 import socketio
 
+from bench.lightclient import LightClient
+
 ROOT = Path(__file__).resolve().parent.parent
 HEMICYCLE = "hemicycle"
+LIGHT = "light"
+SOCKETIO = "socketio"
 BASELINE = "baseline"
 QUIET = "quiet"
 LOAD = "load"
@@ -149,6 +153,7 @@ class WorkerSpec:
     tokens: list[tuple[int, str]]  # (participant id, token); the baseline ignores them
     concurrency: int
     deadline: float  # time.time() after which the worker exits whatever happens
+    client: str = LIGHT
 
 
 @dataclass
@@ -177,7 +182,7 @@ class AttendeeResult:
 class Attendee:
     participant_id: int
     token: str
-    sio: socketio.AsyncClient
+    sio: socketio.AsyncClient | LightClient
     connected: bool = False
     dropped_at: float | None = None
     closing: bool = False
@@ -206,8 +211,12 @@ class Attendee:
             self.mine_entry = int(entry["id"]) if entry else None
 
 
-def _make_attendee(participant_id: int, token: str, http: aiohttp.ClientSession) -> Attendee:
-    sio = socketio.AsyncClient(reconnection=False, handle_sigint=False, http_session=http)
+def _make_attendee(participant_id: int, token: str, http: aiohttp.ClientSession, client: str) -> Attendee:
+    sio: socketio.AsyncClient | LightClient = (
+        LightClient(http)
+        if client == LIGHT
+        else socketio.AsyncClient(reconnection=False, handle_sigint=False, http_session=http)
+    )
     attendee = Attendee(participant_id, token, sio)
 
     async def on_floor(data: dict[str, Any]) -> None:
@@ -283,7 +292,7 @@ async def _hand(attendee: Attendee, action: str, at: float, log: list[HandResult
 
 async def _worker(spec: WorkerSpec, conn: Connection) -> None:
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=False))
-    attendees = [_make_attendee(pid, token, http) for pid, token in spec.tokens]
+    attendees = [_make_attendee(pid, token, http, spec.client) for pid, token in spec.tokens]
     gate = asyncio.Semaphore(spec.concurrency)
     started = time.time()
     pending = {asyncio.create_task(_connect(spec, a, gate)) for a in attendees}
@@ -407,6 +416,7 @@ class Options:
     max_seconds: float
     keep: bool
     details: bool
+    client: str = LIGHT
 
 
 @dataclass
@@ -780,6 +790,7 @@ async def start_workers(
             tokens=people[index::count],
             concurrency=opts.concurrency,
             deadline=deadline,
+            client=opts.client,
         )
         process = context.Process(target=worker_main, args=(spec, theirs), daemon=True, name=f"bench-{index}")
         process.start()
@@ -1135,7 +1146,8 @@ def report(results: list[PhaseResult], opts: Options, started: float) -> list[st
     lines = [
         "",
         "Delivery latency of a moderator action to every attendee (ms; per attendee and action)",
-        f"actions per case: {opts.actions}; workers: {opts.workers}; CPUs: {os.cpu_count()}; "
+        f"actions per case: {opts.actions}; workers: {opts.workers}; client: {opts.client}; "
+        f"CPUs: {os.cpu_count()}; "
         f"load: {opts.hand_rate:g} hand actions/s for {opts.load_seconds:g} s at N = {opts.load_at}",
         "",
         f"{'N':>6} {'phase':<6} {'server':<10} {'conn s':>7} {'deliv':>7} {'coal':>5} {'miss':>5} "
@@ -1176,8 +1188,9 @@ def report(results: list[PhaseResult], opts: Options, started: float) -> list[st
         "round trip; CPU: % of one core during the phase, for the server, all client workers, and other",
         "processes on the machine (not this benchmark: a source of noise); drop: connections lost during",
         "the case (not counted elsewhere); lost: among connections that stayed up, missed deliveries +",
-        "attendees not at the server's final version, + hand-raise inconsistencies. Hemicycle gathers",
-        "changes for 50 ms before broadcasting; the baseline emits at once.",
+        "attendees not at the server's final version, + hand-raise inconsistencies. Hemicycle writes",
+        "each change first, gathers changes for 5 ms and spaces broadcasts by audience (50 us per",
+        "listener, at most 400 ms); the baseline emits at once, and coalesces hands over 50 ms.",
     ]
     loads = [r for r in results if r.phase == LOAD]
     if loads:
@@ -1349,6 +1362,13 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         "--keep", action="store_true", help="keep the temporary directory (database, server logs)"
     )
     parser.add_argument("--details", action="store_true", help="print every action's figures")
+    parser.add_argument(
+        "--client",
+        choices=(LIGHT, SOCKETIO),
+        default=LIGHT,
+        help="the attendees' Socket.IO client: the lean one in bench/lightclient.py (default), or "
+        "python-socketio's AsyncClient, several times heavier on the shared cores",
+    )
     args = parser.parse_args(argv)
     try:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -1373,6 +1393,7 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         max_seconds=args.max_seconds,
         keep=args.keep,
         details=args.details,
+        client=args.client,
     )
 
 

@@ -46,7 +46,7 @@ SUMMARY_FRESH_SECONDS = 2.0
 # Queue changes: a short window gathers a burst (a lower-all, simultaneous hands); then broadcasts to a
 # session are spaced by its audience, so thousands of attendees get a few fresh floors a second under load
 # instead of twenty that pile up in their sockets. A quiet change goes out after the short window.
-QUEUE_COALESCE_SECONDS = 0.02
+QUEUE_COALESCE_SECONDS = 0.005
 QUEUE_SPACING_PER_LISTENER = 50e-6
 QUEUE_SPACING_MAX_SECONDS = 0.4
 # Hands up and down, per participant across their connections: a sustained one every two seconds.
