@@ -76,6 +76,8 @@ class Baseline:
             },
             "next": [_entry(-1, "queued"), _entry(-2, "queued")],
             "length": len(self.hands),
+            # Hemicycle's floor carries the line as entry ids (each attendee finds their place in it).
+            "order": [100_000 + index for index in range(len(self.hands))],
             "server_time": _iso(now),
         }
 
