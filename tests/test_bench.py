@@ -1,0 +1,30 @@
+"""The fan-out benchmark still runs end to end (tiny sizes): both servers, the lean client, the checks."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def test_fanout_benchmark_runs_and_loses_nothing() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.fanout",
+        "--sizes", "20", "--actions", "3", "--load-seconds", "1", "--hand-rate", "10",
+        "--settle-seconds", "5", "--max-seconds", "100",
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(process.communicate(), 110)
+    text = output.decode()
+    assert process.returncode == 0, text[-3000:]
+    rows = re.findall(r"^\s+20 (quiet|load)\s+(baseline|hemicycle)\s.*\s(\d+)\s+(\d+)$", text, re.M)
+    assert {(phase, server) for phase, server, _drop, _lost in rows} == {
+        (phase, server) for phase in ("quiet", "load") for server in ("baseline", "hemicycle")
+    }, text[-3000:]
+    assert all(drop == "0" and lost == "0" for *_, drop, lost in rows), text[-3000:]
+    hands = re.search(r"hemicycle\s+N=20: (\d+) hand actions, (\d+) accepted", text)
+    assert hands and hands.group(1) == hands.group(2) and int(hands.group(1)) > 0, text[-3000:]
+    assert "lost updates: 0" in text
