@@ -1,0 +1,160 @@
+"""The forwarding relay on its own, with real aiortc peers on loopback: frames go through undecoded."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+
+import pytest
+
+from server.media import seams
+from server.media.errors import MediaError
+from server.media.relay import ROOM, SPEAKER, SessionRelay, channel
+
+from .helpers import eventually
+from .media_peers import NO_ICE, Publisher, Viewer
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[SessionRelay]:
+    relay = SessionRelay(1, lambda: NO_ICE, connect_timeout=10.0)
+    yield relay
+    await relay.close()
+
+
+async def publish(relay: SessionRelay, source: str = ROOM, **kwargs: bool) -> Publisher:
+    publisher = Publisher()
+    peer = await relay.publish(await publisher.offer(**kwargs), source, 1)
+    await publisher.accept(peer.reported["answer"])
+    return publisher
+
+
+async def view(relay: SessionRelay, source: str = ROOM, audio_only: bool = False, **kwargs: object) -> Viewer:
+    viewer = Viewer()
+    offer = await viewer.offer(video=not audio_only)
+    peer = await relay.view(offer, source, 2, audio_only=audio_only, **kwargs)  # type: ignore[arg-type]
+    await viewer.accept(peer.reported["answer"])
+    viewer.resource_id = peer.id  # type: ignore[attr-defined]
+    return viewer
+
+
+async def test_frames_reach_every_viewer_without_decoding(relay: SessionRelay) -> None:
+    publisher = await publish(relay)
+    viewers = [await view(relay) for _ in range(3)]
+    try:
+        for viewer in viewers:
+            await eventually(lambda v=viewer: v.frames["video"] >= 10 and v.frames["audio"] >= 10, timeout=15)
+            assert viewer.sizes == {(320, 240)}
+            await eventually(lambda v=viewer: v.loud_frames > 5, timeout=5)
+        # The publisher's receivers were tapped: their decoder threads never got a frame to decode.
+        publishing = relay.publisher(ROOM)
+        assert publishing is not None
+        assert all(seams.is_tapped(r) for r in publishing.receivers.values())
+        assert relay.feed(ROOM, "video").stats.frames > 0
+    finally:
+        for viewer in viewers:
+            await viewer.close()
+        await publisher.close()
+
+
+async def test_late_viewer_gets_a_keyframe_on_join(relay: SessionRelay) -> None:
+    """aiortc's encoder sends a keyframe every 3000 frames: a picture soon after joining means the
+    relay asked the publisher for one."""
+    publisher = await publish(relay)
+    first = await view(relay)
+    try:
+        await eventually(lambda: first.frames["video"] >= 30, timeout=15)
+        keyframes = relay.feed(ROOM, "video").stats.keyframes
+        late = await view(relay)
+        await eventually(lambda: late.frames["video"] >= 5, timeout=10)
+        assert relay.feed(ROOM, "video").stats.keyframes > keyframes
+        await late.close()
+    finally:
+        await first.close()
+        await publisher.close()
+
+
+async def test_channel_switch_without_renegotiation(relay: SessionRelay) -> None:
+    room = await publish(relay)
+    french = await publish(relay, channel("fr"), video=False)
+    viewer = await view(relay)
+    try:
+        await eventually(lambda: viewer.frames["audio"] >= 10, timeout=15)
+        resource = viewer.resource_id  # type: ignore[attr-defined]
+        peer = relay.set_channel(resource, "fr")
+        assert peer.feeds["audio"] is relay.feed(channel("fr"), "audio")
+        before = viewer.frames["audio"]
+        await eventually(lambda: viewer.frames["audio"] >= before + 20, timeout=10)
+        assert viewer.pc.signalingState == "stable"
+        with pytest.raises(MediaError) as refused:
+            relay.set_channel(resource, "klingon")
+        assert refused.value.code == "invalid_channel"
+    finally:
+        await viewer.close()
+        await french.close()
+        await room.close()
+
+
+async def test_audio_only_viewer_has_no_video_at_all(relay: SessionRelay) -> None:
+    publisher = await publish(relay)
+    viewer = await view(relay, audio_only=True)
+    try:
+        await eventually(lambda: viewer.frames["audio"] >= 10, timeout=15)
+        assert viewer.kinds == ["audio"]
+        assert viewer.frames["video"] == 0
+        assert len(viewer.pc.getTransceivers()) == 1
+    finally:
+        await viewer.close()
+        await publisher.close()
+
+
+async def test_stopping_a_publisher_stops_forwarding_at_once(relay: SessionRelay) -> None:
+    publisher = await publish(relay, SPEAKER)
+    viewer = await view(relay, SPEAKER)
+    try:
+        await eventually(lambda: viewer.frames["video"] >= 5, timeout=15)
+        speaker = relay.publisher(SPEAKER)
+        assert speaker is not None
+        relay.stop_now([speaker], "floor_revoked")
+        feed = relay.feed(SPEAKER, "video")
+        assert not feed.live
+        frames = feed.stats.frames
+        await asyncio.sleep(0.3)
+        assert feed.stats.frames == frames
+        await eventually(lambda: speaker.id not in relay.peers)
+    finally:
+        await viewer.close()
+        await publisher.close()
+
+
+async def test_h264_is_forwarded_as_h264(relay: SessionRelay) -> None:
+    publisher = await publish(relay, video_codec="video/H264")
+    viewer = await view(relay)
+    try:
+        assert relay.feed(ROOM, "video").mime == "video/H264"
+        await eventually(lambda: viewer.frames["video"] >= 10, timeout=20)
+        sender = next(t for t in viewer.pc.getTransceivers() if t.kind == "video")
+        assert seams.negotiated_codecs(sender)[0].mimeType == "video/H264"
+    finally:
+        await viewer.close()
+        await publisher.close()
+
+
+async def test_abandoned_negotiations_leak_nothing() -> None:
+    relay = SessionRelay(1, lambda: NO_ICE, connect_timeout=0.5)
+    threads = threading.active_count()
+    tasks = len(asyncio.all_tasks())
+    try:
+        for _ in range(20):
+            publisher = Publisher()
+            await relay.publish(await publisher.offer(), ROOM, 1)
+            await publisher.close()  # never takes the answer
+            viewer = Viewer()
+            await relay.view(await viewer.offer(), ROOM, 2)
+            await viewer.close()
+        await eventually(lambda: not relay.peers, timeout=10)
+        await eventually(lambda: len(asyncio.all_tasks()) <= tasks, timeout=10)
+        await eventually(lambda: threading.active_count() <= threads, timeout=10)
+    finally:
+        await relay.close()
