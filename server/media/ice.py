@@ -32,7 +32,7 @@ def ice_servers(settings: Settings, user: str, now: datetime) -> tuple[list[dict
         servers.append({"urls": list(settings.stun_urls)})
     expires = None
     if settings.turn_urls and settings.turn_secret:
-        expires = now + timedelta(seconds=settings.turn_ttl_seconds)
+        expires = (now + timedelta(seconds=settings.turn_ttl_seconds)).replace(microsecond=0)
         username, credential = turn_credential(settings.turn_secret, user, expires)
         servers.append({"urls": list(settings.turn_urls), "username": username, "credential": credential})
     return servers, expires

@@ -18,7 +18,7 @@ from aiortc import RTCConfiguration
 
 from server.db.media_store import MediaStore, RelayOwner
 from server.domain.errors import Conflict, Forbidden
-from server.domain.model import Principal, SessionInfo
+from server.domain.model import Principal, SessionInfo, iso
 from server.domain.queue import QueueState
 from server.domain.roles import Permission, Role
 from server.domain.sessions import SessionState
@@ -132,11 +132,11 @@ class MediaService:
 
     def ice_servers(self, principal: Principal) -> dict[str, Any]:
         servers, expires = ice_servers(self.settings, str(principal.participant.id), self.core.store.clock())
-        return {"ice_servers": servers, "expires_at": expires.isoformat() if expires else None}
+        return {"ice_servers": servers, "expires_at": iso(expires)}
 
     # -- checks ---------------------------------------------------------------------------------
 
-    async def _session(self, principal: Principal, session_id: int) -> SessionInfo:
+    async def check_session(self, principal: Principal, session_id: int) -> SessionInfo:
         session = await self.core.session_for(principal, session_id, Permission.SESSION_VIEW)
         if session.state is SessionState.ENDED:
             raise Conflict("the session has ended", code="session_ended")
@@ -146,7 +146,7 @@ class MediaService:
         self, principal: Principal, session_id: int, source: str, channel: str | None
     ) -> str:
         """The relay source a publish request names, once the caller's right to it is checked."""
-        await self._session(principal, session_id)
+        await self.check_session(principal, session_id)
         if source not in PUBLISH_SOURCES:
             raise MediaError(f"source must be one of: {', '.join(PUBLISH_SOURCES)}", code="invalid_source")
         if channel is not None and source != "channel":
@@ -176,7 +176,7 @@ class MediaService:
     async def view_source(
         self, principal: Principal, session_id: int, source: str, participant_id: int | None
     ) -> str:
-        await self._session(principal, session_id)
+        await self.check_session(principal, session_id)
         if source not in VIEW_SOURCES:
             raise MediaError(f"source must be one of: {', '.join(VIEW_SOURCES)}", code="invalid_source")
         if source == "greenroom":
