@@ -113,7 +113,7 @@ async def _relay_or_forward(request: web.Request, session_id: int) -> SessionRel
             details={"owner": located.owner.instance_id},
         )
     token = request.headers.get("Authorization", "").partition(" ")[2]
-    body = await request.read() if request.can_read_body else None
+    body = await request.read() or None  # read once and kept by aiohttp
     status, headers, data = await forward(
         request.app[FORWARD_KEY],
         core,
