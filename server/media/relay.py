@@ -299,7 +299,8 @@ class SessionRelay:
         self._detach(peer)
         self.peers.pop(peer.id, None)
         try:
-            await peer.pc.close()
+            # Shielded: cancelling a second close() would cancel the future the first one completes.
+            await asyncio.shield(peer.pc.close())
         except Exception:
             log.exception("closing media resource %s failed", peer.id)
         log.info(
