@@ -19,10 +19,13 @@ Three processes, everything on loopback with no ICE servers:
 
 For each relay and each N: connect N viewers (10 at a time), wait until every one has had a picture, let it
 settle for --settle seconds, then measure --window seconds. CPU per viewer is the relay process's CPU time
-over the window, less what it used with the publisher and no viewer, divided by N; memory per viewer likewise
-from resident memory. Also printed: the frames per second each viewer received (to show the relay kept up),
-the time from sending the offer to the first picture (median and max over the N viewers, and to the probe's
-first decoded picture), and for the forwarding relay the transit time of a frame through it (from its last
+over the window, less what it used with the publisher and no viewer, divided by N; "at 30 fps" scales it by
+30 / the frames per second the viewers actually got (on a busy machine fewer frames are forwarded for the
+time measured), and the comparisons use that; memory per viewer is the resident memory less that with no
+viewer, divided by N. The load average is printed with each row: other work on the machine shows there.
+Also printed: the frames per second each viewer received (to show whether the relay kept up), the time from
+sending the offer to the first picture (median and max over the N viewers, and to the probe's first decoded
+picture), and for the forwarding relay the transit time of a frame through it (from its last
 packet's arrival to a viewer's sender taking it). The stock relay saturates a 2-core machine at a few tens of
 viewers, hence its own, smaller --stock-sizes. Nothing is asserted: the figures are printed.
 """
@@ -33,6 +36,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import socket
 import statistics
 import sys
@@ -134,7 +138,8 @@ class ForwardRelay:
 
     async def close_viewers(self, keep: int) -> None:
         for peer in list(self.relay.peers.values()):
-            if peer.role == "view":
+            # A viewer that went away may have been ended by the relay meanwhile.
+            if peer.role == "view" and peer.id in self.relay.peers:
                 await self.relay.stop(peer.id)
 
 
@@ -334,6 +339,13 @@ async def measure(mode: str, sizes: list[int], args: argparse.Namespace) -> list
                         "transit_p50_ms": 1000 * pct(transit, 0.5) if transit else None,
                         "transit_p99_ms": 1000 * pct(transit, 0.99) if transit else None,
                         "idle_cpu_core": idle_cpu,
+                        # What a viewer would cost at the publisher's full 30 frames/s: when the machine
+                        # cannot keep up, fewer frames were forwarded for the CPU time measured.
+                        "cpu_per_viewer_full_rate": (cpu - idle_cpu)
+                        / n
+                        * 30
+                        / max(statistics.median(fps), 1),
+                        "load_average": os.getloadavg()[0],
                     }
                 )
                 print(json.dumps(results[-1]), flush=True)
@@ -356,24 +368,26 @@ def report(results: list[dict[str, Any]]) -> None:
 
     print()
     print(
-        "relay    viewers  CPU(core)  CPU/viewer(%core)  viewers/core  RSS(MiB)  mem/viewer(KiB)  fps med/min"
-        "  1st picture med/max(ms)  1st decoded(ms)  transit p50/p99(ms)"
+        "relay    viewers  CPU(core)  CPU/viewer(%core)  at 30 fps  viewers/core  RSS(MiB)  mem/viewer(KiB)"
+        "  fps med/min  1st picture med/max(ms)  1st decoded(ms)  transit p50/p99(ms)  load"
     )
     for r in results:
-        per = r["cpu_per_viewer"]
+        per = r["cpu_per_viewer_full_rate"]
         print(
-            f"{r['relay']:8} {r['viewers']:7d}  {r['cpu_core']:9.3f}  {100 * per:17.2f}  "
+            f"{r['relay']:8} {r['viewers']:7d}  {r['cpu_core']:9.3f}  {100 * r['cpu_per_viewer']:17.2f}  "
+            f"{100 * per:9.2f}  "
             f"{fmt(1 / per if per > 0 else None, '12.0f'):>12}  {r['rss_mib']:8.1f}  "
             f"{r['mem_per_viewer_kib']:15.0f}  "
             f"{r['fps_median']:5.1f}/{r['fps_min']:4.1f}  {fmt(r['first_picture_median_ms'], '10.0f'):>10}/"
             f"{fmt(r['first_picture_max_ms'], '.0f'):<13}  {fmt(r['first_decoded_ms'], '15.0f'):>15}  "
-            f"{fmt(r['transit_p50_ms'], '.2f')}/{fmt(r['transit_p99_ms'], '.2f')}"
+            f"{fmt(r['transit_p50_ms'], '.2f')}/{fmt(r['transit_p99_ms'], '.2f'):<13}  "
+            f"{r['load_average']:.1f}"
         )
     stock = {r["viewers"]: r for r in results if r["relay"] == "stock"}
     print()
     for r in results:
-        if r["relay"] == "forward" and r["viewers"] in stock and r["cpu_per_viewer"] > 0:
-            ratio = stock[r["viewers"]]["cpu_per_viewer"] / r["cpu_per_viewer"]
+        if r["relay"] == "forward" and r["viewers"] in stock and r["cpu_per_viewer_full_rate"] > 0:
+            ratio = stock[r["viewers"]]["cpu_per_viewer_full_rate"] / r["cpu_per_viewer_full_rate"]
             mem = stock[r["viewers"]]["mem_per_viewer_kib"] / max(r["mem_per_viewer_kib"], 1)
             print(f"{r['viewers']:4d} viewers: stock/forward CPU per viewer {ratio:.1f}x, memory {mem:.1f}x")
 

@@ -79,6 +79,15 @@ async def test_room_feed_to_an_attendee_and_a_speaker_to_the_av_desk(
     viewer = next(p for p in room.peers.values() if p.role == "view" and p.source == ROOM)
     await eventually(lambda: viewer.channel == "fr", timeout=5)
     await expect(attendee.get_by_test_id("media-state")).to_have_attribute("data-state", "connected")
+    # An interpreter goes on air in French: the attendee's sound now comes from the booth.
+    booth = await open_page(browser, await link(hemicycle, Role.INTERPRETER), errors)
+    await booth.get_by_test_id("booth-channel").select_option("fr")
+    await booth.get_by_test_id("booth-publish").click()
+    await expect(booth.get_by_test_id("booth-state")).to_have_attribute("data-state", "connected", timeout=20_000)
+    french = room.feed("channel:fr", "audio")
+    assert viewer.feeds["audio"] is french and french.live
+    sent = viewer.tracks["audio"].sent_frames
+    await eventually(lambda: viewer.tracks["audio"].sent_frames > sent + 25, timeout=10)
 
     # The attendee asks for the floor and is given it: the page offers the microphone.
     await attendee.get_by_label("Type of intervention").select_option("statement")
