@@ -7,7 +7,11 @@ that does (``media_relays`` names it) with the caller's own token, and returns i
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -268,6 +272,61 @@ async def health(request: web.Request) -> web.StreamResponse:
     return web.json_response(await media.health(relay))
 
 
+# -- the floor moved on another process --------------------------------------------------------------
+
+NUDGE_HEADER = "X-Hemicycle-Nudge"
+NUDGE_MAX_AGE_SECONDS = 30
+
+
+def nudge_signature(secret: str, session_id: int, stamp: int) -> str:
+    """Processes of one deployment share HEMICYCLE_SECRET: a request signed with it came from one of them."""
+    message = f"media-floor:{session_id}:{stamp}".encode()
+    return f"{stamp}.{hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()}"
+
+
+def make_nudge(app: web.Application) -> Callable[[int], Awaitable[None]]:
+    """What the media service calls when the floor changes here but the relay runs elsewhere."""
+
+    async def nudge(session_id: int) -> None:
+        core = app[CORE_KEY]
+        owner = await app[MEDIA_KEY].owners.owner(session_id)
+        if owner is None or owner.instance_id == core.instance_id:
+            return
+        signature = nudge_signature(core.settings.secret, session_id, int(time.time()))
+        try:
+            async with app[FORWARD_KEY].post(
+                f"{owner.base_url}/api/sessions/{session_id}/media/floor",
+                headers={NUDGE_HEADER: signature},
+                timeout=FORWARD_TIMEOUT,
+            ) as response:
+                if response.status != 204:
+                    log.warning("the media relay of session %s answered %s", session_id, response.status)
+        except (aiohttp.ClientError, TimeoutError):
+            log.warning("could not tell the media relay of session %s that the floor changed", session_id)
+
+    return nudge
+
+
+async def floor_moved(request: web.Request) -> web.StreamResponse:
+    """Another process changed the floor: check this session's publishers against it now."""
+    session_id = api._int_param(request, "session_id")
+    stamp, _, _digest = request.headers.get(NUDGE_HEADER, "").partition(".")
+    secret = request.app[CORE_KEY].settings.secret
+    if (
+        not stamp.isdigit()
+        or abs(time.time() - int(stamp)) > NUDGE_MAX_AGE_SECONDS
+        or not hmac.compare_digest(
+            request.headers.get(NUDGE_HEADER, ""), nudge_signature(secret, session_id, int(stamp))
+        )
+    ):
+        raise Forbidden("this route is for Hemicycle's own processes", code="forbidden")
+    media = request.app[MEDIA_KEY]
+    relay = media.relay(session_id)
+    if relay is not None:
+        await media.reconcile(relay)
+    return web.Response(status=204)
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_post("/api/sessions/{session_id}/whip", whip)
@@ -278,3 +337,4 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/sessions/{session_id}/media/{resource_id}/channel", switch_channel)
     r.add_get("/api/sessions/{session_id}/media/ice", ice_config)
     r.add_get("/api/sessions/{session_id}/media/health", health)
+    r.add_post("/api/sessions/{session_id}/media/floor", floor_moved)

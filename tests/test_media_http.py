@@ -16,7 +16,7 @@ from server.demo import seed_demo
 from server.domain.roles import Role
 from server.domain.sessions import SessionState
 from server.keys import CORE_KEY
-from server.media.relay import ROOM
+from server.media.relay import ROOM, SPEAKER
 from server.media_http import MEDIA_KEY
 
 from .conftest import make_settings, run_app
@@ -138,7 +138,11 @@ async def start_instance(settings_dir: Path, database_url: str) -> TestServer:
     return server
 
 
-async def test_a_second_process_hands_offers_to_the_owner(tmp_path: Path) -> None:
+async def test_a_second_process_hands_offers_to_the_owner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No periodic reconciliation: only the floor change's own message may stop the speaker.
+    monkeypatch.setattr("server.media.service.RECONCILE_SECONDS", 3600.0)
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -191,6 +195,31 @@ async def test_a_second_process_hands_offers_to_the_owner(tmp_path: Path) -> Non
         await eventually(lambda: len(relay.peers) == 2, timeout=5)
         assert relay.publisher(ROOM) is not None
         await second.close()
+
+        # The floor changes on the other process: the owner stops the speaker as soon as it is told.
+        speaker = Client(str(owner.make_url("")).rstrip("/"))
+        await speaker.connect(attendee, session_id)
+        await speaker.wait_for("welcome")
+        moderator = Client(other_url)
+        await moderator.connect(await running.staff_token(Role.MODERATOR), session_id)
+        await moderator.wait_for("welcome")
+        entry = (await speaker.call("hand:raise", {"type": "statement", "language": "en"}))["data"]["entry"]
+        assert (await moderator.call("floor:grant", {"entry_id": entry["id"]}))["ok"]
+        voice = Publisher()
+        published = await speaker.call("media:publish", {"source": "speaker", "sdp": await voice.offer()})
+        assert published["ok"], published
+        await voice.accept(published["data"]["sdp"])
+        assert relay.publisher(SPEAKER) is not None
+        assert (await moderator.call("floor:end", {"entry_id": entry["id"], "revoke": True}))["ok"]
+        await eventually(lambda: relay.publisher(SPEAKER) is None, timeout=5)
+        assert (await speaker.wait_for("media:stopped"))["reason"] == "floor_ended"
+        forged = await post(
+            f"{running.url}/api/sessions/{session_id}/media/floor", b"", None, {"X-Hemicycle-Nudge": "1.abc"}
+        )
+        assert forged[0] == 403
+        await voice.close()
+        await speaker.close()
+        await moderator.close()
     finally:
         await client.close()
         await viewer.close()

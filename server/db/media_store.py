@@ -57,6 +57,12 @@ class MediaStore:
                 row.instance_id, row.base_url, row.claimed_at = instance_id, base_url, now
             return RelayOwner(session_id, instance_id, base_url)
 
+    async def owner(self, session_id: int) -> RelayOwner | None:
+        """Who runs the session's relay, without claiming it."""
+        async with self.store._tx() as tx:
+            row = await tx.get(m.MediaRelay, session_id)
+            return RelayOwner(session_id, row.instance_id, row.base_url) if row else None
+
     async def release(self, session_id: int, instance_id: str) -> None:
         async with self.store._tx() as tx, tx.begin():
             await tx.execute(

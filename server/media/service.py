@@ -77,6 +77,9 @@ class MediaService:
         self._claiming: dict[int, asyncio.Lock] = {}
         self._task: asyncio.Task[None] | None = None
         self._byte_marks: dict[str, tuple[float, int]] = {}
+        # Tells the process that runs a session's relay to check the floor now (set by server.media_http).
+        self.nudge: Callable[[int], Awaitable[None]] | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -84,9 +87,10 @@ class MediaService:
         self._task = asyncio.create_task(self._loop(), name="hemicycle-media")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in [self._task, *self._background]:
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*(t for t in [self._task, *self._background] if t), return_exceptions=True)
         for relay in list(self._relays.values()):
             await relay.close()
         self._relays.clear()
@@ -250,9 +254,15 @@ class MediaService:
     # -- the floor drives media -----------------------------------------------------------------
 
     def floor_changed(self, session_id: int, speaker: int | None) -> None:
-        """Called by the floor use cases: stop a speaker who lost the floor, at once, before any await."""
+        """Called by the floor use cases: stop a speaker who lost the floor, at once, before any await.
+
+        When another process runs the session's relay, it is told to check the floor now (``nudge``) rather
+        than at its next reconciliation.
+        """
         relay = self._relays.get(session_id)
         if relay is None:
+            if self.nudge is not None:
+                self._spawn(self.nudge(session_id))
             return
         stale = [p for p in relay.publishers_of(r.SPEAKER) if p.participant_id != speaker]
         if speaker is not None:
@@ -281,6 +291,17 @@ class MediaService:
                         self.notifier.media_health(session_id, await self.health(relay))
                 except Exception:
                     log.exception("media upkeep of session %s failed", session_id)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        async def run() -> None:
+            try:
+                await coro
+            except Exception:
+                log.exception("media background work failed")
+
+        task = asyncio.ensure_future(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _peer_stopped(self, peer: r.Peer, reason: str) -> None:
         if peer.tag is not None:
