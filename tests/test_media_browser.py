@@ -83,7 +83,9 @@ async def test_room_feed_to_an_attendee_and_a_speaker_to_the_av_desk(
     booth = await open_page(browser, await link(hemicycle, Role.INTERPRETER), errors)
     await booth.get_by_test_id("booth-channel").select_option("fr")
     await booth.get_by_test_id("booth-publish").click()
-    await expect(booth.get_by_test_id("booth-state")).to_have_attribute("data-state", "connected", timeout=20_000)
+    await expect(booth.get_by_test_id("booth-state")).to_have_attribute(
+        "data-state", "connected", timeout=20_000
+    )
     french = room.feed("channel:fr", "audio")
     assert viewer.feeds["audio"] is french and french.live
     sent = viewer.tracks["audio"].sent_frames
