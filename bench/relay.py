@@ -13,8 +13,8 @@ Three processes, everything on loopback with no ICE servers:
   threads) and resident memory;
 - the **publisher** (``--serve publisher``): 640x480 VP8 at 30 frames/s and a 440 Hz Opus tone, with
   aiortc's encoder (one keyframe at the start and then only on request);
-- the **viewers**, in this process: N aiortc peer connections. Each counts the frames it receives without
-  decoding them (the receiver's encoded frames are taken as the relay does), except one probe viewer per size
+- the **viewers**, N aiortc peer connections spread over --workers processes (2 by default). Each counts the
+  packets and frames it receives without re-assembling or decoding them, except one probe viewer per size
   which decodes, to check the pictures are real and to time the first decoded picture.
 
 For each relay and each N: connect N viewers (10 at a time), wait until every one has had a picture, let it
@@ -82,11 +82,10 @@ class StockRelay:
     def __init__(self) -> None:
         self.relay = MediaRelay()
         self.tracks: dict[str, MediaStreamTrack] = {}
-        self.pcs: set[RTCPeerConnection] = set()
+        self.viewers: list[RTCPeerConnection] = []
 
     async def publish(self, offer: str) -> str:
         pc = RTCPeerConnection(NO_ICE)
-        self.pcs.add(pc)
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
@@ -96,7 +95,7 @@ class StockRelay:
 
     async def view(self, offer: str) -> str:
         pc = RTCPeerConnection(NO_ICE)
-        self.pcs.add(pc)
+        self.viewers.append(pc)
         for kind in ("audio", "video"):
             pc.addTransceiver(self.relay.subscribe(self.tracks[kind], buffered=False), direction="sendonly")
         return await self._answer(pc, offer)
@@ -112,20 +111,23 @@ class StockRelay:
     def clear_transit(self) -> None:
         return None
 
-    async def close_viewers(self, keep: int) -> None:
-        for pc in list(self.pcs)[keep:]:
+    async def close_viewers(self) -> None:
+        viewers, self.viewers = self.viewers, []
+        for pc in viewers:
             await pc.close()
 
 
 class ForwardRelay:
     def __init__(self) -> None:
         self.relay = SessionRelay(1, lambda: NO_ICE, connect_timeout=60.0)
+        self.viewers = 1  # each viewer a participant of its own, as attendees are
 
     async def publish(self, offer: str) -> str:
-        return str((await self.relay.publish(offer, ROOM, 1)).reported["answer"])
+        return str((await self.relay.publish(offer, ROOM, 1)).answer)
 
     async def view(self, offer: str) -> str:
-        return str((await self.relay.view(offer, ROOM, 2)).reported["answer"])
+        self.viewers += 1
+        return str((await self.relay.view(offer, ROOM, self.viewers)).answer)
 
     def transit(self) -> list[float]:
         return list(self.relay.feed(ROOM, "video").stats.transit) + list(
@@ -136,7 +138,7 @@ class ForwardRelay:
         self.relay.feed(ROOM, "video").stats.transit.clear()
         self.relay.feed(ROOM, "audio").stats.transit.clear()
 
-    async def close_viewers(self, keep: int) -> None:
+    async def close_viewers(self) -> None:
         for peer in list(self.relay.peers.values()):
             # A viewer that went away may have been ended by the relay meanwhile.
             if peer.role == "view" and peer.id in self.relay.peers:
@@ -161,7 +163,7 @@ async def serve_relay(mode: str, port: int) -> None:
         return web.json_response({"cpu": time.process_time(), "rss_kib": rss_kib(), "transit": transit})
 
     async def reset(request: web.Request) -> web.Response:
-        await relay.close_viewers(keep=1)
+        await relay.close_viewers()
         return web.json_response({})
 
     app.router.add_post("/publish", publish)
@@ -258,6 +260,57 @@ class BenchViewer:
             task.cancel()
 
 
+async def ask(worker: asyncio.subprocess.Process, command: str | None) -> dict[str, Any]:
+    """Send a viewers worker a command (None: wait for its first line) and read its JSON answer."""
+    assert worker.stdin is not None and worker.stdout is not None
+    if command is not None:
+        worker.stdin.write(command.encode() + b"\n")
+        await worker.stdin.drain()
+    line = await worker.stdout.readline()
+    answer: dict[str, Any] = json.loads(line or b"{}")
+    return answer
+
+
+async def serve_viewers(relay_url: str, count: int, probe: bool) -> None:
+    """A viewers worker: connects ``count`` viewers, then answers mark, report and close on stdin."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    viewers = [BenchViewer(decode=probe and i == 0) for i in range(count)]
+    async with aiohttp.ClientSession() as http:
+        for start in range(0, count, 10):
+            await asyncio.gather(*(v.connect(http, relay_url) for v in viewers[start : start + 10]))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if all(v.first_picture is not None for v in viewers):
+                break
+            await asyncio.sleep(0.05)
+        print(json.dumps({"ready": True}), flush=True)
+        marks = [0] * count
+        marked_at = time.monotonic()
+        while command := (await reader.readline()).decode().strip():
+            if command == "mark":
+                marks = [v.frames["video"] for v in viewers]
+                marked_at = time.monotonic()
+                print(json.dumps({"marked": True}), flush=True)
+            elif command == "report":
+                elapsed = max(time.monotonic() - marked_at, 1e-3)
+                report = {
+                    "fps": [(v.frames["video"] - m) / elapsed for v, m in zip(viewers, marks, strict=True)],
+                    "first": [v.first_picture - v.asked_at for v in viewers if v.first_picture is not None],
+                    "without": sum(v.first_picture is None for v in viewers),
+                    "first_decoded": viewers[0].first_decoded - viewers[0].asked_at
+                    if viewers[0].first_decoded
+                    else None,
+                }
+                print(json.dumps(report), flush=True)
+            elif command == "close":
+                for viewer in viewers:
+                    await viewer.close()
+                print(json.dumps({"closed": True}), flush=True)
+                return
+
+
 async def relay_stats(http: aiohttp.ClientSession, url: str) -> dict[str, Any]:
     async with http.get(f"{url}/stats") as response:
         result: dict[str, Any] = await response.json()
@@ -300,25 +353,42 @@ async def measure(mode: str, sizes: list[int], args: argparse.Namespace) -> list
             idle1 = await relay_stats(http, url)
             idle_cpu = (idle1["cpu"] - idle0["cpu"]) / args.window
             for n in sizes:
-                viewers = [BenchViewer(decode=i == 0) for i in range(n)]
-                for start in range(0, n, 10):
-                    await asyncio.gather(*(v.connect(http, url) for v in viewers[start : start + 10]))
-                deadline = time.monotonic() + 60
-                while time.monotonic() < deadline:
-                    if all(v.first_picture is not None for v in viewers):
-                        break
-                    await asyncio.sleep(0.05)
+                # The viewers, split over worker processes: one Python process cannot receive 100 streams.
+                shares = [n // args.workers + (1 if i < n % args.workers else 0) for i in range(args.workers)]
+                workers = [
+                    await asyncio.create_subprocess_exec(
+                        sys.executable,
+                        "-m",
+                        "bench.relay",
+                        "--serve",
+                        "viewers",
+                        "--relay-url",
+                        url,
+                        "--count",
+                        str(count),
+                        "--probe",
+                        "1" if i == 0 else "0",
+                        cwd=ROOT,
+                        stdin=PIPE,
+                        stdout=PIPE,
+                    )
+                    for i, count in enumerate(shares)
+                    if count
+                ]
+                await asyncio.gather(*(ask(w, None) for w in workers))  # connected, every one with a picture
                 await asyncio.sleep(args.settle)
                 before = await relay_stats(http, url)
-                frames_before = [v.frames["video"] for v in viewers]
+                await asyncio.gather(*(ask(w, "mark") for w in workers))
                 await asyncio.sleep(args.window)
                 after = await relay_stats(http, url)
-                fps = [
-                    (v.frames["video"] - f) / args.window for v, f in zip(viewers, frames_before, strict=True)
-                ]
+                reports = await asyncio.gather(*(ask(w, "report") for w in workers))
+                for worker in workers:
+                    await ask(worker, "close")
+                    await worker.wait()
+                fps = [f for r in reports for f in r["fps"]]
                 cpu = (after["cpu"] - before["cpu"]) / args.window
-                first = [v.first_picture - v.asked_at for v in viewers if v.first_picture is not None]
-                probe = viewers[0]
+                first = [t for r in reports for t in r["first"]]
+                first_decoded = reports[0]["first_decoded"]
                 transit = after["transit"]
                 results.append(
                     {
@@ -330,12 +400,10 @@ async def measure(mode: str, sizes: list[int], args: argparse.Namespace) -> list
                         "mem_per_viewer_kib": (after["rss_kib"] - idle1["rss_kib"]) / n,
                         "fps_median": statistics.median(fps),
                         "fps_min": min(fps),
-                        "without_picture": sum(v.first_picture is None for v in viewers),
+                        "without_picture": sum(r["without"] for r in reports),
                         "first_picture_median_ms": 1000 * statistics.median(first) if first else None,
                         "first_picture_max_ms": 1000 * max(first) if first else None,
-                        "first_decoded_ms": 1000 * (probe.first_decoded - probe.asked_at)
-                        if probe.first_decoded
-                        else None,
+                        "first_decoded_ms": 1000 * first_decoded if first_decoded else None,
                         "transit_p50_ms": 1000 * pct(transit, 0.5) if transit else None,
                         "transit_p99_ms": 1000 * pct(transit, 0.99) if transit else None,
                         "idle_cpu_core": idle_cpu,
@@ -349,8 +417,6 @@ async def measure(mode: str, sizes: list[int], args: argparse.Namespace) -> list
                     }
                 )
                 print(json.dumps(results[-1]), flush=True)
-                for viewer in viewers:
-                    await viewer.close()
                 async with http.post(f"{url}/reset"):
                     pass
                 await asyncio.sleep(1)
@@ -409,7 +475,12 @@ def main() -> None:
     parser.add_argument("--stock-sizes", default="1,10", help="viewer counts for aiortc's MediaRelay")
     parser.add_argument("--window", type=float, default=10.0, help="seconds measured per size")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds to settle before measuring")
-    parser.add_argument("--serve", choices=["forward", "stock", "publisher"], help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, default=2, help="processes the viewers are spread over")
+    parser.add_argument(
+        "--serve", choices=["forward", "stock", "publisher", "viewers"], help=argparse.SUPPRESS
+    )
+    parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--probe", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--relay-url", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -417,6 +488,8 @@ def main() -> None:
         asyncio.run(serve_relay(args.serve, args.port))
     elif args.serve == "publisher":
         asyncio.run(serve_publisher(args.relay_url))
+    elif args.serve == "viewers":
+        asyncio.run(serve_viewers(args.relay_url, args.count, bool(args.probe)))
     else:
         asyncio.run(main_async(args))
 

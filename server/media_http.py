@@ -152,7 +152,7 @@ def _answer(request: web.Request, session_id: int, peer: Peer, principal: Princi
     media = request.app[MEDIA_KEY]
     response = web.Response(
         status=201,
-        text=peer.reported["answer"],
+        text=peer.answer,
         content_type=SDP_TYPE,
         headers={"Location": resource_path(session_id, peer.id), "ETag": f'"{peer.id}"'},
     )

@@ -133,7 +133,7 @@ class MediaEvents:
                 query["channel"] = request.channel
             return await self._forward_offer(c, located, "whip", request.sdp, query)
         peer = await self.service.publish(located, c.principal, source, request.sdp, self._tag(c))
-        return {**peer.public(), "sdp": peer.reported["answer"]}
+        return {**peer.public(), "sdp": peer.answer}
 
     async def _on_subscribe(self, c: Connection, payload: Any) -> dict[str, Any]:
         request = protocol.parse(protocol.MediaSubscribe, payload)
@@ -151,7 +151,7 @@ class MediaEvents:
         peer = await self.service.view(
             located, c.principal, source, request.sdp, request.channel, request.audio_only, self._tag(c)
         )
-        return {**peer.public(), "sdp": peer.reported["answer"]}
+        return {**peer.public(), "sdp": peer.answer}
 
     async def _on_channel(self, c: Connection, payload: Any) -> dict[str, Any]:
         request = protocol.parse(protocol.MediaChannel, payload)

@@ -10,7 +10,7 @@ import pytest
 
 from server.media import seams
 from server.media.errors import MediaError
-from server.media.relay import ROOM, SPEAKER, SessionRelay, channel
+from server.media.relay import MAX_PEERS_PER_PARTICIPANT, ROOM, SPEAKER, SessionRelay, channel
 
 from .helpers import eventually
 from .media_peers import NO_ICE, Publisher, Viewer
@@ -26,7 +26,7 @@ async def relay() -> AsyncIterator[SessionRelay]:
 async def publish(relay: SessionRelay, source: str = ROOM, **kwargs: bool) -> Publisher:
     publisher = Publisher()
     peer = await relay.publish(await publisher.offer(**kwargs), source, 1)
-    await publisher.accept(peer.reported["answer"])
+    await publisher.accept(peer.answer)
     return publisher
 
 
@@ -34,7 +34,7 @@ async def view(relay: SessionRelay, source: str = ROOM, audio_only: bool = False
     viewer = Viewer()
     offer = await viewer.offer(video=not audio_only)
     peer = await relay.view(offer, source, 2, audio_only=audio_only, **kwargs)  # type: ignore[arg-type]
-    await viewer.accept(peer.reported["answer"])
+    await viewer.accept(peer.answer)
     viewer.resource_id = peer.id  # type: ignore[attr-defined]
     return viewer
 
@@ -96,6 +96,21 @@ async def test_channel_switch_without_renegotiation(relay: SessionRelay) -> None
         await room.close()
 
 
+async def test_one_participant_cannot_pile_up_connections(relay: SessionRelay) -> None:
+    viewers = [Viewer() for _ in range(MAX_PEERS_PER_PARTICIPANT + 1)]
+    try:
+        for viewer in viewers[:-1]:
+            await relay.view(await viewer.offer(), ROOM, 7)
+        with pytest.raises(MediaError) as refused:
+            await relay.view(await viewers[-1].offer(), ROOM, 7)
+        assert (refused.value.code, refused.value.status) == ("too_many_media", 429)
+        assert len(relay.peers) == MAX_PEERS_PER_PARTICIPANT
+        await relay.view(await Viewer().offer(), ROOM, 8)  # someone else still may
+    finally:
+        for viewer in viewers:
+            await viewer.close()
+
+
 async def test_audio_only_viewer_has_no_video_at_all(relay: SessionRelay) -> None:
     publisher = await publish(relay)
     viewer = await view(relay, audio_only=True)
@@ -146,12 +161,12 @@ async def test_abandoned_negotiations_leak_nothing() -> None:
     threads = threading.active_count()
     tasks = len(asyncio.all_tasks())
     try:
-        for _ in range(20):
+        for attempt in range(20):
             publisher = Publisher()
             await relay.publish(await publisher.offer(), ROOM, 1)
             await publisher.close()  # never takes the answer
             viewer = Viewer()
-            await relay.view(await viewer.offer(), ROOM, 2)
+            await relay.view(await viewer.offer(), ROOM, 100 + attempt)
             await viewer.close()
         await eventually(lambda: not relay.peers, timeout=10)
         await eventually(lambda: len(asyncio.all_tasks()) <= tasks, timeout=10)

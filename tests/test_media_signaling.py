@@ -264,7 +264,8 @@ async def test_bad_requests_get_clear_errors_and_change_nothing(hemicycle: Runni
 
 async def test_failed_and_abandoned_negotiations_leak_nothing(hemicycle: Running) -> None:
     av = await staff(hemicycle, Role.AV)
-    person = await attendee(hemicycle)
+    people = [await attendee(hemicycle, f"Viewer {n}") for n in range(5)]
+    person = people[0]
     first, _ = await subscribe(person)  # the relay exists from here on
     await first.close()
     await eventually(lambda: not relay_of(hemicycle).peers, timeout=10)
@@ -276,7 +277,7 @@ async def test_failed_and_abandoned_negotiations_leak_nothing(hemicycle: Running
         peer = Publisher() if round_ % 2 else Viewer()
         offer = await peer.offer()
         event = "media:publish" if isinstance(peer, Publisher) else "media:subscribe"
-        reply = await (av if isinstance(peer, Publisher) else person).call(
+        reply = await (av if isinstance(peer, Publisher) else people[round_ % 5]).call(
             event, {"source": "room", "sdp": offer}
         )
         assert reply["ok"], reply

@@ -35,6 +35,9 @@ from .forward import Feed, ForwardTrack
 log = logging.getLogger(__name__)
 
 MAX_SDP_BYTES = 64 * 1024
+# Peer connections one participant may hold in a session at once (tabs, the AV desk's feeds...): each costs a
+# certificate, sockets and tasks, so a flood of offers stops here.
+MAX_PEERS_PER_PARTICIPANT = 8
 CHANNELS = ("floor", "ar", "zh", "en", "fr", "ru", "es")
 ROOM = "room"
 SPEAKER = "speaker"
@@ -70,6 +73,8 @@ class Peer:
     senders: dict[str, RTCRtpSender] = field(default_factory=dict)
     created: float = field(default_factory=time.monotonic)
     closed: bool = False
+    # The SDP answer the relay gave, and what the client reports of the link (its round-trip time...).
+    answer: str = ""
     reported: dict[str, Any] = field(default_factory=dict)
 
     def public(self) -> dict[str, Any]:
@@ -133,7 +138,7 @@ class SessionRelay:
 
     async def publish(self, offer: str, source: str, participant_id: int, tag: Any = None) -> Peer:
         """Answer a publisher's offer; it replaces whoever published the source before."""
-        self._check_open()
+        self._check_open(participant_id)
         description = parse_offer(offer)
         kinds = offered_kinds(description, wanted="send")
         allowed = source_kinds(source)
@@ -172,7 +177,7 @@ class SessionRelay:
             peer.feeds[kind].attach(peer, codec, functools.partial(self._ask_keyframe, transceiver.receiver))
             self._drop_mismatched(peer.feeds[kind])
         self._watch(peer)
-        peer.reported["answer"] = answer
+        peer.answer = answer
         return peer
 
     def _ask_keyframe(self, receiver: RTCRtpReceiver, ssrc: int) -> None:
@@ -198,7 +203,7 @@ class SessionRelay:
         tag: Any = None,
     ) -> Peer:
         """Answer a viewer's offer with forwarded tracks of the source (and language channel)."""
-        self._check_open()
+        self._check_open(participant_id)
         description = parse_offer(offer)
         kinds = offered_kinds(description, wanted="receive")
         if not kinds:
@@ -236,7 +241,7 @@ class SessionRelay:
         for kind, track in peer.tracks.items():
             track.attach(peer.feeds[kind])
         self._watch(peer)
-        peer.reported["answer"] = answer
+        peer.answer = answer
         return peer
 
     def set_channel(self, resource_id: str, channel_name: str) -> Peer:
@@ -349,9 +354,15 @@ class SessionRelay:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _check_open(self) -> None:
+    def _check_open(self, participant_id: int) -> None:
         if self._closed:
             raise MediaError("the media relay of this session is closing", code="relay_closed", status=409)
+        if sum(p.participant_id == participant_id for p in self.peers.values()) >= MAX_PEERS_PER_PARTICIPANT:
+            raise MediaError(
+                f"at most {MAX_PEERS_PER_PARTICIPANT} media connections at once: stop one first",
+                code="too_many_media",
+                status=429,
+            )
 
     async def _answer(self, pc: RTCPeerConnection, offer: str) -> str:
         try:
