@@ -323,3 +323,32 @@ async def test_turn_credentials_follow_the_coturn_scheme(tmp_path: Path) -> None
         ).decode()
         assert turn["credential"] == expected
         assert datetime.fromisoformat(config["expires_at"]).timestamp() == int(expiry)
+
+
+async def test_health_reaches_the_av_desk_and_not_attendees(hemicycle: Running) -> None:
+    av = await staff(hemicycle, Role.AV)
+    publisher, published = await publish(av, "room")
+    assert published["ok"], published
+    person = await attendee(hemicycle)
+    viewer, _ = await subscribe(person)
+    try:
+        await eventually(lambda: viewer.frames["video"] >= 30, timeout=15)
+        pushed = await av.wait_for("media:health", lambda r: bool(r["sources"].get("room")), timeout=10)
+        room = pushed["sources"]["room"]
+        assert room["viewers"] == 1
+        assert room["connection"] == "connected"
+        assert room["kinds"]["video"]["codec"] == "video/VP8"
+        assert room["kinds"]["video"]["bitrate_kbps"] > 0
+        assert room["kinds"]["audio"]["audio_level_dbov"] is not None
+        assert room["kinds"]["audio"]["audio_level_dbov"] > -60  # the tone, not silence
+        # The publisher reports its round-trip time; the AV desk sees it.
+        reported = await av.call(
+            "media:health", {"resource_id": published["data"]["resource_id"], "rtt_ms": 12.5}
+        )
+        assert reported["data"]["sources"]["room"]["rtt_ms"] == 12.5
+        mine = await person.call("media:health", {})
+        assert mine["data"] == {"recorded": False}
+        assert person.received("media:health") == []
+    finally:
+        await viewer.close()
+        await publisher.close()
