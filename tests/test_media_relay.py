@@ -90,6 +90,17 @@ async def test_channel_switch_without_renegotiation(relay: SessionRelay) -> None
         with pytest.raises(MediaError) as refused:
             relay.set_channel(resource, "klingon")
         assert refused.value.code == "invalid_channel"
+        # Back on the floor: the room feed's sound, until a separate floor channel is published, and again
+        # after it ends.
+        relay.set_channel(resource, "floor")
+        assert peer.feeds["audio"] is relay.feed(ROOM, "audio")
+        floor = await publish(relay, channel("floor"), video=False)
+        assert peer.feeds["audio"] is relay.feed(channel("floor"), "audio")
+        floor_peer = relay.publisher(channel("floor"))
+        assert floor_peer is not None
+        await relay.stop(floor_peer.id)
+        assert peer.feeds["audio"] is relay.feed(ROOM, "audio")
+        await floor.close()
     finally:
         await viewer.close()
         await french.close()

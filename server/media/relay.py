@@ -176,9 +176,20 @@ class SessionRelay:
             codec = seams.negotiated_codecs(transceiver)[0]
             peer.feeds[kind].attach(peer, codec, functools.partial(self._ask_keyframe, transceiver.receiver))
             self._drop_mismatched(peer.feeds[kind])
+        if source == channel("floor"):
+            self._refollow_floor()
         self._watch(peer)
         peer.answer = answer
         return peer
+
+    def _refollow_floor(self) -> None:
+        """The floor channel is its own publication when there is one, else the room feed's sound."""
+        feed = self._audio_feed_for("floor")
+        for viewer in self.peers.values():
+            track = viewer.tracks.get("audio")
+            if viewer.channel == "floor" and track is not None and viewer.feeds.get("audio") is not feed:
+                viewer.feeds["audio"] = feed
+                track.attach(feed)
 
     def _ask_keyframe(self, receiver: RTCRtpReceiver, ssrc: int) -> None:
         self._spawn(seams.send_pli(receiver, ssrc))
@@ -293,6 +304,8 @@ class SessionRelay:
                         track.restart()
             if self._publishers.get(peer.source) is peer:
                 del self._publishers[peer.source]
+            if peer.source == channel("floor"):
+                self._refollow_floor()
         else:
             for track in peer.tracks.values():
                 track.stop()
