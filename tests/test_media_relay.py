@@ -184,3 +184,26 @@ async def test_abandoned_negotiations_leak_nothing() -> None:
         await eventually(lambda: threading.active_count() <= threads, timeout=10)
     finally:
         await relay.close()
+
+
+async def test_viewers_of_another_codec_are_told_to_subscribe_again() -> None:
+    stopped: list[tuple[str, str]] = []
+    relay = SessionRelay(
+        1, lambda: NO_ICE, 10.0, on_stopped=lambda peer, reason: stopped.append((peer.id, reason))
+    )
+    early = Viewer()
+    try:
+        # Nobody publishes yet: the viewer agrees on VP8, the relay's first choice.
+        peer = await relay.view(await early.offer(), ROOM, 2)
+        await early.accept(peer.answer)
+        publisher = await publish(relay, video_codec="video/H264")
+        await eventually(lambda: (peer.id, "codec_changed") in stopped, timeout=5)
+        assert peer.id not in relay.peers
+        # Subscribing again gets the publisher's codec.
+        again = await view(relay)
+        await eventually(lambda: again.frames["video"] >= 5, timeout=20)
+        await again.close()
+        await publisher.close()
+    finally:
+        await early.close()
+        await relay.close()

@@ -156,6 +156,17 @@ async def test_floor_decides_who_speaks_and_revoke_stops_forwarding(hemicycle: R
         assert again["error"]["code"] == "no_floor"
         assert feed.stats.frames == frames
         await again_publisher.close()
+
+        # Given back, then given to someone else: the first speaker is cut the moment the second is granted.
+        entry = (await speaker.call("hand:raise", HAND))["data"]["entry"]
+        assert (await moderator.call("floor:grant", {"entry_id": entry["id"]}))["ok"]
+        second_publisher, second = await publish(speaker, "speaker")
+        assert second["ok"], second
+        other = await attendee(hemicycle, "Li")
+        other_entry = (await other.call("hand:raise", HAND))["data"]["entry"]
+        assert (await moderator.call("floor:grant", {"entry_id": other_entry["id"]}))["ok"]
+        assert relay_of(hemicycle).publisher(SPEAKER) is None
+        await second_publisher.close()
     finally:
         await desk.close()
         await publisher.close()
