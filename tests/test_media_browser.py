@@ -113,4 +113,8 @@ async def test_room_feed_to_an_attendee_and_a_speaker_to_the_av_desk(
     assert room.publisher(SPEAKER) is None
     await expect(attendee.get_by_test_id("speak-panel")).to_be_hidden()
     await expect(av.get_by_test_id("av-health")).to_contain_text("room", timeout=10_000)
+    console = await open_page(browser, await link(hemicycle, Role.MODERATOR), errors)
+    await expect(console.get_by_test_id("av-health").locator('[data-source="room"]')).to_contain_text(
+        "connected", timeout=10_000
+    )
     assert not real_errors(errors), errors

@@ -86,8 +86,8 @@ export class AvDesk {
       this.checkVideo, this.checkStatus);
 
     const health = panel('Link health', 'media-health');
-    this.health = el('div', { testid: 'av-health' });
-    fill(health.body, this.health);
+    this.healthView = new HealthView(this.media, client);
+    fill(health.body, this.healthView.node);
 
     root.prepend(el('div', { class: 'av-media' }, feed.node, speaking.node, check.node, health.node));
 
@@ -171,6 +171,23 @@ export class AvDesk {
   }
 
   async refreshHealth() {
+    await this.healthView.refresh();
+  }
+}
+
+/** Each publisher's link: connection, round-trip time, loss, bitrates, level and how many watch it. */
+export class HealthView {
+  /**
+   * @param {MediaClient} media
+   * @param {HemicycleClient} client
+   */
+  constructor(media, client) {
+    this.media = media;
+    this.client = client;
+    this.node = el('div', { testid: 'av-health' });
+  }
+
+  async refresh() {
     if (this.client.connection !== 'connected') return;
     let report;
     try {
@@ -180,12 +197,12 @@ export class AvDesk {
     }
     const sources = Object.entries(report.sources ?? {});
     if (!sources.length) {
-      fill(this.health, el('p', { class: 'muted' }, 'Nothing is being published.'));
+      fill(this.node, el('p', { class: 'muted' }, 'Nothing is being published.'));
       return;
     }
     /** @param {number | null | undefined} value @param {string} unit */
-    const show = (value, unit) => (value === null || value === undefined ? '—' : `${value} ${unit}`);
-    fill(this.health, el('table', { class: 'health-table' },
+    const show = (value, unit) => (value === null || value === undefined ? '\u2014' : `${value} ${unit}`);
+    fill(this.node, el('table', { class: 'health-table' },
       el('thead', {}, el('tr', {}, ['Source', 'Connection', 'Round trip', 'Loss', 'Video', 'Sound', 'Level', 'Viewers']
         .map((h) => el('th', { scope: 'col' }, h)))),
       el('tbody', {}, sources.map(([name, s]) => el('tr', { dataset: { source: name } },
@@ -197,5 +214,19 @@ export class AvDesk {
         el('td', {}, show(s.kinds?.audio?.bitrate_kbps, 'kbit/s')),
         el('td', {}, show(s.kinds?.audio?.audio_level_dbov, 'dBov')),
         el('td', {}, String(s.viewers ?? 0)))))));
+  }
+}
+
+/** For floor staff: whether the speaker and the room feed are live, and how well (the moderator's console). */
+export class MediaHealthPanel {
+  /**
+   * @param {HemicycleClient} client
+   * @param {HTMLElement} root
+   */
+  constructor(client, root) {
+    this.view = new HealthView(new MediaClient(client), client);
+    root.append(el('section', { class: 'panel', id: 'media-health', 'aria-labelledby': 'media-health-heading' },
+      el('h2', { id: 'media-health-heading' }, 'Media links'), this.view.node));
+    setInterval(() => this.view.refresh(), HEALTH_EVERY_MS);
   }
 }
