@@ -363,3 +363,23 @@ async def test_health_reaches_the_av_desk_and_not_attendees(hemicycle: Running) 
     finally:
         await viewer.close()
         await publisher.close()
+
+
+async def test_ending_the_session_ends_its_media(hemicycle: Running) -> None:
+    av = await staff(hemicycle, Role.AV)
+    moderator = await staff(hemicycle, Role.MODERATOR)
+    publisher, published = await publish(av, "room")
+    assert published["ok"], published
+    viewer, _ = await subscribe(await attendee(hemicycle))
+    try:
+        await eventually(lambda: viewer.frames["video"] >= 3, timeout=15)
+        assert (await moderator.call("session:set_state", {"state": "ended"}))["ok"]
+        await eventually(lambda: not relay_of(hemicycle).peers, timeout=5)
+        stopped = await av.wait_for("media:stopped")
+        assert stopped["reason"] == "session_ended"
+        late, refused = await subscribe(await attendee(hemicycle, "Late"))
+        assert refused["error"]["code"] == "session_ended"
+        await late.close()
+    finally:
+        await viewer.close()
+        await publisher.close()

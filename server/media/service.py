@@ -273,6 +273,9 @@ class MediaService:
     async def reconcile(self, relay: r.SessionRelay) -> None:
         """Stop speakers and device checks the floor no longer allows (changed by any process)."""
         state = await self._floor_state(relay.session_id)
+        if state.session.state is SessionState.ENDED:
+            relay.stop_now(list(relay.peers.values()), "session_ended")
+            return
         speaker = state.speaking.participant_id if state.speaking else None
         queued = {entry.participant_id for entry in state.queued}
         stale = [p for p in relay.publishers_of(r.SPEAKER) if p.participant_id != speaker]
