@@ -207,3 +207,27 @@ async def test_viewers_of_another_codec_are_told_to_subscribe_again() -> None:
     finally:
         await early.close()
         await relay.close()
+
+
+async def test_a_muted_publisher_reaches_nobody_until_unmuted(relay: SessionRelay) -> None:
+    publisher = await publish(relay, SPEAKER)
+    viewer = await view(relay, SPEAKER)
+    try:
+        await eventually(lambda: viewer.frames["video"] >= 5 and viewer.frames["audio"] >= 5, timeout=15)
+        speaker = relay.publisher(SPEAKER)
+        assert speaker is not None
+        peer = relay.find(viewer.resource_id)  # type: ignore[attr-defined]
+        assert relay.set_muted(1, audio=True, video=True) == [speaker]
+        sent = {kind: track.sent_frames + track._queue.qsize() for kind, track in peer.tracks.items()}
+        # Packets keep arriving from the publisher, no frame goes out; the connection stays up.
+        packets = relay.feed(SPEAKER, "audio").stats.packets
+        await eventually(lambda: relay.feed(SPEAKER, "audio").stats.packets >= packets + 20, timeout=5)
+        assert {kind: track.sent_frames for kind, track in peer.tracks.items()} == sent
+        assert speaker.pc.connectionState == "connected"
+        # Unmuted: pictures again, from a keyframe.
+        relay.set_muted(1, audio=False, video=False)
+        before = viewer.frames["video"]
+        await eventually(lambda: viewer.frames["video"] >= before + 5, timeout=10)
+    finally:
+        await viewer.close()
+        await publisher.close()

@@ -383,3 +383,35 @@ async def test_ending_the_session_ends_its_media(hemicycle: Running) -> None:
     finally:
         await viewer.close()
         await publisher.close()
+
+
+async def test_stored_mutes_apply_when_publishing_and_on_reconcile(hemicycle: Running) -> None:
+    """Participant moderation stores mutes; the relay reads them through MediaService.muted_in."""
+    service = hemicycle.server.app[MEDIA_KEY]
+    mutes: dict[int, tuple[bool, bool]] = {}
+
+    async def muted_in(session_id: int) -> dict[int, tuple[bool, bool]]:
+        return dict(mutes)
+
+    service.muted_in = muted_in
+    av = await staff(hemicycle, Role.AV)
+    me = av.last("welcome")["me"]["id"]
+    mutes[me] = (True, False)
+    publisher, published = await publish(av, "room")
+    assert published["ok"], published
+    try:
+        peer = relay_of(hemicycle).find(published["data"]["resource_id"])
+        assert peer.muted == {"audio": True, "video": False}
+        assert relay_of(hemicycle).feed(ROOM, "audio").muted
+        mutes.clear()
+        await service.reconcile(relay_of(hemicycle))
+        assert peer.muted == {"audio": False, "video": False}
+        await service.set_muted(hemicycle.live_session, me, False, True)
+        assert relay_of(hemicycle).feed(ROOM, "video").muted
+        health = (await av.call("media:health", {}))["data"]
+        assert health["sources"]["room"]["muted"] == {"audio": False, "video": True}
+        await service.participant_gone(hemicycle.live_session, me)
+        await eventually(lambda: not relay_of(hemicycle).peers, timeout=5)
+        assert (await av.wait_for("media:stopped"))["reason"] == "removed"
+    finally:
+        await publisher.close()

@@ -160,10 +160,26 @@ class Feed:
         self._last_pli = -PLI_INTERVAL_SECONDS
         self._pending_pli: asyncio.TimerHandle | None = None
         self._time_base = TIME_BASES[kind]
+        self._muted = False
 
     @property
     def live(self) -> bool:
         return self._publisher is not None
+
+    @property
+    def muted(self) -> bool:
+        return self._muted
+
+    def mute(self, publisher: object, muted: bool) -> None:
+        """A moderator's mute: the publisher's frames stop here, its connection stays up."""
+        if publisher is not self._publisher or muted == self._muted:
+            return
+        self._muted = muted
+        if not muted:
+            # Back on air: every viewer starts again from a keyframe.
+            for track in self.tracks:
+                track.restart()
+            self.request_keyframe()
 
     @property
     def mime(self) -> str | None:
@@ -175,6 +191,7 @@ class Feed:
         self.codec = codec
         self._ask_keyframe = ask_keyframe
         self.stats = FeedStats()
+        self._muted = False
         for track in self.tracks:
             track.restart()
         if self.tracks:
@@ -198,12 +215,12 @@ class Feed:
         self.stats.packets += 1
         self.stats.bytes += size
         self.stats.ssrc = ssrc
-        if level is not None:
+        if level is not None and not self._muted:
             self.stats.audio_level = level
 
     def on_frame(self, publisher: object, codec: RTCRtpCodecParameters, data: bytes, timestamp: int) -> None:
         """One encoded frame from a publisher: to every track, in the same event-loop step."""
-        if publisher is not self._publisher or not data:
+        if publisher is not self._publisher or not data or self._muted:
             return
         arrived = time.perf_counter()
         keyframe = is_keyframe(codec.mimeType, data)

@@ -76,6 +76,8 @@ class Peer:
     # The SDP answer the relay gave, and what the client reports of the link (its round-trip time...).
     answer: str = ""
     reported: dict[str, Any] = field(default_factory=dict)
+    # A moderator's mute of this publisher, per kind: nothing of it is forwarded while set.
+    muted: dict[str, bool] = field(default_factory=lambda: {"audio": False, "video": False})
 
     def public(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -254,6 +256,21 @@ class SessionRelay:
         self._watch(peer)
         peer.answer = answer
         return peer
+
+    def set_muted(self, participant_id: int, audio: bool, video: bool) -> list[Peer]:
+        """Stop (or resume) forwarding a participant's sound and picture, on every source they publish."""
+        changed = []
+        for peer in self.peers.values():
+            if peer.role != "publish" or peer.participant_id != participant_id:
+                continue
+            peer.muted = {"audio": audio, "video": video}
+            for kind, feed in peer.feeds.items():
+                feed.mute(peer, peer.muted[kind])
+            changed.append(peer)
+        return changed
+
+    def of_participant(self, participant_id: int) -> list[Peer]:
+        return [peer for peer in self.peers.values() if peer.participant_id == participant_id]
 
     def set_channel(self, resource_id: str, channel_name: str) -> Peer:
         """Switch a viewer's sound to another language, server-side: no new offer, no new connection."""

@@ -79,6 +79,9 @@ class MediaService:
         self._byte_marks: dict[str, tuple[float, int]] = {}
         # Tells the process that runs a session's relay to check the floor now (set by server.media_http).
         self.nudge: Callable[[int], Awaitable[None]] | None = None
+        # Participant moderation's stored mutes, participant id -> (audio, video), when it is wired in: the
+        # relay applies them as a participant starts publishing and at each reconciliation.
+        self.muted_in: Callable[[int], Awaitable[dict[int, tuple[bool, bool]]]] | None = None
         self._background: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -199,6 +202,11 @@ class MediaService:
         self, relay: r.SessionRelay, principal: Principal, source: str, offer: str, tag: Any = None
     ) -> r.Peer:
         peer = await relay.publish(offer, source, principal.participant.id, tag)
+        if self.muted_in is not None:
+            audio, video = (await self.muted_in(relay.session_id)).get(
+                principal.participant.id, (False, False)
+            )
+            relay.set_muted(principal.participant.id, audio, video)
         if source == r.SPEAKER:
             # The floor may have moved while the offer was being answered.
             state = await self._floor_state(relay.session_id)
@@ -281,6 +289,26 @@ class MediaService:
         stale = [p for p in relay.publishers_of(r.SPEAKER) if p.participant_id != speaker]
         stale += [p for p in relay.publishers_of("greenroom") if p.participant_id not in queued]
         relay.stop_now(stale, "floor_ended")
+        if self.muted_in is not None:
+            mutes = await self.muted_in(relay.session_id)
+            for participant_id in {p.participant_id for p in relay.peers.values() if p.role == "publish"}:
+                relay.set_muted(participant_id, *mutes.get(participant_id, (False, False)))
+
+    # -- participant moderation (server.moderation's MediaModeration) ---------------------------
+
+    async def set_muted(self, session_id: int, participant_id: int, audio: bool, video: bool) -> None:
+        """A moderator muted or unmuted someone: enforced here at once, or by the owner when told."""
+        relay = self._relays.get(session_id)
+        if relay is not None:
+            relay.set_muted(participant_id, audio, video)
+        elif self.nudge is not None:
+            await self.nudge(session_id)
+
+    async def participant_gone(self, session_id: int, participant_id: int) -> None:
+        """Removed or banned: everything they publish or view in the session ends now."""
+        relay = self._relays.get(session_id)
+        if relay is not None:
+            relay.stop_now(relay.of_participant(participant_id), "removed")
 
     async def _loop(self) -> None:
         tick = 0
@@ -348,6 +376,7 @@ class MediaService:
             sources[peer.source] = {
                 "resource_id": peer.id,
                 "participant_id": peer.participant_id,
+                "muted": dict(peer.muted),
                 "connection": peer.pc.connectionState,
                 "rtt_ms": client.get("rtt_ms", measured["rtt_ms"]),
                 "loss_pct": round(100 * measured["packets_lost"] / expected, 2) if expected else 0.0,
