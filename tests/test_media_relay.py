@@ -7,9 +7,11 @@ import threading
 from collections.abc import AsyncIterator
 
 import pytest
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from server.media import seams
 from server.media.errors import MediaError
+from server.media.forward import GOP_REPLAY_SECONDS, Feed, ForwardTrack
 from server.media.relay import MAX_PEERS_PER_PARTICIPANT, ROOM, SPEAKER, SessionRelay, channel
 
 from .helpers import eventually
@@ -64,7 +66,8 @@ async def test_late_viewer_gets_a_keyframe_on_join(relay: SessionRelay) -> None:
     publisher = await publish(relay)
     first = await view(relay)
     try:
-        await eventually(lambda: first.frames["video"] >= 30, timeout=15)
+        # Past the replay window of the first keyframe: the late viewer needs a new one.
+        await eventually(lambda: first.frames["video"] >= 60, timeout=15)
         keyframes = relay.feed(ROOM, "video").stats.keyframes
         late = await view(relay)
         await eventually(lambda: late.frames["video"] >= 5, timeout=10)
@@ -231,3 +234,28 @@ async def test_a_muted_publisher_reaches_nobody_until_unmuted(relay: SessionRela
     finally:
         await viewer.close()
         await publisher.close()
+
+
+async def test_viewers_joining_just_after_a_keyframe_start_from_it_at_once() -> None:
+    """Feed on its own, with a stand-in publisher: replay within the window, a keyframe request after it."""
+    codec = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+    asked: list[int] = []
+    publisher = object()
+    feed = Feed("video", "room/video")
+    feed.attach(publisher, codec, asked.append)
+    feed.on_packet(publisher, 1234, 1200, None)
+    feed.on_frame(publisher, codec, bytes([0x10]) + bytes(99), 0)  # a keyframe (RFC 6386 frame tag)
+    for n in range(1, 5):
+        feed.on_frame(publisher, codec, bytes([0x11]) + bytes(19), 3000 * n)
+    fresh = ForwardTrack("video", "video/VP8")
+    fresh.attach(feed)
+    assert not fresh.waiting_keyframe
+    assert fresh._queue.qsize() == 5
+    assert asked == []
+    # Long after the keyframe, a joining viewer waits for a new one, asked of the publisher at once.
+    feed._gop_started -= 2 * GOP_REPLAY_SECONDS
+    late = ForwardTrack("video", "video/VP8")
+    late.attach(feed)
+    assert late.waiting_keyframe and late._queue.qsize() == 0
+    assert asked == [1234]
+    feed.close()

@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 
 # At most one keyframe request upstream per feed in this time, however many viewers ask.
 PLI_INTERVAL_SECONDS = 0.5
+# A viewer who joins within this long of a keyframe gets it, and the frames since, at once: a crowd joining
+# together does not wait for the next keyframe request's window. Older than that, a new keyframe is asked for.
+GOP_REPLAY_SECONDS = 1.0
+MAX_GOP_FRAMES = 45
 # Frames a slow viewer may have waiting before it is cut back to the next keyframe.
 MAX_BACKLOG = {"audio": 50, "video": 60}
 TRANSIT_SAMPLES = 2000
@@ -79,7 +83,7 @@ class ForwardTrack(MediaStreamTrack):
             self._waiting_keyframe = True
         if feed is not None:
             feed.tracks.add(self)
-            if self._waiting_keyframe:
+            if self._waiting_keyframe and not feed.replay(self):
                 feed.request_keyframe()
 
     def restart(self) -> None:
@@ -161,6 +165,9 @@ class Feed:
         self._pending_pli: asyncio.TimerHandle | None = None
         self._time_base = TIME_BASES[kind]
         self._muted = False
+        # Video: the frames since the last keyframe, while there are few (for viewers who join now).
+        self._gop: list[tuple[Packet[Stream], int]] = []
+        self._gop_started = 0.0
 
     @property
     def live(self) -> bool:
@@ -175,6 +182,7 @@ class Feed:
         if publisher is not self._publisher or muted == self._muted:
             return
         self._muted = muted
+        self._gop.clear()
         if not muted:
             # Back on air: every viewer starts again from a keyframe.
             for track in self.tracks:
@@ -192,6 +200,7 @@ class Feed:
         self._ask_keyframe = ask_keyframe
         self.stats = FeedStats()
         self._muted = False
+        self._gop.clear()
         for track in self.tracks:
             track.restart()
         if self.tracks:
@@ -204,6 +213,7 @@ class Feed:
         self._publisher = None
         self._ask_keyframe = None
         self.stats.audio_level = None
+        self._gop.clear()
         if self._pending_pli is not None:
             self._pending_pli.cancel()
             self._pending_pli = None
@@ -227,13 +237,30 @@ class Feed:
         self.stats.frames += 1
         if keyframe and self.kind == "video":
             self.stats.keyframes += 1
-        if not self.tracks:
+        if not self.tracks and self.kind != "video":
             return
         packet: Packet[Stream] = Packet(data)
         packet.pts = timestamp
         packet.time_base = self._time_base
+        if self.kind == "video":
+            if keyframe:
+                self._gop = [(packet, timestamp)]
+                self._gop_started = arrived
+            elif self._gop and len(self._gop) < MAX_GOP_FRAMES:
+                self._gop.append((packet, timestamp))
+            else:
+                self._gop.clear()
         for track in list(self.tracks):
             track.push(packet, timestamp, keyframe, arrived)
+
+    def replay(self, track: ForwardTrack) -> bool:
+        """Give a joining viewer the last keyframe and the frames since, if it is recent enough."""
+        if not self._gop or time.perf_counter() - self._gop_started > GOP_REPLAY_SECONDS:
+            return False
+        now = time.perf_counter()
+        for index, (packet, timestamp) in enumerate(self._gop):
+            track.push(packet, timestamp, index == 0, now)
+        return not track.waiting_keyframe
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe now, or at the end of the rate-limit window."""
