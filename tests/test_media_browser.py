@@ -91,6 +91,18 @@ async def test_room_feed_to_an_attendee_and_a_speaker_to_the_av_desk(
     sent = viewer.tracks["audio"].sent_frames
     await eventually(lambda: viewer.tracks["audio"].sent_frames > sent + 25, timeout=10)
 
+    # The relay drops the attendee's connection: the page subscribes again by itself, on the same channel.
+    await room.stop(viewer.id, "test")
+    await eventually(
+        lambda: any(p.role == "view" and p.source == ROOM and p.id != viewer.id for p in room.peers.values()),
+        timeout=20,
+    )
+    viewer = next(p for p in room.peers.values() if p.role == "view" and p.source == ROOM)
+    assert viewer.channel == "fr"
+    await expect(attendee.get_by_test_id("media-state")).to_have_attribute(
+        "data-state", "connected", timeout=20_000
+    )
+
     # The attendee asks for the floor and is given it: the page offers the microphone.
     await attendee.get_by_label("Type of intervention").select_option("statement")
     await attendee.get_by_label("Language you will speak").select_option("en")
