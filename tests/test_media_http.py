@@ -91,6 +91,14 @@ async def test_whip_publish_and_whep_view(hemicycle: Running) -> None:
             again = await http.delete(hemicycle.url + viewing["Location"], headers=auth)
             assert again.status == 404
             assert (await again.json())["error"]["code"] == "media_not_found"
+            # No trickle ICE: RFC 9725 asks for 405 then; offers carry every candidate.
+            trickle = await http.patch(
+                hemicycle.url + headers["Location"],
+                data="a=candidate:1 1 udp 1 127.0.0.1 9 typ host",
+                headers={"Authorization": f"Bearer {av}", "Content-Type": "application/trickle-ice-sdpfrag"},
+            )
+            assert trickle.status == 405
+            assert (await trickle.json())["error"]["code"] == "method_not_allowed"
             options = await http.options(f"{base}/whip")
             assert options.status == 204
             assert options.headers["Accept-Post"] == "application/sdp"
