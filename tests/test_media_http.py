@@ -147,11 +147,11 @@ async def start_instance(settings_dir: Path, database_url: str) -> TestServer:
 
 
 async def test_a_second_process_hands_offers_to_the_owner(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Two servers on one database (SQLite, then PostgreSQL): the first to need the relay owns it."""
     # No periodic reconciliation: only the floor change's own message may stop the speaker.
     monkeypatch.setattr("server.media.service.RECONCILE_SECONDS", 3600.0)
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     owner = await start_instance(tmp_path / "a", database_url)
