@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
 from signaling.hub import Hub
 
-from . import api
+from . import api, media_http
 from .db.engine import create_engine, migrate
 from .db.store import Store
 from .keys import CORE_KEY, HUB_KEY, REPORTS_KEY, SETTINGS_KEY, WEB_DIR_KEY
@@ -41,13 +42,22 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app[REPORTS_KEY] = Reports(core)
     app[WEB_DIR_KEY] = WEB_DIR
     api.add_routes(app)
+    media_http.add_routes(app)
+    app[media_http.MEDIA_KEY] = hub.media.service
+    hub.media.service.nudge = media_http.make_nudge(app)
     hub.attach(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await migrate(engine)
         await hub.start()
+        forwarding = aiohttp.ClientSession()
+        app[media_http.FORWARD_KEY] = forwarding
+        hub.media.use_http(forwarding)
+        await hub.media.service.start()
         log.info("instance %s ready on %s", core.instance_id, engine.dialect.name)
         yield
+        await hub.media.service.stop()
+        await forwarding.close()
         await hub.stop()
         await engine.dispose()
 

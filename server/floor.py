@@ -6,7 +6,7 @@ Shared by the Socket.IO handlers and the tests; the rules themselves are in serv
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from .db.queue_store import QueueStore
 from .domain.balance import Targets, parse_targets, suggest_next, tally
@@ -38,10 +38,21 @@ from .domain.sessions import SessionState
 from .service import Hemicycle
 
 
+class FloorListener(Protocol):
+    """Told when the floor changes hands, so media follows the floor (server.media implements it)."""
+
+    def floor_changed(self, session_id: int, speaker: int | None) -> None: ...
+
+
 class Floor:
     def __init__(self, core: Hemicycle) -> None:
         self.core = core
         self.queue = QueueStore(core.store)
+        self.listeners: list[FloorListener] = []
+
+    def _floor_changed(self, session_id: int, speaker: int | None) -> None:
+        for listener in self.listeners:
+            listener.floor_changed(session_id, speaker)
 
     async def _session(self, principal: Principal, session_id: int, permission: Permission) -> SessionInfo:
         session = await self.core.session_for(principal, session_id, permission)
@@ -129,6 +140,7 @@ class Floor:
             raise Conflict("the floor can be given only while the session is live", code="session_not_live")
         limit = check_seconds(limit_seconds) if limit_seconds is not None else None
         entry, previous = await self.queue.grant(principal, session.id, entry_id, limit)
+        self._floor_changed(session.id, entry.participant_id)
         self._changed(session.id, entry, previous)
         return entry
 
@@ -138,6 +150,7 @@ class Floor:
         entry = await self.queue.end(
             principal, session.id, entry_id, EndReason.REVOKED if revoke else EndReason.FINISHED
         )
+        self._floor_changed(session.id, None)
         self._changed(session.id, entry)
         return entry
 
@@ -224,9 +237,12 @@ class Floor:
         return {pid: self.mine(state, pid, latest.get(pid)) for pid in participant_ids}
 
     async def sweep(self) -> dict[int, set[int]]:
-        return await self.queue.sweep(
+        ended = await self.queue.sweep(
             timedelta(seconds=self.core.settings.floor_grace_seconds), self.core.presence_ttl
         )
+        for session_id in ended:
+            self._floor_changed(session_id, None)
+        return ended
 
 
 def _reason(value: object, required: bool = False) -> str:

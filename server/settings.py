@@ -65,6 +65,31 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         '"fewer than N" (at least 2).',
     ),
     "HEMICYCLE_LOG_LEVEL": ("INFO", "Python logging level."),
+    "HEMICYCLE_INTERNAL_URL": (
+        "http://HOST:PORT",
+        "How the other Hemicycle processes reach this one, to hand it media offers for a session whose "
+        "relay it owns.",
+    ),
+    "HEMICYCLE_STUN_URLS": (
+        "(none)",
+        "Comma-separated STUN URLs (`stun:stun.example.org:3478`) given to browsers and the relay. None by "
+        "default: on a closed network an unreachable STUN server stalls every offer.",
+    ),
+    "HEMICYCLE_TURN_URLS": (
+        "(none)",
+        "Comma-separated TURN URLs (`turn:turn.example.org:3478?transport=udp,turns:...`); needs "
+        "HEMICYCLE_TURN_SECRET.",
+    ),
+    "HEMICYCLE_TURN_SECRET": (
+        "(none)",
+        "The TURN server's shared secret (coturn's `static-auth-secret`): each participant gets time-limited "
+        "credentials made with it.",
+    ),
+    "HEMICYCLE_TURN_TTL_SECONDS": ("21600", "Lifetime of the TURN credentials given to a participant."),
+    "HEMICYCLE_MEDIA_CONNECT_SECONDS": (
+        "20",
+        "How long an answered media offer has to connect before the relay frees what it set up for it.",
+    ),
 }
 
 
@@ -100,6 +125,12 @@ class Settings:
     question_max_chars: int = 500
     report_min_group: int = 5
     log_level: str = "INFO"
+    internal_url: str = ""
+    stun_urls: tuple[str, ...] = ()
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str = ""
+    turn_ttl_seconds: int = 21600
+    media_connect_seconds: float = 20.0
     demo: bool = False
 
     @classmethod
@@ -122,6 +153,12 @@ class Settings:
             question_max_chars=min(2000, _int(env, "HEMICYCLE_QUESTION_MAX_CHARS", 500)),
             report_min_group=_int(env, "HEMICYCLE_REPORT_MIN_GROUP", 5, minimum=2),
             log_level=(env.get("HEMICYCLE_LOG_LEVEL", "").strip() or "INFO").upper(),
+            internal_url=env.get("HEMICYCLE_INTERNAL_URL", "").strip(),
+            stun_urls=_urls(env, "HEMICYCLE_STUN_URLS"),
+            turn_urls=_urls(env, "HEMICYCLE_TURN_URLS"),
+            turn_secret=env.get("HEMICYCLE_TURN_SECRET", "").strip(),
+            turn_ttl_seconds=_int(env, "HEMICYCLE_TURN_TTL_SECONDS", 21600, minimum=60),
+            media_connect_seconds=float(_int(env, "HEMICYCLE_MEDIA_CONNECT_SECONDS", 20)),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]
 
@@ -149,7 +186,30 @@ class Settings:
         if len(secret) < MIN_SECRET_LENGTH:
             raise SettingsError(f"HEMICYCLE_SECRET must be at least {MIN_SECRET_LENGTH} characters long")
         public_url = (self.public_url or f"http://{_display_host(self.host)}:{self.port}").rstrip("/")
-        return replace(self, database_url=database_url, secret=secret, public_url=public_url)
+        internal_url = (self.internal_url or f"http://{_display_host(self.host)}:{self.port}").rstrip("/")
+        if not internal_url.startswith(("http://", "https://")):
+            raise SettingsError("HEMICYCLE_INTERNAL_URL must start with http:// or https://")
+        for url in self.stun_urls:
+            if not url.startswith(("stun:", "stuns:")):
+                raise SettingsError(f"HEMICYCLE_STUN_URLS: {url!r} must start with stun: or stuns:")
+        for url in self.turn_urls:
+            if not url.startswith(("turn:", "turns:")):
+                raise SettingsError(f"HEMICYCLE_TURN_URLS: {url!r} must start with turn: or turns:")
+        if self.turn_urls and not self.turn_secret:
+            raise SettingsError(
+                "HEMICYCLE_TURN_URLS is set: set HEMICYCLE_TURN_SECRET, the TURN shared secret"
+            )
+        return replace(
+            self,
+            database_url=database_url,
+            secret=secret,
+            public_url=public_url,
+            internal_url=internal_url,
+        )
+
+
+def _urls(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(url.strip() for url in env.get(name, "").split(",") if url.strip())
 
 
 def _display_host(host: str) -> str:

@@ -29,6 +29,7 @@ from server.floor import Floor
 from server.service import Hemicycle
 
 from . import fanout, protocol
+from .media_events import MediaEvents
 from .protocol import CLIENT_EVENTS, MAX_MESSAGE_BYTES, QUESTION_WRITES, QUEUE_WRITES, ConnectAuth
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,8 @@ class Hub:
             "question:merge": self._on_question_merge,
             "question:relay": self._on_question_relay,
         }
+        self.media = MediaEvents(self)
+        self._handlers.update(self.media.handlers)
         assert set(self._handlers) == set(CLIENT_EVENTS), "every protocol event needs a handler"
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
@@ -412,6 +415,7 @@ class Hub:
         connection = self._forget(sid)
         if connection is None:
             return
+        await self.media.disconnected(connection)
         try:
             session_id = await self.core.store.remove_presence(self.instance_id, sid)
         except Exception:

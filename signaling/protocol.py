@@ -142,6 +142,61 @@ class QuestionsSettings(Message):
     premoderated: StrictBool
 
 
+# -- media (server/media; handlers in signaling/media_events.py) ------------------------------------
+
+MAX_SDP_CHARS = 60_000
+ResourceId = Annotated[StrictStr, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Channel = Literal["floor", "ar", "zh", "en", "fr", "ru", "es"]
+Sdp = Annotated[StrictStr, Field(min_length=1, max_length=MAX_SDP_CHARS)]
+
+
+class MediaConfig(Message):
+    pass
+
+
+class MediaPublish(Message):
+    source: Literal["room", "speaker", "greenroom", "channel"]
+    channel: Channel | None = None
+    sdp: Sdp
+
+
+class MediaSubscribe(Message):
+    source: Literal["room", "speaker", "greenroom"]
+    channel: Channel | None = None
+    audio_only: StrictBool = False
+    participant_id: EntryId | None = None
+    sdp: Sdp
+
+
+class MediaChannel(Message):
+    resource_id: ResourceId
+    channel: Channel
+
+
+class MediaIce(Message):
+    resource_id: ResourceId
+    candidate: Annotated[StrictStr, Field(max_length=1000)]
+    sdp_mid: Annotated[StrictStr, Field(max_length=32)] | None = None
+    sdp_mline_index: Annotated[StrictInt, Field(ge=0, le=8)] | None = None
+
+
+class MediaStop(Message):
+    resource_id: ResourceId
+
+
+Measure = Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)]
+
+
+class MediaHealth(Message):
+    """A client's own measures of one of its resources (optional); staff get the health report back."""
+
+    resource_id: ResourceId | None = None
+    rtt_ms: Measure | None = None
+    loss_pct: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] | None = None
+    bitrate_kbps: Measure | None = None
+    audio_level_dbov: Annotated[float, Field(ge=-127, le=0, allow_inf_nan=False)] | None = None
+
+
 # Client -> server events and their payload models.
 CLIENT_EVENTS: dict[str, type[Message]] = {
     "session:set_state": SetState,
@@ -167,6 +222,13 @@ CLIENT_EVENTS: dict[str, type[Message]] = {
     "question:moderate": QuestionModerate,
     "question:merge": QuestionMerge,
     "question:relay": QuestionRelay,
+    "media:config": MediaConfig,
+    "media:publish": MediaPublish,
+    "media:subscribe": MediaSubscribe,
+    "media:channel": MediaChannel,
+    "media:ice": MediaIce,
+    "media:stop": MediaStop,
+    "media:health": MediaHealth,
 }
 
 # What an attendee may do to the queue and to questions: limited per participant (all their tabs on one
@@ -188,6 +250,8 @@ SERVER_EVENTS: tuple[str, ...] = (
     "questions",
     "questions:public",
     "questions:mine",
+    "media:stopped",
+    "media:health",
     "error",
 )
 

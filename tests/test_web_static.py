@@ -24,7 +24,7 @@ VENDOR = WEB / "vendor"
 PAGES = ["index", "attend", "moderator", "chair", "av", "captioner", "interpreter", "display", "admin"]
 
 # Modules that make up the protocol layer: no DOM, importable from a test runner or a worker.
-PROTOCOL_LAYER = ["protocol.js", "tokens.js", "route.js", "labels.js"]
+PROTOCOL_LAYER = ["protocol.js", "tokens.js", "route.js", "labels.js", "media.js"]
 
 # Hooks that end-to-end tests rely on (docs in web/js/ui.js).
 TEST_HOOKS = [

@@ -326,3 +326,17 @@ class QuestionEdit(Base):
     before: Mapped[str] = mapped_column(String(2000))
     after: Mapped[str] = mapped_column(String(2000))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class MediaRelay(Base):
+    """Which process runs a session's media relay, and where the others send offers for it.
+
+    Claimed by the first process that needs it; taken over when the owner's heartbeat is gone.
+    """
+
+    __tablename__ = "media_relays"
+
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(String(40), index=True)
+    base_url: Mapped[str] = mapped_column(String(300))
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -7,6 +7,7 @@
  */
 
 import { FloorView, placeText, queueErrorText } from '../floor-ui.js';
+import { AttendeeMedia } from './attend-media.js';
 import { AttendeeQuestions } from './attend-questions.js';
 import {
   AGE_BAND_LABELS, GENDER_LABELS, GROUP_LABELS, TYPE_LABELS, countriesByName, countryName, groupLabel,
@@ -52,6 +53,8 @@ fill(byId('floor-view'), floorView.node);
 const hand = buildHandPanel(byId('my-request'));
 const questionsSection = byId('questions-section');
 const questions = new AttendeeQuestions(byId('questions'), () => page.client);
+const mediaSection = byId('media-section');
+const media = new AttendeeMedia(byId('media'), () => page.client);
 
 /** @type {string | null} */
 let tokenKey = null;
@@ -238,6 +241,8 @@ function follow(token) {
     renderMine(null);
     questionsSection.hidden = false;
     questions.update();
+    mediaSection.hidden = false;
+    media.onMine();
   });
   client.on('session:state', () => {
     renderState();
@@ -245,7 +250,10 @@ function follow(token) {
     questions.update();
   });
   client.on('floor', renderFloor);
-  client.on('queue:mine', ({ previous }) => renderMine(previous));
+  client.on('queue:mine', ({ previous }) => {
+    renderMine(previous);
+    media.onMine();
+  });
   client.on('questions:public', () => questions.onPublic());
   client.on('questions:mine', () => questions.onMine());
   client.on('connection', () => {

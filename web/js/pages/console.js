@@ -35,11 +35,13 @@ import { ChairQuestions, ModerationPanel } from './questions-console.js';
  * @property {'moderate' | 'chair'} [questions]
  *   moderate: the moderation panel (every question, approve, dismiss, merge, forward, counts, export);
  *   chair: the questions forwarded to the chair, to read aloud and mark answered
+ * @property {(client: import('../protocol.js').HemicycleClient, root: HTMLElement) => void} [extend]
+ *   adds a page's own panels (the AV desk's media) once the client exists
  */
 
 /** @param {ConsoleOptions} options */
 export async function startConsole({
-  role, audit = false, staffOnlyRoster = false, large = false, floor = 'view', questions,
+  role, audit = false, staffOnlyRoster = false, large = false, floor = 'view', questions, extend,
 }) {
   const page = new SessionPage({ pageName: roleLabel(role), role });
   const root = byId('console');
@@ -90,6 +92,7 @@ export async function startConsole({
 
   const announcePresence = throttledAnnouncer();
   const client = page.connect({ token, tokenKey });
+  extend?.(client, root);
 
   const floorControl = new FloorControl(floorSection.body, client, {
     large: large || !manage, next: floor === 'manage' ? 0 : 2, manage,

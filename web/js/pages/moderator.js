@@ -2,8 +2,12 @@
 /**
  * The moderator's page: the speakers' queue and the floor (order, grant, revoke, time, in-room requests,
  * balance and suggestion, the record), questions (moderation, relay to the chair, counts, export), session
- * state and its controls, presence, the roster and the audit log.
+ * state and its controls, presence, the roster and the audit log, and whether the media links are live.
  */
+import { MediaHealthPanel } from './av-media.js';
 import { startConsole } from './console.js';
 
-startConsole({ role: 'moderator', audit: true, floor: 'manage', questions: 'moderate' });
+startConsole({
+  role: 'moderator', audit: true, floor: 'manage', questions: 'moderate',
+  extend: (client, root) => new MediaHealthPanel(client, root),
+});

@@ -1,0 +1,490 @@
+"""One session's forwarding relay: who publishes each source, who views it, and their peer connections.
+
+The relay knows sources and peers, not roles or the floor: ``server.media.service`` checks those before
+calling it. Every peer connection it creates is closed by it, on ``stop``, on failure, when it does not
+connect in time, or when the relay closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc import sdp as aiortc_sdp
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability
+
+from . import seams
+from .codecs import AUDIO_CODECS, VIDEO_CODECS, VP8
+from .errors import MediaError
+from .forward import Feed, ForwardTrack
+
+log = logging.getLogger(__name__)
+
+MAX_SDP_BYTES = 64 * 1024
+# Peer connections one participant may hold in a session at once (tabs, the AV desk's feeds...): each costs a
+# certificate, sockets and tasks, so a flood of offers stops here.
+MAX_PEERS_PER_PARTICIPANT = 8
+CHANNELS = ("floor", "ar", "zh", "en", "fr", "ru", "es")
+ROOM = "room"
+SPEAKER = "speaker"
+
+
+def greenroom(participant_id: int) -> str:
+    return f"greenroom:{participant_id}"
+
+
+def channel(name: str) -> str:
+    return f"channel:{name}"
+
+
+def source_kinds(source: str) -> tuple[str, ...]:
+    """The media kinds a source carries: language channels are sound only."""
+    return ("audio",) if source.startswith("channel:") else ("audio", "video")
+
+
+@dataclass
+class Peer:
+    """A publisher's or a viewer's peer connection, known to clients by its resource id."""
+
+    id: str
+    role: str  # "publish" or "view"
+    source: str
+    participant_id: int
+    pc: RTCPeerConnection
+    tag: Any = None
+    channel: str | None = None
+    tracks: dict[str, ForwardTrack] = field(default_factory=dict)
+    feeds: dict[str, Feed] = field(default_factory=dict)
+    receivers: dict[str, RTCRtpReceiver] = field(default_factory=dict)
+    senders: dict[str, RTCRtpSender] = field(default_factory=dict)
+    created: float = field(default_factory=time.monotonic)
+    closed: bool = False
+    # The SDP answer the relay gave, and what the client reports of the link (its round-trip time...).
+    answer: str = ""
+    reported: dict[str, Any] = field(default_factory=dict)
+    # A moderator's mute of this publisher, per kind: nothing of it is forwarded while set.
+    muted: dict[str, bool] = field(default_factory=lambda: {"audio": False, "video": False})
+
+    def public(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "resource_id": self.id,
+            "kind": self.role,
+            "source": self.source,
+            "participant_id": self.participant_id,
+        }
+        if self.channel is not None:
+            data["channel"] = self.channel
+        if self.role == "view":
+            data["audio_only"] = "video" not in self.tracks
+        return data
+
+
+# Called when the relay ends a peer by itself (failure, timeout, revoked floor, codec change).
+StopListener = Callable[[Peer, str], None]
+
+
+class SessionRelay:
+    """The sources of one session and the peer connections that publish and view them."""
+
+    def __init__(
+        self,
+        session_id: int,
+        configuration: Callable[[], RTCConfiguration],
+        connect_timeout: float,
+        on_stopped: StopListener | None = None,
+    ) -> None:
+        seams.check_version()
+        self.session_id = session_id
+        self._configuration = configuration
+        self._connect_timeout = connect_timeout
+        self._on_stopped = on_stopped
+        self._feeds: dict[tuple[str, str], Feed] = {}
+        self._publishers: dict[str, Peer] = {}  # source -> its publisher
+        self.peers: dict[str, Peer] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    # -- feeds ---------------------------------------------------------------------------------
+
+    def feed(self, source: str, kind: str) -> Feed:
+        key = (source, kind)
+        found = self._feeds.get(key)
+        if found is None:
+            found = self._feeds[key] = Feed(kind, f"{source}/{kind}")
+        return found
+
+    def publisher(self, source: str) -> Peer | None:
+        return self._publishers.get(source)
+
+    def _audio_feed_for(self, channel_name: str) -> Feed:
+        """The floor sound is the room feed's audio; each interpretation language its own channel."""
+        if channel_name == "floor" and not self.feed(channel("floor"), "audio").live:
+            return self.feed(ROOM, "audio")
+        return self.feed(channel(channel_name), "audio")
+
+    # -- publishing ----------------------------------------------------------------------------
+
+    async def publish(self, offer: str, source: str, participant_id: int, tag: Any = None) -> Peer:
+        """Answer a publisher's offer; it replaces whoever published the source before."""
+        self._check_open(participant_id)
+        description = parse_offer(offer)
+        kinds = offered_kinds(description, wanted="send")
+        allowed = source_kinds(source)
+        for kind in kinds:
+            if kind not in allowed:
+                raise MediaError(f"the {source} source carries no {kind}", code="invalid_offer")
+        if "audio" not in kinds and "video" not in kinds:
+            raise MediaError("the offer sends no audio or video", code="invalid_offer")
+        pc = RTCPeerConnection(self._configuration())
+        peer = Peer(secrets.token_urlsafe(16), "publish", source, participant_id, pc, tag)
+        try:
+            transceivers: dict[str, RTCRtpTransceiver] = {}
+            for kind in kinds:
+                transceiver = pc.addTransceiver(kind, direction="recvonly")
+                transceiver.setCodecPreferences(preferences(kind, VIDEO_CODECS if kind == "video" else ()))
+                transceivers[kind] = transceiver
+                peer.receivers[kind] = transceiver.receiver
+                feed = self.feed(source, kind)
+                peer.feeds[kind] = feed
+                seams.tap_receiver(
+                    transceiver.receiver,
+                    functools.partial(feed.on_frame, peer),
+                    functools.partial(feed.on_packet, peer),
+                )
+            answer = await self._answer(pc, offer)
+        except BaseException:
+            await pc.close()
+            raise
+        previous = self._publishers.get(source)
+        if previous is not None:
+            await self._stop(previous, "replaced")
+        self._publishers[source] = peer
+        self.peers[peer.id] = peer
+        for kind, transceiver in transceivers.items():
+            codec = seams.negotiated_codecs(transceiver)[0]
+            peer.feeds[kind].attach(peer, codec, functools.partial(self._ask_keyframe, transceiver.receiver))
+            self._drop_mismatched(peer.feeds[kind])
+        if source == channel("floor"):
+            self._refollow_floor()
+        self._watch(peer)
+        peer.answer = answer
+        return peer
+
+    def _refollow_floor(self) -> None:
+        """The floor channel is its own publication when there is one, else the room feed's sound."""
+        feed = self._audio_feed_for("floor")
+        for viewer in self.peers.values():
+            track = viewer.tracks.get("audio")
+            if viewer.channel == "floor" and track is not None and viewer.feeds.get("audio") is not feed:
+                viewer.feeds["audio"] = feed
+                track.attach(feed)
+
+    def _ask_keyframe(self, receiver: RTCRtpReceiver, ssrc: int) -> None:
+        self._spawn(seams.send_pli(receiver, ssrc))
+
+    def _drop_mismatched(self, feed: Feed) -> None:
+        """Viewers that agreed on another codec than the new publisher's must subscribe again."""
+        for track in list(feed.tracks):
+            if feed.mime and track.mime.lower() != feed.mime.lower():
+                viewer = next((p for p in self.peers.values() if track in p.tracks.values()), None)
+                if viewer is not None:
+                    self._spawn(self._stop(viewer, "codec_changed"))
+
+    # -- viewing -------------------------------------------------------------------------------
+
+    async def view(
+        self,
+        offer: str,
+        source: str,
+        participant_id: int,
+        channel_name: str | None = None,
+        audio_only: bool = False,
+        tag: Any = None,
+    ) -> Peer:
+        """Answer a viewer's offer with forwarded tracks of the source (and language channel)."""
+        self._check_open(participant_id)
+        description = parse_offer(offer)
+        kinds = offered_kinds(description, wanted="receive")
+        if not kinds:
+            raise MediaError("the offer receives no audio or video", code="invalid_offer")
+        if source.startswith("channel:"):
+            raise MediaError("subscribe to the room and pick a channel", code="invalid_source")
+        if channel_name is not None and source != ROOM:
+            raise MediaError("only the room feed has language channels", code="invalid_channel")
+        channel_name = channel_name or ("floor" if source == ROOM else None)
+        pc = RTCPeerConnection(self._configuration())
+        peer = Peer(secrets.token_urlsafe(16), "view", source, participant_id, pc, tag, channel_name)
+        try:
+            for kind in kinds:
+                if kind == "video" and audio_only:
+                    # The offer asks for video, but this viewer is on sound only: nothing is sent on it.
+                    pc.addTransceiver("video", direction="inactive")
+                    continue
+                feed = self._audio_feed_for(channel_name) if kind == "audio" and channel_name else None
+                feed = feed or self.feed(source, kind)
+                mime = feed.mime or (VP8 if kind == "video" else AUDIO_CODECS[0])
+                track = ForwardTrack(kind, mime)
+                transceiver = pc.addTransceiver(track, direction="sendonly")
+                transceiver.setCodecPreferences(preferences(kind, (mime,)))
+                seams.on_keyframe_request(transceiver.sender, track.keyframe_requested)
+                peer.tracks[kind] = track
+                peer.senders[kind] = transceiver.sender
+                peer.feeds[kind] = feed
+            answer = await self._answer(pc, offer)
+        except BaseException:
+            for track in peer.tracks.values():
+                track.stop()
+            await pc.close()
+            raise
+        self.peers[peer.id] = peer
+        for kind, track in peer.tracks.items():
+            track.attach(peer.feeds[kind])
+        self._watch(peer)
+        peer.answer = answer
+        return peer
+
+    def set_muted(self, participant_id: int, audio: bool, video: bool) -> list[Peer]:
+        """Stop (or resume) forwarding a participant's sound and picture, on every source they publish."""
+        changed = []
+        for peer in self.peers.values():
+            if peer.role != "publish" or peer.participant_id != participant_id:
+                continue
+            peer.muted = {"audio": audio, "video": video}
+            for kind, feed in peer.feeds.items():
+                feed.mute(peer, peer.muted[kind])
+            changed.append(peer)
+        return changed
+
+    def of_participant(self, participant_id: int) -> list[Peer]:
+        return [peer for peer in self.peers.values() if peer.participant_id == participant_id]
+
+    def set_channel(self, resource_id: str, channel_name: str) -> Peer:
+        """Switch a viewer's sound to another language, server-side: no new offer, no new connection."""
+        peer = self._peer(resource_id, "view")
+        if peer.source != ROOM:
+            raise MediaError("only the room feed has language channels", code="invalid_channel")
+        if channel_name not in CHANNELS:
+            raise MediaError(f"channel must be one of: {', '.join(CHANNELS)}", code="invalid_channel")
+        track = peer.tracks.get("audio")
+        if track is None:
+            raise MediaError("this subscription receives no sound", code="invalid_channel")
+        feed = self._audio_feed_for(channel_name)
+        peer.channel = channel_name
+        peer.feeds["audio"] = feed
+        track.attach(feed)
+        return peer
+
+    # -- ending --------------------------------------------------------------------------------
+
+    def _peer(self, resource_id: str, role: str | None = None) -> Peer:
+        peer = self.peers.get(resource_id)
+        if peer is None or (role is not None and peer.role != role):
+            raise MediaError("no such media resource", code="media_not_found", status=404)
+        return peer
+
+    def find(self, resource_id: str) -> Peer:
+        return self._peer(resource_id)
+
+    async def stop(self, resource_id: str, reason: str = "stopped") -> Peer:
+        peer = self._peer(resource_id)
+        await self._stop(peer, reason, notify=False)
+        return peer
+
+    def stop_now(self, peers: Iterable[Peer], reason: str) -> None:
+        """Stop forwarding at once (synchronously), then close the connections in the background."""
+        for peer in list(peers):
+            self._detach(peer)
+            self._spawn(self._stop(peer, reason))
+
+    def publishers_of(self, prefix: str) -> list[Peer]:
+        return [p for s, p in self._publishers.items() if s == prefix or s.startswith(prefix + ":")]
+
+    def _detach(self, peer: Peer) -> None:
+        if peer.role == "publish":
+            for feed in peer.feeds.values():
+                if feed.detach(peer):
+                    for track in feed.tracks:
+                        track.restart()
+            if self._publishers.get(peer.source) is peer:
+                del self._publishers[peer.source]
+            if peer.source == channel("floor"):
+                self._refollow_floor()
+        else:
+            for track in peer.tracks.values():
+                track.stop()
+
+    async def _stop(self, peer: Peer, reason: str, notify: bool = True) -> None:
+        if peer.closed:
+            return
+        peer.closed = True
+        self._detach(peer)
+        self.peers.pop(peer.id, None)
+        try:
+            # Shielded: cancelling a second close() would cancel the future the first one completes.
+            await asyncio.shield(peer.pc.close())
+        except Exception:
+            log.exception("closing media resource %s failed", peer.id)
+        log.info(
+            "session %s: %s %s of %s ended (%s)", self.session_id, peer.role, peer.id, peer.source, reason
+        )
+        if notify and self._on_stopped is not None:
+            self._on_stopped(peer, reason)
+
+    async def close(self) -> None:
+        self._closed = True
+        for peer in list(self.peers.values()):
+            await self._stop(peer, "relay_closed")
+        for feed in self._feeds.values():
+            feed.close()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def empty(self) -> bool:
+        return not self.peers
+
+    # -- health --------------------------------------------------------------------------------
+
+    async def stats(self, peer: Peer) -> dict[str, Any]:
+        """Loss and round-trip time as aiortc measures them for one peer."""
+        report = await peer.pc.getStats()
+        received = lost = 0
+        rtts: list[float] = []
+        for stat in report.values():
+            kind = getattr(stat, "type", "")
+            if kind == "inbound-rtp":
+                received += stat.packetsReceived or 0
+                lost += max(0, stat.packetsLost or 0)
+            elif kind == "remote-inbound-rtp":
+                received += stat.packetsReceived or 0
+                lost += max(0, stat.packetsLost or 0)
+                if stat.roundTripTime is not None:
+                    rtts.append(stat.roundTripTime)
+        return {
+            "packets_received": received,
+            "packets_lost": lost,
+            "rtt_ms": round(1000 * max(rtts), 1) if rtts else None,
+        }
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _check_open(self, participant_id: int) -> None:
+        if self._closed:
+            raise MediaError("the media relay of this session is closing", code="relay_closed", status=409)
+        if sum(p.participant_id == participant_id for p in self.peers.values()) >= MAX_PEERS_PER_PARTICIPANT:
+            raise MediaError(
+                f"at most {MAX_PEERS_PER_PARTICIPANT} media connections at once: stop one first",
+                code="too_many_media",
+                status=429,
+            )
+
+    async def _answer(self, pc: RTCPeerConnection, offer: str) -> str:
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        except MediaError:
+            raise
+        except Exception as exc:
+            message = str(exc) or type(exc).__name__
+            if "Failed to set remote" in message:
+                raise MediaError(
+                    "none of the offered codecs can be forwarded (VP8 or H.264 video, Opus audio)",
+                    code="codec_unsupported",
+                ) from None
+            raise MediaError(f"the offer was refused: {message[:200]}", code="invalid_sdp") from None
+        answer = await pc.createAnswer()
+        await pc.setLocalDescription(answer)
+        local = pc.localDescription
+        return local.sdp
+
+    def _watch(self, peer: Peer) -> None:
+        """End a peer whose connection fails, closes, or does not come up in time."""
+
+        @peer.pc.on("connectionstatechange")
+        def changed() -> None:
+            if peer.pc.connectionState in ("failed", "closed") and not peer.closed:
+                self._detach(peer)
+                self._spawn(self._stop(peer, "connection_" + peer.pc.connectionState))
+
+        async def deadline() -> None:
+            await asyncio.sleep(self._connect_timeout)
+            if not peer.closed and peer.pc.connectionState != "connected":
+                await self._stop(peer, "connect_timeout")
+
+        self._spawn(deadline())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def preferences(kind: str, mimes: Iterable[str]) -> list[RTCRtpCodecCapability]:
+    """The capabilities of the given codecs (all of a kind's forwardable ones if none), with RTX."""
+    wanted = [m.lower() for m in mimes] or [
+        m.lower() for m in (VIDEO_CODECS if kind == "video" else AUDIO_CODECS)
+    ]
+    if kind == "audio":
+        wanted = [m for m in wanted if m in (c.lower() for c in AUDIO_CODECS)] or [AUDIO_CODECS[0].lower()]
+    capabilities = RTCRtpSender.getCapabilities(kind).codecs
+    chosen = [c for mime in wanted for c in capabilities if c.mimeType.lower() == mime]
+    chosen += [c for c in capabilities if c.mimeType.lower() == "video/rtx"]
+    return chosen
+
+
+def parse_offer(offer: str) -> aiortc_sdp.SessionDescription:
+    """Check an offer's size and syntax before any resource is made for it."""
+    if not isinstance(offer, str) or not offer.strip():
+        raise MediaError("the offer is empty", code="invalid_sdp")
+    if len(offer.encode()) > MAX_SDP_BYTES:
+        raise MediaError("the offer is over 64 KiB", code="payload_too_large", status=413)
+    if not offer.startswith("v=0"):
+        raise MediaError("the offer is not SDP (it must start with v=0)", code="invalid_sdp")
+    try:
+        description = aiortc_sdp.SessionDescription.parse(offer)
+    except Exception:
+        raise MediaError("the offer is not valid SDP", code="invalid_sdp") from None
+    if not description.media:
+        raise MediaError("the offer has no media section", code="invalid_sdp")
+    if len(description.media) > 4:
+        raise MediaError("the offer has too many media sections", code="invalid_offer")
+    for media in description.media:
+        if media.kind not in ("audio", "video"):
+            raise MediaError(f"{media.kind} media sections are not relayed", code="invalid_offer")
+        if media.ice is None or not media.ice.usernameFragment or not media.ice.password or not media.dtls:
+            raise MediaError("the offer has no ICE credentials or DTLS fingerprint", code="invalid_sdp")
+    return description
+
+
+def offered_kinds(description: aiortc_sdp.SessionDescription, wanted: str) -> list[str]:
+    """The kinds, in offer order, that the offer sends (``wanted='send'``) or receives; one of each."""
+    directions = ("sendonly", "sendrecv") if wanted == "send" else ("recvonly", "sendrecv")
+    kinds: list[str] = []
+    for media in description.media:
+        if media.direction in directions or media.direction is None:
+            if media.kind in kinds:
+                raise MediaError(f"the offer has two {media.kind} sections", code="invalid_offer")
+            kinds.append(media.kind)
+        else:
+            raise MediaError(
+                f"a {media.kind} section is {media.direction}: "
+                f"{'publishing' if wanted == 'send' else 'viewing'} needs "
+                f"{' or '.join(directions)}",
+                code="invalid_offer",
+            )
+    return kinds

@@ -1,0 +1,388 @@
+"""Media use cases: who may publish or view which source of a session, and which process runs its relay.
+
+The transports (WHIP/WHEP in ``server.media_http``, Socket.IO in ``signaling.media_events``) call these;
+the relay itself (``server.media.relay``) knows nothing of roles or the floor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiortc import RTCConfiguration
+
+from server.db.media_store import MediaStore, RelayOwner
+from server.domain.errors import Conflict, Forbidden
+from server.domain.model import Principal, SessionInfo, iso
+from server.domain.queue import QueueState
+from server.domain.roles import Permission, Role
+from server.domain.sessions import SessionState
+from server.service import Hemicycle
+
+from . import relay as r
+from .errors import MediaError
+from .ice import ice_servers, rtc_configuration
+
+log = logging.getLogger(__name__)
+
+# Who may publish the room feed and language channels, and who sees a green room.
+ROOM_PUBLISHERS = frozenset({Role.AV, Role.ADMIN})
+CHANNEL_PUBLISHERS = frozenset({Role.AV, Role.INTERPRETER, Role.ADMIN})
+GREENROOM_VIEWERS = frozenset({Role.AV, Role.MODERATOR, Role.CHAIR, Role.ADMIN})
+HEALTH_VIEWERS = GREENROOM_VIEWERS
+PUBLISH_SOURCES = ("room", "speaker", "greenroom", "channel")
+VIEW_SOURCES = ("room", "speaker", "greenroom")
+# How often the owner checks its publishers against the floor (catching changes made by other processes
+# and automatic ends), and how often health goes out.
+RECONCILE_SECONDS = 1.0
+HEALTH_EVERY = 2
+
+
+class MediaNotifier(Protocol):
+    """What the relay tells clients; implemented by signaling.media_events."""
+
+    def media_stopped(self, tag: Any, payload: dict[str, Any]) -> None: ...
+
+    def media_health(self, session_id: int, report: dict[str, Any]) -> None: ...
+
+
+class NullMediaNotifier:
+    def media_stopped(self, tag: Any, payload: dict[str, Any]) -> None:
+        return None
+
+    def media_health(self, session_id: int, report: dict[str, Any]) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Elsewhere:
+    """The session's relay runs in another process: send the request there."""
+
+    owner: RelayOwner
+
+
+class MediaService:
+    def __init__(self, core: Hemicycle, floor_state: Callable[[int], Awaitable[QueueState]]) -> None:
+        self.core = core
+        self.settings = core.settings
+        self.owners = MediaStore(core.store)
+        self.notifier: MediaNotifier = NullMediaNotifier()
+        self._floor_state = floor_state
+        self._relays: dict[int, r.SessionRelay] = {}
+        self._claiming: dict[int, asyncio.Lock] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._byte_marks: dict[str, tuple[float, int]] = {}
+        # Tells the process that runs a session's relay to check the floor now (set by server.media_http).
+        self.nudge: Callable[[int], Awaitable[None]] | None = None
+        # Participant moderation's stored mutes, participant id -> (audio, video), when it is wired in: the
+        # relay applies them as a participant starts publishing and at each reconciliation.
+        self.muted_in: Callable[[int], Awaitable[dict[int, tuple[bool, bool]]]] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="hemicycle-media")
+
+    async def stop(self) -> None:
+        for task in [self._task, *self._background]:
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*(t for t in [self._task, *self._background] if t), return_exceptions=True)
+        for relay in list(self._relays.values()):
+            await relay.close()
+        self._relays.clear()
+        try:
+            await self.owners.release_all(self.core.instance_id)
+        except Exception:
+            log.exception("could not release this process's media relays")
+
+    def relay(self, session_id: int) -> r.SessionRelay | None:
+        """This process's relay for the session, if it runs one."""
+        return self._relays.get(session_id)
+
+    @property
+    def peer_count(self) -> int:
+        return sum(len(relay.peers) for relay in self._relays.values())
+
+    async def locate(self, session_id: int) -> r.SessionRelay | Elsewhere:
+        """This process's relay for the session, claimed if no live process runs it, or where it runs."""
+        found = self._relays.get(session_id)
+        if found is not None:
+            return found
+        lock = self._claiming.setdefault(session_id, asyncio.Lock())
+        async with lock:
+            found = self._relays.get(session_id)
+            if found is not None:
+                return found
+            owner = await self.owners.claim(
+                session_id, self.core.instance_id, self.settings.internal_url, self.core.presence_ttl
+            )
+            if owner.instance_id != self.core.instance_id:
+                return Elsewhere(owner)
+            created = r.SessionRelay(
+                session_id,
+                self._configuration,
+                self.settings.media_connect_seconds,
+                on_stopped=self._peer_stopped,
+            )
+            self._relays[session_id] = created
+            return created
+
+    def _configuration(self) -> RTCConfiguration:
+        return rtc_configuration(self.settings, f"relay-{self.core.instance_id}", self.core.store.clock())
+
+    def ice_servers(self, principal: Principal) -> dict[str, Any]:
+        servers, expires = ice_servers(self.settings, str(principal.participant.id), self.core.store.clock())
+        return {"ice_servers": servers, "expires_at": iso(expires)}
+
+    # -- checks ---------------------------------------------------------------------------------
+
+    async def check_session(self, principal: Principal, session_id: int) -> SessionInfo:
+        session = await self.core.session_for(principal, session_id, Permission.SESSION_VIEW)
+        if session.state is SessionState.ENDED:
+            raise Conflict("the session has ended", code="session_ended")
+        return session
+
+    async def publish_source(
+        self, principal: Principal, session_id: int, source: str, channel: str | None
+    ) -> str:
+        """The relay source a publish request names, once the caller's right to it is checked."""
+        await self.check_session(principal, session_id)
+        if source not in PUBLISH_SOURCES:
+            raise MediaError(f"source must be one of: {', '.join(PUBLISH_SOURCES)}", code="invalid_source")
+        if channel is not None and source != "channel":
+            raise MediaError("only the channel source takes a channel", code="invalid_channel")
+        role = principal.role
+        if source == "room":
+            if role not in ROOM_PUBLISHERS:
+                raise Forbidden("only the AV desk publishes the room feed", code="not_av")
+            return r.ROOM
+        if source == "channel":
+            if role not in CHANNEL_PUBLISHERS:
+                raise Forbidden("only the AV desk and interpreters publish channels", code="not_interpreter")
+            if channel not in r.CHANNELS:
+                raise MediaError(f"channel must be one of: {', '.join(r.CHANNELS)}", code="invalid_channel")
+            return r.channel(channel)
+        state = await self._floor_state(session_id)
+        me = principal.participant.id
+        if source == "speaker":
+            speaking = state.speaking
+            if speaking is None or speaking.participant_id != me:
+                raise Forbidden("only the participant who holds the floor may speak", code="no_floor")
+            return r.SPEAKER
+        if not any(entry.participant_id == me for entry in state.queued):
+            raise Forbidden("a device check is for participants waiting in the queue", code="not_queued")
+        return r.greenroom(me)
+
+    async def view_source(
+        self, principal: Principal, session_id: int, source: str, participant_id: int | None
+    ) -> str:
+        await self.check_session(principal, session_id)
+        if source not in VIEW_SOURCES:
+            raise MediaError(f"source must be one of: {', '.join(VIEW_SOURCES)}", code="invalid_source")
+        if source == "greenroom":
+            if principal.role not in GREENROOM_VIEWERS:
+                raise Forbidden("the green room is for the AV desk and floor staff", code="not_av")
+            if participant_id is None:
+                raise MediaError("name the participant_id whose device check to see", code="invalid_input")
+            return r.greenroom(participant_id)
+        if participant_id is not None:
+            raise MediaError("participant_id is only for the green room", code="invalid_input")
+        return r.ROOM if source == "room" else r.SPEAKER
+
+    # -- use cases (on the owning process) ------------------------------------------------------
+
+    async def publish(
+        self, relay: r.SessionRelay, principal: Principal, source: str, offer: str, tag: Any = None
+    ) -> r.Peer:
+        peer = await relay.publish(offer, source, principal.participant.id, tag)
+        if self.muted_in is not None:
+            audio, video = (await self.muted_in(relay.session_id)).get(
+                principal.participant.id, (False, False)
+            )
+            relay.set_muted(principal.participant.id, audio, video)
+        if source == r.SPEAKER:
+            # The floor may have moved while the offer was being answered.
+            state = await self._floor_state(relay.session_id)
+            if state.speaking is None or state.speaking.participant_id != principal.participant.id:
+                await relay.stop(peer.id, "no_floor")
+                raise Forbidden("only the participant who holds the floor may speak", code="no_floor")
+        log.info(
+            "session %s: %s publishes %s (%s)",
+            relay.session_id,
+            principal.participant.id,
+            source,
+            peer.id,
+        )
+        return peer
+
+    async def view(
+        self,
+        relay: r.SessionRelay,
+        principal: Principal,
+        source: str,
+        offer: str,
+        channel: str | None = None,
+        audio_only: bool = False,
+        tag: Any = None,
+    ) -> r.Peer:
+        if channel is not None and channel not in r.CHANNELS:
+            raise MediaError(f"channel must be one of: {', '.join(r.CHANNELS)}", code="invalid_channel")
+        return await relay.view(offer, source, principal.participant.id, channel, audio_only, tag)
+
+    def own_peer(self, relay: r.SessionRelay, principal: Principal, resource_id: str) -> r.Peer:
+        peer = relay.find(resource_id)
+        if peer.participant_id != principal.participant.id and principal.role not in ROOM_PUBLISHERS:
+            raise Forbidden("this media resource is someone else's", code="not_yours")
+        return peer
+
+    async def stop_peer(self, relay: r.SessionRelay, principal: Principal, resource_id: str) -> r.Peer:
+        self.own_peer(relay, principal, resource_id)
+        return await relay.stop(resource_id)
+
+    def set_channel(
+        self, relay: r.SessionRelay, principal: Principal, resource_id: str, channel: str
+    ) -> r.Peer:
+        self.own_peer(relay, principal, resource_id)
+        return relay.set_channel(resource_id, channel)
+
+    def report(
+        self, relay: r.SessionRelay, principal: Principal, resource_id: str, stats: dict[str, Any]
+    ) -> None:
+        """What a client measures itself (its round-trip time above all), kept for the health report."""
+        peer = self.own_peer(relay, principal, resource_id)
+        peer.reported["client"] = {**stats, "at": time.monotonic()}
+
+    # -- the floor drives media -----------------------------------------------------------------
+
+    def floor_changed(self, session_id: int, speaker: int | None) -> None:
+        """Called by the floor use cases: stop a speaker who lost the floor, at once, before any await.
+
+        When another process runs the session's relay, it is told to check the floor now (``nudge``) rather
+        than at its next reconciliation.
+        """
+        relay = self._relays.get(session_id)
+        if relay is None:
+            if self.nudge is not None:
+                self._spawn(self.nudge(session_id))
+            return
+        stale = [p for p in relay.publishers_of(r.SPEAKER) if p.participant_id != speaker]
+        if speaker is not None:
+            # Granted: the device check is over, the speaker publishes for real now.
+            stale += relay.publishers_of(r.greenroom(speaker))
+        relay.stop_now(stale, "floor_ended")
+
+    async def reconcile(self, relay: r.SessionRelay) -> None:
+        """Stop speakers and device checks the floor no longer allows (changed by any process)."""
+        state = await self._floor_state(relay.session_id)
+        if state.session.state is SessionState.ENDED:
+            relay.stop_now(list(relay.peers.values()), "session_ended")
+            return
+        speaker = state.speaking.participant_id if state.speaking else None
+        queued = {entry.participant_id for entry in state.queued}
+        stale = [p for p in relay.publishers_of(r.SPEAKER) if p.participant_id != speaker]
+        stale += [p for p in relay.publishers_of("greenroom") if p.participant_id not in queued]
+        relay.stop_now(stale, "floor_ended")
+        if self.muted_in is not None:
+            mutes = await self.muted_in(relay.session_id)
+            for participant_id in {p.participant_id for p in relay.peers.values() if p.role == "publish"}:
+                relay.set_muted(participant_id, *mutes.get(participant_id, (False, False)))
+
+    # -- participant moderation (server.moderation's MediaModeration) ---------------------------
+
+    async def set_muted(self, session_id: int, participant_id: int, audio: bool, video: bool) -> None:
+        """A moderator muted or unmuted someone: enforced here at once, or by the owner when told."""
+        relay = self._relays.get(session_id)
+        if relay is not None:
+            relay.set_muted(participant_id, audio, video)
+        elif self.nudge is not None:
+            await self.nudge(session_id)
+
+    async def participant_gone(self, session_id: int, participant_id: int) -> None:
+        """Removed or banned: everything they publish or view in the session ends now."""
+        relay = self._relays.get(session_id)
+        if relay is not None:
+            relay.stop_now(relay.of_participant(participant_id), "removed")
+
+    async def _loop(self) -> None:
+        tick = 0
+        while True:
+            await asyncio.sleep(RECONCILE_SECONDS)
+            tick += 1
+            for session_id, relay in list(self._relays.items()):
+                try:
+                    await self.reconcile(relay)
+                    if tick % HEALTH_EVERY == 0 and relay.peers:
+                        self.notifier.media_health(session_id, await self.health(relay))
+                except Exception:
+                    log.exception("media upkeep of session %s failed", session_id)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        async def run() -> None:
+            try:
+                await coro
+            except Exception:
+                log.exception("media background work failed")
+
+        task = asyncio.ensure_future(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _peer_stopped(self, peer: r.Peer, reason: str) -> None:
+        if peer.tag is not None:
+            self.notifier.media_stopped(
+                peer.tag, {"resource_id": peer.id, "source": peer.source, "reason": reason}
+            )
+
+    # -- health ---------------------------------------------------------------------------------
+
+    async def health(self, relay: r.SessionRelay) -> dict[str, Any]:
+        """Per source: its publisher's bitrate, loss, round-trip time and level, and how many watch it."""
+        now = time.monotonic()
+        sources: dict[str, Any] = {}
+        viewers: dict[str, int] = {}
+        for peer in relay.peers.values():
+            if peer.role == "view":
+                viewers[peer.source] = viewers.get(peer.source, 0) + 1
+        for peer in list(relay.peers.values()):
+            if peer.role != "publish":
+                continue
+            measured = await relay.stats(peer)
+            client = peer.reported.get("client") or {}
+            kinds: dict[str, Any] = {}
+            for kind, feed in peer.feeds.items():
+                key = f"{peer.id}/{kind}"
+                last_time, last_bytes = self._byte_marks.get(key, (peer.created, 0))
+                elapsed = max(now - last_time, 1e-3)
+                self._byte_marks[key] = (now, feed.stats.bytes)
+                transit = sorted(feed.stats.transit)
+                kinds[kind] = {
+                    "codec": feed.mime,
+                    "bitrate_kbps": round(8 * (feed.stats.bytes - last_bytes) / elapsed / 1000, 1),
+                    "packets": feed.stats.packets,
+                    "frames": feed.stats.frames,
+                    "audio_level_dbov": -feed.stats.audio_level
+                    if feed.stats.audio_level is not None
+                    else None,
+                    "transit_p50_ms": round(1000 * statistics.median(transit), 2) if transit else None,
+                }
+            expected = measured["packets_received"] + measured["packets_lost"]
+            sources[peer.source] = {
+                "resource_id": peer.id,
+                "participant_id": peer.participant_id,
+                "muted": dict(peer.muted),
+                "connection": peer.pc.connectionState,
+                "rtt_ms": client.get("rtt_ms", measured["rtt_ms"]),
+                "loss_pct": round(100 * measured["packets_lost"] / expected, 2) if expected else 0.0,
+                "kinds": kinds,
+                "viewers": viewers.get(peer.source, 0),
+            }
+        for key in [k for k in self._byte_marks if k.split("/")[0] not in relay.peers]:
+            del self._byte_marks[key]
+        return {"session_id": relay.session_id, "sources": sources, "viewers": viewers}

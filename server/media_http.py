@@ -1,0 +1,340 @@
+"""WHIP (RFC 9725) and WHEP over HTTP, and handing media requests to the process that owns a session's relay.
+
+Encoders such as OBS Studio publish with WHIP, standard players view with WHEP; both carry a role token as
+``Authorization: Bearer``. A process that does not run the session's relay sends the request on to the one
+that does (``media_relays`` names it) with the caller's own token, and returns its answer unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from . import api
+from .domain.errors import Forbidden
+from .domain.model import Principal
+from .keys import CORE_KEY
+from .media.errors import MediaError
+from .media.relay import MAX_SDP_BYTES, Peer, SessionRelay
+from .media.service import HEALTH_VIEWERS, Elsewhere, MediaService
+from .service import Hemicycle
+
+log = logging.getLogger(__name__)
+
+MEDIA_KEY: web.AppKey[MediaService] = web.AppKey("media", MediaService)
+FORWARD_KEY: web.AppKey[aiohttp.ClientSession] = web.AppKey("media_forward", aiohttp.ClientSession)
+FORWARDED_HEADER = "X-Hemicycle-Forwarded-By"
+FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=20)
+SDP_TYPE = "application/sdp"
+
+
+def resource_path(session_id: int, resource_id: str) -> str:
+    return f"/api/sessions/{session_id}/media/{resource_id}"
+
+
+def ice_links(ice: dict[str, Any]) -> list[str]:
+    """RFC 9725 section 4.6: ICE servers as Link headers, so encoders can use TURN too."""
+    links = []
+    for server in ice["ice_servers"]:
+        for url in server["urls"]:
+            link = f'<{url}>; rel="ice-server"'
+            if "username" in server:
+                link += f'; username="{server["username"]}"; credential="{server["credential"]}"'
+                link += '; credential-type="password"'
+            links.append(link)
+    return links
+
+
+def mint_token(core: Hemicycle, principal: Principal) -> str:
+    """A short-lived token for the same grant, to act for the caller on the owning process."""
+    token, _ = core.tokens.issue(
+        grant_id=principal.grant_id,
+        participant_id=principal.participant.id,
+        role=principal.role,
+        event_id=principal.event_id,
+        session_id=principal.session_id,
+        ttl=timedelta(minutes=2),
+    )
+    return token
+
+
+async def forward(
+    http: aiohttp.ClientSession,
+    core: Hemicycle,
+    target: Elsewhere,
+    method: str,
+    path: str,
+    token: str,
+    body: bytes | None = None,
+    content_type: str | None = None,
+    query: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """Send a media request to the owning process; (status, headers worth keeping, body)."""
+    headers = {"Authorization": f"Bearer {token}", FORWARDED_HEADER: core.instance_id}
+    if content_type:
+        headers["Content-Type"] = content_type
+    url = target.owner.base_url + path
+    try:
+        async with http.request(
+            method, url, data=body, headers=headers, params=query, timeout=FORWARD_TIMEOUT
+        ) as response:
+            data = await response.read()
+            kept = {
+                name: response.headers[name]
+                for name in ("Content-Type", "Location", "ETag")
+                if name in response.headers
+            }
+            return response.status, kept, data
+    except (aiohttp.ClientError, TimeoutError):
+        log.warning("media relay of session %s at %s did not answer", target.owner.session_id, url)
+        raise MediaError(
+            f"the media relay of this session runs on {target.owner.instance_id}, which did not answer",
+            code="relay_unreachable",
+            status=503,
+            details={"owner": target.owner.instance_id},
+        ) from None
+
+
+async def _relay_or_forward(request: web.Request, session_id: int) -> SessionRelay | web.Response:
+    core = request.app[CORE_KEY]
+    located = await request.app[MEDIA_KEY].locate(session_id)
+    if isinstance(located, SessionRelay):
+        return located
+    if FORWARDED_HEADER in request.headers:
+        # Ownership moved between the two processes' reads: do not bounce the request around.
+        raise MediaError(
+            "the media relay of this session is moving; try again",
+            code="relay_moved",
+            status=503,
+            details={"owner": located.owner.instance_id},
+        )
+    token = request.headers.get("Authorization", "").partition(" ")[2]
+    body = await request.read() or None  # read once and kept by aiohttp
+    status, headers, data = await forward(
+        request.app[FORWARD_KEY],
+        core,
+        located,
+        request.method,
+        request.path,
+        token,
+        body,
+        request.headers.get("Content-Type"),
+        dict(request.query),
+    )
+    return web.Response(status=status, body=data, headers=headers)
+
+
+async def _offer(request: web.Request) -> str:
+    if request.content_type != SDP_TYPE:
+        raise MediaError(
+            f"send the offer as {SDP_TYPE}, not {request.content_type or 'nothing'}",
+            code="unsupported_media_type",
+            status=415,
+        )
+    if request.content_length is not None and request.content_length > MAX_SDP_BYTES:
+        raise MediaError("the offer is over 64 KiB", code="payload_too_large", status=413)
+    raw = await request.read()
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        raise MediaError("the offer is not UTF-8 text", code="invalid_sdp") from None
+
+
+def _answer(request: web.Request, session_id: int, peer: Peer, principal: Principal) -> web.Response:
+    media = request.app[MEDIA_KEY]
+    response = web.Response(
+        status=201,
+        text=peer.answer,
+        content_type=SDP_TYPE,
+        headers={"Location": resource_path(session_id, peer.id), "ETag": f'"{peer.id}"'},
+    )
+    for link in ice_links(media.ice_servers(principal)):
+        response.headers.add("Link", link)
+    return response
+
+
+def _optional(request: web.Request, name: str) -> str | None:
+    value = request.query.get(name)
+    if value is not None and (len(value) > 32 or not value.replace("_", "").isalnum()):
+        raise MediaError(f"{name} is not valid", code="invalid_input", details={"field": name})
+    return value
+
+
+async def whip(request: web.Request) -> web.StreamResponse:
+    """Publish: the AV desk's room feed (the default), a channel, a speaker or a device check."""
+    principal, _ = await api._principal(request)
+    session_id = api._int_param(request, "session_id")
+    media = request.app[MEDIA_KEY]
+    source = await media.publish_source(
+        principal, session_id, _optional(request, "source") or "room", _optional(request, "channel")
+    )
+    offer = await _offer(request)
+    relay = await _relay_or_forward(request, session_id)
+    if isinstance(relay, web.Response):
+        return relay
+    peer = await media.publish(relay, principal, source, offer)
+    return _answer(request, session_id, peer, principal)
+
+
+async def whep(request: web.Request) -> web.StreamResponse:
+    """View: the room feed (with ``channel`` and ``audio_only``), the speaker, or a green room."""
+    principal, _ = await api._principal(request)
+    session_id = api._int_param(request, "session_id")
+    media = request.app[MEDIA_KEY]
+    raw_participant = _optional(request, "participant_id")
+    if raw_participant is not None and not raw_participant.isdigit():
+        raise MediaError("participant_id must be a number", code="invalid_input")
+    audio_only = _optional(request, "audio_only")
+    if audio_only not in (None, "0", "1", "true", "false"):
+        raise MediaError("audio_only must be 1 or 0", code="invalid_input")
+    source = await media.view_source(
+        principal,
+        session_id,
+        _optional(request, "source") or "room",
+        int(raw_participant) if raw_participant else None,
+    )
+    offer = await _offer(request)
+    relay = await _relay_or_forward(request, session_id)
+    if isinstance(relay, web.Response):
+        return relay
+    peer = await media.view(
+        relay, principal, source, offer, _optional(request, "channel"), audio_only in ("1", "true")
+    )
+    return _answer(request, session_id, peer, principal)
+
+
+async def delete_resource(request: web.Request) -> web.StreamResponse:
+    principal, _ = await api._principal(request)
+    session_id = api._int_param(request, "session_id")
+    await request.app[MEDIA_KEY].check_session(principal, session_id)
+    relay = await _relay_or_forward(request, session_id)
+    if isinstance(relay, web.Response):
+        return relay
+    await request.app[MEDIA_KEY].stop_peer(relay, principal, request.match_info["resource_id"])
+    return web.Response(status=200)
+
+
+async def switch_channel(request: web.Request) -> web.StreamResponse:
+    """Change a room-feed viewer's language channel: JSON ``{"channel": "fr"}``."""
+    principal, _ = await api._principal(request)
+    session_id = api._int_param(request, "session_id")
+    await request.app[MEDIA_KEY].check_session(principal, session_id)
+    relay = await _relay_or_forward(request, session_id)
+    if isinstance(relay, web.Response):
+        return relay
+    body = await api._json_object(request)
+    channel = body.get("channel")
+    if set(body) != {"channel"} or not isinstance(channel, str):
+        raise MediaError(
+            "send exactly one field: channel", code="invalid_input", details={"field": "channel"}
+        )
+    peer = request.app[MEDIA_KEY].set_channel(relay, principal, request.match_info["resource_id"], channel)
+    return web.json_response(peer.public())
+
+
+async def options(request: web.Request) -> web.StreamResponse:
+    return web.Response(
+        status=204,
+        headers={
+            "Accept-Post": SDP_TYPE,
+            "Allow": "OPTIONS, POST",
+        },
+    )
+
+
+async def ice_config(request: web.Request) -> web.StreamResponse:
+    """ICE servers (with this participant's TURN credentials) for a browser's RTCPeerConnection."""
+    principal, _ = await api._principal(request)
+    session_id = api._int_param(request, "session_id")
+    media = request.app[MEDIA_KEY]
+    await media.check_session(principal, session_id)
+    return web.json_response(media.ice_servers(principal))
+
+
+async def health(request: web.Request) -> web.StreamResponse:
+    principal, _ = await api._principal(request)
+    session_id = api._int_param(request, "session_id")
+    media = request.app[MEDIA_KEY]
+    await media.check_session(principal, session_id)
+    if principal.role not in HEALTH_VIEWERS:
+        raise Forbidden("media health is for the AV desk and floor staff", code="not_av")
+    relay = await _relay_or_forward(request, session_id)
+    if isinstance(relay, web.Response):
+        return relay
+    return web.json_response(await media.health(relay))
+
+
+# -- the floor moved on another process --------------------------------------------------------------
+
+NUDGE_HEADER = "X-Hemicycle-Nudge"
+NUDGE_MAX_AGE_SECONDS = 30
+
+
+def nudge_signature(secret: str, session_id: int, stamp: int) -> str:
+    """Processes of one deployment share HEMICYCLE_SECRET: a request signed with it came from one of them."""
+    message = f"media-floor:{session_id}:{stamp}".encode()
+    return f"{stamp}.{hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()}"
+
+
+def make_nudge(app: web.Application) -> Callable[[int], Awaitable[None]]:
+    """What the media service calls when the floor changes here but the relay runs elsewhere."""
+
+    async def nudge(session_id: int) -> None:
+        core = app[CORE_KEY]
+        owner = await app[MEDIA_KEY].owners.owner(session_id)
+        if owner is None or owner.instance_id == core.instance_id:
+            return
+        signature = nudge_signature(core.settings.secret, session_id, int(time.time()))
+        try:
+            async with app[FORWARD_KEY].post(
+                f"{owner.base_url}/api/sessions/{session_id}/media/floor",
+                headers={NUDGE_HEADER: signature},
+                timeout=FORWARD_TIMEOUT,
+            ) as response:
+                if response.status != 204:
+                    log.warning("the media relay of session %s answered %s", session_id, response.status)
+        except (aiohttp.ClientError, TimeoutError):
+            log.warning("could not tell the media relay of session %s that the floor changed", session_id)
+
+    return nudge
+
+
+async def floor_moved(request: web.Request) -> web.StreamResponse:
+    """Another process changed the floor: check this session's publishers against it now."""
+    session_id = api._int_param(request, "session_id")
+    stamp, _, _digest = request.headers.get(NUDGE_HEADER, "").partition(".")
+    secret = request.app[CORE_KEY].settings.secret
+    if (
+        not stamp.isdigit()
+        or abs(time.time() - int(stamp)) > NUDGE_MAX_AGE_SECONDS
+        or not hmac.compare_digest(
+            request.headers.get(NUDGE_HEADER, ""), nudge_signature(secret, session_id, int(stamp))
+        )
+    ):
+        raise Forbidden("this route is for Hemicycle's own processes", code="forbidden")
+    media = request.app[MEDIA_KEY]
+    relay = media.relay(session_id)
+    if relay is not None:
+        await media.reconcile(relay)
+    return web.Response(status=204)
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/api/sessions/{session_id}/whip", whip)
+    r.add_route("OPTIONS", "/api/sessions/{session_id}/whip", options)
+    r.add_post("/api/sessions/{session_id}/whep", whep)
+    r.add_route("OPTIONS", "/api/sessions/{session_id}/whep", options)
+    r.add_delete("/api/sessions/{session_id}/media/{resource_id}", delete_resource)
+    r.add_post("/api/sessions/{session_id}/media/{resource_id}/channel", switch_channel)
+    r.add_get("/api/sessions/{session_id}/media/ice", ice_config)
+    r.add_get("/api/sessions/{session_id}/media/health", health)
+    r.add_post("/api/sessions/{session_id}/media/floor", floor_moved)

@@ -1,0 +1,261 @@
+"""The forwarding relay on its own, with real aiortc peers on loopback: frames go through undecoded."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+
+import pytest
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+from server.media import seams
+from server.media.errors import MediaError
+from server.media.forward import GOP_REPLAY_SECONDS, Feed, ForwardTrack
+from server.media.relay import MAX_PEERS_PER_PARTICIPANT, ROOM, SPEAKER, SessionRelay, channel
+
+from .helpers import eventually
+from .media_peers import NO_ICE, Publisher, Viewer
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[SessionRelay]:
+    relay = SessionRelay(1, lambda: NO_ICE, connect_timeout=10.0)
+    yield relay
+    await relay.close()
+
+
+async def publish(relay: SessionRelay, source: str = ROOM, **kwargs: bool) -> Publisher:
+    publisher = Publisher()
+    peer = await relay.publish(await publisher.offer(**kwargs), source, 1)
+    await publisher.accept(peer.answer)
+    return publisher
+
+
+async def view(relay: SessionRelay, source: str = ROOM, audio_only: bool = False, **kwargs: object) -> Viewer:
+    viewer = Viewer()
+    offer = await viewer.offer(video=not audio_only)
+    peer = await relay.view(offer, source, 2, audio_only=audio_only, **kwargs)  # type: ignore[arg-type]
+    await viewer.accept(peer.answer)
+    viewer.resource_id = peer.id  # type: ignore[attr-defined]
+    return viewer
+
+
+async def test_frames_reach_every_viewer_without_decoding(relay: SessionRelay) -> None:
+    publisher = await publish(relay)
+    viewers = [await view(relay) for _ in range(3)]
+    try:
+        for viewer in viewers:
+            await eventually(lambda v=viewer: v.frames["video"] >= 10 and v.frames["audio"] >= 10, timeout=15)
+            assert viewer.sizes == {(320, 240)}
+            await eventually(lambda v=viewer: v.loud_frames > 5, timeout=5)
+        # The publisher's receivers were tapped: their decoder threads never got a frame to decode.
+        publishing = relay.publisher(ROOM)
+        assert publishing is not None
+        assert all(seams.is_tapped(r) for r in publishing.receivers.values())
+        assert relay.feed(ROOM, "video").stats.frames > 0
+    finally:
+        for viewer in viewers:
+            await viewer.close()
+        await publisher.close()
+
+
+async def test_late_viewer_gets_a_keyframe_on_join(relay: SessionRelay) -> None:
+    """aiortc's encoder sends a keyframe every 3000 frames: a picture soon after joining means the
+    relay asked the publisher for one."""
+    publisher = await publish(relay)
+    first = await view(relay)
+    try:
+        # Past the replay window of the first keyframe: the late viewer needs a new one.
+        await eventually(lambda: first.frames["video"] >= 60, timeout=15)
+        keyframes = relay.feed(ROOM, "video").stats.keyframes
+        late = await view(relay)
+        await eventually(lambda: late.frames["video"] >= 5, timeout=10)
+        assert relay.feed(ROOM, "video").stats.keyframes > keyframes
+        await late.close()
+    finally:
+        await first.close()
+        await publisher.close()
+
+
+async def test_channel_switch_without_renegotiation(relay: SessionRelay) -> None:
+    room = await publish(relay)
+    french = await publish(relay, channel("fr"), video=False)
+    viewer = await view(relay)
+    try:
+        await eventually(lambda: viewer.frames["audio"] >= 10, timeout=15)
+        resource = viewer.resource_id  # type: ignore[attr-defined]
+        peer = relay.set_channel(resource, "fr")
+        assert peer.feeds["audio"] is relay.feed(channel("fr"), "audio")
+        before = viewer.frames["audio"]
+        await eventually(lambda: viewer.frames["audio"] >= before + 20, timeout=10)
+        assert viewer.pc.signalingState == "stable"
+        with pytest.raises(MediaError) as refused:
+            relay.set_channel(resource, "klingon")
+        assert refused.value.code == "invalid_channel"
+        # Back on the floor: the room feed's sound, until a separate floor channel is published, and again
+        # after it ends.
+        relay.set_channel(resource, "floor")
+        assert peer.feeds["audio"] is relay.feed(ROOM, "audio")
+        floor = await publish(relay, channel("floor"), video=False)
+        assert peer.feeds["audio"] is relay.feed(channel("floor"), "audio")
+        floor_peer = relay.publisher(channel("floor"))
+        assert floor_peer is not None
+        await relay.stop(floor_peer.id)
+        assert peer.feeds["audio"] is relay.feed(ROOM, "audio")
+        await floor.close()
+    finally:
+        await viewer.close()
+        await french.close()
+        await room.close()
+
+
+async def test_one_participant_cannot_pile_up_connections(relay: SessionRelay) -> None:
+    viewers = [Viewer() for _ in range(MAX_PEERS_PER_PARTICIPANT + 1)]
+    try:
+        for viewer in viewers[:-1]:
+            await relay.view(await viewer.offer(), ROOM, 7)
+        with pytest.raises(MediaError) as refused:
+            await relay.view(await viewers[-1].offer(), ROOM, 7)
+        assert (refused.value.code, refused.value.status) == ("too_many_media", 429)
+        assert len(relay.peers) == MAX_PEERS_PER_PARTICIPANT
+        await relay.view(await Viewer().offer(), ROOM, 8)  # someone else still may
+    finally:
+        for viewer in viewers:
+            await viewer.close()
+
+
+async def test_audio_only_viewer_has_no_video_at_all(relay: SessionRelay) -> None:
+    publisher = await publish(relay)
+    viewer = await view(relay, audio_only=True)
+    try:
+        await eventually(lambda: viewer.frames["audio"] >= 10, timeout=15)
+        assert viewer.kinds == ["audio"]
+        assert viewer.frames["video"] == 0
+        assert len(viewer.pc.getTransceivers()) == 1
+    finally:
+        await viewer.close()
+        await publisher.close()
+
+
+async def test_stopping_a_publisher_stops_forwarding_at_once(relay: SessionRelay) -> None:
+    publisher = await publish(relay, SPEAKER)
+    viewer = await view(relay, SPEAKER)
+    try:
+        await eventually(lambda: viewer.frames["video"] >= 5, timeout=15)
+        speaker = relay.publisher(SPEAKER)
+        assert speaker is not None
+        relay.stop_now([speaker], "floor_revoked")
+        feed = relay.feed(SPEAKER, "video")
+        assert not feed.live
+        frames = feed.stats.frames
+        await asyncio.sleep(0.3)
+        assert feed.stats.frames == frames
+        await eventually(lambda: speaker.id not in relay.peers)
+    finally:
+        await viewer.close()
+        await publisher.close()
+
+
+async def test_h264_is_forwarded_as_h264(relay: SessionRelay) -> None:
+    publisher = await publish(relay, video_codec="video/H264")
+    viewer = await view(relay)
+    try:
+        assert relay.feed(ROOM, "video").mime == "video/H264"
+        await eventually(lambda: viewer.frames["video"] >= 10, timeout=20)
+        sender = next(t for t in viewer.pc.getTransceivers() if t.kind == "video")
+        assert seams.negotiated_codecs(sender)[0].mimeType == "video/H264"
+    finally:
+        await viewer.close()
+        await publisher.close()
+
+
+async def test_abandoned_negotiations_leak_nothing() -> None:
+    relay = SessionRelay(1, lambda: NO_ICE, connect_timeout=0.5)
+    threads = threading.active_count()
+    tasks = len(asyncio.all_tasks())
+    try:
+        for attempt in range(20):
+            publisher = Publisher()
+            await relay.publish(await publisher.offer(), ROOM, 1)
+            await publisher.close()  # never takes the answer
+            viewer = Viewer()
+            await relay.view(await viewer.offer(), ROOM, 100 + attempt)
+            await viewer.close()
+        await eventually(lambda: not relay.peers, timeout=10)
+        await eventually(lambda: len(asyncio.all_tasks()) <= tasks, timeout=10)
+        await eventually(lambda: threading.active_count() <= threads, timeout=10)
+    finally:
+        await relay.close()
+
+
+async def test_viewers_of_another_codec_are_told_to_subscribe_again() -> None:
+    stopped: list[tuple[str, str]] = []
+    relay = SessionRelay(
+        1, lambda: NO_ICE, 10.0, on_stopped=lambda peer, reason: stopped.append((peer.id, reason))
+    )
+    early = Viewer()
+    try:
+        # Nobody publishes yet: the viewer agrees on VP8, the relay's first choice.
+        peer = await relay.view(await early.offer(), ROOM, 2)
+        await early.accept(peer.answer)
+        publisher = await publish(relay, video_codec="video/H264")
+        await eventually(lambda: (peer.id, "codec_changed") in stopped, timeout=5)
+        assert peer.id not in relay.peers
+        # Subscribing again gets the publisher's codec.
+        again = await view(relay)
+        await eventually(lambda: again.frames["video"] >= 5, timeout=20)
+        await again.close()
+        await publisher.close()
+    finally:
+        await early.close()
+        await relay.close()
+
+
+async def test_a_muted_publisher_reaches_nobody_until_unmuted(relay: SessionRelay) -> None:
+    publisher = await publish(relay, SPEAKER)
+    viewer = await view(relay, SPEAKER)
+    try:
+        await eventually(lambda: viewer.frames["video"] >= 5 and viewer.frames["audio"] >= 5, timeout=15)
+        speaker = relay.publisher(SPEAKER)
+        assert speaker is not None
+        peer = relay.find(viewer.resource_id)  # type: ignore[attr-defined]
+        assert relay.set_muted(1, audio=True, video=True) == [speaker]
+        sent = {kind: track.sent_frames + track._queue.qsize() for kind, track in peer.tracks.items()}
+        # Packets keep arriving from the publisher, no frame goes out; the connection stays up.
+        packets = relay.feed(SPEAKER, "audio").stats.packets
+        await eventually(lambda: relay.feed(SPEAKER, "audio").stats.packets >= packets + 20, timeout=5)
+        assert {kind: track.sent_frames for kind, track in peer.tracks.items()} == sent
+        assert speaker.pc.connectionState == "connected"
+        # Unmuted: pictures again, from a keyframe.
+        relay.set_muted(1, audio=False, video=False)
+        before = viewer.frames["video"]
+        await eventually(lambda: viewer.frames["video"] >= before + 5, timeout=10)
+    finally:
+        await viewer.close()
+        await publisher.close()
+
+
+async def test_viewers_joining_just_after_a_keyframe_start_from_it_at_once() -> None:
+    """Feed on its own, with a stand-in publisher: replay within the window, a keyframe request after it."""
+    codec = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+    asked: list[int] = []
+    publisher = object()
+    feed = Feed("video", "room/video")
+    feed.attach(publisher, codec, asked.append)
+    feed.on_packet(publisher, 1234, 1200, None)
+    feed.on_frame(publisher, codec, bytes([0x10]) + bytes(99), 0)  # a keyframe (RFC 6386 frame tag)
+    for n in range(1, 5):
+        feed.on_frame(publisher, codec, bytes([0x11]) + bytes(19), 3000 * n)
+    fresh = ForwardTrack("video", "video/VP8")
+    fresh.attach(feed)
+    assert not fresh.waiting_keyframe
+    assert fresh._queue.qsize() == 5
+    assert asked == []
+    # Long after the keyframe, a joining viewer waits for a new one, asked of the publisher at once.
+    feed._gop_started -= 2 * GOP_REPLAY_SECONDS
+    late = ForwardTrack("video", "video/VP8")
+    late.attach(feed)
+    assert late.waiting_keyframe and late._queue.qsize() == 0
+    assert asked == [1234]
+    feed.close()

@@ -1,0 +1,232 @@
+// @ts-check
+/**
+ * The AV desk's media: publish the room feed from devices picked in the browser, receive the speaker who holds
+ * the floor (for the PA and the screens), check a queued speaker's devices privately (green room), and watch
+ * every link's health. Connections are kept up by js/media.js.
+ */
+
+import { MediaClient } from '../media.js';
+import { el, fill } from '../ui.js';
+
+/** @typedef {import('../protocol.js').HemicycleClient} HemicycleClient */
+/** @typedef {import('../media.js').MediaLink} MediaLink */
+
+const HEALTH_EVERY_MS = 2000;
+
+/** @param {string} title @param {string} id */
+function panel(title, id) {
+  const body = el('div', { class: 'panel-body' });
+  const node = el('section', { class: 'panel', id, 'aria-labelledby': `${id}-heading` },
+    el('h2', { id: `${id}-heading` }, title), body);
+  return { node, body };
+}
+
+/** @param {boolean} muted @param {string} testid @param {string} label */
+function video(muted, testid, label) {
+  return /** @type {HTMLVideoElement} */ (el('video', {
+    class: 'av-video', autoplay: true, playsinline: true, muted, testid, 'aria-label': label,
+  }));
+}
+
+/** @param {MediaLink} link @param {HTMLElement} status @param {HTMLVideoElement} [player] */
+function follow(link, status, player) {
+  link.addEventListener('state', (event) => {
+    const { state, error } = /** @type {CustomEvent} */ (event).detail;
+    status.dataset.state = state;
+    status.textContent = state === 'stopped' && error ? error.message : state;
+  });
+  if (player) {
+    link.addEventListener('stream', (event) => {
+      const { stream } = /** @type {CustomEvent} */ (event).detail;
+      if (player.srcObject !== stream) player.srcObject = stream;
+      player.play().catch(() => {});
+    });
+  }
+}
+
+export class AvDesk {
+  /**
+   * @param {HemicycleClient} client
+   * @param {HTMLElement} root
+   */
+  constructor(client, root) {
+    this.client = client;
+    this.media = new MediaClient(client);
+    /** @type {MediaLink | null} */ this.room = null;
+    /** @type {MediaStream | null} */ this.local = null;
+    /** @type {MediaLink | null} */ this.speaker = null;
+    /** @type {MediaLink | null} */ this.greenroom = null;
+
+    const feed = panel('Room feed', 'room-feed');
+    this.camera = /** @type {HTMLSelectElement} */ (el('select', { id: 'av-camera', testid: 'av-camera' }));
+    this.microphone = /** @type {HTMLSelectElement} */ (el('select', { id: 'av-microphone', testid: 'av-microphone' }));
+    this.publishButton = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', testid: 'av-publish' },
+      'Publish the room feed'));
+    this.preview = video(true, 'av-preview', 'Room feed preview');
+    this.roomStatus = el('p', { role: 'status', testid: 'av-room-state' });
+    fill(feed.body,
+      el('p', {}, el('label', { for: 'av-camera' }, 'Camera or vision mixer'), ' ', this.camera),
+      el('p', {}, el('label', { for: 'av-microphone' }, 'Sound (room mixer)'), ' ', this.microphone),
+      el('p', { class: 'actions' }, this.publishButton), this.preview, this.roomStatus,
+      el('p', { class: 'muted' }, 'An encoder such as OBS Studio can publish instead, over WHIP: see the protocol.'));
+
+    const speaking = panel('Remote speaker (to the PA and the screens)', 'speaker-feed');
+    this.speakerVideo = video(false, 'av-speaker', 'Remote speaker');
+    this.speakerStatus = el('p', { role: 'status', testid: 'av-speaker-state' });
+    fill(speaking.body, this.speakerVideo, this.speakerStatus);
+
+    const check = panel('Green room: check a queued speaker', 'greenroom');
+    this.queued = /** @type {HTMLSelectElement} */ (el('select', { id: 'av-queued', testid: 'av-queued' }));
+    this.checkButton = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', testid: 'av-check' }, 'Check'));
+    this.checkVideo = video(false, 'av-greenroom', 'Device check');
+    this.checkStatus = el('p', { role: 'status' });
+    fill(check.body,
+      el('p', {}, el('label', { for: 'av-queued' }, 'Waiting to speak'), ' ', this.queued, ' ', this.checkButton),
+      el('p', { class: 'muted' }, 'Only the AV desk and floor staff see and hear this; attendees never do.'),
+      this.checkVideo, this.checkStatus);
+
+    const health = panel('Link health', 'media-health');
+    this.healthView = new HealthView(this.media, client);
+    fill(health.body, this.healthView.node);
+
+    root.prepend(el('div', { class: 'av-media' }, feed.node, speaking.node, check.node, health.node));
+
+    this.publishButton.addEventListener('click', () => this.togglePublishing());
+    this.checkButton.addEventListener('click', () => this.startCheck());
+    client.on('welcome', () => this.onConnected());
+    client.on('queue', () => this.fillQueued());
+    navigator.mediaDevices?.addEventListener?.('devicechange', () => this.fillDevices());
+    setInterval(() => this.refreshHealth(), HEALTH_EVERY_MS);
+    this.fillDevices();
+  }
+
+  async fillDevices() {
+    let devices = /** @type {MediaDeviceInfo[]} */ ([]);
+    try {
+      devices = await navigator.mediaDevices.enumerateDevices();
+    } catch {
+      return;
+    }
+    for (const [select, kind] of /** @type {const} */ ([[this.camera, 'videoinput'], [this.microphone, 'audioinput']])) {
+      const chosen = select.value;
+      fill(select,
+        devices.filter((d) => d.kind === kind).map((d, i) => el('option', { value: d.deviceId },
+          d.label || `${kind === 'videoinput' ? 'Camera' : 'Microphone'} ${i + 1}`)),
+        kind === 'videoinput' ? el('option', { value: 'none' }, 'No picture') : null);
+      if (chosen) select.value = chosen;
+    }
+  }
+
+  onConnected() {
+    if (!this.speaker) {
+      this.speaker = this.media.subscribe({ source: 'speaker' });
+      follow(this.speaker, this.speakerStatus, this.speakerVideo);
+    }
+    this.fillQueued();
+  }
+
+  fillQueued() {
+    const entries = this.client.queue?.queue ?? [];
+    const chosen = this.queued.value;
+    fill(this.queued, entries.filter((e) => e.participant_id).map((e) => el('option', { value: String(e.participant_id) },
+      e.display_name)));
+    if (chosen) this.queued.value = chosen;
+    this.checkButton.disabled = this.queued.options.length === 0;
+  }
+
+  startCheck() {
+    const participantId = Number(this.queued.value);
+    if (!participantId) return;
+    this.greenroom?.stop();
+    this.greenroom = this.media.subscribe({ source: 'greenroom', participantId });
+    follow(this.greenroom, this.checkStatus, this.checkVideo);
+  }
+
+  async togglePublishing() {
+    if (this.room) {
+      this.room.stop();
+      this.room = null;
+      for (const track of this.local?.getTracks() ?? []) track.stop();
+      this.local = null;
+      this.preview.srcObject = null;
+      this.publishButton.textContent = 'Publish the room feed';
+      this.roomStatus.textContent = 'Not publishing.';
+      return;
+    }
+    try {
+      this.local = await navigator.mediaDevices.getUserMedia({
+        audio: this.microphone.value ? { deviceId: { exact: this.microphone.value } } : true,
+        video: this.camera.value === 'none' ? false
+          : this.camera.value ? { deviceId: { exact: this.camera.value } } : true,
+      });
+    } catch (error) {
+      this.roomStatus.textContent = `The devices could not be opened: ${/** @type {Error} */ (error).message}`;
+      return;
+    }
+    this.fillDevices(); // labels appear once the browser has been allowed to use the devices
+    this.preview.srcObject = this.local;
+    this.room = this.media.publish({ source: 'room', stream: this.local });
+    follow(this.room, this.roomStatus);
+    this.publishButton.textContent = 'Stop publishing';
+  }
+
+  async refreshHealth() {
+    await this.healthView.refresh();
+  }
+}
+
+/** Each publisher's link: connection, round-trip time, loss, bitrates, level and how many watch it. */
+export class HealthView {
+  /**
+   * @param {MediaClient} media
+   * @param {HemicycleClient} client
+   */
+  constructor(media, client) {
+    this.media = media;
+    this.client = client;
+    this.node = el('div', { testid: 'av-health' });
+  }
+
+  async refresh() {
+    if (this.client.connection !== 'connected') return;
+    let report;
+    try {
+      report = await this.media.health();
+    } catch {
+      return;
+    }
+    const sources = Object.entries(report.sources ?? {});
+    if (!sources.length) {
+      fill(this.node, el('p', { class: 'muted' }, 'Nothing is being published.'));
+      return;
+    }
+    /** @param {number | null | undefined} value @param {string} unit */
+    const show = (value, unit) => (value === null || value === undefined ? '\u2014' : `${value} ${unit}`);
+    fill(this.node, el('table', { class: 'health-table' },
+      el('thead', {}, el('tr', {}, ['Source', 'Connection', 'Round trip', 'Loss', 'Video', 'Sound', 'Level', 'Viewers']
+        .map((h) => el('th', { scope: 'col' }, h)))),
+      el('tbody', {}, sources.map(([name, s]) => el('tr', { dataset: { source: name } },
+        el('th', { scope: 'row' }, name),
+        el('td', {}, s.connection),
+        el('td', {}, show(s.rtt_ms, 'ms')),
+        el('td', {}, show(s.loss_pct, '%')),
+        el('td', {}, show(s.kinds?.video?.bitrate_kbps, 'kbit/s')),
+        el('td', {}, show(s.kinds?.audio?.bitrate_kbps, 'kbit/s')),
+        el('td', {}, show(s.kinds?.audio?.audio_level_dbov, 'dBov')),
+        el('td', {}, String(s.viewers ?? 0)))))));
+  }
+}
+
+/** For floor staff: whether the speaker and the room feed are live, and how well (the moderator's console). */
+export class MediaHealthPanel {
+  /**
+   * @param {HemicycleClient} client
+   * @param {HTMLElement} root
+   */
+  constructor(client, root) {
+    this.view = new HealthView(new MediaClient(client), client);
+    root.append(el('section', { class: 'panel', id: 'media-health', 'aria-labelledby': 'media-health-heading' },
+      el('h2', { id: 'media-health-heading' }, 'Media links'), this.view.node));
+    setInterval(() => this.view.refresh(), HEALTH_EVERY_MS);
+  }
+}
