@@ -59,6 +59,11 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "500",
         "Longest question an attendee may post, in characters (at most 2000).",
     ),
+    "HEMICYCLE_WAITING_ROOM": (
+        "public",
+        "Which sessions make newly registered attendees wait for a moderator when the session has no setting "
+        "of its own: `public`, `all` or `off`.",
+    ),
     "HEMICYCLE_LOG_LEVEL": ("INFO", "Python logging level."),
 }
 
@@ -93,6 +98,7 @@ class Settings:
     events_per_second: int = 10
     floor_grace_seconds: int = 30
     question_max_chars: int = 500
+    waiting_room: str = "public"
     log_level: str = "INFO"
     demo: bool = False
 
@@ -114,6 +120,7 @@ class Settings:
             events_per_second=_int(env, "HEMICYCLE_EVENTS_PER_SECOND", 10),
             floor_grace_seconds=_int(env, "HEMICYCLE_FLOOR_GRACE_SECONDS", 30),
             question_max_chars=min(2000, _int(env, "HEMICYCLE_QUESTION_MAX_CHARS", 500)),
+            waiting_room=(env.get("HEMICYCLE_WAITING_ROOM", "").strip() or "public").lower(),
             log_level=(env.get("HEMICYCLE_LOG_LEVEL", "").strip() or "INFO").upper(),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]
@@ -130,6 +137,8 @@ class Settings:
             )
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError("REDIS_URL must start with redis://, rediss:// or unix://")
+        if self.waiting_room not in ("public", "all", "off"):
+            raise SettingsError("HEMICYCLE_WAITING_ROOM must be public, all or off")
         secret = self.secret
         if not secret:
             if not self.demo:

@@ -61,6 +61,10 @@ class Permission(StrEnum):
     QUESTION_ASK = "question.ask"
     QUESTION_MODERATE = "question.moderate"
     QUESTION_RELAY = "question.relay"
+    # Moderating participants (issue 6): the waiting room, remove, ban and unban.
+    PARTICIPANTS_MODERATE = "participants.moderate"
+    # Muting a speaker's microphone or camera: the relay stops forwarding it.
+    MEDIA_MUTE = "media.mute"
 
 
 _STAFF_VIEW = frozenset({Permission.SESSION_VIEW, Permission.ROSTER_VIEW})
@@ -74,10 +78,17 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.QUEUE_MANAGE,
         Permission.QUESTION_MODERATE,
         Permission.QUESTION_RELAY,
+        Permission.PARTICIPANTS_MODERATE,
+        Permission.MEDIA_MUTE,
     },
     Role.CHAIR: _STAFF_VIEW
-    | {Permission.SESSION_SET_STATE, Permission.QUEUE_MANAGE, Permission.QUESTION_RELAY},
-    Role.AV: _STAFF_VIEW,
+    | {
+        Permission.SESSION_SET_STATE,
+        Permission.QUEUE_MANAGE,
+        Permission.QUESTION_RELAY,
+        Permission.MEDIA_MUTE,
+    },
+    Role.AV: _STAFF_VIEW | {Permission.MEDIA_MUTE},
     Role.CAPTIONER: _STAFF_VIEW,
     Role.INTERPRETER: _STAFF_VIEW,
     Role.DISPLAY: frozenset({Permission.SESSION_VIEW}),
