@@ -28,6 +28,7 @@ from server.floor import Floor
 from server.service import Hemicycle
 
 from . import protocol
+from .moderation_events import ModerationEvents
 from .protocol import CLIENT_EVENTS, MAX_MESSAGE_BYTES, QUESTION_WRITES, QUEUE_WRITES, ConnectAuth
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,8 @@ class Hub:
             "question:merge": self._on_question_merge,
             "question:relay": self._on_question_relay,
         }
+        self.moderation = ModerationEvents(self)
+        self._handlers.update(self.moderation.handlers)
         assert set(self._handlers) == set(CLIENT_EVENTS), "every protocol event needs a handler"
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
@@ -142,6 +145,7 @@ class Hub:
         self._sweep_task = asyncio.create_task(self._sweeper(), name="hemicycle-floor-sweep")
 
     async def stop(self) -> None:
+        await self.moderation.stop()
         for task in (self._heartbeat_task, self._sweep_task):
             if task:
                 task.cancel()
@@ -295,6 +299,8 @@ class Hub:
             raise socketio.exceptions.ConnectionRefusedError(
                 "internal error", {"code": "internal", "message": "internal error"}
             ) from None
+        if await self.moderation.hold(sid, principal, session):
+            return  # in the waiting room until a moderator admits them
         try:
             welcome = await self._join(sid, principal, session)
         except Exception:
@@ -306,6 +312,7 @@ class Hub:
             ) from None
         await self.sio.emit("welcome", welcome, to=sid)
         self.presence_changed(session.id)
+        await self.moderation.joined(sid, principal, session)
         log.info("%s joined session %s as %s", principal.participant.id, session.id, principal.role.value)
 
     async def _join(self, sid: str, principal: Principal, session: SessionInfo) -> dict[str, Any]:
@@ -345,6 +352,7 @@ class Hub:
     async def _on_disconnect(self, sid: str, *_reason: Any) -> None:
         connection = self._connections.pop(sid, None)
         if connection is None:
+            await self.moderation.left(sid)
             return
         try:
             session_id = await self.core.store.remove_presence(self.instance_id, sid)
@@ -358,6 +366,8 @@ class Hub:
 
     async def _on_any(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
         connection = self._connections.get(sid)
+        if connection is None and self.moderation.is_waiting(sid):
+            return await self.moderation.refuse_waiting(sid, event)
         if connection is None:
             return await self._fail(
                 sid, event, Unauthenticated("not connected to a session", code="not_joined")
@@ -383,6 +393,7 @@ class Hub:
                 await self.core.store.principal(
                     connection.principal.grant_id, connection.principal.participant.id
                 )
+                await self.moderation.check_admitted(connection)
             except HemicycleError as exc:
                 reply = await self._fail(sid, event, exc)
                 # After the acknowledgement has gone out, so the client learns why.
