@@ -77,6 +77,7 @@ class ModerationEvents:
         self._flush_task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._stopping = False
         self.handlers: dict[str, Handler] = {
             "moderation:get": self._on_get,
             "moderation:settings": self._on_settings,
@@ -161,6 +162,7 @@ class ModerationEvents:
         await self.actions.check_admitted(connection.principal, connection.session_id)
 
     async def stop(self) -> None:
+        self._stopping = True
         for task in (self._watch_task, self._flush_task):
             if task:
                 task.cancel()
@@ -172,6 +174,8 @@ class ModerationEvents:
     # -- watching the admissions of waiting connections ---------------------------------------------
 
     def _watch(self) -> None:
+        if self._stopping:
+            return
         if self._watch_task is None or self._watch_task.done():
             self._watch_task = asyncio.create_task(self._watch_loop(), name="hemicycle-waiting-room")
 
@@ -230,6 +234,8 @@ class ModerationEvents:
     # -- ModerationNotifier -------------------------------------------------------------------------
 
     def moderation_changed(self, session_id: int) -> None:
+        if self._stopping:
+            return
         self._dirty.add(session_id)
         if self._flush_task is None or self._flush_task.done():
             self._flush_task = asyncio.create_task(self._flush_later(), name="hemicycle-moderation")

@@ -10,7 +10,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy import func, select
 
+from server.db import models
 from server.domain.roles import Role
 from server.keys import HUB_KEY
 
@@ -535,3 +537,15 @@ async def test_registration_refuses_a_malformed_browser_id(moderated: Running) -
     ):
         assert response.status == 422
         assert (await response.json())["error"]["details"]["field"] == "browser_id"
+
+
+async def test_joining_an_open_session_writes_nothing(hemicycle: Running) -> None:
+    """No waiting room: the gate only reads, so joins take no lock on the session's row."""
+    for name in ("A", "B", "C"):
+        await hemicycle.join((await hemicycle.register(display_name=name))["token"])
+    async with hemicycle.core.store.engine.connect() as connection:
+        version = await connection.scalar(
+            select(models.Session.moderation_version).where(models.Session.id == hemicycle.live_session)
+        )
+        rows = await connection.scalar(select(func.count()).select_from(models.Admission))
+    assert (version, rows) == (0, 0)

@@ -255,6 +255,7 @@ class ModerationStore:
 
     async def gate(self, principal: Principal, session_id: int, default: WaitingRoom) -> Gate:
         """Let an attendee in, or make them wait; one read when nothing changes."""
+        # Reads first: joining an open session, or coming back admitted, writes nothing and takes no lock.
         async with self._sessions() as tx:
             row = await self._row(tx, session_id, principal.participant.id)
             if row is not None and row.state == Admission.ADMITTED.value:
@@ -263,6 +264,14 @@ class ModerationStore:
                 person = await tx.get(m.Participant, principal.participant.id)
                 assert person is not None
                 return Gate(False, False, _admission(row, person))
+            if row is None:
+                session = await tx.get(m.Session, session_id)
+                if session is None:
+                    raise NotFound(f"there is no session {session_id}", code="unknown_session")
+                if not _waiting_room_on(session, default) and not await self._possible_ban(
+                    tx, session.event_id, principal.participant.id
+                ):
+                    return Gate(True, False, None)
         async with self.locked(session_id) as q:
             row = await self._row(q.tx, session_id, principal.participant.id)
             person = await q.tx.get(m.Participant, principal.participant.id)
