@@ -145,6 +145,10 @@ export async function startConsole({
       : 'Waiting room and participants';
   };
   client.on('moderation', renderParticipants);
+  // Queue removals and question dismissals belong to the moderation record too: re-read it, at most once a second.
+  const refreshRecord = () => { if (client.can('participants.moderate')) participantModeration?.refreshSoon(); };
+  client.on('queue', refreshRecord);
+  client.on('questions', refreshRecord);
   const renderQuestions = () => {
     if (moderationSection) moderationSection.node.hidden = !client.can('question.moderate');
     if (chairQuestionsSection) chairQuestionsSection.node.hidden = !client.can('question.relay');

@@ -35,6 +35,8 @@ export class ParticipantModeration {
     this.client = client;
     /** @type {Set<string>} */
     this.busy = new Set();
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    this.refreshTimer = null;
 
     // --- the waiting room ---
     this.toggle = /** @type {HTMLInputElement} */ (el('input', {
@@ -83,6 +85,15 @@ export class ParticipantModeration {
             el('th', { scope: 'col' }, 'Whom'), el('th', { scope: 'col' }, 'Why'))),
           this.recordBody)),
       this.recordEmpty);
+  }
+
+  /** Ask the server for the moderation state again, soon: several calls within a second make one request. */
+  refreshSoon() {
+    if (this.refreshTimer) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null;
+      if (this.client.connection === 'connected') this.client.refreshModeration().catch(() => {});
+    }, 1000);
   }
 
   /** Re-render from the client's state (after `moderation`, `presence:people` or a connection change). */
