@@ -386,9 +386,9 @@ class Hub:
             return await self._fail(
                 sid, event, HemicycleError("too many messages: slow down", code="rate_limited")
             )
-        if event in QUEUE_WRITES | QUESTION_WRITES:
+        if event in QUEUE_WRITES | QUESTION_WRITES or connection.principal.role.is_staff:
             # A withdrawn link stops its holder at once, even on a connection opened before: what an
-            # attendee writes is checked against the grant as it is now, on every process.
+            # attendee writes, and anything staff send, is checked against the grant as it is now.
             try:
                 await self.core.store.principal(
                     connection.principal.grant_id, connection.principal.participant.id

@@ -549,3 +549,17 @@ async def test_joining_an_open_session_writes_nothing(hemicycle: Running) -> Non
         )
         rows = await connection.scalar(select(func.count()).select_from(models.Admission))
     assert (version, rows) == (0, 0)
+
+
+async def test_a_banned_member_of_staff_is_stopped_on_their_next_event(hemicycle: Running) -> None:
+    admin = await staff(hemicycle, Role.ADMIN)
+    chair = await hemicycle.join(await hemicycle.staff_token(Role.CHAIR))
+    chair_id = chair.last("welcome")["me"]["id"]
+    admin_principal = (await hemicycle.core.authenticate(await hemicycle.staff_token(Role.ADMIN)))[0]
+    store = hemicycle.server.app[HUB_KEY].moderation.actions.store
+    # Stored only: no notice, no disconnect; the next event still finds the link withdrawn.
+    await store.ban(admin_principal, hemicycle.live_session, chair_id, "leaked link")
+    refused = await chair.call("queue:settings", {"default_speaking_seconds": 120})
+    assert refused["error"]["code"] == "token_revoked"
+    await eventually(lambda: not chair.sio.connected)
+    assert admin.sio.connected
