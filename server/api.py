@@ -27,7 +27,7 @@ from .domain.errors import (
 from .domain.model import Principal, iso
 from .domain.moderation import clean_browser_id
 from .domain.roles import Permission
-from .keys import CORE_KEY, HUB_KEY, WEB_DIR_KEY
+from .keys import CORE_KEY, HUB_KEY, SETTINGS_KEY, WEB_DIR_KEY
 from .service import REGISTRATION_FIELDS, Hemicycle
 
 log = logging.getLogger(__name__)
@@ -154,6 +154,15 @@ async def get_session(request: web.Request) -> web.Response:
     return web.json_response({"session": session.public(), "event": event.public()})
 
 
+def _client_address(request: web.Request) -> str | None:
+    """The client's address: the proxy's last X-Forwarded-For entry when configured to trust it."""
+    if request.app[SETTINGS_KEY].proxy_headers:
+        last = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+        if last:
+            return last[:64]
+    return request.remote
+
+
 async def register(request: web.Request) -> web.Response:
     event_id = _int_param(request, "event_id")
     body = await _json_object(request)
@@ -165,7 +174,7 @@ async def register(request: web.Request) -> web.Response:
     moderation = request.app[HUB_KEY].moderation.actions
     clean_browser_id(browser_id)  # refused before anything is stored
     principal, token, expires = await _core(request).register(event_id, body)
-    await moderation.record_origin(principal.participant.id, browser_id, request.remote)
+    await moderation.record_origin(principal.participant.id, browser_id, _client_address(request))
     return web.json_response(
         {"participant": principal.participant.public(), "token": token, "expires_at": iso(expires)},
         status=201,

@@ -64,6 +64,12 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "Which sessions make newly registered attendees wait for a moderator when the session has no setting "
         "of its own: `public`, `all` or `off`.",
     ),
+    "HEMICYCLE_PROXY_HEADERS": (
+        "off",
+        "`on` behind a reverse proxy that appends the client's address to `X-Forwarded-For`: the last entry "
+        "is then taken as the client address (used only to flag a registration from a banned person's "
+        "address).",
+    ),
     "HEMICYCLE_LOG_LEVEL": ("INFO", "Python logging level."),
 }
 
@@ -79,6 +85,15 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, not {value}")
     return value
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "off", "0", "false", "no"):
+        return False
+    if raw in ("on", "1", "true", "yes"):
+        return True
+    raise SettingsError(f"{name} must be on or off, not {raw!r}")
 
 
 @dataclass(frozen=True)
@@ -99,6 +114,7 @@ class Settings:
     floor_grace_seconds: int = 30
     question_max_chars: int = 500
     waiting_room: str = "public"
+    proxy_headers: bool = False
     log_level: str = "INFO"
     demo: bool = False
 
@@ -121,6 +137,7 @@ class Settings:
             floor_grace_seconds=_int(env, "HEMICYCLE_FLOOR_GRACE_SECONDS", 30),
             question_max_chars=min(2000, _int(env, "HEMICYCLE_QUESTION_MAX_CHARS", 500)),
             waiting_room=(env.get("HEMICYCLE_WAITING_ROOM", "").strip() or "public").lower(),
+            proxy_headers=_switch(env, "HEMICYCLE_PROXY_HEADERS"),
             log_level=(env.get("HEMICYCLE_LOG_LEVEL", "").strip() or "INFO").upper(),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

@@ -563,3 +563,51 @@ async def test_a_banned_member_of_staff_is_stopped_on_their_next_event(hemicycle
     assert refused["error"]["code"] == "token_revoked"
     await eventually(lambda: not chair.sio.connected)
     assert admin.sio.connected
+
+
+@pytest.fixture
+async def behind_proxy(tmp_path: Path) -> AsyncIterator[Running]:
+    async for running in run_app(make_settings(tmp_path, waiting_room="public", proxy_headers=True)):
+        yield running
+
+
+async def test_same_address_behind_a_proxy_is_flagged(behind_proxy: Running) -> None:
+    running = behind_proxy
+    moderator = await staff(running)
+
+    async def register_from(name: str, address: str) -> dict[str, Any]:
+        body = {
+            "display_name": name,
+            "affiliation": "Somewhere",
+            "stakeholder_group": "government",
+            "country": "SN",
+        }
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{running.url}/api/events/{running.event_id}/participants",
+                json=body,
+                headers={"X-Forwarded-For": f"203.0.113.9, {address}"},
+            ) as response,
+        ):
+            assert response.status == 201
+            result: dict[str, Any] = await response.json()
+            return result
+
+    banned = await register_from("Banned", "198.51.100.7")
+    principal = (await running.core.authenticate(await running.staff_token(Role.MODERATOR)))[0]
+    actions = running.server.app[HUB_KEY].moderation.actions
+    await actions.ban(principal, running.live_session, banned["participant"]["id"], "abuse")
+    for name, address, flagged in (
+        ("Elsewhere", "198.51.100.8", False),
+        ("Same Place", "198.51.100.7", True),
+    ):
+        registered = await register_from(name, address)
+        client = running.client()
+        await client.connect(registered["token"], running.live_session)
+        await client.wait_for("waiting")
+        state = await moderator.wait_for("moderation", lambda s, n=name: n in waiting_names(s))
+        flags = next(p["flags"] for p in state["waiting"] if p["display_name"] == name)
+        assert ("possibly_banned" in flags) is flagged, (name, flags)
+        if flagged:
+            assert flags["possibly_banned"]["match"] == "address"
