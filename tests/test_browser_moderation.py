@@ -76,3 +76,54 @@ async def test_waiting_room_admit_and_remove_in_the_browser(moderated: Running, 
     await expect(record).to_contain_text("Moderator")
     await shoot(attendee, "moderation-attendee-removed")
     assert not real_errors(errors), errors
+
+
+async def test_ban_flag_and_unban_in_the_browser(moderated: Running, browser: Browser) -> None:
+    errors: list[str] = []
+    moderator = await open_page(browser, await link(moderated, Role.MODERATOR), errors)
+    await expect(moderator.get_by_test_id("connection-state")).to_contain_text("connected", ignore_case=True)
+    assert (await moderated.core.store.get_session(moderated.live_session)).is_public
+
+    attendee = await open_page(browser, f"{moderated.url}/s/{moderated.live_session}", errors)
+    form = attendee.get_by_test_id("register-form")
+    await form.get_by_label("Name", exact=False).first.fill("Troll Account")
+    await form.get_by_label("Affiliation", exact=False).fill("Nowhere")
+    await form.get_by_label("Stakeholder group", exact=False).select_option("private_sector")
+    await form.get_by_label("Country", exact=False).fill("FR")
+    await form.locator("button[type=submit]").click()
+    await expect(attendee.get_by_test_id("waiting-room")).to_be_visible()
+
+    # Banned straight from the waiting room.
+    waiting = moderator.get_by_test_id("waiting-person")
+    await waiting.get_by_test_id("ban").click()
+    dialog = moderator.get_by_test_id("ban-dialog")
+    await dialog.get_by_label("Reason").fill("Spam")
+    await dialog.get_by_role("button", name="Ban").click()
+    await expect(attendee.get_by_test_id("removed-notice")).to_contain_text("banned from this event")
+    banned = moderator.get_by_test_id("banned-person")
+    await expect(banned).to_contain_text("Troll Account")
+
+    # The same browser registers again under another name: it waits, flagged for the moderator.
+    await attendee.reload()
+    await expect(attendee.get_by_test_id("error-message")).to_have_attribute("data-code", "token_revoked")
+    await attendee.get_by_role("button", name="Register again").click()
+    await form.get_by_label("Name", exact=False).first.fill("Innocent Newcomer")
+    await form.get_by_label("Affiliation", exact=False).fill("Somewhere Else")
+    await form.get_by_label("Stakeholder group", exact=False).select_option("private_sector")
+    await form.get_by_label("Country", exact=False).fill("FR")
+    await form.locator("button[type=submit]").click()
+    await expect(attendee.get_by_test_id("waiting-room")).to_be_visible()
+    flagged = moderator.get_by_test_id("waiting-person").filter(has_text="Innocent Newcomer")
+    await expect(flagged.get_by_test_id("flag-possibly-banned")).to_contain_text("same browser")
+    await shoot(moderator, "moderation-moderator-flagged")
+
+    # Unbanned: the ban list empties and the record keeps both decisions.
+    await banned.get_by_test_id("unban").click()
+    unban = moderator.get_by_test_id("unban-dialog")
+    await unban.get_by_label("Reason").fill("Appeal accepted")
+    await unban.get_by_role("button", name="Unban").click()
+    await expect(moderator.get_by_test_id("banned-person")).to_have_count(0)
+    record = moderator.get_by_test_id("moderation-record")
+    await expect(record.locator('[data-action="participant.ban"]')).to_contain_text("Spam")
+    await expect(record.locator('[data-action="participant.unban"]')).to_contain_text("Appeal accepted")
+    assert not real_errors(errors), errors

@@ -144,7 +144,10 @@ export async function startConsole({
     waitingLink.textContent = waiting ? `Waiting room (${waiting} waiting) and participants`
       : 'Waiting room and participants';
   };
-  client.on('moderation', renderParticipants);
+  client.on('moderation', () => {
+    renderParticipants();
+    if (auditLog && client.can('audit.view')) auditLog.loadSoon();
+  });
   // Queue removals and question dismissals belong to the moderation record too: re-read it, at most once a second.
   const refreshRecord = () => { if (client.can('participants.moderate')) participantModeration?.refreshSoon(); };
   client.on('queue', refreshRecord);
