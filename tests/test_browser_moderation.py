@@ -1,4 +1,4 @@
-"""End to end in Chromium: the waiting room, admission and removal, seen by an attendee and a moderator."""
+"""End to end in Chromium: the waiting room, admission, removal and bans, for an attendee and a moderator."""
 
 from __future__ import annotations
 
@@ -6,15 +6,48 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from server.domain.roles import Role
 
 from .conftest import make_settings, run_app
 from .helpers import Running
-from .test_browser_queue import browser, link, open_page, real_errors, shoot
+from .services import CHROMIUM_ARGS
 
-__all__ = ["browser"]  # the fixture, shared with tests/test_browser_queue.py
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture
+async def browser(chromium_path: str) -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def open_page(browser: Browser, url: str, errors: list[str]) -> Page:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    page.on("pageerror", lambda exc: errors.append(f"{url}: {exc}"))
+    page.on("console", lambda msg: errors.append(f"{url}: {msg.text}") if msg.type == "error" else None)
+    await page.goto(url)
+    return page
+
+
+async def shoot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def link(running: Running, role: Role) -> str:
+    token = await running.staff_token(role)
+    return f"{running.url}/s/{running.live_session}/{role.value}#token={token}"
+
+
+def real_errors(errors: list[str]) -> list[str]:
+    return [e for e in errors if "favicon" not in e]
 
 
 @pytest.fixture
