@@ -37,9 +37,10 @@ class MediaModeration(Protocol):
     """What the media relay implements so that moderation is enforced on media, server-side.
 
     The relay registers itself with `Moderation.attach_media(relay)`. `set_muted` is called, on the process
-    that took the decision, after the mute is stored; a relay that forwards a participant's tracks from
-    another process reads the stored state with `Moderation.mutes(session_id, participant_id)` whenever a
-    participant starts publishing. `participant_gone` is called after a removal or a ban.
+    that took the decision, after the mute is stored, and `participant_gone` after a removal or a ban; both
+    act only if that process runs the session's relay. The process that does run it enforces what is stored:
+    `Moderation.mutes(session_id, participant_id)` when a participant starts publishing, and
+    `Moderation.muted_in(session_id)` in its periodic reconcile (one query for the whole session).
     """
 
     async def set_muted(self, session_id: int, participant_id: int, audio: bool, video: bool) -> None: ...
@@ -121,6 +122,10 @@ class Moderation:
     async def mutes(self, session_id: int, participant_id: int) -> tuple[bool, bool]:
         """(audio muted, video muted): the stored decision the media relay enforces."""
         return await self.store.mutes(session_id, participant_id)
+
+    async def muted_in(self, session_id: int) -> dict[int, tuple[bool, bool]]:
+        """Everyone muted in the session, for the relay's periodic check on the process that runs it."""
+        return await self.store.muted_in(session_id)
 
     # -- moderators -------------------------------------------------------------------------------
 

@@ -439,6 +439,7 @@ async def test_mute_is_stored_told_and_handed_to_the_media_relay(hemicycle: Runn
     }
     assert calls == [("set_muted", hemicycle.live_session, participant_id, (True, False))]
     assert await actions.mutes(hemicycle.live_session, participant_id) == (True, False)
+    assert await actions.muted_in(hemicycle.live_session) == {participant_id: (True, False)}
     assert (await av.call("participant:mute", {"participant_id": participant_id, "video": True}))["ok"]
     assert (await av.call("participant:mute", {"participant_id": participant_id, "video": True}))["error"][
         "code"
@@ -456,6 +457,7 @@ async def test_mute_is_stored_told_and_handed_to_the_media_relay(hemicycle: Runn
     )["ok"]
     await speaker.wait_for("moderation:muted", lambda n: n["audio"] is False and n["video"] is False)
     assert await actions.mutes(hemicycle.live_session, participant_id) == (False, False)
+    assert await actions.muted_in(hemicycle.live_session) == {}
     assert (await moderator.call("participant:remove", {"participant_id": participant_id, "reason": "x"}))[
         "ok"
     ]

@@ -735,6 +735,17 @@ class ModerationStore:
                 )
             )
 
+    async def muted_in(self, session_id: int) -> dict[int, tuple[bool, bool]]:
+        """Everyone muted in a session: participant id -> (audio muted, video muted); one query."""
+        async with self._sessions() as tx:
+            rows = await tx.execute(
+                select(m.Admission.participant_id, m.Admission.muted_audio, m.Admission.muted_video).where(
+                    m.Admission.session_id == session_id,
+                    or_(m.Admission.muted_audio.is_(True), m.Admission.muted_video.is_(True)),
+                )
+            )
+            return {participant_id: (bool(audio), bool(video)) for participant_id, audio, video in rows}
+
     async def mutes(self, session_id: int, participant_id: int) -> tuple[bool, bool]:
         """(audio muted, video muted) for one participant in one session: what the media relay enforces."""
         async with self._sessions() as tx:
