@@ -3,6 +3,7 @@ reaches connections held by the other."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -12,11 +13,25 @@ from server.domain.sessions import SessionState
 from server.service import Hemicycle
 
 from .helpers import Client, eventually
-from .test_multiprocess import _token, two_servers
+from .test_multiprocess import two_servers
 
 __all__ = ["two_servers"]  # the fixture, shared with tests/test_multiprocess.py
 
 HAND = {"type": "statement", "language": "en"}
+
+
+async def _token(core: Hemicycle, role: Role, session_id: int) -> str:
+    session = await core.store.get_session(session_id)
+    person, grant = await core.store.staff_grant(session.event_id, session_id, role)
+    token, _ = core.tokens.issue(
+        grant_id=grant,
+        participant_id=person.id,
+        role=role,
+        event_id=session.event_id,
+        session_id=session_id,
+        ttl=timedelta(hours=1),
+    )
+    return token
 
 
 async def _register(url: str, event_id: int, name: str) -> dict[str, Any]:
