@@ -99,6 +99,7 @@ class Hub:
         self._sweep_task: asyncio.Task[None] | None = None
         self._participant_buckets: dict[int, TokenBucket] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self.moderation = ModerationEvents(self)
         self._handlers: dict[str, Handler] = {
             "session:set_state": self._on_set_state,
             "presence:get": self._on_presence_get,
@@ -123,9 +124,8 @@ class Hub:
             "question:moderate": self._on_question_moderate,
             "question:merge": self._on_question_merge,
             "question:relay": self._on_question_relay,
+            **self.moderation.handlers,
         }
-        self.moderation = ModerationEvents(self)
-        self._handlers.update(self.moderation.handlers)
         assert set(self._handlers) == set(CLIENT_EVENTS), "every protocol event needs a handler"
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
