@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..domain.errors import Conflict, NotFound
@@ -213,30 +213,32 @@ class ModerationStore:
     async def _possible_ban(
         self, tx: AsyncSession, event_id: int, participant_id: int
     ) -> dict[str, Any] | None:
-        """An active ban in the event from the same browser or address as this participant registered from."""
-        origin = await tx.get(m.ParticipantOrigin, participant_id)
-        if origin is None or (not origin.browser_id and not origin.address):
-            return None
-        matches = []
-        if origin.browser_id:
-            matches.append(m.Ban.browser_id == origin.browser_id)
-        if origin.address:
-            matches.append(m.Ban.address == origin.address)
-        ban = await tx.scalar(
-            select(m.Ban)
-            .where(
-                m.Ban.event_id == event_id,
-                m.Ban.lifted_at.is_(None),
-                m.Ban.participant_id != participant_id,
-                or_(*matches),
+        """An active ban in the event from the same browser or address as this participant registered from.
+
+        One query (NULL never equals NULL, so a missing browser id or address matches nothing).
+        """
+        origin, ban = m.ParticipantOrigin, m.Ban
+        found = (
+            await tx.execute(
+                select(ban.id, ban.browser_id == origin.browser_id)
+                .join(
+                    origin,
+                    and_(
+                        origin.participant_id == participant_id,
+                        or_(ban.browser_id == origin.browser_id, ban.address == origin.address),
+                    ),
+                )
+                .where(
+                    ban.event_id == event_id, ban.lifted_at.is_(None), ban.participant_id != participant_id
+                )
+                .order_by(ban.id.desc())
+                .limit(1)
             )
-            .order_by(m.Ban.id.desc())
-            .limit(1)
-        )
-        if ban is None:
+        ).first()
+        if found is None:
             return None
-        match = "browser" if origin.browser_id and ban.browser_id == origin.browser_id else "address"
-        return {"ban_id": ban.id, "match": match}
+        ban_id, same_browser = found
+        return {"ban_id": ban_id, "match": "browser" if same_browser else "address"}
 
     # -- registration ---------------------------------------------------------------------------
 
@@ -257,21 +259,33 @@ class ModerationStore:
         """Let an attendee in, or make them wait; one read when nothing changes."""
         # Reads first: joining an open session, or coming back admitted, writes nothing and takes no lock.
         async with self._sessions() as tx:
-            row = await self._row(tx, session_id, principal.participant.id)
+            found = (
+                await tx.execute(
+                    select(m.Session, m.Admission)
+                    .outerjoin(
+                        m.Admission,
+                        and_(
+                            m.Admission.session_id == m.Session.id,
+                            m.Admission.participant_id == principal.participant.id,
+                        ),
+                    )
+                    .where(m.Session.id == session_id)
+                )
+            ).first()
+            if found is None:
+                raise NotFound(f"there is no session {session_id}", code="unknown_session")
+            # The outer join gives no admission row (None) to someone never decided on here.
+            session: m.Session = found[0]
+            row: m.Admission | None = found[1]
             if row is not None and row.state == Admission.ADMITTED.value:
                 return Gate(True, False, None)
             if row is not None and row.state == Admission.WAITING.value:
                 person = await tx.get(m.Participant, principal.participant.id)
                 assert person is not None
                 return Gate(False, False, _admission(row, person))
-            if row is None:
-                session = await tx.get(m.Session, session_id)
-                if session is None:
-                    raise NotFound(f"there is no session {session_id}", code="unknown_session")
-                if not _waiting_room_on(session, default) and not await self._possible_ban(
-                    tx, session.event_id, principal.participant.id
-                ):
-                    return Gate(True, False, None)
+            open_session = row is None and not _waiting_room_on(session, default)
+            if open_session and not await self._possible_ban(tx, session.event_id, principal.participant.id):
+                return Gate(True, False, None)
         async with self.locked(session_id) as q:
             row = await self._row(q.tx, session_id, principal.participant.id)
             person = await q.tx.get(m.Participant, principal.participant.id)
