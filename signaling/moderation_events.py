@@ -40,7 +40,7 @@ MODERATION_COALESCE_SECONDS = 0.2
 REMOVAL_NOTICE_SECONDS = 0.1
 
 WAITING_MESSAGE = (
-    "You are in the waiting room. A moderator will let you in shortly; this page updates by itself."
+    "This session has a waiting room: a moderator will let you in shortly. This page updates by itself."
 )
 
 
