@@ -27,7 +27,7 @@ from .domain.errors import (
 from .domain.model import Principal, iso
 from .domain.moderation import clean_browser_id
 from .domain.roles import Permission
-from .keys import CORE_KEY, HUB_KEY, SETTINGS_KEY, WEB_DIR_KEY
+from .keys import CORE_KEY, HUB_KEY, WEB_DIR_KEY
 from .service import REGISTRATION_FIELDS, Hemicycle
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ async def get_session(request: web.Request) -> web.Response:
 
 def _client_address(request: web.Request) -> str | None:
     """The client's address: the proxy's last X-Forwarded-For entry when configured to trust it."""
-    if request.app[SETTINGS_KEY].proxy_headers:
+    if _core(request).settings.proxy_headers:
         last = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
         if last:
             return last[:64]
@@ -246,6 +246,39 @@ async def export_questions(request: web.Request) -> web.StreamResponse:
     return web.Response(text=buffer.getvalue(), content_type="text/csv", charset="utf-8", headers=disposition)
 
 
+EXPORT_COLUMNS = (
+    "id",
+    "text",
+    "to",
+    "asker",
+    "affiliation",
+    "stakeholder_group",
+    "anonymous",
+    "state",
+    "stage",
+    "starred",
+    "votes",
+    "merged_into",
+    "merged_from",
+    "edits",
+    "asked_at",
+    "approved_at",
+    "dismissed_at",
+    "dismiss_reason",
+    "forwarded_at",
+    "read_at",
+    "answered_at",
+)
+
+
+async def links(request: web.Request) -> web.Response:
+    principal, _ = await _principal(request)
+    core = _core(request)
+    session = await core.session_for(principal, _int_param(request, "session_id"), Permission.LINKS_ISSUE)
+    issued, expires = await core.session_links(session, principal)
+    return web.json_response({"links": issued, "expires_at": iso(expires)})
+
+
 async def export_moderation(request: web.Request) -> web.StreamResponse:
     """Every moderation action of the session (who, whom, when, why) as JSON or CSV, for the record."""
     principal, _ = await _principal(request)
@@ -299,39 +332,6 @@ MODERATION_COLUMNS = (
 )
 
 
-EXPORT_COLUMNS = (
-    "id",
-    "text",
-    "to",
-    "asker",
-    "affiliation",
-    "stakeholder_group",
-    "anonymous",
-    "state",
-    "stage",
-    "starred",
-    "votes",
-    "merged_into",
-    "merged_from",
-    "edits",
-    "asked_at",
-    "approved_at",
-    "dismissed_at",
-    "dismiss_reason",
-    "forwarded_at",
-    "read_at",
-    "answered_at",
-)
-
-
-async def links(request: web.Request) -> web.Response:
-    principal, _ = await _principal(request)
-    core = _core(request)
-    session = await core.session_for(principal, _int_param(request, "session_id"), Permission.LINKS_ISSUE)
-    issued, expires = await core.session_links(session, principal)
-    return web.json_response({"links": issued, "expires_at": iso(expires)})
-
-
 # -- pages -------------------------------------------------------------------------------------
 
 
@@ -379,8 +379,8 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/sessions/{session_id}/presence", presence)
     r.add_get("/api/sessions/{session_id}/audit", audit)
     r.add_post("/api/sessions/{session_id}/links", links)
-    r.add_get("/api/sessions/{session_id}/questions", export_questions)
     r.add_get("/api/sessions/{session_id}/moderation", export_moderation)
+    r.add_get("/api/sessions/{session_id}/questions", export_questions)
     r.add_get("/", _page("index"))
     r.add_get("/s/{session_id}", _page("attend"))
     r.add_get("/s/{session_id}/{page}", staff_page)

@@ -55,10 +55,6 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "30",
         "How long a remote speaker who loses their connection keeps the floor before it ends by itself.",
     ),
-    "HEMICYCLE_QUESTION_MAX_CHARS": (
-        "500",
-        "Longest question an attendee may post, in characters (at most 2000).",
-    ),
     "HEMICYCLE_WAITING_ROOM": (
         "public",
         "Which sessions make newly registered attendees wait for a moderator when the session has no setting "
@@ -69,6 +65,10 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "`on` behind a reverse proxy that appends the client's address to `X-Forwarded-For`: the last entry "
         "is then taken as the client address (used only to flag a registration from a banned person's "
         "address).",
+    ),
+    "HEMICYCLE_QUESTION_MAX_CHARS": (
+        "500",
+        "Longest question an attendee may post, in characters (at most 2000).",
     ),
     "HEMICYCLE_LOG_LEVEL": ("INFO", "Python logging level."),
 }
@@ -112,9 +112,9 @@ class Settings:
     heartbeat_seconds: float = 5.0
     events_per_second: int = 10
     floor_grace_seconds: int = 30
-    question_max_chars: int = 500
     waiting_room: str = "public"
     proxy_headers: bool = False
+    question_max_chars: int = 500
     log_level: str = "INFO"
     demo: bool = False
 
@@ -135,9 +135,9 @@ class Settings:
             heartbeat_seconds=float(_int(env, "HEMICYCLE_HEARTBEAT_SECONDS", 5)),
             events_per_second=_int(env, "HEMICYCLE_EVENTS_PER_SECOND", 10),
             floor_grace_seconds=_int(env, "HEMICYCLE_FLOOR_GRACE_SECONDS", 30),
-            question_max_chars=min(2000, _int(env, "HEMICYCLE_QUESTION_MAX_CHARS", 500)),
             waiting_room=(env.get("HEMICYCLE_WAITING_ROOM", "").strip() or "public").lower(),
             proxy_headers=_switch(env, "HEMICYCLE_PROXY_HEADERS"),
+            question_max_chars=min(2000, _int(env, "HEMICYCLE_QUESTION_MAX_CHARS", 500)),
             log_level=(env.get("HEMICYCLE_LOG_LEVEL", "").strip() or "INFO").upper(),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

@@ -54,6 +54,10 @@ class Permission(StrEnum):
     SESSION_SET_STATE = "session.set_state"
     ROSTER_VIEW = "roster.view"
     AUDIT_VIEW = "audit.view"
+    # Moderating participants (issue 6): the waiting room, remove, ban and unban.
+    PARTICIPANTS_MODERATE = "participants.moderate"
+    # Muting a speaker's microphone or camera: the relay stops forwarding it.
+    MEDIA_MUTE = "media.mute"
     LINKS_ISSUE = "links.issue"
     EVENT_MANAGE = "event.manage"
     QUEUE_RAISE = "queue.raise"
@@ -61,10 +65,6 @@ class Permission(StrEnum):
     QUESTION_ASK = "question.ask"
     QUESTION_MODERATE = "question.moderate"
     QUESTION_RELAY = "question.relay"
-    # Moderating participants (issue 6): the waiting room, remove, ban and unban.
-    PARTICIPANTS_MODERATE = "participants.moderate"
-    # Muting a speaker's microphone or camera: the relay stops forwarding it.
-    MEDIA_MUTE = "media.mute"
 
 
 _STAFF_VIEW = frozenset({Permission.SESSION_VIEW, Permission.ROSTER_VIEW})
@@ -75,11 +75,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     | {
         Permission.SESSION_SET_STATE,
         Permission.AUDIT_VIEW,
+        Permission.PARTICIPANTS_MODERATE,
+        Permission.MEDIA_MUTE,
         Permission.QUEUE_MANAGE,
         Permission.QUESTION_MODERATE,
         Permission.QUESTION_RELAY,
-        Permission.PARTICIPANTS_MODERATE,
-        Permission.MEDIA_MUTE,
     },
     Role.CHAIR: _STAFF_VIEW
     | {
