@@ -327,28 +327,29 @@ async def test_a_banned_token_cannot_write_even_on_a_connection_opened_before(he
     approved = await moderator.call("question:moderate", {"question_id": question_id, "action": "approve"})
     assert approved["ok"]
     registered = await hemicycle.register(display_name="Banned Bea")
-    bea = await hemicycle.join(registered["token"])
+    writes = (
+        ("hand:raise", HAND),
+        ("question:post", {"text": "Still here"}),
+        ("question:vote", {"question_id": question_id}),
+    )
+    # One tab per write: a refused write closes the connection it came on.
+    tabs = [await hemicycle.join(registered["token"]) for _ in writes]
     moderator_principal = (await hemicycle.core.authenticate(await hemicycle.staff_token(Role.MODERATOR)))[0]
     # The store alone: stored, but no notice and no disconnect sent.
     store = hemicycle.server.app[HUB_KEY].moderation.actions.store
     await store.ban(moderator_principal, hemicycle.live_session, registered["participant"]["id"], "abuse")
-    for event, payload in (
-        ("hand:raise", HAND),
-        ("question:post", {"text": "Still here"}),
-        ("question:vote", {"question_id": question_id}),
-    ):
-        if not bea.sio.connected:
-            bea = hemicycle.client()
-            refused = await bea.try_connect(
-                {"token": registered["token"], "session_id": hemicycle.live_session}
-            )
-            assert refused["data"]["code"] == "token_revoked"
-            break
-        reply = await bea.call(event, payload)
+    for tab, (event, payload) in zip(tabs, writes, strict=True):
+        reply = await tab.call(event, payload)
         assert reply["error"]["code"] == "token_revoked", event
-    await eventually(lambda: not bea.sio.connected)
+    await eventually(lambda: not any(tab.sio.connected for tab in tabs))
+    refused = await hemicycle.client().try_connect(
+        {"token": registered["token"], "session_id": hemicycle.live_session}
+    )
+    assert refused["data"]["code"] == "token_revoked"
     queue = await hemicycle.server.app[HUB_KEY].floor.state(hemicycle.live_session)
     assert queue.queued == []
+    questions = (await hemicycle.server.app[HUB_KEY].desk.state(hemicycle.live_session)).questions
+    assert [(q.text, q.votes) for q in questions] == [("A question to vote for", 0)]
 
 
 async def test_bad_input_is_refused_and_changes_nothing(moderated: Running) -> None:
