@@ -25,6 +25,7 @@ from .domain.errors import (
     Unauthenticated,
 )
 from .domain.model import Principal, iso
+from .domain.moderation import clean_browser_id
 from .domain.roles import Permission
 from .keys import CORE_KEY, HUB_KEY, REPORTS_KEY, WEB_DIR_KEY
 from .reports import check_format, render
@@ -154,13 +155,27 @@ async def get_session(request: web.Request) -> web.Response:
     return web.json_response({"session": session.public(), "event": event.public()})
 
 
+def _client_address(request: web.Request) -> str | None:
+    """The client's address: the proxy's last X-Forwarded-For entry when configured to trust it."""
+    if _core(request).settings.proxy_headers:
+        last = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+        if last:
+            return last[:64]
+    return request.remote
+
+
 async def register(request: web.Request) -> web.Response:
     event_id = _int_param(request, "event_id")
     body = await _json_object(request)
+    # The page's browser id is not part of the registration: it only helps recognise a banned person.
+    browser_id = body.pop("browser_id", None)
     unknown = sorted(set(body) - set(REGISTRATION_FIELDS))
     if unknown:
         raise InvalidInput(f"unknown field {unknown[0]!r}", details={"field": unknown[0]})
+    moderation = request.app[HUB_KEY].moderation.actions
+    clean_browser_id(browser_id)  # refused before anything is stored
     principal, token, expires = await _core(request).register(event_id, body)
+    await moderation.record_origin(principal.participant.id, browser_id, _client_address(request))
     return web.json_response(
         {"participant": principal.participant.public(), "token": token, "expires_at": iso(expires)},
         status=201,
@@ -309,6 +324,59 @@ async def links(request: web.Request) -> web.Response:
     return web.json_response({"links": issued, "expires_at": iso(expires)})
 
 
+async def export_moderation(request: web.Request) -> web.StreamResponse:
+    """Every moderation action of the session (who, whom, when, why) as JSON or CSV, for the record."""
+    principal, _ = await _principal(request)
+    kind = request.query.get("format", "json")
+    if kind not in ("json", "csv"):
+        raise InvalidInput("format must be csv or json", details={"field": "format"})
+    moderation = request.app[HUB_KEY].moderation.actions
+    session, entries = await moderation.record(principal, _int_param(request, "session_id"))
+    name = f"session-{session.id}-moderation.{kind}"
+    disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if kind == "json":
+        return web.json_response({"session": session.public(), "actions": entries}, headers=disposition)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(MODERATION_COLUMNS), lineterminator="\r\n")
+    writer.writeheader()
+    for entry in entries:
+        row = {
+            "id": entry["id"],
+            "at": entry["at"],
+            "actor_id": entry["actor"]["id"],
+            "actor_name": entry["actor"]["name"],
+            "actor_role": entry["actor"]["role"],
+            "action": entry["action"],
+            "target": entry["target"],
+            "whom_id": entry["whom"]["id"],
+            "whom_name": entry["whom"]["name"],
+            "reason": entry["reason"],
+            "details": json.dumps(entry["details"], ensure_ascii=False, sort_keys=True),
+        }
+        writer.writerow(
+            {
+                k: f"'{v}" if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v
+                for k, v in row.items()
+            }
+        )
+    return web.Response(text=buffer.getvalue(), content_type="text/csv", charset="utf-8", headers=disposition)
+
+
+MODERATION_COLUMNS = (
+    "id",
+    "at",
+    "actor_id",
+    "actor_name",
+    "actor_role",
+    "action",
+    "target",
+    "whom_id",
+    "whom_name",
+    "reason",
+    "details",
+)
+
+
 # -- pages -------------------------------------------------------------------------------------
 
 
@@ -356,6 +424,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/sessions/{session_id}/presence", presence)
     r.add_get("/api/sessions/{session_id}/audit", audit)
     r.add_post("/api/sessions/{session_id}/links", links)
+    r.add_get("/api/sessions/{session_id}/moderation", export_moderation)
     r.add_get("/api/sessions/{session_id}/questions", export_questions)
     r.add_get("/api/sessions/{session_id}/report", session_report)
     r.add_get("/api/events/{event_id}/report", event_report)

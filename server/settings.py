@@ -55,6 +55,17 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "30",
         "How long a remote speaker who loses their connection keeps the floor before it ends by itself.",
     ),
+    "HEMICYCLE_WAITING_ROOM": (
+        "public",
+        "Which sessions make newly registered attendees wait for a moderator when the session has no setting "
+        "of its own: `public`, `all` or `off`.",
+    ),
+    "HEMICYCLE_PROXY_HEADERS": (
+        "off",
+        "`on` behind a reverse proxy that appends the client's address to `X-Forwarded-For`: the last entry "
+        "is then taken as the client address (used only to flag a registration from a banned person's "
+        "address).",
+    ),
     "HEMICYCLE_QUESTION_MAX_CHARS": (
         "500",
         "Longest question an attendee may post, in characters (at most 2000).",
@@ -106,6 +117,15 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     return value
 
 
+def _switch(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "off", "0", "false", "no"):
+        return False
+    if raw in ("on", "1", "true", "yes"):
+        return True
+    raise SettingsError(f"{name} must be on or off, not {raw!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the application needs to start; built from the environment or by tests."""
@@ -122,6 +142,8 @@ class Settings:
     heartbeat_seconds: float = 5.0
     events_per_second: int = 10
     floor_grace_seconds: int = 30
+    waiting_room: str = "public"
+    proxy_headers: bool = False
     question_max_chars: int = 500
     report_min_group: int = 5
     log_level: str = "INFO"
@@ -150,6 +172,8 @@ class Settings:
             heartbeat_seconds=float(_int(env, "HEMICYCLE_HEARTBEAT_SECONDS", 5)),
             events_per_second=_int(env, "HEMICYCLE_EVENTS_PER_SECOND", 10),
             floor_grace_seconds=_int(env, "HEMICYCLE_FLOOR_GRACE_SECONDS", 30),
+            waiting_room=(env.get("HEMICYCLE_WAITING_ROOM", "").strip() or "public").lower(),
+            proxy_headers=_switch(env, "HEMICYCLE_PROXY_HEADERS"),
             question_max_chars=min(2000, _int(env, "HEMICYCLE_QUESTION_MAX_CHARS", 500)),
             report_min_group=_int(env, "HEMICYCLE_REPORT_MIN_GROUP", 5, minimum=2),
             log_level=(env.get("HEMICYCLE_LOG_LEVEL", "").strip() or "INFO").upper(),
@@ -174,6 +198,8 @@ class Settings:
             )
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError("REDIS_URL must start with redis://, rediss:// or unix://")
+        if self.waiting_room not in ("public", "all", "off"):
+            raise SettingsError("HEMICYCLE_WAITING_ROOM must be public, all or off")
         secret = self.secret
         if not secret:
             if not self.demo:

@@ -30,6 +30,7 @@ from server.service import Hemicycle
 
 from . import fanout, protocol
 from .media_events import MediaEvents
+from .moderation_events import ModerationEvents
 from .protocol import CLIENT_EVENTS, MAX_MESSAGE_BYTES, QUESTION_WRITES, QUEUE_WRITES, ConnectAuth
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ class Hub:
         self._sweep_task: asyncio.Task[None] | None = None
         self._participant_buckets: dict[int, TokenBucket] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self.moderation = ModerationEvents(self)
         self._handlers: dict[str, Handler] = {
             "session:set_state": self._on_set_state,
             "presence:get": self._on_presence_get,
@@ -139,9 +141,15 @@ class Hub:
             "question:moderate": self._on_question_moderate,
             "question:merge": self._on_question_merge,
             "question:relay": self._on_question_relay,
+            **self.moderation.handlers,
         }
         self.media = MediaEvents(self)
         self._handlers.update(self.media.handlers)
+        # Moderation is enforced on media server-side: a mute or a removal decided here reaches this
+        # process's relay at once, and the process that runs a session's relay re-reads the stored mutes
+        # when someone publishes and on each reconcile (a decision taken on another process).
+        self.moderation.actions.attach_media(self.media.service)
+        self.media.service.muted_in = self.moderation.actions.muted_in
         assert set(self._handlers) == set(CLIENT_EVENTS), "every protocol event needs a handler"
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
@@ -161,6 +169,7 @@ class Hub:
         self._sweep_task = asyncio.create_task(self._sweeper(), name="hemicycle-floor-sweep")
 
     async def stop(self) -> None:
+        await self.moderation.stop()
         for task in (self._heartbeat_task, self._sweep_task):
             if task:
                 task.cancel()
@@ -349,6 +358,8 @@ class Hub:
             raise socketio.exceptions.ConnectionRefusedError(
                 "internal error", {"code": "internal", "message": "internal error"}
             ) from None
+        if await self.moderation.hold(sid, principal, session):
+            return  # in the waiting room until a moderator admits them
         try:
             welcome = await self._join(sid, principal, session)
         except Exception:
@@ -360,6 +371,7 @@ class Hub:
             ) from None
         await self.sio.emit("welcome", welcome, to=sid)
         self.presence_changed(session.id)
+        await self.moderation.joined(sid, principal, session)
         log.info("%s joined session %s as %s", principal.participant.id, session.id, principal.role.value)
 
     async def _join(self, sid: str, principal: Principal, session: SessionInfo) -> dict[str, Any]:
@@ -414,6 +426,7 @@ class Hub:
     async def _on_disconnect(self, sid: str, *_reason: Any) -> None:
         connection = self._forget(sid)
         if connection is None:
+            await self.moderation.left(sid)
             return
         await self.media.disconnected(connection)
         try:
@@ -428,6 +441,8 @@ class Hub:
 
     async def _on_any(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
         connection = self._connections.get(sid)
+        if connection is None and self.moderation.is_waiting(sid):
+            return await self.moderation.refuse_waiting(sid, event)
         if connection is None:
             return await self._fail(
                 sid, event, Unauthenticated("not connected to a session", code="not_joined")
@@ -446,13 +461,14 @@ class Hub:
             return await self._fail(
                 sid, event, HemicycleError("too many messages: slow down", code="rate_limited")
             )
-        if event in QUEUE_WRITES | QUESTION_WRITES:
+        if event in QUEUE_WRITES | QUESTION_WRITES or connection.principal.role.is_staff:
             # A withdrawn link stops its holder at once, even on a connection opened before: what an
-            # attendee writes is checked against the grant as it is now, on every process.
+            # attendee writes, and anything staff send, is checked against the grant as it is now.
             try:
                 await self.core.store.principal(
                     connection.principal.grant_id, connection.principal.participant.id
                 )
+                await self.moderation.check_admitted(connection)
             except HemicycleError as exc:
                 reply = await self._fail(sid, event, exc)
                 # After the acknowledgement has gone out, so the client learns why.

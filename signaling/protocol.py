@@ -256,6 +256,75 @@ SERVER_EVENTS: tuple[str, ...] = (
 )
 
 
+# -- moderating participants (issue 6) -----------------------------------------------------------------
+
+
+class ModerationGet(Message):
+    pass
+
+
+class ModerationSettings(Message):
+    waiting_room: StrictBool | None = None
+    rules: dict[StrictStr, list[Annotated[StrictStr, Field(max_length=200)]]] | None = None
+
+
+ParticipantId = Annotated[StrictInt, Field(ge=1)]
+Version = Annotated[StrictInt, Field(ge=0)]
+
+
+class ParticipantAdmit(Message):
+    participant_id: ParticipantId
+    version: Version
+
+
+class ParticipantAdmitAll(Message):
+    include_flagged: StrictBool = False
+
+
+class ParticipantRemove(Message):
+    participant_id: ParticipantId
+    reason: Text
+    version: Version | None = None
+
+
+class ParticipantBan(Message):
+    participant_id: ParticipantId
+    reason: Text
+
+
+class ParticipantUnban(Message):
+    participant_id: ParticipantId
+    reason: Text = ""
+
+
+class ParticipantMute(Message):
+    participant_id: ParticipantId
+    audio: StrictBool | None = None
+    video: StrictBool | None = None
+    reason: Text = ""
+
+
+MODERATION_EVENTS: dict[str, type[Message]] = {
+    "moderation:get": ModerationGet,
+    "moderation:settings": ModerationSettings,
+    "participant:admit": ParticipantAdmit,
+    "participant:admit_all": ParticipantAdmitAll,
+    "participant:remove": ParticipantRemove,
+    "participant:ban": ParticipantBan,
+    "participant:unban": ParticipantUnban,
+    "participant:mute": ParticipantMute,
+}
+CLIENT_EVENTS.update(MODERATION_EVENTS)
+SERVER_EVENTS = (
+    *SERVER_EVENTS,
+    "waiting",
+    "moderation",
+    "moderation:admitted",
+    "moderation:removed",
+    "moderation:muted",
+)
+
+
 M = TypeVar("M", bound=Message)
 
 

@@ -20,6 +20,8 @@ pytest_plugins = ["tests.services"]
 
 
 def make_settings(tmp_path: Path, database_url: str = "", **overrides: object) -> Settings:
+    # Attendees go straight in unless a test is about the waiting room (tests/test_moderation*.py).
+    overrides.setdefault("waiting_room", "off")
     return Settings(
         secret=SECRET,
         data_dir=tmp_path,

@@ -61,6 +61,7 @@ async def two_servers(
         "HEMICYCLE_DATA_DIR": str(tmp_path),
         "HEMICYCLE_HEARTBEAT_SECONDS": "1",
         "HEMICYCLE_LOG_LEVEL": "WARNING",
+        "HEMICYCLE_WAITING_ROOM": "off",
     }
     try:
         for index in range(2):

@@ -97,6 +97,12 @@ class Session(Base):
     questions_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Pre-moderation (the default): questions wait for a moderator before anyone else sees them.
     questions_premoderated: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # The waiting room: NULL follows the server default (HEMICYCLE_WAITING_ROOM: on for public sessions).
+    waiting_room: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # "Always admit" rules: {"stakeholder_groups": [...], "affiliations": [...]}; NULL: none.
+    admit_rules: Mapped[dict[str, list[str]] | None] = mapped_column(JSON, nullable=True)
+    # Like queue_version, for admissions, mutes and bans seen from this session.
+    moderation_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     event: Mapped[Event] = relationship(back_populates="sessions")
 
@@ -161,6 +167,81 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(String(200), default="")
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Admission(Base):
+    """Where one participant stands in one session: waiting, admitted or removed, and their mutes.
+
+    A row exists for everyone who waited, was admitted by a moderator or a rule, removed or muted; an
+    attendee of a session without a waiting room has none until a moderator acts on them.
+    """
+
+    __tablename__ = "admissions"
+    __table_args__ = (
+        UniqueConstraint("session_id", "participant_id", name="uq_admissions_session_participant"),
+        Index("ix_admissions_session_state", "session_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16))
+    # Bumped by every change: an action names the version it was decided on, so a stale one is refused.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    # Why a moderator should look twice: {"possibly_banned": {"ban_id", "match"}, "removed_before": true}.
+    flags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    waiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decided_by: Mapped[int | None] = mapped_column(
+        ForeignKey("participants.id", ondelete="SET NULL"), nullable=True
+    )
+    muted_audio: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    muted_video: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+
+
+class ParticipantOrigin(Base):
+    """Where a self-registration came from: the page's browser id and the client address.
+
+    Used only to flag a new registration that looks like a banned participant's; never shown to attendees.
+    """
+
+    __tablename__ = "participant_origins"
+
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), primary_key=True
+    )
+    browser_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    address: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Ban(Base):
+    """A participant banned from an event: their grants are revoked until the ban is lifted."""
+
+    __tablename__ = "bans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sessions.id", ondelete="SET NULL"), nullable=True
+    )
+    reason: Mapped[str] = mapped_column(String(300))
+    # Copied from the participant's origin, to recognise a new registration from the same place.
+    browser_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The grants this ban revoked, given back by unbanning.
+    grant_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("participants.id", ondelete="SET NULL"), nullable=True
+    )
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    lifted_by: Mapped[int | None] = mapped_column(
+        ForeignKey("participants.id", ondelete="SET NULL"), nullable=True
+    )
+    lift_reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
 
 class Instance(Base):

@@ -54,6 +54,10 @@ class Permission(StrEnum):
     SESSION_SET_STATE = "session.set_state"
     ROSTER_VIEW = "roster.view"
     AUDIT_VIEW = "audit.view"
+    # Moderating participants (issue 6): the waiting room, remove, ban and unban.
+    PARTICIPANTS_MODERATE = "participants.moderate"
+    # Muting a speaker's microphone or camera: the relay stops forwarding it.
+    MEDIA_MUTE = "media.mute"
     LINKS_ISSUE = "links.issue"
     EVENT_MANAGE = "event.manage"
     QUEUE_RAISE = "queue.raise"
@@ -72,14 +76,21 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     | {
         Permission.SESSION_SET_STATE,
         Permission.AUDIT_VIEW,
+        Permission.PARTICIPANTS_MODERATE,
+        Permission.MEDIA_MUTE,
         Permission.QUEUE_MANAGE,
         Permission.QUESTION_MODERATE,
         Permission.QUESTION_RELAY,
         Permission.REPORT_VIEW,
     },
     Role.CHAIR: _STAFF_VIEW
-    | {Permission.SESSION_SET_STATE, Permission.QUEUE_MANAGE, Permission.QUESTION_RELAY},
-    Role.AV: _STAFF_VIEW,
+    | {
+        Permission.SESSION_SET_STATE,
+        Permission.QUEUE_MANAGE,
+        Permission.QUESTION_RELAY,
+        Permission.MEDIA_MUTE,
+    },
+    Role.AV: _STAFF_VIEW | {Permission.MEDIA_MUTE},
     Role.CAPTIONER: _STAFF_VIEW,
     Role.INTERPRETER: _STAFF_VIEW,
     Role.DISPLAY: frozenset({Permission.SESSION_VIEW}),

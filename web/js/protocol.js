@@ -351,8 +351,9 @@ import { io as defaultIo } from '../vendor/socket.io/socket.io.esm.min.js';
  */
 
 /**
- * @typedef {'idle' | 'connecting' | 'connected' | 'reconnecting' | 'refused' | 'closed'} ConnectionState
+ * @typedef {'idle' | 'connecting' | 'waiting' | 'connected' | 'reconnecting' | 'refused' | 'closed'} ConnectionState
  *   idle: connect() not called yet; connecting: first attempt (and its retries) under way;
+ *   waiting: accepted but held in the session's waiting room until a moderator admits (then `welcome`);
  *   connected: welcome received; reconnecting: the link dropped and the client retries on its own;
  *   refused: the server turned the token down (see `refusal`), no retry; closed: close() was called or the
  *   server ended the connection, no retry until connect() is called again.
@@ -804,6 +805,7 @@ export class HemicycleClient extends EventTarget {
     };
     const socket = this.#baseUrl ? this.#io(this.#baseUrl, options) : this.#io(options);
     this.#socket = socket;
+    this.#listenModeration(socket);
 
     socket.on('welcome', (/** @type {Welcome} */ payload) => this.#onWelcome(payload));
     socket.on('session:state', (/** @type {SessionStateMessage} */ payload) => {
@@ -1338,4 +1340,272 @@ export class HemicycleClient extends EventTarget {
   whoami() {
     return getMe(this.#token);
   }
+
+  // =======================================================================================================
+  // Moderating participants (issue 6): the waiting room, remove, ban, unban, mute — docs/protocol.md,
+  // "Moderating participants". Events dispatched:
+  //   waiting              WaitingMessage                  held in the waiting room (connection: "waiting")
+  //   moderation:admitted  {session_id}                    admitted: the `welcome` follows
+  //   moderation:removed   RemovedMessage                  removed or banned: the server closes the connection
+  //   moderation:muted     MutedMessage                    a moderator muted or unmuted my microphone or camera
+  //   moderation           {moderation, previous}          the moderation state (admins and moderators)
+  // =======================================================================================================
+
+  /** @type {WaitingMessage | null} */ #waiting = null;
+  /** @type {RemovedMessage | null} */ #removal = null;
+  /** @type {MutedMessage | null} */ #muted = null;
+  /** @type {ModerationState | null} */ #moderationState = null;
+
+  /** While held in the waiting room: what the server said; null once admitted. */
+  get waiting() { return this.#waiting; }
+  /** Why this participant was removed or banned (the connection then closes); null otherwise. */
+  get removal() { return this.#removal; }
+  /** My microphone and camera as the moderators last set them (null: never muted). */
+  get muted() { return this.#muted; }
+  /** Waiting list, removed, muted and banned people, rules and the latest actions (moderators only). */
+  get moderationState() { return this.#moderationState; }
+
+  /** @param {any} socket */
+  #listenModeration(socket) {
+    socket.on('waiting', (/** @type {WaitingMessage} */ payload) => {
+      if (!payload || !payload.session || !this.#isOurs(payload.session.id)) return;
+      this.#waiting = payload;
+      this.#removal = null;
+      this.#session = payload.session;
+      this.#event = payload.event ?? this.#event;
+      this.#me = payload.me ?? this.#me;
+      this.#setConnection('waiting');
+      this.#emit('waiting', payload);
+    });
+    socket.on('welcome', () => { this.#waiting = null; });
+    socket.on('moderation:admitted', (/** @type {{session_id: number}} */ payload) => {
+      if (payload && this.#isOurs(payload.session_id)) this.#emit('moderation:admitted', payload);
+    });
+    socket.on('moderation:removed', (/** @type {RemovedMessage} */ payload) => {
+      if (!payload || !this.#isOurs(payload.session_id)) return;
+      this.#removal = payload;
+      this.#emit('moderation:removed', payload);
+    });
+    socket.on('moderation:muted', (/** @type {MutedMessage} */ payload) => {
+      if (!payload || !this.#isOurs(payload.session_id)) return;
+      this.#muted = payload;
+      this.#emit('moderation:muted', payload);
+    });
+    socket.on('moderation', (/** @type {ModerationState} */ payload) => this.#applyModerationState(payload));
+  }
+
+  /** @param {unknown} state */
+  #applyModerationState(state) {
+    if (!this.#newer(this.#moderationState, state)) return;
+    const previous = this.#moderationState;
+    this.#moderationState = /** @type {ModerationState} */ (state);
+    this.#emit('moderation', { moderation: state, previous });
+  }
+
+  /** Fresh moderation state (admin, moderator). @returns {Promise<ModerationState>} */
+  async refreshModeration() {
+    const data = await this.request('moderation:get', {});
+    // A fresh read: taken whatever its version (the broadcast of the same version may have been missed).
+    this.#moderationState = null;
+    this.#applyModerationState(data.moderation);
+    return data.moderation;
+  }
+
+  /**
+   * The waiting room on or off, and "always admit" rules (admin, moderator).
+   * @param {{waitingRoom?: boolean, rules?: {stakeholder_groups: string[], affiliations: string[]}}} settings
+   * @returns {Promise<{waiting_room: boolean, rules: object, admitted: number[]}>}
+   */
+  moderationSettings({ waitingRoom, rules }) {
+    /** @type {Record<string, unknown>} */
+    const body = {};
+    if (waitingRoom !== undefined) body.waiting_room = waitingRoom;
+    if (rules !== undefined) body.rules = rules;
+    return /** @type {any} */ (this.request('moderation:settings', body));
+  }
+
+  /**
+   * Let one waiting person in, naming the version of their admission this decision was taken on.
+   * @param {number} participantId
+   * @param {number} version
+   * @returns {Promise<{participant: Admission}>}
+   */
+  admitParticipant(participantId, version) {
+    return /** @type {any} */ (this.request('participant:admit', { participant_id: participantId, version }));
+  }
+
+  /**
+   * Let everyone waiting in (people flagged as possibly banned only with includeFlagged).
+   * @param {{includeFlagged?: boolean}} [options]
+   * @returns {Promise<{admitted: number[]}>}
+   */
+  admitAll({ includeFlagged = false } = {}) {
+    return /** @type {any} */ (this.request('participant:admit_all', includeFlagged ? { include_flagged: true } : {}));
+  }
+
+  /**
+   * Remove someone from the session (a reason is required).
+   * @param {number} participantId
+   * @param {string} reason
+   * @param {{version?: number}} [options]
+   * @returns {Promise<{participant: Admission}>}
+   */
+  removeParticipant(participantId, reason, { version } = {}) {
+    /** @type {Record<string, unknown>} */
+    const body = { participant_id: participantId, reason };
+    if (version !== undefined) body.version = version;
+    return /** @type {any} */ (this.request('participant:remove', body));
+  }
+
+  /**
+   * Ban someone from the event: their link stops working everywhere (a reason is required).
+   * @param {number} participantId
+   * @param {string} reason
+   * @returns {Promise<{ban: Ban}>}
+   */
+  banParticipant(participantId, reason) {
+    return /** @type {any} */ (this.request('participant:ban', { participant_id: participantId, reason }));
+  }
+
+  /**
+   * Lift a ban: the same link works again (through the waiting room).
+   * @param {number} participantId
+   * @param {string} [reason]
+   * @returns {Promise<{ban: Ban}>}
+   */
+  unbanParticipant(participantId, reason) {
+    /** @type {Record<string, unknown>} */
+    const body = { participant_id: participantId };
+    if (reason) body.reason = reason;
+    return /** @type {any} */ (this.request('participant:unban', body));
+  }
+
+  /**
+   * Mute or unmute someone's microphone and/or camera (admin, moderator, chair, AV).
+   * @param {number} participantId
+   * @param {{audio?: boolean, video?: boolean, reason?: string}} change   true mutes, false unmutes
+   * @returns {Promise<{participant: Admission}>}
+   */
+  muteParticipant(participantId, { audio, video, reason }) {
+    /** @type {Record<string, unknown>} */
+    const body = { participant_id: participantId };
+    if (audio !== undefined) body.audio = audio;
+    if (video !== undefined) body.video = video;
+    if (reason) body.reason = reason;
+    return /** @type {any} */ (this.request('participant:mute', body));
+  }
+
+  /**
+   * The session's moderation record as a CSV or JSON file (admin, moderator).
+   * @param {'csv' | 'json'} format
+   * @returns {Promise<{blob: Blob, filename: string}>}
+   */
+  exportModeration(format) {
+    return exportModeration(this.#sessionId, format, this.#token, { baseUrl: this.#baseUrl });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Moderating participants: types and the record's export (issue 6)
+
+/**
+ * @typedef {object} WaitingMessage   `waiting`: held until a moderator admits
+ * @property {Me} me
+ * @property {Session} session
+ * @property {HemicycleEvent} event
+ * @property {string} message
+ */
+/** @typedef {{session_id: number, reason: string, banned: boolean, by: Actor}} RemovedMessage */
+/** @typedef {{session_id: number, audio: boolean, video: boolean, reason: string, by: Actor}} MutedMessage */
+/**
+ * @typedef {Participant & {state: 'waiting' | 'left' | 'admitted' | 'removed', version: number,
+ *   flags: {possibly_banned?: {ban_id: number, match: 'browser' | 'address'}, removed_before?: boolean},
+ *   reason: string | null, waiting_since: string | null, decided_at: string | null,
+ *   muted: {audio: boolean, video: boolean}}} Admission
+ */
+/** @typedef {{id: number, participant: Participant, reason: string, at: string, by: number | null}} Ban */
+/**
+ * @typedef {object} ModerationAction   one line of the moderation record
+ * @property {number} id
+ * @property {string} at
+ * @property {Actor} actor
+ * @property {string} action
+ * @property {string} target
+ * @property {{id: number | null, name: string | null}} whom
+ * @property {string} reason
+ * @property {Record<string, unknown>} details
+ */
+/**
+ * @typedef {object} ModerationState   `moderation` (admins and moderators)
+ * @property {number} session_id
+ * @property {number} version
+ * @property {boolean} waiting_room              in effect
+ * @property {boolean | null} waiting_room_setting   the session's own (null: the server default)
+ * @property {{stakeholder_groups: string[], affiliations: string[]}} rules
+ * @property {Admission[]} waiting
+ * @property {Admission[]} removed
+ * @property {Admission[]} muted
+ * @property {Ban[]} bans
+ * @property {ModerationAction[]} audit   the latest 50, newest first
+ */
+
+/** The random id this browser sends when registering (kept in localStorage), to recognise a banned person. */
+export const BROWSER_ID_KEY = 'hemicycle.browser';
+
+/**
+ * This browser's id, created once. Null when storage is refused (private browsing): registration goes on.
+ * @param {Storage | null} [storage]
+ * @returns {string | null}
+ */
+export function browserId(storage = globalThis.localStorage ?? null) {
+  try {
+    if (!storage) return null;
+    let id = storage.getItem(BROWSER_ID_KEY);
+    if (!id || !/^[A-Za-z0-9_-]{1,64}$/.test(id)) {
+      const bytes = new Uint8Array(16);
+      globalThis.crypto.getRandomValues(bytes);
+      id = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+      storage.setItem(BROWSER_ID_KEY, id);
+    }
+    return id;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The session's moderation record, as a file (admin, moderator); the token goes in the Authorization header.
+ * @param {number | string} sessionId
+ * @param {'csv' | 'json'} format
+ * @param {string} token
+ * @param {{baseUrl?: string}} [options]
+ * @returns {Promise<{blob: Blob, filename: string}>}
+ */
+export async function exportModeration(sessionId, format, token, { baseUrl = '' } = {}) {
+  /** @type {Response} */
+  let response;
+  try {
+    response = await fetch(`${baseUrl}/api/sessions/${seg(sessionId)}/moderation?format=${encodeURIComponent(format)}`, {
+      headers: { Authorization: `Bearer ${token}`, Accept: format === 'csv' ? 'text/csv' : 'application/json' },
+      cache: 'no-store',
+      credentials: 'omit',
+    });
+  } catch {
+    throw new ProtocolError('network', 'The server could not be reached. Check your connection and try again.');
+  }
+  if (!response.ok) {
+    /** @type {any} */
+    let payload = null;
+    try {
+      payload = await response.json();
+    } catch {
+      payload = null;
+    }
+    const error = payload && typeof payload === 'object' ? payload.error : null;
+    throw new ProtocolError(error && typeof error.code === 'string' ? error.code : `http_${response.status}`,
+      String((error && error.message) || `The server answered ${response.status}`), { status: response.status });
+  }
+  const disposition = response.headers.get('Content-Disposition') ?? '';
+  const named = /filename="?([^";]+)"?/i.exec(disposition);
+  return { blob: await response.blob(), filename: named ? named[1] : `session-${sessionId}-moderation.${format}` };
 }

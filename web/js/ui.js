@@ -226,6 +226,7 @@ const CONNECTION_TEXT = {
   // Only the connected state's text contains the word "connected": tests and people can rely on it.
   idle: 'Offline.',
   connecting: 'Connecting…',
+  waiting: 'In the waiting room.',
   connected: 'Connected.',
   reconnecting: 'Connection lost — reconnecting… What you see may be out of date until it is back.',
   refused: 'Link refused by the server.',

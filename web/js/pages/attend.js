@@ -13,11 +13,11 @@ import {
   AGE_BAND_LABELS, GENDER_LABELS, GROUP_LABELS, TYPE_LABELS, countriesByName, countryName, groupLabel,
   languageLabel, ordinal, stateLabel, typeLabel,
 } from '../labels.js';
-import { register } from '../protocol.js';
+import { browserId, register } from '../protocol.js';
 import { SessionPage } from '../session-page.js';
 import { attendeeTokenKey, forgetToken, saveToken, tokenFor } from '../tokens.js';
 import {
-  PresenceCounts, announce, byId, el, errorNode, errorNotice, fill, plural, refusalAdvice, showError,
+  PresenceCounts, announce, byId, el, errorNode, errorNotice, fill, notice, plural, refusalAdvice, showError,
   throttledAnnouncer, userText,
 } from '../ui.js';
 
@@ -197,7 +197,9 @@ form.addEventListener('submit', async (event) => {
   submit.disabled = true;
   submit.textContent = 'Registering…';
   try {
-    const { token, participant } = await register(eventId, body);
+    // The browser id only lets moderators recognise someone banned who registers again.
+    const id = browserId();
+    const { token, participant } = await register(eventId, /** @type {any} */ (id ? { ...body, browser_id: id } : body));
     saveToken(tokenKey, token);
     lastMe = participant;
     registerSection.hidden = true;
@@ -263,6 +265,47 @@ function follow(token) {
   client.on('presence', (summary) => {
     counts.update(summary);
     announcePresence(`${plural(summary.total, 'person', 'people')} connected.`);
+  });
+  followModeration(client);
+}
+
+// --- the waiting room, removal, mutes ------------------------------------------------------------------------
+
+/** @param {import('../protocol.js').HemicycleClient} client */
+function followModeration(client) {
+  const hideSession = () => {
+    followSection.hidden = true;
+    floorSection.hidden = true;
+    questionsSection.hidden = true;
+  };
+  client.on('waiting', (waiting) => {
+    hideSession();
+    const node = notice('You are in the waiting room', waiting.message);
+    node.dataset.testid = 'waiting-room';
+    page.showNotice(node);
+    announce('You are in the waiting room. A moderator will let you in shortly.');
+  });
+  client.on('moderation:admitted', () => announce('A moderator let you in.'));
+  client.on('moderation:removed', (removal) => {
+    hideSession();
+    const title = removal.banned ? 'You have been banned from this event' : 'You have been removed from this session';
+    const text = removal.reason
+      ? `The moderators gave this reason: ${removal.reason}`
+      : 'The moderators removed you.';
+    page.showNotice(errorNotice(removal.banned ? 'banned' : 'removed', title, text,
+      removal.banned ? null : el('span', { class: 'muted' },
+        'If you connect again, you will wait until a moderator lets you in.')));
+    const shown = page.notices.querySelector('[data-code]');
+    if (shown instanceof HTMLElement) shown.dataset.testid = 'removed-notice';
+  });
+  client.on('moderation:muted', (muted) => {
+    const parts = [];
+    parts.push(muted.audio ? 'Your microphone was muted by the moderators.' : 'Your microphone may be used again.');
+    parts.push(muted.video ? 'Your camera was stopped by the moderators.' : 'Your camera may be used again.');
+    const node = notice('Microphone and camera', parts.join(' '));
+    node.dataset.testid = 'muted-notice';
+    page.showNotice(node, { focus: false });
+    announce(parts.join(' '));
   });
 }
 

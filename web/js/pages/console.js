@@ -21,6 +21,7 @@ import {
   BalanceView, FloorControl, InRoomForm, QueueList, RecordView, SettingsForm, SuggestionView,
 } from './queue-console.js';
 import { ChairQuestions, ModerationPanel } from './questions-console.js';
+import { ParticipantModeration } from './moderation-console.js';
 
 /**
  * @typedef {object} ConsoleOptions
@@ -32,6 +33,7 @@ import { ChairQuestions, ModerationPanel } from './questions-console.js';
  *   manage: the moderator's full queue console (queue, floor controls, in-room requests, suggestion, balance,
  *   settings, record); chair: the floor in large type with the next in line, the queue and in-room requests;
  *   view: who speaks, the countdown and the next in line, read-only
+ * @property {boolean} [participants]     moderating participants: waiting room, mute, remove, ban, record
  * @property {'moderate' | 'chair'} [questions]
  *   moderate: the moderation panel (every question, approve, dismiss, merge, forward, counts, export);
  *   chair: the questions forwarded to the chair, to read aloud and mark answered
@@ -42,6 +44,7 @@ import { ChairQuestions, ModerationPanel } from './questions-console.js';
 /** @param {ConsoleOptions} options */
 export async function startConsole({
   role, audit = false, staffOnlyRoster = false, large = false, floor = 'view', questions, extend,
+  participants = false,
 }) {
   const page = new SessionPage({ pageName: roleLabel(role), role });
   const root = byId('console');
@@ -74,13 +77,18 @@ export async function startConsole({
   const recordSection = full ? section('record', 'Record of interventions') : null;
   const moderationSection = questions === 'moderate' ? section('questions', 'Questions') : null;
   const chairQuestionsSection = questions === 'chair' ? section('chair-questions', 'Questions for the chair') : null;
+  const waitingSection = participants ? section('waiting-room', 'Waiting room') : null;
+  const waitingLink = el('a', { href: '#waiting-room-panel', testid: 'waiting-link' }, 'Waiting room and participants');
+  const participantsSection = participants ? section('participants', 'Participants') : null;
+  const moderationRecordSection = participants ? section('moderation-record', 'Moderation record') : null;
   const panels = el('div', { class: 'console-panels' },
     manage ? null : floorSection.node, stateSection.node, presenceSection.node, rosterSection.node,
     auditSection?.node ?? null);
   fill(root,
     moderationSection ? el('nav', { class: 'console-nav', 'aria-label': 'Parts of this page' },
       el('a', { href: '#floor-panel' }, 'The floor and the queue'), ' ',
-      el('a', { href: '#questions-panel' }, 'Questions')) : null,
+      el('a', { href: '#questions-panel' }, 'Questions'),
+      participants ? [' ', waitingLink] : null) : null,
     manage ? el('div', { class: `queue-area queue-area-${floor}` },
       el('div', { class: 'queue-main' }, floorSection.node, chairQuestionsSection?.node, queueSection?.node,
         recordSection?.node),
@@ -88,6 +96,8 @@ export async function startConsole({
       moderationSection?.node, // full width, before the balance figures
       balanceSection?.node)
       : moderationSection?.node,
+    participants ? el('div', { class: 'moderation-area' }, waitingSection?.node, participantsSection?.node,
+      moderationRecordSection?.node) : null,
     panels);
 
   const announcePresence = throttledAnnouncer();
@@ -128,6 +138,27 @@ export async function startConsole({
     : null;
   const moderation = moderationSection ? new ModerationPanel(moderationSection.body, client) : null;
   const chairQuestions = chairQuestionsSection ? new ChairQuestions(chairQuestionsSection.body, client, { large }) : null;
+  const participantModeration = waitingSection && participantsSection && moderationRecordSection
+    ? new ParticipantModeration({
+      waiting: waitingSection.body, people: participantsSection.body, record: moderationRecordSection.body,
+    }, client) : null;
+  const renderParticipants = () => {
+    for (const node of [waitingSection, participantsSection, moderationRecordSection]) {
+      if (node) node.node.hidden = !client.can('participants.moderate');
+    }
+    participantModeration?.update();
+    const waiting = (client.moderationState?.waiting ?? []).filter((p) => p.state === 'waiting').length;
+    waitingLink.textContent = waiting ? `Waiting room (${waiting} waiting) and participants`
+      : 'Waiting room and participants';
+  };
+  client.on('moderation', () => {
+    renderParticipants();
+    if (auditLog && client.can('audit.view')) auditLog.loadSoon();
+  });
+  // Queue removals and question dismissals belong to the moderation record too: re-read it, at most once a second.
+  const refreshRecord = () => { if (client.can('participants.moderate')) participantModeration?.refreshSoon(); };
+  client.on('queue', refreshRecord);
+  client.on('questions', refreshRecord);
   const renderQuestions = () => {
     if (moderationSection) moderationSection.node.hidden = !client.can('question.moderate');
     if (chairQuestionsSection) chairQuestionsSection.node.hidden = !client.can('question.relay');
@@ -144,6 +175,7 @@ export async function startConsole({
 
   client.on('connection', ({ state }) => {
     renderControls();
+    renderParticipants();
     if (client.queue) renderQueue();
     if (client.moderation) renderQuestions();
     if (state === 'refused') root.hidden = true; // stale figures would mislead; the notice says why
@@ -156,6 +188,7 @@ export async function startConsole({
     inRoom?.fillLanguages(client.session?.languages ?? []);
     renderQueue();
     renderQuestions();
+    renderParticipants();
     if (auditLog && auditSection) {
       auditSection.node.hidden = !client.can('audit.view');
       if (client.can('audit.view')) auditLog.load();
@@ -171,7 +204,10 @@ export async function startConsole({
     counts.update(summary);
     announcePresence(`${plural(summary.total, 'person', 'people')} connected.`);
   });
-  client.on('presence:people', () => roster.update(client.people));
+  client.on('presence:people', () => {
+    roster.update(client.people);
+    renderParticipants();
+  });
   client.on('floor', () => floorControl.update());
   client.on('queue', () => {
     renderQueue();

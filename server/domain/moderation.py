@@ -1,0 +1,172 @@
+"""Rules for moderating participants: the waiting room, admission rules, who may be removed or banned.
+
+Pure: no database, no transport. The store applies these rules inside its transactions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from .errors import Conflict, Forbidden, InvalidInput
+from .participants import AFFILIATION_MAX, StakeholderGroup, clean_text
+from .roles import Role
+
+REASON_MAX = 300
+MAX_RULE_AFFILIATIONS = 50
+BROWSER_ID_MAX = 64
+
+
+class WaitingRoom(StrEnum):
+    """Which sessions have a waiting room when a session has no setting of its own."""
+
+    PUBLIC = "public"  # public sessions, as meeting services of UN Geneva do
+    ALL = "all"
+    OFF = "off"
+
+
+class Admission(StrEnum):
+    """Where a participant stands in one session."""
+
+    WAITING = "waiting"  # connected (or was) and waits for a moderator
+    LEFT = "left"  # was waiting, then closed every connection before a decision
+    ADMITTED = "admitted"  # goes straight in, now and on every reconnection
+    REMOVED = "removed"  # put out by a moderator; a new connection waits again
+
+
+class Flag(StrEnum):
+    POSSIBLY_BANNED = "possibly_banned"  # same browser or same address as a banned participant
+    REMOVED_BEFORE = "removed_before"  # was removed from this session earlier
+
+
+class MuteKind(StrEnum):
+    AUDIO = "audio"
+    VIDEO = "video"
+
+
+def waiting_room_on(setting: bool | None, is_public: bool, default: WaitingRoom) -> bool:
+    """A session's own setting wins; without one, the server default decides."""
+    if setting is not None:
+        return setting
+    return default is WaitingRoom.ALL or (default is WaitingRoom.PUBLIC and is_public)
+
+
+def clean_reason(value: object, *, required: bool) -> str:
+    return clean_text(value, "reason", max_length=REASON_MAX, required=required)
+
+
+def clean_browser_id(value: object) -> str | None:
+    """The random id a page keeps in localStorage: letters, digits, '-' and '_' only; absent is fine."""
+    if value is None or value == "":
+        return None
+    if (
+        not isinstance(value, str)
+        or len(value) > BROWSER_ID_MAX
+        or not all(c.isascii() and (c.isalnum() or c in "-_") for c in value)
+    ):
+        raise InvalidInput(
+            f"browser_id must be up to {BROWSER_ID_MAX} letters, digits, '-' or '_'",
+            details={"field": "browser_id"},
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class AdmitRules:
+    """'Always admit' rules: people of these stakeholder groups or affiliations skip the waiting room."""
+
+    stakeholder_groups: frozenset[str] = field(default_factory=frozenset)
+    affiliations: frozenset[str] = field(default_factory=frozenset)  # compared case-insensitively
+
+    @classmethod
+    def parse(cls, value: object) -> AdmitRules:
+        """From a client's `{"stakeholder_groups": [...], "affiliations": [...]}`; refuses anything else."""
+        if value is None:
+            return cls()
+        if not isinstance(value, dict):
+            raise InvalidInput("rules must be an object", details={"field": "rules"})
+        unknown = sorted(set(value) - {"stakeholder_groups", "affiliations"})
+        if unknown:
+            raise InvalidInput(f"rules: unknown field {unknown[0]!r}", details={"field": "rules"})
+        groups = value.get("stakeholder_groups") or []
+        affiliations = value.get("affiliations") or []
+        if not isinstance(groups, list) or not isinstance(affiliations, list):
+            raise InvalidInput("rules: give lists", details={"field": "rules"})
+        allowed = {g.value for g in StakeholderGroup}
+        for group in groups:
+            if group not in allowed:
+                raise InvalidInput(
+                    f"rules.stakeholder_groups: {str(group)[:40]!r} is not one of "
+                    f"{', '.join(sorted(allowed))}",
+                    details={"field": "rules.stakeholder_groups"},
+                )
+        if len(affiliations) > MAX_RULE_AFFILIATIONS:
+            raise InvalidInput(
+                f"rules.affiliations: at most {MAX_RULE_AFFILIATIONS}",
+                details={"field": "rules.affiliations"},
+            )
+        cleaned = {
+            clean_text(a, "rules.affiliations", max_length=AFFILIATION_MAX).casefold() for a in affiliations
+        }
+        return cls(frozenset(groups), frozenset(cleaned))
+
+    @classmethod
+    def from_stored(cls, value: dict[str, Any] | None) -> AdmitRules:
+        if not value:
+            return cls()
+        return cls(frozenset(value.get("stakeholder_groups", ())), frozenset(value.get("affiliations", ())))
+
+    def stored(self) -> dict[str, list[str]]:
+        return {
+            "stakeholder_groups": sorted(self.stakeholder_groups),
+            "affiliations": sorted(self.affiliations),
+        }
+
+    def matches(self, stakeholder_group: str | None, affiliation: str) -> str | None:
+        """Which rule lets this person in ("stakeholder_group:..." or "affiliation:..."), or None."""
+        if stakeholder_group and stakeholder_group in self.stakeholder_groups:
+            return f"stakeholder_group:{stakeholder_group}"
+        folded = " ".join(affiliation.split()).casefold()
+        if folded and folded in self.affiliations:
+            return f"affiliation:{folded}"
+        return None
+
+
+def check_target(
+    *,
+    actor_participant: int,
+    actor_role: Role,
+    target_participant: int,
+    target_roles: set[Role],
+    other_moderators: int,
+    action: str,
+) -> None:
+    """May this actor act on this person? Refuse oneself, staff (for moderators) and the last moderator.
+
+    `target_roles` are the roles of the target's active grants; `other_moderators` counts the active grants
+    able to moderate this session held by someone else than the target.
+    """
+    if actor_participant == target_participant:
+        raise Forbidden(f"you cannot {action} yourself", code="self_target")
+    staff = {r for r in target_roles if r is not Role.ATTENDEE}
+    if staff and actor_role is not Role.ADMIN:
+        raise Forbidden(
+            f"only an administrator may {action} a member of staff ({', '.join(sorted(staff))})",
+            code="staff_target",
+        )
+    if staff & {Role.MODERATOR, Role.ADMIN} and other_moderators == 0:
+        raise Conflict(
+            f"cannot {action} the last moderator of this session: hand out another moderator link first",
+            code="last_moderator",
+        )
+
+
+def check_version(expected: int | None, current: int) -> None:
+    """An action names the version of the person's admission it was decided on; a newer one refuses it."""
+    if expected is not None and expected != current:
+        raise Conflict(
+            "this person's status changed meanwhile (another moderator acted): look again and retry",
+            code="stale_participant",
+            details={"current_version": current},
+        )
