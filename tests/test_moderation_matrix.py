@@ -63,9 +63,21 @@ ALLOWED_EVENTS: dict[str, frozenset[Role]] = {
     "participant:ban": MODERATORS,
     "participant:unban": MODERATORS,
     "participant:mute": frozenset({ADMIN, MODERATOR, CHAIR, AV}),
+    # Media: anyone connected may ask for the ICE servers and watch; health reports go only to the AV desk and
+    # floor staff (others get nothing back). The room feed is the AV desk's; the green room is seen by the AV
+    # desk and floor staff; a resource (channel, ICE, stop) is only ever its own holder's.
+    "media:config": EVERYONE,
+    "media:health": EVERYONE,
+    "media:publish": frozenset({ADMIN, AV}),
+    "media:subscribe": frozenset({ADMIN, MODERATOR, CHAIR, AV}),
+    "media:channel": frozenset(),
+    "media:ice": frozenset(),
+    "media:stop": frozenset(),
 }
-# What a refusal may say: the role may not, or the thing is someone else's.
-REFUSED = {"forbidden", "not_yours"}
+# What a refusal may say: the role may not, or the thing is someone else's (or, for a media resource, is not
+# there for the caller).
+REFUSED = {"forbidden", "not_yours", "not_av", "media_not_found"}
+SDP = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 
 PUBLIC_ROUTES = {
     ("GET", "/api/health"),
@@ -84,10 +96,20 @@ ALLOWED_ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/api/sessions/{session_id}/links"): frozenset({ADMIN}),
     ("GET", "/api/sessions/{session_id}/questions"): MODERATORS,
     ("GET", "/api/sessions/{session_id}/moderation"): MODERATORS,
-    # The session and event records being built on main; checked once they are merged in.
     ("GET", "/api/sessions/{session_id}/report"): MODERATORS,
     ("GET", "/api/events/{event_id}/report"): frozenset({ADMIN}),
+    # Media over HTTP: publishing the room feed (WHIP) is the AV desk's; watching (WHEP), the ICE servers and
+    # one's own resources are everyone's in the session; health is for the AV desk and floor staff.
+    ("POST", "/api/sessions/{session_id}/whip"): frozenset({ADMIN, AV}),
+    ("POST", "/api/sessions/{session_id}/whep"): EVERYONE,
+    ("DELETE", "/api/sessions/{session_id}/media/{resource_id}"): EVERYONE,
+    ("POST", "/api/sessions/{session_id}/media/{resource_id}/channel"): EVERYONE,
+    ("GET", "/api/sessions/{session_id}/media/ice"): EVERYONE,
+    ("GET", "/api/sessions/{session_id}/media/health"): frozenset({ADMIN, MODERATOR, CHAIR, AV}),
+    # Between Hemicycle's own processes, signed with the shared secret: no token opens it.
+    ("POST", "/api/sessions/{session_id}/media/floor"): frozenset(),
 }
+INTERNAL_ROUTES = {("POST", "/api/sessions/{session_id}/media/floor")}
 ROUTE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/sessions/{session_id}/state"): {"state": "ended"},
 }
@@ -180,6 +202,13 @@ async def test_every_privileged_event_is_refused_to_lesser_roles(world: Running)
         "participant:ban": {"participant_id": asker_id, "reason": "matrix"},
         "participant:unban": {"participant_id": asker_id},
         "participant:mute": {"participant_id": asker_id, "audio": True},
+        "media:config": {},
+        "media:health": {},
+        "media:publish": {"source": "room", "sdp": SDP},
+        "media:subscribe": {"source": "greenroom", "participant_id": asker_id, "sdp": SDP},
+        "media:channel": {"resource_id": "someone-elses", "channel": "fr"},
+        "media:ice": {"resource_id": "someone-elses", "candidate": ""},
+        "media:stop": {"resource_id": "someone-elses"},
     }
     missing = sorted(set(CLIENT_EVENTS) - set(samples))
     assert not missing, f"give these events a sample payload in this test: {missing}"
@@ -234,7 +263,11 @@ async def test_every_privileged_route_is_refused_to_lesser_roles_and_without_a_t
     tokens[ATTENDEE] = (await world.register(display_name="Curious"))["token"]
     # A moderator's link for another session of the same event.
     other_moderator = await world.staff_token(MODERATOR, world.scheduled_session)
-    values = {"event_id": str(world.event_id), "session_id": str(world.live_session)}
+    values = {
+        "event_id": str(world.event_id),
+        "session_id": str(world.live_session),
+        "resource_id": "nope1234",
+    }
 
     async with aiohttp.ClientSession() as http:
         for (method, path), allowed in sorted(ALLOWED_ROUTES.items()):
@@ -255,6 +288,11 @@ async def test_every_privileged_route_is_refused_to_lesser_roles_and_without_a_t
                 ) as response:
                     body = await response.json()
                     assert response.status in (401, 403), (method, path, who, response.status, body)
-                    expected = {"token_missing"} if token is None else {"forbidden", "wrong_session"}
+                    if (method, path) in INTERNAL_ROUTES:
+                        expected = {"forbidden"}
+                    elif token is None:
+                        expected = {"token_missing"}
+                    else:
+                        expected = {"forbidden", "wrong_session", "not_av"}
                     assert body["error"]["code"] in expected, (method, path, who, body)
             assert await snapshot(world) == before, f"{method} {path}: a refused call changed something"
