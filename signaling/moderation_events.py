@@ -36,8 +36,9 @@ log = logging.getLogger(__name__)
 # How often a process re-reads the admissions of the connections waiting on it.
 WATCH_SECONDS = 0.5
 MODERATION_COALESCE_SECONDS = 0.2
-# Time for the `moderation:removed` notice to leave before the connection closes.
-REMOVAL_NOTICE_SECONDS = 0.1
+# Time for the `moderation:removed` notice to leave before the connection closes: closing drops what the
+# socket has not written yet, and a busy server may take a while to write it.
+REMOVAL_NOTICE_SECONDS = 1.0
 
 WAITING_MESSAGE = (
     "This session has a waiting room: a moderator will let you in shortly. This page updates by itself."
