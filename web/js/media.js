@@ -7,8 +7,9 @@
  *   audioOnly})` and `publish({source, stream, channel})` each return a `MediaLink`.
  * - A `MediaLink` keeps itself up: when its connection fails, is closed by the relay (the floor ended, the
  *   Socket.IO connection dropped, a new codec) or the network changes (`online`), it makes a new offer, with
- *   back-off, until `stop()`. A publication ended by the floor is not renewed (`media:stopped` reason
- *   `floor_ended`, seen here as a refusal `no_floor` on the next offer).
+ *   back-off, until `stop()`. The relay's `media:stopped` (pushed through the protocol client) acts at once:
+ *   a publication ended by the floor, a session that ended or a removal stop the link for good (`stopped`
+ *   with code `no_floor`, `session_ended` or `removed`); any other reason makes a new offer.
  * - Offers are complete (ICE gathered before sending): the relay answers with all its candidates.
  *
  * Events (`link.addEventListener(name, e => e.detail)`): `state` {state, error?}, `stream` {stream} (viewers),
@@ -32,7 +33,13 @@ const REPORT_EVERY_MS = 5000;
  * @typedef {object} Requester  what a MediaLink needs of HemicycleClient
  * @property {(event: string, payload?: object) => Promise<Record<string, any>>} request
  * @property {string} connection
+ * @property {(type: string, listener: (detail: any) => void) => () => void} [on]   pushed events
  */
+
+/** Reasons after which a link stops for good rather than making a new offer. */
+const FINAL_REASONS = new Map([
+  ['floor_ended', 'no_floor'], ['session_ended', 'session_ended'], ['removed', 'removed'],
+]);
 
 export class MediaClient {
   /**
@@ -45,6 +52,14 @@ export class MediaClient {
     this.online = online;
     /** @type {Promise<RTCIceServer[]> | null} */
     this.iceServers = null;
+    /** @type {Set<MediaLink>} */
+    this.links = new Set();
+    // The relay says at once when it ends a connection: no need to wait for the peer connection to notice.
+    client.on?.('media:stopped', (/** @type {{resource_id?: string, reason?: string}} */ stopped) => {
+      for (const link of this.links) {
+        if (stopped && link.resourceId === stopped.resource_id) link.relayStopped(String(stopped.reason ?? ''));
+      }
+    });
   }
 
   /** ICE servers (TURN credentials included) from the server, fetched once per client. */
@@ -66,6 +81,7 @@ export class MediaClient {
     if (channel && source === 'room') payload.channel = channel;
     if (participantId !== undefined) payload.participant_id = participantId;
     const link = new MediaLink(this, 'media:subscribe', payload, null);
+    this.links.add(link);
     link.start();
     return link;
   }
@@ -78,6 +94,7 @@ export class MediaClient {
     const payload = /** @type {Record<string, any>} */ ({ source });
     if (channel) payload.channel = channel;
     const link = new MediaLink(this, 'media:publish', payload, stream);
+    this.links.add(link);
     link.start();
     return link;
   }
@@ -152,7 +169,28 @@ export class MediaLink extends EventTarget {
     if (this.#state === 'stopped') return;
     this.#teardown(true);
     this.media.online?.removeEventListener?.('online', this.#onOnline);
+    this.media.links.delete(this);
     this.#setState('stopped');
+  }
+
+  /**
+   * The relay ended this link (`media:stopped`): stop for good when the floor ended, the session ended or
+   * the person was removed; otherwise (a new codec, a lost connection) make a new offer now.
+   * @param {string} reason
+   */
+  relayStopped(reason) {
+    if (this.#state === 'stopped') return;
+    const code = FINAL_REASONS.get(reason);
+    if (!code) {
+      this.restart();
+      return;
+    }
+    this.#teardown(false);
+    this.media.online?.removeEventListener?.('online', this.#onOnline);
+    this.media.links.delete(this);
+    const error = { code, message: `The relay ended this connection (${reason}).` };
+    this.#setState('stopped', { error });
+    this.dispatchEvent(new CustomEvent('stopped', { detail: error }));
   }
 
   async #connect() {
@@ -182,6 +220,7 @@ export class MediaLink extends EventTarget {
       if (FINAL_CODES.has(code)) {
         this.#teardown(false);
         this.media.online?.removeEventListener?.('online', this.#onOnline);
+        this.media.links.delete(this);
         this.#setState('stopped', { error });
         this.dispatchEvent(new CustomEvent('stopped', { detail: error }));
         return;

@@ -20,6 +20,8 @@
  *   questions:public  {questions, previous}               approved questions and the one read aloud (everyone)
  *   questions:mine    {mine, previous}                    my own questions and my votes
  *   questions         {moderation, previous}              every question, with askers and history (staff only)
+ *   media:stopped     {resource_id, source, reason}       the relay ended one of my media connections
+ *   media:health      MediaHealth                         the relay's health figures (AV desk, floor staff)
  *   error             ServerError & {handledByRequest}    the server reported an error on the socket
  *
  * Queue updates carry the session's queue `version`; several server processes may deliver them in either
@@ -823,6 +825,9 @@ export class HemicycleClient extends EventTarget {
     socket.on('queue', (/** @type {Queue} */ payload) => this.#applyQueue(payload));
     socket.on('questions:public', (/** @type {PublicQuestions} */ payload) => this.#applyQuestions(payload));
     socket.on('questions:mine', (/** @type {MyQuestions} */ payload) => this.#applyMyQuestions(payload));
+    // Media (js/media.js listens): the relay ended a connection of mine; the relay's health, for staff.
+    socket.on('media:stopped', (/** @type {unknown} */ payload) => this.#emit('media:stopped', payload));
+    socket.on('media:health', (/** @type {unknown} */ payload) => this.#emit('media:health', payload));
     socket.on('questions', (/** @type {Moderation} */ payload) => this.#applyModeration(payload));
     socket.on('error', (/** @type {ServerError} */ payload) => {
       const entry = payload && this.#requests.get(payload.event);
