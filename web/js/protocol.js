@@ -1586,31 +1586,7 @@ export function browserId(storage = globalThis.localStorage ?? null) {
  * @param {{baseUrl?: string}} [options]
  * @returns {Promise<{blob: Blob, filename: string}>}
  */
-export async function exportModeration(sessionId, format, token, { baseUrl = '' } = {}) {
-  /** @type {Response} */
-  let response;
-  try {
-    response = await fetch(`${baseUrl}/api/sessions/${seg(sessionId)}/moderation?format=${encodeURIComponent(format)}`, {
-      headers: { Authorization: `Bearer ${token}`, Accept: format === 'csv' ? 'text/csv' : 'application/json' },
-      cache: 'no-store',
-      credentials: 'omit',
-    });
-  } catch {
-    throw new ProtocolError('network', 'The server could not be reached. Check your connection and try again.');
-  }
-  if (!response.ok) {
-    /** @type {any} */
-    let payload = null;
-    try {
-      payload = await response.json();
-    } catch {
-      payload = null;
-    }
-    const error = payload && typeof payload === 'object' ? payload.error : null;
-    throw new ProtocolError(error && typeof error.code === 'string' ? error.code : `http_${response.status}`,
-      String((error && error.message) || `The server answered ${response.status}`), { status: response.status });
-  }
-  const disposition = response.headers.get('Content-Disposition') ?? '';
-  const named = /filename="?([^";]+)"?/i.exec(disposition);
-  return { blob: await response.blob(), filename: named ? named[1] : `session-${sessionId}-moderation.${format}` };
+export function exportModeration(sessionId, format, token, { baseUrl = '' } = {}) {
+  return fetchFile(`/api/sessions/${seg(sessionId)}/moderation?format=${encodeURIComponent(format)}`,
+    format === 'csv' ? 'text/csv' : 'application/json', token, `session-${sessionId}-moderation.${format}`, baseUrl);
 }

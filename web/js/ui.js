@@ -331,6 +331,21 @@ export function showError(node, error) {
   if (code) node.dataset.code = code; else delete node.dataset.code;
 }
 
+/**
+ * Save a fetched file (an export, a report) under its name, through a short-lived Blob URL: the token that
+ * fetched it never appears in any URL.
+ * @param {Blob} blob
+ * @param {string} filename
+ */
+export function saveBlob(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const link = el('a', { href: url, download: filename, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
 /** An empty, hidden error node to place next to a control (see showError). */
 export function errorNode() {
   const node = el('p', { class: 'error', role: 'alert' });

@@ -7,7 +7,9 @@
  */
 
 import { GROUP_LABELS, GROUP_ORDER, countryName, groupLabel, roleLabel } from '../labels.js';
-import { askDialog, announce, el, errorNode, fill, formatTime, plural, showError, userText } from '../ui.js';
+import {
+  askDialog, announce, el, errorNode, fill, formatTime, plural, saveBlob, showError, userText,
+} from '../ui.js';
 
 /** @typedef {import('../protocol.js').HemicycleClient} HemicycleClient */
 /** @typedef {import('../protocol.js').Admission} Admission */
@@ -375,12 +377,7 @@ export class ParticipantModeration {
     this.exportStatus.textContent = 'Preparing the file…';
     try {
       const { blob, filename } = await this.client.exportModeration(format);
-      const url = URL.createObjectURL(blob);
-      const link = el('a', { href: url, download: filename, hidden: true });
-      document.body.append(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      saveBlob(blob, filename);
       this.exportStatus.textContent = `Downloaded ${filename}.`;
     } catch (err) {
       this.exportStatus.textContent = '';

@@ -21,7 +21,7 @@ import {
   STALE_QUESTION_CODES, addresseeNode, askerNodes, excerpt, questionErrorText, rebuildKeepingFocus, stageBadge,
 } from '../question-ui.js';
 import {
-  announce, askDialog, el, errorNode, fill, formatTime, plural, showError, userText,
+  announce, askDialog, el, errorNode, fill, formatTime, plural, saveBlob, showError, userText,
 } from '../ui.js';
 
 /** @typedef {import('../protocol.js').HemicycleClient} HemicycleClient */
@@ -411,12 +411,7 @@ export class ModerationPanel {
     button.disabled = true;
     try {
       const { blob, filename } = await this.client.exportQuestions(format);
-      const url = URL.createObjectURL(blob);
-      const link = el('a', { href: url, download: filename, hidden: true });
-      document.body.append(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      saveBlob(blob, filename);
       this.exportStatus.textContent = `Downloaded ${filename}.`;
     } catch (err) {
       this.exportStatus.textContent = '';

@@ -7,6 +7,7 @@
 import { fetchReport, ProtocolError } from '../protocol.js';
 import { parsePath } from '../route.js';
 import { adminTokenKey, staffTokenKey, tokenFor } from '../tokens.js';
+import { saveBlob } from '../ui.js';
 
 const route = parsePath();
 const scope = route.kind === 'event-report'
@@ -55,15 +56,7 @@ async function download(format, part) {
   error.hidden = true;
   try {
     const { blob, filename } = await fetchReport(scope, format, token, { part });
-    const url = URL.createObjectURL(blob);
-    const link = document.createElement('a');
-    link.href = url;
-    link.download = filename;
-    link.hidden = true;
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    saveBlob(blob, filename);
     status.textContent = `Downloaded ${filename}.`;
   } catch (err) {
     fail(err);
