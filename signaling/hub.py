@@ -49,8 +49,8 @@ SUMMARY_FRESH_SECONDS = 2.0
 # session are spaced by its audience, so thousands of attendees get a few fresh floors a second under load
 # instead of twenty that pile up in their sockets. A quiet change goes out after the short window.
 QUEUE_COALESCE_SECONDS = 0.005
-QUEUE_SPACING_PER_LISTENER = 50e-6
-QUEUE_SPACING_MAX_SECONDS = 0.4
+QUEUE_SPACING_PER_LISTENER = 100e-6
+QUEUE_SPACING_MAX_SECONDS = 0.6
 # Hands up and down, per participant across their connections: a sustained one every two seconds.
 QUEUE_WRITES_PER_SECOND = 0.5
 QUEUE_WRITES_BURST = 8
