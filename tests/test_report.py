@@ -21,7 +21,7 @@ from server.domain.queue import EntryState
 from server.domain.report import Visit, attendance, balance
 from server.domain.roles import Role
 
-from .browser import open_page, real_errors, shoot
+from .browser import link, open_page, real_errors, shoot
 from .conftest import make_settings, run_app
 from .helpers import Client, Running, mint
 from .test_queue_domain import entry as make_entry
@@ -428,3 +428,22 @@ async def test_report_in_moderator_console_links_to_the_record(hemicycle: Runnin
     )
     link = page.get_by_test_id("report-link")
     await expect(link).to_have_attribute("href", f"/s/{hemicycle.live_session}/report")
+
+
+@pytest.mark.browser
+async def test_event_record_from_the_administrators_page(
+    recorded: tuple[Running, dict[str, Any]], browser: Browser
+) -> None:
+    running, _ = recorded
+    errors: list[str] = []
+    admin = await open_page(browser, await link(running, Role.ADMIN), errors)
+    report_link = admin.get_by_test_id("event-report-link")
+    await expect(report_link).to_have_attribute("href", f"/e/{running.event_id}/report")
+    async with admin.context.expect_page() as opened:
+        await report_link.click()
+    page = await opened.value
+    report = page.get_by_test_id("report")
+    await expect(report).to_contain_text("Event record")
+    await expect(report.locator('[data-name="interventions"]')).to_have_text("7")
+    await shoot(page, "report-event")
+    assert not real_errors(errors), errors

@@ -48,7 +48,11 @@ async function start() {
           'Open the administrator link of this event to manage it.'));
         token = null;
       } else {
-        fill(byId('whoami'), 'Signed in as ', userText(me.display_name, 'person-name', 'strong'), ' (Administrator)');
+        fill(byId('whoami'), 'Signed in as ', userText(me.display_name, 'person-name', 'strong'), ' (Administrator) · ',
+          el('a', {
+            href: `/e/${encodeURIComponent(String(eventId))}/report`, target: '_blank', rel: 'noopener',
+            testid: 'event-report-link',
+          }, 'The event\u2019s record and balance report'));
       }
     } catch (err) {
       const code = /** @type {any} */ (err).code;
