@@ -461,6 +461,20 @@ class Hub:
             return await self._fail(
                 sid, event, HemicycleError("too many messages: slow down", code="rate_limited")
             )
+        # The per-participant limits first: they cost nothing, and a flood is refused before it reaches the
+        # database.
+        if event in QUEUE_WRITES and not self._participant_allows(
+            connection, self._participant_buckets, QUEUE_WRITES_PER_SECOND, QUEUE_WRITES_BURST
+        ):
+            return await self._fail(
+                sid, event, HemicycleError("too many queue actions: wait a moment", code="rate_limited")
+            )
+        if event in QUESTION_WRITES and not self._participant_allows(
+            connection, self._question_buckets, QUESTION_WRITES_PER_SECOND, QUESTION_WRITES_BURST
+        ):
+            return await self._fail(
+                sid, event, HemicycleError("too many questions or votes: wait a moment", code="rate_limited")
+            )
         if event in QUEUE_WRITES | QUESTION_WRITES or connection.principal.role.is_staff:
             # A withdrawn link stops its holder at once, even on a connection opened before: what an
             # attendee writes, and anything staff send, is checked against the grant as it is now.
@@ -474,18 +488,6 @@ class Hub:
                 # After the acknowledgement has gone out, so the client learns why.
                 self._later(self.sio.disconnect(sid))
                 return reply
-        if event in QUEUE_WRITES and not self._participant_allows(
-            connection, self._participant_buckets, QUEUE_WRITES_PER_SECOND, QUEUE_WRITES_BURST
-        ):
-            return await self._fail(
-                sid, event, HemicycleError("too many queue actions: wait a moment", code="rate_limited")
-            )
-        if event in QUESTION_WRITES and not self._participant_allows(
-            connection, self._question_buckets, QUESTION_WRITES_PER_SECOND, QUESTION_WRITES_BURST
-        ):
-            return await self._fail(
-                sid, event, HemicycleError("too many questions or votes: wait a moment", code="rate_limited")
-            )
         handler = self._handlers.get(event)
         if handler is None:
             return await self._fail(
