@@ -35,7 +35,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     )
     engine = create_engine(settings.database_url)
     core = Hemicycle(settings, Store(engine, clock), TokenService(settings.secret, clock))
-    hub = Hub(core, settings.redis_url)
+    hub = Hub(core, settings.redis_url, settings.redis_channel)
     app[SETTINGS_KEY] = settings
     app[CORE_KEY] = core
     app[HUB_KEY] = hub

@@ -6,6 +6,7 @@ Every variable is documented in the README's configuration table; a test keeps t
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -40,6 +41,11 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "(none)",
         "When set (`redis://host:6379/0`), Socket.IO fan-out goes through Redis so several processes "
         "serve one event.",
+    ),
+    "HEMICYCLE_REDIS_CHANNEL": (
+        "hemicycle",
+        "The Redis pub/sub channel of this deployment. Channels are shared by every database number of a "
+        "Redis server: two deployments on one Redis need different channels.",
     ),
     "HEMICYCLE_LINK_TTL_HOURS": ("168", "Lifetime of staff role links (moderator, chair, AV, ...)."),
     "HEMICYCLE_ATTENDEE_TTL_HOURS": ("720", "Lifetime of an attendee's participant token."),
@@ -137,6 +143,7 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: Path("var"))
     database_url: str = ""
     redis_url: str | None = None
+    redis_channel: str = "hemicycle"
     link_ttl_hours: int = 168
     attendee_ttl_hours: int = 720
     heartbeat_seconds: float = 5.0
@@ -167,6 +174,7 @@ class Settings:
             data_dir=data_dir,
             database_url=env.get("DATABASE_URL", "").strip(),
             redis_url=env.get("REDIS_URL", "").strip() or None,
+            redis_channel=env.get("HEMICYCLE_REDIS_CHANNEL", "").strip() or "hemicycle",
             link_ttl_hours=_int(env, "HEMICYCLE_LINK_TTL_HOURS", 168),
             attendee_ttl_hours=_int(env, "HEMICYCLE_ATTENDEE_TTL_HOURS", 720),
             heartbeat_seconds=float(_int(env, "HEMICYCLE_HEARTBEAT_SECONDS", 5)),
@@ -198,6 +206,10 @@ class Settings:
             )
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError("REDIS_URL must start with redis://, rediss:// or unix://")
+        if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,100}", self.redis_channel):
+            raise SettingsError(
+                "HEMICYCLE_REDIS_CHANNEL takes letters, digits and _ . : - (at most 100 characters)"
+            )
         if self.waiting_room not in ("public", "all", "off"):
             raise SettingsError("HEMICYCLE_WAITING_ROOM must be public, all or off")
         secret = self.secret

@@ -61,5 +61,6 @@ class DirectEmitRedis(socketio.AsyncRedisManager, DirectEmit):  # type: ignore[m
     """Fan-out through Redis; each process then delivers to its own sockets directly."""
 
 
-def manager(redis_url: str | None) -> socketio.AsyncManager:
-    return DirectEmitRedis(redis_url) if redis_url else DirectEmit()
+def manager(redis_url: str | None, channel: str = "hemicycle") -> socketio.AsyncManager:
+    """In-process, or through Redis on the deployment's own pub/sub channel."""
+    return DirectEmitRedis(redis_url, channel=channel) if redis_url else DirectEmit()

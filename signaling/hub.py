@@ -86,12 +86,12 @@ Handler = Callable[[Connection, Any], Awaitable[dict[str, Any]]]
 class Hub:
     """Owns the python-socketio server of one process and implements the use cases' Notifier."""
 
-    def __init__(self, core: Hemicycle, redis_url: str | None) -> None:
+    def __init__(self, core: Hemicycle, redis_url: str | None, redis_channel: str = "hemicycle") -> None:
         self.core = core
         self.instance_id = core.instance_id
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
-            client_manager=fanout.manager(redis_url),
+            client_manager=fanout.manager(redis_url, redis_channel),
             max_http_buffer_size=MAX_MESSAGE_BYTES,
             logger=False,
             engineio_logger=False,
