@@ -43,7 +43,7 @@ PRESENCE_MAX_SECONDS = 5.0
 # The staff roster of a large session is rebuilt at most every second per 500 people present: filling a
 # session of thousands should not spend its time listing everyone again and again. Counts go out each flush.
 ROSTER_SECONDS_PER_PERSON = 1 / 500
-# A joining attendee's welcome reuses counts broadcast this recently.
+# In a large session, a joining attendee's welcome reuses counts broadcast this recently.
 SUMMARY_FRESH_SECONDS = 2.0
 # Queue changes: a short window gathers a burst (a lower-all, simultaneous hands); then broadcasts to a
 # session are spaced by its audience, so thousands of attendees get a few fresh floors a second under load
@@ -416,10 +416,14 @@ class Hub:
         return connection
 
     async def _summary(self, session_id: int) -> dict[str, Any]:
-        """Presence counts for a joining attendee: the last ones broadcast, if recent (the join itself
-        triggers the next broadcast), else a fresh aggregate."""
+        """Presence counts for a joining attendee. In a large session, the last ones broadcast if recent (the
+        join itself triggers the next broadcast, which counts the newcomer); otherwise a fresh aggregate."""
         at, summary = self._summaries.get(session_id, (float("-inf"), None))
-        if summary is not None and time.monotonic() - at < SUMMARY_FRESH_SECONDS:
+        if (
+            summary is not None
+            and summary["total"] > LARGE_ROSTER
+            and time.monotonic() - at < SUMMARY_FRESH_SECONDS
+        ):
             return summary
         return await self.core.presence_summary(session_id)
 

@@ -17,6 +17,8 @@ async def test_attendee_joins_and_staff_sees_them(hemicycle: Running) -> None:
     assert welcome["session"]["id"] == hemicycle.live_session
     assert "session.set_state" in welcome["permissions"]
     assert [p["role"] for p in welcome["people"]] == ["moderator"]
+    # Counts already broadcast do not stand in for a newcomer's welcome: it counts them too.
+    await moderator.wait_for("presence", lambda p: p["total"] == 1)
 
     registered = await hemicycle.register(
         display_name="Li Wei 李伟", stakeholder_group="civil_society", country="CN"
