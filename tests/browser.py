@@ -52,14 +52,25 @@ async def link(running: Running, role: Role) -> str:
     return f"{running.url}{path}#token={token}"
 
 
-async def register_in_browser(
-    page: Page, name: str, group: str = "civil_society", country: str = "KE"
+async def send_registration(
+    page: Page,
+    name: str,
+    group: str = "civil_society",
+    country: str = "KE",
+    affiliation: str = "Civil Society Coalition",
 ) -> None:
-    """Fill in and send the attendee's registration form, then wait for the page to connect."""
+    """Fill in and send the attendee's registration form."""
     form = page.get_by_test_id("register-form")
     await form.get_by_label("Name", exact=False).first.fill(name)
-    await form.get_by_label("Affiliation", exact=False).fill("Civil Society Coalition")
+    await form.get_by_label("Affiliation", exact=False).fill(affiliation)
     await form.get_by_label("Stakeholder group", exact=False).select_option(group)
     await form.get_by_label("Country", exact=False).fill(country)
     await form.locator("button[type=submit]").click()
+
+
+async def register_in_browser(
+    page: Page, name: str, group: str = "civil_society", country: str = "KE"
+) -> None:
+    """Register through the form, then wait for the page to connect."""
+    await send_registration(page, name, group, country)
     await expect(page.get_by_test_id("connection-state")).to_contain_text(CONNECTED, ignore_case=True)

@@ -6,48 +6,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from server.domain.roles import Role
 
+from .browser import link, open_page, real_errors, send_registration, shoot
 from .conftest import make_settings, run_app
 from .helpers import Running
-from .services import CHROMIUM_ARGS
-
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
-
-@pytest.fixture
-async def browser(chromium_path: str) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-async def open_page(browser: Browser, url: str, errors: list[str]) -> Page:
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    page = await context.new_page()
-    page.on("pageerror", lambda exc: errors.append(f"{url}: {exc}"))
-    page.on("console", lambda msg: errors.append(f"{url}: {msg.text}") if msg.type == "error" else None)
-    await page.goto(url)
-    return page
-
-
-async def shoot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-async def link(running: Running, role: Role) -> str:
-    token = await running.staff_token(role)
-    return f"{running.url}/s/{running.live_session}/{role.value}#token={token}"
-
-
-def real_errors(errors: list[str]) -> list[str]:
-    return [e for e in errors if "favicon" not in e]
 
 
 @pytest.fixture
@@ -63,12 +28,7 @@ async def test_waiting_room_admit_and_remove_in_the_browser(moderated: Running, 
     await expect(moderator.get_by_test_id("waiting-room-toggle")).to_be_checked()
 
     attendee = await open_page(browser, f"{moderated.url}/s/{moderated.live_session}", errors)
-    form = attendee.get_by_test_id("register-form")
-    await form.get_by_label("Name", exact=False).first.fill("Zoë Okafor")
-    await form.get_by_label("Affiliation", exact=False).fill("Civil Society Coalition")
-    await form.get_by_label("Stakeholder group", exact=False).select_option("civil_society")
-    await form.get_by_label("Country", exact=False).fill("KE")
-    await form.locator("button[type=submit]").click()
+    await send_registration(attendee, "Zoë Okafor")
 
     # The attendee waits, and sees nothing of the session.
     await expect(attendee.get_by_test_id("waiting-room")).to_contain_text("waiting room")
@@ -118,12 +78,7 @@ async def test_ban_flag_and_unban_in_the_browser(moderated: Running, browser: Br
     assert (await moderated.core.store.get_session(moderated.live_session)).is_public
 
     attendee = await open_page(browser, f"{moderated.url}/s/{moderated.live_session}", errors)
-    form = attendee.get_by_test_id("register-form")
-    await form.get_by_label("Name", exact=False).first.fill("Troll Account")
-    await form.get_by_label("Affiliation", exact=False).fill("Nowhere")
-    await form.get_by_label("Stakeholder group", exact=False).select_option("private_sector")
-    await form.get_by_label("Country", exact=False).fill("FR")
-    await form.locator("button[type=submit]").click()
+    await send_registration(attendee, "Troll Account", "private_sector", "FR", affiliation="Nowhere")
     await expect(attendee.get_by_test_id("waiting-room")).to_be_visible()
 
     # Banned straight from the waiting room.
@@ -140,11 +95,9 @@ async def test_ban_flag_and_unban_in_the_browser(moderated: Running, browser: Br
     await attendee.reload()
     await expect(attendee.get_by_test_id("error-message")).to_have_attribute("data-code", "token_revoked")
     await attendee.get_by_role("button", name="Register again").click()
-    await form.get_by_label("Name", exact=False).first.fill("Innocent Newcomer")
-    await form.get_by_label("Affiliation", exact=False).fill("Somewhere Else")
-    await form.get_by_label("Stakeholder group", exact=False).select_option("private_sector")
-    await form.get_by_label("Country", exact=False).fill("FR")
-    await form.locator("button[type=submit]").click()
+    await send_registration(
+        attendee, "Innocent Newcomer", "private_sector", "FR", affiliation="Somewhere Else"
+    )
     await expect(attendee.get_by_test_id("waiting-room")).to_be_visible()
     flagged = moderator.get_by_test_id("waiting-person").filter(has_text="Innocent Newcomer")
     await expect(flagged.get_by_test_id("flag-possibly-banned")).to_contain_text("same browser")

@@ -3,18 +3,15 @@ watches it and switches language, then speaks into the room when given the floor
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from server.domain.roles import Role
 from server.media.relay import ROOM, SPEAKER
 from server.media_http import MEDIA_KEY
 
+from .browser import link, open_page, real_errors, register_in_browser
 from .helpers import Running, eventually
-from .services import CHROMIUM_ARGS
-from .test_browser_queue import link, open_page, real_errors, register_in_browser
 
 pytestmark = pytest.mark.browser
 
@@ -27,16 +24,6 @@ HEARING = """(testid) => {
   const stream = video && video.srcObject;
   return !!stream && stream.getAudioTracks().length > 0 && video.currentTime > 0.2;
 }"""
-
-
-@pytest.fixture
-async def browser(chromium_path: str) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 async def playing(page: Page, testid: str, check: str = PLAYING) -> None:

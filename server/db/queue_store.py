@@ -376,7 +376,7 @@ class QueueStore:
             if q.queued_of(entry_id) is None:
                 q.find(entry_id)  # raises stale_entry, or finds the speaker
                 raise Conflict("the person holding the floor is not in the queue", code="stale_entry")
-            before = q.queued.index(next(e for e in q.queued if e.id == entry_id)) + 1
+            before = [e.id for e in q.queued].index(entry_id) + 1
             await q.reorder(move_index(q.queued, entry_id, to))
             moved = next(e for e in q.queued if e.id == entry_id)
             self.audit(
