@@ -1,0 +1,201 @@
+// @ts-check
+/**
+ * The interface's words in the reader's language. Page layer: it sets the document's `lang` and `dir`.
+ *
+ * Messages are identified by their English text, as gettext does: `t('Raise hand')`. Each other language has a
+ * catalogue, `/static/i18n/{code}.json`:
+ *
+ *     {"language": "fr", "name": "Français", "dir": "ltr",
+ *      "messages": {"Raise hand": "Lever la main",
+ *                   "{count} people": {"one": "{count} personne", "other": "{count} personnes"}}}
+ *
+ * A plural entry holds one text per category of `Intl.PluralRules` for that language (Russian needs one, few,
+ * many and other; Arabic zero, one, two, few, many and other). A message missing from a catalogue, or a
+ * catalogue that cannot be loaded, falls back to English: a page is never left without words.
+ *
+ * The catalogue is loaded before any page module runs (top-level await), so `t()` is synchronous everywhere.
+ * The choice is remembered in localStorage; without one, the browser's preferred languages decide.
+ */
+
+/** @typedef {{code: string, name: string, dir: 'ltr' | 'rtl'}} Language */
+
+/** The six official languages of the United Nations, each named in itself. */
+export const LANGUAGES = /** @type {const} */ ([
+  { code: 'en', name: 'English', dir: 'ltr' },
+  { code: 'fr', name: 'Français', dir: 'ltr' },
+  { code: 'es', name: 'Español', dir: 'ltr' },
+  { code: 'ar', name: 'العربية', dir: 'rtl' },
+  { code: 'zh', name: '中文', dir: 'ltr' },
+  { code: 'ru', name: 'Русский', dir: 'ltr' },
+]);
+
+export const STORAGE_KEY = 'hemicycle.language';
+const SOURCE = 'en';
+
+/** @typedef {string | Partial<Record<Intl.LDMLPluralRule, string>>} Entry */
+
+let current = /** @type {Language} */ (LANGUAGES[0]);
+/** @type {Record<string, Entry>} */
+let messages = {};
+let plurals = new Intl.PluralRules(SOURCE);
+
+/** @param {string | null | undefined} code @returns {Language | undefined} */
+function known(code) {
+  if (!code) return undefined;
+  const base = code.toLowerCase().split(/[-_]/)[0];
+  return LANGUAGES.find((language) => language.code === base);
+}
+
+/** The language to use: the one chosen on this browser, else the first the browser prefers that we have. */
+export function preferredLanguage() {
+  let stored = null;
+  try {
+    stored = localStorage.getItem(STORAGE_KEY);
+  } catch {
+    // Storage refused (privacy settings): fall through to the browser's languages.
+  }
+  const candidates = [stored, ...(navigator.languages ?? []), navigator.language];
+  for (const candidate of candidates) {
+    const language = known(candidate);
+    if (language) return language;
+  }
+  return current;
+}
+
+/**
+ * Load a language's catalogue and apply its direction to the document. English needs no catalogue.
+ * @param {Language} language
+ */
+async function load(language) {
+  current = language;
+  plurals = new Intl.PluralRules(language.code);
+  messages = {};
+  if (language.code !== SOURCE) {
+    try {
+      const response = await fetch(`/static/i18n/${language.code}.json`, { credentials: 'same-origin' });
+      if (response.ok) {
+        const catalogue = await response.json();
+        if (catalogue && typeof catalogue.messages === 'object') messages = catalogue.messages;
+      }
+    } catch {
+      // Offline or refused: English words, in the chosen direction.
+    }
+  }
+  document.documentElement.lang = language.code;
+  document.documentElement.dir = language.dir;
+}
+
+/** @param {string} text @param {Record<string, string | number> | undefined} params */
+function fillIn(text, params) {
+  if (!params) return text;
+  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
+}
+
+/**
+ * The message in the reader's language, with `{name}` placeholders filled in.
+ * @param {string} message  the English text
+ * @param {Record<string, string | number>} [params]
+ */
+export function t(message, params) {
+  const entry = messages[message];
+  const text = typeof entry === 'string' && entry !== '' ? entry : message;
+  return fillIn(text, params);
+}
+
+/**
+ * A message that depends on a count: `tn(n, '{count} person', '{count} people')`. The catalogue's entry is
+ * keyed by the English plural (the second form) and holds one text per plural category.
+ * @param {number} count
+ * @param {string} one    English, for 1
+ * @param {string} other  English, for every other count (the message id)
+ * @param {Record<string, string | number>} [params]  `count` is filled in unless given here
+ */
+export function tn(count, one, other, params) {
+  const values = { count: formatNumber(count), ...params };
+  const entry = messages[other];
+  if (entry && typeof entry === 'object') {
+    const text = entry[plurals.select(count)] ?? entry.other;
+    if (text) return fillIn(text, values);
+  }
+  return fillIn(count === 1 ? one : other, values);
+}
+
+/** The reader's language. */
+export function language() {
+  return current;
+}
+
+/** A number written the reader's way. @param {number} value */
+export function formatNumber(value) {
+  return new Intl.NumberFormat(current.code).format(value);
+}
+
+/**
+ * Translate what the HTML file itself says: elements marked `data-i18n` have their text replaced, and
+ * `data-i18n-attrs="aria-label title"` names attributes to translate.
+ * @param {ParentNode} [root]
+ */
+export function translateStatic(root = document) {
+  for (const node of root.querySelectorAll('[data-i18n]')) {
+    const source = node.getAttribute('data-i18n') || node.textContent?.trim() || '';
+    if (!node.hasAttribute('data-i18n')) continue;
+    node.setAttribute('data-i18n', source);
+    if (source) node.textContent = t(source);
+  }
+  for (const node of root.querySelectorAll('[data-i18n-attrs]')) {
+    for (const attribute of (node.getAttribute('data-i18n-attrs') || '').split(/\s+/)) {
+      const source = node.getAttribute(`data-i18n-${attribute}`) ?? node.getAttribute(attribute);
+      if (!attribute || source === null) continue;
+      node.setAttribute(`data-i18n-${attribute}`, source);
+      node.setAttribute(attribute, t(source));
+    }
+  }
+}
+
+/**
+ * A language picker: the six languages, each in its own name. Choosing one remembers it on this browser and
+ * reloads the page in it (the connection resumes with the same link).
+ * @returns {HTMLElement}
+ */
+export function languagePicker() {
+  const wrapper = document.createElement('label');
+  wrapper.className = 'language-picker';
+  const caption = document.createElement('span');
+  caption.className = 'visually-hidden';
+  caption.textContent = t('Language');
+  const select = document.createElement('select');
+  select.setAttribute('data-testid', 'language-picker');
+  for (const option of LANGUAGES) {
+    const item = document.createElement('option');
+    item.value = option.code;
+    item.lang = option.code;
+    item.dir = option.dir;
+    item.textContent = option.name;
+    item.selected = option.code === current.code;
+    select.append(item);
+  }
+  select.addEventListener('change', () => {
+    try {
+      localStorage.setItem(STORAGE_KEY, select.value);
+    } catch {
+      // Cannot remember: the choice still applies to this page load below.
+    }
+    const url = new URL(window.location.href);
+    url.searchParams.set('lang', select.value);
+    window.location.replace(url.toString());
+  });
+  wrapper.append(caption, select);
+  return wrapper;
+}
+
+// `?lang=fr` in the address wins (a link sent to French speakers), and is remembered like a choice.
+const asked = known(new URLSearchParams(window.location.search).get('lang'));
+if (asked) {
+  try {
+    localStorage.setItem(STORAGE_KEY, asked.code);
+  } catch {
+    // Not remembered; still used for this page.
+  }
+}
+await load(asked ?? preferredLanguage());
+translateStatic();
