@@ -23,8 +23,9 @@ VENDOR = WEB / "vendor"
 # Served as GET / , /s/{id}, /s/{id}/{page}, /e/{id}/admin (see docs/protocol.md, "Pages").
 PAGES = ["index", "attend", "moderator", "chair", "av", "captioner", "interpreter", "display", "admin"]
 
-# Modules that make up the protocol layer: no DOM, importable from a test runner or a worker.
-PROTOCOL_LAYER = ["protocol.js", "tokens.js", "route.js", "labels.js", "media.js"]
+# Modules that make up the protocol layer: no DOM, importable from a test runner or a worker. They speak in
+# codes; words for people (js/labels.js, js/i18n.js) belong to the pages, in the reader's language.
+PROTOCOL_LAYER = ["protocol.js", "tokens.js", "route.js", "media.js"]
 
 # Hooks that end-to-end tests rely on (docs in web/js/ui.js).
 TEST_HOOKS = [

@@ -125,27 +125,72 @@ export function language() {
   return current;
 }
 
+/**
+ * The locale for Intl formatting of dates and numbers. English pages keep British conventions (24-hour clock,
+ * day before month), as the UN in Geneva writes them.
+ */
+export function locale() {
+  return current.code === SOURCE ? 'en-GB' : current.code;
+}
+
 /** A number written the reader's way. @param {number} value */
 export function formatNumber(value) {
-  return new Intl.NumberFormat(current.code).format(value);
+  return new Intl.NumberFormat(locale()).format(value);
 }
 
 /**
- * Translate what the HTML file itself says: elements marked `data-i18n` have their text replaced, and
- * `data-i18n-attrs="aria-label title"` names attributes to translate.
+ * A rank written the reader's way: 1st, 2nd (English), 1er, 2e (French), 1.º (Spanish), 1-й (Russian), 第1 (Chinese).
+ * Ordinals follow rules of their own (not the cardinal plural categories), so they are written here rather than
+ * in the catalogues.
+ * @param {number} n
+ */
+export function ordinal(n) {
+  switch (current.code) {
+    case 'fr':
+      return n === 1 ? '1er' : `${n}e`;
+    case 'es':
+      return `${n}.º`;
+    case 'ru':
+      return `${n}-й`;
+    case 'zh':
+      return `第${n}`;
+    case 'ar':
+      return formatNumber(n);
+    default: {
+      const tens = n % 100;
+      if (tens >= 11 && tens <= 13) return `${n}th`;
+      return `${n}${({ 1: 'st', 2: 'nd', 3: 'rd' })[n % 10] ?? 'th'}`;
+    }
+  }
+}
+
+/**
+ * The message of a text written in HTML: runs of white space (line breaks and indentation) count as one space,
+ * as they do on screen. tests/test_i18n.py extracts the messages of the HTML files the same way.
+ * @param {string | null | undefined} text
+ */
+function collapse(text) {
+  return (text ?? '').replace(/\s+/g, ' ').trim();
+}
+
+/**
+ * Translate what the HTML file itself says: elements marked `data-i18n` have their text replaced (they hold
+ * text only: a label with a badge in it marks each piece), and `data-i18n-attrs="aria-label title"` names
+ * attributes to translate. Each element keeps its English source, so translating twice is harmless.
  * @param {ParentNode} [root]
  */
 export function translateStatic(root = document) {
   for (const node of root.querySelectorAll('[data-i18n]')) {
-    const source = node.getAttribute('data-i18n') || node.textContent?.trim() || '';
+    const source = node.getAttribute('data-i18n') || collapse(node.textContent);
     if (!node.hasAttribute('data-i18n')) continue;
     node.setAttribute('data-i18n', source);
     if (source) node.textContent = t(source);
   }
   for (const node of root.querySelectorAll('[data-i18n-attrs]')) {
     for (const attribute of (node.getAttribute('data-i18n-attrs') || '').split(/\s+/)) {
+      if (!attribute) continue;
       const source = node.getAttribute(`data-i18n-${attribute}`) ?? node.getAttribute(attribute);
-      if (!attribute || source === null) continue;
+      if (source === null) continue;
       node.setAttribute(`data-i18n-${attribute}`, source);
       node.setAttribute(attribute, t(source));
     }
@@ -199,3 +244,5 @@ if (asked) {
 }
 await load(asked ?? preferredLanguage());
 translateStatic();
+// Every page's top bar (the room display's footer) has a place for the picker.
+for (const slot of document.querySelectorAll('[data-language-picker]')) slot.replaceChildren(languagePicker());

@@ -2,19 +2,23 @@
 /**
  * Words shown for the codes of docs/protocol.md: roles, stakeholder groups, session states, demographics.
  *
- * Protocol layer: no DOM access. The labels match server/domain/roles.py and server/domain/participants.py.
+ * Page layer: the words are in the reader's language (js/i18n.js, which sets the document's language), so the
+ * protocol layer never imports this module; it speaks in codes. The labels match server/domain/roles.py and
+ * server/domain/participants.py.
  */
+
+import { language, locale, ordinal as rank, t } from './i18n.js';
 
 /** @type {Readonly<Record<string, string>>} */
 export const ROLE_LABELS = Object.freeze({
-  admin: 'Administrator',
-  moderator: 'Moderator',
-  chair: 'Chair',
-  av: 'AV technician',
-  captioner: 'Captioner',
-  interpreter: 'Interpreter',
-  display: 'Room display',
-  attendee: 'Attendee',
+  admin: t('Administrator'),
+  moderator: t('Moderator'),
+  chair: t('Chair'),
+  av: t('AV technician'),
+  captioner: t('Captioner'),
+  interpreter: t('Interpreter'),
+  display: t('Room display'),
+  attendee: t('Attendee'),
 });
 
 /** Roles in the order a roster lists them: staff first, attendees last. */
@@ -25,11 +29,11 @@ export const STAFF_ROLES = Object.freeze(['admin', 'moderator', 'chair', 'av', '
 
 /** @type {Readonly<Record<string, string>>} */
 export const GROUP_LABELS = Object.freeze({
-  government: 'Government',
-  private_sector: 'Private sector',
-  civil_society: 'Civil society',
-  academic_technical: 'Academic and technical community',
-  international_organization: 'International organization',
+  government: t('Government'),
+  private_sector: t('Private sector'),
+  civil_society: t('Civil society'),
+  academic_technical: t('Academic and technical community'),
+  international_organization: t('International organization'),
 });
 
 /** The five stakeholder groups, in the order the WSIS process lists them. */
@@ -37,25 +41,25 @@ export const GROUP_ORDER = Object.freeze(Object.keys(GROUP_LABELS));
 
 /** @type {Readonly<Record<string, string>>} */
 export const STATE_LABELS = Object.freeze({
-  scheduled: 'Scheduled',
-  live: 'Live',
-  ended: 'Ended',
+  scheduled: t('Scheduled'),
+  live: t('Live'),
+  ended: t('Ended'),
 });
 
 /** @type {Readonly<Record<string, string>>} */
 export const GENDER_LABELS = Object.freeze({
-  woman: 'Woman',
-  man: 'Man',
-  another: 'Another gender',
+  woman: t('Woman'),
+  man: t('Man'),
+  another: t('Another gender'),
 });
 
 /** @type {Readonly<Record<string, string>>} */
 export const AGE_BAND_LABELS = Object.freeze({
-  under_25: 'Under 25',
-  '25_34': '25 to 34',
-  '35_49': '35 to 49',
-  '50_64': '50 to 64',
-  '65_plus': '65 or over',
+  under_25: t('Under 25'),
+  '25_34': t('25 to 34'),
+  '35_49': t('35 to 49'),
+  '50_64': t('50 to 64'),
+  '65_plus': t('65 or over'),
 });
 
 /**
@@ -74,18 +78,18 @@ TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
 
 /** @param {string | null | undefined} role */
 export function roleLabel(role) {
-  return (role && ROLE_LABELS[role]) || role || 'Unknown role';
+  return (role && ROLE_LABELS[role]) || role || t('Unknown role');
 }
 
 /** @param {string | null | undefined} group */
 export function groupLabel(group) {
-  if (!group || group === 'unspecified') return 'Not stated';
+  if (!group || group === 'unspecified') return t('Not stated');
   return GROUP_LABELS[group] || group;
 }
 
 /** @param {string | null | undefined} state */
 export function stateLabel(state) {
-  return (state && STATE_LABELS[state]) || state || 'Unknown';
+  return (state && STATE_LABELS[state]) || state || t('Unknown');
 }
 
 /** @param {string | null | undefined} role */
@@ -97,14 +101,15 @@ export function isStaffRole(role) {
 let regionNames;
 
 /**
- * The English name of a country code ("SN" → "Senegal"); the code itself when the browser has no name.
+ * The name of a country code in the reader's language ("SN" → "Senegal", "Sénégal"); the code itself when the
+ * browser has no name.
  * @param {string | null | undefined} code
  */
 export function countryName(code) {
   if (!code) return '';
   if (regionNames === undefined) {
     try {
-      regionNames = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'code' });
+      regionNames = new Intl.DisplayNames([language().code], { type: 'region', fallback: 'code' });
     } catch {
       regionNames = null; // older browsers: show the code
     }
@@ -116,10 +121,10 @@ export function countryName(code) {
   }
 }
 
-/** Country codes sorted by their English names, for a select list. */
+/** Country codes sorted by their names in the reader's language, for a select list. */
 export function countriesByName() {
   return COUNTRY_CODES.map((code) => ({ code, name: countryName(code) }))
-    .sort((a, b) => a.name.localeCompare(b.name, 'en', { sensitivity: 'base' }));
+    .sort((a, b) => a.name.localeCompare(b.name, locale(), { sensitivity: 'base' }));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -128,56 +133,56 @@ export function countriesByName() {
 /** Types of intervention (`Type` in docs/protocol.md), in the order the form offers them. */
 /** @type {Readonly<Record<string, string>>} */
 export const TYPE_LABELS = Object.freeze({
-  statement: 'Statement',
-  question: 'Question to the panel',
-  right_of_reply: 'Right of reply',
-  point_of_order: 'Point of order',
+  statement: t('Statement'),
+  question: t('Question to the panel'),
+  right_of_reply: t('Right of reply'),
+  point_of_order: t('Point of order'),
 });
 
-/** The six UN languages, by their English names and their own (endonyms). */
+/** The six UN languages, by their names in the reader's language and their own (endonyms). */
 /** @type {Readonly<Record<string, {name: string, native: string}>>} */
 export const LANGUAGE_NAMES = Object.freeze({
-  ar: { name: 'Arabic', native: 'العربية' },
-  zh: { name: 'Chinese', native: '中文' },
-  en: { name: 'English', native: 'English' },
-  fr: { name: 'French', native: 'Français' },
-  ru: { name: 'Russian', native: 'Русский' },
-  es: { name: 'Spanish', native: 'Español' },
+  ar: { name: t('Arabic'), native: 'العربية' },
+  zh: { name: t('Chinese'), native: '中文' },
+  en: { name: t('English'), native: 'English' },
+  fr: { name: t('French'), native: 'Français' },
+  ru: { name: t('Russian'), native: 'Русский' },
+  es: { name: t('Spanish'), native: 'Español' },
 });
 
 /** How a turn ended (`end_reason`). */
 /** @type {Readonly<Record<string, string>>} */
 export const END_REASON_LABELS = Object.freeze({
-  finished: 'Finished',
-  revoked: 'Revoked',
-  time_up: 'Time up',
-  disconnected: 'Disconnected',
-  replaced: 'Next speaker called',
+  finished: t('Finished'),
+  revoked: t('Revoked'),
+  time_up: t('Time up'),
+  disconnected: t('Disconnected'),
+  replaced: t('Next speaker called'),
 });
 
 /** Dimensions of `queue.balance`, in the order the moderator reads them. */
 /** @type {Readonly<Record<string, string>>} */
 export const BALANCE_DIMENSIONS = Object.freeze({
-  stakeholder_group: 'Stakeholder group',
-  gender: 'Gender',
-  youth: 'Youth (under 25)',
-  region: 'Region',
+  stakeholder_group: t('Stakeholder group'),
+  gender: t('Gender'),
+  youth: t('Youth (under 25)'),
+  region: t('Region'),
 });
 
 /** UN M49 regions used by the balance figures. */
 /** @type {Readonly<Record<string, string>>} */
 export const REGION_LABELS = Object.freeze({
-  africa: 'Africa',
-  americas: 'Americas',
-  asia: 'Asia',
-  europe: 'Europe',
-  oceania: 'Oceania',
+  africa: t('Africa'),
+  americas: t('Americas'),
+  asia: t('Asia'),
+  europe: t('Europe'),
+  oceania: t('Oceania'),
 });
 
 /** @type {Readonly<Record<string, string>>} */
 export const YOUTH_LABELS = Object.freeze({
-  youth: 'Under 25',
-  not_youth: '25 or over',
+  youth: t('Under 25'),
+  not_youth: t('25 or over'),
 });
 
 /** @param {string | null | undefined} type */
@@ -186,7 +191,8 @@ export function typeLabel(type) {
 }
 
 /**
- * "French (Français)"; the code itself for a language this table does not know.
+ * "French (Français)" ("Français" alone for a French reader); the code itself for a language this table does not
+ * know.
  * @param {string | null | undefined} code
  * @param {{native?: boolean}} [options]  add the language's own name when it differs
  */
@@ -208,7 +214,7 @@ export function endReasonLabel(reason) {
  * @param {string} value
  */
 export function balanceValueLabel(dimension, value) {
-  if (value === 'unspecified') return 'Not stated';
+  if (value === 'unspecified') return t('Not stated');
   /** @type {Record<string, Readonly<Record<string, string>>>} */
   const tables = { stakeholder_group: GROUP_LABELS, gender: GENDER_LABELS, youth: YOUTH_LABELS, region: REGION_LABELS };
   return tables[dimension]?.[value] ?? value;
@@ -224,13 +230,11 @@ export const BALANCE_VALUES = Object.freeze({
 });
 
 /**
- * English ordinal: 1 → "1st", 2 → "2nd", 11 → "11th", 23 → "23rd".
+ * A rank in the reader's language: 1 → "1st", 2 → "2nd", 11 → "11th", 23 → "23rd" in English (js/i18n.js).
  * @param {number} n
  */
 export function ordinal(n) {
-  const tens = n % 100;
-  if (tens >= 11 && tens <= 13) return `${n}th`;
-  return `${n}${({ 1: 'st', 2: 'nd', 3: 'rd' })[n % 10] ?? 'th'}`;
+  return rank(n);
 }
 
 /**
@@ -241,7 +245,7 @@ export function ordinal(n) {
 export function countryCodeFor(typed) {
   const text = typed.trim();
   if (/^[a-z]{2}$/i.test(text)) return text.toUpperCase();
-  const match = countriesByName().find(({ name }) => name.localeCompare(text, 'en', { sensitivity: 'base' }) === 0);
+  const match = countriesByName().find(({ name }) => name.localeCompare(text, locale(), { sensitivity: 'base' }) === 0);
   return match ? match.code : text;
 }
 
@@ -251,33 +255,33 @@ export function countryCodeFor(typed) {
 /** States of a question, as its asker and the moderators read them. */
 /** @type {Readonly<Record<string, string>>} */
 export const QUESTION_STATE_LABELS = Object.freeze({
-  pending: 'Pending',
-  approved: 'Approved',
-  dismissed: 'Dismissed',
-  merged: 'Merged',
-  withdrawn: 'Withdrawn',
+  pending: t('Pending'),
+  approved: t('Approved'),
+  dismissed: t('Dismissed'),
+  merged: t('Merged'),
+  withdrawn: t('Withdrawn'),
 });
 
 /** Where an approved question is on its way to the room (`stage`; "none" has no badge). */
 /** @type {Readonly<Record<string, string>>} */
 export const QUESTION_STAGE_LABELS = Object.freeze({
-  forwarded: 'Forwarded to the chair',
-  read: 'Read aloud',
-  answered: 'Answered',
+  forwarded: t('Forwarded to the chair'),
+  read: t('Read aloud'),
+  answered: t('Answered'),
 });
 
 /** The counts of `Moderation.counts`, in the order of the session report's funnel. */
 /** @type {Readonly<Record<string, string>>} */
 export const QUESTION_COUNT_LABELS = Object.freeze({
-  asked: 'Asked',
-  pending: 'Pending',
-  approved: 'Approved',
-  dismissed: 'Dismissed',
-  merged: 'Merged',
-  withdrawn: 'Withdrawn',
-  forwarded: 'Forwarded',
-  read_aloud: 'Read aloud',
-  answered: 'Answered',
+  asked: t('Asked'),
+  pending: t('Pending'),
+  approved: t('Approved'),
+  dismissed: t('Dismissed'),
+  merged: t('Merged'),
+  withdrawn: t('Withdrawn'),
+  forwarded: t('Forwarded'),
+  read_aloud: t('Read aloud'),
+  answered: t('Answered'),
 });
 
 /** @param {string | null | undefined} state */
