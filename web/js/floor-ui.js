@@ -7,9 +7,10 @@
  * `data-phase`: speaking, ending, over, or idle when nobody speaks), `next-speakers` (the next in line).
  */
 
+import { t, tn } from './i18n.js';
 import { countryName, groupLabel, languageLabel, ordinal, typeLabel } from './labels.js';
 import { Countdown } from './timer.js';
-import { announce, el, fill, plural, userText } from './ui.js';
+import { announce, el, fill, userText } from './ui.js';
 
 /** How often a running countdown repaints (ms): often enough that seconds never skip. */
 const TICK_MS = 250;
@@ -19,9 +20,9 @@ const TICK_MS = 250;
 
 /** @type {Record<string, string>} */
 const PHASE_WORDS = {
-  speaking: 'Time left',
-  ending: 'Ending: please conclude',
-  over: 'Time is up',
+  speaking: t('Time left'),
+  ending: t('Ending: please conclude'),
+  over: t('Time is up'),
 };
 
 /**
@@ -33,7 +34,7 @@ export class CountdownView {
    * @param {{large?: boolean, announcePhases?: boolean, label?: string}} [options]
    *   announcePhases: tell screen-reader users when the time is ending and when it is up (the speaker's page)
    */
-  constructor({ large = false, announcePhases = false, label = 'Speaking time' } = {}) {
+  constructor({ large = false, announcePhases = false, label = t('Speaking time') } = {}) {
     this.announcePhases = announcePhases;
     this.clock = el('span', { class: 'countdown-clock' });
     this.words = el('span', { class: 'countdown-words' });
@@ -75,8 +76,10 @@ export class CountdownView {
     this.node.hidden = false;
     const minutes = Math.round(timer.allowed_seconds / 60 * 10) / 10;
     this.allowed.textContent = timer.allowed_seconds % 60 === 0
-      ? `of ${plural(minutes, 'minute', 'minutes')}`
-      : `of ${Math.floor(timer.allowed_seconds / 60)}:${String(timer.allowed_seconds % 60).padStart(2, '0')}`;
+      ? tn(minutes, 'of {count} minute', 'of {count} minutes')
+      : t('of {duration}', {
+        duration: `${Math.floor(timer.allowed_seconds / 60)}:${String(timer.allowed_seconds % 60).padStart(2, '0')}`,
+      });
     this.tick();
     if (!this.ticker) this.ticker = setInterval(() => this.tick(), TICK_MS);
   }
@@ -87,13 +90,13 @@ export class CountdownView {
     this.clock.textContent = now.clock;
     this.words.textContent = PHASE_WORDS[now.phase];
     this.node.dataset.phase = now.phase;
-    this.node.setAttribute('aria-label', `Speaking time: ${now.spoken}`);
+    this.node.setAttribute('aria-label', t('Speaking time: {time}', { time: now.spoken }));
     if (now.phase !== this.phase) {
       const before = this.phase;
       this.phase = now.phase;
       if (this.announcePhases && before !== null) {
-        if (now.phase === 'ending') announce(`Please conclude: ${now.spoken}.`);
-        else if (now.phase === 'over') announce('Your speaking time is up.');
+        if (now.phase === 'ending') announce(t('Please conclude: {time}.', { time: now.spoken }));
+        else if (now.phase === 'over') announce(t('Your speaking time is up.'));
       }
     }
   }
@@ -121,9 +124,9 @@ export function entryDetails(entry) {
 export function entryTags(entry) {
   return [
     el('span', { class: `tag tag-type tag-${entry.type}` }, typeLabel(entry.type)),
-    el('span', { class: 'tag tag-language', lang: entry.language, title: `Will speak ${languageLabel(entry.language)}` },
+    el('span', { class: 'tag tag-language', lang: entry.language, title: t('Will speak {language}', { language: languageLabel(entry.language) }) },
       languageLabel(entry.language)),
-    entry.in_room ? el('span', { class: 'tag tag-in-room', testid: 'in-room' }, 'In the room') : null,
+    entry.in_room ? el('span', { class: 'tag tag-in-room', testid: 'in-room' }, t('In the room')) : null,
   ];
 }
 
@@ -142,10 +145,10 @@ export class FloorView {
    * @param {boolean} [options.announce]       announce who takes the floor through the live region
    * @param {string} [options.idleText]
    */
-  constructor({ large = false, next = 2, announce: speak = true, idleText = 'Nobody has the floor.' } = {}) {
+  constructor({ large = false, next = 2, announce: speak = true, idleText = t('Nobody has the floor.') } = {}) {
     this.nextCount = next;
     this.speak = speak;
-    this.label = el('p', { class: 'floor-label floor-now-label' }, 'Now speaking');
+    this.label = el('p', { class: 'floor-label floor-now-label' }, t('Now speaking'));
     this.name = el('p', { class: 'floor-speaker', testid: 'floor-speaker', dir: 'auto' });
     this.idle = el('p', { class: 'floor-idle' }, idleText);
     this.details = el('p', { class: 'floor-details' });
@@ -153,11 +156,11 @@ export class FloorView {
     this.countdown = new CountdownView({ large });
     this.speaker = el('div', { class: 'floor-now' }, this.label, this.name, this.idle, this.details, this.tags,
       this.countdown.node);
-    this.nextList = el('ol', { class: 'next-speakers', testid: 'next-speakers', 'aria-label': 'Next in line' });
-    this.nextEmpty = el('p', { class: 'muted next-empty' }, 'Nobody is waiting.');
+    this.nextList = el('ol', { class: 'next-speakers', testid: 'next-speakers', 'aria-label': t('Next in line') });
+    this.nextEmpty = el('p', { class: 'muted next-empty' }, t('Nobody is waiting.'));
     this.waiting = el('p', { class: 'muted next-waiting' });
     this.nextBlock = el('div', { class: 'floor-next' },
-      el('p', { class: 'floor-label' }, 'Next in line'), this.nextList, this.nextEmpty, this.waiting);
+      el('p', { class: 'floor-label' }, t('Next in line')), this.nextList, this.nextEmpty, this.waiting);
     this.node = el('div', { class: `floor${large ? ' floor-large' : ''}` }, this.speaker, next ? this.nextBlock : null);
     /** @type {number | null | undefined} undefined until the first update, so the first one says nothing */
     this.speakingId = undefined;
@@ -194,11 +197,11 @@ export class FloorView {
     }));
     this.nextEmpty.hidden = next.length > 0;
     const length = floor?.length ?? 0;
-    this.waiting.textContent = length > next.length ? `${plural(length, 'person', 'people')} waiting in all.` : '';
+    this.waiting.textContent = length > next.length ? tn(length, '{count} person waiting in all.', '{count} people waiting in all.') : '';
 
     const id = speaking ? speaking.id : null;
     if (this.speak && this.speakingId !== undefined && id !== this.speakingId && (id === null || id !== this.mineId)) {
-      announce(speaking ? `${speaking.display_name} has the floor.` : 'The floor is free.');
+      announce(speaking ? t('{name} has the floor.', { name: speaking.display_name }) : t('The floor is free.'));
     }
     this.speakingId = id;
   }
@@ -210,7 +213,7 @@ export class FloorView {
  * @param {number} length
  */
 export function placeText(place, length) {
-  return `You are ${ordinal(place)} in line of ${length}`;
+  return t('You are {place} in line of {length}', { place: ordinal(place), length });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -224,27 +227,28 @@ export function queueErrorText(error) {
   const e = /** @type {{code?: string, message?: string}} */ (error ?? {});
   switch (e.code) {
     case 'rate_limited':
-      return 'Too many requests in a short time. Wait a few seconds, then try again.';
+      return t('Too many requests in a short time. Wait a few seconds, then try again.');
     case 'session_ended':
-      return 'The session has ended: the list of speakers is closed.';
+      return t('The session has ended: the list of speakers is closed.');
     case 'session_not_live':
-      return 'The floor can be given only while the session is live. Go live first.';
+      return t('The floor can be given only while the session is live. Go live first.');
     case 'stale_entry':
-      return 'That request was already granted, removed or withdrawn meanwhile. The list now shows the latest state.';
+      return t('That request was already granted, removed or withdrawn meanwhile. The list now shows the latest state.');
     case 'has_floor':
-      return 'That person is speaking: end the turn instead.';
+      return t('That person is speaking: end the turn instead.');
     case 'not_queued':
-      return 'Your hand is no longer raised.';
+      return t('Your hand is no longer raised.');
     case 'not_speaking':
-      return 'Time can be changed only while someone speaks.';
+      return t('Time can be changed only while someone speaks.');
     case 'no_change':
-      return 'Nothing to change: that is already the case.';
+      return t('Nothing to change: that is already the case.');
     case 'forbidden':
-      return 'Your role may not do this.';
+      return t('Your role may not do this.');
     case 'not_connected':
+      return t('Not connected to the server. Wait until the connection is back, then try again.');
     case 'timeout':
-      return e.message ?? 'Not connected to the server.';
+      return t('The server did not answer in time. Try again.');
     default:
-      return e.message ?? 'The server refused this action.';
+      return e.message ?? t('The server refused this action.');
   }
 }

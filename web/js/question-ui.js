@@ -7,6 +7,7 @@
  * Test hooks: `reading` (the question being read aloud, with `data-question-id`; hidden when none).
  */
 
+import { t } from './i18n.js';
 import { countryName, groupLabel, questionStageLabel } from './labels.js';
 import { el, fill, userText } from './ui.js';
 
@@ -22,7 +23,7 @@ import { el, fill, userText } from './ui.js';
 export function askerNodes(question, { reveal = false, country = true } = {}) {
   const asker = question.asker;
   if (question.anonymous && !reveal) {
-    return [el('span', { class: 'asker-name asker-anonymous' }, 'Anonymous')];
+    return [el('span', { class: 'asker-name asker-anonymous' }, t('Anonymous'))];
   }
   const parts = [userText(asker.display_name, 'asker-name')];
   if (asker.affiliation) parts.push(userText(asker.affiliation, 'asker-affiliation'));
@@ -38,7 +39,7 @@ export function askerNodes(question, { reveal = false, country = true } = {}) {
  * @param {PublicQuestion} question
  */
 export function addresseeNode(question) {
-  return question.to ? el('p', { class: 'question-to' }, 'To ', userText(question.to, 'question-to-name', 'strong')) : null;
+  return question.to ? el('p', { class: 'question-to' }, `${t('To')} `, userText(question.to, 'question-to-name', 'strong')) : null;
 }
 
 /**
@@ -48,7 +49,7 @@ export function addresseeNode(question) {
  */
 export function stageBadge(stage, { reading = false } = {}) {
   if (!stage || stage === 'none') return null;
-  const label = reading ? 'Being read aloud' : questionStageLabel(stage);
+  const label = reading ? t('Being read aloud') : questionStageLabel(stage);
   return el('span', { class: `tag tag-stage tag-stage-${stage}${reading ? ' tag-reading' : ''}`, dataset: { stage } }, label);
 }
 
@@ -60,7 +61,7 @@ export class ReadingView {
   /**
    * @param {{large?: boolean, label?: string}} [options]   large: the room display
    */
-  constructor({ large = false, label = 'Being read aloud now' } = {}) {
+  constructor({ large = false, label = t('Being read aloud now') } = {}) {
     this.label = el('p', { class: 'reading-label' }, label);
     this.text = el('p', { class: 'reading-text', dir: 'auto' });
     this.to = el('p', { class: 'reading-to' });
@@ -86,10 +87,10 @@ export class ReadingView {
     // Long questions get smaller type on the room display, so they still fit on the screen.
     const length = [...question.text].length;
     this.node.dataset.length = length > 320 ? 'long' : length > 160 ? 'medium' : 'short';
-    fill(this.to, question.to ? ['To ', userText(question.to, 'reading-to-name', 'strong')] : []);
+    fill(this.to, question.to ? [`${t('To')} `, userText(question.to, 'reading-to-name', 'strong')] : []);
     this.to.hidden = !question.to;
-    fill(this.asker, question.anonymous ? [] : ['Asked by ', askerNodes(question, { country: false })]);
-    if (question.anonymous) this.asker.append(el('span', { class: 'asker-anonymous' }, 'Asked anonymously'));
+    fill(this.asker, question.anonymous ? [] : [`${t('Asked by')} `, askerNodes(question, { country: false })]);
+    if (question.anonymous) this.asker.append(el('span', { class: 'asker-anonymous' }, t('Asked anonymously')));
   }
 }
 
@@ -101,36 +102,37 @@ export function questionErrorText(error) {
   const e = /** @type {{code?: string, message?: string}} */ (error ?? {});
   switch (e.code) {
     case 'rate_limited':
-      return 'Too many questions or votes in a short time. Wait a few seconds, then try again.';
+      return t('Too many questions or votes in a short time. Wait a few seconds, then try again.');
     case 'session_ended':
-      return 'The session has ended: questions are closed.';
+      return t('The session has ended: questions are closed.');
     case 'not_pending':
-      return 'The moderators have already reviewed this question: it can no longer be changed or withdrawn.';
+      return t('The moderators have already reviewed this question: it can no longer be changed or withdrawn.');
     case 'not_approved':
-      return 'This question is not approved (any more): it takes no votes and cannot go to the chair.';
+      return t('This question is not approved (any more): it takes no votes and cannot go to the chair.');
     case 'own_question':
-      return 'You cannot vote for your own question.';
+      return t('You cannot vote for your own question.');
     case 'already_voted':
-      return 'You have already voted for this question.';
+      return t('You have already voted for this question.');
     case 'not_voted':
-      return 'You have not voted for this question.';
+      return t('You have not voted for this question.');
     case 'not_yours':
-      return 'This is not your question.';
+      return t('This is not your question.');
     case 'stale_question':
-      return 'Someone else changed this question meanwhile. The list now shows the latest state.';
+      return t('Someone else changed this question meanwhile. The list now shows the latest state.');
     case 'invalid_stage':
-      return 'This question has already moved on (someone else marked it meanwhile). The list now shows the latest state.';
+      return t('This question has already moved on (someone else marked it meanwhile). The list now shows the latest state.');
     case 'unknown_question':
-      return 'This question no longer exists.';
+      return t('This question no longer exists.');
     case 'no_change':
-      return 'Nothing to change: that is already the case.';
+      return t('Nothing to change: that is already the case.');
     case 'forbidden':
-      return 'Your role may not do this.';
+      return t('Your role may not do this.');
     case 'not_connected':
+      return t('Not connected to the server. Wait until the connection is back, then try again.');
     case 'timeout':
-      return e.message ?? 'Not connected to the server.';
+      return t('The server did not answer in time. Try again.');
     default:
-      return e.message ?? 'The server refused this action.';
+      return e.message ?? t('The server refused this action.');
   }
 }
 

@@ -7,6 +7,7 @@
  * Each such page has: #connection (the connection line), #session-header, #notices, #announcer.
  */
 
+import { t } from './i18n.js';
 import { roleLabel, stateLabel } from './labels.js';
 import { DEAD_TOKEN_CODES, HemicycleClient, getSession } from './protocol.js';
 import { parsePath } from './route.js';
@@ -17,7 +18,7 @@ import {
 
 /**
  * @typedef {object} SessionPageOptions
- * @property {string} pageName          shown in the browser tab ("Moderator")
+ * @property {string} pageName          shown in the browser tab ("Moderator"), in the reader's language
  * @property {string} role              the role this page is for ("moderator", "attendee", ...)
  * @property {boolean} [attendee]       refusal advice for attendees (register again) rather than staff
  */
@@ -64,8 +65,8 @@ export class SessionPage {
    */
   async loadPublic() {
     if (this.sessionId === null) {
-      this.showNotice(errorNotice('unknown_session', 'No session in this address', 'Check the link, or go back to the list of events.',
-        el('a', { href: '/' }, 'List of events')));
+      this.showNotice(errorNotice('unknown_session', t('No session in this address'), t('Check the link, or go back to the list of events.'),
+        el('a', { href: '/' }, t('List of events'))));
       return null;
     }
     try {
@@ -76,10 +77,10 @@ export class SessionPage {
       const code = /** @type {any} */ (err).code;
       if (code === 'unknown_session') {
         const advice = refusalAdvice('unknown_session');
-        this.showNotice(errorNotice(code, advice.title, advice.text, el('a', { href: '/' }, 'List of events')));
+        this.showNotice(errorNotice(code, advice.title, advice.text, el('a', { href: '/' }, t('List of events'))));
       } else {
-        this.showNotice(errorNotice(code ?? 'internal', 'The session could not be loaded', /** @type {Error} */ (err).message,
-          el('button', { type: 'button', onclick: () => location.reload() }, 'Try again')));
+        this.showNotice(errorNotice(code ?? 'internal', t('The session could not be loaded'), /** @type {Error} */ (err).message,
+          el('button', { type: 'button', onclick: () => location.reload() }, t('Try again'))));
       }
       return null;
     }
@@ -93,7 +94,7 @@ export class SessionPage {
     this.session = session;
     if (event) this.event = event;
     this.header.update(session, this.event);
-    document.title = `${session.title} — ${this.pageName} — Hemicycle`;
+    document.title = t('{session} — {page} — Hemicycle', { session: session.title, page: this.pageName });
   }
 
   /**
@@ -116,7 +117,7 @@ export class SessionPage {
         if (onRefused) onRefused(refusal);
         else this.showRefusal(refusal);
       } else if (state === 'connected' && previous === 'reconnecting') {
-        announce('Connection is back.');
+        announce(t('Connection is back.'));
       }
     });
     client.on('welcome', () => {
@@ -124,15 +125,17 @@ export class SessionPage {
       const me = client.me;
       this.showNotice(null); // a refusal or a mismatch notice from an earlier connection no longer holds
       if (me && me.role !== this.role && me.role !== 'admin') {
-        this.showNotice(notice(`This link is for the ${roleLabel(me.role)} role`,
-          `You are on the ${this.pageName} page: some of its features may be refused.`), { focus: false });
+        this.showNotice(notice(t('This link is for the {role} role', { role: roleLabel(me.role) }),
+          t('You are on the {page} page: some of its features may be refused.', { page: this.pageName })),
+        { focus: false });
       }
     });
     client.on('session:state', ({ session, by, previous }) => {
       this.setSession(session, client.event);
       if (previous !== session.state) {
-        const who = by && by.name ? `, set by ${by.name}` : '';
-        announce(`The session is now ${stateLabel(session.state).toLowerCase()}${who}.`);
+        const state = stateLabel(session.state).toLocaleLowerCase();
+        announce(by && by.name ? t('The session is now {state}, set by {name}.', { state, name: by.name })
+          : t('The session is now {state}.', { state }));
       }
     });
     client.connect();
@@ -143,6 +146,6 @@ export class SessionPage {
   showRefusal(refusal) {
     const advice = refusalAdvice(refusal.code, { attendee: this.attendee });
     this.showNotice(errorNotice(refusal.code, advice.title, advice.text,
-      el('span', { class: 'muted' }, `Server message: ${refusal.message}`)));
+      el('span', { class: 'muted' }, t('Server message: {message}', { message: refusal.message }))));
   }
 }

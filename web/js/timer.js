@@ -1,6 +1,7 @@
 // @ts-check
 /**
- * The speaking-time countdown, shared by every page that shows it. No DOM: pages call it on their own tick.
+ * The speaking-time countdown, shared by every page that shows it. No DOM of its own: pages call it on their own
+ * tick. Its words ("2 minutes 5 seconds left") come from js/i18n.js, in the reader's language.
  *
  * The server sends no per-second ticks. A `Timer` (docs/protocol.md) carries the `deadline` and the server's
  * clock when it was sent (`server_time`); the page remembers its own clock at receipt, so
@@ -12,6 +13,8 @@
  * Phases (the same rule as the server): `speaking`; `ending` in the last fifth of the allowed time, at most the
  * last 30 s; `over` past the deadline.
  */
+
+import { t, tn } from './i18n.js';
 
 /** The longest "ending" phase, in seconds. */
 export const ENDING_MAX_SECONDS = 30;
@@ -84,8 +87,8 @@ export function durationWords(seconds) {
   const m = Math.floor(total / 60);
   const s = total % 60;
   const parts = [];
-  if (m) parts.push(`${m} ${m === 1 ? 'minute' : 'minutes'}`);
-  if (s || !m) parts.push(`${s} ${s === 1 ? 'second' : 'seconds'}`);
+  if (m) parts.push(tn(m, '{count} minute', '{count} minutes'));
+  if (s || !m) parts.push(tn(s, '{count} second', '{count} seconds'));
   return parts.join(' ');
 }
 
@@ -136,11 +139,13 @@ export class Countdown {
     // Count down in whole seconds, rounding up: "0:01" until the very deadline, then "+0:00", "+0:01"...
     const shown = remaining >= 0 ? Math.ceil(remaining) : Math.floor(-remaining);
     const clock = remaining >= 0 ? formatDuration(shown) : `+${formatDuration(shown)}`;
-    const text = phase === 'over' ? `Over time by ${formatDuration(shown)}`
-      : phase === 'ending' ? `Ending: ${formatDuration(shown)} left`
-        : `${formatDuration(shown)} left`;
-    const spoken = phase === 'over' ? `Time is up: over by ${durationWords(shown)}`
-      : `${durationWords(shown)} left`;
+    const duration = formatDuration(shown);
+    const text = phase === 'over' ? t('Over time by {duration}', { duration })
+      : phase === 'ending' ? t('Ending: {duration} left', { duration })
+        : t('{duration} left', { duration });
+    const words = durationWords(shown);
+    const spoken = phase === 'over' ? t('Time is up: over by {duration}', { duration: words })
+      : t('{duration} left', { duration: words });
     return { remaining, phase, clock, text, spoken };
   }
 }

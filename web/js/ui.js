@@ -13,7 +13,8 @@
 import {
   GROUP_ORDER, ROLE_ORDER, countryName, groupLabel, isStaffRole, roleLabel, stateLabel,
 } from './labels.js';
-import { canTransition } from './protocol.js';
+import { locale, t, tn } from './i18n.js';
+import { ProtocolError, canTransition } from './protocol.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Elements
@@ -145,9 +146,9 @@ export function formatTime(iso, timeZone, options = { dateStyle: 'medium', timeS
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return iso;
   try {
-    return new Intl.DateTimeFormat('en-GB', { ...options, timeZone }).format(date);
+    return new Intl.DateTimeFormat(locale(), { ...options, timeZone }).format(date);
   } catch {
-    return new Intl.DateTimeFormat('en-GB', options).format(date);
+    return new Intl.DateTimeFormat(locale(), options).format(date);
   }
 }
 
@@ -161,11 +162,6 @@ export function formatSlot(session, timeZone) {
   const end = formatTime(session.ends_at, timeZone, { timeStyle: 'short' });
   if (!start) return '';
   return `${start}–${end}${timeZone ? ` (${timeZone})` : ''}`;
-}
-
-/** @param {number} count @param {string} one @param {string} many */
-export function plural(count, one, many) {
-  return `${count} ${count === 1 ? one : many}`;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -224,13 +220,13 @@ export class SessionHeader {
 /** @type {Record<string, string>} */
 const CONNECTION_TEXT = {
   // Only the connected state's text contains the word "connected": tests and people can rely on it.
-  idle: 'Offline.',
-  connecting: 'Connecting…',
-  waiting: 'In the waiting room.',
-  connected: 'Connected.',
-  reconnecting: 'Connection lost — reconnecting… What you see may be out of date until it is back.',
-  refused: 'Link refused by the server.',
-  closed: 'Connection closed by the server.',
+  idle: t('Offline.'),
+  connecting: t('Connecting…'),
+  waiting: t('In the waiting room.'),
+  connected: t('Connected.'),
+  reconnecting: t('Connection lost — reconnecting… What you see may be out of date until it is back.'),
+  refused: t('Link refused by the server.'),
+  closed: t('Connection closed by the server.'),
 };
 
 /**
@@ -255,7 +251,7 @@ export class ConnectionBanner {
     this.node.dataset.state = state;
     this.node.className = `connection connection-${state}`;
     const button = state === 'closed' && this.onReconnect
-      ? el('button', { type: 'button', class: 'link-button', onclick: this.onReconnect }, 'Reconnect')
+      ? el('button', { type: 'button', class: 'link-button', onclick: this.onReconnect }, t('Reconnect'))
       : null;
     fill(this.node, el('span', { class: 'connection-dot', 'aria-hidden': 'true' }), CONNECTION_TEXT[state] ?? state,
       button ? ' ' : null, button);
@@ -269,43 +265,83 @@ export class ConnectionBanner {
  * @returns {{title: string, text: string}}
  */
 export function refusalAdvice(code, { attendee = false } = {}) {
-  const askStaff = 'Ask the organisers for a new link.';
+  const askStaff = t('Ask the organisers for a new link.');
   switch (code) {
     case 'token_expired':
       return attendee
-        ? { title: 'Your registration has expired', text: 'Register again to follow the session.' }
-        : { title: 'This link has expired', text: askStaff };
+        ? { title: t('Your registration has expired'), text: t('Register again to follow the session.') }
+        : { title: t('This link has expired'), text: askStaff };
     case 'token_revoked':
       return attendee
-        ? { title: 'Your registration was withdrawn',
-            text: 'You can register again. If you think this is a mistake, contact the organisers.' }
-        : { title: 'This link was withdrawn', text: askStaff };
+        ? { title: t('Your registration was withdrawn'),
+            text: t('You can register again. If you think this is a mistake, contact the organisers.') }
+        : { title: t('This link was withdrawn'), text: askStaff };
     case 'token_invalid':
     case 'token_unknown':
       return attendee
-        ? { title: 'Your registration is not recognised',
-            text: 'It may come from another server or have been damaged. Register again to follow the session.' }
-        : { title: 'This link is not valid',
-            text: `It may have been copied incompletely, or come from another server. ${askStaff}` };
+        ? { title: t('Your registration is not recognised'),
+            text: t('It may come from another server or have been damaged. Register again to follow the session.') }
+        : { title: t('This link is not valid'),
+            text: t('It may have been copied incompletely, or come from another server. {advice}', { advice: askStaff }) };
     case 'token_missing':
       return attendee
-        ? { title: 'You are not registered', text: 'Register to follow the session.' }
-        : { title: 'This page needs a link', text: `Open the link you were given for this role. ${askStaff}` };
+        ? { title: t('You are not registered'), text: t('Register to follow the session.') }
+        : { title: t('This page needs a link'), text: t('Open the link you were given for this role. {advice}', { advice: askStaff }) };
     case 'wrong_session':
       return attendee
-        ? { title: 'Your registration is for another event', text: 'Register for this event to follow the session.' }
-        : { title: 'This link is for another session', text: 'Open the link you were given for this session.' };
+        ? { title: t('Your registration is for another event'), text: t('Register for this event to follow the session.') }
+        : { title: t('This link is for another session'), text: t('Open the link you were given for this session.') };
     case 'unknown_session':
-      return { title: 'No such session', text: 'Check the address, or go back to the list of events.' };
+      return { title: t('No such session'), text: t('Check the address, or go back to the list of events.') };
     case 'forbidden':
-      return { title: 'This role may not open this page', text: 'Open the page that goes with your link.' };
+      return { title: t('This role may not open this page'), text: t('Open the page that goes with your link.') };
     default:
-      return { title: 'The server refused the connection', text: 'Reload the page to try again.' };
+      return { title: t('The server refused the connection'), text: t('Reload the page to try again.') };
   }
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Errors and notices
+
+/**
+ * Words for the error codes any request may meet. The server's `message` is in English: a page shows these
+ * instead when it knows the code, and the server's own message otherwise (a field's validation, say).
+ * Refusals particular to the queue and questions are in js/floor-ui.js and js/question-ui.js.
+ * @type {Record<string, string>}
+ */
+const ERROR_WORDS = {
+  not_connected: t('Not connected to the server. Wait until the connection is back, then try again.'),
+  timeout: t('The server did not answer in time. Try again.'),
+  bad_response: t('The server sent an answer this page does not understand.'),
+  internal: t('Something went wrong on the server. Try again in a moment.'),
+  rate_limited: t('Too many requests in a short time. Wait a few seconds, then try again.'),
+  forbidden: t('Your role may not do this.'),
+  token_missing: t('This page needs a link.'),
+  token_expired: t('This link has expired.'),
+  token_revoked: t('This link was withdrawn.'),
+  token_invalid: t('This link is not valid.'),
+  token_unknown: t('This link is not valid.'),
+  wrong_session: t('This link is for another session.'),
+  unknown_session: t('No such session.'),
+  unknown_event: t('No such event.'),
+  session_ended: t('The session has ended.'),
+  session_not_live: t('The session is not live.'),
+  invalid_transition: t('The session cannot go to that state from its current one.'),
+  stale_state: t('Someone else changed the session meanwhile. The page now shows the latest state.'),
+  no_change: t('Nothing to change: that is already the case.'),
+  payload_too_large: t('Too much text at once.'),
+};
+
+/**
+ * What an error means, in the reader's language: words for its code when there are some, else its message.
+ * @param {unknown} error   a ProtocolError, an Error, a string
+ */
+export function errorText(error) {
+  if (!error) return '';
+  if (typeof error === 'string') return error;
+  const e = /** @type {{code?: string, message?: string}} */ (error);
+  return (e.code && ERROR_WORDS[e.code]) || e.message || String(error);
+}
 
 /**
  * Show an error in a node (`role="alert"`; `data-testid="error-message"` and `data-code` while shown); an empty
@@ -323,7 +359,10 @@ export function showError(node, error) {
     delete node.dataset.code;
     return;
   }
-  const message = typeof error === 'string' ? error : /** @type {any} */ (error).message || String(error);
+  // A ProtocolError carries the server's English message: its code has words in the reader's language. Pages
+  // pass their own words for the refusals they explain ({code, message}), shown as they are.
+  const message = error instanceof ProtocolError ? errorText(error)
+    : typeof error === 'string' ? error : /** @type {any} */ (error).message || String(error);
   const code = typeof error === 'object' && /** @type {any} */ (error).code;
   node.hidden = false;
   node.textContent = message;
@@ -410,13 +449,13 @@ export class StateControls {
         type: 'button', class: `state-button state-button-${target}${large ? ' large' : ''}`, testid,
         title: hint, onclick: () => this.#go(target),
       }, label);
-    this.live = button('state-live', 'Go live', 'live', 'Start the session: it becomes live for everyone');
-    this.end = button('state-end', 'End session', 'ended', 'End the session');
-    this.reopen = button('state-reopen', 'Reopen', 'live', 'Make an ended session live again');
+    this.live = button('state-live', t('Go live'), 'live', t('Start the session: it becomes live for everyone'));
+    this.end = button('state-end', t('End session'), 'ended', t('End the session'));
+    this.reopen = button('state-reopen', t('Reopen'), 'live', t('Make an ended session live again'));
     this.error = errorNode();
     this.status = el('p', { class: 'state-status', role: 'status' });
     fill(container,
-      el('div', { class: 'state-controls', role: 'group', 'aria-label': 'Session state' },
+      el('div', { class: 'state-controls', role: 'group', 'aria-label': t('Session state') },
         this.live, this.end, this.reopen),
       this.status, this.error);
     this.update(null);
@@ -429,7 +468,7 @@ export class StateControls {
     const pressed = buttons.find((button) => button === document.activeElement) ?? null;
     this.busy = true;
     showError(this.error, null);
-    this.status.textContent = target === 'live' ? 'Going live…' : 'Ending…';
+    this.status.textContent = target === 'live' ? t('Going live…') : t('Ending…');
     this.#refresh();
     try {
       await this.change(target);
@@ -480,27 +519,30 @@ export class StateControls {
 export class PresenceCounts {
   /**
    * @param {HTMLElement} container
-   * @param {{roles?: boolean, groups?: boolean, remote?: boolean, totalLabel?: [string, string]}} [options]
-   *   remote: add how many of them are attendees (`data-testid="remote-total"`)
+   * @param {{roles?: boolean, groups?: boolean, remote?: boolean,
+   *   totalLabel?: (count: number) => string}} [options]
+   *   remote: add how many of them are attendees (`data-testid="remote-total"`); totalLabel: the words after the
+   *   total, for a count
    */
   constructor(container, {
-    roles = true, groups = true, remote = false, totalLabel = ['person connected', 'people connected'],
+    roles = true, groups = true, remote = false,
+    totalLabel = (/** @type {number} */ count) => tn(count, 'person connected', 'people connected'),
   } = {}) {
     this.showRoles = roles;
     this.showGroups = groups;
     this.totalLabel = totalLabel;
     this.total = el('span', { class: 'count', testid: 'presence-total' }, '–');
-    this.totalWords = el('span', {}, ` ${totalLabel[1]}`);
+    this.totalWords = el('span', {}, ` ${totalLabel(2)}`);
     this.remote = remote ? el('span', { testid: 'remote-total' }, '0') : null;
     this.remoteWords = el('span', {});
-    this.roles = el('ul', { class: 'counts counts-roles', 'aria-label': 'By role' });
-    this.groups = el('ul', { class: 'counts counts-groups', 'aria-label': 'Attendees by stakeholder group' });
+    this.roles = el('ul', { class: 'counts counts-roles', 'aria-label': t('By role') });
+    this.groups = el('ul', { class: 'counts counts-groups', 'aria-label': t('Attendees by stakeholder group') });
     fill(container,
       el('p', { class: 'presence-total' }, this.total, this.totalWords,
         this.remote ? [', ', this.remote, this.remoteWords] : null),
-      roles ? el('h3', { class: 'counts-heading' }, 'By role') : null,
+      roles ? el('h3', { class: 'counts-heading' }, t('By role')) : null,
       roles ? this.roles : null,
-      groups ? el('h3', { class: 'counts-heading' }, 'Attendees by stakeholder group') : null,
+      groups ? el('h3', { class: 'counts-heading' }, t('Attendees by stakeholder group')) : null,
       groups ? this.groups : null);
   }
 
@@ -508,18 +550,18 @@ export class PresenceCounts {
   update(summary) {
     if (!summary) return;
     this.total.textContent = String(summary.total);
-    this.totalWords.textContent = ` ${summary.total === 1 ? this.totalLabel[0] : this.totalLabel[1]}`;
+    this.totalWords.textContent = ` ${this.totalLabel(summary.total)}`;
     if (this.remote) {
       const remote = summary.by_role?.attendee ?? 0;
       this.remote.textContent = String(remote);
-      this.remoteWords.textContent = ' following remotely';
+      this.remoteWords.textContent = ` ${t('following remotely')}`;
     }
     if (this.showRoles) {
       const byRole = summary.by_role || {};
       fill(this.roles, ROLE_ORDER
         .filter((role) => (/** @type {any} */ (byRole)[role] ?? 0) > 0)
         .map((role) => countItem(roleLabel(role), /** @type {any} */ (byRole)[role], 'role-count', { role })));
-      if (!this.roles.children.length) fill(this.roles, el('li', { class: 'muted' }, 'Nobody yet.'));
+      if (!this.roles.children.length) fill(this.roles, el('li', { class: 'muted' }, t('Nobody yet.')));
     }
     if (this.showGroups) fill(this.groups, groupCountItems(summary.by_group || {}));
   }
@@ -571,10 +613,10 @@ export class Roster {
    * @param {HTMLElement} container
    * @param {{staffOnly?: boolean, label?: string}} [options]
    */
-  constructor(container, { staffOnly = false, label = 'People connected' } = {}) {
+  constructor(container, { staffOnly = false, label = t('People connected') } = {}) {
     this.staffOnly = staffOnly;
     this.list = el('ul', { class: 'roster', testid: 'roster', 'aria-label': label });
-    this.empty = el('p', { class: 'muted roster-empty' }, staffOnly ? 'No staff connected.' : 'Nobody is connected yet.');
+    this.empty = el('p', { class: 'muted roster-empty' }, staffOnly ? t('No staff connected.') : t('Nobody is connected yet.'));
     fill(container, this.list, this.empty);
   }
 
@@ -603,8 +645,8 @@ export function personItem(person) {
     userText(person.display_name, 'person-name'),
     staff ? el('span', { class: `role-tag role-${person.role}` }, roleLabel(person.role)) : null,
     person.connections > 1
-      ? el('span', { class: 'person-connections', title: 'Open in several tabs or devices' },
-        plural(person.connections, 'connection', 'connections'))
+      ? el('span', { class: 'person-connections', title: t('Open in several tabs or devices') },
+        tn(person.connections, '{count} connection', '{count} connections'))
       : null),
   details.length ? el('span', { class: 'person-details' }, details.flatMap((node, i) => (i ? [' · ', node] : [node])))
     : null);
@@ -629,16 +671,16 @@ export function copyField(label, value, id) {
     onclick: async () => {
       try {
         await navigator.clipboard.writeText(value);
-        status.textContent = 'Copied.';
+        status.textContent = t('Copied.');
       } catch {
         // No clipboard access (plain http, old browser): select it for Ctrl+C / long press.
         input.focus();
         input.select();
-        status.textContent = 'Selected: press Ctrl+C (⌘C) to copy.';
+        status.textContent = t('Selected: press Ctrl+C (⌘C) to copy.');
       }
       setTimeout(() => { status.textContent = ''; }, 4000);
     },
-  }, 'Copy');
+  }, t('Copy'));
   return el('div', { class: 'copy-field' }, el('label', { for: id }, label), input, button, status);
 }
 
@@ -682,14 +724,15 @@ export function askDialog({ title, text, confirm, field, body, danger = false, t
   }
   const error = el('p', { id: `${id}-error`, class: 'error', role: 'alert' });
   error.hidden = true;
-  const cancel = el('button', { type: 'button', class: 'secondary', value: 'cancel' }, 'Cancel');
+  const cancel = el('button', { type: 'button', class: 'secondary', value: 'cancel' }, t('Cancel'));
   const ok = el('button', { type: 'submit', class: danger ? 'danger' : undefined, value: 'ok' }, confirm);
   const form = /** @type {HTMLFormElement} */ (el('form', { method: 'dialog', novalidate: true },
     el('h2', { id: `${id}-title` }, title),
     text ? el('p', {}, text) : null,
     body ?? null,
     input && field ? el('div', { class: 'field' },
-      el('label', { for: input.id }, field.label, field.required ? el('span', { class: 'required' }, ' (required)') : null),
+      el('label', { for: input.id }, field.label,
+        field.required ? el('span', { class: 'required' }, ` ${t('(required)')}`) : null),
       input,
       el('p', { id: `${id}-hint`, class: 'hint' }, field.hint ?? '')) : null,
     error,
@@ -703,7 +746,7 @@ export function askDialog({ title, text, confirm, field, body, danger = false, t
     cancel.addEventListener('click', () => dialog.close());
     form.addEventListener('submit', (event) => {
       const value = input ? input.value.trim() : '';
-      const problem = field?.required && !value ? `${field.label} is required.`
+      const problem = field?.required && !value ? t('{field} is required.', { field: field.label })
         : field?.validate ? field.validate(value) : null;
       if (problem) {
         event.preventDefault();

@@ -5,7 +5,8 @@
  * session.
  */
 
-import { roleLabel } from '../labels.js';
+import { t } from '../i18n.js';
+import { roleLabel, stateLabel } from '../labels.js';
 import { DEAD_TOKEN_CODES, getEvent, getMe, issueLinks, postSessionState } from '../protocol.js';
 import { parsePath } from '../route.js';
 import { adminTokenKey, forgetToken, tokenFor } from '../tokens.js';
@@ -31,7 +32,7 @@ start();
 
 async function start() {
   if (eventId === null) {
-    fill(notices, errorNotice('not_found', 'No event in this address', 'Check the link you were given.'));
+    fill(notices, errorNotice('not_found', t('No event in this address'), t('Check the link you were given.')));
     return;
   }
   const key = adminTokenKey(eventId);
@@ -39,20 +40,21 @@ async function start() {
   refresh.addEventListener('click', load);
   if (!token) {
     const advice = refusalAdvice('token_missing');
-    fill(notices, notice(advice.title, `${advice.text} Without it, sessions are shown read-only.`));
+    fill(notices, notice(advice.title, t('{advice} Without it, sessions are shown read-only.', { advice: advice.text })));
   } else {
     try {
       const { me } = await getMe(token);
       if (me.role !== 'admin') {
-        fill(notices, notice(`This link is for the ${roleLabel(me.role)} role`,
-          'Open the administrator link of this event to manage it.'));
+        fill(notices, notice(t('This link is for the {role} role', { role: roleLabel(me.role) }),
+          t('Open the administrator link of this event to manage it.')));
         token = null;
       } else {
-        fill(byId('whoami'), 'Signed in as ', userText(me.display_name, 'person-name', 'strong'), ' (Administrator) · ',
+        const [before, after] = t('Signed in as {name} (Administrator)').split('{name}');
+        fill(byId('whoami'), before, userText(me.display_name, 'person-name', 'strong'), after ?? '', ' · ',
           el('a', {
             href: `/e/${encodeURIComponent(String(eventId))}/report`, target: '_blank', rel: 'noopener',
             testid: 'event-report-link',
-          }, 'The event\u2019s record and balance report'));
+          }, t('The event\u2019s record and balance report')));
       }
     } catch (err) {
       const code = /** @type {any} */ (err).code;
@@ -62,7 +64,7 @@ async function start() {
         const advice = refusalAdvice(code);
         fill(notices, errorNotice(code, advice.title, advice.text));
       } else {
-        fill(notices, errorNotice(code ?? 'internal', 'Your link could not be checked', /** @type {Error} */ (err).message));
+        fill(notices, errorNotice(code ?? 'internal', t('Your link could not be checked'), /** @type {Error} */ (err).message));
       }
     }
   }
@@ -78,9 +80,9 @@ async function load() {
     currentEvent = event;
     byId('event-title').textContent = event.title;
     byId('event-venue').textContent = event.venue;
-    document.title = `${event.title} — Administration — Hemicycle`;
+    document.title = t('{event} — Administration — Hemicycle', { event: event.title });
     fill(list, sessions.map(sessionItem));
-    if (!sessions.length) fill(list, el('li', { class: 'muted' }, 'This event has no sessions yet.'));
+    if (!sessions.length) fill(list, el('li', { class: 'muted' }, t('This event has no sessions yet.')));
   } catch (err) {
     fill(list, el('li', {}, errorLine(err)));
   } finally {
@@ -106,7 +108,7 @@ function sessionItem(session) {
   const linksButton = /** @type {HTMLButtonElement} */ (el('button', {
     type: 'button', class: 'secondary', testid: 'role-links', 'aria-controls': linksBox.id,
     disabled: !token, onclick: () => showLinks(session, linksBox, linksError, linksButton),
-  }, 'Role links'));
+  }, t('Role links')));
   const item = el('li', { class: 'session-item', testid: 'session-item', dataset: { sessionId: String(session.id) },
     'aria-labelledby': headingId },
   el('div', { class: 'session-heading' },
@@ -115,7 +117,7 @@ function sessionItem(session) {
     session.ref ? el('span', { class: 'session-ref', dir: 'auto' }, session.ref) : null,
     session.room ? el('span', { class: 'session-room' }, userText(session.room)) : null, // the name says "Room"
     el('span', {}, formatSlot(session, currentEvent?.timezone)),
-    el('a', { href: `/s/${encodeURIComponent(String(session.id))}` }, 'Attendee page')),
+    el('a', { href: `/s/${encodeURIComponent(String(session.id))}` }, t('Attendee page'))),
   controlsBox,
   el('p', { class: 'actions' }, linksButton),
   linksError,
@@ -127,7 +129,7 @@ function sessionItem(session) {
     session = updated;
     fill(badgeSlot, stateBadge(updated.state));
     controls.update(updated.state, { enabled: true });
-    announce(`${updated.title}: ${updated.state}.`);
+    announce(t('{session}: {state}.', { session: updated.title, state: stateLabel(updated.state) }));
   });
   controls.update(session.state, { enabled: !!token });
   return item;
@@ -149,10 +151,10 @@ async function showLinks(session, box, error, button) {
       ...Object.keys(links).filter((role) => !LINK_ORDER.includes(role))];
     fill(box,
       el('p', { class: 'hint' },
-        'Anyone who holds a link acts in that role: send each one only to the person who needs it.',
-        expiresAt ? ` These links expire on ${formatTime(expiresAt, currentEvent?.timezone)}.` : ''),
+        t('Anyone who holds a link acts in that role: send each one only to the person who needs it.'),
+        expiresAt ? ` ${t('These links expire on {time}.', { time: formatTime(expiresAt, currentEvent?.timezone) })}` : ''),
       roles.map((role) => copyField(roleLabel(role), links[role], `link-${session.id}-${role}`)));
-    button.textContent = 'New role links';
+    button.textContent = t('New role links');
     const first = box.querySelector('input');
     if (first) first.focus();
   } catch (err) {

@@ -6,15 +6,16 @@
 
 import { CHANNELS, MediaClient } from '../media.js';
 import { languageLabel } from '../labels.js';
+import { t } from '../i18n.js';
 import { el, fill } from '../ui.js';
 
 /** @typedef {import('../media.js').MediaLink} MediaLink */
 
 const LINK_TEXT = /** @type {Record<string, string>} */ ({
   idle: '',
-  connecting: 'Connecting to the room…',
-  connected: 'Connected to the room.',
-  retrying: 'Connection lost: reconnecting…',
+  connecting: t('Connecting to the room…'),
+  connected: t('Connected to the room.'),
+  retrying: t('Connection lost: reconnecting…'),
   stopped: '',
 });
 
@@ -31,29 +32,29 @@ export class AttendeeMedia {
     /** @type {MediaStream | null} */ this.microphone = null;
     this.video = /** @type {HTMLVideoElement} */ (el('video', {
       class: 'room-video', autoplay: true, playsinline: true, testid: 'room-video',
-      'aria-label': 'The room',
+      'aria-label': t('The room'),
     }));
     this.channel = /** @type {HTMLSelectElement} */ (el('select', { id: 'media-channel', testid: 'media-channel' },
-      CHANNELS.map((c) => el('option', { value: c }, c === 'floor' ? 'Floor (no interpretation)' : languageLabel(c)))));
+      CHANNELS.map((c) => el('option', { value: c }, c === 'floor' ? t('Floor (no interpretation)') : languageLabel(c)))));
     this.audioOnly = /** @type {HTMLInputElement} */ (el('input', {
       type: 'checkbox', id: 'media-audio-only', testid: 'media-audio-only',
     }));
-    this.watch = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', testid: 'media-watch' }, 'Watch and listen'));
+    this.watch = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', testid: 'media-watch' }, t('Watch and listen')));
     this.status = el('p', { class: 'muted', role: 'status', testid: 'media-state' });
     this.speak = el('div', { class: 'speak-panel', hidden: true, testid: 'speak-panel' });
     this.camera = /** @type {HTMLInputElement} */ (el('input', { type: 'checkbox', id: 'media-camera' }));
     this.speakButton = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', testid: 'media-speak' },
-      'Turn on my microphone'));
+      t('Turn on my microphone')));
     this.speakStatus = el('p', { role: 'status', testid: 'speak-state' });
     fill(this.speak,
-      el('p', {}, 'You have the floor. Your microphone reaches the room once you turn it on.'),
-      el('p', { class: 'field-check' }, this.camera, el('label', { for: 'media-camera' }, 'Also send my camera')),
+      el('p', {}, t('You have the floor. Your microphone reaches the room once you turn it on.')),
+      el('p', { class: 'field-check' }, this.camera, el('label', { for: 'media-camera' }, t('Also send my camera'))),
       el('p', { class: 'actions' }, this.speakButton), this.speakStatus);
     fill(root,
       this.video,
       el('div', { class: 'media-controls' },
-        el('label', { for: 'media-channel' }, 'Language'), ' ', this.channel, ' ',
-        this.audioOnly, el('label', { for: 'media-audio-only' }, 'Sound only (weak connection)'), ' ',
+        el('label', { for: 'media-channel' }, t('Language')), ' ', this.channel, ' ',
+        this.audioOnly, el('label', { for: 'media-audio-only' }, t('Sound only (weak connection)')), ' ',
         this.watch),
       this.status, this.speak);
     this.watch.addEventListener('click', () => this.toggleWatch());
@@ -77,7 +78,7 @@ export class AttendeeMedia {
       this.watching.stop();
       this.watching = null;
       this.video.srcObject = null;
-      this.watch.textContent = 'Watch and listen';
+      this.watch.textContent = t('Watch and listen');
       this.status.textContent = '';
       return;
     }
@@ -92,7 +93,7 @@ export class AttendeeMedia {
       source: 'room', channel: this.channel.value, audioOnly: this.audioOnly.checked,
     });
     this.watching = link;
-    this.watch.textContent = 'Stop';
+    this.watch.textContent = t('Stop');
     link.addEventListener('stream', (event) => {
       const { stream } = /** @type {CustomEvent} */ (event).detail;
       if (this.video.srcObject !== stream) this.video.srcObject = stream;
@@ -109,12 +110,12 @@ export class AttendeeMedia {
   onMine() {
     const speaking = this.getClient()?.mine?.entry?.state === 'speaking';
     this.speak.hidden = !speaking;
-    if (!speaking && (this.speaking || this.microphone)) this.stopSpeaking('Your turn has ended.');
+    if (!speaking && (this.speaking || this.microphone)) this.stopSpeaking(t('Your turn has ended.'));
   }
 
   async toggleSpeaking() {
     if (this.speaking) {
-      this.stopSpeaking('Microphone off.');
+      this.stopSpeaking(t('Microphone off.'));
       return;
     }
     const media = this.#media();
@@ -122,18 +123,18 @@ export class AttendeeMedia {
     try {
       this.microphone = await navigator.mediaDevices.getUserMedia({ audio: true, video: this.camera.checked });
     } catch (error) {
-      this.speakStatus.textContent = `The microphone could not be opened: ${/** @type {Error} */ (error).message}`;
+      this.speakStatus.textContent = t('The microphone could not be opened: {reason}', { reason: /** @type {Error} */ (error).message });
       return;
     }
     // The room feed carries the PA: hearing oneself with a delay is confusing.
     this.video.muted = true;
     const link = media.publish({ source: 'speaker', stream: this.microphone });
     this.speaking = link;
-    this.speakButton.textContent = 'Turn off my microphone';
+    this.speakButton.textContent = t('Turn off my microphone');
     link.addEventListener('state', (event) => {
       const { state, error } = /** @type {CustomEvent} */ (event).detail;
       this.speakStatus.dataset.state = state;
-      this.speakStatus.textContent = state === 'connected' ? 'You are live in the room.'
+      this.speakStatus.textContent = state === 'connected' ? t('You are live in the room.')
         : state === 'stopped' && error ? error.message : LINK_TEXT[state] ?? '';
     });
   }
@@ -145,7 +146,7 @@ export class AttendeeMedia {
     for (const track of this.microphone?.getTracks() ?? []) track.stop();
     this.microphone = null;
     this.video.muted = false;
-    this.speakButton.textContent = 'Turn on my microphone';
+    this.speakButton.textContent = t('Turn on my microphone');
     this.speakStatus.textContent = text;
   }
 }

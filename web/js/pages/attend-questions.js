@@ -12,13 +12,14 @@
  * `reading`; dialogs `edit-question-dialog`, `withdraw-question-dialog`.
  */
 
+import { t, tn } from '../i18n.js';
 import { questionLength } from '../labels.js';
 import {
   ReadingView, STALE_QUESTION_CODES, addresseeNode, askerNodes, excerpt, questionErrorText, rebuildKeepingFocus,
   stageBadge,
 } from '../question-ui.js';
 import {
-  announce, askDialog, el, errorNode, fill, formatTime, plural, showError, throttledAnnouncer, userText,
+  announce, askDialog, el, errorNode, fill, formatTime, showError, throttledAnnouncer, userText,
 } from '../ui.js';
 
 /** @typedef {import('../protocol.js').HemicycleClient} HemicycleClient */
@@ -28,11 +29,11 @@ import {
 /** How a state reads on the asker's own list. */
 /** @type {Record<string, string>} */
 const MY_STATE_WORDS = {
-  pending: 'Waiting for the moderators',
-  approved: 'Approved: everyone can see it',
-  dismissed: 'Dismissed',
-  merged: 'Merged with a similar question',
-  withdrawn: 'Withdrawn',
+  pending: t('Waiting for the moderators'),
+  approved: t('Approved: everyone can see it'),
+  dismissed: t('Dismissed'),
+  merged: t('Merged with a similar question'),
+  withdrawn: t('Withdrawn'),
 };
 
 /** Characters left below which the count is read out to screen-reader users. */
@@ -65,31 +66,30 @@ export class AttendeeQuestions {
       'aria-describedby': 'question-anonymous-hint',
     }));
     this.moderationHint = el('p', { id: 'question-moderation-hint', class: 'hint' });
-    this.submit = /** @type {HTMLButtonElement} */ (el('button', { type: 'submit' }, 'Send question'));
+    this.submit = /** @type {HTMLButtonElement} */ (el('button', { type: 'submit' }, t('Send question')));
     this.formError = errorNode();
     this.formStatus = el('p', { class: 'muted question-status', role: 'status' });
     this.closed = el('p', { class: 'muted' });
     this.form = /** @type {HTMLFormElement} */ (el('form', { class: 'question-form', testid: 'question-form', novalidate: true },
       el('div', { class: 'field' },
-        el('label', { for: 'question-text' }, 'Your question'),
+        el('label', { for: 'question-text' }, t('Your question')),
         this.text, this.count, this.countAlert, this.moderationHint, this.textError),
       el('div', { class: 'field' },
-        el('label', { for: 'question-to' }, 'To ', el('span', { class: 'required' }, '(optional)')),
+        el('label', { for: 'question-to' }, `${t('To')} `, el('span', { class: 'required' }, t('(optional)'))),
         this.to,
-        el('p', { id: 'question-to-hint', class: 'hint' }, 'Leave empty to ask the panel, or name the speaker you are asking.')),
+        el('p', { id: 'question-to-hint', class: 'hint' }, t('Leave empty to ask the panel, or name the speaker you are asking.'))),
       el('div', { class: 'field field-check' },
         this.anonymous,
-        el('label', { for: 'question-anonymous' }, 'Ask anonymously'),
+        el('label', { for: 'question-anonymous' }, t('Ask anonymously')),
         el('p', { id: 'question-anonymous-hint', class: 'hint' },
-          'Your name, affiliation and stakeholder group are hidden from other participants and on the room display. '
-          + 'The moderators still see who asks.')),
+          t('Your name, affiliation and stakeholder group are hidden from other participants and on the room display. The moderators still see who asks.'))),
       this.formError,
       el('p', { class: 'actions' }, this.submit),
       this.closed,
       this.formStatus));
 
     // --- my questions
-    this.myHeading = el('h3', { id: 'my-questions-heading' }, 'Your questions');
+    this.myHeading = el('h3', { id: 'my-questions-heading' }, t('Your questions'));
     this.myList = el('ol', {
       class: 'question-list my-questions', testid: 'my-questions', 'aria-labelledby': 'my-questions-heading', tabindex: '-1',
     });
@@ -98,24 +98,24 @@ export class AttendeeQuestions {
 
     // --- everyone's approved questions
     this.sort = /** @type {HTMLSelectElement} */ (el('select', { id: 'questions-sort', class: 'select-short' },
-      el('option', { value: 'votes' }, 'Most votes'),
-      el('option', { value: 'newest' }, 'Newest first')));
+      el('option', { value: 'votes' }, t('Most votes')),
+      el('option', { value: 'newest' }, t('Newest first'))));
     this.publicList = el('ol', {
       class: 'question-list public-questions', testid: 'public-questions', 'aria-labelledby': 'public-questions-heading',
       tabindex: '-1',
     });
-    this.publicEmpty = el('p', { class: 'muted' }, 'No question has been approved yet.');
+    this.publicEmpty = el('p', { class: 'muted' }, t('No question has been approved yet.'));
     this.publicError = errorNode();
 
     fill(container,
       this.reading.node,
-      el('h3', { id: 'ask-heading' }, 'Ask a question'),
+      el('h3', { id: 'ask-heading' }, t('Ask a question')),
       this.form,
       this.myBlock, this.myError,
       el('div', { class: 'list-head' },
-        el('h3', { id: 'public-questions-heading' }, 'Questions from participants'),
-        el('p', { class: 'sort-field' }, el('label', { for: 'questions-sort' }, 'Sort by'), ' ', this.sort)),
-      el('p', { class: 'hint' }, 'Vote for the questions you would like the panel to answer.'),
+        el('h3', { id: 'public-questions-heading' }, t('Questions from participants')),
+        el('p', { class: 'sort-field' }, el('label', { for: 'questions-sort' }, t('Sort by')), ' ', this.sort)),
+      el('p', { class: 'hint' }, t('Vote for the questions you would like the panel to answer.')),
       this.publicError,
       this.publicList, this.publicEmpty);
 
@@ -185,13 +185,13 @@ export class AttendeeQuestions {
     const connected = client?.connection === 'connected';
     const open = state !== 'ended';
     this.moderationHint.textContent = client?.questions?.premoderated === false
-      ? 'Questions are shown to everyone as soon as they are sent.'
-      : 'A moderator reviews each question before everyone can see it.';
+      ? t('Questions are shown to everyone as soon as they are sent.')
+      : t('A moderator reviews each question before everyone can see it.');
     for (const control of [this.text, this.to, this.anonymous]) control.disabled = !open;
     this.submit.disabled = this.posting || !open || !connected;
-    this.submit.textContent = this.posting ? 'Sending…' : 'Send question';
-    this.closed.textContent = !open ? 'The session has ended: questions are closed.'
-      : !connected ? 'Not connected: wait until the connection is back.' : '';
+    this.submit.textContent = this.posting ? t('Sending…') : t('Send question');
+    this.closed.textContent = !open ? t('The session has ended: questions are closed.')
+      : !connected ? t('Not connected: wait until the connection is back.') : '';
     this.closed.hidden = !this.closed.textContent;
   }
 
@@ -201,14 +201,15 @@ export class AttendeeQuestions {
     const used = questionLength(this.text.value);
     const left = max - used;
     this.count.textContent = left >= 0
-      ? `${used} / ${max} characters`
-      : `${used} / ${max} characters: ${plural(-left, 'character', 'characters')} too many`;
+      ? t('{used} / {max} characters', { used, max })
+      : tn(-left, '{used} / {max} characters: {count} character too many', '{used} / {max} characters: {count} characters too many',
+        { used, max });
     this.count.dataset.state = left < 0 ? 'over' : left <= COUNT_WARNING ? 'near' : 'ok';
     if (typing) {
       const band = left < 0 ? 'over' : left <= COUNT_WARNING ? 'near' : 'ok';
       if (band !== this.countBand) {
-        this.countAlert.textContent = band === 'over' ? `${plural(-left, 'character', 'characters')} too many.`
-          : band === 'near' ? `${plural(left, 'character', 'characters')} left.` : '';
+        this.countAlert.textContent = band === 'over' ? tn(-left, '{count} character too many.', '{count} characters too many.')
+          : band === 'near' ? tn(left, '{count} character left.', '{count} characters left.') : '';
       }
       this.countBand = band;
     }
@@ -226,8 +227,9 @@ export class AttendeeQuestions {
     this.text.removeAttribute('aria-invalid');
     this.formStatus.textContent = '';
     const used = questionLength(this.text.value);
-    const problem = used === 0 ? 'Write your question first.'
-      : used > this.#maxChars ? `Your question is ${used} characters long: shorten it to ${this.#maxChars} at most.` : null;
+    const problem = used === 0 ? t('Write your question first.')
+      : used > this.#maxChars ? t('Your question is {used} characters long: shorten it to {max} at most.', { used, max: this.#maxChars })
+        : null;
     if (problem) {
       showError(this.textError, { code: 'invalid_input', message: problem });
       this.text.setAttribute('aria-invalid', 'true');
@@ -245,8 +247,8 @@ export class AttendeeQuestions {
       this.countBand = 'ok';
       this.#syncCount(false);
       this.formStatus.textContent = question.state === 'pending'
-        ? 'Your question was sent. It is shown to everyone once a moderator approves it.'
-        : 'Your question was sent and is now shown to everyone.';
+        ? t('Your question was sent. It is shown to everyone once a moderator approves it.')
+        : t('Your question was sent and is now shown to everyone.');
       announce(this.formStatus.textContent);
       this.text.focus();
     } catch (err) {
@@ -281,7 +283,8 @@ export class AttendeeQuestions {
     for (const [id, before] of this.knownMine) {
       if (!ids.has(id) && !this.merged.has(id) && (before.state === 'pending' || before.state === 'approved')) {
         this.merged.set(id, { ...before, state: 'merged', editable: false });
-        announce(`Your question “${excerpt(before.text, 60)}” was merged with a similar question; your vote goes to that one.`);
+        announce(t('Your question “{question}” was merged with a similar question; your vote goes to that one.',
+          { question: excerpt(before.text, 60) }));
       }
     }
     if (this.seenMine) this.#announceMine(mine);
@@ -302,15 +305,17 @@ export class AttendeeQuestions {
       if (!before) continue;
       // "Your question was sent" no longer holds once the moderators have decided.
       if (q.id === this.lastPosted && q.state !== before.state) this.formStatus.textContent = '';
-      const what = `Your question “${excerpt(q.text, 60)}”`;
+      const question = excerpt(q.text, 60);
       if (before.state === 'pending' && q.state === 'approved') {
-        announce(`${what} was approved: everyone can now see it and vote for it.`);
+        announce(t('Your question “{question}” was approved: everyone can now see it and vote for it.', { question }));
       } else if (before.state !== 'dismissed' && q.state === 'dismissed') {
-        announce(`${what} was dismissed by the moderators${q.dismiss_reason ? `: ${q.dismiss_reason}` : ''}.`);
+        announce(q.dismiss_reason
+          ? t('Your question “{question}” was dismissed by the moderators: {reason}.', { question, reason: q.dismiss_reason })
+          : t('Your question “{question}” was dismissed by the moderators.', { question }));
       } else if (before.stage !== q.stage && q.stage === 'forwarded') {
-        announce(`${what} was forwarded to the chair.`);
+        announce(t('Your question “{question}” was forwarded to the chair.', { question }));
       } else if (before.stage !== q.stage && q.stage === 'answered') {
-        announce(`${what} was answered.`);
+        announce(t('Your question “{question}” was answered.', { question }));
       }
     }
   }
@@ -330,12 +335,12 @@ export class AttendeeQuestions {
         type: 'button', class: 'secondary', testid: 'edit-question', dataset: { action: 'edit' },
         disabled: !connected || this.busy.has(`edit:${q.id}`), 'aria-describedby': textId,
         onclick: () => this.#edit(q),
-      }, 'Edit', el('span', { class: 'visually-hidden' }, ' your question')),
+      }, t('Edit'), el('span', { class: 'visually-hidden' }, ` ${t('your question')}`)),
       el('button', {
         type: 'button', class: 'secondary danger-text', testid: 'withdraw-question', dataset: { action: 'withdraw' },
         disabled: !connected || this.busy.has(`withdraw:${q.id}`), 'aria-describedby': textId,
         onclick: () => this.#withdraw(q),
-      }, 'Withdraw', el('span', { class: 'visually-hidden' }, ' your question')),
+      }, t('Withdraw'), el('span', { class: 'visually-hidden' }, ` ${t('your question')}`)),
     ] : [];
     return el('li', {
       class: `question my-question question-state-${q.state}${reading ? ' question-reading' : ''}`,
@@ -344,20 +349,20 @@ export class AttendeeQuestions {
     el('p', { class: 'question-tags' },
       el('span', { class: `tag tag-state tag-state-${q.state}` }, MY_STATE_WORDS[q.state] ?? q.state),
       q.state === 'approved' ? stageBadge(q.stage, { reading }) : null,
-      q.anonymous ? el('span', { class: 'tag tag-anonymous' }, 'Anonymous to others') : null),
+      q.anonymous ? el('span', { class: 'tag tag-anonymous' }, t('Anonymous to others')) : null),
     el('p', { id: textId, class: 'question-text', dir: 'auto' }, q.text),
     addresseeNode(q),
     q.state === 'dismissed'
-      ? el('p', { class: 'question-reason' }, 'The moderators dismissed it',
+      ? el('p', { class: 'question-reason' }, t('The moderators dismissed it'),
         q.dismiss_reason ? [': ', userText(q.dismiss_reason, 'dismiss-reason')] : null, '.')
       : null,
-    q.state === 'pending' ? el('p', { class: 'hint' }, 'You can edit or withdraw it until a moderator reviews it.') : null,
+    q.state === 'pending' ? el('p', { class: 'hint' }, t('You can edit or withdraw it until a moderator reviews it.')) : null,
     q.state === 'merged'
-      ? el('p', { class: 'hint' }, 'A moderator merged it into a similar question; it counts as your vote for that one.')
+      ? el('p', { class: 'hint' }, t('A moderator merged it into a similar question; it counts as your vote for that one.'))
       : null,
     q.state === 'approved'
-      ? el('p', { class: 'question-meta' }, el('span', { class: 'vote-total' }, plural(votes, 'vote', 'votes')),
-        ' · asked ', el('time', { datetime: q.created_at }, formatTime(q.created_at, client?.event?.timezone, { timeStyle: 'short' })))
+      ? el('p', { class: 'question-meta' }, el('span', { class: 'vote-total' }, tn(votes, '{count} vote', '{count} votes')),
+        ` · ${t('asked')} `, el('time', { datetime: q.created_at }, formatTime(q.created_at, client?.event?.timezone, { timeStyle: 'short' })))
       : null,
     buttons.length ? el('p', { class: 'actions question-actions' }, buttons) : null);
   }
@@ -368,21 +373,22 @@ export class AttendeeQuestions {
     if (!client) return;
     const max = this.#maxChars;
     const text = await askDialog({
-      title: 'Edit your question',
-      text: 'You can change it until a moderator reviews it.',
+      title: t('Edit your question'),
+      text: t('You can change it until a moderator reviews it.'),
       field: {
-        label: 'Your question', required: true, value: q.text, maxLength: 0, rows: 5,
-        hint: `At most ${max} characters.`,
+        label: t('Your question'), required: true, value: q.text, maxLength: 0, rows: 5,
+        hint: t('At most {max} characters.', { max }),
         validate: (value) => (questionLength(value) > max
-          ? `Your question is ${questionLength(value)} characters long: shorten it to ${max} at most.` : null),
+          ? t('Your question is {used} characters long: shorten it to {max} at most.', { used: questionLength(value), max })
+          : null),
       },
-      confirm: 'Save', testid: 'edit-question-dialog',
+      confirm: t('Save'), testid: 'edit-question-dialog',
     });
     this.#focusAction(this.myList, q.id, 'edit');
     if (text === null || text === q.text) return;
     await this.#request(`edit:${q.id}`, this.myError, async () => {
       await client.editQuestion(q.id, text);
-      announce('Your question was changed.');
+      announce(t('Your question was changed.'));
     });
   }
 
@@ -391,15 +397,15 @@ export class AttendeeQuestions {
     const client = this.getClient();
     if (!client) return;
     const confirmed = await askDialog({
-      title: 'Withdraw your question?',
-      text: `“${excerpt(q.text, 120)}” will not be shown to anyone. This cannot be undone.`,
-      confirm: 'Withdraw', danger: true, testid: 'withdraw-question-dialog',
+      title: t('Withdraw your question?'),
+      text: t('“{question}” will not be shown to anyone. This cannot be undone.', { question: excerpt(q.text, 120) }),
+      confirm: t('Withdraw'), danger: true, testid: 'withdraw-question-dialog',
     });
     this.#focusAction(this.myList, q.id, 'withdraw');
     if (confirmed === null) return;
     await this.#request(`withdraw:${q.id}`, this.myError, async () => {
       await client.withdrawQuestion(q.id);
-      announce('Your question was withdrawn.');
+      announce(t('Your question was withdrawn.'));
     });
   }
 
@@ -429,7 +435,7 @@ export class AttendeeQuestions {
       if (added.length) {
         this.pendingAnnounced += added.length;
         const count = this.pendingAnnounced;
-        this.announceApproved(count === 1 ? 'A new question was approved.' : `${count} new questions were approved.`);
+        this.announceApproved(tn(count, 'A new question was approved.', '{count} new questions were approved.'));
         clearTimeout(this.announceReset);
         this.announceReset = setTimeout(() => { this.pendingAnnounced = 0; }, 20_000);
       }
@@ -451,23 +457,23 @@ export class AttendeeQuestions {
       ? el('button', {
         type: 'button', class: 'secondary vote-button voted', testid: 'unvote', dataset: { action: 'unvote' },
         disabled: busy || !connected || !open, 'aria-describedby': textId, onclick: () => this.#vote(q, false),
-      }, el('span', { 'aria-hidden': 'true' }, '✓'), 'Take back my vote')
+      }, el('span', { 'aria-hidden': 'true' }, '✓'), t('Take back my vote'))
       : el('button', {
         type: 'button', class: 'vote-button', testid: 'vote', dataset: { action: 'vote' },
         disabled: busy || !connected || !open, 'aria-describedby': textId, onclick: () => this.#vote(q, true),
-      }, el('span', { 'aria-hidden': 'true' }, '▲'), 'Vote', el('span', { class: 'visually-hidden' }, ' for this question'));
+      }, el('span', { 'aria-hidden': 'true' }, '▲'), t('Vote'), el('span', { class: 'visually-hidden' }, ` ${t('for this question')}`));
     return el('li', {
       class: `question public-question${reading ? ' question-reading' : ''}${mine ? ' question-mine' : ''}`,
       testid: 'public-question', dataset: { questionId: String(q.id), stage: q.stage }, tabindex: '-1',
     },
     el('div', { class: 'question-votes' },
       el('span', { class: 'vote-number', testid: 'vote-count', dataset: { count: String(q.votes) } }, String(q.votes)),
-      el('span', { class: 'vote-word' }, q.votes === 1 ? 'vote' : 'votes')),
+      el('span', { class: 'vote-word' }, tn(q.votes, 'vote', 'votes'))),
     el('div', { class: 'question-body' },
       (reading || q.stage !== 'none' || q.starred || mine) ? el('p', { class: 'question-tags' },
         stageBadge(q.stage, { reading }),
-        q.starred ? el('span', { class: 'tag tag-starred' }, '★ Highlighted by the moderators') : null,
-        mine ? el('span', { class: 'tag tag-mine' }, 'Your question') : null) : null,
+        q.starred ? el('span', { class: 'tag tag-starred' }, `★ ${t('Highlighted by the moderators')}`) : null,
+        mine ? el('span', { class: 'tag tag-mine' }, t('Your question')) : null) : null,
       el('p', { id: textId, class: 'question-text', dir: 'auto' }, q.text),
       addresseeNode(q),
       el('p', { class: 'question-asker' }, askerNodes(q, { country: false })),
@@ -483,8 +489,8 @@ export class AttendeeQuestions {
     if (!client) return;
     await this.#request(`vote:${q.id}`, this.publicError, async () => {
       const result = voting ? await client.voteQuestion(q.id) : await client.unvoteQuestion(q.id);
-      const total = plural(result.votes, 'vote', 'votes');
-      announce(voting ? `Vote counted: ${total}.` : `Vote taken back: ${total}.`);
+      const total = tn(result.votes, '{count} vote', '{count} votes');
+      announce(voting ? t('Vote counted: {total}.', { total }) : t('Vote taken back: {total}.', { total }));
     });
   }
 
@@ -498,8 +504,9 @@ export class AttendeeQuestions {
     if (this.readingId !== undefined && id !== null && id !== this.readingId) {
       const mine = client?.myQuestions?.questions.some((q) => q.id === id);
       const text = excerpt(reading?.text ?? '', 100);
-      const who = reading?.anonymous ? 'an anonymous participant' : reading?.asker.display_name;
-      announce(mine ? `Your question is being read aloud: “${text}”.` : `Question being read aloud: “${text}”, asked by ${who}.`);
+      announce(mine ? t('Your question is being read aloud: “{question}”.', { question: text })
+        : reading?.anonymous ? t('Question being read aloud: “{question}”, asked anonymously.', { question: text })
+          : t('Question being read aloud: “{question}”, asked by {name}.', { question: text, name: reading?.asker.display_name ?? '' }));
     }
     if (client?.questions) this.readingId = id;
   }

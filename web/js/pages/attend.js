@@ -6,6 +6,7 @@
  * own, vote for others' (js/pages/attend-questions.js).
  */
 
+import { t, tn } from '../i18n.js';
 import { FloorView, placeText, queueErrorText } from '../floor-ui.js';
 import { AttendeeMedia } from './attend-media.js';
 import { AttendeeQuestions } from './attend-questions.js';
@@ -17,7 +18,7 @@ import { browserId, register } from '../protocol.js';
 import { SessionPage } from '../session-page.js';
 import { attendeeTokenKey, forgetToken, saveToken, tokenFor } from '../tokens.js';
 import {
-  PresenceCounts, announce, byId, el, errorNode, errorNotice, fill, notice, plural, refusalAdvice, showError,
+  PresenceCounts, announce, byId, el, errorNode, errorNotice, fill, notice, refusalAdvice, showError,
   throttledAnnouncer, userText,
 } from '../ui.js';
 
@@ -30,12 +31,12 @@ const FIELD_ALIASES = /** @type {Record<string, string>} */ ({ consent: 'consent
 
 /** @type {Record<string, string>} */
 const STATE_EXPLAINERS = {
-  scheduled: 'This session has not started yet. Keep this page open: it changes as soon as the session goes live.',
-  live: 'This session is live.',
-  ended: 'This session has ended.',
+  scheduled: t('This session has not started yet. Keep this page open: it changes as soon as the session goes live.'),
+  live: t('This session is live.'),
+  ended: t('This session has ended.'),
 };
 
-const page = new SessionPage({ pageName: 'Attendee', role: 'attendee', attendee: true });
+const page = new SessionPage({ pageName: t('Attendee'), role: 'attendee', attendee: true });
 const form = /** @type {HTMLFormElement} */ (byId('register-form'));
 const registerSection = byId('register');
 const followSection = byId('follow');
@@ -146,7 +147,7 @@ function setFieldError(field, message) {
 function countryCode(typed) {
   const text = typed.trim();
   if (/^[a-z]{2}$/i.test(text)) return text.toUpperCase();
-  const match = countriesByName().find(({ name }) => name.localeCompare(text, 'en', { sensitivity: 'base' }) === 0);
+  const match = countriesByName().find(({ name }) => name.localeCompare(text, undefined, { sensitivity: 'base' }) === 0);
   return match ? match.code : text;
 }
 
@@ -176,10 +177,10 @@ function readForm() {
 function missingFields(body) {
   /** @type {[string, string][]} */
   const missing = [];
-  if (!body.display_name) missing.push(['display_name', 'Enter your name.']);
-  if (!body.affiliation) missing.push(['affiliation', 'Enter your affiliation.']);
-  if (!body.stakeholder_group) missing.push(['stakeholder_group', 'Choose your stakeholder group.']);
-  if (!body.country) missing.push(['country', 'Choose your country.']);
+  if (!body.display_name) missing.push(['display_name', t('Enter your name.')]);
+  if (!body.affiliation) missing.push(['affiliation', t('Enter your affiliation.')]);
+  if (!body.stakeholder_group) missing.push(['stakeholder_group', t('Choose your stakeholder group.')]);
+  if (!body.country) missing.push(['country', t('Choose your country.')]);
   return missing;
 }
 
@@ -195,7 +196,7 @@ form.addEventListener('submit', async (event) => {
     return;
   }
   submit.disabled = true;
-  submit.textContent = 'Registering…';
+  submit.textContent = t('Registering…');
   try {
     // The browser id only lets moderators recognise someone banned who registers again.
     const id = browserId();
@@ -220,7 +221,7 @@ form.addEventListener('submit', async (event) => {
     }
   } finally {
     submit.disabled = false;
-    submit.textContent = 'Register and follow';
+    submit.textContent = t('Register and follow');
   }
 });
 
@@ -264,7 +265,7 @@ function follow(token) {
   });
   client.on('presence', (summary) => {
     counts.update(summary);
-    announcePresence(`${plural(summary.total, 'person', 'people')} connected.`);
+    announcePresence(tn(summary.total, '{count} person connected.', '{count} people connected.'));
   });
   followModeration(client);
 }
@@ -280,29 +281,31 @@ function followModeration(client) {
   };
   client.on('waiting', (waiting) => {
     hideSession();
-    const node = notice('You are in the waiting room', waiting.message);
+    // The server's message is in English: the page says the same in the reader's language.
+    const node = notice(t('You are in the waiting room'),
+      t('This session has a waiting room: a moderator will let you in shortly. This page updates by itself.'));
     node.dataset.testid = 'waiting-room';
     page.showNotice(node);
-    announce('You are in the waiting room. A moderator will let you in shortly.');
+    announce(t('You are in the waiting room. A moderator will let you in shortly.'));
   });
-  client.on('moderation:admitted', () => announce('A moderator let you in.'));
+  client.on('moderation:admitted', () => announce(t('A moderator let you in.')));
   client.on('moderation:removed', (removal) => {
     hideSession();
-    const title = removal.banned ? 'You have been banned from this event' : 'You have been removed from this session';
+    const title = removal.banned ? t('You have been banned from this event') : t('You have been removed from this session');
     const text = removal.reason
-      ? `The moderators gave this reason: ${removal.reason}`
-      : 'The moderators removed you.';
+      ? t('The moderators gave this reason: {reason}', { reason: removal.reason })
+      : t('The moderators removed you.');
     page.showNotice(errorNotice(removal.banned ? 'banned' : 'removed', title, text,
       removal.banned ? null : el('span', { class: 'muted' },
-        'If you connect again, you will wait until a moderator lets you in.')));
+        t('If you connect again, you will wait until a moderator lets you in.'))));
     const shown = page.notices.querySelector('[data-code]');
     if (shown instanceof HTMLElement) shown.dataset.testid = 'removed-notice';
   });
   client.on('moderation:muted', (muted) => {
     const parts = [];
-    parts.push(muted.audio ? 'Your microphone was muted by the moderators.' : 'Your microphone may be used again.');
-    parts.push(muted.video ? 'Your camera was stopped by the moderators.' : 'Your camera may be used again.');
-    const node = notice('Microphone and camera', parts.join(' '));
+    parts.push(muted.audio ? t('Your microphone was muted by the moderators.') : t('Your microphone may be used again.'));
+    parts.push(muted.video ? t('Your camera was stopped by the moderators.') : t('Your camera may be used again.'));
+    const node = notice(t('Microphone and camera'), parts.join(' '));
     node.dataset.testid = 'muted-notice';
     page.showNotice(node, { focus: false });
     announce(parts.join(' '));
@@ -322,11 +325,11 @@ let activeEntry = null;
 /** How a turn ended, in words (`end_reason`). */
 /** @type {Record<string, string>} */
 const TURN_ENDED = {
-  finished: 'Your turn has ended. Thank you.', // by the moderators or chair, or from another tab: `last` does not say
-  revoked: 'Your turn ended: the moderators took the floor back (revoked).',
-  time_up: 'Your turn ended: time up.',
-  disconnected: 'Your turn ended: your connection was lost for too long.',
-  replaced: 'Your turn ended: the floor was given to the next speaker.',
+  finished: t('Your turn has ended. Thank you.'), // by the moderators or chair, or from another tab: `last` does not say
+  revoked: t('Your turn ended: the moderators took the floor back (revoked).'),
+  time_up: t('Your turn ended: time up.'),
+  disconnected: t('Your turn ended: your connection was lost for too long.'),
+  replaced: t('Your turn ended: the floor was given to the next speaker.'),
 };
 
 /**
@@ -336,16 +339,17 @@ const TURN_ENDED = {
  */
 function endedText(last, wasState) {
   if (last.state === 'withdrawn') {
-    return lastAction === 'lower' ? 'You lowered your hand.' : 'You lowered your hand from another tab or device.';
+    return lastAction === 'lower' ? t('You lowered your hand.') : t('You lowered your hand from another tab or device.');
   }
   if (last.state === 'removed') {
     // "no longer raised" first: the request was taken off the list by someone else.
-    const reason = last.removed_reason ? `: ${last.removed_reason}` : '.';
-    return `Your hand is no longer raised. The moderators removed your request${reason}`;
+    return last.removed_reason
+      ? t('Your hand is no longer raised. The moderators removed your request: {reason}', { reason: last.removed_reason })
+      : t('Your hand is no longer raised. The moderators removed your request.');
   }
-  if (last.end_reason === 'finished' && lastAction === 'finish') return 'You finished your turn. Thank you.';
+  if (last.end_reason === 'finished' && lastAction === 'finish') return t('You finished your turn. Thank you.');
   return TURN_ENDED[last.end_reason ?? '']
-    ?? (wasState === 'speaking' ? 'Your turn has ended. Thank you.' : 'Your hand is no longer raised.');
+    ?? (wasState === 'speaking' ? t('Your turn has ended. Thank you.') : t('Your hand is no longer raised.'));
 }
 
 function renderFloor() {
@@ -356,7 +360,7 @@ function renderFloor() {
   const mineSpeaking = client.mine?.entry?.state === 'speaking';
   const speakingId = client.floor?.speaking?.id;
   const me = mineSpeaking && (speakingId === undefined || speakingId === client.mine?.entry?.id);
-  floorView.label.textContent = me ? 'You have the floor' : 'Now speaking';
+  floorView.label.textContent = me ? t('You have the floor') : t('Now speaking');
   floorView.node.classList.toggle('floor-mine', !!me);
   floorView.countdown.announcePhases = !!me;
 }
@@ -371,7 +375,8 @@ function renderMine(previous) {
   const entry = mine?.entry ?? null;
   hand.render(mine, client.session?.state ?? 'scheduled');
   renderFloor();
-  document.title = `${entry?.state === 'speaking' ? '▶ You have the floor — ' : ''}${client.session?.title ?? 'Session'} — Attendee — Hemicycle`;
+  const title = t('{session} — Attendee — Hemicycle', { session: client.session?.title ?? t('Session') });
+  document.title = entry?.state === 'speaking' ? t('▶ You have the floor — {title}', { title }) : title;
   // Why the hand went down, from the server's `last` — also after a reconnection, if it went down meanwhile.
   if (entry) {
     activeEntry = { id: entry.id, state: entry.state };
@@ -385,16 +390,19 @@ function renderMine(previous) {
   const before = previous.entry;
   if (entry?.state === 'speaking' && before?.state !== 'speaking') {
     const seconds = mine?.timer?.allowed_seconds;
-    announce(`You have the floor${seconds ? `, for ${Math.round(seconds / 60 * 10) / 10} minutes` : ''}. Speak now.`);
+    announce(seconds
+      ? tn(Math.round(seconds / 60 * 10) / 10, 'You have the floor, for {count} minute. Speak now.',
+        'You have the floor, for {count} minutes. Speak now.')
+      : t('You have the floor. Speak now.'));
   } else if (!entry && before && !mine?.last) {
     // An older server without `last`: say what can be said.
-    const text = before.state === 'speaking' ? 'Your turn has ended. Thank you.'
-      : lastAction === 'lower' ? 'You lowered your hand.' : 'Your hand is no longer raised.';
+    const text = before.state === 'speaking' ? t('Your turn has ended. Thank you.')
+      : lastAction === 'lower' ? t('You lowered your hand.') : t('Your hand is no longer raised.');
     announce(text);
     hand.status(text);
   } else if (entry?.state === 'queued' && mine?.place && mine.place !== previous.place) {
-    announce(before ? `You are now ${ordinal(mine.place)} in line of ${mine.length}.`
-      : `Your hand is raised. ${placeText(mine.place, mine.length)}.`);
+    announce(before ? t('You are now {place} in line of {length}.', { place: ordinal(mine.place), length: mine.length })
+      : t('Your hand is raised. {place}.', { place: placeText(mine.place, mine.length) }));
   }
   if (mine?.version !== previous.version) lastAction = null;
 }
@@ -410,18 +418,18 @@ function buildHandPanel(container) {
   const languageSelect = /** @type {HTMLSelectElement} */ (el('select', {
     id: 'hand-language', name: 'language', 'aria-describedby': 'hand-language-hint',
   }));
-  const raise = /** @type {HTMLButtonElement} */ (el('button', { type: 'submit', testid: 'raise-hand' }, 'Ask for the floor'));
+  const raise = /** @type {HTMLButtonElement} */ (el('button', { type: 'submit', testid: 'raise-hand' }, t('Ask for the floor')));
   const closed = el('p', { class: 'muted hand-closed' });
   const form = /** @type {HTMLFormElement} */ (el('form', { class: 'hand-form', testid: 'hand-form', novalidate: true },
     el('div', { class: 'field' },
-      el('label', { for: 'hand-type' }, 'Type of intervention'),
+      el('label', { for: 'hand-type' }, t('Type of intervention')),
       typeSelect,
       el('p', { class: 'hint' },
-        'Points of order go to the head of the line, rights of reply right after them; the moderators may reorder it.')),
+        t('Points of order go to the head of the line, rights of reply right after them; the moderators may reorder it.'))),
     el('div', { class: 'field' },
-      el('label', { for: 'hand-language' }, 'Language you will speak'),
+      el('label', { for: 'hand-language' }, t('Language you will speak')),
       languageSelect,
-      el('p', { id: 'hand-language-hint', class: 'hint' }, 'So the interpreters can get ready.')),
+      el('p', { id: 'hand-language-hint', class: 'hint' }, t('So the interpreters can get ready.'))),
     el('p', { class: 'actions' }, raise),
     closed));
 
@@ -429,19 +437,19 @@ function buildHandPanel(container) {
   const place = el('p', { class: 'my-place', testid: 'my-place' });
   const requestLine = el('p', { class: 'muted' });
   const lower = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', class: 'secondary', testid: 'lower-hand' },
-    'Lower my hand'));
+    t('Lower my hand')));
   const queued = el('div', { class: 'my-queued' },
     place, requestLine,
-    el('p', { class: 'hint' }, 'Keep this page open: you will see here when you are given the floor.'),
+    el('p', { class: 'hint' }, t('Keep this page open: you will see here when you are given the floor.')),
     el('p', { class: 'actions' }, lower));
 
   const finish = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', class: 'danger', testid: 'finish-turn' },
-    'Finish my turn'));
+    t('Finish my turn')));
   const turn = el('div', { class: 'my-turn', testid: 'my-turn' },
-    el('p', { class: 'my-turn-text' }, 'Speak now. Watch the time left above, and finish your turn when you are done.'),
+    el('p', { class: 'my-turn-text' }, t('Speak now. Watch the time left above, and finish your turn when you are done.')),
     el('p', { class: 'actions' }, finish));
 
-  const heading = el('h3', { id: 'my-request-heading' }, 'Ask for the floor');
+  const heading = el('h3', { id: 'my-request-heading' }, t('Ask for the floor'));
   const error = errorNode();
   const statusLine = el('p', { class: 'muted my-status', role: 'status' });
   fill(container, heading, form, queued, turn, error, statusLine);
@@ -513,10 +521,10 @@ function buildHandPanel(container) {
     languageSelect.disabled = !open;
     lower.disabled = busy || !connected;
     finish.disabled = busy || !connected;
-    raise.textContent = busy && !shown?.entry ? 'Asking…' : 'Ask for the floor';
-    closed.textContent = !open ? 'The session has ended: the list of speakers is closed.'
-      : sessionState === 'scheduled' ? 'The session has not started yet: you can already ask for the floor.'
-        : !connected ? 'Not connected: wait until the connection is back.' : '';
+    raise.textContent = busy && !shown?.entry ? t('Asking…') : t('Ask for the floor');
+    closed.textContent = !open ? t('The session has ended: the list of speakers is closed.')
+      : sessionState === 'scheduled' ? t('The session has not started yet: you can already ask for the floor.')
+        : !connected ? t('Not connected: wait until the connection is back.') : '';
     closed.hidden = !closed.textContent;
   }
 
@@ -550,14 +558,18 @@ function buildHandPanel(container) {
       form.hidden = !!entry;
       queued.hidden = !waiting;
       turn.hidden = !speaking;
-      heading.textContent = speaking ? 'Your turn' : waiting ? 'Your hand is raised' : 'Ask for the floor';
+      heading.textContent = speaking ? t('Your turn') : waiting ? t('Your hand is raised') : t('Ask for the floor');
       if (waiting && mine) {
         const at = mine.place ?? 0;
         place.dataset.place = String(at);
         placeNumber.textContent = ordinal(at);
-        fill(place, 'You are ', placeNumber, ` in line of ${mine.length}`);
+        // One message, cut around the place so the number can stand out: "You are {place} in line of {length}".
+        const [before, after] = t('You are {place} in line of {length}', { length: mine.length }).split('{place}');
+        fill(place, before, placeNumber, after ?? '');
         place.setAttribute('aria-label', `${placeText(at, mine.length)}.`);
-        requestLine.textContent = `${typeLabel(entry?.type)}, in ${languageLabel(entry?.language)}.`;
+        requestLine.textContent = t('{type}, in {language}.', {
+          type: typeLabel(entry?.type), language: languageLabel(entry?.language),
+        });
       } else {
         delete place.dataset.place;
       }
@@ -577,8 +589,10 @@ function renderState() {
 function renderMe() {
   const me = page.client?.me;
   if (!me) return;
-  fill(byId('me-line'), 'You are following as ', userText(me.display_name, 'person-name', 'strong'),
-    ` (${[groupLabel(me.stakeholder_group), countryName(me.country)].filter(Boolean).join(', ')}).`);
+  const [before, after] = t('You are following as {name} ({details}).', {
+    details: [groupLabel(me.stakeholder_group), countryName(me.country)].filter(Boolean).join(', '),
+  }).split('{name}');
+  fill(byId('me-line'), before, userText(me.display_name, 'person-name', 'strong'), after ?? '');
 }
 
 /** @param {{code: string, message: string}} refusal */
@@ -586,7 +600,7 @@ function showRefusal(refusal) {
   followSection.hidden = true;
   const advice = refusalAdvice(refusal.code, { attendee: true });
   page.showNotice(errorNotice(refusal.code, advice.title, advice.text,
-    el('button', { type: 'button', onclick: () => registerAgain() }, 'Register again')));
+    el('button', { type: 'button', onclick: () => registerAgain() }, t('Register again'))));
 }
 
 /**

@@ -6,7 +6,17 @@
  */
 
 import { MediaClient } from '../media.js';
+import { t } from '../i18n.js';
 import { el, fill } from '../ui.js';
+
+/** A media link's state in words (`MediaLink` states of js/media.js). */
+const LINK_STATE_WORDS = /** @type {Record<string, string>} */ ({
+  idle: t('Idle'),
+  connecting: t('Connecting…'),
+  connected: t('Connected'),
+  retrying: t('Reconnecting…'),
+  stopped: t('Stopped'),
+});
 
 /** @typedef {import('../protocol.js').HemicycleClient} HemicycleClient */
 /** @typedef {import('../media.js').MediaLink} MediaLink */
@@ -33,7 +43,7 @@ function follow(link, status, player) {
   link.addEventListener('state', (event) => {
     const { state, error } = /** @type {CustomEvent} */ (event).detail;
     status.dataset.state = state;
-    status.textContent = state === 'stopped' && error ? error.message : state;
+    status.textContent = state === 'stopped' && error ? error.message : LINK_STATE_WORDS[state] ?? state;
   });
   if (player) {
     link.addEventListener('stream', (event) => {
@@ -57,35 +67,35 @@ export class AvDesk {
     /** @type {MediaLink | null} */ this.speaker = null;
     /** @type {MediaLink | null} */ this.greenroom = null;
 
-    const feed = panel('Room feed', 'room-feed');
+    const feed = panel(t('Room feed'), 'room-feed');
     this.camera = /** @type {HTMLSelectElement} */ (el('select', { id: 'av-camera', testid: 'av-camera' }));
     this.microphone = /** @type {HTMLSelectElement} */ (el('select', { id: 'av-microphone', testid: 'av-microphone' }));
     this.publishButton = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', testid: 'av-publish' },
-      'Publish the room feed'));
-    this.preview = video(true, 'av-preview', 'Room feed preview');
+      t('Publish the room feed')));
+    this.preview = video(true, 'av-preview', t('Room feed preview'));
     this.roomStatus = el('p', { role: 'status', testid: 'av-room-state' });
     fill(feed.body,
-      el('p', {}, el('label', { for: 'av-camera' }, 'Camera or vision mixer'), ' ', this.camera),
-      el('p', {}, el('label', { for: 'av-microphone' }, 'Sound (room mixer)'), ' ', this.microphone),
+      el('p', {}, el('label', { for: 'av-camera' }, t('Camera or vision mixer')), ' ', this.camera),
+      el('p', {}, el('label', { for: 'av-microphone' }, t('Sound (room mixer)')), ' ', this.microphone),
       el('p', { class: 'actions' }, this.publishButton), this.preview, this.roomStatus,
-      el('p', { class: 'muted' }, 'An encoder such as OBS Studio can publish instead, over WHIP: see the protocol.'));
+      el('p', { class: 'muted' }, t('An encoder such as OBS Studio can publish instead, over WHIP: see the protocol.')));
 
-    const speaking = panel('Remote speaker (to the PA and the screens)', 'speaker-feed');
-    this.speakerVideo = video(false, 'av-speaker', 'Remote speaker');
+    const speaking = panel(t('Remote speaker (to the PA and the screens)'), 'speaker-feed');
+    this.speakerVideo = video(false, 'av-speaker', t('Remote speaker'));
     this.speakerStatus = el('p', { role: 'status', testid: 'av-speaker-state' });
     fill(speaking.body, this.speakerVideo, this.speakerStatus);
 
-    const check = panel('Green room: check a queued speaker', 'greenroom');
+    const check = panel(t('Green room: check a queued speaker'), 'greenroom');
     this.queued = /** @type {HTMLSelectElement} */ (el('select', { id: 'av-queued', testid: 'av-queued' }));
-    this.checkButton = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', testid: 'av-check' }, 'Check'));
-    this.checkVideo = video(false, 'av-greenroom', 'Device check');
+    this.checkButton = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', testid: 'av-check' }, t('Check')));
+    this.checkVideo = video(false, 'av-greenroom', t('Device check'));
     this.checkStatus = el('p', { role: 'status' });
     fill(check.body,
-      el('p', {}, el('label', { for: 'av-queued' }, 'Waiting to speak'), ' ', this.queued, ' ', this.checkButton),
-      el('p', { class: 'muted' }, 'Only the AV desk and floor staff see and hear this; attendees never do.'),
+      el('p', {}, el('label', { for: 'av-queued' }, t('Waiting to speak')), ' ', this.queued, ' ', this.checkButton),
+      el('p', { class: 'muted' }, t('Only the AV desk and floor staff see and hear this; attendees never do.')),
       this.checkVideo, this.checkStatus);
 
-    const health = panel('Link health', 'media-health');
+    const health = panel(t('Link health'), 'media-health');
     this.healthView = new HealthView(this.media, client);
     fill(health.body, this.healthView.node);
 
@@ -111,8 +121,8 @@ export class AvDesk {
       const chosen = select.value;
       fill(select,
         devices.filter((d) => d.kind === kind).map((d, i) => el('option', { value: d.deviceId },
-          d.label || `${kind === 'videoinput' ? 'Camera' : 'Microphone'} ${i + 1}`)),
-        kind === 'videoinput' ? el('option', { value: 'none' }, 'No picture') : null);
+          d.label || (kind === 'videoinput' ? t('Camera {number}', { number: i + 1 }) : t('Microphone {number}', { number: i + 1 })))),
+        kind === 'videoinput' ? el('option', { value: 'none' }, t('No picture')) : null);
       if (chosen) select.value = chosen;
     }
   }
@@ -149,8 +159,8 @@ export class AvDesk {
       for (const track of this.local?.getTracks() ?? []) track.stop();
       this.local = null;
       this.preview.srcObject = null;
-      this.publishButton.textContent = 'Publish the room feed';
-      this.roomStatus.textContent = 'Not publishing.';
+      this.publishButton.textContent = t('Publish the room feed');
+      this.roomStatus.textContent = t('Not publishing.');
       return;
     }
     try {
@@ -160,14 +170,14 @@ export class AvDesk {
           : this.camera.value ? { deviceId: { exact: this.camera.value } } : true,
       });
     } catch (error) {
-      this.roomStatus.textContent = `The devices could not be opened: ${/** @type {Error} */ (error).message}`;
+      this.roomStatus.textContent = t('The devices could not be opened: {reason}', { reason: /** @type {Error} */ (error).message });
       return;
     }
     this.fillDevices(); // labels appear once the browser has been allowed to use the devices
     this.preview.srcObject = this.local;
     this.room = this.media.publish({ source: 'room', stream: this.local });
     follow(this.room, this.roomStatus);
-    this.publishButton.textContent = 'Stop publishing';
+    this.publishButton.textContent = t('Stop publishing');
   }
 
   async refreshHealth() {
@@ -197,13 +207,13 @@ export class HealthView {
     }
     const sources = Object.entries(report.sources ?? {});
     if (!sources.length) {
-      fill(this.node, el('p', { class: 'muted' }, 'Nothing is being published.'));
+      fill(this.node, el('p', { class: 'muted' }, t('Nothing is being published.')));
       return;
     }
     /** @param {number | null | undefined} value @param {string} unit */
     const show = (value, unit) => (value === null || value === undefined ? '\u2014' : `${value} ${unit}`);
     fill(this.node, el('table', { class: 'health-table' },
-      el('thead', {}, el('tr', {}, ['Source', 'Connection', 'Round trip', 'Loss', 'Video', 'Sound', 'Level', 'Viewers']
+      el('thead', {}, el('tr', {}, [t('Source'), t('Connection'), t('Round trip'), t('Loss'), t('Video'), t('Sound'), t('Level'), t('Viewers')]
         .map((h) => el('th', { scope: 'col' }, h)))),
       el('tbody', {}, sources.map(([name, s]) => el('tr', { dataset: { source: name } },
         el('th', { scope: 'row' }, name),
@@ -226,7 +236,7 @@ export class MediaHealthPanel {
   constructor(client, root) {
     this.view = new HealthView(new MediaClient(client), client);
     root.append(el('section', { class: 'panel', id: 'media-health', 'aria-labelledby': 'media-health-heading' },
-      el('h2', { id: 'media-health-heading' }, 'Media links'), this.view.node));
+      el('h2', { id: 'media-health-heading' }, t('Media links')), this.view.node));
     setInterval(() => this.view.refresh(), HEALTH_EVERY_MS);
   }
 }

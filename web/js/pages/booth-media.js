@@ -6,6 +6,7 @@
 
 import { CHANNELS, MediaClient } from '../media.js';
 import { languageLabel } from '../labels.js';
+import { t } from '../i18n.js';
 import { el, fill } from '../ui.js';
 
 /** @typedef {import('../media.js').MediaLink} MediaLink */
@@ -23,14 +24,14 @@ export class InterpreterBooth {
       CHANNELS.filter((c) => c !== 'floor').map((c) => el('option', { value: c }, languageLabel(c)))));
     this.microphone = /** @type {HTMLSelectElement} */ (el('select', { id: 'booth-microphone' }));
     this.button = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', testid: 'booth-publish' },
-      'Go on air'));
+      t('Go on air')));
     this.status = el('p', { role: 'status', testid: 'booth-state' });
     const body = el('div', { class: 'panel-body' },
-      el('p', {}, el('label', { for: 'booth-channel' }, 'Language channel'), ' ', this.channel),
-      el('p', {}, el('label', { for: 'booth-microphone' }, 'Microphone'), ' ', this.microphone),
+      el('p', {}, el('label', { for: 'booth-channel' }, t('Language channel')), ' ', this.channel),
+      el('p', {}, el('label', { for: 'booth-microphone' }, t('Microphone')), ' ', this.microphone),
       el('p', { class: 'actions' }, this.button), this.status);
     root.prepend(el('section', { class: 'panel', id: 'booth', 'aria-labelledby': 'booth-heading' },
-      el('h2', { id: 'booth-heading' }, 'Interpretation channel'), body));
+      el('h2', { id: 'booth-heading' }, t('Interpretation channel')), body));
     this.button.addEventListener('click', () => this.toggle());
     this.fillMicrophones();
   }
@@ -39,7 +40,7 @@ export class InterpreterBooth {
     try {
       const devices = await navigator.mediaDevices.enumerateDevices();
       fill(this.microphone, devices.filter((d) => d.kind === 'audioinput')
-        .map((d, i) => el('option', { value: d.deviceId }, d.label || `Microphone ${i + 1}`)));
+        .map((d, i) => el('option', { value: d.deviceId }, d.label || t('Microphone {number}', { number: i + 1 }))));
     } catch { /* no devices to list: the browser's default is used */ }
   }
 
@@ -49,8 +50,8 @@ export class InterpreterBooth {
       this.link = null;
       for (const track of this.stream?.getTracks() ?? []) track.stop();
       this.stream = null;
-      this.button.textContent = 'Go on air';
-      this.status.textContent = 'Off air.';
+      this.button.textContent = t('Go on air');
+      this.status.textContent = t('Off air.');
       this.channel.disabled = false;
       return;
     }
@@ -59,7 +60,7 @@ export class InterpreterBooth {
         audio: this.microphone.value ? { deviceId: { exact: this.microphone.value } } : true, video: false,
       });
     } catch (error) {
-      this.status.textContent = `The microphone could not be opened: ${/** @type {Error} */ (error).message}`;
+      this.status.textContent = t('The microphone could not be opened: {reason}', { reason: /** @type {Error} */ (error).message });
       return;
     }
     this.channel.disabled = true;
@@ -67,9 +68,10 @@ export class InterpreterBooth {
     this.link.addEventListener('state', (event) => {
       const { state, error } = /** @type {CustomEvent} */ (event).detail;
       this.status.dataset.state = state;
-      this.status.textContent = state === 'connected' ? `On air: ${languageLabel(this.channel.value)}.`
-        : state === 'stopped' && error ? error.message : state;
+      this.status.textContent = state === 'connected' ? t('On air: {language}.', { language: languageLabel(this.channel.value) })
+        : state === 'stopped' && error ? error.message
+          : state === 'connecting' ? t('Connecting…') : state === 'retrying' ? t('Reconnecting…') : state;
     });
-    this.button.textContent = 'Go off air';
+    this.button.textContent = t('Go off air');
   }
 }

@@ -9,12 +9,13 @@
  * Expects in the page: #connection, #session-header, #notices, #console, #announcer.
  */
 
+import { t, tn } from '../i18n.js';
 import { roleLabel } from '../labels.js';
 import { SessionPage } from '../session-page.js';
 import { sessionPath } from '../route.js';
 import { staffTokenKey, tokenFor } from '../tokens.js';
 import {
-  PresenceCounts, Roster, StateControls, byId, el, errorNode, errorNotice, fill, formatTime, plural, refusalAdvice,
+  PresenceCounts, Roster, StateControls, byId, el, errorNode, errorNotice, fill, formatTime, refusalAdvice,
   showError, throttledAnnouncer, userText,
 } from '../ui.js';
 import {
@@ -62,32 +63,32 @@ export async function startConsole({
   }
 
   // Sections, built once and updated in place.
-  const stateSection = section('state', 'Session state');
-  const presenceSection = section('presence', 'Who is here');
-  const rosterSection = section('roster', staffOnlyRoster ? 'Staff present' : 'Roster');
-  const auditSection = audit ? section('audit', 'Audit log') : null;
-  const floorSection = section('floor', 'The floor');
+  const stateSection = section('state', t('Session state'));
+  const presenceSection = section('presence', t('Who is here'));
+  const rosterSection = section('roster', staffOnlyRoster ? t('Staff present') : t('Roster'));
+  const auditSection = audit ? section('audit', t('Audit log')) : null;
+  const floorSection = section('floor', t('The floor'));
   const manage = floor !== 'view';
-  const queueSection = manage ? section('queue', 'Speakers\u2019 queue') : null;
-  const suggestionSection = manage ? section('suggestion', 'Suggested next') : null;
-  const inRoomSection = manage ? section('in-room', 'Add an in-room request') : null;
+  const queueSection = manage ? section('queue', t('Speakers\u2019 queue')) : null;
+  const suggestionSection = manage ? section('suggestion', t('Suggested next')) : null;
+  const inRoomSection = manage ? section('in-room', t('Add an in-room request')) : null;
   const full = floor === 'manage';
-  const balanceSection = full ? section('balance', 'Balance') : null;
-  const settingsSection = full ? section('settings', 'Speaking time') : null;
-  const recordSection = full ? section('record', 'Record of interventions') : null;
-  const moderationSection = questions === 'moderate' ? section('questions', 'Questions') : null;
-  const chairQuestionsSection = questions === 'chair' ? section('chair-questions', 'Questions for the chair') : null;
-  const waitingSection = participants ? section('waiting-room', 'Waiting room') : null;
-  const waitingLink = el('a', { href: '#waiting-room-panel', testid: 'waiting-link' }, 'Waiting room and participants');
-  const participantsSection = participants ? section('participants', 'Participants') : null;
-  const moderationRecordSection = participants ? section('moderation-record', 'Moderation record') : null;
+  const balanceSection = full ? section('balance', t('Balance')) : null;
+  const settingsSection = full ? section('settings', t('Speaking time')) : null;
+  const recordSection = full ? section('record', t('Record of interventions')) : null;
+  const moderationSection = questions === 'moderate' ? section('questions', t('Questions')) : null;
+  const chairQuestionsSection = questions === 'chair' ? section('chair-questions', t('Questions for the chair')) : null;
+  const waitingSection = participants ? section('waiting-room', t('Waiting room')) : null;
+  const waitingLink = el('a', { href: '#waiting-room-panel', testid: 'waiting-link' }, t('Waiting room and participants'));
+  const participantsSection = participants ? section('participants', t('Participants')) : null;
+  const moderationRecordSection = participants ? section('moderation-record', t('Moderation record')) : null;
   const panels = el('div', { class: 'console-panels' },
     manage ? null : floorSection.node, stateSection.node, presenceSection.node, rosterSection.node,
     auditSection?.node ?? null);
   fill(root,
-    moderationSection ? el('nav', { class: 'console-nav', 'aria-label': 'Parts of this page' },
-      el('a', { href: '#floor-panel' }, 'The floor and the queue'), ' ',
-      el('a', { href: '#questions-panel' }, 'Questions'),
+    moderationSection ? el('nav', { class: 'console-nav', 'aria-label': t('Parts of this page') },
+      el('a', { href: '#floor-panel' }, t('The floor and the queue')), ' ',
+      el('a', { href: '#questions-panel' }, t('Questions')),
       participants ? [' ', waitingLink] : null) : null,
     manage ? el('div', { class: `queue-area queue-area-${floor}` },
       el('div', { class: 'queue-main' }, floorSection.node, chairQuestionsSection?.node, queueSection?.node,
@@ -131,7 +132,7 @@ export async function startConsole({
   stateSection.body.append(stateHint);
   const counts = new PresenceCounts(presenceSection.body, { roles: true, groups: true });
   const roster = new Roster(rosterSection.body, {
-    staffOnly: staffOnlyRoster, label: staffOnlyRoster ? 'Staff present' : 'People connected',
+    staffOnly: staffOnlyRoster, label: staffOnlyRoster ? t('Staff present') : t('People connected'),
   });
   const auditLog = auditSection
     ? new AuditLog(auditSection.body, () => client.audit(), sessionPath(page.sessionId, 'report'))
@@ -148,8 +149,8 @@ export async function startConsole({
     }
     participantModeration?.update();
     const waiting = (client.moderationState?.waiting ?? []).filter((p) => p.state === 'waiting').length;
-    waitingLink.textContent = waiting ? `Waiting room (${waiting} waiting) and participants`
-      : 'Waiting room and participants';
+    waitingLink.textContent = waiting ? t('Waiting room ({count} waiting) and participants', { count: waiting })
+      : t('Waiting room and participants');
   };
   client.on('moderation', () => {
     renderParticipants();
@@ -170,7 +171,7 @@ export async function startConsole({
     const allowed = client.can('session.set_state');
     controls.update(client.session?.state ?? null, { enabled: allowed && client.connection === 'connected' });
     stateHint.textContent = client.connection === 'connected' && !allowed
-      ? 'Your role may not change the session state.' : '';
+      ? t('Your role may not change the session state.') : '';
   };
 
   client.on('connection', ({ state }) => {
@@ -202,7 +203,7 @@ export async function startConsole({
   });
   client.on('presence', (summary) => {
     counts.update(summary);
-    announcePresence(`${plural(summary.total, 'person', 'people')} connected.`);
+    announcePresence(tn(summary.total, '{count} person connected.', '{count} people connected.'));
   });
   client.on('presence:people', () => {
     roster.update(client.people);
@@ -254,18 +255,18 @@ class AuditLog {
     this.body = el('tbody');
     this.status = el('p', { class: 'muted', role: 'status' });
     this.error = errorNode();
-    this.refresh = el('button', { type: 'button', class: 'secondary', onclick: () => this.load() }, 'Refresh');
+    this.refresh = el('button', { type: 'button', class: 'secondary', onclick: () => this.load() }, t('Refresh'));
     fill(container,
       el('p', { class: 'actions' }, this.refresh, ' ',
         el('a', { href: reportHref, target: '_blank', rel: 'noopener', testid: 'report-link' },
-          'Session record and balance report')),
+          t('Session record and balance report'))),
       this.error,
       el('div', { class: 'table-wrap' },
         el('table', { class: 'audit', testid: 'audit-log' },
-          el('caption', { class: 'visually-hidden' }, 'Audit log, newest first'),
+          el('caption', { class: 'visually-hidden' }, t('Audit log, newest first')),
           el('thead', {}, el('tr', {},
-            el('th', { scope: 'col' }, 'Time'), el('th', { scope: 'col' }, 'Who'),
-            el('th', { scope: 'col' }, 'Action'), el('th', { scope: 'col' }, 'Details'))),
+            el('th', { scope: 'col' }, t('Time')), el('th', { scope: 'col' }, t('Who')),
+            el('th', { scope: 'col' }, t('Action')), el('th', { scope: 'col' }, t('Details')))),
           this.body)),
       this.status);
   }
@@ -278,7 +279,7 @@ class AuditLog {
 
   async load() {
     /** @type {HTMLButtonElement} */ (this.refresh).disabled = true;
-    this.status.textContent = 'Loading…';
+    this.status.textContent = t('Loading…');
     try {
       const { entries } = await this.fetchEntries();
       showError(this.error, null);
@@ -287,7 +288,7 @@ class AuditLog {
         el('td', {}, actorCell(entry.actor)),
         el('td', {}, el('code', {}, entry.action)),
         el('td', {}, userText(describe(entry.target, entry.details))))));
-      this.status.textContent = entries.length ? '' : 'Nothing recorded yet.';
+      this.status.textContent = entries.length ? '' : t('Nothing recorded yet.');
     } catch (err) {
       this.status.textContent = '';
       showError(this.error, err);
@@ -302,7 +303,7 @@ class AuditLog {
  * @param {import('../protocol.js').Actor | null | undefined} actor
  */
 function actorCell(actor) {
-  if (!actor || !actor.name) return el('span', { class: 'muted' }, 'System');
+  if (!actor || !actor.name) return el('span', { class: 'muted' }, t('System'));
   return el('span', {}, userText(actor.name), ` (${roleLabel(actor.role)})`);
 }
 

@@ -6,6 +6,7 @@
  * group. Large type, dark background, no controls (F toggles full screen).
  */
 
+import { t, tn } from '../i18n.js';
 import { FloorView } from '../floor-ui.js';
 import { GROUP_ORDER, groupLabel } from '../labels.js';
 import { ReadingView } from '../question-ui.js';
@@ -13,16 +14,16 @@ import { SessionPage } from '../session-page.js';
 import { staffTokenKey, tokenFor } from '../tokens.js';
 import { byId, el, errorNotice, fill, refusalAdvice } from '../ui.js';
 
-const page = new SessionPage({ pageName: 'Room display', role: 'display' });
+const page = new SessionPage({ pageName: t('Room display'), role: 'display' });
 const board = byId('board');
 const remoteTotal = byId('remote-total');
 const remoteWords = byId('remote-words');
 const allTotal = byId('presence-total');
 const groups = byId('groups');
 // Nobody at a room display uses a screen reader: no announcements.
-const floorView = new FloorView({ large: true, next: 2, announce: false, idleText: 'Waiting for the next speaker' });
+const floorView = new FloorView({ large: true, next: 2, announce: false, idleText: t('Waiting for the next speaker') });
 fill(byId('floor-board'), floorView.node);
-const reading = new ReadingView({ large: true, label: 'Question being read aloud' });
+const reading = new ReadingView({ large: true, label: t('Question being read aloud') });
 const readingBoard = byId('reading-board');
 fill(readingBoard, reading.node);
 readingBoard.hidden = true;
@@ -69,7 +70,7 @@ function render(summary) {
   if (!summary) return;
   const remote = summary.by_role?.attendee ?? 0;
   remoteTotal.textContent = String(remote);
-  remoteWords.textContent = remote === 1 ? 'person following remotely' : 'people following remotely';
+  remoteWords.textContent = tn(remote, 'person following remotely', 'people following remotely');
   allTotal.textContent = String(summary.total);
   const byGroup = summary.by_group || {};
   const largest = Math.max(1, ...Object.values(byGroup));

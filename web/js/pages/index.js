@@ -1,6 +1,7 @@
 // @ts-check
 /** The home page: events and their public sessions, each with its state and a Join link. */
 
+import { t } from '../i18n.js';
 import { getEvent, listEvents } from '../protocol.js';
 import { sessionPath } from '../route.js';
 import { byId, el, errorNode, fill, formatSlot, showError, stateBadge, userText } from '../ui.js';
@@ -14,7 +15,7 @@ async function load() {
   try {
     const { events } = await listEvents();
     if (!events.length) {
-      fill(root, el('p', { class: 'muted' }, 'No events yet.'));
+      fill(root, el('p', { class: 'muted' }, t('No events yet.')));
       return;
     }
     // One request per event, in parallel; an event that fails to load says so and the others still show.
@@ -23,7 +24,7 @@ async function load() {
   } catch (err) {
     const error = errorNode();
     showError(error, err);
-    fill(root, error, el('button', { type: 'button', onclick: load }, 'Try again'));
+    fill(root, error, el('button', { type: 'button', onclick: load }, t('Try again')));
   } finally {
     root.removeAttribute('aria-busy');
   }
@@ -41,7 +42,7 @@ function eventSection(event, detail) {
     body = errorNode();
     showError(body, detail.reason);
   } else if (!detail.value.sessions.length) {
-    body = el('p', { class: 'muted' }, 'No public sessions yet.');
+    body = el('p', { class: 'muted' }, t('No public sessions yet.'));
   } else {
     body = el('ul', { class: 'session-list' }, detail.value.sessions.map((session) => sessionItem(session, event)));
   }
@@ -66,5 +67,5 @@ function sessionItem(session, event) {
       session.room ? el('span', { class: 'session-room' }, userText(session.room)) : null, // the name says "Room"
       el('span', {}, formatSlot(session, event.timezone))),
     el('p', { class: 'actions' },
-      el('a', { class: 'button', href: sessionPath(session.id), testid: 'join', 'aria-describedby': titleId }, 'Join')));
+      el('a', { class: 'button', href: sessionPath(session.id), testid: 'join', 'aria-describedby': titleId }, t('Join'))));
 }

@@ -6,9 +6,10 @@
  * HemicycleClient's `moderationState` and `people`; every decision goes to the server, which checks it.
  */
 
+import { t, tn } from '../i18n.js';
 import { GROUP_LABELS, GROUP_ORDER, countryName, groupLabel, roleLabel } from '../labels.js';
 import {
-  askDialog, announce, el, errorNode, fill, formatTime, plural, saveBlob, showError, userText,
+  askDialog, announce, el, errorNode, fill, formatTime, saveBlob, showError, userText,
 } from '../ui.js';
 
 /** @typedef {import('../protocol.js').HemicycleClient} HemicycleClient */
@@ -16,16 +17,16 @@ import {
 /** @typedef {import('../protocol.js').ModerationState} ModerationState */
 
 const ACTION_LABELS = /** @type {Record<string, string>} */ ({
-  'participant.admit': 'Admitted',
-  'participant.admit_all': 'Admitted everyone waiting',
-  'participant.remove': 'Removed',
-  'participant.ban': 'Banned',
-  'participant.unban': 'Unbanned',
-  'participant.mute': 'Microphone or camera',
-  'moderation.settings': 'Waiting room settings',
-  'queue.remove': 'Hand taken down',
-  'queue.lower_all': 'All hands lowered',
-  'question.dismiss': 'Question dismissed',
+  'participant.admit': t('Admitted'),
+  'participant.admit_all': t('Admitted everyone waiting'),
+  'participant.remove': t('Removed'),
+  'participant.ban': t('Banned'),
+  'participant.unban': t('Unbanned'),
+  'participant.mute': t('Microphone or camera'),
+  'moderation.settings': t('Waiting room settings'),
+  'queue.remove': t('Hand taken down'),
+  'queue.lower_all': t('All hands lowered'),
+  'question.dismiss': t('Question dismissed'),
 });
 
 export class ParticipantModeration {
@@ -45,46 +46,46 @@ export class ParticipantModeration {
       type: 'checkbox', id: 'waiting-room-on', testid: 'waiting-room-toggle',
       onchange: () => this.#setWaitingRoom(this.toggle.checked),
     }));
-    this.waitingList = el('ul', { class: 'waiting-list', testid: 'waiting-list', 'aria-label': 'People waiting' });
-    this.waitingEmpty = el('p', { class: 'muted' }, 'Nobody is waiting.');
-    this.admitAllButton = el('button', { type: 'button', testid: 'admit-all', onclick: () => this.#admitAll() }, 'Admit all');
+    this.waitingList = el('ul', { class: 'waiting-list', testid: 'waiting-list', 'aria-label': t('People waiting') });
+    this.waitingEmpty = el('p', { class: 'muted' }, t('Nobody is waiting.'));
+    this.admitAllButton = el('button', { type: 'button', testid: 'admit-all', onclick: () => this.#admitAll() }, t('Admit all'));
     this.rulesForm = this.#rulesForm();
     this.waitingError = errorNode();
     this.waitingStatus = el('p', { class: 'muted', role: 'status' });
     fill(waiting,
       el('p', { class: 'field-inline' }, this.toggle, ' ',
-        el('label', { for: 'waiting-room-on' }, 'Waiting room: new attendees wait until a moderator lets them in')),
+        el('label', { for: 'waiting-room-on' }, t('Waiting room: new attendees wait until a moderator lets them in'))),
       el('p', { class: 'actions' }, this.admitAllButton),
       this.waitingError, this.waitingStatus, this.waitingList, this.waitingEmpty,
-      el('details', { class: 'admit-rules' }, el('summary', {}, 'Always admit…'), this.rulesForm));
+      el('details', { class: 'admit-rules' }, el('summary', {}, t('Always admit…')), this.rulesForm));
 
     // --- people in the session, removed and banned ---
-    this.peopleList = el('ul', { class: 'moderated-people', testid: 'moderated-people', 'aria-label': 'Attendees connected' });
-    this.peopleEmpty = el('p', { class: 'muted' }, 'No attendee is connected.');
-    this.removedList = el('ul', { class: 'removed-list', testid: 'removed-list', 'aria-label': 'Removed from this session' });
-    this.bansList = el('ul', { class: 'bans-list', testid: 'bans-list', 'aria-label': 'Banned from the event' });
+    this.peopleList = el('ul', { class: 'moderated-people', testid: 'moderated-people', 'aria-label': t('Attendees connected') });
+    this.peopleEmpty = el('p', { class: 'muted' }, t('No attendee is connected.'));
+    this.removedList = el('ul', { class: 'removed-list', testid: 'removed-list', 'aria-label': t('Removed from this session') });
+    this.bansList = el('ul', { class: 'bans-list', testid: 'bans-list', 'aria-label': t('Banned from the event') });
     this.peopleError = errorNode();
     this.peopleStatus = el('p', { class: 'muted', role: 'status' });
     fill(people, this.peopleError, this.peopleStatus, this.peopleList, this.peopleEmpty,
-      el('h3', {}, 'Removed from this session'), this.removedList,
-      el('h3', {}, 'Banned from the event'), this.bansList);
+      el('h3', {}, t('Removed from this session')), this.removedList,
+      el('h3', {}, t('Banned from the event')), this.bansList);
 
     // --- the record ---
     this.recordBody = el('tbody');
-    this.recordEmpty = el('p', { class: 'muted' }, 'No moderation action yet.');
+    this.recordEmpty = el('p', { class: 'muted' }, t('No moderation action yet.'));
     this.exportError = errorNode();
     this.exportStatus = el('p', { class: 'muted', role: 'status' });
     fill(record,
       el('p', { class: 'actions' },
-        el('button', { type: 'button', class: 'secondary', onclick: () => this.#export('csv') }, 'Export CSV'), ' ',
-        el('button', { type: 'button', class: 'secondary', onclick: () => this.#export('json') }, 'Export JSON')),
+        el('button', { type: 'button', class: 'secondary', onclick: () => this.#export('csv') }, t('Export CSV')), ' ',
+        el('button', { type: 'button', class: 'secondary', onclick: () => this.#export('json') }, t('Export JSON'))),
       this.exportError, this.exportStatus,
       el('div', { class: 'table-wrap' },
         el('table', { class: 'audit', testid: 'moderation-record' },
-          el('caption', { class: 'visually-hidden' }, 'Moderation record, newest first'),
+          el('caption', { class: 'visually-hidden' }, t('Moderation record, newest first')),
           el('thead', {}, el('tr', {},
-            el('th', { scope: 'col' }, 'Time'), el('th', { scope: 'col' }, 'Who'), el('th', { scope: 'col' }, 'Action'),
-            el('th', { scope: 'col' }, 'Whom'), el('th', { scope: 'col' }, 'Why'))),
+            el('th', { scope: 'col' }, t('Time')), el('th', { scope: 'col' }, t('Who')), el('th', { scope: 'col' }, t('Action')),
+            el('th', { scope: 'col' }, t('Whom')), el('th', { scope: 'col' }, t('Why')))),
           this.recordBody)),
       this.recordEmpty);
   }
@@ -117,19 +118,19 @@ export class ParticipantModeration {
     this.peopleEmpty.hidden = attendees.length > 0;
     const removed = state?.removed ?? [];
     fill(this.removedList, removed.length ? removed.map((person) => this.#removedItem(person))
-      : el('li', { class: 'muted' }, 'Nobody.'));
+      : el('li', { class: 'muted' }, t('Nobody.')));
     const bans = state?.bans ?? [];
     fill(this.bansList, bans.length ? bans.map((ban) => el('li', { testid: 'banned-person', dataset: { personId: String(ban.participant.id) } },
       userText(ban.participant.display_name, 'person-name'), ' — ', userText(ban.reason, 'ban-reason'), ' ',
-      this.#button(`unban:${ban.participant.id}`, 'Unban', 'unban', () => this.#unban(ban.participant.id, ban.participant.display_name))))
-      : el('li', { class: 'muted' }, 'Nobody.'));
+      this.#button(`unban:${ban.participant.id}`, t('Unban'), 'unban', () => this.#unban(ban.participant.id, ban.participant.display_name))))
+      : el('li', { class: 'muted' }, t('Nobody.')));
 
     const tz = this.client.event?.timezone;
     const audit = state?.audit ?? [];
     fill(this.recordBody, audit.map((entry) => el('tr', { testid: 'moderation-action', dataset: { action: entry.action } },
       el('td', {}, el('time', { datetime: entry.at }, formatTime(entry.at, tz, { timeStyle: 'medium' }))),
       el('td', {}, entry.actor?.name ? [userText(entry.actor.name), ` (${roleLabel(entry.actor.role)})`]
-        : el('span', { class: 'muted' }, entry.details?.rule ? `Rule: ${String(entry.details.rule)}` : 'System')),
+        : el('span', { class: 'muted' }, entry.details?.rule ? t('Rule: {rule}', { rule: String(entry.details.rule) }) : t('System'))),
       el('td', {}, ACTION_LABELS[entry.action] ?? entry.action, muteText(entry.details)),
       el('td', {}, entry.whom?.name ? userText(entry.whom.name) : countText(entry.details)),
       el('td', {}, userText(entry.reason)))));
@@ -144,19 +145,21 @@ export class ParticipantModeration {
     const banned = person.flags?.possibly_banned;
     if (banned) {
       flags.push(el('span', { class: 'flag flag-danger', testid: 'flag-possibly-banned' },
-        `Possibly banned (same ${banned.match === 'browser' ? 'browser' : 'network address'} as a banned person)`));
+        banned.match === 'browser' ? t('Possibly banned (same browser as a banned person)')
+          : t('Possibly banned (same network address as a banned person)')));
     }
-    if (person.flags?.removed_before) flags.push(el('span', { class: 'flag' }, 'Removed earlier'));
-    if (person.state === 'left') flags.push(el('span', { class: 'flag flag-muted' }, 'Left the waiting room'));
+    if (person.flags?.removed_before) flags.push(el('span', { class: 'flag' }, t('Removed earlier')));
+    if (person.state === 'left') flags.push(el('span', { class: 'flag flag-muted' }, t('Left the waiting room')));
     const since = person.waiting_since ? formatTime(person.waiting_since, this.client.event?.timezone, { timeStyle: 'short' }) : '';
     return el('li', { class: 'waiting-person', testid: 'waiting-person', dataset: { personId: String(person.id), state: person.state } },
-      el('span', { class: 'person-line' }, userText(person.display_name, 'person-name'), since ? ` · since ${since}` : ''),
+      el('span', { class: 'person-line' }, userText(person.display_name, 'person-name'),
+        since ? ` · ${t('since {time}', { time: since })}` : ''),
       el('span', { class: 'person-details' }, describePerson(person)),
       flags.length ? el('span', { class: 'flags' }, flags) : null,
       el('span', { class: 'actions' },
-        this.#button(`admit:${person.id}`, 'Admit', 'admit', () => this.#admit(person)), ' ',
-        this.#button(`remove:${person.id}`, 'Turn away', 'turn-away', () => this.#remove(person.id, person.display_name, person.version)), ' ',
-        this.#button(`ban:${person.id}`, 'Ban', 'ban', () => this.#ban(person.id, person.display_name))));
+        this.#button(`admit:${person.id}`, t('Admit'), 'admit', () => this.#admit(person)), ' ',
+        this.#button(`remove:${person.id}`, t('Turn away'), 'turn-away', () => this.#remove(person.id, person.display_name, person.version)), ' ',
+        this.#button(`ban:${person.id}`, t('Ban'), 'ban', () => this.#ban(person.id, person.display_name))));
   }
 
   /**
@@ -170,12 +173,12 @@ export class ParticipantModeration {
       el('span', { class: 'person-line' }, userText(person.display_name, 'person-name')),
       el('span', { class: 'person-details' }, describePerson(person)),
       el('span', { class: 'actions' },
-        this.#button(`audio:${person.id}`, audio ? 'Unmute microphone' : 'Mute microphone', 'mute-audio',
+        this.#button(`audio:${person.id}`, audio ? t('Unmute microphone') : t('Mute microphone'), 'mute-audio',
           () => this.#mute(person.id, person.display_name, { audio: !audio })), ' ',
-        this.#button(`video:${person.id}`, video ? 'Allow camera' : 'Stop camera', 'mute-video',
+        this.#button(`video:${person.id}`, video ? t('Allow camera') : t('Stop camera'), 'mute-video',
           () => this.#mute(person.id, person.display_name, { video: !video })), ' ',
-        this.#button(`remove:${person.id}`, 'Remove', 'remove', () => this.#remove(person.id, person.display_name)), ' ',
-        this.#button(`ban:${person.id}`, 'Ban', 'ban', () => this.#ban(person.id, person.display_name))));
+        this.#button(`remove:${person.id}`, t('Remove'), 'remove', () => this.#remove(person.id, person.display_name)), ' ',
+        this.#button(`ban:${person.id}`, t('Ban'), 'ban', () => this.#ban(person.id, person.display_name))));
   }
 
   /** @param {Admission} person */
@@ -183,7 +186,7 @@ export class ParticipantModeration {
     const banned = (this.client.moderationState?.bans ?? []).some((b) => b.participant.id === person.id);
     return el('li', { testid: 'removed-person', dataset: { personId: String(person.id) } },
       userText(person.display_name, 'person-name'), person.reason ? [' — ', userText(person.reason, 'removal-reason')] : null,
-      banned ? null : [' ', this.#button(`ban:${person.id}`, 'Ban', 'ban', () => this.#ban(person.id, person.display_name))]);
+      banned ? null : [' ', this.#button(`ban:${person.id}`, t('Ban'), 'ban', () => this.#ban(person.id, person.display_name))]);
   }
 
   /**
@@ -212,14 +215,14 @@ export class ParticipantModeration {
       event.preventDefault();
       this.#saveRules();
     } },
-    el('fieldset', {}, el('legend', {}, 'Stakeholder groups that go straight in'),
+    el('fieldset', {}, el('legend', {}, t('Stakeholder groups that go straight in')),
       this.groupBoxes.map((box) => el('p', { class: 'field-inline' }, box, ' ',
         el('label', { for: box.id }, GROUP_LABELS[/** @type {keyof typeof GROUP_LABELS} */ (box.value)] ?? box.value)))),
-    el('div', { class: 'field' }, el('label', { for: 'admit-affiliations' }, 'Affiliations that go straight in'),
+    el('div', { class: 'field' }, el('label', { for: 'admit-affiliations' }, t('Affiliations that go straight in')),
       this.affiliations,
-      el('p', { id: 'admit-affiliations-hint', class: 'hint' }, 'One per line; capitals and extra spaces do not matter.')),
+      el('p', { id: 'admit-affiliations-hint', class: 'hint' }, t('One per line; capitals and extra spaces do not matter.'))),
     this.rulesError,
-    el('p', { class: 'actions' }, el('button', { type: 'submit' }, 'Save rules')));
+    el('p', { class: 'actions' }, el('button', { type: 'submit' }, t('Save rules'))));
   }
 
   /** @param {ModerationState | null} state */
@@ -266,7 +269,7 @@ export class ParticipantModeration {
   /** @param {Admission} person */
   async #admit(person) {
     await this.#request(`admit:${person.id}`, () => this.client.admitParticipant(person.id, person.version),
-      `${person.display_name} admitted.`, this.waitingError, this.waitingStatus);
+      t('{name} admitted.', { name: person.display_name }), this.waitingError, this.waitingStatus);
   }
 
   async #admitAll() {
@@ -275,26 +278,27 @@ export class ParticipantModeration {
     let includeFlagged = false;
     if (flagged.length) {
       const answer = await askDialog({
-        title: 'Admit everyone waiting?',
-        text: `${plural(flagged.length, 'person is', 'people are')} flagged as possibly banned. Admit them too?`,
-        field: { label: 'Flagged people', options: [
-          { value: 'no', label: 'No: admit the others, I will look at them one by one' },
-          { value: 'yes', label: 'Yes: admit them too' }] },
-        confirm: 'Admit', testid: 'admit-all-dialog',
+        title: t('Admit everyone waiting?'),
+        text: tn(flagged.length, '{count} person is flagged as possibly banned. Admit them too?',
+          '{count} people are flagged as possibly banned. Admit them too?'),
+        field: { label: t('Flagged people'), options: [
+          { value: 'no', label: t('No: admit the others, I will look at them one by one') },
+          { value: 'yes', label: t('Yes: admit them too') }] },
+        confirm: t('Admit'), testid: 'admit-all-dialog',
       });
       if (answer === null) return;
       includeFlagged = answer === 'yes';
     }
     await this.#request('admit-all', async () => {
       const { admitted } = await this.client.admitAll({ includeFlagged });
-      this.waitingStatus.textContent = `${plural(admitted.length, 'person', 'people')} admitted.`;
-    }, 'Everyone waiting was admitted.', this.waitingError, this.waitingStatus);
+      this.waitingStatus.textContent = tn(admitted.length, '{count} person admitted.', '{count} people admitted.');
+    }, t('Everyone waiting was admitted.'), this.waitingError, this.waitingStatus);
   }
 
   /** @param {boolean} on */
   async #setWaitingRoom(on) {
     await this.#request('settings', () => this.client.moderationSettings({ waitingRoom: on }),
-      on ? 'Waiting room on: new attendees wait to be admitted.' : 'Waiting room off: attendees come straight in.',
+      on ? t('Waiting room on: new attendees wait to be admitted.') : t('Waiting room off: attendees come straight in.'),
       this.waitingError, this.waitingStatus);
   }
 
@@ -305,8 +309,10 @@ export class ParticipantModeration {
     };
     await this.#request('rules', async () => {
       const { admitted } = await this.client.moderationSettings({ rules });
-      if (admitted.length) announce(`${plural(admitted.length, 'person', 'people')} admitted by the new rules.`);
-    }, 'Rules saved.', this.rulesError ?? this.waitingError, this.waitingStatus);
+      if (admitted.length) {
+        announce(tn(admitted.length, '{count} person admitted by the new rules.', '{count} people admitted by the new rules.'));
+      }
+    }, t('Rules saved.'), this.rulesError ?? this.waitingError, this.waitingStatus);
   }
 
   /**
@@ -316,14 +322,14 @@ export class ParticipantModeration {
    */
   async #remove(id, name, version) {
     const reason = await askDialog({
-      title: `Remove ${name} from this session?`,
-      text: 'They are disconnected at once; their raised hand is taken down, their questions stay. If they come back, they wait until a moderator lets them in.',
-      field: { label: 'Reason', required: true, maxLength: 300, hint: 'Kept in the moderation record and shown to them.' },
-      confirm: 'Remove', danger: true, testid: 'remove-dialog',
+      title: t('Remove {name} from this session?', { name }),
+      text: t('They are disconnected at once; their raised hand is taken down, their questions stay. If they come back, they wait until a moderator lets them in.'),
+      field: { label: t('Reason'), required: true, maxLength: 300, hint: t('Kept in the moderation record and shown to them.') },
+      confirm: t('Remove'), danger: true, testid: 'remove-dialog',
     });
     if (reason === null) return;
     await this.#request(`remove:${id}`, () => this.client.removeParticipant(id, reason, { version }),
-      `${name} removed.`, this.peopleError, this.peopleStatus);
+      t('{name} removed.', { name }), this.peopleError, this.peopleStatus);
   }
 
   /**
@@ -332,13 +338,13 @@ export class ParticipantModeration {
    */
   async #ban(id, name) {
     const reason = await askDialog({
-      title: `Ban ${name} from the whole event?`,
-      text: 'Their link stops working in every session. A new registration from the same browser or network waits, flagged, for a moderator.',
-      field: { label: 'Reason', required: true, maxLength: 300, hint: 'Kept in the moderation record and shown to them.' },
-      confirm: 'Ban', danger: true, testid: 'ban-dialog',
+      title: t('Ban {name} from the whole event?', { name }),
+      text: t('Their link stops working in every session. A new registration from the same browser or network waits, flagged, for a moderator.'),
+      field: { label: t('Reason'), required: true, maxLength: 300, hint: t('Kept in the moderation record and shown to them.') },
+      confirm: t('Ban'), danger: true, testid: 'ban-dialog',
     });
     if (reason === null) return;
-    await this.#request(`ban:${id}`, () => this.client.banParticipant(id, reason), `${name} banned.`,
+    await this.#request(`ban:${id}`, () => this.client.banParticipant(id, reason), t('{name} banned.', { name }),
       this.peopleError, this.peopleStatus);
   }
 
@@ -348,13 +354,13 @@ export class ParticipantModeration {
    */
   async #unban(id, name) {
     const reason = await askDialog({
-      title: `Lift the ban on ${name}?`,
-      text: 'Their link works again; they come back through the waiting room.',
-      field: { label: 'Reason', maxLength: 300 },
-      confirm: 'Unban', testid: 'unban-dialog',
+      title: t('Lift the ban on {name}?', { name }),
+      text: t('Their link works again; they come back through the waiting room.'),
+      field: { label: t('Reason'), maxLength: 300 },
+      confirm: t('Unban'), testid: 'unban-dialog',
     });
     if (reason === null) return;
-    await this.#request(`unban:${id}`, () => this.client.unbanParticipant(id, reason), `${name} unbanned.`,
+    await this.#request(`unban:${id}`, () => this.client.unbanParticipant(id, reason), t('{name} unbanned.', { name }),
       this.peopleError, this.peopleStatus);
   }
 
@@ -364,21 +370,23 @@ export class ParticipantModeration {
    * @param {{audio?: boolean, video?: boolean}} change
    */
   async #mute(id, name, change) {
-    const what = change.audio !== undefined ? 'microphone' : 'camera';
+    const microphone = change.audio !== undefined;
     const muting = change.audio ?? change.video;
-    await this.#request(`${change.audio !== undefined ? 'audio' : 'video'}:${id}`,
-      () => this.client.muteParticipant(id, change),
-      `${name}: ${what} ${muting ? 'muted' : 'allowed again'}.`, this.peopleError, this.peopleStatus);
+    const said = microphone
+      ? (muting ? t('{name}: microphone muted.', { name }) : t('{name}: microphone allowed again.', { name }))
+      : (muting ? t('{name}: camera muted.', { name }) : t('{name}: camera allowed again.', { name }));
+    await this.#request(`${microphone ? 'audio' : 'video'}:${id}`,
+      () => this.client.muteParticipant(id, change), said, this.peopleError, this.peopleStatus);
   }
 
   /** @param {'csv' | 'json'} format */
   async #export(format) {
     showError(this.exportError, null);
-    this.exportStatus.textContent = 'Preparing the file…';
+    this.exportStatus.textContent = t('Preparing the file…');
     try {
       const { blob, filename } = await this.client.exportModeration(format);
       saveBlob(blob, filename);
-      this.exportStatus.textContent = `Downloaded ${filename}.`;
+      this.exportStatus.textContent = t('Downloaded {file}.', { file: filename });
     } catch (err) {
       this.exportStatus.textContent = '';
       showError(this.exportError, err);
@@ -398,12 +406,14 @@ function describePerson(person) {
 /** @param {Record<string, unknown>} details */
 function muteText(details) {
   if (!details || typeof details.audio !== 'boolean') return '';
-  return `: microphone ${details.audio ? 'muted' : 'on'}, camera ${details.video ? 'stopped' : 'allowed'}`;
+  const microphone = details.audio ? t('microphone muted') : t('microphone on');
+  const camera = details.video ? t('camera stopped') : t('camera allowed');
+  return `: ${microphone}, ${camera}`;
 }
 
 /** @param {Record<string, unknown>} details */
 function countText(details) {
-  if (details && typeof details.count === 'number') return plural(details.count, 'person', 'people');
+  if (details && typeof details.count === 'number') return tn(details.count, '{count} person', '{count} people');
   if (details && typeof details.name === 'string') return userText(details.name);
   return '';
 }

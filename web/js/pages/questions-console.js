@@ -21,20 +21,21 @@ import {
   STALE_QUESTION_CODES, addresseeNode, askerNodes, excerpt, questionErrorText, rebuildKeepingFocus, stageBadge,
 } from '../question-ui.js';
 import {
-  announce, askDialog, el, errorNode, fill, formatTime, plural, saveBlob, showError, userText,
+  announce, askDialog, el, errorNode, fill, formatTime, saveBlob, showError, userText,
 } from '../ui.js';
+import { t, tn } from '../i18n.js';
 
 /** @typedef {import('../protocol.js').HemicycleClient} HemicycleClient */
 /** @typedef {import('../protocol.js').StaffQuestion} StaffQuestion */
 
 /** The state filters, in the order a moderator works through them. */
 const FILTERS = [
-  { value: 'pending', label: 'Pending' },
-  { value: 'approved', label: 'Approved' },
-  { value: 'dismissed', label: 'Dismissed' },
-  { value: 'merged', label: 'Merged' },
-  { value: 'withdrawn', label: 'Withdrawn' },
-  { value: 'all', label: 'All' },
+  { value: 'pending', label: t('Pending') },
+  { value: 'approved', label: t('Approved') },
+  { value: 'dismissed', label: t('Dismissed') },
+  { value: 'merged', label: t('Merged') },
+  { value: 'withdrawn', label: t('Withdrawn') },
+  { value: 'all', label: t('All') },
 ];
 
 /** The counts shown for the report, in the order of the funnel. */
@@ -77,7 +78,7 @@ export class ModerationPanel {
     this.known = null;
 
     // Counts for the report.
-    this.counts = el('ul', { class: 'question-counts', testid: 'question-counts', 'aria-label': 'Questions in this session' });
+    this.counts = el('ul', { class: 'question-counts', testid: 'question-counts', 'aria-label': t('Questions in this session') });
 
     // Pre-moderation and export.
     this.premoderation = /** @type {HTMLInputElement} */ (el('input', {
@@ -89,8 +90,8 @@ export class ModerationPanel {
       /** @type {HTMLButtonElement} */ (el('button', {
         type: 'button', class: 'secondary', testid: `export-${format}`, onclick: () => this.#export(format),
       }, label));
-    this.exportCsv = exportButton('csv', 'Download CSV');
-    this.exportJson = exportButton('json', 'Download JSON');
+    this.exportCsv = exportButton('csv', t('Download CSV'));
+    this.exportJson = exportButton('json', t('Download JSON'));
     this.exportStatus = el('p', { class: 'muted', role: 'status' });
     this.exportError = errorNode();
 
@@ -100,19 +101,19 @@ export class ModerationPanel {
       'aria-pressed': String(value === this.filter), onclick: () => this.#setFilter(value),
     }, label, ' ', el('span', { class: 'filter-count' }, ''))));
     this.group = /** @type {HTMLSelectElement} */ (el('select', { id: 'moderation-group', class: 'select-short' },
-      el('option', { value: '' }, 'Every stakeholder group'),
+      el('option', { value: '' }, t('Every stakeholder group')),
       Object.entries(GROUP_LABELS).map(([value, label]) => el('option', { value }, label)),
-      el('option', { value: 'unspecified' }, 'Not stated')));
+      el('option', { value: 'unspecified' }, t('Not stated'))));
     this.sort = /** @type {HTMLSelectElement} */ (el('select', { id: 'moderation-sort', class: 'select-short' },
-      el('option', { value: 'oldest' }, 'Oldest first'),
-      el('option', { value: 'newest' }, 'Newest first'),
-      el('option', { value: 'votes' }, 'Most votes')));
+      el('option', { value: 'oldest' }, t('Oldest first')),
+      el('option', { value: 'newest' }, t('Newest first')),
+      el('option', { value: 'votes' }, t('Most votes'))));
     this.group.addEventListener('change', () => this.update());
     this.sort.addEventListener('change', () => this.update());
 
     this.summary = el('p', { class: 'muted moderation-summary', role: 'status' });
     this.list = el('ol', {
-      class: 'question-list moderation-list', testid: 'moderation', 'aria-label': 'Questions to moderate', tabindex: '-1',
+      class: 'question-list moderation-list', testid: 'moderation', 'aria-label': t('Questions to moderate'), tabindex: '-1',
     });
     this.empty = el('p', { class: 'muted' });
     this.error = errorNode();
@@ -124,17 +125,17 @@ export class ModerationPanel {
         el('div', { class: 'moderation-settings' },
           el('div', { class: 'field field-check' },
             this.premoderation,
-            el('label', { for: 'premoderation' }, 'Review questions before everyone sees them (pre-moderation)'),
+            el('label', { for: 'premoderation' }, t('Review questions before everyone sees them (pre-moderation)')),
             el('p', { id: 'premoderation-hint', class: 'hint' },
-              'Off: questions are shown to everyone as soon as they are sent; you can still dismiss them.')),
+              t('Off: questions are shown to everyone as soon as they are sent; you can still dismiss them.'))),
           this.settingsError, this.settingsStatus,
           el('p', { class: 'actions export-actions' },
-            el('span', { class: 'export-label' }, 'Export for the report:'), this.exportCsv, this.exportJson),
+            el('span', { class: 'export-label' }, t('Export for the report:')), this.exportCsv, this.exportJson),
           this.exportError, this.exportStatus)),
       el('div', { class: 'moderation-filters' },
-        el('div', { class: 'filter-buttons', role: 'group', 'aria-label': 'Show questions that are' }, this.filterButtons),
-        el('p', { class: 'sort-field' }, el('label', { for: 'moderation-group' }, 'Stakeholder group'), ' ', this.group),
-        el('p', { class: 'sort-field' }, el('label', { for: 'moderation-sort' }, 'Sort by'), ' ', this.sort)),
+        el('div', { class: 'filter-buttons', role: 'group', 'aria-label': t('Show questions that are') }, this.filterButtons),
+        el('p', { class: 'sort-field' }, el('label', { for: 'moderation-group' }, t('Stakeholder group')), ' ', this.group),
+        el('p', { class: 'sort-field' }, el('label', { for: 'moderation-sort' }, t('Sort by')), ' ', this.sort)),
       this.summary,
       this.error,
       this.list, this.empty,
@@ -192,10 +193,11 @@ export class ModerationPanel {
     rebuildKeepingFocus(this.list, () => fill(this.list, shown.map((q) => this.#item(q, {
       connected, reading: q.id === readingId, canMerge: open.length > 1,
     }))));
-    const filterLabel = FILTERS.find((f) => f.value === this.filter)?.label.toLowerCase() ?? '';
-    this.summary.textContent = `Showing ${shown.length} of ${plural(all.length, 'question', 'questions')}`
-      + `${this.filter === 'all' ? '' : ` (${filterLabel})`}${group ? `, ${groupLabel(group)}` : ''}.`;
-    this.empty.textContent = all.length ? 'No question matches these filters.' : 'No question has been asked yet.';
+    const filterLabel = FILTERS.find((f) => f.value === this.filter)?.label.toLocaleLowerCase() ?? '';
+    const showing = tn(all.length, 'Showing {shown} of {count} question', 'Showing {shown} of {count} questions',
+      { shown: shown.length });
+    this.summary.textContent = `${showing}${this.filter === 'all' ? '' : ` (${filterLabel})`}${group ? `, ${groupLabel(group)}` : ''}.`;
+    this.empty.textContent = all.length ? t('No question matches these filters.') : t('No question has been asked yet.');
     this.empty.hidden = shown.length > 0;
 
     // New questions, said once (the first view only sets the baseline).
@@ -203,9 +205,11 @@ export class ModerationPanel {
       const added = all.filter((q) => !this.known?.has(q.id));
       if (added.length === 1) {
         const q = added[0];
-        announce(`New question${q.state === 'pending' ? ' to review' : ''} from ${q.asker.display_name}: “${excerpt(q.text, 80)}”.`);
+        const values = { name: q.asker.display_name, question: excerpt(q.text, 80) };
+        announce(q.state === 'pending' ? t('New question to review from {name}: “{question}”.', values)
+          : t('New question from {name}: “{question}”.', values));
       } else if (added.length > 1) {
-        announce(`${added.length} new questions.`);
+        announce(tn(added.length, '{count} new question.', '{count} new questions.'));
       }
     }
     this.known = new Set(all.map((q) => q.id));
@@ -240,40 +244,42 @@ export class ModerationPanel {
     },
     el('div', { class: 'question-votes' },
       el('span', { class: 'vote-number', dataset: { count: String(q.votes) } }, String(q.votes)),
-      el('span', { class: 'vote-word' }, q.votes === 1 ? 'vote' : 'votes')),
+      el('span', { class: 'vote-word' }, tn(q.votes, 'vote', 'votes'))),
     el('div', { class: 'question-body' },
       el('p', { class: 'question-tags' },
         el('span', { class: 'question-number' }, `#${q.id}`),
         el('span', { class: `tag tag-state tag-state-${q.state}` }, questionStateLabel(q.state)),
         approved ? stageBadge(q.stage, { reading }) : null,
-        q.starred ? el('span', { class: 'tag tag-starred' }, '★ Starred') : null,
-        q.anonymous ? el('span', { class: 'tag tag-anonymous', title: 'Other participants and the room display see “Anonymous”' },
-          'Anonymous to others') : null),
+        q.starred ? el('span', { class: 'tag tag-starred' }, `★ ${t('Starred')}`) : null,
+        q.anonymous ? el('span', { class: 'tag tag-anonymous', title: t('Other participants and the room display see “Anonymous”') },
+          t('Anonymous to others')) : null),
       el('p', { id: textId, class: 'question-text', dir: 'auto' }, q.text),
       addresseeNode(q),
       el('p', { class: 'question-asker' }, askerNodes(q, { reveal: true })),
       el('p', { class: 'question-meta' },
-        'Asked ', timeNode(q.created_at, tz),
-        q.approved_at ? [' · approved ', timeNode(q.approved_at, tz)] : null,
-        q.forwarded_at ? [' · forwarded ', timeNode(q.forwarded_at, tz)] : null,
-        q.read_at ? [' · read aloud ', timeNode(q.read_at, tz)] : null,
-        q.answered_at ? [' · answered ', timeNode(q.answered_at, tz)] : null),
-      q.state === 'dismissed' ? el('p', { class: 'question-reason' }, 'Dismissed',
+        `${t('Asked')} `, timeNode(q.created_at, tz),
+        q.approved_at ? [` · ${t('approved')} `, timeNode(q.approved_at, tz)] : null,
+        q.forwarded_at ? [` · ${t('forwarded')} `, timeNode(q.forwarded_at, tz)] : null,
+        q.read_at ? [` · ${t('read aloud')} `, timeNode(q.read_at, tz)] : null,
+        q.answered_at ? [` · ${t('answered')} `, timeNode(q.answered_at, tz)] : null),
+      q.state === 'dismissed' ? el('p', { class: 'question-reason' }, t('Dismissed'),
         q.dismiss_reason ? [': ', userText(q.dismiss_reason, 'dismiss-reason')] : null) : null,
-      q.merged_into ? el('p', { class: 'question-merge' }, `Merged into #${q.merged_into}.`) : null,
+      q.merged_into ? el('p', { class: 'question-merge' }, t('Merged into #{id}.', { id: q.merged_into })) : null,
       q.merged_from?.length ? el('p', { class: 'question-merge' },
-        `Includes ${q.merged_from.map((id) => `#${id}`).join(', ')} (merged duplicates; their votes count here).`) : null,
+        t('Includes {list} (merged duplicates; their votes count here).', {
+          list: q.merged_from.map((id) => `#${id}`).join(', '),
+        })) : null,
       edits.length ? editHistory(edits, tz) : null,
-      el('div', { class: 'actions question-actions', role: 'group', 'aria-label': `Actions for question ${q.id}` },
-        button('approve', 'Approve', '', q.state === 'pending'),
-        button('forward', 'Forward to chair', '', approved && q.stage === 'none'),
-        button('read', 'Read aloud', '', approved && q.stage === 'forwarded'),
-        button('answered', 'Answered', '', approved && q.stage === 'read'),
-        button('star', q.starred ? '★ Starred' : '☆ Star', 'secondary', q.state !== 'merged' && q.state !== 'withdrawn',
+      el('div', { class: 'actions question-actions', role: 'group', 'aria-label': t('Actions for question {id}', { id: q.id }) },
+        button('approve', t('Approve'), '', q.state === 'pending'),
+        button('forward', t('Forward to chair'), '', approved && q.stage === 'none'),
+        button('read', t('Read aloud'), '', approved && q.stage === 'forwarded'),
+        button('answered', t('Answered'), '', approved && q.stage === 'read'),
+        button('star', q.starred ? `★ ${t('Starred')}` : `☆ ${t('Star')}`, 'secondary', q.state !== 'merged' && q.state !== 'withdrawn',
           { 'aria-pressed': String(q.starred) }),
-        button('edit', 'Edit', 'secondary', q.state !== 'merged' && q.state !== 'withdrawn'),
-        button('merge', 'Merge into…', 'secondary', open && canMerge),
-        button('dismiss', 'Dismiss', 'secondary danger-text', open))));
+        button('edit', t('Edit'), 'secondary', q.state !== 'merged' && q.state !== 'withdrawn'),
+        button('merge', t('Merge into…'), 'secondary', open && canMerge),
+        button('dismiss', t('Dismiss'), 'secondary danger-text', open))));
     return item;
   }
 
@@ -286,63 +292,68 @@ export class ModerationPanel {
     const key = `${action}:${q.id}`;
     if (this.busy.has(key)) return;
     if (action === 'approve') {
-      await this.#request(key, () => client.moderateQuestion(q.id, 'approve'), `Question #${q.id} approved.`);
+      await this.#request(key, () => client.moderateQuestion(q.id, 'approve'), t('Question #{id} approved.', { id: q.id }));
     } else if (action === 'star') {
       await this.#request(key, () => client.moderateQuestion(q.id, q.starred ? 'unstar' : 'star'),
-        q.starred ? `Question #${q.id} unstarred.` : `Question #${q.id} starred.`);
+        q.starred ? t('Question #{id} unstarred.', { id: q.id }) : t('Question #{id} starred.', { id: q.id }));
     } else if (action === 'forward' || action === 'read' || action === 'answered') {
       const stage = action === 'forward' ? 'forwarded' : action;
-      const said = { forwarded: 'forwarded to the chair', read: 'marked as being read aloud', answered: 'marked answered' }[stage];
-      await this.#request(key, () => client.relayQuestion(q.id, /** @type {any} */ (stage)), `Question #${q.id} ${said}.`);
+      const said = {
+        forwarded: t('Question #{id} forwarded to the chair.', { id: q.id }),
+        read: t('Question #{id} marked as being read aloud.', { id: q.id }),
+        answered: t('Question #{id} marked answered.', { id: q.id }),
+      }[stage];
+      await this.#request(key, () => client.relayQuestion(q.id, /** @type {any} */ (stage)), said);
     } else if (action === 'dismiss') {
       const reason = await askDialog({
-        title: `Dismiss question #${q.id}?`,
-        text: `“${excerpt(q.text, 160)}” — the asker sees the reason; nobody else sees the question.`,
-        field: { label: 'Reason', required: true, maxLength: 300, hint: 'For example: off topic, already answered, not a question.' },
-        confirm: 'Dismiss', danger: true, testid: 'dismiss-dialog',
+        title: t('Dismiss question #{id}?', { id: q.id }),
+        text: t('“{question}” — the asker sees the reason; nobody else sees the question.', { question: excerpt(q.text, 160) }),
+        field: { label: t('Reason'), required: true, maxLength: 300, hint: t('For example: off topic, already answered, not a question.') },
+        confirm: t('Dismiss'), danger: true, testid: 'dismiss-dialog',
       });
       this.#focusAction(q.id, 'dismiss');
       if (reason === null) return;
-      await this.#request(key, () => client.moderateQuestion(q.id, 'dismiss', reason), `Question #${q.id} dismissed.`);
+      await this.#request(key, () => client.moderateQuestion(q.id, 'dismiss', reason), t('Question #{id} dismissed.', { id: q.id }));
     } else if (action === 'edit') {
       const max = client.moderation?.max_chars ?? 500;
       const tz = client.event?.timezone;
       const text = await askDialog({
-        title: `Edit question #${q.id}`,
-        text: 'Fix a typo or a mistake; keep the asker\u2019s meaning. Every edit is kept and the asker sees the new text.',
+        title: t('Edit question #{id}', { id: q.id }),
+        text: t('Fix a typo or a mistake; keep the asker\u2019s meaning. Every edit is kept and the asker sees the new text.'),
         body: q.edits?.length ? editHistory(q.edits, tz, { open: true }) : null,
         field: {
-          label: 'Text', required: true, value: q.text, maxLength: 0, rows: 5, hint: `At most ${max} characters.`,
+          label: t('Text'), required: true, value: q.text, maxLength: 0, rows: 5, hint: t('At most {max} characters.', { max }),
           validate: (value) => (questionLength(value) > max
-            ? `The question is ${questionLength(value)} characters long: at most ${max}.` : null),
+            ? t('The question is {used} characters long: at most {max}.', { used: questionLength(value), max }) : null),
         },
-        confirm: 'Save', testid: 'edit-dialog',
+        confirm: t('Save'), testid: 'edit-dialog',
       });
       this.#focusAction(q.id, 'edit');
       if (text === null || text === q.text) return;
-      await this.#request(key, () => client.editQuestion(q.id, text), `Question #${q.id} edited.`);
+      await this.#request(key, () => client.editQuestion(q.id, text), t('Question #{id} edited.', { id: q.id }));
     } else if (action === 'merge') {
       const targets = (client.moderation?.questions ?? [])
-        .filter((t) => t.id !== q.id && (t.state === 'pending' || t.state === 'approved'))
+        .filter((other) => other.id !== q.id && (other.state === 'pending' || other.state === 'approved'))
         .sort((a, b) => b.votes - a.votes || a.id - b.id);
       if (!targets.length) return;
       const into = await askDialog({
-        title: `Merge question #${q.id} into another`,
-        text: `“${excerpt(q.text, 160)}” is folded into the question you choose: its votes and its asker\u2019s interest `
-          + 'move there, and it is no longer listed on its own.',
+        title: t('Merge question #{id} into another', { id: q.id }),
+        text: t('“{question}” is folded into the question you choose: its votes and its asker\u2019s interest move there, and it is no longer listed on its own.',
+          { question: excerpt(q.text, 160) }),
         field: {
-          label: 'Merge into', required: true,
-          options: targets.map((t) => ({
-            value: String(t.id),
-            label: `#${t.id} (${questionStateLabel(t.state).toLowerCase()}, ${plural(t.votes, 'vote', 'votes')}): ${excerpt(t.text, 90)}`,
+          label: t('Merge into'), required: true,
+          options: targets.map((other) => ({
+            value: String(other.id),
+            label: `#${other.id} (${questionStateLabel(other.state).toLocaleLowerCase()}, ${tn(other.votes, '{count} vote', '{count} votes')}): ${excerpt(other.text, 90)}`,
           })),
-          hint: 'The question that stays; usually the clearest or the most voted.',
+          hint: t('The question that stays; usually the clearest or the most voted.'),
         },
-        confirm: 'Merge', testid: 'merge-dialog',
+        confirm: t('Merge'), testid: 'merge-dialog',
       });
       this.#focusAction(q.id, 'merge');
       if (into === null) return;
-      await this.#request(key, () => client.mergeQuestion(q.id, Number(into)), `Question #${q.id} merged into #${into}.`);
+      await this.#request(key, () => client.mergeQuestion(q.id, Number(into)),
+        t('Question #{id} merged into #{into}.', { id: q.id, into }));
     }
   }
 
@@ -388,8 +399,8 @@ export class ModerationPanel {
       await this.client.questionSettings({ premoderated });
       this.chosenPremoderation = { value: premoderated, version };
       this.settingsStatus.textContent = premoderated
-        ? 'Pre-moderation is on: new questions wait for approval.'
-        : 'Pre-moderation is off: new questions are shown to everyone at once.';
+        ? t('Pre-moderation is on: new questions wait for approval.')
+        : t('Pre-moderation is off: new questions are shown to everyone at once.');
       announce(this.settingsStatus.textContent);
     } catch (err) {
       this.premoderation.checked = !premoderated;
@@ -407,12 +418,12 @@ export class ModerationPanel {
   async #export(format) {
     const button = format === 'csv' ? this.exportCsv : this.exportJson;
     showError(this.exportError, null);
-    this.exportStatus.textContent = 'Preparing the file…';
+    this.exportStatus.textContent = t('Preparing the file…');
     button.disabled = true;
     try {
       const { blob, filename } = await this.client.exportQuestions(format);
       saveBlob(blob, filename);
-      this.exportStatus.textContent = `Downloaded ${filename}.`;
+      this.exportStatus.textContent = t('Downloaded {file}.', { file: filename });
     } catch (err) {
       this.exportStatus.textContent = '';
       showError(this.exportError, err);
@@ -430,11 +441,12 @@ export class ModerationPanel {
  */
 function editHistory(edits, timeZone, { open = false } = {}) {
   const details = el('details', { class: 'edit-history', testid: 'edit-history' },
-    el('summary', {}, `Edit history (${plural(edits.length, 'edit', 'edits')})`),
+    el('summary', {}, tn(edits.length, 'Edit history ({count} edit)', 'Edit history ({count} edits)')),
     el('ol', {}, edits.map((edit) => el('li', {},
-      el('p', { class: 'muted' }, timeNode(edit.at, timeZone), ` by the ${roleLabel(edit.by?.role).toLowerCase()}`),
-      el('p', { class: 'edit-before' }, el('span', { class: 'edit-label' }, 'Before: '), userText(edit.before)),
-      el('p', { class: 'edit-after' }, el('span', { class: 'edit-label' }, 'After: '), userText(edit.after))))));
+      el('p', { class: 'muted' }, timeNode(edit.at, timeZone),
+        ` ${t('by the {role}', { role: roleLabel(edit.by?.role).toLocaleLowerCase() })}`),
+      el('p', { class: 'edit-before' }, el('span', { class: 'edit-label' }, `${t('Before:')} `), userText(edit.before)),
+      el('p', { class: 'edit-after' }, el('span', { class: 'edit-label' }, `${t('After:')} `), userText(edit.after))))));
   if (open) /** @type {HTMLDetailsElement} */ (details).open = true;
   return details;
 }
@@ -456,14 +468,14 @@ export class ChairQuestions {
     /** @type {Set<number> | null} */
     this.known = null;
     this.list = el('ol', {
-      class: 'question-list chair-list', testid: 'chair-questions', 'aria-label': 'Questions forwarded to the chair', tabindex: '-1',
+      class: 'question-list chair-list', testid: 'chair-questions', 'aria-label': t('Questions forwarded to the chair'), tabindex: '-1',
     });
-    this.empty = el('p', { class: 'muted' }, 'No question has been forwarded yet. The moderator sends questions here.');
+    this.empty = el('p', { class: 'muted' }, t('No question has been forwarded yet. The moderator sends questions here.'));
     this.answered = el('p', { class: 'muted chair-answered' });
     this.error = errorNode();
     this.status = el('p', { class: 'muted', role: 'status' });
     fill(container,
-      el('p', { class: 'hint' }, 'Read a question aloud, then mark it answered. Names of anonymous askers are never shown here.'),
+      el('p', { class: 'hint' }, t('Read a question aloud, then mark it answered. Names of anonymous askers are never shown here.')),
       this.error, this.list, this.empty, this.answered, this.status);
   }
 
@@ -483,13 +495,14 @@ export class ChairQuestions {
     }))));
     this.empty.hidden = shown.length > 0;
     const answered = approved.filter((q) => q.stage === 'answered').length;
-    this.answered.textContent = answered ? `${plural(answered, 'question', 'questions')} answered so far.` : '';
+    this.answered.textContent = answered
+      ? tn(answered, '{count} question answered so far.', '{count} questions answered so far.') : '';
     this.answered.hidden = !answered;
 
     if (this.known) {
       const added = shown.filter((q) => !this.known?.has(q.id) && q.stage === 'forwarded');
-      if (added.length === 1) announce(`A question was forwarded to you: “${excerpt(added[0].text, 100)}”.`);
-      else if (added.length > 1) announce(`${added.length} questions were forwarded to you.`);
+      if (added.length === 1) announce(t('A question was forwarded to you: “{question}”.', { question: excerpt(added[0].text, 100) }));
+      else if (added.length > 1) announce(tn(added.length, '{count} question was forwarded to you.', '{count} questions were forwarded to you.'));
     }
     this.known = new Set(shown.map((q) => q.id));
   }
@@ -506,22 +519,22 @@ export class ChairQuestions {
       type: 'button', class: large.trim() || undefined, testid: action,
       dataset: { action }, disabled: !connected || this.busy.has(`${action}:${q.id}`), 'aria-describedby': textId,
       onclick: () => this.#relay(q, action),
-    }, action === 'read' ? 'Read aloud' : 'Answered');
+    }, action === 'read' ? t('Read aloud') : t('Answered'));
     return el('li', {
       class: `question chair-question${reading ? ' question-reading' : ''}`, testid: 'chair-question',
       dataset: { questionId: String(q.id), stage: q.stage }, tabindex: '-1',
     },
     el('div', { class: 'question-votes' },
       el('span', { class: 'vote-number' }, String(q.votes)),
-      el('span', { class: 'vote-word' }, q.votes === 1 ? 'vote' : 'votes')),
+      el('span', { class: 'vote-word' }, tn(q.votes, 'vote', 'votes'))),
     el('div', { class: 'question-body' },
       el('p', { class: 'question-tags' },
         stageBadge(q.stage, { reading }),
-        q.starred ? el('span', { class: 'tag tag-starred' }, '★ Starred') : null),
+        q.starred ? el('span', { class: 'tag tag-starred' }, `★ ${t('Starred')}`) : null),
       el('p', { id: textId, class: 'question-text', dir: 'auto' }, q.text),
       addresseeNode(q),
       // The chair reads aloud: an anonymous asker's name is not shown here, so it cannot be read out.
-      el('p', { class: 'question-asker' }, 'Asked by ', askerNodes(q, { reveal: false, country: false })),
+      el('p', { class: 'question-asker' }, `${t('Asked by')} `, askerNodes(q, { reveal: false, country: false })),
       el('p', { class: 'actions question-actions' }, button)));
   }
 
@@ -538,7 +551,7 @@ export class ChairQuestions {
     this.update();
     try {
       await this.client.relayQuestion(q.id, stage);
-      this.status.textContent = stage === 'read' ? 'Shown on the room display while you read it.' : 'Marked answered.';
+      this.status.textContent = stage === 'read' ? t('Shown on the room display while you read it.') : t('Marked answered.');
     } catch (err) {
       showQuestionError(this.error, this.client, err);
     } finally {

@@ -11,6 +11,7 @@
  * `balance`; `record` with `record-entry` rows.
  */
 
+import { t, tn } from '../i18n.js';
 import { FloorView, entryDetails, entryTags, queueErrorText } from '../floor-ui.js';
 import {
   AGE_BAND_LABELS, BALANCE_DIMENSIONS, BALANCE_VALUES, GENDER_LABELS, GROUP_LABELS, TYPE_LABELS,
@@ -18,7 +19,7 @@ import {
 } from '../labels.js';
 import { clockOffset, formatDuration, secondsSince } from '../timer.js';
 import {
-  announce, askDialog, el, errorNode, fill, formatTime, plural, showError, userText,
+  announce, askDialog, el, errorNode, fill, formatTime, showError, userText,
 } from '../ui.js';
 
 /** @typedef {import('../protocol.js').HemicycleClient} HemicycleClient */
@@ -69,8 +70,8 @@ function durationFields(id, legend, hint) {
   const node = el('fieldset', { class: 'duration-fields' },
     el('legend', {}, legend),
     el('span', { class: 'duration-inputs' },
-      el('span', { class: 'duration-pair' }, el('label', { for: minutes.id }, 'Minutes'), minutes),
-      el('span', { class: 'duration-pair' }, el('label', { for: seconds.id }, 'Seconds'), seconds)),
+      el('span', { class: 'duration-pair' }, el('label', { for: minutes.id }, t('Minutes')), minutes),
+      el('span', { class: 'duration-pair' }, el('label', { for: seconds.id }, t('Seconds')), seconds)),
     hintNode);
   return { node, minutes, seconds, hint: hintNode };
 }
@@ -97,24 +98,24 @@ export class FloorControl {
         type: 'button', class: `${cls}${large ? ' large' : ''}`, testid, title, onclick: () => this.#run(run),
       }, label));
     const speaking = () => this.client.queue?.speaking ?? this.client.floor?.speaking ?? null;
-    this.end = button('end-turn', 'End turn', '', async () => {
+    this.end = button('end-turn', t('End turn'), '', async () => {
       const entry = speaking();
       if (entry) await this.client.endFloor(entry.id);
-    }, 'End this turn: it is recorded as finished');
-    this.revoke = button('revoke-turn', 'Revoke', 'danger', async () => {
+    }, t('End this turn: it is recorded as finished'));
+    this.revoke = button('revoke-turn', t('Revoke'), 'danger', async () => {
       const entry = speaking();
       if (entry) await this.client.endFloor(entry.id, { revoke: true });
-    }, 'Take the floor back: the turn is recorded as revoked');
-    this.addTime = button('add-time', '+1 min', 'secondary', async () => {
+    }, t('Take the floor back: the turn is recorded as revoked'));
+    this.addTime = button('add-time', t('+1 min'), 'secondary', async () => {
       const entry = speaking();
       if (entry) await this.client.floorTime(entry.id, { addSeconds: 60 });
-    }, 'Give the speaker one more minute');
-    this.removeTime = button('remove-time', '−30 s', 'secondary', async () => {
+    }, t('Give the speaker one more minute'));
+    this.removeTime = button('remove-time', t('−30 s'), 'secondary', async () => {
       const entry = speaking();
       if (entry) await this.client.floorTime(entry.id, { addSeconds: -30 });
-    }, 'Take 30 seconds off the speaking time');
-    this.addTime.setAttribute('aria-label', 'Add one minute');
-    this.removeTime.setAttribute('aria-label', 'Remove 30 seconds');
+    }, t('Take 30 seconds off the speaking time'));
+    this.addTime.setAttribute('aria-label', t('Add one minute'));
+    this.removeTime.setAttribute('aria-label', t('Remove 30 seconds'));
     this.nextName = el('span', { class: 'grant-next-name', dir: 'auto' });
     this.grantNext = /** @type {HTMLButtonElement} */ (el('button', {
       type: 'button', class: `grant-next${large ? ' large' : ''}`, testid: 'grant-next',
@@ -122,8 +123,8 @@ export class FloorControl {
         const next = this.client.queue?.queue[0];
         if (next) await this.client.grantFloor(next.id);
       }),
-    }, 'Give the floor to next: ', this.nextName));
-    this.controls = el('div', { class: 'floor-controls', role: 'group', 'aria-label': 'Current turn' },
+    }, `${t('Give the floor to next:')} `, this.nextName));
+    this.controls = el('div', { class: 'floor-controls', role: 'group', 'aria-label': t('Current turn') },
       this.end, this.revoke, this.addTime, this.removeTime);
     this.error = errorNode();
     this.busy = false;
@@ -167,10 +168,13 @@ export class FloorControl {
       const tz = client.event?.timezone;
       const limit = staff.limit_seconds ?? client.queue?.settings.default_speaking_seconds ?? 0;
       const extra = staff.allowed_seconds - limit;
+      const allowed = formatDuration(staff.allowed_seconds);
       this.info.textContent = [
-        `Allowed ${formatDuration(staff.allowed_seconds)}`
-          + (extra ? ` (${extra > 0 ? '+' : '−'}${formatDuration(extra)} ${extra > 0 ? 'added' : 'taken off'})` : ''),
-        staff.granted_at ? `given the floor at ${formatTime(staff.granted_at, tz, { timeStyle: 'medium' })}` : '',
+        !extra ? t('Allowed {allowed}', { allowed })
+          : extra > 0 ? t('Allowed {allowed} (+{extra} added)', { allowed, extra: formatDuration(extra) })
+            : t('Allowed {allowed} (−{extra} taken off)', { allowed, extra: formatDuration(extra) }),
+        staff.granted_at
+          ? t('given the floor at {time}', { time: formatTime(staff.granted_at, tz, { timeStyle: 'medium' }) }) : '',
       ].filter(Boolean).join(' · ');
     } else {
       this.info.textContent = '';
@@ -187,7 +191,7 @@ export class FloorControl {
     this.nextName.textContent = next ? next.display_name : '';
     this.grantNext.hidden = !next;
     this.grantNext.disabled = this.busy || !connected || client.session?.state !== 'live';
-    this.grantNext.title = client.session?.state !== 'live' ? 'The session must be live to give the floor' : '';
+    this.grantNext.title = client.session?.state !== 'live' ? t('The session must be live to give the floor') : '';
     if (focusInControls && !speaking) {
       // The turn ended under the keyboard user's hands: keep them in this panel.
       if (!this.grantNext.hidden && !this.grantNext.disabled) this.grantNext.focus();
@@ -201,11 +205,11 @@ export class FloorControl {
 
 /** @type {{action: string, testid: string, label: string, icon: string, cls: string}[]} */
 const ENTRY_ACTIONS = [
-  { action: 'grant', testid: 'grant', label: 'Give the floor', icon: '', cls: '' },
-  { action: 'up', testid: 'move-up', label: 'Up', icon: '↑ ', cls: 'secondary' },
-  { action: 'down', testid: 'move-down', label: 'Down', icon: '↓ ', cls: 'secondary' },
-  { action: 'top', testid: 'move-top', label: 'Top', icon: '⤒ ', cls: 'secondary' },
-  { action: 'remove', testid: 'remove', label: 'Remove', icon: '', cls: 'secondary danger-text' },
+  { action: 'grant', testid: 'grant', label: t('Give the floor'), icon: '', cls: '' },
+  { action: 'up', testid: 'move-up', label: t('Up'), icon: '↑ ', cls: 'secondary' },
+  { action: 'down', testid: 'move-down', label: t('Down'), icon: '↓ ', cls: 'secondary' },
+  { action: 'top', testid: 'move-top', label: t('Top'), icon: '⤒ ', cls: 'secondary' },
+  { action: 'remove', testid: 'remove', label: t('Remove'), icon: '', cls: 'secondary danger-text' },
 ];
 
 export class QueueList {
@@ -217,16 +221,16 @@ export class QueueList {
   constructor(container, client, { large = false } = {}) {
     this.client = client;
     this.large = large;
-    this.turn = durationFields('grant-time', 'Time for the next turn (optional)', '');
+    this.turn = durationFields('grant-time', t('Time for the next turn (optional)'), '');
     this.list = el('ol', {
-      class: 'queue-list', testid: 'queue', 'aria-label': 'Speakers\u2019 queue, in order', tabindex: '-1',
+      class: 'queue-list', testid: 'queue', 'aria-label': t('Speakers\u2019 queue, in order'), tabindex: '-1',
       'aria-describedby': 'queue-keys',
     });
-    this.empty = el('p', { class: 'muted queue-empty' }, 'Nobody is waiting for the floor.');
+    this.empty = el('p', { class: 'muted queue-empty' }, t('Nobody is waiting for the floor.'));
     this.summary = el('p', { class: 'queue-summary' });
     this.lowerAll = /** @type {HTMLButtonElement} */ (el('button', {
       type: 'button', class: 'secondary danger-text', testid: 'lower-all', onclick: () => this.#lowerAll(),
-    }, 'Lower all hands'));
+    }, t('Lower all hands')));
     this.error = errorNode();
     this.status = el('p', { class: 'muted', role: 'status' });
     fill(container,
@@ -235,7 +239,7 @@ export class QueueList {
       this.error,
       this.list, this.empty,
       el('p', { id: 'queue-keys', class: 'hint' },
-        'Keyboard: Alt+↑ and Alt+↓ move the request that has focus. You can also drag a request to its new place.'),
+        t('Keyboard: Alt+↑ and Alt+↓ move the request that has focus. You can also drag a request to its new place.')),
       this.status);
     /** @type {Set<number>} requests with an action under way */
     this.busy = new Set();
@@ -261,8 +265,8 @@ export class QueueList {
     const entries = queue?.queue ?? [];
     const defaultSeconds = queue?.settings.default_speaking_seconds;
     this.turn.hint.textContent = defaultSeconds
-      ? `Applies to the next “Give the floor”. Leave empty for the default, ${formatDuration(defaultSeconds)}.`
-      : 'Applies to the next “Give the floor”. Leave empty for the default.';
+      ? t('Applies to the next “Give the floor”. Leave empty for the default, {duration}.', { duration: formatDuration(defaultSeconds) })
+      : t('Applies to the next “Give the floor”. Leave empty for the default.');
 
     // Remember the focused control, to give focus back after the rebuild.
     const active = /** @type {HTMLElement | null} */ (document.activeElement);
@@ -281,7 +285,8 @@ export class QueueList {
     })));
     this.empty.hidden = entries.length > 0;
     this.summary.textContent = entries.length
-      ? `${plural(entries.length, 'request', 'requests')} waiting, ${entries.filter((e) => e.in_room).length} in the room.`
+      ? tn(entries.length, '{count} request waiting, {inRoom} in the room.', '{count} requests waiting, {inRoom} in the room.',
+        { inRoom: entries.filter((e) => e.in_room).length })
       : '';
     this.lowerAll.disabled = !entries.length || !connected;
 
@@ -289,13 +294,20 @@ export class QueueList {
     // New hands, said once (the first update after connecting only sets the baseline).
     if (this.known) {
       const added = entries.filter((e) => !this.known?.has(e.id));
-      if (added.length === 1) announce(`${added[0].display_name} asked for the floor (${typeLabel(added[0].type).toLowerCase()}).`);
-      else if (added.length > 1) announce(`${added.length} new requests for the floor.`);
+      if (added.length === 1) {
+        announce(t('{name} asked for the floor ({type}).', {
+          name: added[0].display_name, type: typeLabel(added[0].type).toLocaleLowerCase(),
+        }));
+      } else if (added.length > 1) announce(tn(added.length, '{count} new request for the floor.', '{count} new requests for the floor.'));
     }
     this.known = new Set(entries.map((e) => e.id));
     if (this.moved !== null) {
       const index = entries.findIndex((e) => e.id === this.moved);
-      if (index >= 0) announce(`${entries[index].display_name} is now ${index + 1} of ${entries.length}.`);
+      if (index >= 0) {
+        announce(t('{name} is now {place} of {length}.', {
+          name: entries[index].display_name, place: index + 1, length: entries.length,
+        }));
+      }
       this.moved = null;
     }
   }
@@ -337,7 +349,7 @@ export class QueueList {
       return el('button', {
         type: 'button', class: `${cls}${this.large ? ' large' : ''}`.trim() || undefined, testid,
         dataset: { action }, disabled,
-        title: action === 'grant' && !live ? 'The session must be live to give the floor' : undefined,
+        title: action === 'grant' && !live ? t('The session must be live to give the floor') : undefined,
         onclick: () => this.#act(entry, action),
       },
       icon ? el('span', { 'aria-hidden': 'true' }, icon) : null,
@@ -357,10 +369,11 @@ export class QueueList {
         el('span', { class: 'visually-hidden' }, `${index + 1}. `),
         userText(entry.display_name, 'queue-name'),
         ' ', entryTags(entry),
-        suggested ? el('span', { class: 'tag tag-suggested' }, 'Suggested') : null),
+        suggested ? el('span', { class: 'tag tag-suggested' }, t('Suggested')) : null),
       el('p', { class: 'queue-details' }, entryDetails(entry)),
       el('p', { class: 'queue-meta' }, waited)),
-    el('div', { class: 'queue-actions', role: 'group', 'aria-label': `Actions for ${entry.display_name}` }, buttons));
+    el('div', { class: 'queue-actions', role: 'group', 'aria-label': t('Actions for {name}', { name: entry.display_name }) },
+      buttons));
     // The accessible name of the item: its place and the person's name (the visually hidden "1. " + name).
     item.querySelector('.queue-name-line')?.setAttribute('id', nameId);
     item.addEventListener('dragstart', (event) => {
@@ -440,7 +453,7 @@ export class QueueList {
     } else if (action === 'grant') {
       const seconds = readSeconds(this.turn.minutes, this.turn.seconds);
       if (seconds !== null && !(seconds >= 15 && seconds <= 3600)) {
-        showError(this.error, { code: 'invalid_input', message: 'The time for the next turn must be from 0:15 to 60:00.' });
+        showError(this.error, { code: 'invalid_input', message: t('The time for the next turn must be from 0:15 to 60:00.') });
         this.turn.minutes.focus();
         return;
       }
@@ -451,16 +464,16 @@ export class QueueList {
       });
     } else if (action === 'remove') {
       const reason = await askDialog({
-        title: `Remove ${entry.display_name} from the queue?`,
-        text: 'The request is taken off the list; the reason is kept in the record and the audit log.',
-        field: { label: 'Reason', required: true, maxLength: 300, hint: 'For example: off topic, already spoke, asked to withdraw.' },
-        confirm: 'Remove', danger: true, testid: 'remove-dialog',
+        title: t('Remove {name} from the queue?', { name: entry.display_name }),
+        text: t('The request is taken off the list; the reason is kept in the record and the audit log.'),
+        field: { label: t('Reason'), required: true, maxLength: 300, hint: t('For example: off topic, already spoke, asked to withdraw.') },
+        confirm: t('Remove'), danger: true, testid: 'remove-dialog',
       });
       this.#focusAction(entry.id, 'remove'); // the list may have been rebuilt while the dialog was open
       if (reason === null) return;
       await this.#request(entry, async () => {
         await this.client.removeEntry(entry.id, reason);
-        this.status.textContent = `${entry.display_name} was removed from the queue.`;
+        this.status.textContent = t('{name} was removed from the queue.', { name: entry.display_name });
       });
     }
   }
@@ -488,16 +501,17 @@ export class QueueList {
     const count = this.client.queue?.queue.length ?? 0;
     if (!count) return;
     const reason = await askDialog({
-      title: 'Lower all hands?',
-      text: `This takes ${plural(count, 'request', 'requests')} off the list, in the room and remote. The person speaking keeps the floor.`,
-      field: { label: 'Reason (optional)', maxLength: 300, hint: 'For example: the list of speakers is closed.' },
-      confirm: 'Lower all hands', danger: true, testid: 'lower-all-dialog',
+      title: t('Lower all hands?'),
+      text: tn(count, 'This takes {count} request off the list, in the room and remote. The person speaking keeps the floor.',
+        'This takes {count} requests off the list, in the room and remote. The person speaking keeps the floor.'),
+      field: { label: t('Reason (optional)'), maxLength: 300, hint: t('For example: the list of speakers is closed.') },
+      confirm: t('Lower all hands'), danger: true, testid: 'lower-all-dialog',
     });
     if (reason === null) return;
     showError(this.error, null);
     try {
       const { lowered } = await this.client.lowerAllHands(reason || undefined);
-      this.status.textContent = `${plural(lowered, 'hand', 'hands')} lowered.`;
+      this.status.textContent = tn(lowered, '{count} hand lowered.', '{count} hands lowered.');
       announce(this.status.textContent);
     } catch (err) {
       showQueueError(this.error, this.client, err);
@@ -512,10 +526,10 @@ export class QueueList {
  */
 function waitedText(since, offset) {
   const seconds = secondsSince(since, offset);
-  if (seconds < 60) return 'Waiting less than a minute';
+  if (seconds < 60) return t('Waiting less than a minute');
   const minutes = Math.floor(seconds / 60);
-  if (minutes < 60) return `Waiting ${minutes} min`;
-  return `Waiting ${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, '0')} min`;
+  if (minutes < 60) return t('Waiting {minutes} min', { minutes });
+  return t('Waiting {hours} h {minutes} min', { hours: Math.floor(minutes / 60), minutes: String(minutes % 60).padStart(2, '0') });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -539,12 +553,12 @@ export class InRoomForm {
         Object.entries(labels).map(([value, label]) => el('option', { value }, label))));
     const field = (/** @type {HTMLElement} */ control, /** @type {string} */ label, /** @type {boolean} */ required = false) =>
       el('div', { class: 'field' },
-        el('label', { for: control.id }, label, required ? el('span', { class: 'required' }, ' (required)') : null),
+        el('label', { for: control.id }, label, required ? el('span', { class: 'required' }, ` ${t('(required)')}`) : null),
         control);
 
     this.name = input('display_name', { required: true, maxlength: '120', autocomplete: 'off' });
     this.affiliation = input('affiliation', { maxlength: '200', autocomplete: 'off' });
-    this.group = select('stakeholder_group', GROUP_LABELS, 'Choose a stakeholder group');
+    this.group = select('stakeholder_group', GROUP_LABELS, t('Choose a stakeholder group'));
     this.group.required = true;
     const listId = `${id}-countries`;
     this.country = input('country', { list: listId, autocomplete: 'off', spellcheck: 'false', dir: 'ltr' });
@@ -553,30 +567,30 @@ export class InRoomForm {
     this.consent = /** @type {HTMLInputElement} */ (el('input', {
       id: `${id}-consent`, type: 'checkbox', 'aria-controls': `${id}-demographics`,
     }));
-    this.gender = select('gender', GENDER_LABELS, 'Not given');
-    this.ageBand = select('age_band', AGE_BAND_LABELS, 'Not given');
+    this.gender = select('gender', GENDER_LABELS, t('Not given'));
+    this.ageBand = select('age_band', AGE_BAND_LABELS, t('Not given'));
     this.demographics = el('fieldset', { id: `${id}-demographics`, class: 'demographics' },
-      el('legend', {}, 'Gender and age band (with the person\u2019s consent)'),
-      field(this.gender, 'Gender'), field(this.ageBand, 'Age band'));
+      el('legend', {}, t('Gender and age band (with the person\u2019s consent)')),
+      field(this.gender, t('Gender')), field(this.ageBand, t('Age band')));
     this.error = errorNode();
     this.status = el('p', { class: 'muted', role: 'status' });
-    this.submit = /** @type {HTMLButtonElement} */ (el('button', { type: 'submit' }, 'Add to the queue'));
+    this.submit = /** @type {HTMLButtonElement} */ (el('button', { type: 'submit' }, t('Add to the queue')));
     this.form = /** @type {HTMLFormElement} */ (el('form', { class: 'in-room-form', testid: 'add-in-room', novalidate: true },
-      el('p', { class: 'hint' }, 'Someone in the room asks for the floor: add them to the same queue as remote hands.'),
-      field(this.name, 'Name', true),
-      field(this.affiliation, 'Affiliation'),
-      field(this.group, 'Stakeholder group', true),
+      el('p', { class: 'hint' }, t('Someone in the room asks for the floor: add them to the same queue as remote hands.')),
+      field(this.name, t('Name'), true),
+      field(this.affiliation, t('Affiliation')),
+      field(this.group, t('Stakeholder group'), true),
       el('div', { class: 'field' },
-        el('label', { for: this.country.id }, 'Country'),
+        el('label', { for: this.country.id }, t('Country')),
         this.country,
         el('datalist', { id: listId }, countriesByName().map(({ code, name }) => el('option', { value: code, label: name }))),
-        el('p', { class: 'hint' }, 'Optional: a name or a two-letter code (KE, FR…).')),
-      field(this.type, 'Type of intervention'),
-      field(this.language, 'Language'),
+        el('p', { class: 'hint' }, t('Optional: a name or a two-letter code (KE, FR…).'))),
+      field(this.type, t('Type of intervention')),
+      field(this.language, t('Language')),
       el('div', { class: 'field field-check' },
         this.consent,
-        el('label', { for: this.consent.id }, 'The person agrees to give their gender and age band'),
-        el('p', { class: 'hint' }, 'Used only for the balance figures; never shown to participants.')),
+        el('label', { for: this.consent.id }, t('The person agrees to give their gender and age band')),
+        el('p', { class: 'hint' }, t('Used only for the balance figures; never shown to participants.'))),
       this.demographics,
       this.error,
       el('p', { class: 'actions' }, this.submit),
@@ -616,7 +630,7 @@ export class InRoomForm {
     if (!name || !this.group.value) {
       const missing = !name ? this.name : this.group;
       missing.setAttribute('aria-invalid', 'true');
-      showError(this.error, { code: 'invalid_input', message: !name ? 'Enter the person\u2019s name.' : 'Choose a stakeholder group.' });
+      showError(this.error, { code: 'invalid_input', message: !name ? t('Enter the person\u2019s name.') : t('Choose a stakeholder group.') });
       missing.focus();
       return;
     }
@@ -638,7 +652,7 @@ export class InRoomForm {
     this.submit.disabled = true;
     try {
       const { entry } = await this.client.addInRoom(body);
-      this.status.textContent = `${entry.display_name} was added to the queue.`;
+      this.status.textContent = t('{name} was added to the queue.', { name: entry.display_name });
       announce(this.status.textContent);
       const language = this.language.value;
       this.form.reset();
@@ -675,23 +689,23 @@ export class SettingsForm {
   constructor(container, client) {
     this.client = client;
     this.dirty = false;
-    this.time = durationFields('default-time', 'Default speaking time', 'From 0:15 to 60:00; applies to turns given from now on.');
+    this.time = durationFields('default-time', t('Default speaking time'), t('From 0:15 to 60:00; applies to turns given from now on.'));
     this.autoEnd = /** @type {HTMLInputElement} */ (el('input', { id: 'auto-end', type: 'checkbox', 'aria-controls': 'auto-end-grace-field' }));
     this.grace = /** @type {HTMLInputElement} */ (el('input', {
       id: 'auto-end-grace', type: 'number', min: '0', max: '600', step: '5', inputmode: 'numeric', class: 'input-short',
       'aria-describedby': 'auto-end-grace-hint',
     }));
     this.graceField = el('div', { id: 'auto-end-grace-field', class: 'field' },
-      el('label', { for: 'auto-end-grace' }, 'Grace after the time is up (seconds)'),
+      el('label', { for: 'auto-end-grace' }, t('Grace after the time is up (seconds)')),
       this.grace,
-      el('p', { id: 'auto-end-grace-hint', class: 'hint' }, 'The turn ends by itself this long after the countdown reaches zero.'));
+      el('p', { id: 'auto-end-grace-hint', class: 'hint' }, t('The turn ends by itself this long after the countdown reaches zero.')));
     this.error = errorNode();
     this.status = el('p', { class: 'muted', role: 'status' });
-    this.save = /** @type {HTMLButtonElement} */ (el('button', { type: 'submit' }, 'Save settings'));
+    this.save = /** @type {HTMLButtonElement} */ (el('button', { type: 'submit' }, t('Save settings')));
     this.form = /** @type {HTMLFormElement} */ (el('form', { class: 'settings-form', testid: 'queue-settings', novalidate: true },
       this.time.node,
       el('div', { class: 'field field-check' },
-        this.autoEnd, el('label', { for: 'auto-end' }, 'End turns automatically when the time is up')),
+        this.autoEnd, el('label', { for: 'auto-end' }, t('End turns automatically when the time is up'))),
       this.graceField,
       this.error,
       el('p', { class: 'actions' }, this.save),
@@ -699,7 +713,7 @@ export class SettingsForm {
     fill(container, this.form);
     this.form.addEventListener('input', () => {
       this.dirty = true;
-      this.status.textContent = 'Not saved yet.';
+      this.status.textContent = t('Not saved yet.');
       this.#syncGrace();
     });
     this.form.addEventListener('submit', (event) => {
@@ -728,13 +742,13 @@ export class SettingsForm {
     showError(this.error, null);
     const seconds = readSeconds(this.time.minutes, this.time.seconds);
     if (seconds === null || !(seconds >= 15 && seconds <= 3600)) {
-      showError(this.error, { code: 'invalid_input', message: 'The default speaking time must be from 0:15 to 60:00.' });
+      showError(this.error, { code: 'invalid_input', message: t('The default speaking time must be from 0:15 to 60:00.') });
       this.time.minutes.focus();
       return;
     }
     const grace = Number(this.grace.value);
     if (this.autoEnd.checked && (this.grace.value.trim() === '' || !Number.isInteger(grace) || grace < 0 || grace > 600)) {
-      showError(this.error, { code: 'invalid_input', message: 'The grace must be a whole number of seconds from 0 to 600.' });
+      showError(this.error, { code: 'invalid_input', message: t('The grace must be a whole number of seconds from 0 to 600.') });
       this.grace.focus();
       return;
     }
@@ -744,7 +758,7 @@ export class SettingsForm {
         ? { defaultSpeakingSeconds: seconds, autoEnd: true, autoEndGraceSeconds: grace }
         : { defaultSpeakingSeconds: seconds, autoEnd: false });
       this.dirty = false;
-      this.status.textContent = 'Saved.';
+      this.status.textContent = t('Saved.');
       this.update();
     } catch (err) {
       showQueueError(this.error, this.client, err);
@@ -762,9 +776,9 @@ export class SettingsForm {
  * @param {{dimension: string, value: string}} improvement
  */
 function improvementText({ dimension, value }) {
-  if (dimension === 'type' && value === 'point_of_order') return 'Point of order';
+  if (dimension === 'type' && value === 'point_of_order') return t('Point of order');
   const label = BALANCE_DIMENSIONS[dimension];
-  return label ? `${balanceValueLabel(dimension, value)} (${label.toLowerCase()})` : `${dimension}: ${value}`;
+  return label ? `${balanceValueLabel(dimension, value)} (${label.toLocaleLowerCase()})` : `${dimension}: ${value}`;
 }
 
 export class SuggestionView {
@@ -779,14 +793,13 @@ export class SuggestionView {
     this.improves = el('p', { class: 'suggestion-improves' });
     this.grant = /** @type {HTMLButtonElement} */ (el('button', {
       type: 'button', testid: 'grant-suggestion', class: large ? 'large' : undefined, onclick: () => this.#grant(),
-    }, 'Give the floor', el('span', { class: 'visually-hidden' }, ' to the suggested person')));
+    }, t('Give the floor'), el('span', { class: 'visually-hidden' }, ` ${t('to the suggested person')}`)));
     this.body = el('div', { class: 'suggestion-body' },
-      el('p', {}, 'Suggested next: ', this.name), this.improves, el('p', { class: 'actions' }, this.grant));
-    this.none = el('p', { class: 'muted' }, 'No suggestion: nobody is waiting.');
+      el('p', {}, `${t('Suggested next:')} `, this.name), this.improves, el('p', { class: 'actions' }, this.grant));
+    this.none = el('p', { class: 'muted' }, t('No suggestion: nobody is waiting.'));
     this.error = errorNode();
     this.node = el('div', { class: 'suggestion', testid: 'suggestion' }, this.body, this.none, this.error,
-      el('p', { class: 'hint' }, 'Who would bring the interventions closest to balance by stakeholder group, gender, youth and region; '
-        + 'first come, first served when nothing is known. The chair decides.'));
+      el('p', { class: 'hint' }, t('Who would bring the interventions closest to balance by stakeholder group, gender, youth and region; first come, first served when nothing is known. The chair decides.')));
     fill(container, this.node);
   }
 
@@ -798,7 +811,8 @@ export class SuggestionView {
     if (!suggestion) return;
     this.name.textContent = suggestion.display_name;
     const improves = suggestion.improves.map(improvementText);
-    this.improves.textContent = improves.length ? `Improves: ${improves.join(', ')}.` : 'Next in order; no balance to improve.';
+    this.improves.textContent = improves.length ? t('Improves: {list}.', { list: improves.join(', ') })
+      : t('Next in order; no balance to improve.');
     this.grant.disabled = this.client.connection !== 'connected' || this.client.session?.state !== 'live';
   }
 
@@ -823,7 +837,7 @@ export class BalanceView {
     this.client = client;
     this.node = el('div', { class: 'balance', testid: 'balance' });
     fill(container, this.node,
-      el('p', { class: 'hint' }, 'Gender and age band count only for people who gave them with consent.'));
+      el('p', { class: 'hint' }, t('Gender and age band count only for people who gave them with consent.')));
   }
 
   update() {
@@ -842,11 +856,11 @@ export class BalanceView {
         el('caption', {}, title),
         el('thead', {}, el('tr', {},
           el('th', { scope: 'col' }, el('span', { class: 'visually-hidden' }, title)),
-          el('th', { scope: 'col', class: 'num' }, 'Waiting'),
-          el('th', { scope: 'col', class: 'num' }, 'Turns'),
-          el('th', { scope: 'col', class: 'num' }, 'Time'),
-          el('th', { scope: 'col', class: 'num', title: 'The session\u2019s wished-for share of turns' }, 'Target'),
-          el('th', { scope: 'col' }, el('span', { class: 'visually-hidden' }, 'Share of turns')))),
+          el('th', { scope: 'col', class: 'num' }, t('Waiting')),
+          el('th', { scope: 'col', class: 'num' }, t('Turns')),
+          el('th', { scope: 'col', class: 'num' }, t('Time')),
+          el('th', { scope: 'col', class: 'num', title: t('The session\u2019s wished-for share of turns') }, t('Target')),
+          el('th', { scope: 'col' }, el('span', { class: 'visually-hidden' }, t('Share of turns'))))),
         el('tbody', {}, values.map((value) => {
           const turns = counts.interventions[value] ?? 0;
           const bar = el('span', { class: 'bar', 'aria-hidden': 'true' });
@@ -859,7 +873,7 @@ export class BalanceView {
             el('td', { class: 'num muted' }, typeof targets[dimension]?.[value] === 'number'
               ? `${Math.round(targets[dimension][value] * 100)}%` : '—'),
             el('td', { class: 'bar-cell' }, bar, el('span', { class: 'visually-hidden' },
-              total ? `${Math.round(turns / total * 100)}% of turns` : 'no turns yet')));
+              total ? t('{percent}% of turns', { percent: Math.round(turns / total * 100) }) : t('no turns yet'))));
         })));
     }));
   }
@@ -873,11 +887,11 @@ export class RecordView {
   constructor(container, client) {
     this.client = client;
     this.body = el('tbody');
-    this.empty = el('p', { class: 'muted' }, 'Nobody has had the floor yet.');
+    this.empty = el('p', { class: 'muted' }, t('Nobody has had the floor yet.'));
     this.table = el('table', { class: 'record', testid: 'record' },
-      el('caption', { class: 'visually-hidden' }, 'Interventions, in the order they were given the floor'),
+      el('caption', { class: 'visually-hidden' }, t('Interventions, in the order they were given the floor')),
       el('thead', {}, el('tr', {},
-        ['#', 'Who', 'Type', 'Language', 'Given the floor', 'Spoke', 'Over time', 'How it ended']
+        ['#', t('Who'), t('Type'), t('Language'), t('Given the floor'), t('Spoke'), t('Over time'), t('How it ended')]
           .map((label) => el('th', { scope: 'col' }, label)))),
       this.body);
     fill(container, el('div', { class: 'table-wrap' }, this.table), this.empty);
@@ -892,11 +906,13 @@ export class RecordView {
     el('td', { class: 'num' }, String(index + 1)),
     el('td', {}, userText(entry.display_name, 'record-name'),
       entry.affiliation ? userText(entry.affiliation, 'record-affiliation') : null,
-      entry.in_room ? el('span', { class: 'tag tag-in-room' }, 'In the room') : null),
+      entry.in_room ? el('span', { class: 'tag tag-in-room' }, t('In the room')) : null),
     el('td', {}, typeLabel(entry.type)),
     el('td', {}, languageLabel(entry.language)),
     el('td', {}, entry.granted_at ? el('time', { datetime: entry.granted_at }, formatTime(entry.granted_at, tz, { timeStyle: 'medium' })) : ''),
-    el('td', { class: 'num' }, `${formatDuration(entry.spoken_seconds)} of ${formatDuration(entry.allowed_seconds)}`),
+    el('td', { class: 'num' }, t('{spoken} of {allowed}', {
+      spoken: formatDuration(entry.spoken_seconds), allowed: formatDuration(entry.allowed_seconds),
+    })),
     el('td', { class: `num${entry.overrun_seconds >= 1 ? ' overrun' : ''}` },
       entry.overrun_seconds >= 1 ? `+${formatDuration(entry.overrun_seconds)}` : '—'),
     el('td', {}, endReasonLabel(entry.end_reason)))));

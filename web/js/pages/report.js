@@ -4,10 +4,11 @@
  * event's administrators). The server renders the record (GET .../report?format=html); this page fetches
  * it with the token in the Authorization header, shows its document, and offers the downloads and printing.
  */
+import { t } from '../i18n.js';
 import { fetchReport, ProtocolError } from '../protocol.js';
 import { parsePath } from '../route.js';
 import { adminTokenKey, staffTokenKey, tokenFor } from '../tokens.js';
-import { saveBlob } from '../ui.js';
+import { errorText, saveBlob } from '../ui.js';
 
 const route = parsePath();
 const scope = route.kind === 'event-report'
@@ -31,13 +32,16 @@ const buttons = {
 function explain(err) {
   if (err instanceof ProtocolError) {
     if (['token_missing', 'token_invalid', 'token_expired', 'token_unknown', 'token_revoked'].includes(err.code)) {
-      return `${err.message} Open this page from the moderator console of the session (or the administrator's `
-        + 'page for a whole event), or ask the organisers for a new link.';
+      return t('{reason} Open this page from the moderator console of the session (or the administrator\u2019s page for a whole event), or ask the organisers for a new link.',
+        { reason: errorText(err) });
     }
-    if (err.status === 403) return `${err.message} The record is for the session's moderators and the event's administrators.`;
-    return err.message;
+    if (err.status === 403) {
+      return t('{reason} The record is for the session\u2019s moderators and the event\u2019s administrators.',
+        { reason: errorText(err) });
+    }
+    return errorText(err);
   }
-  return 'Something went wrong while loading the record. Reload the page to try again.';
+  return t('Something went wrong while loading the record. Reload the page to try again.');
 }
 
 /** @param {unknown} err */
@@ -57,7 +61,7 @@ async function download(format, part) {
   try {
     const { blob, filename } = await fetchReport(scope, format, token, { part });
     saveBlob(blob, filename);
-    status.textContent = `Downloaded ${filename}.`;
+    status.textContent = t('Downloaded {file}.', { file: filename });
   } catch (err) {
     fail(err);
   }
@@ -65,7 +69,7 @@ async function download(format, part) {
 
 async function load() {
   if (!token) {
-    fail(new ProtocolError('token_missing', 'This page was opened without a link.'));
+    fail(new ProtocolError('token_missing', t('This page was opened without a link.')));
     return;
   }
   try {
@@ -76,8 +80,8 @@ async function load() {
     const main = doc.querySelector('main');
     if (!main) throw new Error('the record has no content');
     record.replaceChildren(document.adoptNode(main));
-    document.title = `${doc.title} — Hemicycle`;
-    status.textContent = 'The record as of now. Print it, or save it as a PDF from the print dialog.';
+    document.title = t('{title} — Hemicycle', { title: doc.title });
+    status.textContent = t('The record as of now. Print it, or save it as a PDF from the print dialog.');
     for (const button of Object.values(buttons)) button.disabled = false;
   } catch (err) {
     fail(err);
