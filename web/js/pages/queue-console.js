@@ -858,7 +858,7 @@ export class BalanceView {
           el('th', { scope: 'col' }, el('span', { class: 'visually-hidden' }, title)),
           el('th', { scope: 'col', class: 'num' }, t('Waiting')),
           el('th', { scope: 'col', class: 'num' }, t('Turns')),
-          el('th', { scope: 'col', class: 'num' }, t('Time')),
+          el('th', { scope: 'col', class: 'num' }, t('Time spoken')),
           el('th', { scope: 'col', class: 'num', title: t('The session\u2019s wished-for share of turns') }, t('Target')),
           el('th', { scope: 'col' }, el('span', { class: 'visually-hidden' }, t('Share of turns'))))),
         el('tbody', {}, values.map((value) => {
