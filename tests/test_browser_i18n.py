@@ -1,8 +1,8 @@
 """End to end in Chromium: the interface in the reader's language (web/js/i18n.js and web/i18n/*.json).
 
 The picker reloads the page in the chosen language and the choice is remembered; `?lang=ar` lays the page
-out right to left; a message a catalogue lacks shows in English; an attendee registers and raises a hand in
-French.
+out right to left; a message a catalogue lacks, or a catalogue that cannot be loaded, leaves English words;
+an attendee registers and raises a hand in French.
 Screenshots of the attendee page and the moderator console in French and Arabic go to test-artifacts/.
 """
 
@@ -66,9 +66,7 @@ async def test_picker_switches_language_and_remembers_it(hemicycle: Running, bro
     assert not real_errors(errors), errors
 
 
-async def test_arabic_is_right_to_left_and_falls_back_to_english(
-    hemicycle: Running, browser: Browser
-) -> None:
+async def test_arabic_right_to_left_with_english_fallback(hemicycle: Running, browser: Browser) -> None:
     errors: list[str] = []
     attendee = await open_page(
         browser, with_language(f"{hemicycle.url}/s/{hemicycle.live_session}", "ar"), errors
@@ -88,10 +86,18 @@ async def test_arabic_is_right_to_left_and_falls_back_to_english(
     await expect(attendee.get_by_test_id("me").locator("[dir=auto]")).to_have_text("أمينة ديالو")
     await shoot(attendee, "i18n-attend-ar")
 
-    # The moderator's console: its finer messages are not in ar.json yet, and show in English.
+    # A message the catalogue lacks shows in English: here the catalogue is served without one of them.
     missing = "Add to the queue"
-    assert missing not in json.loads((CATALOGUES / "ar.json").read_text(encoding="utf-8"))["messages"]
-    moderator = await open_page(browser, with_language(await link(hemicycle, Role.MODERATOR), "ar"), errors)
+    catalogue = json.loads((CATALOGUES / "ar.json").read_text(encoding="utf-8"))
+    del catalogue["messages"][missing]
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    moderator = await context.new_page()
+    moderator.on("pageerror", lambda exc: errors.append(f"moderator: {exc}"))
+    await moderator.route(
+        "**/static/i18n/ar.json",
+        lambda route: route.fulfill(json=catalogue),
+    )
+    await moderator.goto(with_language(await link(hemicycle, Role.MODERATOR), "ar"))
     await connected(moderator)
     await expect(moderator.locator("html")).to_have_attribute("dir", "rtl")
     await expect(moderator.locator("#floor-heading")).to_have_text("الكلمة")
@@ -99,7 +105,15 @@ async def test_arabic_is_right_to_left_and_falls_back_to_english(
     # Remembered for the next page too (the link asked for Arabic).
     await expect(moderator.get_by_test_id("language-picker")).to_have_value("ar")
     await shoot(moderator, "i18n-moderator-ar")
+
     assert not real_errors(errors), errors
+
+    # A catalogue that cannot be loaded: English words, still laid out right to left.
+    await attendee.route("**/static/i18n/ar.json", lambda route: route.abort())
+    await attendee.reload()
+    await expect(attendee.locator("html")).to_have_attribute("dir", "rtl")
+    await expect(attendee.get_by_test_id("raise-hand")).to_have_text("Ask for the floor")
+    assert all("Failed to load resource" in e for e in real_errors(errors)), errors
 
 
 async def test_attendee_registers_and_raises_a_hand_in_french(hemicycle: Running, browser: Browser) -> None:
