@@ -26,6 +26,21 @@ import {
 const FIELDS = ['display_name', 'affiliation', 'stakeholder_group', 'country', 'consent_demographics', 'gender',
   'age_band'];
 
+/**
+ * What to do about a field the server refused, in the reader's language (the server's message is English and
+ * names the field by its code).
+ * @type {Record<string, string>}
+ */
+const FIELD_ADVICE = {
+  display_name: t('Enter your name: letters, in any script, at most 120 characters, without control characters.'),
+  affiliation: t('Enter your affiliation: letters, in any script, at most 200 characters, without control characters.'),
+  stakeholder_group: t('Choose your stakeholder group.'),
+  country: t('Choose a country from the list, or type its two-letter ISO code.'),
+  consent_demographics: t('Gender and age band can be given only with your consent.'),
+  gender: t('Choose one of the options, or “Prefer not to say”.'),
+  age_band: t('Choose one of the options, or “Prefer not to say”.'),
+};
+
 /** Field names the server may use for a form field under another name. */
 const FIELD_ALIASES = /** @type {Record<string, string>} */ ({ consent: 'consent_demographics' });
 
@@ -209,7 +224,7 @@ form.addEventListener('submit', async (event) => {
     const error = /** @type {import('../protocol.js').ProtocolError} */ (err);
     const field = error.field ? (FIELD_ALIASES[error.field] ?? error.field) : null;
     if (field && FIELDS.includes(field)) {
-      setFieldError(field, error.message);
+      setFieldError(field, FIELD_ADVICE[field] ?? error.message);
       if (field === 'gender' || field === 'age_band') {
         consent.checked = true;
         syncConsent();
