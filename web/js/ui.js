@@ -330,6 +330,15 @@ const ERROR_WORDS = {
   stale_state: t('Someone else changed the session meanwhile. The page now shows the latest state.'),
   no_change: t('Nothing to change: that is already the case.'),
   payload_too_large: t('Too much text at once.'),
+  // Media links (js/media.js)
+  no_floor: t('Only the participant who holds the floor may speak.'),
+  not_av: t('Only the AV desk may do this.'),
+  not_interpreter: t('Only the AV desk and interpreters publish language channels.'),
+  invalid_channel: t('There is no such language channel.'),
+  too_many_media: t('Too many media connections at once: stop one first.'),
+  relay_closed: t('The media relay of this session is closing.'),
+  codec_unsupported: t('This browser offers no video or sound format the relay can forward.'),
+  media_not_found: t('This media connection no longer exists.'),
 };
 
 /**

@@ -7,7 +7,7 @@
 import { CHANNELS, MediaClient } from '../media.js';
 import { languageLabel } from '../labels.js';
 import { t } from '../i18n.js';
-import { el, fill } from '../ui.js';
+import { el, errorText, fill } from '../ui.js';
 
 /** @typedef {import('../media.js').MediaLink} MediaLink */
 
@@ -101,7 +101,7 @@ export class AttendeeMedia {
     });
     link.addEventListener('state', (event) => {
       const { state, error } = /** @type {CustomEvent} */ (event).detail;
-      this.status.textContent = error && state === 'stopped' ? error.message : LINK_TEXT[state] ?? '';
+      this.status.textContent = error && state === 'stopped' ? errorText(error) : LINK_TEXT[state] ?? '';
       this.status.dataset.state = state;
     });
   }
@@ -135,7 +135,7 @@ export class AttendeeMedia {
       const { state, error } = /** @type {CustomEvent} */ (event).detail;
       this.speakStatus.dataset.state = state;
       this.speakStatus.textContent = state === 'connected' ? t('You are live in the room.')
-        : state === 'stopped' && error ? error.message : LINK_TEXT[state] ?? '';
+        : state === 'stopped' && error ? errorText(error) : LINK_TEXT[state] ?? '';
     });
   }
 

@@ -7,7 +7,7 @@
 
 import { MediaClient } from '../media.js';
 import { t } from '../i18n.js';
-import { el, fill } from '../ui.js';
+import { el, errorText, fill } from '../ui.js';
 
 /** A media link's state in words (`MediaLink` states of js/media.js). */
 const LINK_STATE_WORDS = /** @type {Record<string, string>} */ ({
@@ -43,7 +43,7 @@ function follow(link, status, player) {
   link.addEventListener('state', (event) => {
     const { state, error } = /** @type {CustomEvent} */ (event).detail;
     status.dataset.state = state;
-    status.textContent = state === 'stopped' && error ? error.message : LINK_STATE_WORDS[state] ?? state;
+    status.textContent = state === 'stopped' && error ? errorText(error) : LINK_STATE_WORDS[state] ?? state;
   });
   if (player) {
     link.addEventListener('stream', (event) => {

@@ -7,7 +7,7 @@
 import { CHANNELS, MediaClient } from '../media.js';
 import { languageLabel } from '../labels.js';
 import { t } from '../i18n.js';
-import { el, fill } from '../ui.js';
+import { el, errorText, fill } from '../ui.js';
 
 /** @typedef {import('../media.js').MediaLink} MediaLink */
 
@@ -69,7 +69,7 @@ export class InterpreterBooth {
       const { state, error } = /** @type {CustomEvent} */ (event).detail;
       this.status.dataset.state = state;
       this.status.textContent = state === 'connected' ? t('On air: {language}.', { language: languageLabel(this.channel.value) })
-        : state === 'stopped' && error ? error.message
+        : state === 'stopped' && error ? errorText(error)
           : state === 'connecting' ? t('Connecting…') : state === 'retrying' ? t('Reconnecting…') : state;
     });
     this.button.textContent = t('Go off air');
