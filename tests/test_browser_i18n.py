@@ -106,6 +106,13 @@ async def test_arabic_right_to_left_with_english_fallback(hemicycle: Running, br
     await expect(moderator.get_by_test_id("language-picker")).to_have_value("ar")
     await shoot(moderator, "i18n-moderator-ar")
 
+    # The room display: right to left, the countdown's clock still reads left to right.
+    display = await open_page(browser, with_language(await link(hemicycle, Role.DISPLAY), "ar"), errors)
+    await connected(display)
+    await expect(display.locator("html")).to_have_attribute("dir", "rtl")
+    await expect(display.locator("#remote-words")).to_have_text("شخص يتابع عن بُعد")
+    await shoot(display, "i18n-display-ar")
+
     assert not real_errors(errors), errors
 
     # A catalogue that cannot be loaded: English words, still laid out right to left.

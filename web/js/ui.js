@@ -563,7 +563,7 @@ export class PresenceCounts {
     if (this.remote) {
       const remote = summary.by_role?.attendee ?? 0;
       this.remote.textContent = String(remote);
-      this.remoteWords.textContent = ` ${t('following remotely')}`;
+      this.remoteWords.textContent = ` ${tn(remote, 'following remotely', 'following remotely')}`;
     }
     if (this.showRoles) {
       const byRole = summary.by_role || {};
