@@ -95,6 +95,17 @@ def read_literal(source: str, i: int) -> tuple[str, int]:
     return "".join(out), i + 1
 
 
+def read_message(source: str, i: int) -> tuple[str, int]:
+    """A message argument: a literal, or literals joined with + (a long message split over lines)."""
+    text, i = read_literal(source, i)
+    while True:
+        j = skip_space(source, i)
+        if j >= len(source) or source[j] != "+":
+            return text, i
+        more, i = read_literal(source, skip_space(source, j + 1))
+        text += more
+
+
 def skip_argument(source: str, i: int) -> int:
     """Index of the comma ending the argument that starts at i (brackets and strings skipped)."""
     depth = 0
@@ -176,14 +187,14 @@ def extract_js(files: list[Path]) -> Extraction:
                 if match.group(1) == "tn":
                     i = skip_space(source, skip_argument(source, i) + 1)
                     start = i
-                    one, i = read_literal(source, i)
+                    one, i = read_message(source, i)
                     i = skip_space(source, i)
                     assert source[i] == ",", f"{where}: tn() needs the singular and the plural"
-                    other, i = read_literal(source, skip_space(source, i + 1))
+                    other, i = read_message(source, skip_space(source, i + 1))
                     add(other, where, one)
                 else:
                     start = i
-                    text, i = read_literal(source, i)
+                    text, i = read_message(source, i)
                     add(text, where)
                 spans[path].append((start, i))
             except NotLiteral as exc:
@@ -267,12 +278,18 @@ def test_the_extractor_reads_what_it_should(tmp_path: Path) -> None:
     sample.write_text(
         "// t('not this: a comment')\n"
         "el('p', {}, t('Raise hand'), t(\"It\\u2019s {name}\", { name }));\n"
+        "t('A long message, '\n  + 'split over two lines.');\n"
         "const x = tn(list.filter((e) => e.a, 2).length, '{count} hand', '{count} hands');\n"
         "const y = t(variable);\nconst z = t(`Hello ${who}`);\nfoo.t('not a call of ours');\n",
         encoding="utf-8",
     )
     extraction = extract_js([sample])
-    assert set(extraction.messages) == {"Raise hand", "It\u2019s {name}", "{count} hands"}
+    assert set(extraction.messages) == {
+        "Raise hand",
+        "It\u2019s {name}",
+        "{count} hands",
+        "A long message, split over two lines.",
+    }
     assert extraction.messages["{count} hands"].one == "{count} hand"
     assert len(extraction.problems) == 2, extraction.problems
 
