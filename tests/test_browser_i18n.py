@@ -90,6 +90,7 @@ async def test_arabic_right_to_left_with_english_fallback(hemicycle: Running, br
     missing = "Add to the queue"
     catalogue = json.loads((CATALOGUES / "ar.json").read_text(encoding="utf-8"))
     del catalogue["messages"][missing]
+    del catalogue["messages"]["Skip to main content"]
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     moderator = await context.new_page()
     moderator.on("pageerror", lambda exc: errors.append(f"moderator: {exc}"))
@@ -102,6 +103,10 @@ async def test_arabic_right_to_left_with_english_fallback(hemicycle: Running, br
     await expect(moderator.locator("html")).to_have_attribute("dir", "rtl")
     await expect(moderator.locator("#floor-heading")).to_have_text("الكلمة")
     await expect(moderator.get_by_role("button", name=missing)).to_be_visible()
+    # Static text left in English says so, for screen readers.
+    skip = moderator.locator(".skip-link")
+    await expect(skip).to_have_attribute("lang", "en")
+    await expect(skip).to_have_text("Skip to main content")
     # Remembered for the next page too (the link asked for Arabic).
     await expect(moderator.get_by_test_id("language-picker")).to_have_value("ar")
     await shoot(moderator, "i18n-moderator-ar")

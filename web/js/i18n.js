@@ -17,15 +17,19 @@
  * The choice is remembered in localStorage; without one, the browser's preferred languages decide.
  */
 
-/** @typedef {{code: string, name: string, dir: 'ltr' | 'rtl'}} Language */
+/** @typedef {{code: string, name: string, dir: 'ltr' | 'rtl', tag?: string}} Language */
 
-/** The six official languages of the United Nations, each named in itself. */
-export const LANGUAGES = /** @type {const} */ ([
+/**
+ * The six official languages of the United Nations, each named in itself. `tag` is the BCP 47 tag written in
+ * `lang` attributes where it says more than the code: the UN writes Chinese in simplified characters, and
+ * browsers pick fonts by it.
+ */
+export const LANGUAGES = /** @type {readonly Language[]} */ ([
   { code: 'en', name: 'English', dir: 'ltr' },
   { code: 'fr', name: 'Français', dir: 'ltr' },
   { code: 'es', name: 'Español', dir: 'ltr' },
   { code: 'ar', name: 'العربية', dir: 'rtl' },
-  { code: 'zh', name: '中文', dir: 'ltr' },
+  { code: 'zh', name: '中文', dir: 'ltr', tag: 'zh-Hans' },
   { code: 'ru', name: 'Русский', dir: 'ltr' },
 ]);
 
@@ -81,7 +85,7 @@ async function load(language) {
       // Offline or refused: English words, in the chosen direction.
     }
   }
-  document.documentElement.lang = language.code;
+  document.documentElement.lang = language.tag ?? language.code;
   document.documentElement.dir = language.dir;
 }
 
@@ -89,6 +93,14 @@ async function load(language) {
 function fillIn(text, params) {
   if (!params) return text;
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
+}
+
+/**
+ * Whether the reader's catalogue has this message (English needs none).
+ * @param {string} message
+ */
+export function translated(message) {
+  return current.code === SOURCE || (message in messages && messages[message] !== '');
 }
 
 /**
@@ -184,7 +196,10 @@ export function translateStatic(root = document) {
     const source = node.getAttribute('data-i18n') || collapse(node.textContent);
     if (!node.hasAttribute('data-i18n')) continue;
     node.setAttribute('data-i18n', source);
-    if (source) node.textContent = t(source);
+    if (!source) continue;
+    node.textContent = t(source);
+    // A message the catalogue lacks stays English: say so, so that screen readers read it as English.
+    if (!translated(source)) node.setAttribute('lang', SOURCE);
   }
   for (const node of root.querySelectorAll('[data-i18n-attrs]')) {
     for (const attribute of (node.getAttribute('data-i18n-attrs') || '').split(/\s+/)) {
@@ -213,7 +228,7 @@ export function languagePicker() {
   for (const option of LANGUAGES) {
     const item = document.createElement('option');
     item.value = option.code;
-    item.lang = option.code;
+    item.lang = option.tag ?? option.code;
     item.dir = option.dir;
     item.textContent = option.name;
     item.selected = option.code === current.code;
