@@ -23,6 +23,7 @@ from server.tokens import TokenService
 
 from .conftest import make_settings
 from .helpers import SECRET, Client, free_port, mint
+from .media_peers import Publisher
 
 
 async def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -302,3 +303,72 @@ async def test_questions_and_votes_are_exact_across_processes(
     finally:
         for client in clients:
             await client.close()
+
+
+async def test_a_speaker_whose_offer_went_to_the_owner_hears_the_revoke(
+    two_servers: tuple[list[str], Hemicycle],
+) -> None:
+    """The relay lives on A; the speaker is connected to B, which hands their offer to A. When the floor is
+    revoked, A stops the speaker's media and the push reaches them on B through Redis."""
+    (url_a, url_b), core = two_servers
+    event = (await core.store.list_events())[0]
+    session = next(s for s in await core.store.list_sessions(event.id) if s.state is SessionState.LIVE)
+    room = Publisher()
+    voice = Publisher()
+    clients: list[Client] = []
+    try:
+        # A owns the relay: the room feed goes there first.
+        av = await mint(core, Role.AV, session.id)
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{url_a}/api/sessions/{session.id}/whip",
+                data=await room.offer(),
+                headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {av}"},
+            ) as response,
+        ):
+            assert response.status == 201, await response.text()
+            await room.accept(await response.text())
+
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{url_b}/api/events/{event.id}/participants",
+                json={
+                    "display_name": "Aiyana Redcloud",
+                    "affiliation": "Assembly of First Nations",
+                    "stakeholder_group": "civil_society",
+                    "country": "CA",
+                },
+            ) as response,
+        ):
+            assert response.status == 201
+            attendee_token = (await response.json())["token"]
+        speaker = Client(url_b)
+        moderator = Client(url_a)
+        clients += [speaker, moderator]
+        await speaker.connect(attendee_token, session.id)
+        await moderator.connect(await mint(core, Role.MODERATOR, session.id), session.id)
+        await speaker.wait_for("welcome")
+        await moderator.wait_for("welcome")
+
+        raised = await speaker.call("hand:raise", {"type": "statement", "language": "en"})
+        assert raised["ok"], raised
+        entry_id = raised["data"]["entry"]["id"]
+        assert (await moderator.call("floor:grant", {"entry_id": entry_id}))["ok"]
+        await speaker.wait_for("floor", lambda f: (f.get("speaking") or {}).get("id") == entry_id)
+        published = await speaker.call("media:publish", {"source": "speaker", "sdp": await voice.offer()})
+        assert published["ok"], published
+        assert published["data"]["owner"] != "", published
+        await voice.accept(published["data"]["sdp"])
+
+        assert (await moderator.call("floor:end", {"entry_id": entry_id, "revoke": True}))["ok"]
+        stopped = await speaker.wait_for(
+            "media:stopped", lambda s: s["resource_id"] == published["data"]["resource_id"]
+        )
+        assert stopped["reason"] == "floor_ended" and stopped["source"] == "speaker"
+    finally:
+        for client in clients:
+            await client.close()
+        await voice.close()
+        await room.close()
