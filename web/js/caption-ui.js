@@ -48,7 +48,6 @@ export class CaptionView {
    */
   constructor({ lines = 3, large = false, choose = true, language = null, id = 'captions' } = {}) {
     this.shown = lines;
-    /** @type {string | null} */ this.fixed = language;
     /** @type {string} */ this.language = language ?? remembered() ?? 'floor';
     this.chosen = language !== null || remembered() !== null;
     /** @type {CaptionLine[]} */ this.all = [];
