@@ -7,6 +7,7 @@ coalesced: each is a few hundred bytes and readers want it at once.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,8 @@ from . import protocol
 
 if TYPE_CHECKING:
     from .hub import Connection, Hub
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[["Connection", Any], Awaitable[dict[str, Any]]]
 
@@ -52,9 +55,14 @@ class CaptionEvents:
         return bucket.take(time.monotonic())
 
     async def caption_posted(self, line: CaptionLine) -> None:
+        """The stored line to everyone. A failed broadcast (Redis away) is logged, not turned into a refusal:
+        the line is in the transcript, the captioner's ack shows it, and every welcome carries it."""
         from .hub import session_room
 
-        await self.sio.emit("caption", line.public(), room=session_room(line.session_id))
+        try:
+            await self.sio.emit("caption", line.public(), room=session_room(line.session_id))
+        except Exception:
+            log.exception("caption %s of session %s was stored but not broadcast", line.seq, line.session_id)
 
     async def welcome(self, session_id: int) -> dict[str, Any]:
         return recent_view(await self.captions.recent(session_id))
