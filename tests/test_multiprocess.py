@@ -22,7 +22,7 @@ from server.service import Hemicycle
 from server.tokens import TokenService
 
 from .conftest import make_settings
-from .helpers import SECRET, Client, free_port, mint
+from .helpers import SECRET, Client, eventually, free_port, mint
 from .media_peers import Publisher
 
 
@@ -372,3 +372,46 @@ async def test_a_speaker_whose_offer_went_to_the_owner_hears_the_revoke(
             await client.close()
         await voice.close()
         await room.close()
+
+
+async def test_a_caption_posted_on_one_process_reaches_the_other(
+    two_servers: tuple[list[str], Hemicycle],
+) -> None:
+    (url_a, url_b), core = two_servers
+    event = (await core.store.list_events())[0]
+    session = next(s for s in await core.store.list_sessions(event.id) if s.state is SessionState.LIVE)
+    captioners = [Client(url_a), Client(url_b)]
+    display = Client(url_b)
+    clients = [*captioners, display]
+    try:
+        for captioner in captioners:
+            await captioner.connect(await mint(core, Role.CAPTIONER, session.id), session.id)
+        await display.connect(await mint(core, Role.DISPLAY, session.id), session.id)
+        for client in clients:
+            await client.wait_for("welcome")
+
+        # Two captioners on two processes at once: distinct numbers, stored before anyone sees them.
+        replies = await asyncio.gather(
+            *(
+                c.call("caption:post", {"language": "en", "text": f"Line {i} from {n}"}, timeout=20)
+                for i in range(5)
+                for n, c in enumerate(captioners)
+            )
+        )
+        assert all(r["ok"] for r in replies), replies
+        seqs = sorted(r["data"]["caption"]["seq"] for r in replies)
+        assert seqs == list(range(1, 11))
+        await eventually(lambda: len(display.received("caption")) == 10, timeout=10)
+        assert sorted(c["seq"] for c in display.received("caption")) == seqs
+        assert {c["text"] for c in captioners[0].received("caption")} == {
+            r["data"]["caption"]["text"] for r in replies
+        }, "process A's client hears B's captioner"
+
+        late = Client(url_a)
+        clients.append(late)
+        await late.connect(await mint(core, Role.DISPLAY, session.id), session.id)
+        welcome = await late.wait_for("welcome")
+        assert [c["seq"] for c in welcome["captions"]["lines"]] == seqs
+    finally:
+        for client in clients:
+            await client.close()
