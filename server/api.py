@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .domain.captions import to_text, to_vtt
 from .domain.errors import (
     Forbidden,
     HemicycleError,
@@ -291,6 +292,29 @@ async def event_report(request: web.Request) -> web.Response:
     return _report_reply(await reports.event_record(event), request, f"event-{event.id}-record")
 
 
+TRANSCRIPT_TYPES = {"json": "application/json", "txt": "text/plain", "vtt": "text/vtt"}
+
+
+async def transcript(request: web.Request) -> web.Response:
+    """The session's caption transcript (admin, moderator, captioner): JSON, plain text or WebVTT."""
+    principal, _ = await _principal(request)
+    kind = request.query.get("format", "json")
+    if kind not in TRANSCRIPT_TYPES:
+        raise InvalidInput("format must be json, txt or vtt", details={"field": "format"})
+    language = request.query.get("language")
+    if kind == "vtt" and language is None:
+        raise InvalidInput("a WebVTT file holds one language: give language", details={"field": "language"})
+    captions = request.app[HUB_KEY].captions.captions
+    session, lines = await captions.transcript_for(principal, _int_param(request, "session_id"), language)
+    name = f"session-{session.id}-transcript{'-' + language if language else ''}.{kind}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if kind == "json":
+        body = {"session": session.public(), "language": language, "lines": [line.public() for line in lines]}
+        return web.json_response(body, headers=headers)
+    text = to_text(lines) if kind == "txt" else to_vtt(lines)
+    return web.Response(text=text, content_type=TRANSCRIPT_TYPES[kind], charset="utf-8", headers=headers)
+
+
 EXPORT_COLUMNS = (
     "id",
     "text",
@@ -427,6 +451,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/sessions/{session_id}/moderation", export_moderation)
     r.add_get("/api/sessions/{session_id}/questions", export_questions)
     r.add_get("/api/sessions/{session_id}/report", session_report)
+    r.add_get("/api/sessions/{session_id}/transcript", transcript)
     r.add_get("/api/events/{event_id}/report", event_report)
     r.add_get("/", _page("index"))
     r.add_get("/s/{session_id}", _page("attend"))

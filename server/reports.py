@@ -18,10 +18,13 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from .db.caption_store import CaptionStore
 from .db.question_store import QuestionStore
 from .db.queue_store import QueueStore
 from .domain import report
 from .domain.balance import Targets
+from .domain.captions import LANGUAGE_NAMES, CaptionLine
+from .domain.captions import counts as caption_counts
 from .domain.errors import Forbidden, InvalidInput
 from .domain.model import EventInfo, Principal, SessionInfo, iso
 from .domain.queue import Entry
@@ -29,7 +32,7 @@ from .domain.roles import Permission
 from .service import Hemicycle
 
 FORMATS = ("json", "csv", "html")
-CSV_PARTS = ("figures", "interventions", "attendance", "audit")
+CSV_PARTS = ("figures", "interventions", "attendance", "audit", "transcript")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STYLESHEET = Path(__file__).resolve().parent.parent / "web" / "css" / "report.css"
 AUDIT_LIMIT = 10_000
@@ -50,6 +53,7 @@ class SessionInputs:
     questions: list[Any]
     visits: list[report.Visit]
     audit: list[dict[str, Any]]
+    captions: list[CaptionLine]
 
 
 class Reports:
@@ -57,6 +61,7 @@ class Reports:
         self.core = core
         self.queue = QueueStore(core.store)
         self.questions = QuestionStore(core.store)
+        self.captions = CaptionStore(core.store)
 
     # -- access ---------------------------------------------------------------------------------
 
@@ -84,6 +89,7 @@ class Reports:
             questions=list(questions.questions),
             visits=await self.core.store.visits(session.id),
             audit=list(reversed(await self.core.store.audit_log(session.id, limit=AUDIT_LIMIT))),
+            captions=await self.captions.transcript(session.id),
         )
 
     async def session_record(self, session: SessionInfo) -> dict[str, Any]:
@@ -107,6 +113,10 @@ class Reports:
             },
             "attendance": report.attendance(inputs.visits, now),
             "audit": inputs.audit,
+            "transcript": {
+                "counts": caption_counts(inputs.captions),
+                "lines": [_caption_row(line) for line in inputs.captions],
+            },
         }
 
     async def event_record(
@@ -136,6 +146,17 @@ class Reports:
             "questions": {"funnel": report.question_funnel(questions)},
             "sessions": sessions,
         }
+
+
+def _caption_row(line: CaptionLine) -> dict[str, Any]:
+    """A caption line in the record: when, in which language, what, and who captioned it."""
+    return {
+        "seq": line.seq,
+        "at": iso(line.at),
+        "language": line.language,
+        "text": line.text,
+        "captioner": line.captioner_name,
+    }
 
 
 def _question_row(q: Any) -> dict[str, Any]:
@@ -228,6 +249,8 @@ def _listing(rec: dict[str, Any], part: str) -> list[dict[str, Any]]:
             }
             for e in rec["audit"]
         ]
+    if part == "transcript":
+        return list(rec["transcript"]["lines"])
     return list(rec["attendance"]["curve"])
 
 
@@ -257,6 +280,8 @@ def _figure_rows(rec: dict[str, Any]) -> list[list[Any]]:
             rows.append(["attendance", "stakeholder_group", group, "attendees", n])
         for country, n in attendance["by_country"].items():
             rows.append(["attendance", "country", country, "attendees", n])
+    for language, n in rec.get("transcript", {}).get("counts", {}).items():
+        rows.append(["captions", "language", language, "lines", n])
     return rows
 
 
@@ -268,6 +293,7 @@ def to_html(record: dict[str, Any], *, standalone: bool = True) -> str:
         sessions=record["sessions"] if record["kind"] == "event" else [record],
         stylesheet=STYLESHEET.read_text(encoding="utf-8") if standalone else None,
         charts=Charts(),
+        languages=LANGUAGE_NAMES,
         generated=_when(record["generated_at"]),
     )
     return page

@@ -29,6 +29,7 @@ from server.floor import Floor
 from server.service import Hemicycle
 
 from . import fanout, protocol
+from .caption_events import CaptionEvents
 from .media_events import MediaEvents
 from .moderation_events import ModerationEvents
 from .protocol import CLIENT_EVENTS, MAX_MESSAGE_BYTES, QUESTION_WRITES, QUEUE_WRITES, ConnectAuth
@@ -145,6 +146,8 @@ class Hub:
         }
         self.media = MediaEvents(self)
         self._handlers.update(self.media.handlers)
+        self.captions = CaptionEvents(self)
+        self._handlers.update(self.captions.handlers)
         # Moderation is enforced on media server-side: a mute or a removal decided here reaches this
         # process's relay at once, and the process that runs a session's relay re-reads the stored mutes
         # when someone publishes and on each reconcile (a decision taken on another process).
@@ -391,6 +394,7 @@ class Hub:
         queue = await self.floor.state(session.id)
         staff_queue, public_floor = self.floor.views(queue)
         questions = await self.desk.state(session.id)
+        captions = await self.captions.welcome(session.id)
         event = await self.core.store.get_event(session.event_id)
         welcome: dict[str, Any] = {
             "me": principal.public(),
@@ -402,6 +406,7 @@ class Hub:
             "mine": self.floor.mine(queue, principal.participant.id),
             "questions": self.desk.public_view(questions),
             "my_questions": self.desk.mine_view(questions, principal.participant.id),
+            "captions": captions,
         }
         if snapshot is not None:
             welcome["people"] = snapshot.roster()
@@ -478,6 +483,10 @@ class Hub:
         ):
             return await self._fail(
                 sid, event, HemicycleError("too many questions or votes: wait a moment", code="rate_limited")
+            )
+        if not self.captions.allows(connection, event):
+            return await self._fail(
+                sid, event, HemicycleError("too many caption lines: wait a moment", code="rate_limited")
             )
         if event in QUEUE_WRITES | QUESTION_WRITES or connection.principal.role.is_staff:
             # A withdrawn link stops its holder at once, even on a connection opened before: what an

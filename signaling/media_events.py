@@ -71,15 +71,13 @@ class MediaEvents:
 
     # -- MediaNotifier --------------------------------------------------------------------------
 
-    def media_stopped(self, tag: Any, payload: dict[str, Any]) -> None:
-        if isinstance(tag, Tag):
-            from .hub import participant_room
+    def media_stopped(self, session_id: int, participant_id: int, payload: dict[str, Any]) -> None:
+        from .hub import participant_room
 
-            self._spawn(
-                self.hub.sio.emit(
-                    "media:stopped", payload, room=participant_room(tag.session_id, tag.participant_id)
-                )
-            )
+        # Through the client manager: with Redis, the participant hears it on whichever process they are.
+        self._spawn(
+            self.hub.sio.emit("media:stopped", payload, room=participant_room(session_id, participant_id))
+        )
 
     def media_health(self, session_id: int, report: dict[str, Any]) -> None:
         from .hub import staff_room

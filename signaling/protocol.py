@@ -325,6 +325,27 @@ SERVER_EVENTS = (
 )
 
 
+# -- live captions (issue 7) ---------------------------------------------------------------------------
+
+
+class CaptionPost(Message):
+    language: Annotated[StrictStr, Field(max_length=8)]
+    # The cleaned line must fit in 500 characters; this only bounds what is worth cleaning.
+    text: Annotated[StrictStr, Field(max_length=4000)]
+
+
+class CaptionsGet(Message):
+    pass
+
+
+CAPTION_EVENTS: dict[str, type[Message]] = {
+    "caption:post": CaptionPost,
+    "captions:get": CaptionsGet,
+}
+CLIENT_EVENTS.update(CAPTION_EVENTS)
+SERVER_EVENTS = (*SERVER_EVENTS, "caption")
+
+
 M = TypeVar("M", bound=Message)
 
 

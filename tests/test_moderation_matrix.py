@@ -73,6 +73,9 @@ ALLOWED_EVENTS: dict[str, frozenset[Role]] = {
     "media:channel": frozenset(),
     "media:ice": frozenset(),
     "media:stop": frozenset(),
+    # Captions: everyone in the session reads them; only the captioner (and the administrator) writes.
+    "captions:get": EVERYONE,
+    "caption:post": frozenset({ADMIN, CAPTIONER}),
 }
 # What a refusal may say: the role may not, or the thing is someone else's (or, for a media resource, is not
 # there for the caller).
@@ -98,6 +101,8 @@ ALLOWED_ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/sessions/{session_id}/moderation"): MODERATORS,
     ("GET", "/api/sessions/{session_id}/report"): MODERATORS,
     ("GET", "/api/events/{event_id}/report"): frozenset({ADMIN}),
+    # The stored transcript is part of the record: its captioner, moderators and the administrator.
+    ("GET", "/api/sessions/{session_id}/transcript"): frozenset({ADMIN, MODERATOR, CAPTIONER}),
     # Media over HTTP: publishing the room feed (WHIP) is the AV desk's; watching (WHEP), the ICE servers and
     # one's own resources are everyone's in the session; health is for the AV desk and floor staff.
     ("POST", "/api/sessions/{session_id}/whip"): frozenset({ADMIN, AV}),
@@ -209,6 +214,8 @@ async def test_every_privileged_event_is_refused_to_lesser_roles(world: Running)
         "media:channel": {"resource_id": "someone-elses", "channel": "fr"},
         "media:ice": {"resource_id": "someone-elses", "candidate": ""},
         "media:stop": {"resource_id": "someone-elses"},
+        "captions:get": {},
+        "caption:post": {"language": "floor", "text": "From the matrix"},
     }
     missing = sorted(set(CLIENT_EVENTS) - set(samples))
     assert not missing, f"give these events a sample payload in this test: {missing}"

@@ -22,7 +22,8 @@ from server.service import Hemicycle
 from server.tokens import TokenService
 
 from .conftest import make_settings
-from .helpers import SECRET, Client, free_port, mint
+from .helpers import SECRET, Client, eventually, free_port, mint
+from .media_peers import Publisher
 
 
 async def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -299,6 +300,118 @@ async def test_questions_and_votes_are_exact_across_processes(
         ]
         assert views[0]["questions"] == views[1]["questions"]
         assert all(q["votes"] == 3 for q in views[0]["questions"])
+    finally:
+        for client in clients:
+            await client.close()
+
+
+async def test_a_speaker_whose_offer_went_to_the_owner_hears_the_revoke(
+    two_servers: tuple[list[str], Hemicycle],
+) -> None:
+    """The relay lives on A; the speaker is connected to B, which hands their offer to A. When the floor is
+    revoked, A stops the speaker's media and the push reaches them on B through Redis."""
+    (url_a, url_b), core = two_servers
+    event = (await core.store.list_events())[0]
+    session = next(s for s in await core.store.list_sessions(event.id) if s.state is SessionState.LIVE)
+    room = Publisher()
+    voice = Publisher()
+    clients: list[Client] = []
+    try:
+        # A owns the relay: the room feed goes there first.
+        av = await mint(core, Role.AV, session.id)
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{url_a}/api/sessions/{session.id}/whip",
+                data=await room.offer(),
+                headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {av}"},
+            ) as response,
+        ):
+            assert response.status == 201, await response.text()
+            await room.accept(await response.text())
+
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{url_b}/api/events/{event.id}/participants",
+                json={
+                    "display_name": "Aiyana Redcloud",
+                    "affiliation": "Assembly of First Nations",
+                    "stakeholder_group": "civil_society",
+                    "country": "CA",
+                },
+            ) as response,
+        ):
+            assert response.status == 201
+            attendee_token = (await response.json())["token"]
+        speaker = Client(url_b)
+        moderator = Client(url_a)
+        clients += [speaker, moderator]
+        await speaker.connect(attendee_token, session.id)
+        await moderator.connect(await mint(core, Role.MODERATOR, session.id), session.id)
+        await speaker.wait_for("welcome")
+        await moderator.wait_for("welcome")
+
+        raised = await speaker.call("hand:raise", {"type": "statement", "language": "en"})
+        assert raised["ok"], raised
+        entry_id = raised["data"]["entry"]["id"]
+        assert (await moderator.call("floor:grant", {"entry_id": entry_id}))["ok"]
+        await speaker.wait_for("floor", lambda f: (f.get("speaking") or {}).get("id") == entry_id)
+        published = await speaker.call("media:publish", {"source": "speaker", "sdp": await voice.offer()})
+        assert published["ok"], published
+        assert published["data"]["owner"] != "", published
+        await voice.accept(published["data"]["sdp"])
+
+        assert (await moderator.call("floor:end", {"entry_id": entry_id, "revoke": True}))["ok"]
+        stopped = await speaker.wait_for(
+            "media:stopped", lambda s: s["resource_id"] == published["data"]["resource_id"]
+        )
+        assert stopped["reason"] == "floor_ended" and stopped["source"] == "speaker"
+    finally:
+        for client in clients:
+            await client.close()
+        await voice.close()
+        await room.close()
+
+
+async def test_a_caption_posted_on_one_process_reaches_the_other(
+    two_servers: tuple[list[str], Hemicycle],
+) -> None:
+    (url_a, url_b), core = two_servers
+    event = (await core.store.list_events())[0]
+    session = next(s for s in await core.store.list_sessions(event.id) if s.state is SessionState.LIVE)
+    captioners = [Client(url_a), Client(url_b)]
+    display = Client(url_b)
+    clients = [*captioners, display]
+    try:
+        for captioner in captioners:
+            await captioner.connect(await mint(core, Role.CAPTIONER, session.id), session.id)
+        await display.connect(await mint(core, Role.DISPLAY, session.id), session.id)
+        for client in clients:
+            await client.wait_for("welcome")
+
+        # Two captioners on two processes at once: distinct numbers, stored before anyone sees them.
+        replies = await asyncio.gather(
+            *(
+                c.call("caption:post", {"language": "en", "text": f"Line {i} from {n}"}, timeout=20)
+                for i in range(5)
+                for n, c in enumerate(captioners)
+            )
+        )
+        assert all(r["ok"] for r in replies), replies
+        seqs = sorted(r["data"]["caption"]["seq"] for r in replies)
+        assert seqs == list(range(1, 11))
+        await eventually(lambda: len(display.received("caption")) == 10, timeout=10)
+        assert sorted(c["seq"] for c in display.received("caption")) == seqs
+        assert {c["text"] for c in captioners[0].received("caption")} == {
+            r["data"]["caption"]["text"] for r in replies
+        }, "process A's client hears B's captioner"
+
+        late = Client(url_a)
+        clients.append(late)
+        await late.connect(await mint(core, Role.DISPLAY, session.id), session.id)
+        welcome = await late.wait_for("welcome")
+        assert [c["seq"] for c in welcome["captions"]["lines"]] == seqs
     finally:
         for client in clients:
             await client.close()

@@ -20,6 +20,7 @@ from playwright.async_api import Browser, expect
 from server.domain.queue import EntryState
 from server.domain.report import Visit, attendance, balance
 from server.domain.roles import Role
+from server.keys import HUB_KEY
 
 from .browser import link, open_page, real_errors, shoot
 from .conftest import make_settings, run_app
@@ -29,6 +30,11 @@ from .test_queue_domain import entry as make_entry
 HAND = {"type": "statement", "language": "en"}
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 HOSTILE = "<img src=x onerror=alert(1)> Zoë"
+CAPTIONS = (
+    ("floor", "The session is open."),
+    ("fr", "La séance est ouverte."),
+    ("floor", "<script>alert(1)</script> =SUM(A1)"),
+)
 
 
 class FrozenClock:
@@ -166,9 +172,16 @@ async def recorded(tmp_path: Path, clock: FrozenClock) -> AsyncIterator[tuple[Ru
             },
         )
         entries.insert(0, added["data"]["entry"]["id"])  # a right of reply goes first
-        # Each speaks 60 s more than the one before, from 60 s; the last is still speaking.
+        # The captioner's lines go through the use case: a captioner's connection would change the
+        # attendance figures below (tests/test_captions.py covers the socket).
+        captioner, _ = await running.core.authenticate(await running.staff_token(Role.CAPTIONER))
+        captions = running.server.app[HUB_KEY].captions.captions
+        # Each speaks 60 s more than the one before, from 60 s; the last is still speaking. The first three
+        # turns are captioned as they start.
         for turn, entry_id in enumerate(entries):
             assert (await moderator.call("floor:grant", {"entry_id": entry_id, "limit_seconds": 120}))["ok"]
+            if turn < len(CAPTIONS):
+                await captions.post(captioner, running.live_session, *CAPTIONS[turn])
             clock.advance(60 * (turn + 1))
             if turn < len(entries) - 1:
                 assert (await moderator.call("floor:end", {"entry_id": entry_id}))["ok"]
@@ -241,6 +254,18 @@ async def test_session_record_in_every_format(recorded: tuple[Running, dict[str,
     assert people["by_country"] == {"FR": 2, "GH": 1, "KE": 3, "SN": 1}
     actions = [e["action"] for e in record["audit"]]
     assert actions.count("floor.grant") == 7 and "question.approve" in actions
+    transcript = record["transcript"]
+    assert transcript["counts"] == {"floor": 2, "fr": 1}
+    assert [(c["seq"], c["language"], c["text"]) for c in transcript["lines"]] == [
+        (n + 1, language, text) for n, (language, text) in enumerate(CAPTIONS)
+    ]
+    # As the first three turns start: after 0, 60 and 60 + 120 seconds.
+    assert [c["at"] for c in transcript["lines"]] == [
+        "2026-11-28T09:00:00Z",
+        "2026-11-28T09:01:00Z",
+        "2026-11-28T09:03:00Z",
+    ]
+    assert {c["captioner"] for c in transcript["lines"]} == {"Captioner"}
 
     status, headers, text = await get(
         running, f"/api/sessions/{running.live_session}/report?format=csv", token
@@ -269,6 +294,11 @@ async def test_session_record_in_every_format(recorded: tuple[Running, dict[str,
         running, f"/api/sessions/{running.live_session}/report?format=csv&part=interventions", token
     )
     listed = list(csv.DictReader(io.StringIO(text)))
+    captions = [r for r in rows if r["section"] == "captions"]
+    assert {(r["value"], r["measure"], r["figure"]) for r in captions} == {
+        ("floor", "lines", "2"),
+        ("fr", "lines", "1"),
+    }
     assert [r["duration_seconds"] for r in listed] == [
         "60.0",
         "120.0",
@@ -278,6 +308,17 @@ async def test_session_record_in_every_format(recorded: tuple[Running, dict[str,
         "360.0",
         "420.0",
     ]
+
+    status, _, text = await get(
+        running, f"/api/sessions/{running.live_session}/report?format=csv&part=transcript", token
+    )
+    lines = list(csv.DictReader(io.StringIO(text)))
+    assert [r["text"] for r in lines] == [
+        "The session is open.",
+        "La séance est ouverte.",
+        "<script>alert(1)</script> =SUM(A1)",
+    ]
+    assert list(lines[0]) == ["session", "seq", "at", "language", "text", "captioner"]
 
     status, headers, page = await get(
         running, f"/api/sessions/{running.live_session}/report?format=html", token
@@ -291,6 +332,8 @@ async def test_session_record_in_every_format(recorded: tuple[Running, dict[str,
     assert "<script" not in page
     assert "fewer than 5" in page and "Speaking time by stakeholder group" in page
     assert "=HYPERLINK(&#34;x&#34;)" in page
+    assert "<h2>Transcript</h2>" in page and "Floor: 2 lines · French: 1 line" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; =SUM(A1)" in page and "La séance est ouverte." in page
 
 
 async def test_event_record_and_who_may_read(recorded: tuple[Running, dict[str, Any]]) -> None:
@@ -361,6 +404,16 @@ async def test_command_line_report(recorded: tuple[Running, dict[str, Any]], tmp
     record = json.loads(out.read_text(encoding="utf-8"))
     # Finished turns as stored (the last one is still going: the command counts it on its own clock).
     assert [i["duration_seconds"] for i in record["interventions"][:6]] == [60, 120, 180, 240, 300, 360]
+    assert record["transcript"]["counts"] == {"floor": 2, "fr": 1}
+
+    transcript = tmp_path / "transcript.csv"
+    code, _, err = await hemicycle(
+        str(running.live_session), "--format", "csv", "--part", "transcript", "--out", str(transcript)
+    )
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(transcript.read_text(encoding="utf-8"))))
+    assert [r["language"] for r in rows] == ["floor", "fr", "floor"]
+    transcript.unlink()
 
     event_file = tmp_path / "event.html"
     code, _, err = await hemicycle(

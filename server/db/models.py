@@ -103,6 +103,9 @@ class Session(Base):
     admit_rules: Mapped[dict[str, list[str]] | None] = mapped_column(JSON, nullable=True)
     # Like queue_version, for admissions, mutes and bans seen from this session.
     moderation_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The last caption line's sequence number: bumped (and the row locked) by every line stored, so lines
+    # are numbered 1, 2, 3... per session in the order they were stored, whichever process stored them.
+    captions_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     event: Mapped[Event] = relationship(back_populates="sessions")
 
@@ -421,3 +424,25 @@ class MediaRelay(Base):
     instance_id: Mapped[str] = mapped_column(String(40), index=True)
     base_url: Mapped[str] = mapped_column(String(300))
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Caption(Base):
+    """One finished caption line: the session transcript, in each language, with the server's time."""
+
+    __tablename__ = "captions"
+    __table_args__ = (
+        UniqueConstraint("session_id", "seq", name="uq_captions_session_seq"),
+        Index("ix_captions_session_language_seq", "session_id", "language", "seq"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    language: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(String(500))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The captioner as they were when captioning, for the record.
+    captioner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("participants.id", ondelete="SET NULL"), nullable=True
+    )
+    captioner_name: Mapped[str] = mapped_column(String(120))

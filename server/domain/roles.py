@@ -66,6 +66,10 @@ class Permission(StrEnum):
     QUESTION_MODERATE = "question.moderate"
     QUESTION_RELAY = "question.relay"
     REPORT_VIEW = "report.view"
+    # Live captions: posting lines, and reading the stored transcript over HTTP (everyone in the session
+    # receives lines as they come, with session.view).
+    CAPTION_POST = "caption.post"
+    TRANSCRIPT_VIEW = "transcript.view"
 
 
 _STAFF_VIEW = frozenset({Permission.SESSION_VIEW, Permission.ROSTER_VIEW})
@@ -82,6 +86,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.QUESTION_MODERATE,
         Permission.QUESTION_RELAY,
         Permission.REPORT_VIEW,
+        Permission.TRANSCRIPT_VIEW,
     },
     Role.CHAIR: _STAFF_VIEW
     | {
@@ -91,7 +96,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.MEDIA_MUTE,
     },
     Role.AV: _STAFF_VIEW | {Permission.MEDIA_MUTE},
-    Role.CAPTIONER: _STAFF_VIEW,
+    Role.CAPTIONER: _STAFF_VIEW | {Permission.CAPTION_POST, Permission.TRANSCRIPT_VIEW},
     Role.INTERPRETER: _STAFF_VIEW,
     Role.DISPLAY: frozenset({Permission.SESSION_VIEW}),
     Role.ATTENDEE: frozenset({Permission.SESSION_VIEW, Permission.QUEUE_RAISE, Permission.QUESTION_ASK}),

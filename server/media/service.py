@@ -7,6 +7,7 @@ the relay itself (``server.media.relay``) knows nothing of roles or the floor.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import statistics
 import time
@@ -46,13 +47,13 @@ HEALTH_EVERY = 2
 class MediaNotifier(Protocol):
     """What the relay tells clients; implemented by signaling.media_events."""
 
-    def media_stopped(self, tag: Any, payload: dict[str, Any]) -> None: ...
+    def media_stopped(self, session_id: int, participant_id: int, payload: dict[str, Any]) -> None: ...
 
     def media_health(self, session_id: int, report: dict[str, Any]) -> None: ...
 
 
 class NullMediaNotifier:
-    def media_stopped(self, tag: Any, payload: dict[str, Any]) -> None:
+    def media_stopped(self, session_id: int, participant_id: int, payload: dict[str, Any]) -> None:
         return None
 
     def media_health(self, session_id: int, report: dict[str, Any]) -> None:
@@ -129,7 +130,7 @@ class MediaService:
                 session_id,
                 self._configuration,
                 self.settings.media_connect_seconds,
-                on_stopped=self._peer_stopped,
+                on_stopped=functools.partial(self._peer_stopped, session_id),
             )
             self._relays[session_id] = created
             return created
@@ -334,11 +335,12 @@ class MediaService:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _peer_stopped(self, peer: r.Peer, reason: str) -> None:
-        if peer.tag is not None:
-            self.notifier.media_stopped(
-                peer.tag, {"resource_id": peer.id, "source": peer.source, "reason": reason}
-            )
+    def _peer_stopped(self, session_id: int, peer: r.Peer, reason: str) -> None:
+        # Addressed to the participant, not to the connection that asked: a peer made over WHIP/WHEP, or
+        # through another process that handed the offer here, is told too, wherever its holder is connected.
+        self.notifier.media_stopped(
+            session_id, peer.participant_id, {"resource_id": peer.id, "source": peer.source, "reason": reason}
+        )
 
     # -- health ---------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@
  *   questions:public  {questions, previous}               approved questions and the one read aloud (everyone)
  *   questions:mine    {mine, previous}                    my own questions and my votes
  *   questions         {moderation, previous}              every question, with askers and history (staff only)
+ *   caption           {caption}                           a caption line, stored, new to this client (everyone)
  *   media:stopped     {resource_id, source, reason}       the relay ended one of my media connections
  *   media:health      MediaHealth                         the relay's health figures (AV desk, floor staff)
  *   error             ServerError & {handledByRequest}    the server reported an error on the socket
@@ -319,6 +320,7 @@ import { io as defaultIo } from '../vendor/socket.io/socket.io.esm.min.js';
  * @property {PublicQuestions} [questions]
  * @property {MyQuestions} [my_questions]
  * @property {Moderation} [moderation]                    staff only
+ * @property {RecentCaptions} [captions]                  the last lines of each caption language
  */
 
 /** @typedef {{id: number, name: string, role: Role}} Actor */
@@ -622,7 +624,43 @@ export function exportQuestions(sessionId, format, token, { baseUrl = '' } = {})
     format === 'csv' ? 'text/csv' : 'application/json', token, `session-${sessionId}-questions.${format}`, baseUrl);
 }
 
-/** @typedef {'figures' | 'interventions' | 'attendance' | 'audit'} ReportPart */
+/** @typedef {'figures' | 'interventions' | 'attendance' | 'audit' | 'transcript'} ReportPart */
+
+// --- live captions ---
+
+/** The caption channels: the floor (what is said in the room) and the six UN languages. */
+export const CAPTION_LANGUAGES = Object.freeze(['floor', 'ar', 'zh', 'en', 'fr', 'ru', 'es']);
+/** The longest line the server takes, once cleaned. */
+export const CAPTION_MAX_CHARS = 500;
+// How many lines the client keeps (the page shows fewer; the transcript is the server's).
+const CAPTIONS_KEPT = 500;
+
+/**
+ * @typedef {object} CaptionLine   `caption`, and the lines of RecentCaptions
+ * @property {number} session_id
+ * @property {number} seq        1, 2, 3... per session, every language together, in the order stored
+ * @property {string} language   `floor` or a UN language code
+ * @property {string} text
+ * @property {string} at         when the server stored it
+ * @property {{id: number | null, name: string}} by   the captioner
+ */
+/** @typedef {{session_id: number, seq: number, lines: CaptionLine[]}} RecentCaptions */
+
+/**
+ * The session's caption transcript as a file (admin, moderator, captioner).
+ * @param {number | string} sessionId
+ * @param {'json' | 'txt' | 'vtt'} format
+ * @param {string} token
+ * @param {{language?: string, baseUrl?: string}} [options]   `vtt` needs a language
+ * @returns {Promise<{blob: Blob, filename: string}>}
+ */
+export function exportTranscript(sessionId, format, token, { language, baseUrl = '' } = {}) {
+  const query = new URLSearchParams({ format });
+  if (language) query.set('language', language);
+  const types = { json: 'application/json', txt: 'text/plain', vtt: 'text/vtt' };
+  return fetchFile(`/api/sessions/${seg(sessionId)}/transcript?${query}`, types[format], token,
+    `session-${sessionId}-transcript${language ? `-${language}` : ''}.${format}`, baseUrl);
+}
 
 /**
  * A session's record (moderator, admin) or a whole event's (the event's admin), as HTML, JSON or CSV.
@@ -685,6 +723,7 @@ export class HemicycleClient extends EventTarget {
   /** @type {Queue | null} */ #queue = null;
   /** @type {PublicQuestions | null} */ #questions = null;
   /** @type {MyQuestions | null} */ #myQuestions = null;
+  /** @type {CaptionLine[]} */ #captions = [];
   /** @type {Moderation | null} */ #moderation = null;
   /** Local Date.now() when each was received (the countdown corrects the clock from it). */
   #floorAt = 0;
@@ -741,6 +780,8 @@ export class HemicycleClient extends EventTarget {
   get myQuestions() { return this.#myQuestions; }
   /** Every question with its asker and history, and the counts: staff only; null for the others. */
   get moderation() { return this.#moderation; }
+  /** Caption lines received (recent ones from the welcome, then each new one), every language, by `seq`. */
+  get captions() { return this.#captions; }
   get floorReceivedAt() { return this.#floorAt; }
   get mineReceivedAt() { return this.#mineAt; }
   get queueReceivedAt() { return this.#queueAt; }
@@ -829,6 +870,7 @@ export class HemicycleClient extends EventTarget {
     socket.on('media:stopped', (/** @type {unknown} */ payload) => this.#emit('media:stopped', payload));
     socket.on('media:health', (/** @type {unknown} */ payload) => this.#emit('media:health', payload));
     socket.on('questions', (/** @type {Moderation} */ payload) => this.#applyModeration(payload));
+    socket.on('caption', (/** @type {CaptionLine} */ payload) => this.#applyCaption(payload));
     socket.on('error', (/** @type {ServerError} */ payload) => {
       const entry = payload && this.#requests.get(payload.event);
       const handledByRequest = !!entry && (entry.pending > 0 || Date.now() < entry.until);
@@ -901,6 +943,7 @@ export class HemicycleClient extends EventTarget {
     this.#questions = isVersioned(payload.questions) ? payload.questions : null;
     this.#myQuestions = isVersioned(payload.my_questions) ? payload.my_questions : null;
     this.#moderation = isVersioned(payload.moderation) ? payload.moderation : null;
+    this.#takeRecentCaptions(payload.captions);
     this.#floorAt = this.#mineAt = this.#queueAt = now;
     this.#welcomed = true;
     this.#refusal = null;
@@ -990,6 +1033,32 @@ export class HemicycleClient extends EventTarget {
     this.#queue = /** @type {Queue} */ (queue);
     this.#queueAt = Date.now();
     this.#emit('queue', { queue, previous });
+  }
+
+  /**
+   * Lines from a welcome or `captions:get`: merged by `seq` with what is held, so a line broadcast while the
+   * welcome was on its way is neither lost nor shown twice.
+   * @param {unknown} recent
+   */
+  #takeRecentCaptions(recent) {
+    const lines = recent && typeof recent === 'object' && Array.isArray(/** @type {any} */ (recent).lines)
+      ? /** @type {RecentCaptions} */ (recent).lines : [];
+    const bySeq = new Map(this.#captions.map((line) => [line.seq, line]));
+    for (const line of lines) if (isCaption(line)) bySeq.set(line.seq, line);
+    this.#captions = [...bySeq.values()].sort((a, b) => a.seq - b.seq).slice(-CAPTIONS_KEPT);
+  }
+
+  /**
+   * One line, from the broadcast or from our own ack: taken and dispatched once, whichever comes first.
+   * @param {unknown} line
+   * @returns {boolean} whether it was new
+   */
+  #applyCaption(line) {
+    if (!isCaption(line) || !this.#isOurs(line.session_id)) return false;
+    if (this.#captions.some((held) => held.seq === line.seq)) return false;
+    this.#captions = [...this.#captions, line].sort((a, b) => a.seq - b.seq).slice(-CAPTIONS_KEPT);
+    this.#emit('caption', { caption: line });
+    return true;
   }
 
   /** @param {unknown} questions */
@@ -1327,6 +1396,37 @@ export class HemicycleClient extends EventTarget {
 
   // --- HTTP with this client's token ---------------------------------------------------------------------
 
+  // --- live captions ----------------------------------------------------------------------------------
+
+  /**
+   * Post one finished caption line (captioner, admin). Resolves with the stored line (also dispatched as
+   * `caption`, once); rejects with a ProtocolError (`invalid_input`, `forbidden`, `rate_limited`,
+   * `session_ended`...).
+   * @param {{language: string, text: string}} line
+   * @returns {Promise<CaptionLine>}
+   */
+  async postCaption({ language, text }) {
+    const data = await this.request('caption:post', { language, text });
+    this.#applyCaption(data.caption);
+    return data.caption;
+  }
+
+  /** The recent lines again (after a gap), merged with what is held. @returns {Promise<CaptionLine[]>} */
+  async refreshCaptions() {
+    const data = await this.request('captions:get', {});
+    this.#takeRecentCaptions(data.captions);
+    return this.#captions;
+  }
+
+  /**
+   * The stored transcript as a file (admin, moderator, captioner).
+   * @param {'json' | 'txt' | 'vtt'} format
+   * @param {{language?: string}} [options]
+   */
+  exportTranscript(format, { language } = {}) {
+    return exportTranscript(this.#sessionId, format, this.#token, { language, baseUrl: this.#baseUrl });
+  }
+
   /** @returns {Promise<{entries: AuditEntry[]}>} */
   audit() {
     return getAudit(this.#sessionId, this.#token);
@@ -1589,4 +1689,14 @@ export function browserId(storage = globalThis.localStorage ?? null) {
 export function exportModeration(sessionId, format, token, { baseUrl = '' } = {}) {
   return fetchFile(`/api/sessions/${seg(sessionId)}/moderation?format=${encodeURIComponent(format)}`,
     format === 'csv' ? 'text/csv' : 'application/json', token, `session-${sessionId}-moderation.${format}`, baseUrl);
+}
+
+/**
+ * @param {unknown} value
+ * @returns {value is CaptionLine}
+ */
+function isCaption(value) {
+  const line = /** @type {any} */ (value);
+  return !!line && typeof line === 'object' && typeof line.seq === 'number' && typeof line.text === 'string'
+    && typeof line.language === 'string';
 }

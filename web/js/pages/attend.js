@@ -6,8 +6,9 @@
  * own, vote for others' (js/pages/attend-questions.js).
  */
 
-import { t, tn } from '../i18n.js';
+import { CaptionView } from '../caption-ui.js';
 import { FloorView, placeText, queueErrorText } from '../floor-ui.js';
+import { language as pageLanguage, t, tn } from '../i18n.js';
 import { AttendeeMedia } from './attend-media.js';
 import { AttendeeQuestions } from './attend-questions.js';
 import {
@@ -71,6 +72,10 @@ const questionsSection = byId('questions-section');
 const questions = new AttendeeQuestions(byId('questions'), () => page.client);
 const mediaSection = byId('media-section');
 const media = new AttendeeMedia(byId('media'), () => page.client);
+// Live captions right under the video (above its controls), in a polite live region, with their own choice
+// of language.
+const captions = new CaptionView({ lines: 3 });
+media.video.after(fill(byId('captions-view'), captions.node));
 
 /** @type {string | null} */
 let tokenKey = null;
@@ -261,7 +266,9 @@ function follow(token) {
     questions.update();
     mediaSection.hidden = false;
     media.onMine();
+    captions.reset(client, pageLanguage().code);
   });
+  client.on('caption', ({ caption }) => captions.add(caption));
   client.on('session:state', () => {
     renderState();
     renderMine(null);

@@ -3,9 +3,11 @@
  * The room display (projector or confidence monitor): who has the floor (name, affiliation, stakeholder
  * group), the countdown in big type, the next two in line; the question being read aloud (its text, and who
  * asked unless anonymous); then, smaller, the session and how many people follow remotely, by stakeholder
- * group. Large type, dark background, no controls (F toggles full screen).
+ * group; the caption line (the last two lines of the floor's captions, or of the language in `?captions=fr`).
+ * Large type, dark background, no controls (F toggles full screen).
  */
 
+import { CaptionView } from '../caption-ui.js';
 import { t, tn } from '../i18n.js';
 import { FloorView } from '../floor-ui.js';
 import { GROUP_ORDER, groupLabel } from '../labels.js';
@@ -27,6 +29,9 @@ const reading = new ReadingView({ large: true, label: t('Question being read alo
 const readingBoard = byId('reading-board');
 fill(readingBoard, reading.node);
 readingBoard.hidden = true;
+const captionLanguage = new URLSearchParams(window.location.search).get('captions');
+const captions = new CaptionView({ lines: 2, large: true, choose: false, language: captionLanguage || 'floor' });
+fill(byId('caption-board'), captions.node);
 
 start();
 
@@ -53,7 +58,9 @@ async function start() {
     render(client.presence);
     renderFloor();
     renderReading();
+    captions.reset(client);
   });
+  client.on('caption', ({ caption }) => captions.add(caption));
   client.on('presence', render);
   client.on('floor', renderFloor);
   client.on('questions:public', renderReading);
