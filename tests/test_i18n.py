@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -489,3 +489,59 @@ def test_the_guard_catches_an_untranslated_string(tmp_path: Path) -> None:
 def test_page_modules_translate_what_they_show() -> None:
     found = [line for path in PAGE_LAYER for line in untranslated(path)]
     assert not found, "English shown without t():\n" + "\n".join(found)
+
+
+class UnmarkedText(HTMLParser):
+    """Words in an HTML page outside any element marked data-i18n, and labelling attributes left unmarked."""
+
+    VOID: ClassVar[frozenset[str]] = frozenset(
+        ["meta", "link", "input", "br", "img", "hr", "source", "track", "wbr", "area", "base", "col", "embed"]
+    )
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+        self._stack: list[tuple[str, bool]] = []  # (tag, whether its text is for translation or exempt)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        marked = set(a.get("data-i18n-attrs", "").split())
+        for name in ("aria-label", "title", "placeholder"):
+            if WORDS.search(a.get(name, "")) and name not in marked:
+                self.found.append(f"<{tag} {name}={a[name]!r}> without data-i18n-attrs")
+        if tag in self.VOID:
+            return
+        covered = (
+            "data-i18n" in a or tag in ("noscript", "script", "style") or (self._stack and self._stack[-1][1])
+        )
+        self._stack.append((tag, bool(covered)))
+
+    def handle_endtag(self, tag: str) -> None:
+        while self._stack:
+            if self._stack.pop()[0] == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        text = " ".join(data.split())
+        if not WORDS.search(text) or text in ALLOWED or text.startswith("<!"):
+            return
+        if not (self._stack and self._stack[-1][1]):
+            self.found.append(repr(text))
+
+
+@pytest.mark.parametrize("page", pages(), ids=lambda p: p.name)
+def test_pages_mark_every_word(page: Path) -> None:
+    parser = UnmarkedText()
+    parser.feed(page.read_text(encoding="utf-8"))
+    assert not parser.found, f"{page.name}: words not marked for translation: {parser.found}"
+
+
+def test_the_html_guard_catches_unmarked_words() -> None:
+    parser = UnmarkedText()
+    parser.feed(
+        "<!doctype html><html><head><title data-i18n>Fine — Hemicycle</title></head><body>"
+        '<a class="brand" href="/">Hemicycle</a><p>Not marked</p>'
+        '<label><span data-i18n>Name</span> <input></label><section aria-label="Session"></section>'
+        "<noscript><p>This page needs JavaScript.</p></noscript></body></html>"
+    )
+    assert parser.found == ["'Not marked'", "<section aria-label='Session'> without data-i18n-attrs"]
