@@ -1,12 +1,16 @@
 // @ts-check
 /**
- * The attendee's media: the room feed with a language channel (or sound only), and, when given the floor,
- * the microphone (camera optional) published to the room. Connections are kept up by js/media.js.
+ * The attendee's media: the room feed with a language channel (or sound only), its volume, and, when given the
+ * floor, the microphone (camera optional) published to the room, with a device picker, a level meter, a mute
+ * button and the time left. Connections are kept up by js/media.js.
  */
 
+import { CountdownView } from '../floor-ui.js';
+import { t } from '../i18n.js';
+import { LevelMeter } from '../level-meter.js';
 import { CHANNELS, MediaClient } from '../media.js';
 import { languageLabel } from '../labels.js';
-import { el, fill } from '../ui.js';
+import { el, errorNode, fill, showError } from '../ui.js';
 
 /** @typedef {import('../media.js').MediaLink} MediaLink */
 
@@ -17,6 +21,26 @@ const LINK_TEXT = /** @type {Record<string, string>} */ ({
   retrying: 'Connection lost: reconnecting…',
   stopped: '',
 });
+
+/**
+ * What to do when the browser will not give the microphone or camera, by the error's name.
+ * @param {unknown} error  a DOMException from getUserMedia
+ * @returns {{code: string, message: string}}
+ */
+export function deviceError(error) {
+  const name = /** @type {any} */ (error)?.name ?? '';
+  const keep = t('You keep the floor meanwhile.');
+  if (name === 'NotAllowedError' || name === 'SecurityError') {
+    return { code: 'device_refused', message: `${t('Your browser did not allow the microphone. Allow it for this site (the icon at the start of the address bar), then press “Turn on my microphone” again.')} ${keep}` };
+  }
+  if (name === 'NotFoundError' || name === 'OverconstrainedError') {
+    return { code: 'device_missing', message: `${t('No microphone or camera was found. Plug one in or pick another in the list, then press “Turn on my microphone” again.')} ${keep}` };
+  }
+  if (name === 'NotReadableError' || name === 'AbortError') {
+    return { code: 'device_busy', message: `${t('The microphone or camera is in use by another application. Close it, then try again.')} ${keep}` };
+  }
+  return { code: 'device_error', message: `${t('The microphone could not be opened: {reason}', { reason: /** @type {any} */ (error)?.message ?? String(error) })} ${keep}` };
+}
 
 export class AttendeeMedia {
   /**
@@ -39,22 +63,48 @@ export class AttendeeMedia {
       type: 'checkbox', id: 'media-audio-only', testid: 'media-audio-only',
     }));
     this.watch = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', testid: 'media-watch' }, 'Watch and listen'));
+    this.volume = /** @type {HTMLInputElement} */ (el('input', {
+      type: 'range', id: 'media-volume', testid: 'media-volume', min: '0', max: '100', step: '5', value: '100',
+    }));
+    this.soundOff = /** @type {HTMLButtonElement} */ (el('button', {
+      type: 'button', class: 'secondary', testid: 'media-mute', 'aria-pressed': 'false',
+    }, t('Mute the sound')));
+    /** The attendee's own choice; the page also silences the room while they speak (see #applySound). */
+    this.userMuted = false;
     this.status = el('p', { class: 'muted', role: 'status', testid: 'media-state' });
     this.speak = el('div', { class: 'speak-panel', hidden: true, testid: 'speak-panel' });
-    this.camera = /** @type {HTMLInputElement} */ (el('input', { type: 'checkbox', id: 'media-camera' }));
+    this.microphoneSelect = /** @type {HTMLSelectElement} */ (el('select', {
+      id: 'media-microphone', testid: 'speak-microphone',
+    }));
+    this.camera = /** @type {HTMLSelectElement} */ (el('select', { id: 'media-camera', testid: 'speak-camera' }));
     this.speakButton = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', testid: 'media-speak' },
       'Turn on my microphone'));
+    this.muteButton = /** @type {HTMLButtonElement} */ (el('button', {
+      type: 'button', class: 'secondary', testid: 'speak-mute', 'aria-pressed': 'false', hidden: true,
+    }, t('Mute my microphone')));
+    this.meter = new LevelMeter({ label: t('Your microphone level'), testid: 'speak-level' });
+    this.meter.node.hidden = true;
+    this.countdown = new CountdownView({ announcePhases: false, label: t('Your speaking time') });
+    this.countdown.node.dataset.testid = 'speak-countdown'; // the floor panel has the page's `countdown`
     this.speakStatus = el('p', { role: 'status', testid: 'speak-state' });
+    this.speakError = errorNode();
     fill(this.speak,
       el('p', {}, 'You have the floor. Your microphone reaches the room once you turn it on.'),
-      el('p', { class: 'field-check' }, this.camera, el('label', { for: 'media-camera' }, 'Also send my camera')),
-      el('p', { class: 'actions' }, this.speakButton), this.speakStatus);
+      this.countdown.node,
+      el('p', { class: 'device-pickers' },
+        el('label', { for: 'media-microphone' }, t('Microphone')), ' ', this.microphoneSelect, ' ',
+        el('label', { for: 'media-camera' }, t('Camera')), ' ', this.camera),
+      el('p', { class: 'actions' }, this.speakButton, ' ', this.muteButton),
+      this.meter.node, this.speakStatus, this.speakError);
+    this.#fillDevices([]);
     fill(root,
       this.video,
       el('div', { class: 'media-controls' },
         el('label', { for: 'media-channel' }, 'Language'), ' ', this.channel, ' ',
         this.audioOnly, el('label', { for: 'media-audio-only' }, 'Sound only (weak connection)'), ' ',
         this.watch),
+      el('div', { class: 'media-controls' },
+        el('label', { for: 'media-volume' }, t('Volume')), ' ', this.volume, ' ', this.soundOff),
       this.status, this.speak);
     this.watch.addEventListener('click', () => this.toggleWatch());
     this.channel.addEventListener('change', () => {
@@ -62,6 +112,113 @@ export class AttendeeMedia {
     });
     this.audioOnly.addEventListener('change', () => { if (this.watching) this.startWatching(); });
     this.speakButton.addEventListener('click', () => this.toggleSpeaking());
+    this.volume.addEventListener('input', () => this.#applySound());
+    this.soundOff.addEventListener('click', () => {
+      this.userMuted = !this.userMuted;
+      this.#applySound();
+    });
+    this.muteButton.addEventListener('click', () => this.setMuted(this.muteButton.getAttribute('aria-pressed') !== 'true'));
+    this.microphoneSelect.addEventListener('change', () => this.switchDevice('audio'));
+    this.camera.addEventListener('change', () => this.switchDevice('video'));
+    navigator.mediaDevices?.addEventListener?.('devicechange', () => this.listDevices());
+  }
+
+  /** The room's sound: the attendee's volume and mute, and silence while they speak (no echo of oneself). */
+  #applySound() {
+    this.video.volume = Number(this.volume.value) / 100;
+    this.video.muted = this.userMuted || !!this.speaking;
+    this.soundOff.setAttribute('aria-pressed', String(this.userMuted));
+    this.soundOff.textContent = this.userMuted ? t('Unmute the sound') : t('Mute the sound');
+  }
+
+  /** The microphones and cameras the browser offers (names appear once it has allowed one). */
+  async listDevices() {
+    try {
+      this.#fillDevices(await navigator.mediaDevices.enumerateDevices());
+    } catch { /* no list: the browser's default device is used */ }
+  }
+
+  /** @param {MediaDeviceInfo[]} devices */
+  #fillDevices(devices) {
+    const microphone = this.microphoneSelect.value;
+    const camera = this.camera.value;
+    const options = (/** @type {string} */ kind, /** @type {string} */ name) => devices
+      .filter((d) => d.kind === kind && d.deviceId)
+      .map((d, i) => el('option', { value: d.deviceId }, d.label || `${name} ${i + 1}`));
+    fill(this.microphoneSelect, el('option', { value: '' }, t('Default microphone')), options('audioinput', t('Microphone')));
+    fill(this.camera, el('option', { value: 'none' }, t('No camera')), options('videoinput', t('Camera')));
+    if ([...this.microphoneSelect.options].some((o) => o.value === microphone)) this.microphoneSelect.value = microphone;
+    this.camera.value = [...this.camera.options].some((o) => o.value === camera) ? camera : 'none';
+  }
+
+  /** @returns {MediaStreamConstraints} */
+  #constraints() {
+    return {
+      audio: this.microphoneSelect.value ? { deviceId: { exact: this.microphoneSelect.value } } : true,
+      video: this.camera.value === 'none' ? false : { deviceId: { exact: this.camera.value } },
+    };
+  }
+
+  /**
+   * Mute or unmute my microphone: the track stays, silent, so unmuting is instant and needs no new offer.
+   * @param {boolean} muted
+   */
+  setMuted(muted) {
+    for (const track of this.microphone?.getAudioTracks() ?? []) track.enabled = !muted;
+    this.muteButton.setAttribute('aria-pressed', String(muted));
+    this.muteButton.textContent = muted ? t('Unmute my microphone') : t('Mute my microphone');
+    this.speak.classList.toggle('speak-muted', muted);
+    if (this.speaking?.state === 'connected') {
+      this.speakStatus.textContent = muted ? t('Your microphone is muted: the room does not hear you.')
+        : t('You are live in the room.');
+    }
+  }
+
+  /**
+   * Another microphone or camera while speaking: the new device's track replaces the old one on the same
+   * connection; turning the camera on or off needs a new offer.
+   * @param {'audio' | 'video'} kind
+   */
+  async switchDevice(kind) {
+    const stream = this.microphone;
+    const link = this.speaking;
+    if (!stream || !link) return;
+    const old = kind === 'audio' ? stream.getAudioTracks()[0] : stream.getVideoTracks()[0];
+    if (kind === 'video' && this.camera.value === 'none') {
+      if (old) {
+        old.stop();
+        stream.removeTrack(old);
+        link.restart();
+      }
+      return;
+    }
+    let fresh;
+    try {
+      const constraints = this.#constraints();
+      const got = await navigator.mediaDevices.getUserMedia(kind === 'audio' ? { audio: constraints.audio }
+        : { video: constraints.video });
+      fresh = kind === 'audio' ? got.getAudioTracks()[0] : got.getVideoTracks()[0];
+    } catch (error) {
+      showError(this.speakError, deviceError(error));
+      return;
+    }
+    showError(this.speakError, null);
+    if (this.microphone !== stream || this.speaking !== link) {
+      fresh.stop(); // the turn ended meanwhile
+      return;
+    }
+    if (kind === 'audio') fresh.enabled = this.muteButton.getAttribute('aria-pressed') !== 'true';
+    if (old) {
+      if (!(await link.replaceTrack(old, fresh))) link.restart();
+      old.stop();
+    } else {
+      stream.addTrack(fresh);
+      link.restart();
+    }
+    if (kind === 'audio') {
+      this.meter.stop();
+      this.meter.follow(stream);
+    }
   }
 
   /** @returns {MediaClient | null} */
@@ -107,8 +264,12 @@ export class AttendeeMedia {
 
   /** Called whenever my own request changes: offer the microphone while I hold the floor. */
   onMine() {
-    const speaking = this.getClient()?.mine?.entry?.state === 'speaking';
+    const client = this.getClient();
+    const speaking = client?.mine?.entry?.state === 'speaking';
+    if (speaking && this.speak.hidden) this.listDevices();
     this.speak.hidden = !speaking;
+    this.countdown.set(speaking ? client?.mine?.timer ?? null : null, client?.mineReceivedAt ?? Date.now());
+    if (!speaking) showError(this.speakError, null);
     if (!speaking && (this.speaking || this.microphone)) this.stopSpeaking('Your turn has ended.');
   }
 
@@ -119,21 +280,35 @@ export class AttendeeMedia {
     }
     const media = this.#media();
     if (!media) return;
+    showError(this.speakError, null);
     try {
-      this.microphone = await navigator.mediaDevices.getUserMedia({ audio: true, video: this.camera.checked });
+      this.microphone = await navigator.mediaDevices.getUserMedia(this.#constraints());
     } catch (error) {
-      this.speakStatus.textContent = `The microphone could not be opened: ${/** @type {Error} */ (error).message}`;
+      // The floor is still mine: say what to do, and let the person try again.
+      this.speakStatus.textContent = '';
+      showError(this.speakError, deviceError(error));
       return;
     }
-    // The room feed carries the PA: hearing oneself with a delay is confusing.
-    this.video.muted = true;
+    if (this.getClient()?.mine?.entry?.state !== 'speaking') {
+      this.stopSpeaking('Your turn has ended.'); // ended while the browser was asking
+      return;
+    }
+    this.listDevices(); // the devices' names, now that the browser allowed one
     const link = media.publish({ source: 'speaker', stream: this.microphone });
     this.speaking = link;
+    // The room feed carries the PA: hearing oneself with a delay is confusing.
+    this.#applySound();
+    this.setMuted(false);
+    this.muteButton.hidden = false;
+    this.meter.node.hidden = false;
+    this.meter.follow(this.microphone);
     this.speakButton.textContent = 'Turn off my microphone';
     link.addEventListener('state', (event) => {
       const { state, error } = /** @type {CustomEvent} */ (event).detail;
       this.speakStatus.dataset.state = state;
-      this.speakStatus.textContent = state === 'connected' ? 'You are live in the room.'
+      const muted = this.muteButton.getAttribute('aria-pressed') === 'true';
+      this.speakStatus.textContent = state === 'connected'
+        ? muted ? t('Your microphone is muted: the room does not hear you.') : 'You are live in the room.'
         : state === 'stopped' && error ? error.message : LINK_TEXT[state] ?? '';
     });
   }
@@ -144,7 +319,11 @@ export class AttendeeMedia {
     this.speaking = null;
     for (const track of this.microphone?.getTracks() ?? []) track.stop();
     this.microphone = null;
-    this.video.muted = false;
+    this.meter.stop();
+    this.meter.node.hidden = true;
+    this.muteButton.hidden = true;
+    this.setMuted(false);
+    this.#applySound();
     this.speakButton.textContent = 'Turn on my microphone';
     this.speakStatus.textContent = text;
   }
