@@ -2,7 +2,8 @@
 /**
  * The attendee's media: the room feed with a language channel (or sound only), its volume, and, when given the
  * floor, the microphone (camera optional) published to the room, with a device picker, a level meter, a mute
- * button and the time left. Connections are kept up by js/media.js.
+ * button and the time left. While waiting in line, a device check: the microphone goes to the AV desk's green
+ * room only, never to the room. Connections are kept up by js/media.js.
  */
 
 import { CountdownView } from '../floor-ui.js';
@@ -25,16 +26,16 @@ const LINK_TEXT = /** @type {Record<string, string>} */ ({
 /**
  * What to do when the browser will not give the microphone or camera, by the error's name.
  * @param {unknown} error  a DOMException from getUserMedia
+ * @param {string} keep  what the person keeps meanwhile, in a sentence (the floor, their place in line)
  * @returns {{code: string, message: string}}
  */
-export function deviceError(error) {
+export function deviceError(error, keep) {
   const name = /** @type {any} */ (error)?.name ?? '';
-  const keep = t('You keep the floor meanwhile.');
   if (name === 'NotAllowedError' || name === 'SecurityError') {
-    return { code: 'device_refused', message: `${t('Your browser did not allow the microphone. Allow it for this site (the icon at the start of the address bar), then press “Turn on my microphone” again.')} ${keep}` };
+    return { code: 'device_refused', message: `${t('Your browser did not allow the microphone. Allow it for this site (the icon at the start of the address bar), then press the button again.')} ${keep}` };
   }
   if (name === 'NotFoundError' || name === 'OverconstrainedError') {
-    return { code: 'device_missing', message: `${t('No microphone or camera was found. Plug one in or pick another in the list, then press “Turn on my microphone” again.')} ${keep}` };
+    return { code: 'device_missing', message: `${t('No microphone or camera was found. Plug one in or pick another in the list, then press the button again.')} ${keep}` };
   }
   if (name === 'NotReadableError' || name === 'AbortError') {
     return { code: 'device_busy', message: `${t('The microphone or camera is in use by another application. Close it, then try again.')} ${keep}` };
@@ -88,14 +89,30 @@ export class AttendeeMedia {
     this.countdown.node.dataset.testid = 'speak-countdown'; // the floor panel has the page's `countdown`
     this.speakStatus = el('p', { role: 'status', testid: 'speak-state' });
     this.speakError = errorNode();
+    // One set of device pickers, moved to whichever panel shows: the check while waiting, the floor after.
+    this.pickers = el('p', { class: 'device-pickers' },
+      el('label', { for: 'media-microphone' }, t('Microphone')), ' ', this.microphoneSelect, ' ',
+      el('label', { for: 'media-camera' }, t('Camera')), ' ', this.camera);
+    this.speakActions = el('p', { class: 'actions' }, this.speakButton, ' ', this.muteButton);
     fill(this.speak,
       el('p', {}, 'You have the floor. Your microphone reaches the room once you turn it on.'),
-      this.countdown.node,
-      el('p', { class: 'device-pickers' },
-        el('label', { for: 'media-microphone' }, t('Microphone')), ' ', this.microphoneSelect, ' ',
-        el('label', { for: 'media-camera' }, t('Camera')), ' ', this.camera),
-      el('p', { class: 'actions' }, this.speakButton, ' ', this.muteButton),
+      this.countdown.node, this.pickers, this.speakActions,
       this.meter.node, this.speakStatus, this.speakError);
+
+    /** @type {MediaLink | null} */ this.checking = null;
+    /** @type {MediaStream | null} */ this.checkStream = null;
+    this.check = el('div', { class: 'speak-panel check-panel', hidden: true, testid: 'check-panel' });
+    this.checkButton = /** @type {HTMLButtonElement} */ (el('button', {
+      type: 'button', class: 'secondary', testid: 'check-microphone',
+    }, t('Check my microphone')));
+    this.checkActions = el('p', { class: 'actions' }, this.checkButton);
+    this.checkMeter = new LevelMeter({ label: t('Your microphone level'), testid: 'check-level' });
+    this.checkMeter.node.hidden = true;
+    this.checkStatus = el('p', { role: 'status', testid: 'check-state' });
+    this.checkError = errorNode();
+    fill(this.check,
+      el('p', {}, t('While you wait, you can check your microphone: only the AV technicians hear it, not the room.')),
+      this.checkActions, this.checkMeter.node, this.checkStatus, this.checkError);
     this.#fillDevices([]);
     fill(root,
       this.video,
@@ -105,13 +122,14 @@ export class AttendeeMedia {
         this.watch),
       el('div', { class: 'media-controls' },
         el('label', { for: 'media-volume' }, t('Volume')), ' ', this.volume, ' ', this.soundOff),
-      this.status, this.speak);
+      this.status, this.check, this.speak);
     this.watch.addEventListener('click', () => this.toggleWatch());
     this.channel.addEventListener('change', () => {
       this.watching?.setChannel(this.channel.value).catch(() => this.watching?.restart());
     });
     this.audioOnly.addEventListener('change', () => { if (this.watching) this.startWatching(); });
     this.speakButton.addEventListener('click', () => this.toggleSpeaking());
+    this.checkButton.addEventListener('click', () => this.toggleCheck());
     this.volume.addEventListener('input', () => this.#applySound());
     this.soundOff.addEventListener('click', () => {
       this.userMuted = !this.userMuted;
@@ -199,7 +217,7 @@ export class AttendeeMedia {
         : { video: constraints.video });
       fresh = kind === 'audio' ? got.getAudioTracks()[0] : got.getVideoTracks()[0];
     } catch (error) {
-      showError(this.speakError, deviceError(error));
+      showError(this.speakError, deviceError(error, t('You keep the floor meanwhile.')));
       return;
     }
     showError(this.speakError, null);
@@ -266,7 +284,13 @@ export class AttendeeMedia {
   onMine() {
     const client = this.getClient();
     const speaking = client?.mine?.entry?.state === 'speaking';
-    if (speaking && this.speak.hidden) this.listDevices();
+    const queued = client?.mine?.entry?.state === 'queued';
+    if ((speaking && this.speak.hidden) || (queued && this.check.hidden)) this.listDevices();
+    if (!queued && (this.checking || this.checkStream)) this.stopCheck('');
+    if (!queued) showError(this.checkError, null);
+    this.check.hidden = !queued;
+    if (queued) this.check.insertBefore(this.pickers, this.checkActions);
+    if (speaking) this.speak.insertBefore(this.pickers, this.speakActions);
     this.speak.hidden = !speaking;
     this.countdown.set(speaking ? client?.mine?.timer ?? null : null, client?.mineReceivedAt ?? Date.now());
     if (!speaking) showError(this.speakError, null);
@@ -286,7 +310,7 @@ export class AttendeeMedia {
     } catch (error) {
       // The floor is still mine: say what to do, and let the person try again.
       this.speakStatus.textContent = '';
-      showError(this.speakError, deviceError(error));
+      showError(this.speakError, deviceError(error, t('You keep the floor meanwhile.')));
       return;
     }
     if (this.getClient()?.mine?.entry?.state !== 'speaking') {
@@ -311,6 +335,55 @@ export class AttendeeMedia {
         ? muted ? t('Your microphone is muted: the room does not hear you.') : 'You are live in the room.'
         : state === 'stopped' && error ? error.message : LINK_TEXT[state] ?? '';
     });
+  }
+
+  /** A device check while waiting in line: the microphone (and camera, if picked) to the green room. */
+  async toggleCheck() {
+    if (this.checking || this.checkStream) {
+      this.stopCheck(t('Check ended.'));
+      return;
+    }
+    const media = this.#media();
+    if (!media) return;
+    showError(this.checkError, null);
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia(this.#constraints());
+    } catch (error) {
+      // Nothing changes in the line: the hand stays raised.
+      showError(this.checkError, deviceError(error, t('Your hand stays raised.')));
+      return;
+    }
+    if (this.getClient()?.mine?.entry?.state !== 'queued') {
+      for (const track of stream.getTracks()) track.stop();
+      return;
+    }
+    this.checkStream = stream;
+    this.listDevices();
+    this.checkMeter.node.hidden = false;
+    this.checkMeter.follow(stream);
+    this.checkButton.textContent = t('End the check');
+    const link = media.publish({ source: 'greenroom', stream });
+    this.checking = link;
+    link.addEventListener('state', (event) => {
+      const { state, error } = /** @type {CustomEvent} */ (event).detail;
+      this.checkStatus.dataset.state = state;
+      this.checkStatus.textContent = state === 'connected' ? t('The AV technicians can hear you now; the room cannot.')
+        : state === 'stopped' && error ? error.message : LINK_TEXT[state] ?? '';
+    });
+  }
+
+  /** @param {string} text */
+  stopCheck(text) {
+    this.checking?.stop();
+    this.checking = null;
+    for (const track of this.checkStream?.getTracks() ?? []) track.stop();
+    this.checkStream = null;
+    this.checkMeter.stop();
+    this.checkMeter.node.hidden = true;
+    this.checkButton.textContent = t('Check my microphone');
+    this.checkStatus.textContent = text;
+    delete this.checkStatus.dataset.state;
   }
 
   /** @param {string} text */
