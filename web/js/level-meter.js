@@ -20,8 +20,15 @@ let shared = null;
 
 /** One AudioContext per page: browsers limit how many may run. */
 function audioContext() {
-  if (!shared) shared = new AudioContext();
-  // Created before any click, it starts suspended; a later call (after a click) wakes it.
+  if (!shared) {
+    const context = new AudioContext();
+    shared = context;
+    // Created before the page was used, it starts suspended (browsers' autoplay rules): the first click or
+    // key press wakes it.
+    const wake = () => { context.resume().catch(() => {}); };
+    document.addEventListener('pointerdown', wake, { once: true });
+    document.addEventListener('keydown', wake, { once: true });
+  }
   if (shared.state === 'suspended') shared.resume().catch(() => {});
   return shared;
 }
