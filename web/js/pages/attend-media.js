@@ -194,10 +194,16 @@ export class AttendeeMedia {
 
   /**
    * Another microphone or camera while speaking: the new device's track replaces the old one on the same
-   * connection; turning the camera on or off needs a new offer.
+   * connection; turning the camera on or off needs a new offer. During a device check, the check restarts.
    * @param {'audio' | 'video'} kind
    */
   async switchDevice(kind) {
+    if (this.checkStream && !this.speaking) {
+      // A device check in progress starts again with the newly picked devices.
+      this.stopCheck('');
+      this.toggleCheck();
+      return;
+    }
     const stream = this.microphone;
     const link = this.speaking;
     if (!stream || !link) return;
@@ -280,7 +286,10 @@ export class AttendeeMedia {
     });
   }
 
-  /** Called whenever my own request changes: offer the microphone while I hold the floor. */
+  /**
+   * Called whenever my own request or the floor changes: offer a device check while I wait in line, the
+   * microphone while I hold the floor.
+   */
   onMine() {
     const client = this.getClient();
     const speaking = client?.mine?.entry?.state === 'speaking';
@@ -292,7 +301,10 @@ export class AttendeeMedia {
     if (queued) this.check.insertBefore(this.pickers, this.checkActions);
     if (speaking) this.speak.insertBefore(this.pickers, this.speakActions);
     this.speak.hidden = !speaking;
-    this.countdown.set(speaking ? client?.mine?.timer ?? null : null, client?.mineReceivedAt ?? Date.now());
+    // The floor's timer is the freshest (time added); my own request's until the floor says it is me.
+    const floorIsMine = speaking && client?.floor?.speaking?.id === client?.mine?.entry?.id;
+    const timer = !speaking ? null : floorIsMine ? client?.floor?.timer ?? null : client?.mine?.timer ?? null;
+    this.countdown.set(timer, (floorIsMine ? client?.floorReceivedAt : client?.mineReceivedAt) ?? Date.now());
     if (!speaking) showError(this.speakError, null);
     if (!speaking && (this.speaking || this.microphone)) this.stopSpeaking('Your turn has ended.');
   }
