@@ -4,7 +4,8 @@
  * the floor (for the PA and the screens), check a queued speaker's devices privately (green room), and watch
  * every link's health; say at a glance who is live in the room. Connections are kept up by js/media.js.
  *
- * Test hooks: `av-live` (`data-state`: none, waiting, live, room — an in-room speaker; `data-name`), level
+ * Test hooks: `av-live` (`data-state`: none, waiting, live, muted — by the moderators —, room — an in-room
+ * speaker; `data-name`), level
  * meters `av-room-level`, `av-speaker-level`, `av-greenroom-level` (see js/level-meter.js).
  */
 
@@ -133,7 +134,7 @@ export class AvDesk {
     const arriving = !!speaking && speaking.participant_id !== null && this.speaker?.state === 'connected'
       && !!stream?.getAudioTracks().length && source?.participant_id === speaking.participant_id;
     const state = !speaking ? 'none' : speaking.in_room || speaking.participant_id === null ? 'room'
-      : arriving ? 'live' : 'waiting';
+      : arriving && source?.muted?.audio ? 'muted' : arriving ? 'live' : 'waiting';
     const name = speaking?.display_name ?? '';
     if (this.live.dataset.state === state && this.live.dataset.name === name) return;
     this.live.dataset.state = state;
@@ -142,6 +143,7 @@ export class AvDesk {
     fill(this.live, el('span', { class: 'av-live-dot', 'aria-hidden': 'true' }),
       state === 'none' ? t('Nobody is live')
         : state === 'waiting' ? [t('Has the floor, no sound yet:'), ' ', who]
+          : state === 'muted' ? [t('Muted by the moderators:'), ' ', who]
           : state === 'room' ? [t('Live in the room:'), ' ', who, ' ', t('(in the room)')]
             : [t('Live in the room:'), ' ', who]);
   }
