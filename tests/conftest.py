@@ -41,9 +41,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-async def run_app(settings: Settings, clock: Callable[[], datetime] | None = None) -> AsyncIterator[Running]:
+async def run_app(
+    settings: Settings,
+    clock: Callable[[], datetime] | None = None,
+    port: int | None = None,
+    shutdown_timeout: float = 60.0,
+) -> AsyncIterator[Running]:
+    """The app on a real port: a given one to restart a server where its clients expect it, with a short
+    `shutdown_timeout` to stop it the way a crash or a deployment does, without waiting for its clients."""
     app = create_app(settings, clock=clock) if clock else create_app(settings)
-    server = await start(app)
+    server = await start(app, port, shutdown_timeout)
     core = app[CORE_KEY]
     event = await seed_demo(core.store)
     sessions = await core.store.list_sessions(event.id)

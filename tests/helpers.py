@@ -181,7 +181,7 @@ class Running:
         return client
 
 
-async def start(app: web.Application) -> TestServer:
-    server = TestServer(app, host="127.0.0.1", port=free_port())
-    await server.start_server()
+async def start(app: web.Application, port: int | None = None, shutdown_timeout: float = 60.0) -> TestServer:
+    server = TestServer(app, host="127.0.0.1", port=port or free_port())
+    await server.start_server(shutdown_timeout=shutdown_timeout)
     return server

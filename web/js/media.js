@@ -164,6 +164,25 @@ export class MediaLink extends EventTarget {
     }
   }
 
+  /**
+   * A publisher switches device (another microphone or camera) without a new offer: the relay keeps
+   * forwarding the same track, now fed by the new device. The published stream follows, so a later
+   * reconnection offers the new device too. A track of a kind not yet sent needs a new offer (`restart`).
+   * @param {MediaStreamTrack} oldTrack
+   * @param {MediaStreamTrack} newTrack
+   * @returns {Promise<boolean>} false when no sender carried `oldTrack` (the caller should `restart()`)
+   */
+  async replaceTrack(oldTrack, newTrack) {
+    if (!this.stream) return false;
+    this.stream.removeTrack(oldTrack);
+    this.stream.addTrack(newTrack);
+    if (!this.#pc) return true; // the next offer carries the new track
+    const sender = this.#pc.getSenders().find((s) => s.track === oldTrack);
+    if (!sender) return false;
+    await sender.replaceTrack(newTrack);
+    return true;
+  }
+
   /** Stop for good: the relay frees the connection at once. */
   stop() {
     if (this.#state === 'stopped') return;

@@ -1,13 +1,17 @@
 // @ts-check
 /**
- * The attendee's media: the room feed with a language channel (or sound only), and, when given the floor,
- * the microphone (camera optional) published to the room. Connections are kept up by js/media.js.
+ * The attendee's media: the room feed with a language channel (or sound only), its volume, and, when given the
+ * floor, the microphone (camera optional) published to the room, with a device picker, a level meter, a mute
+ * button and the time left. While waiting in line, a device check: the microphone goes to the AV desk's green
+ * room only, never to the room. Connections are kept up by js/media.js.
  */
 
+import { CountdownView } from '../floor-ui.js';
+import { t } from '../i18n.js';
+import { LevelMeter } from '../level-meter.js';
 import { CHANNELS, MediaClient } from '../media.js';
 import { languageLabel } from '../labels.js';
-import { t } from '../i18n.js';
-import { el, errorText, fill } from '../ui.js';
+import { el, errorNode, errorText, fill, showError } from '../ui.js';
 
 /** @typedef {import('../media.js').MediaLink} MediaLink */
 
@@ -18,6 +22,26 @@ const LINK_TEXT = /** @type {Record<string, string>} */ ({
   retrying: t('Connection lost: reconnecting…'),
   stopped: '',
 });
+
+/**
+ * What to do when the browser will not give the microphone or camera, by the error's name.
+ * @param {unknown} error  a DOMException from getUserMedia
+ * @param {string} keep  what the person keeps meanwhile, in a sentence (the floor, their place in line)
+ * @returns {{code: string, message: string}}
+ */
+export function deviceError(error, keep) {
+  const name = /** @type {any} */ (error)?.name ?? '';
+  if (name === 'NotAllowedError' || name === 'SecurityError') {
+    return { code: 'device_refused', message: `${t('Your browser did not allow the microphone. Allow it for this site (the icon at the start of the address bar), then press the button again.')} ${keep}` };
+  }
+  if (name === 'NotFoundError' || name === 'OverconstrainedError') {
+    return { code: 'device_missing', message: `${t('No microphone or camera was found. Plug one in or pick another in the list, then press the button again.')} ${keep}` };
+  }
+  if (name === 'NotReadableError' || name === 'AbortError') {
+    return { code: 'device_busy', message: `${t('The microphone or camera is in use by another application. Close it, then try again.')} ${keep}` };
+  }
+  return { code: 'device_error', message: `${t('The microphone could not be opened: {reason}', { reason: /** @type {any} */ (error)?.message ?? String(error) })} ${keep}` };
+}
 
 export class AttendeeMedia {
   /**
@@ -40,29 +64,187 @@ export class AttendeeMedia {
       type: 'checkbox', id: 'media-audio-only', testid: 'media-audio-only',
     }));
     this.watch = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', testid: 'media-watch' }, t('Watch and listen')));
+    this.volume = /** @type {HTMLInputElement} */ (el('input', {
+      type: 'range', id: 'media-volume', testid: 'media-volume', min: '0', max: '100', step: '5', value: '100',
+    }));
+    this.soundOff = /** @type {HTMLButtonElement} */ (el('button', {
+      type: 'button', class: 'secondary', testid: 'media-mute', 'aria-pressed': 'false',
+    }, t('Mute the sound')));
+    /** The attendee's own choice; the page also silences the room while they speak (see #applySound). */
+    this.userMuted = false;
     this.status = el('p', { class: 'muted', role: 'status', testid: 'media-state' });
     this.speak = el('div', { class: 'speak-panel', hidden: true, testid: 'speak-panel' });
-    this.camera = /** @type {HTMLInputElement} */ (el('input', { type: 'checkbox', id: 'media-camera' }));
+    this.microphoneSelect = /** @type {HTMLSelectElement} */ (el('select', {
+      id: 'media-microphone', testid: 'speak-microphone',
+    }));
+    this.camera = /** @type {HTMLSelectElement} */ (el('select', { id: 'media-camera', testid: 'speak-camera' }));
     this.speakButton = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', testid: 'media-speak' },
       t('Turn on my microphone')));
+    this.muteButton = /** @type {HTMLButtonElement} */ (el('button', {
+      type: 'button', class: 'secondary', testid: 'speak-mute', 'aria-pressed': 'false', hidden: true,
+    }, t('Mute my microphone')));
+    this.meter = new LevelMeter({ label: t('Your microphone level'), testid: 'speak-level' });
+    this.meter.node.hidden = true;
+    this.countdown = new CountdownView({ announcePhases: false, label: t('Your speaking time') });
+    this.countdown.node.dataset.testid = 'speak-countdown'; // the floor panel has the page's `countdown`
     this.speakStatus = el('p', { role: 'status', testid: 'speak-state' });
+    this.speakError = errorNode();
+    // One set of device pickers, moved to whichever panel shows: the check while waiting, the floor after.
+    this.pickers = el('p', { class: 'device-pickers' },
+      el('label', { for: 'media-microphone' }, t('Microphone')), ' ', this.microphoneSelect, ' ',
+      el('label', { for: 'media-camera' }, t('Camera')), ' ', this.camera);
+    this.speakActions = el('p', { class: 'actions' }, this.speakButton, ' ', this.muteButton);
     fill(this.speak,
       el('p', {}, t('You have the floor. Your microphone reaches the room once you turn it on.')),
-      el('p', { class: 'field-check' }, this.camera, el('label', { for: 'media-camera' }, t('Also send my camera'))),
-      el('p', { class: 'actions' }, this.speakButton), this.speakStatus);
+      this.countdown.node, this.pickers, this.speakActions,
+      this.meter.node, this.speakStatus, this.speakError);
+
+    /** @type {MediaLink | null} */ this.checking = null;
+    /** @type {MediaStream | null} */ this.checkStream = null;
+    this.check = el('div', { class: 'speak-panel check-panel', hidden: true, testid: 'check-panel' });
+    this.checkButton = /** @type {HTMLButtonElement} */ (el('button', {
+      type: 'button', class: 'secondary', testid: 'check-microphone',
+    }, t('Check my microphone')));
+    this.checkActions = el('p', { class: 'actions' }, this.checkButton);
+    this.checkMeter = new LevelMeter({ label: t('Your microphone level'), testid: 'check-level' });
+    this.checkMeter.node.hidden = true;
+    this.checkStatus = el('p', { role: 'status', testid: 'check-state' });
+    this.checkError = errorNode();
+    fill(this.check,
+      el('p', {}, t('While you wait, you can check your microphone: only the AV technicians hear it, not the room.')),
+      this.checkActions, this.checkMeter.node, this.checkStatus, this.checkError);
+    this.#fillDevices([]);
     fill(root,
       this.video,
       el('div', { class: 'media-controls' },
         el('label', { for: 'media-channel' }, t('Language')), ' ', this.channel, ' ',
         this.audioOnly, el('label', { for: 'media-audio-only' }, t('Sound only (weak connection)')), ' ',
         this.watch),
-      this.status, this.speak);
+      el('div', { class: 'media-controls' },
+        el('label', { for: 'media-volume' }, t('Volume')), ' ', this.volume, ' ', this.soundOff),
+      this.status, this.check, this.speak);
     this.watch.addEventListener('click', () => this.toggleWatch());
     this.channel.addEventListener('change', () => {
       this.watching?.setChannel(this.channel.value).catch(() => this.watching?.restart());
     });
     this.audioOnly.addEventListener('change', () => { if (this.watching) this.startWatching(); });
     this.speakButton.addEventListener('click', () => this.toggleSpeaking());
+    this.checkButton.addEventListener('click', () => this.toggleCheck());
+    this.volume.addEventListener('input', () => this.#applySound());
+    this.soundOff.addEventListener('click', () => {
+      this.userMuted = !this.userMuted;
+      this.#applySound();
+    });
+    this.muteButton.addEventListener('click', () => this.setMuted(this.muteButton.getAttribute('aria-pressed') !== 'true'));
+    this.microphoneSelect.addEventListener('change', () => this.switchDevice('audio'));
+    this.camera.addEventListener('change', () => this.switchDevice('video'));
+    navigator.mediaDevices?.addEventListener?.('devicechange', () => this.listDevices());
+  }
+
+  /** The room's sound: the attendee's volume and mute, and silence while they speak (no echo of oneself). */
+  #applySound() {
+    this.video.volume = Number(this.volume.value) / 100;
+    this.video.muted = this.userMuted || !!this.speaking;
+    this.soundOff.setAttribute('aria-pressed', String(this.userMuted));
+    this.soundOff.textContent = this.userMuted ? t('Unmute the sound') : t('Mute the sound');
+  }
+
+  /** The microphones and cameras the browser offers (names appear once it has allowed one). */
+  async listDevices() {
+    try {
+      this.#fillDevices(await navigator.mediaDevices.enumerateDevices());
+    } catch { /* no list: the browser's default device is used */ }
+  }
+
+  /** @param {MediaDeviceInfo[]} devices */
+  #fillDevices(devices) {
+    const microphone = this.microphoneSelect.value;
+    const camera = this.camera.value;
+    const options = (/** @type {string} */ kind, /** @type {(number: number) => string} */ name) => devices
+      .filter((d) => d.kind === kind && d.deviceId)
+      .map((d, i) => el('option', { value: d.deviceId }, d.label || name(i + 1)));
+    fill(this.microphoneSelect, el('option', { value: '' }, t('Default microphone')),
+      options('audioinput', (number) => t('Microphone {number}', { number })));
+    fill(this.camera, el('option', { value: 'none' }, t('No camera')),
+      options('videoinput', (number) => t('Camera {number}', { number })));
+    if ([...this.microphoneSelect.options].some((o) => o.value === microphone)) this.microphoneSelect.value = microphone;
+    this.camera.value = [...this.camera.options].some((o) => o.value === camera) ? camera : 'none';
+  }
+
+  /** @returns {MediaStreamConstraints} */
+  #constraints() {
+    return {
+      audio: this.microphoneSelect.value ? { deviceId: { exact: this.microphoneSelect.value } } : true,
+      video: this.camera.value === 'none' ? false : { deviceId: { exact: this.camera.value } },
+    };
+  }
+
+  /**
+   * Mute or unmute my microphone: the track stays, silent, so unmuting is instant and needs no new offer.
+   * @param {boolean} muted
+   */
+  setMuted(muted) {
+    for (const track of this.microphone?.getAudioTracks() ?? []) track.enabled = !muted;
+    this.muteButton.setAttribute('aria-pressed', String(muted));
+    this.muteButton.textContent = muted ? t('Unmute my microphone') : t('Mute my microphone');
+    this.speak.classList.toggle('speak-muted', muted);
+    if (this.speaking?.state === 'connected') {
+      this.speakStatus.textContent = muted ? t('Your microphone is muted: the room does not hear you.')
+        : t('You are live in the room.');
+    }
+  }
+
+  /**
+   * Another microphone or camera while speaking: the new device's track replaces the old one on the same
+   * connection; turning the camera on or off needs a new offer. During a device check, the check restarts.
+   * @param {'audio' | 'video'} kind
+   */
+  async switchDevice(kind) {
+    if (this.checkStream && !this.speaking) {
+      // A device check in progress starts again with the newly picked devices.
+      this.stopCheck('');
+      this.toggleCheck();
+      return;
+    }
+    const stream = this.microphone;
+    const link = this.speaking;
+    if (!stream || !link) return;
+    const old = kind === 'audio' ? stream.getAudioTracks()[0] : stream.getVideoTracks()[0];
+    if (kind === 'video' && this.camera.value === 'none') {
+      if (old) {
+        old.stop();
+        stream.removeTrack(old);
+        link.restart();
+      }
+      return;
+    }
+    let fresh;
+    try {
+      const constraints = this.#constraints();
+      const got = await navigator.mediaDevices.getUserMedia(kind === 'audio' ? { audio: constraints.audio }
+        : { video: constraints.video });
+      fresh = kind === 'audio' ? got.getAudioTracks()[0] : got.getVideoTracks()[0];
+    } catch (error) {
+      showError(this.speakError, deviceError(error, t('You keep the floor meanwhile.')));
+      return;
+    }
+    showError(this.speakError, null);
+    if (this.microphone !== stream || this.speaking !== link) {
+      fresh.stop(); // the turn ended meanwhile
+      return;
+    }
+    if (kind === 'audio') fresh.enabled = this.muteButton.getAttribute('aria-pressed') !== 'true';
+    if (old) {
+      if (!(await link.replaceTrack(old, fresh))) link.restart();
+      old.stop();
+    } else {
+      stream.addTrack(fresh);
+      link.restart();
+    }
+    if (kind === 'audio') {
+      this.meter.stop();
+      this.meter.follow(stream);
+    }
   }
 
   /** @returns {MediaClient | null} */
@@ -106,10 +288,26 @@ export class AttendeeMedia {
     });
   }
 
-  /** Called whenever my own request changes: offer the microphone while I hold the floor. */
+  /**
+   * Called whenever my own request or the floor changes: offer a device check while I wait in line, the
+   * microphone while I hold the floor.
+   */
   onMine() {
-    const speaking = this.getClient()?.mine?.entry?.state === 'speaking';
+    const client = this.getClient();
+    const speaking = client?.mine?.entry?.state === 'speaking';
+    const queued = client?.mine?.entry?.state === 'queued';
+    if ((speaking && this.speak.hidden) || (queued && this.check.hidden)) this.listDevices();
+    if (!queued && (this.checking || this.checkStream)) this.stopCheck('');
+    if (!queued) showError(this.checkError, null);
+    this.check.hidden = !queued;
+    if (queued) this.check.insertBefore(this.pickers, this.checkActions);
+    if (speaking) this.speak.insertBefore(this.pickers, this.speakActions);
     this.speak.hidden = !speaking;
+    // The floor's timer is the freshest (time added); my own request's until the floor says it is me.
+    const floorIsMine = speaking && client?.floor?.speaking?.id === client?.mine?.entry?.id;
+    const timer = !speaking ? null : floorIsMine ? client?.floor?.timer ?? null : client?.mine?.timer ?? null;
+    this.countdown.set(timer, (floorIsMine ? client?.floorReceivedAt : client?.mineReceivedAt) ?? Date.now());
+    if (!speaking) showError(this.speakError, null);
     if (!speaking && (this.speaking || this.microphone)) this.stopSpeaking(t('Your turn has ended.'));
   }
 
@@ -120,23 +318,86 @@ export class AttendeeMedia {
     }
     const media = this.#media();
     if (!media) return;
+    showError(this.speakError, null);
     try {
-      this.microphone = await navigator.mediaDevices.getUserMedia({ audio: true, video: this.camera.checked });
+      this.microphone = await navigator.mediaDevices.getUserMedia(this.#constraints());
     } catch (error) {
-      this.speakStatus.textContent = t('The microphone could not be opened: {reason}', { reason: /** @type {Error} */ (error).message });
+      // The floor is still mine: say what to do, and let the person try again.
+      this.speakStatus.textContent = '';
+      showError(this.speakError, deviceError(error, t('You keep the floor meanwhile.')));
       return;
     }
-    // The room feed carries the PA: hearing oneself with a delay is confusing.
-    this.video.muted = true;
+    if (this.getClient()?.mine?.entry?.state !== 'speaking') {
+      this.stopSpeaking(t('Your turn has ended.')); // ended while the browser was asking
+      return;
+    }
+    this.listDevices(); // the devices' names, now that the browser allowed one
     const link = media.publish({ source: 'speaker', stream: this.microphone });
     this.speaking = link;
+    // The room feed carries the PA: hearing oneself with a delay is confusing.
+    this.#applySound();
+    this.setMuted(false);
+    this.muteButton.hidden = false;
+    this.meter.node.hidden = false;
+    this.meter.follow(this.microphone);
     this.speakButton.textContent = t('Turn off my microphone');
     link.addEventListener('state', (event) => {
       const { state, error } = /** @type {CustomEvent} */ (event).detail;
       this.speakStatus.dataset.state = state;
-      this.speakStatus.textContent = state === 'connected' ? t('You are live in the room.')
+      const muted = this.muteButton.getAttribute('aria-pressed') === 'true';
+      this.speakStatus.textContent = state === 'connected'
+        ? muted ? t('Your microphone is muted: the room does not hear you.') : t('You are live in the room.')
         : state === 'stopped' && error ? errorText(error) : LINK_TEXT[state] ?? '';
     });
+  }
+
+  /** A device check while waiting in line: the microphone (and camera, if picked) to the green room. */
+  async toggleCheck() {
+    if (this.checking || this.checkStream) {
+      this.stopCheck(t('Check ended.'));
+      return;
+    }
+    const media = this.#media();
+    if (!media) return;
+    showError(this.checkError, null);
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia(this.#constraints());
+    } catch (error) {
+      // Nothing changes in the line: the hand stays raised.
+      showError(this.checkError, deviceError(error, t('Your hand stays raised.')));
+      return;
+    }
+    if (this.getClient()?.mine?.entry?.state !== 'queued') {
+      for (const track of stream.getTracks()) track.stop();
+      return;
+    }
+    this.checkStream = stream;
+    this.listDevices();
+    this.checkMeter.node.hidden = false;
+    this.checkMeter.follow(stream);
+    this.checkButton.textContent = t('End the check');
+    const link = media.publish({ source: 'greenroom', stream });
+    this.checking = link;
+    link.addEventListener('state', (event) => {
+      const { state, error } = /** @type {CustomEvent} */ (event).detail;
+      this.checkStatus.dataset.state = state;
+      this.checkStatus.textContent = state === 'connected' ? t('The AV technicians can hear you now; the room cannot.')
+        : state === 'stopped' && error ? errorText(error) : LINK_TEXT[state] ?? '';
+    });
+  }
+
+  /** @param {string} text */
+  stopCheck(text) {
+    this.checking?.stop();
+    this.checking = null;
+    for (const track of this.checkStream?.getTracks() ?? []) track.stop();
+    this.checkStream = null;
+    this.checkMeter.stop();
+    this.checkMeter.node.hidden = true;
+    this.checkButton.textContent = t('Check my microphone');
+    this.checkStatus.textContent = text;
+    delete this.checkStatus.dataset.state;
   }
 
   /** @param {string} text */
@@ -145,7 +406,11 @@ export class AttendeeMedia {
     this.speaking = null;
     for (const track of this.microphone?.getTracks() ?? []) track.stop();
     this.microphone = null;
-    this.video.muted = false;
+    this.meter.stop();
+    this.meter.node.hidden = true;
+    this.muteButton.hidden = true;
+    this.setMuted(false);
+    this.#applySound();
     this.speakButton.textContent = t('Turn on my microphone');
     this.speakStatus.textContent = text;
   }

@@ -274,7 +274,10 @@ function follow(token) {
     renderMine(null);
     questions.update();
   });
-  client.on('floor', renderFloor);
+  client.on('floor', () => {
+    renderFloor();
+    media.onMine(); // the speaker's own countdown follows time added or taken away
+  });
   client.on('queue:mine', ({ previous }) => {
     renderMine(previous);
     media.onMine();

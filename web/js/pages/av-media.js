@@ -2,12 +2,17 @@
 /**
  * The AV desk's media: publish the room feed from devices picked in the browser, receive the speaker who holds
  * the floor (for the PA and the screens), check a queued speaker's devices privately (green room), and watch
- * every link's health. Connections are kept up by js/media.js.
+ * every link's health; say at a glance who is live in the room. Connections are kept up by js/media.js.
+ *
+ * Test hooks: `av-live` (`data-state`: none, waiting, live, muted — by the moderators —, room — an in-room
+ * speaker; `data-name`), level
+ * meters `av-room-level`, `av-speaker-level`, `av-greenroom-level` (see js/level-meter.js).
  */
 
-import { MediaClient } from '../media.js';
 import { t } from '../i18n.js';
-import { el, errorText, fill } from '../ui.js';
+import { LevelMeter } from '../level-meter.js';
+import { MediaClient } from '../media.js';
+import { el, errorText, fill, userText } from '../ui.js';
 
 /** A media link's state in words (`MediaLink` states of js/media.js). */
 const LINK_STATE_WORDS = /** @type {Record<string, string>} */ ({
@@ -38,8 +43,11 @@ function video(muted, testid, label) {
   }));
 }
 
-/** @param {MediaLink} link @param {HTMLElement} status @param {HTMLVideoElement} [player] */
-function follow(link, status, player) {
+/**
+ * @param {MediaLink} link @param {HTMLElement} status @param {HTMLVideoElement} [player]
+ * @param {LevelMeter} [meter]  follows the received sound
+ */
+function follow(link, status, player, meter) {
   link.addEventListener('state', (event) => {
     const { state, error } = /** @type {CustomEvent} */ (event).detail;
     status.dataset.state = state;
@@ -50,7 +58,11 @@ function follow(link, status, player) {
       const { stream } = /** @type {CustomEvent} */ (event).detail;
       if (player.srcObject !== stream) player.srcObject = stream;
       player.play().catch(() => {});
+      // The stream's tracks change as media comes and goes: listen to the current ones.
+      meter?.stop();
+      meter?.follow(stream);
     });
+    link.addEventListener('stopped', () => meter?.stop());
   }
 }
 
@@ -73,41 +85,76 @@ export class AvDesk {
     this.publishButton = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', testid: 'av-publish' },
       t('Publish the room feed')));
     this.preview = video(true, 'av-preview', t('Room feed preview'));
+    this.roomMeter = new LevelMeter({ label: t('Room feed sound level'), testid: 'av-room-level' });
     this.roomStatus = el('p', { role: 'status', testid: 'av-room-state' });
     fill(feed.body,
       el('p', {}, el('label', { for: 'av-camera' }, t('Camera or vision mixer')), ' ', this.camera),
       el('p', {}, el('label', { for: 'av-microphone' }, t('Sound (room mixer)')), ' ', this.microphone),
-      el('p', { class: 'actions' }, this.publishButton), this.preview, this.roomStatus,
+      el('p', { class: 'actions' }, this.publishButton), this.preview, this.roomMeter.node, this.roomStatus,
       el('p', { class: 'muted' }, t('An encoder such as OBS Studio can publish instead, over WHIP: see the protocol.')));
 
     const speaking = panel(t('Remote speaker (to the PA and the screens)'), 'speaker-feed');
     this.speakerVideo = video(false, 'av-speaker', t('Remote speaker'));
+    this.speakerMeter = new LevelMeter({ label: t('Remote speaker sound level'), testid: 'av-speaker-level' });
     this.speakerStatus = el('p', { role: 'status', testid: 'av-speaker-state' });
-    fill(speaking.body, this.speakerVideo, this.speakerStatus);
+    fill(speaking.body, this.speakerVideo, this.speakerMeter.node, this.speakerStatus);
 
     const check = panel(t('Green room: check a queued speaker'), 'greenroom');
     this.queued = /** @type {HTMLSelectElement} */ (el('select', { id: 'av-queued', testid: 'av-queued' }));
     this.checkButton = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', testid: 'av-check' }, t('Check')));
     this.checkVideo = video(false, 'av-greenroom', t('Device check'));
+    this.checkMeter = new LevelMeter({ label: t('Device check sound level'), testid: 'av-greenroom-level' });
     this.checkStatus = el('p', { role: 'status' });
     fill(check.body,
       el('p', {}, el('label', { for: 'av-queued' }, t('Waiting to speak')), ' ', this.queued, ' ', this.checkButton),
       el('p', { class: 'muted' }, t('Only the AV desk and floor staff see and hear this; attendees never do.')),
-      this.checkVideo, this.checkStatus);
+      this.checkVideo, this.checkMeter.node, this.checkStatus);
 
     const health = panel(t('Link health'), 'media-health');
     this.healthView = new HealthView(this.media, client);
     fill(health.body, this.healthView.node);
 
-    root.prepend(el('div', { class: 'av-media' }, feed.node, speaking.node, check.node, health.node));
+    // Who the room hears now, in large type above everything: the floor says who may speak, the relay
+    // says whose media actually arrives.
+    this.live = el('p', { class: 'av-live', testid: 'av-live', role: 'status', dataset: { state: 'none' } });
+    root.prepend(this.live, el('div', { class: 'av-media' }, feed.node, speaking.node, check.node, health.node));
 
     this.publishButton.addEventListener('click', () => this.togglePublishing());
     this.checkButton.addEventListener('click', () => this.startCheck());
     client.on('welcome', () => this.onConnected());
     client.on('queue', () => this.fillQueued());
+    client.on('floor', () => this.showLive());
+    client.on('connection', () => this.showLive());
     navigator.mediaDevices?.addEventListener?.('devicechange', () => this.fillDevices());
     setInterval(() => this.refreshHealth(), HEALTH_EVERY_MS);
     this.fillDevices();
+    this.showLive();
+  }
+
+  /**
+   * "Live in the room: <name>" when the floor holder's media reaches this desk (the relay forwards their
+   * publication and our link receives sound), "Nobody is live" otherwise; an in-room speaker is live by
+   * being in the room.
+   */
+  showLive() {
+    const speaking = this.client.connection === 'connected' ? this.client.floor?.speaking ?? null : null;
+    const source = this.healthView.report?.sources?.speaker;
+    const stream = /** @type {MediaStream | null} */ (this.speakerVideo.srcObject);
+    const arriving = !!speaking && speaking.participant_id !== null && this.speaker?.state === 'connected'
+      && !!stream?.getAudioTracks().length && source?.participant_id === speaking.participant_id;
+    const state = !speaking ? 'none' : speaking.in_room || speaking.participant_id === null ? 'room'
+      : arriving && source?.muted?.audio ? 'muted' : arriving ? 'live' : 'waiting';
+    const name = speaking?.display_name ?? '';
+    if (this.live.dataset.state === state && this.live.dataset.name === name) return;
+    this.live.dataset.state = state;
+    this.live.dataset.name = name;
+    const who = userText(name, 'person-name', 'strong');
+    fill(this.live, el('span', { class: 'av-live-dot', 'aria-hidden': 'true' }),
+      state === 'none' ? t('Nobody is live')
+        : state === 'waiting' ? [t('Has the floor, no sound yet:'), ' ', who]
+          : state === 'muted' ? [t('Muted by the moderators:'), ' ', who]
+          : state === 'room' ? [t('Live in the room:'), ' ', who, ' ', t('(in the room)')]
+            : [t('Live in the room:'), ' ', who]);
   }
 
   async fillDevices() {
@@ -130,7 +177,9 @@ export class AvDesk {
   onConnected() {
     if (!this.speaker) {
       this.speaker = this.media.subscribe({ source: 'speaker' });
-      follow(this.speaker, this.speakerStatus, this.speakerVideo);
+      follow(this.speaker, this.speakerStatus, this.speakerVideo, this.speakerMeter);
+      this.speaker.addEventListener('state', () => this.showLive());
+      this.speaker.addEventListener('stream', () => this.showLive());
     }
     this.fillQueued();
   }
@@ -149,7 +198,7 @@ export class AvDesk {
     if (!participantId) return;
     this.greenroom?.stop();
     this.greenroom = this.media.subscribe({ source: 'greenroom', participantId });
-    follow(this.greenroom, this.checkStatus, this.checkVideo);
+    follow(this.greenroom, this.checkStatus, this.checkVideo, this.checkMeter);
   }
 
   async togglePublishing() {
@@ -159,6 +208,7 @@ export class AvDesk {
       for (const track of this.local?.getTracks() ?? []) track.stop();
       this.local = null;
       this.preview.srcObject = null;
+      this.roomMeter.stop();
       this.publishButton.textContent = t('Publish the room feed');
       this.roomStatus.textContent = t('Not publishing.');
       return;
@@ -175,6 +225,7 @@ export class AvDesk {
     }
     this.fillDevices(); // labels appear once the browser has been allowed to use the devices
     this.preview.srcObject = this.local;
+    this.roomMeter.follow(this.local);
     this.room = this.media.publish({ source: 'room', stream: this.local });
     follow(this.room, this.roomStatus);
     this.publishButton.textContent = t('Stop publishing');
@@ -182,6 +233,7 @@ export class AvDesk {
 
   async refreshHealth() {
     await this.healthView.refresh();
+    this.showLive();
   }
 }
 
@@ -195,6 +247,8 @@ export class HealthView {
     this.media = media;
     this.client = client;
     this.node = el('div', { testid: 'av-health' });
+    /** @type {Record<string, any> | null} the latest report */
+    this.report = null;
   }
 
   async refresh() {
@@ -205,6 +259,7 @@ export class HealthView {
     } catch {
       return;
     }
+    this.report = report;
     const sources = Object.entries(report.sources ?? {});
     if (!sources.length) {
       fill(this.node, el('p', { class: 'muted' }, t('Nothing is being published.')));
