@@ -556,7 +556,6 @@ function buildHandPanel(container) {
         place.dataset.place = String(at);
         placeNumber.textContent = ordinal(at);
         fill(place, 'You are ', placeNumber, ` in line of ${mine.length}`);
-        place.setAttribute('aria-label', `${placeText(at, mine.length)}.`);
         requestLine.textContent = `${typeLabel(entry?.type)}, in ${languageLabel(entry?.language)}.`;
       } else {
         delete place.dataset.place;
