@@ -1,0 +1,266 @@
+"""The keyboard alone, in Chromium: no mouse click anywhere. An attendee registers, asks for the floor and
+lowers their hand; the moderator reorders the queue with Alt+↑/↓ and gives the floor; dialogs keep focus
+inside and give it back. Focus is visible on every control reached, and what changes is said through the live
+region. Also the chair's touch targets on a tablet, and reduced motion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+from server.domain.roles import Role
+
+from .browser import CONNECTED, link, open_page, real_errors, shoot_part
+from .helpers import Client, Running
+
+HAND = {"type": "statement", "language": "en"}
+TABLET = {"width": 1024, "height": 768}
+
+pytestmark = pytest.mark.timeout(240)
+
+# Every text the page's live region (#announcer) shows, in order, kept in window.__announced: what a screen
+# reader would say. Installed before the page's own scripts run.
+RECORD_ANNOUNCEMENTS = """
+window.__announced = [];
+document.addEventListener('DOMContentLoaded', () => {
+  const region = document.getElementById('announcer');
+  if (!region) return;
+  new MutationObserver(() => {
+    const text = region.textContent.trim();
+    if (text) window.__announced.push(text);
+  }).observe(region, { childList: true, characterData: true, subtree: true });
+});
+"""
+
+# Whether the focused element shows it: an outline of 2 px or more, or a box shadow, drawn by :focus-visible.
+FOCUS_SHOWN = """() => {
+  const node = document.activeElement;
+  if (!node || node === document.body) return null;
+  const style = getComputedStyle(node);
+  const outline = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2;
+  const shadow = style.boxShadow !== 'none';
+  const what = node.tagName.toLowerCase() + (node.id ? '#' + node.id : '')
+    + (node.dataset.testid ? `[data-testid=${node.dataset.testid}]` : '');
+  return { what, shown: outline || shadow, matches: node.matches(':focus-visible') };
+}"""
+
+
+async def keyboard_page(browser: Browser, url: str, errors: list[str], **viewport: int) -> Page:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900, **viewport})
+    await context.add_init_script(RECORD_ANNOUNCEMENTS)
+    page = await context.new_page()
+    page.on("pageerror", lambda exc: errors.append(f"{url}: {exc}"))
+    page.on("console", lambda msg: errors.append(f"{url}: {msg.text}") if msg.type == "error" else None)
+    await page.goto(url)
+    return page
+
+
+async def tab_to(page: Page, selector: str, *, backwards: bool = False, limit: int = 250) -> list[str]:
+    """Press Tab (or Shift+Tab) until the focused element matches `selector`; every element passed on the way
+    must show its focus. Returns the elements passed."""
+    passed: list[str] = []
+    for _ in range(limit):
+        await page.keyboard.press("Shift+Tab" if backwards else "Tab")
+        focus = await page.evaluate(FOCUS_SHOWN)
+        if focus is None:
+            continue
+        passed.append(focus["what"])
+        assert focus["matches"] and focus["shown"], f"focus is not visible on {focus['what']}"
+        if await page.evaluate("(s) => document.activeElement.matches(s)", selector):
+            return passed
+    raise AssertionError(f"{selector} was not reached by keyboard; passed: {passed}")
+
+
+async def choose(page: Page, value: str) -> None:
+    """Pick an option of the focused <select> with the arrow keys."""
+    for key in ("Home", *["ArrowDown"] * 40):
+        if await page.evaluate("document.activeElement.value") == value:
+            return
+        await page.keyboard.press(key)
+    raise AssertionError(f"option {value!r} not reached with the arrow keys")
+
+
+async def announced(page: Page, text: str) -> None:
+    """The live region said something containing `text` (within ten seconds)."""
+    try:
+        await page.wait_for_function(
+            "(text) => window.__announced.some((said) => said.includes(text))", arg=text, timeout=10_000
+        )
+    except PlaywrightTimeout:
+        said = await page.evaluate("window.__announced")
+        raise AssertionError(f"{text!r} was never announced; the live region said: {said}") from None
+
+
+async def focused_testid(page: Page) -> Any:
+    return await page.evaluate("document.activeElement?.dataset.testid ?? null")
+
+
+async def test_attendee_by_keyboard_alone(hemicycle: Running, browser: Browser) -> None:
+    errors: list[str] = []
+    page = await keyboard_page(browser, f"{hemicycle.url}/s/{hemicycle.live_session}", errors)
+    await expect(page.get_by_test_id("register-form")).to_be_visible()
+
+    # The skip link comes first, shows itself when focused, and takes focus to the main content.
+    await page.keyboard.press("Tab")
+    skip = page.locator(".skip-link")
+    await expect(skip).to_be_focused()
+    box = await skip.bounding_box()
+    assert box and box["y"] >= 0 and box["height"] > 10, f"the skip link is visible when focused: {box}"
+    await page.keyboard.press("Enter")
+    assert await page.evaluate("document.activeElement.id") == "main"
+
+    await tab_to(page, "#display_name")
+    await page.keyboard.type("Zoë Okafor")
+    await tab_to(page, "#affiliation")
+    await page.keyboard.type("Civil Society Coalition")
+    await tab_to(page, "#stakeholder_group")
+    await choose(page, "civil_society")
+    await tab_to(page, "#country")
+    await page.keyboard.type("KE")
+    await tab_to(page, "#register-submit")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_test_id("connection-state")).to_contain_text(CONNECTED, ignore_case=True)
+
+    # Ask for the floor: a question, in French; Space on the button.
+    await tab_to(page, "#hand-type")
+    await choose(page, "question")
+    await tab_to(page, "#hand-language")
+    await choose(page, "fr")
+    await tab_to(page, "[data-testid=raise-hand]")
+    await page.keyboard.press("Space")
+    place = page.get_by_test_id("my-place")
+    await expect(place).to_have_attribute("data-place", "1")
+    await announced(page, "Your hand is raised")
+    assert await focused_testid(page) == "lower-hand", "focus moves to the button that undoes it"
+
+    # Others come; the moderator moves one ahead: the attendee hears their new place.
+    kofi = await join_attendee(hemicycle, "Kofi Mensah")
+    kofi_entry = (await kofi.call("hand:raise", HAND))["data"]["entry"]["id"]
+    moderator = await hemicycle.join(await hemicycle.staff_token(Role.MODERATOR))
+    assert (await moderator.call("queue:move", {"entry_id": kofi_entry, "to": "top"}))["ok"]
+    await expect(place).to_have_attribute("data-place", "2")
+    await announced(page, "You are now 2nd in line of 2")
+
+    # The floor goes to Kofi: said too.
+    assert (await moderator.call("floor:grant", {"entry_id": kofi_entry}))["ok"]
+    await expect(page.get_by_test_id("floor-speaker")).to_have_text("Kofi Mensah")
+    await expect(place).to_have_attribute("data-place", "1")
+    await announced(page, "Kofi Mensah has the floor")
+    await announced(page, "You are now 1st in line of 1")
+
+    # Lower the hand with Enter; focus goes back to the button that asks again.
+    assert await focused_testid(page) == "lower-hand"
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_test_id("raise-hand")).to_be_visible()
+    await announced(page, "You lowered your hand")
+    assert await focused_testid(page) == "raise-hand"
+    assert not real_errors(errors), errors
+
+
+async def join_attendee(running: Running, name: str) -> Client:
+    registered = await running.register(display_name=name)
+    return await running.join(registered["token"])
+
+
+async def test_moderator_reorders_and_grants_by_keyboard(hemicycle: Running, browser: Browser) -> None:
+    errors: list[str] = []
+    page = await keyboard_page(browser, await link(hemicycle, Role.MODERATOR), errors)
+    await expect(page.get_by_test_id("connection-state")).to_contain_text(CONNECTED, ignore_case=True)
+    names = ["Amina Diallo", "Kofi Mensah", "Li Wei"]
+    for name in names:
+        client = await join_attendee(hemicycle, name)
+        assert (await client.call("hand:raise", HAND))["ok"]
+    entries = page.get_by_test_id("queue").get_by_test_id("queue-entry")
+    await expect(entries).to_have_count(3)
+
+    # From the top of the page, Tab reaches Li Wei's "Give the floor" (the last in line).
+    li = "[data-testid=queue-entry]:nth-child(3) [data-testid=grant]"
+    await tab_to(page, li)
+
+    order = entries.locator(".queue-name")
+    await page.keyboard.press("Alt+ArrowUp")
+    await expect(order).to_have_text(["Amina Diallo", "Li Wei", "Kofi Mensah"])
+    await announced(page, "Li Wei is now 2 of 3")
+    await expect(entries.nth(1).get_by_test_id("grant")).to_be_focused()
+    await page.keyboard.press("Alt+ArrowDown")
+    await expect(order).to_have_text(names)
+    await announced(page, "Li Wei is now 3 of 3")
+    await page.keyboard.press("Alt+ArrowUp")
+    await expect(order).to_have_text(["Amina Diallo", "Li Wei", "Kofi Mensah"])
+    await page.keyboard.press("Alt+ArrowUp")
+    await expect(order).to_have_text(["Li Wei", "Amina Diallo", "Kofi Mensah"])
+    await announced(page, "Li Wei is now 1 of 3")
+    await expect(entries.nth(0).get_by_test_id("grant")).to_be_focused()
+    await shoot_part(page, "[data-testid=queue]", "keyboard-moderator-focus")
+
+    # Enter gives Li Wei the floor; the page says so, and focus stays in the queue.
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_test_id("floor-speaker")).to_have_text("Li Wei")
+    await announced(page, "Li Wei has the floor")
+    await expect(entries).to_have_count(2)
+    assert await page.evaluate("!!document.activeElement.closest('[data-testid=queue]')")
+
+    # A dialog: focus goes in, stays in while tabbing round, Escape closes it and focus comes back.
+    await tab_to(page, "[data-testid=queue-entry]:nth-child(1) [data-testid=remove]")
+    await page.keyboard.press("Enter")
+    dialog = page.get_by_test_id("remove-dialog")
+    await expect(dialog).to_be_visible()
+    assert await page.evaluate("!!document.activeElement.closest('dialog')"), "focus moves into the dialog"
+    inside = 0
+    for _ in range(8):
+        await page.keyboard.press("Tab")
+        where = await page.evaluate(
+            """() => {
+              const node = document.activeElement;
+              if (!node || node === document.body) return 'nowhere';
+              return node.closest('dialog') ? 'dialog' : node.outerHTML.slice(0, 80);
+            }"""
+        )
+        assert where in ("dialog", "nowhere"), f"focus left the modal dialog for {where}"
+        inside += where == "dialog"
+        if where == "dialog":
+            focus = await page.evaluate(FOCUS_SHOWN)
+            assert focus["shown"], f"focus is not visible on {focus['what']} in the dialog"
+    assert inside >= 6, "Tab cycles through the dialog's controls"
+    await page.keyboard.press("Escape")
+    await expect(dialog).to_have_count(0)
+    await expect(entries.nth(0).get_by_test_id("remove")).to_be_focused()
+    assert not real_errors(errors), errors
+
+
+async def test_chair_tablet_targets_and_reduced_motion(hemicycle: Running, browser: Browser) -> None:
+    errors: list[str] = []
+    client = await join_attendee(hemicycle, "Kofi Mensah")
+    assert (await client.call("hand:raise", HAND))["ok"]
+    chair = await open_page(browser, await link(hemicycle, Role.CHAIR), errors, connected=True)
+    await chair.set_viewport_size(TABLET)
+    await expect(chair.get_by_test_id("queue-entry")).to_have_count(1)
+    # Every control the chair touches is at least 44 px each way (a checkbox counts with its label).
+    small = await chair.evaluate(
+        """() => [...document.querySelectorAll('button, a[href], input, select, textarea, summary')]
+          .filter((n) => n.offsetParent !== null && !n.closest('.visually-hidden'))
+          .map((n) => {
+            const box = (n.type === 'checkbox' || n.type === 'radio') && n.labels?.[0]
+              ? n.closest('.field-check, label') ?? n : n;
+            const r = box.getBoundingClientRect();
+            return { what: n.outerHTML.slice(0, 90), w: Math.round(r.width), h: Math.round(r.height) };
+          })
+          .filter((t) => t.w < 44 || t.h < 44)"""
+    )
+    assert not small, f"touch targets smaller than 44 px on the chair's tablet: {small}"
+
+    # The reconnecting banner's dot pulses; with reduced motion asked for, nothing on the page moves by itself.
+    await chair.evaluate(
+        "document.getElementById('connection').className = 'connection connection-reconnecting'"
+    )
+    moving = (
+        "document.getAnimations().filter((a) => a.playState === 'running'"
+        " && (a.effect?.getComputedTiming().duration ?? 0) > 10).length"
+    )
+    assert await chair.evaluate(moving) > 0, "the reconnecting dot pulses"
+    await chair.emulate_media(reduced_motion="reduce")
+    assert await chair.evaluate(moving) == 0, "animations stop when the reader asks for reduced motion"
+    assert not real_errors(errors), errors
