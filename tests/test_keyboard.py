@@ -252,7 +252,7 @@ async def test_chair_tablet_targets_and_reduced_motion(hemicycle: Running, brows
     )
     assert not small, f"touch targets smaller than 44 px on the chair's tablet: {small}"
 
-    # The reconnecting banner's dot pulses; with reduced motion asked for, nothing on the page moves by itself.
+    # The reconnecting banner's dot pulses; with reduced motion asked for, nothing on the page moves.
     await chair.evaluate(
         "document.getElementById('connection').className = 'connection connection-reconnecting'"
     )
@@ -263,4 +263,21 @@ async def test_chair_tablet_targets_and_reduced_motion(hemicycle: Running, brows
     assert await chair.evaluate(moving) > 0, "the reconnecting dot pulses"
     await chair.emulate_media(reduced_motion="reduce")
     assert await chair.evaluate(moving) == 0, "animations stop when the reader asks for reduced motion"
+    assert not real_errors(errors), errors
+
+
+async def test_moderator_drags_a_request_and_hears_its_place(hemicycle: Running, browser: Browser) -> None:
+    """The pointer's way to reorder, beside the keyboard's: a request dropped on another takes its place, and
+    the new place is said as for Alt+↑/↓."""
+    errors: list[str] = []
+    page = await keyboard_page(browser, await link(hemicycle, Role.MODERATOR), errors)
+    await expect(page.get_by_test_id("connection-state")).to_contain_text(CONNECTED, ignore_case=True)
+    for name in ("Amina Diallo", "Kofi Mensah", "Li Wei"):
+        client = await join_attendee(hemicycle, name)
+        assert (await client.call("hand:raise", HAND))["ok"]
+    entries = page.get_by_test_id("queue").get_by_test_id("queue-entry")
+    await expect(entries).to_have_count(3)
+    await entries.nth(2).drag_to(entries.nth(0))
+    await expect(entries.locator(".queue-name")).to_have_text(["Li Wei", "Amina Diallo", "Kofi Mensah"])
+    await announced(page, "Li Wei is now 1 of 3")
     assert not real_errors(errors), errors
