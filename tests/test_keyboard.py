@@ -13,7 +13,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from server.domain.roles import Role
 
-from .browser import CONNECTED, link, open_page, real_errors, shoot_part
+from .browser import CONNECTED, link, open_page, real_errors, register_in_browser, shoot_part
 from .helpers import Client, Running
 
 HAND = {"type": "statement", "language": "en"}
@@ -280,4 +280,83 @@ async def test_moderator_drags_a_request_and_hears_its_place(hemicycle: Running,
     await entries.nth(2).drag_to(entries.nth(0))
     await expect(entries.locator(".queue-name")).to_have_text(["Li Wei", "Amina Diallo", "Kofi Mensah"])
     await announced(page, "Li Wei is now 1 of 3")
+    assert not real_errors(errors), errors
+
+
+# The focused element, and what could hide it from a sighted keyboard user.
+FOCUS_REPORT = """() => {
+  const node = document.activeElement;
+  if (!node || node === document.body || node === document.documentElement) return null;
+  const style = getComputedStyle(node);
+  const box = node.getBoundingClientRect();
+  // Each element is numbered once, to know when Tab has gone round the page.
+  window.__focusCount = (window.__focusCount ?? 0) + (node.__focusKey ? 0 : 1);
+  node.__focusKey ??= window.__focusCount;
+  return {
+    key: String(node.__focusKey),
+    what: node.outerHTML.slice(0, 120),
+    shown: node.matches(':focus-visible') && (
+      (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2) || style.boxShadow !== 'none'),
+    visible: box.width > 0 && box.height > 0 && style.visibility !== 'hidden'
+      && !node.closest('[aria-hidden=true]'),
+  };
+}"""
+
+
+async def tab_through(page: Page, limit: int = 300) -> tuple[int, list[str]]:
+    """Tab round the whole page once; return how many controls were reached and what is wrong with the focus
+    on the way (nothing, at best)."""
+    problems: list[str] = []
+    seen: set[str] = set()
+    for _ in range(limit):
+        await page.keyboard.press("Tab")
+        focus = await page.evaluate(FOCUS_REPORT)
+        if focus is None:
+            continue
+        if focus["key"] in seen:
+            break  # round the page once
+        seen.add(focus["key"])
+        if not focus["visible"]:
+            problems.append(f"focus on something that cannot be seen: {focus['what']}")
+        elif not focus["shown"]:
+            problems.append(f"focus not shown on {focus['what']}")
+    return len(seen), problems
+
+
+async def test_focus_is_shown_on_every_control_of_every_page(hemicycle: Running, browser: Browser) -> None:
+    errors: list[str] = []
+    kofi = await join_attendee(hemicycle, "Kofi Mensah")
+    raised = await kofi.call("hand:raise", HAND)
+    assert (await kofi.call("question:post", {"text": "How is the follow-up funded?"}))["ok"]
+    pages: dict[str, Page] = {
+        "index": await keyboard_page(browser, f"{hemicycle.url}/", errors),
+        "admin": await keyboard_page(browser, await link(hemicycle, Role.ADMIN), errors),
+    }
+    attendee = await keyboard_page(browser, f"{hemicycle.url}/s/{hemicycle.live_session}", errors)
+    await register_in_browser(attendee, "Zoë Okafor")
+    await attendee.get_by_test_id("raise-hand").press("Enter")
+    await expect(attendee.get_by_test_id("my-place")).to_be_visible()
+    pages["attendee"] = attendee
+    for role in (Role.MODERATOR, Role.CHAIR, Role.AV, Role.CAPTIONER, Role.INTERPRETER):
+        page = await keyboard_page(browser, await link(hemicycle, role), errors, **TABLET)
+        await expect(page.get_by_test_id("connection-state")).to_contain_text(CONNECTED, ignore_case=True)
+        pages[role.value] = page
+    moderator = await hemicycle.join(await hemicycle.staff_token(Role.MODERATOR))
+    assert (await moderator.call("floor:grant", {"entry_id": raised["data"]["entry"]["id"]}))["ok"]
+    pages["report"] = await keyboard_page(
+        browser,
+        f"{hemicycle.url}/s/{hemicycle.live_session}/report#token="
+        + await hemicycle.staff_token(Role.MODERATOR),
+        errors,
+    )
+    await expect(pages["report"].get_by_test_id("report")).to_be_visible()
+    await expect(pages["moderator"].get_by_test_id("floor-speaker")).to_have_text("Kofi Mensah")
+
+    problems: list[str] = []
+    for name, page in pages.items():
+        reached, found = await tab_through(page)
+        print(f"{name}: {reached} controls reached by Tab")
+        assert reached >= 2, f"{name}: only {reached} controls reached by Tab"  # the skip link, home
+        problems += [f"{name}: {problem}" for problem in found]
+    assert not problems, "\n".join(problems)
     assert not real_errors(errors), errors
