@@ -209,6 +209,15 @@ async def test_session_pages_in_every_role_during_a_turn(hemicycle: Running, bro
     await expect(display.get_by_test_id("floor-speaker")).to_have_text("Zoë Okafor")
     await audit.check(display, "room display, the attendee speaks")
 
+    # The countdown's colours as time runs out: these pages' clocks jump ahead.
+    for page, who in ((attendee, "attendee"), (display, "room display")):
+        countdown = page.get_by_test_id("countdown")
+        now = await page.evaluate("Date.now()")
+        for jump, phase in ((160_000, "ending"), (400_000, "over")):
+            await page.clock.set_system_time((now + jump) / 1000)
+            await expect(countdown).to_have_attribute("data-phase", phase)
+            await audit.check(page, f"{who}, speaking time {phase}")
+
     report = await open_page(
         browser,
         f"{hemicycle.url}/s/{hemicycle.live_session}/report#token="
