@@ -235,9 +235,16 @@ async def test_chair_tablet_targets_and_reduced_motion(hemicycle: Running, brows
     errors: list[str] = []
     client = await join_attendee(hemicycle, "Kofi Mensah")
     assert (await client.call("hand:raise", HAND))["ok"]
+    # A question forwarded to the chair, with its buttons.
+    moderator = await hemicycle.join(await hemicycle.staff_token(Role.MODERATOR))
+    posted = await client.call("question:post", {"text": "How is the follow-up funded?"})
+    question = {"question_id": posted["data"]["question"]["id"]}
+    assert (await moderator.call("question:moderate", {**question, "action": "approve"}))["ok"]
+    assert (await moderator.call("question:relay", {**question, "stage": "forwarded"}))["ok"]
     chair = await open_page(browser, await link(hemicycle, Role.CHAIR), errors, connected=True)
     await chair.set_viewport_size(TABLET)
     await expect(chair.get_by_test_id("queue-entry")).to_have_count(1)
+    await expect(chair.get_by_test_id("chair-question")).to_have_count(1)
     # Every control the chair touches is at least 44 px each way (a checkbox counts with its label).
     small = await chair.evaluate(
         """() => [...document.querySelectorAll('button, a[href], input, select, textarea, summary')]
