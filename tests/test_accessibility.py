@@ -189,11 +189,13 @@ async def test_session_pages_in_every_role_during_a_turn(hemicycle: Running, bro
     await chair.set_viewport_size(TABLET)
     await expect(chair.get_by_test_id("floor-speaker")).to_have_text("Li Wei")
     await audit.check(chair, "chair, tablet, a speaker and a question read")
+    await chair.context.close()  # fewer pages at once: the machine running the tests may be busy
 
     for role in (Role.AV, Role.CAPTIONER, Role.INTERPRETER):
         page = await staff_page(hemicycle, browser, role, errors)
         await expect(page.get_by_test_id("floor-speaker")).to_have_text("Li Wei")
         await audit.check(page, f"{role.value}, a speaker")
+        await page.context.close()
 
     display = await staff_page(hemicycle, browser, Role.DISPLAY, errors)
     await display.set_viewport_size(ROOM_SCREEN)
@@ -204,7 +206,8 @@ async def test_session_pages_in_every_role_during_a_turn(hemicycle: Running, bro
     # The attendee is given the floor: the microphone controls and the countdown.
     first = moderator.get_by_test_id("queue").get_by_test_id("queue-entry").filter(has_text="Zoë Okafor")
     await first.get_by_test_id("grant").click()
-    await expect(attendee.get_by_test_id("finish-turn")).to_be_visible()
+    await expect(moderator.get_by_test_id("floor-speaker")).to_have_text("Zoë Okafor", timeout=15_000)
+    await expect(attendee.get_by_test_id("finish-turn")).to_be_visible(timeout=15_000)
     await audit.check(attendee, "attendee, has the floor")
     await expect(display.get_by_test_id("floor-speaker")).to_have_text("Zoë Okafor")
     await audit.check(display, "room display, the attendee speaks")
