@@ -466,6 +466,8 @@ function buildHandPanel(container) {
   let shown = null;
   let sessionState = 'scheduled';
   let shownSituation = '';
+  /** @type {HTMLElement | null} where keyboard focus goes once it can: the button that undoes what was done */
+  let focusNext = null;
 
   /**
    * Run one request; errors go to the panel in words.
@@ -497,7 +499,7 @@ function buildHandPanel(container) {
     if (!client) return;
     act('raise', async () => {
       await client.raiseHand({ type: /** @type {any} */ (typeSelect.value), language: languageSelect.value });
-      lower.focus();
+      focusNext = lower;
     });
   });
   lower.addEventListener('click', () => {
@@ -505,7 +507,7 @@ function buildHandPanel(container) {
     if (!client) return;
     act('lower', async () => {
       await client.lowerHand();
-      raise.focus();
+      focusNext = raise;
     });
   });
   finish.addEventListener('click', () => {
@@ -529,6 +531,13 @@ function buildHandPanel(container) {
       : sessionState === 'scheduled' ? 'The session has not started yet: you can already ask for the floor.'
         : !connected ? 'Not connected: wait until the connection is back.' : '';
     closed.hidden = !closed.textContent;
+    // The button pressed is now hidden, and the one to go to is enabled and shown only once the request is over
+    // and the server's update has come, in either order: move focus then, unless it has gone elsewhere.
+    if (focusNext && !focusNext.hasAttribute('disabled') && focusNext.offsetParent) {
+      const active = document.activeElement;
+      if (!active || active === document.body || container.contains(active)) focusNext.focus();
+      focusNext = null;
+    }
   }
 
   return {
@@ -567,7 +576,6 @@ function buildHandPanel(container) {
         place.dataset.place = String(at);
         placeNumber.textContent = ordinal(at);
         fill(place, 'You are ', placeNumber, ` in line of ${mine.length}`);
-        place.setAttribute('aria-label', `${placeText(at, mine.length)}.`);
         requestLine.textContent = `${typeLabel(entry?.type)}, in ${languageLabel(entry?.language)}.`;
       } else {
         delete place.dataset.place;

@@ -4,10 +4,11 @@
  * event's administrators). The server renders the record (GET .../report?format=html); this page fetches
  * it with the token in the Authorization header, shows its document, and offers the downloads and printing.
  */
+import { t } from '../i18n.js';
 import { fetchReport, ProtocolError } from '../protocol.js';
 import { parsePath } from '../route.js';
 import { adminTokenKey, staffTokenKey, tokenFor } from '../tokens.js';
-import { saveBlob } from '../ui.js';
+import { el, saveBlob } from '../ui.js';
 
 const route = parsePath();
 const scope = route.kind === 'event-report'
@@ -45,6 +46,10 @@ function fail(err) {
   status.textContent = '';
   error.textContent = explain(err);
   error.hidden = false;
+  if (!record.querySelector('main')) {
+    // No record to show: the explanation is the page's main content, under a heading that says so.
+    record.replaceChildren(el('main', { class: 'report-body' }, el('h1', {}, t('The record cannot be shown')), error));
+  }
 }
 
 /**
