@@ -93,16 +93,27 @@ export function byId(id) {
 // ---------------------------------------------------------------------------------------------------------
 // Announcements (screen readers), polite and throttled
 
+/** Messages said within the same moment, read together. */
+/** @type {string[]} */
+let saying = [];
+
 /**
- * Say something through the page's polite live region (`#announcer`).
+ * Say something through the page's polite live region (`#announcer`). Messages that come together (the floor
+ * granted and one's place moving up, from one update) are read together, not the last one alone.
  * @param {string} message
  */
 export function announce(message) {
   const region = document.getElementById('announcer');
   if (!region) return;
-  // Clearing first makes a repeated message be read again.
-  region.textContent = '';
-  setTimeout(() => { region.textContent = message; }, 50);
+  if (!saying.length) {
+    // Clearing first makes a repeated message be read again.
+    region.textContent = '';
+    setTimeout(() => {
+      region.textContent = saying.join(' ');
+      saying = [];
+    }, 50);
+  }
+  if (!saying.includes(message)) saying.push(message);
 }
 
 /**

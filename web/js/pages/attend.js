@@ -488,6 +488,8 @@ function buildHandPanel(container) {
   let shown = null;
   let sessionState = 'scheduled';
   let shownSituation = '';
+  /** @type {HTMLElement | null} where keyboard focus goes once it can: the button that undoes what was done */
+  let focusNext = null;
 
   /**
    * Run one request; errors go to the panel in words.
@@ -519,7 +521,7 @@ function buildHandPanel(container) {
     if (!client) return;
     act('raise', async () => {
       await client.raiseHand({ type: /** @type {any} */ (typeSelect.value), language: languageSelect.value });
-      lower.focus();
+      focusNext = lower;
     });
   });
   lower.addEventListener('click', () => {
@@ -527,7 +529,7 @@ function buildHandPanel(container) {
     if (!client) return;
     act('lower', async () => {
       await client.lowerHand();
-      raise.focus();
+      focusNext = raise;
     });
   });
   finish.addEventListener('click', () => {
@@ -551,6 +553,13 @@ function buildHandPanel(container) {
       : sessionState === 'scheduled' ? t('The session has not started yet: you can already ask for the floor.')
         : !connected ? t('Not connected: wait until the connection is back.') : '';
     closed.hidden = !closed.textContent;
+    // The button pressed is now hidden, and the one to go to is enabled and shown only once the request is over
+    // and the server's update has come, in either order: move focus then, unless it has gone elsewhere.
+    if (focusNext && !focusNext.hasAttribute('disabled') && focusNext.offsetParent) {
+      const active = document.activeElement;
+      if (!active || active === document.body || container.contains(active)) focusNext.focus();
+      focusNext = null;
+    }
   }
 
   return {
@@ -591,7 +600,6 @@ function buildHandPanel(container) {
         // One message, cut around the place so the number can stand out: "You are {place} in line of {length}".
         const [before, after] = t('You are {place} in line of {length}', { length: mine.length }).split('{place}');
         fill(place, before, placeNumber, after ?? '');
-        place.setAttribute('aria-label', `${placeText(at, mine.length)}.`);
         requestLine.textContent = t('{type}, in {language}.', {
           type: typeLabel(entry?.type), language: languageLabel(entry?.language),
         });

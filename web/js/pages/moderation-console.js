@@ -135,6 +135,9 @@ export class ParticipantModeration {
       el('td', {}, entry.whom?.name ? userText(entry.whom.name) : countText(entry.details)),
       el('td', {}, userText(entry.reason)))));
     this.recordEmpty.hidden = audit.length > 0;
+    // A table of headings alone says nothing: it shows once there is a row.
+    const table = this.recordBody.closest('.table-wrap');
+    if (table instanceof HTMLElement) table.hidden = audit.length === 0;
   }
 
   // --- rendering ---------------------------------------------------------------------------------------

@@ -243,7 +243,8 @@ export class QueueList {
       this.status);
     /** @type {Set<number>} requests with an action under way */
     this.busy = new Set();
-    /** @type {number | null} entry whose new place to announce after the next update */
+    /** @type {{id: number, from: number} | null} a request being moved, and its place before: its new place
+     * is announced by the update that shows it, which may come before or after the server's answer */
     this.moved = null;
     /** @type {number | null} */
     this.dragged = null;
@@ -302,13 +303,13 @@ export class QueueList {
     }
     this.known = new Set(entries.map((e) => e.id));
     if (this.moved !== null) {
-      const index = entries.findIndex((e) => e.id === this.moved);
-      if (index >= 0) {
+      const index = entries.findIndex((e) => e.id === this.moved?.id);
+      if (index >= 0 && index !== this.moved.from) {
         announce(t('{name} is now {place} of {length}.', {
           name: entries[index].display_name, place: index + 1, length: entries.length,
         }));
       }
-      this.moved = null;
+      if (index !== this.moved.from) this.moved = null;
     }
   }
 
@@ -436,9 +437,16 @@ export class QueueList {
    * @param {'up' | 'down' | 'top' | 'bottom' | number} to
    */
   #move(entry, to) {
+    const from = this.client.queue?.queue.findIndex((e) => e.id === entry.id) ?? -1;
+    this.moved = { id: entry.id, from };
     return this.#request(entry, async () => {
-      await this.client.moveEntry(entry.id, to);
-      this.moved = entry.id;
+      let position = entry.position;
+      try {
+        ({ position } = await this.client.moveEntry(entry.id, to));
+      } finally {
+        // Refused, or already in that place (its rank unchanged): there is no new place to announce.
+        if (position === entry.position && this.moved?.id === entry.id) this.moved = null;
+      }
     });
   }
 

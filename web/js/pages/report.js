@@ -8,7 +8,7 @@ import { t } from '../i18n.js';
 import { fetchReport, ProtocolError } from '../protocol.js';
 import { parsePath } from '../route.js';
 import { adminTokenKey, staffTokenKey, tokenFor } from '../tokens.js';
-import { errorText, saveBlob } from '../ui.js';
+import { el, errorText, saveBlob } from '../ui.js';
 
 const route = parsePath();
 const scope = route.kind === 'event-report'
@@ -49,6 +49,10 @@ function fail(err) {
   status.textContent = '';
   error.textContent = explain(err);
   error.hidden = false;
+  if (!record.querySelector('main')) {
+    // No record to show: the explanation is the page's main content, under a heading that says so.
+    record.replaceChildren(el('main', { class: 'report-body' }, el('h1', {}, t('The record cannot be shown')), error));
+  }
 }
 
 /**
