@@ -40,7 +40,10 @@ class CaptionDesk {
     this.status = el('p', { class: 'muted', role: 'status', testid: 'caption-status' });
     this.error = errorNode();
     this.transcript = el('ol', { class: 'caption-transcript', testid: 'caption-transcript',
-      'aria-labelledby': 'caption-transcript-heading', tabindex: '0' });
+      'aria-labelledby': 'caption-transcript-heading', tabindex: '0', hidden: true });
+    // The list scrolls, so it takes focus (keyboard scrolling); hidden while empty, so focus never lands on nothing.
+    this.transcriptEmpty = el('p', { class: 'muted', testid: 'caption-transcript-empty' },
+      t('Nothing sent in this language yet.'));
     this.vtt = el('button', { type: 'button', class: 'secondary', testid: 'transcript-vtt' }, t('Download WebVTT'));
     this.txt = el('button', { type: 'button', class: 'secondary', testid: 'transcript-txt' }, t('Download text'));
 
@@ -53,7 +56,7 @@ class CaptionDesk {
             + 'each at most {max} characters.', { max: CAPTION_MAX_CHARS }))),
       el('p', { class: 'actions' }, this.send), this.error, this.status,
       el('h3', { id: 'caption-transcript-heading' }, t('Transcript in this language')),
-      this.transcript,
+      this.transcript, this.transcriptEmpty,
       el('p', { class: 'actions' }, this.vtt, ' ', this.txt));
     root.prepend(el('section', { class: 'panel panel-captions', id: 'captions-panel',
       'aria-labelledby': 'captions-heading' }, el('h2', { id: 'captions-heading' }, t('Live captions')), body));
@@ -97,6 +100,12 @@ class CaptionDesk {
   render() {
     const lines = this.client.captions.filter((line) => line.language === this.language.value);
     fill(this.transcript, lines.slice(-TRANSCRIPT_SHOWN).map((line) => this.#item(line)));
+    this.#shown();
+  }
+
+  #shown() {
+    this.transcript.hidden = this.transcript.children.length === 0;
+    this.transcriptEmpty.hidden = !this.transcript.hidden;
     this.transcript.scrollTop = this.transcript.scrollHeight;
   }
 
@@ -104,7 +113,7 @@ class CaptionDesk {
   #append(line) {
     this.transcript.append(this.#item(line));
     while (this.transcript.children.length > TRANSCRIPT_SHOWN) this.transcript.firstElementChild?.remove();
-    this.transcript.scrollTop = this.transcript.scrollHeight;
+    this.#shown();
   }
 
   /** @param {CaptionLine} line */
