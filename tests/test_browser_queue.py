@@ -334,3 +334,32 @@ async def test_countdown_helper(hemicycle: Running, browser: Browser) -> None:
     assert result["formats"] == ["0:00", "1:05", "1:02:05"]
     assert result["micro"] == 999
     assert not real_errors(errors), errors
+
+
+async def test_the_queue_marks_who_is_not_connected(hemicycle: Running, browser: Browser) -> None:
+    """A request keeps its place when its holder drops; the moderator sees they are not connected, and the
+    mark goes when they come back."""
+    errors: list[str] = []
+    moderator = await open_page(browser, await link(hemicycle, Role.MODERATOR), errors, connected=True)
+    registered = await hemicycle.register(
+        display_name="Kofi Mensah", stakeholder_group="academic_technical", country="GH"
+    )
+    kofi = await hemicycle.join(registered["token"])
+    raised = await kofi.call("hand:raise", HAND)
+    assert raised["ok"], raised
+    entry = moderator.get_by_test_id("queue").locator(f'[data-entry-id="{raised["data"]["entry"]["id"]}"]')
+    await expect(entry).to_be_visible()
+    await expect(entry.get_by_test_id("entry-away")).to_have_count(0)
+
+    await kofi.close()
+    await expect(entry.get_by_test_id("entry-away")).to_have_text("Not connected")
+    await expect(entry).to_have_attribute("data-away", "true")
+    await shoot(moderator, "queue-not-connected")
+
+    back = await hemicycle.join(registered["token"])
+    try:
+        await expect(entry.get_by_test_id("entry-away")).to_have_count(0)
+        await expect(entry).not_to_have_attribute("data-away", "true")
+    finally:
+        await back.close()
+    assert not real_errors(errors), errors

@@ -207,6 +207,7 @@ export async function startConsole({
   });
   client.on('presence:people', () => {
     roster.update(client.people);
+    queueList?.update(); // who in the queue is connected
     renderParticipants();
   });
   client.on('floor', () => floorControl.update());

@@ -281,8 +281,13 @@ export class QueueList {
     const suggested = queue?.suggestion?.entry_id ?? null;
     const connected = client.connection === 'connected';
     const live = client.session?.state === 'live';
+    // Who is connected right now (staff receive the people list): a remote request whose holder is not is
+    // marked, so the floor is not given to someone who cannot answer. Their place is kept meanwhile.
+    const present = client.people ? new Set(client.people.map((person) => person.id)) : null;
     fill(this.list, entries.map((entry, index) => this.#item(entry, index, entries.length, {
       suggested: entry.id === suggested, connected, live,
+      away: present !== null && !entry.in_room && entry.participant_id !== null
+        && !present.has(entry.participant_id),
     })));
     this.empty.hidden = entries.length > 0;
     this.summary.textContent = entries.length
@@ -337,9 +342,9 @@ export class QueueList {
    * @param {StaffEntry} entry
    * @param {number} index
    * @param {number} count
-   * @param {{suggested: boolean, connected: boolean, live: boolean}} flags
+   * @param {{suggested: boolean, connected: boolean, live: boolean, away: boolean}} flags
    */
-  #item(entry, index, count, { suggested, connected, live }) {
+  #item(entry, index, count, { suggested, connected, live, away }) {
     const nameId = `queue-entry-name-${entry.id}`;
     const busy = this.busy.has(entry.id);
     const buttons = ENTRY_ACTIONS.map(({ action, testid, label, icon, cls }) => {
@@ -361,7 +366,7 @@ export class QueueList {
       waitedText(entry.requested_at, this.#offset()));
     const item = el('li', {
       class: `queue-entry${suggested ? ' queue-entry-suggested' : ''}${entry.in_room ? ' queue-entry-in-room' : ''}`,
-      testid: 'queue-entry', dataset: { entryId: String(entry.id), type: entry.type },
+      testid: 'queue-entry', dataset: { entryId: String(entry.id), type: entry.type, ...(away ? { away: 'true' } : {}) },
       draggable: 'true', tabindex: '-1', 'aria-labelledby': nameId, 'aria-busy': busy ? 'true' : undefined,
     },
     el('span', { class: 'queue-place', 'aria-hidden': 'true' }, String(index + 1)),
@@ -370,7 +375,8 @@ export class QueueList {
         el('span', { class: 'visually-hidden' }, `${index + 1}. `),
         userText(entry.display_name, 'queue-name'),
         ' ', entryTags(entry),
-        suggested ? el('span', { class: 'tag tag-suggested' }, t('Suggested')) : null),
+        suggested ? el('span', { class: 'tag tag-suggested' }, t('Suggested')) : null,
+        away ? el('span', { class: 'tag tag-away', testid: 'entry-away' }, t('Not connected')) : null),
       el('p', { class: 'queue-details' }, entryDetails(entry)),
       el('p', { class: 'queue-meta' }, waited)),
     el('div', { class: 'queue-actions', role: 'group', 'aria-label': t('Actions for {name}', { name: entry.display_name }) },
