@@ -124,7 +124,7 @@ export function entryDetails(entry) {
 export function entryTags(entry) {
   return [
     el('span', { class: `tag tag-type tag-${entry.type}` }, typeLabel(entry.type)),
-    el('span', { class: 'tag tag-language', lang: entry.language, title: t('Will speak {language}', { language: languageLabel(entry.language) }) },
+    el('span', { class: 'tag tag-language', dataset: { language: entry.language }, title: t('Will speak {language}', { language: languageLabel(entry.language) }) },
       languageLabel(entry.language)),
     entry.in_room ? el('span', { class: 'tag tag-in-room', testid: 'in-room' }, t('In the room')) : null,
   ];
