@@ -16,12 +16,22 @@ CONNECTED = "connected"
 
 
 async def open_page(
-    browser: Browser, url: str, errors: list[str], width: int = 1280, *, connected: bool = False
+    browser: Browser,
+    url: str,
+    errors: list[str],
+    width: int = 1280,
+    *,
+    height: int = 900,
+    connected: bool = False,
+    init_scripts: tuple[str, ...] = (),
 ) -> Page:
     """A page in its own browser context; its script errors and console errors go to `errors`.
 
-    With `connected`, waits until the page says it is connected to the session."""
-    context = await browser.new_context(viewport={"width": width, "height": 900})
+    `init_scripts` run in every document before the page's own scripts (to record what tests read). With
+    `connected`, waits until the page says it is connected to the session."""
+    context = await browser.new_context(viewport={"width": width, "height": height})
+    for script in init_scripts:
+        await context.add_init_script(script)
     page = await context.new_page()
     page.on("pageerror", lambda exc: errors.append(f"{url}: {exc}"))
     page.on("console", lambda msg: errors.append(f"{url}: {msg.text}") if msg.type == "error" else None)

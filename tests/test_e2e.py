@@ -101,14 +101,7 @@ def patient_expectations() -> Iterator[None]:
 
 async def media_page(browser: Browser, url: str, errors: list[str], width: int = 1000) -> Page:
     """A page whose peer connections the test can read (see RECORD_PEERS)."""
-    context = await browser.new_context(viewport={"width": width, "height": 900})
-    await context.add_init_script(RECORD_PEERS)
-    await context.add_init_script(SMALL_VIDEO)
-    page = await context.new_page()
-    page.on("pageerror", lambda exc: errors.append(f"{url}: {exc}"))
-    page.on("console", lambda msg: errors.append(f"{url}: {msg.text}") if msg.type == "error" else None)
-    await page.goto(url)
-    return page
+    return await open_page(browser, url, errors, width, init_scripts=(RECORD_PEERS, SMALL_VIDEO))
 
 
 async def until(

@@ -49,13 +49,10 @@ FOCUS_SHOWN = """() => {
 
 
 async def keyboard_page(browser: Browser, url: str, errors: list[str], **viewport: int) -> Page:
-    context = await browser.new_context(viewport={"width": 1280, "height": 900, **viewport})
-    await context.add_init_script(RECORD_ANNOUNCEMENTS)
-    page = await context.new_page()
-    page.on("pageerror", lambda exc: errors.append(f"{url}: {exc}"))
-    page.on("console", lambda msg: errors.append(f"{url}: {msg.text}") if msg.type == "error" else None)
-    await page.goto(url)
-    return page
+    size = {"width": 1280, "height": 900, **viewport}
+    return await open_page(
+        browser, url, errors, size["width"], height=size["height"], init_scripts=(RECORD_ANNOUNCEMENTS,)
+    )
 
 
 async def tab_to(page: Page, selector: str, *, backwards: bool = False, limit: int = 250) -> list[str]:
