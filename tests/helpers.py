@@ -113,8 +113,26 @@ def place_in(floor: dict[str, Any], entry_id: int) -> int | None:
     return order.index(entry_id) + 1 if entry_id in order else None
 
 
-async def mint(core: Hemicycle, role: Role, session_id: int | None, event_id: int | None = None) -> str:
-    """A staff link's token for a role, in a session (or event-wide, with session_id None), valid an hour."""
+async def register_at(url: str, event_id: int, **fields: Any) -> dict[str, Any]:
+    """Register an attendee over HTTP at `url`: the sample registration, with `fields` over it."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{url}/api/events/{event_id}/participants", json={**REGISTRATION, **fields}) as response,
+    ):
+        assert response.status == 201, await response.text()
+        result: dict[str, Any] = await response.json()
+        return result
+
+
+async def mint(
+    core: Hemicycle,
+    role: Role,
+    session_id: int | None,
+    event_id: int | None = None,
+    ttl: timedelta = timedelta(hours=1),
+) -> str:
+    """A staff link's token for a role, in a session (or event-wide, with session_id None), valid an hour
+    unless `ttl` says otherwise (a negative one gives an expired link)."""
     if session_id is not None:
         event_id = (await core.store.get_session(session_id)).event_id
     assert event_id is not None, "an event-wide grant needs its event"
@@ -125,7 +143,7 @@ async def mint(core: Hemicycle, role: Role, session_id: int | None, event_id: in
         role=role,
         event_id=event_id,
         session_id=session_id,
-        ttl=timedelta(hours=1),
+        ttl=ttl,
     )
     return token
 
@@ -150,14 +168,7 @@ class Running:
         return await mint(self.core, role, None if role is Role.ADMIN else session_id, self.event_id)
 
     async def register(self, **fields: Any) -> dict[str, Any]:
-        body = {**REGISTRATION, **fields}
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(f"{self.url}/api/events/{self.event_id}/participants", json=body) as response,
-        ):
-            assert response.status == 201, await response.text()
-            result: dict[str, Any] = await response.json()
-            return result
+        return await register_at(self.url, self.event_id, **fields)
 
     def client(self) -> Client:
         client = Client(self.url)

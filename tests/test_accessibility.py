@@ -21,7 +21,7 @@ from server.domain.roles import Role
 
 from .browser import link, open_page, real_errors, register_in_browser, send_registration
 from .conftest import make_settings, run_app
-from .helpers import Client, Running
+from .helpers import Client, Running, mint
 
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
 FAILING = frozenset({"serious", "critical"})
@@ -109,16 +109,7 @@ async def test_public_pages_forms_and_refusals(hemicycle: Running, browser: Brow
     await audit.check(attendee, "attendee, registration with errors")
 
     # Links that do not work: an expired staff link, a forged one, an attendee's link on the record page.
-    core = hemicycle.core
-    person, grant = await core.store.staff_grant(hemicycle.event_id, hemicycle.live_session, Role.MODERATOR)
-    expired, _ = core.tokens.issue(
-        grant_id=grant,
-        participant_id=person.id,
-        role=Role.MODERATOR,
-        event_id=hemicycle.event_id,
-        session_id=hemicycle.live_session,
-        ttl=timedelta(seconds=-5),
-    )
+    expired = await mint(hemicycle.core, Role.MODERATOR, hemicycle.live_session, ttl=timedelta(seconds=-5))
     refused = await open_page(
         browser, f"{hemicycle.url}/s/{hemicycle.live_session}/moderator#token={expired}", []
     )

@@ -10,7 +10,7 @@ from playwright.async_api import Browser, expect
 from server.domain.roles import Role
 
 from .browser import link, open_page, shoot
-from .helpers import Running
+from .helpers import Running, mint
 
 
 async def test_live_session_across_roles(hemicycle: Running, browser: Browser) -> None:
@@ -74,16 +74,7 @@ async def test_live_session_across_roles(hemicycle: Running, browser: Browser) -
 
 async def test_expired_or_forged_link_explains_what_to_do(hemicycle: Running, browser: Browser) -> None:
     errors: list[Any] = []
-    core = hemicycle.core
-    person, grant = await core.store.staff_grant(hemicycle.event_id, hemicycle.live_session, Role.MODERATOR)
-    expired, _ = core.tokens.issue(
-        grant_id=grant,
-        participant_id=person.id,
-        role=Role.MODERATOR,
-        event_id=hemicycle.event_id,
-        session_id=hemicycle.live_session,
-        ttl=timedelta(seconds=-5),
-    )
+    expired = await mint(hemicycle.core, Role.MODERATOR, hemicycle.live_session, ttl=timedelta(seconds=-5))
     page = await open_page(
         browser, f"{hemicycle.url}/s/{hemicycle.live_session}/moderator#token={expired}", errors
     )

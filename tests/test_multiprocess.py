@@ -22,7 +22,7 @@ from server.service import Hemicycle
 from server.tokens import TokenService
 
 from .conftest import make_settings
-from .helpers import SECRET, Client, eventually, free_port, mint
+from .helpers import SECRET, Client, eventually, free_port, mint, register_at
 from .media_peers import Publisher
 
 
@@ -116,20 +116,16 @@ async def test_change_through_one_process_reaches_clients_of_the_other(
         )
 
         # An attendee registered through process B joins through process A.
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(
-                f"{url_b}/api/events/{event.id}/participants",
-                json={
-                    "display_name": "Kofi Mensah",
-                    "affiliation": "University of Ghana",
-                    "stakeholder_group": "academic_technical",
-                    "country": "GH",
-                },
-            ) as response,
-        ):
-            assert response.status == 201
-            attendee_token = (await response.json())["token"]
+        attendee_token = (
+            await register_at(
+                url_b,
+                event.id,
+                display_name="Kofi Mensah",
+                affiliation="University of Ghana",
+                stakeholder_group="academic_technical",
+                country="GH",
+            )
+        )["token"]
         attendee = Client(url_a)
         clients.append(attendee)
         await attendee.connect(attendee_token, session.id)
@@ -330,20 +326,16 @@ async def test_a_speaker_whose_offer_went_to_the_owner_hears_the_revoke(
             assert response.status == 201, await response.text()
             await room.accept(await response.text())
 
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(
-                f"{url_b}/api/events/{event.id}/participants",
-                json={
-                    "display_name": "Aiyana Redcloud",
-                    "affiliation": "Assembly of First Nations",
-                    "stakeholder_group": "civil_society",
-                    "country": "CA",
-                },
-            ) as response,
-        ):
-            assert response.status == 201
-            attendee_token = (await response.json())["token"]
+        attendee_token = (
+            await register_at(
+                url_b,
+                event.id,
+                display_name="Aiyana Redcloud",
+                affiliation="Assembly of First Nations",
+                stakeholder_group="civil_society",
+                country="CA",
+            )
+        )["token"]
         speaker = Client(url_b)
         moderator = Client(url_a)
         clients += [speaker, moderator]
