@@ -194,7 +194,6 @@ function collapse(text) {
 export function translateStatic(root = document) {
   for (const node of root.querySelectorAll('[data-i18n]')) {
     const source = node.getAttribute('data-i18n') || collapse(node.textContent);
-    if (!node.hasAttribute('data-i18n')) continue;
     node.setAttribute('data-i18n', source);
     if (!source) continue;
     node.textContent = t(source);
