@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
 
 from server.media import seams
 from server.media.errors import MediaError
@@ -221,11 +222,11 @@ async def test_a_muted_publisher_reaches_nobody_until_unmuted(relay: SessionRela
         assert speaker is not None
         peer = relay.find(viewer.resource_id)  # type: ignore[attr-defined]
         assert relay.set_muted(1, audio=True, video=True) == [speaker]
-        sent = {kind: track.sent_frames + track._queue.qsize() for kind, track in peer.tracks.items()}
+        sent = {kind: track.sent_packets for kind, track in peer.tracks.items()}
         # Packets keep arriving from the publisher, no frame goes out; the connection stays up.
         packets = relay.feed(SPEAKER, "audio").stats.packets
         await eventually(lambda: relay.feed(SPEAKER, "audio").stats.packets >= packets + 20, timeout=5)
-        assert {kind: track.sent_frames for kind, track in peer.tracks.items()} == sent
+        assert {kind: track.sent_packets for kind, track in peer.tracks.items()} == sent
         assert speaker.pc.connectionState == "connected"
         # Unmuted: pictures again, from a keyframe.
         relay.set_muted(1, audio=False, video=False)
@@ -236,6 +237,39 @@ async def test_a_muted_publisher_reaches_nobody_until_unmuted(relay: SessionRela
         await publisher.close()
 
 
+class RecordingPort:
+    """Stands in for a connected viewer's sender: records the packets written to it."""
+
+    def __init__(self) -> None:
+        self.written: list[tuple[int, int, int, bytes]] = []
+
+    def ready(self) -> bool:
+        return True
+
+    def packet(self, sequence_number: int, timestamp: int, marker: int, payload: bytes) -> bytes:
+        self.written.append((sequence_number, timestamp, marker, payload))
+        return payload
+
+    async def send(self, data: bytes) -> None:
+        return None
+
+    def sent(self, ntp_time: int, timestamp: int, payload_size: int) -> None:
+        return None
+
+
+def connected_track(kind: str = "video") -> tuple[ForwardTrack, RecordingPort]:
+    track = ForwardTrack(kind, "video/VP8" if kind == "video" else "audio/opus")
+    port = RecordingPort()
+    track.port = port  # type: ignore[assignment]
+    return track, port
+
+
+def vp8(sequence_number: int, timestamp: int, key: bool = False, first: bool = True) -> RtpPacket:
+    """A VP8 RTP packet: descriptor (S bit when it begins the frame), then the frame tag's key bit."""
+    payload = bytes([0x10 if first else 0x00, 0x00 if key else 0x01]) + bytes(20)
+    return RtpPacket(payload_type=96, sequence_number=sequence_number, timestamp=timestamp, payload=payload)
+
+
 async def test_viewers_joining_just_after_a_keyframe_start_from_it_at_once() -> None:
     """Feed on its own, with a stand-in publisher: replay within the window, a keyframe request after it."""
     codec = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
@@ -243,19 +277,62 @@ async def test_viewers_joining_just_after_a_keyframe_start_from_it_at_once() -> 
     publisher = object()
     feed = Feed("video", "room/video")
     feed.attach(publisher, codec, asked.append)
-    feed.on_packet(publisher, 1234, 1200, None)
-    feed.on_frame(publisher, codec, bytes([0x10]) + bytes(99), 0)  # a keyframe (RFC 6386 frame tag)
+    early, early_port = connected_track()
+    early.attach(feed)
+    # A keyframe in two packets, then four frames of one packet.
+    await feed.on_rtp(publisher, vp8(100, 0, key=True))
+    await feed.on_rtp(publisher, vp8(101, 0, key=True, first=False))
     for n in range(1, 5):
-        feed.on_frame(publisher, codec, bytes([0x11]) + bytes(19), 3000 * n)
-    fresh = ForwardTrack("video", "video/VP8")
+        await feed.on_rtp(publisher, vp8(101 + n, 3000 * n))
+    assert len(early_port.written) == 6
+    # Out: consecutive sequence numbers and the publisher's spacing of timestamps, from a random origin.
+    sequence_numbers = [written[0] for written in early_port.written]
+    assert [(n - sequence_numbers[0]) & 0xFFFF for n in sequence_numbers] == [0, 1, 2, 3, 4, 5]
+    timestamps = [written[1] for written in early_port.written]
+    assert [(t - timestamps[0]) & 0xFFFFFFFF for t in timestamps] == [0, 0, 3000, 6000, 9000, 12000]
+    # A viewer connecting now gets the keyframe and the packets since, before the next packet.
+    fresh, fresh_port = connected_track()
     fresh.attach(feed)
+    assert fresh.waiting_keyframe
+    await feed.on_rtp(publisher, vp8(106, 15000))
     assert not fresh.waiting_keyframe
-    assert fresh._queue.qsize() == 5
+    assert [written[3] for written in fresh_port.written] == [w[3] for w in early_port.written]
     assert asked == []
-    # Long after the keyframe, a joining viewer waits for a new one, asked of the publisher at once.
+    # Long after the keyframe, a joining viewer waits for a new one, asked of the publisher (once).
     feed._gop_started -= 2 * GOP_REPLAY_SECONDS
-    late = ForwardTrack("video", "video/VP8")
+    late, late_port = connected_track()
     late.attach(feed)
-    assert late.waiting_keyframe and late._queue.qsize() == 0
-    assert asked == [1234]
+    await feed.on_rtp(publisher, vp8(107, 18000))
+    await feed.on_rtp(publisher, vp8(108, 21000))
+    assert late.waiting_keyframe and late_port.written == []
+    assert asked == [feed.stats.ssrc]
+    # The keyframe arrives: the late viewer starts with it.
+    await feed.on_rtp(publisher, vp8(109, 24000, key=True))
+    assert not late.waiting_keyframe and len(late_port.written) == 1
     feed.close()
+
+
+async def test_a_viewer_switched_to_another_feed_continues_its_own_stream() -> None:
+    """Sequence numbers run on by one and timestamps move forward when the source behind a viewer changes."""
+    codec = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, payloadType=111)
+    first, second = object(), object()
+    floor, french = Feed("audio", "room/audio"), Feed("audio", "channel:fr/audio")
+    floor.attach(first, codec, lambda ssrc: None)
+    french.attach(second, codec, lambda ssrc: None)
+    track, port = connected_track("audio")
+    track.attach(floor)
+    for n in range(3):
+        await floor.on_rtp(
+            first, RtpPacket(payload_type=111, sequence_number=n, timestamp=960 * n, payload=b"o")
+        )
+    track.attach(french)
+    await french.on_rtp(second, RtpPacket(payload_type=111, sequence_number=5000, timestamp=77, payload=b"f"))
+    # Packets of the feed it left no longer reach it.
+    await floor.on_rtp(first, RtpPacket(payload_type=111, sequence_number=3, timestamp=2880, payload=b"o"))
+    assert [written[3] for written in port.written] == [b"o", b"o", b"o", b"f"]
+    sequence_numbers = [written[0] for written in port.written]
+    assert [(n - sequence_numbers[0]) & 0xFFFF for n in sequence_numbers] == [0, 1, 2, 3]
+    timestamps = [written[1] for written in port.written]
+    assert (timestamps[3] - timestamps[2]) & 0xFFFFFFFF >= 960
+    floor.close()
+    french.close()

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from fractions import Fraction
 
 import aiortc
-import av
 import pytest
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
-from aiortc.codecs import get_encoder
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc import RTCDtlsTransport, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.rtp import RtpPacket
 
 from server.media import seams
-from server.media.codecs import h264_nal_types, is_keyframe
+from server.media.codecs import starts_keyframe
+from server.media.forward import ForwardTrack
 
 from .helpers import eventually
 from .media_peers import NO_ICE, Publisher
@@ -33,68 +31,122 @@ def test_the_receiver_still_hands_encoded_frames_to_a_decoder_queue() -> None:
     assert hasattr(RTCRtpReceiver, "_send_rtcp_pli")
 
 
-def test_the_sender_packs_what_is_not_a_frame() -> None:
-    source = inspect.getsource(RTCRtpSender._next_encoded_frame)
-    assert "self.__encoder.pack(data)" in source
-    assert "isinstance(data, Frame)" in source
+def test_the_sender_still_answers_rtcp_and_reports_what_the_relay_records() -> None:
     handler = inspect.getsource(RTCRtpSender._handle_rtcp_packet)
     assert "self._send_keyframe()" in handler
+    assert "await self._retransmit(seq)" in handler
+    retransmit = inspect.getsource(RTCRtpSender._retransmit)
+    assert "self.__rtp_history.get(sequence_number % RTP_HISTORY_SIZE)" in retransmit
+    reports = inspect.getsource(RTCRtpSender._run_rtcp)
+    for figure in ("__ntp_timestamp", "__rtp_timestamp", "__packet_count", "__octet_count"):
+        assert f"self.{figure}" in reports
+    sender_setup = inspect.getsource(RTCRtpSender.send)
+    assert "self.__mid = parameters.muxId" in sender_setup
+    assert "self.__rtp_header_extensions_map.configure(parameters)" in sender_setup
+    assert "self.__started = True" in sender_setup
+    sending = inspect.getsource(RTCDtlsTransport._send_rtp)
+    assert "self._tx_srtp.protect(data)" in sending
 
 
-@pytest.mark.parametrize("mime", ["video/VP8", "video/H264", "audio/opus"])
-def test_every_forwarded_codec_can_pack_a_packet(mime: str) -> None:
-    kind = mime.split("/")[0]
-    clock = 48000 if kind == "audio" else 90000
-    codec = RTCRtpCodecParameters(mimeType=mime, clockRate=clock, payloadType=96)
-    encoder = get_encoder(codec)
-    data = b"\x00\x00\x00\x01\x65" + bytes(50) if mime == "video/H264" else bytes(60)
-    packet = av.Packet(data)
-    packet.pts = 3000
-    packet.time_base = Fraction(1, 90000 if kind == "video" else 48000)
-    payloads, timestamp = encoder.pack(packet)
-    assert payloads and timestamp == 3000
-
-
-async def test_a_tapped_receiver_gives_frames_and_never_decodes() -> None:
+async def test_a_tapped_receiver_hands_over_every_packet_and_never_decodes() -> None:
     publisher = Publisher()
     relay_side = RTCPeerConnection(NO_ICE)
-    frames: list[tuple[str, int]] = []
-    packets: list[int] = []
+    packets: list[RtpPacket] = []
+
+    async def collect(packet: RtpPacket) -> None:
+        packets.append(packet)
+
     try:
         transceiver = relay_side.addTransceiver("video", direction="recvonly")
-        seams.tap_receiver(
-            transceiver.receiver,
-            lambda codec, data, ts: frames.append((codec.mimeType, len(data))),
-            lambda ssrc, size, level: packets.append(size),
-        )
+        seams.tap_receiver(transceiver.receiver, collect)
         assert seams.is_tapped(transceiver.receiver)
         await relay_side.setRemoteDescription(
             aiortc.RTCSessionDescription(sdp=await publisher.offer(audio=False), type="offer")
         )
         await relay_side.setLocalDescription(await relay_side.createAnswer())
         await publisher.accept(relay_side.localDescription.sdp)
-        await eventually(lambda: len(frames) >= 10, timeout=15)
-        assert frames[0][0] == "video/VP8"
-        assert packets
+        await eventually(lambda: seams.frames_dropped(transceiver.receiver) >= 10, timeout=15)
+        codec = seams.negotiated_codecs(transceiver)[0]
+        assert codec.mimeType == "video/VP8"
+        media = [packet for packet in packets if packet.payload_type == codec.payloadType]
+        assert media and starts_keyframe(codec.mimeType, media[0].payload)
         # The remote track gets nothing: no frame was decoded.
         assert transceiver.receiver.track._queue.empty()
         with pytest.raises(seams.SeamError):
-            seams.tap_receiver(transceiver.receiver, lambda *a: None, lambda *a: None)
-        assert seams.negotiated_codecs(transceiver)[0].mimeType == "video/VP8"
-        ssrc = next(iter(transceiver.receiver.getSynchronizationSources())).source
-        await seams.send_pli(transceiver.receiver, ssrc)
+            seams.tap_receiver(transceiver.receiver, collect)
+        await seams.send_pli(transceiver.receiver, media[0].ssrc)
     finally:
         await publisher.close()
         await relay_side.close()
     await asyncio.sleep(0)
 
 
-def test_keyframes_are_recognised() -> None:
-    assert is_keyframe("video/VP8", bytes([0x10, 0, 0]))
-    assert not is_keyframe("video/VP8", bytes([0x11, 0, 0]))
-    idr = b"\x00\x00\x00\x01\x67\x42" + b"\x00\x00\x01\x68\x01" + b"\x00\x00\x01\x65\x88"
-    assert h264_nal_types(idr) == [7, 8, 5]
-    assert is_keyframe("video/H264", idr)
-    assert not is_keyframe("video/H264", b"\x00\x00\x00\x01\x41\x9a")
-    assert is_keyframe("audio/opus", b"\x01")
-    assert not is_keyframe("video/VP8", b"")
+async def test_a_sender_port_writes_the_viewers_stream_and_retransmits_what_it_lost() -> None:
+    """Packets written through a viewer's sender reach a real aiortc viewer as its negotiated stream; one the
+    viewer missed is sent again (over RTX) when it asks (NACK), from the port's own history."""
+    relay_side = RTCPeerConnection(NO_ICE)
+    viewer = RTCPeerConnection(NO_ICE)
+    track = ForwardTrack("video", "video/VP8")
+    received: list[RtpPacket] = []
+    try:
+        transceiver = relay_side.addTransceiver(track, direction="sendonly")
+        track.bind(transceiver)
+        port = track.port
+        assert port is not None and not port.ready()
+        viewer_side = viewer.addTransceiver("video", direction="recvonly")
+        handle = viewer_side.receiver._handle_rtp_packet
+
+        async def record(packet: RtpPacket, arrival_time_ms: int) -> None:
+            received.append(packet)
+            await handle(packet, arrival_time_ms=arrival_time_ms)
+
+        viewer_side.receiver._handle_rtp_packet = record  # type: ignore[method-assign]
+        await viewer.setLocalDescription(await viewer.createOffer())
+        await relay_side.setRemoteDescription(viewer.localDescription)
+        await relay_side.setLocalDescription(await relay_side.createAnswer())
+        await viewer.setRemoteDescription(relay_side.localDescription)
+        await eventually(port.ready, timeout=10)
+        codec = seams.negotiated_codecs(transceiver)[0]
+        payload = bytes([0x10, 0x01]) + bytes(30)
+        for sequence_number in range(10, 16):
+            data = port.packet(sequence_number, 9000 * sequence_number, 1, payload)
+            if sequence_number != 12:  # written, but "lost" on the way
+                await port.send(data)
+                port.sent(0, 9000 * sequence_number, len(payload))
+        await eventually(lambda: any(p.payload_type != codec.payloadType for p in received), timeout=10)
+        media = [p for p in received if p.payload_type == codec.payloadType]
+        assert [p.sequence_number for p in media] == [10, 11, 13, 14, 15]
+        assert {p.ssrc for p in media} == {transceiver.sender._ssrc}
+        assert media[0].payload == payload
+        retransmitted = [p for p in received if p.payload_type != codec.payloadType]
+        # RTX (RFC 4588): the original sequence number, then the original payload.
+        assert retransmitted[0].ssrc == transceiver.sender._rtx_ssrc
+        assert retransmitted[0].payload == (12).to_bytes(2, "big") + payload
+        stats = await transceiver.sender.getStats()
+        outbound = next(s for s in stats.values() if s.type == "outbound-rtp")
+        assert outbound.packetsSent == 5
+    finally:
+        track.stop()
+        await viewer.close()
+        await relay_side.close()
+
+
+def test_keyframes_are_recognised_from_the_packet_that_begins_them() -> None:
+    vp8 = "video/VP8"
+    assert starts_keyframe(vp8, bytes([0x10, 0x00, 0x00]))  # S, partition 0; key frame tag
+    assert not starts_keyframe(vp8, bytes([0x10, 0x01, 0x00]))  # an inter frame
+    assert not starts_keyframe(vp8, bytes([0x00, 0x00, 0x00]))  # not the frame's first packet
+    # Extended descriptor: X, then I with a 15-bit picture id, L, T/K; the frame tag after them.
+    assert starts_keyframe(vp8, bytes([0x90, 0xF0, 0x80, 0x01, 0x02, 0x03, 0x00]))
+    assert not starts_keyframe(vp8, bytes([0x90, 0xF0, 0x80, 0x01, 0x02, 0x03, 0x01]))
+    assert not starts_keyframe(vp8, bytes([0x90, 0x80]))  # cut short
+    h264 = "video/H264"
+    assert starts_keyframe(h264, bytes([0x67, 0x42]))  # SPS
+    assert starts_keyframe(h264, bytes([0x65, 0x88]))  # IDR slice
+    assert not starts_keyframe(h264, bytes([0x41, 0x9A]))  # non-IDR slice
+    stap_a = bytes([0x18, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0x01])
+    assert starts_keyframe(h264, stap_a)
+    assert starts_keyframe(h264, bytes([0x7C, 0x85, 0x00]))  # FU-A, start of an IDR slice
+    assert not starts_keyframe(h264, bytes([0x7C, 0x05, 0x00]))  # FU-A, later fragment
+    assert starts_keyframe("audio/opus", b"\x01")
+    assert not starts_keyframe(vp8, b"")

@@ -1,38 +1,45 @@
-"""Forwarding encoded frames from one publisher's track to many viewers' tracks, without decoding.
+"""Forwarding one publisher's RTP packets to many viewers, as they arrive, without decoding.
 
-A ``Feed`` is one kind of media (audio or video) of one source: it takes the frames of whichever
-publisher is attached, and hands each to every ``ForwardTrack`` attached to it. A ``ForwardTrack`` is what
-a viewer's ``RTCRtpSender`` reads: its ``recv()`` returns ``Packet`` objects, which aiortc packetises
-with the codec's ``pack()`` instead of encoding. Everything here runs on the event loop.
+A ``Feed`` is one kind of media (audio or video) of one source: it takes the RTP packets of whichever
+publisher is attached and writes each, at once and in the same event-loop step, to every ``ForwardTrack``
+attached to it. A ``ForwardTrack`` is a viewer's end: it owns the viewer's sequence numbers and timestamps
+(continuous when the feed behind it changes: a new speaker, another language), starts video on a keyframe,
+and writes through its ``RTCRtpSender`` (``seams.SenderPort``). Nothing is queued between the two: a packet
+in is a packet out to every viewer, so a slow viewer costs the others nothing and a frame is never
+re-assembled or packetised again. Everything here runs on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from aiortc import RTCRtpTransceiver, clock
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from av import Packet
-from av.stream import Stream
+from aiortc.rtp import RtpPacket
+from av.frame import Frame
 
-from .codecs import FRAME_TICKS, TIME_BASES, is_keyframe
+from . import seams
+from .codecs import CLOCK_RATES, FRAME_TICKS, starts_keyframe
 
 log = logging.getLogger(__name__)
 
 # At most one keyframe request upstream per feed in this time, however many viewers ask.
 PLI_INTERVAL_SECONDS = 0.5
-# A viewer who joins within this long of a keyframe gets it, and the frames since, at once: a crowd joining
-# together does not wait for the next keyframe request's window. Older than that, a new keyframe is asked for.
+# A viewer who connects within this long of a keyframe gets its packets and those since, at once: a crowd
+# joining together does not wait for the next keyframe request's window. Older than that, a new keyframe is
+# asked for.
 GOP_REPLAY_SECONDS = 1.0
-MAX_GOP_FRAMES = 45
-# Frames a slow viewer may have waiting before it is cut back to the next keyframe.
-MAX_BACKLOG = {"audio": 50, "video": 60}
+MAX_GOP_PACKETS = 600
 TRANSIT_SAMPLES = 2000
+# One (packet, viewer) in this many has its transit time sampled.
+TRANSIT_EVERY = 8
 
 
 @dataclass
@@ -45,93 +52,119 @@ class FeedStats:
     keyframes: int = 0
     audio_level: int | None = None
     ssrc: int | None = None
-    # Seconds from a frame's last packet arriving to a viewer's sender taking it (sampled).
+    # Seconds from a packet reaching the relay to its copy being handed to a viewer's socket (sampled).
     transit: deque[float] = field(default_factory=lambda: deque(maxlen=TRANSIT_SAMPLES))
 
 
 class ForwardTrack(MediaStreamTrack):
-    """A viewer's track: encoded frames of one feed, from the next keyframe on."""
+    """A viewer's end of a feed: that viewer's RTP stream, from the next keyframe on.
 
-    def __init__(self, kind: str, mime: str, on_keyframe_needed: Callable[[], None] | None = None) -> None:
+    aiortc's sender is given this track so that it negotiates and runs its RTCP; ``recv()`` never returns a
+    frame, since the feed writes the packets itself (``forward``).
+    """
+
+    def __init__(self, kind: str, mime: str) -> None:
         super().__init__()
         self.kind = kind
         self.mime = mime
         self.feed: Feed | None = None
-        self._queue: asyncio.Queue[tuple[Packet[Stream], float] | None] = asyncio.Queue()
+        self.port: seams.SenderPort | None = None
+        self._ended: asyncio.Future[None] | None = None
         self._waiting_keyframe = kind == "video"
-        self._on_keyframe_needed = on_keyframe_needed
-        # Timestamps go out on one continuous timeline even when the feed changes (a new speaker, another
-        # language): each feed's frames are shifted by an offset fixed at its first frame.
-        self._offset = 0
-        self._last_pts: int | None = None
-        self._rebase = False
+        self._asked_keyframe = False
+        self._clock_rate = CLOCK_RATES[kind]
+        # Out = in + offset, fixed at the first packet of each feed (``_rebase``); random at the very first.
+        self._sequence_offset = 0
+        self._timestamp_offset = 0
+        self._rebase = True
+        self._last: tuple[int, int, float] | None = None  # sequence number, timestamp, when (perf_counter)
         self.sent_frames = 0
+        self.sent_packets = 0
+
+    def bind(self, transceiver: RTCRtpTransceiver) -> None:
+        """The viewer's transceiver this track's packets are written through."""
+        self.port = seams.SenderPort(transceiver)
+        seams.on_keyframe_request(transceiver.sender, self.keyframe_requested)
 
     @property
     def waiting_keyframe(self) -> bool:
         return self._waiting_keyframe
 
+    @property
+    def ready(self) -> bool:
+        """Connected: packets written now reach the viewer."""
+        return self.readyState == "live" and self.port is not None and self.port.ready()
+
     def attach(self, feed: Feed | None) -> None:
-        """Follow another feed (or none): the switch happens between two frames, on a keyframe for video."""
+        """Follow another feed (or none): the switch happens between two packets, on a keyframe for video."""
         if self.feed is feed:
             return
         if self.feed is not None:
             self.feed.tracks.discard(self)
         self.feed = feed
-        self._rebase = self._last_pts is not None
-        if self.kind == "video":
-            self._waiting_keyframe = True
+        self.restart()
         if feed is not None:
             feed.tracks.add(self)
-            if self._waiting_keyframe and not feed.replay(self):
-                feed.request_keyframe()
 
     def restart(self) -> None:
         """The publisher changed: wait for its first keyframe and join its timeline to ours."""
-        self._rebase = self._last_pts is not None
+        self._rebase = True
+        self._asked_keyframe = False
         if self.kind == "video":
             self._waiting_keyframe = True
 
-    def push(self, packet: Packet[Stream], pts: int, keyframe: bool, arrived: float) -> None:
-        if self.readyState != "live":
-            return
+    async def forward(self, packet: RtpPacket, keyframe: bool, ntp_time: int) -> bool:
+        """Write one of the feed's packets to the viewer; False if it was not written."""
         if self._waiting_keyframe:
             if not keyframe:
-                return
+                return False
             self._waiting_keyframe = False
-        if self._queue.qsize() >= MAX_BACKLOG[self.kind]:
-            # A viewer that cannot keep up skips ahead rather than falling further behind.
-            while not self._queue.empty():
-                self._queue.get_nowait()
-            if self.kind == "video":
-                self._waiting_keyframe = True
-                if self.feed is not None:
-                    self.feed.request_keyframe()
-                return
+        port = self.port
+        assert port is not None
         if self._rebase:
-            assert self._last_pts is not None
-            self._offset = self._last_pts + FRAME_TICKS[self.kind] - pts
-            self._rebase = False
-        if self._offset:
-            shifted: Packet[Stream] = Packet(bytes(packet))
-            shifted.pts = pts + self._offset
-            shifted.time_base = packet.time_base
-            packet = shifted
-        self._last_pts = pts + self._offset
-        self._queue.put_nowait((packet, arrived))
+            self._join(packet)
+        sequence_number = (packet.sequence_number + self._sequence_offset) & 0xFFFF
+        timestamp = (packet.timestamp + self._timestamp_offset) & 0xFFFFFFFF
+        try:
+            await port.send(port.packet(sequence_number, timestamp, packet.marker, packet.payload))
+        except ConnectionError:
+            return False
+        port.sent(ntp_time, timestamp, len(packet.payload))
+        self._last = (sequence_number, timestamp, time.perf_counter())
+        self.sent_packets += 1
+        if packet.marker or self.kind == "audio":
+            self.sent_frames += 1
+        return True
 
-    async def recv(self) -> Packet[Stream]:
+    def _join(self, packet: RtpPacket) -> None:
+        """Continue this viewer's stream from the feed's packet: the next sequence number, and the
+        timestamp that has elapsed since the last packet written (at least a frame)."""
+        if self._last is None:
+            sequence_number, timestamp = random.getrandbits(16), random.getrandbits(32)
+        else:
+            last_sequence, last_timestamp, when = self._last
+            elapsed = int((time.perf_counter() - when) * self._clock_rate)
+            sequence_number = last_sequence + 1
+            timestamp = last_timestamp + max(FRAME_TICKS[self.kind], elapsed)
+        self._sequence_offset = (sequence_number - packet.sequence_number) & 0xFFFF
+        self._timestamp_offset = (timestamp - packet.timestamp) & 0xFFFFFFFF
+        self._rebase = False
+
+    def ask_keyframe_once(self) -> bool:
+        """True the first time since it started waiting: the feed then asks upstream."""
+        if self._asked_keyframe:
+            return False
+        self._asked_keyframe = True
+        return True
+
+    async def recv(self) -> Frame:
+        """Never a frame: wait until stopped (the feed writes the packets)."""
         if self.readyState != "live":
             raise MediaStreamError
-        item = await self._queue.get()
-        if item is None:
-            self.stop()
-            raise MediaStreamError
-        packet, arrived = item
-        self.sent_frames += 1
-        if self.feed is not None and self.sent_frames % 8 == 1:
-            self.feed.stats.transit.append(time.perf_counter() - arrived)
-        return packet
+        if self._ended is None:
+            self._ended = asyncio.get_running_loop().create_future()
+        await self._ended
+        raise MediaStreamError
 
     def keyframe_requested(self) -> None:
         """The viewer lost pictures (PLI/FIR from its side): ask upstream, rate-limited."""
@@ -142,8 +175,8 @@ class ForwardTrack(MediaStreamTrack):
         if self.feed is not None:
             self.feed.tracks.discard(self)
             self.feed = None
-        if self.readyState == "live":
-            self._queue.put_nowait(None)
+        if self._ended is not None and not self._ended.done():
+            self._ended.set_result(None)
         super().stop()
 
 
@@ -151,7 +184,7 @@ KeyframeRequest = Callable[[int], None]
 
 
 class Feed:
-    """One kind of media of one source: the attached publisher's frames, out to every attached track."""
+    """One kind of media of one source: the attached publisher's packets, out to every attached track."""
 
     def __init__(self, kind: str, name: str) -> None:
         self.kind = kind
@@ -163,11 +196,12 @@ class Feed:
         self._ask_keyframe: KeyframeRequest | None = None
         self._last_pli = -PLI_INTERVAL_SECONDS
         self._pending_pli: asyncio.TimerHandle | None = None
-        self._time_base = TIME_BASES[kind]
         self._muted = False
-        # Video: the frames since the last keyframe, while there are few (for viewers who join now).
-        self._gop: list[tuple[Packet[Stream], int]] = []
+        # Video: the packets since the last keyframe began, while there are few (for viewers who join now).
+        self._gop: list[RtpPacket] = []
         self._gop_started = 0.0
+        self._last_timestamp: int | None = None
+        self._samples = 0
 
     @property
     def live(self) -> bool:
@@ -178,7 +212,7 @@ class Feed:
         return self._muted
 
     def mute(self, publisher: object, muted: bool) -> None:
-        """A moderator's mute: the publisher's frames stop here, its connection stays up."""
+        """A moderator's mute: the publisher's packets stop here, its connection stays up."""
         if publisher is not self._publisher or muted == self._muted:
             return
         self._muted = muted
@@ -194,13 +228,14 @@ class Feed:
         return self.codec.mimeType if self.codec else None
 
     def attach(self, publisher: object, codec: RTCRtpCodecParameters, ask_keyframe: KeyframeRequest) -> None:
-        """A publisher's receiver now feeds this; ``publisher`` identifies it for ``on_frame``."""
+        """A publisher's receiver now feeds this; ``publisher`` identifies it for ``on_rtp``."""
         self._publisher = publisher
         self.codec = codec
         self._ask_keyframe = ask_keyframe
         self.stats = FeedStats()
         self._muted = False
         self._gop.clear()
+        self._last_timestamp = None
         for track in self.tracks:
             track.restart()
         if self.tracks:
@@ -219,47 +254,61 @@ class Feed:
             self._pending_pli = None
         return True
 
-    def on_packet(self, publisher: object, ssrc: int, size: int, level: int | None) -> None:
+    async def on_rtp(self, publisher: object, packet: RtpPacket) -> None:
+        """One RTP packet from a publisher: counted, then written to every connected track at once."""
         if publisher is not self._publisher:
             return
-        self.stats.packets += 1
-        self.stats.bytes += size
-        self.stats.ssrc = ssrc
+        stats = self.stats
+        stats.packets += 1
+        stats.bytes += len(packet.payload) + 12
+        stats.ssrc = packet.ssrc
+        level = packet.extensions.audio_level
         if level is not None and not self._muted:
-            self.stats.audio_level = level
-
-    def on_frame(self, publisher: object, codec: RTCRtpCodecParameters, data: bytes, timestamp: int) -> None:
-        """One encoded frame from a publisher: to every track, in the same event-loop step."""
-        if publisher is not self._publisher or not data or self._muted:
+            stats.audio_level = level[1]
+        codec = self.codec
+        if self._muted or codec is None or packet.payload_type != codec.payloadType or not packet.payload:
+            # Retransmissions and padding stay between the publisher and the relay.
             return
         arrived = time.perf_counter()
-        keyframe = is_keyframe(codec.mimeType, data)
-        self.stats.frames += 1
-        if keyframe and self.kind == "video":
-            self.stats.keyframes += 1
-        if not self.tracks and self.kind != "video":
-            return
-        packet: Packet[Stream] = Packet(data)
-        packet.pts = timestamp
-        packet.time_base = self._time_base
+        begins = packet.timestamp != self._last_timestamp
+        self._last_timestamp = packet.timestamp
+        keyframe = begins and self.kind == "video" and starts_keyframe(codec.mimeType, packet.payload)
+        if begins:
+            stats.frames += 1
+            stats.keyframes += keyframe
+        if self.tracks:
+            ntp_time = clock.current_ntp_time()
+            for track in list(self.tracks):
+                if not track.ready:
+                    continue
+                if track.waiting_keyframe and not keyframe and not await self._replay(track, ntp_time):
+                    continue
+                if await track.forward(packet, keyframe, ntp_time):
+                    self._samples += 1
+                    if self._samples % TRANSIT_EVERY == 0:
+                        stats.transit.append(time.perf_counter() - arrived)
         if self.kind == "video":
-            if keyframe:
-                self._gop = [(packet, timestamp)]
-                self._gop_started = arrived
-            elif self._gop and len(self._gop) < MAX_GOP_FRAMES:
-                self._gop.append((packet, timestamp))
-            else:
-                self._gop.clear()
-        for track in list(self.tracks):
-            track.push(packet, timestamp, keyframe, arrived)
+            self._keep(packet, keyframe, arrived)
 
-    def replay(self, track: ForwardTrack) -> bool:
-        """Give a joining viewer the last keyframe and the frames since, if it is recent enough."""
+    def _keep(self, packet: RtpPacket, keyframe: bool, arrived: float) -> None:
+        """The packets since the last keyframe began, for viewers who connect soon after it."""
+        if keyframe:
+            self._gop = [packet]
+            self._gop_started = arrived
+        elif self._gop and len(self._gop) < MAX_GOP_PACKETS:
+            self._gop.append(packet)
+        else:
+            self._gop.clear()
+
+    async def _replay(self, track: ForwardTrack, ntp_time: int) -> bool:
+        """A connected viewer waiting for a keyframe gets the last one and the packets since, if recent
+        enough; otherwise the publisher is asked for one (once). True when the viewer is now in step."""
         if not self._gop or time.perf_counter() - self._gop_started > GOP_REPLAY_SECONDS:
+            if track.ask_keyframe_once():
+                self.request_keyframe()
             return False
-        now = time.perf_counter()
-        for index, (packet, timestamp) in enumerate(self._gop):
-            track.push(packet, timestamp, index == 0, now)
+        for index, packet in enumerate(self._gop):
+            await track.forward(packet, index == 0, ntp_time)
         return not track.waiting_keyframe
 
     def request_keyframe(self) -> None:

@@ -160,11 +160,7 @@ class SessionRelay:
                 peer.receivers[kind] = transceiver.receiver
                 feed = self.feed(source, kind)
                 peer.feeds[kind] = feed
-                seams.tap_receiver(
-                    transceiver.receiver,
-                    functools.partial(feed.on_frame, peer),
-                    functools.partial(feed.on_packet, peer),
-                )
+                seams.tap_receiver(transceiver.receiver, functools.partial(feed.on_rtp, peer))
             answer = await self._answer(pc, offer)
         except BaseException:
             await pc.close()
@@ -240,7 +236,7 @@ class SessionRelay:
                 track = ForwardTrack(kind, mime)
                 transceiver = pc.addTransceiver(track, direction="sendonly")
                 transceiver.setCodecPreferences(preferences(kind, (mime,)))
-                seams.on_keyframe_request(transceiver.sender, track.keyframe_requested)
+                track.bind(transceiver)
                 peer.tracks[kind] = track
                 peer.senders[kind] = transceiver.sender
                 peer.feeds[kind] = feed

@@ -1,32 +1,38 @@
 """Every use Hemicycle makes of aiortc's private internals, in one place.
 
-The relay forwards encoded frames instead of decoding and re-encoding them. aiortc has no public API for
-that, so this module reaches into four places of aiortc 1.16.0 (pinned in pyproject.toml):
+The relay forwards the publisher's RTP packets to every viewer as they arrive, as a selective forwarding
+unit does: no decoding, no re-encoding, not even re-assembling frames or packetising them again per viewer.
+aiortc has no public API for that, so this module reaches into these places of aiortc 1.16.0 (pinned in
+pyproject.toml):
 
-1. ``RTCRtpReceiver.__decoder_queue``: the receiver puts each re-assembled encoded frame, as
-   ``(codec, JitterFrame)``, on this queue for its decoder thread. We replace it, before the receiver
-   starts, with a queue that hands frames to the relay on the event loop and never to the decoder: the
-   decoder thread starts, waits on an empty queue and ends when the receiver stops.
-2. ``RTCRtpReceiver._handle_rtp_packet``: wrapped per instance to count bytes and read the audio-level
-   header extension (RFC 6464), so health figures need no decoding either.
+1. ``RTCRtpReceiver._handle_rtp_packet``: wrapped per instance, so each packet the publisher sends reaches
+   the relay first (then aiortc's own handling: receiver statistics and reports, NACKs to the publisher).
+2. ``RTCRtpReceiver.__decoder_queue``: the receiver still re-assembles frames for its decoder thread; we
+   replace the queue, before the receiver starts, with one that drops them, so nothing is ever decoded.
 3. ``RTCRtpReceiver._send_rtcp_pli``: asks the publisher for a keyframe (RFC 4585 picture loss).
-4. ``RTCRtpSender._send_keyframe``: called when a viewer sends PLI or FIR; replaced per instance so the
-   request goes upstream to the publisher (the sender has no encoder of its own to ask).
+4. ``RTCRtpSender``: a viewer's sender keeps its RTCP (sender reports, receiver reports, NACK, PLI) but its
+   track never yields a frame; the relay writes the RTP itself through the sender's DTLS transport
+   (``RTCDtlsTransport._send_rtp``: SRTP, then ICE), with the sender's SSRC, payload type and header
+   extensions (``__mid``, ``__rtp_header_extensions_map``), and keeps the figures its sender reports carry
+   (``__ntp_timestamp``, ``__rtp_timestamp``, ``__octet_count``, ``__packet_count``) up to date.
+   ``_send_keyframe`` (PLI/FIR from the viewer) is replaced per instance so the request goes upstream, and
+   ``_retransmit`` (NACK) so a lost packet is sent again from the relay's own history, through aiortc's
+   retransmission (RTX when negotiated, via ``__rtp_history``).
 
-``RTCRtpSender._next_encoded_frame`` packetises whatever is not an ``av.Frame`` with the codec's
-``pack()``: that is public behaviour of ``MediaStreamTrack.recv()`` returning an ``av.Packet`` and needs
-nothing here. tests/test_media_seams.py fails loudly if an upgrade breaks any of this.
+tests/test_media_seams.py fails loudly if an upgrade breaks any of this.
 """
 
 from __future__ import annotations
 
 import queue
+import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiortc
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket
 
 # The aiortc release whose internals this module was written against.
 AIORTC_VERSION = "1.16.0"
@@ -34,8 +40,7 @@ AIORTC_VERSION = "1.16.0"
 _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
 _DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
 
-FrameSink = Callable[[RTCRtpCodecParameters, bytes, int], None]
-PacketSink = Callable[[int, int, int | None], None]
+PacketSink = Callable[[RtpPacket], Awaitable[None]]
 
 
 class SeamError(RuntimeError):
@@ -51,43 +56,130 @@ def check_version() -> None:
         )
 
 
-class _EncodedFrameTap(queue.Queue[Any]):
-    """Stands in for the receiver's decoder queue: frames go to the relay, only the stop marker queues."""
+class _NoDecoding(queue.Queue[Any]):
+    """Stands in for the receiver's decoder queue: frames are dropped, only the stop marker queues."""
 
-    def __init__(self, sink: FrameSink) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self._sink = sink
+        self.frames = 0
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         if item is None:
             super().put(None)
-            return
-        codec, frame = item
-        self._sink(codec, frame.data, frame.timestamp)
+        else:
+            self.frames += 1
 
 
-def tap_receiver(receiver: RTCRtpReceiver, on_frame: FrameSink, on_packet: PacketSink) -> None:
-    """Take a receiver's encoded frames and packet counts; call before the connection starts it.
+def tap_receiver(receiver: RTCRtpReceiver, on_packet: PacketSink) -> None:
+    """Hand every RTP packet a receiver gets to ``on_packet`` first; nothing it gets is decoded.
 
-    ``on_frame(codec, data, timestamp)`` gets each complete encoded frame (timestamp in the codec's clock,
-    starting at 0); ``on_packet(ssrc, bytes, audio_level)`` each RTP packet as it arrives, with the level
-    in -dBov (0 loudest, 127 silence) when the publisher sends it.
+    Call before the connection starts the receiver. ``on_packet`` is awaited on the receiver's own loop, so
+    whatever it sends goes out before the next packet is read.
     """
     if not hasattr(receiver, _DECODER_QUEUE) or getattr(receiver, _DECODER_THREAD, None) is not None:
-        raise SeamError("RTCRtpReceiver has no decoder queue to take frames from, or has already started")
-    setattr(receiver, _DECODER_QUEUE, _EncodedFrameTap(on_frame))
+        raise SeamError("RTCRtpReceiver has no decoder queue to replace, or has already started")
+    setattr(receiver, _DECODER_QUEUE, _NoDecoding())
     handle: Callable[..., Awaitable[None]] = receiver._handle_rtp_packet
 
-    async def counted(packet: Any, arrival_time_ms: int) -> None:
-        level = packet.extensions.audio_level
-        on_packet(packet.ssrc, len(packet.payload) + 12, level[1] if level is not None else None)
+    async def tapped(packet: RtpPacket, arrival_time_ms: int) -> None:
+        await on_packet(packet)
         await handle(packet, arrival_time_ms=arrival_time_ms)
 
-    receiver._handle_rtp_packet = counted  # type: ignore[method-assign]
+    receiver._handle_rtp_packet = tapped  # type: ignore[method-assign]
 
 
 def is_tapped(receiver: RTCRtpReceiver) -> bool:
-    return isinstance(getattr(receiver, _DECODER_QUEUE, None), _EncodedFrameTap)
+    return isinstance(getattr(receiver, _DECODER_QUEUE, None), _NoDecoding)
+
+
+def frames_dropped(receiver: RTCRtpReceiver) -> int:
+    """Frames the receiver re-assembled for a decoder and the tap dropped instead."""
+    tap = getattr(receiver, _DECODER_QUEUE, None)
+    return tap.frames if isinstance(tap, _NoDecoding) else 0
+
+
+_HEADER = struct.Struct("!BBHII")
+_SENDER = "_RTCRtpSender__"
+
+
+class SenderPort:
+    """Writes RTP through a viewer's ``RTCRtpSender``: its SSRC, payload type, extensions and SRTP keys.
+
+    Usable once the sender has started (the answer is applied) and its DTLS transport is connected:
+    ``ready()`` says when, and fixes the header every packet gets from then on.
+    """
+
+    def __init__(self, transceiver: RTCRtpTransceiver) -> None:
+        self.sender: RTCRtpSender = transceiver.sender
+        self._transceiver = transceiver
+        self._history: list[bytes | None] = [None] * RTP_HISTORY_SIZE
+        self._first_byte = 0
+        self._payload_type = 0
+        self._ssrc = 0
+        self._extensions = b""
+        self._ready = False
+        self.send: Callable[[bytes], Awaitable[None]] = self._not_ready
+        original: Callable[[int], Awaitable[None]] = self.sender._retransmit
+
+        async def retransmit(sequence_number: int) -> None:
+            data = self._history[sequence_number % RTP_HISTORY_SIZE]
+            if data is None or _HEADER.unpack_from(data)[2] != sequence_number:
+                return
+            history: dict[int, RtpPacket] = getattr(self.sender, _SENDER + "rtp_history")
+            history[sequence_number % RTP_HISTORY_SIZE] = RtpPacket.parse(data, self._extension_map())
+            await original(sequence_number)
+
+        self.sender._retransmit = retransmit  # type: ignore[method-assign]
+
+    @staticmethod
+    async def _not_ready(data: bytes) -> None:
+        raise ConnectionError("the viewer is not connected yet")
+
+    def _extension_map(self) -> Any:
+        return getattr(self.sender, _SENDER + "rtp_header_extensions_map")
+
+    def ready(self) -> bool:
+        if self._ready:
+            return True
+        if not getattr(self.sender, _SENDER + "started"):
+            return False
+        transport = self.sender.transport
+        if transport.state != "connected":
+            return False
+        payload_type = negotiated_codecs(self._transceiver)[0].payloadType
+        if payload_type is None:
+            raise SeamError("the viewer's negotiated codec has no payload type")
+        template = RtpPacket(payload_type=payload_type)
+        template.ssrc = self.sender._ssrc
+        template.extensions.mid = getattr(self.sender, _SENDER + "mid")
+        header = template.serialize(self._extension_map())
+        self._first_byte = header[0]
+        self._payload_type = template.payload_type
+        self._ssrc = template.ssrc
+        self._extensions = header[12:]
+        self.send = transport._send_rtp
+        self._ready = True
+        return True
+
+    def packet(self, sequence_number: int, timestamp: int, marker: int, payload: bytes) -> bytes:
+        """An RTP packet of this sender's stream (kept for retransmission), to hand to ``send``."""
+        data = (
+            _HEADER.pack(
+                self._first_byte, (marker << 7) | self._payload_type, sequence_number, timestamp, self._ssrc
+            )
+            + self._extensions
+            + payload
+        )
+        self._history[sequence_number % RTP_HISTORY_SIZE] = data
+        return data
+
+    def sent(self, ntp_time: int, timestamp: int, payload_size: int) -> None:
+        """Keep the sender's report (RFC 3550 6.4.1) and statistics true to what was written."""
+        sender = self.sender
+        setattr(sender, _SENDER + "ntp_timestamp", ntp_time)
+        setattr(sender, _SENDER + "rtp_timestamp", timestamp)
+        setattr(sender, _SENDER + "octet_count", getattr(sender, _SENDER + "octet_count") + payload_size)
+        setattr(sender, _SENDER + "packet_count", getattr(sender, _SENDER + "packet_count") + 1)
 
 
 async def send_pli(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
