@@ -67,6 +67,7 @@ class ForwardTrack(MediaStreamTrack):
         super().__init__()
         self.kind = kind
         self.mime = mime
+        self.mime_key = mime.lower()
         self.feed: Feed | None = None
         self.port: seams.SenderPort | None = None
         self._ended: asyncio.Future[None] | None = None
@@ -278,8 +279,10 @@ class Feed:
             stats.keyframes += keyframe
         if self.tracks:
             ntp_time = clock.current_ntp_time()
+            mime = codec.mimeType.lower()
             for track in list(self.tracks):
-                if not track.ready:
+                if not track.ready or track.mime_key != mime:
+                    # Not connected yet, or agreed on another codec (the relay is ending that subscription).
                     continue
                 if track.waiting_keyframe and not keyframe and not await self._replay(track, ntp_time):
                     continue
