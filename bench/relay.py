@@ -7,10 +7,10 @@ stock MediaRelay, measured the same way in the same run.
 Three processes, everything on loopback with no ICE servers:
 
 - the **relay** (``--serve forward`` or ``--serve stock``): an aiohttp server that answers a publisher's and
-  viewers' offers. ``forward`` is ``server.media.relay.SessionRelay``, the code Hemicycle runs (encoded
-  frames forwarded, never decoded); ``stock`` is aiortc's ``MediaRelay`` (``buffered=False``), which decodes
-  the publisher once and encodes again for every viewer. ``/stats`` reports the process's CPU time (all
-  threads) and resident memory;
+  viewers' offers. ``forward`` is ``server.media.relay.SessionRelay``, the code Hemicycle runs (RTP
+  packets forwarded as they arrive, never decoded); ``stock`` is aiortc's ``MediaRelay``
+  (``buffered=False``), which decodes the publisher once and encodes again for every viewer. ``/stats``
+  reports the process's CPU time (all threads) and resident memory;
 - the **publisher** (``--serve publisher``): 640x480 VP8 at 30 frames/s and a 440 Hz Opus tone, with
   aiortc's encoder (one keyframe at the start and then only on request);
 - the **viewers**, N aiortc peer connections spread over --workers processes (2 by default). Each counts the
@@ -26,9 +26,9 @@ run at nice 10, so that the relay, which is measured, gets the CPU first. Memory
 memory less that with no viewer, divided by N. The load average is printed with each row: other work on the
 machine shows there. Also printed: the frames per second each viewer received, the time from sending the
 offer to the first picture (median and max over the N viewers, and to the probe's first decoded picture),
-and for the forwarding relay the transit time of a frame through it (from its last packet's arrival to a
-viewer's sender taking it). The stock relay saturates a 2-core machine at a few tens of viewers, hence its
-own, smaller --stock-sizes. Nothing is asserted: the figures are printed.
+and for the forwarding relay the transit time of a packet through it (from the relay reading it to its copy
+being handed to a viewer's socket). The stock relay saturates a 2-core machine at a few tens of viewers,
+hence its own, smaller --stock-sizes. Nothing is asserted: the figures are printed.
 """
 
 from __future__ import annotations
