@@ -122,9 +122,14 @@ async def test_a_sender_port_writes_the_viewers_stream_and_retransmits_what_it_l
         # RTX (RFC 4588): the original sequence number, then the original payload.
         assert retransmitted[0].ssrc == transceiver.sender._rtx_ssrc
         assert retransmitted[0].payload == (12).to_bytes(2, "big") + payload
+        # A packet far older than the last one (beyond the 1024-packet SRTP window): SRTP refuses it,
+        # with an error the relay drops.
+        await port.send(port.packet(5000, 9000 * 5000, 1, payload))
+        with pytest.raises(seams.SEND_ERRORS):
+            await port.send(port.packet(500, 9000 * 500, 1, payload))
         stats = await transceiver.sender.getStats()
         outbound = next(s for s in stats.values() if s.type == "outbound-rtp")
-        assert outbound.packetsSent == 5
+        assert outbound.packetsSent == 5  # as recorded with sent()
     finally:
         track.stop()
         await viewer.close()

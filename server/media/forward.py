@@ -128,7 +128,7 @@ class ForwardTrack(MediaStreamTrack):
         timestamp = (packet.timestamp + self._timestamp_offset) & 0xFFFFFFFF
         try:
             await port.send(port.packet(sequence_number, timestamp, packet.marker, packet.payload))
-        except ConnectionError:
+        except seams.SEND_ERRORS:
             return False
         port.sent(ntp_time, timestamp, len(packet.payload))
         self._last = (sequence_number, timestamp, time.perf_counter())

@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiortc
+import pylibsrtp
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket
@@ -99,6 +100,9 @@ def frames_dropped(receiver: RTCRtpReceiver) -> int:
 
 
 _HEADER = struct.Struct("!BBHII")
+# What writing a packet may raise: not connected (any more), or refused by SRTP (a sequence number already
+# used or too old: a duplicate from the publisher). Either way the packet is dropped, the viewer goes on.
+SEND_ERRORS = (ConnectionError, pylibsrtp.Error)
 _SENDER = "_RTCRtpSender__"
 
 
