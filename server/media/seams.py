@@ -24,6 +24,7 @@ tests/test_media_seams.py fails loudly if an upgrade breaks any of this.
 
 from __future__ import annotations
 
+import logging
 import queue
 import struct
 from collections.abc import Awaitable, Callable
@@ -34,6 +35,8 @@ import pylibsrtp
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket
+
+log = logging.getLogger(__name__)
 
 # The aiortc release whose internals this module was written against.
 AIORTC_VERSION = "1.16.0"
@@ -83,7 +86,11 @@ def tap_receiver(receiver: RTCRtpReceiver, on_packet: PacketSink) -> None:
     handle: Callable[..., Awaitable[None]] = receiver._handle_rtp_packet
 
     async def tapped(packet: RtpPacket, arrival_time_ms: int) -> None:
-        await on_packet(packet)
+        try:
+            await on_packet(packet)
+        except Exception:
+            # A fault in forwarding must not end the publisher's connection: this packet is lost, not the rest.
+            log.exception("forwarding an RTP packet failed")
         await handle(packet, arrival_time_ms=arrival_time_ms)
 
     receiver._handle_rtp_packet = tapped  # type: ignore[method-assign]
