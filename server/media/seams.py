@@ -89,7 +89,7 @@ def tap_receiver(receiver: RTCRtpReceiver, on_packet: PacketSink) -> None:
         try:
             await on_packet(packet)
         except Exception:
-            # A fault in forwarding must not end the publisher's connection: this packet is lost, not the rest.
+            # A fault in forwarding must not end the publisher's connection: this packet is lost, no more.
             log.exception("forwarding an RTP packet failed")
         await handle(packet, arrival_time_ms=arrival_time_ms)
 
