@@ -37,9 +37,10 @@ PLI_INTERVAL_SECONDS = 0.5
 # asked for.
 GOP_REPLAY_SECONDS = 1.0
 MAX_GOP_PACKETS = 600
-TRANSIT_SAMPLES = 2000
-# One (packet, viewer) in this many has its transit time sampled.
-TRANSIT_EVERY = 8
+TRANSIT_SAMPLES = 10000
+# The share of (packet, viewer) pairs whose transit time is sampled, at random so that every viewer's place
+# in the fan-out is represented.
+TRANSIT_SAMPLED = 0.125
 
 
 @dataclass
@@ -202,7 +203,6 @@ class Feed:
         self._gop: list[RtpPacket] = []
         self._gop_started = 0.0
         self._last_timestamp: int | None = None
-        self._samples = 0
 
     @property
     def live(self) -> bool:
@@ -286,10 +286,8 @@ class Feed:
                     continue
                 if track.waiting_keyframe and not keyframe and not await self._replay(track, ntp_time):
                     continue
-                if await track.forward(packet, keyframe, ntp_time):
-                    self._samples += 1
-                    if self._samples % TRANSIT_EVERY == 0:
-                        stats.transit.append(time.perf_counter() - arrived)
+                if await track.forward(packet, keyframe, ntp_time) and random.random() < TRANSIT_SAMPLED:
+                    stats.transit.append(time.perf_counter() - arrived)
         if self.kind == "video":
             self._keep(packet, keyframe, arrived)
 
