@@ -199,8 +199,12 @@ class ModerationEvents:
                 continue
             state, grant_holds = standing[pair]
             if not grant_holds or state == "removed":
+                # The decision is committed before its `moderation:removed` notice is sent (by this process
+                # or, through the manager, another one): closing now could leave the room before the notice
+                # reaches it, and the person would never learn why. The connection stays in the waiting
+                # room, and closes as removed() closes it.
                 self._waiting.pop(sid, None)
-                await self.sio.disconnect(sid)
+                self._close_later([sid])
             elif state == "admitted":
                 await self._admit_here(sid)
             elif state == "left":
@@ -283,6 +287,11 @@ class ModerationEvents:
             ):
                 self._waiting.pop(sid, None)
                 sids.append(sid)
+
+        self._close_later(sids)
+
+    def _close_later(self, sids: list[str]) -> None:
+        """Close connections once a `moderation:removed` notice sent to them has had time to leave."""
 
         async def close() -> None:
             await asyncio.sleep(REMOVAL_NOTICE_SECONDS)

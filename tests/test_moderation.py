@@ -318,6 +318,35 @@ async def test_ban_holds_after_rejoin_and_flags_the_same_browser(moderated: Runn
         assert action in actions
 
 
+@pytest.mark.parametrize("event", ["participant:remove", "participant:ban"])
+async def test_a_waiting_person_is_told_before_the_waiting_room_closes_on_them(
+    moderated: Running, event: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The waiting room's watch may read the stored decision before its notice is sent: it must not close
+    the connection before the notice has reached it (the page would never say why it was closed)."""
+    moderator = await staff(moderated)
+    troll, registered = await waiting_attendee(moderated, "Troll")
+    participant_id = registered["participant"]["id"]
+    sid = troll.sio.get_sid()
+    await moderator.wait_for("moderation", lambda s: waiting_names(s) == ["Troll"])
+    events = moderated.server.app[HUB_KEY].moderation
+    notify = events.removed
+
+    async def watch_wakes_first(participant: int, sessions: set[int], payload: dict[str, Any]) -> None:
+        # What the watch loop does when it wakes between the decision's commit and its notice.
+        await events.reconcile()
+        await notify(participant, sessions, payload)
+
+    monkeypatch.setattr(events, "removed", watch_wakes_first)
+    decided = await moderator.call(event, {"participant_id": participant_id, "reason": "spam"})
+    assert decided["ok"], decided
+    notice = await troll.wait_for("moderation:removed")
+    assert notice["session_id"] == moderated.live_session
+    assert notice["reason"] == "spam" and notice["banned"] is (event == "participant:ban")
+    await eventually(lambda: not troll.sio.connected)
+    assert not events.is_waiting(sid), "closed, and no longer held as waiting"
+
+
 async def test_a_banned_token_cannot_write_even_on_a_connection_opened_before(hemicycle: Running) -> None:
     """Enforcement does not rely on the disconnect arriving: every write checks the grant as it is now."""
     moderator = await staff(hemicycle)
