@@ -164,7 +164,8 @@ class ModerationEvents:
 
     async def stop(self) -> None:
         self._stopping = True
-        for task in (self._watch_task, self._flush_task):
+        # The delayed closes too: everyone is disconnected below, or by the hub.
+        for task in (self._watch_task, self._flush_task, *self._background):
             if task:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
