@@ -250,7 +250,7 @@ class RecordingPort:
         self.written.append((sequence_number, timestamp, marker, payload))
         return payload
 
-    async def send(self, data: bytes) -> None:
+    def write(self, data: bytes) -> None:
         return None
 
     def sent(self, ntp_time: int, timestamp: int, payload_size: int) -> None:

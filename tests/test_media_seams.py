@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 
+import aioice
 import aiortc
 import pytest
+from aioice.ice import StunProtocol
 from aiortc import RTCDtlsTransport, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.rtp import RtpPacket
 
@@ -45,7 +47,15 @@ def test_the_sender_still_answers_rtcp_and_reports_what_the_relay_records() -> N
     assert "self.__rtp_header_extensions_map.configure(parameters)" in sender_setup
     assert "self.__started = True" in sender_setup
     sending = inspect.getsource(RTCDtlsTransport._send_rtp)
-    assert "self._tx_srtp.protect(data)" in sending
+    assert "self._state != State.CONNECTED" in sending
+    assert "data = self._tx_srtp.protect(data)" in sending
+    assert "await self.transport._send(data)" in sending
+    # The direct path does what aioice does for a direct pair, without its coroutines.
+    assert "self.transport.sendto(data, addr)" in inspect.getsource(StunProtocol.send_data)
+    assert "active_pair = self._nominated.get(component)" in inspect.getsource(aioice.Connection.sendto)
+    assert "await active_pair.protocol.send_data(data, active_pair.remote_addr)" in inspect.getsource(
+        aioice.Connection.sendto
+    )
 
 
 async def test_a_tapped_receiver_hands_over_every_packet_and_never_decodes() -> None:
@@ -111,7 +121,7 @@ async def test_a_sender_port_writes_the_viewers_stream_and_retransmits_what_it_l
         for sequence_number in range(10, 16):
             data = port.packet(sequence_number, 9000 * sequence_number, 1, payload)
             if sequence_number != 12:  # written, but "lost" on the way
-                await port.send(data)
+                port.write(data)
                 port.sent(0, 9000 * sequence_number, len(payload))
         await eventually(lambda: any(p.payload_type != codec.payloadType for p in received), timeout=10)
         media = [p for p in received if p.payload_type == codec.payloadType]
@@ -124,9 +134,16 @@ async def test_a_sender_port_writes_the_viewers_stream_and_retransmits_what_it_l
         assert retransmitted[0].payload == (12).to_bytes(2, "big") + payload
         # A packet far older than the last one (beyond the 1024-packet SRTP window): SRTP refuses it,
         # with an error the relay drops.
-        await port.send(port.packet(5000, 9000 * 5000, 1, payload))
+        port.write(port.packet(5000, 9000 * 5000, 1, payload))
         with pytest.raises(seams.SEND_ERRORS):
-            await port.send(port.packet(500, 9000 * 500, 1, payload))
+            port.write(port.packet(500, 9000 * 500, 1, payload))
+        # Through a TURN relay (any other protocol than a direct pair's), aiortc's own path is awaited.
+        pair = transceiver.sender.transport.transport._connection._nominated[1]
+        pair.protocol.__class__ = type("Relayed", (StunProtocol,), {})
+        pending = port.write(port.packet(5001, 9000 * 5001, 1, payload))
+        assert pending is not None
+        await pending
+        await eventually(lambda: received[-1].sequence_number == 5001, timeout=10)
         stats = await transceiver.sender.getStats()
         outbound = next(s for s in stats.values() if s.type == "outbound-rtp")
         assert outbound.packetsSent == 5  # as recorded with sent()

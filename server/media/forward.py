@@ -128,7 +128,9 @@ class ForwardTrack(MediaStreamTrack):
         sequence_number = (packet.sequence_number + self._sequence_offset) & 0xFFFF
         timestamp = (packet.timestamp + self._timestamp_offset) & 0xFFFFFFFF
         try:
-            await port.send(port.packet(sequence_number, timestamp, packet.marker, packet.payload))
+            pending = port.write(port.packet(sequence_number, timestamp, packet.marker, packet.payload))
+            if pending is not None:
+                await pending
         except seams.SEND_ERRORS:
             return False
         port.sent(ntp_time, timestamp, len(packet.payload))
