@@ -4,6 +4,7 @@ loudly, before it fails in a session."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 
 import aioice
@@ -138,8 +139,11 @@ async def test_a_sender_port_writes_the_viewers_stream_and_retransmits_what_it_l
         with pytest.raises(seams.SEND_ERRORS):
             port.write(port.packet(500, 9000 * 500, 1, payload))
         # Through a TURN relay (any other protocol than a direct pair's), aiortc's own path is awaited.
-        pair = transceiver.sender.transport.transport._connection._nominated[1]
-        pair.protocol.__class__ = type("Relayed", (StunProtocol,), {})
+        nominated = transceiver.sender.transport.transport._connection._nominated
+        relayed = copy.copy(nominated[1])
+        relayed.protocol = copy.copy(relayed.protocol)
+        relayed.protocol.__class__ = type("Relayed", (StunProtocol,), {})
+        nominated[1] = relayed
         pending = port.write(port.packet(5001, 9000 * 5001, 1, payload))
         assert pending is not None
         await pending

@@ -94,8 +94,8 @@ class ForwardTrack(MediaStreamTrack):
 
     @property
     def ready(self) -> bool:
-        """Connected: packets written now reach the viewer."""
-        return self.readyState == "live" and self.port is not None and self.port.ready()
+        """Connected: packets written now reach the viewer (a stopped track is no longer in any feed)."""
+        return self.port is not None and self.port.ready()
 
     def attach(self, feed: Feed | None) -> None:
         """Follow another feed (or none): the switch happens between two packets, on a keyframe for video."""

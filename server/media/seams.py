@@ -116,6 +116,10 @@ _HEADER = struct.Struct("!BBHII")
 # used or too old: a duplicate from the publisher). Either way the packet is dropped, the viewer goes on.
 SEND_ERRORS = (ConnectionError, pylibsrtp.Error)
 _SENDER = "_RTCRtpSender__"
+_NTP_TIMESTAMP = _SENDER + "ntp_timestamp"
+_RTP_TIMESTAMP = _SENDER + "rtp_timestamp"
+_OCTET_COUNT = _SENDER + "octet_count"
+_PACKET_COUNT = _SENDER + "packet_count"
 
 
 class SenderPort:
@@ -137,6 +141,14 @@ class SenderPort:
         self._ready = False
         self._dtls: Any = None
         self._ice: Any = None
+        self._pair: Any = None
+        self._sendto: Callable[[bytes, Any], None] | None = None
+        self._address: Any = None
+        # The sender's own attributes, where its reports read them.
+        self._figures: dict[str, Any] = vars(self.sender)
+        for name in (_NTP_TIMESTAMP, _RTP_TIMESTAMP, _OCTET_COUNT, _PACKET_COUNT):
+            if not isinstance(self._figures.get(name), int):
+                raise SeamError(f"RTCRtpSender has no {name} figure to keep")
         original: Callable[[int], Awaitable[None]] = self.sender._retransmit
 
         async def retransmit(sequence_number: int) -> None:
@@ -185,17 +197,25 @@ class SenderPort:
         if dtls is None or dtls._state != DtlsState.CONNECTED:
             raise ConnectionError("the viewer is not connected")
         pair = self._ice._nominated.get(1)
-        if pair is None:
-            raise ConnectionError("the viewer has no ICE pair")
-        protocol = pair.protocol
-        if type(protocol) is StunProtocol:
-            protocol.transport.sendto(dtls._tx_srtp.protect(data), pair.remote_addr)
+        if pair is not self._pair:
+            self._route(pair)
+        if self._sendto is not None:
+            self._sendto(dtls._tx_srtp.protect(data), self._address)
             return None
         awaitable: Awaitable[None] = dtls._send_rtp(data)
         return awaitable
 
+    def _route(self, pair: Any) -> None:
+        """The nominated pair changed (first use, ICE restart): send straight to its socket if direct."""
+        if pair is None:
+            raise ConnectionError("the viewer has no ICE pair")
+        self._pair = pair
+        direct = type(pair.protocol) is StunProtocol
+        self._sendto = pair.protocol.transport.sendto if direct else None
+        self._address = pair.remote_addr
+
     def packet(self, sequence_number: int, timestamp: int, marker: int, payload: bytes) -> bytes:
-        """An RTP packet of this sender's stream (kept for retransmission), to hand to ``send``."""
+        """An RTP packet of this sender's stream (kept for retransmission), to hand to ``write``."""
         data = (
             _HEADER.pack(
                 self._first_byte, (marker << 7) | self._payload_type, sequence_number, timestamp, self._ssrc
@@ -208,11 +228,11 @@ class SenderPort:
 
     def sent(self, ntp_time: int, timestamp: int, payload_size: int) -> None:
         """Keep the sender's report (RFC 3550 6.4.1) and statistics true to what was written."""
-        sender = self.sender
-        setattr(sender, _SENDER + "ntp_timestamp", ntp_time)
-        setattr(sender, _SENDER + "rtp_timestamp", timestamp)
-        setattr(sender, _SENDER + "octet_count", getattr(sender, _SENDER + "octet_count") + payload_size)
-        setattr(sender, _SENDER + "packet_count", getattr(sender, _SENDER + "packet_count") + 1)
+        figures = self._figures
+        figures[_NTP_TIMESTAMP] = ntp_time
+        figures[_RTP_TIMESTAMP] = timestamp
+        figures[_OCTET_COUNT] += payload_size
+        figures[_PACKET_COUNT] += 1
 
 
 async def send_pli(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
