@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -57,6 +58,8 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from server.media.relay import ROOM, SessionRelay
 
 NO_ICE = RTCConfiguration(iceServers=[])
+# Viewers who subscribe one after another once the N are connected, each timed to its first decoded picture.
+LATE_VIEWERS = 5
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -241,9 +244,11 @@ class BenchViewer:
     pc: RTCPeerConnection = field(default_factory=lambda: RTCPeerConnection(NO_ICE))
     frames: dict[str, int] = field(default_factory=lambda: {"audio": 0, "video": 0})
     asked_at: float = 0.0
+    connected_at: float | None = None
     first_picture: float | None = None
     first_decoded: float | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    decoded: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def connect(self, http: aiohttp.ClientSession, relay_url: str) -> None:
         for kind in ("audio", "video"):
@@ -257,6 +262,11 @@ class BenchViewer:
         def on_track(track: MediaStreamTrack) -> None:
             if self.decode:
                 self.tasks.append(asyncio.ensure_future(self._consume(track)))
+
+        @self.pc.on("connectionstatechange")
+        def on_state() -> None:
+            if self.pc.connectionState == "connected" and self.connected_at is None:
+                self.connected_at = time.perf_counter()
 
         await self.pc.setLocalDescription(await self.pc.createOffer())
         self.asked_at = time.perf_counter()
@@ -285,6 +295,7 @@ class BenchViewer:
                 self.frames[track.kind] += 1
                 if track.kind == "video" and self.first_decoded is None:
                     self.first_decoded = self.first_picture = time.perf_counter()
+                    self.decoded.set()
         except MediaStreamError:
             return
 
@@ -333,12 +344,25 @@ async def serve_viewers(relay_url: str, count: int, probe: bool) -> None:
                 report = {
                     "fps": [(v.frames["video"] - m) / elapsed for v, m in zip(viewers, marks, strict=True)],
                     "first": [v.first_picture - v.asked_at for v in viewers if v.first_picture is not None],
+                    "connected": [v.connected_at - v.asked_at for v in viewers if v.connected_at is not None],
                     "without": sum(v.first_picture is None for v in viewers),
                     "first_decoded": viewers[0].first_decoded - viewers[0].asked_at
                     if viewers[0].first_decoded
                     else None,
                 }
                 print(json.dumps(report), flush=True)
+            elif command == "late":
+                # One viewer more at a time, into the running relay: subscribe to first decoded picture.
+                late = []
+                for _ in range(LATE_VIEWERS):
+                    viewer = BenchViewer(decode=True)
+                    await viewer.connect(http, relay_url)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(viewer.decoded.wait(), 10)
+                    if viewer.first_decoded is not None:
+                        late.append(viewer.first_decoded - viewer.asked_at)
+                    await viewer.close()
+                print(json.dumps({"late": late}), flush=True)
             elif command == "close":
                 for viewer in viewers:
                     await viewer.close()
@@ -417,6 +441,7 @@ async def measure(mode: str, sizes: list[int], args: argparse.Namespace) -> list
                 await asyncio.sleep(args.window)
                 after = await relay_stats(http, url)
                 reports = await asyncio.gather(*(ask(w, "report") for w in workers))
+                late = (await ask(workers[0], "late"))["late"]
                 for worker in workers:
                     await ask(worker, "close")
                     await worker.wait()
@@ -425,6 +450,7 @@ async def measure(mode: str, sizes: list[int], args: argparse.Namespace) -> list
                 # Frames per second the relay handed to each viewer's sender, as the relay counts them.
                 forwarded = (after["sent_video_frames"] - before["sent_video_frames"]) / args.window / n
                 first = [t for r in reports for t in r["first"]]
+                connected = [t for r in reports for t in r["connected"]]
                 first_decoded = reports[0]["first_decoded"]
                 transit = after["transit"]
                 results.append(
@@ -441,6 +467,10 @@ async def measure(mode: str, sizes: list[int], args: argparse.Namespace) -> list
                         "first_picture_median_ms": 1000 * statistics.median(first) if first else None,
                         "first_picture_max_ms": 1000 * max(first) if first else None,
                         "first_decoded_ms": 1000 * first_decoded if first_decoded else None,
+                        "connected_median_ms": 1000 * statistics.median(connected) if connected else None,
+                        "connected_max_ms": 1000 * max(connected) if connected else None,
+                        "late_decoded_median_ms": 1000 * statistics.median(late) if late else None,
+                        "late_decoded_max_ms": 1000 * max(late) if late else None,
                         "transit_p50_ms": 1000 * pct(transit, 0.5) if transit else None,
                         "transit_p99_ms": 1000 * pct(transit, 0.99) if transit else None,
                         "idle_cpu_core": idle_cpu,
@@ -470,7 +500,8 @@ def report(results: list[dict[str, Any]]) -> None:
     print()
     print(
         "relay    viewers  CPU(core)  CPU/viewer(%core)  at 30 fps  viewers/core  RSS(MiB)  mem/viewer(KiB)"
-        "  sent fps  recv fps med/min  1st picture med/max(ms)  1st decoded(ms)  transit p50/p99(ms)  load"
+        "  sent fps  recv fps med/min  connected med/max(ms)  1st picture med/max(ms)  1st decoded(ms)"
+        "  late decoded med/max(ms)  transit p50/p99(ms)  load"
     )
     for r in results:
         per = r["cpu_per_viewer_full_rate"]
@@ -480,8 +511,10 @@ def report(results: list[dict[str, Any]]) -> None:
             f"{fmt(1 / per if per > 0 else None, '12.0f'):>12}  {r['rss_mib']:8.1f}  "
             f"{r['mem_per_viewer_kib']:15.0f}  "
             f"{r['forwarded_fps']:8.1f}  {r['fps_median']:10.1f}/{r['fps_min']:4.1f}  "
+            f"{fmt(r['connected_median_ms'], '10.0f'):>10}/{fmt(r['connected_max_ms'], '.0f'):<11}  "
             f"{fmt(r['first_picture_median_ms'], '10.0f'):>10}/"
             f"{fmt(r['first_picture_max_ms'], '.0f'):<13}  {fmt(r['first_decoded_ms'], '15.0f'):>15}  "
+            f"{fmt(r['late_decoded_median_ms'], '13.0f'):>13}/{fmt(r['late_decoded_max_ms'], '.0f'):<11}  "
             f"{fmt(r['transit_p50_ms'], '.2f')}/{fmt(r['transit_p99_ms'], '.2f'):<13}  "
             f"{r['load_average']:.1f}"
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 import pytest
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
@@ -246,15 +246,8 @@ class RecordingPort:
     def ready(self) -> bool:
         return True
 
-    def packet(self, sequence_number: int, timestamp: int, marker: int, payload: bytes) -> bytes:
+    def send(self, sequence_number: int, timestamp: int, marker: int, payload: bytes, ntp_time: int) -> None:
         self.written.append((sequence_number, timestamp, marker, payload))
-        return payload
-
-    def write(self, data: bytes) -> None:
-        return None
-
-    def sent(self, ntp_time: int, timestamp: int, payload_size: int) -> None:
-        return None
 
 
 def connected_track(kind: str = "video") -> tuple[ForwardTrack, RecordingPort]:
@@ -336,3 +329,36 @@ async def test_a_viewer_switched_to_another_feed_continues_its_own_stream() -> N
     assert (timestamps[3] - timestamps[2]) & 0xFFFFFFFF >= 960
     floor.close()
     french.close()
+
+
+async def test_a_viewer_behind_a_turn_relay_gets_its_packets_in_order_after_the_direct_ones() -> None:
+    """Writes that must be awaited (a TURN relay) wait until every direct viewer has the packet."""
+    codec = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, payloadType=111)
+    publisher = object()
+    feed = Feed("audio", "room/audio")
+    feed.attach(publisher, codec, lambda ssrc: None)
+    events: list[str] = []
+
+    class RelayedPort(RecordingPort):
+        def send(  # type: ignore[override]
+            self, sequence_number: int, timestamp: int, marker: int, payload: bytes, ntp_time: int
+        ) -> Awaitable[None]:
+            async def through_turn() -> None:
+                events.append(f"relayed {payload.decode()}")
+
+            return through_turn()
+
+    class DirectPort(RecordingPort):
+        def send(
+            self, sequence_number: int, timestamp: int, marker: int, payload: bytes, ntp_time: int
+        ) -> None:
+            events.append(f"direct {payload.decode()}")
+
+    relayed, direct = ForwardTrack("audio", "audio/opus"), ForwardTrack("audio", "audio/opus")
+    relayed.port, direct.port = RelayedPort(), DirectPort()  # type: ignore[assignment]
+    relayed.attach(feed)
+    direct.attach(feed)
+    for n in range(2):
+        await feed.on_rtp(publisher, RtpPacket(payload_type=111, sequence_number=n, payload=str(n).encode()))
+    assert events == ["direct 0", "relayed 0", "direct 1", "relayed 1"]
+    feed.close()

@@ -120,10 +120,10 @@ async def test_a_sender_port_writes_the_viewers_stream_and_retransmits_what_it_l
         codec = seams.negotiated_codecs(transceiver)[0]
         payload = bytes([0x10, 0x01]) + bytes(30)
         for sequence_number in range(10, 16):
-            data = port.packet(sequence_number, 9000 * sequence_number, 1, payload)
-            if sequence_number != 12:  # written, but "lost" on the way
-                port.write(data)
-                port.sent(0, 9000 * sequence_number, len(payload))
+            if sequence_number == 12:  # kept for retransmission, but "lost" on the way
+                port.packet(sequence_number, 9000 * sequence_number, 1, payload)
+            else:
+                assert port.send(sequence_number, 9000 * sequence_number, 1, payload, 0) is None
         await eventually(lambda: any(p.payload_type != codec.payloadType for p in received), timeout=10)
         media = [p for p in received if p.payload_type == codec.payloadType]
         assert [p.sequence_number for p in media] == [10, 11, 13, 14, 15]
@@ -150,7 +150,7 @@ async def test_a_sender_port_writes_the_viewers_stream_and_retransmits_what_it_l
         await eventually(lambda: received[-1].sequence_number == 5001, timeout=10)
         stats = await transceiver.sender.getStats()
         outbound = next(s for s in stats.values() if s.type == "outbound-rtp")
-        assert outbound.packetsSent == 5  # as recorded with sent()
+        assert outbound.packetsSent == 5  # as recorded by send()
     finally:
         track.stop()
         await viewer.close()

@@ -12,12 +12,13 @@ re-assembled or packetised again. Everything here runs on the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from random import getrandbits, random
 
 from aiortc import RTCRtpTransceiver, clock
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -115,26 +116,31 @@ class ForwardTrack(MediaStreamTrack):
         if self.kind == "video":
             self._waiting_keyframe = True
 
-    async def forward(self, packet: RtpPacket, keyframe: bool, ntp_time: int) -> bool:
-        """Write one of the feed's packets to the viewer; False if it was not written."""
+    def forward(
+        self, packet: RtpPacket, keyframe: bool, ntp_time: int, now: float, pending: list[Awaitable[None]]
+    ) -> bool:
+        """Write one of the feed's packets to the viewer now; False if it was not written.
+
+        A write that must be awaited (a viewer behind a TURN relay) is appended to ``pending``, for the feed
+        to await once every viewer has had the packet.
+        """
         if self._waiting_keyframe:
             if not keyframe:
                 return False
             self._waiting_keyframe = False
-        port = self.port
-        assert port is not None
         if self._rebase:
             self._join(packet)
         sequence_number = (packet.sequence_number + self._sequence_offset) & 0xFFFF
         timestamp = (packet.timestamp + self._timestamp_offset) & 0xFFFFFFFF
+        port = self.port
+        assert port is not None
         try:
-            pending = port.write(port.packet(sequence_number, timestamp, packet.marker, packet.payload))
-            if pending is not None:
-                await pending
+            write = port.send(sequence_number, timestamp, packet.marker, packet.payload, ntp_time)
         except seams.SEND_ERRORS:
             return False
-        port.sent(ntp_time, timestamp, len(packet.payload))
-        self._last = (sequence_number, timestamp, time.perf_counter())
+        if write is not None:
+            pending.append(write)
+        self._last = (sequence_number, timestamp, now)
         self.sent_packets += 1
         if packet.marker or self.kind == "audio":
             self.sent_frames += 1
@@ -144,7 +150,7 @@ class ForwardTrack(MediaStreamTrack):
         """Continue this viewer's stream from the feed's packet: the next sequence number, and the
         timestamp that has elapsed since the last packet written (at least a frame)."""
         if self._last is None:
-            sequence_number, timestamp = random.getrandbits(16), random.getrandbits(32)
+            sequence_number, timestamp = getrandbits(16), getrandbits(32)
         else:
             last_sequence, last_timestamp, when = self._last
             elapsed = int((time.perf_counter() - when) * self._clock_rate)
@@ -282,14 +288,19 @@ class Feed:
         if self.tracks:
             ntp_time = clock.current_ntp_time()
             mime = codec.mimeType.lower()
+            pending: list[Awaitable[None]] = []
+            transit = stats.transit
             for track in list(self.tracks):
                 if not track.ready or track.mime_key != mime:
                     # Not connected yet, or agreed on another codec (the relay is ending that subscription).
                     continue
-                if track.waiting_keyframe and not keyframe and not await self._replay(track, ntp_time):
+                if track.waiting_keyframe and not keyframe and not self._replay(track, ntp_time, pending):
                     continue
-                if await track.forward(packet, keyframe, ntp_time) and random.random() < TRANSIT_SAMPLED:
-                    stats.transit.append(time.perf_counter() - arrived)
+                if track.forward(packet, keyframe, ntp_time, arrived, pending) and random() < TRANSIT_SAMPLED:
+                    transit.append(time.perf_counter() - arrived)
+            for write in pending:
+                with contextlib.suppress(*seams.SEND_ERRORS):
+                    await write
         if self.kind == "video":
             self._keep(packet, keyframe, arrived)
 
@@ -303,15 +314,16 @@ class Feed:
         else:
             self._gop.clear()
 
-    async def _replay(self, track: ForwardTrack, ntp_time: int) -> bool:
+    def _replay(self, track: ForwardTrack, ntp_time: int, pending: list[Awaitable[None]]) -> bool:
         """A connected viewer waiting for a keyframe gets the last one and the packets since, if recent
         enough; otherwise the publisher is asked for one (once). True when the viewer is now in step."""
-        if not self._gop or time.perf_counter() - self._gop_started > GOP_REPLAY_SECONDS:
+        now = time.perf_counter()
+        if not self._gop or now - self._gop_started > GOP_REPLAY_SECONDS:
             if track.ask_keyframe_once():
                 self.request_keyframe()
             return False
         for index, packet in enumerate(self._gop):
-            await track.forward(packet, index == 0, ntp_time)
+            track.forward(packet, index == 0, ntp_time, now, pending)
         return not track.waiting_keyframe
 
     def request_keyframe(self) -> None:

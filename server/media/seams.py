@@ -226,13 +226,17 @@ class SenderPort:
         self._history[sequence_number % RTP_HISTORY_SIZE] = data
         return data
 
-    def sent(self, ntp_time: int, timestamp: int, payload_size: int) -> None:
-        """Keep the sender's report (RFC 3550 6.4.1) and statistics true to what was written."""
+    def send(
+        self, sequence_number: int, timestamp: int, marker: int, payload: bytes, ntp_time: int
+    ) -> Awaitable[None] | None:
+        """``packet`` and ``write`` in one, keeping the sender's report figures true (RFC 3550 6.4.1)."""
+        write = self.write(self.packet(sequence_number, timestamp, marker, payload))
         figures = self._figures
         figures[_NTP_TIMESTAMP] = ntp_time
         figures[_RTP_TIMESTAMP] = timestamp
-        figures[_OCTET_COUNT] += payload_size
+        figures[_OCTET_COUNT] += len(payload)
         figures[_PACKET_COUNT] += 1
+        return write
 
 
 async def send_pli(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
