@@ -28,7 +28,7 @@ from server.domain.roles import ROLE_PERMISSIONS, Permission
 from server.floor import Floor
 from server.service import Hemicycle
 
-from . import fanout, protocol
+from . import fanout, protocol, wsdirect
 from .caption_events import CaptionEvents
 from .media_events import MediaEvents
 from .moderation_events import ModerationEvents
@@ -90,7 +90,7 @@ class Hub:
     def __init__(self, core: Hemicycle, redis_url: str | None, redis_channel: str = "hemicycle") -> None:
         self.core = core
         self.instance_id = core.instance_id
-        self.sio = socketio.AsyncServer(
+        self.sio = wsdirect.SocketServer(
             async_mode="aiohttp",
             client_manager=fanout.manager(redis_url, redis_channel),
             max_http_buffer_size=MAX_MESSAGE_BYTES,
