@@ -1189,8 +1189,8 @@ def report(results: list[PhaseResult], opts: Options, started: float) -> list[st
         "processes on the machine (not this benchmark: a source of noise); drop: connections lost during",
         "the case (not counted elsewhere); lost: among connections that stayed up, missed deliveries +",
         "attendees not at the server's final version, + hand-raise inconsistencies. Hemicycle writes",
-        "each change first, gathers changes for 5 ms and spaces broadcasts by audience (100 us per",
-        "listener, at most 600 ms); the baseline emits at once, and coalesces hands over 50 ms.",
+        "each change first, gathers changes for 5 ms and spaces broadcasts by audience (50 us per",
+        "listener, at most 300 ms); the baseline emits at once, and coalesces hands over 50 ms.",
     ]
     loads = [r for r in results if r.phase == LOAD]
     if loads:

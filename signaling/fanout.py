@@ -6,16 +6,23 @@ unbounded outgoing queue), so for a session of thousands the tasks themselves ar
 broadcast. These managers make the same calls one after the other instead, through engine.io's public
 `send_packet`, yielding to the event loop every few hundred recipients so other work is not held up. The
 message is encoded once, as python-socketio does; messages that expect acknowledgements are left to it.
+
+With engine.io's server from `signaling/wsdirect.py`, the websocket frame is built once as well, and each
+websocket recipient whose writer is idle gets it in one `transport.write`, without waking its writer task;
+the others (polling, a full buffer, packets still queued) get the packet through engine.io's queue.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import socketio
 from engineio import packet as eio_packet
 from socketio import packet
+
+from . import wsdirect
 
 YIELD_EVERY = 256
 
@@ -50,9 +57,21 @@ class DirectEmit(socketio.AsyncManager):  # type: ignore[misc]
         ]
         # A list first: the room may change while this yields.
         recipients = [eio_sid for sid, eio_sid in self.get_participants(namespace, room) if sid not in skip]
+        eio = self.server.eio
+        if isinstance(eio, wsdirect.WsDirectServer) and len(frames) == 1:
+            (only,) = frames
+            wire = wsdirect.frame(only.encode())
+            now = time.time()
+            for index, eio_sid in enumerate(recipients, start=1):
+                if not eio.write(eio_sid, wire, now):
+                    await eio.queue_packet(eio_sid, only)
+                if index % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+                    now = time.time()
+            return
         for index, eio_sid in enumerate(recipients, start=1):
             for frame in frames:
-                await self.server.eio.send_packet(eio_sid, frame)
+                await eio.send_packet(eio_sid, frame)
             if index % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
 

@@ -1,0 +1,211 @@
+"""Writing to an attendee's websocket without engine.io's writer task, and every use of engine.io's and
+aiohttp's internals this needs, in one place.
+
+engine.io sends each packet by putting it on the socket's queue; the socket's writer task wakes, takes it
+(``asyncio.wait_for(queue.get(), ...)``: on Python 3.11 one more task per packet), encodes it and has
+aiohttp build and write the websocket frame. For a broadcast to thousands that is one task wake-up and one
+frame build per recipient. Server-to-client frames are not masked, so an uncompressed frame is the same
+bytes for every connection: ``WsDirectServer.write`` puts those bytes on a socket's transport at once, when
+that is provably the same as what the writer would do, and otherwise leaves the packet to the queue.
+
+A packet is written directly only if, at that moment, all of these hold (``WsDirectServer._writable``):
+
+- the socket is on the websocket transport (``upgraded``, not ``upgrading``), neither ``closing`` nor
+  ``closed``, and its ping has not timed out (engine.io's own ``send`` closes such a socket: left to it);
+- its queue is empty and its one consumer, the websocket writer, is parked in ``queue.get()`` with nothing
+  in hand (``ParkingQueue.parked``). Whatever was queued before has then been written to the transport, so
+  the direct write comes after it; whatever is queued after comes after the direct write. Order holds
+  whichever path each packet takes, so engine.io's own sends (pings, the close packet) can keep the queue;
+- aiohttp's response is open and uncompressed, and the transport is open with nothing in its write buffer.
+  A client that does not read fills its buffer, its packets take the queue and its writer waits for it
+  (``drain``), as before: it holds up no one else, and its own packets keep their order.
+
+What this relies on, checked against python-engineio 4.15.1, python-socketio 5.18.1 and aiohttp 3.14.5
+(pinned in pyproject.toml; ``check_versions`` falls back to stock engine.io on any other version, and
+tests/test_wsdirect.py fails loudly when an assumption no longer holds):
+
+1. engine.io: ``BaseSocket.__init__`` makes its queue with ``server.create_queue()``; after the upgrade the
+   only consumer of the queue is the writer task in ``AsyncSocket._websocket_handler``, which waits in
+   ``queue.get()`` (through ``AsyncSocket.poll``) and sends what it takes with ``ws.send(pkt.encode())``.
+2. engine.io: ``server._async['websocket']`` is the driver's ``WebSocket`` class, called as
+   ``cls(socket._websocket_handler, server)`` then ``await ws(environ)``; the aiohttp driver's ``__call__``
+   builds the ``WebSocketResponse``, prepares it and awaits the handler. Our subclass does the same with
+   ``compress=False`` and records the response and transport on the socket.
+3. engine.io: ``AsyncSocket`` attributes ``upgraded``, ``upgrading``, ``closing``, ``closed``, ``last_ping``,
+   ``queue``; ``AsyncServer.sockets`` (sid to socket), ``send_packet``, ``ping_timeout``;
+   ``Packet.encode()`` returns ``str`` (a text frame) or ``bytes`` (a binary frame).
+4. python-socketio: ``AsyncServer._engineio_server_class()`` returns the class it instantiates as ``eio``.
+5. aiohttp: an uncompressed server frame is ``_write_websocket_frame``'s header + payload, without mask
+   (RFC 6455 section 5.2; a test compares the bytes). ``WebSocketResponse.closed`` and ``.compress`` and
+   ``request.transport`` are public. aiohttp's writer counts the bytes it wrote to decide when to wait for
+   the transport (``_output_size``); direct writes are not counted, which only matters once the buffer
+   grows, and then writes go through aiohttp again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import time
+from importlib.metadata import version
+from typing import Any
+
+import engineio
+import socketio
+from aiohttp.web import WebSocketResponse
+from engineio import packet as eio_packet
+from engineio.async_drivers import aiohttp as eio_aiohttp
+
+log = logging.getLogger(__name__)
+
+# The releases whose internals this module was written against.
+CHECKED_VERSIONS = {"python-engineio": "4.15.1", "python-socketio": "5.18.1", "aiohttp": "3.14.5"}
+
+_TEXT = 0x81  # FIN + text opcode
+_BINARY = 0x82  # FIN + binary opcode
+
+
+def check_versions() -> dict[str, str]:
+    """The installed versions that differ from those checked (empty when all match)."""
+    return {name: version(name) for name, checked in CHECKED_VERSIONS.items() if version(name) != checked}
+
+
+def frame(encoded: str | bytes) -> bytes:
+    """An unmasked, uncompressed, final websocket frame carrying one engine.io packet."""
+    data, first = (encoded.encode("utf-8"), _TEXT) if isinstance(encoded, str) else (encoded, _BINARY)
+    size = len(data)
+    if size < 126:
+        header = struct.pack("!BB", first, size)
+    elif size < 65536:
+        header = struct.pack("!BBH", first, 126, size)
+    else:
+        header = struct.pack("!BBQ", first, 127, size)
+    return header + data
+
+
+class ParkingQueue(asyncio.Queue[Any]):
+    """A socket's outgoing queue that knows whether its consumer is waiting in ``get()`` with nothing in
+    hand. ``parked`` goes up before the wait and down in the same step that takes the item."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.parked = 0
+
+    async def get(self) -> Any:
+        if not self.empty():
+            return self.get_nowait()
+        self.parked += 1
+        try:
+            return await super().get()
+        finally:
+            self.parked -= 1
+
+
+class _Direct:
+    """What a socket needs for direct writes, set once its websocket is prepared."""
+
+    __slots__ = ("response", "transport")
+
+    def __init__(self, response: WebSocketResponse, transport: asyncio.Transport) -> None:
+        self.response = response
+        self.transport = transport
+
+
+_ATTRIBUTE = "_hemicycle_direct"
+
+
+class UncompressedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
+    """engine.io's aiohttp websocket, without permessage-deflate, remembered by its socket.
+
+    Signalling messages are small: deflating each one for each connection costs more CPU than the bytes it
+    saves, and a compressed frame would differ per connection (the compressor keeps context)."""
+
+    async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
+        request = environ["aiohttp.request"]
+        self._sock = WebSocketResponse(max_msg_size=self.server.max_http_buffer_size, compress=False)
+        await self._sock.prepare(request)
+        self.environ = environ
+        socket = getattr(self.handler, "__self__", None)
+        transport = request.transport
+        if socket is not None and transport is not None:
+            setattr(socket, _ATTRIBUTE, _Direct(self._sock, transport))
+        try:
+            await self.handler(self)
+        finally:
+            if socket is not None and getattr(socket, _ATTRIBUTE, None) is not None:
+                setattr(socket, _ATTRIBUTE, None)
+        return self._sock
+
+
+class WsDirectServer(engineio.AsyncServer):  # type: ignore[misc]
+    """engine.io's server, writing packets straight to a websocket whenever that keeps their order."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A copy: the driver's table is shared by every server of the process.
+        driver: dict[str, Any] = getattr(self, "_async")  # noqa: B009 (engine.io's, untyped)
+        self._async = {**driver, "websocket": UncompressedWebSocket}
+        self.direct_writes = 0  # packets that skipped the queue, for tests and diagnosis
+
+    def create_queue(self, *args: Any, **kwargs: Any) -> asyncio.Queue[Any]:
+        return ParkingQueue(*args, **kwargs)
+
+    def _writable(self, socket: Any, now: float) -> asyncio.Transport | None:
+        direct: _Direct | None = getattr(socket, _ATTRIBUTE, None)
+        if direct is None or not socket.upgraded or socket.upgrading or socket.closing or socket.closed:
+            return None
+        if socket.last_ping and now - socket.last_ping > self.ping_timeout:
+            return None  # engine.io's send closes it
+        queue = socket.queue
+        if not isinstance(queue, ParkingQueue) or queue.parked != 1 or not queue.empty():
+            return None
+        transport = direct.transport
+        if (
+            direct.response.closed
+            or direct.response.compress
+            or transport.is_closing()
+            or transport.get_write_buffer_size()
+        ):
+            return None
+        return transport
+
+    def write(self, sid: str, data: bytes, now: float) -> bool:
+        """Put a frame (``frame()``) on a socket's websocket now, if that keeps its order; False: not
+        written, send the packet through the queue (``queue_packet``)."""
+        socket = self.sockets.get(sid)
+        transport = None if socket is None else self._writable(socket, now)
+        if transport is None:
+            return False
+        transport.write(data)
+        self.direct_writes += 1
+        return True
+
+    async def queue_packet(self, sid: str, pkt: eio_packet.Packet) -> None:
+        """engine.io's own send: through the socket's queue and writer."""
+        await super().send_packet(sid, pkt)
+
+    async def send_packet(self, sid: str, pkt: eio_packet.Packet) -> None:
+        # Acknowledgements, messages to one connection, the Socket.IO handshake.
+        socket = self.sockets.get(sid)
+        transport = None if socket is None else self._writable(socket, time.time())
+        if transport is None:
+            await super().send_packet(sid, pkt)
+        else:
+            transport.write(frame(pkt.encode()))
+            self.direct_writes += 1
+
+
+class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio's server on ``WsDirectServer``, or on stock engine.io if the installed versions are
+    not those this module was checked against."""
+
+    def _engineio_server_class(self) -> type:
+        different = check_versions()
+        if different:
+            log.warning(
+                "direct websocket writes are off: checked against %s, found %s", CHECKED_VERSIONS, different
+            )
+            stock: type = engineio.AsyncServer
+            return stock
+        return WsDirectServer
