@@ -10,9 +10,15 @@ import logging
 from typing import Any, Protocol
 
 from .db.moderation_store import AdmissionInfo, BanInfo, Gate, ModerationState, ModerationStore
-from .domain.errors import Forbidden, HemicycleError, InvalidInput
+from .domain.errors import HemicycleError, InvalidInput
 from .domain.model import Principal, SessionInfo
-from .domain.moderation import Admission, AdmitRules, WaitingRoom, clean_browser_id, clean_reason
+from .domain.moderation import (
+    Admission,
+    AdmitRules,
+    WaitingRoom,
+    clean_browser_id,
+    clean_reason,
+)
 from .domain.queue import MAX_REASON
 from .domain.roles import Permission, Role
 from .floor import Floor
@@ -110,14 +116,6 @@ class Moderation:
         if gate.changed:
             self.notifier.moderation_changed(session.id)
         return gate
-
-    async def check_admitted(self, principal: Principal, session_id: int) -> None:
-        """Refuse an attendee's write once they are no longer admitted (removed, or waiting again)."""
-        if principal.role.is_staff:
-            return
-        state = await self.store.admission(session_id, principal.participant.id)
-        if state is not None and state != Admission.ADMITTED.value:
-            raise Forbidden("you are not admitted to this session", code="not_admitted")
 
     async def mutes(self, session_id: int, participant_id: int) -> tuple[bool, bool]:
         """(audio muted, video muted): the stored decision the media relay enforces."""

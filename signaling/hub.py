@@ -27,6 +27,7 @@ from server.domain.ratelimit import FloodGuard, TokenBucket
 from server.domain.roles import ROLE_PERMISSIONS, Permission
 from server.floor import Floor
 from server.service import Hemicycle
+from server.standing import StandingChecks
 
 from . import fanout, protocol, wsdirect
 from .caption_events import CaptionEvents
@@ -120,6 +121,7 @@ class Hub:
         self._participant_buckets: dict[int, TokenBucket] = {}
         self._background: set[asyncio.Task[None]] = set()
         self.moderation = ModerationEvents(self)
+        self.standing = StandingChecks(core.store)
         self._handlers: dict[str, Handler] = {
             "session:set_state": self._on_set_state,
             "presence:get": self._on_presence_get,
@@ -175,6 +177,7 @@ class Hub:
 
     async def stop(self) -> None:
         await self.moderation.stop()
+        await self.standing.stop()
         for task in (self._heartbeat_task, self._sweep_task):
             if task:
                 task.cancel()
@@ -494,10 +497,7 @@ class Hub:
             # A withdrawn link stops its holder at once, even on a connection opened before: what an
             # attendee writes, and anything staff send, is checked against the grant as it is now.
             try:
-                await self.core.store.principal(
-                    connection.principal.grant_id, connection.principal.participant.id
-                )
-                await self.moderation.check_admitted(connection)
+                await self.standing.check(connection.principal, connection.session_id)
             except HemicycleError as exc:
                 reply = await self._fail(sid, event, exc)
                 # After the acknowledgement has gone out, so the client learns why.

@@ -159,9 +159,6 @@ class ModerationEvents:
         except Exception:
             log.exception("could not mark %s as gone from the waiting room", pair)
 
-    async def check_admitted(self, connection: Connection) -> None:
-        await self.actions.check_admitted(connection.principal, connection.session_id)
-
     async def stop(self) -> None:
         self._stopping = True
         # The delayed closes too: everyone is disconnected below, or by the hub.

@@ -381,11 +381,6 @@ class ModerationStore:
             )
         return {pair: (states.get(pair, Admission.WAITING.value), pair[1] in live) for pair in wanted}
 
-    async def admission(self, session_id: int, participant_id: int) -> str | None:
-        async with self._sessions() as tx:
-            row = await self._row(tx, session_id, participant_id)
-            return row.state if row else None
-
     # -- moderators' actions --------------------------------------------------------------------
 
     async def admit(

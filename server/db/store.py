@@ -5,16 +5,16 @@ It speaks in domain snapshots (server.domain.model) and domain errors, never in 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, distinct, func, select, update
+from sqlalchemy import delete, distinct, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from ..domain.errors import Conflict, NotFound, Unauthenticated
+from ..domain.errors import Conflict, HemicycleError, NotFound, Unauthenticated
 from ..domain.model import (
     EventInfo,
     ParticipantInfo,
@@ -24,6 +24,7 @@ from ..domain.model import (
     SessionInfo,
     summarize,
 )
+from ..domain.moderation import admission_refusal
 from ..domain.participants import Registration
 from ..domain.report import Visit
 from ..domain.roles import Role
@@ -66,6 +67,26 @@ def _session(row: m.Session) -> SessionInfo:
         default_speaking_seconds=row.default_speaking_seconds,
         is_public=row.is_public,
     )
+
+
+def _grant_refusal(grant: m.RoleGrant | None, participant_id: int, person: bool) -> Unauthenticated | None:
+    """Why a token naming this grant and participant is refused, or None if it stands."""
+    if grant is None or grant.participant_id != participant_id:
+        return Unauthenticated("this link is not known here", code="token_unknown")
+    if grant.revoked_at is not None:
+        return Unauthenticated("this link was withdrawn by the organisers", code="token_revoked")
+    if not person:
+        return Unauthenticated("this link is not known here", code="token_unknown")
+    return None
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A person about to write: their grant, and the session whose admission applies (None: staff)."""
+
+    grant_id: int
+    participant_id: int
+    session_id: int | None
 
 
 def _participant(row: m.Participant) -> ParticipantInfo:
@@ -330,13 +351,11 @@ class Store:
         """Resolve a verified token's grant; a revoked or unknown grant is refused."""
         async with self._tx() as tx:
             grant = await tx.get(m.RoleGrant, grant_id)
-            if grant is None or grant.participant_id != participant_id:
-                raise Unauthenticated("this link is not known here", code="token_unknown")
-            if grant.revoked_at is not None:
-                raise Unauthenticated("this link was withdrawn by the organisers", code="token_revoked")
-            person = await tx.get(m.Participant, participant_id)
-            if person is None:
-                raise Unauthenticated("this link is not known here", code="token_unknown")
+            person = await tx.get(m.Participant, participant_id) if grant is not None else None
+            refusal = _grant_refusal(grant, participant_id, person is not None)
+            if refusal is not None:
+                raise refusal
+            assert grant is not None and person is not None
             return Principal(
                 participant=_participant(person),
                 grant_id=grant.id,
@@ -344,6 +363,40 @@ class Store:
                 event_id=grant.event_id,
                 session_id=grant.session_id,
             )
+
+    async def standings(self, asks: Collection[Standing]) -> dict[Standing, HemicycleError | None]:
+        """For each person about to write, the refusal their write gets (None: it may go on): their grant
+        must stand and, when a session is named, they must be admitted to it. One transaction for all."""
+        async with self._tx() as tx:
+            grants = {
+                grant.id: grant
+                for grant in await tx.scalars(
+                    select(m.RoleGrant).where(m.RoleGrant.id.in_({ask.grant_id for ask in asks}))
+                )
+            }
+            people = set(
+                await tx.scalars(
+                    select(m.Participant.id).where(m.Participant.id.in_({ask.participant_id for ask in asks}))
+                )
+            )
+            keys = {(ask.session_id, ask.participant_id) for ask in asks if ask.session_id is not None}
+            admissions: dict[tuple[int, int], str] = {}
+            if keys:
+                rows = await tx.execute(
+                    select(m.Admission.session_id, m.Admission.participant_id, m.Admission.state).where(
+                        tuple_(m.Admission.session_id, m.Admission.participant_id).in_(keys)
+                    )
+                )
+                admissions = {(row.session_id, row.participant_id): row.state for row in rows}
+        answers: dict[Standing, HemicycleError | None] = {}
+        for ask in asks:
+            refusal: HemicycleError | None = _grant_refusal(
+                grants.get(ask.grant_id), ask.participant_id, ask.participant_id in people
+            )
+            if refusal is None and ask.session_id is not None:
+                refusal = admission_refusal(admissions.get((ask.session_id, ask.participant_id)))
+            answers[ask] = refusal
+        return answers
 
     async def revoke_grant(self, actor: Principal | None, grant_id: int) -> None:
         async with self._tx() as tx, tx.begin():

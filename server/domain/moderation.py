@@ -35,6 +35,13 @@ class Admission(StrEnum):
     REMOVED = "removed"  # put out by a moderator; a new connection waits again
 
 
+def admission_refusal(state: str | None) -> Forbidden | None:
+    """Why an attendee with this admission (None: no decision recorded) may not write, or None if they may."""
+    if state is not None and state != Admission.ADMITTED.value:
+        return Forbidden("you are not admitted to this session", code="not_admitted")
+    return None
+
+
 class Flag(StrEnum):
     POSSIBLY_BANNED = "possibly_banned"  # same browser or same address as a banned participant
     REMOVED_BEFORE = "removed_before"  # was removed from this session earlier
