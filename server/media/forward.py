@@ -290,7 +290,8 @@ class Feed:
             mime = codec.mimeType.lower()
             pending: list[Awaitable[None]] = []
             transit = stats.transit
-            for track in list(self.tracks):
+            # No await in this loop: the set cannot change under it, so it needs no copy per packet.
+            for track in self.tracks:
                 if not track.ready or track.mime_key != mime:
                     # Not connected yet, or agreed on another codec (the relay is ending that subscription).
                     continue
