@@ -3,8 +3,8 @@ no authentication and no per-participant messages.
 
 Every connection joins one room. `trigger` (the moderator's action) emits a `floor`-shaped message to the
 room at once; `hand:raise` / `hand:lower` are acknowledged and, like Hemicycle, coalesced over 50 ms into one
-`floor` broadcast. Payloads have the shape and about the size of Hemicycle's `floor`, so the two servers move
-the same bytes.
+`floor` broadcast, followed, like Hemicycle's, by a `queue:line` to those with a hand up. Payloads have the
+shape and about the size of Hemicycle's `floor` and `queue:line`, so the two servers move the same bytes.
 
     python -m bench.baseline_server --port 8765
 
@@ -24,6 +24,7 @@ import socketio
 from aiohttp import web
 
 ROOM = "session"
+LINE = "line"  # those with a hand up
 COALESCE_SECONDS = 0.05  # the same window as signaling.hub.QUEUE_COALESCE_SECONDS
 
 
@@ -76,10 +77,22 @@ class Baseline:
             },
             "next": [_entry(-1, "queued"), _entry(-2, "queued")],
             "length": len(self.hands),
-            # Hemicycle's floor carries the line as entry ids (each attendee finds their place in it).
-            "order": [100_000 + index for index in range(len(self.hands))],
             "server_time": _iso(now),
         }
+
+    def line(self) -> dict[str, Any]:
+        """Hemicycle's `queue:line`: the line as entry ids, for those in it to find their place."""
+        return {
+            "session_id": 1,
+            "version": self.version,
+            "order": [100_000 + index for index in range(len(self.hands))],
+            "length": len(self.hands),
+        }
+
+    async def broadcast(self) -> None:
+        await self.sio.emit("floor", self.floor(), room=ROOM)
+        if self.hands:
+            await self.sio.emit("queue:line", self.line(), room=LINE)
 
     def mine(self, sid: str) -> dict[str, Any]:
         return {
@@ -99,18 +112,20 @@ class Baseline:
         """The moderator's action: a new speaker, sent to everyone at once."""
         self.version += 1
         self.speaking = int(data["key"])
-        await self.sio.emit("floor", self.floor(), room=ROOM)
+        await self.broadcast()
         return {"ok": True, "data": {"version": self.version}}
 
     async def on_raise(self, sid: str, _data: Any = None) -> dict[str, Any]:
         if sid not in self.hands:
             self.hands.add(sid)
+            await self.sio.enter_room(sid, LINE)
             self._changed()
         return {"ok": True, "data": self.mine(sid)}
 
     async def on_lower(self, sid: str, _data: Any = None) -> dict[str, Any]:
         if sid in self.hands:
             self.hands.discard(sid)
+            await self.sio.leave_room(sid, LINE)
             self._changed()
         return {"ok": True, "data": self.mine(sid)}
 
@@ -128,7 +143,7 @@ class Baseline:
         await asyncio.sleep(COALESCE_SECONDS)
         while self._dirty:
             self._dirty = False
-            await self.sio.emit("floor", self.floor(), room=ROOM)
+            await self.broadcast()
 
 
 async def _health(_request: web.Request) -> web.Response:

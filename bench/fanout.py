@@ -15,7 +15,8 @@ fan-out with no database. For each size N and each server it:
 3. for one N only (the largest, or --load-at), repeats the actions while attendees raise and lower hands
    at --hand-rate per second for --load-seconds, then checks that no update was lost: every attendee holds
    the server's final `floor` version, every hand-raiser's last `queue:mine` matches its last accepted
-   action, and every accepted raise is in the database exactly once.
+   action, every accepted raise is in the database exactly once, and every attendee still in line holds
+   its stored place (read, as the page does, from the newest `queue:line` or its own `queue:mine`).
 
 It prints p50/p90/p99/max per size and server, the Hemicycle/baseline ratios and, informationally, how the
 figures compare with the product targets. It never asserts an absolute time. Everything runs on loopback,
@@ -176,6 +177,7 @@ class AttendeeResult:
     mine_version: int
     mine_entry: int | None
     dropped_at: float | None  # connected, then lost the connection (e.g. no ping for 30 s)
+    place: int | None  # place in line as the page shows it, or None
 
 
 @dataclass(eq=False)
@@ -191,6 +193,8 @@ class Attendee:
     floor_version: int = -1
     mine_version: int = -1
     mine_entry: int | None = None
+    mine_place: int | None = None
+    line: dict[str, Any] | None = None  # the newest queue:line
     welcomed: asyncio.Event = field(default_factory=asyncio.Event)
     # Like a page whose button waits for the answer: one hand action at a time per attendee.
     busy: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -209,6 +213,20 @@ class Attendee:
             self.mine_version = version
             entry = data.get("entry")
             self.mine_entry = int(entry["id"]) if entry else None
+            self.mine_place = data.get("place")
+
+    def on_line(self, data: dict[str, Any]) -> None:
+        if self.line is None or int(data["version"]) > int(self.line["version"]):
+            self.line = data
+
+    def place(self) -> int | None:
+        """My place as web/js/protocol.js shows it: from the newest line at least as new as my own view."""
+        line = self.line
+        if self.mine_entry is not None and line is not None and int(line["version"]) >= self.mine_version:
+            order = line["order"]
+            if self.mine_entry in order:
+                return int(order.index(self.mine_entry)) + 1
+        return self.mine_place
 
 
 def _make_attendee(participant_id: int, token: str, http: aiohttp.ClientSession, client: str) -> Attendee:
@@ -225,6 +243,9 @@ def _make_attendee(participant_id: int, token: str, http: aiohttp.ClientSession,
     async def on_mine(data: dict[str, Any]) -> None:
         attendee.on_mine(data)
 
+    async def on_line(data: dict[str, Any]) -> None:
+        attendee.on_line(data)
+
     async def on_welcome(data: dict[str, Any]) -> None:
         attendee.on_floor(data["floor"], time.time())
         if "mine" in data:
@@ -240,6 +261,7 @@ def _make_attendee(participant_id: int, token: str, http: aiohttp.ClientSession,
 
     sio.on("floor", on_floor)
     sio.on("queue:mine", on_mine)
+    sio.on("queue:line", on_line)
     sio.on("welcome", on_welcome)
     sio.on("connect_error", on_connect_error)
     sio.on("disconnect", on_disconnect)
@@ -358,6 +380,7 @@ async def _worker(spec: WorkerSpec, conn: Connection) -> None:
                     a.mine_version,
                     a.mine_entry,
                     a.dropped_at,
+                    a.place(),
                 )
                 for a in attendees
             ]
@@ -946,7 +969,8 @@ def details(result: PhaseResult) -> list[str]:
 
 
 async def check_hands(fixture: Fixture, result: PhaseResult, attendees: list[AttendeeResult]) -> None:
-    """No lost hand: every accepted raise is stored exactly once, and every raiser's own view is final."""
+    """No lost hand: every accepted raise is stored exactly once, and every raiser's own view is final,
+    place in line included."""
     from sqlalchemy import select
 
     from server.db import models as m
@@ -974,8 +998,19 @@ async def check_hands(fixture: Fixture, result: PhaseResult, attendees: list[Att
                     )
                 )
             ).all()
+            line = (
+                await connection.execute(
+                    select(m.Intervention.participant_id)
+                    .where(
+                        m.Intervention.session_id == fixture.session_id,
+                        m.Intervention.state == "queued",
+                    )
+                    .order_by(m.Intervention.position, m.Intervention.id)
+                )
+            ).all()
     finally:
         await engine.dispose()
+    places = {int(pid): index for index, (pid,) in enumerate(line, start=1) if pid is not None}
     stored: dict[int, dict[int, str]] = {}
     for entry_id, pid, state in rows:
         if pid is not None:
@@ -1003,6 +1038,8 @@ async def check_hands(fixture: Fixture, result: PhaseResult, attendees: list[Att
             problems.append(
                 f"participant {pid}: last queue:mine shows {mine[pid].mine_entry}, expected {expected}"
             )
+        elif mine[pid].dropped_at is None and mine[pid].place != places.get(pid):
+            problems.append(f"participant {pid}: shows place {mine[pid].place}, stored {places.get(pid)}")
 
 
 def hand_plan(opts: Options, n: int, workers: int) -> tuple[list[list[tuple[int, float, str]]], str]:

@@ -29,6 +29,8 @@ from .domain.queue import (
     check_language,
     check_seconds,
     check_type,
+    in_line,
+    line_view,
     mine_view,
     public_view,
     staff_view,
@@ -226,6 +228,10 @@ class Floor:
             targets.shares,
         )
         return staff, public_view(state, now)
+
+    def line(self, state: QueueState) -> tuple[dict[str, Any], list[int]]:
+        """(the line's order, the participants in it): what those waiting need to know their place."""
+        return line_view(state), in_line(state)
 
     def mine(self, state: QueueState, participant_id: int, latest: Entry | None = None) -> dict[str, Any]:
         return mine_view(state, participant_id, self.core.store.clock(), latest)

@@ -279,15 +279,20 @@ class Hub:
 
     async def _flush_queue(self, session_id: int) -> None:
         """One read, then: each participant whose own request changed, their view (first, so that the
-        floor that follows finds it); the floor, with the line's order, to everyone; the full queue to
-        staff. Other queued participants find their new place in the floor's order."""
+        line that follows finds it); the floor to everyone; the line's order to those in it, who find their
+        new place there; the full queue to staff."""
         touched = self._queue_dirty.pop(session_id, set())
         try:
             state = await self.floor.state(session_id)
             staff, public = self.floor.views(state)
+            line, waiting = self.floor.line(state)
             for participant_id, mine in (await self.floor.mine_of(state, touched)).items():
                 await self.sio.emit("queue:mine", mine, room=participant_room(session_id, participant_id))
             await self.sio.emit("floor", public, room=session_room(session_id))
+            if waiting:
+                # One message for all their rooms (one publish through Redis), whichever process holds them.
+                rooms = [participant_room(session_id, participant_id) for participant_id in waiting]
+                await self.sio.emit("queue:line", line, room=rooms)
             await self.sio.emit("queue", staff, room=staff_room(session_id))
         except Exception:
             log.exception("queue broadcast for session %s failed", session_id)

@@ -96,8 +96,8 @@ class Client:
         return (await eventually(find, timeout))["found"]
 
     async def wait_place(self, entry_id: int, place: int, timeout: float = 5.0) -> Any:
-        """Wait for a floor whose line has this entry at this place (1 = next), as the page reads it."""
-        return await self.wait_for("floor", lambda f: place_in(f, entry_id) == place, timeout)
+        """Wait for a `queue:line` that has this entry at this place (1 = next), as the page reads it."""
+        return await self.wait_for("queue:line", lambda line: place_in(line, entry_id) == place, timeout)
 
     async def call(self, event: str, payload: Any = None, timeout: float = 5.0) -> Any:
         return await self.sio.call(event, payload, timeout=timeout)
@@ -107,9 +107,9 @@ class Client:
             await self.sio.disconnect()
 
 
-def place_in(floor: dict[str, Any], entry_id: int) -> int | None:
-    """An entry's place in a floor's line (1 = next), or None when it is not queued."""
-    order = floor["order"]
+def place_in(line: dict[str, Any], entry_id: int) -> int | None:
+    """An entry's place in a `queue:line` (1 = next), or None when it is not queued."""
+    order = line["order"]
     return order.index(entry_id) + 1 if entry_id in order else None
 
 

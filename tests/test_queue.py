@@ -62,8 +62,9 @@ async def test_raise_see_place_lower(hemicycle: Running) -> None:
     floor = await li.wait_for("floor", lambda f: f["length"] == 2)
     assert [e["display_name"] for e in floor["next"]] == ["Amina Diallo", "Li Wei"]
     li_entry = second["data"]["entry"]["id"]
-    assert floor["order"] == [first["data"]["entry"]["id"], li_entry]
-    await li.wait_place(li_entry, 2)
+    assert "order" not in floor, "the floor everyone gets stays small; the order goes to those in line"
+    line = await li.wait_place(li_entry, 2)
+    assert line["order"] == [first["data"]["entry"]["id"], li_entry] and line["length"] == 2
 
     lowered = await amina.call("hand:lower")
     assert lowered["ok"] and lowered["data"]["entry"] is None
@@ -71,8 +72,11 @@ async def test_raise_see_place_lower(hemicycle: Running) -> None:
     await li.wait_place(li_entry, 1)
     gone = await amina.wait_for("queue:mine", lambda m: m["entry"] is None)
     assert gone["last"]["state"] == "withdrawn"
-    # Li's own view came once, for Li's own raise; the move up travelled in the floor everyone gets.
+    # Li's own view came once, for Li's own raise; the move up travelled in the line everyone in it gets.
     assert [m["place"] for m in li.received("queue:mine")] == [2]
+    # Amina, out of the line, gets no more of it: every line she received still had her in it.
+    amina_entry = first["data"]["entry"]["id"]
+    assert all(amina_entry in line["order"] for line in amina.received("queue:line"))
     assert (await amina.call("hand:lower"))["error"]["code"] == "not_queued"
 
 
@@ -145,6 +149,7 @@ async def test_floor_grant_timer_revoke_and_record(hemicycle: Running) -> None:
     granted_at = datetime.fromisoformat(floor["timer"]["granted_at"].replace("Z", "+00:00"))
     assert deadline - granted_at == timedelta(seconds=120)
     await nxt.wait_place(nxt_entry, 1)
+    assert display.received("queue:line") == [], "the room display is in no line: it needs only the floor"
 
     more = await moderator.call("floor:time", {"entry_id": entry["id"], "add_seconds": 60})
     assert more["ok"] and more["data"]["extra_seconds"] == 60
@@ -282,12 +287,12 @@ async def test_two_hundred_concurrent_hands(hemicycle: Running) -> None:
     queue = await moderator.wait_for("queue", lambda q: len(q["queue"]) == 200, timeout=20)
     order = names(queue)
     assert len(set(order)) == 200
-    # Every attendee's place, read from the newest floor as the page does, agrees with the moderator's order.
+    # Every attendee's place, read from the newest line as the page does, agrees with the moderator's order.
     for client, reply in zip(clients, replies, strict=True):
         me = client.last("welcome")["me"]["display_name"]
         entry_id = reply["data"]["entry"]["id"]
-        floor = await client.wait_for("floor", lambda f: f["version"] >= queue["version"], timeout=20)
-        assert order[place_in(floor, entry_id) - 1] == me
+        line = await client.wait_for("queue:line", lambda f: f["version"] >= queue["version"], timeout=20)
+        assert order[place_in(line, entry_id) - 1] == me
     floors = {c.last("floor")["length"] for c in clients}
     assert floors == {200}
 

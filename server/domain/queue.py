@@ -292,11 +292,26 @@ def public_view(state: QueueState, now: datetime) -> dict[str, Any]:
         "timer": countdown(speaking, state.session.default_speaking_seconds, now),
         "next": [e.public() for e in queued[:2]],
         "length": len(queued),
-        # The line as entry ids: each participant finds their own place in it, so one broadcast to everyone
-        # replaces a message per queued person on every change.
-        "order": [e.id for e in queued],
         "server_time": iso(now),
     }
+
+
+def line_view(state: QueueState) -> dict[str, Any]:
+    """The line's order as entry ids, for those in it: each finds their own place there, so one message to
+    everyone in line replaces one per queued person on every change. Everyone else has what they need (the
+    length, the next two) in the public view, which stays small however long the line."""
+    queued = state.queued
+    return {
+        "session_id": state.session.id,
+        "version": state.version,
+        "order": [e.id for e in queued],
+        "length": len(queued),
+    }
+
+
+def in_line(state: QueueState) -> list[int]:
+    """The participants waiting in line (in-room requests have none), in order."""
+    return [e.participant_id for e in state.queued if e.participant_id is not None]
 
 
 def mine_view(

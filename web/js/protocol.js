@@ -15,7 +15,7 @@
  *   presence:people   {session_id, people}                roster changed (staff only)
  *   floor             {floor, previous}                   who speaks, the countdown, the next two (everyone)
  *   queue:mine        {mine, previous}                    my own request: place in line, or my turn
- *                                                         (also when a newer `floor` moves my place)
+ *                                                         (also when a newer `queue:line` moves my place)
  *   queue             {queue, previous}                   the whole queue, record, balance (staff only)
  *   questions:public  {questions, previous}               approved questions and the one read aloud (everyone)
  *   questions:mine    {mine, previous}                    my own questions and my votes
@@ -142,8 +142,15 @@ import { io as defaultIo } from '../vendor/socket.io/socket.io.esm.min.js';
  * @property {Timer | null} timer
  * @property {Entry[]} next            the next two in line
  * @property {number} length           how many are waiting
- * @property {number[]} order          the ids of the queued entries, in order: each finds their own place
  * @property {string} server_time
+ */
+
+/**
+ * @typedef {object} QueueLine   the line's order, sent to those waiting in it
+ * @property {number} session_id
+ * @property {number} version
+ * @property {number[]} order          the ids of the queued entries, in order: each finds their own place
+ * @property {number} length
  */
 
 /**
@@ -720,6 +727,7 @@ export class HemicycleClient extends EventTarget {
   /** @type {Person[] | null} */ #people = null;
   /** @type {Floor | null} */ #floor = null;
   /** @type {Mine | null} */ #mine = null;
+  /** @type {QueueLine | null} */ #line = null;
   /** @type {Queue | null} */ #queue = null;
   /** @type {PublicQuestions | null} */ #questions = null;
   /** @type {MyQuestions | null} */ #myQuestions = null;
@@ -863,6 +871,7 @@ export class HemicycleClient extends EventTarget {
     });
     socket.on('floor', (/** @type {Floor} */ payload) => this.#applyFloor(payload));
     socket.on('queue:mine', (/** @type {Mine} */ payload) => this.#applyMine(payload));
+    socket.on('queue:line', (/** @type {QueueLine} */ payload) => this.#applyLine(payload));
     socket.on('queue', (/** @type {Queue} */ payload) => this.#applyQueue(payload));
     socket.on('questions:public', (/** @type {PublicQuestions} */ payload) => this.#applyQuestions(payload));
     socket.on('questions:mine', (/** @type {MyQuestions} */ payload) => this.#applyMyQuestions(payload));
@@ -939,6 +948,7 @@ export class HemicycleClient extends EventTarget {
     const now = Date.now();
     this.#floor = isVersioned(payload.floor) ? payload.floor : null;
     this.#mine = isVersioned(payload.mine) ? payload.mine : null;
+    this.#line = null; // the welcome's `mine` has my place; the next line moves it
     this.#queue = isVersioned(payload.queue) ? payload.queue : null;
     this.#questions = isVersioned(payload.questions) ? payload.questions : null;
     this.#myQuestions = isVersioned(payload.my_questions) ? payload.my_questions : null;
@@ -992,26 +1002,32 @@ export class HemicycleClient extends EventTarget {
     this.#floor = /** @type {Floor} */ (floor);
     this.#floorAt = Date.now();
     this.#emit('floor', { floor, previous });
-    this.#placeFromFloor(this.#floor);
+  }
+
+  /** @param {unknown} line */
+  #applyLine(line) {
+    if (!this.#newer(this.#line, line) || !Array.isArray(/** @type {any} */ (line).order)) return;
+    this.#line = /** @type {QueueLine} */ (line);
+    this.#placeFromLine(this.#line);
   }
 
   /**
    * The server tells me my own request only when it changes; my place moves with everyone else's, so I
-   * read it from each newer floor's order. The version stays the one of my request (an own update of the
-   * same version as this floor must still be taken); only place and length follow the floor.
-   * @param {Floor} floor
+   * read it from each newer line's order. The version stays the one of my request (an own update of the
+   * same version as this line must still be taken); only place and length follow the line.
+   * @param {QueueLine} line
    */
-  #placeFromFloor(floor) {
+  #placeFromLine(line) {
     const mine = this.#mine;
     const entry = mine?.entry;
-    if (!mine || !entry || entry.state !== 'queued' || !Array.isArray(floor.order)) return;
-    if (floor.version < mine.version) return;
-    const index = floor.order.indexOf(entry.id);
+    if (!mine || !entry || entry.state !== 'queued') return;
+    if (line.version < mine.version) return;
+    const index = line.order.indexOf(entry.id);
     if (index < 0) return; // granted or taken out: my own update says which
     const place = index + 1;
-    if (place === mine.place && floor.length === mine.length) return;
+    if (place === mine.place && line.length === mine.length) return;
     const previous = mine;
-    this.#mine = { ...mine, place, length: floor.length };
+    this.#mine = { ...mine, place, length: line.length };
     this.#emit('queue:mine', { mine: this.#mine, previous });
   }
 
@@ -1022,8 +1038,8 @@ export class HemicycleClient extends EventTarget {
     this.#mine = /** @type {Mine} */ (mine);
     this.#mineAt = Date.now();
     this.#emit('queue:mine', { mine, previous });
-    // A floor newer than this own update may already be here: my place is the one in its order.
-    if (this.#floor) this.#placeFromFloor(this.#floor);
+    // A line newer than this own update may already be here: my place is the one in its order.
+    if (this.#line) this.#placeFromLine(this.#line);
   }
 
   /** @param {unknown} queue */
