@@ -957,8 +957,11 @@ def hand_summary(hands: list[HandResult]) -> str:
 
 
 def details(result: PhaseResult) -> list[str]:
-    lines = [f"    {'t s':>6} {'ack ms':>7} {'p50':>6} {'max':>6} {'coal':>5}"]
     start = result.per_action[0][0].sent if result.per_action else 0.0
+    lines = [
+        f"    t s from {time.strftime('%H:%M:%S', time.localtime(start))}{f'{start % 1:.2f}'[1:]}",
+        f"    {'t s':>6} {'ack ms':>7} {'p50':>6} {'max':>6} {'coal':>5}",
+    ]
     for action, latencies, coalesced in result.per_action:
         ordered = sorted(latencies)
         lines.append(

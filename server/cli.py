@@ -159,7 +159,9 @@ async def _report(
 
 def _serve(settings: Settings) -> int:
     from .app import create_app
+    from .collector import CollectorPacing
     from .demo import seed_demo
+    from .keys import HUB_KEY
 
     async def prepare() -> None:
         core, engine = await _open(settings)
@@ -175,7 +177,13 @@ def _serve(settings: Settings) -> int:
 
     asyncio.run(prepare())
     print(f"Hemicycle is running on {settings.public_url}/  (Ctrl+C to stop)", flush=True)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    app = create_app(settings)
+    if settings.gc_freeze_seconds:
+        # The collector's pacing is the process's, not the application's: only a serving process has it.
+        CollectorPacing(
+            settings.gc_freeze_seconds, settings.gc_reclaim_minutes * 60, idle=app[HUB_KEY].idle
+        ).attach(app)
+    web.run_app(app, host=settings.host, port=settings.port, print=None)
     return 0
 
 

@@ -165,6 +165,10 @@ class Hub:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
+    def idle(self) -> bool:
+        """No Socket.IO connection on this process, the waiting room's included."""
+        return not self.sio.eio.sockets
+
     def attach(self, app: web.Application) -> None:
         self.sio.attach(app)
 

@@ -177,4 +177,6 @@ def test_serve_demo_prints_links_and_serves(tmp_path: Path) -> None:
         assert (tmp_path / "demo-secret").stat().st_mode & 0o077 == 0
     finally:
         process.terminate()
-        process.wait(timeout=15)
+        rest, _ = process.communicate(timeout=15)
+    # A serving process paces the cycle collector (server/collector.py), with the documented defaults.
+    assert "survivors frozen every 10 s, a full collection every 60 min" in "".join(lines) + rest
