@@ -5,7 +5,7 @@ Shared by the Socket.IO handlers and the tests; the rules themselves are in serv
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from .db.queue_store import QueueStore
@@ -216,18 +216,25 @@ class Floor:
         return await self.queue.state(session_id)
 
     def views(self, state: QueueState) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(staff view, public view) of one consistent state."""
+        """(staff view, public view) of one consistent state, at one moment."""
         now = self.core.store.clock()
+        return self._staff(state, now), public_view(state, now)
+
+    def public(self, state: QueueState) -> dict[str, Any]:
+        """The public view alone: what an attendee's welcome needs, without the staff view's balance and
+        suggestion (computed over the whole queue and record)."""
+        return public_view(state, self.core.store.clock())
+
+    def _staff(self, state: QueueState, now: datetime) -> dict[str, Any]:
         targets = Targets(state.targets) if state.targets else Targets()
         suggestion = suggest_next(list(state.entries), targets)
-        staff = staff_view(
+        return staff_view(
             state,
             now,
             suggestion.as_dict() if suggestion else None,
             tally(state.entries, now),
             targets.shares,
         )
-        return staff, public_view(state, now)
 
     def line(self, state: QueueState) -> tuple[dict[str, Any], list[int]]:
         """(the line's order, the participants in it): what those waiting need to know their place."""

@@ -108,12 +108,12 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "How long an answered media offer has to connect before the relay frees what it set up for it.",
     ),
     "HEMICYCLE_GC_FREEZE_SECONDS": (
-        "10",
+        "2",
         "How often the server collects and then freezes the objects that survived, so the cycle collector's "
         "pauses stay short with thousands connected (`0`: Python's defaults).",
     ),
     "HEMICYCLE_GC_RECLAIM_MINUTES": (
-        "60",
+        "360",
         "How often the server unfreezes and collects everything (one longer pause, logged), besides whenever "
         "it holds no connection, so that objects freed while frozen do not pile up.",
     ),
@@ -170,8 +170,8 @@ class Settings:
     turn_secret: str = ""
     turn_ttl_seconds: int = 21600
     media_connect_seconds: float = 20.0
-    gc_freeze_seconds: int = 10
-    gc_reclaim_minutes: int = 60
+    gc_freeze_seconds: int = 2
+    gc_reclaim_minutes: int = 360
     demo: bool = False
 
     @classmethod
@@ -203,8 +203,8 @@ class Settings:
             turn_secret=env.get("HEMICYCLE_TURN_SECRET", "").strip(),
             turn_ttl_seconds=_int(env, "HEMICYCLE_TURN_TTL_SECONDS", 21600, minimum=60),
             media_connect_seconds=float(_int(env, "HEMICYCLE_MEDIA_CONNECT_SECONDS", 20)),
-            gc_freeze_seconds=_int(env, "HEMICYCLE_GC_FREEZE_SECONDS", 10, minimum=0),
-            gc_reclaim_minutes=_int(env, "HEMICYCLE_GC_RECLAIM_MINUTES", 60),
+            gc_freeze_seconds=_int(env, "HEMICYCLE_GC_FREEZE_SECONDS", 2, minimum=0),
+            gc_reclaim_minutes=_int(env, "HEMICYCLE_GC_RECLAIM_MINUTES", 360),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]
 

@@ -406,7 +406,6 @@ class Hub:
         snapshot = await self.core.presence(session.id) if principal.role.is_staff else None
         summary = snapshot.summary() if snapshot else await self._summary(session.id)
         queue = await self.floor.state(session.id)
-        staff_queue, public_floor = self.floor.views(queue)
         questions = await self.desk.state(session.id)
         captions = await self.captions.welcome(session.id)
         event = await self.core.store.get_event(session.event_id)
@@ -416,7 +415,7 @@ class Hub:
             "event": event.public(),
             "permissions": sorted(p.value for p in ROLE_PERMISSIONS[principal.role]),
             "presence": summary,
-            "floor": public_floor,
+            "floor": self.floor.public(queue),
             "mine": self.floor.mine(queue, principal.participant.id),
             "questions": self.desk.public_view(questions),
             "my_questions": self.desk.mine_view(questions, principal.participant.id),
@@ -424,7 +423,7 @@ class Hub:
         }
         if snapshot is not None:
             welcome["people"] = snapshot.roster()
-            welcome["queue"] = staff_queue
+            welcome["queue"] = self.floor.views(queue)[0]
             welcome["moderation"] = self.desk.staff_view(questions)
         return welcome
 
@@ -589,10 +588,12 @@ class Hub:
     async def _on_queue_get(self, c: Connection, payload: Any) -> dict[str, Any]:
         protocol.parse(protocol.QueueGet, payload)
         state = await self.floor.state(c.session_id)
-        staff, public = self.floor.views(state)
-        data: dict[str, Any] = {"floor": public, "mine": self.floor.mine(state, c.principal.participant.id)}
+        data: dict[str, Any] = {
+            "floor": self.floor.public(state),
+            "mine": self.floor.mine(state, c.principal.participant.id),
+        }
         if c.principal.role.is_staff:
-            data["queue"] = staff
+            data["queue"] = self.floor.views(state)[0]
         return data
 
     async def _on_add_in_room(self, c: Connection, payload: Any) -> dict[str, Any]:

@@ -40,6 +40,9 @@ tests/test_wsdirect.py fails loudly when an assumption no longer holds):
    ``request.transport`` are public. aiohttp's writer counts the bytes it wrote to decide when to wait for
    the transport (``_output_size``); direct writes are not counted, which only matters once the buffer
    grows, and then writes go through aiohttp again.
+6. engine.io: the receive loop of ``_websocket_handler`` awaits ``ws.wait()`` through ``asyncio.wait_for``
+   and ends on ``None`` as on an exception, while the upgrade handshake awaits it directly and expects
+   ``OSError`` when the connection ends (``UncompressedWebSocket.wait``).
 """
 
 from __future__ import annotations
@@ -136,6 +139,20 @@ class UncompressedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
             if socket is not None and getattr(socket, _ATTRIBUTE, None) is not None:
                 setattr(socket, _ATTRIBUTE, None)
         return self._sock
+
+    async def wait(self) -> Any:
+        """The next message's data. When the connection ends, engine.io's driver raises OSError; raised
+        through `asyncio.wait_for` in engine.io's receive loop, it is kept in a reference cycle (the task
+        holds the error, whose traceback holds wait_for's frame, which holds the task) with the connection's
+        whole stack, which only a full collection frees. That loop takes None as the end as well, so it
+        gets None; the upgrade handshake, which awaits this directly, still gets the OSError it expects."""
+        message = await self._sock.receive()
+        if isinstance(message.data, (bytes, str)):
+            return message.data
+        socket = getattr(self.handler, "__self__", None)
+        if socket is not None and socket.upgraded and not socket.upgrading:
+            return None
+        raise OSError()
 
 
 class WsDirectServer(engineio.AsyncServer):  # type: ignore[misc]

@@ -179,4 +179,4 @@ def test_serve_demo_prints_links_and_serves(tmp_path: Path) -> None:
         process.terminate()
         rest, _ = process.communicate(timeout=15)
     # A serving process paces the cycle collector (server/collector.py), with the documented defaults.
-    assert "survivors frozen every 10 s, a full collection every 60 min" in "".join(lines) + rest
+    assert "survivors frozen every 2 s, a full collection every 360 min" in "".join(lines) + rest

@@ -102,12 +102,17 @@ def test_tick_freezes_until_the_reclaim_is_due_or_the_process_is_idle() -> None:
     pacing.tick()
     assert steps[-1] == "reclaim", "every reclaim_seconds, however busy"
 
+    pacing.frozen_since_reclaim = 3
     idle = True
     pacing.tick()
-    assert steps[-1] == "freeze", "idle with nothing frozen since the last reclaim: nothing to free"
-    pacing.frozen_since_reclaim = 3
+    assert steps[-1] == "reclaim", "on becoming idle with objects frozen since: free them now, nobody waits"
+    done = len(steps)
     pacing.tick()
-    assert steps[-1] == "reclaim", "idle with objects frozen since: free them now, nobody waits"
+    pacing.tick()
+    assert len(steps) == done, "idle: nothing frozen, nothing to reclaim, Python's collector as it is"
+    idle = False
+    pacing.tick()
+    assert steps[-1] == "freeze"
 
 
 def test_a_long_collection_is_logged(caplog: pytest.LogCaptureFixture) -> None:

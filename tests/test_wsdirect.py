@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import inspect
 import json
 import os
@@ -387,3 +388,37 @@ async def test_a_client_offering_deflate_gets_an_uncompressed_connection(fan: Fa
     assert getattr(sock, wsdirect._ATTRIBUTE).response.compress == 0
     assert fan.eio.direct_writes >= 3
     await raw.close()
+
+
+async def test_a_closed_websocket_is_freed_without_the_cycle_collector(fan: Fan) -> None:
+    """A client that hangs up leaves no reference cycle behind on the server: with the collector paced
+    (server/collector.py), a connection's objects kept in a cycle would wait for the next full collection.
+    Both ways in: a websocket from the start, and polling upgraded to one."""
+    gc.collect()
+    gc.disable()  # from here, only the collect below can free a cycle, and DEBUG_SAVEALL keeps what it finds
+    try:
+        clients = [await attendee(fan.url, ["websocket"]) for _ in range(3)]
+        clients.append(await attendee(fan.url, None))
+        await eventually(lambda: len(fan.sids) == len(clients) and fan.eio.sockets)
+        await eventually(lambda: all(s.upgraded and not s.upgrading for s in fan.eio.sockets.values()))
+        for client in clients:
+            await client.sio.disconnect()  # the client ends it: the server's receive loop sees the close
+        await eventually(lambda: not fan.sids and not fan.eio.sockets)
+        await asyncio.sleep(0.05)  # the handlers' last steps
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        watched = wsdirect.UncompressedWebSocket | web.WebSocketResponse | async_socket.AsyncSocket
+        kept = [type(o).__name__ for o in gc.garbage if isinstance(o, watched)]
+        assert kept == [], f"left in reference cycles: {kept}"
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+
+
+def test_the_receive_loop_takes_none_as_the_end() -> None:
+    """What UncompressedWebSocket.wait relies on to return None rather than raise when a connection ends."""
+    handler = inspect.getsource(async_socket.AsyncSocket._websocket_handler)
+    assert "data = await ws.wait()" in handler
+    assert "p = await asyncio.wait_for(" in handler and "if p is None:" in handler
+    assert "pkt = await websocket_wait()\n            except OSError:" in handler
