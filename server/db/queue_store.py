@@ -40,6 +40,7 @@ from ..domain.queue import (
 from ..domain.roles import Permission, require
 from . import models as m
 from .batches import ATTENDEE, STAFF, Batches
+from .gathered import GatheredReads
 from .store import Store, _session
 
 ACTIVE = (EntryState.QUEUED.value, EntryState.SPEAKING.value)
@@ -139,6 +140,7 @@ class QueueStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._sessions = async_sessionmaker(store.engine, expire_on_commit=False)
+        self._state_reads: GatheredReads[int, QueueState] = GatheredReads(self._read_state)
         self._known: dict[int, QueueState] = {}
         self._batches: Batches[Locked] = Batches(self.locked, (HemicycleError, _Unchanged))
 
@@ -147,7 +149,11 @@ class QueueStore:
         return self.store.clock
 
     async def state(self, session_id: int) -> QueueState:
-        """The queue as it is now: active entries and the record of granted turns."""
+        """The queue as it is now: active entries and the record of granted turns (as committed when this
+        was called; concurrent calls share one read)."""
+        return await self._state_reads.get(session_id)
+
+    async def _read_state(self, session_id: int) -> QueueState:
         async with self._sessions() as tx:
             row = await tx.get(m.Session, session_id, populate_existing=True)
             if row is None:

@@ -31,6 +31,7 @@ from ..domain.roles import Role
 from ..domain.sessions import SessionState, check_transition
 from ..tokens import utcnow
 from . import models as m
+from .gathered import GatheredReads
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class Store:
         self.engine = engine
         self.clock = clock
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._session_reads: GatheredReads[int, SessionInfo] = GatheredReads(self._read_session)
 
     def _tx(self) -> AsyncSession:
         return self._sessions()
@@ -184,6 +186,10 @@ class Store:
         return created, updated
 
     async def get_session(self, session_id: int) -> SessionInfo:
+        """The session as committed when this was called (concurrent calls share one read)."""
+        return await self._session_reads.get(session_id)
+
+    async def _read_session(self, session_id: int) -> SessionInfo:
         async with self._tx() as tx:
             row = await tx.get(m.Session, session_id)
             if row is None:

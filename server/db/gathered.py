@@ -1,0 +1,58 @@
+"""Reads of one row asked for at the same moment, answered by one query.
+
+Under a burst of hands every write reads the session and the queue's version again: fifty at once are fifty
+transactions in line for the one connection a process has to SQLite (or for a pool connection on
+PostgreSQL), and the moderator's grant waits behind them all. A read asked for while another read of the
+same key runs waits for the next one, shared with every caller that arrived meanwhile. Each caller still
+gets a read that started after it asked, so it sees whatever was committed before it asked, its own writes
+included: the same guarantee as a read of its own, for one query per round instead of one per caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class GatheredReads(Generic[K, V]):
+    """`get(key)` runs `read(key)`, or joins the next run of it when one is already under way."""
+
+    def __init__(self, read: Callable[[K], Awaitable[V]]) -> None:
+        self._read = read
+        self._next: dict[K, asyncio.Future[V]] = {}  # the read each key's newcomers wait for
+        self._running: dict[K, asyncio.Task[None]] = {}
+
+    async def get(self, key: K) -> V:
+        loop = asyncio.get_running_loop()
+        answer = self._next.get(key)
+        if answer is None or answer.get_loop() is not loop:
+            answer = self._next[key] = loop.create_future()
+            running = self._running.get(key)
+            if (
+                running is None or running.done() or running.get_loop() is not loop
+            ):  # none, or a closed loop's
+                self._running[key] = asyncio.create_task(self._run(key), name=f"hemicycle-read-{key}")
+        # A caller that gives up (cancelled, timed out) leaves the read to the others.
+        return await asyncio.shield(answer)
+
+    async def _run(self, key: K) -> None:
+        try:
+            while (answer := self._next.pop(key, None)) is not None:
+                try:
+                    value = await self._read(key)
+                except Exception as exc:  # each caller gets the error its own read would have raised
+                    answer.set_exception(exc)
+                    answer.exception()  # retrieved here too: no warning when every caller has given up
+                else:
+                    answer.set_result(value)
+        finally:
+            # No await between the loop's last check and here: a caller arriving after starts a new run.
+            if self._running.get(key) is asyncio.current_task():
+                del self._running[key]
+            leftover = self._next.pop(key, None)
+            if leftover is not None and not leftover.done():
+                leftover.cancel()  # only when this task itself is cancelled (the process stopping)

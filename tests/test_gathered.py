@@ -1,0 +1,91 @@
+"""Gathered reads (server/db/gathered.py): one query for the callers of a moment, never an older answer."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from server.db.gathered import GatheredReads
+from server.domain.errors import NotFound
+
+
+class Table:
+    """A stand-in for a row: reads are slow, so that callers arrive while one runs."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self.reads: list[int] = []  # the value each read saw when it started
+        self.release = asyncio.Event()
+        self.started = asyncio.Event()
+        self.fail = False
+
+    async def read(self, key: str) -> int:
+        seen = self.value
+        self.reads.append(seen)
+        self.started.set()
+        await self.release.wait()
+        if self.fail:
+            raise NotFound(f"there is no {key}", code="unknown_session")
+        return seen
+
+
+async def test_callers_of_a_moment_share_one_read() -> None:
+    table = Table()
+    reads = GatheredReads(table.read)
+    callers = [asyncio.ensure_future(reads.get("s")) for _ in range(20)]
+    await asyncio.sleep(0)
+    table.release.set()
+    assert await asyncio.gather(*callers) == [0] * 20
+    assert table.reads == [0], "one query for twenty callers"
+
+
+async def test_a_caller_arriving_during_a_read_gets_the_next_one() -> None:
+    table = Table()
+    reads = GatheredReads(table.read)
+    first = asyncio.ensure_future(reads.get("s"))
+    await table.started.wait()  # the first read has started, and seen 0
+    table.value = 1  # committed after that read started: callers from now on must see it
+    later = [asyncio.ensure_future(reads.get("s")) for _ in range(5)]
+    await asyncio.sleep(0)
+    table.release.set()
+    assert await first == 0
+    assert await asyncio.gather(*later) == [1] * 5, "never the answer of a read older than the call"
+    assert table.reads == [0, 1]
+    assert await reads.get("s") == 1 and table.reads == [0, 1, 1], "once idle, each call reads again"
+
+
+async def test_keys_are_read_apart() -> None:
+    table = Table()
+    table.release.set()
+    reads = GatheredReads(table.read)
+    assert await asyncio.gather(reads.get("a"), reads.get("b")) == [0, 0]
+    assert len(table.reads) == 2
+
+
+async def test_an_error_reaches_every_caller_of_that_read_only() -> None:
+    table = Table()
+    table.fail = True
+    reads = GatheredReads(table.read)
+    callers = [asyncio.ensure_future(reads.get("s")) for _ in range(3)]
+    await asyncio.sleep(0)
+    table.release.set()
+    for outcome in await asyncio.gather(*callers, return_exceptions=True):
+        assert isinstance(outcome, NotFound) and outcome.code == "unknown_session"
+    table.fail = False
+    assert await reads.get("s") == 0, "the next read is a new one"
+
+
+async def test_a_caller_giving_up_leaves_the_read_to_the_others() -> None:
+    table = Table()
+    reads = GatheredReads(table.read)
+    impatient = asyncio.ensure_future(reads.get("s"))
+    patient = asyncio.ensure_future(reads.get("s"))
+    await asyncio.sleep(0)
+    impatient.cancel()
+    await asyncio.sleep(0)
+    table.release.set()
+    assert await patient == 0
+    with pytest.raises(asyncio.CancelledError):
+        await impatient
+    assert table.reads == [0]
