@@ -15,6 +15,7 @@ from ..domain.captions import CAPTION_LANGUAGES, CaptionLine
 from ..domain.errors import NotFound
 from ..domain.model import Principal
 from . import models as m
+from .gathered import GatheredReads
 from .store import Store
 
 
@@ -45,6 +46,7 @@ class CaptionStore:
         self.store = store
         self._sessions = async_sessionmaker(store.engine, expire_on_commit=False)
         self._recent: dict[tuple[int, int], RecentCaptions] = {}
+        self._recent_reads: GatheredReads[tuple[int, int], RecentCaptions] = GatheredReads(self._read_recent)
 
     async def post(self, actor: Principal, session_id: int, language: str, text: str) -> CaptionLine:
         """Store one line (the caller checked role, session and text) and return it with its number."""
@@ -65,7 +67,12 @@ class CaptionStore:
 
     async def recent(self, session_id: int, per_language: int) -> RecentCaptions:
         """The last `per_language` lines of each language, oldest first. Reused, for the cost of one query,
-        until another line is stored: a crowd joining at once reads the lines once."""
+        until another line is stored: a crowd joining at once reads the lines once, and shares that query
+        (server/db/gathered.py)."""
+        return await self._recent_reads.get((session_id, per_language))
+
+    async def _read_recent(self, key: tuple[int, int]) -> RecentCaptions:
+        session_id, per_language = key
         async with self._sessions() as tx:
             seq = await tx.scalar(select(m.Session.captions_seq).where(m.Session.id == session_id))
             if seq is None:

@@ -32,6 +32,7 @@ from ..domain.questions import (
     check_vote,
 )
 from . import models as m
+from .gathered import GatheredReads
 from .store import Store, _session
 
 
@@ -91,10 +92,15 @@ class QuestionStore:
         self.store = store
         self._sessions = async_sessionmaker(store.engine, expire_on_commit=False)
         self._known: dict[int, QuestionsState] = {}
+        self._state_reads: GatheredReads[int, QuestionsState] = GatheredReads(self._read_state)
 
     async def state(self, session_id: int) -> QuestionsState:
         """The session's questions now. Every change bumps the session's questions version, so the last
-        state read here is reused, for the cost of one query, until the version moves."""
+        state read here is reused, for the cost of one query, until the version moves; concurrent calls
+        share that query (server/db/gathered.py)."""
+        return await self._state_reads.get(session_id)
+
+    async def _read_state(self, session_id: int) -> QuestionsState:
         async with self._sessions() as tx:
             row = await tx.get(m.Session, session_id, populate_existing=True)
             if row is None:

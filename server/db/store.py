@@ -108,6 +108,7 @@ class Store:
         self.clock = clock
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._session_reads: GatheredReads[int, SessionInfo] = GatheredReads(self._read_session)
+        self._event_reads: GatheredReads[int, EventInfo] = GatheredReads(self._read_event)
 
     def _tx(self) -> AsyncSession:
         return self._sessions()
@@ -128,6 +129,10 @@ class Store:
             return _event(row), True
 
     async def get_event(self, event_id: int) -> EventInfo:
+        """The event as committed when this was called (concurrent calls share one read)."""
+        return await self._event_reads.get(event_id)
+
+    async def _read_event(self, event_id: int) -> EventInfo:
         async with self._tx() as tx:
             row = await tx.get(m.Event, event_id)
             if row is None:
