@@ -46,7 +46,7 @@ import traceback
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -225,7 +225,7 @@ class Attendee:
         if self.mine_entry is not None and line is not None and int(line["version"]) >= self.mine_version:
             order = line["order"]
             if self.mine_entry in order:
-                return int(order.index(self.mine_entry)) + 1
+                return order.index(self.mine_entry) + 1
         return self.mine_place
 
 
@@ -959,7 +959,7 @@ def hand_summary(hands: list[HandResult]) -> str:
 def details(result: PhaseResult) -> list[str]:
     start = result.per_action[0][0].sent if result.per_action else 0.0
     lines = [
-        f"    t s from {time.strftime('%H:%M:%S', time.localtime(start))}{f'{start % 1:.2f}'[1:]}",
+        f"    t s from {datetime.fromtimestamp(start).strftime('%H:%M:%S.%f')[:-4]}",
         f"    {'t s':>6} {'ack ms':>7} {'p50':>6} {'max':>6} {'coal':>5}",
     ]
     for action, latencies, coalesced in result.per_action:

@@ -225,6 +225,10 @@ class Floor:
         suggestion (computed over the whole queue and record)."""
         return public_view(state, self.core.store.clock())
 
+    def staff(self, state: QueueState) -> dict[str, Any]:
+        """The staff view alone: the whole queue, the record, balance and a suggestion."""
+        return self._staff(state, self.core.store.clock())
+
     def _staff(self, state: QueueState, now: datetime) -> dict[str, Any]:
         targets = Targets(state.targets) if state.targets else Targets()
         suggestion = suggest_next(list(state.entries), targets)

@@ -423,7 +423,7 @@ class Hub:
         }
         if snapshot is not None:
             welcome["people"] = snapshot.roster()
-            welcome["queue"] = self.floor.views(queue)[0]
+            welcome["queue"] = self.floor.staff(queue)
             welcome["moderation"] = self.desk.staff_view(questions)
         return welcome
 
@@ -593,7 +593,7 @@ class Hub:
             "mine": self.floor.mine(state, c.principal.participant.id),
         }
         if c.principal.role.is_staff:
-            data["queue"] = self.floor.views(state)[0]
+            data["queue"] = self.floor.staff(state)
         return data
 
     async def _on_add_in_room(self, c: Connection, payload: Any) -> dict[str, Any]:
@@ -627,7 +627,7 @@ class Hub:
             request.targets,
         )
         state = await self.floor.state(c.session_id)
-        return {"settings": self.floor.views(state)[0]["settings"]}
+        return {"settings": self.floor.staff(state)["settings"]}
 
     async def _on_grant(self, c: Connection, payload: Any) -> dict[str, Any]:
         request = protocol.parse(protocol.FloorGrant, payload)
