@@ -61,7 +61,12 @@ QUEUE_WRITES_BURST = 8
 # Questions and votes, per participant: a burst of 10, then one a second.
 QUESTION_WRITES_PER_SECOND = 1.0
 QUESTION_WRITES_BURST = 10
+# Question changes: the first after a quiet spell goes out after a short window; then a session's broadcasts
+# are at least QUESTIONS_SPACING_SECONDS apart, however many vote. With only what changed in each (a vote is
+# `{"id", "votes"}`), a passive attendee's bytes per second are bounded by the number of questions, not by
+# the number of voters.
 QUESTIONS_COALESCE_SECONDS = 0.1
+QUESTIONS_SPACING_SECONDS = 0.25
 
 
 def session_room(session_id: int) -> str:
@@ -103,7 +108,11 @@ class Hub:
         self.floor = Floor(core)
         self.desk = QuestionDesk(core)
         self._questions_dirty: dict[int, set[int]] = {}
-        self._questions_task: asyncio.Task[None] | None = None
+        self._questions_tasks: dict[int, asyncio.Task[None]] = {}
+        self._questions_sent: dict[int, float] = {}
+        # The version of the last delta this process broadcast per session: the next one names it, so that a
+        # client that missed one (a fan-out hiccup) sees the gap and asks for the whole list again.
+        self._questions_label: dict[int, int] = {}
         self._question_buckets: dict[int, TokenBucket] = {}
         self._connections: dict[str, Connection] = {}
         self._dirty: set[int] = set()
@@ -197,7 +206,7 @@ class Hub:
         await self._flush_now()
         await self._flush_queues()
         await self._flush_questions()
-        for task in (self._flush_task, *self._queue_tasks.values(), self._questions_task):
+        for task in (self._flush_task, *self._queue_tasks.values(), *self._questions_tasks.values()):
             if task:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -232,31 +241,53 @@ class Hub:
 
     def questions_changed(self, session_id: int, participants: set[int]) -> None:
         self._questions_dirty.setdefault(session_id, set()).update(participants)
-        if self._questions_task is None or self._questions_task.done():
-            self._questions_task = asyncio.create_task(self._questions_later(), name="hemicycle-questions")
+        task = self._questions_tasks.get(session_id)
+        if task is None or task.done():
+            self._questions_tasks[session_id] = asyncio.create_task(
+                self._questions_later(session_id), name=f"hemicycle-questions-{session_id}"
+            )
 
-    async def _questions_later(self) -> None:
-        await asyncio.sleep(QUESTIONS_COALESCE_SECONDS)
-        await self._flush_questions()
+    async def _questions_later(self, session_id: int) -> None:
+        """Flush a session's question changes, no sooner than the spacing after its previous broadcast."""
+        while session_id in self._questions_dirty:
+            since = time.monotonic() - self._questions_sent.get(session_id, float("-inf"))
+            await asyncio.sleep(max(QUESTIONS_COALESCE_SECONDS, QUESTIONS_SPACING_SECONDS - since))
+            self._questions_sent[session_id] = time.monotonic()
+            await self._flush_session_questions(session_id)
 
     async def _flush_questions(self) -> None:
-        """Everything to staff; approved questions to everyone; each asker or voter concerned, their own."""
         while self._questions_dirty:
-            session_id, touched = self._questions_dirty.popitem()
-            try:
-                state = await self.desk.state(session_id)
-                await self.sio.emit("questions", self.desk.staff_view(state), room=staff_room(session_id))
+            await self._flush_session_questions(next(iter(self._questions_dirty)))
+
+    async def _flush_session_questions(self, session_id: int) -> None:
+        """Everything to staff; what changed of the approved questions to everyone; each asker or voter
+        concerned, their own. The changes sent are this process's writes up to the version read; a later
+        one (committed after the read) stays for the next broadcast, so none is left out."""
+        touched = self._questions_dirty.pop(session_id, set())
+        try:
+            state = await self.desk.state(session_id)
+        except Exception:
+            log.exception("questions broadcast for session %s failed", session_id)
+            return
+        changes = self.desk.take_changes(state)
+        try:
+            await self.sio.emit("questions", self.desk.staff_view(state), room=staff_room(session_id))
+            delta = self.desk.public_delta(state, changes)
+            if delta is not None:
+                delta["origin"] = self.instance_id
+                delta["previous"] = self._questions_label.get(session_id)
+                self._questions_label[session_id] = state.version
+                await self.sio.emit("questions:changed", delta, room=session_room(session_id))
+            for participant_id in touched:
                 await self.sio.emit(
-                    "questions:public", self.desk.public_view(state), room=session_room(session_id)
+                    "questions:mine",
+                    self.desk.mine_view(state, participant_id),
+                    room=participant_room(session_id, participant_id),
                 )
-                for participant_id in touched:
-                    await self.sio.emit(
-                        "questions:mine",
-                        self.desk.mine_view(state, participant_id),
-                        room=participant_room(session_id, participant_id),
-                    )
-            except Exception:
-                log.exception("questions broadcast for session %s failed", session_id)
+        except Exception:
+            # Kept for the next broadcast of the session, which then carries them.
+            self.desk.keep_changes(state, changes)
+            log.exception("questions broadcast for session %s failed", session_id)
 
     def queue_changed(self, session_id: int, participants: set[int]) -> None:
         self._queue_dirty.setdefault(session_id, set()).update(participants)

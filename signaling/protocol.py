@@ -248,7 +248,7 @@ SERVER_EVENTS: tuple[str, ...] = (
     "floor",
     "queue:mine",
     "questions",
-    "questions:public",
+    "questions:changed",
     "questions:mine",
     "media:stopped",
     "media:health",

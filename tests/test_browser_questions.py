@@ -112,7 +112,7 @@ async def test_question_from_asking_to_answered(hemicycle: Running, browser: Bro
     # Nobody else sees a pending question.
     got = await kofi.call("questions:get", {})
     assert got["ok"] and got["data"]["questions"]["questions"] == [], got
-    assert all(public_questions(q) == [] for q in kofi.received("questions:public"))
+    assert public_questions(kofi.public_questions()) == [] and not kofi.received("questions:changed")
     await expect(attendee.get_by_test_id("public-questions").get_by_test_id("public-question")).to_have_count(
         0
     )
@@ -127,7 +127,7 @@ async def test_question_from_asking_to_answered(hemicycle: Running, browser: Bro
     await expect(public.locator(".question-text")).to_have_text(HOSTILE)
     await expect(public).to_contain_text("Your question")
     await expect(public.get_by_test_id("vote")).to_have_count(0)  # nobody votes for their own question
-    await kofi.wait_for("questions:public", lambda q: [x["id"] for x in q["questions"]] == [question_id])
+    await kofi.wait_questions(lambda q: [x["id"] for x in q["questions"]] == [question_id])
 
     # Kofi votes through the socket: the attendee's page counts it.
     voted = await kofi.call("question:vote", {"question_id": question_id})
@@ -235,7 +235,7 @@ async def test_dismiss_anonymous_merge_edit_and_export(hemicycle: Running, brows
     await anon_item.get_by_test_id("approve").click()
     public = attendee.get_by_test_id("public-questions").locator(f'[data-question-id="{anon_id}"]')
     await expect(public.locator(".question-asker")).to_have_text("Anonymous")
-    seen = await kofi.wait_for("questions:public", lambda q: any(x["id"] == anon_id for x in q["questions"]))
+    seen = await kofi.wait_questions(lambda q: any(x["id"] == anon_id for x in q["questions"]))
     assert next(x for x in seen["questions"] if x["id"] == anon_id)["asker"]["display_name"] == "Anonymous"
 
     # The moderator fixes a typo on the asker's edited question: the history shows both edits.
@@ -330,7 +330,7 @@ async def test_dismiss_anonymous_merge_edit_and_export(hemicycle: Running, brows
     # Post-moderation: questions are shown at once.
     await moderator.get_by_test_id("premoderation").uncheck()
     await expect(moderator.get_by_test_id("premoderation")).not_to_be_checked()
-    await kofi.wait_for("questions:public", lambda q: q["premoderated"] is False)
+    await kofi.wait_questions(lambda q: q["premoderated"] is False)
     late = await kofi.call("question:post", {"text": "And the timeline?"})
     assert late["ok"] and late["data"]["question"]["state"] == "approved", late
     await expect(attendee.get_by_test_id("public-questions")).to_contain_text("And the timeline?")

@@ -17,7 +17,8 @@
  *   queue:mine        {mine, previous}                    my own request: place in line, or my turn
  *                                                         (also when a newer `queue:line` moves my place)
  *   queue             {queue, previous}                   the whole queue, record, balance (staff only)
- *   questions:public  {questions, previous}               approved questions and the one read aloud (everyone)
+ *   questions:public  {questions, previous}               approved questions and the one read aloud (everyone),
+ *                                                         from the welcome, a re-read, or a `questions:changed`
  *   questions:mine    {mine, previous}                    my own questions and my votes
  *   questions         {moderation, previous}              every question, with askers and history (staff only)
  *   caption           {caption}                           a caption line, stored, new to this client (everyone)
@@ -30,8 +31,11 @@
  * holds (a `welcome` always resets them: it is a fresh read). `floorReceivedAt`, `mineReceivedAt` and
  * `queueReceivedAt` give the local time each was received, for the countdown (js/timer.js).
  *
- * Questions work the same way with the session's questions `version`: `questions` (PublicQuestions),
- * `myQuestions` (MyQuestions) and `moderation` (Moderation, staff) each keep only a newer update.
+ * Questions work the same way with the session's questions `version`: `myQuestions` (MyQuestions) and
+ * `moderation` (Moderation, staff) each keep only a newer update. The approved questions (`questions`) come
+ * whole only in the welcome and on a re-read (`questions:get`); after that the server sends what changed
+ * (`questions:changed`), and this client applies it: each question's text and its votes are taken only from an
+ * update at least as new as the one they came from, and a delta that shows one was missed brings a re-read.
  */
 
 import { io as defaultIo } from '../vendor/socket.io/socket.io.esm.min.js';
@@ -263,13 +267,27 @@ import { io as defaultIo } from '../vendor/socket.io/socket.io.esm.min.js';
  */
 
 /**
- * @typedef {object} PublicQuestions   `questions:public`, and `questions` in the welcome
+ * @typedef {object} PublicQuestions   `questions` in the welcome and in the `questions:get` ack; kept up to date
+ *   here from `questions:changed`
  * @property {number} session_id
  * @property {number} version
  * @property {boolean} premoderated     true: questions wait for a moderator before everyone sees them
  * @property {number} max_chars         the longest question accepted, in characters
  * @property {PublicQuestion[]} questions   approved questions only
  * @property {PublicQuestion | null} reading   the question being read aloud in the room
+ */
+
+/**
+ * @typedef {object} QuestionsChanged   `questions:changed`: what changed among the approved questions
+ * @property {number} session_id
+ * @property {number} version           the session's questions version the changes were read at
+ * @property {boolean} premoderated
+ * @property {(PublicQuestion | {id: number, votes: number})[]} questions   changed or newly approved ones; only
+ *   `{id, votes}` when nothing but the votes changed
+ * @property {number[]} removed         ids no longer approved (merged, dismissed)
+ * @property {number | null} reading_id the question being read aloud, one of the approved ones
+ * @property {string} origin            the server process that sent it
+ * @property {number | null} previous   that process's previous `version` sent, to see a missed one
  */
 
 /**
@@ -730,6 +748,15 @@ export class HemicycleClient extends EventTarget {
   /** @type {QueueLine | null} */ #line = null;
   /** @type {Queue | null} */ #queue = null;
   /** @type {PublicQuestions | null} */ #questions = null;
+  /** Per question, the version its content and its votes come from: an older delta never undoes a newer one. */
+  /** @type {Map<number, {content: number, votes: number}>} */ #questionLabels = new Map();
+  /** The versions the settings and the question being read aloud come from. */
+  #questionsMeta = { settings: 0, reading: 0, readingId: /** @type {number | null} */ (null) };
+  /** The version of the last whole list taken: every question not labelled otherwise is as of it. */
+  #questionsBase = 0;
+  /** The last `questions:changed` version seen from each server process, to notice one that went missing. */
+  /** @type {Map<string, number>} */ #questionOrigins = new Map();
+  /** @type {'idle' | 'running' | 'again'} */ #questionsResync = 'idle';
   /** @type {MyQuestions | null} */ #myQuestions = null;
   /** @type {CaptionLine[]} */ #captions = [];
   /** @type {Moderation | null} */ #moderation = null;
@@ -873,7 +900,7 @@ export class HemicycleClient extends EventTarget {
     socket.on('queue:mine', (/** @type {Mine} */ payload) => this.#applyMine(payload));
     socket.on('queue:line', (/** @type {QueueLine} */ payload) => this.#applyLine(payload));
     socket.on('queue', (/** @type {Queue} */ payload) => this.#applyQueue(payload));
-    socket.on('questions:public', (/** @type {PublicQuestions} */ payload) => this.#applyQuestions(payload));
+    socket.on('questions:changed', (/** @type {QuestionsChanged} */ payload) => this.#applyQuestionsChanged(payload));
     socket.on('questions:mine', (/** @type {MyQuestions} */ payload) => this.#applyMyQuestions(payload));
     // Media (js/media.js listens): the relay ended a connection of mine; the relay's health, for staff.
     socket.on('media:stopped', (/** @type {unknown} */ payload) => this.#emit('media:stopped', payload));
@@ -950,7 +977,7 @@ export class HemicycleClient extends EventTarget {
     this.#mine = isVersioned(payload.mine) ? payload.mine : null;
     this.#line = null; // the welcome's `mine` has my place; the next line moves it
     this.#queue = isVersioned(payload.queue) ? payload.queue : null;
-    this.#questions = isVersioned(payload.questions) ? payload.questions : null;
+    this.#takeQuestionList(payload.questions, true);
     this.#myQuestions = isVersioned(payload.my_questions) ? payload.my_questions : null;
     this.#moderation = isVersioned(payload.moderation) ? payload.moderation : null;
     this.#takeRecentCaptions(payload.captions);
@@ -1077,12 +1104,161 @@ export class HemicycleClient extends EventTarget {
     return true;
   }
 
-  /** @param {unknown} questions */
-  #applyQuestions(questions) {
-    if (!this.#newer(this.#questions, questions)) return;
+  /**
+   * A whole list of the approved questions. From a welcome (`fresh`), it replaces everything held; from a
+   * re-read, it is merged, so that a delta newer than the read, already applied, is not undone.
+   * @param {unknown} list
+   * @param {boolean} fresh
+   */
+  #takeQuestionList(list, fresh) {
+    const valid = isVersioned(list) && Array.isArray(/** @type {any} */ (list).questions)
+      && this.#isOurs(/** @type {any} */ (list).session_id);
+    if (fresh) {
+      this.#questionLabels.clear();
+      this.#questionOrigins.clear();
+      this.#questions = null;
+    }
+    if (!valid) return;
+    const full = /** @type {PublicQuestions} */ (list);
+    const version = full.version;
+    const held = this.#questions;
+    if (!held) {
+      this.#questions = full;
+      this.#questionsBase = version;
+      this.#questionsMeta = { settings: version, reading: version, readingId: full.reading ? full.reading.id : null };
+      if (!fresh) this.#emit('questions:public', { questions: full, previous: null });
+      return;
+    }
+    const byId = new Map(held.questions.map((q) => [q.id, q]));
+    const listed = new Set(full.questions.map((q) => q.id));
+    for (const q of full.questions) this.#takeQuestion(byId, q, version);
+    for (const id of [...byId.keys()]) if (!listed.has(id)) this.#dropQuestion(byId, id, version);
+    // Questions listed nowhere are as of this read now; only the newer labels need keeping.
+    this.#questionsBase = Math.max(this.#questionsBase, version);
+    for (const [id, label] of this.#questionLabels) {
+      if (label.content <= this.#questionsBase && label.votes <= this.#questionsBase) this.#questionLabels.delete(id);
+    }
+    let { premoderated, max_chars: maxChars } = held;
+    if (version >= this.#questionsMeta.settings) {
+      ({ premoderated, max_chars: maxChars } = full);
+      this.#questionsMeta.settings = version;
+    }
+    if (version >= this.#questionsMeta.reading) {
+      this.#questionsMeta.reading = version;
+      this.#questionsMeta.readingId = full.reading ? full.reading.id : null;
+    }
+    this.#setQuestions(byId, Math.max(held.version, version), premoderated, maxChars);
+  }
+
+  /** @param {number} id */
+  #labelOf(id) {
+    let label = this.#questionLabels.get(id);
+    if (!label) {
+      label = { content: this.#questionsBase, votes: this.#questionsBase };
+      this.#questionLabels.set(id, label);
+    }
+    return label;
+  }
+
+  /**
+   * One question as of `version`: all of it, or only its votes (`{id, votes}`). Returns false when only the
+   * votes came for a question this client does not hold although it should: a re-read is needed.
+   * @param {Map<number, PublicQuestion>} byId
+   * @param {PublicQuestion | {id: number, votes: number}} q
+   * @param {number} version
+   */
+  #takeQuestion(byId, q, version) {
+    if (!q || typeof q.id !== 'number' || typeof q.votes !== 'number') return true;
+    const label = this.#labelOf(q.id);
+    if ('text' in q && version >= label.content) {
+      const before = byId.get(q.id);
+      byId.set(q.id, before && version < label.votes ? { ...q, votes: before.votes } : q);
+      label.content = version;
+    }
+    if (version >= label.votes) {
+      const current = byId.get(q.id);
+      if (!current) return version < label.content;
+      if (current.votes !== q.votes) byId.set(q.id, { ...current, votes: q.votes });
+      label.votes = version;
+    }
+    return true;
+  }
+
+  /**
+   * @param {Map<number, PublicQuestion>} byId
+   * @param {number} id
+   * @param {number} version
+   */
+  #dropQuestion(byId, id, version) {
+    const label = this.#labelOf(id);
+    if (version < label.content) return;
+    byId.delete(id);
+    label.content = version;
+  }
+
+  /**
+   * @param {Map<number, PublicQuestion>} byId
+   * @param {number} version
+   * @param {boolean} premoderated
+   * @param {number} maxChars
+   */
+  #setQuestions(byId, version, premoderated, maxChars) {
     const previous = this.#questions;
-    this.#questions = /** @type {PublicQuestions} */ (questions);
-    this.#emit('questions:public', { questions, previous });
+    if (!previous) return;
+    const questions = [...byId.values()].sort((a, b) => a.id - b.id);
+    const readingId = this.#questionsMeta.readingId;
+    const reading = readingId === null ? null : byId.get(readingId) ?? null;
+    this.#questions = {
+      session_id: previous.session_id, version, premoderated, max_chars: maxChars, questions, reading,
+    };
+    this.#emit('questions:public', { questions: this.#questions, previous });
+  }
+
+  /**
+   * What changed among the approved questions, from one server process.
+   * @param {unknown} payload
+   */
+  #applyQuestionsChanged(payload) {
+    const held = this.#questions;
+    const delta = /** @type {QuestionsChanged} */ (payload);
+    if (!held || !isVersioned(delta) || !this.#isOurs(delta.session_id)
+        || !Array.isArray(delta.questions) || !Array.isArray(delta.removed)) return;
+    const version = delta.version;
+    // Each process's deltas arrive in the order it sent them; one that does not follow the last one seen from
+    // it (or, the first one seen, that follows one newer than the list held) means one went missing.
+    const origin = String(delta.origin ?? '');
+    const previous = typeof delta.previous === 'number' ? delta.previous : 0;
+    const known = this.#questionOrigins.get(origin);
+    let missed = known === undefined ? previous > this.#questionsBase : previous !== known;
+    this.#questionOrigins.set(origin, version);
+    const byId = new Map(held.questions.map((q) => [q.id, q]));
+    for (const q of delta.questions) if (!this.#takeQuestion(byId, q, version)) missed = true;
+    for (const id of delta.removed) if (typeof id === 'number') this.#dropQuestion(byId, id, version);
+    let { premoderated, max_chars: maxChars } = held;
+    if (version >= this.#questionsMeta.settings && typeof delta.premoderated === 'boolean') {
+      premoderated = delta.premoderated;
+      this.#questionsMeta.settings = version;
+    }
+    if (version >= this.#questionsMeta.reading && delta.reading_id !== undefined) {
+      this.#questionsMeta.reading = version;
+      this.#questionsMeta.readingId = typeof delta.reading_id === 'number' ? delta.reading_id : null;
+    }
+    this.#setQuestions(byId, Math.max(held.version, version), premoderated, maxChars);
+    if (missed) this.#resyncQuestions();
+  }
+
+  /** Read the whole list again (one read at a time; a gap seen meanwhile brings one more). */
+  #resyncQuestions() {
+    if (this.#questionsResync !== 'idle') {
+      this.#questionsResync = 'again';
+      return;
+    }
+    this.#questionsResync = 'running';
+    this.refreshQuestions().catch(() => {}).finally(() => {
+      const again = this.#questionsResync === 'again';
+      this.#questionsResync = 'idle';
+      if (again) this.#resyncQuestions();
+    });
   }
 
   /** @param {unknown} mine */
@@ -1300,12 +1476,13 @@ export class HemicycleClient extends EventTarget {
 
   // --- questions ---------------------------------------------------------------------------------------
   // Each resolves with the ack's data and rejects with a ProtocolError; the views themselves arrive with the
-  // `questions:public`, `questions:mine` and `questions` broadcasts that follow (coalesced over ~100 ms).
+  // `questions:changed`, `questions:mine` and `questions` broadcasts that follow (a first one ~100 ms after a
+  // change, then at most four a second).
 
   /** Fresh questions, mine and (for staff) the moderation view. */
   async refreshQuestions() {
     const data = await this.request('questions:get', {});
-    this.#applyQuestions(data.questions);
+    this.#takeQuestionList(data.questions, false);
     this.#applyMyQuestions(data.mine);
     if (data.moderation) this.#applyModeration(data.moderation);
     return data;

@@ -1,0 +1,120 @@
+"""How question updates reach everyone: only what changed, paced per session, in bounded bytes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from server.domain.roles import Role
+from signaling.hub import QUESTIONS_SPACING_SECONDS
+
+from .helpers import Client, Running
+
+
+def wire_bytes(payload: Any) -> int:
+    """About what one event costs on the wire: its compact JSON."""
+    return len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+async def test_a_vote_sends_its_count_not_the_list(hemicycle: Running) -> None:
+    moderator = await hemicycle.join(await hemicycle.staff_token(Role.MODERATOR))
+    asker = await hemicycle.join((await hemicycle.register(display_name="Asker"))["token"])
+    voter = await hemicycle.join((await hemicycle.register(display_name="Voter"))["token"])
+    passive = await hemicycle.join((await hemicycle.register(display_name="Passive"))["token"])
+
+    first = (await asker.call("question:post", {"text": "First question"}))["data"]["question"]["id"]
+    second = (await asker.call("question:post", {"text": "Second question"}))["data"]["question"]["id"]
+    await moderator.wait_for("questions", lambda v: len(v["questions"]) == 2)
+    assert not passive.received("questions:changed"), "pending questions stay unseen, even their ids"
+
+    for qid in (first, second):
+        assert (await moderator.call("question:moderate", {"question_id": qid, "action": "approve"}))["ok"]
+    approved = await passive.wait_questions(lambda v: len(v["questions"]) == 2)
+    assert [q["text"] for q in approved["questions"]] == ["First question", "Second question"]
+
+    before = len(passive.received("questions:changed"))
+    assert (await voter.call("question:vote", {"question_id": second}))["ok"]
+    await passive.wait_questions(lambda v: v["questions"][1]["votes"] == 1)
+    deltas = passive.received("questions:changed")
+    assert len(deltas) == before + 1
+    delta = deltas[-1]
+    assert delta["questions"] == [{"id": second, "votes": 1}] and delta["removed"] == []
+    # The sender names its previous update, for a client to see one it missed.
+    assert delta["previous"] == deltas[-2]["version"] and delta["origin"] == deltas[-2]["origin"]
+    assert delta["version"] > delta["previous"]
+
+    dismissed = await moderator.call(
+        "question:moderate", {"question_id": first, "action": "dismiss", "reason": "Answered before"}
+    )
+    assert dismissed["ok"]
+    after = await passive.wait_questions(lambda v: [q["id"] for q in v["questions"]] == [second])
+    assert passive.last("questions:changed")["removed"] == [first]
+    # What the deltas built is what a fresh read gives.
+    fresh = (await passive.call("questions:get", {}))["data"]["questions"]
+    assert fresh["questions"] == after["questions"] and fresh["version"] == after["version"]
+
+
+async def test_a_crowd_voting_costs_a_passive_attendee_bounded_bytes(hemicycle: Running) -> None:
+    """Ten people voting and unvoting as fast as they are allowed on 60 questions: a passive attendee gets a
+    few small updates a second. When each vote resent the whole list it was about 138 KiB/s."""
+    moderator = await hemicycle.join(await hemicycle.staff_token(Role.MODERATOR))
+    assert (await moderator.call("questions:settings", {"premoderated": False}))["ok"]
+    tokens = [(await hemicycle.register(display_name=f"Voter {i}"))["token"] for i in range(10)]
+    voters = await hemicycle.join_many(tokens)
+    posted = await asyncio.gather(
+        *(
+            v.call("question:post", {"text": f"Question {n} of voter {i}"})
+            for i, v in enumerate(voters)
+            for n in range(6)
+        )
+    )
+    assert all(p["ok"] for p in posted)
+    ids = [p["data"]["question"]["id"] for p in posted]
+    # The posts' own update gone out first: what the passive attendee receives from here on is the votes'.
+    await moderator.wait_for("questions", lambda v: len(v["questions"]) == 60)
+    passive = await hemicycle.join((await hemicycle.register(display_name="Passive"))["token"])
+    assert len(passive.last("welcome")["questions"]["questions"]) == 60
+    start = len(passive.events)
+
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    end = began + 2.0
+    accepted = 0
+
+    async def vote(index: int, client: Client) -> None:
+        nonlocal accepted
+        others = [qid for n, qid in enumerate(ids) if n // 6 != index]
+        voted: set[int] = set()
+        step = 0
+        while loop.time() < end:
+            qid = others[(index * 7 + step) % len(others)]
+            step += 1
+            event = "question:unvote" if qid in voted else "question:vote"
+            reply = await client.call(event, {"question_id": qid})
+            if reply["ok"]:
+                voted ^= {qid}
+                accepted += 1
+            else:
+                assert reply["error"]["code"] == "rate_limited", reply
+                await asyncio.sleep(0.05)  # pacing the load, not waiting for a condition
+
+    await asyncio.gather(*(vote(i, c) for i, c in enumerate(voters)))
+    # The last changes go out within one spacing of the last vote.
+    fresh = (await moderator.call("questions:get", {}))["data"]["questions"]
+    await passive.wait_questions(lambda v: v["questions"] == fresh["questions"], timeout=5)
+    elapsed = loop.time() - began
+
+    received = passive.events[start:]
+    deltas = [data for name, data in received if name == "questions:changed"]
+    total = sum(wire_bytes(data) for _, data in received)
+    assert accepted >= 30, accepted  # enough load for the bound to mean something
+    assert {name for name, _ in received} <= {"questions:changed", "presence"}, "nothing else, no whole list"
+    # Paced: no more than one update per spacing, per session.
+    assert len(deltas) <= elapsed / QUESTIONS_SPACING_SECONDS + 2, (len(deltas), elapsed)
+    for delta in deltas:
+        assert len(delta["questions"]) <= 60 and all(set(q) == {"id", "votes"} for q in delta["questions"]), (
+            delta
+        )
+    # The bound of docs/protocol.md for 60 questions: 4 × (150 + 60 × 25) bytes a second.
+    assert total / elapsed < 6_600, (total, elapsed, len(deltas))
