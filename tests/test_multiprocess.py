@@ -296,6 +296,13 @@ async def test_questions_and_votes_are_exact_across_processes(
         ]
         assert views[0]["questions"] == views[1]["questions"]
         assert all(q["votes"] == 3 for q in views[0]["questions"])
+        # Attendees on either process, from the deltas both processes sent in whatever order they came,
+        # hold the same 30 questions with their three votes each.
+        for attendee in attendees[:2]:
+            await attendee.wait_questions(
+                lambda v: len(v["questions"]) == 30 and all(q["votes"] == 3 for q in v["questions"]),
+                timeout=20,
+            )
     finally:
         for client in clients:
             await client.close()
