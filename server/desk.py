@@ -183,6 +183,26 @@ class QuestionDesk:
             "reading_id": reading.id if reading else None,
         }
 
+    def staff_delta(self, state: QuestionsState, changes: Changes) -> dict[str, Any] | None:
+        """What staff need of these changes, read at `state.version` (every state, and the counts); None
+        when nothing changed. A question whose only change is its votes goes as `{"id", "votes"}`."""
+        questions: list[dict[str, Any]] = []
+        for question_id in sorted(changes.content | changes.votes):
+            q = state.by_id(question_id)
+            if q is not None:
+                questions.append(
+                    q.staff() if question_id in changes.content else {"id": q.id, "votes": q.votes}
+                )
+        if not (questions or changes.settings):
+            return None
+        return {
+            "session_id": state.session.id,
+            "version": state.version,
+            "premoderated": state.premoderated,
+            "questions": questions,
+            "counts": counts(list(state.questions)),
+        }
+
     def public_view(self, state: QuestionsState) -> dict[str, Any]:
         approved = [q for q in state.questions if q.state is QuestionState.APPROVED]
         reading = self._reading(state)

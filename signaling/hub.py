@@ -110,9 +110,9 @@ class Hub:
         self._questions_dirty: dict[int, set[int]] = {}
         self._questions_tasks: dict[int, asyncio.Task[None]] = {}
         self._questions_sent: dict[int, float] = {}
-        # The version of the last delta this process broadcast per session: the next one names it, so that a
-        # client that missed one (a fan-out hiccup) sees the gap and asks for the whole list again.
+        # The version of the last delta this process broadcast per session, to everyone and to staff.
         self._questions_label: dict[int, int] = {}
+        self._questions_staff_label: dict[int, int] = {}
         self._question_buckets: dict[int, TokenBucket] = {}
         self._connections: dict[str, Connection] = {}
         self._dirty: set[int] = set()
@@ -260,9 +260,10 @@ class Hub:
             await self._flush_session_questions(next(iter(self._questions_dirty)))
 
     async def _flush_session_questions(self, session_id: int) -> None:
-        """Everything to staff; what changed of the approved questions to everyone; each asker or voter
-        concerned, their own. The changes sent are this process's writes up to the version read; a later
-        one (committed after the read) stays for the next broadcast, so none is left out."""
+        """What changed to staff (every state) and, of the approved questions, to everyone; each asker or
+        voter concerned, their own questions whole. The changes sent are this process's writes up to the
+        version read; a later one (committed after the read) stays for the next broadcast, so none is left
+        out."""
         touched = self._questions_dirty.pop(session_id, set())
         try:
             state = await self.desk.state(session_id)
@@ -271,13 +272,16 @@ class Hub:
             return
         changes = self.desk.take_changes(state)
         try:
-            await self.sio.emit("questions", self.desk.staff_view(state), room=staff_room(session_id))
-            delta = self.desk.public_delta(state, changes)
-            if delta is not None:
-                delta["origin"] = self.instance_id
-                delta["previous"] = self._questions_label.get(session_id)
-                self._questions_label[session_id] = state.version
-                await self.sio.emit("questions:changed", delta, room=session_room(session_id))
+            staff = self.desk.staff_delta(state, changes)
+            if staff is not None:
+                await self._send_delta(
+                    "questions:staff_changed", staff, staff_room(session_id), self._questions_staff_label
+                )
+            public = self.desk.public_delta(state, changes)
+            if public is not None:
+                await self._send_delta(
+                    "questions:changed", public, session_room(session_id), self._questions_label
+                )
             for participant_id in touched:
                 await self.sio.emit(
                     "questions:mine",
@@ -288,6 +292,15 @@ class Hub:
             # Kept for the next broadcast of the session, which then carries them.
             self.desk.keep_changes(state, changes)
             log.exception("questions broadcast for session %s failed", session_id)
+
+    async def _send_delta(self, event: str, delta: dict[str, Any], room: str, labels: dict[int, int]) -> None:
+        """A delta names this process and the version of its previous one to the same room, so that a
+        client that missed one (a fan-out hiccup) sees the gap and reads the whole list again."""
+        session_id = delta["session_id"]
+        delta["origin"] = self.instance_id
+        delta["previous"] = labels.get(session_id)
+        labels[session_id] = delta["version"]
+        await self.sio.emit(event, delta, room=room)
 
     def queue_changed(self, session_id: int, participants: set[int]) -> None:
         self._queue_dirty.setdefault(session_id, set()).update(participants)

@@ -247,7 +247,7 @@ SERVER_EVENTS: tuple[str, ...] = (
     "queue",
     "floor",
     "queue:mine",
-    "questions",
+    "questions:staff_changed",
     "questions:changed",
     "questions:mine",
     "media:stopped",

@@ -25,7 +25,7 @@ async def test_a_vote_sends_its_count_not_the_list(hemicycle: Running) -> None:
 
     first = (await asker.call("question:post", {"text": "First question"}))["data"]["question"]["id"]
     second = (await asker.call("question:post", {"text": "Second question"}))["data"]["question"]["id"]
-    await moderator.wait_for("questions", lambda v: len(v["questions"]) == 2)
+    await moderator.wait_moderation(lambda v: len(v["questions"]) == 2)
     assert not passive.received("questions:changed"), "pending questions stay unseen, even their ids"
 
     for qid in (first, second):
@@ -38,6 +38,9 @@ async def test_a_vote_sends_its_count_not_the_list(hemicycle: Running) -> None:
     await passive.wait_questions(lambda v: v["questions"][1]["votes"] == 1)
     deltas = passive.received("questions:changed")
     assert len(deltas) == before + 1
+    staff = await moderator.wait_moderation(lambda v: v["questions"][1]["votes"] == 1)
+    assert moderator.last("questions:staff_changed")["questions"] == [{"id": second, "votes": 1}]
+    assert staff["counts"]["approved"] == 2
     delta = deltas[-1]
     assert delta["questions"] == [{"id": second, "votes": 1}] and delta["removed"] == []
     # The sender names its previous update, for a client to see one it missed.
@@ -72,10 +75,10 @@ async def test_a_crowd_voting_costs_a_passive_attendee_bounded_bytes(hemicycle: 
     assert all(p["ok"] for p in posted)
     ids = [p["data"]["question"]["id"] for p in posted]
     # The posts' own update gone out first: what the passive attendee receives from here on is the votes'.
-    await moderator.wait_for("questions", lambda v: len(v["questions"]) == 60)
+    await moderator.wait_moderation(lambda v: len(v["questions"]) == 60)
     passive = await hemicycle.join((await hemicycle.register(display_name="Passive"))["token"])
     assert len(passive.last("welcome")["questions"]["questions"]) == 60
-    start = len(passive.events)
+    start, staff_start = len(passive.events), len(moderator.events)
 
     loop = asyncio.get_running_loop()
     began = loop.time()
@@ -101,8 +104,9 @@ async def test_a_crowd_voting_costs_a_passive_attendee_bounded_bytes(hemicycle: 
 
     await asyncio.gather(*(vote(i, c) for i, c in enumerate(voters)))
     # The last changes go out within one spacing of the last vote.
-    fresh = (await moderator.call("questions:get", {}))["data"]["questions"]
-    await passive.wait_questions(lambda v: v["questions"] == fresh["questions"], timeout=5)
+    fresh = (await moderator.call("questions:get", {}))["data"]
+    await passive.wait_questions(lambda v: v["questions"] == fresh["questions"]["questions"], timeout=5)
+    await moderator.wait_moderation(lambda v: v == fresh["moderation"], timeout=5)
     elapsed = loop.time() - began
 
     received = passive.events[start:]
@@ -118,3 +122,9 @@ async def test_a_crowd_voting_costs_a_passive_attendee_bounded_bytes(hemicycle: 
         )
     # The bound of docs/protocol.md for 60 questions: 4 × (150 + 60 × 25) bytes a second.
     assert total / elapsed < 6_600, (total, elapsed, len(deltas))
+
+    # Staff (the chair's tablet, the booths) get votes the same way, with the counts.
+    staff = [data for name, data in moderator.events[staff_start:] if name == "questions:staff_changed"]
+    assert len(staff) <= elapsed / QUESTIONS_SPACING_SECONDS + 2, (len(staff), elapsed)
+    assert all(set(q) == {"id", "votes"} for delta in staff for q in delta["questions"])
+    assert not [name for name, _ in moderator.events[staff_start:] if name == "questions"], "no whole list"

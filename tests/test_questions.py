@@ -48,7 +48,7 @@ async def test_premoderated_question_reaches_the_room(hemicycle: Running) -> Non
     )
     qid = question["id"]
 
-    pending = await moderator.wait_for("questions", lambda v: any(q["id"] == qid for q in v["questions"]))
+    pending = await moderator.wait_moderation(lambda v: any(q["id"] == qid for q in v["questions"]))
     assert pending["counts"]["asked"] == 1 and pending["counts"]["pending"] == 1
     assert not other.received("questions:changed"), "pending stays hidden, even its id"
     await asker.wait_for(
@@ -74,7 +74,7 @@ async def test_premoderated_question_reaches_the_room(hemicycle: Running) -> Non
             assert (
                 shown["reading"]["text"].startswith("How will") and shown["reading"]["asker"]["display_name"]
             )
-    final = await moderator.wait_for("questions", lambda v: v["counts"]["answered"] == 1)
+    final = await moderator.wait_moderation(lambda v: v["counts"]["answered"] == 1)
     assert final["counts"] == {
         "asked": 1,
         "pending": 0,
@@ -114,7 +114,7 @@ async def test_anonymous_edit_withdraw_dismiss_star(hemicycle: Running) -> None:
         "stakeholder_group": None,
         "country": None,
     }
-    staff_view = await moderator.wait_for("questions", lambda v: v["questions"][0]["state"] == "approved")
+    staff_view = await moderator.wait_moderation(lambda v: v["questions"][0]["state"] == "approved")
     assert staff_view["questions"][0]["asker"]["display_name"] == "Shy Person", "moderators always see who"
     assert (await asker.call("question:edit", {"question_id": qid, "text": "late"}))["error"][
         "code"
@@ -224,7 +224,7 @@ async def test_markup_stays_text_and_six_languages(hemicycle: Running) -> None:
     ]
     for text in texts:
         assert (await asker.call("question:post", {"text": text}))["ok"]
-    view = await moderator.wait_for("questions", lambda v: len(v["questions"]) == 6)
+    view = await moderator.wait_moderation(lambda v: len(v["questions"]) == 6)
     assert [q["text"] for q in view["questions"]] == texts
     assert view["questions"][0]["asker"]["display_name"] == "<script>alert(1)</script>"
 
@@ -286,8 +286,8 @@ async def test_five_hundred_concurrent_posts_and_votes(hemicycle: Running) -> No
     assert all(r["ok"] for r in results), [r for r in results if not r["ok"]][:3]
     assert await count(hemicycle, models.Question) == 200
     assert await count(hemicycle, models.QuestionVote) == 300
-    view = await moderator.wait_for(
-        "questions", lambda v: sum(q["votes"] for q in v["questions"]) == 300, timeout=20
+    view = await moderator.wait_moderation(
+        lambda v: sum(q["votes"] for q in v["questions"]) == 300, timeout=20
     )
     assert len(view["questions"]) == 200
 

@@ -336,7 +336,7 @@ class QuestionStore:
         Returns (the target as it now is, the duplicate as it was before the merge)."""
         async with self.locked(session_id) as q:
             row, duplicate = await self._get(q, question_id)
-            _target_row, target = await self._get(q, into_id, votes_only=True)
+            _target_row, target = await self._get(q, into_id)
             check_merge(duplicate, target)
             moving = (
                 (set(duplicate.voters) | {duplicate.participant_id}) - target.voters - {target.participant_id}
