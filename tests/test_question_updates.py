@@ -6,6 +6,10 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+
+from server.db.question_store import Changes, QuestionStore
+from server.domain.errors import HemicycleError
 from server.domain.roles import Role
 from signaling.hub import QUESTIONS_SPACING_SECONDS
 
@@ -128,3 +132,22 @@ async def test_a_crowd_voting_costs_a_passive_attendee_bounded_bytes(hemicycle: 
     assert len(staff) <= elapsed / QUESTIONS_SPACING_SECONDS + 2, (len(staff), elapsed)
     assert all(set(q) == {"id", "votes"} for delta in staff for q in delta["questions"])
     assert not [name for name, _ in moderator.events[staff_start:] if name == "questions"], "no whole list"
+
+
+async def test_a_broadcast_takes_the_writes_up_to_the_version_it_read(hemicycle: Running) -> None:
+    """A write committed after the broadcaster's read waits for the next broadcast; a refused one is never
+    sent."""
+    store = QuestionStore(hemicycle.core.store)  # its own record of writes: the hub's broadcasts leave it be
+    session = hemicycle.live_session
+    asker, _ = await hemicycle.core.authenticate((await hemicycle.register(display_name="Asker"))["token"])
+    other, _ = await hemicycle.core.authenticate((await hemicycle.register(display_name="Other"))["token"])
+    first = await store.post(asker, session, "One", "", False)
+    read = await store.state(session)
+    second = await store.post(asker, session, "Two", "", False)
+    with pytest.raises(HemicycleError):
+        await store.withdraw(other, session, first.id)  # not theirs: rolled back
+
+    assert store.take_changes(session, read.version) == Changes(content={first.id})
+    assert store.take_changes(session, read.version) == Changes(), "taken once"
+    later = await store.state(session)
+    assert store.take_changes(session, later.version) == Changes(content={second.id})

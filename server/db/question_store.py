@@ -51,9 +51,9 @@ class QuestionsState:
 
 @dataclass
 class Changes:
-    """What committed writes on this process changed in one session's questions, since the last time the
-    broadcaster took them: the ids whose content changed (text, state, stage, star...), those whose only
-    change was their votes, and whether the session's settings changed."""
+    """What committed writes on this process changed in one session's questions: the ids whose content
+    changed (text, state, stage, star, merged_from...), those whose votes changed, and whether the session's
+    settings changed. The broadcaster sends only these, not the whole list."""
 
     content: set[int] = field(default_factory=set)
     votes: set[int] = field(default_factory=set)
@@ -63,10 +63,6 @@ class Changes:
         self.content |= other.content
         self.votes |= other.votes
         self.settings = self.settings or other.settings
-
-    @property
-    def votes_only(self) -> set[int]:
-        return self.votes - self.content
 
 
 @dataclass
