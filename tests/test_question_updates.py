@@ -67,13 +67,14 @@ async def test_a_crowd_voting_costs_a_passive_attendee_bounded_bytes(hemicycle: 
     few small updates a second. When each vote resent the whole list it was about 138 KiB/s."""
     moderator = await hemicycle.join(await hemicycle.staff_token(Role.MODERATOR))
     assert (await moderator.call("questions:settings", {"premoderated": False}))["ok"]
-    tokens = [(await hemicycle.register(display_name=f"Voter {i}"))["token"] for i in range(10)]
-    voters = await hemicycle.join_many(tokens)
+    tokens = [(await hemicycle.register(display_name=f"Person {i}"))["token"] for i in range(16)]
+    people = await hemicycle.join_many(tokens)
+    askers, voters = people[:6], people[6:]  # the voters keep their whole burst of ten for the votes
     posted = await asyncio.gather(
         *(
-            v.call("question:post", {"text": f"Question {n} of voter {i}"})
-            for i, v in enumerate(voters)
-            for n in range(6)
+            a.call("question:post", {"text": f"Question {n} of asker {i}"})
+            for i, a in enumerate(askers)
+            for n in range(10)
         )
     )
     assert all(p["ok"] for p in posted)
@@ -91,11 +92,10 @@ async def test_a_crowd_voting_costs_a_passive_attendee_bounded_bytes(hemicycle: 
 
     async def vote(index: int, client: Client) -> None:
         nonlocal accepted
-        others = [qid for n, qid in enumerate(ids) if n // 6 != index]
         voted: set[int] = set()
         step = 0
         while loop.time() < end:
-            qid = others[(index * 7 + step) % len(others)]
+            qid = ids[(index * 7 + step) % len(ids)]
             step += 1
             event = "question:unvote" if qid in voted else "question:vote"
             reply = await client.call(event, {"question_id": qid})
@@ -116,7 +116,9 @@ async def test_a_crowd_voting_costs_a_passive_attendee_bounded_bytes(hemicycle: 
     received = passive.events[start:]
     deltas = [data for name, data in received if name == "questions:changed"]
     total = sum(wire_bytes(data) for _, data in received)
-    assert accepted >= 30, accepted  # enough load for the bound to mean something
+    # Enough load for the bound to mean something (the votes queue on the session's lock: how many get
+    # through in two seconds depends on the machine), and several votes in each update.
+    assert accepted >= 20 and len(deltas) < accepted / 2, (accepted, len(deltas))
     assert {name for name, _ in received} <= {"questions:changed", "presence"}, "nothing else, no whole list"
     # Paced: no more than one update per spacing, per session.
     assert len(deltas) <= elapsed / QUESTIONS_SPACING_SECONDS + 2, (len(deltas), elapsed)
