@@ -358,8 +358,9 @@ class MediaService:
         if relay is not None:
             relay.stop_now(relay.of_participant(participant_id), "removed")
         elif self.nudge is not None:
-            # The relay runs elsewhere: its process checks everyone's standing as soon as it is told.
-            await self.nudge(session_id)
+            # The relay runs elsewhere: its process checks everyone's standing as soon as it is told. In the
+            # background: the moderator's acknowledgement does not wait on another process.
+            self._spawn(self.nudge(session_id))
 
     async def _loop(self) -> None:
         tick = 0
