@@ -157,12 +157,12 @@ async def test_a_ban_or_a_withdrawn_link_ends_viewing_within_a_second(hemicycle:
 
 
 async def test_a_removal_on_another_process_ends_viewing_on_the_relays(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The relay runs on A; the viewer came in through B, the moderator removes on B: A stops it at once
-    (no periodic check here: only B's message can do it), and B refuses the next offer."""
+    (no periodic check here: only B's message can do it), and B refuses the next offer. On SQLite, then
+    PostgreSQL."""
     monkeypatch.setattr("server.media.service.RECONCILE_SECONDS", 3600.0)
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     owner = await start_instance(tmp_path / "a", database_url)
@@ -190,6 +190,21 @@ async def test_a_removal_on_another_process_ends_viewing_on_the_relays(
         status, answer, viewer = await whep(other_url, session_id, token)
         assert status == 201, answer
         assert other.app[MEDIA_KEY].relay(session_id) is None
+        assert viewers_of(running, kofi_id, session_id) == 1
+
+        # The waiting room turned on: those present stay in; a newcomer waits, and neither process gives
+        # them media.
+        assert (await moderator.call("moderation:settings", {"waiting_room": True}))["ok"]
+        newcomer = (await running.register(display_name="Li Wei"))["token"]
+        li = Client(other_url)
+        clients.append(li)
+        await li.connect(newcomer, session_id)
+        await li.wait_for("waiting")
+        for url in (other_url, running.url):
+            status, answer, _ = await whep(url, session_id, newcomer)
+            assert (status, answer["error"]["code"]) == (403, "waiting"), (url, answer)
+        refused = await li.call("media:subscribe", {"source": "room", "sdp": "v=0"})
+        assert refused["error"]["code"] == "waiting", refused
         assert viewers_of(running, kofi_id, session_id) == 1
 
         removed = await moderator.call(
