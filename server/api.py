@@ -166,9 +166,8 @@ async def _may_read(request: web.Request, session: SessionInfo) -> None:
     hidden = NotFound(f"there is no session {session.id}", code="unknown_session")
     if "Authorization" not in request.headers:
         raise hidden
-    principal, _ = await _principal(
-        request
-    )  # a bad token is refused as such: it tells nothing of the session
+    # A bad token is refused as such: that tells nothing of the session.
+    principal, _ = await _principal(request)
     try:
         principal.require(Permission.SESSION_VIEW, session)
         await request.app[HUB_KEY].moderation.actions.require_admitted(principal, session)

@@ -334,10 +334,11 @@ class MediaService:
             del held[gone]
         if not held:
             return
-        answers = await self.core.store.standings(set(held.values()))
+        asked = dict(held)  # peers made while the query runs wait for the next check
+        answers = await self.core.store.standings(set(asked.values()))
         stale = [
             relay.peers[peer_id]
-            for peer_id, ask in held.items()
+            for peer_id, ask in asked.items()
             if answers[ask] is not None and peer_id in relay.peers
         ]
         relay.stop_now(stale, "removed")
