@@ -146,11 +146,19 @@ async def test_a_ban_or_a_withdrawn_link_ends_viewing_within_a_second(hemicycle:
         status, answer, _ = await whep(hemicycle.url, hemicycle.live_session, banned["token"])
         assert (status, answer["error"]["code"]) == (401, "token_revoked"), answer
 
-        # A link withdrawn outside moderation: the relay's next look at everyone's standing ends it.
+        # A link withdrawn outside moderation: the relay's next look at everyone's standing ends it, and
+        # the connection opened before starts nothing more.
         me = await hemicycle.core.authenticate(withdrawn["token"])
         await hemicycle.core.store.revoke_grant(None, me[0].grant_id)
         withdrawn_id = withdrawn["participant"]["id"]
         await eventually(lambda: viewers_of(hemicycle, withdrawn_id) == 0, timeout=2.5)
+        still_open = next(c for c in hemicycle.clients if c.last("welcome")["me"]["id"] == withdrawn_id)
+        for event, payload in (
+            ("media:config", {}),
+            ("media:subscribe", {"source": "room", "sdp": "v=0"}),
+        ):
+            refused = await still_open.call(event, payload)
+            assert refused["error"]["code"] == "token_revoked", (event, refused)
     finally:
         for viewer in viewers:
             await viewer.close()
