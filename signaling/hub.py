@@ -166,6 +166,8 @@ class Hub:
         # when someone publishes and on each reconcile (a decision taken on another process).
         self.moderation.actions.attach_media(self.media.service)
         self.media.service.muted_in = self.moderation.actions.muted_in
+        # Media follows the waiting room too: WHIP, WHEP, ICE and media:* refuse whom the gate would hold.
+        self.media.service.entry = self.moderation.actions.require_admitted
         assert set(self._handlers) == set(CLIENT_EVENTS), "every protocol event needs a handler"
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)

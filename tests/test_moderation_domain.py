@@ -13,6 +13,7 @@ from server.domain.moderation import (
     check_target,
     check_version,
     clean_browser_id,
+    entry_refusal,
     waiting_room_on,
 )
 from server.domain.roles import Role
@@ -20,11 +21,29 @@ from server.domain.roles import Role
 
 def test_the_session_setting_wins_over_the_default() -> None:
     assert waiting_room_on(None, True, WaitingRoom.PUBLIC) is True
-    assert waiting_room_on(None, False, WaitingRoom.PUBLIC) is False
-    assert waiting_room_on(None, False, WaitingRoom.ALL) is True
     assert waiting_room_on(None, True, WaitingRoom.OFF) is False
     assert waiting_room_on(False, True, WaitingRoom.ALL) is False
-    assert waiting_room_on(True, False, WaitingRoom.OFF) is True
+    assert waiting_room_on(True, True, WaitingRoom.OFF) is True
+
+
+def test_a_non_public_session_always_has_a_waiting_room() -> None:
+    for setting in (None, False, True):
+        for default in WaitingRoom:
+            assert waiting_room_on(setting, False, default) is True
+
+
+def test_media_entry_follows_the_admission() -> None:
+    assert entry_refusal("admitted", True) is None
+    assert entry_refusal(None, False) is None  # an open session, nobody decided on
+    for state, must_wait, code in (
+        ("waiting", False, "waiting"),
+        ("left", False, "waiting"),
+        (None, True, "waiting"),
+        ("removed", False, "not_admitted"),
+        ("removed", True, "not_admitted"),
+    ):
+        refusal = entry_refusal(state, must_wait)
+        assert refusal is not None and (refusal.code, refusal.status) == (code, 403), state
 
 
 def test_rules_parse_match_and_round_trip() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ..domain.errors import Conflict, NotFound
+from ..domain.errors import Conflict, Forbidden, NotFound
 from ..domain.model import ParticipantInfo, Principal, iso
 from ..domain.moderation import (
     MODERATING,
@@ -27,6 +27,7 @@ from ..domain.moderation import (
     WaitingRoom,
     check_target,
     check_version,
+    entry_refusal,
     waiting_room_on,
 )
 from ..domain.roles import Role
@@ -352,6 +353,34 @@ class ModerationStore:
             row.state = Admission.LEFT.value
             row.version += 1
             return True
+
+    async def entry(self, participant_id: int, session_id: int, default: WaitingRoom) -> Forbidden | None:
+        """Why this attendee may not start media in the session (None: they may). Reads only: media
+        follows the admission their connection got, it never takes a place in the waiting room."""
+        async with self._sessions() as tx:
+            found = (
+                await tx.execute(
+                    select(m.Session, m.Admission.state)
+                    .outerjoin(
+                        m.Admission,
+                        and_(
+                            m.Admission.session_id == m.Session.id,
+                            m.Admission.participant_id == participant_id,
+                        ),
+                    )
+                    .where(m.Session.id == session_id)
+                )
+            ).first()
+            if found is None:
+                raise NotFound(f"there is no session {session_id}", code="unknown_session")
+            session: m.Session = found[0]
+            state: str | None = found[1]
+            # As at the gate: without a decision, the waiting room applies, or a possible ban's flag does.
+            must_wait = state is None and (
+                _waiting_room_on(session, default)
+                or await self._possible_ban(tx, session.event_id, participant_id) is not None
+            )
+            return entry_refusal(state, must_wait)
 
     async def back(self, session_id: int, participant_ids: Iterable[int]) -> bool:
         """Waiting connections held here whose rows say 'left' (another process saw a tab close)."""

@@ -43,6 +43,25 @@ def admission_refusal(state: str | None) -> Forbidden | None:
     return None
 
 
+def entry_refusal(state: str | None, must_wait: bool) -> Forbidden | None:
+    """Why an attendee may not start media in a session (None: they may), from their admission (None: no
+    decision recorded) and whether someone without one would meet the waiting room there.
+
+    The same rule as a Socket.IO connection's: no media from the waiting room, nor after a removal; media
+    never puts anyone in the waiting room itself (only a connection does), so it refuses instead.
+    """
+    if state == Admission.ADMITTED.value:
+        return None
+    if state in (Admission.WAITING.value, Admission.LEFT.value) or (state is None and must_wait):
+        return Forbidden(
+            "you are in this session's waiting room (or not through it yet): a moderator lets you in",
+            code="waiting",
+        )
+    if state is not None:
+        return Forbidden("you are not admitted to this session", code="not_admitted")
+    return None
+
+
 class Flag(StrEnum):
     POSSIBLY_BANNED = "possibly_banned"  # same browser or same address as a banned participant
     REMOVED_BEFORE = "removed_before"  # was removed from this session earlier
@@ -54,7 +73,10 @@ class MuteKind(StrEnum):
 
 
 def waiting_room_on(setting: bool | None, is_public: bool, default: WaitingRoom) -> bool:
-    """A session's own setting wins; without one, the server default decides."""
+    """A session's own setting wins; without one, the server default decides. A non-public session always
+    has one: there is no invitation yet, so a moderator's admission is how an attendee gets in."""
+    if not is_public:
+        return True
     if setting is not None:
         return setting
     return default is WaitingRoom.ALL or (default is WaitingRoom.PUBLIC and is_public)

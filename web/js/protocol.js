@@ -537,11 +537,14 @@ export function getEvent(eventId) {
 }
 
 /**
+ * A session and its event. A non-public session needs a token that may enter it (its staff, the event's
+ * administrator, an attendee admitted to it); to anyone else it is `unknown_session`.
  * @param {number | string} sessionId
+ * @param {string | null} [token]
  * @returns {Promise<{session: Session, event: HemicycleEvent}>}
  */
-export function getSession(sessionId) {
-  return /** @type {any} */ (httpJSON(`/api/sessions/${seg(sessionId)}`));
+export function getSession(sessionId, token) {
+  return /** @type {any} */ (httpJSON(`/api/sessions/${seg(sessionId)}`, { token: token ?? undefined }));
 }
 
 /**
