@@ -340,6 +340,7 @@ EXPORT_COLUMNS = (
     "stage",
     "starred",
     "votes",
+    "late_votes",
     "merged_into",
     "merged_from",
     "edits",

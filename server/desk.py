@@ -178,6 +178,7 @@ class QuestionDesk:
                     "stage": q.stage.value,
                     "starred": q.starred,
                     "votes": q.votes,
+                    "late_votes": q.late_votes,
                     "merged_into": q.merged_into or "",
                     "merged_from": " ".join(str(i) for i in q.merged_from),
                     "edits": len(q.edits),

@@ -8,22 +8,30 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from server.domain.questions import Question, QuestionState, Stage, counts_publicly
 from server.domain.ratelimit import WindowRule
+from server.domain.roles import Role
+from server.keys import HUB_KEY
 from server.limits import Limiter, MemoryCounters, address_subject
 from server.settings import Settings
 from signaling.hub import QUEUE_WRITES_WINDOW
 
 from .conftest import make_settings, run_app
-from .helpers import REGISTRATION, Running
+from .helpers import REGISTRATION, Client, Running
 from .test_http import count_participants
 
 HAND = {"type": "statement", "language": "en"}
+
+
+async def attendee(running: Running, name: str) -> Client:
+    return await running.join((await running.register(display_name=name))["token"])
 
 
 async def post_registration(
@@ -187,3 +195,58 @@ async def test_a_participants_writes_are_counted_across_processes(
         other = await apps[1].join((await apps[1].register(display_name="Patient"))["token"])
         assert (await other.call("hand:raise", HAND))["ok"], "another participant is not limited"
 
+
+def test_votes_from_younger_registrations_are_counted_apart() -> None:
+    asked = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
+    assert counts_publicly(asked - timedelta(days=1), asked) and counts_publicly(asked, asked)
+    assert not counts_publicly(asked + timedelta(seconds=1), asked)
+    question = Question(
+        1, 1, 1, "Asker", "", None, None, False, "", "Why?", QuestionState.APPROVED, Stage.NONE, False, asked,
+        voters=frozenset({2, 3, 4}), late_voters=frozenset({4}),
+    )  # fmt: skip
+    assert (question.votes, question.late_votes) == (2, 1)
+    assert question.public()["votes"] == 2 and "late_votes" not in question.public()
+    assert question.staff()["late_votes"] == 1 and question.staff()["votes"] == 2
+
+
+async def test_fresh_registrations_do_not_stuff_a_questions_public_count(hemicycle: Running) -> None:
+    moderator = await hemicycle.join(await hemicycle.staff_token(Role.MODERATOR))
+    asker = await attendee(hemicycle, "Asker")
+    early = [
+        await hemicycle.join((await hemicycle.register(display_name=f"Early {i}"))["token"]) for i in range(2)
+    ]
+    posted = await asker.call("question:post", {"text": "Who funds the action lines?"})
+    assert posted["ok"], posted
+    qid = posted["data"]["question"]["id"]
+    if posted["data"]["question"]["state"] == "pending":
+        assert (await moderator.call("question:moderate", {"question_id": qid, "action": "approve"}))["ok"]
+    # Registered after the question was asked: their votes are kept, but counted apart.
+    late = [
+        await hemicycle.join((await hemicycle.register(display_name=f"Sock {i}"))["token"]) for i in range(3)
+    ]
+    for voter in early:
+        assert (await voter.call("question:vote", {"question_id": qid}))["ok"]
+    for voter in late:
+        reply = await voter.call("question:vote", {"question_id": qid})
+        assert reply["ok"] and reply["data"] == {"question_id": qid, "votes": 2, "voted": True}, reply
+
+    desk = hemicycle.server.app[HUB_KEY].desk
+    state = await desk.state(hemicycle.live_session)
+    public = next(q for q in desk.public_view(state)["questions"] if q["id"] == qid)
+    assert public["votes"] == 2 and "late_votes" not in public
+    staff = next(q for q in desk.staff_view(state)["questions"] if q["id"] == qid)
+    assert (staff["votes"], staff["late_votes"]) == (2, 3)
+    # A late voter can take their vote back like anyone.
+    assert (await late[0].call("question:unvote", {"question_id": qid}))["ok"]
+    state = await desk.state(hemicycle.live_session)
+    assert state.by_id(qid) is not None and state.by_id(qid).late_votes == 2  # type: ignore[union-attr]
+    # The moderators' export carries both figures.
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(
+            f"{hemicycle.url}/api/sessions/{hemicycle.live_session}/questions",
+            headers={"Authorization": f"Bearer {await hemicycle.staff_token(Role.MODERATOR)}"},
+        ) as response,
+    ):
+        exported = next(q for q in (await response.json())["questions"] if q["id"] == qid)
+    assert (exported["votes"], exported["late_votes"]) == (2, 2)
