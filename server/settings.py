@@ -40,7 +40,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "REDIS_URL": (
         "(none)",
         "When set (`redis://host:6379/0`), Socket.IO fan-out goes through Redis so several processes "
-        "serve one event.",
+        "serve one event, and the registration, hand, question and vote limits are counted there.",
     ),
     "HEMICYCLE_REDIS_CHANNEL": (
         "hemicycle",
@@ -55,7 +55,8 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     ),
     "HEMICYCLE_EVENTS_PER_SECOND": (
         "10",
-        "Sustained Socket.IO events a connection may send per second (bursts up to 4x are allowed).",
+        "Sustained Socket.IO events an attendee may send per second, all their connections to one process "
+        "together (staff: per connection); bursts up to 4x are allowed.",
     ),
     "HEMICYCLE_FLOOR_GRACE_SECONDS": (
         "30",
