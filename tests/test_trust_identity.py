@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from playwright.async_api import Browser, expect
 
 from server.domain.questions import Question, QuestionState, Stage, counts_publicly
 from server.domain.ratelimit import WindowRule
@@ -23,6 +25,7 @@ from server.limits import Limiter, MemoryCounters, address_subject
 from server.settings import Settings
 from signaling.hub import QUEUE_WRITES_WINDOW
 
+from .browser import open_page, send_registration
 from .conftest import make_settings, run_app
 from .helpers import REGISTRATION, Client, Running
 from .test_http import count_participants
@@ -250,3 +253,14 @@ async def test_fresh_registrations_do_not_stuff_a_questions_public_count(hemicyc
     ):
         exported = next(q for q in (await response.json())["questions"] if q["id"] == qid)
     assert (exported["votes"], exported["late_votes"]) == (2, 2)
+
+
+async def test_the_registration_page_says_how_long_to_wait(tmp_path: Path, browser: Browser) -> None:
+    async with serving(make_settings(tmp_path, registrations_per_address=1)) as running:
+        await running.register(display_name="First")  # this address's one registration in the window
+        errors: list[str] = []
+        page = await open_page(browser, f"{running.url}/s/{running.live_session}", errors)
+        await send_registration(page, "Second Person")
+        error = page.locator("[data-testid=error-message][data-code=rate_limited]")
+        await expect(error).to_have_text(re.compile(r"Try again in \d+ minutes\."))
+        await expect(page.get_by_test_id("register-form")).to_be_visible()
