@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from .domain.errors import RateLimited
@@ -23,9 +25,10 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-# A limiter must not hold a registration or a vote up when Redis is slow: give up after this long and count
-# in this process's memory meanwhile.
+# A limiter must not hold a registration or a vote up when Redis is slow: give up after this long, without
+# retrying, and count in this process's memory for a while before trying Redis again.
 REDIS_TIMEOUT_SECONDS = 1.0
+REDIS_RETRY_AFTER_SECONDS = 5.0
 OUTAGE_LOG_SECONDS = 60.0
 
 
@@ -81,16 +84,22 @@ class RedisCounters:
 
     def __init__(self, url: str, prefix: str) -> None:
         self._redis = aioredis.Redis.from_url(
-            url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+            url,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+            retry=Retry(NoBackoff(), 0),
         )
         self._prefix = prefix
         self._fallback = MemoryCounters()
         self._warned = float("-inf")
+        self._down_until = float("-inf")
 
     def _key(self, key: str, window: int) -> str:
         return f"{self._prefix}:{key}:{window}"
 
     async def hit(self, key: str, window: int, seconds: float) -> tuple[int, int]:
+        if time.monotonic() < self._down_until:
+            return await self._fallback.hit(key, window, seconds)
         current = self._key(key, window)
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
@@ -104,6 +113,9 @@ class RedisCounters:
         return int(count), int(previous or 0)
 
     async def undo(self, key: str, window: int) -> None:
+        if time.monotonic() < self._down_until:
+            await self._fallback.undo(key, window)
+            return
         try:
             await self._redis.decr(self._key(key, window))
         except (RedisError, OSError) as exc:
@@ -112,6 +124,7 @@ class RedisCounters:
 
     def _outage(self, exc: Exception) -> None:
         now = time.monotonic()
+        self._down_until = now + REDIS_RETRY_AFTER_SECONDS
         if now - self._warned >= OUTAGE_LOG_SECONDS:
             self._warned = now
             log.warning("rate limits counted per process: Redis is not answering (%s)", exc)

@@ -21,13 +21,13 @@ from server.domain.questions import Question, QuestionState, Stage, counts_publi
 from server.domain.ratelimit import WindowRule
 from server.domain.roles import Role
 from server.keys import HUB_KEY
-from server.limits import Limiter, MemoryCounters, address_subject
+from server.limits import Limiter, MemoryCounters, RedisCounters, address_subject
 from server.settings import Settings
 from signaling.hub import QUEUE_WRITES_WINDOW
 
 from .browser import open_page, send_registration
 from .conftest import make_settings, run_app
-from .helpers import REGISTRATION, Client, Running
+from .helpers import REGISTRATION, Client, Running, free_port
 from .test_http import count_participants
 
 HAND = {"type": "statement", "language": "en"}
@@ -264,3 +264,16 @@ async def test_the_registration_page_says_how_long_to_wait(tmp_path: Path, brows
         error = page.locator("[data-testid=error-message][data-code=rate_limited]")
         await expect(error).to_have_text(re.compile(r"Try again in \d+ minutes\."))
         await expect(page.get_by_test_id("register-form")).to_be_visible()
+
+
+async def test_without_redis_the_limits_hold_per_process(caplog: pytest.LogCaptureFixture) -> None:
+    """Redis down: registrations and votes go on, counted in this process's memory, with one warning."""
+    counters = RedisCounters(f"redis://127.0.0.1:{free_port()}/0", "trust-identity-down")
+    limiter = Limiter(counters, "test", WindowRule(limit=2, seconds=60))
+    try:
+        verdicts = [(await limiter.take("someone")).allowed for _ in range(3)]
+    finally:
+        await counters.close()
+    assert verdicts == [True, True, False]
+    warnings = [r for r in caplog.records if "Redis is not answering" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelname == "WARNING"
