@@ -523,8 +523,8 @@ class Hub:
             return await self._fail(
                 sid, event, HemicycleError("too many messages: slow down", code="rate_limited")
             )
-        # The per-participant limits first: they cost nothing, and a flood is refused before it reaches the
-        # database.
+        # The per-participant limits first: a local bucket costs nothing and the shared count one Redis round
+        # trip at most, and a flood is refused before it reaches the database.
         if event in QUEUE_WRITES and not await self._participant_allows(
             connection,
             self._participant_buckets,
