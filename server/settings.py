@@ -82,7 +82,8 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     ),
     "HEMICYCLE_REGISTRATIONS_PER_BROWSER": (
         "5",
-        "Registrations one browser (the page's `browser_id`) may make per registration window.",
+        "Registrations one browser (the page's `browser_id`) may make per registration window. Raise it if "
+        "a help desk registers people on one shared computer.",
     ),
     "HEMICYCLE_REGISTRATION_WINDOW_MINUTES": (
         "10",
