@@ -24,6 +24,7 @@ from .domain.errors import (
     MalformedMessage,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     Unauthenticated,
 )
 from .domain.model import Principal, SessionInfo, iso
@@ -62,7 +63,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     try:
         return await handler(request)
     except HemicycleError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        response = error_response(exc.status, exc.code, exc.message, exc.details)
+        if isinstance(exc, RateLimited) and isinstance(exc.details, dict) and "retry_after" in exc.details:
+            response.headers["Retry-After"] = str(exc.details["retry_after"])
+        return response
     except web.HTTPException as exc:
         if exc.status < 400 or not request.path.startswith("/api/"):
             raise
@@ -192,10 +196,19 @@ async def register(request: web.Request) -> web.Response:
     unknown = sorted(set(body) - set(REGISTRATION_FIELDS))
     if unknown:
         raise InvalidInput(f"unknown field {unknown[0]!r}", details={"field": unknown[0]})
-    moderation = request.app[HUB_KEY].moderation.actions
-    clean_browser_id(browser_id)  # refused before anything is stored
-    principal, token, expires = await _core(request).register(event_id, body)
-    await moderation.record_origin(principal.participant.id, browser_id, _client_address(request))
+    hub = request.app[HUB_KEY]
+    moderation = hub.moderation.actions
+    browser = clean_browser_id(browser_id)  # refused before anything is stored
+    address = _client_address(request)
+    # Free identities multiply every per-participant limit: registrations are limited per address and per
+    # browser, across processes. A registration refused for its content gives its allowance back.
+    hits = await hub.limits.registration(address, browser)
+    try:
+        principal, token, expires = await _core(request).register(event_id, body)
+    except HemicycleError:
+        await hub.limits.give_back(hits)
+        raise
+    await moderation.record_origin(principal.participant.id, browser_id, address)
     return web.json_response(
         {"participant": principal.participant.public(), "token": token, "expires_at": iso(expires)},
         status=201,
@@ -346,6 +359,7 @@ EXPORT_COLUMNS = (
     "stage",
     "starred",
     "votes",
+    "late_votes",
     "merged_into",
     "merged_from",
     "edits",

@@ -185,13 +185,16 @@ class QuestionDesk:
 
     def staff_delta(self, state: QuestionsState, changes: Changes) -> dict[str, Any] | None:
         """What staff need of these changes, read at `state.version` (every state, and the counts); None
-        when nothing changed. A question whose only change is its votes goes as `{"id", "votes"}`."""
+        when nothing changed. A question whose only change is its votes goes as `{"id", "votes",
+        "late_votes"}`."""
         questions: list[dict[str, Any]] = []
         for question_id in sorted(changes.content | changes.votes):
             q = state.by_id(question_id)
             if q is not None:
                 questions.append(
-                    q.staff() if question_id in changes.content else {"id": q.id, "votes": q.votes}
+                    q.staff()
+                    if question_id in changes.content
+                    else {"id": q.id, "votes": q.votes, "late_votes": q.late_votes}
                 )
         if not (questions or changes.settings):
             return None
@@ -242,6 +245,7 @@ class QuestionDesk:
                     "stage": q.stage.value,
                     "starred": q.starred,
                     "votes": q.votes,
+                    "late_votes": q.late_votes,
                     "merged_into": q.merged_into or "",
                     "merged_from": " ".join(str(i) for i in q.merged_from),
                     "edits": len(q.edits),

@@ -137,8 +137,16 @@ async def test_question_from_asking_to_answered(hemicycle: Running, browser: Bro
     await shoot(attendee, "questions-attendee")
 
     # Forwarded to the chair, who reads it aloud: the display and the attendee's page show it.
+    # Someone who registered after the question was asked votes too: moderators see it apart, the public
+    # count does not move (docs/protocol.md, vote stuffing).
+    newcomer = await hemicycle.join((await hemicycle.register(display_name="Newcomer"))["token"])
+    late = await newcomer.call("question:vote", {"question_id": question_id})
+    assert late["ok"] and late["data"]["votes"] == 1, late
+
     await show(moderator, "approved")
+    await expect(item.get_by_test_id("late-votes")).to_have_attribute("data-count", "1")
     await expect(item.locator(".vote-number")).to_have_text("1")
+    await expect(public.get_by_test_id("vote-count")).to_have_text("1")
     await item.get_by_test_id("forward").click()
     await expect(item).to_contain_text("Forwarded to the chair")
     chair_item = chair.get_by_test_id("chair-questions").locator(f'[data-question-id="{question_id}"]')

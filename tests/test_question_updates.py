@@ -43,7 +43,9 @@ async def test_a_vote_sends_its_count_not_the_list(hemicycle: Running) -> None:
     deltas = passive.received("questions:changed")
     assert len(deltas) == before + 1
     staff = await moderator.wait_moderation(lambda v: v["questions"][1]["votes"] == 1)
-    assert moderator.last("questions:staff_changed")["questions"] == [{"id": second, "votes": 1}]
+    assert moderator.last("questions:staff_changed")["questions"] == [
+        {"id": second, "votes": 1, "late_votes": 0}
+    ]
     assert staff["counts"]["approved"] == 2
     delta = deltas[-1]
     assert delta["questions"] == [{"id": second, "votes": 1}] and delta["removed"] == []
@@ -132,7 +134,7 @@ async def test_a_crowd_voting_costs_a_passive_attendee_bounded_bytes(hemicycle: 
     # Staff (the chair's tablet, the booths) get votes the same way, with the counts.
     staff = [data for name, data in moderator.events[staff_start:] if name == "questions:staff_changed"]
     assert len(staff) <= elapsed / QUESTIONS_SPACING_SECONDS + 2, (len(staff), elapsed)
-    assert all(set(q) == {"id", "votes"} for delta in staff for q in delta["questions"])
+    assert all(set(q) == {"id", "votes", "late_votes"} for delta in staff for q in delta["questions"])
     assert not [name for name, _ in moderator.events[staff_start:] if name == "questions"], "no whole list"
 
 

@@ -30,6 +30,7 @@ from ..domain.questions import (
     check_moderation,
     check_stage,
     check_vote,
+    counts_publicly,
 )
 from . import models as m
 from .gathered import GatheredReads
@@ -74,8 +75,12 @@ class Locked:
 
 
 def _question(
-    row: m.Question, voters: frozenset[int], edits: tuple[Edit, ...], merged_from: tuple[int, ...]
+    row: m.Question,
+    voters: dict[int, datetime],
+    edits: tuple[Edit, ...],
+    merged_from: tuple[int, ...],
 ) -> Question:
+    """`voters`: each voter's registration time, which decides whether their vote counts publicly."""
     return Question(
         id=row.id,
         session_id=row.session_id,
@@ -98,7 +103,8 @@ def _question(
         forwarded_at=row.forwarded_at,
         read_at=row.read_at,
         answered_at=row.answered_at,
-        voters=voters,
+        voters=frozenset(voters),
+        late_voters=frozenset(p for p, at in voters.items() if not counts_publicly(at, row.created_at)),
         edits=edits,
         merged_from=merged_from,
     )
@@ -142,16 +148,16 @@ class QuestionStore:
             query = query.where(m.Question.id == only)
         rows = list(await tx.scalars(query))
         ids = [r.id for r in rows]
-        voters: dict[int, set[int]] = defaultdict(set)
+        voters: dict[int, dict[int, datetime]] = defaultdict(dict)
         edits: dict[int, list[Edit]] = defaultdict(list)
         merged: dict[int, list[int]] = defaultdict(list)
         if ids:
-            for question_id, participant_id in await tx.execute(
-                select(m.QuestionVote.question_id, m.QuestionVote.participant_id).where(
-                    m.QuestionVote.question_id.in_(ids)
-                )
+            for question_id, participant_id, registered_at in await tx.execute(
+                select(m.QuestionVote.question_id, m.QuestionVote.participant_id, m.Participant.created_at)
+                .join(m.Participant, m.Participant.id == m.QuestionVote.participant_id)
+                .where(m.QuestionVote.question_id.in_(ids))
             ):
-                voters[question_id].add(participant_id)
+                voters[question_id][participant_id] = registered_at
             for edit in await tx.scalars(
                 select(m.QuestionEdit).where(m.QuestionEdit.question_id.in_(ids)).order_by(m.QuestionEdit.id)
             ):
@@ -163,7 +169,7 @@ class QuestionStore:
             ):
                 if into is not None:
                     merged[into].append(merged_id)
-        return [_question(r, frozenset(voters[r.id]), tuple(edits[r.id]), tuple(merged[r.id])) for r in rows]
+        return [_question(r, voters[r.id], tuple(edits[r.id]), tuple(merged[r.id])) for r in rows]
 
     @asynccontextmanager
     async def locked(self, session_id: int) -> AsyncIterator[Locked]:
@@ -243,7 +249,7 @@ class QuestionStore:
             q.tx.add(row)
             await q.tx.flush()
             q.changes.content.add(row.id)
-            return _question(row, frozenset(), (), ())
+            return _question(row, {}, (), ())
 
     async def edit(
         self, actor: Principal, session_id: int, question_id: int, text: str, *, as_staff: bool

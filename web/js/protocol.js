@@ -297,8 +297,8 @@ import { io as defaultIo } from '../vendor/socket.io/socket.io.esm.min.js';
  * @property {number} session_id
  * @property {number} version
  * @property {boolean} premoderated
- * @property {(StaffQuestion | {id: number, votes: number})[]} questions   changed ones; only `{id, votes}` when
- *   nothing but the votes changed
+ * @property {(StaffQuestion | {id: number, votes: number, late_votes: number})[]} questions   changed ones;
+ *   only `{id, votes, late_votes}` when nothing but the votes changed
  * @property {QuestionCounts} counts
  * @property {string} origin
  * @property {number | null} previous
@@ -873,13 +873,18 @@ class QuestionLedger {
     const label = this.#labelOf(q.id);
     if ('text' in q && version >= label.content) {
       const before = this.items.get(q.id);
-      this.items.set(q.id, before && version < label.votes ? { ...q, votes: before.votes } : q);
+      this.items.set(q.id, before && version < label.votes
+        ? { ...q, votes: before.votes, late_votes: before.late_votes } : q);
       label.content = version;
     }
     if (version >= label.votes) {
       const current = this.items.get(q.id);
       if (!current) return version < label.content;
-      if (current.votes !== q.votes) this.items.set(q.id, { ...current, votes: q.votes });
+      // Staff deltas carry the late votes (counted apart from the public figure) beside the votes.
+      const late = 'late_votes' in q ? q.late_votes : current.late_votes;
+      if (current.votes !== q.votes || current.late_votes !== late) {
+        this.items.set(q.id, { ...current, votes: q.votes, late_votes: late });
+      }
       label.votes = version;
     }
     return true;

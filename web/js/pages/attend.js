@@ -243,6 +243,13 @@ form.addEventListener('submit', async (event) => {
         syncConsent();
       }
       byId(field).focus();
+    } else if (error.code === 'rate_limited' && error.details?.retry_after) {
+      // Registrations are limited per browser and network: say how long, which can be minutes, not seconds.
+      const minutes = Math.max(1, Math.ceil(Number(error.details.retry_after) / 60));
+      showError(formError, { code: error.code, message: tn(minutes,
+        'Too many registrations from this browser or network. Try again in {count} minute.',
+        'Too many registrations from this browser or network. Try again in {count} minutes.') });
+      formError.focus();
     } else {
       showError(formError, err);
       formError.focus();
