@@ -7,6 +7,7 @@ a thread. One ``Firefox`` is one browser with one tab and a throwaway profile.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -65,6 +66,9 @@ PREFS: dict[str, Any] = {
     "startup.homepage_welcome_url": "about:blank",
 }
 
+# The element whose data-testid is the script's first argument.
+_BY_TESTID = 'document.querySelector(`[data-testid="${arguments[0]}"]`)'
+
 # Script errors of the page, collected from the moment `goto` returns (read with `errors()`).
 _CATCH_ERRORS = """
 if (!window.__errors) {
@@ -118,10 +122,9 @@ class Firefox:
         return cls(process, client, profile)
 
     async def close(self) -> None:
-        try:
+        # The browser is stopped below whatever state its session is in.
+        with contextlib.suppress(Exception):
             await asyncio.to_thread(self._client.delete_session)
-        except Exception:
-            pass  # the browser is stopped below whatever state its session is in
         await asyncio.to_thread(_stop, self._process)
         shutil.rmtree(self._profile, ignore_errors=True)
 
@@ -164,28 +167,22 @@ class Firefox:
         )
 
     async def state(self, testid: str) -> str | None:
-        state: str | None = await self.js(
-            'const n = document.querySelector(`[data-testid="${arguments[0]}"]`); return n && n.dataset.state;',
-            testid,
-        )
+        state: str | None = await self.js(f"const n = {_BY_TESTID}; return n && n.dataset.state;", testid)
         return state
 
     async def wait_state(self, testid: str, state: str, timeout: float = 20.0) -> None:
         try:
             await self.wait_for(
-                'const n = document.querySelector(`[data-testid="${arguments[0]}"]`);'
-                "return !!n && n.dataset.state === arguments[1];",
+                f"const n = {_BY_TESTID}; return !!n && n.dataset.state === arguments[1];",
                 testid,
                 state,
                 timeout=timeout,
                 what=f"{testid} to be {state}",
             )
         except AssertionError:
-            text = await self.js(
-                'const n = document.querySelector(`[data-testid="${arguments[0]}"]`); return n && n.textContent;',
-                testid,
-            )
-            raise AssertionError(f"Firefox: {testid} is {await self.state(testid)!r} ({text!r}), not {state}")
+            text = await self.js(f"const n = {_BY_TESTID}; return n && n.textContent;", testid)
+            now = await self.state(testid)
+            raise AssertionError(f"Firefox: {testid} is {now!r} ({text!r}), not {state}") from None
 
     async def errors(self) -> list[str]:
         found: list[str] = await self.js("return window.__errors || [];")
@@ -199,8 +196,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=10)
         except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             process.wait()
