@@ -128,6 +128,16 @@ class Firefox:
         await asyncio.to_thread(_stop, self._process)
         shutil.rmtree(self._profile, ignore_errors=True)
 
+    async def resize(self, width: int, height: int) -> None:
+        """Make the page's viewport ``width`` x ``height`` CSS pixels (the window around it may be larger)."""
+        inner = await self.js("return [window.innerWidth, window.innerHeight];")
+        rect = await asyncio.to_thread(lambda: self._client.window_rect)
+        await asyncio.to_thread(
+            self._client.set_window_rect,
+            width=rect["width"] + width - inner[0],
+            height=rect["height"] + height - inner[1],
+        )
+
     async def goto(self, url: str) -> None:
         await asyncio.to_thread(self._client.navigate, url)
         await self.js(_CATCH_ERRORS)
@@ -183,6 +193,11 @@ class Firefox:
             text = await self.js(f"const n = {_BY_TESTID}; return n && n.textContent;", testid)
             now = await self.state(testid)
             raise AssertionError(f"Firefox: {testid} is {now!r} ({text!r}), not {state}") from None
+
+    async def wait_connected(self) -> None:
+        """Until the page says it is connected to the session."""
+        state = "document.querySelector('[data-testid=\"connection-state\"]').textContent"
+        await self.wait_for(f"return /connected/i.test({state})", what="the page to connect")
 
     async def errors(self) -> list[str]:
         found: list[str] = await self.js("return window.__errors || [];")

@@ -18,6 +18,24 @@ from .test_media_browser import HEARING, PLAYING, playing
 
 pytestmark = [pytest.mark.browser, pytest.mark.firefox]
 
+# Layout checks run in both browsers (Playwright's evaluate, Marionette's "return (f)(argument)").
+# The boxes inside a container that stick out of it (none when it holds its content).
+SPILLING = """(selector) => {
+  const container = document.querySelector(selector);
+  const outer = container.getBoundingClientRect();
+  return [...container.querySelectorAll('*')].filter((e) => e.getClientRects().length).filter((e) => {
+    const box = e.getBoundingClientRect();
+    return box.left < outer.left - 0.5 || box.right > outer.right + 0.5;
+  }).map((e) => `${e.tagName} ${e.textContent.slice(0, 20)}`);
+}"""
+# How many lines an element's text takes.
+LINES = """(testid) => {
+  const range = document.createRange();
+  range.selectNodeContents(document.querySelector(`[data-testid="${testid}"]`));
+  return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+}"""
+HEALTH_ROW = "!!document.querySelector('#media-health .health-table [data-source=\"room\"]')"
+
 
 async def firefox_playing(page: Firefox, testid: str, check: str = PLAYING) -> None:
     """The same check as in Chromium (tests/test_media_browser.py), then the picture or sound advancing."""
@@ -37,10 +55,7 @@ async def register_in_firefox(page: Firefox, running: Running, name: str) -> Non
     await page.fill("#stakeholder_group", "civil_society")
     await page.fill("#country", "KE")
     await page.js("document.querySelector('[data-testid=\"register-form\"] button[type=submit]').click();")
-    await page.wait_for(
-        "return /connected/i.test(document.querySelector('[data-testid=\"connection-state\"]').textContent)",
-        what="the page to connect",
-    )
+    await page.wait_connected()
 
 
 async def test_a_firefox_attendee_watches_checks_their_devices_and_speaks_with_a_camera(
@@ -55,6 +70,9 @@ async def test_a_firefox_attendee_watches_checks_their_devices_and_speaks_with_a
     )
     relay = room.relay(hemicycle.live_session)
     assert relay is not None
+    # The link health table stays inside its panel (1280 px wide).
+    await av.wait_for_function(f"() => {HEALTH_ROW}", timeout=10_000)
+    assert await av.evaluate(SPILLING, "#media-health") == []
 
     # Watching the room feed: picture advancing, and sound.
     await register_in_firefox(firefox, hemicycle, "Amara Diallo")
@@ -114,11 +132,16 @@ async def test_the_av_desk_publishes_from_firefox_to_a_chromium_viewer(
     hemicycle: Running, browser: Browser, firefox: Firefox
 ) -> None:
     errors: list[str] = []
+    await firefox.goto(hemicycle.url)
+    await firefox.resize(1280, 900)
     await firefox.goto(await link(hemicycle, Role.AV))
+    await firefox.wait_connected()
     await firefox.click("av-publish")
     await firefox.wait_state("av-room-state", "connected")
     relay = hemicycle.server.app[MEDIA_KEY].relay(hemicycle.live_session)
     assert relay is not None and relay.publisher(ROOM) is not None
+    await firefox.wait_for(f"return {HEALTH_ROW};", what="the link health table")
+    assert await firefox.js(f"return ({SPILLING})(arguments[0]);", "#media-health") == []
 
     attendee = await open_page(browser, f"{hemicycle.url}/s/{hemicycle.live_session}", errors)
     await register_in_browser(attendee, "Zoë Okafor")
@@ -128,5 +151,20 @@ async def test_the_av_desk_publishes_from_firefox_to_a_chromium_viewer(
     )
     await playing(attendee, "room-video")
     await playing(attendee, "room-video", HEARING)
+    assert not await firefox.errors()
+
+    # The room display on a 1280 x 720 projector: Firefox's scrollbar (12 px) must not wrap the title.
+    await firefox.resize(1280, 720)
+    display = await link(hemicycle, Role.DISPLAY)
+    await firefox.goto(display)
+    await firefox.wait_for(
+        "return !document.getElementById('board').hidden"
+        " && document.documentElement.scrollHeight > innerHeight",
+        what="the board, taller than the window",
+    )
+    assert await firefox.js(f"return ({LINES})(arguments[0]);", "session-title") == 1
+    chromium_display = await open_page(browser, display, errors, 1280, height=720, connected=True)
+    await expect(chromium_display.locator("#board")).to_be_visible()
+    assert await chromium_display.evaluate(LINES, "session-title") == 1
     assert not await firefox.errors()
     assert not real_errors(errors), errors
