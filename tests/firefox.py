@@ -16,11 +16,9 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
-
-from marionette_driver.by import By
-from marionette_driver.marionette import Marionette
 
 # Fake devices without a prompt; and nothing that calls out to Mozilla's services (updates, telemetry,
 # captive portal and connectivity checks, safe browsing, remote settings, add-ons, codec plugins,
@@ -106,6 +104,12 @@ class Firefox:
             env={**os.environ, "MOZ_CRASHREPORTER_DISABLE": "1"},
         )
 
+        with warnings.catch_warnings():
+            # Its dependencies (mozinfo, mozrunner) use deprecated standard modules; imported only here,
+            # so that runs without Firefox do not load them.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from marionette_driver.marionette import Marionette
+
         def connect() -> Any:
             client = Marionette(host="127.0.0.1", port=port, startup_timeout=int(timeout))
             client.start_session()
@@ -159,6 +163,8 @@ class Firefox:
 
     async def click(self, testid: str) -> None:
         """A real click (user activation, as a person's: needed to play sound)."""
+
+        from marionette_driver.by import By
 
         def click() -> None:
             self._client.find_element(By.CSS_SELECTOR, f'[data-testid="{testid}"]').click()

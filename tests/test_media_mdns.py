@@ -8,17 +8,22 @@ import inspect
 import re
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aioice
 import pytest
 from aiortc import RTCIceTransport, RTCPeerConnection
 
+from server.domain.roles import Role
 from server.media import seams
 from server.media.errors import MediaError
 from server.media.relay import ROOM, SessionRelay
+from server.media_http import MEDIA_KEY
 
+from .conftest import make_settings, run_app
 from .helpers import eventually
 from .media_peers import NO_ICE, Publisher, Viewer
+from .test_media_signaling import media_tasks
 
 CONNECT_SECONDS = 10.0
 
@@ -149,3 +154,27 @@ async def test_what_the_seam_relies_on_in_aioice() -> None:
         assert connection._remote_candidates_expected()
     finally:
         await pc.close()
+
+
+async def test_through_the_server_what_never_connects_is_freed_within_the_connect_setting(
+    tmp_path: Path,
+) -> None:
+    async for running in run_app(make_settings(tmp_path, media_connect_seconds=1.0)):
+        av = await running.join(await running.staff_token(Role.AV))
+        publisher = Publisher()
+        try:
+            lines = (await publisher.offer()).splitlines()
+            bare = firefox_style("\r\n".join(line for line in lines if "candidate" not in line) + "\r\n")
+            broken = firefox_style("\r\n".join(lines) + "\r\n", ("a=candidate:x",))
+            refused = await av.call("media:publish", {"source": "room", "sdp": broken})
+            assert not refused["ok"] and refused["error"]["code"] == "invalid_sdp", refused
+            reply = await av.call("media:publish", {"source": "room", "sdp": bare})
+            assert reply["ok"], reply
+            assert candidates(reply["data"]["sdp"])
+            stopped = await av.wait_for("media:stopped", timeout=5)
+            assert stopped["reason"] == "connect_timeout"
+            relay = running.server.app[MEDIA_KEY].relay(running.live_session)
+            assert relay is None or not relay.peers
+            await eventually(lambda: not media_tasks(), timeout=5)
+        finally:
+            await publisher.close()
