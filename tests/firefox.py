@@ -45,6 +45,7 @@ PREFS: dict[str, Any] = {
     "browser.safebrowsing.downloads.enabled": False,
     "browser.safebrowsing.blockedURIs.enabled": False,
     "browser.safebrowsing.update.enabled": False,
+    # Honoured by a release build only with MOZ_REMOTE_SETTINGS_DEVTOOLS set (see `launch`).
     "services.settings.server": "http://127.0.0.1:9/",
     "extensions.update.enabled": False,
     "extensions.getAddons.cache.enabled": False,
@@ -62,6 +63,14 @@ PREFS: dict[str, Any] = {
     "browser.aboutwelcome.enabled": False,
     "datareporting.policy.firstRunURL": "",
     "startup.homepage_welcome_url": "about:blank",
+    # Whatever else would go out goes to a closed local port instead, without a DNS lookup; pages on
+    # localhost and WebRTC never use the proxy.
+    "network.proxy.type": 1,
+    "network.proxy.http": "127.0.0.1",
+    "network.proxy.http_port": 9,
+    "network.proxy.ssl": "127.0.0.1",
+    "network.proxy.ssl_port": 9,
+    "network.proxy.socks_remote_dns": True,
 }
 
 # The element whose data-testid is the script's first argument.
@@ -101,7 +110,7 @@ class Firefox:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "MOZ_CRASHREPORTER_DISABLE": "1"},
+            env={**os.environ, "MOZ_CRASHREPORTER_DISABLE": "1", "MOZ_REMOTE_SETTINGS_DEVTOOLS": "1"},
         )
 
         with warnings.catch_warnings():
