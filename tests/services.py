@@ -721,17 +721,6 @@ def chromium_path(request: pytest.FixtureRequest) -> str:
     )
 
 
-@pytest.fixture
-async def browser(chromium_path: str) -> AsyncIterator[Browser]:
-    """Debian's Chromium, headless, with fake camera and microphone (see tests/services.py)."""
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
 # --------------------------------------------------------------------------------------------------------
 # Firefox
 
@@ -762,3 +751,14 @@ async def firefox(firefox_path: str) -> AsyncIterator[Firefox]:
         yield browser
     finally:
         await browser.close()
+
+
+@pytest.fixture
+async def browser(chromium_path: str) -> AsyncIterator[Browser]:
+    """Debian's Chromium, headless, with fake camera and microphone (see tests/services.py)."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()

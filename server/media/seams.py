@@ -21,11 +21,12 @@ pyproject.toml):
    ``_send_keyframe`` (PLI/FIR from the viewer) is replaced per instance so the request goes upstream, and
    ``_retransmit`` (NACK) so a lost packet is sent again from the relay's own history, through aiortc's
    retransmission (RTX when negotiated, via ``__rtp_history``).
-5. aioice ``Connection.add_remote_candidate`` (reached through ``RTCIceTransport._connection``): wrapped per
-   connection so that the relay ignores a remote end-of-candidates and mDNS host names (``learn_addresses``);
-   checked with the behaviour it relies on in tests/test_media_mdns.py.
 
 tests/test_media_seams.py fails loudly if an upgrade breaks any of this.
+
+ICE: aioice's ``Connection.add_remote_candidate`` (reached through ``RTCIceTransport._connection``) is wrapped
+per connection so that the relay ignores a remote end-of-candidates and mDNS host names
+(``learn_addresses``); tests/test_media_mdns.py checks the aioice behaviour this relies on.
 """
 
 from __future__ import annotations
@@ -36,11 +37,11 @@ import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aioice.mdns
 import aiortc
 import pylibsrtp
-from aioice import mdns
 from aioice.ice import StunProtocol
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket
@@ -262,7 +263,7 @@ def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParamet
 _LEARNING = "_hemicycle_learns_addresses"
 
 
-def learn_addresses(pc: RTCPeerConnection) -> None:
+def learn_addresses(pc: aiortc.RTCPeerConnection) -> None:
     """Let ``pc`` connect to a browser that hides its addresses, whatever its offer says.
 
     Until a site has a remembered camera or microphone permission, browsers (Firefox, Chromium, Safari)
@@ -286,7 +287,7 @@ def _signalled_only(add: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Aw
     """``add_remote_candidate`` without the end of candidates and without mDNS names."""
 
     async def add_remote_candidate(candidate: Any) -> None:
-        if candidate is None or mdns.is_mdns_hostname(candidate.host):
+        if candidate is None or aioice.mdns.is_mdns_hostname(candidate.host):
             return
         await add(candidate)
 
