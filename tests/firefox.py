@@ -104,14 +104,15 @@ class Firefox:
         (profile / "user.js").write_text(
             "".join(f"user_pref({json.dumps(k)}, {json.dumps(v)});\n" for k, v in prefs.items())
         )
-        log = (profile / "firefox.log").open("wb")
-        process = subprocess.Popen(
-            [path, "--headless", "--marionette", "--no-remote", "--profile", str(profile)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "MOZ_CRASHREPORTER_DISABLE": "1", "MOZ_REMOTE_SETTINGS_DEVTOOLS": "1"},
-        )
+        # Its own process group, so that stopping it stops its content processes too.
+        with (profile / "firefox.log").open("wb") as log:
+            process = subprocess.Popen(
+                [path, "--headless", "--marionette", "--no-remote", "--profile", str(profile)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, "MOZ_CRASHREPORTER_DISABLE": "1", "MOZ_REMOTE_SETTINGS_DEVTOOLS": "1"},
+            )
 
         with warnings.catch_warnings():
             # Its dependencies (mozinfo, mozrunner) use deprecated standard modules; imported only here,
@@ -120,6 +121,16 @@ class Firefox:
             from marionette_driver.marionette import Marionette
 
         def connect() -> Any:
+            # Wait for the port here: marionette-driver's own wait leaks a socket per refused attempt.
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or process.poll() is not None:
+                        raise
+                    time.sleep(0.1)
             client = Marionette(host="127.0.0.1", port=port, startup_timeout=int(timeout))
             client.start_session()
             client.timeout.page_load = timeout
