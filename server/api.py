@@ -22,10 +22,11 @@ from .domain.errors import (
     HemicycleError,
     InvalidInput,
     MalformedMessage,
+    NotFound,
     PayloadTooLarge,
     Unauthenticated,
 )
-from .domain.model import Principal, iso
+from .domain.model import Principal, SessionInfo, iso
 from .domain.moderation import clean_browser_id
 from .domain.roles import Permission
 from .keys import CORE_KEY, HUB_KEY, REPORTS_KEY, WEB_DIR_KEY
@@ -150,10 +151,28 @@ async def event_sessions(request: web.Request) -> web.Response:
 
 
 async def get_session(request: web.Request) -> web.Response:
+    """A public session for anyone; a non-public one only with a token that may enter it."""
     store = _core(request).store
     session = await store.get_session(_int_param(request, "session_id"))
+    if not session.is_public:
+        await _may_read(request, session)
     event = await store.get_event(session.event_id)
     return web.json_response({"session": session.public(), "event": event.public()})
+
+
+async def _may_read(request: web.Request, session: SessionInfo) -> None:
+    """A non-public session is shown to staff whose grant covers it (the session's or the event's) and to
+    attendees already admitted to it; to anyone else it does not exist, as an unknown id."""
+    hidden = NotFound(f"there is no session {session.id}", code="unknown_session")
+    if "Authorization" not in request.headers:
+        raise hidden
+    # A bad token is refused as such: that tells nothing of the session.
+    principal, _ = await _principal(request)
+    try:
+        principal.require(Permission.SESSION_VIEW, session)
+        await request.app[HUB_KEY].moderation.actions.require_admitted(principal, session)
+    except Forbidden:
+        raise hidden from None
 
 
 def _client_address(request: web.Request) -> str | None:

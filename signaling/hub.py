@@ -61,7 +61,12 @@ QUEUE_WRITES_BURST = 8
 # Questions and votes, per participant: a burst of 10, then one a second.
 QUESTION_WRITES_PER_SECOND = 1.0
 QUESTION_WRITES_BURST = 10
+# Question changes: the first after a quiet spell goes out after a short window; then a session's broadcasts
+# are at least QUESTIONS_SPACING_SECONDS apart, however many vote. With only what changed in each (a vote is
+# `{"id", "votes"}`), a passive attendee's bytes per second are bounded by the number of questions, not by
+# the number of voters.
 QUESTIONS_COALESCE_SECONDS = 0.1
+QUESTIONS_SPACING_SECONDS = 0.25
 
 
 def session_room(session_id: int) -> str:
@@ -103,7 +108,11 @@ class Hub:
         self.floor = Floor(core)
         self.desk = QuestionDesk(core)
         self._questions_dirty: dict[int, set[int]] = {}
-        self._questions_task: asyncio.Task[None] | None = None
+        self._questions_tasks: dict[int, asyncio.Task[None]] = {}
+        self._questions_sent: dict[int, float] = {}
+        # The version of the last delta this process broadcast per session, to everyone and to staff.
+        self._questions_label: dict[int, int] = {}
+        self._questions_staff_label: dict[int, int] = {}
         self._question_buckets: dict[int, TokenBucket] = {}
         self._connections: dict[str, Connection] = {}
         self._dirty: set[int] = set()
@@ -157,6 +166,8 @@ class Hub:
         # when someone publishes and on each reconcile (a decision taken on another process).
         self.moderation.actions.attach_media(self.media.service)
         self.media.service.muted_in = self.moderation.actions.muted_in
+        # Media follows the waiting room too: WHIP, WHEP, ICE and media:* refuse whom the gate would hold.
+        self.media.service.entry = self.moderation.actions.require_admitted
         assert set(self._handlers) == set(CLIENT_EVENTS), "every protocol event needs a handler"
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
@@ -197,7 +208,7 @@ class Hub:
         await self._flush_now()
         await self._flush_queues()
         await self._flush_questions()
-        for task in (self._flush_task, *self._queue_tasks.values(), self._questions_task):
+        for task in (self._flush_task, *self._queue_tasks.values(), *self._questions_tasks.values()):
             if task:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -232,31 +243,66 @@ class Hub:
 
     def questions_changed(self, session_id: int, participants: set[int]) -> None:
         self._questions_dirty.setdefault(session_id, set()).update(participants)
-        if self._questions_task is None or self._questions_task.done():
-            self._questions_task = asyncio.create_task(self._questions_later(), name="hemicycle-questions")
+        task = self._questions_tasks.get(session_id)
+        if task is None or task.done():
+            self._questions_tasks[session_id] = asyncio.create_task(
+                self._questions_later(session_id), name=f"hemicycle-questions-{session_id}"
+            )
 
-    async def _questions_later(self) -> None:
-        await asyncio.sleep(QUESTIONS_COALESCE_SECONDS)
-        await self._flush_questions()
+    async def _questions_later(self, session_id: int) -> None:
+        """Flush a session's question changes, no sooner than the spacing after its previous broadcast."""
+        while session_id in self._questions_dirty:
+            since = time.monotonic() - self._questions_sent.get(session_id, float("-inf"))
+            await asyncio.sleep(max(QUESTIONS_COALESCE_SECONDS, QUESTIONS_SPACING_SECONDS - since))
+            self._questions_sent[session_id] = time.monotonic()
+            await self._flush_session_questions(session_id)
 
     async def _flush_questions(self) -> None:
-        """Everything to staff; approved questions to everyone; each asker or voter concerned, their own."""
         while self._questions_dirty:
-            session_id, touched = self._questions_dirty.popitem()
-            try:
-                state = await self.desk.state(session_id)
-                await self.sio.emit("questions", self.desk.staff_view(state), room=staff_room(session_id))
-                await self.sio.emit(
-                    "questions:public", self.desk.public_view(state), room=session_room(session_id)
+            await self._flush_session_questions(next(iter(self._questions_dirty)))
+
+    async def _flush_session_questions(self, session_id: int) -> None:
+        """What changed to staff (every state) and, of the approved questions, to everyone; each asker or
+        voter concerned, their own questions whole. The changes sent are this process's writes up to the
+        version read; a later one (committed after the read) stays for the next broadcast, so none is left
+        out."""
+        touched = self._questions_dirty.pop(session_id, set())
+        try:
+            state = await self.desk.state(session_id)
+        except Exception:
+            log.exception("questions broadcast for session %s failed", session_id)
+            return
+        changes = self.desk.take_changes(state)
+        try:
+            staff = self.desk.staff_delta(state, changes)
+            if staff is not None:
+                await self._send_delta(
+                    "questions:staff_changed", staff, staff_room(session_id), self._questions_staff_label
                 )
-                for participant_id in touched:
-                    await self.sio.emit(
-                        "questions:mine",
-                        self.desk.mine_view(state, participant_id),
-                        room=participant_room(session_id, participant_id),
-                    )
-            except Exception:
-                log.exception("questions broadcast for session %s failed", session_id)
+            public = self.desk.public_delta(state, changes)
+            if public is not None:
+                await self._send_delta(
+                    "questions:changed", public, session_room(session_id), self._questions_label
+                )
+            for participant_id in touched:
+                await self.sio.emit(
+                    "questions:mine",
+                    self.desk.mine_view(state, participant_id),
+                    room=participant_room(session_id, participant_id),
+                )
+        except Exception:
+            # Kept for the next broadcast of the session, which then carries them.
+            self.desk.keep_changes(state, changes)
+            log.exception("questions broadcast for session %s failed", session_id)
+
+    async def _send_delta(self, event: str, delta: dict[str, Any], room: str, labels: dict[int, int]) -> None:
+        """A delta names this process and the version of its previous one to the same room, so that a
+        client that missed one (a fan-out hiccup) sees the gap and reads the whole list again."""
+        session_id = delta["session_id"]
+        delta["origin"] = self.instance_id
+        delta["previous"] = labels.get(session_id)
+        labels[session_id] = delta["version"]
+        await self.sio.emit(event, delta, room=room)
 
     def queue_changed(self, session_id: int, participants: set[int]) -> None:
         self._queue_dirty.setdefault(session_id, set()).update(participants)

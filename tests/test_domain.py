@@ -44,6 +44,16 @@ def test_every_role_has_permissions_and_only_floor_staff_change_state() -> None:
         require(Role.ATTENDEE, Permission.SESSION_SET_STATE)
 
 
+def test_only_attendees_raise_hands_ask_and_vote() -> None:
+    # Staff links are not registrations: their hands and votes would count in the balance as nobody.
+    for permission in (Permission.QUEUE_RAISE, Permission.QUESTION_ASK):
+        assert {role for role in Role if can(role, permission)} == {Role.ATTENDEE}
+        with pytest.raises(Forbidden) as refused:
+            require(Role.ADMIN, permission)
+        assert refused.value.message.endswith("only attendees may"), refused.value.message
+        assert refused.value.code == "forbidden"
+
+
 @pytest.mark.parametrize(
     ("current", "target", "ok"),
     [

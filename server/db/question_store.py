@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -50,10 +50,27 @@ class QuestionsState:
 
 
 @dataclass
+class Changes:
+    """What committed writes on this process changed in one session's questions: the ids whose content
+    changed (text, state, stage, star, merged_from...), those whose votes changed, and whether the session's
+    settings changed. The broadcaster sends only these, not the whole list."""
+
+    content: set[int] = field(default_factory=set)
+    votes: set[int] = field(default_factory=set)
+    settings: bool = False
+
+    def add(self, other: Changes) -> None:
+        self.content |= other.content
+        self.votes |= other.votes
+        self.settings = self.settings or other.settings
+
+
+@dataclass
 class Locked:
     tx: AsyncSession
     session: m.Session
     now: datetime
+    changes: Changes = field(default_factory=Changes)
 
 
 def _question(
@@ -93,6 +110,8 @@ class QuestionStore:
         self._sessions = async_sessionmaker(store.engine, expire_on_commit=False)
         self._known: dict[int, QuestionsState] = {}
         self._state_reads: GatheredReads[int, QuestionsState] = GatheredReads(self._read_state)
+        # Per session, each committed write of this process: its version and what it changed.
+        self._changes: dict[int, list[tuple[int, Changes]]] = {}
 
     async def state(self, session_id: int) -> QuestionsState:
         """The session's questions now. Every change bumps the session's questions version, so the last
@@ -148,15 +167,42 @@ class QuestionStore:
 
     @asynccontextmanager
     async def locked(self, session_id: int) -> AsyncIterator[Locked]:
-        async with self._sessions() as tx, tx.begin():
-            session = await self.store.bump_and_lock(tx, session_id, "questions_version")
-            yield Locked(tx, session, self.store.clock())
+        async with self._sessions() as tx:
+            async with tx.begin():
+                session = await self.store.bump_and_lock(tx, session_id, "questions_version")
+                q = Locked(tx, session, self.store.clock())
+                yield q
+            # Committed (a refused or failed change rolls back and never gets here): the broadcaster sends
+            # what it touched to everyone as a delta rather than the whole list.
+            self._changes.setdefault(session_id, []).append((session.questions_version, q.changes))
 
-    async def _get(self, q: Locked, question_id: int) -> tuple[m.Question, Question]:
+    def take_changes(self, session_id: int, up_to: int) -> Changes:
+        """What this process's writes up to that version changed in the session's questions, not taken
+        before (for the broadcaster, which has just read the questions at that version). Later ones stay."""
+        taken = Changes()
+        kept = []
+        for version, changes in self._changes.pop(session_id, []):
+            if version <= up_to:
+                taken.add(changes)
+            else:
+                kept.append((version, changes))
+        if kept:
+            self._changes[session_id] = kept
+        return taken
+
+    def keep_changes(self, session_id: int, version: int, changes: Changes) -> None:
+        """Put back changes that could not be sent."""
+        self._changes.setdefault(session_id, []).append((version, changes))
+
+    async def _get(
+        self, q: Locked, question_id: int, *, votes_only: bool = False
+    ) -> tuple[m.Question, Question]:
+        """A question of the locked session, marked as changed by the write (only its votes, or more)."""
         row = await q.tx.get(m.Question, question_id)
         if row is None or row.session_id != q.session.id:
             raise NotFound(f"there is no question {question_id} in this session", code="unknown_question")
         loaded = await self._load(q.tx, q.session.id, only=question_id)
+        (q.changes.votes if votes_only else q.changes.content).add(question_id)
         return row, loaded[0]
 
     def _audit(
@@ -196,6 +242,7 @@ class QuestionStore:
             )
             q.tx.add(row)
             await q.tx.flush()
+            q.changes.content.add(row.id)
             return _question(row, frozenset(), (), ())
 
     async def edit(
@@ -234,7 +281,7 @@ class QuestionStore:
 
     async def vote(self, actor: Principal, session_id: int, question_id: int, voting: bool) -> Question:
         async with self.locked(session_id) as q:
-            _row, question = await self._get(q, question_id)
+            _row, question = await self._get(q, question_id, votes_only=True)
             check_vote(question, actor.participant.id, voting)
             if voting:
                 q.tx.add(
@@ -318,6 +365,7 @@ class QuestionStore:
             if q.session.questions_premoderated == premoderated:
                 raise Conflict("that is already the setting", code="no_change")
             q.session.questions_premoderated = premoderated
+            q.changes.settings = True
             q.tx.add(
                 self.store._audit(
                     actor,
