@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from pathlib import Path
 
 import aiohttp
 from aiohttp import web
@@ -20,10 +19,9 @@ from .reports import Reports
 from .service import Hemicycle
 from .settings import Settings
 from .tokens import TokenService, utcnow
+from .webfiles import WEB_DIR
 
 log = logging.getLogger(__name__)
-
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:

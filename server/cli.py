@@ -13,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 from tqdm import tqdm
 
+from . import __version__
 from .agenda import AgendaError, load_agenda
 from .db.engine import create_engine, migrate, migrate_blocking
 from .db.store import Store
@@ -28,6 +29,7 @@ log = logging.getLogger("hemicycle")
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hemicycle", description="Hybrid participation for meeting rooms.")
+    parser.add_argument("--version", action="version", version=f"hemicycle {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="migrate the database and start the server")

@@ -190,3 +190,13 @@ def test_dockerfile_copies_what_exists_and_is_not_ignored() -> None:
         assert path not in ignored, f"the Dockerfile copies {source}, which .dockerignore excludes"
     # pip install . reads the readme that pyproject.toml names.
     assert "README.md" in sources
+
+
+def test_dockerfile_installs_the_wheel_and_sets_no_pythonpath() -> None:
+    """The image runs the installed package (pages included), not the sources on an import path."""
+    instructions = _dockerfile_instructions()
+    environment = [arguments for instruction, arguments in instructions if instruction == "ENV"]
+    assert not any("PYTHONPATH" in arguments for arguments in environment)
+    runs = [arguments for instruction, arguments in instructions if instruction == "RUN"]
+    assert any("pip wheel" in run for run in runs)
+    assert any(re.search(r"pip install \S*\.whl", run) for run in runs)
