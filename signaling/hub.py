@@ -19,6 +19,7 @@ from typing import Any
 import socketio
 from aiohttp import web
 
+from server import logs
 from server.desk import QuestionDesk
 from server.domain.errors import HemicycleError, Unauthenticated
 from server.domain.model import Principal, SessionInfo
@@ -433,6 +434,7 @@ class Hub:
             request = protocol.parse(ConnectAuth, auth)
             principal, _expires = await self.core.authenticate(request.token)
             session = await self.core.session_for(principal, request.session_id, Permission.SESSION_VIEW)
+            logs.bind(session=session.id, participant=principal.participant.id)
         except HemicycleError as exc:
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.as_dict()) from None
         except Exception:
@@ -555,6 +557,7 @@ class Hub:
             return await self._fail(
                 sid, event, Unauthenticated("not connected to a session", code="not_joined")
             )
+        logs.bind(session=connection.session_id, participant=connection.principal.participant.id)
         verdict = connection.guard.check(time.monotonic())
         if verdict == "flood":
             log.warning("disconnecting %s: flooding", sid)
