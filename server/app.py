@@ -11,7 +11,7 @@ from aiohttp import web
 
 from signaling.hub import Hub
 
-from . import api, logs, media_http
+from . import api, logs, media_http, metrics
 from .db.engine import create_engine, migrate
 from .db.store import Store
 from .keys import CORE_KEY, HUB_KEY, REPORTS_KEY, SETTINGS_KEY, WEB_DIR_KEY
@@ -40,6 +40,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app[REPORTS_KEY] = Reports(core)
     app[WEB_DIR_KEY] = WEB_DIR
     logs.attach(app)
+    metrics.attach(app, engine)
     api.add_routes(app)
     media_http.add_routes(app)
     app[media_http.MEDIA_KEY] = hub.media.service

@@ -29,6 +29,7 @@ FORMATS = ("text", "json")
 ACCESS_LOG_MODES = ("on", "all", "off")
 ACCESS_LOGGER = "hemicycle.access"
 REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_KEY = web.RequestKey("request_id", str)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 # What must never reach a log: signed tokens (JWTs: three base64url parts, the first one a JSON header),
@@ -134,7 +135,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     """Give the request an id (the client's X-Request-ID when well-formed), log within it, echo it back."""
     given = request.headers.get(REQUEST_ID_HEADER, "")
     request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:16]
-    request["request_id"] = request_id
+    request[REQUEST_ID_KEY] = request_id
     raw_session = request.match_info.get("session_id", "")
     request_token = REQUEST_ID.set(request_id)
     session_token = SESSION_ID.set(
@@ -178,7 +179,7 @@ class AccessLog(AbstractAccessLogger):
             response.status,
             response.body_length,
             time,
-            extra={"request_id": request.get("request_id")},
+            extra={"request_id": request.get(REQUEST_ID_KEY)},
         )
 
 

@@ -110,6 +110,11 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "One log line per HTTP request (logger `hemicycle.access`): `on` for all but the browser files "
         "under `/static/`, `all` for those too, `off` for none.",
     ),
+    "HEMICYCLE_METRICS_TOKEN": (
+        "(none)",
+        "When set (at least 16 characters), `GET /metrics` serves Prometheus metrics to "
+        "`Authorization: Bearer <this token>`; unset, `/metrics` answers 404.",
+    ),
     "HEMICYCLE_INTERNAL_URL": (
         "http://HOST:PORT",
         "How the other Hemicycle processes reach this one, to hand it media offers for a session whose "
@@ -198,6 +203,7 @@ class Settings:
     log_format: str = "text"
     access_log: str = "on"
     internal_url: str = ""
+    metrics_token: str = ""
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
     turn_secret: str = ""
@@ -236,6 +242,7 @@ class Settings:
             log_format=(env.get("HEMICYCLE_LOG_FORMAT", "").strip() or "text").lower(),
             access_log=(env.get("HEMICYCLE_ACCESS_LOG", "").strip() or "on").lower(),
             internal_url=env.get("HEMICYCLE_INTERNAL_URL", "").strip(),
+            metrics_token=env.get("HEMICYCLE_METRICS_TOKEN", "").strip(),
             stun_urls=_urls(env, "HEMICYCLE_STUN_URLS"),
             turn_urls=_urls(env, "HEMICYCLE_TURN_URLS"),
             turn_secret=env.get("HEMICYCLE_TURN_SECRET", "").strip(),
@@ -262,6 +269,8 @@ class Settings:
             raise SettingsError(
                 "HEMICYCLE_REDIS_CHANNEL takes letters, digits and _ . : - (at most 100 characters)"
             )
+        if self.metrics_token and len(self.metrics_token) < 16:
+            raise SettingsError("HEMICYCLE_METRICS_TOKEN must be at least 16 characters long")
         if self.log_format not in ("text", "json"):
             raise SettingsError("HEMICYCLE_LOG_FORMAT must be text or json")
         if self.access_log not in ("on", "all", "off"):

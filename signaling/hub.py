@@ -8,6 +8,7 @@ process's clients get them.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
 import socket
@@ -141,6 +142,8 @@ class Hub:
         self._sweep_task: asyncio.Task[None] | None = None
         self._participant_buckets: dict[int, TokenBucket] = {}
         self._background: set[asyncio.Task[None]] = set()
+        # Refused events by error code, since the process started: read by server/metrics.py.
+        self.error_counts: collections.Counter[str] = collections.Counter()
         self.limits = Limits(core.settings)
         self._hands_limit = self.limits.limiter("hands", QUEUE_WRITES_WINDOW)
         self._questions_limit = self.limits.limiter("questions", QUESTION_WRITES_WINDOW)
@@ -653,6 +656,7 @@ class Hub:
 
     async def _fail(self, sid: str, event: str, exc: HemicycleError) -> dict[str, Any]:
         error = exc.as_dict()
+        self.error_counts[exc.code] += 1
         await self.sio.emit("error", {**error, "event": event[:64]}, to=sid)
         return {"ok": False, "error": error}
 
