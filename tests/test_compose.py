@@ -200,3 +200,51 @@ def test_dockerfile_installs_the_wheel_and_sets_no_pythonpath() -> None:
     runs = [arguments for instruction, arguments in instructions if instruction == "RUN"]
     assert any("pip wheel" in run for run in runs)
     assert any(re.search(r"pip install \S*\.whl", run) for run in runs)
+
+
+MONITORING = ("prometheus", "grafana")
+
+
+@pytest.mark.parametrize("name", MONITORING)
+def test_monitoring_services_are_checked_and_their_volumes_exist(compose: dict[str, Any], name: str) -> None:
+    service = _service(compose, name)
+    assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+    declared = set(compose.get("volumes") or {})
+    for volume in service.get("volumes", []):
+        source = str(volume).split(":")[0]
+        if source.startswith("./"):
+            assert (REPO / source).exists(), f"{name} mounts {source}, which does not exist"
+        else:
+            assert source in declared, f"{name} mounts undeclared volume {source}"
+
+
+def test_prometheus_scrapes_hemicycle_with_the_metrics_token(compose: dict[str, Any]) -> None:
+    """The token hemicycle requires is the secret Prometheus sends, through the file its config names."""
+    token = _environment(_service(compose, "hemicycle"))["HEMICYCLE_METRICS_TOKEN"]
+    assert token.startswith("${HEMICYCLE_METRICS_TOKEN:?"), token
+    assert compose["secrets"]["metrics_token"] == {"environment": "HEMICYCLE_METRICS_TOKEN"}
+    assert "metrics_token" in _service(compose, "prometheus")["secrets"]
+    config = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())
+    (job,) = config["scrape_configs"]
+    assert job["authorization"]["credentials_file"] == "/run/secrets/metrics_token"
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    (discovery,) = job["dns_sd_configs"]
+    assert discovery["names"] == ["hemicycle"] and discovery["port"] == 8080
+    # Grafana's data source is this Prometheus.
+    sources = yaml.safe_load((REPO / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
+    assert sources["datasources"][0]["url"] == "http://prometheus:9090"
+
+
+def test_the_dashboard_shows_only_series_the_server_exports(compose: dict[str, Any]) -> None:
+    provider = yaml.safe_load((REPO / "deploy/grafana/provisioning/dashboards/hemicycle.yml").read_text())
+    path = provider["providers"][0]["options"]["path"]
+    mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in _service(compose, "grafana")["volumes"]}
+    assert mounts[path] == "./deploy/grafana/dashboards"
+    dashboard = json.loads((REPO / "deploy/grafana/dashboards/hemicycle.json").read_text())
+    documented = set(re.findall(r"`(hemicycle_\w+)`", (REPO / "docs/protocol.md").read_text()))
+    expressions = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    assert len(expressions) >= 10
+    for expression in expressions:
+        for name in re.findall(r"\bhemicycle_\w+", expression):
+            base = re.sub(r"_(bucket|count|sum)$", "", name)
+            assert name in documented or base in documented, f"{name} is not a documented series"
