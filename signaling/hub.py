@@ -100,6 +100,8 @@ class Hub:
             logger=False,
             engineio_logger=False,
         )
+        if isinstance(self.sio.eio, wsdirect.WsDirectServer):
+            self.sio.eio.send_queue_limit = core.settings.send_queue_limit
         self.floor = Floor(core)
         self.desk = QuestionDesk(core)
         self._questions_dirty: dict[int, set[int]] = {}

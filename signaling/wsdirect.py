@@ -59,6 +59,9 @@ import socketio
 from aiohttp.web import WebSocketResponse
 from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
+from socketio import packet as sio_packet
+
+from server.domain.jsonlimits import MAX_JSON_DEPTH, too_deep
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +119,7 @@ class _Direct:
 
 
 _ATTRIBUTE = "_hemicycle_direct"
+_DROPPED = "_hemicycle_dropped"
 
 
 class UncompressedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
@@ -156,7 +160,13 @@ class UncompressedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
 
 
 class WsDirectServer(engineio.AsyncServer):  # type: ignore[misc]
-    """engine.io's server, writing packets straight to a websocket whenever that keeps their order."""
+    """engine.io's server, writing packets straight to a websocket whenever that keeps their order, and
+    dropping a connection that lets more than ``send_queue_limit`` packets wait for it.
+
+    engine.io's queue is unbounded: a client that answers pings but never reads its socket would otherwise
+    hold a copy of every broadcast, for ever."""
+
+    send_queue_limit = 1000  # HEMICYCLE_SEND_QUEUE_LIMIT, set by the hub
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -198,8 +208,30 @@ class WsDirectServer(engineio.AsyncServer):  # type: ignore[misc]
         self.direct_writes += 1
         return True
 
+    def _backlogged(self, socket: Any) -> bool:
+        """Whether the socket has too much waiting for it; the first time, drop its connection."""
+        waiting = socket.queue.qsize()
+        if waiting < self.send_queue_limit:
+            return False
+        if not getattr(socket, _DROPPED, False):
+            setattr(socket, _DROPPED, True)
+            log.warning(
+                "dropping connection %s: %d messages waiting, it does not read them", socket.sid, waiting
+            )
+            direct: _Direct | None = getattr(socket, _ATTRIBUTE, None)
+            if direct is not None:
+                # Its writer is stuck waiting for the transport to drain: aborting ends the connection, and
+                # engine.io then closes the socket the way it does for any lost connection.
+                direct.transport.abort()
+            else:
+                self.start_background_task(socket.close, wait=False, abort=True)
+        return True
+
     async def queue_packet(self, sid: str, pkt: eio_packet.Packet) -> None:
         """engine.io's own send: through the socket's queue and writer."""
+        socket = self.sockets.get(sid)
+        if socket is not None and self._backlogged(socket):
+            return
         await super().send_packet(sid, pkt)
 
     async def send_packet(self, sid: str, pkt: eio_packet.Packet) -> None:
@@ -207,6 +239,8 @@ class WsDirectServer(engineio.AsyncServer):  # type: ignore[misc]
         socket = self.sockets.get(sid)
         transport = None if socket is None else self._writable(socket, time.time())
         if transport is None:
+            if socket is not None and self._backlogged(socket):
+                return
             await super().send_packet(sid, pkt)
         else:
             transport.write(frame(pkt.encode()))
@@ -215,7 +249,14 @@ class WsDirectServer(engineio.AsyncServer):  # type: ignore[misc]
 
 class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
     """python-socketio's server on ``WsDirectServer``, or on stock engine.io if the installed versions are
-    not those this module was checked against."""
+    not those this module was checked against; every frame a client sends gets an answer.
+
+    python-socketio decodes a frame in engine.io's message handler, which logs what it raises as an error,
+    then hands ``data[0]`` to its handler lookup, where an object or a list as event name raises in a task
+    nobody awaits and a number or null reaches the catch-all handler as its event name. The names of its own
+    events (``connect``, ``disconnect``) would run those handlers for a connection that is already in. Frames
+    that cannot be an event are refused here with an ``error`` event (and an acknowledgement if asked for);
+    the others go to python-socketio as they are."""
 
     def _engineio_server_class(self) -> type:
         different = check_versions()
@@ -226,3 +267,53 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
             stock: type = engineio.AsyncServer
             return stock
         return WsDirectServer
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        if isinstance(data, str) and too_deep(data):
+            await self._refuse(eio_sid, None, None, f"a message nests at most {MAX_JSON_DEPTH} levels deep")
+            return
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            # What python-socketio's decoder raises on a frame that is not a Socket.IO packet.
+            log.info("refused an undecodable frame from %s: %s", eio_sid, exc)
+            self._binary_packet.pop(eio_sid, None)
+            await self._refuse(eio_sid, None, None, "a message is a Socket.IO packet")
+
+    async def _handle_event(self, eio_sid: str, namespace: str | None, id: int | None, data: Any) -> None:
+        if not (isinstance(data, list) and data and isinstance(data[0], str)):
+            await self._refuse(eio_sid, namespace, id, "an event is a name (text) and its payload")
+            return
+        if data[0] in self.reserved_events:
+            await self._refuse(
+                eio_sid,
+                namespace,
+                id,
+                f"{data[0]!r} is not an event a client sends",
+                "unknown_event_name",
+                data[0],
+            )
+            return
+        await super()._handle_event(eio_sid, namespace, id, data)
+
+    async def _refuse(
+        self,
+        eio_sid: str,
+        namespace: str | None,
+        id: int | None,
+        message: str,
+        code: str = "invalid_input",
+        event: str | None = None,
+    ) -> None:
+        """The error the application's handlers give (signaling/hub.py), for a frame they never see."""
+        namespace = namespace or "/"
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+        if sid is None or not self.manager.is_connected(sid, namespace):
+            return  # not in the namespace: there is no one to answer there
+        error = {"code": code, "message": message}
+        await self.emit("error", {**error, "event": event}, to=sid, namespace=namespace)
+        if id is not None:
+            reply = {"ok": False, "error": error}
+            await self._send_packet(
+                eio_sid, self.packet_class(sio_packet.ACK, namespace=namespace, id=id, data=[reply])
+            )
