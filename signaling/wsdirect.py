@@ -175,6 +175,14 @@ class WsDirectServer(engineio.AsyncServer):  # type: ignore[misc]
         self._async = {**driver, "websocket": UncompressedWebSocket}
         self.direct_writes = 0  # packets that skipped the queue, for tests and diagnosis
 
+    def _log_error_once(self, message: str, message_key: str) -> None:
+        """engine.io logs a client's bad request (an unknown session id, another protocol version, a bad
+        transport) as an ERROR the first time: the error is the client's, so a warning, once per kind."""
+        if message_key in self.log_message_keys:
+            return
+        self.log_message_keys.add(message_key)
+        log.warning("engine.io refused a request: %s (further ones are not logged)", message)
+
     def create_queue(self, *args: Any, **kwargs: Any) -> asyncio.Queue[Any]:
         return ParkingQueue(*args, **kwargs)
 
@@ -254,7 +262,8 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
     python-socketio decodes a frame in engine.io's message handler, which logs what it raises as an error,
     then hands ``data[0]`` to its handler lookup, where an object or a list as event name raises in a task
     nobody awaits and a number or null reaches the catch-all handler as its event name. The names of its own
-    events (``connect``, ``disconnect``) would run those handlers for a connection that is already in. Frames
+    events (``connect``, ``disconnect``) would run those handlers for a connection that is already in, and
+    ``*`` would run the catch-all without the event's name. Frames
     that cannot be an event are refused here with an ``error`` event (and an acknowledgement if asked for);
     the others go to python-socketio as they are."""
 
@@ -284,7 +293,7 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         if not (isinstance(data, list) and data and isinstance(data[0], str)):
             await self._refuse(eio_sid, namespace, id, "an event is a name (text) and its payload")
             return
-        if data[0] in self.reserved_events:
+        if data[0] in self.reserved_events or data[0] == "*":  # "*" would reach the catch-all without a name
             await self._refuse(
                 eio_sid,
                 namespace,
