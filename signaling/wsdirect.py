@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import struct
 import time
 from importlib.metadata import version
@@ -255,6 +256,10 @@ class WsDirectServer(engineio.AsyncServer):  # type: ignore[misc]
             self.direct_writes += 1
 
 
+# A Socket.IO event's header (protocol v5): "2" or "5" and attachments, namespace, acknowledgement id.
+_HEADER = re.compile(r"[25](?:\d{1,10}-)?(?:(?P<namespace>/[^,]{0,200}),)?(?P<id>\d{1,18})?")
+
+
 class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
     """python-socketio's server on ``WsDirectServer``, or on stock engine.io if the installed versions are
     not those this module was checked against; every frame a client sends gets an answer.
@@ -279,7 +284,15 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         if isinstance(data, str) and too_deep(data):
-            await self._refuse(eio_sid, None, None, f"a message nests at most {MAX_JSON_DEPTH} levels deep")
+            # Not decoded at all; its header still says where to send the acknowledgement.
+            header = _HEADER.match(data)
+            namespace, id = (None, None) if header is None else (header["namespace"], header["id"])
+            await self._refuse(
+                eio_sid,
+                namespace,
+                int(id) if id else None,
+                f"a message nests at most {MAX_JSON_DEPTH} levels deep",
+            )
             return
         try:
             await super()._handle_eio_message(eio_sid, data)
