@@ -43,6 +43,11 @@ tests/test_wsdirect.py fails loudly when an assumption no longer holds):
 6. engine.io: the receive loop of ``_websocket_handler`` awaits ``ws.wait()`` through ``asyncio.wait_for``
    and ends on ``None`` as on an exception, while the upgrade handshake awaits it directly and expects
    ``OSError`` when the connection ends (``UncompressedWebSocket.wait``).
+7. python-socketio: ``AsyncServer._handle_eio_message(eio_sid, data)`` decodes a frame and calls
+   ``_handle_event(eio_sid, namespace, id, data)`` for an event, whose ``data[0]`` is the name; it keeps a
+   half-received binary packet in ``_binary_packet``; ``reserved_events``, ``_send_packet``,
+   ``manager.sid_from_eio_sid`` and ``manager.is_connected``. engine.io: ``_log_error_once(message, key)``
+   and ``log_message_keys``; a socket's ``queue.qsize()`` counts the packets its writer has not taken yet.
 """
 
 from __future__ import annotations
@@ -268,9 +273,9 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
     then hands ``data[0]`` to its handler lookup, where an object or a list as event name raises in a task
     nobody awaits and a number or null reaches the catch-all handler as its event name. The names of its own
     events (``connect``, ``disconnect``) would run those handlers for a connection that is already in, and
-    ``*`` would run the catch-all without the event's name. Frames
-    that cannot be an event are refused here with an ``error`` event (and an acknowledgement if asked for);
-    the others go to python-socketio as they are."""
+    ``*`` would run the catch-all without the event's name. Frames that cannot be an event are refused here
+    with an ``error`` event (and an acknowledgement if asked for); the others go to python-socketio as they
+    are."""
 
     def _engineio_server_class(self) -> type:
         different = check_versions()
