@@ -102,6 +102,7 @@ class Hub:
         )
         if isinstance(self.sio.eio, wsdirect.WsDirectServer):
             self.sio.eio.send_queue_limit = core.settings.send_queue_limit
+            self.sio.eio.read_seconds = core.settings.http_read_seconds
         self.floor = Floor(core)
         self.desk = QuestionDesk(core)
         self._questions_dirty: dict[int, set[int]] = {}

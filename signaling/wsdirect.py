@@ -48,11 +48,16 @@ tests/test_wsdirect.py fails loudly when an assumption no longer holds):
    half-received binary packet in ``_binary_packet``; ``reserved_events``, ``_send_packet``,
    ``manager.sid_from_eio_sid`` and ``manager.is_connected``. engine.io: ``_log_error_once(message, key)``
    and ``log_message_keys``; a socket's ``queue.qsize()`` counts the packets its writer has not taken yet.
+8. engine.io: ``server._async['translate_request']`` may be a coroutine function; the polling POST path reads
+   the body as ``await environ['wsgi.input'].read(length)``, decodes it as UTF-8 and each packet with
+   ``Packet`` (outside any error handling on the websocket path), and answers a close packet (``1``) by
+   closing the session; ``AsyncServer.handle_request`` serves the route and ``sockets`` maps sids to sockets.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import re
 import struct
@@ -62,6 +67,7 @@ from typing import Any
 
 import engineio
 import socketio
+from aiohttp import web
 from aiohttp.web import WebSocketResponse
 from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
@@ -128,6 +134,46 @@ _ATTRIBUTE = "_hemicycle_direct"
 _DROPPED = "_hemicycle_dropped"
 
 
+def decodable(text: str) -> bool:
+    """Whether engine.io's packet decoder takes this text without raising: it raises on an empty packet, a
+    type that is not a digit and bad base64, and its JSON parser recurses once per level of a message's data
+    (a Socket.IO packet, which starts with a digit, is not parsed there: SocketServer checks it)."""
+    if not text:
+        return False
+    if text[0] == "b":
+        try:
+            base64.b64decode(text[1:])
+        except ValueError:
+            return False
+        return True
+    if text[0] not in "0123456789":
+        return False
+    return len(text) == 1 or text[1].isnumeric() or not too_deep(text[1:])
+
+
+class _Body:
+    """A polling request's body, read already, as engine.io reads it."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    async def read(self, length: int = -1) -> bytes:
+        return self.body
+
+
+# engine.io's close packet: what replaces a body that did not arrive in time or cannot be decoded, so that
+# engine.io closes the session as when a client leaves (a protocol error).
+_CLOSE = b"1"
+
+
+def _payload_decodable(body: bytes) -> bool:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(decodable(part) for part in text.split("\x1e"))
+
+
 class UncompressedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
     """engine.io's aiohttp websocket, without permessage-deflate, remembered by its socket.
 
@@ -157,8 +203,14 @@ class UncompressedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
         whole stack, which only a full collection frees. That loop takes None as the end as well, so it
         gets None; the upgrade handshake, which awaits this directly, still gets the OSError it expects."""
         message = await self._sock.receive()
-        if isinstance(message.data, (bytes, str)):
+        if isinstance(message.data, bytes):
             return message.data
+        if isinstance(message.data, str):
+            if decodable(message.data):
+                return message.data
+            # engine.io decodes outside its error handling: what it cannot decode would end its handler
+            # with a traceback. A protocol error: the connection ends, as when the client leaves.
+            log.info("closing a websocket that sent a frame engine.io cannot decode")
         socket = getattr(self.handler, "__self__", None)
         if socket is not None and socket.upgraded and not socket.upgrading:
             return None
@@ -173,13 +225,44 @@ class WsDirectServer(engineio.AsyncServer):  # type: ignore[misc]
     hold a copy of every broadcast, for ever."""
 
     send_queue_limit = 1000  # HEMICYCLE_SEND_QUEUE_LIMIT, set by the hub
+    read_seconds = 15.0  # HEMICYCLE_HTTP_READ_SECONDS, set by the hub
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # A copy: the driver's table is shared by every server of the process.
         driver: dict[str, Any] = getattr(self, "_async")  # noqa: B009 (engine.io's, untyped)
-        self._async = {**driver, "websocket": UncompressedWebSocket}
+        self._async = {
+            **driver,
+            "websocket": UncompressedWebSocket,
+            "translate_request": self._translate_request,
+        }
         self.direct_writes = 0  # packets that skipped the queue, for tests and diagnosis
+
+    async def handle_request(self, request: web.Request) -> Any:
+        sid = request.query.get("sid")
+        socket = self.sockets.get(sid) if sid else None
+        if socket is not None and socket.closed:
+            # Forgotten here as engine.io's GET path does (``_get_socket``): its POST path would raise
+            # KeyError for a session closed but not yet forgotten, an error 500.
+            del self.sockets[sid]
+        return await super().handle_request(request)
+
+    async def _translate_request(self, request: web.Request) -> dict[str, Any]:
+        """The driver's environ, with a polling request's body read in time and checked: engine.io reads it
+        from the stream without a deadline, and logs an error for a body it cannot decode."""
+        environ: dict[str, Any] = eio_aiohttp.translate_request(request)
+        if request.method == "POST" and request.body_exists:
+            try:
+                async with asyncio.timeout(self.read_seconds):
+                    body = await request.read()
+            except TimeoutError:
+                log.info("a polling request's body did not arrive in time")
+                body = None
+            if body is None or not _payload_decodable(body):
+                log.info("closing a polling session that sent a body engine.io cannot decode")
+                body = _CLOSE
+            environ["wsgi.input"] = _Body(body)
+        return environ
 
     def _log_error_once(self, message: str, message_key: str) -> None:
         """engine.io logs a client's bad request (an unknown session id, another protocol version, a bad

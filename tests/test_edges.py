@@ -218,6 +218,32 @@ async def test_frames_that_cannot_be_events_are_answered(hemicycle: Running) -> 
     assert errors == []
 
 
+ENGINEIO_JUNK = ["", "x", "²", "4" + DEEP, "4{" * 20_000, "b" + "A" * 5]
+
+
+async def test_engineio_frames_it_cannot_decode_end_the_connection(hemicycle: Running) -> None:
+    """Below Socket.IO: engine.io decodes a websocket frame outside its error handling, and a polling body's
+    bad UTF-8 or deep JSON into an error log. Such a frame ends its connection, quietly."""
+    token = (await hemicycle.register())["token"]
+    with errors_logged() as errors:
+        for junk in ENGINEIO_JUNK:
+            client = await hemicycle.join(token)
+            await client.sio.eio.ws.send_str(junk)
+            await eventually(lambda client=client: not client.sio.connected)  # type: ignore[misc]
+        async with aiohttp.ClientSession() as http:
+            for junk in [*ENGINEIO_JUNK[1:], "\xff\xfe"]:  # an empty POST is no packet at all
+                async with http.get(f"{hemicycle.url}/socket.io/?EIO=4&transport=polling") as opened:
+                    sid = json.loads((await opened.text())[1:])["sid"]
+                body = junk.encode("latin-1") if junk == "\xff\xfe" else junk.encode()
+                polling = f"{hemicycle.url}/socket.io/?EIO=4&transport=polling&sid={sid}"
+                async with http.post(polling, data=body) as posted:
+                    assert posted.status == 200, junk[:20]
+                async with http.post(polling, data=b"40") as again:
+                    assert again.status == 400, "the session is closed"
+        assert (await (await hemicycle.join(token)).call("queue:get"))["ok"]
+    assert errors == []
+
+
 async def test_deep_payload_is_refused(hemicycle: Running) -> None:
     moderator = await hemicycle.join(await hemicycle.staff_token(Role.MODERATOR))
     nested: Any = {}

@@ -1,7 +1,8 @@
 """Property-based fuzzing of every edge a stranger can reach: each HTTP route of the app's router and each
 Socket.IO event the hub handles, with tokens of several roles, none and forged ones.
 
-Routes and events are enumerated from the running app, so a new one is fuzzed without being named here. A run
+Routes and events are enumerated from the running app, so a new one is fuzzed without being named here;
+frames are also sent as they are, to Socket.IO and below it to engine.io. A run
 fails on any 5xx, any `internal` error (event or acknowledgement), a frame left without its acknowledgement,
 and any ERROR log record or exception reported to the event loop ("Task exception was never retrieved").
 
@@ -394,6 +395,17 @@ async def test_every_socketio_event(fuzzed: Running) -> None:
                 raise AssertionError(f"no acknowledgement for {event!r}: {exc!r}") from None
             return None
 
+    async def raw_engineio(role: str, frame: str) -> None:
+        """A websocket frame below Socket.IO, as engine.io receives it."""
+        connection = fuzzed.client()
+        try:
+            await connection.connect(tokens[role], fuzzed.live_session)
+        except Exception:
+            return
+        await connection.sio.eio.ws.send_str(frame)
+        clients[f"{role} engine.io {frame[:20]}"] = connection
+        await connection.close()
+
     async def raw(role: str, frame: str) -> None:
         """A frame on a connection of its own: one that says "disconnect" or starts a binary packet leaves
         its connection in a state that the next example should not inherit."""
@@ -436,7 +448,16 @@ async def test_every_socketio_event(fuzzed: Running) -> None:
     def frames(role: str, frame: str) -> None:
         run(raw(role, frame))
 
+    @settings(unshrunk, max_examples=PER_EVENT * 2)
+    @given(
+        st.sampled_from(roles),
+        st.one_of(st.sampled_from(["4" + deep(), "b!", "bAAAAA"]), st.text(max_size=20)),
+    )
+    def engineio_frames(role: str, frame: str) -> None:
+        run(raw_engineio(role, frame))
+
     with watching(loop) as trouble:
+        await asyncio.to_thread(engineio_frames)
         for event in events:
             await asyncio.to_thread(fuzz_event, event)
         await asyncio.to_thread(odd_events)
