@@ -83,7 +83,7 @@ async def body_in_time(request: web.Request, handler: Handler) -> web.StreamResp
     """A request's body read in full, within HEMICYCLE_HTTP_READ_SECONDS, before its handler runs: a client
     that sends half a body and waits holds a handler no longer than that. (aiohttp bounds the wait for the
     headers with its keep-alive timeout, set to the same in server/app.py.) Socket.IO's polling requests are
-    left to engine.io, which reads them from the stream: signaling/wsdirect.py bounds that read the same way."""
+    left to engine.io, which reads them from the stream: signaling/wsdirect.py bounds that read alike."""
     if request.body_exists and not request.path.startswith("/socket.io/"):
         try:
             async with asyncio.timeout(request.app[SETTINGS_KEY].http_read_seconds):
