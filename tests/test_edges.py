@@ -291,6 +291,23 @@ async def test_half_sent_requests_are_cut(impatient: Running) -> None:
         assert waited < 3 and data.startswith(b"HTTP/1.1 408"), data[:200]
         assert json.loads(data.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "request_timeout"
         writer.close()
+        # The same on Socket.IO's polling transport, whose body engine.io reads: the session is closed.
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{impatient.url}/socket.io/?EIO=4&transport=polling") as opened,
+        ):
+            sid = json.loads((await opened.text())[1:])["sid"]
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            f"POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: x\r\n"
+            "Content-Type: text/plain\r\nContent-Length: 200\r\n\r\n40".encode()
+        )
+        waited, data = await closed_after(reader)
+        assert waited < 3 and data.startswith(b"HTTP/1.1 200"), data[:200]
+        writer.close()
+        hub = impatient.server.app[HUB_KEY]
+        sockets = hub.sio.eio.sockets
+        await eventually(lambda: sid not in sockets or sockets[sid].closed)
     assert errors == []
 
 
