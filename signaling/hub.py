@@ -27,7 +27,7 @@ from server.domain.ratelimit import FloodGuard, TokenBucket
 from server.domain.roles import ROLE_PERMISSIONS, Permission
 from server.floor import Floor
 from server.service import Hemicycle
-from server.standing import StandingChecks
+from server.standing import Held, StandingChecks, StandingWatch
 
 from . import fanout, protocol, wsdirect
 from .caption_events import CaptionEvents
@@ -62,6 +62,8 @@ QUEUE_WRITES_BURST = 8
 QUESTION_WRITES_PER_SECOND = 1.0
 QUESTION_WRITES_BURST = 10
 QUESTIONS_COALESCE_SECONDS = 0.1
+# The health check's round trip to the database.
+PROBE_SECONDS = 2.0
 
 
 def session_room(session_id: int) -> str:
@@ -122,6 +124,12 @@ class Hub:
         self._background: set[asyncio.Task[None]] = set()
         self.moderation = ModerationEvents(self)
         self.standing = StandingChecks(core.store)
+        self.watch = StandingWatch(
+            core.store,
+            self._held,
+            self.moderation.refused_here,
+            lambda: fanout.fanout_up(self.sio.manager),
+        )
         self._handlers: dict[str, Handler] = {
             "session:set_state": self._on_set_state,
             "presence:get": self._on_presence_get,
@@ -178,8 +186,15 @@ class Hub:
             self.presence_changed(session_id)
         self._heartbeat_task = asyncio.create_task(self._heartbeat(), name="hemicycle-heartbeat")
         self._sweep_task = asyncio.create_task(self._sweeper(), name="hemicycle-floor-sweep")
+        self.watch.start()
+        if not self.sio.manager_initialized:
+            # python-socketio subscribes to Redis at the first connection; at start, so that the health
+            # check tells a process that cannot reach Redis before anyone is sent to it.
+            self.sio.manager_initialized = True
+            self.sio.manager.initialize()
 
     async def stop(self) -> None:
+        await self.watch.stop()
         await self.moderation.stop()
         await self.standing.stop()
         for task in (self._heartbeat_task, self._sweep_task):
@@ -204,6 +219,24 @@ class Hub:
         for handle in self._roster_owed.values():
             handle.cancel()
         self._roster_owed.clear()
+        if isinstance(self.sio.manager, fanout.DirectEmitRedis):
+            await self.sio.manager.close()
+
+    def _held(self) -> list[Held]:
+        return [Held(sid, c.principal, c.session_id) for sid, c in self._connections.items()]
+
+    async def dependencies(self) -> dict[str, bool]:
+        """Whether the database, and Redis when configured, answer now (for the health check)."""
+
+        async def database() -> bool:
+            try:
+                await asyncio.wait_for(self.core.store.ping(), PROBE_SECONDS)
+            except Exception:
+                return False
+            return True
+
+        found, redis = await asyncio.gather(database(), fanout.reachable(self.sio.manager))
+        return {"database": found} if redis is None else {"database": found, "redis": redis}
 
     async def _heartbeat(self) -> None:
         while True:

@@ -6,7 +6,9 @@ the process holding the waiting connection then joins it in place (at once when 
 took the decision, otherwise at its next look at the database, every WATCH_SECONDS while anyone waits
 there). Removals and bans go to every process through the Socket.IO manager (Redis when configured): the
 `moderation:removed` notice to the participant's rooms, then a disconnect of each of their connections, which
-python-socketio forwards to the process that holds it.
+python-socketio forwards to the process that holds it. The database is the second way there: each process
+re-checks its connections when their event's standing version moves (server/standing.py, StandingWatch) and
+closes, through refused_here, those Redis did not (it was down, or the decision came from the command line).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from server.domain.model import Principal, SessionInfo
 from server.domain.ratelimit import FloodGuard
 from server.domain.roles import Permission, can
 from server.moderation import Moderation
+from server.standing import Held
 
 from . import protocol
 
@@ -287,6 +290,17 @@ class ModerationEvents:
                 sids.append(sid)
 
         self._close_later(sids)
+
+    async def refused_here(self, held: Held, refusal: HemicycleError) -> None:
+        """The standing watch found a connection of this process no longer allowed (a decision this process
+        did not hear of through Redis): told as the deciding process tells it, then closed."""
+        notice = await self.actions.store.removal(held.session_id, held.principal.participant.id)
+        if notice is not None:
+            await self.sio.emit("moderation:removed", notice, to=held.key)
+        else:
+            await self.sio.emit("error", {**refusal.as_dict(), "event": "connect"}, to=held.key)
+        log.info("closing %s: %s", held.key, refusal.code)
+        self._close_later([held.key])
 
     def _close_later(self, sids: list[str]) -> None:
         """Close connections once a `moderation:removed` notice sent to them has had time to leave."""

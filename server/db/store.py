@@ -409,6 +409,33 @@ class Store:
             answers[ask] = refusal
         return answers
 
+    async def bump_standing(self, tx: AsyncSession, event_id: int) -> None:
+        """Say, in the caller's transaction, that someone's standing in the event may have changed.
+
+        Every process polls the version (standing_versions) and re-checks its connections to the event when
+        it moved: a ban or a withdrawn link reaches them through the database even when Redis is down. Taken
+        before any grant row, so that two changes lock the event first and never wait for each other.
+        """
+        await tx.execute(
+            update(m.Event)
+            .where(m.Event.id == event_id)
+            .values(standing_version=m.Event.standing_version + 1)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def standing_versions(self, event_ids: Collection[int]) -> dict[int, int]:
+        """The standing version of each event: one small read, made every second by every process."""
+        async with self._tx() as tx:
+            rows = await tx.execute(
+                select(m.Event.id, m.Event.standing_version).where(m.Event.id.in_(set(event_ids)))
+            )
+            return {event_id: int(version) for event_id, version in rows}
+
+    async def ping(self) -> None:
+        """One round trip to the database: raises when it cannot be reached."""
+        async with self.engine.connect() as connection:
+            await connection.execute(select(1))
+
     async def revoke_grant(self, actor: Principal | None, grant_id: int) -> None:
         async with self._tx() as tx, tx.begin():
             grant = await tx.get(m.RoleGrant, grant_id)
@@ -416,6 +443,7 @@ class Store:
                 raise NotFound(f"there is no grant {grant_id}", code="unknown_grant")
             if grant.revoked_at is not None:
                 raise Conflict("this link was already withdrawn", code="no_change")
+            await self.bump_standing(tx, grant.event_id)
             grant.revoked_at = self.clock()
             tx.add(
                 self._audit(
