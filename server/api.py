@@ -359,8 +359,27 @@ async def links(request: web.Request) -> web.Response:
     principal, _ = await _principal(request)
     core = _core(request)
     session = await core.session_for(principal, _int_param(request, "session_id"), Permission.LINKS_ISSUE)
-    issued, expires = await core.session_links(session, principal)
-    return web.json_response({"links": issued, "expires_at": iso(expires)})
+    grants: dict[str, int] = {}
+    issued, expires = await core.session_links(session, principal, grants)
+    return web.json_response({"links": issued, "grants": grants, "expires_at": iso(expires)})
+
+
+async def revoke_grant(request: web.Request) -> web.Response:
+    """Withdraw one link (administrators of its event): refused at once everywhere, its connections closed."""
+    principal, _ = await _principal(request)
+    grant_id = _int_param(request, "grant_id")
+    grant = await _core(request).revoke_link(principal, grant_id)
+    return web.json_response({"grant": grant.public()})
+
+
+async def reissue_grant(request: web.Request) -> web.Response:
+    """Withdraw one link and return a new one for the same person and role (administrators of its event)."""
+    principal, _ = await _principal(request)
+    grant_id = _int_param(request, "grant_id")
+    grant, link, expires = await _core(request).reissue_link(principal, grant_id)
+    return web.json_response(
+        {"grant": grant.public(), "replaces": grant_id, "link": link, "expires_at": iso(expires)}
+    )
 
 
 async def export_moderation(request: web.Request) -> web.StreamResponse:
@@ -469,6 +488,8 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/sessions/{session_id}/presence", presence)
     r.add_get("/api/sessions/{session_id}/audit", audit)
     r.add_post("/api/sessions/{session_id}/links", links)
+    r.add_post("/api/grants/{grant_id}/revoke", revoke_grant)
+    r.add_post("/api/grants/{grant_id}/reissue", reissue_grant)
     r.add_get("/api/sessions/{session_id}/moderation", export_moderation)
     r.add_get("/api/sessions/{session_id}/questions", export_questions)
     r.add_get("/api/sessions/{session_id}/report", session_report)

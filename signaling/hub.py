@@ -19,6 +19,7 @@ from typing import Any
 import socketio
 from aiohttp import web
 
+from server.db.store import GrantInfo
 from server.desk import QuestionDesk
 from server.domain.errors import HemicycleError, Unauthenticated
 from server.domain.model import Principal, SessionInfo
@@ -333,6 +334,9 @@ class Hub:
             await self.sio.emit("queue", staff, room=staff_room(session_id))
         except Exception:
             log.exception("queue broadcast for session %s failed", session_id)
+
+    async def link_withdrawn(self, grant: GrantInfo) -> None:
+        await self.moderation.link_withdrawn(grant)
 
     async def session_changed(self, session: SessionInfo, actor: Principal) -> None:
         payload = {

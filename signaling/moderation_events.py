@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import socketio
 
+from server.db.store import GrantInfo
 from server.domain.errors import HemicycleError
 from server.domain.model import Principal, SessionInfo
 from server.domain.ratelimit import FloodGuard
@@ -289,6 +290,20 @@ class ModerationEvents:
                 self._waiting.pop(sid, None)
                 sids.append(sid)
 
+        self._close_later(sids)
+
+    async def link_withdrawn(self, grant: GrantInfo) -> None:
+        """Every connection of the link's holder, on every process: told (`error`, token_revoked), then
+        closed. Connections are known by person, not by link; a reissued link has none yet."""
+        connections = await self.actions.store.connections(grant.participant_id)
+        sids = [sid for _, sid in connections]
+        for sid, waiting in list(self._waiting.items()):
+            if waiting.principal.grant_id == grant.id:
+                self._waiting.pop(sid, None)
+                sids.append(sid)
+        refusal = HemicycleError("this link was withdrawn by the organisers", code="token_revoked")
+        for sid in sids:
+            await self.sio.emit("error", {**refusal.as_dict(), "event": "connect"}, to=sid)
         self._close_later(sids)
 
     async def refused_here(self, held: Held, refusal: HemicycleError) -> None:
