@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.async_api import Browser, expect
 
 from server.cli import main
 from server.domain.roles import Role
 from server.standing import FANOUT_GRACE_SECONDS, WATCH_SECONDS
 from server.tokens import TokenService
 
+from .browser import link, open_page, real_errors
 from .helpers import SECRET, Running, eventually
 from .test_cli import AGENDA_YAML
 from .test_http import request
@@ -164,3 +166,29 @@ def test_revoke_and_reissue_from_the_command_line(
     assert fresh and fresh.group(1) != old_token.group(1)
     # The session's links now name the new grant.
     assert f"grant {moderator} " not in hemicycle("links", "1")[1]
+
+
+async def test_the_admin_page_withdraws_and_reissues_a_link(hemicycle: Running, browser: Browser) -> None:
+    errors: list[str] = []
+    moderator = await hemicycle.join(await hemicycle.staff_token(Role.MODERATOR))
+    page = await open_page(browser, await link(hemicycle, Role.ADMIN), errors)
+    item = page.locator(f'[data-session-id="{hemicycle.live_session}"]')
+    await item.get_by_test_id("role-links").click()
+    chair_field = page.locator(f"#link-{hemicycle.live_session}-chair")
+    await expect(chair_field).to_have_value(re.compile("#token="))
+    old_chair = await chair_field.input_value()
+
+    await item.get_by_test_id("withdraw-moderator").click()
+    dialog = page.get_by_test_id("withdraw-dialog")
+    await dialog.get_by_role("button", name="Withdraw").click()
+    await expect(item.get_by_test_id("withdrawn-moderator")).to_be_visible()
+    await eventually(lambda: not moderator.sio.connected, timeout=5)
+
+    await item.get_by_test_id("reissue-chair").click()
+    await page.get_by_test_id("reissue-dialog").get_by_role("button", name="New link").click()
+    await expect(chair_field).not_to_have_value(old_chair)
+    fresh = (await chair_field.input_value()).split("#token=")[1]
+    status, _ = await request(hemicycle, "GET", "/api/me", token=old_chair.split("#token=")[1])
+    assert status == 401
+    assert (await request(hemicycle, "GET", "/api/me", token=fresh))[0] == 200
+    assert real_errors(errors) == []
