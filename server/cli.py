@@ -13,7 +13,7 @@ from pathlib import Path
 from aiohttp import web
 from tqdm import tqdm
 
-from .agenda import AgendaError, load_agenda
+from .agenda import AgendaError, event_field, load_agenda
 from .db.engine import create_engine, migrate, migrate_blocking
 from .db.store import Store
 from .domain.errors import HemicycleError
@@ -202,7 +202,9 @@ async def _import_agenda(
     settings: Settings, file: Path, slug: str | None, title: str | None, timezone: str | None
 ) -> int:
     agenda = load_agenda(file, timezone=timezone)
-    slug = slug or agenda.event.get("slug")
+    # What the command line gives is checked as the file's event section is.
+    slug = event_field("slug", slug, "--event") if slug else agenda.event.get("slug")
+    title = event_field("title", title, "--title") if title else None
     if not slug:
         raise AgendaError(
             f"{file.name}: name the event with --event SLUG or an 'event: {{slug: ...}}' section"
