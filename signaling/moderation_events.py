@@ -30,7 +30,7 @@ from server.domain.roles import Permission, can
 from server.moderation import Moderation
 from server.standing import Held
 
-from . import protocol
+from . import fanout, protocol
 
 if TYPE_CHECKING:
     from .hub import Connection, Hub
@@ -204,9 +204,18 @@ class ModerationEvents:
                 # The decision is committed before its `moderation:removed` notice is sent (by this process
                 # or, through the manager, another one): closing now could leave the room before the notice
                 # reaches it, and the person would never learn why. The connection stays in the waiting
-                # room, and closes as removed() closes it.
+                # room, and closes as removed() closes it. Without Redis, no notice is coming: this process
+                # tells it.
                 self._waiting.pop(sid, None)
-                self._close_later([sid])
+                if fanout.fanout_up(self.sio.manager):
+                    self._close_later([sid])
+                else:
+                    refusal = (
+                        HemicycleError("you are not admitted to this session", code="not_admitted")
+                        if grant_holds
+                        else HemicycleError("this link was withdrawn by the organisers", code="token_revoked")
+                    )
+                    await self.refused_here(Held(sid, waiting.principal, waiting.session.id), refusal)
             elif state == "admitted":
                 await self._admit_here(sid)
             elif state == "left":
