@@ -127,12 +127,17 @@ class StandingWatch:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _loop(self) -> None:
+        failing = False
         while True:
             await asyncio.sleep(WATCH_SECONDS)
             try:
                 await self.poll()
             except Exception:
-                log.warning("standing watch could not read the database; retrying", exc_info=True)
+                if not failing:  # once per outage, not every second of it
+                    log.warning("standing watch cannot read the database; retrying", exc_info=True)
+                failing = True
+            else:
+                failing = False
 
     async def poll(self) -> None:
         """One look: read the versions, re-check what may have changed, hand over what is refused."""
@@ -147,13 +152,13 @@ class StandingWatch:
         events = {h.principal.event_id for h in held.values()}
         versions = await self._store.standing_versions(events) if events else {}
         moved = {e for e in events if self._versions.get(e) != versions.get(e)}
-        self._versions = versions
         due = [
             h
             for h in held.values()
             if h.principal.event_id in moved or h.key not in self._checked or h.key in self._suspects
         ]
         if not due:
+            self._versions = versions
             return
         asks = {h.key: _ask(h.principal, h.session_id) for h in due}
         distinct = list(set(asks.values()))
@@ -161,6 +166,8 @@ class StandingWatch:
         # A crowd joining within one poll stays under the databases' limits on bound parameters.
         for start in range(0, len(distinct), WATCH_BATCH):
             answers.update(await self._store.standings(distinct[start : start + WATCH_BATCH]))
+        # Only now: had the checks failed, the next look would still see the versions as moved.
+        self._versions = versions
         self._checked |= asks.keys()
         now = self._clock()
         fanout_up = self._fanout_up()
