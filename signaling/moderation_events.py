@@ -314,6 +314,13 @@ class ModerationEvents:
         for sid in sids:
             await self.sio.emit("error", {**refusal.as_dict(), "event": "connect"}, to=sid)
         self._close_later(sids)
+        # Media published or watched over WHIP/WHEP has no Socket.IO connection to close with it.
+        sessions = {s for s, _ in connections} | ({grant.session_id} if grant.session_id else set())
+        for session_id in sorted(sessions):
+            try:
+                await self.actions.media.participant_gone(session_id, grant.participant_id)
+            except Exception:
+                log.exception("the media relay failed to drop participant %s", grant.participant_id)
 
     async def refused_here(self, held: Held, refusal: HemicycleError) -> None:
         """The standing watch found a connection of this process no longer allowed (a decision this process

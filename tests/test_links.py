@@ -18,8 +18,10 @@ from server.tokens import TokenService
 
 from .browser import link, open_page, real_errors
 from .helpers import SECRET, Running, eventually
+from .media_peers import Publisher
 from .test_cli import AGENDA_YAML
 from .test_http import request
+from .test_media_http import peers, post
 
 
 def _grant_of(running: Running, token: str) -> int:
@@ -192,3 +194,26 @@ async def test_the_admin_page_withdraws_and_reissues_a_link(hemicycle: Running, 
     assert status == 401
     assert (await request(hemicycle, "GET", "/api/me", token=fresh))[0] == 200
     assert real_errors(errors) == []
+
+
+async def test_withdrawing_the_av_link_stops_what_it_publishes_over_whip(hemicycle: Running) -> None:
+    base = f"{hemicycle.url}/api/sessions/{hemicycle.live_session}"
+    av = await hemicycle.staff_token(Role.AV)
+    admin = await hemicycle.staff_token(Role.ADMIN)
+    publisher, again = Publisher(), Publisher()
+    try:
+        status, _, answer = await post(f"{base}/whip", await publisher.offer(), av)
+        assert status == 201, answer
+        await publisher.accept(answer)
+        await eventually(lambda: peers(hemicycle) == 1, timeout=10)
+        status, body = await request(
+            hemicycle, "POST", f"/api/grants/{_grant_of(hemicycle, av)}/revoke", token=admin
+        )
+        assert status == 200, body
+        # An encoder has no Socket.IO connection: its WHIP session ends with the link.
+        await eventually(lambda: peers(hemicycle) == 0, timeout=5)
+        status, _, refused = await post(f"{base}/whip", await again.offer(), av)
+        assert status == 401 and refused["error"]["code"] == "token_revoked"
+    finally:
+        await publisher.close()
+        await again.close()
