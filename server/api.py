@@ -25,12 +25,13 @@ from .domain.errors import (
     MalformedMessage,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     Unauthenticated,
     UnsupportedMediaType,
 )
 from .domain.ids import parse_id
 from .domain.jsonlimits import MAX_JSON_DEPTH, too_deep
-from .domain.model import Principal, iso
+from .domain.model import Principal, SessionInfo, iso
 from .domain.moderation import clean_browser_id
 from .domain.roles import Permission
 from .keys import CORE_KEY, HUB_KEY, REPORTS_KEY, SETTINGS_KEY, WEB_DIR_KEY
@@ -66,7 +67,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     try:
         return await handler(request)
     except HemicycleError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        response = error_response(exc.status, exc.code, exc.message, exc.details)
+        if isinstance(exc, RateLimited) and isinstance(exc.details, dict) and "retry_after" in exc.details:
+            response.headers["Retry-After"] = str(exc.details["retry_after"])
+        return response
     except web.HTTPException as exc:
         if exc.status < 400 or not request.path.startswith("/api/"):
             raise
@@ -99,7 +103,11 @@ def _core(request: web.Request) -> Hemicycle:
     return request.app[CORE_KEY]
 
 
-_UNKNOWN = {"event_id": ("event", "unknown_event"), "session_id": ("session", "unknown_session")}
+_UNKNOWN = {
+    "event_id": ("event", "unknown_event"),
+    "session_id": ("session", "unknown_session"),
+    "grant_id": ("grant", "unknown_grant"),
+}
 
 
 def _int_param(request: web.Request, name: str) -> int:
@@ -148,16 +156,31 @@ async def _principal(request: web.Request) -> tuple[Principal, Any]:
 # -- public ------------------------------------------------------------------------------------
 
 
-async def health(request: web.Request) -> web.Response:
+async def _health(request: web.Request) -> dict[str, Any]:
+    """Each dependency probed now (a round trip to the database, a PING to Redis and the listener's state),
+    not read from the configuration. The process is named by the random part of its id alone: its host
+    name and process id are nobody's business over HTTP."""
     core = _core(request)
-    return web.json_response(
-        {
-            "status": "ok",
-            "instance": core.instance_id,
-            "database": core.store.engine.dialect.name,
-            "redis": bool(core.settings.redis_url),
-        }
-    )
+    reachable = await request.app[HUB_KEY].dependencies()
+    degraded = sorted(name for name, up in reachable.items() if not up)
+    return {
+        "status": "degraded" if degraded else "ok",
+        "degraded": degraded,
+        "instance": core.instance_id.rsplit("-", 1)[-1],
+        "database": core.store.engine.dialect.name,
+        "redis": reachable.get("redis", False),
+    }
+
+
+async def health(request: web.Request) -> web.Response:
+    """Liveness: 200 while the process answers, saying which dependency is lost."""
+    return web.json_response(await _health(request))
+
+
+async def ready(request: web.Request) -> web.Response:
+    """Readiness: 503 while a dependency is lost, so a load balancer sends no one here meanwhile."""
+    body = await _health(request)
+    return web.json_response(body, status=503 if body["degraded"] else 200)
 
 
 async def list_events(request: web.Request) -> web.Response:
@@ -187,10 +210,28 @@ async def event_sessions(request: web.Request) -> web.Response:
 
 
 async def get_session(request: web.Request) -> web.Response:
+    """A public session for anyone; a non-public one only with a token that may enter it."""
     store = _core(request).store
     session = await store.get_session(_int_param(request, "session_id"))
+    if not session.is_public:
+        await _may_read(request, session)
     event = await store.get_event(session.event_id)
     return web.json_response({"session": session.public(), "event": event.public()})
+
+
+async def _may_read(request: web.Request, session: SessionInfo) -> None:
+    """A non-public session is shown to staff whose grant covers it (the session's or the event's) and to
+    attendees already admitted to it; to anyone else it does not exist, as an unknown id."""
+    hidden = NotFound(f"there is no session {session.id}", code="unknown_session")
+    if "Authorization" not in request.headers:
+        raise hidden
+    # A bad token is refused as such: that tells nothing of the session.
+    principal, _ = await _principal(request)
+    try:
+        principal.require(Permission.SESSION_VIEW, session)
+        await request.app[HUB_KEY].moderation.actions.require_admitted(principal, session)
+    except Forbidden:
+        raise hidden from None
 
 
 def _client_address(request: web.Request) -> str | None:
@@ -210,10 +251,19 @@ async def register(request: web.Request) -> web.Response:
     unknown = sorted(set(body) - set(REGISTRATION_FIELDS))
     if unknown:
         raise InvalidInput(f"unknown field {unknown[0]!r}", details={"field": unknown[0]})
-    moderation = request.app[HUB_KEY].moderation.actions
-    clean_browser_id(browser_id)  # refused before anything is stored
-    principal, token, expires = await _core(request).register(event_id, body)
-    await moderation.record_origin(principal.participant.id, browser_id, _client_address(request))
+    hub = request.app[HUB_KEY]
+    moderation = hub.moderation.actions
+    browser = clean_browser_id(browser_id)  # refused before anything is stored
+    address = _client_address(request)
+    # Free identities multiply every per-participant limit: registrations are limited per address and per
+    # browser, across processes. A registration refused for its content gives its allowance back.
+    hits = await hub.limits.registration(address, browser)
+    try:
+        principal, token, expires = await _core(request).register(event_id, body)
+    except HemicycleError:
+        await hub.limits.give_back(hits)
+        raise
+    await moderation.record_origin(principal.participant.id, browser_id, address)
     return web.json_response(
         {"participant": principal.participant.public(), "token": token, "expires_at": iso(expires)},
         status=201,
@@ -364,6 +414,7 @@ EXPORT_COLUMNS = (
     "stage",
     "starred",
     "votes",
+    "late_votes",
     "merged_into",
     "merged_from",
     "edits",
@@ -381,8 +432,27 @@ async def links(request: web.Request) -> web.Response:
     principal, _ = await _principal(request)
     core = _core(request)
     session = await core.session_for(principal, _int_param(request, "session_id"), Permission.LINKS_ISSUE)
-    issued, expires = await core.session_links(session, principal)
-    return web.json_response({"links": issued, "expires_at": iso(expires)})
+    grants: dict[str, int] = {}
+    issued, expires = await core.session_links(session, principal, grants)
+    return web.json_response({"links": issued, "grants": grants, "expires_at": iso(expires)})
+
+
+async def revoke_grant(request: web.Request) -> web.Response:
+    """Withdraw one link (administrators of its event): refused at once everywhere, its connections closed."""
+    principal, _ = await _principal(request)
+    grant_id = _int_param(request, "grant_id")
+    grant = await _core(request).revoke_link(principal, grant_id)
+    return web.json_response({"grant": grant.public()})
+
+
+async def reissue_grant(request: web.Request) -> web.Response:
+    """Withdraw one link and return a new one for the same person and role (administrators of its event)."""
+    principal, _ = await _principal(request)
+    grant_id = _int_param(request, "grant_id")
+    grant, link, expires = await _core(request).reissue_link(principal, grant_id)
+    return web.json_response(
+        {"grant": grant.public(), "replaces": grant_id, "link": link, "expires_at": iso(expires)}
+    )
 
 
 async def export_moderation(request: web.Request) -> web.StreamResponse:
@@ -473,6 +543,11 @@ def page_policy(host: str | None) -> str:
     return PAGE_POLICY.format(sockets=sockets)
 
 
+async def server_header(request: web.Request, response: web.StreamResponse) -> None:
+    """aiohttp names itself and Python's version in `Server`: a gift to anyone matching known flaws."""
+    response.headers["Server"] = "Hemicycle"
+
+
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
@@ -485,6 +560,7 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/health", health)
+    r.add_get("/api/ready", ready)
     r.add_get("/api/events", list_events)
     r.add_get("/api/events/{event_id}", get_event)
     r.add_post("/api/events/{event_id}/participants", register)
@@ -495,6 +571,8 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/sessions/{session_id}/presence", presence)
     r.add_get("/api/sessions/{session_id}/audit", audit)
     r.add_post("/api/sessions/{session_id}/links", links)
+    r.add_post("/api/grants/{grant_id}/revoke", revoke_grant)
+    r.add_post("/api/grants/{grant_id}/reissue", reissue_grant)
     r.add_get("/api/sessions/{session_id}/moderation", export_moderation)
     r.add_get("/api/sessions/{session_id}/questions", export_questions)
     r.add_get("/api/sessions/{session_id}/report", session_report)

@@ -28,8 +28,9 @@ Environment variables (all optional):
     CI never passes green while silently running less than the full suite.
 
 Fixtures: ``postgres_url`` and ``redis_url`` (session), ``pg_database_url`` and ``fresh_redis_url`` (one per
-test), ``chromium_path`` (session). They are synchronous so that sync and async tests of any event-loop
-scope can use them; tests that use them are marked ``postgres``, ``redis`` or ``browser`` automatically.
+test), ``chromium_path`` and ``firefox_path`` (session). They are synchronous so that sync and async tests of
+any event-loop scope can use them; tests that use them are marked ``postgres``, ``redis``, ``browser`` or
+``firefox`` automatically.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 import redis
 from playwright.async_api import Browser, async_playwright
+
+from .firefox import Firefox
 
 # Flags for Playwright's chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS).
 # --no-sandbox: tests run as root in CI, where Chromium's sandbox refuses to start.
@@ -223,6 +226,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         "postgres_url": "postgres",
         "redis_url": "redis",
         "chromium_path": "browser",
+        "firefox_path": "firefox",
     }
     for item in items:
         names = getattr(item, "fixturenames", ())
@@ -582,34 +586,50 @@ class RedisServer:
         last_error = ""
         for _attempt in range(3):  # another process may take the free port before redis binds it
             self.port = free_port()
-            settings = {
-                "port": self.port,
-                "bind": LOCALHOST,
-                # Nothing on disk: the data lives as long as the test session.
-                "save": "",
-                "appendonly": "no",
-                "dir": self.root,
-                "logfile": self.log,
-                "daemonize": "no",
-            }
-            process = subprocess.Popen(
-                [
-                    self.binary,
-                    *(arg for name, value in settings.items() for arg in (f"--{name}", str(value))),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                # Its own session, so a Ctrl-C meant for pytest leaves the shutdown to the teardown.
-                start_new_session=True,
-                preexec_fn=_die_with_parent(signal.SIGTERM),
-            )
-            self._process = process
-            if self._wait_ready(process):
+            if self._launch():
                 return self.url
             last_error = _read_tail(self.log)
             self._terminate()
         raise ServiceUnavailable(f"redis-server did not start:\n{last_error}")
+
+    def _launch(self) -> bool:
+        """Start redis-server on ``self.port``; True once it answers PING."""
+        settings = {
+            "port": self.port,
+            "bind": LOCALHOST,
+            # Nothing on disk: the data lives as long as the test session.
+            "save": "",
+            "appendonly": "no",
+            "dir": self.root,
+            "logfile": self.log,
+            "daemonize": "no",
+        }
+        process = subprocess.Popen(
+            [
+                self.binary,
+                *(arg for name, value in settings.items() for arg in (f"--{name}", str(value))),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            # Its own session, so a Ctrl-C meant for pytest leaves the shutdown to the teardown.
+            start_new_session=True,
+            preexec_fn=_die_with_parent(signal.SIGTERM),
+        )
+        self._process = process
+        return self._wait_ready(process)
+
+    def kill(self) -> None:
+        """Stop the server as a crash would (SIGKILL); restart() brings it back on the same port."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+    def restart(self) -> None:
+        """Start the server again on its port, after kill()."""
+        if not self._launch():
+            raise ServiceUnavailable(f"redis-server did not restart:\n{_read_tail(self.log)}")
 
     def _wait_ready(self, process: subprocess.Popen[bytes]) -> bool:
         url = self.url
@@ -715,6 +735,38 @@ def chromium_path(request: pytest.FixtureRequest) -> str:
         "Chromium",
         f"none of {', '.join(candidates)} found (apt-get install chromium, or set HEMICYCLE_CHROMIUM)",
     )
+
+
+# --------------------------------------------------------------------------------------------------------
+# Firefox
+
+
+@pytest.fixture(scope="session")
+def firefox_path(request: pytest.FixtureRequest) -> str:
+    """Path of Firefox ESR (HEMICYCLE_FIREFOX, else Debian's /usr/bin/firefox-esr); see tests/firefox.py."""
+    tracker = request.config.stash[_TRACKER]
+    explicit = os.environ.get("HEMICYCLE_FIREFOX", "").strip()
+    if explicit:
+        found = shutil.which(explicit)
+        if found is None:
+            _misconfigured("HEMICYCLE_FIREFOX", f"{explicit!r} is not an executable file")
+        tracker.services.append(f"Firefox {found} from HEMICYCLE_FIREFOX")
+        return found
+    default = "/usr/bin/firefox-esr"
+    if os.access(default, os.X_OK):
+        tracker.services.append(f"Firefox {default}")
+        return default
+    _unavailable("Firefox", f"{default} not found (apt-get install firefox-esr, or set HEMICYCLE_FIREFOX)")
+
+
+@pytest.fixture
+async def firefox(firefox_path: str) -> AsyncIterator[Firefox]:
+    """Firefox ESR, headless, with fake camera and microphone, one tab (see tests/firefox.py)."""
+    browser = await Firefox.launch(firefox_path)
+    try:
+        yield browser
+    finally:
+        await browser.close()
 
 
 @pytest.fixture

@@ -87,8 +87,10 @@ async def test_ids_outside_the_rule_name_nothing(database_url: str, tmp_path: Pa
                     (f"/api/events/{bad}", "unknown_event"),
                     (f"/api/sessions/{bad}/presence", "unknown_session"),
                     (f"/api/events/{bad}/report", "unknown_event"),
+                    (f"/api/grants/{bad}/revoke", "unknown_grant"),
                 ):
-                    status, body = await request(running, "GET", path, token=admin)
+                    method = "POST" if path.startswith("/api/grants/") else "GET"
+                    status, body = await request(running, method, path, token=admin)
                     assert (status, body["error"]["code"]) == (404, code), (path, body)
                 status, body = await request(
                     running, "POST", f"/api/events/{bad}/participants", json=REGISTRATION

@@ -391,6 +391,7 @@ class SessionRelay:
             )
 
     async def _answer(self, pc: RTCPeerConnection, offer: str) -> str:
+        seams.learn_addresses(pc)
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
         except MediaError:
