@@ -20,6 +20,7 @@ from aiohttp import web
 
 from . import api
 from .domain.errors import Forbidden
+from .domain.ids import parse_id
 from .domain.model import Principal
 from .keys import CORE_KEY
 from .media.errors import MediaError
@@ -190,8 +191,13 @@ async def whep(request: web.Request) -> web.StreamResponse:
     session_id = api._int_param(request, "session_id")
     media = request.app[MEDIA_KEY]
     raw_participant = _optional(request, "participant_id")
-    if raw_participant is not None and not raw_participant.isdigit():
-        raise MediaError("participant_id must be a number", code="invalid_input")
+    participant_id = None if raw_participant is None else parse_id(raw_participant)
+    if raw_participant is not None and participant_id is None:
+        raise MediaError(
+            "participant_id must be a participant's id",
+            code="invalid_input",
+            details={"field": "participant_id"},
+        )
     audio_only = _optional(request, "audio_only")
     if audio_only not in (None, "0", "1", "true", "false"):
         raise MediaError("audio_only must be 1 or 0", code="invalid_input")
@@ -199,7 +205,7 @@ async def whep(request: web.Request) -> web.StreamResponse:
         principal,
         session_id,
         _optional(request, "source") or "room",
-        int(raw_participant) if raw_participant else None,
+        participant_id,
     )
     offer = await _offer(request)
     relay = await _relay_or_forward(request, session_id)
@@ -312,8 +318,9 @@ async def floor_moved(request: web.Request) -> web.StreamResponse:
     session_id = api._int_param(request, "session_id")
     stamp, _, _digest = request.headers.get(NUDGE_HEADER, "").partition(".")
     secret = request.app[CORE_KEY].settings.secret
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
     if (
-        not stamp.isdigit()
+        not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12)
         or abs(time.time() - int(stamp)) > NUDGE_MAX_AGE_SECONDS
         or not hmac.compare_digest(
             request.headers.get(NUDGE_HEADER, ""), nudge_signature(secret, session_id, int(stamp))

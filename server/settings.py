@@ -58,6 +58,16 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "Sustained Socket.IO events an attendee may send per second, all their connections to one process "
         "together (staff: per connection); bursts up to 4x are allowed.",
     ),
+    "HEMICYCLE_HTTP_READ_SECONDS": (
+        "15",
+        "How long a client may take to send a request's headers, and then its body, before the connection is "
+        "closed (also how long an idle keep-alive connection stays open).",
+    ),
+    "HEMICYCLE_SEND_QUEUE_LIMIT": (
+        "1000",
+        "Messages waiting to be sent to one Socket.IO connection that does not read them; past this, the "
+        "connection is dropped (and a warning logged) rather than kept with an ever longer backlog.",
+    ),
     "HEMICYCLE_FLOOR_GRACE_SECONDS": (
         "30",
         "How long a remote speaker who loses their connection keeps the floor before it ends by itself.",
@@ -176,6 +186,8 @@ class Settings:
     attendee_ttl_hours: int = 720
     heartbeat_seconds: float = 5.0
     events_per_second: int = 10
+    http_read_seconds: float = 15.0
+    send_queue_limit: int = 1000
     floor_grace_seconds: int = 30
     waiting_room: str = "public"
     proxy_headers: bool = False
@@ -212,6 +224,8 @@ class Settings:
             attendee_ttl_hours=_int(env, "HEMICYCLE_ATTENDEE_TTL_HOURS", 720),
             heartbeat_seconds=float(_int(env, "HEMICYCLE_HEARTBEAT_SECONDS", 5)),
             events_per_second=_int(env, "HEMICYCLE_EVENTS_PER_SECOND", 10),
+            http_read_seconds=float(_int(env, "HEMICYCLE_HTTP_READ_SECONDS", 15)),
+            send_queue_limit=_int(env, "HEMICYCLE_SEND_QUEUE_LIMIT", 1000),
             floor_grace_seconds=_int(env, "HEMICYCLE_FLOOR_GRACE_SECONDS", 30),
             waiting_room=(env.get("HEMICYCLE_WAITING_ROOM", "").strip() or "public").lower(),
             proxy_headers=_switch(env, "HEMICYCLE_PROXY_HEADERS"),

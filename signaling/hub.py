@@ -119,6 +119,9 @@ class Hub:
             logger=False,
             engineio_logger=False,
         )
+        if isinstance(self.sio.eio, wsdirect.WsDirectServer):
+            self.sio.eio.send_queue_limit = core.settings.send_queue_limit
+            self.sio.eio.read_seconds = core.settings.http_read_seconds
         self.floor = Floor(core)
         self.desk = QuestionDesk(core)
         self._questions_dirty: dict[int, set[int]] = {}
