@@ -12,7 +12,11 @@ import aiortc
 import pytest
 from aioice.ice import StunProtocol
 from aiortc import RTCDtlsTransport, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.rtcdtlstransport import SRTP_AES128_CM_SHA1_80, SRTP_PROFILES
 from aiortc.rtp import RtpPacket
+from OpenSSL import SSL
+from pylibsrtp import Error as SrtpError
+from pylibsrtp import Policy, Session
 
 from server.media import seams
 from server.media.codecs import starts_keyframe
@@ -176,3 +180,39 @@ def test_keyframes_are_recognised_from_the_packet_that_begins_them() -> None:
     assert not starts_keyframe(h264, bytes([0x7C, 0x05, 0x00]))  # FU-A, later fragment
     assert starts_keyframe("audio/opus", b"\x01")
     assert not starts_keyframe(vp8, b"")
+
+
+def test_dtls_and_srtp_still_look_the_way_the_widening_expects() -> None:
+    """A relay connection's DTLS offers ECDHE-RSA suites too, and its SRTP sessions take full-size packets."""
+    pc = RTCPeerConnection(NO_ICE)
+    seams.accept_any_dtls_peer(pc)
+    with pytest.raises(seams.SeamError):
+        seams.accept_any_dtls_peer(pc)  # once only: the certificate is already the relay's
+    certificate = pc._RTCPeerConnection__certificates[0]
+    context = certificate._create_ssl_context(srtp_profiles=SRTP_PROFILES)
+    ciphers = SSL.Connection(context).get_cipher_list()
+    assert "ECDHE-RSA-AES128-GCM-SHA256" in ciphers and "ECDHE-ECDSA-AES128-GCM-SHA256" in ciphers
+    setup = inspect.getsource(RTCDtlsTransport._setup_srtp)
+    assert "self._rx_srtp = Session(rx_policy)" in setup and "self._tx_srtp = Session(tx_policy)" in setup
+
+
+def test_a_widened_srtp_session_protects_full_size_packets_and_drops_what_still_does_not_fit() -> None:
+    key = bytes(range(30))
+    sessions = []
+    for direction in (Policy.SSRC_ANY_OUTBOUND, Policy.SSRC_ANY_INBOUND):
+        policy = Policy(key=key, ssrc_type=direction, srtp_profile=SRTP_AES128_CM_SHA1_80.libsrtp_profile)
+        sessions.append(Session(policy))
+    sender, receiver = sessions
+    drops = seams.DropCounter()
+    transport = type("Transport", (), {})()
+    transport._rx_srtp, transport._tx_srtp = receiver, sender
+    transport._setup_srtp = lambda: None
+    seams.widen_srtp(transport, drops)
+    transport._setup_srtp()
+    packet = RtpPacket(payload_type=96, sequence_number=1, ssrc=1234, payload=b"\x01" * 1450).serialize()
+    assert receiver.unprotect(sender.protect(packet)) == packet
+    with pytest.raises(SrtpError):
+        sender.protect(packet + b"\x00" * seams.SRTP_BUFFER_BYTES)
+    with pytest.raises(SrtpError):
+        receiver.unprotect(b"\x80" + b"\x00" * 40)
+    assert drops.counts == {"too_long": 1, "srtp_unprotect": 1}

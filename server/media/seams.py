@@ -21,6 +21,13 @@ pyproject.toml):
    ``_send_keyframe`` (PLI/FIR from the viewer) is replaced per instance so the request goes upstream, and
    ``_retransmit`` (NACK) so a lost packet is sent again from the relay's own history, through aiortc's
    retransmission (RTX when negotiated, via ``__rtp_history``).
+5. ``RTCPeerConnection.__certificates`` and ``RTCCertificate._create_ssl_context``: aiortc offers only
+   ECDHE-ECDSA cipher suites, so as DTLS client it cannot reach a server with an RSA certificate (GStreamer's
+   webrtcbin, many hardware encoders); ``accept_any_dtls_peer`` adds the ECDHE-RSA suites.
+6. ``RTCDtlsTransport._setup_srtp`` and pylibsrtp ``Session._cdata``/``_buffer``: pylibsrtp works in a
+   1,500-byte buffer, too small for a full-size packet from a 1,400-byte-MTU payloader once it carries the
+   relay's header extension and the SRTP tag; ``widen_srtp`` gives each session a larger one and turns a
+   packet that still does not fit into a dropped packet instead of an exception in aiortc's receive loop.
 
 tests/test_media_seams.py fails loudly if an upgrade breaks any of this.
 """
@@ -36,10 +43,13 @@ from typing import Any
 import aiortc
 import pylibsrtp
 from aioice.ice import StunProtocol
-from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import RTCCertificate, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.rtcdtlstransport import RTCDtlsTransport, SRTPProtectionProfile
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket
+from OpenSSL import SSL
+from pylibsrtp._binding import ffi  # type: ignore[import-not-found]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +73,91 @@ def check_version() -> None:
             f"the media relay relies on aiortc {AIORTC_VERSION} internals, found {aiortc.__version__}: "
             "run tests/test_media_seams.py against the new version, then update AIORTC_VERSION"
         )
+
+
+# aiortc's four ECDHE-ECDSA suites, then their ECDHE-RSA counterparts: the suite follows the server's
+# certificate, so a relay that is the DTLS client must offer both (as browsers do).
+DTLS_CIPHERS = (
+    b"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    b"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    b"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    b"ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA"
+)
+_CERTIFICATES = "_RTCPeerConnection__certificates"
+
+
+class _AnyPeerCertificate(RTCCertificate):
+    """aiortc's certificate (ECDSA P-256), in a DTLS context that can also talk to an RSA peer."""
+
+    def _create_ssl_context(self, srtp_profiles: list[SRTPProtectionProfile]) -> SSL.Context:
+        context = super()._create_ssl_context(srtp_profiles)
+        context.set_cipher_list(DTLS_CIPHERS)
+        return context
+
+
+def accept_any_dtls_peer(pc: RTCPeerConnection) -> None:
+    """Let a new connection complete DTLS with a peer of either certificate type, in either role.
+
+    Call before the first transceiver is added: its DTLS transport takes the certificate then.
+    """
+    certificates: list[RTCCertificate] = getattr(pc, _CERTIFICATES, [])
+    if len(certificates) != 1 or type(certificates[0]) is not RTCCertificate:
+        raise SeamError("RTCPeerConnection has no single certificate to widen")
+    certificate = certificates[0]
+    certificates[0] = _AnyPeerCertificate(key=certificate._key, cert=certificate._cert)
+
+
+# A UDP datagram on any usual path (Ethernet and jumbo frames alike) fits; pylibsrtp's own buffer is 1,500.
+SRTP_BUFFER_BYTES = 9216
+
+
+class DropCounter:
+    """Packets a connection dropped because they could not be decrypted or did not fit, by reason."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def add(self, reason: str) -> None:
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+
+
+def _widen(session: pylibsrtp.Session, drops: DropCounter) -> None:
+    cdata = ffi.new("char[]", SRTP_BUFFER_BYTES)
+    session._cdata = cdata
+    session._buffer = ffi.buffer(cdata)
+    for name in ("unprotect", "unprotect_rtcp", "protect", "protect_rtcp"):
+        method: Callable[[bytes], bytes] = getattr(session, name)
+
+        def guarded(data: bytes, method: Callable[[bytes], bytes] = method, name: str = name) -> bytes:
+            try:
+                return method(data)
+            except ValueError:
+                # Over the buffer: aiortc expects pylibsrtp.Error (it drops the packet), not ValueError.
+                drops.add("too_long")
+                raise pylibsrtp.Error(f"{name}: packet is too long ({len(data)} bytes)") from None
+            except pylibsrtp.Error:
+                drops.add("srtp_" + name)
+                raise
+
+        setattr(session, name, guarded)
+
+
+def widen_srtp(transport: RTCDtlsTransport, drops: DropCounter) -> None:
+    """Give the SRTP sessions the transport will make larger buffers, and count what they refuse."""
+    if getattr(transport, "_hemicycle_widened", False):
+        return
+    if not callable(getattr(transport, "_setup_srtp", None)):
+        raise SeamError("RTCDtlsTransport has no _setup_srtp to wrap")
+    setup: Callable[[], None] = transport._setup_srtp
+
+    def wide_setup() -> None:
+        setup()
+        for session in (transport._rx_srtp, transport._tx_srtp):
+            if session is not None:
+                _widen(session, drops)
+
+    transport._setup_srtp = wide_setup  # type: ignore[method-assign]
+    transport._hemicycle_widened = True  # type: ignore[attr-defined]
 
 
 class _NoDecoding(queue.Queue[Any]):
@@ -157,7 +252,11 @@ class SenderPort:
                 return
             history: dict[int, RtpPacket] = getattr(self.sender, _SENDER + "rtp_history")
             history[sequence_number % RTP_HISTORY_SIZE] = RtpPacket.parse(data, self._extension_map())
-            await original(sequence_number)
+            try:
+                await original(sequence_number)
+            except (*SEND_ERRORS, ValueError) as exc:
+                # Raised here, it would end aiortc's receive loop and with it this viewer's connection.
+                log.debug("retransmitting packet %d failed: %s", sequence_number, exc)
 
         self.sender._retransmit = retransmit  # type: ignore[method-assign]
 

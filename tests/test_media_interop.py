@@ -1,0 +1,190 @@
+"""Clients the relay's own tests do not use: GStreamer's webrtcbin publishing over WHIP as an external
+encoder process (its RSA certificate, ``a=setup:actpass``, 1400-byte packets), aiortc viewers over WHEP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiortc.rtp import RtpPacket
+
+from server.domain.roles import Role
+from server.media.relay import ROOM
+from server.media_http import MEDIA_KEY
+
+from .conftest import make_settings, run_app
+from .helpers import Running, eventually
+from .media_peers import Publisher, Viewer
+
+SDP = {"Content-Type": "application/sdp"}
+PUBLISHER_SCRIPT = Path(__file__).with_name("gst_publisher.py")
+
+
+@pytest.fixture
+async def hemicycle(tmp_path: Path) -> AsyncIterator[Running]:
+    async for running in run_app(make_settings(tmp_path, media_connect_seconds=10.0)):
+        yield running
+
+
+@dataclass
+class GstPublisher:
+    """tests/gst_publisher.py in its own process, and the lines it printed."""
+
+    process: asyncio.subprocess.Process
+    lines: list[str] = field(default_factory=list)
+    reader: asyncio.Task[None] | None = None
+
+    async def read(self) -> None:
+        assert self.process.stdout is not None
+        async for raw in self.process.stdout:
+            line = raw.decode().strip()
+            self.lines.append(line)
+            print("gst:", line, file=sys.stderr)
+
+    def saw(self, prefix: str) -> bool:
+        return any(line.startswith(prefix) for line in self.lines)
+
+    def count(self, line: str) -> int:
+        return self.lines.count(line)
+
+    async def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.terminate()
+        try:
+            await asyncio.wait_for(self.process.wait(), 10)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+        if self.reader is not None:
+            await asyncio.gather(self.reader, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def gst_publish(python: str, url: str, token: str, *options: str) -> AsyncIterator[GstPublisher]:
+    process = await asyncio.create_subprocess_exec(
+        python, str(PUBLISHER_SCRIPT), url, token, *options, stdout=asyncio.subprocess.PIPE
+    )
+    publisher = GstPublisher(process)
+    publisher.reader = asyncio.ensure_future(publisher.read())
+    try:
+        yield publisher
+    finally:
+        await publisher.stop()
+
+
+async def whep(url: str, token: str) -> tuple[Viewer, str]:
+    viewer = Viewer()
+    offer = await viewer.offer()
+    headers = SDP | {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession() as http, http.post(url, data=offer, headers=headers) as response:
+        answer = await response.text()
+        assert response.status == 201, answer
+        location = response.headers["Location"]
+    await viewer.accept(answer)
+    return viewer, location
+
+
+async def connected(publisher: GstPublisher) -> None:
+    def check() -> bool:
+        failed = [line for line in publisher.lines if line.startswith("error") or line.endswith("failed")]
+        assert not failed, failed
+        return publisher.saw("connection-state connected")
+
+    await eventually(check, timeout=20)
+
+
+class PacketLog:
+    """What a viewer's video receiver got: sizes by sequence number, and the originals RTX sent again."""
+
+    def __init__(self, viewer: Viewer) -> None:
+        self.sizes: dict[int, int] = {}
+        self.resent: set[int] = set()
+        self.receiver = next(r for r in viewer.pc.getReceivers() if r.track and r.track.kind == "video")
+        handle = self.receiver._handle_rtp_packet
+        codecs = {c.payloadType: c.mimeType.lower() for c in self.receiver._RTCRtpReceiver__codecs.values()}
+
+        async def logged(packet: RtpPacket, arrival_time_ms: int) -> None:
+            if codecs.get(packet.payload_type) == "video/rtx" and len(packet.payload) >= 2:
+                self.resent.add(int.from_bytes(packet.payload[:2], "big"))
+            else:
+                self.sizes[packet.sequence_number] = len(packet.serialize())
+                self.ssrc = packet.ssrc
+            await handle(packet, arrival_time_ms=arrival_time_ms)
+
+        self.receiver._handle_rtp_packet = logged  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("video", ["vp8", "h264"])
+async def test_gstreamer_publishes_over_whip(
+    hemicycle: Running, gstreamer_python: str, video: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """webrtcbin offers actpass with an RSA certificate and sends full 1400-byte packets: the relay must
+    complete DTLS with it and forward (and retransmit) every packet to each viewer, decoded there."""
+    base = f"{hemicycle.url}/api/sessions/{hemicycle.live_session}"
+    av = await hemicycle.staff_token(Role.AV)
+    attendee = (await hemicycle.register())["token"]
+    async with gst_publish(gstreamer_python, f"{base}/whip", av, "--video", video) as publisher:
+        await connected(publisher)
+        viewers = [await whep(f"{base}/whep", attendee) for _ in range(2)]
+        try:
+            for viewer, _ in viewers:
+                await eventually(
+                    lambda v=viewer: v.frames["video"] >= 20 and v.loud_frames >= 10,  # type: ignore[misc]
+                    timeout=20,
+                )
+                assert viewer.sizes == {(640, 480)}
+            relay = hemicycle.server.app[MEDIA_KEY].relay(hemicycle.live_session)
+            assert relay is not None
+            feed = relay.feed(ROOM, "video")
+            assert feed.stats.keyframes >= 1
+            # A viewer asks again for its largest packet: it comes back (by RTX), and both viewers go on.
+            log = PacketLog(viewers[0][0])
+            await eventually(lambda: len(log.sizes) > 30, timeout=10)
+            largest = max(log.sizes, key=lambda seq: log.sizes[seq])
+            assert log.sizes[largest] >= 1300, log.sizes[largest]
+            await log.receiver._send_rtcp_nack(log.ssrc, [largest])
+            await eventually(lambda: largest in log.resent, timeout=5)
+            frames = [viewer.frames["video"] for viewer, _ in viewers]
+            await eventually(
+                lambda: all(v.frames["video"] > n + 10 for (v, _), n in zip(viewers, frames, strict=True)),
+                timeout=10,
+            )
+            assert all(v.pc.connectionState == "connected" for v, _ in viewers)
+            errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+            assert not errors, [r.getMessage()[:200] for r in errors]
+        finally:
+            for viewer, _ in viewers:
+                await viewer.close()
+
+
+async def test_offers_without_a_usable_fingerprint_are_refused(hemicycle: Running) -> None:
+    """Without a fingerprint aiortc would answer, then fail in a background task: refuse up front."""
+    url = f"{hemicycle.url}/api/sessions/{hemicycle.live_session}/whip"
+    av = await hemicycle.staff_token(Role.AV)
+    publisher = Publisher()
+    offer = await publisher.offer()
+    await publisher.close()
+    lines = offer.splitlines()
+    without = [line for line in lines if not line.startswith("a=fingerprint:")]
+    sha1_only = [
+        "a=fingerprint:sha-1 " + ":".join(["AB"] * 20) if line.startswith("a=fingerprint:") else line
+        for line in lines
+    ]
+    malformed = [
+        "a=fingerprint:sha-256 ZZ:12" if line.startswith("a=fingerprint:sha-256") else line for line in lines
+    ]
+    headers = SDP | {"Authorization": f"Bearer {av}"}
+    async with aiohttp.ClientSession() as http:
+        for body in (without, sha1_only, malformed):
+            async with http.post(url, data="\r\n".join(body) + "\r\n", headers=headers) as response:
+                reply = await response.json()
+                assert (response.status, reply["error"]["code"]) == (400, "invalid_sdp"), reply
+    relay = hemicycle.server.app[MEDIA_KEY].relay(hemicycle.live_session)
+    assert relay is None or not relay.peers
