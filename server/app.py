@@ -31,7 +31,11 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     settings = settings.resolved()
     app = web.Application(
         client_max_size=api.MAX_BODY_BYTES,
-        middlewares=[api.security_headers, api.errors_middleware],
+        middlewares=[
+            media_http.cors_middleware(settings.cors_origins),
+            api.security_headers,
+            api.errors_middleware,
+        ],
     )
     engine = create_engine(settings.database_url)
     core = Hemicycle(settings, Store(engine, clock), TokenService(settings.secret, clock))

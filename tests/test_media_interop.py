@@ -25,11 +25,18 @@ from .media_peers import Publisher, Viewer
 
 SDP = {"Content-Type": "application/sdp"}
 PUBLISHER_SCRIPT = Path(__file__).with_name("gst_publisher.py")
+PLAYER_ORIGIN = "http://player.example.org:8081"
 
 
 @pytest.fixture
 async def hemicycle(tmp_path: Path) -> AsyncIterator[Running]:
-    async for running in run_app(make_settings(tmp_path, media_connect_seconds=10.0)):
+    settings = make_settings(
+        tmp_path,
+        media_connect_seconds=10.0,
+        cors_origins=(PLAYER_ORIGIN,),
+        stun_urls=("stun:stun.example.org:3478",),
+    )
+    async for running in run_app(settings):
         yield running
 
 
@@ -188,3 +195,77 @@ async def test_offers_without_a_usable_fingerprint_are_refused(hemicycle: Runnin
                 assert (response.status, reply["error"]["code"]) == (400, "invalid_sdp"), reply
     relay = hemicycle.server.app[MEDIA_KEY].relay(hemicycle.live_session)
     assert relay is None or not relay.peers
+
+
+async def test_cors_options_and_idempotent_delete_for_web_players(hemicycle: Running) -> None:
+    """A player page on another origin: preflights pass, answers are readable, PATCH gets a readable 405,
+    and a DELETE after the connection already ended succeeds."""
+    base = f"{hemicycle.url}/api/sessions/{hemicycle.live_session}"
+    av = await hemicycle.staff_token(Role.AV)
+    attendee = (await hemicycle.register())["token"]
+    origin = {"Origin": PLAYER_ORIGIN}
+    async with aiohttp.ClientSession() as http:
+        preflight = await http.options(
+            f"{base}/whep",
+            headers=origin
+            | {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"},
+        )
+        assert preflight.status == 204
+        assert preflight.headers["Access-Control-Allow-Origin"] == PLAYER_ORIGIN
+        assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+        assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+        assert "Link" not in preflight.headers  # no token, no ICE servers
+        stranger = await http.options(
+            f"{base}/whep",
+            headers={"Origin": "http://elsewhere.example", "Access-Control-Request-Method": "POST"},
+        )
+        assert "Access-Control-Allow-Origin" not in stranger.headers
+        assert (
+            "Access-Control-Allow-Origin"
+            not in (await http.get(f"{hemicycle.url}/api/health", headers=origin)).headers
+        )
+        # A plain OPTIONS with a token: the caller's ICE servers, as on the 201 (RFC 9725 4.6).
+        plain = await http.options(f"{base}/whip", headers={"Authorization": f"Bearer {av}"})
+        assert plain.status == 204
+        assert plain.headers.getall("Link") == ['<stun:stun.example.org:3478>; rel="ice-server"']
+
+        viewer = Viewer()
+        offer = await viewer.offer()
+        auth = {"Authorization": f"Bearer {attendee}"}
+        async with http.post(f"{base}/whep", data=offer, headers=SDP | auth | origin) as response:
+            assert response.status == 201
+            assert response.headers["Access-Control-Allow-Origin"] == PLAYER_ORIGIN
+            exposed = response.headers["Access-Control-Expose-Headers"]
+            assert all(name in exposed for name in ("Location", "Link", "ETag"))
+            location = hemicycle.url + response.headers["Location"]
+            assert response.headers["ETag"]
+            await viewer.accept(await response.text())
+        resource = await http.options(location, headers=origin | {"Access-Control-Request-Method": "PATCH"})
+        assert resource.status == 204
+        assert {"DELETE", "PATCH"} <= set(resource.headers["Access-Control-Allow-Methods"].split(", "))
+        assert (await http.options(location)).headers["Allow"] == "DELETE, OPTIONS, PATCH"
+        trickle = await http.patch(
+            location,
+            data="a=end-of-candidates",
+            headers=auth | origin | {"Content-Type": "application/trickle-ice-sdpfrag"},
+        )
+        assert trickle.status == 405
+        assert trickle.headers["Access-Control-Allow-Origin"] == PLAYER_ORIGIN
+        assert (await trickle.json())["error"]["code"] == "method_not_allowed"
+
+        # The player closes its connection first, then sends DELETE: success, and again.
+        relay = hemicycle.server.app[MEDIA_KEY].relay(hemicycle.live_session)
+        assert relay is not None
+        resource_id = location.rsplit("/", 1)[1]
+        await eventually(lambda: relay.peers[resource_id].pc.connectionState == "connected", timeout=10)
+        await viewer.close()
+        await eventually(lambda: resource_id not in relay.peers, timeout=10)
+        for _ in range(2):
+            ended = await http.delete(location, headers=auth | origin)
+            assert ended.status == 200
+            assert ended.headers["Access-Control-Allow-Origin"] == PLAYER_ORIGIN
+        other = (await hemicycle.register())["token"]
+        refused = await http.delete(location, headers={"Authorization": f"Bearer {other}"})
+        assert refused.status == 404
+        unknown = await http.delete(location + "x", headers=auth)
+        assert (unknown.status, (await unknown.json())["error"]["code"]) == (404, "media_not_found")

@@ -38,6 +38,10 @@ MAX_SDP_BYTES = 64 * 1024
 # Peer connections one participant may hold in a session at once (tabs, the AV desk's feeds...): each costs a
 # certificate, sockets and tasks, so a flood of offers stops here.
 MAX_PEERS_PER_PARTICIPANT = 8
+# How long an ended resource is remembered, so that a DELETE arriving after the connection ended by itself
+# (a player closes its connection before sending DELETE) still succeeds; and how many are remembered.
+ENDED_MEMORY_SECONDS = 600.0
+ENDED_MEMORY_SIZE = 4096
 CHANNELS = ("floor", "ar", "zh", "en", "fr", "ru", "es")
 ROOM = "room"
 SPEAKER = "speaker"
@@ -119,6 +123,8 @@ class SessionRelay:
         self.peers: dict[str, Peer] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        # resource id -> (participant id, when it ended), oldest first.
+        self._ended: dict[str, tuple[int, float]] = {}
 
     # -- feeds ---------------------------------------------------------------------------------
 
@@ -301,6 +307,18 @@ class SessionRelay:
     def find(self, resource_id: str) -> Peer:
         return self._peer(resource_id)
 
+    def ended_of(self, resource_id: str) -> int | None:
+        """The participant whose resource this was, if it ended within ``ENDED_MEMORY_SECONDS``."""
+        ended = self._ended.get(resource_id)
+        if ended is None or time.monotonic() - ended[1] > ENDED_MEMORY_SECONDS:
+            return None
+        return ended[0]
+
+    def _remember_ended(self, peer: Peer) -> None:
+        self._ended[peer.id] = (peer.participant_id, time.monotonic())
+        while len(self._ended) > ENDED_MEMORY_SIZE:
+            del self._ended[next(iter(self._ended))]
+
     async def stop(self, resource_id: str, reason: str = "stopped") -> Peer:
         peer = self._peer(resource_id)
         await self._stop(peer, reason, notify=False)
@@ -335,6 +353,7 @@ class SessionRelay:
         peer.closed = True
         self._detach(peer)
         self.peers.pop(peer.id, None)
+        self._remember_ended(peer)
         try:
             # Shielded: cancelling a second close() would cancel the future the first one completes.
             await asyncio.shield(peer.pc.close())
