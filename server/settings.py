@@ -13,6 +13,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 MIN_SECRET_LENGTH = 32
+# Beside the demo database: its generated secret, and the address `serve --demo` last served on.
+DEMO_SECRET_FILE = "demo-secret"
+DEMO_URL_FILE = "demo-url"
 
 
 class SettingsError(ValueError):
@@ -291,7 +294,7 @@ def _display_host(host: str) -> str:
 
 def _demo_secret(data_dir: Path) -> str:
     """A secret kept beside the demo database, so links printed before a restart still open."""
-    path = data_dir / "demo-secret"
+    path = data_dir / DEMO_SECRET_FILE
     if path.exists():
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
