@@ -13,28 +13,38 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiortc.rtp import RtpPacket
+from playwright.async_api import Browser
 
 from server.domain.roles import Role
 from server.media.forward import GOP_REPLAY_SECONDS
 from server.media.relay import ROOM
 from server.media_http import MEDIA_KEY
 
+from .browser import open_page, real_errors
 from .conftest import make_settings, run_app
-from .helpers import Running, eventually
+from .helpers import Running, eventually, free_port, start
 from .media_peers import Publisher, Viewer
 
 SDP = {"Content-Type": "application/sdp"}
 PUBLISHER_SCRIPT = Path(__file__).with_name("gst_publisher.py")
 PLAYER_ORIGIN = "http://player.example.org:8081"
+PLAYER_PAGE = Path(__file__).with_name("assets") / "whep_player.html"
 
 
 @pytest.fixture
-async def hemicycle(tmp_path: Path) -> AsyncIterator[Running]:
+def player_port() -> int:
+    """Where a web player's page is served: another origin than Hemicycle's."""
+    return free_port()
+
+
+@pytest.fixture
+async def hemicycle(tmp_path: Path, player_port: int) -> AsyncIterator[Running]:
     settings = make_settings(
         tmp_path,
         media_connect_seconds=10.0,
-        cors_origins=(PLAYER_ORIGIN,),
+        cors_origins=(PLAYER_ORIGIN, f"http://127.0.0.1:{player_port}"),
         stun_urls=("stun:stun.example.org:3478",),
     )
     async for running in run_app(settings):
@@ -286,3 +296,53 @@ async def test_cors_options_and_idempotent_delete_for_web_players(hemicycle: Run
         assert refused.status == 404
         unknown = await http.delete(location + "x", headers=auth)
         assert (unknown.status, (await unknown.json())["error"]["code"]) == (404, "media_not_found")
+
+
+@pytest.mark.parametrize("video", ["vp8", "h264"])
+async def test_a_web_whep_player_on_another_origin_plays_a_gstreamer_publication(
+    hemicycle: Running, gstreamer_python: str, browser: Browser, player_port: int, video: str
+) -> None:
+    """Chromium runs a standard WHEP player from its own origin (CORS): it plays what webrtcbin publishes,
+    probes trickle ICE and goes on without it, and its DELETE after closing its connection succeeds."""
+
+    async def player_page(_: web.Request) -> web.StreamResponse:
+        return web.FileResponse(PLAYER_PAGE)
+
+    async def no_icon(_: web.Request) -> web.StreamResponse:
+        return web.Response(status=204)
+
+    page_app = web.Application()
+    page_app.router.add_get("/", player_page)
+    page_app.router.add_get("/favicon.ico", no_icon)
+    page_server = await start(page_app, player_port)
+    base = f"{hemicycle.url}/api/sessions/{hemicycle.live_session}"
+    av = await hemicycle.staff_token(Role.AV)
+    attendee = (await hemicycle.register())["token"]
+    errors: list[str] = []
+    try:
+        async with gst_publish(gstreamer_python, f"{base}/whip", av, "--video", video) as publisher:
+            await connected(publisher)
+            page = await open_page(browser, f"http://127.0.0.1:{player_port}/", errors)
+            started = await page.evaluate("([url, token]) => play(url, token)", [f"{base}/whep", attendee])
+            assert started["location"].startswith(f"{base.replace('/whep', '')}/media/"), started
+            assert started["etag"] and started["trickle"] == 405, started
+
+            await page.click("#listen")
+
+            async def played() -> bool:
+                got = await page.evaluate("received()")
+                return bool(got["video"] >= 20 and got["width"] == 640 and got["peak"] > 0.05)
+
+            deadline = asyncio.get_running_loop().time() + 20
+            while not await played():
+                assert asyncio.get_running_loop().time() < deadline, await page.evaluate("received()")
+                await asyncio.sleep(0.2)
+            assert await page.evaluate("stop()") == 200
+            relay = hemicycle.server.app[MEDIA_KEY].relay(hemicycle.live_session)
+            assert relay is not None
+            await eventually(lambda: all(p.role == "publish" for p in relay.peers.values()), timeout=10)
+        # The refused trickle is the one failed request a browser reports, and the player expects it.
+        unexpected = [e for e in real_errors(errors) if "405 (Method Not Allowed)" not in e]
+        assert not unexpected, errors
+    finally:
+        await page_server.close()
