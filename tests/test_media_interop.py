@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -20,6 +22,7 @@ from playwright.async_api import Browser
 from server.domain.roles import Role
 from server.media.forward import GOP_REPLAY_SECONDS
 from server.media.relay import ROOM
+from server.media.seams import RTCP_BURST, SRTP_BUFFER_BYTES
 from server.media_http import MEDIA_KEY
 
 from .browser import open_page, real_errors
@@ -346,3 +349,79 @@ async def test_a_web_whep_player_on_another_origin_plays_a_gstreamer_publication
         assert not unexpected, errors
     finally:
         await page_server.close()
+
+
+def relay_address(pc: Any) -> tuple[str, int]:
+    """The relay's end of a connection's nominated ICE pair (a UDP socket anyone may send to)."""
+    connection = pc.getTransceivers()[0].receiver.transport.transport._connection
+    address: tuple[str, int] = connection._nominated[1].protocol.transport.get_extra_info("sockname")[:2]
+    return address
+
+
+async def test_bad_packets_are_dropped_counted_and_end_nothing(
+    hemicycle: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Garbage DTLS, SRTP that fails authentication, empty and oversized datagrams from anyone, RTP of no
+    stream and RTCP floods from the peers themselves: dropped and counted, logged once, nothing ends."""
+    base = f"{hemicycle.url}/api/sessions/{hemicycle.live_session}"
+    av = await hemicycle.staff_token(Role.AV)
+    attendee = (await hemicycle.register())["token"]
+    publisher = Publisher()
+    headers = SDP | {"Authorization": f"Bearer {av}"}
+    offer = await publisher.offer()
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{base}/whip", data=offer, headers=headers) as answer,
+    ):
+        assert answer.status == 201
+        await publisher.accept(await answer.text())
+    viewer, _ = await whep(f"{base}/whep", attendee)
+    try:
+        await eventually(lambda: viewer.frames["video"] >= 10, timeout=15)
+        relay = hemicycle.server.app[MEDIA_KEY].relay(hemicycle.live_session)
+        assert relay is not None
+        publishing = next(p for p in relay.peers.values() if p.role == "publish")
+        viewing = next(p for p in relay.peers.values() if p.role == "view")
+        # A plain socket: asyncio's transports do not send empty datagrams.
+        stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for peer in (publishing, viewing):
+            address = relay_address(peer.pc)
+            for datagram in (
+                b"",
+                b"\x17\xfe\xfd" + bytes(60),  # DTLS application data from no session
+                b"\x80\x60\x00\x01" + bytes(100),  # SRTP that fails authentication
+                b"\x80\xc8\x00\x06" + bytes(40),  # SRTCP likewise
+                b"\x80\x60" + bytes(SRTP_BUFFER_BYTES + 100),  # over any MTU
+            ):
+                stranger.sendto(datagram, address)
+        # From the publisher itself: RTP of a payload type and SSRC it never announced.
+        sending = publisher.pc.getTransceivers()[0].sender.transport
+        for sequence in range(5):
+            stray = RtpPacket(payload_type=77, sequence_number=sequence, ssrc=0x1234, payload=bytes(20))
+            await sending._send_rtp(stray.serialize())
+        # From the viewer itself: a flood of NACKs and picture-loss reports.
+        receiver = next(r for r in viewer.pc.getReceivers() if r.track and r.track.kind == "video")
+        ssrc = viewing.senders["video"]._ssrc
+        for _ in range(int(RTCP_BURST) + 200):
+            await receiver._send_rtcp_nack(ssrc, list(range(1, 30)))
+            await receiver._send_rtcp_pli(ssrc)
+        expected = (
+            (publishing, {"empty", "srtp_unprotect", "too_long", "unknown_stream"}),
+            (viewing, {"empty", "srtp_unprotect", "too_long", "rtcp_flood"}),
+        )
+        try:
+            await eventually(lambda: all(want <= set(p.drops.counts) for p, want in expected), timeout=5)
+        except AssertionError:
+            raise AssertionError([p.drops.counts for p, _ in expected]) from None
+        stranger.close()
+        frames = viewer.frames["video"]
+        await eventually(lambda: viewer.frames["video"] >= frames + 20, timeout=10)
+        assert publisher.pc.connectionState == viewer.pc.connectionState == "connected"
+        assert set(relay.peers) == {publishing.id, viewing.id}
+        warnings = [r for r in caplog.records if "dropped bad or excess packets" in r.getMessage()]
+        assert len(warnings) == 2, [r.getMessage() for r in warnings]  # once per resource
+        assert not [r for r in caplog.records if r.levelno > logging.WARNING]
+        assert not [r for r in caplog.records if "Task exception" in r.getMessage()]
+    finally:
+        await viewer.close()
+        await publisher.close()

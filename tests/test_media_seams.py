@@ -196,18 +196,25 @@ def test_dtls_and_srtp_still_look_the_way_the_widening_expects() -> None:
     assert "self._rx_srtp = Session(rx_policy)" in setup and "self._tx_srtp = Session(tx_policy)" in setup
 
 
-def test_a_widened_srtp_session_protects_full_size_packets_and_drops_what_still_does_not_fit() -> None:
+async def test_a_guarded_transport_takes_full_size_packets_and_drops_what_is_amiss() -> None:
     key = bytes(range(30))
     sessions = []
     for direction in (Policy.SSRC_ANY_OUTBOUND, Policy.SSRC_ANY_INBOUND):
         policy = Policy(key=key, ssrc_type=direction, srtp_profile=SRTP_AES128_CM_SHA1_80.libsrtp_profile)
         sessions.append(Session(policy))
     sender, receiver = sessions
-    drops = seams.DropCounter()
-    transport = type("Transport", (), {})()
+    drops = seams.DropCounter("test")
+    pc = RTCPeerConnection(NO_ICE)
+    transport = pc.addTransceiver("audio").receiver.transport
+    datagrams = [b"", b"", b"\x80\x00"]
+
+    async def receive() -> bytes:
+        return datagrams.pop(0)
+
+    transport.transport._recv = receive  # type: ignore[method-assign]
+    transport._setup_srtp = lambda: None  # type: ignore[method-assign]
     transport._rx_srtp, transport._tx_srtp = receiver, sender
-    transport._setup_srtp = lambda: None
-    seams.widen_srtp(transport, drops)
+    seams.guard_transport(transport, drops)
     transport._setup_srtp()
     packet = RtpPacket(payload_type=96, sequence_number=1, ssrc=1234, payload=b"\x01" * 1450).serialize()
     assert receiver.unprotect(sender.protect(packet)) == packet
@@ -215,4 +222,11 @@ def test_a_widened_srtp_session_protects_full_size_packets_and_drops_what_still_
         sender.protect(packet + b"\x00" * seams.SRTP_BUFFER_BYTES)
     with pytest.raises(SrtpError):
         receiver.unprotect(b"\x80" + b"\x00" * 40)
-    assert drops.counts == {"too_long": 1, "srtp_unprotect": 1}
+    # Empty datagrams never reach aiortc (it would read their first byte).
+    assert await transport.transport._recv() == b"\x80\x00"
+    assert transport._rtp_router.route_rtp(RtpPacket(payload_type=99, ssrc=5)) is None
+    for _ in range(int(seams.RTCP_BURST) + 10):
+        await transport._handle_rtcp_data(b"\x80\xc9\x00\x01\x00\x00\x00\x01")
+    assert drops.counts.pop("rtcp_flood") >= 5  # the bucket refills a little while the loop runs
+    assert drops.counts == {"too_long": 1, "srtp_unprotect": 1, "empty": 2, "unknown_stream": 1}
+    await pc.close()

@@ -82,8 +82,11 @@ class Peer:
     reported: dict[str, Any] = field(default_factory=dict)
     # A moderator's mute of this publisher, per kind: nothing of it is forwarded while set.
     muted: dict[str, bool] = field(default_factory=lambda: {"audio": False, "video": False})
-    # Packets dropped on this connection because they could not be decrypted or were too long.
+    # Packets dropped on this connection: undecryptable, too long, of no stream, empty, or too many RTCP.
     drops: seams.DropCounter = field(default_factory=seams.DropCounter)
+
+    def __post_init__(self) -> None:
+        self.drops.name = f"{self.id} ({self.role} {self.source})"
 
     def public(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -163,7 +166,7 @@ class SessionRelay:
             transceivers: dict[str, RTCRtpTransceiver] = {}
             for kind in kinds:
                 transceiver = pc.addTransceiver(kind, direction="recvonly")
-                seams.widen_srtp(transceiver.receiver.transport, peer.drops)
+                seams.guard_transport(transceiver.receiver.transport, peer.drops)
                 transceiver.setCodecPreferences(preferences(kind, VIDEO_CODECS if kind == "video" else ()))
                 transceivers[kind] = transceiver
                 peer.receivers[kind] = transceiver.receiver
@@ -237,7 +240,7 @@ class SessionRelay:
             for kind in kinds:
                 if kind == "video" and audio_only:
                     # The offer asks for video, but this viewer is on sound only: nothing is sent on it.
-                    seams.widen_srtp(
+                    seams.guard_transport(
                         pc.addTransceiver("video", direction="inactive").receiver.transport, peer.drops
                     )
                     continue
@@ -246,7 +249,7 @@ class SessionRelay:
                 mime = feed.mime or (VP8 if kind == "video" else AUDIO_CODECS[0])
                 track = ForwardTrack(kind, mime)
                 transceiver = pc.addTransceiver(track, direction="sendonly")
-                seams.widen_srtp(transceiver.receiver.transport, peer.drops)
+                seams.guard_transport(transceiver.receiver.transport, peer.drops)
                 transceiver.setCodecPreferences(preferences(kind, (mime,)))
                 track.bind(transceiver)
                 peer.tracks[kind] = track

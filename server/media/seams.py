@@ -26,8 +26,10 @@ pyproject.toml):
    webrtcbin, many hardware encoders); ``accept_any_dtls_peer`` adds the ECDHE-RSA suites.
 6. ``RTCDtlsTransport._setup_srtp`` and pylibsrtp ``Session._cdata``/``_buffer``: pylibsrtp works in a
    1,500-byte buffer, too small for a full-size packet from a 1,400-byte-MTU payloader once it carries the
-   relay's header extension and the SRTP tag; ``widen_srtp`` gives each session a larger one and turns a
-   packet that still does not fit into a dropped packet instead of an exception in aiortc's receive loop.
+   relay's header extension and the SRTP tag; ``guard_transport`` gives each session a larger one and turns a
+   packet that still does not fit into a dropped packet instead of an exception in aiortc's receive loop. It
+   also wraps ``RTCIceTransport._recv`` (empty datagrams), ``RtpRouter.route_rtp`` (packets of no stream)
+   and ``RTCDtlsTransport._handle_rtcp_data`` (RTCP floods), per instance.
 
 tests/test_media_seams.py fails loudly if an upgrade breaks any of this.
 """
@@ -37,6 +39,7 @@ from __future__ import annotations
 import logging
 import queue
 import struct
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -50,6 +53,8 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket
 from OpenSSL import SSL
 from pylibsrtp._binding import ffi  # type: ignore[import-not-found]
+
+from server.domain.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -109,16 +114,30 @@ def accept_any_dtls_peer(pc: RTCPeerConnection) -> None:
 
 # A UDP datagram on any usual path (Ethernet and jumbo frames alike) fits; pylibsrtp's own buffer is 1,500.
 SRTP_BUFFER_BYTES = 9216
+# RTCP a peer may send: compound packets per second, and a burst. A browser sends a few a second, more
+# while it loses packets; past this each one still costs parsing, NACK lookups and keyframe logic.
+RTCP_PER_SECOND = 200.0
+RTCP_BURST = 400.0
+# Retransmissions one viewer may ask for: a NACK can name many packets at once.
+RETRANSMITS_PER_SECOND = 500.0
+DROP_LOG_SECONDS = 60.0
 
 
 class DropCounter:
-    """Packets a connection dropped because they could not be decrypted or did not fit, by reason."""
+    """What a connection dropped, by reason: packets that could not be decrypted, did not fit, belonged to
+    no stream, arrived empty, or came too fast. Logged (a warning) at most once a minute per connection."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "") -> None:
+        self.name = name
         self.counts: dict[str, int] = {}
+        self._logged_at = -DROP_LOG_SECONDS
 
     def add(self, reason: str) -> None:
         self.counts[reason] = self.counts.get(reason, 0) + 1
+        now = time.monotonic()
+        if now - self._logged_at >= DROP_LOG_SECONDS:
+            self._logged_at = now
+            log.warning("media resource %s dropped bad or excess packets: %s", self.name, self.counts)
 
 
 def _widen(session: pylibsrtp.Session, drops: DropCounter) -> None:
@@ -142,12 +161,20 @@ def _widen(session: pylibsrtp.Session, drops: DropCounter) -> None:
         setattr(session, name, guarded)
 
 
-def widen_srtp(transport: RTCDtlsTransport, drops: DropCounter) -> None:
-    """Give the SRTP sessions the transport will make larger buffers, and count what they refuse."""
-    if getattr(transport, "_hemicycle_widened", False):
+def guard_transport(transport: RTCDtlsTransport, drops: DropCounter) -> None:
+    """Make a DTLS transport drop, and count, what a peer (or anyone who knows its port) sends amiss.
+
+    - SRTP sessions get a buffer for full-size packets; one still too long is dropped, not raised.
+    - An empty datagram is dropped before aiortc reads its first byte (an IndexError there would end the
+      transport's receive loop, and the connection with it). aioice hands on whatever reaches the socket.
+    - RTP that belongs to no negotiated stream (unknown payload type or SSRC) is counted as aiortc drops it.
+    - RTCP beyond ``RTCP_PER_SECOND`` is dropped.
+    """
+    if getattr(transport, "_hemicycle_guarded", False):
         return
-    if not callable(getattr(transport, "_setup_srtp", None)):
-        raise SeamError("RTCDtlsTransport has no _setup_srtp to wrap")
+    for name in ("_setup_srtp", "_handle_rtcp_data"):
+        if not callable(getattr(transport, name, None)):
+            raise SeamError(f"RTCDtlsTransport has no {name} to wrap")
     setup: Callable[[], None] = transport._setup_srtp
 
     def wide_setup() -> None:
@@ -157,7 +184,40 @@ def widen_srtp(transport: RTCDtlsTransport, drops: DropCounter) -> None:
                 _widen(session, drops)
 
     transport._setup_srtp = wide_setup  # type: ignore[method-assign]
-    transport._hemicycle_widened = True  # type: ignore[attr-defined]
+
+    ice = transport.transport
+    receive: Callable[[], Awaitable[bytes]] = ice._recv
+
+    async def receive_nonempty() -> bytes:
+        while True:
+            data = await receive()
+            if data:
+                return data
+            drops.add("empty")
+
+    ice._recv = receive_nonempty
+
+    route: Callable[[RtpPacket], Any] = transport._rtp_router.route_rtp
+
+    def route_counted(packet: RtpPacket) -> Any:
+        receiver = route(packet)
+        if receiver is None:
+            drops.add("unknown_stream")
+        return receiver
+
+    transport._rtp_router.route_rtp = route_counted  # type: ignore[method-assign]
+
+    handle_rtcp: Callable[[bytes], Awaitable[None]] = transport._handle_rtcp_data
+    bucket = TokenBucket(RTCP_PER_SECOND, RTCP_BURST)
+
+    async def rtcp_limited(data: bytes) -> None:
+        if not bucket.take(time.monotonic()):
+            drops.add("rtcp_flood")
+            return
+        await handle_rtcp(data)
+
+    transport._handle_rtcp_data = rtcp_limited  # type: ignore[method-assign]
+    transport._hemicycle_guarded = True  # type: ignore[attr-defined]
 
 
 class _NoDecoding(queue.Queue[Any]):
@@ -245,8 +305,11 @@ class SenderPort:
             if not isinstance(self._figures.get(name), int):
                 raise SeamError(f"RTCRtpSender has no {name} figure to keep")
         original: Callable[[int], Awaitable[None]] = self.sender._retransmit
+        budget = TokenBucket(RETRANSMITS_PER_SECOND, RTP_HISTORY_SIZE)
 
         async def retransmit(sequence_number: int) -> None:
+            if not budget.take(time.monotonic()):
+                return  # a NACK flood: the relay does not multiply it
             data = self._history[sequence_number % RTP_HISTORY_SIZE]
             if data is None or _HEADER.unpack_from(data)[2] != sequence_number:
                 return

@@ -391,6 +391,7 @@ class MediaService:
                 "loss_pct": round(100 * measured["packets_lost"] / expected, 2) if expected else 0.0,
                 "kinds": kinds,
                 "viewers": viewers.get(peer.source, 0),
+                "dropped": dict(peer.drops.counts),
             }
         for key in [k for k in self._byte_marks if k.split("/")[0] not in relay.peers]:
             del self._byte_marks[key]
