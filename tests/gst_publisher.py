@@ -4,6 +4,7 @@ Run it under a Python that has PyGObject and GStreamer (Debian: python3-gi, gir1
 gstreamer1.0-plugins-{base,good,bad,ugly}, gstreamer1.0-nice), as an external encoder would run:
 
     python3 tests/gst_publisher.py WHIP_URL TOKEN [--video vp8|h264] [--profile constrained-baseline]
+        [--setup actpass|active|passive]
 
 It encodes a test picture and a tone with the payloaders' own defaults (their 1400-byte MTU, webrtcbin's
 RSA certificate and ``a=setup:actpass``), POSTs the offer to the WHIP endpoint, applies the answer and runs
@@ -46,9 +47,10 @@ def say(*words: object) -> None:
 
 
 class WhipPublisher:
-    def __init__(self, url: str, token: str, video: str, profile: str) -> None:
+    def __init__(self, url: str, token: str, video: str, profile: str, setup: str) -> None:
         self.url = url
         self.token = token
+        self.setup = setup
         self.loop = GLib.MainLoop()
         description = (
             "webrtcbin name=webrtc bundle-policy=max-bundle "
@@ -126,6 +128,10 @@ class WhipPublisher:
 
     def post_offer(self) -> bool:
         offer = self.webrtc.get_property("local-description").sdp.as_text()
+        if self.setup != "actpass":
+            # Offer a fixed DTLS role, as some encoders do; webrtcbin itself offered actpass and takes
+            # whichever role the answer leaves it.
+            offer = offer.replace("a=setup:actpass", f"a=setup:{self.setup}")
         request = urllib.request.Request(
             self.url,
             data=offer.encode(),
@@ -157,9 +163,10 @@ def main() -> None:
     parser.add_argument("token")
     parser.add_argument("--video", choices=sorted(VIDEO), default="vp8")
     parser.add_argument("--profile", default="constrained-baseline")
+    parser.add_argument("--setup", choices=("actpass", "active", "passive"), default="actpass")
     args = parser.parse_args()
     Gst.init(None)
-    WhipPublisher(args.url, args.token, args.video, args.profile).run()
+    WhipPublisher(args.url, args.token, args.video, args.profile, args.setup).run()
     sys.exit(0)
 
 

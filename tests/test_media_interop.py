@@ -143,7 +143,14 @@ class PacketLog:
 
 
 @pytest.mark.parametrize(
-    "video", [["vp8"], ["h264", "--profile", "constrained-baseline"], ["h264", "--profile", "main"]], ids=str
+    "video",
+    [
+        # The relay as DTLS server for an RSA client (the encoder offers setup:active), then as client.
+        ["vp8", "--setup", "active"],
+        ["h264", "--profile", "constrained-baseline"],
+        ["h264", "--profile", "main"],
+    ],
+    ids=str,
 )
 async def test_gstreamer_publishes_over_whip(
     hemicycle: Running, gstreamer_python: str, video: list[str], caplog: pytest.LogCaptureFixture
