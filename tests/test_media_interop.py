@@ -403,9 +403,12 @@ async def test_bad_packets_are_dropped_counted_and_end_nothing(
                 stranger.sendto(datagram, address)
         # From the publisher itself: RTP of a payload type and SSRC it never announced.
         sending = publisher.pc.getTransceivers()[0].sender.transport
+        video_type = publishing.feeds["video"].codec.payloadType  # type: ignore[union-attr]
         for sequence in range(5):
-            stray = RtpPacket(payload_type=77, sequence_number=sequence, ssrc=0x1234, payload=bytes(20))
-            await sending._send_rtp(stray.serialize())
+            for payload_type in (77, video_type):  # unknown, and the video's with another SSRC
+                ssrc = 0x1234 + payload_type  # one SSRC per stream: SRTP refuses a replayed sequence
+                stray = RtpPacket(payload_type, sequence_number=sequence, ssrc=ssrc, payload=bytes(20))
+                await sending._send_rtp(stray.serialize())
         # From the viewer itself: a flood of NACKs and picture-loss reports.
         receiver = next(r for r in viewer.pc.getReceivers() if r.track and r.track.kind == "video")
         ssrc = viewing.senders["video"]._ssrc
@@ -413,7 +416,7 @@ async def test_bad_packets_are_dropped_counted_and_end_nothing(
             await receiver._send_rtcp_nack(ssrc, list(range(1, 30)))
             await receiver._send_rtcp_pli(ssrc)
         expected = (
-            (publishing, {"empty", "srtp_unprotect", "too_long", "unknown_stream"}),
+            (publishing, {"empty", "srtp_unprotect", "too_long", "unknown_stream", "unknown_ssrc"}),
             (viewing, {"empty", "srtp_unprotect", "too_long", "rtcp_flood"}),
         )
         try:
