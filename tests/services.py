@@ -223,6 +223,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         "postgres_url": "postgres",
         "redis_url": "redis",
         "chromium_path": "browser",
+        "gstreamer_python": "gstreamer",
     }
     for item in items:
         names = getattr(item, "fixturenames", ())
