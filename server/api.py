@@ -22,10 +22,12 @@ from .domain.errors import (
     HemicycleError,
     InvalidInput,
     MalformedMessage,
+    NotFound,
     PayloadTooLarge,
+    RateLimited,
     Unauthenticated,
 )
-from .domain.model import Principal, iso
+from .domain.model import Principal, SessionInfo, iso
 from .domain.moderation import clean_browser_id
 from .domain.roles import Permission
 from .keys import CORE_KEY, HUB_KEY, REPORTS_KEY, WEB_DIR_KEY
@@ -61,7 +63,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     try:
         return await handler(request)
     except HemicycleError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        response = error_response(exc.status, exc.code, exc.message, exc.details)
+        if isinstance(exc, RateLimited) and isinstance(exc.details, dict) and "retry_after" in exc.details:
+            response.headers["Retry-After"] = str(exc.details["retry_after"])
+        return response
     except web.HTTPException as exc:
         if exc.status < 400 or not request.path.startswith("/api/"):
             raise
@@ -150,10 +155,28 @@ async def event_sessions(request: web.Request) -> web.Response:
 
 
 async def get_session(request: web.Request) -> web.Response:
+    """A public session for anyone; a non-public one only with a token that may enter it."""
     store = _core(request).store
     session = await store.get_session(_int_param(request, "session_id"))
+    if not session.is_public:
+        await _may_read(request, session)
     event = await store.get_event(session.event_id)
     return web.json_response({"session": session.public(), "event": event.public()})
+
+
+async def _may_read(request: web.Request, session: SessionInfo) -> None:
+    """A non-public session is shown to staff whose grant covers it (the session's or the event's) and to
+    attendees already admitted to it; to anyone else it does not exist, as an unknown id."""
+    hidden = NotFound(f"there is no session {session.id}", code="unknown_session")
+    if "Authorization" not in request.headers:
+        raise hidden
+    # A bad token is refused as such: that tells nothing of the session.
+    principal, _ = await _principal(request)
+    try:
+        principal.require(Permission.SESSION_VIEW, session)
+        await request.app[HUB_KEY].moderation.actions.require_admitted(principal, session)
+    except Forbidden:
+        raise hidden from None
 
 
 def _client_address(request: web.Request) -> str | None:
@@ -173,10 +196,19 @@ async def register(request: web.Request) -> web.Response:
     unknown = sorted(set(body) - set(REGISTRATION_FIELDS))
     if unknown:
         raise InvalidInput(f"unknown field {unknown[0]!r}", details={"field": unknown[0]})
-    moderation = request.app[HUB_KEY].moderation.actions
-    clean_browser_id(browser_id)  # refused before anything is stored
-    principal, token, expires = await _core(request).register(event_id, body)
-    await moderation.record_origin(principal.participant.id, browser_id, _client_address(request))
+    hub = request.app[HUB_KEY]
+    moderation = hub.moderation.actions
+    browser = clean_browser_id(browser_id)  # refused before anything is stored
+    address = _client_address(request)
+    # Free identities multiply every per-participant limit: registrations are limited per address and per
+    # browser, across processes. A registration refused for its content gives its allowance back.
+    hits = await hub.limits.registration(address, browser)
+    try:
+        principal, token, expires = await _core(request).register(event_id, body)
+    except HemicycleError:
+        await hub.limits.give_back(hits)
+        raise
+    await moderation.record_origin(principal.participant.id, browser_id, address)
     return web.json_response(
         {"participant": principal.participant.public(), "token": token, "expires_at": iso(expires)},
         status=201,
@@ -327,6 +359,7 @@ EXPORT_COLUMNS = (
     "stage",
     "starred",
     "votes",
+    "late_votes",
     "merged_into",
     "merged_from",
     "edits",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .db.question_store import QuestionsState, QuestionStore
+from .db.question_store import Changes, QuestionsState, QuestionStore
 from .domain.errors import Conflict, InvalidInput
 from .domain.model import Principal, SessionInfo, iso
 from .domain.participants import clean_text
@@ -135,13 +135,80 @@ class QuestionDesk:
             "counts": counts(list(state.questions)),
         }
 
-    def public_view(self, state: QuestionsState) -> dict[str, Any]:
-        approved = [q for q in state.questions if q.state is QuestionState.APPROVED]
-        reading = max(
-            (q for q in approved if q.stage is Stage.READ),
+    def take_changes(self, state: QuestionsState) -> Changes:
+        """What this process's writes changed in the session's questions, up to the state's version, since
+        they were last taken."""
+        return self.store.take_changes(state.session.id, state.version)
+
+    def keep_changes(self, state: QuestionsState, changes: Changes) -> None:
+        """Give back changes that could not be sent, for the next broadcast."""
+        self.store.keep_changes(state.session.id, state.version, changes)
+
+    @staticmethod
+    def _reading(state: QuestionsState) -> Question | None:
+        return max(
+            (q for q in state.questions if q.state is QuestionState.APPROVED and q.stage is Stage.READ),
             key=lambda q: q.read_at or q.created_at,
             default=None,
         )
+
+    def public_delta(self, state: QuestionsState, changes: Changes) -> dict[str, Any] | None:
+        """What everyone needs of these changes, read at `state.version`; None when nothing public changed.
+
+        A question whose only change is its votes goes as `{"id", "votes"}`, one that became or stayed
+        approved and changed otherwise in full, one that was approved and no longer is in `removed`. Questions
+        never approved stay out of it: attendees do not learn that a pending one exists."""
+        questions: list[dict[str, Any]] = []
+        removed: list[int] = []
+        for question_id in sorted(changes.content | changes.votes):
+            q = state.by_id(question_id)
+            if q is None:
+                continue
+            if q.state is not QuestionState.APPROVED:
+                if q.approved_at is not None and question_id in changes.content:
+                    removed.append(q.id)
+            elif question_id in changes.content:
+                questions.append(q.public())
+            else:
+                questions.append({"id": q.id, "votes": q.votes})
+        if not (questions or removed or changes.settings):
+            return None
+        reading = self._reading(state)
+        return {
+            "session_id": state.session.id,
+            "version": state.version,
+            "premoderated": state.premoderated,
+            "questions": questions,
+            "removed": removed,
+            "reading_id": reading.id if reading else None,
+        }
+
+    def staff_delta(self, state: QuestionsState, changes: Changes) -> dict[str, Any] | None:
+        """What staff need of these changes, read at `state.version` (every state, and the counts); None
+        when nothing changed. A question whose only change is its votes goes as `{"id", "votes",
+        "late_votes"}`."""
+        questions: list[dict[str, Any]] = []
+        for question_id in sorted(changes.content | changes.votes):
+            q = state.by_id(question_id)
+            if q is not None:
+                questions.append(
+                    q.staff()
+                    if question_id in changes.content
+                    else {"id": q.id, "votes": q.votes, "late_votes": q.late_votes}
+                )
+        if not (questions or changes.settings):
+            return None
+        return {
+            "session_id": state.session.id,
+            "version": state.version,
+            "premoderated": state.premoderated,
+            "questions": questions,
+            "counts": counts(list(state.questions)),
+        }
+
+    def public_view(self, state: QuestionsState) -> dict[str, Any]:
+        approved = [q for q in state.questions if q.state is QuestionState.APPROVED]
+        reading = self._reading(state)
         return {
             "session_id": state.session.id,
             "version": state.version,
@@ -178,6 +245,7 @@ class QuestionDesk:
                     "stage": q.stage.value,
                     "starred": q.starred,
                     "votes": q.votes,
+                    "late_votes": q.late_votes,
                     "merged_into": q.merged_into or "",
                     "merged_from": " ".join(str(i) for i in q.merged_from),
                     "edits": len(q.edits),

@@ -19,6 +19,7 @@ from .domain.participants import (
     Gender,
     StakeholderGroup,
     clean_country,
+    clean_name,
     clean_text,
 )
 from .domain.queue import (
@@ -90,8 +91,8 @@ class Floor:
     async def add_in_room(self, principal: Principal, session_id: int, body: dict[str, Any]) -> Entry:
         session = await self._session(principal, session_id, Permission.QUEUE_MANAGE)
         fields = {
-            "display_name": clean_text(body.get("display_name"), "display_name", max_length=NAME_MAX),
-            "affiliation": clean_text(
+            "display_name": clean_name(body.get("display_name"), "display_name", max_length=NAME_MAX),
+            "affiliation": clean_name(
                 body.get("affiliation"), "affiliation", max_length=AFFILIATION_MAX, required=False
             ),
             "stakeholder_group": _choice(

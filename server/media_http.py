@@ -334,9 +334,9 @@ async def health(request: web.Request) -> web.StreamResponse:
     principal, _ = await api._principal(request)
     session_id = api._int_param(request, "session_id")
     media = request.app[MEDIA_KEY]
-    await media.check_session(principal, session_id)
     if principal.role not in HEALTH_VIEWERS:
         raise Forbidden("media health is for the AV desk and floor staff", code="not_av")
+    await media.check_session(principal, session_id)
     relay = await _relay_or_forward(request, session_id)
     if isinstance(relay, web.Response):
         return relay

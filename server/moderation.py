@@ -10,7 +10,7 @@ import logging
 from typing import Any, Protocol
 
 from .db.moderation_store import AdmissionInfo, BanInfo, Gate, ModerationState, ModerationStore
-from .domain.errors import HemicycleError, InvalidInput
+from .domain.errors import Conflict, HemicycleError, InvalidInput
 from .domain.model import Principal, SessionInfo
 from .domain.moderation import (
     Admission,
@@ -125,6 +125,16 @@ class Moderation:
         """Everyone muted in the session, for the relay's periodic check on the process that runs it."""
         return await self.store.muted_in(session_id)
 
+    async def require_admitted(self, principal: Principal, session: SessionInfo) -> None:
+        """Refuse an attendee the Socket.IO gate would not let in (waiting, removed, or not through a
+        waiting room yet): for media, and for reading a non-public session. Staff are checked by their
+        grant alone, as at the gate. Reads only: nobody is put in the waiting room by this."""
+        if principal.role is not Role.ATTENDEE:
+            return
+        refusal = await self.store.entry(principal.participant.id, session.id, self.default)
+        if refusal is not None:
+            raise refusal
+
     # -- moderators -------------------------------------------------------------------------------
 
     async def state(self, session_id: int) -> ModerationState:
@@ -171,6 +181,11 @@ class Moderation:
         self, principal: Principal, session_id: int, waiting_room: bool | None, rules: object
     ) -> list[int]:
         session = await self._session(principal, session_id, Permission.PARTICIPANTS_MODERATE)
+        if waiting_room is False and not session.is_public:
+            raise Conflict(
+                "a non-public session always has a waiting room: admit people, or add a rule",
+                code="not_public",
+            )
         parsed = AdmitRules.parse(rules) if rules is not None else None
         present = await self.store.present(session.id)
         admitted = await self.store.settings(

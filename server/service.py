@@ -143,6 +143,10 @@ class Hemicycle:
             )
             links[role.value] = self.page_url(session.id, role, token)
         links[Role.ATTENDEE.value] = self.page_url(session.id, Role.ATTENDEE)
+        if not session.is_public:
+            # The page cannot read a non-public session before admission: the link names its event, where
+            # the attendee registers before waiting to be let in.
+            links[Role.ATTENDEE.value] += f"?event={session.event_id}"
         return links, expires
 
     async def admin_link(self, event: EventInfo) -> tuple[str, datetime]:

@@ -43,7 +43,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "REDIS_URL": (
         "(none)",
         "When set (`redis://host:6379/0`), Socket.IO fan-out goes through Redis so several processes "
-        "serve one event.",
+        "serve one event, and the registration, hand, question and vote limits are counted there.",
     ),
     "HEMICYCLE_REDIS_CHANNEL": (
         "hemicycle",
@@ -58,7 +58,8 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     ),
     "HEMICYCLE_EVENTS_PER_SECOND": (
         "10",
-        "Sustained Socket.IO events a connection may send per second (bursts up to 4x are allowed).",
+        "Sustained Socket.IO events an attendee may send per second, all their connections to one process "
+        "together (staff: per connection); bursts up to 4x are allowed.",
     ),
     "HEMICYCLE_FLOOR_GRACE_SECONDS": (
         "30",
@@ -72,8 +73,25 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "HEMICYCLE_PROXY_HEADERS": (
         "off",
         "`on` behind a reverse proxy that appends the client's address to `X-Forwarded-For`: the last entry "
-        "is then taken as the client address (used only to flag a registration from a banned person's "
-        "address).",
+        "is then taken as the client address (used to limit registrations per address and to flag a "
+        "registration from a banned person's address).",
+    ),
+    "HEMICYCLE_REGISTRATIONS_PER_ADDRESS": (
+        "500",
+        "Registrations one client address may make per registration window, across all processes (in Redis "
+        "when REDIS_URL is set). A venue's Wi-Fi puts hundreds of people behind one address: leave room for "
+        "a full room registering within the window. Behind a reverse proxy set HEMICYCLE_PROXY_HEADERS, or "
+        "every attendee counts as the proxy's address.",
+    ),
+    "HEMICYCLE_REGISTRATIONS_PER_BROWSER": (
+        "5",
+        "Registrations one browser (the page's `browser_id`) may make per registration window. Raise it if "
+        "a help desk registers people on one shared computer.",
+    ),
+    "HEMICYCLE_REGISTRATION_WINDOW_MINUTES": (
+        "10",
+        "The window of the two registration limits; beyond them registration answers `429 rate_limited` with "
+        "the seconds to wait.",
     ),
     "HEMICYCLE_QUESTION_MAX_CHARS": (
         "500",
@@ -169,6 +187,9 @@ class Settings:
     floor_grace_seconds: int = 30
     waiting_room: str = "public"
     proxy_headers: bool = False
+    registrations_per_address: int = 500
+    registrations_per_browser: int = 5
+    registration_window_minutes: int = 10
     question_max_chars: int = 500
     report_min_group: int = 5
     log_level: str = "INFO"
@@ -203,6 +224,9 @@ class Settings:
             floor_grace_seconds=_int(env, "HEMICYCLE_FLOOR_GRACE_SECONDS", 30),
             waiting_room=(env.get("HEMICYCLE_WAITING_ROOM", "").strip() or "public").lower(),
             proxy_headers=_switch(env, "HEMICYCLE_PROXY_HEADERS"),
+            registrations_per_address=_int(env, "HEMICYCLE_REGISTRATIONS_PER_ADDRESS", 500),
+            registrations_per_browser=_int(env, "HEMICYCLE_REGISTRATIONS_PER_BROWSER", 5),
+            registration_window_minutes=_int(env, "HEMICYCLE_REGISTRATION_WINDOW_MINUTES", 10),
             question_max_chars=min(2000, _int(env, "HEMICYCLE_QUESTION_MAX_CHARS", 500)),
             report_min_group=_int(env, "HEMICYCLE_REPORT_MIN_GROUP", 5, minimum=2),
             log_level=(env.get("HEMICYCLE_LOG_LEVEL", "").strip() or "INFO").upper(),

@@ -23,9 +23,10 @@ from server.desk import QuestionDesk
 from server.domain.errors import HemicycleError, Unauthenticated
 from server.domain.model import Principal, SessionInfo
 from server.domain.queue import Entry
-from server.domain.ratelimit import FloodGuard, TokenBucket
+from server.domain.ratelimit import FloodGuard, TokenBucket, WindowRule
 from server.domain.roles import ROLE_PERMISSIONS, Permission
 from server.floor import Floor
+from server.limits import Limiter, Limits
 from server.service import Hemicycle
 from server.standing import StandingChecks
 
@@ -61,7 +62,22 @@ QUEUE_WRITES_BURST = 8
 # Questions and votes, per participant: a burst of 10, then one a second.
 QUESTION_WRITES_PER_SECOND = 1.0
 QUESTION_WRITES_BURST = 10
+# The same allowances across every process of the deployment (counted in Redis when it is configured), so
+# that connections spread over processes do not multiply them: about the buckets' long-run rates, with room
+# for their bursts. Only these writes are counted in Redis. The local buckets above refuse a flood first, so
+# at most a burst and then one or two a second per participant reach Redis, and each is a write that costs a
+# locked database transaction anyway. A shared count costs one Redis round trip (measured: about 1.4 ms on a
+# busy two-core test machine, against 0.3 µs for a local bucket): on every Socket.IO event that would tax
+# the reads the server answers from memory, so the general allowance (HEMICYCLE_EVENTS_PER_SECOND) is shared
+# by an attendee's connections within a process and judged per process.
+QUEUE_WRITES_WINDOW = WindowRule(limit=10, seconds=20.0)
+QUESTION_WRITES_WINDOW = WindowRule(limit=15, seconds=15.0)
+# Question changes: the first after a quiet spell goes out after a short window; then a session's broadcasts
+# are at least QUESTIONS_SPACING_SECONDS apart, however many vote. With only what changed in each (a vote is
+# `{"id", "votes"}`), a passive attendee's bytes per second are bounded by the number of questions, not by
+# the number of voters.
 QUESTIONS_COALESCE_SECONDS = 0.1
+QUESTIONS_SPACING_SECONDS = 0.25
 
 
 def session_room(session_id: int) -> str:
@@ -103,7 +119,11 @@ class Hub:
         self.floor = Floor(core)
         self.desk = QuestionDesk(core)
         self._questions_dirty: dict[int, set[int]] = {}
-        self._questions_task: asyncio.Task[None] | None = None
+        self._questions_tasks: dict[int, asyncio.Task[None]] = {}
+        self._questions_sent: dict[int, float] = {}
+        # The version of the last delta this process broadcast per session, to everyone and to staff.
+        self._questions_label: dict[int, int] = {}
+        self._questions_staff_label: dict[int, int] = {}
         self._question_buckets: dict[int, TokenBucket] = {}
         self._connections: dict[str, Connection] = {}
         self._dirty: set[int] = set()
@@ -120,6 +140,12 @@ class Hub:
         self._sweep_task: asyncio.Task[None] | None = None
         self._participant_buckets: dict[int, TokenBucket] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self.limits = Limits(core.settings)
+        self._hands_limit = self.limits.limiter("hands", QUEUE_WRITES_WINDOW)
+        self._questions_limit = self.limits.limiter("questions", QUESTION_WRITES_WINDOW)
+        # An attendee's connections on this process share one events-per-second allowance:
+        # (bucket, connections).
+        self._allowances: dict[int, tuple[TokenBucket, int]] = {}
         self.moderation = ModerationEvents(self)
         self.standing = StandingChecks(core.store)
         self._handlers: dict[str, Handler] = {
@@ -157,6 +183,8 @@ class Hub:
         # when someone publishes and on each reconcile (a decision taken on another process).
         self.moderation.actions.attach_media(self.media.service)
         self.media.service.muted_in = self.moderation.actions.muted_in
+        # Media follows the waiting room too: WHIP, WHEP, ICE and media:* refuse whom the gate would hold.
+        self.media.service.entry = self.moderation.actions.require_admitted
         assert set(self._handlers) == set(CLIENT_EVENTS), "every protocol event needs a handler"
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
@@ -190,6 +218,7 @@ class Hub:
         # removes every presence row of this process in one statement.
         sids = list(self._connections)
         self._connections.clear()
+        self._allowances.clear()
         self._audience.clear()
         await asyncio.gather(*(self.sio.disconnect(sid) for sid in sids), return_exceptions=True)
         sessions = await self.core.store.drop_instance(self.instance_id)
@@ -197,13 +226,14 @@ class Hub:
         await self._flush_now()
         await self._flush_queues()
         await self._flush_questions()
-        for task in (self._flush_task, *self._queue_tasks.values(), self._questions_task):
+        for task in (self._flush_task, *self._queue_tasks.values(), *self._questions_tasks.values()):
             if task:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         for handle in self._roster_owed.values():
             handle.cancel()
         self._roster_owed.clear()
+        await self.limits.close()
 
     async def _heartbeat(self) -> None:
         while True:
@@ -232,31 +262,66 @@ class Hub:
 
     def questions_changed(self, session_id: int, participants: set[int]) -> None:
         self._questions_dirty.setdefault(session_id, set()).update(participants)
-        if self._questions_task is None or self._questions_task.done():
-            self._questions_task = asyncio.create_task(self._questions_later(), name="hemicycle-questions")
+        task = self._questions_tasks.get(session_id)
+        if task is None or task.done():
+            self._questions_tasks[session_id] = asyncio.create_task(
+                self._questions_later(session_id), name=f"hemicycle-questions-{session_id}"
+            )
 
-    async def _questions_later(self) -> None:
-        await asyncio.sleep(QUESTIONS_COALESCE_SECONDS)
-        await self._flush_questions()
+    async def _questions_later(self, session_id: int) -> None:
+        """Flush a session's question changes, no sooner than the spacing after its previous broadcast."""
+        while session_id in self._questions_dirty:
+            since = time.monotonic() - self._questions_sent.get(session_id, float("-inf"))
+            await asyncio.sleep(max(QUESTIONS_COALESCE_SECONDS, QUESTIONS_SPACING_SECONDS - since))
+            self._questions_sent[session_id] = time.monotonic()
+            await self._flush_session_questions(session_id)
 
     async def _flush_questions(self) -> None:
-        """Everything to staff; approved questions to everyone; each asker or voter concerned, their own."""
         while self._questions_dirty:
-            session_id, touched = self._questions_dirty.popitem()
-            try:
-                state = await self.desk.state(session_id)
-                await self.sio.emit("questions", self.desk.staff_view(state), room=staff_room(session_id))
-                await self.sio.emit(
-                    "questions:public", self.desk.public_view(state), room=session_room(session_id)
+            await self._flush_session_questions(next(iter(self._questions_dirty)))
+
+    async def _flush_session_questions(self, session_id: int) -> None:
+        """What changed to staff (every state) and, of the approved questions, to everyone; each asker or
+        voter concerned, their own questions whole. The changes sent are this process's writes up to the
+        version read; a later one (committed after the read) stays for the next broadcast, so none is left
+        out."""
+        touched = self._questions_dirty.pop(session_id, set())
+        try:
+            state = await self.desk.state(session_id)
+        except Exception:
+            log.exception("questions broadcast for session %s failed", session_id)
+            return
+        changes = self.desk.take_changes(state)
+        try:
+            staff = self.desk.staff_delta(state, changes)
+            if staff is not None:
+                await self._send_delta(
+                    "questions:staff_changed", staff, staff_room(session_id), self._questions_staff_label
                 )
-                for participant_id in touched:
-                    await self.sio.emit(
-                        "questions:mine",
-                        self.desk.mine_view(state, participant_id),
-                        room=participant_room(session_id, participant_id),
-                    )
-            except Exception:
-                log.exception("questions broadcast for session %s failed", session_id)
+            public = self.desk.public_delta(state, changes)
+            if public is not None:
+                await self._send_delta(
+                    "questions:changed", public, session_room(session_id), self._questions_label
+                )
+            for participant_id in touched:
+                await self.sio.emit(
+                    "questions:mine",
+                    self.desk.mine_view(state, participant_id),
+                    room=participant_room(session_id, participant_id),
+                )
+        except Exception:
+            # Kept for the next broadcast of the session, which then carries them.
+            self.desk.keep_changes(state, changes)
+            log.exception("questions broadcast for session %s failed", session_id)
+
+    async def _send_delta(self, event: str, delta: dict[str, Any], room: str, labels: dict[int, int]) -> None:
+        """A delta names this process and the version of its previous one to the same room, so that a
+        client that missed one (a fan-out hiccup) sees the gap and reads the whole list again."""
+        session_id = delta["session_id"]
+        delta["origin"] = self.instance_id
+        delta["previous"] = labels.get(session_id)
+        labels[session_id] = delta["version"]
+        await self.sio.emit(event, delta, room=room)
 
     def queue_changed(self, session_id: int, participants: set[int]) -> None:
         self._queue_dirty.setdefault(session_id, set()).update(participants)
@@ -399,7 +464,9 @@ class Hub:
     async def _join(self, sid: str, principal: Principal, session: SessionInfo) -> dict[str, Any]:
         """Record the connection durably, put it in its rooms and build its welcome."""
         self._connections[sid] = Connection(
-            principal, session.id, FloodGuard(self.core.settings.events_per_second)
+            principal,
+            session.id,
+            FloodGuard(self.core.settings.events_per_second, self._allowance(principal)),
         )
         self._audience[session.id] = self._audience.get(session.id, 0) + 1
         await self.core.store.add_presence(self.instance_id, sid, principal, session.id)
@@ -432,10 +499,29 @@ class Hub:
             welcome["moderation"] = self.desk.staff_view(questions)
         return welcome
 
+    def _allowance(self, principal: Principal) -> TokenBucket | None:
+        """The events-per-second allowance an attendee's connections share: more tabs buy no more messages.
+        Staff get one per connection (one staff link may be open on several people's devices)."""
+        if principal.role.is_staff:
+            return None
+        key = principal.participant.id
+        bucket, users = self._allowances.get(key, (None, 0))
+        if bucket is None:
+            bucket = FloodGuard.allowance(self.core.settings.events_per_second)
+        self._allowances[key] = (bucket, users + 1)
+        return bucket
+
     def _forget(self, sid: str) -> Connection | None:
         connection = self._connections.pop(sid, None)
         if connection is not None:
             self._audience[connection.session_id] -= 1
+            key = connection.principal.participant.id
+            if connection.guard.shared is not None and key in self._allowances:
+                bucket, users = self._allowances[key]
+                if users > 1:
+                    self._allowances[key] = (bucket, users - 1)
+                else:
+                    del self._allowances[key]
         return connection
 
     async def _summary(self, session_id: int) -> dict[str, Any]:
@@ -488,16 +574,24 @@ class Hub:
             return await self._fail(
                 sid, event, HemicycleError("too many messages: slow down", code="rate_limited")
             )
-        # The per-participant limits first: they cost nothing, and a flood is refused before it reaches the
-        # database.
-        if event in QUEUE_WRITES and not self._participant_allows(
-            connection, self._participant_buckets, QUEUE_WRITES_PER_SECOND, QUEUE_WRITES_BURST
+        # The per-participant limits first: a local bucket costs nothing and the shared count one Redis round
+        # trip at most, and a flood is refused before it reaches the database.
+        if event in QUEUE_WRITES and not await self._participant_allows(
+            connection,
+            self._participant_buckets,
+            QUEUE_WRITES_PER_SECOND,
+            QUEUE_WRITES_BURST,
+            self._hands_limit,
         ):
             return await self._fail(
                 sid, event, HemicycleError("too many queue actions: wait a moment", code="rate_limited")
             )
-        if event in QUESTION_WRITES and not self._participant_allows(
-            connection, self._question_buckets, QUESTION_WRITES_PER_SECOND, QUESTION_WRITES_BURST
+        if event in QUESTION_WRITES and not await self._participant_allows(
+            connection,
+            self._question_buckets,
+            QUESTION_WRITES_PER_SECOND,
+            QUESTION_WRITES_BURST,
+            self._questions_limit,
         ):
             return await self._fail(
                 sid, event, HemicycleError("too many questions or votes: wait a moment", code="rate_limited")
@@ -544,17 +638,20 @@ class Hub:
         task.add_done_callback(self._background.discard)
 
     @staticmethod
-    def _participant_allows(
-        connection: Connection, buckets: dict[int, TokenBucket], rate: float, burst: int
+    async def _participant_allows(
+        connection: Connection, buckets: dict[int, TokenBucket], rate: float, burst: int, shared: Limiter
     ) -> bool:
-        """A limit per participant, whatever number of tabs they open on this process."""
+        """A limit per participant, whatever number of tabs they open on whichever processes: this process's
+        bucket first (free, and it keeps a flood away from Redis), then the count every process shares."""
         if connection.principal.role.is_staff:
             return True
         key = connection.principal.participant.id
         bucket = buckets.get(key)
         if bucket is None:
             bucket = buckets[key] = TokenBucket(rate, burst)
-        return bucket.take(time.monotonic())
+        if not bucket.take(time.monotonic()):
+            return False
+        return (await shared.take(str(key))).allowed
 
     async def _fail(self, sid: str, event: str, exc: HemicycleError) -> dict[str, Any]:
         error = exc.as_dict()

@@ -116,13 +116,22 @@ class MediaEvents:
 
     # -- handlers -------------------------------------------------------------------------------
 
+    async def _stands(self, c: Connection) -> None:
+        """A connection opened before a link was withdrawn starts no media (as over WHIP and WHEP, whose
+        token is checked on each request); the relay ends what it already had at its next check. Staff
+        events were checked by the hub already."""
+        if not c.principal.role.is_staff:
+            await self.hub.standing.check(c.principal, c.session_id)
+
     async def _on_config(self, c: Connection, payload: Any) -> dict[str, Any]:
         protocol.parse(protocol.MediaConfig, payload)
+        await self._stands(c)
         await self.service.check_session(c.principal, c.session_id)
         return {**self.service.ice_servers(c.principal), "channels": list(r.CHANNELS)}
 
     async def _on_publish(self, c: Connection, payload: Any) -> dict[str, Any]:
         request = protocol.parse(protocol.MediaPublish, payload)
+        await self._stands(c)
         source = await self.service.publish_source(c.principal, c.session_id, request.source, request.channel)
         located = await self.service.locate(c.session_id)
         if isinstance(located, Elsewhere):
@@ -135,6 +144,7 @@ class MediaEvents:
 
     async def _on_subscribe(self, c: Connection, payload: Any) -> dict[str, Any]:
         request = protocol.parse(protocol.MediaSubscribe, payload)
+        await self._stands(c)
         source = await self.service.view_source(
             c.principal, c.session_id, request.source, request.participant_id
         )

@@ -231,7 +231,7 @@ CLIENT_EVENTS: dict[str, type[Message]] = {
     "media:health": MediaHealth,
 }
 
-# What an attendee may do to the queue and to questions: limited per participant (all their tabs on one
+# What an attendee may do to the queue and to questions: limited per participant (all their tabs, on every
 # process) as well as per connection.
 QUEUE_WRITES = frozenset({"hand:raise", "hand:lower"})
 QUESTION_WRITES = frozenset(
@@ -247,8 +247,8 @@ SERVER_EVENTS: tuple[str, ...] = (
     "queue",
     "floor",
     "queue:mine",
-    "questions",
-    "questions:public",
+    "questions:staff_changed",
+    "questions:changed",
     "questions:mine",
     "media:stopped",
     "media:health",

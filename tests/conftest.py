@@ -22,6 +22,9 @@ pytest_plugins = ["tests.services"]
 def make_settings(tmp_path: Path, database_url: str = "", **overrides: object) -> Settings:
     # Attendees go straight in unless a test is about the waiting room (tests/test_moderation*.py).
     overrides.setdefault("waiting_room", "off")
+    # Tests register hundreds of people from one address; tests/test_trust_identity.py sets real limits.
+    overrides.setdefault("registrations_per_address", 100_000)
+    overrides.setdefault("registrations_per_browser", 10_000)
     return Settings(
         secret=SECRET,
         data_dir=tmp_path,

@@ -95,6 +95,31 @@ class Client:
 
         return (await eventually(find, timeout))["found"]
 
+    def public_questions(self) -> dict[str, Any] | None:
+        """The approved questions as a page shows them: the welcome's list, then each `questions:changed`."""
+        return fold_questions(self.events)
+
+    def moderation(self) -> dict[str, Any] | None:
+        """Every question as staff see them: the welcome's list, then each `questions:staff_changed`."""
+        return fold_questions(self.events, staff=True)
+
+    async def wait_questions(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0, *, staff: bool = False
+    ) -> dict[str, Any]:
+        """Wait until the approved questions (or, `staff`, all of them), folded from the welcome and the
+        deltas, satisfy predicate."""
+
+        def check() -> dict[str, Any] | None:
+            view = self.moderation() if staff else self.public_questions()
+            return view if view is not None and predicate(view) else None
+
+        return dict(await eventually(check, timeout))
+
+    async def wait_moderation(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0
+    ) -> dict[str, Any]:
+        return await self.wait_questions(predicate, timeout, staff=True)
+
     async def wait_place(self, entry_id: int, place: int, timeout: float = 5.0) -> Any:
         """Wait for a `queue:line` that has this entry at this place (1 = next), as the page reads it."""
         return await self.wait_for("queue:line", lambda line: place_in(line, entry_id) == place, timeout)
@@ -105,6 +130,53 @@ class Client:
     async def close(self) -> None:
         if self.sio.connected:
             await self.sio.disconnect()
+
+
+def fold_questions(events: list[tuple[str, Any]], staff: bool = False) -> dict[str, Any] | None:
+    """PublicQuestions (or, `staff`, Moderation) from the last welcome and the deltas after it, as
+    web/js/protocol.js applies them: each question's content and votes are taken only from an update at least
+    as new as the one they came from (deltas from several processes may arrive out of order)."""
+    key, delta_event = (
+        ("moderation", "questions:staff_changed") if staff else ("questions", "questions:changed")
+    )
+    meta_keys = ("premoderated", "counts") if staff else ("premoderated", "reading_id")
+    view: dict[str, Any] | None = None
+    held: dict[int, dict[str, Any]] = {}
+    labels: dict[int, list[int]] = {}  # question id -> [content version, votes version]
+    for name, data in events:
+        if name == "welcome":
+            full = data.get(key)
+            if full is None:
+                view = None
+                continue
+            view = {k: v for k, v in full.items() if k not in ("questions", "reading")}
+            if not staff:
+                view["reading_id"] = full["reading"]["id"] if full["reading"] else None
+            held = {q["id"]: dict(q) for q in full["questions"]}
+            labels = {q["id"]: [full["version"], full["version"]] for q in full["questions"]}
+        elif name == delta_event and view is not None:
+            version = data["version"]
+            for q in data["questions"]:
+                content, votes = labels.setdefault(q["id"], [-1, -1])
+                if "text" in q and version >= content:
+                    held[q["id"]] = {**q, "votes": held.get(q["id"], q)["votes"]}
+                    labels[q["id"]][0] = version
+                if version >= votes and q["id"] in held:
+                    held[q["id"]]["votes"] = q["votes"]
+                    labels[q["id"]][1] = version
+            for question_id in data.get("removed", []):
+                if version >= labels.setdefault(question_id, [-1, -1])[0]:
+                    held.pop(question_id, None)
+                    labels[question_id][0] = version
+            if version >= view["version"]:
+                view.update({k: data[k] for k in meta_keys}, version=version)
+    if view is None:
+        return None
+    questions = [held[i] for i in sorted(held)]
+    if staff:
+        return {**view, "questions": questions}
+    reading = next((q for q in questions if q["id"] == view["reading_id"]), None)
+    return {**view, "questions": questions, "reading": reading}
 
 
 def place_in(line: dict[str, Any], entry_id: int) -> int | None:

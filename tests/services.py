@@ -28,8 +28,9 @@ Environment variables (all optional):
     CI never passes green while silently running less than the full suite.
 
 Fixtures: ``postgres_url`` and ``redis_url`` (session), ``pg_database_url`` and ``fresh_redis_url`` (one per
-test), ``chromium_path`` (session). They are synchronous so that sync and async tests of any event-loop
-scope can use them; tests that use them are marked ``postgres``, ``redis`` or ``browser`` automatically.
+test), ``chromium_path`` and ``firefox_path`` (session). They are synchronous so that sync and async tests of
+any event-loop scope can use them; tests that use them are marked ``postgres``, ``redis``, ``browser`` or
+``firefox`` automatically.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 import redis
 from playwright.async_api import Browser, async_playwright
+
+from .firefox import Firefox
 
 # Flags for Playwright's chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS).
 # --no-sandbox: tests run as root in CI, where Chromium's sandbox refuses to start.
@@ -224,6 +227,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         "redis_url": "redis",
         "chromium_path": "browser",
         "gstreamer_python": "gstreamer",
+        "firefox_path": "firefox",
     }
     for item in items:
         names = getattr(item, "fixturenames", ())
@@ -716,6 +720,38 @@ def chromium_path(request: pytest.FixtureRequest) -> str:
         "Chromium",
         f"none of {', '.join(candidates)} found (apt-get install chromium, or set HEMICYCLE_CHROMIUM)",
     )
+
+
+# --------------------------------------------------------------------------------------------------------
+# Firefox
+
+
+@pytest.fixture(scope="session")
+def firefox_path(request: pytest.FixtureRequest) -> str:
+    """Path of Firefox ESR (HEMICYCLE_FIREFOX, else Debian's /usr/bin/firefox-esr); see tests/firefox.py."""
+    tracker = request.config.stash[_TRACKER]
+    explicit = os.environ.get("HEMICYCLE_FIREFOX", "").strip()
+    if explicit:
+        found = shutil.which(explicit)
+        if found is None:
+            _misconfigured("HEMICYCLE_FIREFOX", f"{explicit!r} is not an executable file")
+        tracker.services.append(f"Firefox {found} from HEMICYCLE_FIREFOX")
+        return found
+    default = "/usr/bin/firefox-esr"
+    if os.access(default, os.X_OK):
+        tracker.services.append(f"Firefox {default}")
+        return default
+    _unavailable("Firefox", f"{default} not found (apt-get install firefox-esr, or set HEMICYCLE_FIREFOX)")
+
+
+@pytest.fixture
+async def firefox(firefox_path: str) -> AsyncIterator[Firefox]:
+    """Firefox ESR, headless, with fake camera and microphone, one tab (see tests/firefox.py)."""
+    browser = await Firefox.launch(firefox_path)
+    try:
+        yield browser
+    finally:
+        await browser.close()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from typing import Any
 from playwright.async_api import Browser, Locator, Page, expect
 
 from server.domain.roles import Role
+from signaling.hub import Hub
 
 from .browser import link, open_page, real_errors, register_in_browser, shoot, shoot_part
 from .helpers import Running, eventually
@@ -112,7 +113,7 @@ async def test_question_from_asking_to_answered(hemicycle: Running, browser: Bro
     # Nobody else sees a pending question.
     got = await kofi.call("questions:get", {})
     assert got["ok"] and got["data"]["questions"]["questions"] == [], got
-    assert all(public_questions(q) == [] for q in kofi.received("questions:public"))
+    assert public_questions(kofi.public_questions()) == [] and not kofi.received("questions:changed")
     await expect(attendee.get_by_test_id("public-questions").get_by_test_id("public-question")).to_have_count(
         0
     )
@@ -127,7 +128,7 @@ async def test_question_from_asking_to_answered(hemicycle: Running, browser: Bro
     await expect(public.locator(".question-text")).to_have_text(HOSTILE)
     await expect(public).to_contain_text("Your question")
     await expect(public.get_by_test_id("vote")).to_have_count(0)  # nobody votes for their own question
-    await kofi.wait_for("questions:public", lambda q: [x["id"] for x in q["questions"]] == [question_id])
+    await kofi.wait_questions(lambda q: [x["id"] for x in q["questions"]] == [question_id])
 
     # Kofi votes through the socket: the attendee's page counts it.
     voted = await kofi.call("question:vote", {"question_id": question_id})
@@ -136,8 +137,16 @@ async def test_question_from_asking_to_answered(hemicycle: Running, browser: Bro
     await shoot(attendee, "questions-attendee")
 
     # Forwarded to the chair, who reads it aloud: the display and the attendee's page show it.
+    # Someone who registered after the question was asked votes too: moderators see it apart, the public
+    # count does not move (docs/protocol.md, vote stuffing).
+    newcomer = await hemicycle.join((await hemicycle.register(display_name="Newcomer"))["token"])
+    late = await newcomer.call("question:vote", {"question_id": question_id})
+    assert late["ok"] and late["data"]["votes"] == 1, late
+
     await show(moderator, "approved")
+    await expect(item.get_by_test_id("late-votes")).to_have_attribute("data-count", "1")
     await expect(item.locator(".vote-number")).to_have_text("1")
+    await expect(public.get_by_test_id("vote-count")).to_have_text("1")
     await item.get_by_test_id("forward").click()
     await expect(item).to_contain_text("Forwarded to the chair")
     chair_item = chair.get_by_test_id("chair-questions").locator(f'[data-question-id="{question_id}"]')
@@ -235,7 +244,7 @@ async def test_dismiss_anonymous_merge_edit_and_export(hemicycle: Running, brows
     await anon_item.get_by_test_id("approve").click()
     public = attendee.get_by_test_id("public-questions").locator(f'[data-question-id="{anon_id}"]')
     await expect(public.locator(".question-asker")).to_have_text("Anonymous")
-    seen = await kofi.wait_for("questions:public", lambda q: any(x["id"] == anon_id for x in q["questions"]))
+    seen = await kofi.wait_questions(lambda q: any(x["id"] == anon_id for x in q["questions"]))
     assert next(x for x in seen["questions"] if x["id"] == anon_id)["asker"]["display_name"] == "Anonymous"
 
     # The moderator fixes a typo on the asker's edited question: the history shows both edits.
@@ -330,7 +339,7 @@ async def test_dismiss_anonymous_merge_edit_and_export(hemicycle: Running, brows
     # Post-moderation: questions are shown at once.
     await moderator.get_by_test_id("premoderation").uncheck()
     await expect(moderator.get_by_test_id("premoderation")).not_to_be_checked()
-    await kofi.wait_for("questions:public", lambda q: q["premoderated"] is False)
+    await kofi.wait_questions(lambda q: q["premoderated"] is False)
     late = await kofi.call("question:post", {"text": "And the timeline?"})
     assert late["ok"] and late["data"]["question"]["state"] == "approved", late
     await expect(attendee.get_by_test_id("public-questions")).to_contain_text("And the timeline?")
@@ -379,4 +388,46 @@ async def test_attendee_reads_why_the_hand_went_down(hemicycle: Running, browser
     await attendee.get_by_test_id("lower-hand").click()
     await expect(floor).to_contain_text("You lowered your hand.")
     await eventually(lambda: moderator.last("queue") and not moderator.last("queue")["queue"])
+    assert not real_errors(errors), errors
+
+
+async def test_a_page_that_missed_an_update_reads_the_list_again(
+    hemicycle: Running, browser: Browser
+) -> None:
+    """Only changes are broadcast: one lost on its way (a fan-out hiccup) must not leave the page wrong."""
+    errors: list[str] = []
+    moderator = await hemicycle.join(await hemicycle.staff_token(Role.MODERATOR))
+    assert (await moderator.call("questions:settings", {"premoderated": False}))["ok"]
+    asker = await hemicycle.join((await hemicycle.register(display_name="Asker"))["token"])
+    voter = await hemicycle.join((await hemicycle.register(display_name="Voter"))["token"])
+    attendee = await attendee_page(hemicycle, browser, errors, "Zoë Okafor")
+    public = attendee.get_by_test_id("public-questions").get_by_test_id("public-question")
+
+    first = (await asker.call("question:post", {"text": "Seen by all"}))["data"]["question"]["id"]
+    await expect(public).to_have_count(1)
+
+    hub = hemicycle.core.notifier
+    assert isinstance(hub, Hub)
+    deliver = hub.sio.emit
+    lost: list[Any] = []
+
+    async def lossy(event: str, data: Any = None, **kwargs: Any) -> Any:
+        if event == "questions:changed" and not lost:
+            lost.append(data)
+            return None
+        return await deliver(event, data, **kwargs)
+
+    hub.sio.emit = lossy  # type: ignore[method-assign]
+    try:
+        second = (await asker.call("question:post", {"text": "Lost on the way"}))["data"]["question"]["id"]
+        await eventually(lambda: lost)
+        assert [q["id"] for q in lost[0]["questions"]] == [second]
+        # The next update (a vote) names the lost one as its previous: the page sees the gap, reads again.
+        assert (await voter.call("question:vote", {"question_id": first}))["ok"]
+        await expect(public).to_have_count(2)
+        await expect(attendee.get_by_test_id("public-questions")).to_contain_text("Lost on the way")
+        item = attendee.get_by_test_id("public-questions").locator(f'[data-question-id="{first}"]')
+        await expect(item.get_by_test_id("vote-count")).to_have_text("1")
+    finally:
+        hub.sio.emit = deliver  # type: ignore[method-assign]
     assert not real_errors(errors), errors

@@ -10,7 +10,7 @@ import pytest
 
 from server.domain.errors import Conflict, Forbidden, InvalidInput, Unauthenticated
 from server.domain.model import ParticipantInfo, PresenceSnapshot, PresentPerson, Principal, SessionInfo
-from server.domain.participants import AgeBand, Registration, clean_text
+from server.domain.participants import AgeBand, Registration, clean_name, clean_text
 from server.domain.ratelimit import FloodGuard, TokenBucket
 from server.domain.roles import ROLE_PERMISSIONS, Permission, Role, can, require
 from server.domain.sessions import SessionState, check_transition
@@ -42,6 +42,16 @@ def test_every_role_has_permissions_and_only_floor_staff_change_state() -> None:
     }
     with pytest.raises(Forbidden, match="attendee"):
         require(Role.ATTENDEE, Permission.SESSION_SET_STATE)
+
+
+def test_only_attendees_raise_hands_ask_and_vote() -> None:
+    # Staff links are not registrations: their hands and votes would count in the balance as nobody.
+    for permission in (Permission.QUEUE_RAISE, Permission.QUESTION_ASK):
+        assert {role for role in Role if can(role, permission)} == {Role.ATTENDEE}
+        with pytest.raises(Forbidden) as refused:
+            require(Role.ADMIN, permission)
+        assert refused.value.message.endswith("only attendees may"), refused.value.message
+        assert refused.value.code == "forbidden"
 
 
 @pytest.mark.parametrize(
@@ -98,6 +108,45 @@ def test_registration_cleans_and_checks() -> None:
         Registration("A", "B", "government", "CH", gender="man")  # type: ignore[arg-type]
     with_consent = Registration("A", "B", "government", "CH", True, "man", "under_25")  # type: ignore[arg-type]
     assert with_consent.age_band is AgeBand.UNDER_25 and with_consent.age_band.is_youth
+
+
+def test_names_must_be_visible() -> None:
+    # Category-based: any format, private-use, unassigned or separator character, not only a listed few.
+    for char in (
+        "\u200b",
+        "\u200e",
+        "\u200f",
+        "\u202a",
+        "\u202e",
+        "\u2060",
+        "\u2064",
+        "\u2066",
+        "\u2069",
+        "\ufeff",
+        "\u00ad",
+        "\u061c",
+        "\U000e0041",
+        "\ue000",
+        "\u3164",
+        "\u2800",
+        "\u17b5",
+    ):
+        with pytest.raises(InvalidInput, match=f"U\\+{ord(char):04X}") as refused:
+            clean_name(f"Ana{char}Lima", "display_name", max_length=50)
+        assert refused.value.details == {"field": "display_name"}
+    for only_fillers in ("\u3164", "\u115f \u1160", "\uffa0\u3164", "\u2800"):
+        with pytest.raises(InvalidInput):
+            clean_name(only_fillers, "display_name", max_length=50)
+    # Joiners between letters (Persian, Arabic, Devanagari) and inside an emoji sequence stay; elsewhere not.
+    for name in ("مهدی\u200cزاده", "لا\u200dله", "क्\u200dष", "Ana \U0001f469\u200d\U0001f4bb"):
+        assert clean_name(name, "display_name", max_length=50) == name
+    for name in ("\u200cمهدی", "مهدی\u200c", "Ana\u200c \u200cLima", "Ana\u200c1"):
+        with pytest.raises(InvalidInput):
+            clean_name(name, "display_name", max_length=50)
+    # Names in every script are still welcome, and free text keeps its lighter rule.
+    for name in ("محمد بن علي", "王小明", "Наталья", "Nguyễn Văn An", "ગુજરાતી", "ᏣᎳᎩ"):
+        assert clean_name(name, "display_name", max_length=50) == name
+    assert clean_text("soft\u00adhyphen", "text", max_length=50) == "soft\u00adhyphen"
 
 
 def test_presence_summary_and_roster() -> None:

@@ -79,6 +79,17 @@ async def test_registration_in_six_languages(hemicycle: Running) -> None:
         ({"display_name": "x" * 121}, "display_name"),
         ({"display_name": "Eve\u202egnp.exe"}, "display_name"),
         ({"display_name": "Null\x00byte"}, "display_name"),
+        # Names that show as nobody, and zero-width characters that make two names look alike.
+        ({"display_name": "\u3164"}, "display_name"),
+        ({"display_name": "\u2800\u2800"}, "display_name"),
+        ({"display_name": "\u115f\u1160\uffa0"}, "display_name"),
+        ({"display_name": "Am\u200bina"}, "display_name"),
+        ({"display_name": "Amina\ufeff"}, "display_name"),
+        ({"display_name": "Amina\u2060Diallo"}, "display_name"),
+        ({"display_name": "\u200dAmina"}, "display_name"),
+        ({"affiliation": "\u3164"}, "affiliation"),
+        ({"affiliation": "IT\u200eU"}, "affiliation"),
+        ({"affiliation": "ITU\u2066"}, "affiliation"),
         ({"display_name": 42}, "display_name"),
         ({"affiliation": "a" * 201}, "affiliation"),
         ({"stakeholder_group": "media"}, "stakeholder_group"),
@@ -101,6 +112,19 @@ async def test_registration_rejects_bad_fields(
     assert body["error"]["code"] == "invalid_input"
     assert body["error"]["details"]["field"] == field
     assert await count_participants(hemicycle) == before
+
+
+async def test_names_with_joiners_are_welcome(hemicycle: Running) -> None:
+    """Persian and Indic names need zero-width joiners between letters: they are kept as typed."""
+    for name in ("مهدی\u200cزاده", "کتاب\u200cخانه", "क्\u200dष", "رضا\u200dی"):
+        status, body = await request(
+            hemicycle,
+            "POST",
+            f"/api/events/{hemicycle.event_id}/participants",
+            json={**REGISTRATION, "display_name": name, "affiliation": f"دانشگاه {name}"},
+        )
+        assert status == 201, body
+        assert body["participant"]["display_name"] == name
 
 
 async def test_malformed_oversized_and_unknown(hemicycle: Running) -> None:

@@ -28,6 +28,8 @@ CAPTIONER, INTERPRETER, DISPLAY, ATTENDEE = Role.CAPTIONER, Role.INTERPRETER, Ro
 EVERYONE = frozenset(Role)
 FLOOR_STAFF = frozenset({ADMIN, MODERATOR, CHAIR})
 MODERATORS = frozenset({ADMIN, MODERATOR})
+# An attendee's own voice (hands, questions, votes): not even the administrator's (roles.ATTENDEE_ONLY).
+ATTENDEES = frozenset({ATTENDEE})
 
 # Who may send each client event. The attendee calling is not the asker of the sample question nor the
 # holder of the sample hand: what only the asker or the speaker may do counts as refused for everyone here.
@@ -36,8 +38,8 @@ ALLOWED_EVENTS: dict[str, frozenset[Role]] = {
     "presence:get": EVERYONE,
     "queue:get": EVERYONE,
     "questions:get": EVERYONE,
-    "hand:raise": frozenset({ATTENDEE, ADMIN}),
-    "hand:lower": frozenset({ATTENDEE, ADMIN}),
+    "hand:raise": ATTENDEES,
+    "hand:lower": ATTENDEES,
     "queue:add_in_room": FLOOR_STAFF,
     "queue:move": FLOOR_STAFF,
     "queue:remove": FLOOR_STAFF,
@@ -47,11 +49,11 @@ ALLOWED_EVENTS: dict[str, frozenset[Role]] = {
     "floor:end": FLOOR_STAFF,
     "floor:time": FLOOR_STAFF,
     "questions:settings": MODERATORS,
-    "question:post": frozenset({ATTENDEE, ADMIN}),
+    "question:post": ATTENDEES,
     "question:edit": MODERATORS,
     "question:withdraw": frozenset(),
-    "question:vote": frozenset({ATTENDEE, ADMIN}),
-    "question:unvote": frozenset({ATTENDEE, ADMIN}),
+    "question:vote": ATTENDEES,
+    "question:unvote": ATTENDEES,
     "question:moderate": MODERATORS,
     "question:merge": MODERATORS,
     "question:relay": MODERATORS,

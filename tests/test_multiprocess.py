@@ -287,15 +287,20 @@ async def test_questions_and_votes_are_exact_across_processes(
         )
         assert all(v["ok"] for v in votes)
         views = [
-            await m.wait_for("questions", lambda v: sum(q["votes"] for q in v["questions"]) == 90, timeout=20)
+            await m.wait_moderation(lambda v: sum(q["votes"] for q in v["questions"]) == 90, timeout=20)
             for m in moderators
         ]
         latest = max(v["version"] for v in views)
-        views = [
-            await m.wait_for("questions", lambda v: v["version"] == latest, timeout=20) for m in moderators
-        ]
+        views = [await m.wait_moderation(lambda v: v["version"] == latest, timeout=20) for m in moderators]
         assert views[0]["questions"] == views[1]["questions"]
         assert all(q["votes"] == 3 for q in views[0]["questions"])
+        # Attendees on either process, from the deltas both processes sent in whatever order they came,
+        # hold the same 30 questions with their three votes each.
+        for attendee in attendees[:2]:
+            await attendee.wait_questions(
+                lambda v: len(v["questions"]) == 30 and all(q["votes"] == 3 for q in v["questions"]),
+                timeout=20,
+            )
     finally:
         for client in clients:
             await client.close()

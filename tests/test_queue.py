@@ -227,6 +227,18 @@ async def test_refusals_change_nothing(hemicycle: Running) -> None:
             {"display_name": "X", "stakeholder_group": "press", "language": "en"},
             "invalid_input",
         ),
+        (  # a name that shows as nobody
+            moderator,
+            "queue:add_in_room",
+            {"display_name": "\u3164", "stakeholder_group": "government", "language": "en"},
+            "invalid_input",
+        ),
+        (  # a zero-width space that makes one name look like another
+            moderator,
+            "queue:add_in_room",
+            {"display_name": "Rosa\u200b Álvarez", "stakeholder_group": "government", "language": "en"},
+            "invalid_input",
+        ),
         (
             moderator,
             "queue:add_in_room",

@@ -6,7 +6,7 @@ questions do: changes from any process are serialised, and clients keep the newe
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Collection, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,15 +15,19 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ..domain.errors import Conflict, NotFound
+from ..domain.errors import Conflict, Forbidden, NotFound
 from ..domain.model import ParticipantInfo, Principal, iso
 from ..domain.moderation import (
+    MODERATING,
     Admission,
     AdmitRules,
     Flag,
+    Grant,
+    Reach,
     WaitingRoom,
     check_target,
     check_version,
+    entry_refusal,
     waiting_room_on,
 )
 from ..domain.roles import Role
@@ -184,30 +188,40 @@ class ModerationStore:
         return row
 
     async def _check_target(
-        self, tx: AsyncSession, actor: Principal, session: m.Session, target: int
+        self,
+        tx: AsyncSession,
+        actor: Principal,
+        session: m.Session,
+        target: int,
+        action: str,
+        reach: Reach,
+        restoring: Collection[int] = (),
     ) -> None:
-        grants = list(
-            await tx.scalars(
-                select(m.RoleGrant).where(
-                    m.RoleGrant.event_id == session.event_id,
-                    m.RoleGrant.revoked_at.is_(None),
-                    or_(m.RoleGrant.session_id.is_(None), m.RoleGrant.session_id == session.id),
-                )
+        """Load what the target rule needs, in one query, and apply it (server.domain.moderation).
+
+        The facts: the target's live grants anywhere in the event, those an unban would give back
+        (`restoring`), and everyone's live moderating grants for the last-moderator rule.
+        """
+        grant = m.RoleGrant
+        wanted = and_(
+            grant.revoked_at.is_(None),
+            or_(grant.participant_id == target, grant.role.in_([r.value for r in MODERATING])),
+        )
+        if restoring:
+            wanted = or_(wanted, grant.id.in_(list(restoring)))
+        rows = await tx.execute(
+            select(grant.participant_id, grant.role, grant.session_id).where(
+                grant.event_id == session.event_id, wanted
             )
         )
-        roles = {Role(g.role) for g in grants if g.participant_id == target}
-        others = 0
-        if Role.MODERATOR in roles:
-            others += sum(1 for g in grants if g.participant_id != target and g.role == Role.MODERATOR.value)
-        if Role.ADMIN in roles:
-            others += sum(1 for g in grants if g.participant_id != target and g.role == Role.ADMIN.value)
         check_target(
             actor_participant=actor.participant.id,
             actor_role=actor.role,
+            session_id=session.id,
             target_participant=target,
-            target_roles=roles,
-            other_moderators=others,
-            action="act on",
+            grants=[Grant(participant_id, Role(role), where) for participant_id, role, where in rows],
+            action=action,
+            reach=reach,
         )
 
     async def _possible_ban(
@@ -340,6 +354,34 @@ class ModerationStore:
             row.version += 1
             return True
 
+    async def entry(self, participant_id: int, session_id: int, default: WaitingRoom) -> Forbidden | None:
+        """Why this attendee may not start media in the session (None: they may). Reads only: media
+        follows the admission their connection got, it never takes a place in the waiting room."""
+        async with self._sessions() as tx:
+            found = (
+                await tx.execute(
+                    select(m.Session, m.Admission.state)
+                    .outerjoin(
+                        m.Admission,
+                        and_(
+                            m.Admission.session_id == m.Session.id,
+                            m.Admission.participant_id == participant_id,
+                        ),
+                    )
+                    .where(m.Session.id == session_id)
+                )
+            ).first()
+            if found is None:
+                raise NotFound(f"there is no session {session_id}", code="unknown_session")
+            session: m.Session = found[0]
+            state: str | None = found[1]
+            # As at the gate: without a decision, the waiting room applies, or a possible ban's flag does.
+            must_wait = state is None and (
+                _waiting_room_on(session, default)
+                or await self._possible_ban(tx, session.event_id, participant_id) is not None
+            )
+            return entry_refusal(state, must_wait)
+
     async def back(self, session_id: int, participant_ids: Iterable[int]) -> bool:
         """Waiting connections held here whose rows say 'left' (another process saw a tab close)."""
         ids = list(participant_ids)
@@ -388,6 +430,7 @@ class ModerationStore:
     ) -> AdmissionInfo:
         async with self.locked(session_id) as q:
             person = await self._person(q.tx, q.session.event_id, participant_id)
+            await self._check_target(q.tx, actor, q.session, participant_id, "admit", Reach.NOTHING)
             row = await self._row(q.tx, session_id, participant_id)
             if row is None or row.state == Admission.ADMITTED.value:
                 raise Conflict(f"{person.display_name} is already admitted", code="already_admitted")
@@ -445,7 +488,7 @@ class ModerationStore:
     ) -> AdmissionInfo:
         async with self.locked(session_id) as q:
             person = await self._person(q.tx, q.session.event_id, participant_id)
-            await self._check_target(q.tx, actor, q.session, participant_id)
+            await self._check_target(q.tx, actor, q.session, participant_id, "remove", Reach.SESSION)
             row = await self._row(q.tx, session_id, participant_id)
             if row is not None and row.state == Admission.REMOVED.value:
                 raise Conflict(f"{person.display_name} was already removed", code="already_removed")
@@ -470,7 +513,7 @@ class ModerationStore:
         """Ban from the event: revoke the grants, mark every admission removed; returns sessions touched."""
         async with self.locked(session_id) as q:
             person = await self._person(q.tx, q.session.event_id, participant_id)
-            await self._check_target(q.tx, actor, q.session, participant_id)
+            await self._check_target(q.tx, actor, q.session, participant_id, "ban", Reach.EVENT)
             active = await q.tx.scalar(
                 select(m.Ban).where(
                     m.Ban.event_id == q.session.event_id,
@@ -534,6 +577,10 @@ class ModerationStore:
                     m.Ban.lifted_at.is_(None),
                 )
             )
+            # The links an unban gives back count as held: only an administrator gives back a staff link.
+            await self._check_target(
+                q.tx, actor, q.session, participant_id, "unban", Reach.NOTHING, ban.grant_ids if ban else ()
+            )
             if ban is None:
                 raise Conflict(f"{person.display_name} is not banned", code="not_banned")
             ban.lifted_at = q.now
@@ -566,7 +613,7 @@ class ModerationStore:
     ) -> AdmissionInfo:
         async with self.locked(session_id) as q:
             person = await self._person(q.tx, q.session.event_id, participant_id)
-            await self._check_target(q.tx, actor, q.session, participant_id)
+            await self._check_target(q.tx, actor, q.session, participant_id, "mute", Reach.SESSION)
             row = await self._row(q.tx, session_id, participant_id)
             if row is None:
                 row = self._new_row(q, participant_id, Admission.ADMITTED)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ from ..domain.questions import (
     check_moderation,
     check_stage,
     check_vote,
+    counts_publicly,
 )
 from . import models as m
 from .gathered import GatheredReads
@@ -50,15 +51,36 @@ class QuestionsState:
 
 
 @dataclass
+class Changes:
+    """What committed writes on this process changed in one session's questions: the ids whose content
+    changed (text, state, stage, star, merged_from...), those whose votes changed, and whether the session's
+    settings changed. The broadcaster sends only these, not the whole list."""
+
+    content: set[int] = field(default_factory=set)
+    votes: set[int] = field(default_factory=set)
+    settings: bool = False
+
+    def add(self, other: Changes) -> None:
+        self.content |= other.content
+        self.votes |= other.votes
+        self.settings = self.settings or other.settings
+
+
+@dataclass
 class Locked:
     tx: AsyncSession
     session: m.Session
     now: datetime
+    changes: Changes = field(default_factory=Changes)
 
 
 def _question(
-    row: m.Question, voters: frozenset[int], edits: tuple[Edit, ...], merged_from: tuple[int, ...]
+    row: m.Question,
+    voters: dict[int, datetime],
+    edits: tuple[Edit, ...],
+    merged_from: tuple[int, ...],
 ) -> Question:
+    """`voters`: each voter's registration time, which decides whether their vote counts publicly."""
     return Question(
         id=row.id,
         session_id=row.session_id,
@@ -81,7 +103,8 @@ def _question(
         forwarded_at=row.forwarded_at,
         read_at=row.read_at,
         answered_at=row.answered_at,
-        voters=voters,
+        voters=frozenset(voters),
+        late_voters=frozenset(p for p, at in voters.items() if not counts_publicly(at, row.created_at)),
         edits=edits,
         merged_from=merged_from,
     )
@@ -93,6 +116,8 @@ class QuestionStore:
         self._sessions = async_sessionmaker(store.engine, expire_on_commit=False)
         self._known: dict[int, QuestionsState] = {}
         self._state_reads: GatheredReads[int, QuestionsState] = GatheredReads(self._read_state)
+        # Per session, each committed write of this process: its version and what it changed.
+        self._changes: dict[int, list[tuple[int, Changes]]] = {}
 
     async def state(self, session_id: int) -> QuestionsState:
         """The session's questions now. Every change bumps the session's questions version, so the last
@@ -123,16 +148,16 @@ class QuestionStore:
             query = query.where(m.Question.id == only)
         rows = list(await tx.scalars(query))
         ids = [r.id for r in rows]
-        voters: dict[int, set[int]] = defaultdict(set)
+        voters: dict[int, dict[int, datetime]] = defaultdict(dict)
         edits: dict[int, list[Edit]] = defaultdict(list)
         merged: dict[int, list[int]] = defaultdict(list)
         if ids:
-            for question_id, participant_id in await tx.execute(
-                select(m.QuestionVote.question_id, m.QuestionVote.participant_id).where(
-                    m.QuestionVote.question_id.in_(ids)
-                )
+            for question_id, participant_id, registered_at in await tx.execute(
+                select(m.QuestionVote.question_id, m.QuestionVote.participant_id, m.Participant.created_at)
+                .join(m.Participant, m.Participant.id == m.QuestionVote.participant_id)
+                .where(m.QuestionVote.question_id.in_(ids))
             ):
-                voters[question_id].add(participant_id)
+                voters[question_id][participant_id] = registered_at
             for edit in await tx.scalars(
                 select(m.QuestionEdit).where(m.QuestionEdit.question_id.in_(ids)).order_by(m.QuestionEdit.id)
             ):
@@ -144,19 +169,46 @@ class QuestionStore:
             ):
                 if into is not None:
                     merged[into].append(merged_id)
-        return [_question(r, frozenset(voters[r.id]), tuple(edits[r.id]), tuple(merged[r.id])) for r in rows]
+        return [_question(r, voters[r.id], tuple(edits[r.id]), tuple(merged[r.id])) for r in rows]
 
     @asynccontextmanager
     async def locked(self, session_id: int) -> AsyncIterator[Locked]:
-        async with self._sessions() as tx, tx.begin():
-            session = await self.store.bump_and_lock(tx, session_id, "questions_version")
-            yield Locked(tx, session, self.store.clock())
+        async with self._sessions() as tx:
+            async with tx.begin():
+                session = await self.store.bump_and_lock(tx, session_id, "questions_version")
+                q = Locked(tx, session, self.store.clock())
+                yield q
+            # Committed (a refused or failed change rolls back and never gets here): the broadcaster sends
+            # what it touched to everyone as a delta rather than the whole list.
+            self._changes.setdefault(session_id, []).append((session.questions_version, q.changes))
 
-    async def _get(self, q: Locked, question_id: int) -> tuple[m.Question, Question]:
+    def take_changes(self, session_id: int, up_to: int) -> Changes:
+        """What this process's writes up to that version changed in the session's questions, not taken
+        before (for the broadcaster, which has just read the questions at that version). Later ones stay."""
+        taken = Changes()
+        kept = []
+        for version, changes in self._changes.pop(session_id, []):
+            if version <= up_to:
+                taken.add(changes)
+            else:
+                kept.append((version, changes))
+        if kept:
+            self._changes[session_id] = kept
+        return taken
+
+    def keep_changes(self, session_id: int, version: int, changes: Changes) -> None:
+        """Put back changes that could not be sent."""
+        self._changes.setdefault(session_id, []).append((version, changes))
+
+    async def _get(
+        self, q: Locked, question_id: int, *, votes_only: bool = False
+    ) -> tuple[m.Question, Question]:
+        """A question of the locked session, marked as changed by the write (only its votes, or more)."""
         row = await q.tx.get(m.Question, question_id)
         if row is None or row.session_id != q.session.id:
             raise NotFound(f"there is no question {question_id} in this session", code="unknown_question")
         loaded = await self._load(q.tx, q.session.id, only=question_id)
+        (q.changes.votes if votes_only else q.changes.content).add(question_id)
         return row, loaded[0]
 
     def _audit(
@@ -196,7 +248,8 @@ class QuestionStore:
             )
             q.tx.add(row)
             await q.tx.flush()
-            return _question(row, frozenset(), (), ())
+            q.changes.content.add(row.id)
+            return _question(row, {}, (), ())
 
     async def edit(
         self, actor: Principal, session_id: int, question_id: int, text: str, *, as_staff: bool
@@ -234,7 +287,7 @@ class QuestionStore:
 
     async def vote(self, actor: Principal, session_id: int, question_id: int, voting: bool) -> Question:
         async with self.locked(session_id) as q:
-            _row, question = await self._get(q, question_id)
+            _row, question = await self._get(q, question_id, votes_only=True)
             check_vote(question, actor.participant.id, voting)
             if voting:
                 q.tx.add(
@@ -318,6 +371,7 @@ class QuestionStore:
             if q.session.questions_premoderated == premoderated:
                 raise Conflict("that is already the setting", code="no_change")
             q.session.questions_premoderated = premoderated
+            q.changes.settings = True
             q.tx.add(
                 self.store._audit(
                     actor,

@@ -5,6 +5,7 @@ Pure: no database, no transport. The store applies these rules inside its transa
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -42,6 +43,25 @@ def admission_refusal(state: str | None) -> Forbidden | None:
     return None
 
 
+def entry_refusal(state: str | None, must_wait: bool) -> Forbidden | None:
+    """Why an attendee may not start media in a session (None: they may), from their admission (None: no
+    decision recorded) and whether someone without one would meet the waiting room there.
+
+    The same rule as a Socket.IO connection's: no media from the waiting room, nor after a removal; media
+    never puts anyone in the waiting room itself (only a connection does), so it refuses instead.
+    """
+    if state == Admission.ADMITTED.value:
+        return None
+    if state in (Admission.WAITING.value, Admission.LEFT.value) or (state is None and must_wait):
+        return Forbidden(
+            "you are in this session's waiting room (or not through it yet): a moderator lets you in",
+            code="waiting",
+        )
+    if state is not None:
+        return Forbidden("you are not admitted to this session", code="not_admitted")
+    return None
+
+
 class Flag(StrEnum):
     POSSIBLY_BANNED = "possibly_banned"  # same browser or same address as a banned participant
     REMOVED_BEFORE = "removed_before"  # was removed from this session earlier
@@ -53,7 +73,10 @@ class MuteKind(StrEnum):
 
 
 def waiting_room_on(setting: bool | None, is_public: bool, default: WaitingRoom) -> bool:
-    """A session's own setting wins; without one, the server default decides."""
+    """A session's own setting wins; without one, the server default decides. A non-public session always
+    has one: there is no invitation yet, so a moderator's admission is how an attendee gets in."""
+    if not is_public:
+        return True
     if setting is not None:
         return setting
     return default is WaitingRoom.ALL or (default is WaitingRoom.PUBLIC and is_public)
@@ -140,33 +163,83 @@ class AdmitRules:
         return None
 
 
+@dataclass(frozen=True)
+class Grant:
+    """A role grant as the target rule sees it: whose, which role, and where (None: the whole event)."""
+
+    participant_id: int
+    role: Role
+    session_id: int | None
+
+    def where(self, session_id: int) -> str:
+        """For messages: "chair of this session", "moderator of session 12", "administrator of the event"."""
+        if self.session_id is None:
+            return f"{self.role.label.lower()} of the event"
+        if self.session_id == session_id:
+            return f"{self.role.label.lower()} of this session"
+        return f"{self.role.label.lower()} of session {self.session_id}"
+
+
+class Reach(StrEnum):
+    """What an action takes from the person it names, for the last-moderator rule."""
+
+    NOTHING = "nothing"  # admit, unban: they give, take nothing
+    SESSION = "session"  # remove, mute: the person's place in this session
+    EVENT = "event"  # ban: every link the person holds is withdrawn
+
+
+# Roles whose last link may not be taken away: a session keeps a moderator, the event an administrator.
+MODERATING: frozenset[Role] = frozenset({Role.MODERATOR, Role.ADMIN})
+
+
 def check_target(
     *,
     actor_participant: int,
     actor_role: Role,
+    session_id: int,
     target_participant: int,
-    target_roles: set[Role],
-    other_moderators: int,
+    grants: Iterable[Grant],
     action: str,
+    reach: Reach,
 ) -> None:
-    """May this actor act on this person? Refuse oneself, staff (for moderators) and the last moderator.
+    """May this actor, in this session, take this action on this person? Raise if not.
 
-    `target_roles` are the roles of the target's active grants; `other_moderators` counts the active grants
-    able to moderate this session held by someone else than the target.
+    `grants` are every grant the target holds in the event (for an unban, also those it would give back)
+    and the moderating grants (moderator, administrator) of everyone else in the event.
+
+    - Nobody acts on themselves (`self_target`).
+    - Anyone holding a grant other than the attendee's, for this session, another session or the whole event,
+      is staff: only an administrator acts on them (`staff_target`). A moderator's reach is the attendees: a
+      ban withdraws every link its target holds, so a grant for another session counts as much as one here.
+    - An action that takes a moderating grant away (a ban: all of them; a removal or a mute: those covering
+      this session) needs someone else to hold the same role there (`last_moderator`).
     """
     if actor_participant == target_participant:
         raise Forbidden(f"you cannot {action} yourself", code="self_target")
-    staff = {r for r in target_roles if r is not Role.ATTENDEE}
+    held = [g for g in grants if g.participant_id == target_participant]
+    staff = sorted({g.where(session_id) for g in held if g.role is not Role.ATTENDEE})
     if staff and actor_role is not Role.ADMIN:
         raise Forbidden(
-            f"only an administrator may {action} a member of staff ({', '.join(sorted(staff))})",
+            f"only an administrator may {action} a member of staff ({', '.join(staff)})",
             code="staff_target",
         )
-    if staff & {Role.MODERATOR, Role.ADMIN} and other_moderators == 0:
-        raise Conflict(
-            f"cannot {action} the last moderator of this session: hand out another moderator link first",
-            code="last_moderator",
-        )
+    others = [g for g in grants if g.participant_id != target_participant]
+    for grant in held:
+        if grant.role not in MODERATING or not _takes(reach, grant, session_id):
+            continue
+        if not any(o.role is grant.role and o.session_id == grant.session_id for o in others):
+            raise Conflict(
+                f"cannot {action} the last {grant.where(session_id)}: "
+                f"hand out another {grant.role.label.lower()} link first",
+                code="last_moderator",
+            )
+
+
+def _takes(reach: Reach, grant: Grant, session_id: int) -> bool:
+    """Whether an action of this reach, taken in this session, takes this grant away."""
+    if reach is Reach.EVENT:
+        return True
+    return reach is Reach.SESSION and grant.session_id in (None, session_id)
 
 
 def check_version(expected: int | None, current: int) -> None:

@@ -59,6 +59,43 @@ class AgeBand(StrEnum):
 # needed in Arabic-script and Indic names, stay allowed.
 _SPOOFING = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
 
+# Letters that draw nothing: Hangul fillers (U+115F, U+1160, U+3164, U+FFA0), the blank Braille pattern and
+# the Khmer inherent vowels. Their categories (Lo, So, Mn) look like ink, so they are listed by hand.
+_FILLERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5")
+# In a name, formats (Cf: zero-width spaces, direction marks, the byte-order mark, invisible operators, tags),
+# private-use and unassigned code points, and line or paragraph separators are refused: they make two names
+# that look the same differ, or a name that looks empty.
+_INVISIBLE_CATEGORIES = ("Cf", "Co", "Cn", "Zl", "Zp")
+ZWNJ, ZWJ = "\u200c", "\u200d"
+
+
+def _joins(text: str, index: int) -> bool:
+    """A joiner between two letters (or marks) shapes Persian, Arabic and Indic names: "می\u200cخواهم".
+    ZWJ also binds emoji into one picture (a person and a laptop)."""
+    if index == 0 or index == len(text) - 1:
+        return False
+    before, after = unicodedata.category(text[index - 1]), unicodedata.category(text[index + 1])
+    if before.startswith(("L", "M")) and after.startswith(("L", "M")):
+        return True
+    return text[index] == ZWJ and before == "So" and after == "So"
+
+
+def clean_name(value: object, field: str, *, max_length: int, required: bool = True) -> str:
+    """`clean_text`, and every character visible: what a person is called on everyone's screen.
+
+    A name of fillers would show as nobody; a zero-width character would let two people look alike.
+    """
+    text = clean_text(value, field, max_length=max_length, required=required)
+    for index, char in enumerate(text):
+        invisible = char in _FILLERS or unicodedata.category(char) in _INVISIBLE_CATEGORIES
+        if invisible and not (char in (ZWNJ, ZWJ) and _joins(text, index)):
+            raise InvalidInput(
+                f"{field} contains an invisible character (U+{ord(char):04X}): type the name with visible "
+                "characters only",
+                details={"field": field},
+            )
+    return text
+
 
 def clean_text(value: object, field: str, *, max_length: int, required: bool = True) -> str:
     """NFC-normalise, collapse white space and reject control or spoofing characters.
@@ -129,8 +166,8 @@ class Registration:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        set_(self, "display_name", clean_text(self.display_name, "display_name", max_length=NAME_MAX))
-        set_(self, "affiliation", clean_text(self.affiliation, "affiliation", max_length=AFFILIATION_MAX))
+        set_(self, "display_name", clean_name(self.display_name, "display_name", max_length=NAME_MAX))
+        set_(self, "affiliation", clean_name(self.affiliation, "affiliation", max_length=AFFILIATION_MAX))
         set_(self, "stakeholder_group", _enum(StakeholderGroup, self.stakeholder_group, "stakeholder_group"))
         set_(self, "country", clean_country(self.country))
         if not isinstance(self.consent_demographics, bool):

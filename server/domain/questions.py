@@ -101,12 +101,20 @@ class Question:
     read_at: datetime | None = None
     answered_at: datetime | None = None
     voters: frozenset[int] = field(default_factory=frozenset)
+    # Voters who registered after the question was asked (see `counts_publicly`): counted apart.
+    late_voters: frozenset[int] = field(default_factory=frozenset)
     edits: tuple[Edit, ...] = ()
     merged_from: tuple[int, ...] = ()  # ids of duplicates folded into this one
 
     @property
     def votes(self) -> int:
-        return len(self.voters)
+        """The public count: votes of people who were registered when the question was asked."""
+        return len(self.voters - self.late_voters)
+
+    @property
+    def late_votes(self) -> int:
+        """Votes from registrations younger than the question: shown to moderators only."""
+        return len(self.voters & self.late_voters)
 
     def asker_public(self) -> dict[str, Any]:
         if self.anonymous:
@@ -160,6 +168,7 @@ class Question:
                 "stakeholder_group": self.stakeholder_group,
                 "country": self.country,
             },
+            "late_votes": self.late_votes,
             "state": self.state.value,
             "approved_at": iso(self.approved_at),
             "dismissed_at": iso(self.dismissed_at),
@@ -177,6 +186,20 @@ def check_edit_by_asker(question: Question, participant_id: int) -> None:
         raise Forbidden("you can change only your own questions", code="not_yours")
     if question.state is not QuestionState.PENDING:
         raise Conflict("a question can be changed by its asker only until it is approved", code="not_pending")
+
+
+def counts_publicly(registered_at: datetime, asked_at: datetime) -> bool:
+    """Whether a vote counts in a question's public figure: only if the voter registered no later than the
+    question was asked.
+
+    Registration is free, so without this a question's asker (or a friend) could register thirty people and
+    push it to the top of the list in a second; registration limits per address and per browser slow that
+    down, but a room behind one address needs a generous limit. Identities made after a question exists
+    are the cheap way to stuff its votes, so their votes are kept and shown to moderators as a separate
+    figure, where a sudden pile of them stands out, but they neither move the public count nor the order
+    attendees and the chair see. People who arrive later still vote on questions asked after they arrived.
+    """
+    return registered_at <= asked_at
 
 
 def check_vote(question: Question, participant_id: int, voting: bool) -> None:

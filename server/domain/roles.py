@@ -73,9 +73,13 @@ class Permission(StrEnum):
 
 
 _STAFF_VIEW = frozenset({Permission.SESSION_VIEW, Permission.ROSTER_VIEW})
+# A registered attendee's own voice: raising a hand, posting and voting for questions. Staff links are handed
+# out, not registered (no stakeholder group, country or consent), so a hand or a vote from one would count in
+# the balance and the question funnel as nobody; staff put someone in line with `queue:add_in_room`.
+ATTENDEE_ONLY = frozenset({Permission.QUEUE_RAISE, Permission.QUESTION_ASK})
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.ADMIN: frozenset(Permission),
+    Role.ADMIN: frozenset(Permission) - ATTENDEE_ONLY,
     Role.MODERATOR: _STAFF_VIEW
     | {
         Permission.SESSION_SET_STATE,
@@ -110,4 +114,5 @@ def can(role: Role, permission: Permission) -> bool:
 def require(role: Role, permission: Permission) -> None:
     """Raise Forbidden, naming the role and the action, unless the role allows it."""
     if not can(role, permission):
-        raise Forbidden(f"the {role.label.lower()} role may not do this ({permission.value})")
+        only = "; only attendees may" if permission in ATTENDEE_ONLY else ""
+        raise Forbidden(f"the {role.label.lower()} role may not do this ({permission.value}){only}")

@@ -424,6 +424,7 @@ class SessionRelay:
         return pc
 
     async def _answer(self, pc: RTCPeerConnection, offer: str) -> str:
+        seams.learn_addresses(pc)
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
         except MediaError:

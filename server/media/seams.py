@@ -32,6 +32,10 @@ pyproject.toml):
    and ``RTCDtlsTransport._handle_rtcp_data`` (RTCP floods), per instance.
 
 tests/test_media_seams.py fails loudly if an upgrade breaks any of this.
+
+ICE: aioice's ``Connection.add_remote_candidate`` (reached through ``RTCIceTransport._connection``) is wrapped
+per connection so that the relay ignores a remote end-of-candidates and mDNS host names
+(``learn_addresses``); tests/test_media_mdns.py checks the aioice behaviour this relies on.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aioice.mdns
 import aiortc
 import pylibsrtp
 from aioice.ice import StunProtocol
@@ -415,3 +420,37 @@ def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParamet
     """The codecs a transceiver agreed on, first the one media is sent with."""
     codecs: list[RTCRtpCodecParameters] = transceiver._codecs
     return codecs
+
+
+_LEARNING = "_hemicycle_learns_addresses"
+
+
+def learn_addresses(pc: aiortc.RTCPeerConnection) -> None:
+    """Let ``pc`` connect to a browser that hides its addresses, whatever its offer says.
+
+    Until a site has a remembered camera or microphone permission, browsers (Firefox, Chromium, Safari)
+    give their host candidates as mDNS ``.local`` names; Firefox also ends its offer with
+    ``a=end-of-candidates``. aioice would resolve each name by multicast (a server is rarely on the
+    browser's link, so this only waits a second), then take "end of candidates" with none resolved to mean
+    that no component has a pair: it gathers no candidates of its own and fails at once. So, on every ICE
+    connection of ``pc`` (call before the offer is applied), both are ignored: the relay answers with its
+    own candidates and keeps waiting for checks, learning the browser's address from the first one it
+    receives (a peer-reflexive candidate, RFC 8445 7.3.1.3), as it does when a browser's host candidates
+    are unreachable. What never connects is closed by the relay's own deadline instead.
+    """
+    for transceiver in pc.getTransceivers():
+        connection: Any = transceiver.receiver.transport.transport._connection
+        if not getattr(connection, _LEARNING, False):
+            connection.add_remote_candidate = _signalled_only(connection.add_remote_candidate)
+            setattr(connection, _LEARNING, True)
+
+
+def _signalled_only(add: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+    """``add_remote_candidate`` without the end of candidates and without mDNS names."""
+
+    async def add_remote_candidate(candidate: Any) -> None:
+        if candidate is None or aioice.mdns.is_mdns_hostname(candidate.host):
+            return
+        await add(candidate)
+
+    return add_remote_candidate

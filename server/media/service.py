@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from aiortc import RTCConfiguration
 
 from server.db.media_store import MediaStore, RelayOwner
+from server.db.store import Standing
 from server.domain.errors import Conflict, Forbidden
 from server.domain.model import Principal, SessionInfo, iso
 from server.domain.queue import QueueState
@@ -83,6 +84,12 @@ class MediaService:
         # Participant moderation's stored mutes, participant id -> (audio, video), when it is wired in: the
         # relay applies them as a participant starts publishing and at each reconciliation.
         self.muted_in: Callable[[int], Awaitable[dict[int, tuple[bool, bool]]]] | None = None
+        # Participant moderation's admission check, when it is wired in: an attendee the Socket.IO gate
+        # would hold in the waiting room, or who was removed, starts no media and gets no ICE credentials.
+        self.entry: Callable[[Principal, SessionInfo], Awaitable[None]] | None = None
+        # Whose grant (and, for attendees, whose admission) each peer stands on, per session: checked at
+        # every reconciliation, so a removal, a ban or a withdrawn link decided on any process ends it.
+        self._holders: dict[int, dict[str, Standing]] = {}
         self._background: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -98,6 +105,7 @@ class MediaService:
         for relay in list(self._relays.values()):
             await relay.close()
         self._relays.clear()
+        self._holders.clear()
         try:
             await self.owners.release_all(self.core.instance_id)
         except Exception:
@@ -144,17 +152,28 @@ class MediaService:
 
     # -- checks ---------------------------------------------------------------------------------
 
-    async def check_session(self, principal: Principal, session_id: int) -> SessionInfo:
+    async def check_session(
+        self, principal: Principal, session_id: int, admitted: bool = True
+    ) -> SessionInfo:
+        """The session, if the caller may use its media: their grant covers it, it has not ended and (unless
+        `admitted` is False, for a caller who checks it later) they are through its waiting room."""
         session = await self.core.session_for(principal, session_id, Permission.SESSION_VIEW)
         if session.state is SessionState.ENDED:
             raise Conflict("the session has ended", code="session_ended")
+        if admitted:
+            await self._admitted(principal, session)
         return session
+
+    async def _admitted(self, principal: Principal, session: SessionInfo) -> None:
+        if self.entry is not None:
+            await self.entry(principal, session)
 
     async def publish_source(
         self, principal: Principal, session_id: int, source: str, channel: str | None
     ) -> str:
         """The relay source a publish request names, once the caller's right to it is checked."""
-        await self.check_session(principal, session_id)
+        # The role's refusal first, then the admission: it says more (an attendee never sends the room).
+        session = await self.check_session(principal, session_id, admitted=False)
         if source not in PUBLISH_SOURCES:
             raise MediaError(f"source must be one of: {', '.join(PUBLISH_SOURCES)}", code="invalid_source")
         if channel is not None and source != "channel":
@@ -170,6 +189,7 @@ class MediaService:
             if channel not in r.CHANNELS:
                 raise MediaError(f"channel must be one of: {', '.join(r.CHANNELS)}", code="invalid_channel")
             return r.channel(channel)
+        await self._admitted(principal, session)
         state = await self._floor_state(session_id)
         me = principal.participant.id
         if source == "speaker":
@@ -184,7 +204,7 @@ class MediaService:
     async def view_source(
         self, principal: Principal, session_id: int, source: str, participant_id: int | None
     ) -> str:
-        await self.check_session(principal, session_id)
+        session = await self.check_session(principal, session_id, admitted=False)
         if source not in VIEW_SOURCES:
             raise MediaError(f"source must be one of: {', '.join(VIEW_SOURCES)}", code="invalid_source")
         if source == "greenroom":
@@ -195,6 +215,7 @@ class MediaService:
             return r.greenroom(participant_id)
         if participant_id is not None:
             raise MediaError("participant_id is only for the green room", code="invalid_input")
+        await self._admitted(principal, session)
         return r.ROOM if source == "room" else r.SPEAKER
 
     # -- use cases (on the owning process) ------------------------------------------------------
@@ -203,6 +224,7 @@ class MediaService:
         self, relay: r.SessionRelay, principal: Principal, source: str, offer: str, tag: Any = None
     ) -> r.Peer:
         peer = await relay.publish(offer, source, principal.participant.id, tag)
+        self._hold(relay, peer, principal)
         if self.muted_in is not None:
             audio, video = (await self.muted_in(relay.session_id)).get(
                 principal.participant.id, (False, False)
@@ -235,7 +257,15 @@ class MediaService:
     ) -> r.Peer:
         if channel is not None and channel not in r.CHANNELS:
             raise MediaError(f"channel must be one of: {', '.join(r.CHANNELS)}", code="invalid_channel")
-        return await relay.view(offer, source, principal.participant.id, channel, audio_only, tag)
+        peer = await relay.view(offer, source, principal.participant.id, channel, audio_only, tag)
+        self._hold(relay, peer, principal)
+        return peer
+
+    def _hold(self, relay: r.SessionRelay, peer: r.Peer, principal: Principal) -> None:
+        session_id = None if principal.role.is_staff else relay.session_id
+        self._holders.setdefault(relay.session_id, {})[peer.id] = Standing(
+            principal.grant_id, principal.participant.id, session_id
+        )
 
     def own_peer(self, relay: r.SessionRelay, principal: Principal, resource_id: str) -> r.Peer:
         peer = relay.find(resource_id)
@@ -297,10 +327,28 @@ class MediaService:
         stale = [p for p in relay.publishers_of(r.SPEAKER) if p.participant_id != speaker]
         stale += [p for p in relay.publishers_of("greenroom") if p.participant_id not in queued]
         relay.stop_now(stale, "floor_ended")
+        await self._stop_unadmitted(relay)
         if self.muted_in is not None:
             mutes = await self.muted_in(relay.session_id)
             for participant_id in {p.participant_id for p in relay.peers.values() if p.role == "publish"}:
                 relay.set_muted(participant_id, *mutes.get(participant_id, (False, False)))
+
+    async def _stop_unadmitted(self, relay: r.SessionRelay) -> None:
+        """End the media of people whose standing changed anywhere: removed, banned, sent back to the
+        waiting room, or whose link was withdrawn (one query for the whole session)."""
+        held = self._holders.setdefault(relay.session_id, {})
+        for gone in [peer_id for peer_id in held if peer_id not in relay.peers]:
+            del held[gone]
+        if not held:
+            return
+        asked = dict(held)  # peers made while the query runs wait for the next check
+        answers = await self.core.store.standings(set(asked.values()))
+        stale = [
+            relay.peers[peer_id]
+            for peer_id, ask in asked.items()
+            if answers[ask] is not None and peer_id in relay.peers
+        ]
+        relay.stop_now(stale, "removed")
 
     # -- participant moderation (server.moderation's MediaModeration) ---------------------------
 
@@ -317,6 +365,10 @@ class MediaService:
         relay = self._relays.get(session_id)
         if relay is not None:
             relay.stop_now(relay.of_participant(participant_id), "removed")
+        elif self.nudge is not None:
+            # The relay runs elsewhere: its process checks everyone's standing as soon as it is told. In the
+            # background: the moderator's acknowledgement does not wait on another process.
+            self._spawn(self.nudge(session_id))
 
     async def _loop(self) -> None:
         tick = 0

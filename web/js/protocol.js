@@ -17,9 +17,11 @@
  *   queue:mine        {mine, previous}                    my own request: place in line, or my turn
  *                                                         (also when a newer `queue:line` moves my place)
  *   queue             {queue, previous}                   the whole queue, record, balance (staff only)
- *   questions:public  {questions, previous}               approved questions and the one read aloud (everyone)
+ *   questions:public  {questions, previous}               approved questions and the one read aloud (everyone),
+ *                                                         from the welcome, a re-read, or a `questions:changed`
  *   questions:mine    {mine, previous}                    my own questions and my votes
- *   questions         {moderation, previous}              every question, with askers and history (staff only)
+ *   questions         {moderation, previous}              every question, with askers and history (staff only),
+ *                                                         from the welcome, a re-read, or a `questions:staff_changed`
  *   caption           {caption}                           a caption line, stored, new to this client (everyone)
  *   media:stopped     {resource_id, source, reason}       the relay ended one of my media connections
  *   media:health      MediaHealth                         the relay's health figures (AV desk, floor staff)
@@ -30,8 +32,12 @@
  * holds (a `welcome` always resets them: it is a fresh read). `floorReceivedAt`, `mineReceivedAt` and
  * `queueReceivedAt` give the local time each was received, for the countdown (js/timer.js).
  *
- * Questions work the same way with the session's questions `version`: `questions` (PublicQuestions),
- * `myQuestions` (MyQuestions) and `moderation` (Moderation, staff) each keep only a newer update.
+ * Questions are ordered by the session's questions `version`: `myQuestions` (MyQuestions) keeps only a newer
+ * update. The approved questions (`questions`) and, for staff, every question (`moderation`) come whole only in
+ * the welcome and on a re-read (`questions:get`); after that the server sends what changed (`questions:changed`,
+ * `questions:staff_changed`), and this client applies it (QuestionLedger): each question's content and its
+ * votes are taken only from an update at least as new as the one they came from, and a delta that shows one
+ * was missed brings a re-read.
  */
 
 import { io as defaultIo } from '../vendor/socket.io/socket.io.esm.min.js';
@@ -263,13 +269,39 @@ import { io as defaultIo } from '../vendor/socket.io/socket.io.esm.min.js';
  */
 
 /**
- * @typedef {object} PublicQuestions   `questions:public`, and `questions` in the welcome
+ * @typedef {object} PublicQuestions   `questions` in the welcome and in the `questions:get` ack; kept up to date
+ *   here from `questions:changed`
  * @property {number} session_id
  * @property {number} version
  * @property {boolean} premoderated     true: questions wait for a moderator before everyone sees them
  * @property {number} max_chars         the longest question accepted, in characters
  * @property {PublicQuestion[]} questions   approved questions only
  * @property {PublicQuestion | null} reading   the question being read aloud in the room
+ */
+
+/**
+ * @typedef {object} QuestionsChanged   `questions:changed`: what changed among the approved questions
+ * @property {number} session_id
+ * @property {number} version           the session's questions version the changes were read at
+ * @property {boolean} premoderated
+ * @property {(PublicQuestion | {id: number, votes: number})[]} questions   changed or newly approved ones; only
+ *   `{id, votes}` when nothing but the votes changed
+ * @property {number[]} removed         ids no longer approved (merged, dismissed)
+ * @property {number | null} reading_id the question being read aloud, one of the approved ones
+ * @property {string} origin            the server process that sent it
+ * @property {number | null} previous   that process's previous `version` sent, to see a missed one
+ */
+
+/**
+ * @typedef {object} ModerationChanged   `questions:staff_changed` (staff): what changed among all the questions
+ * @property {number} session_id
+ * @property {number} version
+ * @property {boolean} premoderated
+ * @property {(StaffQuestion | {id: number, votes: number, late_votes: number})[]} questions   changed ones;
+ *   only `{id, votes, late_votes}` when nothing but the votes changed
+ * @property {QuestionCounts} counts
+ * @property {string} origin
+ * @property {number | null} previous
  */
 
 /**
@@ -294,7 +326,8 @@ import { io as defaultIo } from '../vendor/socket.io/socket.io.esm.min.js';
  */
 
 /**
- * @typedef {object} Moderation   `questions` (staff), and `moderation` in the welcome
+ * @typedef {object} Moderation   `moderation` in the welcome and in the `questions:get` ack (staff); kept up to
+ *   date here from `questions:staff_changed`
  * @property {number} session_id
  * @property {number} version
  * @property {boolean} premoderated
@@ -504,11 +537,14 @@ export function getEvent(eventId) {
 }
 
 /**
+ * A session and its event. A non-public session needs a token that may enter it (its staff, the event's
+ * administrator, an attendee admitted to it); to anyone else it is `unknown_session`.
  * @param {number | string} sessionId
+ * @param {string | null} [token]
  * @returns {Promise<{session: Session, event: HemicycleEvent}>}
  */
-export function getSession(sessionId) {
-  return /** @type {any} */ (httpJSON(`/api/sessions/${seg(sessionId)}`));
+export function getSession(sessionId, token) {
+  return /** @type {any} */ (httpJSON(`/api/sessions/${seg(sessionId)}`, { token: token ?? undefined }));
 }
 
 /**
@@ -706,6 +742,167 @@ export const ACK_TIMEOUT_MS = 10_000;
 const ERROR_ECHO_MS = 3_000;
 
 /**
+ * A list of questions kept up to date from whole lists (the welcome, `questions:get`) and deltas
+ * (`questions:changed`, `questions:staff_changed`), which several server processes send, each in its own order.
+ * Each question's content and its votes carry the version they were read at, and an update older than what is
+ * held for them is not taken; a question no longer in a list (or in a delta's `removed`) is dropped the same
+ * way. The fields named in `metaKeys` (settings, counts...) are taken from any update newer than the last.
+ */
+class QuestionLedger {
+  /** @type {Map<number, any>} */ items = new Map();
+  /** @type {Record<string, unknown>} */ meta = {};
+  version = 0;
+  /** @type {number | string} */ sessionId = 0;
+  ready = false;
+  /** @type {Map<number, {content: number, votes: number}>} */ #labels = new Map();
+  /** The version of the last whole list taken: every question without a label of its own is as of it. */
+  #base = 0;
+  #metaVersion = 0;
+  /** The last delta version seen from each server process, to notice one that went missing. */
+  /** @type {Map<string, number>} */ #origins = new Map();
+  /** @type {string[]} */ #metaKeys;
+
+  /** @param {string[]} metaKeys */
+  constructor(metaKeys) {
+    this.#metaKeys = metaKeys;
+  }
+
+  clear() {
+    this.items.clear();
+    this.#labels.clear();
+    this.#origins.clear();
+    this.meta = {};
+    this.ready = false;
+  }
+
+  /**
+   * A whole list as of `version`: replaces everything (a welcome: `fresh`) or is merged (a re-read).
+   * @param {any[]} questions
+   * @param {number} version
+   * @param {Record<string, unknown>} meta   the list's other fields
+   * @param {boolean} fresh
+   */
+  takeList(questions, version, meta, fresh) {
+    this.sessionId = /** @type {any} */ (meta).session_id ?? this.sessionId;
+    if (fresh || !this.ready) {
+      if (fresh) this.clear();
+      this.items = new Map(questions.map((q) => [q.id, q]));
+      this.#labels.clear();
+      this.#base = this.#metaVersion = this.version = version;
+      this.meta = this.#pick(meta);
+      this.ready = true;
+      return;
+    }
+    const listed = new Set(questions.map((q) => q.id));
+    for (const q of questions) this.#take(q, version);
+    for (const id of [...this.items.keys()]) if (!listed.has(id)) this.#drop(id, version);
+    this.#base = Math.max(this.#base, version);
+    for (const [id, label] of this.#labels) {
+      if (label.content <= this.#base && label.votes <= this.#base) this.#labels.delete(id);
+    }
+    this.#takeMeta(meta, version);
+  }
+
+  /**
+   * One delta. Returns whether one before it went missing (or it names a question not held): the caller then
+   * reads the whole list again; null when it is not a delta.
+   * @param {{version: number, questions?: unknown, removed?: unknown, origin?: unknown, previous?: unknown}} delta
+   * @returns {boolean | null}
+   */
+  takeDelta(delta) {
+    if (!Array.isArray(delta.questions)) return null;
+    const { version } = delta;
+    // Each process's deltas arrive in the order it sent them; one that does not follow the last one seen
+    // from it (or, the first seen from it, that follows one newer than the list held) means one was missed.
+    const origin = String(delta.origin ?? '');
+    const previous = typeof delta.previous === 'number' ? delta.previous : 0;
+    const known = this.#origins.get(origin);
+    let missed = known === undefined ? previous > this.#base : previous !== known;
+    this.#origins.set(origin, version);
+    for (const q of delta.questions) if (!this.#take(q, version)) missed = true;
+    if (Array.isArray(delta.removed)) {
+      for (const id of delta.removed) if (typeof id === 'number') this.#drop(id, version);
+    }
+    this.#takeMeta(/** @type {any} */ (delta), version);
+    return missed;
+  }
+
+  /** The questions held, by id (the order they were asked in). */
+  list() {
+    return [...this.items.values()].sort((a, b) => a.id - b.id);
+  }
+
+  /** @param {Record<string, unknown>} meta */
+  #pick(meta) {
+    /** @type {Record<string, unknown>} */
+    const picked = {};
+    for (const key of this.#metaKeys) if (key in meta) picked[key] = meta[key];
+    return picked;
+  }
+
+  /**
+   * @param {Record<string, unknown>} meta
+   * @param {number} version
+   */
+  #takeMeta(meta, version) {
+    if (version >= this.#metaVersion) {
+      Object.assign(this.meta, this.#pick(meta));
+      this.#metaVersion = version;
+    }
+    this.version = Math.max(this.version, version);
+  }
+
+  /** @param {number} id */
+  #labelOf(id) {
+    let label = this.#labels.get(id);
+    if (!label) {
+      label = { content: this.#base, votes: this.#base };
+      this.#labels.set(id, label);
+    }
+    return label;
+  }
+
+  /**
+   * One question as of `version`: all of it, or only its votes (`{id, votes}`). Returns false when only the
+   * votes came for a question not held although it should be: the list needs reading again.
+   * @param {any} q
+   * @param {number} version
+   */
+  #take(q, version) {
+    if (!q || typeof q.id !== 'number' || typeof q.votes !== 'number') return true;
+    const label = this.#labelOf(q.id);
+    if ('text' in q && version >= label.content) {
+      const before = this.items.get(q.id);
+      this.items.set(q.id, before && version < label.votes
+        ? { ...q, votes: before.votes, late_votes: before.late_votes } : q);
+      label.content = version;
+    }
+    if (version >= label.votes) {
+      const current = this.items.get(q.id);
+      if (!current) return version < label.content;
+      // Staff deltas carry the late votes (counted apart from the public figure) beside the votes.
+      const late = 'late_votes' in q ? q.late_votes : current.late_votes;
+      if (current.votes !== q.votes || current.late_votes !== late) {
+        this.items.set(q.id, { ...current, votes: q.votes, late_votes: late });
+      }
+      label.votes = version;
+    }
+    return true;
+  }
+
+  /**
+   * @param {number} id
+   * @param {number} version
+   */
+  #drop(id, version) {
+    const label = this.#labelOf(id);
+    if (version < label.content) return;
+    this.items.delete(id);
+    label.content = version;
+  }
+}
+
+/**
  * One connection to one session, and the state it brings.
  */
 export class HemicycleClient extends EventTarget {
@@ -730,6 +927,10 @@ export class HemicycleClient extends EventTarget {
   /** @type {QueueLine | null} */ #line = null;
   /** @type {Queue | null} */ #queue = null;
   /** @type {PublicQuestions | null} */ #questions = null;
+  /** The approved questions and (staff) every question, kept from whole lists and deltas. */
+  #publicLedger = new QuestionLedger(['premoderated', 'max_chars', 'reading_id']);
+  #staffLedger = new QuestionLedger(['premoderated', 'max_chars', 'counts']);
+  /** @type {'idle' | 'running' | 'again'} */ #questionsResync = 'idle';
   /** @type {MyQuestions | null} */ #myQuestions = null;
   /** @type {CaptionLine[]} */ #captions = [];
   /** @type {Moderation | null} */ #moderation = null;
@@ -873,12 +1074,12 @@ export class HemicycleClient extends EventTarget {
     socket.on('queue:mine', (/** @type {Mine} */ payload) => this.#applyMine(payload));
     socket.on('queue:line', (/** @type {QueueLine} */ payload) => this.#applyLine(payload));
     socket.on('queue', (/** @type {Queue} */ payload) => this.#applyQueue(payload));
-    socket.on('questions:public', (/** @type {PublicQuestions} */ payload) => this.#applyQuestions(payload));
+    socket.on('questions:changed', (/** @type {QuestionsChanged} */ payload) => this.#applyQuestionsChanged(payload));
     socket.on('questions:mine', (/** @type {MyQuestions} */ payload) => this.#applyMyQuestions(payload));
     // Media (js/media.js listens): the relay ended a connection of mine; the relay's health, for staff.
     socket.on('media:stopped', (/** @type {unknown} */ payload) => this.#emit('media:stopped', payload));
     socket.on('media:health', (/** @type {unknown} */ payload) => this.#emit('media:health', payload));
-    socket.on('questions', (/** @type {Moderation} */ payload) => this.#applyModeration(payload));
+    socket.on('questions:staff_changed', (/** @type {ModerationChanged} */ payload) => this.#applyModerationChanged(payload));
     socket.on('caption', (/** @type {CaptionLine} */ payload) => this.#applyCaption(payload));
     socket.on('error', (/** @type {ServerError} */ payload) => {
       const entry = payload && this.#requests.get(payload.event);
@@ -950,9 +1151,9 @@ export class HemicycleClient extends EventTarget {
     this.#mine = isVersioned(payload.mine) ? payload.mine : null;
     this.#line = null; // the welcome's `mine` has my place; the next line moves it
     this.#queue = isVersioned(payload.queue) ? payload.queue : null;
-    this.#questions = isVersioned(payload.questions) ? payload.questions : null;
+    this.#takeQuestionList(payload.questions, true);
+    this.#takeModerationList(payload.moderation, true);
     this.#myQuestions = isVersioned(payload.my_questions) ? payload.my_questions : null;
-    this.#moderation = isVersioned(payload.moderation) ? payload.moderation : null;
     this.#takeRecentCaptions(payload.captions);
     this.#floorAt = this.#mineAt = this.#queueAt = now;
     this.#welcomed = true;
@@ -1077,12 +1278,108 @@ export class HemicycleClient extends EventTarget {
     return true;
   }
 
-  /** @param {unknown} questions */
-  #applyQuestions(questions) {
-    if (!this.#newer(this.#questions, questions)) return;
+  /**
+   * A whole list of the approved questions. From a welcome (`fresh`), it replaces everything held; from a
+   * re-read, it is merged, so that a delta newer than the read, already applied, is not undone.
+   * @param {unknown} list
+   * @param {boolean} fresh
+   */
+  #takeQuestionList(list, fresh) {
+    const ledger = this.#publicLedger;
+    if (!isVersioned(list) || !Array.isArray(/** @type {any} */ (list).questions)
+        || !this.#isOurs(/** @type {any} */ (list).session_id)) {
+      if (fresh) ledger.clear();
+      if (fresh) this.#questions = null;
+      return;
+    }
+    const full = /** @type {PublicQuestions} */ (list);
+    const { questions, reading, ...rest } = full;
+    ledger.takeList(questions, full.version, { ...rest, reading_id: reading ? reading.id : null }, fresh);
+    this.#showQuestions(!fresh);
+  }
+
+  /**
+   * The same for staff's list of every question.
+   * @param {unknown} list
+   * @param {boolean} fresh
+   */
+  #takeModerationList(list, fresh) {
+    const ledger = this.#staffLedger;
+    if (!isVersioned(list) || !Array.isArray(/** @type {any} */ (list).questions)
+        || !this.#isOurs(/** @type {any} */ (list).session_id)) {
+      if (fresh) ledger.clear();
+      if (fresh) this.#moderation = null;
+      return;
+    }
+    const full = /** @type {Moderation} */ (list);
+    const { questions, ...rest } = full;
+    ledger.takeList(questions, full.version, rest, fresh);
+    this.#showModeration(!fresh);
+  }
+
+  /**
+   * What changed among the approved questions, from one server process.
+   * @param {unknown} payload
+   */
+  #applyQuestionsChanged(payload) {
+    const delta = /** @type {QuestionsChanged} */ (payload);
+    if (!this.#publicLedger.ready || !isVersioned(delta) || !this.#isOurs(delta.session_id)) return;
+    const missed = this.#publicLedger.takeDelta(delta);
+    if (missed === null) return;
+    this.#showQuestions(true);
+    if (missed) this.#resyncQuestions();
+  }
+
+  /**
+   * What changed among all the questions, for staff, from one server process.
+   * @param {unknown} payload
+   */
+  #applyModerationChanged(payload) {
+    const delta = /** @type {ModerationChanged} */ (payload);
+    if (!this.#staffLedger.ready || !isVersioned(delta) || !this.#isOurs(delta.session_id)) return;
+    const missed = this.#staffLedger.takeDelta(delta);
+    if (missed === null) return;
+    this.#showModeration(true);
+    if (missed) this.#resyncQuestions();
+  }
+
+  /** Rebuild `questions` from its ledger; dispatch `questions:public` unless it is the welcome's. */
+  #showQuestions(/** @type {boolean} */ dispatch) {
+    const ledger = this.#publicLedger;
     const previous = this.#questions;
-    this.#questions = /** @type {PublicQuestions} */ (questions);
-    this.#emit('questions:public', { questions, previous });
+    const { reading_id: readingId, ...meta } = ledger.meta;
+    this.#questions = /** @type {PublicQuestions} */ ({
+      ...meta,
+      session_id: ledger.sessionId,
+      version: ledger.version,
+      questions: ledger.list(),
+      reading: typeof readingId === 'number' ? ledger.items.get(readingId) ?? null : null,
+    });
+    if (dispatch) this.#emit('questions:public', { questions: this.#questions, previous });
+  }
+
+  /** Rebuild `moderation` from its ledger; dispatch `questions` unless it is the welcome's. */
+  #showModeration(/** @type {boolean} */ dispatch) {
+    const ledger = this.#staffLedger;
+    const previous = this.#moderation;
+    this.#moderation = /** @type {Moderation} */ ({
+      ...ledger.meta, session_id: ledger.sessionId, version: ledger.version, questions: ledger.list(),
+    });
+    if (dispatch) this.#emit('questions', { moderation: this.#moderation, previous });
+  }
+
+  /** Read the whole list again (one read at a time; a gap seen meanwhile brings one more). */
+  #resyncQuestions() {
+    if (this.#questionsResync !== 'idle') {
+      this.#questionsResync = 'again';
+      return;
+    }
+    this.#questionsResync = 'running';
+    this.refreshQuestions().catch(() => {}).finally(() => {
+      const again = this.#questionsResync === 'again';
+      this.#questionsResync = 'idle';
+      if (again) this.#resyncQuestions();
+    });
   }
 
   /** @param {unknown} mine */
@@ -1093,13 +1390,6 @@ export class HemicycleClient extends EventTarget {
     this.#emit('questions:mine', { mine, previous });
   }
 
-  /** @param {unknown} moderation */
-  #applyModeration(moderation) {
-    if (!this.#newer(this.#moderation, moderation)) return;
-    const previous = this.#moderation;
-    this.#moderation = /** @type {Moderation} */ (moderation);
-    this.#emit('questions', { moderation, previous });
-  }
 
   // --- requests ----------------------------------------------------------------------------------------
 
@@ -1300,14 +1590,15 @@ export class HemicycleClient extends EventTarget {
 
   // --- questions ---------------------------------------------------------------------------------------
   // Each resolves with the ack's data and rejects with a ProtocolError; the views themselves arrive with the
-  // `questions:public`, `questions:mine` and `questions` broadcasts that follow (coalesced over ~100 ms).
+  // `questions:changed`, `questions:mine` and `questions` broadcasts that follow (a first one ~100 ms after a
+  // change, then at most four a second).
 
   /** Fresh questions, mine and (for staff) the moderation view. */
   async refreshQuestions() {
     const data = await this.request('questions:get', {});
-    this.#applyQuestions(data.questions);
+    this.#takeQuestionList(data.questions, false);
+    if (data.moderation) this.#takeModerationList(data.moderation, false);
     this.#applyMyQuestions(data.mine);
-    if (data.moderation) this.#applyModeration(data.moderation);
     return data;
   }
 

@@ -59,18 +59,20 @@ export class SessionPage {
   }
 
   /**
-   * The public view of the session (no token needed), to show the header before connecting.
+   * The session's view, to show the header before connecting: with the page's token when it has one, which a
+   * non-public session needs.
+   * @param {string | null} [token]
    * @returns {Promise<{session: import('./protocol.js').Session, event: import('./protocol.js').HemicycleEvent} | null>}
    *   null when the session cannot be shown (a notice says why)
    */
-  async loadPublic() {
+  async loadPublic(token) {
     if (this.sessionId === null) {
       this.showNotice(errorNotice('unknown_session', t('No session in this address'), t('Check the link, or go back to the list of events.'),
         el('a', { href: '/' }, t('List of events'))));
       return null;
     }
     try {
-      const { session, event } = await getSession(this.sessionId);
+      const { session, event } = await getSession(this.sessionId, token);
       this.setSession(session, event);
       return { session, event };
     } catch (err) {

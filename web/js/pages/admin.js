@@ -98,6 +98,15 @@ function errorLine(err) {
   return node;
 }
 
+/**
+ * The attendee page: a non-public session's names its event, where attendees register before waiting.
+ * @param {import('../protocol.js').Session} session
+ */
+function attendeePath(session) {
+  const path = `/s/${encodeURIComponent(String(session.id))}`;
+  return session.is_public ? path : `${path}?event=${encodeURIComponent(String(session.event_id))}`;
+}
+
 /** @param {import('../protocol.js').Session} session */
 function sessionItem(session) {
   const headingId = `session-${session.id}-title`;
@@ -117,7 +126,7 @@ function sessionItem(session) {
     session.ref ? el('span', { class: 'session-ref', dir: 'auto' }, session.ref) : null,
     session.room ? el('span', { class: 'session-room' }, userText(session.room)) : null, // the name says "Room"
     el('span', {}, formatSlot(session, currentEvent?.timezone)),
-    el('a', { href: `/s/${encodeURIComponent(String(session.id))}` }, t('Attendee page'))),
+    el('a', { href: attendeePath(session) }, t('Attendee page'))),
   controlsBox,
   el('p', { class: 'actions' }, linksButton),
   linksError,

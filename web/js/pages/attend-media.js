@@ -15,6 +15,9 @@ import { el, errorNode, errorText, fill, showError } from '../ui.js';
 
 /** @typedef {import('../media.js').MediaLink} MediaLink */
 
+// The camera picker's value for a camera the browser lists without an id: whichever it gives.
+const ANY_CAMERA = 'any';
+
 const LINK_TEXT = /** @type {Record<string, string>} */ ({
   idle: '',
   connecting: t('Connecting to the room…'),
@@ -159,14 +162,23 @@ export class AttendeeMedia {
   /** @param {MediaDeviceInfo[]} devices */
   #fillDevices(devices) {
     const microphone = this.microphoneSelect.value;
-    const camera = this.camera.value;
+    let camera = this.camera.value;
     const options = (/** @type {string} */ kind, /** @type {(number: number) => string} */ name) => devices
       .filter((d) => d.kind === kind && d.deviceId)
       .map((d, i) => el('option', { value: d.deviceId }, d.label || name(i + 1)));
+    // Until the site may use a camera, browsers list cameras without an id (Firefox after a microphone-only
+    // permission, Safari): offered all the same, the browser picks one when it is turned on.
+    const unnamed = devices.some((d) => d.kind === 'videoinput' && !d.deviceId);
     fill(this.microphoneSelect, el('option', { value: '' }, t('Default microphone')),
       options('audioinput', (number) => t('Microphone {number}', { number })));
     fill(this.camera, el('option', { value: 'none' }, t('No camera')),
-      options('videoinput', (number) => t('Camera {number}', { number })));
+      options('videoinput', (number) => t('Camera {number}', { number })),
+      unnamed ? el('option', { value: ANY_CAMERA }, t('Camera {number}', { number: 1 })) : []);
+    if (camera === ANY_CAMERA && !unnamed) {
+      // The list now has ids (the camera was allowed): show the one in use.
+      const stream = this.microphone ?? this.checkStream;
+      camera = stream?.getVideoTracks()[0]?.getSettings().deviceId ?? camera;
+    }
     if ([...this.microphoneSelect.options].some((o) => o.value === microphone)) this.microphoneSelect.value = microphone;
     this.camera.value = [...this.camera.options].some((o) => o.value === camera) ? camera : 'none';
   }
@@ -175,7 +187,8 @@ export class AttendeeMedia {
   #constraints() {
     return {
       audio: this.microphoneSelect.value ? { deviceId: { exact: this.microphoneSelect.value } } : true,
-      video: this.camera.value === 'none' ? false : { deviceId: { exact: this.camera.value } },
+      video: this.camera.value === 'none' ? false
+        : this.camera.value === ANY_CAMERA ? true : { deviceId: { exact: this.camera.value } },
     };
   }
 

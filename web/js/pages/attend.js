@@ -88,9 +88,17 @@ fillOptions();
 start();
 
 async function start() {
-  const loaded = await page.loadPublic();
-  if (!loaded) return;
-  eventId = loaded.event?.id ?? loaded.session.event_id;
+  // A non-public session is shown only to attendees admitted to it; its attendee link names its event
+  // (`?event=`), so that anyone else may still register there and wait to be let in.
+  const linked = new URLSearchParams(window.location.search).get('event');
+  const linkedEvent = linked && /^[0-9]{1,12}$/.test(linked) ? linked : null;
+  const linkedToken = linkedEvent ? tokenFor(attendeeTokenKey(linkedEvent)) : null;
+  // Without a token there is nothing to read yet: the form first, the session once the connection is in.
+  const loaded = linkedEvent && !linkedToken ? null : await page.loadPublic(linkedToken);
+  if (!loaded && !linkedEvent) return;
+  if (!loaded) page.showNotice(null); // not shown yet: the waiting room, or the welcome, will say more
+  eventId = loaded ? (loaded.event?.id ?? loaded.session.event_id) : linkedEvent;
+  if (eventId === null) return;
   tokenKey = attendeeTokenKey(eventId);
   const token = tokenFor(tokenKey);
   if (token) follow(token);
@@ -235,6 +243,13 @@ form.addEventListener('submit', async (event) => {
         syncConsent();
       }
       byId(field).focus();
+    } else if (error.code === 'rate_limited' && error.details?.retry_after) {
+      // Registrations are limited per browser and network: say how long, which can be minutes, not seconds.
+      const minutes = Math.max(1, Math.ceil(Number(error.details.retry_after) / 60));
+      showError(formError, { code: error.code, message: tn(minutes,
+        'Too many registrations from this browser or network. Try again in {count} minute.',
+        'Too many registrations from this browser or network. Try again in {count} minutes.') });
+      formError.focus();
     } else {
       showError(formError, err);
       formError.focus();
@@ -306,6 +321,7 @@ function followModeration(client) {
   };
   client.on('waiting', (waiting) => {
     hideSession();
+    if (waiting?.session) page.setSession(waiting.session, waiting.event ?? null);
     // The server's message is in English: the page says the same in the reader's language.
     const node = notice(t('You are in the waiting room'),
       t('This session has a waiting room: a moderator will let you in shortly. This page updates by itself.'));

@@ -246,7 +246,7 @@ export class HealthView {
   constructor(media, client) {
     this.media = media;
     this.client = client;
-    this.node = el('div', { testid: 'av-health' });
+    this.node = el('div', { class: 'health', testid: 'av-health' });
     /** @type {Record<string, any> | null} the latest report */
     this.report = null;
   }

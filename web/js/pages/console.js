@@ -49,11 +49,10 @@ export async function startConsole({
 }) {
   const page = new SessionPage({ pageName: roleLabel(role), role });
   const root = byId('console');
-  const publicView = page.loadPublic();
-  if (page.sessionId === null) return;
-
-  const tokenKey = staffTokenKey(page.sessionId, role);
-  const token = tokenFor(tokenKey);
+  const tokenKey = page.sessionId === null ? null : staffTokenKey(page.sessionId, role);
+  const token = tokenKey === null ? null : tokenFor(tokenKey);
+  const publicView = page.loadPublic(token); // a non-public session is shown only with the token
+  if (page.sessionId === null || tokenKey === null) return;
   if (!token) {
     await publicView;
     const advice = refusalAdvice('token_missing');

@@ -36,10 +36,10 @@ fill(byId('caption-board'), captions.node);
 start();
 
 async function start() {
-  const publicView = page.loadPublic();
-  if (page.sessionId === null) return;
-  const tokenKey = staffTokenKey(page.sessionId, 'display');
-  const token = tokenFor(tokenKey);
+  const tokenKey = page.sessionId === null ? null : staffTokenKey(page.sessionId, 'display');
+  const token = tokenKey === null ? null : tokenFor(tokenKey);
+  const publicView = page.loadPublic(token); // a non-public session is shown only with the token
+  if (page.sessionId === null || tokenKey === null) return;
   if (!token) {
     await publicView;
     const advice = refusalAdvice('token_missing');

@@ -251,6 +251,10 @@ export class ModerationPanel {
         el('span', { class: `tag tag-state tag-state-${q.state}` }, questionStateLabel(q.state)),
         approved ? stageBadge(q.stage, { reading }) : null,
         q.starred ? el('span', { class: 'tag tag-starred' }, `★ ${t('Starred')}`) : null,
+        // Votes from registrations younger than the question: not in the public count (see docs/protocol.md).
+        q.late_votes ? el('span', { class: 'tag tag-late-votes', testid: 'late-votes', dataset: { count: String(q.late_votes) },
+          title: t('Votes from people who registered after this question was asked: kept apart, not in the public count') },
+        tn(q.late_votes, '+{count} late vote', '+{count} late votes')) : null,
         q.anonymous ? el('span', { class: 'tag tag-anonymous', title: t('Other participants and the room display see “Anonymous”') },
           t('Anonymous to others')) : null),
       el('p', { id: textId, class: 'question-text', dir: 'auto' }, q.text),
