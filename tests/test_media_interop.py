@@ -389,10 +389,12 @@ async def test_bad_packets_are_dropped_counted_and_end_nothing(
         assert relay is not None
         publishing = next(p for p in relay.peers.values() if p.role == "publish")
         viewing = next(p for p in relay.peers.values() if p.role == "view")
-        # A plain socket: asyncio's transports do not send empty datagrams.
-        stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         for peer in (publishing, viewing):
             address = relay_address(peer.pc)
+            # A plain socket: asyncio's transports do not send empty datagrams.
+            stranger = socket.socket(
+                socket.AF_INET6 if ":" in address[0] else socket.AF_INET, socket.SOCK_DGRAM
+            )
             for datagram in (
                 b"",
                 b"\x17\xfe\xfd" + bytes(60),  # DTLS application data from no session
@@ -401,6 +403,7 @@ async def test_bad_packets_are_dropped_counted_and_end_nothing(
                 b"\x80\x60" + bytes(SRTP_BUFFER_BYTES + 100),  # over any MTU
             ):
                 stranger.sendto(datagram, address)
+            stranger.close()
         # From the publisher itself: RTP of a payload type and SSRC it never announced.
         sending = publisher.pc.getTransceivers()[0].sender.transport
         video_type = publishing.feeds["video"].codec.payloadType  # type: ignore[union-attr]
@@ -423,7 +426,6 @@ async def test_bad_packets_are_dropped_counted_and_end_nothing(
             await eventually(lambda: all(want <= set(p.drops.counts) for p, want in expected), timeout=5)
         except AssertionError:
             raise AssertionError([p.drops.counts for p, _ in expected]) from None
-        stranger.close()
         frames = viewer.frames["video"]
         await eventually(lambda: viewer.frames["video"] >= frames + 20, timeout=10)
         assert publisher.pc.connectionState == viewer.pc.connectionState == "connected"
