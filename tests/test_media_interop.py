@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -269,6 +270,13 @@ async def test_cors_options_and_idempotent_delete_for_web_players(hemicycle: Run
         viewer = Viewer()
         offer = await viewer.offer()
         auth = {"Authorization": f"Bearer {attendee}"}
+        # A publisher's Opus is answered with in-band FEC accepted, so that browsers send it.
+        publisher = Publisher()
+        whip_headers = SDP | origin | {"Authorization": f"Bearer {av}"}
+        async with http.post(f"{base}/whip", data=await publisher.offer(), headers=whip_headers) as response:
+            assert response.status == 201
+            assert re.search(r"a=fmtp:\d+ .*useinbandfec=1", await response.text())
+        await publisher.close()
         async with http.post(f"{base}/whep", data=offer, headers=SDP | auth | origin) as response:
             assert response.status == 201
             assert response.headers["Access-Control-Allow-Origin"] == PLAYER_ORIGIN

@@ -437,6 +437,9 @@ class SessionRelay:
                     code="codec_unsupported",
                 ) from None
             raise MediaError(f"the offer was refused: {message[:200]}", code="invalid_sdp") from None
+        for transceiver in pc.getTransceivers():
+            if transceiver.direction == "recvonly":
+                seams.accept_opus_fec(transceiver)
         answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)
         local = pc.localDescription

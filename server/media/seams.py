@@ -416,6 +416,20 @@ def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> N
     sender._send_keyframe = callback  # type: ignore[method-assign]
 
 
+def accept_opus_fec(transceiver: RTCRtpTransceiver) -> None:
+    """Answer a publisher's Opus with ``useinbandfec=1`` (RFC 7587 6.1).
+
+    It says the receiver (the relay) takes in-band FEC, and browsers send FEC only when the answer says so;
+    viewers' decoders use it to conceal a lost packet, or ignore it. aiortc answers with its own codec
+    parameters, which lack it: the agreed codecs are changed after the offer is applied, before the answer
+    is made from them. DTX is not asked for (it would change what browsers send in silence), but an encoder
+    that uses it is forwarded as it comes.
+    """
+    for codec in negotiated_codecs(transceiver):
+        if codec.mimeType.lower() == "audio/opus":
+            codec.parameters = {**codec.parameters, "useinbandfec": 1}
+
+
 def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParameters]:
     """The codecs a transceiver agreed on, first the one media is sent with."""
     codecs: list[RTCRtpCodecParameters] = transceiver._codecs
