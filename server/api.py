@@ -116,16 +116,31 @@ async def _principal(request: web.Request) -> tuple[Principal, Any]:
 # -- public ------------------------------------------------------------------------------------
 
 
-async def health(request: web.Request) -> web.Response:
+async def _health(request: web.Request) -> dict[str, Any]:
+    """Each dependency probed now (a round trip to the database, a PING to Redis and the listener's state),
+    not read from the configuration. The process is named by the random part of its id alone: its host
+    name and process id are nobody's business over HTTP."""
     core = _core(request)
-    return web.json_response(
-        {
-            "status": "ok",
-            "instance": core.instance_id,
-            "database": core.store.engine.dialect.name,
-            "redis": bool(core.settings.redis_url),
-        }
-    )
+    reachable = await request.app[HUB_KEY].dependencies()
+    degraded = sorted(name for name, up in reachable.items() if not up)
+    return {
+        "status": "degraded" if degraded else "ok",
+        "degraded": degraded,
+        "instance": core.instance_id.rsplit("-", 1)[-1],
+        "database": core.store.engine.dialect.name,
+        "redis": reachable.get("redis", False),
+    }
+
+
+async def health(request: web.Request) -> web.Response:
+    """Liveness: 200 while the process answers, saying which dependency is lost."""
+    return web.json_response(await _health(request))
+
+
+async def ready(request: web.Request) -> web.Response:
+    """Readiness: 503 while a dependency is lost, so a load balancer sends no one here meanwhile."""
+    body = await _health(request)
+    return web.json_response(body, status=503 if body["degraded"] else 200)
 
 
 async def list_events(request: web.Request) -> web.Response:
@@ -377,8 +392,27 @@ async def links(request: web.Request) -> web.Response:
     principal, _ = await _principal(request)
     core = _core(request)
     session = await core.session_for(principal, _int_param(request, "session_id"), Permission.LINKS_ISSUE)
-    issued, expires = await core.session_links(session, principal)
-    return web.json_response({"links": issued, "expires_at": iso(expires)})
+    grants: dict[str, int] = {}
+    issued, expires = await core.session_links(session, principal, grants)
+    return web.json_response({"links": issued, "grants": grants, "expires_at": iso(expires)})
+
+
+async def revoke_grant(request: web.Request) -> web.Response:
+    """Withdraw one link (administrators of its event): refused at once everywhere, its connections closed."""
+    principal, _ = await _principal(request)
+    grant_id = _int_param(request, "grant_id")
+    grant = await _core(request).revoke_link(principal, grant_id)
+    return web.json_response({"grant": grant.public()})
+
+
+async def reissue_grant(request: web.Request) -> web.Response:
+    """Withdraw one link and return a new one for the same person and role (administrators of its event)."""
+    principal, _ = await _principal(request)
+    grant_id = _int_param(request, "grant_id")
+    grant, link, expires = await _core(request).reissue_link(principal, grant_id)
+    return web.json_response(
+        {"grant": grant.public(), "replaces": grant_id, "link": link, "expires_at": iso(expires)}
+    )
 
 
 async def export_moderation(request: web.Request) -> web.StreamResponse:
@@ -455,6 +489,11 @@ async def staff_page(request: web.Request) -> web.StreamResponse:
     return await _page(page)(request)
 
 
+async def server_header(request: web.Request, response: web.StreamResponse) -> None:
+    """aiohttp names itself and Python's version in `Server`: a gift to anyone matching known flaws."""
+    response.headers["Server"] = "Hemicycle"
+
+
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
@@ -471,6 +510,7 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/health", health)
+    r.add_get("/api/ready", ready)
     r.add_get("/api/events", list_events)
     r.add_get("/api/events/{event_id}", get_event)
     r.add_post("/api/events/{event_id}/participants", register)
@@ -481,6 +521,8 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/sessions/{session_id}/presence", presence)
     r.add_get("/api/sessions/{session_id}/audit", audit)
     r.add_post("/api/sessions/{session_id}/links", links)
+    r.add_post("/api/grants/{grant_id}/revoke", revoke_grant)
+    r.add_post("/api/grants/{grant_id}/reissue", reissue_grant)
     r.add_get("/api/sessions/{session_id}/moderation", export_moderation)
     r.add_get("/api/sessions/{session_id}/questions", export_questions)
     r.add_get("/api/sessions/{session_id}/report", session_report)

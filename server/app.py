@@ -45,6 +45,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app[HUB_KEY] = hub
     app[REPORTS_KEY] = Reports(core)
     app[WEB_DIR_KEY] = WEB_DIR
+    app.on_response_prepare.append(api.server_header)
     api.add_routes(app)
     media_http.add_routes(app)
     app[media_http.MEDIA_KEY] = hub.media.service

@@ -587,34 +587,50 @@ class RedisServer:
         last_error = ""
         for _attempt in range(3):  # another process may take the free port before redis binds it
             self.port = free_port()
-            settings = {
-                "port": self.port,
-                "bind": LOCALHOST,
-                # Nothing on disk: the data lives as long as the test session.
-                "save": "",
-                "appendonly": "no",
-                "dir": self.root,
-                "logfile": self.log,
-                "daemonize": "no",
-            }
-            process = subprocess.Popen(
-                [
-                    self.binary,
-                    *(arg for name, value in settings.items() for arg in (f"--{name}", str(value))),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                # Its own session, so a Ctrl-C meant for pytest leaves the shutdown to the teardown.
-                start_new_session=True,
-                preexec_fn=_die_with_parent(signal.SIGTERM),
-            )
-            self._process = process
-            if self._wait_ready(process):
+            if self._launch():
                 return self.url
             last_error = _read_tail(self.log)
             self._terminate()
         raise ServiceUnavailable(f"redis-server did not start:\n{last_error}")
+
+    def _launch(self) -> bool:
+        """Start redis-server on ``self.port``; True once it answers PING."""
+        settings = {
+            "port": self.port,
+            "bind": LOCALHOST,
+            # Nothing on disk: the data lives as long as the test session.
+            "save": "",
+            "appendonly": "no",
+            "dir": self.root,
+            "logfile": self.log,
+            "daemonize": "no",
+        }
+        process = subprocess.Popen(
+            [
+                self.binary,
+                *(arg for name, value in settings.items() for arg in (f"--{name}", str(value))),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            # Its own session, so a Ctrl-C meant for pytest leaves the shutdown to the teardown.
+            start_new_session=True,
+            preexec_fn=_die_with_parent(signal.SIGTERM),
+        )
+        self._process = process
+        return self._wait_ready(process)
+
+    def kill(self) -> None:
+        """Stop the server as a crash would (SIGKILL); restart() brings it back on the same port."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+    def restart(self) -> None:
+        """Start the server again on its port, after kill()."""
+        if not self._launch():
+            raise ServiceUnavailable(f"redis-server did not restart:\n{_read_tail(self.log)}")
 
     def _wait_ready(self, process: subprocess.Popen[bytes]) -> bool:
         url = self.url

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any
 
 import aiohttp
@@ -47,6 +49,26 @@ async def test_health_and_public_listing(hemicycle: Running) -> None:
     assert {s["state"] for s in body["sessions"]} == {"live", "scheduled", "ended"}
     status, body = await request(hemicycle, "GET", f"/api/sessions/{hemicycle.live_session}")
     assert status == 200 and body["session"]["languages"] == ["ar", "zh", "en", "fr", "ru", "es"]
+
+
+async def test_health_names_no_host_and_ready_follows_the_database(hemicycle: Running) -> None:
+    async with aiohttp.ClientSession() as http, http.get(f"{hemicycle.url}/api/health") as response:
+        body = await response.json()
+        # Neither aiohttp's nor Python's version, nor the host name or the process id.
+        assert response.headers["Server"] == "Hemicycle"
+    assert body["degraded"] == [] and socket.gethostname() not in str(body)
+    assert str(os.getpid()) not in body["instance"]
+    status, body = await request(hemicycle, "GET", "/api/ready")
+    assert status == 200 and body["status"] == "ok"
+
+    async def unreachable() -> None:
+        raise OSError("the database went away")
+
+    hemicycle.core.store.ping = unreachable  # type: ignore[method-assign]
+    status, body = await request(hemicycle, "GET", "/api/health")
+    assert status == 200 and body["status"] == "degraded" and body["degraded"] == ["database"]
+    status, body = await request(hemicycle, "GET", "/api/ready")
+    assert status == 503 and body["degraded"] == ["database"]
 
 
 async def test_registration_in_six_languages(hemicycle: Running) -> None:
