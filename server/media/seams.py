@@ -250,12 +250,19 @@ def tap_receiver(receiver: RTCRtpReceiver, on_packet: PacketSink) -> None:
     setattr(receiver, _DECODER_QUEUE, _NoDecoding())
     handle: Callable[..., Awaitable[None]] = receiver._handle_rtp_packet
 
+    failures = {"count": 0, "logged_at": -DROP_LOG_SECONDS}
+
     async def tapped(packet: RtpPacket, arrival_time_ms: int) -> None:
         try:
             await on_packet(packet)
         except Exception:
             # A fault in forwarding must not end the publisher's connection: this packet is lost, no more.
-            log.exception("forwarding an RTP packet failed")
+            # Logged once a minute at most: a fault that repeats would otherwise log every packet.
+            failures["count"] += 1
+            now = time.monotonic()
+            if now - failures["logged_at"] >= DROP_LOG_SECONDS:
+                failures["logged_at"] = now
+                log.exception("forwarding an RTP packet failed (%d so far)", failures["count"])
         await handle(packet, arrival_time_ms=arrival_time_ms)
 
     receiver._handle_rtp_packet = tapped  # type: ignore[method-assign]
