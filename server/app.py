@@ -31,7 +31,12 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     settings = settings.resolved()
     app = web.Application(
         client_max_size=api.MAX_BODY_BYTES,
-        middlewares=[api.security_headers, api.errors_middleware, api.body_in_time],
+        middlewares=[
+            media_http.cors_middleware(settings.cors_origins),
+            api.security_headers,
+            api.errors_middleware,
+            api.body_in_time,
+        ],
         # aiohttp closes a connection that has not sent a whole request's headers within its keep-alive
         # timeout (75 s under web.run_app): the same bound as for a body (api.body_in_time), and as for the
         # rest of a body it reads and drops after an early answer (its "lingering", 10 s).

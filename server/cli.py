@@ -7,7 +7,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -20,7 +20,7 @@ from .domain.errors import HemicycleError
 from .domain.roles import ROLE_LABELS, Role
 from .reports import CSV_PARTS, FORMATS, Reports, render
 from .service import Hemicycle
-from .settings import Settings, SettingsError
+from .settings import DEMO_SECRET_FILE, DEMO_URL_FILE, Settings, SettingsError
 from .tokens import TokenService
 
 log = logging.getLogger("hemicycle")
@@ -81,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "port", None) is not None:
         overrides["port"] = args.port
     overrides["demo"] = bool(getattr(args, "demo", False))
+    if args.command != "serve":
+        overrides.update(_demo_directory(os.environ))
     try:
         settings = Settings.from_env(**overrides).resolved()
     except SettingsError as exc:
@@ -106,6 +108,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hemicycle: {exc}", file=sys.stderr)
         return 1
     return 2
+
+
+def _demo_directory(env: Mapping[str, str]) -> dict[str, object]:
+    """A command run against the data directory of ``serve --demo`` uses its secret and its address.
+
+    Only when the environment names neither: a deployment's own settings always win.
+    """
+    if env.get("HEMICYCLE_SECRET", ""):
+        return {}
+    data_dir = Path(env.get("HEMICYCLE_DATA_DIR", "").strip() or "var")
+    if not (data_dir / DEMO_SECRET_FILE).exists():
+        return {}
+    found: dict[str, object] = {"demo": True}
+    recorded = data_dir / DEMO_URL_FILE
+    explicit = env.get("HEMICYCLE_PUBLIC_URL", "").strip() or env.get("HEMICYCLE_PORT", "").strip()
+    if recorded.exists() and not explicit:
+        found["public_url"] = recorded.read_text().strip()
+    return found
 
 
 async def _open(settings: Settings) -> tuple[Hemicycle, object]:
@@ -178,6 +198,8 @@ def _serve(settings: Settings) -> int:
         core, engine = await _open(settings)
         try:
             if settings.demo:
+                # Where this demo is served, for `hemicycle links` run later against the same directory.
+                (settings.data_dir / DEMO_URL_FILE).write_text(settings.public_url + "\n")
                 event = await seed_demo(core.store)
                 await _print_event_links(core, event.id)
             else:

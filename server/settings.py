@@ -13,6 +13,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 MIN_SECRET_LENGTH = 32
+# Beside the demo database: its generated secret, and the address `serve --demo` last served on.
+DEMO_SECRET_FILE = "demo-secret"
+DEMO_URL_FILE = "demo-url"
 
 
 class SettingsError(ValueError):
@@ -131,6 +134,11 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "credentials made with it.",
     ),
     "HEMICYCLE_TURN_TTL_SECONDS": ("21600", "Lifetime of the TURN credentials given to a participant."),
+    "HEMICYCLE_CORS_ORIGINS": (
+        "(none)",
+        "Comma-separated origins (`https://player.example.org`) whose web pages may use WHIP and WHEP "
+        "(the endpoints and their media resources) from the browser; `*` for any. None by default.",
+    ),
     "HEMICYCLE_MEDIA_CONNECT_SECONDS": (
         "20",
         "How long an answered media offer has to connect before the relay frees what it set up for it.",
@@ -202,6 +210,7 @@ class Settings:
     turn_urls: tuple[str, ...] = ()
     turn_secret: str = ""
     turn_ttl_seconds: int = 21600
+    cors_origins: tuple[str, ...] = ()
     media_connect_seconds: float = 20.0
     gc_freeze_seconds: int = 2
     gc_reclaim_minutes: int = 360
@@ -240,6 +249,7 @@ class Settings:
             turn_urls=_urls(env, "HEMICYCLE_TURN_URLS"),
             turn_secret=env.get("HEMICYCLE_TURN_SECRET", "").strip(),
             turn_ttl_seconds=_int(env, "HEMICYCLE_TURN_TTL_SECONDS", 21600, minimum=60),
+            cors_origins=_origins(env, "HEMICYCLE_CORS_ORIGINS"),
             media_connect_seconds=float(_int(env, "HEMICYCLE_MEDIA_CONNECT_SECONDS", 20)),
             gc_freeze_seconds=_int(env, "HEMICYCLE_GC_FREEZE_SECONDS", 2, minimum=0),
             gc_reclaim_minutes=_int(env, "HEMICYCLE_GC_RECLAIM_MINUTES", 360),
@@ -298,6 +308,18 @@ class Settings:
         )
 
 
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+
+
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Web origins as browsers send them in ``Origin``: scheme, host and port, no path."""
+    origins = _urls(env, name)
+    for origin in origins:
+        if origin != "*" and not _ORIGIN.match(origin):
+            raise SettingsError(f"{name}: {origin!r} is not an origin like https://player.example.org")
+    return tuple(o.lower() for o in origins)
+
+
 def _urls(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(url.strip() for url in env.get(name, "").split(",") if url.strip())
 
@@ -310,7 +332,7 @@ def _display_host(host: str) -> str:
 
 def _demo_secret(data_dir: Path) -> str:
     """A secret kept beside the demo database, so links printed before a restart still open."""
-    path = data_dir / "demo-secret"
+    path = data_dir / DEMO_SECRET_FILE
     if path.exists():
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)

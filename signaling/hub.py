@@ -470,6 +470,11 @@ class Hub:
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
+            if auth is None or (isinstance(auth, dict) and auth.get("token") in (None, "")):
+                # As over HTTP: no token at all is token_missing, a malformed one invalid_input.
+                raise Unauthenticated(
+                    "connect with auth {token, session_id}: the token is missing", code="token_missing"
+                )
             request = protocol.parse(ConnectAuth, auth)
             principal, _expires = await self.core.authenticate(request.token)
             session = await self.core.session_for(principal, request.session_id, Permission.SESSION_VIEW)

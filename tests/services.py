@@ -226,6 +226,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         "postgres_url": "postgres",
         "redis_url": "redis",
         "chromium_path": "browser",
+        "gstreamer_python": "gstreamer",
         "firefox_path": "firefox",
     }
     for item in items:
@@ -778,3 +779,52 @@ async def browser(chromium_path: str) -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+# --------------------------------------------------------------------------------------------------------
+# GStreamer: a WebRTC stack of its own (webrtcbin), driven from a system Python that has PyGObject
+
+GSTREAMER_PACKAGES = (
+    "python3-gi gir1.2-gst-plugins-bad-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good "
+    "gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-nice"
+)
+_GSTREAMER_PROBE = (
+    "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstWebRTC', '1.0'); "
+    "gi.require_version('GstSdp', '1.0'); from gi.repository import Gst, GstWebRTC, GstSdp; Gst.init(None); "
+    "missing = [e for e in ('webrtcbin', 'nicesrc', 'vp8enc', 'x264enc', 'opusenc', 'rtpvp8pay', "
+    "'rtph264pay', 'rtpopuspay', 'videotestsrc', 'audiotestsrc') if Gst.ElementFactory.find(e) is None]; "
+    "print(' '.join(missing))"
+)
+
+
+@pytest.fixture(scope="session")
+def gstreamer_python(request: pytest.FixtureRequest) -> str:
+    """A Python interpreter that runs tests/gst_publisher.py: PyGObject with GStreamer's WebRTC elements.
+
+    Debian's python3-gi serves the system Python, not a virtual environment's: HEMICYCLE_GST_PYTHON names
+    another interpreter.
+    """
+    tracker = request.config.stash[_TRACKER]
+    explicit = os.environ.get("HEMICYCLE_GST_PYTHON", "").strip()
+    candidates = (explicit,) if explicit else ("/usr/bin/python3", "python3")
+    reasons = []
+    for candidate in candidates:
+        found = shutil.which(candidate)
+        if found is None:
+            reasons.append(f"{candidate}: not found")
+            continue
+        try:
+            probe = subprocess.run(
+                [found, "-c", _GSTREAMER_PROBE], capture_output=True, text=True, timeout=60, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            reasons.append(f"{found}: {exc}")
+            continue
+        if probe.returncode == 0 and not probe.stdout.strip():
+            tracker.services.append(f"GStreamer webrtcbin through {found}")
+            return found
+        missing = probe.stdout.strip() or probe.stderr.strip().splitlines()[-1:]
+        reasons.append(f"{found}: missing {missing}")
+    if explicit:
+        _misconfigured("HEMICYCLE_GST_PYTHON", "; ".join(reasons))
+    _unavailable("GStreamer", f"{'; '.join(reasons)} (apt-get install {GSTREAMER_PACKAGES})")

@@ -233,6 +233,10 @@ def test_serve_demo_prints_links_and_serves(tmp_path: Path) -> None:
                 time.sleep(0.1)
         assert json.loads(body)["status"] == "ok"
         assert (tmp_path / "hemicycle.db").exists()
+        # Against the demo's data directory, `links` needs no secret and prints the port it serves on.
+        links = run(tmp_path, "links", "1", secret=None)
+        assert links.returncode == 0, links.stderr
+        assert f"http://127.0.0.1:{port}/s/1/moderator#token=" in links.stdout, links.stdout
         assert (tmp_path / "demo-secret").stat().st_mode & 0o077 == 0
     finally:
         process.terminate()
