@@ -599,15 +599,40 @@ export function getAudit(sessionId, token) {
 }
 
 /**
- * Sign fresh role links for a session (admin only).
+ * Sign fresh role links for a session (admin only); `grants` names each link's grant, to withdraw one.
  * @param {number | string} sessionId
  * @param {string} token
- * @returns {Promise<{links: Record<string, string>, expires_at: string}>}
+ * @returns {Promise<{links: Record<string, string>, grants: Record<string, number>, expires_at: string}>}
  */
 export function issueLinks(sessionId, token) {
   return /** @type {any} */ (
     httpJSON(`/api/sessions/${seg(sessionId)}/links`, { method: 'POST', body: {}, token })
   );
+}
+
+/**
+ * @typedef {{id: number, event_id: number, session_id: number | null, participant_id: number, role: string,
+ *   revoked_at: string | null}} Grant
+ */
+
+/**
+ * Withdraw one link (admin only): its token is refused from now on and its connections are closed.
+ * @param {number | string} grantId
+ * @param {string} token
+ * @returns {Promise<{grant: Grant}>}
+ */
+export function revokeGrant(grantId, token) {
+  return /** @type {any} */ (httpJSON(`/api/grants/${seg(grantId)}/revoke`, { method: 'POST', token }));
+}
+
+/**
+ * Withdraw one link and get a new one for the same person and role (admin only).
+ * @param {number | string} grantId
+ * @param {string} token
+ * @returns {Promise<{grant: Grant, replaces: number, link: string, expires_at: string}>}
+ */
+export function reissueGrant(grantId, token) {
+  return /** @type {any} */ (httpJSON(`/api/grants/${seg(grantId)}/reissue`, { method: 'POST', token }));
 }
 
 /**
