@@ -1,0 +1,119 @@
+"""Organisers without a shell: the administrator creates, changes and deletes sessions over HTTP, audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+from server.domain.roles import Role
+
+from .helpers import Running
+
+NEW = {
+    "title": "Youth and the digital future",
+    "room": "Room 3",
+    # No offset: read in the event's time zone (Geneva, UTC+2 in May).
+    "starts_at": "2030-05-27T16:00:00",
+    "ends_at": "2030-05-27T17:30:00",
+    "languages": ["en", "fr"],
+    "default_speaking_seconds": 120,
+    "public": False,
+    "waiting_room": True,
+}
+
+
+async def _call(
+    running: Running, method: str, path: str, token: str | None, body: Any = None
+) -> tuple[int, dict[str, Any]]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, running.url + path, headers=headers, json=body) as response,
+    ):
+        return response.status, await response.json()
+
+
+async def _count(running: Running) -> int:
+    return len(await running.core.store.list_sessions(running.event_id))
+
+
+async def test_create_change_and_delete_a_session(hemicycle: Running) -> None:
+    admin = await hemicycle.staff_token(Role.ADMIN)
+    status, body = await _call(hemicycle, "POST", f"/api/events/{hemicycle.event_id}/sessions", admin, NEW)
+    assert status == 201, body
+    created = body["session"]
+    assert created["starts_at"] == "2030-05-27T14:00:00Z" and created["ends_at"] == "2030-05-27T15:30:00Z"
+    assert (
+        created["state"] == "scheduled" and created["is_public"] is False and created["waiting_room"] is True
+    )
+    assert created["languages"] == ["en", "fr"] and created["default_speaking_seconds"] == 120
+    session_id = created["id"]
+
+    # A moderator in the session hears of the change at once.
+    moderator = await hemicycle.join(await hemicycle.staff_token(Role.MODERATOR, session_id), session_id)
+    status, body = await _call(
+        hemicycle,
+        "PATCH",
+        f"/api/sessions/{session_id}",
+        admin,
+        {"title": "Youth first", "waiting_room": None},
+    )
+    assert status == 200, body
+    assert body["session"]["title"] == "Youth first" and body["session"]["room"] == "Room 3"
+    assert body["session"]["waiting_room"] is None
+    await moderator.wait_for("session:state", lambda p: p["session"]["title"] == "Youth first")
+
+    status, body = await _call(hemicycle, "GET", f"/api/sessions/{session_id}/audit", admin)
+    actions = {entry["action"]: entry for entry in body["entries"]}
+    assert {"session.create", "session.update"} <= set(actions)
+    assert actions["session.update"]["details"]["title"] == {"from": NEW["title"], "to": "Youth first"}
+
+    before = await _count(hemicycle)
+    status, body = await _call(hemicycle, "DELETE", f"/api/sessions/{session_id}", admin)
+    assert status == 200 and body["deleted"]["id"] == session_id
+    assert await _count(hemicycle) == before - 1
+    status, body = await _call(hemicycle, "GET", f"/api/sessions/{session_id}", admin)
+    assert status == 404
+
+
+async def test_bad_input_is_refused_and_stores_nothing(hemicycle: Running) -> None:
+    admin = await hemicycle.staff_token(Role.ADMIN)
+    path = f"/api/events/{hemicycle.event_id}/sessions"
+    before = await _count(hemicycle)
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({**NEW, "speaker": "B"}, "speaker"),
+        ({**NEW, "ends_at": "2030-05-27T15:00:00"}, "ends_at"),
+        ({**NEW, "title": ""}, "title"),
+        ({**NEW, "languages": ["de"]}, "languages"),
+        ({**NEW, "starts_at": "yesterday"}, "starts_at"),
+        ({**NEW, "default_speaking_seconds": 5}, "default_speaking_seconds"),
+        ({**NEW, "waiting_room": "yes"}, "waiting_room"),
+    ]
+    for body, field in cases:
+        status, reply = await _call(hemicycle, "POST", path, admin, body)
+        assert status == 422 and reply["error"]["code"] == "invalid_input", (field, reply)
+        assert reply["error"]["details"]["field"] == field, reply
+    assert await _count(hemicycle) == before
+
+    # A ref is unique in its event; a live session is ended before it is deleted.
+    live = await hemicycle.core.store.get_session(hemicycle.live_session)
+    status, reply = await _call(hemicycle, "POST", path, admin, {**NEW, "ref": live.ref})
+    assert status == 409 and reply["error"]["code"] == "ref_taken"
+    status, reply = await _call(hemicycle, "DELETE", f"/api/sessions/{live.id}", admin)
+    assert status == 409 and reply["error"]["code"] == "session_live"
+    status, reply = await _call(hemicycle, "PATCH", f"/api/sessions/{live.id}", admin, {"state": "ended"})
+    assert status == 422 and reply["error"]["details"]["field"] == "state"
+    assert await _count(hemicycle) == before
+    assert (await hemicycle.core.store.get_session(live.id)).state.value == "live"
+
+
+async def test_only_the_events_administrator(hemicycle: Running) -> None:
+    path = f"/api/events/{hemicycle.event_id}/sessions"
+    moderator = await hemicycle.staff_token(Role.MODERATOR)
+    status, reply = await _call(hemicycle, "POST", path, moderator, NEW)
+    assert status == 403 and reply["error"]["code"] == "forbidden"
+    status, reply = await _call(hemicycle, "POST", path, None, NEW)
+    assert status == 401
+    status, reply = await _call(hemicycle, "PATCH", f"/api/sessions/{hemicycle.live_session}", moderator, {})
+    assert status == 403
