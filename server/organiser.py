@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
-from .agenda import SESSION_FIELDS, AgendaError, _session
+from .agenda import SESSION_FIELDS, AgendaError, _session, parse_agenda
 from .api import _int_param, _json_object, _principal
 from .db.session_store import SessionEdit, SessionStore
-from .domain.errors import Forbidden, InvalidInput
+from .domain.errors import Forbidden, InvalidInput, UnsupportedMediaType
 from .domain.model import Principal, SessionInfo, iso
 from .domain.roles import Permission
 from .keys import CORE_KEY, HUB_KEY
@@ -122,8 +122,53 @@ async def delete_session(request: web.Request) -> web.Response:
     return web.json_response({"deleted": deleted})
 
 
+AGENDA_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "application/json")
+_FILE_NAME = re.compile(r"[\w.-]{1,64}")
+
+
+async def _agenda_bytes(request: web.Request) -> bytes:
+    """The uploaded file. The API's body limit (64 KiB, some 300 sessions) holds here too, and the body was
+    read within HEMICYCLE_HTTP_READ_SECONDS before the handler ran (api.body_in_time); a larger agenda
+    goes through `hemicycle import-agenda`."""
+    if request.content_type not in AGENDA_TYPES:
+        raise UnsupportedMediaType(
+            f"send the agenda as {' or '.join(AGENDA_TYPES)}, not {request.content_type[:64] or 'nothing'}",
+            details={"field": "Content-Type"},
+        )
+    return await request.read()
+
+
+async def import_agenda(request: web.Request) -> web.Response:
+    """POST /api/events/{event_id}/agenda: an agenda file, as `hemicycle import-agenda` reads it."""
+    event_id = _int_param(request, "event_id")
+    principal = await _admin_of(request, event_id)
+    name = request.query.get("name", "agenda")
+    name = name if _FILE_NAME.fullmatch(name) else "agenda"
+    raw = await _agenda_bytes(request)
+    core = request.app[CORE_KEY]
+    event = await core.store.get_event(event_id)
+    try:
+        agenda = parse_agenda(raw, name, timezone=event.timezone)
+    except AgendaError as exc:
+        raise InvalidInput(str(exc), code="invalid_agenda") from None
+    slug = agenda.event.get("slug")
+    if slug and slug != event.slug:
+        raise InvalidInput(
+            f"{name}: the file is for the event {slug!r}, not {event.slug!r}", code="invalid_agenda"
+        )
+    created, updated = await core.store.upsert_sessions(event_id, agenda.sessions)
+    await request.app[SESSIONS_KEY].record_import(
+        principal, event_id, {"file": name, "created": created, "updated": updated}
+    )
+    sessions = await core.store.list_sessions(event_id)
+    return web.json_response(
+        {"created": created, "updated": updated, "sessions": [s.public() for s in sessions]}
+    )
+
+
 def add_routes(app: web.Application) -> None:
     app[SESSIONS_KEY] = SessionStore(app[CORE_KEY].store)
     app.router.add_post("/api/events/{event_id}/sessions", create_session)
     app.router.add_patch("/api/sessions/{session_id}", update_session)
     app.router.add_delete("/api/sessions/{session_id}", delete_session)
+    app.router.add_post("/api/events/{event_id}/agenda", import_agenda)

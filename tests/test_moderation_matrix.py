@@ -110,6 +110,7 @@ ALLOWED_ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/api/events/{event_id}/sessions"): frozenset({ADMIN}),
     ("PATCH", "/api/sessions/{session_id}"): frozenset({ADMIN}),
     ("DELETE", "/api/sessions/{session_id}"): frozenset({ADMIN}),
+    ("POST", "/api/events/{event_id}/agenda"): frozenset({ADMIN}),
     # The stored transcript is part of the record: its captioner, moderators and the administrator.
     ("GET", "/api/sessions/{session_id}/transcript"): frozenset({ADMIN, MODERATOR, CAPTIONER}),
     # Media over HTTP: publishing the room feed (WHIP) is the AV desk's; watching (WHEP), the ICE servers and

@@ -117,3 +117,63 @@ async def test_only_the_events_administrator(hemicycle: Running) -> None:
     assert status == 401
     status, reply = await _call(hemicycle, "PATCH", f"/api/sessions/{hemicycle.live_session}", moderator, {})
     assert status == 403
+
+
+AGENDA = """\
+event: {slug: wsis-demo}
+sessions:
+  - ref: side-1
+    title: Open data in parliaments
+    room: Room 4
+    starts_at: 2030-05-28T09:00:00
+    ends_at: 2030-05-28T10:00:00
+"""
+
+
+async def _upload(
+    running: Running, token: str | None, body: bytes, content_type: str = "application/yaml"
+) -> tuple[int, dict[str, Any]]:
+    headers = {"Content-Type": content_type}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    url = f"{running.url}/api/events/{running.event_id}/agenda?name=agenda.yaml"
+    async with aiohttp.ClientSession() as http, http.post(url, headers=headers, data=body) as response:
+        return response.status, await response.json()
+
+
+async def test_agenda_upload_has_the_command_lines_rules(hemicycle: Running) -> None:
+    admin = await hemicycle.staff_token(Role.ADMIN)
+    event = await hemicycle.core.store.get_event(hemicycle.event_id)
+    agenda = AGENDA.replace("wsis-demo", event.slug)
+    before = await _count(hemicycle)
+    hostile = "a: &a [x, x, x]\nb: &b [*a, *a, *a]\nc: [*b, *b, *b]\n"
+    unknown_field = agenda.replace("Room 4", "Room 4\n    speaker: B").encode()
+    refusals: list[tuple[bytes, str, int, str]] = [
+        (hostile.encode(), "application/yaml", 422, "invalid_agenda"),
+        (b"x" * (64 * 1024 + 1), "application/yaml", 413, "payload_too_large"),
+        (agenda.encode(), "text/plain", 415, "unsupported_media_type"),
+        (
+            agenda.replace("Room 4", "Room 4\n    speaker: B").encode(),
+            "application/yaml",
+            422,
+            "invalid_agenda",
+        ),
+        (AGENDA.encode(), "application/yaml", 422, "invalid_agenda"),  # another event's file
+    ]
+    for body, content_type, status, code in refusals:
+        got, reply = await _upload(hemicycle, admin, body, content_type)
+        assert (got, reply["error"]["code"]) == (status, code), reply
+    # The same message as `hemicycle import-agenda` would print, naming the file and the line.
+    got, reply = await _upload(hemicycle, admin, unknown_field)
+    assert reply["error"]["message"] == "agenda.yaml, line 3 (session 1): unknown field 'speaker'"
+    assert await _count(hemicycle) == before
+    moderator = await hemicycle.staff_token(Role.MODERATOR)
+    assert (await _upload(hemicycle, moderator, agenda.encode()))[0] == 403
+
+    got, reply = await _upload(hemicycle, admin, agenda.encode())
+    assert got == 200 and (reply["created"], reply["updated"]) == (1, 0), reply
+    added = next(s for s in reply["sessions"] if s["ref"] == "side-1")
+    assert added["starts_at"] == "2030-05-28T07:00:00Z"  # Geneva time, the event's zone
+    got, reply = await _upload(hemicycle, admin, agenda.encode())
+    assert (reply["created"], reply["updated"]) == (0, 1)
+    assert await _count(hemicycle) == before + 1

@@ -134,3 +134,12 @@ class SessionStore:
                 select(m.Session.waiting_room).where(m.Session.id == session_id)
             )
             return value
+
+    async def record_import(self, actor: Principal, event_id: int, details: dict[str, Any]) -> None:
+        """Audit an agenda file imported from the administrator's page (Store.upsert_sessions stored it)."""
+        async with self._sessions() as tx, tx.begin():
+            tx.add(
+                self.store._audit(
+                    actor, "agenda.import", f"event:{event_id}", details, None, event_id=event_id
+                )
+            )
