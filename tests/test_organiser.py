@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+from playwright.async_api import Browser, expect
 
 from server.domain.roles import Role
 
+from .browser import link, open_page, real_errors
 from .helpers import Running
 
 NEW = {
@@ -177,3 +179,46 @@ async def test_agenda_upload_has_the_command_lines_rules(hemicycle: Running) -> 
     got, reply = await _upload(hemicycle, admin, agenda.encode())
     assert (reply["created"], reply["updated"]) == (0, 1)
     assert await _count(hemicycle) == before + 1
+
+
+async def test_the_administrators_page_adds_changes_and_deletes_a_session(
+    hemicycle: Running, browser: Browser
+) -> None:
+    errors: list[str] = []
+    page = await open_page(browser, await link(hemicycle, Role.ADMIN), errors)
+    form = page.get_by_test_id("session-form")
+    await form.get_by_label("Title", exact=True).fill("Gender and the digital divide")
+    await form.get_by_label("Room", exact=True).fill("Room 5")
+    await form.get_by_label("Starts", exact=True).fill("2030-05-29T09:30")
+    await form.get_by_label("Ends", exact=True).fill("2030-05-29T11:00")
+    await form.get_by_label("French").check()
+    await form.get_by_test_id("session-save").click()
+    item = page.get_by_test_id("session-item").filter(has_text="Gender and the digital divide")
+    await expect(item).to_contain_text("Room 5")
+    stored = next(
+        s for s in await hemicycle.core.store.list_sessions(hemicycle.event_id) if s.room == "Room 5"
+    )
+    assert stored.starts_at.isoformat() == "2030-05-29T07:30:00+00:00"  # typed in Geneva time
+    assert stored.languages == ("en", "fr")
+
+    await item.get_by_test_id("edit-session").click()
+    await expect(form.get_by_label("Starts", exact=True)).to_have_value("2030-05-29T09:30")
+    await form.get_by_label("Title", exact=True).fill("Gender, youth and the digital divide")
+    await form.get_by_test_id("session-save").click()
+    item = page.get_by_test_id("session-item").filter(has_text="Gender, youth and the digital divide")
+    await expect(item).to_have_count(1)
+
+    # A refusal is shown next to the form, and nothing changes.
+    await form.get_by_label("Title", exact=True).fill("Backwards")
+    await form.get_by_label("Starts", exact=True).fill("2030-05-29T12:00")
+    await form.get_by_label("Ends", exact=True).fill("2030-05-29T11:00")
+    await form.get_by_test_id("session-save").click()
+    await expect(form).to_contain_text("must be after starts_at")
+
+    await item.get_by_test_id("delete-session").click()
+    dialog = page.get_by_test_id("delete-dialog")
+    await dialog.get_by_role("button", name="Delete").click()
+    await expect(item).to_have_count(0)
+    assert stored.id not in {s.id for s in await hemicycle.core.store.list_sessions(hemicycle.event_id)}
+    # The browser logs the refused request itself (422); nothing else went wrong.
+    assert [e for e in real_errors(errors) if "status of 422" not in e] == [], errors
