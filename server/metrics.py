@@ -199,12 +199,34 @@ def _relays(hub: Hub) -> dict[int, Any]:
     return relays
 
 
+class Retiring:
+    """Counts summed over things that come and go (peers): what a departed one had counted stays counted,
+    so the totals only grow, as Prometheus counters must. Counted after its last scrape, a departed peer's
+    tail is lost: a small undercount, never a reset."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, Tally[tuple[str, ...]]] = {}
+        self._retired: Tally[tuple[str, ...]] = Tally()
+
+    def total(self, current: dict[str, Tally[tuple[str, ...]]]) -> Tally[tuple[str, ...]]:
+        for gone in self._last.keys() - current.keys():
+            self._retired.update(self._last[gone])
+        self._last = current
+        total = Tally(self._retired)
+        for counts in current.values():
+            total.update(counts)
+        return total
+
+
 class HubCollector(Collector):
     """What the hub and the relay hold, read when Prometheus scrapes."""
 
     def __init__(self, hub: Hub, metrics: Metrics) -> None:
         self.hub = hub
         self.metrics = metrics
+        self._forwarded = Retiring()
+        self._received = Retiring()
+        self._dropped = Retiring()
 
     def collect(self) -> Iterable[Metric]:
         hub = self.hub
@@ -272,6 +294,57 @@ class HubCollector(Collector):
             ),
         )
         yield forwarding
+
+        forwarded: dict[str, Tally[tuple[str, ...]]] = {}
+        received: dict[str, Tally[tuple[str, ...]]] = {}
+        dropped: dict[str, Tally[tuple[str, ...]]] = {}
+        for peer in peers:
+            if peer.role == "view":
+                forwarded[peer.id] = Tally(
+                    {(kind,): getattr(track, "sent_packets", 0) for kind, track in peer.tracks.items()}
+                )
+            else:
+                counts: Tally[tuple[str, ...]] = Tally()
+                for kind, feed in peer.feeds.items():
+                    counts[(kind, "packets")] += feed.stats.packets
+                    counts[(kind, "bytes")] += feed.stats.bytes
+                received[peer.id] = counts
+            drops = getattr(peer, "drops", None)
+            if drops is not None:
+                dropped[peer.id] = Tally({(reason,): count for reason, count in drops.counts.items()})
+        sent = CounterMetricFamily(
+            "hemicycle_relay_packets_forwarded",
+            "RTP packets the relays wrote to viewers, by kind (audio, video)",
+            labels=["kind"],
+        )
+        for (kind,), count in sorted(self._forwarded.total(forwarded).items()):
+            sent.add_metric([kind], count)
+        yield sent
+        packets = CounterMetricFamily(
+            "hemicycle_relay_packets_received",
+            "RTP packets the relays received from publishers",
+            labels=["kind"],
+        )
+        size = CounterMetricFamily(
+            "hemicycle_relay_bytes_received", "RTP bytes the relays received from publishers", labels=["kind"]
+        )
+        for (kind, what), count in sorted(self._received.total(received).items()):
+            (packets if what == "packets" else size).add_metric([kind], count)
+        yield packets
+        yield size
+        lost = CounterMetricFamily(
+            "hemicycle_relay_packets_dropped",
+            "Packets the relays dropped, by reason (too_long, unknown_ssrc, ...: server/media/seams.py)",
+            labels=["reason"],
+        )
+        for (reason,), count in sorted(self._dropped.total(dropped).items()):
+            lost.add_metric([reason], count)
+        yield lost
+        yield CounterMetricFamily(
+            "hemicycle_turn_credentials_issued",
+            "Time-limited TURN credentials handed to participants",
+            getattr(hub.media.service, "turn_credentials_issued", 0),
+        )
 
 
 def _source_kind(source: str) -> str:

@@ -19,10 +19,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from server.domain.roles import Role
+from server.media_http import MEDIA_KEY
 
 from .conftest import make_settings, run_app
-from .helpers import Running, free_port
+from .helpers import Running, eventually, free_port
+from .media_peers import Publisher, Viewer
 from .services import _unavailable
+from .test_media_http import post
 
 TOKEN = "metrics-token-" + "m" * 24
 
@@ -189,3 +192,52 @@ async def test_a_real_prometheus_scrapes_the_server(measured: Running, prometheu
         assert float(lag[0]["value"][1]) > 0
         queries = await series("hemicycle_db_query_duration_seconds_count")
         assert float(queries[0]["value"][1]) > 0
+
+
+@pytest.fixture
+async def relayed(tmp_path: Path) -> AsyncIterator[Running]:
+    settings = make_settings(
+        tmp_path,
+        metrics_token=TOKEN,
+        turn_urls=("turn:turn.example.org:3478?transport=udp",),
+        turn_secret="shared-turn-secret",
+    )
+    async for running in run_app(settings):
+        yield running
+
+
+def _viewers(running: Running) -> int:
+    relay = running.server.app[MEDIA_KEY].relay(running.live_session)
+    return 0 if relay is None else sum(peer.role == "view" for peer in relay.peers.values())
+
+
+async def test_relay_series_count_what_is_forwarded(relayed: Running) -> None:
+    """A WHIP publisher and a WHEP viewer: sources, viewers, packets in and out, and TURN credentials."""
+    base = f"{relayed.url}/api/sessions/{relayed.live_session}"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    publisher, viewer = Publisher(), Viewer()
+    try:
+        av = await relayed.staff_token(Role.AV)
+        status, _, answer = await post(f"{base}/whip", await publisher.offer(), av)
+        assert status == 201, answer
+        await publisher.accept(answer)
+        attendee = (await relayed.register())["token"]
+        status, _, answer = await post(f"{base}/whep", await viewer.offer(), attendee)
+        assert status == 201, answer
+        await viewer.accept(answer)
+        await eventually(lambda: viewer.frames["video"] >= 5, timeout=15)
+        _, body, _ = await _scrape(relayed.url, auth)
+        assert _sample(body, "hemicycle_relay_sessions") == 1
+        assert _sample(body, "hemicycle_relay_sources", kind="room") == 1
+        assert _sample(body, "hemicycle_relay_viewers", kind="room") == 1
+        forwarded = _sample(body, "hemicycle_relay_packets_forwarded_total", kind="video") or 0
+        assert forwarded >= 5
+        assert (_sample(body, "hemicycle_relay_bytes_received_total", kind="video") or 0) > 0
+        assert (_sample(body, "hemicycle_turn_credentials_issued_total") or 0) >= 2
+    finally:
+        await viewer.close()
+        await publisher.close()
+    # The viewer gone, what it was sent stays counted.
+    await eventually(lambda: _viewers(relayed) == 0, timeout=15)
+    _, body, _ = await _scrape(relayed.url, auth)
+    assert (_sample(body, "hemicycle_relay_packets_forwarded_total", kind="video") or 0) >= forwarded
