@@ -1,0 +1,252 @@
+"""Debian's nginx, with the shipped deploy/nginx/hemicycle.conf, in front of two `hemicycle serve` processes
+sharing PostgreSQL and Redis: both transports work through it, long-polling stays on one process, the
+client's address reaches the server, and losing a process (kill -9) costs its attendees a reconnection, not
+their state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import socketio
+from sqlalchemy import func, select
+
+from bench.cluster import Nginx
+from server.db import models
+from server.db.engine import create_engine, migrate
+from server.db.store import Store
+from server.demo import seed_demo
+from server.domain.roles import Role
+from server.domain.sessions import SessionState
+from server.service import Hemicycle
+from server.tokens import TokenService
+
+from .conftest import make_settings
+from .helpers import REGISTRATION, SECRET, Client, eventually, free_port, mint
+from .test_multiprocess import _wait_healthy
+
+HAND = {"type": "statement", "language": "en"}
+
+
+@dataclass
+class Cluster:
+    nginx: Nginx
+    processes: list[subprocess.Popen[bytes]]
+    core: Hemicycle
+    event_id: int
+    session_id: int
+    clients: list[Client] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.nginx.url
+
+    async def attendee_token(self, index: int) -> str:
+        registration = {**REGISTRATION, "display_name": f"Attendee {index}"}
+        _, token, _ = await self.core.register(self.event_id, registration)
+        return token
+
+    async def instance_of(self, participant_id: int) -> str:
+        """The process (instance id) holding a participant's connection."""
+        async with self.core.store.engine.connect() as connection:
+            found = await connection.scalar(
+                select(models.Presence.instance_id).where(
+                    models.Presence.participant_id == participant_id,
+                    models.Presence.session_id == self.session_id,
+                )
+            )
+        assert found, f"participant {participant_id} has no presence"
+        return str(found)
+
+    async def process_of(self, instance_id: str) -> subprocess.Popen[bytes]:
+        async with self.core.store.engine.connect() as connection:
+            pid = await connection.scalar(
+                select(models.Instance.pid).where(models.Instance.id == instance_id)
+            )
+        return next(p for p in self.processes if p.pid == pid)
+
+
+@pytest.fixture
+async def cluster(
+    nginx_path: str, pg_database_url: str, fresh_redis_url: str, tmp_path: Path
+) -> AsyncIterator[Cluster]:
+    engine = create_engine(pg_database_url)
+    await migrate(engine)
+    settings = make_settings(tmp_path, pg_database_url).resolved()
+    core = Hemicycle(settings, Store(engine), TokenService(SECRET))
+    await seed_demo(core.store)
+    event = (await core.store.list_events())[0]
+    session = next(s for s in await core.store.list_sessions(event.id) if s.state is SessionState.LIVE)
+    env = {
+        **os.environ,
+        "DATABASE_URL": pg_database_url,
+        "REDIS_URL": fresh_redis_url,
+        "HEMICYCLE_SECRET": SECRET,
+        "HEMICYCLE_DATA_DIR": str(tmp_path),
+        "HEMICYCLE_HEARTBEAT_SECONDS": "1",
+        "HEMICYCLE_LOG_LEVEL": "WARNING",
+        "HEMICYCLE_WAITING_ROOM": "off",
+        "HEMICYCLE_PROXY_HEADERS": "on",
+    }
+    processes: list[subprocess.Popen[bytes]] = []
+    ports = [free_port() for _ in range(2)]
+    nginx = Nginx(nginx_path, tmp_path / "nginx", free_port(), [f"127.0.0.1:{port}" for port in ports])
+    result: Cluster | None = None
+    try:
+        for index, port in enumerate(ports):
+            log = (tmp_path / f"server-{index}.log").open("wb")
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        for port, process in zip(ports, processes, strict=True):
+            await _wait_healthy(f"http://127.0.0.1:{port}", process)
+        nginx.start()
+        result = Cluster(nginx, processes, core, event.id, session.id)
+        yield result
+    finally:
+        if result is not None:
+            await asyncio.gather(*(_hang_up(c) for c in result.clients), return_exceptions=True)
+        nginx.stop()
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        await engine.dispose()
+
+
+@dataclass
+class Attendee(Client):
+    """A client through the proxy, on one transport, with the web client's `route` balancing key (or none:
+    then it is kept on its process by its address), reconnecting by itself as a page does."""
+
+    transport: str = "websocket"
+    route: str | None = None
+    token: str = ""
+    participant_id: int = 0
+    http: aiohttp.ClientSession | None = None
+
+    async def connect(self, token: str | None, session_id: Any, **auth: Any) -> None:
+        url = self.url if self.route is None else f"{self.url}/?route={self.route}"
+        payload = {"token": token, "session_id": session_id, **auth}
+        await self.sio.connect(url, auth=payload, transports=[self.transport], wait_timeout=10)
+
+    def welcomes(self) -> list[Any]:
+        return self.received("welcome")
+
+
+def _client(
+    url: str, *, transport: str, route: str | None, address: str | None = None, reconnect: bool = False
+) -> Attendee:
+    options: dict[str, Any] = {"reconnection": reconnect}
+    if reconnect:
+        options.update(reconnection_delay=0.2, reconnection_delay_max=1, randomization_factor=0.5)
+    http = None
+    if address is not None:
+        # From another loopback address: nginx sees it as the client's, and keys long-polling by it.
+        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(address, 0)))
+        options["http_session"] = http
+    return Attendee(url, sio=socketio.AsyncClient(**options), transport=transport, route=route, http=http)
+
+
+async def _hang_up(client: Client) -> None:
+    """Close without waiting: python-socketio's polling client would wait out its last long poll (25 s)."""
+    client.sio.reconnection = False
+    if client.sio.connected or client.sio.eio.state == "connected":
+        await client.sio.eio.disconnect(abort=True)
+    if isinstance(client, Attendee) and client.http is not None:
+        await client.http.close()
+
+
+async def _join(cluster: Cluster, clients: list[Attendee]) -> None:
+    async def one(client: Attendee) -> None:
+        await client.connect(client.token, cluster.session_id)
+        welcome = await client.wait_for("welcome", timeout=15)
+        client.participant_id = welcome["me"]["id"]
+
+    await asyncio.gather(*(one(c) for c in clients))
+
+
+async def test_both_transports_through_nginx_are_sticky_and_see_the_other_process(cluster: Cluster) -> None:
+    moderator = _client(cluster.url, transport="websocket", route="moderator")
+    cluster.clients.append(moderator)
+    await moderator.connect(await mint(cluster.core, Role.MODERATOR, cluster.session_id), cluster.session_id)
+    await moderator.wait_for("welcome")
+
+    # Registered through nginx from addresses of their own: the server must record those, not nginx's.
+    attendees: list[Attendee] = []
+    addresses: dict[int, str] = {}
+    for index in range(16):
+        address = f"127.0.0.{10 + index}"
+        async with (
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(address, 0))) as http,
+            http.post(
+                f"{cluster.url}/api/events/{cluster.event_id}/participants",
+                json={**REGISTRATION, "display_name": f"Attendee {index}"},
+            ) as response,
+        ):
+            assert response.status == 201, await response.text()
+            registered = await response.json()
+        addresses[registered["participant"]["id"]] = address
+        # Half on each transport; two polling clients send no route and are kept together by address.
+        transport = "websocket" if index % 2 == 0 else "polling"
+        route = None if index in (1, 3) else f"page-{index}"
+        attendee = _client(cluster.url, transport=transport, route=route, address=address)
+        attendee.token = registered["token"]
+        attendees.append(attendee)
+    cluster.clients.extend(attendees)
+
+    async with cluster.core.store.engine.connect() as connection:
+        origins = dict(
+            (
+                await connection.execute(
+                    select(models.ParticipantOrigin.participant_id, models.ParticipantOrigin.address)
+                )
+            ).all()
+        )
+    assert origins == addresses
+
+    await _join(cluster, attendees)
+    assert {a.sio.transport() for a in attendees} == {"websocket", "polling"}
+    instances = {a.participant_id: await cluster.instance_of(a.participant_id) for a in attendees}
+    assert len(set(instances.values())) == 2, "the attendees are spread over both processes"
+
+    # Hands raised on both processes reach everyone, on both transports, with each raiser's place.
+    raisers = [
+        next(a for a in attendees if instances[a.participant_id] == i) for i in set(instances.values())
+    ]
+    raisers += [a for a in attendees if a.transport == "polling" and a not in raisers][:2]
+    entries = []
+    for raiser in raisers:
+        reply = await raiser.call("hand:raise", HAND)
+        assert reply["ok"], reply
+        entries.append(reply["data"]["entry"]["id"])
+    for client in [moderator, *attendees]:
+        await client.wait_for("floor", lambda f: f["length"] == len(raisers), timeout=10)
+    for place, (raiser, entry_id) in enumerate(zip(raisers, entries, strict=True), start=1):
+        await raiser.wait_place(entry_id, place, timeout=10)
+
+    # Long-polling stayed on its process through all of this: no client lost its connection or rejoined.
+    for attendee in attendees:
+        assert attendee.sio.connected and len(attendee.welcomes()) == 1
+        reply = await attendee.call("queue:get", {})
+        assert reply["ok"] and reply["data"]["floor"]["length"] == len(raisers)
+    assert "error" not in {name for a in attendees for name, _ in a.events}
