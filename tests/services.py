@@ -30,9 +30,9 @@ Environment variables (all optional):
     CI never passes green while silently running less than the full suite.
 
 Fixtures: ``postgres_url`` and ``redis_url`` (session), ``pg_database_url`` and ``fresh_redis_url`` (one per
-test), ``chromium_path`` and ``nginx_path`` (session). They are synchronous so that sync and async tests of any
-event-loop scope can use them; tests that use them are marked ``postgres``, ``redis``, ``browser`` or ``nginx``
-automatically.
+test), ``chromium_path`` and ``nginx_path`` (session). They are synchronous so that sync and async tests of
+any event-loop scope can use them; tests that use them are marked ``postgres``, ``redis``, ``browser`` or
+``nginx`` automatically.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -178,7 +177,10 @@ async def _hang_up(client: Client) -> None:
 
 async def _join(cluster: Cluster, clients: list[Attendee]) -> None:
     async def one(client: Attendee) -> None:
-        await client.connect(client.token, cluster.session_id)
+        try:
+            await client.connect(client.token, cluster.session_id)
+        except socketio.exceptions.ConnectionError as exc:
+            raise AssertionError(f"refused: {client.connect_error}") from exc
         welcome = await client.wait_for("welcome", timeout=15)
         client.participant_id = welcome["me"]["id"]
 
@@ -250,3 +252,125 @@ async def test_both_transports_through_nginx_are_sticky_and_see_the_other_proces
         reply = await attendee.call("queue:get", {})
         assert reply["ok"] and reply["data"]["floor"]["length"] == len(raisers)
     assert "error" not in {name for a in attendees for name, _ in a.events}
+
+
+async def _post_questions(client: Attendee, count: int, acknowledged: list[int], sent: list[str]) -> None:
+    """Questions posted while a process dies: each is sent once, never retried, as the page does."""
+    for k in range(count):
+        text = f"Question {k} from participant {client.participant_id} during the failover"
+        if not client.sio.connected:
+            await eventually(lambda: client.sio.connected, timeout=20)
+        sent.append(text)
+        try:
+            reply = await client.call("question:post", {"text": text}, timeout=5)
+        except (socketio.exceptions.TimeoutError, socketio.exceptions.BadNamespaceError):
+            continue  # unacknowledged: it may or may not have been stored, but never twice
+        if reply.get("ok"):
+            acknowledged.append(reply["data"]["question"]["id"])
+        await asyncio.sleep(0.3)
+
+
+async def test_a_process_killed_costs_its_attendees_a_reconnection_not_their_state(cluster: Cluster) -> None:
+    moderator = _client(cluster.url, transport="websocket", route="moderator", reconnect=True)
+    cluster.clients.append(moderator)
+    moderator.token = await mint(cluster.core, Role.MODERATOR, cluster.session_id)
+    attendees = [
+        _client(cluster.url, transport=("websocket", "polling")[i % 2], route=f"kill-{i}", reconnect=True)
+        for i in range(24)
+    ]
+    cluster.clients.extend(attendees)
+    for index, attendee in enumerate(attendees):
+        attendee.token = await cluster.attendee_token(index)
+    await _join(cluster, [moderator, *attendees])
+    instances = {a.participant_id: await cluster.instance_of(a.participant_id) for a in attendees}
+
+    # Six hands up, the first one holds the floor; six others have asked a question.
+    raisers, askers, busy = attendees[:6], attendees[6:12], attendees[12:18]
+    entries = []
+    for raiser in raisers:
+        reply = await raiser.call("hand:raise", HAND)
+        assert reply["ok"], reply
+        entries.append(reply["data"]["entry"]["id"])
+    granted = await moderator.call("floor:grant", {"entry_id": entries[0]})
+    assert granted["ok"], granted
+    speaker = raisers[0]
+    asked: dict[int, int] = {}
+    for asker in askers:
+        reply = await asker.call("question:post", {"text": f"A question from {asker.participant_id}"})
+        assert reply["ok"], reply
+        asked[asker.participant_id] = reply["data"]["question"]["id"]
+
+    # The process holding the speaker dies without a word, while attendees on both processes post questions.
+    doomed = instances[speaker.participant_id]
+    moved = [a for a in attendees if instances[a.participant_id] == doomed]
+    stayed = [a for a in attendees if instances[a.participant_id] != doomed]
+    assert stayed, "the attendees are spread over both processes"
+    acknowledged: list[int] = []
+    sent: list[str] = []
+    posting = [asyncio.ensure_future(_post_questions(c, 3, acknowledged, sent)) for c in busy]
+    await asyncio.sleep(0.2)
+    (await cluster.process_of(doomed)).kill()
+
+    # Everyone it held is back, on the other process, within seconds; nobody else had to reconnect.
+    await eventually(lambda: all(len(a.welcomes()) >= 2 for a in moved), timeout=30)
+    for attendee in moved:
+        async with cluster.core.store.engine.connect() as connection:
+            now_on = await connection.scalars(
+                select(models.Presence.instance_id).where(
+                    models.Presence.participant_id == attendee.participant_id,
+                    models.Presence.instance_id != doomed,
+                )
+            )
+            assert now_on.all(), f"participant {attendee.participant_id} is not on the surviving process"
+    assert all(len(a.welcomes()) == 1 for a in stayed if a.sio.connected)
+    await asyncio.gather(*posting)
+
+    # Their place in line, the floor and their questions came back with them.
+    for attendee in moved:
+        welcome = attendee.welcomes()[-1]
+        if attendee in raisers:
+            mine = welcome["mine"]
+            index = raisers.index(attendee)
+            assert mine["entry"]["id"] == entries[index]
+            if attendee is speaker:
+                assert mine["entry"]["state"] == "speaking"
+            else:
+                assert mine["place"] == index, mine
+        if attendee in askers:
+            own = [q["id"] for q in welcome["my_questions"]["questions"]]
+            assert own.count(asked[attendee.participant_id]) == 1
+    # The moderator's console works: the whole queue, the floor still held, and a question approved.
+    await eventually(lambda: moderator.sio.connected, timeout=20)
+    reply = await moderator.call("queue:get", {})
+    assert reply["ok"], reply
+    assert [e["id"] for e in reply["data"]["queue"]["queue"]] == entries[1:]
+    assert reply["data"]["queue"]["speaking"]["id"] == entries[0]
+    approved = await moderator.call(
+        "question:moderate", {"question_id": next(iter(asked.values())), "action": "approve"}
+    )
+    assert approved["ok"], approved
+
+    # Nothing acknowledged is lost, nothing is stored twice.
+    async with cluster.core.store.engine.connect() as connection:
+        hands = dict(
+            (
+                await connection.execute(
+                    select(models.Intervention.participant_id, func.count())
+                    .where(models.Intervention.session_id == cluster.session_id)
+                    .group_by(models.Intervention.participant_id)
+                )
+            ).all()
+        )
+        questions = (
+            await connection.execute(
+                select(models.Question.id, models.Question.text).where(
+                    models.Question.session_id == cluster.session_id
+                )
+            )
+        ).all()
+    assert hands == {r.participant_id: 1 for r in raisers}
+    texts = [text for _, text in questions]
+    assert len(texts) == len(set(texts)), "a question was stored twice"
+    assert set(acknowledged) <= {question_id for question_id, _ in questions}
+    assert set(texts) - {f"A question from {a.participant_id}" for a in askers} <= set(sent)
+    assert len(acknowledged) >= len(busy), "the posters kept working through the failover"
