@@ -158,6 +158,16 @@ def test_nginx_keeps_polling_sticky_and_passes_websockets() -> None:
     assert not any("non_idempotent" in d for d in directives if d.startswith("proxy_next_upstream"))
 
 
+def test_nginx_limits_new_connections_per_page_not_per_address() -> None:
+    """A page in a reconnect loop is held back; a venue behind one address is not (the key has the route)."""
+    directives = _nginx_directives(_nginx_site())
+    zone = next(d for d in directives if d.startswith("limit_req_zone "))
+    assert zone.split()[1] == "$hemicycle_handshake"
+    assert any(d.startswith("limit_req zone=") for d in directives)
+    assert "limit_req_status 429" in directives
+    assert '"~^:/socket\\.io/" "$binary_remote_addr$arg_route"' in directives
+
+
 def test_hemicycle_uses_postgresql_and_redis(compose: dict[str, Any]) -> None:
     environment = _environment(_service(compose, "hemicycle"))
     assert environment["DATABASE_URL"].startswith("postgresql+asyncpg://")

@@ -10,6 +10,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,6 +253,25 @@ async def test_both_transports_through_nginx_are_sticky_and_see_the_other_proces
         reply = await attendee.call("queue:get", {})
         assert reply["ok"] and reply["data"]["floor"]["length"] == len(raisers)
     assert "error" not in {name for a in attendees for name, _ in a.events}
+
+
+async def test_a_page_reconnecting_in_a_loop_is_held_back_by_nginx_alone(cluster: Cluster) -> None:
+    """Handshakes beyond a burst per address and route get 429 from nginx; everyone else connects as usual."""
+    statuses: Counter[int] = Counter()
+    handshake = f"{cluster.url}/socket.io/?EIO=4&transport=polling&route=looping-page"
+    async with aiohttp.ClientSession() as http:
+        for _ in range(40):
+            async with http.get(handshake) as response:
+                statuses[response.status] += 1
+        assert statuses[200] >= 1 and statuses[429] >= 10, statuses
+        async with http.get(handshake) as response:
+            assert response.status == 429
+            assert (await response.json())["error"]["code"] == "rate_limited"
+    other = _client(cluster.url, transport="polling", route="another-page")
+    other.token = await cluster.attendee_token(1)
+    cluster.clients.append(other)
+    await _join(cluster, [other])
+    assert (await other.call("queue:get", {}))["ok"]
 
 
 async def _post_questions(client: Attendee, count: int, acknowledged: list[int], sent: list[str]) -> None:
