@@ -267,7 +267,7 @@ async def test_a_page_reconnecting_in_a_loop_is_held_back_by_nginx_alone(cluster
         async with http.get(handshake) as response:
             assert response.status == 429
             assert (await response.json())["error"]["code"] == "rate_limited"
-    other = _client(cluster.url, transport="polling", route="another-page")
+    other = _client(cluster.url, transport="websocket", route="another-page")
     other.token = await cluster.attendee_token(1)
     cluster.clients.append(other)
     await _join(cluster, [other])
