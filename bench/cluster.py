@@ -115,10 +115,10 @@ class Nginx:
         )
         if checked.returncode != 0:
             raise ClusterError(f"nginx refuses the configuration: {checked.stderr.strip()}")
-        log = (self.prefix / "nginx.out").open("wb")
-        self.popen = subprocess.Popen(
-            [*command, "-g", "daemon off;"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        with (self.prefix / "nginx.out").open("wb") as log:
+            self.popen = subprocess.Popen(
+                [*command, "-g", "daemon off;"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + timeout
         while not _port_open(self.port):
             if self.popen.poll() is not None or time.monotonic() > deadline:
