@@ -7,6 +7,7 @@ their state.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -31,8 +32,8 @@ from server.domain.sessions import SessionState
 from server.service import Hemicycle
 from server.tokens import TokenService
 
-from .conftest import make_settings
-from .helpers import REGISTRATION, SECRET, Client, eventually, free_port, mint
+from .conftest import make_settings, run_app
+from .helpers import REGISTRATION, SECRET, Client, Running, eventually, free_port, mint
 from .test_multiprocess import _wait_healthy
 
 HAND = {"type": "statement", "language": "en"}
@@ -394,3 +395,45 @@ async def test_a_process_killed_costs_its_attendees_a_reconnection_not_their_sta
     assert set(acknowledged) <= {question_id for question_id, _ in questions}
     assert set(texts) - {f"A question from {a.participant_id}" for a in askers} <= set(sent)
     assert len(acknowledged) >= len(busy), "the posters kept working through the failover"
+
+
+@pytest.fixture
+async def trusting_a_proxy(tmp_path: Path) -> AsyncIterator[Running]:
+    async for running in run_app(make_settings(tmp_path, proxy_headers=True)):
+        yield running
+
+
+async def test_a_proxy_that_drops_the_client_address_is_reported_once(
+    trusting_a_proxy: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With HEMICYCLE_PROXY_HEADERS=on, requests without X-Forwarded-For are served as before (with the
+    connection's address), and the misconfiguration is logged once as a warning, not once per request."""
+    running = trusting_a_proxy
+    caplog.set_level(logging.WARNING)
+    for index in range(3):
+        await running.register(display_name=f"Behind a careless proxy {index}")
+    said = [r for r in caplog.records if "X-Forwarded-For" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelno == logging.WARNING, said
+    assert not [r for r in caplog.records if r.levelno > logging.WARNING]
+
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{running.url}/api/events/{running.event_id}/participants",
+            json={**REGISTRATION, "display_name": "Behind a careful proxy"},
+            headers={"X-Forwarded-For": "198.51.100.23"},
+        ) as response,
+    ):
+        assert response.status == 201
+        registered = await response.json()
+    async with running.core.store.engine.connect() as connection:
+        origins = dict(
+            (
+                await connection.execute(
+                    select(models.ParticipantOrigin.participant_id, models.ParticipantOrigin.address)
+                )
+            ).all()
+        )
+    assert origins[registered["participant"]["id"]] == "198.51.100.23"
+    assert sorted(set(origins.values())) == ["127.0.0.1", "198.51.100.23"]
+    assert len([r for r in caplog.records if "X-Forwarded-For" in r.getMessage()]) == 1
