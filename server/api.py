@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import re
+import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -243,7 +244,26 @@ def _client_address(request: web.Request) -> str | None:
         last = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
         if last:
             return last[:64]
+        _warn_without_forwarded_for(request)
     return request.remote
+
+
+# Servers (applications) that have said once that a request came without X-Forwarded-For.
+_WARNED_WITHOUT_FORWARDED_FOR: weakref.WeakSet[web.Application] = weakref.WeakSet()
+
+
+def _warn_without_forwarded_for(request: web.Request) -> None:
+    """Once per server: a proxy that drops the client's address (or a client that bypasses it) would make
+    every registration look as if it came from one address, the proxy's, and a ban on that address flag
+    everyone. Once, because it is the same misconfiguration on every request."""
+    if request.app in _WARNED_WITHOUT_FORWARDED_FOR:
+        return
+    _WARNED_WITHOUT_FORWARDED_FOR.add(request.app)
+    log.warning(
+        "HEMICYCLE_PROXY_HEADERS is on but a request from %s has no X-Forwarded-For: check that the proxy "
+        "sets it and that clients reach the server only through the proxy (said once)",
+        request.remote,
+    )
 
 
 async def register(request: web.Request) -> web.Response:

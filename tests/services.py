@@ -20,6 +20,8 @@ Environment variables (all optional):
     Redis server to use, ``redis://host:port/0``.
 ``HEMICYCLE_CHROMIUM``
     Path of the Chromium (or Chrome) binary for browser tests.
+``HEMICYCLE_NGINX``
+    Path of the nginx binary for the load-balancer tests.
 ``HEMICYCLE_TEST_NO_PROBE=1``
     Do not look at the standard local ports: start throwaway servers instead. This is how the start-up
     path itself is tested.
@@ -28,9 +30,9 @@ Environment variables (all optional):
     CI never passes green while silently running less than the full suite.
 
 Fixtures: ``postgres_url`` and ``redis_url`` (session), ``pg_database_url`` and ``fresh_redis_url`` (one per
-test), ``chromium_path`` and ``firefox_path`` (session). They are synchronous so that sync and async tests of
-any event-loop scope can use them; tests that use them are marked ``postgres``, ``redis``, ``browser`` or
-``firefox`` automatically.
+test), ``chromium_path``, ``firefox_path``, ``gstreamer_python`` and ``nginx_path`` (session). They are
+synchronous so that sync and async tests of any event-loop scope can use them; tests that use them are marked
+``postgres``, ``redis``, ``browser``, ``firefox``, ``gstreamer`` or ``nginx`` automatically.
 """
 
 from __future__ import annotations
@@ -228,6 +230,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         "chromium_path": "browser",
         "gstreamer_python": "gstreamer",
         "firefox_path": "firefox",
+        "nginx_path": "nginx",
     }
     for item in items:
         names = getattr(item, "fixturenames", ())
@@ -828,3 +831,29 @@ def gstreamer_python(request: pytest.FixtureRequest) -> str:
     if explicit:
         _misconfigured("HEMICYCLE_GST_PYTHON", "; ".join(reasons))
     _unavailable("GStreamer", f"{'; '.join(reasons)} (apt-get install {GSTREAMER_PACKAGES})")
+
+
+# --------------------------------------------------------------------------------------------------------
+# nginx
+
+
+@pytest.fixture(scope="session")
+def nginx_path(request: pytest.FixtureRequest) -> str:
+    """Path of an nginx binary (Debian's lives in /usr/sbin, often not on a user's PATH)."""
+    tracker = request.config.stash[_TRACKER]
+    explicit = os.environ.get("HEMICYCLE_NGINX", "").strip()
+    if explicit:
+        found = shutil.which(explicit)
+        if found is None:
+            _misconfigured("HEMICYCLE_NGINX", f"{explicit!r} is not an executable file")
+        tracker.services.append(f"nginx {found} from HEMICYCLE_NGINX")
+        return found
+    candidates = ("nginx", "/usr/sbin/nginx")
+    for candidate in candidates:
+        if found := shutil.which(candidate):
+            tracker.services.append(f"nginx {found}")
+            return found
+    _unavailable(
+        "nginx",
+        f"none of {', '.join(candidates)} found (apt-get install nginx, or set HEMICYCLE_NGINX)",
+    )

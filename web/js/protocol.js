@@ -1145,6 +1145,18 @@ export class HemicycleClient extends EventTarget {
       // once (tryAllTransports), and if it stalls, later attempts start with polling (see connect_error).
       transports: ['websocket', 'polling'],
       tryAllTransports: true,
+      // When a server process is lost, all of its attendees (thousands at a session's opening) drop at the
+      // same moment. The first attempt waits 1 s ± 90% (0.1 to 1.9 s, evenly spread), so the surviving
+      // processes take the crowd in over two seconds instead of in one burst, and nobody waits long; each
+      // later attempt doubles (still ± 90%), up to 8 s, for a service that is down a while.
+      reconnectionDelay: 1000,
+      randomizationFactor: 0.9,
+      reconnectionDelayMax: 8000,
+      // A key, random per page, that a load balancer in front of several processes keeps all requests of
+      // this page together by (deploy/nginx): long-polling needs every request of a connection on the process
+      // that holds it, and keying by address alone would put a whole venue behind one NAT on one process.
+      // The server ignores it.
+      query: { route: Math.random().toString(36).slice(2, 12) },
     };
     const socket = this.#baseUrl ? this.#io(this.#baseUrl, options) : this.#io(options);
     this.#socket = socket;
