@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import hmac
+import logging
 import time
 from collections import Counter as Tally
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -38,6 +39,8 @@ from .keys import HUB_KEY, SETTINGS_KEY
 
 if TYPE_CHECKING:
     from signaling.hub import Hub
+
+log = logging.getLogger(__name__)
 
 LAG_INTERVAL_SECONDS = 0.25
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -178,6 +181,10 @@ class Metrics:
                 questions = await hub.desk.state(session_id)
             except HemicycleError:
                 continue  # deleted meanwhile
+            except Exception:
+                # The database is out of reach: the other series still go out (its errors are counted).
+                log.warning("metrics: could not read session %s", session_id, exc_info=True)
+                continue
             states[queue.session.state.value] += 1
             self.queue_length.labels(str(session_id)).set(len(queue.queued))
             tally = Tally((q.state.value, q.stage.value) for q in questions.questions)
