@@ -110,6 +110,20 @@ class Metrics:
             ["state"],
             registry=r,
         )
+        self.broadcasts = Counter(
+            "hemicycle_broadcasts",
+            "Messages sent to a session's room or its staff room, by event",
+            ["event"],
+            registry=r,
+        )
+        self.broadcast_spacing = Histogram(
+            "hemicycle_broadcast_spacing_seconds",
+            "Time between two broadcasts of one event to one room (coalescing spaces them out)",
+            ["event"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 15.0, 60.0),
+            registry=r,
+        )
+        self._last_broadcast: dict[tuple[str, str], float] = {}
         # Refusals over HTTP (429); the Socket.IO ones are counted by the hub (see HubCollector).
         self.http_refusals = 0
         self._gc_started: float | None = None
@@ -148,6 +162,18 @@ class Metrics:
             event.remove(sync, "handle_error", failed)
 
         return stop
+
+    def broadcast(self, event: str, room: str) -> None:
+        """A message to a room (signaling/wsdirect.py): the session-wide and staff ones, and their spacing."""
+        parts = room.split(":")
+        if len(parts) > 3 or (len(parts) == 3 and parts[2] != "staff"):
+            return  # one participant's room: not a broadcast
+        self.broadcasts.labels(event).inc()
+        now = time.monotonic()
+        last = self._last_broadcast.get((event, room))
+        self._last_broadcast[(event, room)] = now
+        if last is not None:
+            self.broadcast_spacing.labels(event).observe(now - last)
 
     # -- the process ------------------------------------------------------------------------------
 
@@ -428,10 +454,12 @@ def attach(app: web.Application, engine: AsyncEngine) -> None:
 
     async def running(app: web.Application) -> AsyncIterator[None]:
         metrics.registry.register(HubCollector(app[HUB_KEY], metrics))
+        app[HUB_KEY].sio.on_room_emit = metrics.broadcast
         unwatch = metrics.watch_engine(engine)
         gc.callbacks.append(metrics.on_gc)
         lag = asyncio.create_task(metrics.watch_loop(), name="hemicycle-loop-lag")
         yield
+        app[HUB_KEY].sio.on_room_emit = None
         lag.cancel()
         await asyncio.gather(lag, return_exceptions=True)
         gc.callbacks.remove(metrics.on_gc)

@@ -94,6 +94,9 @@ async def test_the_series_follow_what_happens(measured: Running) -> None:
     assert _sample(body, "hemicycle_relay_sessions") is not None
     assert _sample(body, "hemicycle_relay_viewers", kind="room") == 0
     assert (_sample(body, "hemicycle_event_loop_lag_seconds_count") or 0) > 0
+    # The hand and the question were broadcast to the session (floor, questions) and its staff (queue).
+    assert (_sample(body, "hemicycle_broadcasts_total", event="queue") or 0) >= 1
+    assert (_sample(body, "hemicycle_broadcasts_total", event="floor") or 0) >= 1
     route = "/api/events/{event_id}/participants"
     assert _sample(body, "hemicycle_http_requests_total", route=route, method="POST", status="201") == 2
     await moderator.close()
