@@ -18,7 +18,7 @@ from aiohttp import web
 from .agenda import SESSION_FIELDS, AgendaError, _session, parse_agenda
 from .api import _int_param, _json_object, _principal
 from .db.session_store import SessionEdit, SessionStore
-from .domain.errors import Forbidden, InvalidInput, UnsupportedMediaType
+from .domain.errors import Forbidden, InvalidInput, NotFound, UnsupportedMediaType
 from .domain.model import Principal, SessionInfo, iso
 from .domain.roles import Permission
 from .keys import CORE_KEY, HUB_KEY
@@ -52,6 +52,21 @@ def _edit(item: dict[str, Any], timezone: str) -> SessionEdit:
 
 def _reply(session: SessionInfo, waiting_room: bool | None, status: int = 200) -> web.Response:
     return web.json_response({"session": {**session.public(), "waiting_room": waiting_room}}, status=status)
+
+
+async def _session_of_admin(request: web.Request) -> tuple[Principal, SessionInfo]:
+    """The caller, an administrator, and the session of their event named in the path. Checked in this order
+    so that nothing tells whether a session exists to anyone but its event's administrators."""
+    session_id = _int_param(request, "session_id")
+    principal, _ = await _principal(request)
+    principal.require(Permission.EVENT_MANAGE)
+    try:
+        session = await request.app[CORE_KEY].store.get_session(session_id)
+    except NotFound:
+        session = None
+    if session is None or session.event_id != principal.event_id:
+        raise NotFound(f"there is no session {session_id}", code="unknown_session")
+    return principal, session
 
 
 async def _admin_of(request: web.Request, event_id: int) -> Principal:
@@ -95,10 +110,9 @@ def _as_fields(session: SessionInfo, waiting_room: bool | None, timezone: str) -
 
 async def update_session(request: web.Request) -> web.Response:
     """PATCH /api/sessions/{session_id}: change the fields sent; the others stay as they are."""
-    session_id = _int_param(request, "session_id")
+    principal, current = await _session_of_admin(request)
+    session_id = current.id
     core = request.app[CORE_KEY]
-    current = await core.store.get_session(session_id)
-    principal = await _admin_of(request, current.event_id)
     body = await _json_object(request)
     if not body:
         raise InvalidInput("send at least one field to change")
@@ -113,11 +127,9 @@ async def update_session(request: web.Request) -> web.Response:
 
 async def delete_session(request: web.Request) -> web.Response:
     """DELETE /api/sessions/{session_id}: a session that is not live, and all it recorded."""
-    session_id = _int_param(request, "session_id")
+    principal, current = await _session_of_admin(request)
     core = request.app[CORE_KEY]
-    current = await core.store.get_session(session_id)
-    principal = await _admin_of(request, current.event_id)
-    session = await request.app[SESSIONS_KEY].delete(principal, session_id)
+    session = await request.app[SESSIONS_KEY].delete(principal, current.id)
     deleted = {"id": session.id, "title": session.title, "at": iso(core.store.clock())}
     return web.json_response({"deleted": deleted})
 

@@ -119,6 +119,12 @@ async def test_only_the_events_administrator(hemicycle: Running) -> None:
     assert status == 401
     status, reply = await _call(hemicycle, "PATCH", f"/api/sessions/{hemicycle.live_session}", moderator, {})
     assert status == 403
+    # Without an administrator's token, an existing session and a missing one get the same answer.
+    for session_id in (hemicycle.live_session, 999):
+        status, reply = await _call(hemicycle, "DELETE", f"/api/sessions/{session_id}", None)
+        assert (status, reply["error"]["code"]) == (401, "token_missing")
+        status, reply = await _call(hemicycle, "DELETE", f"/api/sessions/{session_id}", moderator)
+        assert (status, reply["error"]["code"]) == (403, "forbidden")
 
 
 AGENDA = """\
