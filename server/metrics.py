@@ -124,6 +124,8 @@ class Metrics:
             registry=r,
         )
         self._last_broadcast: dict[tuple[str, str], float] = {}
+        # One scrape at a time: refresh() clears the per-session gauges, then fills them across awaits.
+        self.scraping = asyncio.Lock()
         # Refusals over HTTP (429); the Socket.IO ones are counted by the hub (see HubCollector).
         self.http_refusals = 0
         self._gc_started: float | None = None
@@ -434,12 +436,12 @@ async def scrape(request: web.Request) -> web.StreamResponse:
         response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
     metrics = request.app[METRICS_KEY]
-    await metrics.refresh(request.app[HUB_KEY])
     # The format the scraper asks for: OpenMetrics for Prometheus, the classic text format otherwise.
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))
-    return web.Response(
-        body=encode(metrics.registry), headers={"Content-Type": content_type, "Cache-Control": "no-store"}
-    )
+    async with metrics.scraping:
+        await metrics.refresh(request.app[HUB_KEY])
+        body = encode(metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
 
 
 METRICS_KEY: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
