@@ -45,6 +45,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     media_http.add_routes(app)
     app[media_http.MEDIA_KEY] = hub.media.service
     hub.media.service.nudge = media_http.make_nudge(app)
+    hub.media.service.upstream = media_http.make_upstream(app)
     hub.attach(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -21,11 +21,13 @@ from aiohttp import web
 from . import api
 from .domain.errors import Forbidden
 from .domain.model import Principal
+from .domain.sessions import SessionState
 from .keys import CORE_KEY
 from .media.errors import MediaError
 from .media.relay import MAX_SDP_BYTES, Peer, SessionRelay
 from .media.service import HEALTH_VIEWERS, Elsewhere, MediaService
 from .service import Hemicycle
+from .tokens import RELAY_SCOPE
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +105,19 @@ async def forward(
         ) from None
 
 
-async def _relay_or_forward(request: web.Request, session_id: int) -> SessionRelay | web.Response:
+async def _relay_or_forward(
+    request: web.Request, session_id: int, view: str | None = None
+) -> SessionRelay | web.Response:
+    """The relay that serves the request here, or the origin's answer to it (``view``: a viewer's source,
+    served by an edge relay here when the origin runs elsewhere). Requests about an existing resource go to
+    this process's relay when it holds the resource."""
     core = request.app[CORE_KEY]
-    located = await request.app[MEDIA_KEY].locate(session_id)
+    media = request.app[MEDIA_KEY]
+    resource_id = request.match_info.get("resource_id")
+    local = media.relay(session_id)
+    if resource_id is not None and local is not None and resource_id in local.peers:
+        return local
+    located = await (media.locate(session_id) if view is None else media.locate_view(session_id, view))
     if isinstance(located, SessionRelay):
         return located
     if FORWARDED_HEADER in request.headers:
@@ -202,7 +214,7 @@ async def whep(request: web.Request) -> web.StreamResponse:
         int(raw_participant) if raw_participant else None,
     )
     offer = await _offer(request)
-    relay = await _relay_or_forward(request, session_id)
+    relay = await _relay_or_forward(request, session_id, view=source)
     if isinstance(relay, web.Response):
         return relay
     peer = await media.view(
@@ -236,7 +248,9 @@ async def switch_channel(request: web.Request) -> web.StreamResponse:
         raise MediaError(
             "send exactly one field: channel", code="invalid_input", details={"field": "channel"}
         )
-    peer = request.app[MEDIA_KEY].set_channel(relay, principal, request.match_info["resource_id"], channel)
+    peer = await request.app[MEDIA_KEY].set_channel(
+        relay, principal, request.match_info["resource_id"], channel
+    )
     return web.json_response(peer.public())
 
 
@@ -327,6 +341,80 @@ async def floor_moved(request: web.Request) -> web.StreamResponse:
     return web.Response(status=204)
 
 
+# -- edge relays pull sources from the origin -------------------------------------------------------
+
+# An edge waits this long for the origin's answer: past it, its viewer hears relay_unreachable, not silence.
+PULL_TIMEOUT = aiohttp.ClientTimeout(total=5)
+
+
+def pull_path(session_id: int) -> str:
+    return f"/api/sessions/{session_id}/media/pull"
+
+
+def make_upstream(app: web.Application) -> Callable[[int, str, str], Awaitable[str]]:
+    """How this process's edge relays ask a session's origin for a link: WHEP with a service credential."""
+
+    async def upstream(session_id: int, source: str, offer: str) -> str:
+        core = app[CORE_KEY]
+        owner = await app[MEDIA_KEY].owners.owner(session_id)
+        if owner is None or owner.instance_id == core.instance_id:
+            raise MediaError("the session's origin relay is moving", code="relay_unreachable", status=503)
+        token, _ = core.tokens.issue_service(
+            scope=RELAY_SCOPE, session_id=session_id, instance_id=core.instance_id
+        )
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": SDP_TYPE}
+        try:
+            async with app[FORWARD_KEY].post(
+                owner.base_url + pull_path(session_id),
+                data=offer.encode(),
+                headers=headers,
+                params={"source": source},
+                timeout=PULL_TIMEOUT,
+            ) as response:
+                body = await response.text()
+                if response.status == 201:
+                    return body
+        except (aiohttp.ClientError, TimeoutError):
+            body = ""
+        log.warning(
+            "the origin relay of session %s at %s refused a link of %s", session_id, owner.base_url, source
+        )
+        raise MediaError(
+            f"the media relay of this session runs on {owner.instance_id}, which did not serve it",
+            code="relay_unreachable",
+            status=503,
+            details={"owner": owner.instance_id, "answer": body[:200]},
+        )
+
+    return upstream
+
+
+async def pull(request: web.Request) -> web.StreamResponse:
+    """An edge relay on another process pulls one source of this origin: refused to anyone else."""
+    core = request.app[CORE_KEY]
+    token = request.headers.get("Authorization", "").partition(" ")[2]
+    claims = core.tokens.verify_service(token, RELAY_SCOPE)
+    session_id = api._int_param(request, "session_id")
+    if claims.session_id != session_id:
+        raise Forbidden("this credential is for another session", code="forbidden")
+    session = await core.store.get_session(session_id)
+    if session.state is SessionState.ENDED:
+        raise MediaError("the session has ended", code="session_ended", status=409)
+    relay = request.app[MEDIA_KEY].origin(session_id)
+    if relay is None:
+        raise MediaError("this process is not the session's origin relay", code="not_origin", status=409)
+    source = request.query.get("source", "")
+    if len(source) > 32:
+        raise MediaError("source is not valid", code="invalid_source")
+    peer = await relay.pull(await _offer(request), source, claims.instance_id)
+    return web.Response(
+        status=201,
+        text=peer.answer,
+        content_type=SDP_TYPE,
+        headers={"Location": resource_path(session_id, peer.id)},
+    )
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_post("/api/sessions/{session_id}/whip", whip)
@@ -338,3 +426,4 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/sessions/{session_id}/media/ice", ice_config)
     r.add_get("/api/sessions/{session_id}/media/health", health)
     r.add_post("/api/sessions/{session_id}/media/floor", floor_moved)
+    r.add_post("/api/sessions/{session_id}/media/pull", pull)

@@ -27,6 +27,7 @@ from server.domain.sessions import SessionState
 from server.service import Hemicycle
 
 from . import relay as r
+from .edge import EdgeRelay, Upstream, needed_links
 from .errors import MediaError
 from .ice import ice_servers, rtc_configuration
 
@@ -76,6 +77,10 @@ class MediaService:
         self.notifier: MediaNotifier = NullMediaNotifier()
         self._floor_state = floor_state
         self._relays: dict[int, r.SessionRelay] = {}
+        # Edge relays: sessions whose origin runs elsewhere, with viewers here.
+        self._edges: dict[int, EdgeRelay] = {}
+        # Pulls a source from the origin (set by server.media_http): without it, views are handed over.
+        self.upstream: Upstream | None = None
         self._claiming: dict[int, asyncio.Lock] = {}
         self._task: asyncio.Task[None] | None = None
         self._byte_marks: dict[str, tuple[float, int]] = {}
@@ -102,9 +107,10 @@ class MediaService:
             if task is not None:
                 task.cancel()
         await asyncio.gather(*(t for t in [self._task, *self._background] if t), return_exceptions=True)
-        for relay in list(self._relays.values()):
+        for relay in [*self._relays.values(), *self._edges.values()]:
             await relay.close()
         self._relays.clear()
+        self._edges.clear()
         self._holders.clear()
         try:
             await self.owners.release_all(self.core.instance_id)
@@ -112,12 +118,33 @@ class MediaService:
             log.exception("could not release this process's media relays")
 
     def relay(self, session_id: int) -> r.SessionRelay | None:
-        """This process's relay for the session, if it runs one."""
+        """This process's relay for the session (its origin, or an edge of it), if it runs one."""
+        return self._relays.get(session_id) or self._edges.get(session_id)
+
+    def origin(self, session_id: int) -> r.SessionRelay | None:
+        """The session's origin relay, if it runs in this process."""
         return self._relays.get(session_id)
 
     @property
     def peer_count(self) -> int:
-        return sum(len(relay.peers) for relay in self._relays.values())
+        return sum(len(relay.peers) for relay in [*self._relays.values(), *self._edges.values()])
+
+    async def locate_view(self, session_id: int, source: str) -> r.SessionRelay | Elsewhere:
+        """Where a viewer of ``source`` is served: this process's origin or edge relay when it can, else
+        the origin's process (green rooms stay there: a device check crosses no other process)."""
+        located = await self.locate(session_id)
+        if isinstance(located, r.SessionRelay) or self.upstream is None or source.startswith("greenroom"):
+            return located
+        edge = self._edges.get(session_id)
+        if edge is None:
+            edge = self._edges[session_id] = EdgeRelay(
+                session_id,
+                self._configuration,
+                self.settings.media_connect_seconds,
+                self.upstream,
+                on_stopped=functools.partial(self._peer_stopped, session_id),
+            )
+        return edge
 
     async def locate(self, session_id: int) -> r.SessionRelay | Elsewhere:
         """This process's relay for the session, claimed if no live process runs it, or where it runs."""
@@ -257,7 +284,14 @@ class MediaService:
     ) -> r.Peer:
         if channel is not None and channel not in r.CHANNELS:
             raise MediaError(f"channel must be one of: {', '.join(r.CHANNELS)}", code="invalid_channel")
-        peer = await relay.view(offer, source, principal.participant.id, channel, audio_only, tag)
+        if isinstance(relay, EdgeRelay):
+            kinds = r.offered_kinds(r.parse_offer(offer), wanted="receive")
+            if audio_only:
+                kinds = [k for k in kinds if k != "video"]
+            async with relay.holding(needed_links(source, channel, kinds)):
+                peer = await relay.view(offer, source, principal.participant.id, channel, audio_only, tag)
+        else:
+            peer = await relay.view(offer, source, principal.participant.id, channel, audio_only, tag)
         self._hold(relay, peer, principal)
         return peer
 
@@ -277,10 +311,14 @@ class MediaService:
         self.own_peer(relay, principal, resource_id)
         return await relay.stop(resource_id)
 
-    def set_channel(
+    async def set_channel(
         self, relay: r.SessionRelay, principal: Principal, resource_id: str, channel: str
     ) -> r.Peer:
-        self.own_peer(relay, principal, resource_id)
+        peer = self.own_peer(relay, principal, resource_id)
+        if isinstance(relay, EdgeRelay) and channel in r.CHANNELS and peer.role == "view":
+            # The new language's link first (pulled if no other viewer here hears it), then the switch.
+            async with relay.holding(needed_links(peer.source, channel, ["audio"])):
+                return relay.set_channel(resource_id, channel)
         return relay.set_channel(resource_id, channel)
 
     def report(
@@ -355,6 +393,9 @@ class MediaService:
 
     async def participant_gone(self, session_id: int, participant_id: int) -> None:
         """Removed or banned: everything they publish or view in the session ends now."""
+        edge = self._edges.get(session_id)
+        if edge is not None:
+            edge.stop_now(edge.of_participant(participant_id), "removed")
         relay = self._relays.get(session_id)
         if relay is not None:
             relay.stop_now(relay.of_participant(participant_id), "removed")
@@ -375,6 +416,16 @@ class MediaService:
                         self.notifier.media_health(session_id, await self.health(relay))
                 except Exception:
                     log.exception("media upkeep of session %s failed", session_id)
+            for session_id, edge in list(self._edges.items()):
+                try:
+                    if edge.empty:
+                        del self._edges[session_id]
+                        await edge.close()
+                    else:
+                        # Removals, bans and the session's end hold for viewers here as on the origin.
+                        await self.reconcile(edge)
+                except Exception:
+                    log.exception("media upkeep of the edge of session %s failed", session_id)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         async def run() -> None:
@@ -439,4 +490,24 @@ class MediaService:
             }
         for key in [k for k in self._byte_marks if k.split("/")[0] not in relay.peers]:
             del self._byte_marks[key]
-        return {"session_id": relay.session_id, "sources": sources, "viewers": viewers}
+        return {
+            "session_id": relay.session_id,
+            "sources": sources,
+            "viewers": viewers,
+            **self._tiers(relay),
+        }
+
+    def _tiers(self, relay: r.SessionRelay) -> dict[str, Any]:
+        """Which process this is, whether it is the origin or an edge, and the state of its relay links:
+        on the origin one per source per edge process, on an edge one per source pulled."""
+        if isinstance(relay, EdgeRelay):
+            links = [link.public() for link in relay.links.values()]
+            tier = "edge"
+        else:
+            links = [
+                {"source": p.source, "edge": p.tag, "connection": p.pc.connectionState}
+                for p in relay.peers.values()
+                if p.role == "link"
+            ]
+            tier = "origin"
+        return {"process": self.core.instance_id, "tier": tier, "links": links}
