@@ -25,7 +25,7 @@ from server.service import Hemicycle
 from server.tokens import RELAY_SCOPE, TokenService
 
 from .conftest import make_settings
-from .helpers import SECRET, Running, eventually, free_port, mint, register_at
+from .helpers import SECRET, Client, Running, eventually, free_port, mint, register_at
 from .media_peers import Publisher, Viewer
 from .test_multiprocess import _wait_healthy
 
@@ -236,3 +236,95 @@ async def eventually_async(check: Any, timeout: float) -> None:
     while not await check():
         assert loop.time() < deadline, "the condition never held"
         await asyncio.sleep(0.2)
+
+
+async def quiet(viewer: Viewer, kind: str, timeout: float = 6.0, still: float = 0.8) -> None:
+    """Wait until ``viewer`` stops receiving ``kind``: no new frame for ``still`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    count, since = viewer.frames[kind], loop.time()
+    while loop.time() - since < still:
+        assert loop.time() < deadline, f"{kind} kept coming"
+        await asyncio.sleep(0.05)
+        if viewer.frames[kind] != count:
+            count, since = viewer.frames[kind], loop.time()
+
+
+async def test_floor_mute_removal_and_the_end_hold_at_edges(cluster: Cluster) -> None:
+    url_a, url_b, url_c = cluster.urls
+    core, session_id = cluster.core, cluster.session_id
+    av = await mint(core, Role.AV, session_id)
+    room, voice = Publisher(), Publisher()
+    on_b, on_c = Viewer(), Viewer()
+    clients: list[Client] = []
+    try:
+        await cluster.whip(url_a, av, room)
+        moderator = Client(url_a)
+        speaker = Client(url_a)
+        watcher = Client(url_c)
+        clients += [moderator, speaker, watcher]
+        await moderator.connect(await mint(core, Role.MODERATOR, session_id), session_id)
+        speaker_token = await cluster.attendee(url_a, "Amina Diallo")
+        await speaker.connect(speaker_token, session_id)
+        watcher_registered = await register_at(
+            url_c,
+            cluster.event_id,
+            display_name="Disruptive Person",
+            affiliation="Nowhere",
+            stakeholder_group="civil_society",
+            country="FR",
+        )
+        await watcher.connect(watcher_registered["token"], session_id)
+        for client in clients:
+            await client.wait_for("welcome")
+
+        entry = (await speaker.call("hand:raise", {"type": "statement", "language": "en"}))["data"]["entry"]
+        assert (await moderator.call("floor:grant", {"entry_id": entry["id"]}))["ok"]
+        published = await speaker.call("media:publish", {"source": "speaker", "sdp": await voice.offer()})
+        assert published["ok"], published
+        await voice.accept(published["data"]["sdp"])
+        speaker_id = published["data"]["participant_id"]
+
+        # The speaker's viewer on B (an edge), the room's viewer on C (another edge, over Socket.IO).
+        await cluster.whep(url_b, await cluster.attendee(url_b, "Viewer B"), on_b, source="speaker")
+        subscribed = await watcher.call("media:subscribe", {"source": "room", "sdp": await on_c.offer()})
+        assert subscribed["ok"] and "owner" not in subscribed["data"], subscribed
+        await on_c.accept(subscribed["data"]["sdp"])
+        await eventually(lambda: on_b.frames["video"] >= 5 and on_b.frames["audio"] >= 5, timeout=20)
+        await eventually(lambda: on_c.frames["video"] >= 5, timeout=20)
+
+        # A mute on A: the edge's viewer sees and hears nothing more of the speaker; unmuted, again.
+        muted = await moderator.call(
+            "participant:mute", {"participant_id": speaker_id, "audio": True, "video": True}
+        )
+        assert muted["ok"], muted
+        await quiet(on_b, "video")
+        await quiet(on_b, "audio")
+        unmuted = await moderator.call(
+            "participant:mute", {"participant_id": speaker_id, "audio": False, "video": False}
+        )
+        assert unmuted["ok"], unmuted
+        frames = on_b.frames["video"]
+        await eventually(lambda: on_b.frames["video"] > frames + 5, timeout=10)
+
+        # The floor revoked: nothing of the speaker reaches B any more.
+        assert (await moderator.call("floor:end", {"entry_id": entry["id"], "revoke": True}))["ok"]
+        await quiet(on_b, "video")
+
+        # A removal decided on A ends the viewing on C, whose edge checks its viewers every second.
+        removed = await moderator.call(
+            "participant:remove", {"participant_id": watcher_registered["participant"]["id"], "reason": "x"}
+        )
+        assert removed["ok"], removed
+        stopped = await watcher.wait_for("media:stopped", timeout=5)
+        assert stopped["reason"] == "removed" and stopped["resource_id"] == subscribed["data"]["resource_id"]
+
+        # The session ends: the edges end their viewers too (their connections close).
+        ended = await moderator.call("session:set_state", {"state": "ended"})
+        assert ended["ok"], ended
+        await eventually(lambda: on_b.pc.connectionState in ("closed", "failed"), timeout=5)
+    finally:
+        for client in clients:
+            await client.close()
+        for peer in (on_b, on_c, room, voice):
+            await peer.close()
