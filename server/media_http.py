@@ -117,7 +117,14 @@ async def _relay_or_forward(
     local = media.relay(session_id)
     if resource_id is not None and local is not None and resource_id in local.peers:
         return local
-    located = await (media.locate(session_id) if view is None else media.locate_view(session_id, view))
+    placed = FORWARDED_HEADER in request.headers
+    if resource_id is not None and resource_id in media.placed:
+        located: SessionRelay | Elsewhere = media.placed[resource_id]
+    elif view is None:
+        located = await media.locate(session_id)
+    else:
+        # A viewer handed here by a full process is served here: placement was decided there.
+        located = await media.locate_view(session_id, view, placed=placed)
     if isinstance(located, SessionRelay):
         return located
     if FORWARDED_HEADER in request.headers:
@@ -141,6 +148,9 @@ async def _relay_or_forward(
         request.headers.get("Content-Type"),
         dict(request.query),
     )
+    if view is not None and status == 201:
+        # Its DELETE and channel switches come here too (the Location is relative): they follow it there.
+        media.remember_placed(headers.get("Location", "").rsplit("/", 1)[-1], located)
     return web.Response(status=status, body=data, headers=headers)
 
 

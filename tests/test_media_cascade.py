@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +22,9 @@ from server.db.store import Store
 from server.demo import seed_demo
 from server.domain.roles import Role
 from server.domain.sessions import SessionState
+from server.media.placement import Load, place
 from server.service import Hemicycle
+from server.settings import Settings, SettingsError
 from server.tokens import RELAY_SCOPE, TokenService
 
 from .conftest import make_settings
@@ -84,19 +87,22 @@ class Cluster:
             return report
 
 
-@pytest.fixture
-async def cluster(pg_database_url: str, fresh_redis_url: str, tmp_path: Path) -> AsyncIterator[Cluster]:
-    engine = create_engine(pg_database_url)
+@asynccontextmanager
+async def running_cluster(
+    database_url: str, redis_url: str, tmp_path: Path, overrides: list[dict[str, str]]
+) -> AsyncIterator[Cluster]:
+    """Server processes on one database and one Redis, each with its own environment overrides."""
+    engine = create_engine(database_url)
     await migrate(engine)
-    settings = make_settings(tmp_path, pg_database_url).resolved()
+    settings = make_settings(tmp_path, database_url).resolved()
     core = Hemicycle(settings, Store(engine), TokenService(SECRET))
     await seed_demo(core.store)
     event = (await core.store.list_events())[0]
     session = next(s for s in await core.store.list_sessions(event.id) if s.state is SessionState.LIVE)
     env = {
         **os.environ,
-        "DATABASE_URL": pg_database_url,
-        "REDIS_URL": fresh_redis_url,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
         "HEMICYCLE_SECRET": SECRET,
         "HEMICYCLE_DATA_DIR": str(tmp_path),
         "HEMICYCLE_HEARTBEAT_SECONDS": "1",
@@ -106,13 +112,13 @@ async def cluster(pg_database_url: str, fresh_redis_url: str, tmp_path: Path) ->
     processes: list[subprocess.Popen[bytes]] = []
     urls = []
     try:
-        for index in range(3):
+        for index, extra in enumerate(overrides):
             port = free_port()
             log = (tmp_path / f"server-{index}.log").open("wb")
             processes.append(
                 subprocess.Popen(
                     [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                    env=env,
+                    env={**env, **extra},
                     stdout=log,
                     stderr=subprocess.STDOUT,
                 )
@@ -132,6 +138,12 @@ async def cluster(pg_database_url: str, fresh_redis_url: str, tmp_path: Path) ->
             except subprocess.TimeoutExpired:
                 process.kill()
         await engine.dispose()
+
+
+@pytest.fixture
+async def cluster(pg_database_url: str, fresh_redis_url: str, tmp_path: Path) -> AsyncIterator[Cluster]:
+    async with running_cluster(pg_database_url, fresh_redis_url, tmp_path, [{}, {}, {}]) as running:
+        yield running
 
 
 def _links_by_edge(report: dict[str, Any]) -> dict[str, list[str]]:
@@ -328,3 +340,79 @@ async def test_floor_mute_removal_and_the_end_hold_at_edges(cluster: Cluster) ->
             await client.close()
         for peer in (on_b, on_c, room, voice):
             await peer.close()
+
+
+async def test_a_full_process_hands_viewers_to_the_one_with_most_room(
+    pg_database_url: str, fresh_redis_url: str, tmp_path: Path
+) -> None:
+    """A (the origin) forwards 2 streams at most, B 1, C 50: B's second and third viewers go to C."""
+    capacities = [{"HEMICYCLE_MEDIA_MAX_VIEWERS": str(n)} for n in (2, 1, 50)]
+    async with running_cluster(pg_database_url, fresh_redis_url, tmp_path, capacities) as cluster:
+        url_a, url_b, _ = cluster.urls
+        av = await mint(cluster.core, Role.AV, cluster.session_id)
+        room = Publisher()
+        viewers = [Viewer(), Viewer(), Viewer()]
+        client = Client(url_b)
+        try:
+            await cluster.whip(url_a, av, room)
+
+            async def three_known() -> bool:
+                return len((await cluster.health(url_a, av))["processes"]) == 3
+
+            await eventually_async(three_known, timeout=10)
+            await cluster.whep(url_b, await cluster.attendee(url_b, "First"), viewers[0])
+            # B is full: its next viewers (Socket.IO, then WHEP) are served by C, the process with most room.
+            token = await cluster.attendee(url_b, "Second")
+            await client.connect(token, cluster.session_id)
+            await client.wait_for("welcome")
+            reply = await client.call("media:subscribe", {"source": "room", "sdp": await viewers[1].offer()})
+            assert reply["ok"], reply
+            await viewers[1].accept(reply["data"]["sdp"])
+            third = await cluster.attendee(url_b, "Third")
+            location = await cluster.whep(url_b, third, viewers[2])
+            for viewer in viewers:
+                await eventually(lambda v=viewer: v.frames["video"] >= 5, timeout=20)
+
+            def streams(report: dict[str, Any]) -> list[int]:
+                return sorted(p["streams"] for p in report["processes"])
+
+            async def settled() -> bool:
+                # A: 4 links (2 per edge); B: 1 viewer; C: 2 viewers.
+                return streams(await cluster.health(url_a, av)) == [1, 2, 4]
+
+            await eventually_async(settled, timeout=10)
+            edges = _links_by_edge(await cluster.health(url_a, av))
+            assert len(edges) == 2
+            assert reply["data"]["owner"] in edges
+
+            # The WHEP viewer's DELETE, sent where it was made, reaches C, which served it.
+            async with cluster.http.delete(
+                url_b + location, headers={"Authorization": f"Bearer {third}"}
+            ) as response:
+                assert response.status == 200, await response.text()
+
+            async def c_serves_one() -> bool:
+                return streams(await cluster.health(url_a, av)) == [1, 1, 4]
+
+            await eventually_async(c_serves_one, timeout=10)
+        finally:
+            await client.close()
+            for viewer in viewers:
+                await viewer.close()
+            await room.close()
+
+
+def test_placement_rules() -> None:
+    here = Load("b", "http://b", viewers=10, capacity=10)
+    others = [Load("a", "http://a", 5, 10), Load("c", "http://c", 1, 10), Load("d", "http://d", 11, 20)]
+    assert place(Load("b", "http://b", 9, 10), others).instance_id == "b"  # type: ignore[union-attr]
+    assert place(here, others).instance_id == "c"  # type: ignore[union-attr]
+    assert place(here, [Load("a", "http://a", 10, 10)]) is None
+    with pytest.raises(ValueError):
+        Load("x", "http://x", 0, 0)
+
+
+@pytest.mark.parametrize("value", ["0", "20001", "many"])
+def test_capacity_out_of_range_is_refused_at_start(value: str) -> None:
+    with pytest.raises(SettingsError, match="HEMICYCLE_MEDIA_MAX_VIEWERS"):
+        Settings.from_env({"HEMICYCLE_MEDIA_MAX_VIEWERS": value, "HEMICYCLE_SECRET": SECRET}).resolved()

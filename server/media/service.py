@@ -11,6 +11,7 @@ import functools
 import logging
 import statistics
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -30,6 +31,7 @@ from . import relay as r
 from .edge import EdgeRelay, Upstream, needed_links
 from .errors import MediaError
 from .ice import ice_servers, rtc_configuration
+from .placement import Load, place
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,8 @@ VIEW_SOURCES = ("room", "speaker", "greenroom")
 # and automatic ends), and how often health goes out.
 RECONCILE_SECONDS = 1.0
 HEALTH_EVERY = 2
+# Resources handed to other processes that this one remembers, for their DELETE and channel requests.
+MAX_PLACED = 20000
 
 
 class MediaNotifier(Protocol):
@@ -59,6 +63,27 @@ class NullMediaNotifier:
         return None
 
     def media_health(self, session_id: int, report: dict[str, Any]) -> None:
+        return None
+
+
+class LoadBoard(Protocol):
+    """Where processes publish their media load to each other (server.media_load)."""
+
+    async def report(self, load: Load) -> None: ...
+
+    async def others(self) -> list[Load]: ...
+
+    async def forget(self, instance_id: str) -> None: ...
+
+
+class LocalLoads:
+    async def report(self, load: Load) -> None:
+        return None
+
+    async def others(self) -> list[Load]:
+        return []
+
+    async def forget(self, instance_id: str) -> None:
         return None
 
 
@@ -81,6 +106,10 @@ class MediaService:
         self._edges: dict[int, EdgeRelay] = {}
         # Pulls a source from the origin (set by server.media_http): without it, views are handed over.
         self.upstream: Upstream | None = None
+        self.loads: LoadBoard = LocalLoads()
+        # Viewings this process handed to another over WHEP, by resource id: their later requests follow.
+        self.placed: OrderedDict[str, Elsewhere] = OrderedDict()
+        self.capacity = self.settings.media_max_viewers
         self._claiming: dict[int, asyncio.Lock] = {}
         self._task: asyncio.Task[None] | None = None
         self._byte_marks: dict[str, tuple[float, int]] = {}
@@ -113,6 +142,7 @@ class MediaService:
         self._edges.clear()
         self._holders.clear()
         try:
+            await self.loads.forget(self.core.instance_id)
             await self.owners.release_all(self.core.instance_id)
         except Exception:
             log.exception("could not release this process's media relays")
@@ -129,11 +159,40 @@ class MediaService:
     def peer_count(self) -> int:
         return sum(len(relay.peers) for relay in [*self._relays.values(), *self._edges.values()])
 
-    async def locate_view(self, session_id: int, source: str) -> r.SessionRelay | Elsewhere:
-        """Where a viewer of ``source`` is served: this process's origin or edge relay when it can, else
-        the origin's process (green rooms stay there: a device check crosses no other process)."""
+    def remember_placed(self, resource_id: str, target: Elsewhere) -> None:
+        self.placed[resource_id] = target
+        while len(self.placed) > MAX_PLACED:
+            self.placed.popitem(last=False)
+
+    @property
+    def load(self) -> Load:
+        """The streams this process forwards: its viewers, and the links its origins serve to edges."""
+        streams = sum(
+            p.role in ("view", "link")
+            for relay in [*self._relays.values(), *self._edges.values()]
+            for p in relay.peers.values()
+        )
+        return Load(self.core.instance_id, self.settings.internal_url, streams, self.capacity)
+
+    async def locate_view(
+        self, session_id: int, source: str, placed: bool = False
+    ) -> r.SessionRelay | Elsewhere:
+        """Where a viewer of ``source`` is served: this process's origin or edge relay while it has room,
+        else the process with the most room (``placed``: this process was chosen already), else refused.
+        Green rooms stay on the origin: a device check crosses no other process."""
         located = await self.locate(session_id)
-        if isinstance(located, r.SessionRelay) or self.upstream is None or source.startswith("greenroom"):
+        if self.upstream is None or source.startswith("greenroom"):
+            return located
+        if not placed:
+            here = self.load
+            chosen = place(here, await self.loads.others())
+            if chosen is None:
+                raise MediaError(
+                    "every media relay is full: try again in a moment", code="relay_full", status=503
+                )
+            if chosen.instance_id != here.instance_id:
+                return Elsewhere(RelayOwner(session_id, chosen.instance_id, chosen.base_url))
+        if isinstance(located, r.SessionRelay):
             return located
         edge = self._edges.get(session_id)
         if edge is None:
@@ -409,6 +468,10 @@ class MediaService:
         while True:
             await asyncio.sleep(RECONCILE_SECONDS)
             tick += 1
+            try:
+                await self.loads.report(self.load)
+            except Exception:
+                log.exception("publishing this process's media load failed")
             for session_id, relay in list(self._relays.items()):
                 try:
                     await self.reconcile(relay)
@@ -490,11 +553,18 @@ class MediaService:
             }
         for key in [k for k in self._byte_marks if k.split("/")[0] not in relay.peers]:
             del self._byte_marks[key]
+        here = self.load
+        loads = [here, *(load for load in await self.loads.others() if load.instance_id != here.instance_id)]
         return {
             "session_id": relay.session_id,
             "sources": sources,
             "viewers": viewers,
             **self._tiers(relay),
+            # Every live process's forwarded streams (all sessions) and capacity: where viewers can go.
+            "processes": [
+                {"process": load.instance_id, "streams": load.viewers, "capacity": load.capacity}
+                for load in loads
+            ],
         }
 
     def _tiers(self, relay: r.SessionRelay) -> dict[str, Any]:
