@@ -23,6 +23,7 @@ from .domain.errors import Forbidden
 from .domain.model import Principal
 from .domain.sessions import SessionState
 from .keys import CORE_KEY
+from .media.edge import Upstream
 from .media.errors import MediaError
 from .media.relay import MAX_SDP_BYTES, Peer, SessionRelay
 from .media.service import HEALTH_VIEWERS, Elsewhere, MediaService
@@ -361,14 +362,16 @@ def pull_path(session_id: int) -> str:
     return f"/api/sessions/{session_id}/media/pull"
 
 
-def make_upstream(app: web.Application) -> Callable[[int, str, str], Awaitable[str]]:
+def make_upstream(app: web.Application) -> Upstream:
     """How this process's edge relays ask a session's origin for a link: WHEP with a service credential."""
 
-    async def upstream(session_id: int, source: str, offer: str) -> str:
+    async def upstream(session_id: int, source: str, offer: str) -> tuple[str, str]:
         core = app[CORE_KEY]
-        owner = await app[MEDIA_KEY].owners.owner(session_id)
-        if owner is None or owner.instance_id == core.instance_id:
+        owner = await app[MEDIA_KEY].owners.live_owner(session_id, core.presence_ttl)
+        if owner is None:
             raise MediaError("the session's origin relay is moving", code="relay_unreachable", status=503)
+        # The origin may be this very process (it took the session over while this edge had viewers): the
+        # edge then pulls over loopback, and its viewers keep their connections.
         token, _ = core.tokens.issue_service(
             scope=RELAY_SCOPE, session_id=session_id, instance_id=core.instance_id
         )
@@ -383,7 +386,7 @@ def make_upstream(app: web.Application) -> Callable[[int, str, str], Awaitable[s
             ) as response:
                 body = await response.text()
                 if response.status == 201:
-                    return body
+                    return body, owner.instance_id
         except (aiohttp.ClientError, TimeoutError):
             body = ""
         log.warning(

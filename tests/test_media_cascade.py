@@ -416,3 +416,79 @@ def test_placement_rules() -> None:
 def test_capacity_out_of_range_is_refused_at_start(value: str) -> None:
     with pytest.raises(SettingsError, match="HEMICYCLE_MEDIA_MAX_VIEWERS"):
         Settings.from_env({"HEMICYCLE_MEDIA_MAX_VIEWERS": value, "HEMICYCLE_SECRET": SECRET}).resolved()
+
+
+async def test_an_edge_that_dies_leaves_nothing_and_its_viewers_are_served_elsewhere(
+    cluster: Cluster,
+) -> None:
+    url_a, url_b, url_c = cluster.urls
+    av = await mint(cluster.core, Role.AV, cluster.session_id)
+    room = Publisher()
+    lost, again = Viewer(), Viewer()
+    try:
+        await cluster.whip(url_a, av, room)
+        token = await cluster.attendee(url_a, "Wandering Viewer")
+        await cluster.whep(url_b, token, lost)
+        await eventually(lambda: lost.frames["video"] >= 5, timeout=20)
+        (edge_b,) = _links_by_edge(await cluster.health(url_a, av))
+
+        cluster.processes[1].kill()  # B crashes: no goodbye
+        # The client subscribes again by itself, through another process, and has a picture within 3 s.
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        await cluster.whep(url_c, token, again)
+        await eventually(lambda: again.frames["video"] >= 1, timeout=3)
+        assert again.first_frame_at["video"] - asked < 3.0
+
+        # The origin lets go of the dead edge's links once its heartbeat is gone: only C's remain.
+        async def only_c() -> bool:
+            edges = _links_by_edge(await cluster.health(url_a, av))
+            return len(edges) == 1 and edge_b not in edges
+
+        await eventually_async(only_c, timeout=8)
+    finally:
+        for peer in (lost, again, room):
+            await peer.close()
+
+
+async def test_an_origin_that_dies_is_taken_over_and_edges_pull_from_the_new_one(cluster: Cluster) -> None:
+    url_a, url_b, url_c = cluster.urls
+    av = await mint(cluster.core, Role.AV, cluster.session_id)
+    room, back = Publisher(), Publisher()
+    viewer = Viewer()
+    try:
+        await cluster.whip(url_a, av, room)
+        await cluster.whep(url_b, await cluster.attendee(url_b, "Patient Viewer"), viewer)
+        await eventually(lambda: viewer.frames["video"] >= 5, timeout=20)
+
+        cluster.processes[0].kill()  # A, the origin, crashes
+        await room.close()
+        # The AV desk publishes again by itself, through C: refused while A's claim still holds, then C takes
+        # the session over.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 15
+        offer = await back.offer()
+        while True:
+            async with cluster.http.post(
+                f"{url_c}/api/sessions/{cluster.session_id}/whip",
+                data=offer,
+                headers={**SDP, "Authorization": f"Bearer {av}"},
+            ) as response:
+                if response.status == 201:
+                    await back.accept(await response.text())
+                    break
+                body = await response.json()
+                assert body["error"]["code"] in ("relay_unreachable", "relay_moved"), body
+            assert loop.time() < deadline, "no process took the session over"
+            await asyncio.sleep(0.3)
+        returned, frames = loop.time(), viewer.frames["video"]
+
+        # The viewer on B kept its connection; B's edge pulls from C; the picture is back within 3 s.
+        await eventually(lambda: viewer.frames["video"] > frames + 2, timeout=3)
+        assert loop.time() - returned < 3.0
+        assert viewer.pc.connectionState == "connected"
+        origin = await cluster.health(url_c, av)
+        assert origin["tier"] == "origin" and len(_links_by_edge(origin)) == 1
+    finally:
+        for peer in (viewer, room, back):
+            await peer.close()

@@ -33,12 +33,13 @@ from .relay import ROOM, SPEAKER, Peer, SessionRelay, StopListener, channel, lin
 
 log = logging.getLogger(__name__)
 
-# Asks the origin for a link: (session id, source, SDP offer) -> SDP answer. Raises MediaError
-# (``relay_unreachable`` when the origin does not answer).
-Upstream = Callable[[int, str, str], Awaitable[str]]
-# A link that fails is pulled again after this, doubling up to the maximum, while viewers need it.
+# Asks the origin for a link: (session id, source, SDP offer) -> (SDP answer, the origin's process). Raises
+# MediaError (``relay_unreachable`` when no live origin answers).
+Upstream = Callable[[int, str, str], Awaitable[tuple[str, str]]]
+# A link that fails is pulled again after this, doubling up to the maximum, while viewers need it: short, so
+# that viewers see the picture again soon after a new origin takes over.
 RETRY_SECONDS = 0.25
-RETRY_MAX_SECONDS = 2.0
+RETRY_MAX_SECONDS = 1.0
 
 
 @dataclass
@@ -52,9 +53,10 @@ class Link:
     receivers: dict[str, RTCRtpReceiver] = field(default_factory=dict)
     created: float = field(default_factory=time.monotonic)
     closed: bool = False
+    origin: str = ""  # the process it is pulled from
 
     def public(self) -> dict[str, Any]:
-        return {"source": self.source, "connection": self.pc.connectionState}
+        return {"source": self.source, "origin": self.origin, "connection": self.pc.connectionState}
 
 
 def needed_links(source: str, channel_name: str | None, kinds: Iterable[str]) -> set[str]:
@@ -161,7 +163,7 @@ class EdgeRelay(SessionRelay):
                 seams.tap_receiver(transceiver.receiver, functools.partial(feed.on_rtp, link))
                 transceivers[kind] = transceiver
             await pc.setLocalDescription(await pc.createOffer())
-            answer = await self._upstream(self.session_id, source, pc.localDescription.sdp)
+            answer, link.origin = await self._upstream(self.session_id, source, pc.localDescription.sdp)
             try:
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
             except Exception as exc:
@@ -215,6 +217,13 @@ class EdgeRelay(SessionRelay):
             if not self._closed:
                 # The viewers keep their connections; the next try starts from the next failure.
                 self._spawn(self._lost(Link(link.id, link.source, link.pc, closed=True), exc.code))
+
+    def follow(self, origin: str | None) -> None:
+        """The session's live origin is now ``origin`` (None: none yet, the last one died): links pulled
+        from another are let go and pulled again, while the viewers keep their connections."""
+        for link in list(self.links.values()):
+            if link.origin != origin and not link.closed:
+                self._spawn(self._lost(link, "origin_gone"))
 
     async def _close_link(self, link: Link, reason: str) -> None:
         if link.closed:

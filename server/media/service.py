@@ -418,6 +418,11 @@ class MediaService:
         stale += [p for p in relay.publishers_of("greenroom") if p.participant_id not in queued]
         relay.stop_now(stale, "floor_ended")
         await self._stop_unadmitted(relay)
+        links = [p for p in relay.peers.values() if p.role == "link"]
+        if links:
+            # An edge process that died leaves its links here: ended as soon as its heartbeat is gone.
+            live = await self.owners.live_instances(self.core.presence_ttl)
+            relay.stop_now([p for p in links if p.tag not in live], "edge_gone")
         if self.muted_in is not None:
             mutes = await self.muted_in(relay.session_id)
             for participant_id in {p.participant_id for p in relay.peers.values() if p.role == "publish"}:
@@ -487,6 +492,8 @@ class MediaService:
                     else:
                         # Removals, bans and the session's end hold for viewers here as on the origin.
                         await self.reconcile(edge)
+                        owner = await self.owners.live_owner(session_id, self.core.presence_ttl)
+                        edge.follow(owner.instance_id if owner else None)
                 except Exception:
                     log.exception("media upkeep of the edge of session %s failed", session_id)
 
