@@ -492,3 +492,33 @@ async def test_an_origin_that_dies_is_taken_over_and_edges_pull_from_the_new_one
     finally:
         for peer in (viewer, room, back):
             await peer.close()
+
+
+async def test_an_edge_that_cannot_reach_the_origin_refuses_at_once(
+    pg_database_url: str, fresh_redis_url: str, tmp_path: Path
+) -> None:
+    """A runs the origin but tells the others a wrong address: B's edge cannot pull, and its viewers get
+    relay_unreachable within seconds (then go to other processes), not a hung offer."""
+    unreachable = {"HEMICYCLE_INTERNAL_URL": f"http://127.0.0.1:{free_port()}"}
+    async with running_cluster(pg_database_url, fresh_redis_url, tmp_path, [unreachable, {}, {}]) as cluster:
+        url_a, url_b, _ = cluster.urls
+        av = await mint(cluster.core, Role.AV, cluster.session_id)
+        room = Publisher()
+        viewers = [Viewer(), Viewer()]
+        try:
+            await cluster.whip(url_a, av, room)
+            loop = asyncio.get_running_loop()
+            for index, viewer in enumerate(viewers):
+                token = await cluster.attendee(url_b, f"Stranded {index}")
+                asked = loop.time()
+                async with cluster.http.post(
+                    f"{url_b}/api/sessions/{cluster.session_id}/whep",
+                    data=await viewer.offer(),
+                    headers={**SDP, "Authorization": f"Bearer {token}"},
+                ) as response:
+                    assert response.status == 503, await response.text()
+                    assert (await response.json())["error"]["code"] == "relay_unreachable"
+                assert loop.time() - asked < 6.0
+        finally:
+            for peer in (*viewers, room):
+                await peer.close()

@@ -48,6 +48,8 @@ RECONCILE_SECONDS = 1.0
 HEALTH_EVERY = 2
 # Resources handed to other processes that this one remembers, for their DELETE and channel requests.
 MAX_PLACED = 20000
+# How long a process that could not reach a session's origin sends that session's new viewers elsewhere.
+CUT_OFF_SECONDS = 10.0
 
 
 class MediaNotifier(Protocol):
@@ -110,6 +112,8 @@ class MediaService:
         # Viewings this process handed to another over WHEP, by resource id: their later requests follow.
         self.placed: OrderedDict[str, Elsewhere] = OrderedDict()
         self.capacity = self.settings.media_max_viewers
+        # Sessions whose origin this process could not reach, until when: its viewers are placed elsewhere.
+        self._cut_off: dict[int, float] = {}
         self._claiming: dict[int, asyncio.Lock] = {}
         self._task: asyncio.Task[None] | None = None
         self._byte_marks: dict[str, tuple[float, int]] = {}
@@ -185,7 +189,16 @@ class MediaService:
             return located
         if not placed:
             here = self.load
+            cut_off = self._cut_off.get(session_id, 0.0) > time.monotonic()
+            if cut_off and not isinstance(located, r.SessionRelay):
+                here = Load(here.instance_id, here.base_url, here.capacity, here.capacity)
             chosen = place(here, await self.loads.others())
+            if chosen is None and cut_off:
+                raise MediaError(
+                    "this process cannot reach the session's origin relay, and no other has room",
+                    code="relay_unreachable",
+                    status=503,
+                )
             if chosen is None:
                 raise MediaError(
                     "every media relay is full: try again in a moment", code="relay_full", status=503
@@ -347,8 +360,14 @@ class MediaService:
             kinds = r.offered_kinds(r.parse_offer(offer), wanted="receive")
             if audio_only:
                 kinds = [k for k in kinds if k != "video"]
-            async with relay.holding(needed_links(source, channel, kinds)):
-                peer = await relay.view(offer, source, principal.participant.id, channel, audio_only, tag)
+            try:
+                async with relay.holding(needed_links(source, channel, kinds)):
+                    peer = await relay.view(offer, source, principal.participant.id, channel, audio_only, tag)
+            except MediaError as exc:
+                if exc.code == "relay_unreachable":
+                    # This process cannot reach the origin: its next viewers go to other processes.
+                    self._cut_off[relay.session_id] = time.monotonic() + CUT_OFF_SECONDS
+                raise
         else:
             peer = await relay.view(offer, source, principal.participant.id, channel, audio_only, tag)
         self._hold(relay, peer, principal)
