@@ -55,6 +55,7 @@ from typing import Any
 import aiohttp
 import socketio
 
+from bench.cluster import Nginx, find_nginx
 from bench.lightclient import LightClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -276,8 +277,12 @@ async def _connect(spec: WorkerSpec, attendee: Attendee, gate: asyncio.Semaphore
         for attempt in range(3):
             try:
                 # Generous: a busy server may take seconds per connection when thousands are present.
+                # `route`: the key nginx spreads attendees by (deploy/nginx); servers ignore it.
                 await attendee.sio.connect(
-                    spec.url, auth=auth, transports=["websocket"], wait_timeout=CONNECT_TIMEOUT
+                    f"{spec.url}/?route=p{attendee.participant_id}",
+                    auth=auth,
+                    transports=["websocket"],
+                    wait_timeout=CONNECT_TIMEOUT,
                 )
                 await asyncio.wait_for(attendee.welcomed.wait(), CONNECT_TIMEOUT)
                 attendee.connected = True
@@ -440,6 +445,9 @@ class Options:
     keep: bool
     details: bool
     client: str = LIGHT
+    processes: int = 1
+    proxy: str = "none"
+    kill_one: bool = False
 
 
 @dataclass
@@ -1279,13 +1287,14 @@ async def run(opts: Options, started: float, results: list[PhaseResult]) -> int:
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     data_dir = Path(tempfile.mkdtemp(prefix="hemicycle-bench-"))
     servers: list[subprocess.Popen[bytes]] = []
+    nginx: Nginx | None = None
     try:
         largest = max(opts.sizes)
         say(f"Preparing {largest} attendees in {opts.database_url or data_dir / 'hemicycle.db'} …")
         fixture = await prepare(opts, data_dir, largest)
         say(f"  done in {time.time() - started:.1f} s (session {fixture.session_id})")
 
-        hemicycle_port, baseline_port = free_port(), free_port()
+        hemicycle_ports, baseline_port = [free_port() for _ in range(opts.processes)], free_port()
         env = {
             **os.environ,
             "HEMICYCLE_SECRET": fixture.secret,
@@ -1300,11 +1309,18 @@ async def run(opts: Options, started: float, results: list[PhaseResult]) -> int:
         if opts.redis_url:
             env["REDIS_URL"] = opts.redis_url
         hemicycle_log, baseline_log = data_dir / "hemicycle.log", data_dir / "baseline.log"
-        hemicycle = launch(
-            ["-m", "server", "serve", "--host", "127.0.0.1", "--port", str(hemicycle_port)],
-            env,
-            hemicycle_log,
-        )
+        if opts.proxy == "nginx":
+            # The operator's setting behind the shipped nginx configuration.
+            env["HEMICYCLE_PROXY_HEADERS"] = "on"
+        hemicycles = [
+            launch(
+                ["-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                env,
+                hemicycle_log if index == 0 else data_dir / f"hemicycle-{index + 1}.log",
+            )
+            for index, port in enumerate(hemicycle_ports)
+        ]
+        hemicycle = hemicycles[0]
         baseline = launch(
             [
                 "-m",
@@ -1317,15 +1333,55 @@ async def run(opts: Options, started: float, results: list[PhaseResult]) -> int:
             env,
             baseline_log,
         )
-        servers += [hemicycle, baseline]
+        servers += [*hemicycles, baseline]
         urls = {
-            HEMICYCLE: f"http://127.0.0.1:{hemicycle_port}",
+            HEMICYCLE: f"http://127.0.0.1:{hemicycle_ports[0]}",
             BASELINE: f"http://127.0.0.1:{baseline_port}",
         }
+        # CPU is measured for the first Hemicycle process only.
         pids = {HEMICYCLE: hemicycle.pid, BASELINE: baseline.pid}
-        await wait_healthy(urls[HEMICYCLE], hemicycle, hemicycle_log)
+        for index, (port, popen) in enumerate(zip(hemicycle_ports, hemicycles, strict=True)):
+            log = hemicycle_log if index == 0 else data_dir / f"hemicycle-{index + 1}.log"
+            await wait_healthy(f"http://127.0.0.1:{port}", popen, log)
         await wait_healthy(urls[BASELINE], baseline, baseline_log)
-        say(f"Servers up: Hemicycle {urls[HEMICYCLE]}, baseline {urls[BASELINE]}")
+        if opts.proxy == "nginx":
+            binary = find_nginx()
+            if binary is None:
+                raise BenchError(
+                    "--proxy nginx: no nginx binary (apt-get install nginx, or set HEMICYCLE_NGINX)"
+                )
+            proxy = Nginx(
+                binary, data_dir / "nginx", free_port(), [f"127.0.0.1:{p}" for p in hemicycle_ports]
+            )
+            proxy.start()
+            nginx = proxy
+            urls[HEMICYCLE] = proxy.url
+        say(
+            f"Servers up: Hemicycle {urls[HEMICYCLE]} ({opts.processes} process(es)"
+            f"{', behind nginx' if nginx else ''}), baseline {urls[BASELINE]}"
+        )
+
+        if opts.kill_one:
+            from bench.failover import run_kill_one
+
+            assert fixture.database_url is not None
+            size = max(opts.sizes)
+            say(f"Failover at {size} attendees …")
+            lines = await run_kill_one(
+                urls[HEMICYCLE],
+                hemicycles,
+                fixture.database_url,
+                fixture.session_id,
+                fixture.moderator_token,
+                fixture.attendees[:size],
+                say,
+                hands=min(20, max(2, size // 10)),
+                posters=min(10, max(2, size // 10)),
+            )
+            for line in lines:
+                say(line)
+            say(f"\nTotal time {time.time() - started:.0f} s.")
+            return 0
 
         for n in opts.sizes:
             for target in (BASELINE, HEMICYCLE):
@@ -1355,6 +1411,8 @@ async def run(opts: Options, started: float, results: list[PhaseResult]) -> int:
             say(f"! the Hemicycle server logged {len(errors)} errors, first: {errors[0][:300]}")
         return 0
     finally:
+        if nginx is not None:
+            nginx.stop()
         for popen in servers:
             stop(popen)
         if opts.keep:
@@ -1411,6 +1469,21 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         help="the attendees' Socket.IO client: the lean one in bench/lightclient.py (default), or "
         "python-socketio's AsyncClient, several times heavier on the shared cores",
     )
+    parser.add_argument(
+        "--processes", type=int, default=1, help="Hemicycle processes (default 1; more need --proxy nginx)"
+    )
+    parser.add_argument(
+        "--proxy",
+        choices=("none", "nginx"),
+        default="none",
+        help="put nginx (the system's binary, deploy/nginx/hemicycle.conf) in front of the processes",
+    )
+    parser.add_argument(
+        "--kill-one",
+        action="store_true",
+        help="instead of the fan-out cases: kill -9 the process holding the speaker at the largest size "
+        "and measure its attendees' return (needs --processes 2 or more behind --proxy nginx)",
+    )
     args = parser.parse_args(argv)
     try:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -1420,6 +1493,17 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         parser.error("sizes, --actions and --workers must be at least 1")
     if args.load_at is not None and args.load_at not in sizes:
         parser.error("--load-at must be one of --sizes")
+    if args.processes < 1:
+        parser.error("--processes must be at least 1")
+    if args.processes > 1 and args.proxy != "nginx":
+        parser.error("several processes need a proxy in front: --proxy nginx")
+    if args.processes > 1 and not ((args.database_url or "").startswith("postgresql") and args.redis_url):
+        parser.error(
+            "several processes share one database and Redis: --database-url postgresql+asyncpg://... "
+            "and --redis-url"
+        )
+    if args.kill_one and args.processes < 2:
+        parser.error("--kill-one needs --processes 2 or more (and --proxy nginx)")
     return Options(
         sizes=sizes,
         actions=args.actions,
@@ -1436,6 +1520,9 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         keep=args.keep,
         details=args.details,
         client=args.client,
+        processes=args.processes,
+        proxy=args.proxy,
+        kill_one=args.kill_one,
     )
 
 

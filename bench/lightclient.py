@@ -44,7 +44,10 @@ class LightClient:
         self, url: str, auth: Any = None, transports: Any = None, wait_timeout: float = 10.0
     ) -> None:
         del transports  # websocket only
-        ws_url = url.replace("http", "ws", 1).rstrip("/") + "/socket.io/?EIO=4&transport=websocket"
+        # A query in the URL (a load balancer's `route`) goes along with Engine.IO's.
+        base, _, query = url.partition("?")
+        ws_url = base.replace("http", "ws", 1).rstrip("/") + "/socket.io/?" + (query + "&" if query else "")
+        ws_url += "EIO=4&transport=websocket"
         self._ws = await self._http.ws_connect(
             ws_url, timeout=aiohttp.ClientWSTimeout(ws_close=5), max_msg_size=0
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,8 +39,38 @@ class Agenda:
     sessions: list[SessionDraft]
 
 
+# An agenda is a few hundred sessions of a few lines each: far below these, which bound what a file can cost.
+MAX_FILE_BYTES = 1024 * 1024
+MAX_DEPTH = 8
+# Dates an agenda may name: anything else is a typo (year 0001, 9999) that would only break things later.
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """What the loader refuses to build, at the line it found it."""
+
+
 class _Loader(yaml.SafeLoader):
-    """A safe loader that keeps each mapping's line, so errors can point at it."""
+    """A safe loader that keeps each mapping's line, so errors can point at it.
+
+    It refuses anchors and aliases (an agenda needs neither, and a few lines of aliases expand to gigabytes:
+    the "billion laughs") and nesting deeper than an agenda has, before anything is built.
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _Refused(None, None, "anchors and aliases (& and *) are not allowed", event.start_mark)
+        if self._depth >= MAX_DEPTH:
+            raise _Refused(None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -58,16 +89,25 @@ def load_agenda(path: Path, *, timezone: str | None = None) -> Agenda:
     """
     name = path.name
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise AgendaError(f"{name}: the file is over {MAX_FILE_BYTES // 1024} KiB: not an agenda")
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise AgendaError(f"{name}: cannot read the file ({exc})") from None
     try:
         data = yaml.load(text, Loader=_Loader)
+    except _Refused as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
+        raise AgendaError(f"{name}, line {line}: {exc.problem}") from None
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
         raise AgendaError(f"{name}, line {line}: not valid JSON or YAML ({exc.problem})") from None
     except yaml.YAMLError as exc:
         raise AgendaError(f"{name}: not valid JSON or YAML ({exc})") from None
+    except (RecursionError, MemoryError):  # bounded above; kept as a clear refusal all the same
+        raise AgendaError(f"{name}: too large or too deeply nested to be an agenda") from None
     event: dict[str, str] = {}
     if isinstance(data, dict):
         line = data.pop("__line__", 1)
@@ -83,7 +123,7 @@ def load_agenda(path: Path, *, timezone: str | None = None) -> Agenda:
         unknown = set(raw_event) - EVENT_FIELDS
         if unknown:
             raise AgendaError(f"{name}, line {event_line}: unknown event field {sorted(unknown)[0]!r}")
-        event = {k: str(v) for k, v in raw_event.items()}
+        event = {k: event_field(k, v, f"{name}, line {event_line}") for k, v in raw_event.items()}
         data = data.get("sessions")
     if not isinstance(data, list) or not data:
         raise AgendaError(f"{name}: expected a non-empty list of sessions")
@@ -122,9 +162,9 @@ def _session(item: dict[str, Any], where: str, zone: ZoneInfo, index: int) -> Se
 
     title = text("title", 300)
     room = text("room", 200, required=False)
-    ref = str(item.get("ref") or f"session-{index}")
-    if len(ref) > 64:
-        raise AgendaError(f"{where}: field 'ref': at most 64 characters")
+    if isinstance(item.get("ref"), int) and not isinstance(item.get("ref"), bool):
+        item["ref"] = str(item["ref"])
+    ref = text("ref", 64, required=False) or f"session-{index}"
     starts_at = _moment(item.get("starts_at"), "starts_at", where, zone)
     ends_at = _moment(item.get("ends_at"), "ends_at", where, zone)
     if ends_at <= starts_at:
@@ -165,6 +205,32 @@ def _moment(value: Any, field: str, where: str, zone: ZoneInfo) -> datetime:
             raise AgendaError(f"{where}: field {field!r}: {value!r} is not an ISO 8601 date-time") from None
     else:
         raise AgendaError(f"{where}: field {field!r}: required, as an ISO 8601 date-time")
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise AgendaError(f"{where}: field {field!r}: the year must be from {FIRST_YEAR} to {LAST_YEAR}")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
     return moment.astimezone(UTC)
+
+
+def event_field(field: str, value: object, where: str) -> str:
+    """One field of the event (from the file, or given on the command line), checked as the sessions are:
+    text without control or direction-changing characters, within the column's length."""
+    if field == "slug":
+        if not isinstance(value, str) or not SLUG.fullmatch(value):
+            raise AgendaError(
+                f"{where}: field 'slug': 1 to 64 letters, digits, '-', '_' or '.', "
+                "starting with a letter or digit"
+            )
+        return value
+    if field == "timezone":
+        if not isinstance(value, str) or len(value) > 64:
+            raise AgendaError(f"{where}: field 'timezone': a time zone name such as Europe/Zurich")
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise AgendaError(f"{where}: field 'timezone': unknown time zone {value[:64]!r}") from None
+        return value
+    try:
+        return clean_text(value, field, max_length=200, required=field == "title")
+    except HemicycleError as exc:
+        raise AgendaError(f"{where}: field {field!r}: {exc.message}") from None

@@ -5,11 +5,13 @@ Domain errors become JSON error bodies in one middleware; nothing here touches t
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import logging
 import re
+import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -26,11 +28,14 @@ from .domain.errors import (
     PayloadTooLarge,
     RateLimited,
     Unauthenticated,
+    UnsupportedMediaType,
 )
+from .domain.ids import parse_id
+from .domain.jsonlimits import MAX_JSON_DEPTH, too_deep
 from .domain.model import Principal, SessionInfo, iso
 from .domain.moderation import clean_browser_id
 from .domain.roles import Permission
-from .keys import CORE_KEY, HUB_KEY, REPORTS_KEY, WEB_DIR_KEY
+from .keys import CORE_KEY, HUB_KEY, REPORTS_KEY, SETTINGS_KEY, WEB_DIR_KEY
 from .reports import check_format, render
 from .service import REGISTRATION_FIELDS, Hemicycle
 
@@ -78,23 +83,59 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return error_response(500, "internal", "internal error")
 
 
+@web.middleware
+async def body_in_time(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A request's body read in full, within HEMICYCLE_HTTP_READ_SECONDS, before its handler runs: a client
+    that sends half a body and waits holds a handler no longer than that. (aiohttp bounds the wait for the
+    headers with its keep-alive timeout, set to the same in server/app.py.) Socket.IO's polling requests are
+    left to engine.io, which reads them from the stream: signaling/wsdirect.py bounds that read alike."""
+    if request.body_exists and not request.path.startswith("/socket.io/"):
+        try:
+            async with asyncio.timeout(request.app[SETTINGS_KEY].http_read_seconds):
+                await request.read()  # kept by aiohttp: the handler's own read returns it
+        except TimeoutError:
+            response = error_response(408, "request_timeout", "the body took too long to arrive")
+            response.force_close()
+            return response
+    return await handler(request)
+
+
 def _core(request: web.Request) -> Hemicycle:
     return request.app[CORE_KEY]
 
 
+_UNKNOWN = {
+    "event_id": ("event", "unknown_event"),
+    "session_id": ("session", "unknown_session"),
+    "grant_id": ("grant", "unknown_grant"),
+}
+
+
 def _int_param(request: web.Request, name: str) -> int:
+    """A path id, checked by the one rule for ids (server/domain/ids.py): anything else names nothing."""
     raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 12:
-        raise InvalidInput(f"{name} must be a positive whole number", details={"field": name})
-    return int(raw)
+    value = parse_id(raw)
+    if value is None:
+        thing, code = _UNKNOWN.get(name, ("such thing", "not_found"))
+        raise NotFound(f"there is no {thing} {raw[:24]!r}", code=code)
+    return value
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
+    # Only JSON: a cross-site HTML form can send text/plain without asking, never application/json.
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType(
+            f"send the body as application/json, not {request.content_type[:64] or 'nothing'}",
+            details={"field": "Content-Type"},
+        )
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise PayloadTooLarge("the body is over 64 KiB")
     raw = await request.read()
     try:
-        body = json.loads(raw or b"null")
+        text = raw.decode("utf-8")
+        if too_deep(text):
+            raise MalformedMessage(f"the body nests more than {MAX_JSON_DEPTH} levels deep")
+        body = json.loads(text or "null")
     except (ValueError, UnicodeDecodeError):
         raise MalformedMessage("the body is not valid JSON") from None
     if not isinstance(body, dict):
@@ -116,16 +157,31 @@ async def _principal(request: web.Request) -> tuple[Principal, Any]:
 # -- public ------------------------------------------------------------------------------------
 
 
-async def health(request: web.Request) -> web.Response:
+async def _health(request: web.Request) -> dict[str, Any]:
+    """Each dependency probed now (a round trip to the database, a PING to Redis and the listener's state),
+    not read from the configuration. The process is named by the random part of its id alone: its host
+    name and process id are nobody's business over HTTP."""
     core = _core(request)
-    return web.json_response(
-        {
-            "status": "ok",
-            "instance": core.instance_id,
-            "database": core.store.engine.dialect.name,
-            "redis": bool(core.settings.redis_url),
-        }
-    )
+    reachable = await request.app[HUB_KEY].dependencies()
+    degraded = sorted(name for name, up in reachable.items() if not up)
+    return {
+        "status": "degraded" if degraded else "ok",
+        "degraded": degraded,
+        "instance": core.instance_id.rsplit("-", 1)[-1],
+        "database": core.store.engine.dialect.name,
+        "redis": reachable.get("redis", False),
+    }
+
+
+async def health(request: web.Request) -> web.Response:
+    """Liveness: 200 while the process answers, saying which dependency is lost."""
+    return web.json_response(await _health(request))
+
+
+async def ready(request: web.Request) -> web.Response:
+    """Readiness: 503 while a dependency is lost, so a load balancer sends no one here meanwhile."""
+    body = await _health(request)
+    return web.json_response(body, status=503 if body["degraded"] else 200)
 
 
 async def list_events(request: web.Request) -> web.Response:
@@ -185,7 +241,26 @@ def _client_address(request: web.Request) -> str | None:
         last = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
         if last:
             return last[:64]
+        _warn_without_forwarded_for(request)
     return request.remote
+
+
+# Servers (applications) that have said once that a request came without X-Forwarded-For.
+_WARNED_WITHOUT_FORWARDED_FOR: weakref.WeakSet[web.Application] = weakref.WeakSet()
+
+
+def _warn_without_forwarded_for(request: web.Request) -> None:
+    """Once per server: a proxy that drops the client's address (or a client that bypasses it) would make
+    every registration look as if it came from one address, the proxy's, and a ban on that address flag
+    everyone. Once, because it is the same misconfiguration on every request."""
+    if request.app in _WARNED_WITHOUT_FORWARDED_FOR:
+        return
+    _WARNED_WITHOUT_FORWARDED_FOR.add(request.app)
+    log.warning(
+        "HEMICYCLE_PROXY_HEADERS is on but a request from %s has no X-Forwarded-For: check that the proxy "
+        "sets it and that clients reach the server only through the proxy (said once)",
+        request.remote,
+    )
 
 
 async def register(request: web.Request) -> web.Response:
@@ -377,8 +452,27 @@ async def links(request: web.Request) -> web.Response:
     principal, _ = await _principal(request)
     core = _core(request)
     session = await core.session_for(principal, _int_param(request, "session_id"), Permission.LINKS_ISSUE)
-    issued, expires = await core.session_links(session, principal)
-    return web.json_response({"links": issued, "expires_at": iso(expires)})
+    grants: dict[str, int] = {}
+    issued, expires = await core.session_links(session, principal, grants)
+    return web.json_response({"links": issued, "grants": grants, "expires_at": iso(expires)})
+
+
+async def revoke_grant(request: web.Request) -> web.Response:
+    """Withdraw one link (administrators of its event): refused at once everywhere, its connections closed."""
+    principal, _ = await _principal(request)
+    grant_id = _int_param(request, "grant_id")
+    grant = await _core(request).revoke_link(principal, grant_id)
+    return web.json_response({"grant": grant.public()})
+
+
+async def reissue_grant(request: web.Request) -> web.Response:
+    """Withdraw one link and return a new one for the same person and role (administrators of its event)."""
+    principal, _ = await _principal(request)
+    grant_id = _int_param(request, "grant_id")
+    grant, link, expires = await _core(request).reissue_link(principal, grant_id)
+    return web.json_response(
+        {"grant": grant.public(), "replaces": grant_id, "link": link, "expires_at": iso(expires)}
+    )
 
 
 async def export_moderation(request: web.Request) -> web.StreamResponse:
@@ -440,8 +534,8 @@ MODERATION_COLUMNS = (
 def _page(name: str) -> Handler:
     async def serve(request: web.Request) -> web.StreamResponse:
         for key in ("session_id", "event_id"):
-            if key in request.match_info:
-                _int_param(request, key)
+            if key in request.match_info and parse_id(request.match_info[key]) is None:
+                raise web.HTTPNotFound(text="There is no such page.")
         path: Path = request.app[WEB_DIR_KEY] / f"{name}.html"
         return web.FileResponse(path, headers={"Cache-Control": "no-cache", "Referrer-Policy": "no-referrer"})
 
@@ -455,22 +549,38 @@ async def staff_page(request: web.Request) -> web.StreamResponse:
     return await _page(page)(request)
 
 
+PAGE_POLICY = (
+    "default-src 'self'; connect-src 'self'{sockets}; img-src 'self' data:; media-src 'self' blob:; "
+    "style-src 'self'; script-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+_HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+
+
+def page_policy(host: str | None) -> str:
+    """The pages' policy: they talk to their own origin only. 'self' covers the same host's websockets in
+    current browsers; the host's ws:/wss: are named too, for those that predate that rule (CSP 3)."""
+    sockets = f" ws://{host} wss://{host}" if host and _HOST.fullmatch(host) else ""
+    return PAGE_POLICY.format(sockets=sockets)
+
+
+async def server_header(request: web.Request, response: web.StreamResponse) -> None:
+    """aiohttp names itself and Python's version in `Server`: a gift to anyone matching known flaws."""
+    response.headers["Server"] = "Hemicycle"
+
+
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; media-src 'self' blob:; "
-        "style-src 'self'; script-src 'self'; frame-ancestors 'none'",
-    )
+    response.headers.setdefault("Content-Security-Policy", page_policy(request.host))
     return response
 
 
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/health", health)
+    r.add_get("/api/ready", ready)
     r.add_get("/api/events", list_events)
     r.add_get("/api/events/{event_id}", get_event)
     r.add_post("/api/events/{event_id}/participants", register)
@@ -481,6 +591,8 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/sessions/{session_id}/presence", presence)
     r.add_get("/api/sessions/{session_id}/audit", audit)
     r.add_post("/api/sessions/{session_id}/links", links)
+    r.add_post("/api/grants/{grant_id}/revoke", revoke_grant)
+    r.add_post("/api/grants/{grant_id}/reissue", reissue_grant)
     r.add_get("/api/sessions/{session_id}/moderation", export_moderation)
     r.add_get("/api/sessions/{session_id}/questions", export_questions)
     r.add_get("/api/sessions/{session_id}/report", session_report)

@@ -32,7 +32,19 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     settings = settings.resolved()
     app = web.Application(
         client_max_size=api.MAX_BODY_BYTES,
-        middlewares=[api.security_headers, api.errors_middleware],
+        middlewares=[
+            media_http.cors_middleware(settings.cors_origins),
+            api.security_headers,
+            api.errors_middleware,
+            api.body_in_time,
+        ],
+        # aiohttp closes a connection that has not sent a whole request's headers within its keep-alive
+        # timeout (75 s under web.run_app): the same bound as for a body (api.body_in_time), and as for the
+        # rest of a body it reads and drops after an early answer (its "lingering", 10 s).
+        handler_args={
+            "keepalive_timeout": settings.http_read_seconds,
+            "lingering_time": settings.http_read_seconds,
+        },
     )
     engine = create_engine(settings.database_url)
     core = Hemicycle(settings, Store(engine, clock), TokenService(settings.secret, clock))
@@ -42,6 +54,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app[HUB_KEY] = hub
     app[REPORTS_KEY] = Reports(core)
     app[WEB_DIR_KEY] = WEB_DIR
+    app.on_response_prepare.append(api.server_header)
     api.add_routes(app)
     media_http.add_routes(app)
     app[media_http.MEDIA_KEY] = hub.media.service

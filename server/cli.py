@@ -1,4 +1,4 @@
-"""The `hemicycle` command: serve, migrate, import-agenda, links, report."""
+"""The `hemicycle` command: serve, migrate, import-agenda, links, revoke-link, reissue-link, report."""
 
 from __future__ import annotations
 
@@ -7,20 +7,20 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from aiohttp import web
 from tqdm import tqdm
 
-from .agenda import AgendaError, load_agenda
+from .agenda import AgendaError, event_field, load_agenda
 from .db.engine import create_engine, migrate, migrate_blocking
 from .db.store import Store
 from .domain.errors import HemicycleError
 from .domain.roles import ROLE_LABELS, Role
 from .reports import CSV_PARTS, FORMATS, Reports, render
 from .service import Hemicycle
-from .settings import Settings, SettingsError
+from .settings import DEMO_SECRET_FILE, DEMO_URL_FILE, Settings, SettingsError
 from .tokens import TokenService
 
 log = logging.getLogger("hemicycle")
@@ -45,6 +45,15 @@ def _parser() -> argparse.ArgumentParser:
 
     links = commands.add_parser("links", help="print the role links of a session")
     links.add_argument("session", type=int, help="session id (shown by import-agenda and on the home page)")
+
+    revoke = commands.add_parser(
+        "revoke-link", help="withdraw one link: refused at once, its connections closed on every server"
+    )
+    revoke.add_argument("grant", type=int, help="the link's grant id (shown by `links`)")
+    reissue = commands.add_parser(
+        "reissue-link", help="withdraw one link and print a new one for the same person and role"
+    )
+    reissue.add_argument("grant", type=int, help="the link's grant id (shown by `links`)")
 
     report = commands.add_parser(
         "report",
@@ -72,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "port", None) is not None:
         overrides["port"] = args.port
     overrides["demo"] = bool(getattr(args, "demo", False))
+    if args.command != "serve":
+        overrides.update(_demo_directory(os.environ))
     try:
         settings = Settings.from_env(**overrides).resolved()
     except SettingsError as exc:
@@ -89,12 +100,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_import_agenda(settings, args.file, args.event, args.title, args.timezone))
         if args.command == "links":
             return asyncio.run(_links(settings, args.session))
+        if args.command in ("revoke-link", "reissue-link"):
+            return asyncio.run(_withdraw(settings, args.grant, reissue=args.command == "reissue-link"))
         if args.command == "report":
             return asyncio.run(_report(settings, args.session, args.event, args.format, args.part, args.out))
     except (AgendaError, HemicycleError, OSError) as exc:
         print(f"hemicycle: {exc}", file=sys.stderr)
         return 1
     return 2
+
+
+def _demo_directory(env: Mapping[str, str]) -> dict[str, object]:
+    """A command run against the data directory of ``serve --demo`` uses its secret and its address.
+
+    Only when the environment names neither: a deployment's own settings always win.
+    """
+    if env.get("HEMICYCLE_SECRET", ""):
+        return {}
+    data_dir = Path(env.get("HEMICYCLE_DATA_DIR", "").strip() or "var")
+    if not (data_dir / DEMO_SECRET_FILE).exists():
+        return {}
+    found: dict[str, object] = {"demo": True}
+    recorded = data_dir / DEMO_URL_FILE
+    explicit = env.get("HEMICYCLE_PUBLIC_URL", "").strip() or env.get("HEMICYCLE_PORT", "").strip()
+    if recorded.exists() and not explicit:
+        found["public_url"] = recorded.read_text().strip()
+    return found
 
 
 async def _open(settings: Settings) -> tuple[Hemicycle, object]:
@@ -167,6 +198,8 @@ def _serve(settings: Settings) -> int:
         core, engine = await _open(settings)
         try:
             if settings.demo:
+                # Where this demo is served, for `hemicycle links` run later against the same directory.
+                (settings.data_dir / DEMO_URL_FILE).write_text(settings.public_url + "\n")
                 event = await seed_demo(core.store)
                 await _print_event_links(core, event.id)
             else:
@@ -191,7 +224,9 @@ async def _import_agenda(
     settings: Settings, file: Path, slug: str | None, title: str | None, timezone: str | None
 ) -> int:
     agenda = load_agenda(file, timezone=timezone)
-    slug = slug or agenda.event.get("slug")
+    # What the command line gives is checked as the file's event section is.
+    slug = event_field("slug", slug, "--event") if slug else agenda.event.get("slug")
+    title = event_field("title", title, "--title") if title else None
     if not slug:
         raise AgendaError(
             f"{file.name}: name the event with --event SLUG or an 'event: {{slug: ...}}' section"
@@ -222,13 +257,34 @@ async def _links(settings: Settings, session_id: int) -> int:
     try:
         session = await core.store.get_session(session_id)
         event = await core.store.get_event(session.event_id)
-        links, expires = await core.session_links(session, None)
+        grants: dict[str, int] = {}
+        links, expires = await core.session_links(session, None, grants)
         admin, _ = await core.admin_link(event)
+        _, grants[Role.ADMIN.value] = await core.store.staff_grant(event.id, None, Role.ADMIN)
         print(f"{event.title}\nSession {session.id} [{session.state.value}] {session.title}")
-        for role, url in links.items():
-            print(f"  {ROLE_LABELS[Role(role)]:<15} {url}")
-        print(f"  {ROLE_LABELS[Role.ADMIN]:<15} {admin}")
+        for role, url in [*links.items(), (Role.ADMIN.value, admin)]:
+            grant = f"grant {grants[role]}" if role in grants else ""
+            print(f"  {ROLE_LABELS[Role(role)]:<15} {grant:<11} {url}")
         print(f"Staff links expire on {expires:%Y-%m-%d %H:%M} UTC.")
+        print("To withdraw one: hemicycle revoke-link GRANT (or reissue-link GRANT for a new one).")
+        return 0
+    finally:
+        await engine.dispose()  # type: ignore[attr-defined]
+
+
+async def _withdraw(settings: Settings, grant_id: int, *, reissue: bool) -> int:
+    """The servers' standing watch closes the old link's connections within seconds: the revocation moved
+    the event's standing version, whatever the state of Redis."""
+    core, engine = await _open(settings)
+    try:
+        if not reissue:
+            grant = await core.revoke_link(None, grant_id)
+            print(f"Withdrew grant {grant.id} ({ROLE_LABELS[grant.role]}): its link no longer works.")
+            return 0
+        new, link, expires = await core.reissue_link(None, grant_id)
+        print(f"Withdrew grant {grant_id}; the new link ({ROLE_LABELS[new.role]}, grant {new.id}):")
+        print(f"  {link}")
+        print(f"It expires on {expires:%Y-%m-%d %H:%M} UTC.")
         return 0
     finally:
         await engine.dispose()  # type: ignore[attr-defined]

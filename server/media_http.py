@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -17,9 +18,11 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from . import api
 from .domain.errors import Forbidden
+from .domain.ids import parse_id
 from .domain.model import Principal
 from .domain.sessions import SessionState
 from .keys import CORE_KEY
@@ -213,8 +216,13 @@ async def whep(request: web.Request) -> web.StreamResponse:
     session_id = api._int_param(request, "session_id")
     media = request.app[MEDIA_KEY]
     raw_participant = _optional(request, "participant_id")
-    if raw_participant is not None and not raw_participant.isdigit():
-        raise MediaError("participant_id must be a number", code="invalid_input")
+    participant_id = None if raw_participant is None else parse_id(raw_participant)
+    if raw_participant is not None and participant_id is None:
+        raise MediaError(
+            "participant_id must be a participant's id",
+            code="invalid_input",
+            details={"field": "participant_id"},
+        )
     audio_only = _optional(request, "audio_only")
     if audio_only not in (None, "0", "1", "true", "false"):
         raise MediaError("audio_only must be 1 or 0", code="invalid_input")
@@ -222,7 +230,7 @@ async def whep(request: web.Request) -> web.StreamResponse:
         principal,
         session_id,
         _optional(request, "source") or "room",
-        int(raw_participant) if raw_participant else None,
+        participant_id,
     )
     offer = await _offer(request)
     relay = await _relay_or_forward(request, session_id, view=source)
@@ -235,6 +243,8 @@ async def whep(request: web.Request) -> web.StreamResponse:
 
 
 async def delete_resource(request: web.Request) -> web.StreamResponse:
+    """End a resource: 200, also when the caller's resource already ended (a player that closed its
+    connection first): DELETE is idempotent."""
     principal, _ = await api._principal(request)
     session_id = api._int_param(request, "session_id")
     await request.app[MEDIA_KEY].check_session(principal, session_id)
@@ -265,14 +275,81 @@ async def switch_channel(request: web.Request) -> web.StreamResponse:
     return web.json_response(peer.public())
 
 
+ENDPOINT_METHODS = "OPTIONS, POST"
+# PATCH is listed so that a browser lets a player try trickle ICE and read the 405 (RFC 9725 4.3: the
+# client then sends no trickle), rather than fail the preflight with a network error.
+RESOURCE_METHODS = "DELETE, OPTIONS, PATCH"
+
+
 async def options(request: web.Request) -> web.StreamResponse:
-    return web.Response(
-        status=204,
-        headers={
-            "Accept-Post": SDP_TYPE,
-            "Allow": "OPTIONS, POST",
-        },
-    )
+    """The WHIP/WHEP endpoints' OPTIONS; with a valid token, the caller's ICE servers too (RFC 9725 4.6).
+
+    A CORS preflight carries no token: it gets no ICE servers, since TURN credentials are per participant.
+    """
+    response = web.Response(status=204, headers={"Accept-Post": SDP_TYPE, "Allow": ENDPOINT_METHODS})
+    if request.headers.get("Authorization"):
+        principal, _ = await api._principal(request)
+        session_id = api._int_param(request, "session_id")
+        media = request.app[MEDIA_KEY]
+        await media.check_session(principal, session_id)
+        for link in ice_links(media.ice_servers(principal)):
+            response.headers.add("Link", link)
+    return response
+
+
+async def resource_options(request: web.Request) -> web.StreamResponse:
+    """A media resource's OPTIONS: what it allows (no trickle ICE: PATCH gets 405)."""
+    allow = "OPTIONS, POST" if request.path.endswith("/channel") else RESOURCE_METHODS
+    return web.Response(status=204, headers={"Allow": allow})
+
+
+# The routes a player or an encoder in a web page uses: the endpoints and the media resources.
+CORS_PATH = re.compile(r"^/api/sessions/[^/]+/(whip|whep|media/(?!ice$|health$|floor$)[^/]+(/channel)?)$")
+CORS_ALLOWED_HEADERS = "Authorization, Content-Type, If-Match"
+CORS_EXPOSED_HEADERS = "Location, Link, ETag, Accept-Post, Allow"
+CORS_MAX_AGE = "600"
+
+
+def cors_middleware(origins: tuple[str, ...]) -> Middleware:
+    """CORS on the WHIP/WHEP routes for the origins of ``HEMICYCLE_CORS_ORIGINS`` (``*``: any).
+
+    Tokens travel in ``Authorization``, never in cookies: no credentials mode is allowed. An origin not
+    listed gets no CORS headers, so the browser keeps the answer from the page.
+    """
+
+    @web.middleware
+    async def cors(request: web.Request, handler: api.Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if (
+            origin is None
+            or not CORS_PATH.match(request.path)
+            or ("*" not in origins and origin.lower() not in origins)
+        ):
+            return await handler(request)
+        preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+        response: web.StreamResponse
+        if preflight:
+            match = CORS_PATH.match(request.path)
+            endpoint = match is not None and match.group(1) in ("whip", "whep")
+            channel = request.path.endswith("/channel")
+            response = web.Response(
+                status=204,
+                headers={
+                    "Access-Control-Allow-Methods": ENDPOINT_METHODS
+                    if endpoint or channel
+                    else RESOURCE_METHODS,
+                    "Access-Control-Allow-Headers": CORS_ALLOWED_HEADERS,
+                    "Access-Control-Max-Age": CORS_MAX_AGE,
+                },
+            )
+        else:
+            response = await handler(request)
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSED_HEADERS
+        response.headers.add("Vary", "Origin")
+        return response
+
+    return cors
 
 
 async def ice_config(request: web.Request) -> web.StreamResponse:
@@ -337,8 +414,9 @@ async def floor_moved(request: web.Request) -> web.StreamResponse:
     session_id = api._int_param(request, "session_id")
     stamp, _, _digest = request.headers.get(NUDGE_HEADER, "").partition(".")
     secret = request.app[CORE_KEY].settings.secret
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
     if (
-        not stamp.isdigit()
+        not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12)
         or abs(time.time() - int(stamp)) > NUDGE_MAX_AGE_SECONDS
         or not hmac.compare_digest(
             request.headers.get(NUDGE_HEADER, ""), nudge_signature(secret, session_id, int(stamp))
@@ -435,7 +513,9 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/sessions/{session_id}/whep", whep)
     r.add_route("OPTIONS", "/api/sessions/{session_id}/whep", options)
     r.add_delete("/api/sessions/{session_id}/media/{resource_id}", delete_resource)
+    r.add_route("OPTIONS", "/api/sessions/{session_id}/media/{resource_id}", resource_options)
     r.add_post("/api/sessions/{session_id}/media/{resource_id}/channel", switch_channel)
+    r.add_route("OPTIONS", "/api/sessions/{session_id}/media/{resource_id}/channel", resource_options)
     r.add_get("/api/sessions/{session_id}/media/ice", ice_config)
     r.add_get("/api/sessions/{session_id}/media/health", health)
     r.add_post("/api/sessions/{session_id}/media/floor", floor_moved)

@@ -11,8 +11,8 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from .db.store import Store
-from .domain.errors import InvalidInput
+from .db.store import GrantInfo, Store
+from .domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from .domain.model import EventInfo, PresenceSnapshot, Principal, SessionInfo
 from .domain.participants import Registration
 from .domain.roles import SESSION_ROLES, Permission, Role
@@ -43,6 +43,8 @@ class Notifier(Protocol):
 
     def questions_changed(self, session_id: int, participants: set[int]) -> None: ...
 
+    async def link_withdrawn(self, grant: GrantInfo) -> None: ...
+
 
 class NullNotifier:
     """For the CLI, which changes state with no connections of its own."""
@@ -57,6 +59,10 @@ class NullNotifier:
         return None
 
     def questions_changed(self, session_id: int, participants: set[int]) -> None:
+        return None
+
+    async def link_withdrawn(self, grant: GrantInfo) -> None:
+        # The servers' standing watch closes the link's connections: the version moved with the revocation.
         return None
 
 
@@ -125,14 +131,16 @@ class Hemicycle:
         return f"{base}/s/{session_id}/{role.value}#token={token}"
 
     async def session_links(
-        self, session: SessionInfo, actor: Principal | None
+        self, session: SessionInfo, actor: Principal | None, grants: dict[str, int] | None = None
     ) -> tuple[dict[str, str], datetime]:
-        """Role links for one session, signed anew for the same grants."""
+        """Role links for one session, signed anew for the same grants (their ids put in `grants`)."""
         ttl = timedelta(hours=self.settings.link_ttl_hours)
         links: dict[str, str] = {}
         expires = datetime.max
         for role in SESSION_ROLES:
             person, grant_id = await self.store.staff_grant(session.event_id, session.id, role, actor)
+            if grants is not None:
+                grants[role.value] = grant_id
             token, expires = self.tokens.issue(
                 grant_id=grant_id,
                 participant_id=person.id,
@@ -160,3 +168,50 @@ class Hemicycle:
             ttl=timedelta(hours=self.settings.link_ttl_hours),
         )
         return f"{self.settings.public_url}/e/{event.id}/admin#token={token}", expires
+
+    # -- withdrawing one link ---------------------------------------------------------------------
+
+    async def _grant_for(self, actor: Principal | None, grant_id: int) -> GrantInfo:
+        """A grant of the actor's event (None: the command line, which may act on any)."""
+        if actor is not None:
+            actor.require(Permission.EVENT_MANAGE)
+        grant = await self.store.grant(grant_id)
+        if actor is None:
+            return grant
+        if grant.event_id != actor.event_id:
+            # Another event's grants are not this administrator's to see, even by id.
+            raise NotFound(f"there is no grant {grant_id}", code="unknown_grant")
+        if grant.id == actor.grant_id:
+            raise Forbidden("you cannot withdraw the link you are using", code="self_target")
+        return grant
+
+    async def revoke_link(self, actor: Principal | None, grant_id: int) -> GrantInfo:
+        """Withdraw one link: its token is refused from now on, and its connections close on every process."""
+        grant = await self._grant_for(actor, grant_id)
+        revoked = await self.store.revoke_grant(actor, grant.id)
+        await self.notifier.link_withdrawn(revoked)
+        return revoked
+
+    async def reissue_link(self, actor: Principal | None, grant_id: int) -> tuple[GrantInfo, str, datetime]:
+        """Withdraw one link and hand its holder a new one: (the new grant, its link, when it expires)."""
+        grant = await self._grant_for(actor, grant_id)
+        if grant.role is Role.ATTENDEE:
+            raise Conflict(
+                "an attendee's registration is not a link: withdraw it, and they register again",
+                code="not_a_link",
+            )
+        new = await self.store.reissue_grant(actor, grant.id)
+        await self.notifier.link_withdrawn(grant)
+        token, expires = self.tokens.issue(
+            grant_id=new.id,
+            participant_id=new.participant_id,
+            role=new.role,
+            event_id=new.event_id,
+            session_id=new.session_id,
+            ttl=timedelta(hours=self.settings.link_ttl_hours),
+        )
+        if new.session_id is None:
+            link = f"{self.settings.public_url}/e/{new.event_id}/admin#token={token}"
+        else:
+            link = self.page_url(new.session_id, new.role, token)
+        return new, link, expires

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 MIN_SECRET_LENGTH = 32
+# Beside the demo database: its generated secret, and the address `serve --demo` last served on.
+DEMO_SECRET_FILE = "demo-secret"
+DEMO_URL_FILE = "demo-url"
 
 
 class SettingsError(ValueError):
@@ -57,6 +60,16 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "10",
         "Sustained Socket.IO events an attendee may send per second, all their connections to one process "
         "together (staff: per connection); bursts up to 4x are allowed.",
+    ),
+    "HEMICYCLE_HTTP_READ_SECONDS": (
+        "15",
+        "How long a client may take to send a request's headers, and then its body, before the connection is "
+        "closed (also how long an idle keep-alive connection stays open).",
+    ),
+    "HEMICYCLE_SEND_QUEUE_LIMIT": (
+        "1000",
+        "Messages waiting to be sent to one Socket.IO connection that does not read them; past this, the "
+        "connection is dropped (and a warning logged) rather than kept with an ever longer backlog.",
     ),
     "HEMICYCLE_FLOOR_GRACE_SECONDS": (
         "30",
@@ -121,6 +134,11 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "credentials made with it.",
     ),
     "HEMICYCLE_TURN_TTL_SECONDS": ("21600", "Lifetime of the TURN credentials given to a participant."),
+    "HEMICYCLE_CORS_ORIGINS": (
+        "(none)",
+        "Comma-separated origins (`https://player.example.org`) whose web pages may use WHIP and WHEP "
+        "(the endpoints and their media resources) from the browser; `*` for any. None by default.",
+    ),
     "HEMICYCLE_MEDIA_CONNECT_SECONDS": (
         "20",
         "How long an answered media offer has to connect before the relay frees what it set up for it.",
@@ -183,6 +201,8 @@ class Settings:
     attendee_ttl_hours: int = 720
     heartbeat_seconds: float = 5.0
     events_per_second: int = 10
+    http_read_seconds: float = 15.0
+    send_queue_limit: int = 1000
     floor_grace_seconds: int = 30
     waiting_room: str = "public"
     proxy_headers: bool = False
@@ -197,6 +217,7 @@ class Settings:
     turn_urls: tuple[str, ...] = ()
     turn_secret: str = ""
     turn_ttl_seconds: int = 21600
+    cors_origins: tuple[str, ...] = ()
     media_connect_seconds: float = 20.0
     media_max_viewers: int = 300
     gc_freeze_seconds: int = 2
@@ -220,6 +241,8 @@ class Settings:
             attendee_ttl_hours=_int(env, "HEMICYCLE_ATTENDEE_TTL_HOURS", 720),
             heartbeat_seconds=float(_int(env, "HEMICYCLE_HEARTBEAT_SECONDS", 5)),
             events_per_second=_int(env, "HEMICYCLE_EVENTS_PER_SECOND", 10),
+            http_read_seconds=float(_int(env, "HEMICYCLE_HTTP_READ_SECONDS", 15)),
+            send_queue_limit=_int(env, "HEMICYCLE_SEND_QUEUE_LIMIT", 1000),
             floor_grace_seconds=_int(env, "HEMICYCLE_FLOOR_GRACE_SECONDS", 30),
             waiting_room=(env.get("HEMICYCLE_WAITING_ROOM", "").strip() or "public").lower(),
             proxy_headers=_switch(env, "HEMICYCLE_PROXY_HEADERS"),
@@ -234,6 +257,7 @@ class Settings:
             turn_urls=_urls(env, "HEMICYCLE_TURN_URLS"),
             turn_secret=env.get("HEMICYCLE_TURN_SECRET", "").strip(),
             turn_ttl_seconds=_int(env, "HEMICYCLE_TURN_TTL_SECONDS", 21600, minimum=60),
+            cors_origins=_origins(env, "HEMICYCLE_CORS_ORIGINS"),
             media_connect_seconds=float(_int(env, "HEMICYCLE_MEDIA_CONNECT_SECONDS", 20)),
             media_max_viewers=_int(env, "HEMICYCLE_MEDIA_MAX_VIEWERS", 300),
             gc_freeze_seconds=_int(env, "HEMICYCLE_GC_FREEZE_SECONDS", 2, minimum=0),
@@ -297,6 +321,18 @@ class Settings:
         )
 
 
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+
+
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Web origins as browsers send them in ``Origin``: scheme, host and port, no path."""
+    origins = _urls(env, name)
+    for origin in origins:
+        if origin != "*" and not _ORIGIN.match(origin):
+            raise SettingsError(f"{name}: {origin!r} is not an origin like https://player.example.org")
+    return tuple(o.lower() for o in origins)
+
+
 def _urls(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(url.strip() for url in env.get(name, "").split(",") if url.strip())
 
@@ -309,7 +345,7 @@ def _display_host(host: str) -> str:
 
 def _demo_secret(data_dir: Path) -> str:
     """A secret kept beside the demo database, so links printed before a restart still open."""
-    path = data_dir / "demo-secret"
+    path = data_dir / DEMO_SECRET_FILE
     if path.exists():
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,10 @@ the others (polling, a full buffer, packets still queued) get the packet through
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import socketio
@@ -24,7 +27,14 @@ from socketio import packet
 
 from . import wsdirect
 
+log = logging.getLogger(__name__)
+
 YIELD_EVERY = 256
+# Reaching Redis again after losing it: the first wait, doubled up to the last.
+RETRY_FIRST_SECONDS = 0.25
+RETRY_MAX_SECONDS = 2.0
+# The health check's PING to Redis.
+PROBE_SECONDS = 1.0
 
 
 class DirectEmit(socketio.AsyncManager):  # type: ignore[misc]
@@ -77,7 +87,92 @@ class DirectEmit(socketio.AsyncManager):  # type: ignore[misc]
 
 
 class DirectEmitRedis(socketio.AsyncRedisManager, DirectEmit):  # type: ignore[misc]
-    """Fan-out through Redis; each process then delivers to its own sockets directly."""
+    """Fan-out through Redis; each process then delivers to its own sockets directly.
+
+    python-socketio's listener waits 1, 2, 4... up to 60 seconds between attempts to reach Redis again, so a
+    short outage left a process deaf for a quarter of a minute after Redis came back; here it tries again
+    within RETRY_MAX_SECONDS, and says whether it is subscribed (`listening`) for the health check. A publish
+    that fails is logged once per outage, not once per message.
+    """
+
+    def __init__(self, url: str, channel: str) -> None:
+        super().__init__(url, channel=channel)
+        self.listening = False
+        self._publish_failing = False
+        self._publisher: Any = None
+        self._probe: Any = None
+
+    def _client(self, **options: Any) -> Any:
+        # redis:// and unix:// alone (settings refuse the rest): no sentinel, as Hemicycle documents.
+        return self._get_redis_module().Redis.from_url(self.redis_url, **options)
+
+    async def _redis_listen_with_retries(self) -> AsyncIterator[Any]:
+        delay = RETRY_FIRST_SECONDS
+        while True:
+            client = self._client()
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                if not self.listening and delay > RETRY_FIRST_SECONDS:
+                    log.warning("Redis is reachable again: fan-out resumed")
+                self.listening = True
+                delay = RETRY_FIRST_SECONDS
+                async for message in pubsub.listen():
+                    yield message
+            except Exception as exc:
+                if self.listening or delay == RETRY_FIRST_SECONDS:
+                    log.warning("lost Redis (%s): trying again every %.0f s at most", exc, RETRY_MAX_SECONDS)
+                self.listening = False
+                await asyncio.sleep(delay)
+                delay = min(RETRY_MAX_SECONDS, delay * 2)
+            finally:
+                # The connection that failed is closed, rather than one left behind per attempt.
+                for closing in (pubsub, client):
+                    with contextlib.suppress(Exception):
+                        await closing.aclose()
+
+    async def _publish(self, data: Any) -> Any:
+        # One client for the life of the process: its pool reconnects by itself once Redis is back.
+        if self._publisher is None:
+            self._publisher = self._client()
+        try:
+            result = await self._publisher.publish(self.channel, self.json.dumps(data))
+        except Exception as exc:
+            if not self._publish_failing:
+                log.warning("cannot publish to Redis (%s): other processes miss messages", exc)
+            self._publish_failing = True
+            return None
+        self._publish_failing = False
+        return result
+
+    async def reachable(self) -> bool:
+        """Subscribed, and Redis answers a PING within PROBE_SECONDS."""
+        if not self.listening:
+            return False
+        if self._probe is None:
+            self._probe = self._client(socket_connect_timeout=PROBE_SECONDS, socket_timeout=PROBE_SECONDS)
+        try:
+            return bool(await asyncio.wait_for(self._probe.ping(), PROBE_SECONDS))
+        except Exception:
+            return False
+
+    async def close(self) -> None:
+        """Close the clients this manager opened besides its listener (cancelled with the server)."""
+        for client in (self._probe, self._publisher):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+        self._probe = self._publisher = None
+
+
+async def reachable(manager: socketio.AsyncManager) -> bool | None:
+    """Whether the fan-out reaches Redis now; None when there is no Redis (one process)."""
+    return await manager.reachable() if isinstance(manager, DirectEmitRedis) else None
+
+
+def fanout_up(manager: socketio.AsyncManager) -> bool:
+    """Without a probe: is this process subscribed (always, with no Redis)?"""
+    return manager.listening if isinstance(manager, DirectEmitRedis) else True
 
 
 def manager(redis_url: str | None, channel: str = "hemicycle") -> socketio.AsyncManager:

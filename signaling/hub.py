@@ -19,6 +19,7 @@ from typing import Any
 import socketio
 from aiohttp import web
 
+from server.db.store import GrantInfo
 from server.desk import QuestionDesk
 from server.domain.errors import HemicycleError, Unauthenticated
 from server.domain.model import Principal, SessionInfo
@@ -28,7 +29,7 @@ from server.domain.roles import ROLE_PERMISSIONS, Permission
 from server.floor import Floor
 from server.limits import Limiter, Limits
 from server.service import Hemicycle
-from server.standing import StandingChecks
+from server.standing import Held, StandingChecks, StandingWatch
 
 from . import fanout, protocol, wsdirect
 from .caption_events import CaptionEvents
@@ -78,6 +79,8 @@ QUESTION_WRITES_WINDOW = WindowRule(limit=15, seconds=15.0)
 # the number of voters.
 QUESTIONS_COALESCE_SECONDS = 0.1
 QUESTIONS_SPACING_SECONDS = 0.25
+# The health check's round trip to the database.
+PROBE_SECONDS = 2.0
 
 
 def session_room(session_id: int) -> str:
@@ -116,6 +119,9 @@ class Hub:
             logger=False,
             engineio_logger=False,
         )
+        if isinstance(self.sio.eio, wsdirect.WsDirectServer):
+            self.sio.eio.send_queue_limit = core.settings.send_queue_limit
+            self.sio.eio.read_seconds = core.settings.http_read_seconds
         self.floor = Floor(core)
         self.desk = QuestionDesk(core)
         self._questions_dirty: dict[int, set[int]] = {}
@@ -148,6 +154,12 @@ class Hub:
         self._allowances: dict[int, tuple[TokenBucket, int]] = {}
         self.moderation = ModerationEvents(self)
         self.standing = StandingChecks(core.store)
+        self.watch = StandingWatch(
+            core.store,
+            self._held,
+            self.moderation.refused_here,
+            lambda: fanout.fanout_up(self.sio.manager),
+        )
         self._handlers: dict[str, Handler] = {
             "session:set_state": self._on_set_state,
             "presence:get": self._on_presence_get,
@@ -206,8 +218,15 @@ class Hub:
             self.presence_changed(session_id)
         self._heartbeat_task = asyncio.create_task(self._heartbeat(), name="hemicycle-heartbeat")
         self._sweep_task = asyncio.create_task(self._sweeper(), name="hemicycle-floor-sweep")
+        self.watch.start()
+        if not self.sio.manager_initialized:
+            # python-socketio subscribes to Redis at the first connection; at start, so that the health
+            # check tells a process that cannot reach Redis before anyone is sent to it.
+            self.sio.manager_initialized = True
+            self.sio.manager.initialize()
 
     async def stop(self) -> None:
+        await self.watch.stop()
         await self.moderation.stop()
         await self.standing.stop()
         for task in (self._heartbeat_task, self._sweep_task):
@@ -234,6 +253,24 @@ class Hub:
             handle.cancel()
         self._roster_owed.clear()
         await self.limits.close()
+        if isinstance(self.sio.manager, fanout.DirectEmitRedis):
+            await self.sio.manager.close()
+
+    def _held(self) -> list[Held]:
+        return [Held(sid, c.principal, c.session_id) for sid, c in self._connections.items()]
+
+    async def dependencies(self) -> dict[str, bool]:
+        """Whether the database, and Redis when configured, answer now (for the health check)."""
+
+        async def database() -> bool:
+            try:
+                await asyncio.wait_for(self.core.store.ping(), PROBE_SECONDS)
+            except Exception:
+                return False
+            return True
+
+        found, redis = await asyncio.gather(database(), fanout.reachable(self.sio.manager))
+        return {"database": found} if redis is None else {"database": found, "redis": redis}
 
     async def _heartbeat(self) -> None:
         while True:
@@ -366,6 +403,9 @@ class Hub:
         except Exception:
             log.exception("queue broadcast for session %s failed", session_id)
 
+    async def link_withdrawn(self, grant: GrantInfo) -> None:
+        await self.moderation.link_withdrawn(grant)
+
     async def session_changed(self, session: SessionInfo, actor: Principal) -> None:
         payload = {
             "session": session.public(),
@@ -430,6 +470,11 @@ class Hub:
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
+            if auth is None or (isinstance(auth, dict) and auth.get("token") in (None, "")):
+                # As over HTTP: no token at all is token_missing, a malformed one invalid_input.
+                raise Unauthenticated(
+                    "connect with auth {token, session_id}: the token is missing", code="token_missing"
+                )
             request = protocol.parse(ConnectAuth, auth)
             principal, _expires = await self.core.authenticate(request.token)
             session = await self.core.session_for(principal, request.session_id, Permission.SESSION_VIEW)

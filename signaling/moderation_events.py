@@ -6,7 +6,9 @@ the process holding the waiting connection then joins it in place (at once when 
 took the decision, otherwise at its next look at the database, every WATCH_SECONDS while anyone waits
 there). Removals and bans go to every process through the Socket.IO manager (Redis when configured): the
 `moderation:removed` notice to the participant's rooms, then a disconnect of each of their connections, which
-python-socketio forwards to the process that holds it.
+python-socketio forwards to the process that holds it. The database is the second way there: each process
+re-checks its connections when their event's standing version moves (server/standing.py, StandingWatch) and
+closes, through refused_here, those Redis did not (it was down, or the decision came from the command line).
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 import socketio
 
+from server.db.store import GrantInfo
 from server.domain.errors import HemicycleError
 from server.domain.model import Principal, SessionInfo
 from server.domain.ratelimit import FloodGuard
 from server.domain.roles import Permission, can
 from server.moderation import Moderation
+from server.standing import Held
 
-from . import protocol
+from . import fanout, protocol
 
 if TYPE_CHECKING:
     from .hub import Connection, Hub
@@ -200,9 +204,18 @@ class ModerationEvents:
                 # The decision is committed before its `moderation:removed` notice is sent (by this process
                 # or, through the manager, another one): closing now could leave the room before the notice
                 # reaches it, and the person would never learn why. The connection stays in the waiting
-                # room, and closes as removed() closes it.
+                # room, and closes as removed() closes it. Without Redis, no notice is coming: this process
+                # tells it.
                 self._waiting.pop(sid, None)
-                self._close_later([sid])
+                if fanout.fanout_up(self.sio.manager):
+                    self._close_later([sid])
+                else:
+                    refusal = (
+                        HemicycleError("you are not admitted to this session", code="not_admitted")
+                        if grant_holds
+                        else HemicycleError("this link was withdrawn by the organisers", code="token_revoked")
+                    )
+                    await self.refused_here(Held(sid, waiting.principal, waiting.session.id), refusal)
             elif state == "admitted":
                 await self._admit_here(sid)
             elif state == "left":
@@ -287,6 +300,38 @@ class ModerationEvents:
                 sids.append(sid)
 
         self._close_later(sids)
+
+    async def link_withdrawn(self, grant: GrantInfo) -> None:
+        """Every connection of the link's holder, on every process: told (`error`, token_revoked), then
+        closed. Connections are known by person, not by link; a reissued link has none yet."""
+        connections = await self.actions.store.connections(grant.participant_id)
+        sids = [sid for _, sid in connections]
+        for sid, waiting in list(self._waiting.items()):
+            if waiting.principal.grant_id == grant.id:
+                self._waiting.pop(sid, None)
+                sids.append(sid)
+        refusal = HemicycleError("this link was withdrawn by the organisers", code="token_revoked")
+        for sid in sids:
+            await self.sio.emit("error", {**refusal.as_dict(), "event": "connect"}, to=sid)
+        self._close_later(sids)
+        # Media published or watched over WHIP/WHEP has no Socket.IO connection to close with it.
+        sessions = {s for s, _ in connections} | ({grant.session_id} if grant.session_id else set())
+        for session_id in sorted(sessions):
+            try:
+                await self.actions.media.participant_gone(session_id, grant.participant_id)
+            except Exception:
+                log.exception("the media relay failed to drop participant %s", grant.participant_id)
+
+    async def refused_here(self, held: Held, refusal: HemicycleError) -> None:
+        """The standing watch found a connection of this process no longer allowed (a decision this process
+        did not hear of through Redis): told as the deciding process tells it, then closed."""
+        notice = await self.actions.store.removal(held.session_id, held.principal.participant.id)
+        if notice is not None:
+            await self.sio.emit("moderation:removed", notice, to=held.key)
+        else:
+            await self.sio.emit("error", {**refusal.as_dict(), "event": "connect"}, to=held.key)
+        log.info("closing %s: %s", held.key, refusal.code)
+        self._close_later([held.key])
 
     def _close_later(self, sids: list[str]) -> None:
         """Close connections once a `moderation:removed` notice sent to them has had time to leave."""

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from server.domain.errors import InvalidInput
+from server.domain.ids import MAX_ID
 
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_TOKEN_CHARS = 2048
@@ -21,9 +22,13 @@ class Message(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+# Every record id a client sends: the one rule of server/domain/ids.py (1 to 2³¹ − 1, PostgreSQL's integer).
+Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+
+
 class ConnectAuth(Message):
     token: StrictStr = Field(min_length=1, max_length=MAX_TOKEN_CHARS)
-    session_id: StrictInt = Field(ge=1)
+    session_id: Id
 
 
 class SetState(Message):
@@ -35,7 +40,7 @@ class PresenceGet(Message):
 
 
 Text = Annotated[StrictStr, Field(max_length=400)]
-EntryId = Annotated[StrictInt, Field(ge=1)]
+EntryId = Id
 LimitSeconds = Annotated[StrictInt, Field(ge=15, le=3600)]
 AddSeconds = Annotated[StrictInt, Field(ge=-600, le=600)]
 GraceSeconds = Annotated[StrictInt, Field(ge=0, le=600)]
@@ -268,7 +273,7 @@ class ModerationSettings(Message):
     rules: dict[StrictStr, list[Annotated[StrictStr, Field(max_length=200)]]] | None = None
 
 
-ParticipantId = Annotated[StrictInt, Field(ge=1)]
+ParticipantId = Id
 Version = Annotated[StrictInt, Field(ge=0)]
 
 

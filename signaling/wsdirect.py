@@ -43,12 +43,23 @@ tests/test_wsdirect.py fails loudly when an assumption no longer holds):
 6. engine.io: the receive loop of ``_websocket_handler`` awaits ``ws.wait()`` through ``asyncio.wait_for``
    and ends on ``None`` as on an exception, while the upgrade handshake awaits it directly and expects
    ``OSError`` when the connection ends (``UncompressedWebSocket.wait``).
+7. python-socketio: ``AsyncServer._handle_eio_message(eio_sid, data)`` decodes a frame and calls
+   ``_handle_event(eio_sid, namespace, id, data)`` for an event, whose ``data[0]`` is the name; it keeps a
+   half-received binary packet in ``_binary_packet``; ``reserved_events``, ``_send_packet``,
+   ``manager.sid_from_eio_sid`` and ``manager.is_connected``. engine.io: ``_log_error_once(message, key)``
+   and ``log_message_keys``; a socket's ``queue.qsize()`` counts the packets its writer has not taken yet.
+8. engine.io: ``server._async['translate_request']`` may be a coroutine function; the polling POST path reads
+   the body as ``await environ['wsgi.input'].read(length)``, decodes it as UTF-8 and each packet with
+   ``Packet`` (outside any error handling on the websocket path), and answers a close packet (``1``) by
+   closing the session; ``AsyncServer.handle_request`` serves the route and ``sockets`` maps sids to sockets.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
+import re
 import struct
 import time
 from importlib.metadata import version
@@ -56,9 +67,13 @@ from typing import Any
 
 import engineio
 import socketio
+from aiohttp import web
 from aiohttp.web import WebSocketResponse
 from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
+from socketio import packet as sio_packet
+
+from server.domain.jsonlimits import MAX_JSON_DEPTH, too_deep
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +131,47 @@ class _Direct:
 
 
 _ATTRIBUTE = "_hemicycle_direct"
+_DROPPED = "_hemicycle_dropped"
+
+
+def decodable(text: str) -> bool:
+    """Whether engine.io's packet decoder takes this text without raising: it raises on an empty packet, a
+    type that is not a digit and bad base64, and its JSON parser recurses once per level of a message's data
+    (a Socket.IO packet, which starts with a digit, is not parsed there: SocketServer checks it)."""
+    if not text:
+        return False
+    if text[0] == "b":
+        try:
+            base64.b64decode(text[1:])
+        except ValueError:
+            return False
+        return True
+    if text[0] not in "0123456789":
+        return False
+    return len(text) == 1 or text[1].isnumeric() or not too_deep(text[1:])
+
+
+class _Body:
+    """A polling request's body, read already, as engine.io reads it."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    async def read(self, length: int = -1) -> bytes:
+        return self.body
+
+
+# engine.io's close packet: what replaces a body that did not arrive in time or cannot be decoded, so that
+# engine.io closes the session as when a client leaves (a protocol error).
+_CLOSE = b"1"
+
+
+def _payload_decodable(body: bytes) -> bool:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(decodable(part) for part in text.split("\x1e"))
 
 
 class UncompressedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
@@ -147,8 +203,14 @@ class UncompressedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
         whole stack, which only a full collection frees. That loop takes None as the end as well, so it
         gets None; the upgrade handshake, which awaits this directly, still gets the OSError it expects."""
         message = await self._sock.receive()
-        if isinstance(message.data, (bytes, str)):
+        if isinstance(message.data, bytes):
             return message.data
+        if isinstance(message.data, str):
+            if decodable(message.data):
+                return message.data
+            # engine.io decodes outside its error handling: what it cannot decode would end its handler
+            # with a traceback. A protocol error: the connection ends, as when the client leaves.
+            log.info("closing a websocket that sent a frame engine.io cannot decode")
         socket = getattr(self.handler, "__self__", None)
         if socket is not None and socket.upgraded and not socket.upgrading:
             return None
@@ -156,14 +218,59 @@ class UncompressedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
 
 
 class WsDirectServer(engineio.AsyncServer):  # type: ignore[misc]
-    """engine.io's server, writing packets straight to a websocket whenever that keeps their order."""
+    """engine.io's server, writing packets straight to a websocket whenever that keeps their order, and
+    dropping a connection that lets more than ``send_queue_limit`` packets wait for it.
+
+    engine.io's queue is unbounded: a client that answers pings but never reads its socket would otherwise
+    hold a copy of every broadcast, for ever."""
+
+    send_queue_limit = 1000  # HEMICYCLE_SEND_QUEUE_LIMIT, set by the hub
+    read_seconds = 15.0  # HEMICYCLE_HTTP_READ_SECONDS, set by the hub
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # A copy: the driver's table is shared by every server of the process.
         driver: dict[str, Any] = getattr(self, "_async")  # noqa: B009 (engine.io's, untyped)
-        self._async = {**driver, "websocket": UncompressedWebSocket}
+        self._async = {
+            **driver,
+            "websocket": UncompressedWebSocket,
+            "translate_request": self._translate_request,
+        }
         self.direct_writes = 0  # packets that skipped the queue, for tests and diagnosis
+
+    async def handle_request(self, request: web.Request) -> Any:
+        sid = request.query.get("sid")
+        socket = self.sockets.get(sid) if sid else None
+        if socket is not None and socket.closed:
+            # Forgotten here as engine.io's GET path does (``_get_socket``): its POST path would raise
+            # KeyError for a session closed but not yet forgotten, an error 500.
+            del self.sockets[sid]
+        return await super().handle_request(request)
+
+    async def _translate_request(self, request: web.Request) -> dict[str, Any]:
+        """The driver's environ, with a polling request's body read in time and checked: engine.io reads it
+        from the stream without a deadline, and logs an error for a body it cannot decode."""
+        environ: dict[str, Any] = eio_aiohttp.translate_request(request)
+        if request.method == "POST" and request.body_exists:
+            try:
+                async with asyncio.timeout(self.read_seconds):
+                    body = await request.read()
+            except TimeoutError:
+                log.info("a polling request's body did not arrive in time")
+                body = None
+            if body is None or not _payload_decodable(body):
+                log.info("closing a polling session that sent a body engine.io cannot decode")
+                body = _CLOSE
+            environ["wsgi.input"] = _Body(body)
+        return environ
+
+    def _log_error_once(self, message: str, message_key: str) -> None:
+        """engine.io logs a client's bad request (an unknown session id, another protocol version, a bad
+        transport) as an ERROR the first time: the error is the client's, so a warning, once per kind."""
+        if message_key in self.log_message_keys:
+            return
+        self.log_message_keys.add(message_key)
+        log.warning("engine.io refused a request: %s (further ones are not logged)", message)
 
     def create_queue(self, *args: Any, **kwargs: Any) -> asyncio.Queue[Any]:
         return ParkingQueue(*args, **kwargs)
@@ -198,8 +305,30 @@ class WsDirectServer(engineio.AsyncServer):  # type: ignore[misc]
         self.direct_writes += 1
         return True
 
+    def _backlogged(self, socket: Any) -> bool:
+        """Whether the socket has too much waiting for it; the first time, drop its connection."""
+        waiting = socket.queue.qsize()
+        if waiting < self.send_queue_limit:
+            return False
+        if not getattr(socket, _DROPPED, False):
+            setattr(socket, _DROPPED, True)
+            log.warning(
+                "dropping connection %s: %d messages waiting, it does not read them", socket.sid, waiting
+            )
+            direct: _Direct | None = getattr(socket, _ATTRIBUTE, None)
+            if direct is not None:
+                # Its writer is stuck waiting for the transport to drain: aborting ends the connection, and
+                # engine.io then closes the socket the way it does for any lost connection.
+                direct.transport.abort()
+            else:
+                self.start_background_task(socket.close, wait=False, abort=True)
+        return True
+
     async def queue_packet(self, sid: str, pkt: eio_packet.Packet) -> None:
         """engine.io's own send: through the socket's queue and writer."""
+        socket = self.sockets.get(sid)
+        if socket is not None and self._backlogged(socket):
+            return
         await super().send_packet(sid, pkt)
 
     async def send_packet(self, sid: str, pkt: eio_packet.Packet) -> None:
@@ -207,15 +336,29 @@ class WsDirectServer(engineio.AsyncServer):  # type: ignore[misc]
         socket = self.sockets.get(sid)
         transport = None if socket is None else self._writable(socket, time.time())
         if transport is None:
+            if socket is not None and self._backlogged(socket):
+                return
             await super().send_packet(sid, pkt)
         else:
             transport.write(frame(pkt.encode()))
             self.direct_writes += 1
 
 
+# A Socket.IO event's header (protocol v5): "2" or "5" and attachments, namespace, acknowledgement id.
+_HEADER = re.compile(r"[25](?:\d{1,10}-)?(?:(?P<namespace>/[^,]{0,200}),)?(?P<id>\d{1,18})?")
+
+
 class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
     """python-socketio's server on ``WsDirectServer``, or on stock engine.io if the installed versions are
-    not those this module was checked against."""
+    not those this module was checked against; every frame a client sends gets an answer.
+
+    python-socketio decodes a frame in engine.io's message handler, which logs what it raises as an error,
+    then hands ``data[0]`` to its handler lookup, where an object or a list as event name raises in a task
+    nobody awaits and a number or null reaches the catch-all handler as its event name. The names of its own
+    events (``connect``, ``disconnect``) would run those handlers for a connection that is already in, and
+    ``*`` would run the catch-all without the event's name. Frames that cannot be an event are refused here
+    with an ``error`` event (and an acknowledgement if asked for); the others go to python-socketio as they
+    are."""
 
     def _engineio_server_class(self) -> type:
         different = check_versions()
@@ -226,3 +369,61 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
             stock: type = engineio.AsyncServer
             return stock
         return WsDirectServer
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        if isinstance(data, str) and too_deep(data):
+            # Not decoded at all; its header still says where to send the acknowledgement.
+            header = _HEADER.match(data)
+            namespace, id = (None, None) if header is None else (header["namespace"], header["id"])
+            await self._refuse(
+                eio_sid,
+                namespace,
+                int(id) if id else None,
+                f"a message nests at most {MAX_JSON_DEPTH} levels deep",
+            )
+            return
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            # What python-socketio's decoder raises on a frame that is not a Socket.IO packet.
+            log.info("refused an undecodable frame from %s: %s", eio_sid, exc)
+            self._binary_packet.pop(eio_sid, None)
+            await self._refuse(eio_sid, None, None, "a message is a Socket.IO packet")
+
+    async def _handle_event(self, eio_sid: str, namespace: str | None, id: int | None, data: Any) -> None:
+        if not (isinstance(data, list) and data and isinstance(data[0], str)):
+            await self._refuse(eio_sid, namespace, id, "an event is a name (text) and its payload")
+            return
+        if data[0] in self.reserved_events or data[0] == "*":  # "*" would reach the catch-all without a name
+            await self._refuse(
+                eio_sid,
+                namespace,
+                id,
+                f"{data[0]!r} is not an event a client sends",
+                "unknown_event_name",
+                data[0],
+            )
+            return
+        await super()._handle_event(eio_sid, namespace, id, data)
+
+    async def _refuse(
+        self,
+        eio_sid: str,
+        namespace: str | None,
+        id: int | None,
+        message: str,
+        code: str = "invalid_input",
+        event: str | None = None,
+    ) -> None:
+        """The error the application's handlers give (signaling/hub.py), for a frame they never see."""
+        namespace = namespace or "/"
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+        if sid is None or not self.manager.is_connected(sid, namespace):
+            return  # not in the namespace: there is no one to answer there
+        error = {"code": code, "message": message}
+        await self.emit("error", {**error, "event": event}, to=sid, namespace=namespace)
+        if id is not None:
+            reply = {"ok": False, "error": error}
+            await self._send_packet(
+                eio_sid, self.packet_class(sio_packet.ACK, namespace=namespace, id=id, data=[reply])
+            )

@@ -20,6 +20,8 @@ Environment variables (all optional):
     Redis server to use, ``redis://host:port/0``.
 ``HEMICYCLE_CHROMIUM``
     Path of the Chromium (or Chrome) binary for browser tests.
+``HEMICYCLE_NGINX``
+    Path of the nginx binary for the load-balancer tests.
 ``HEMICYCLE_TEST_NO_PROBE=1``
     Do not look at the standard local ports: start throwaway servers instead. This is how the start-up
     path itself is tested.
@@ -28,9 +30,9 @@ Environment variables (all optional):
     CI never passes green while silently running less than the full suite.
 
 Fixtures: ``postgres_url`` and ``redis_url`` (session), ``pg_database_url`` and ``fresh_redis_url`` (one per
-test), ``chromium_path`` and ``firefox_path`` (session). They are synchronous so that sync and async tests of
-any event-loop scope can use them; tests that use them are marked ``postgres``, ``redis``, ``browser`` or
-``firefox`` automatically.
+test), ``chromium_path``, ``firefox_path``, ``gstreamer_python`` and ``nginx_path`` (session). They are
+synchronous so that sync and async tests of any event-loop scope can use them; tests that use them are marked
+``postgres``, ``redis``, ``browser``, ``firefox``, ``gstreamer`` or ``nginx`` automatically.
 """
 
 from __future__ import annotations
@@ -226,7 +228,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         "postgres_url": "postgres",
         "redis_url": "redis",
         "chromium_path": "browser",
+        "gstreamer_python": "gstreamer",
         "firefox_path": "firefox",
+        "nginx_path": "nginx",
     }
     for item in items:
         names = getattr(item, "fixturenames", ())
@@ -586,34 +590,50 @@ class RedisServer:
         last_error = ""
         for _attempt in range(3):  # another process may take the free port before redis binds it
             self.port = free_port()
-            settings = {
-                "port": self.port,
-                "bind": LOCALHOST,
-                # Nothing on disk: the data lives as long as the test session.
-                "save": "",
-                "appendonly": "no",
-                "dir": self.root,
-                "logfile": self.log,
-                "daemonize": "no",
-            }
-            process = subprocess.Popen(
-                [
-                    self.binary,
-                    *(arg for name, value in settings.items() for arg in (f"--{name}", str(value))),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                # Its own session, so a Ctrl-C meant for pytest leaves the shutdown to the teardown.
-                start_new_session=True,
-                preexec_fn=_die_with_parent(signal.SIGTERM),
-            )
-            self._process = process
-            if self._wait_ready(process):
+            if self._launch():
                 return self.url
             last_error = _read_tail(self.log)
             self._terminate()
         raise ServiceUnavailable(f"redis-server did not start:\n{last_error}")
+
+    def _launch(self) -> bool:
+        """Start redis-server on ``self.port``; True once it answers PING."""
+        settings = {
+            "port": self.port,
+            "bind": LOCALHOST,
+            # Nothing on disk: the data lives as long as the test session.
+            "save": "",
+            "appendonly": "no",
+            "dir": self.root,
+            "logfile": self.log,
+            "daemonize": "no",
+        }
+        process = subprocess.Popen(
+            [
+                self.binary,
+                *(arg for name, value in settings.items() for arg in (f"--{name}", str(value))),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            # Its own session, so a Ctrl-C meant for pytest leaves the shutdown to the teardown.
+            start_new_session=True,
+            preexec_fn=_die_with_parent(signal.SIGTERM),
+        )
+        self._process = process
+        return self._wait_ready(process)
+
+    def kill(self) -> None:
+        """Stop the server as a crash would (SIGKILL); restart() brings it back on the same port."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+    def restart(self) -> None:
+        """Start the server again on its port, after kill()."""
+        if not self._launch():
+            raise ServiceUnavailable(f"redis-server did not restart:\n{_read_tail(self.log)}")
 
     def _wait_ready(self, process: subprocess.Popen[bytes]) -> bool:
         url = self.url
@@ -762,3 +782,78 @@ async def browser(chromium_path: str) -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+# --------------------------------------------------------------------------------------------------------
+# GStreamer: a WebRTC stack of its own (webrtcbin), driven from a system Python that has PyGObject
+
+GSTREAMER_PACKAGES = (
+    "python3-gi gir1.2-gst-plugins-bad-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good "
+    "gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-nice"
+)
+_GSTREAMER_PROBE = (
+    "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstWebRTC', '1.0'); "
+    "gi.require_version('GstSdp', '1.0'); from gi.repository import Gst, GstWebRTC, GstSdp; Gst.init(None); "
+    "missing = [e for e in ('webrtcbin', 'nicesrc', 'vp8enc', 'x264enc', 'opusenc', 'rtpvp8pay', "
+    "'rtph264pay', 'rtpopuspay', 'videotestsrc', 'audiotestsrc') if Gst.ElementFactory.find(e) is None]; "
+    "print(' '.join(missing))"
+)
+
+
+@pytest.fixture(scope="session")
+def gstreamer_python(request: pytest.FixtureRequest) -> str:
+    """A Python interpreter that runs tests/gst_publisher.py: PyGObject with GStreamer's WebRTC elements.
+
+    Debian's python3-gi serves the system Python, not a virtual environment's: HEMICYCLE_GST_PYTHON names
+    another interpreter.
+    """
+    tracker = request.config.stash[_TRACKER]
+    explicit = os.environ.get("HEMICYCLE_GST_PYTHON", "").strip()
+    candidates = (explicit,) if explicit else ("/usr/bin/python3", "python3")
+    reasons = []
+    for candidate in candidates:
+        found = shutil.which(candidate)
+        if found is None:
+            reasons.append(f"{candidate}: not found")
+            continue
+        try:
+            probe = subprocess.run(
+                [found, "-c", _GSTREAMER_PROBE], capture_output=True, text=True, timeout=60, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            reasons.append(f"{found}: {exc}")
+            continue
+        if probe.returncode == 0 and not probe.stdout.strip():
+            tracker.services.append(f"GStreamer webrtcbin through {found}")
+            return found
+        missing = probe.stdout.strip() or probe.stderr.strip().splitlines()[-1:]
+        reasons.append(f"{found}: missing {missing}")
+    if explicit:
+        _misconfigured("HEMICYCLE_GST_PYTHON", "; ".join(reasons))
+    _unavailable("GStreamer", f"{'; '.join(reasons)} (apt-get install {GSTREAMER_PACKAGES})")
+
+
+# --------------------------------------------------------------------------------------------------------
+# nginx
+
+
+@pytest.fixture(scope="session")
+def nginx_path(request: pytest.FixtureRequest) -> str:
+    """Path of an nginx binary (Debian's lives in /usr/sbin, often not on a user's PATH)."""
+    tracker = request.config.stash[_TRACKER]
+    explicit = os.environ.get("HEMICYCLE_NGINX", "").strip()
+    if explicit:
+        found = shutil.which(explicit)
+        if found is None:
+            _misconfigured("HEMICYCLE_NGINX", f"{explicit!r} is not an executable file")
+        tracker.services.append(f"nginx {found} from HEMICYCLE_NGINX")
+        return found
+    candidates = ("nginx", "/usr/sbin/nginx")
+    for candidate in candidates:
+        if found := shutil.which(candidate):
+            tracker.services.append(f"nginx {found}")
+            return found
+    _unavailable(
+        "nginx",
+        f"none of {', '.join(candidates)} found (apt-get install nginx, or set HEMICYCLE_NGINX)",
+    )

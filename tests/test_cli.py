@@ -126,6 +126,65 @@ def test_agenda_errors_name_line_and_field(tmp_path: Path, text: str, message: s
         load_agenda(path)
 
 
+SESSION = "  starts_at: 2024-05-27T10:00:00\n  ends_at: 2024-05-27T11:00:00\n"
+LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(9)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # The billion laughs: refused at the first anchor, before anything is expanded.
+        (LAUGHS, r"agenda.yaml, line 1: anchors and aliases \(& and \*\) are not allowed"),
+        (f"- &s\n  title: A\n{SESSION}- *s\n", r"line 1: anchors and aliases"),
+        ("[" * 100_000 + "]" * 100_000, r"line 1: nested more than 8 levels deep"),
+        (
+            "- title: A\n  starts_at: 0001-01-01T00:00:00\n  ends_at: 2024-05-27T11:00:00\n",
+            r"field 'starts_at'",
+        ),
+        (f"- title: A\n{SESSION.replace('2024-05-27T11', '9999-12-31T23')}", r"the year must be from 2000"),
+        (f'- title: "Opening\\0"\n{SESSION}', r"line 1 \(session 1\): field 'title': .*U\+0000"),
+        (f'- title: "\\u202eOpening"\n{SESSION}', r"field 'title': .*U\+202E"),
+        (f"- title: {'x' * 100_000}\n{SESSION}", r"field 'title': title is too long"),
+        (f'- ref: "a\\u2066b"\n  title: A\n{SESSION}', r"field 'ref': .*U\+2066"),
+        (
+            f'event:\n  slug: x\n  title: "Forum\\0"\nsessions:\n- title: A\n{SESSION}',
+            r"line 2: field 'title'.*U\+0000",
+        ),
+        (
+            f"event:\n  slug: x\n  title: {'y' * 100_000}\nsessions:\n- title: A\n{SESSION}",
+            r"line 2: field 'title'",
+        ),
+        (f'event:\n  slug: "../x"\nsessions:\n- title: A\n{SESSION}', r"line 2: field 'slug'"),
+        (
+            f"event:\n  slug: x\n  venue: [a, b]\nsessions:\n- title: A\n{SESSION}",
+            r"field 'venue': venue must be text",
+        ),
+    ],
+)
+def test_hostile_agendas_get_a_clear_refusal(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "agenda.yaml"
+    path.write_text(text)
+    with pytest.raises(AgendaError, match=message):
+        load_agenda(path)
+
+
+def test_an_agenda_over_a_megabyte_is_not_read(tmp_path: Path) -> None:
+    path = tmp_path / "agenda.yaml"
+    path.write_text(f"- title: A\n{SESSION}" + "# padding\n" * 120_000)
+    with pytest.raises(AgendaError, match=r"agenda.yaml: the file is over 1024 KiB"):
+        load_agenda(path)
+
+
+def test_the_command_line_checks_its_event_fields_too(tmp_path: Path) -> None:
+    agenda = tmp_path / "agenda.yaml"
+    agenda.write_text(f"- title: A\n{SESSION}")
+    result = run(tmp_path, "import-agenda", str(agenda), "--event", "forum", "--title", "Forum\u202e")
+    assert result.returncode == 1 and "--title: field 'title'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_serve_needs_a_secret_outside_demo(tmp_path: Path) -> None:
     result = run(tmp_path, "serve", "--port", str(free_port()), secret=None)
     assert result.returncode == 2
@@ -174,6 +233,10 @@ def test_serve_demo_prints_links_and_serves(tmp_path: Path) -> None:
                 time.sleep(0.1)
         assert json.loads(body)["status"] == "ok"
         assert (tmp_path / "hemicycle.db").exists()
+        # Against the demo's data directory, `links` needs no secret and prints the port it serves on.
+        links = run(tmp_path, "links", "1", secret=None)
+        assert links.returncode == 0, links.stderr
+        assert f"http://127.0.0.1:{port}/s/1/moderator#token=" in links.stdout, links.stdout
         assert (tmp_path / "demo-secret").stat().st_mode & 0o077 == 0
     finally:
         process.terminate()

@@ -1,4 +1,5 @@
-"""The deployment files agree with the application: docker-compose.yml, the Dockerfile and coturn's config.
+"""The deployment files agree with the application: docker-compose.yml, the Dockerfile, coturn's and nginx's
+configs.
 
 No Docker engine is needed: the files are parsed and checked against server.settings.
 """
@@ -17,7 +18,8 @@ import yaml
 from server.settings import ENVIRONMENT
 
 REPO = Path(__file__).resolve().parent.parent
-SERVICES = ("hemicycle", "postgres", "redis", "coturn")
+SERVICES = ("nginx", "hemicycle", "hemicycle-2", "postgres", "redis", "coturn")
+HEMICYCLES = ("hemicycle", "hemicycle-2")
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +75,7 @@ def _exec_form(arguments: str) -> list[str]:
     return [str(arg) for arg in parsed]
 
 
-def test_the_four_services_are_defined(compose: dict[str, Any]) -> None:
+def test_the_services_are_defined(compose: dict[str, Any]) -> None:
     assert set(SERVICES) <= set(compose["services"])
 
 
@@ -86,17 +88,84 @@ def test_every_service_has_a_healthcheck(compose: dict[str, Any], name: str) -> 
     assert test and (isinstance(test, str) or test[0] in ("CMD", "CMD-SHELL")), test
 
 
-def test_hemicycle_waits_for_a_healthy_database_and_redis(compose: dict[str, Any]) -> None:
-    depends_on = _service(compose, "hemicycle")["depends_on"]
+@pytest.mark.parametrize("name", HEMICYCLES)
+def test_hemicycle_waits_for_a_healthy_database_and_redis(compose: dict[str, Any], name: str) -> None:
+    depends_on = _service(compose, name)["depends_on"]
     assert isinstance(depends_on, dict), "the long form is needed to wait for health"
-    for name in ("postgres", "redis"):
-        assert depends_on[name]["condition"] == "service_healthy"
+    for dependency in ("postgres", "redis"):
+        assert depends_on[dependency]["condition"] == "service_healthy"
 
 
-def test_hemicycle_sets_only_variables_that_hemicycle_reads(compose: dict[str, Any]) -> None:
-    environment = _environment(_service(compose, "hemicycle"))
+@pytest.mark.parametrize("name", HEMICYCLES)
+def test_hemicycle_sets_only_variables_that_hemicycle_reads(compose: dict[str, Any], name: str) -> None:
+    environment = _environment(_service(compose, name))
     unknown = sorted(set(environment) - set(ENVIRONMENT))
     assert unknown == [], f"not in server.settings.ENVIRONMENT: {unknown}"
+
+
+def test_the_processes_share_one_configuration(compose: dict[str, Any]) -> None:
+    """Same database, Redis, secret and data: any process may serve any attendee."""
+    first, *others = (_environment(_service(compose, name)) for name in HEMICYCLES)
+    for environment in others:
+        assert environment == first
+
+
+def _nginx_site() -> str:
+    return (REPO / "deploy/nginx/hemicycle.conf").read_text()
+
+
+def _nginx_directives(text: str) -> list[str]:
+    """The config's statements, comments dropped and whitespace collapsed ("server hemicycle:8080 ...")."""
+    lines = (line.split("#", 1)[0] for line in text.splitlines())
+    return [
+        " ".join(statement.split()) for statement in re.split(r"[;{}]", " ".join(lines)) if statement.strip()
+    ]
+
+
+def test_nginx_fronts_every_process(compose: dict[str, Any]) -> None:
+    nginx = _service(compose, "nginx")
+    mounts = {str(volume).split(":")[0]: str(volume).split(":")[1] for volume in nginx["volumes"]}
+    assert mounts["./deploy/nginx/hemicycle.conf"].startswith("/etc/nginx/conf.d/")
+    assert mounts["./deploy/nginx/nginx.conf"] == "/etc/nginx/nginx.conf"
+    for name in HEMICYCLES:
+        assert nginx["depends_on"][name]["condition"] == "service_healthy"
+    upstreams = [d.split()[1] for d in _nginx_directives(_nginx_site()) if d.startswith("server hemicycle")]
+    assert sorted(upstreams) == sorted(f"{name}:8080" for name in HEMICYCLES)
+    # Only nginx is published: a process reached directly would see no X-Forwarded-For.
+    published = [name for name, service in compose["services"].items() if service.get("ports")]
+    assert published == ["nginx"]
+    assert any(str(port).endswith(":8080") for port in nginx["ports"])
+
+
+@pytest.mark.parametrize("name", HEMICYCLES)
+def test_the_processes_trust_the_proxy_headers(compose: dict[str, Any], name: str) -> None:
+    assert _environment(_service(compose, name))["HEMICYCLE_PROXY_HEADERS"] == "on"
+    directives = _nginx_directives(_nginx_site())
+    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for" in directives
+
+
+def test_nginx_keeps_polling_sticky_and_passes_websockets() -> None:
+    directives = _nginx_directives(_nginx_site())
+    assert any(d.startswith(("hash ", "ip_hash")) for d in directives), "long-polling needs sticky routing"
+    assert "proxy_http_version 1.1" in directives
+    assert "proxy_set_header Upgrade $http_upgrade" in directives
+    assert any(d.startswith("proxy_set_header Connection ") for d in directives)
+    # Passive health checks: a dead process is skipped.
+    assert all(
+        "max_fails=" in d and "fail_timeout=" in d for d in directives if d.startswith("server hemicycle")
+    )
+    # A POST is never replayed on another process (a question or a registration would be doubled).
+    assert not any("non_idempotent" in d for d in directives if d.startswith("proxy_next_upstream"))
+
+
+def test_nginx_limits_new_connections_per_page_not_per_address() -> None:
+    """A page in a reconnect loop is held back; a venue behind one address is not (the key has the route)."""
+    directives = _nginx_directives(_nginx_site())
+    zone = next(d for d in directives if d.startswith("limit_req_zone "))
+    assert zone.split()[1] == "$hemicycle_handshake"
+    assert any(d.startswith("limit_req zone=") for d in directives)
+    assert "limit_req_status 429" in directives
+    assert '"~^:/socket\\.io/" "$binary_remote_addr$arg_route"' in directives
 
 
 def test_hemicycle_uses_postgresql_and_redis(compose: dict[str, Any]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any
 
 import aiohttp
@@ -47,6 +49,26 @@ async def test_health_and_public_listing(hemicycle: Running) -> None:
     assert {s["state"] for s in body["sessions"]} == {"live", "scheduled", "ended"}
     status, body = await request(hemicycle, "GET", f"/api/sessions/{hemicycle.live_session}")
     assert status == 200 and body["session"]["languages"] == ["ar", "zh", "en", "fr", "ru", "es"]
+
+
+async def test_health_names_no_host_and_ready_follows_the_database(hemicycle: Running) -> None:
+    async with aiohttp.ClientSession() as http, http.get(f"{hemicycle.url}/api/health") as response:
+        body = await response.json()
+        # Neither aiohttp's nor Python's version, nor the host name or the process id.
+        assert response.headers["Server"] == "Hemicycle"
+    assert body["degraded"] == [] and socket.gethostname() not in str(body)
+    assert str(os.getpid()) not in body["instance"]
+    status, body = await request(hemicycle, "GET", "/api/ready")
+    assert status == 200 and body["status"] == "ok"
+
+    async def unreachable() -> None:
+        raise OSError("the database went away")
+
+    hemicycle.core.store.ping = unreachable  # type: ignore[method-assign]
+    status, body = await request(hemicycle, "GET", "/api/health")
+    assert status == 200 and body["status"] == "degraded" and body["degraded"] == ["database"]
+    status, body = await request(hemicycle, "GET", "/api/ready")
+    assert status == 503 and body["degraded"] == ["database"]
 
 
 async def test_registration_in_six_languages(hemicycle: Running) -> None:
@@ -146,7 +168,7 @@ async def test_malformed_oversized_and_unknown(hemicycle: Running) -> None:
     status, body = await request(hemicycle, "POST", "/api/events/999/participants", json=REGISTRATION)
     assert (status, body["error"]["code"]) == (404, "unknown_event")
     status, body = await request(hemicycle, "POST", "/api/events/abc/participants", json=REGISTRATION)
-    assert (status, body["error"]["code"]) == (422, "invalid_input")
+    assert (status, body["error"]["code"]) == (404, "unknown_event")
     status, body = await request(hemicycle, "GET", "/api/sessions/424242")
     assert (status, body["error"]["code"]) == (404, "unknown_session")
     status, body = await request(hemicycle, "GET", "/api/nowhere")
@@ -271,6 +293,6 @@ async def test_pages_are_served(hemicycle: Running) -> None:
         assert status == 200, path
         assert "<html" in text.lower()
     assert (await request(hemicycle, "GET", f"/s/{s}/nope"))[0] == 404
-    assert (await request(hemicycle, "GET", "/s/abc/moderator"))[0] == 422
+    assert (await request(hemicycle, "GET", "/s/abc/moderator"))[0] == 404
     assert (await request(hemicycle, "GET", "/static/vendor/socket.io/socket.io.esm.min.js"))[0] == 200
     assert (await request(hemicycle, "GET", "/static/../pyproject.toml"))[0] in (403, 404)

@@ -89,9 +89,9 @@ async def test_whip_publish_and_whep_view(hemicycle: Running) -> None:
             assert (await someone_else.json())["error"]["code"] == "not_yours"
             ended = await http.delete(hemicycle.url + viewing["Location"], headers=auth)
             assert ended.status == 200
+            # Idempotent: a player may find its resource already ended.
             again = await http.delete(hemicycle.url + viewing["Location"], headers=auth)
-            assert again.status == 404
-            assert (await again.json())["error"]["code"] == "media_not_found"
+            assert again.status == 200
             # No trickle ICE: RFC 9725 asks for 405 then; offers carry every candidate.
             trickle = await http.patch(
                 hemicycle.url + headers["Location"],

@@ -12,7 +12,7 @@ from aiortc.rtp import RtpPacket
 
 from server.media import seams
 from server.media.errors import MediaError
-from server.media.forward import GOP_REPLAY_SECONDS, Feed, ForwardTrack
+from server.media.forward import GOP_REPLAY_SECONDS, SSRC_SWITCH_SECONDS, Feed, ForwardTrack
 from server.media.relay import MAX_PEERS_PER_PARTICIPANT, ROOM, SPEAKER, SessionRelay, channel
 
 from .helpers import eventually
@@ -361,4 +361,32 @@ async def test_a_viewer_behind_a_turn_relay_gets_its_packets_in_order_after_the_
     for n in range(2):
         await feed.on_rtp(publisher, RtpPacket(payload_type=111, sequence_number=n, payload=str(n).encode()))
     assert events == ["direct 0", "relayed 0", "direct 1", "relayed 1"]
+    feed.close()
+
+
+async def test_a_second_stream_on_the_same_payload_type_is_dropped_until_the_first_falls_silent() -> None:
+    """Packets of another SSRC would interleave with the publisher's stream in every viewer's sequence."""
+    codec = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, payloadType=111)
+    publisher = type("Publisher", (), {"drops": seams.DropCounter("test")})()
+    feed = Feed("audio", "room/audio")
+    feed.attach(publisher, codec, lambda ssrc: None)
+    track, port = connected_track("audio")
+    track.attach(feed)
+
+    def opus(ssrc: int, sequence_number: int, payload: bytes) -> RtpPacket:
+        packet = RtpPacket(payload_type=111, sequence_number=sequence_number, timestamp=0, payload=payload)
+        packet.ssrc = ssrc
+        return packet
+
+    await feed.on_rtp(publisher, opus(1, 10, b"a"))
+    await feed.on_rtp(publisher, opus(2, 500, b"x"))
+    await feed.on_rtp(publisher, opus(1, 11, b"a"))
+    assert [written[3] for written in port.written] == [b"a", b"a"]
+    assert publisher.drops.counts == {"unknown_ssrc": 1}
+    # The encoder restarts with a new SSRC once its stream has been silent: the viewer follows it, in step.
+    feed._ssrc_at -= 2 * SSRC_SWITCH_SECONDS
+    await feed.on_rtp(publisher, opus(2, 9000, b"b"))
+    assert [written[3] for written in port.written] == [b"a", b"a", b"b"]
+    sequence_numbers = [written[0] for written in port.written]
+    assert [(n - sequence_numbers[0]) & 0xFFFF for n in sequence_numbers] == [0, 1, 2]
     feed.close()

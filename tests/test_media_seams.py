@@ -12,7 +12,11 @@ import aiortc
 import pytest
 from aioice.ice import StunProtocol
 from aiortc import RTCDtlsTransport, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.rtcdtlstransport import SRTP_AES128_CM_SHA1_80, SRTP_PROFILES
 from aiortc.rtp import RtpPacket
+from OpenSSL import SSL
+from pylibsrtp import Error as SrtpError
+from pylibsrtp import Policy, Session
 
 from server.media import seams
 from server.media.codecs import starts_keyframe
@@ -176,3 +180,53 @@ def test_keyframes_are_recognised_from_the_packet_that_begins_them() -> None:
     assert not starts_keyframe(h264, bytes([0x7C, 0x05, 0x00]))  # FU-A, later fragment
     assert starts_keyframe("audio/opus", b"\x01")
     assert not starts_keyframe(vp8, b"")
+
+
+def test_dtls_and_srtp_still_look_the_way_the_widening_expects() -> None:
+    """A relay connection's DTLS offers ECDHE-RSA suites too, and its SRTP sessions take full-size packets."""
+    pc = RTCPeerConnection(NO_ICE)
+    seams.accept_any_dtls_peer(pc)
+    with pytest.raises(seams.SeamError):
+        seams.accept_any_dtls_peer(pc)  # once only: the certificate is already the relay's
+    certificate = pc._RTCPeerConnection__certificates[0]
+    context = certificate._create_ssl_context(srtp_profiles=SRTP_PROFILES)
+    ciphers = SSL.Connection(context).get_cipher_list()
+    assert "ECDHE-RSA-AES128-GCM-SHA256" in ciphers and "ECDHE-ECDSA-AES128-GCM-SHA256" in ciphers
+    setup = inspect.getsource(RTCDtlsTransport._setup_srtp)
+    assert "self._rx_srtp = Session(rx_policy)" in setup and "self._tx_srtp = Session(tx_policy)" in setup
+
+
+async def test_a_guarded_transport_takes_full_size_packets_and_drops_what_is_amiss() -> None:
+    key = bytes(range(30))
+    sessions = []
+    for direction in (Policy.SSRC_ANY_OUTBOUND, Policy.SSRC_ANY_INBOUND):
+        policy = Policy(key=key, ssrc_type=direction, srtp_profile=SRTP_AES128_CM_SHA1_80.libsrtp_profile)
+        sessions.append(Session(policy))
+    sender, receiver = sessions
+    drops = seams.DropCounter("test")
+    pc = RTCPeerConnection(NO_ICE)
+    transport = pc.addTransceiver("audio").receiver.transport
+    datagrams = [b"", b"", b"\x80\x00"]
+
+    async def receive() -> bytes:
+        return datagrams.pop(0)
+
+    transport.transport._recv = receive  # type: ignore[method-assign]
+    transport._setup_srtp = lambda: None  # type: ignore[method-assign]
+    transport._rx_srtp, transport._tx_srtp = receiver, sender
+    seams.guard_transport(transport, drops)
+    transport._setup_srtp()
+    packet = RtpPacket(payload_type=96, sequence_number=1, ssrc=1234, payload=b"\x01" * 1450).serialize()
+    assert receiver.unprotect(sender.protect(packet)) == packet
+    with pytest.raises(SrtpError):
+        sender.protect(packet + b"\x00" * seams.SRTP_BUFFER_BYTES)
+    with pytest.raises(SrtpError):
+        receiver.unprotect(b"\x80" + b"\x00" * 40)
+    # Empty datagrams never reach aiortc (it would read their first byte).
+    assert await transport.transport._recv() == b"\x80\x00"
+    assert transport._rtp_router.route_rtp(RtpPacket(payload_type=99, ssrc=5)) is None
+    for _ in range(int(seams.RTCP_BURST) + 10):
+        await transport._handle_rtcp_data(b"\x80\xc9\x00\x01\x00\x00\x00\x01")
+    assert drops.counts.pop("rtcp_flood") >= 5  # the bucket refills a little while the loop runs
+    assert drops.counts == {"too_long": 1, "srtp_unprotect": 1, "empty": 2, "unknown_stream": 1}
+    await pc.close()

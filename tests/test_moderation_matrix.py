@@ -86,6 +86,7 @@ SDP = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 
 PUBLIC_ROUTES = {
     ("GET", "/api/health"),
+    ("GET", "/api/ready"),
     ("GET", "/api/events"),
     ("GET", "/api/events/{event_id}"),
     ("POST", "/api/events/{event_id}/participants"),
@@ -99,6 +100,8 @@ ALLOWED_ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/sessions/{session_id}/presence"): STAFF,
     ("GET", "/api/sessions/{session_id}/audit"): MODERATORS,
     ("POST", "/api/sessions/{session_id}/links"): frozenset({ADMIN}),
+    ("POST", "/api/grants/{grant_id}/revoke"): frozenset({ADMIN}),
+    ("POST", "/api/grants/{grant_id}/reissue"): frozenset({ADMIN}),
     ("GET", "/api/sessions/{session_id}/questions"): MODERATORS,
     ("GET", "/api/sessions/{session_id}/moderation"): MODERATORS,
     ("GET", "/api/sessions/{session_id}/report"): MODERATORS,
@@ -279,6 +282,7 @@ async def test_every_privileged_route_is_refused_to_lesser_roles_and_without_a_t
         "event_id": str(world.event_id),
         "session_id": str(world.live_session),
         "resource_id": "nope1234",
+        "grant_id": "1",
     }
 
     async with aiohttp.ClientSession() as http:

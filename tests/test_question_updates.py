@@ -74,7 +74,8 @@ async def test_a_crowd_voting_costs_a_passive_attendee_bounded_bytes(hemicycle: 
     askers, voters = people[:6], people[6:]  # the voters keep their whole burst of ten for the votes
     posted = await asyncio.gather(
         *(
-            a.call("question:post", {"text": f"Question {n} of asker {i}"})
+            # Sixty posts queue on the session's lock: a loaded machine may take more than the default 5 s.
+            a.call("question:post", {"text": f"Question {n} of asker {i}"}, timeout=30)
             for i, a in enumerate(askers)
             for n in range(10)
         )
@@ -90,17 +91,20 @@ async def test_a_crowd_voting_costs_a_passive_attendee_bounded_bytes(hemicycle: 
     loop = asyncio.get_running_loop()
     began = loop.time()
     end = began + 2.0
+    # On a loaded machine fewer votes get through the session's lock in two seconds: the voting goes on
+    # (up to a deadline) until enough were accepted for the bound to mean something.
+    enough, deadline = 20, began + 30.0
     accepted = 0
 
     async def vote(index: int, client: Client) -> None:
         nonlocal accepted
         voted: set[int] = set()
         step = 0
-        while loop.time() < end:
+        while (loop.time() < end or accepted < enough) and loop.time() < deadline:
             qid = ids[(index * 7 + step) % len(ids)]
             step += 1
             event = "question:unvote" if qid in voted else "question:vote"
-            reply = await client.call(event, {"question_id": qid})
+            reply = await client.call(event, {"question_id": qid}, timeout=30)
             if reply["ok"]:
                 voted ^= {qid}
                 accepted += 1
@@ -120,7 +124,7 @@ async def test_a_crowd_voting_costs_a_passive_attendee_bounded_bytes(hemicycle: 
     total = sum(wire_bytes(data) for _, data in received)
     # Enough load for the bound to mean something (the votes queue on the session's lock: how many get
     # through in two seconds depends on the machine), and several votes in each update.
-    assert accepted >= 20 and len(deltas) < accepted / 2, (accepted, len(deltas))
+    assert accepted >= enough and len(deltas) < accepted / 2, (accepted, len(deltas))
     assert {name for name, _ in received} <= {"questions:changed", "presence"}, "nothing else, no whole list"
     # Paced: no more than one update per spacing, per session.
     assert len(deltas) <= elapsed / QUESTIONS_SPACING_SECONDS + 2, (len(deltas), elapsed)

@@ -144,8 +144,11 @@ async def test_refused_connections(hemicycle: Running) -> None:
     forged = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
     other_session_token = await hemicycle.staff_token(Role.MODERATOR, hemicycle.scheduled_session)
     cases = [
-        (None, "invalid_input"),
-        ({"session_id": hemicycle.live_session}, "invalid_input"),
+        # No token at all: token_missing, as over HTTP.
+        (None, "token_missing"),
+        ({"session_id": hemicycle.live_session}, "token_missing"),
+        ({"token": "", "session_id": hemicycle.live_session}, "token_missing"),
+        ("a token", "invalid_input"),
         ({"token": good, "session_id": "1"}, "invalid_input"),
         ({"token": good, "session_id": hemicycle.live_session, "extra": 1}, "invalid_input"),
         ({"token": "not-a-jwt", "session_id": hemicycle.live_session}, "token_invalid"),

@@ -11,7 +11,7 @@ from server.domain.errors import HemicycleError
 from server.domain.model import Principal
 from server.domain.roles import Role
 from server.keys import HUB_KEY
-from server.standing import StandingChecks
+from server.standing import FANOUT_GRACE_SECONDS, Held, StandingChecks, StandingWatch
 
 from .helpers import Running
 
@@ -72,3 +72,54 @@ async def test_a_database_failure_reaches_every_waiting_write(hemicycle: Running
     )
     assert all(isinstance(r, ConnectionError) for r in results)
     await checks.stop()
+
+
+async def test_the_watch_closes_what_the_fanout_did_not(hemicycle: Running) -> None:
+    """Only when the event's standing version moved, or the connection is new; at once with the fan-out
+    down, after a grace with it up; each connection handed over once."""
+    core = hemicycle.core
+    store = core.store
+    session = hemicycle.live_session
+    people: list[Principal] = []
+    for _ in range(2):
+        principal, _ = await core.authenticate((await hemicycle.register())["token"])
+        people.append(principal)
+    kept, revoked = people
+    held = [Held("sid-kept", kept, session), Held("sid-revoked", revoked, session)]
+    handed: list[tuple[str, str]] = []
+    now = [100.0]
+    fanout = [True]
+    asked: list[int] = []
+    standings = store.standings
+
+    async def counted(asks: Collection[Standing]) -> dict[Standing, HemicycleError | None]:
+        asked.append(len(asks))
+        return await standings(asks)
+
+    store.standings = counted  # type: ignore[method-assign]
+
+    async def refused(h: Held, refusal: HemicycleError) -> None:
+        handed.append((h.key, refusal.code))
+
+    watch = StandingWatch(store, lambda: held, refused, lambda: fanout[0], clock=lambda: now[0])
+    await watch.poll()
+    assert asked == [2] and handed == []  # new connections are checked once
+    await watch.poll()
+    assert asked == [2]  # nothing moved: one read of the version, no check
+
+    await store.revoke_grant(None, revoked.grant_id)
+    await watch.poll()
+    assert asked == [2, 2] and handed == []  # the fan-out works: it gets its chance first
+    now[0] += FANOUT_GRACE_SECONDS
+    await watch.poll()
+    assert handed == [("sid-revoked", "token_revoked")]
+    await watch.poll()
+    assert handed == [("sid-revoked", "token_revoked")]  # handed over once
+
+    # With the fan-out down, a removal is handed over at the first look.
+    fanout[0] = False
+    moderator, _ = await core.authenticate(await hemicycle.staff_token(Role.MODERATOR))
+    moderation = hemicycle.server.app[HUB_KEY].moderation.actions
+    await moderation.remove(moderator, session, kept.participant.id, "off topic", None)
+    await watch.poll()
+    assert handed[-1] == ("sid-kept", "not_admitted")

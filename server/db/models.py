@@ -63,6 +63,10 @@ class Event(Base):
     venue: Mapped[str] = mapped_column(String(200), default="")
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Zurich")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Bumped in the same transaction as anything that may take someone's right to stay connected away (a
+    # ban, a removal, a withdrawn link, a waiting-room decision): every process polls it, and re-checks its
+    # own connections to the event when it moved, so a decision holds even when Redis does not carry it.
+    standing_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     sessions: Mapped[list[Session]] = relationship(back_populates="event", order_by="Session.starts_at")
 

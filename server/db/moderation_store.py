@@ -143,9 +143,13 @@ class ModerationStore:
     # -- helpers --------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def locked(self, session_id: int) -> AsyncIterator[Locked]:
+    async def locked(self, session_id: int, *, standing: bool = True) -> AsyncIterator[Locked]:
+        """A moderators' change may end someone's right to stay connected, so the event's standing version
+        moves with it. An attendee's own comings and goings in the waiting room pass standing=False."""
         async with self._sessions() as tx, tx.begin():
             session = await self.store.bump_and_lock(tx, session_id, "moderation_version")
+            if standing:
+                await self.store.bump_standing(tx, session.event_id)
             yield Locked(tx, session, self.store.clock())
 
     def _audit(
@@ -300,7 +304,7 @@ class ModerationStore:
             open_session = row is None and not _waiting_room_on(session, default)
             if open_session and not await self._possible_ban(tx, session.event_id, principal.participant.id):
                 return Gate(True, False, None)
-        async with self.locked(session_id) as q:
+        async with self.locked(session_id, standing=False) as q:
             row = await self._row(q.tx, session_id, principal.participant.id)
             person = await q.tx.get(m.Participant, principal.participant.id)
             assert person is not None
@@ -346,7 +350,7 @@ class ModerationStore:
 
     async def left(self, session_id: int, participant_id: int) -> bool:
         """A waiting participant closed their last connection here: keep their place, marked as gone."""
-        async with self.locked(session_id) as q:
+        async with self.locked(session_id, standing=False) as q:
             row = await self._row(q.tx, session_id, participant_id)
             if row is None or row.state != Admission.WAITING.value:
                 return False
@@ -385,7 +389,7 @@ class ModerationStore:
     async def back(self, session_id: int, participant_ids: Iterable[int]) -> bool:
         """Waiting connections held here whose rows say 'left' (another process saw a tab close)."""
         ids = list(participant_ids)
-        async with self.locked(session_id) as q:
+        async with self.locked(session_id, standing=False) as q:
             rows = list(
                 await q.tx.scalars(
                     select(m.Admission).where(
@@ -801,6 +805,34 @@ class ModerationStore:
                 )
             )
             return {participant_id: (bool(audio), bool(video)) for participant_id, audio, video in rows}
+
+    async def removal(self, session_id: int, participant_id: int) -> dict[str, Any] | None:
+        """The `moderation:removed` notice of someone banned from the session's event or removed from the
+        session (None: neither), for a process that learns of it from the database, not through Redis."""
+        async with self._sessions() as tx:
+            session = await tx.get(m.Session, session_id)
+            if session is None:
+                return None
+            ban = await tx.scalar(
+                select(m.Ban)
+                .where(
+                    m.Ban.event_id == session.event_id,
+                    m.Ban.participant_id == participant_id,
+                    m.Ban.lifted_at.is_(None),
+                )
+                .order_by(m.Ban.id.desc())
+                .limit(1)
+            )
+            if ban is not None:
+                reason, by_id, banned = ban.reason, ban.created_by, True
+            else:
+                row = await self._row(tx, session_id, participant_id)
+                if row is None or row.state != Admission.REMOVED.value:
+                    return None
+                reason, by_id, banned = row.reason or "", row.decided_by, False
+            actor = await tx.get(m.Participant, by_id) if by_id is not None else None
+            by = {"id": actor.id, "name": actor.display_name, "role": actor.role} if actor else None
+            return {"session_id": session_id, "reason": reason, "banned": banned, "by": by}
 
     async def mutes(self, session_id: int, participant_id: int) -> tuple[bool, bool]:
         """(audio muted, video muted) for one participant in one session: what the media relay enforces."""

@@ -22,6 +22,7 @@ from ..domain.model import (
     PresentPerson,
     Principal,
     SessionInfo,
+    iso,
     summarize,
 )
 from ..domain.moderation import admission_refusal
@@ -88,6 +89,32 @@ class Standing:
     grant_id: int
     participant_id: int
     session_id: int | None
+
+
+@dataclass(frozen=True)
+class GrantInfo:
+    """One role grant: what a link's token names. Withdrawn when revoked_at is set."""
+
+    id: int
+    event_id: int
+    session_id: int | None
+    participant_id: int
+    role: Role
+    revoked_at: datetime | None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "event_id": self.event_id,
+            "session_id": self.session_id,
+            "participant_id": self.participant_id,
+            "role": self.role.value,
+            "revoked_at": iso(self.revoked_at),
+        }
+
+
+def _grant(row: m.RoleGrant) -> GrantInfo:
+    return GrantInfo(row.id, row.event_id, row.session_id, row.participant_id, Role(row.role), row.revoked_at)
 
 
 def _participant(row: m.Participant) -> ParticipantInfo:
@@ -409,24 +436,102 @@ class Store:
             answers[ask] = refusal
         return answers
 
-    async def revoke_grant(self, actor: Principal | None, grant_id: int) -> None:
+    async def bump_standing(self, tx: AsyncSession, event_id: int) -> None:
+        """Say, in the caller's transaction, that someone's standing in the event may have changed.
+
+        Every process polls the version (standing_versions) and re-checks its connections to the event when
+        it moved: a ban or a withdrawn link reaches them through the database even when Redis is down. Taken
+        before any grant row, so that two changes lock the event first and never wait for each other.
+        """
+        await tx.execute(
+            update(m.Event)
+            .where(m.Event.id == event_id)
+            .values(standing_version=m.Event.standing_version + 1)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def standing_versions(self, event_ids: Collection[int]) -> dict[int, int]:
+        """The standing version of each event: one small read, made every second by every process."""
+        async with self._tx() as tx:
+            rows = await tx.execute(
+                select(m.Event.id, m.Event.standing_version).where(m.Event.id.in_(set(event_ids)))
+            )
+            return {event_id: int(version) for event_id, version in rows}
+
+    async def ping(self) -> None:
+        """One round trip to the database: raises when it cannot be reached."""
+        async with self.engine.connect() as connection:
+            await connection.execute(select(1))
+
+    async def grant(self, grant_id: int) -> GrantInfo:
+        async with self._tx() as tx:
+            row = await tx.get(m.RoleGrant, grant_id)
+            if row is None:
+                raise NotFound(f"there is no grant {grant_id}", code="unknown_grant")
+            return _grant(row)
+
+    async def revoke_grant(self, actor: Principal | None, grant_id: int) -> GrantInfo:
         async with self._tx() as tx, tx.begin():
             grant = await tx.get(m.RoleGrant, grant_id)
             if grant is None:
                 raise NotFound(f"there is no grant {grant_id}", code="unknown_grant")
             if grant.revoked_at is not None:
                 raise Conflict("this link was already withdrawn", code="no_change")
+            await self.bump_standing(tx, grant.event_id)
             grant.revoked_at = self.clock()
             tx.add(
                 self._audit(
                     actor,
                     "grant.revoke",
                     f"grant:{grant_id}",
-                    {"role": grant.role},
+                    {"role": grant.role, "participant": grant.participant_id},
                     grant.session_id,
                     event_id=grant.event_id,
                 )
             )
+            return _grant(grant)
+
+    async def reissue_grant(self, actor: Principal | None, grant_id: int) -> GrantInfo:
+        """Withdraw a grant (if it still stands) and give its holder a new one, in one transaction: the old
+        link stops working and the new one names the same person, so their record stays theirs."""
+        async with self._tx() as tx, tx.begin():
+            old = await tx.get(m.RoleGrant, grant_id)
+            if old is None:
+                raise NotFound(f"there is no grant {grant_id}", code="unknown_grant")
+            banned = await tx.scalar(
+                select(m.Ban.id).where(
+                    m.Ban.event_id == old.event_id,
+                    m.Ban.participant_id == old.participant_id,
+                    m.Ban.lifted_at.is_(None),
+                )
+            )
+            if banned is not None:
+                raise Conflict("this person is banned: lift the ban first", code="banned")
+            await self.bump_standing(tx, old.event_id)
+            now = self.clock()
+            if old.revoked_at is None:
+                old.revoked_at = now
+            new = m.RoleGrant(
+                event_id=old.event_id,
+                session_id=old.session_id,
+                participant_id=old.participant_id,
+                role=old.role,
+                created_at=now,
+                created_by=actor.participant.id if actor else None,
+            )
+            tx.add(new)
+            await tx.flush()
+            tx.add(
+                self._audit(
+                    actor,
+                    "grant.reissue",
+                    f"grant:{grant_id}",
+                    {"role": old.role, "participant": old.participant_id, "new_grant": new.id},
+                    old.session_id,
+                    event_id=old.event_id,
+                )
+            )
+            return _grant(new)
 
     # -- audit -------------------------------------------------------------------------------
 

@@ -79,3 +79,10 @@ class MalformedMessage(HemicycleError):
 
     code = "malformed_json"
     status = 400
+
+
+class UnsupportedMediaType(HemicycleError):
+    """A body sent as something other than the type the route reads (JSON routes take application/json)."""
+
+    code = "unsupported_media_type"
+    status = 415

@@ -54,6 +54,7 @@ class Link:
     created: float = field(default_factory=time.monotonic)
     closed: bool = False
     origin: str = ""  # the process it is pulled from
+    drops: seams.DropCounter = field(default_factory=seams.DropCounter)
 
     def public(self) -> dict[str, Any]:
         return {"source": self.source, "origin": self.origin, "connection": self.pc.connectionState}
@@ -150,12 +151,14 @@ class EdgeRelay(SessionRelay):
             return link
 
     async def _pull(self, source: str) -> Link:
-        pc = RTCPeerConnection(self._configuration())
+        pc = self._connection()
         link = Link(secrets.token_urlsafe(16), source, pc)
+        link.drops.name = f"{link.id} (link {source})"
         try:
             transceivers = {}
             for kind in link_kinds(source):
                 transceiver = pc.addTransceiver(kind, direction="recvonly")
+                seams.guard_transport(transceiver.receiver.transport, link.drops)
                 transceiver.setCodecPreferences(preferences(kind, ()))
                 feed = self.feed(source, kind)
                 link.feeds[kind] = feed

@@ -37,6 +37,9 @@ PLI_INTERVAL_SECONDS = 0.5
 # joining together does not wait for the next keyframe request's window. Older than that, a new keyframe is
 # asked for.
 GOP_REPLAY_SECONDS = 1.0
+# A publisher's stream may change SSRC (an encoder restarting) once its current one has been silent this long;
+# until then, packets of another SSRC on the same payload type are dropped.
+SSRC_SWITCH_SECONDS = 1.0
 MAX_GOP_PACKETS = 600
 TRANSIT_SAMPLES = 10000
 # The share of (packet, viewer) pairs whose transit time is sampled, at random so that every viewer's place
@@ -211,6 +214,8 @@ class Feed:
         self._gop: list[RtpPacket] = []
         self._gop_started = 0.0
         self._last_timestamp: int | None = None
+        # When the current stream (``stats.ssrc``) last sent a media packet.
+        self._ssrc_at = 0.0
 
     @property
     def live(self) -> bool:
@@ -268,17 +273,31 @@ class Feed:
         if publisher is not self._publisher:
             return
         stats = self.stats
+        codec = self.codec
+        arrived = time.perf_counter()
+        if codec is not None and packet.payload_type == codec.payloadType and packet.ssrc != stats.ssrc:
+            if stats.ssrc is not None and arrived - self._ssrc_at < SSRC_SWITCH_SECONDS:
+                # A second stream on the same payload type would interleave with the first in every
+                # viewer's sequence: only the publisher's current one is forwarded.
+                drops = getattr(publisher, "drops", None)
+                if isinstance(drops, seams.DropCounter):
+                    drops.add("unknown_ssrc")
+                return
+            if stats.ssrc is not None:
+                # The encoder restarted its stream (new SSRC after a silence): viewers resume on a keyframe.
+                for track in self.tracks:
+                    track.restart()
+                self._gop.clear()
+            stats.ssrc = packet.ssrc
         stats.packets += 1
         stats.bytes += len(packet.payload) + 12
-        stats.ssrc = packet.ssrc
         level = packet.extensions.audio_level
         if level is not None and not self._muted:
             stats.audio_level = level[1]
-        codec = self.codec
         if self._muted or codec is None or packet.payload_type != codec.payloadType or not packet.payload:
             # Retransmissions and padding stay between the publisher and the relay.
             return
-        arrived = time.perf_counter()
+        self._ssrc_at = arrived
         begins = packet.timestamp != self._last_timestamp
         self._last_timestamp = packet.timestamp
         keyframe = begins and self.kind == "video" and starts_keyframe(codec.mimeType, packet.payload)

@@ -38,6 +38,10 @@ MAX_SDP_BYTES = 64 * 1024
 # Peer connections one participant may hold in a session at once (tabs, the AV desk's feeds...): each costs a
 # certificate, sockets and tasks, so a flood of offers stops here.
 MAX_PEERS_PER_PARTICIPANT = 8
+# How long an ended resource is remembered, so that a DELETE arriving after the connection ended by itself
+# (a player closes its connection before sending DELETE) still succeeds; and how many are remembered.
+ENDED_MEMORY_SECONDS = 600.0
+ENDED_MEMORY_SIZE = 4096
 CHANNELS = ("floor", "ar", "zh", "en", "fr", "ru", "es")
 ROOM = "room"
 SPEAKER = "speaker"
@@ -78,6 +82,11 @@ class Peer:
     reported: dict[str, Any] = field(default_factory=dict)
     # A moderator's mute of this publisher, per kind: nothing of it is forwarded while set.
     muted: dict[str, bool] = field(default_factory=lambda: {"audio": False, "video": False})
+    # Packets dropped on this connection: undecryptable, too long, of no stream, empty, or too many RTCP.
+    drops: seams.DropCounter = field(default_factory=seams.DropCounter)
+
+    def __post_init__(self) -> None:
+        self.drops.name = f"{self.id} ({self.role} {self.source})"
 
     def public(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -117,6 +126,8 @@ class SessionRelay:
         self.peers: dict[str, Peer] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        # resource id -> (participant id, when it ended), oldest first.
+        self._ended: dict[str, tuple[int, float]] = {}
 
     # -- feeds ---------------------------------------------------------------------------------
 
@@ -149,12 +160,13 @@ class SessionRelay:
                 raise MediaError(f"the {source} source carries no {kind}", code="invalid_offer")
         if "audio" not in kinds and "video" not in kinds:
             raise MediaError("the offer sends no audio or video", code="invalid_offer")
-        pc = RTCPeerConnection(self._configuration())
+        pc = self._connection()
         peer = Peer(secrets.token_urlsafe(16), "publish", source, participant_id, pc, tag)
         try:
             transceivers: dict[str, RTCRtpTransceiver] = {}
             for kind in kinds:
                 transceiver = pc.addTransceiver(kind, direction="recvonly")
+                seams.guard_transport(transceiver.receiver.transport, peer.drops)
                 transceiver.setCodecPreferences(preferences(kind, VIDEO_CODECS if kind == "video" else ()))
                 transceivers[kind] = transceiver
                 peer.receivers[kind] = transceiver.receiver
@@ -222,7 +234,7 @@ class SessionRelay:
         if channel_name is not None and source != ROOM:
             raise MediaError("only the room feed has language channels", code="invalid_channel")
         channel_name = channel_name or ("floor" if source == ROOM else None)
-        pc = RTCPeerConnection(self._configuration())
+        pc = self._connection()
         peer = Peer(secrets.token_urlsafe(16), "view", source, participant_id, pc, tag, channel_name)
 
         def feed_for(kind: str) -> Feed | None:
@@ -250,7 +262,7 @@ class SessionRelay:
         if not kinds or any(kind not in allowed for kind in kinds):
             raise MediaError(f"the {source} link carries {' and '.join(allowed)} only", code="invalid_offer")
         name = source.removeprefix("channel:") if source.startswith("channel:") else None
-        pc = RTCPeerConnection(self._configuration())
+        pc = self._connection()
         peer = Peer(secrets.token_urlsafe(16), "link", source, 0, pc, edge, name)
 
         def feed_for(kind: str) -> Feed:
@@ -268,11 +280,14 @@ class SessionRelay:
                 feed = feed_for(kind)
                 if feed is None:
                     # The offer asks for video, but this viewer is on sound only: nothing is sent on it.
-                    pc.addTransceiver(kind, direction="inactive")
+                    seams.guard_transport(
+                        pc.addTransceiver(kind, direction="inactive").receiver.transport, peer.drops
+                    )
                     continue
                 mime = feed.mime or (VP8 if kind == "video" else AUDIO_CODECS[0])
                 track = ForwardTrack(kind, mime)
                 transceiver = pc.addTransceiver(track, direction="sendonly")
+                seams.guard_transport(transceiver.receiver.transport, peer.drops)
                 transceiver.setCodecPreferences(preferences(kind, (mime,)))
                 track.bind(transceiver)
                 peer.tracks[kind] = track
@@ -333,6 +348,18 @@ class SessionRelay:
     def find(self, resource_id: str) -> Peer:
         return self._peer(resource_id)
 
+    def ended_of(self, resource_id: str) -> int | None:
+        """The participant whose resource this was, if it ended within ``ENDED_MEMORY_SECONDS``."""
+        ended = self._ended.get(resource_id)
+        if ended is None or time.monotonic() - ended[1] > ENDED_MEMORY_SECONDS:
+            return None
+        return ended[0]
+
+    def _remember_ended(self, peer: Peer) -> None:
+        self._ended[peer.id] = (peer.participant_id, time.monotonic())
+        while len(self._ended) > ENDED_MEMORY_SIZE:
+            del self._ended[next(iter(self._ended))]
+
     async def stop(self, resource_id: str, reason: str = "stopped") -> Peer:
         peer = self._peer(resource_id)
         await self._stop(peer, reason, notify=False)
@@ -367,6 +394,7 @@ class SessionRelay:
         peer.closed = True
         self._detach(peer)
         self.peers.pop(peer.id, None)
+        self._remember_ended(peer)
         try:
             # Shielded: cancelling a second close() would cancel the future the first one completes.
             await asyncio.shield(peer.pc.close())
@@ -428,6 +456,11 @@ class SessionRelay:
                 status=429,
             )
 
+    def _connection(self) -> RTCPeerConnection:
+        pc = RTCPeerConnection(self._configuration())
+        seams.accept_any_dtls_peer(pc)
+        return pc
+
     async def _answer(self, pc: RTCPeerConnection, offer: str) -> str:
         seams.learn_addresses(pc)
         try:
@@ -442,6 +475,9 @@ class SessionRelay:
                     code="codec_unsupported",
                 ) from None
             raise MediaError(f"the offer was refused: {message[:200]}", code="invalid_sdp") from None
+        for transceiver in pc.getTransceivers():
+            if transceiver.direction == "recvonly":
+                seams.accept_opus_fec(transceiver)
         answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)
         local = pc.localDescription
@@ -514,7 +550,36 @@ def parse_offer(offer: str) -> aiortc_sdp.SessionDescription:
             raise MediaError(f"{media.kind} media sections are not relayed", code="invalid_offer")
         if media.ice is None or not media.ice.usernameFragment or not media.ice.password or not media.dtls:
             raise MediaError("the offer has no ICE credentials or DTLS fingerprint", code="invalid_sdp")
+        _check_fingerprints(media.dtls.fingerprints)
     return description
+
+
+# Fingerprint algorithms aiortc checks the peer's certificate against, and their digest sizes in bytes.
+FINGERPRINT_BYTES = {"sha-256": 32, "sha-384": 48, "sha-512": 64}
+
+
+def _check_fingerprints(fingerprints: list[Any]) -> None:
+    """Each media section needs a certificate fingerprint the DTLS handshake can be checked against:
+    without one aiortc fails only later, in a background task, after the offer was answered."""
+    usable = 0
+    for fingerprint in fingerprints:
+        size = FINGERPRINT_BYTES.get(fingerprint.algorithm.lower())
+        if size is None:
+            continue
+        pairs = fingerprint.value.split(":")
+        if len(pairs) != size or not all(len(p) == 2 and all(c in _HEX for c in p) for p in pairs):
+            raise MediaError(
+                f"the offer's {fingerprint.algorithm} fingerprint is malformed", code="invalid_sdp"
+            )
+        usable += 1
+    if not usable:
+        raise MediaError(
+            "the offer has no a=fingerprint with sha-256, sha-384 or sha-512 in every media section",
+            code="invalid_sdp",
+        )
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def offered_kinds(description: aiortc_sdp.SessionDescription, wanted: str) -> list[str]:

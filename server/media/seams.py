@@ -21,6 +21,15 @@ pyproject.toml):
    ``_send_keyframe`` (PLI/FIR from the viewer) is replaced per instance so the request goes upstream, and
    ``_retransmit`` (NACK) so a lost packet is sent again from the relay's own history, through aiortc's
    retransmission (RTX when negotiated, via ``__rtp_history``).
+5. ``RTCPeerConnection.__certificates`` and ``RTCCertificate._create_ssl_context``: aiortc offers only
+   ECDHE-ECDSA cipher suites, so as DTLS client it cannot reach a server with an RSA certificate (GStreamer's
+   webrtcbin, many hardware encoders); ``accept_any_dtls_peer`` adds the ECDHE-RSA suites.
+6. ``RTCDtlsTransport._setup_srtp`` and pylibsrtp ``Session._cdata``/``_buffer``: pylibsrtp works in a
+   1,500-byte buffer, too small for a full-size packet from a 1,400-byte-MTU payloader once it carries the
+   relay's header extension and the SRTP tag; ``guard_transport`` gives each session a larger one and turns a
+   packet that still does not fit into a dropped packet instead of an exception in aiortc's receive loop. It
+   also wraps ``RTCIceTransport._recv`` (empty datagrams), ``RtpRouter.route_rtp`` (packets of no stream)
+   and ``RTCDtlsTransport._handle_rtcp_data`` (RTCP floods), per instance.
 
 tests/test_media_seams.py fails loudly if an upgrade breaks any of this.
 
@@ -34,6 +43,7 @@ from __future__ import annotations
 import logging
 import queue
 import struct
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -41,10 +51,15 @@ import aioice.mdns
 import aiortc
 import pylibsrtp
 from aioice.ice import StunProtocol
-from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import RTCCertificate, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.rtcdtlstransport import RTCDtlsTransport, SRTPProtectionProfile
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket
+from OpenSSL import SSL
+from pylibsrtp._binding import ffi  # type: ignore[import-not-found]
+
+from server.domain.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +83,146 @@ def check_version() -> None:
             f"the media relay relies on aiortc {AIORTC_VERSION} internals, found {aiortc.__version__}: "
             "run tests/test_media_seams.py against the new version, then update AIORTC_VERSION"
         )
+
+
+# aiortc's four ECDHE-ECDSA suites, then their ECDHE-RSA counterparts: the suite follows the server's
+# certificate, so a relay that is the DTLS client must offer both (as browsers do).
+DTLS_CIPHERS = (
+    b"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    b"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    b"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    b"ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA"
+)
+_CERTIFICATES = "_RTCPeerConnection__certificates"
+
+
+class _AnyPeerCertificate(RTCCertificate):
+    """aiortc's certificate (ECDSA P-256), in a DTLS context that can also talk to an RSA peer."""
+
+    def _create_ssl_context(self, srtp_profiles: list[SRTPProtectionProfile]) -> SSL.Context:
+        context = super()._create_ssl_context(srtp_profiles)
+        context.set_cipher_list(DTLS_CIPHERS)
+        return context
+
+
+def accept_any_dtls_peer(pc: RTCPeerConnection) -> None:
+    """Let a new connection complete DTLS with a peer of either certificate type, in either role.
+
+    Call before the first transceiver is added: its DTLS transport takes the certificate then.
+    """
+    certificates: list[RTCCertificate] = getattr(pc, _CERTIFICATES, [])
+    if len(certificates) != 1 or type(certificates[0]) is not RTCCertificate:
+        raise SeamError("RTCPeerConnection has no single certificate to widen")
+    certificate = certificates[0]
+    certificates[0] = _AnyPeerCertificate(key=certificate._key, cert=certificate._cert)
+
+
+# A UDP datagram on any usual path (Ethernet and jumbo frames alike) fits; pylibsrtp's own buffer is 1,500.
+SRTP_BUFFER_BYTES = 9216
+# RTCP a peer may send: compound packets per second, and a burst. A browser sends a few a second, more
+# while it loses packets; past this each one still costs parsing, NACK lookups and keyframe logic.
+RTCP_PER_SECOND = 200.0
+RTCP_BURST = 400.0
+# Retransmissions one viewer may ask for: a NACK can name many packets at once.
+RETRANSMITS_PER_SECOND = 500.0
+DROP_LOG_SECONDS = 60.0
+
+
+class DropCounter:
+    """What a connection dropped, by reason: packets that could not be decrypted, did not fit, belonged to
+    no stream, arrived empty, or came too fast. Logged (a warning) at most once a minute per connection."""
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+        self.counts: dict[str, int] = {}
+        self._logged_at = -DROP_LOG_SECONDS
+
+    def add(self, reason: str) -> None:
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+        now = time.monotonic()
+        if now - self._logged_at >= DROP_LOG_SECONDS:
+            self._logged_at = now
+            log.warning("media resource %s dropped bad or excess packets: %s", self.name, self.counts)
+
+
+def _widen(session: pylibsrtp.Session, drops: DropCounter) -> None:
+    cdata = ffi.new("char[]", SRTP_BUFFER_BYTES)
+    session._cdata = cdata
+    session._buffer = ffi.buffer(cdata)
+    for name in ("unprotect", "unprotect_rtcp", "protect", "protect_rtcp"):
+        method: Callable[[bytes], bytes] = getattr(session, name)
+
+        def guarded(data: bytes, method: Callable[[bytes], bytes] = method, name: str = name) -> bytes:
+            try:
+                return method(data)
+            except ValueError:
+                # Over the buffer: aiortc expects pylibsrtp.Error (it drops the packet), not ValueError.
+                drops.add("too_long")
+                raise pylibsrtp.Error(f"{name}: packet is too long ({len(data)} bytes)") from None
+            except pylibsrtp.Error:
+                drops.add("srtp_" + name)
+                raise
+
+        setattr(session, name, guarded)
+
+
+def guard_transport(transport: RTCDtlsTransport, drops: DropCounter) -> None:
+    """Make a DTLS transport drop, and count, what a peer (or anyone who knows its port) sends amiss.
+
+    - SRTP sessions get a buffer for full-size packets; one still too long is dropped, not raised.
+    - An empty datagram is dropped before aiortc reads its first byte (an IndexError there would end the
+      transport's receive loop, and the connection with it). aioice hands on whatever reaches the socket.
+    - RTP that belongs to no negotiated stream (unknown payload type or SSRC) is counted as aiortc drops it.
+    - RTCP beyond ``RTCP_PER_SECOND`` is dropped.
+    """
+    if getattr(transport, "_hemicycle_guarded", False):
+        return
+    for name in ("_setup_srtp", "_handle_rtcp_data"):
+        if not callable(getattr(transport, name, None)):
+            raise SeamError(f"RTCDtlsTransport has no {name} to wrap")
+    setup: Callable[[], None] = transport._setup_srtp
+
+    def wide_setup() -> None:
+        setup()
+        for session in (transport._rx_srtp, transport._tx_srtp):
+            if session is not None:
+                _widen(session, drops)
+
+    transport._setup_srtp = wide_setup  # type: ignore[method-assign]
+
+    ice = transport.transport
+    receive: Callable[[], Awaitable[bytes]] = ice._recv
+
+    async def receive_nonempty() -> bytes:
+        while True:
+            data = await receive()
+            if data:
+                return data
+            drops.add("empty")
+
+    ice._recv = receive_nonempty
+
+    route: Callable[[RtpPacket], Any] = transport._rtp_router.route_rtp
+
+    def route_counted(packet: RtpPacket) -> Any:
+        receiver = route(packet)
+        if receiver is None:
+            drops.add("unknown_stream")
+        return receiver
+
+    transport._rtp_router.route_rtp = route_counted  # type: ignore[method-assign]
+
+    handle_rtcp: Callable[[bytes], Awaitable[None]] = transport._handle_rtcp_data
+    bucket = TokenBucket(RTCP_PER_SECOND, RTCP_BURST)
+
+    async def rtcp_limited(data: bytes) -> None:
+        if not bucket.take(time.monotonic()):
+            drops.add("rtcp_flood")
+            return
+        await handle_rtcp(data)
+
+    transport._handle_rtcp_data = rtcp_limited  # type: ignore[method-assign]
+    transport._hemicycle_guarded = True  # type: ignore[attr-defined]
 
 
 class _NoDecoding(queue.Queue[Any]):
@@ -95,12 +250,19 @@ def tap_receiver(receiver: RTCRtpReceiver, on_packet: PacketSink) -> None:
     setattr(receiver, _DECODER_QUEUE, _NoDecoding())
     handle: Callable[..., Awaitable[None]] = receiver._handle_rtp_packet
 
+    failures = {"count": 0, "logged_at": -DROP_LOG_SECONDS}
+
     async def tapped(packet: RtpPacket, arrival_time_ms: int) -> None:
         try:
             await on_packet(packet)
         except Exception:
             # A fault in forwarding must not end the publisher's connection: this packet is lost, no more.
-            log.exception("forwarding an RTP packet failed")
+            # Logged once a minute at most: a fault that repeats would otherwise log every packet.
+            failures["count"] += 1
+            now = time.monotonic()
+            if now - failures["logged_at"] >= DROP_LOG_SECONDS:
+                failures["logged_at"] = now
+                log.exception("forwarding an RTP packet failed (%d so far)", failures["count"])
         await handle(packet, arrival_time_ms=arrival_time_ms)
 
     receiver._handle_rtp_packet = tapped  # type: ignore[method-assign]
@@ -155,14 +317,21 @@ class SenderPort:
             if not isinstance(self._figures.get(name), int):
                 raise SeamError(f"RTCRtpSender has no {name} figure to keep")
         original: Callable[[int], Awaitable[None]] = self.sender._retransmit
+        budget = TokenBucket(RETRANSMITS_PER_SECOND, RTP_HISTORY_SIZE)
 
         async def retransmit(sequence_number: int) -> None:
+            if not budget.take(time.monotonic()):
+                return  # a NACK flood: the relay does not multiply it
             data = self._history[sequence_number % RTP_HISTORY_SIZE]
             if data is None or _HEADER.unpack_from(data)[2] != sequence_number:
                 return
             history: dict[int, RtpPacket] = getattr(self.sender, _SENDER + "rtp_history")
             history[sequence_number % RTP_HISTORY_SIZE] = RtpPacket.parse(data, self._extension_map())
-            await original(sequence_number)
+            try:
+                await original(sequence_number)
+            except (*SEND_ERRORS, ValueError) as exc:
+                # Raised here, it would end aiortc's receive loop and with it this viewer's connection.
+                log.debug("retransmitting packet %d failed: %s", sequence_number, exc)
 
         self.sender._retransmit = retransmit  # type: ignore[method-assign]
 
@@ -252,6 +421,20 @@ async def send_pli(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
 def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
     """Call ``callback`` when the viewer behind a sender sends PLI or FIR."""
     sender._send_keyframe = callback  # type: ignore[method-assign]
+
+
+def accept_opus_fec(transceiver: RTCRtpTransceiver) -> None:
+    """Answer a publisher's Opus with ``useinbandfec=1`` (RFC 7587 6.1).
+
+    It says the receiver (the relay) takes in-band FEC, and browsers send FEC only when the answer says so;
+    viewers' decoders use it to conceal a lost packet, or ignore it. aiortc answers with its own codec
+    parameters, which lack it: the agreed codecs are changed after the offer is applied, before the answer
+    is made from them. DTX is not asked for (it would change what browsers send in silence), but an encoder
+    that uses it is forwarded as it comes.
+    """
+    for codec in negotiated_codecs(transceiver):
+        if codec.mimeType.lower() == "audio/opus":
+            codec.parameters = {**codec.parameters, "useinbandfec": 1}
 
 
 def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParameters]:

@@ -385,7 +385,14 @@ class MediaService:
             raise Forbidden("this media resource is someone else's", code="not_yours")
         return peer
 
-    async def stop_peer(self, relay: r.SessionRelay, principal: Principal, resource_id: str) -> r.Peer:
+    async def stop_peer(self, relay: r.SessionRelay, principal: Principal, resource_id: str) -> r.Peer | None:
+        """End a resource; ``None`` when the caller's resource had already ended (DELETE is idempotent)."""
+        if resource_id not in relay.peers:
+            ended_of = relay.ended_of(resource_id)
+            if ended_of is not None and (
+                ended_of == principal.participant.id or principal.role in ROOM_PUBLISHERS
+            ):
+                return None
         self.own_peer(relay, principal, resource_id)
         return await relay.stop(resource_id)
 
@@ -576,6 +583,7 @@ class MediaService:
                 "loss_pct": round(100 * measured["packets_lost"] / expected, 2) if expected else 0.0,
                 "kinds": kinds,
                 "viewers": viewers.get(peer.source, 0),
+                "dropped": dict(peer.drops.counts),
             }
         for key in [k for k in self._byte_marks if k.split("/")[0] not in relay.peers]:
             del self._byte_marks[key]

@@ -599,15 +599,40 @@ export function getAudit(sessionId, token) {
 }
 
 /**
- * Sign fresh role links for a session (admin only).
+ * Sign fresh role links for a session (admin only); `grants` names each link's grant, to withdraw one.
  * @param {number | string} sessionId
  * @param {string} token
- * @returns {Promise<{links: Record<string, string>, expires_at: string}>}
+ * @returns {Promise<{links: Record<string, string>, grants: Record<string, number>, expires_at: string}>}
  */
 export function issueLinks(sessionId, token) {
   return /** @type {any} */ (
     httpJSON(`/api/sessions/${seg(sessionId)}/links`, { method: 'POST', body: {}, token })
   );
+}
+
+/**
+ * @typedef {{id: number, event_id: number, session_id: number | null, participant_id: number, role: string,
+ *   revoked_at: string | null}} Grant
+ */
+
+/**
+ * Withdraw one link (admin only): its token is refused from now on and its connections are closed.
+ * @param {number | string} grantId
+ * @param {string} token
+ * @returns {Promise<{grant: Grant}>}
+ */
+export function revokeGrant(grantId, token) {
+  return /** @type {any} */ (httpJSON(`/api/grants/${seg(grantId)}/revoke`, { method: 'POST', token }));
+}
+
+/**
+ * Withdraw one link and get a new one for the same person and role (admin only).
+ * @param {number | string} grantId
+ * @param {string} token
+ * @returns {Promise<{grant: Grant, replaces: number, link: string, expires_at: string}>}
+ */
+export function reissueGrant(grantId, token) {
+  return /** @type {any} */ (httpJSON(`/api/grants/${seg(grantId)}/reissue`, { method: 'POST', token }));
 }
 
 /**
@@ -1054,6 +1079,18 @@ export class HemicycleClient extends EventTarget {
       // once (tryAllTransports), and if it stalls, later attempts start with polling (see connect_error).
       transports: ['websocket', 'polling'],
       tryAllTransports: true,
+      // When a server process is lost, all of its attendees (thousands at a session's opening) drop at the
+      // same moment. The first attempt waits 1 s ± 90% (0.1 to 1.9 s, evenly spread), so the surviving
+      // processes take the crowd in over two seconds instead of in one burst, and nobody waits long; each
+      // later attempt doubles (still ± 90%), up to 8 s, for a service that is down a while.
+      reconnectionDelay: 1000,
+      randomizationFactor: 0.9,
+      reconnectionDelayMax: 8000,
+      // A key, random per page, that a load balancer in front of several processes keeps all requests of
+      // this page together by (deploy/nginx): long-polling needs every request of a connection on the process
+      // that holds it, and keying by address alone would put a whole venue behind one NAT on one process.
+      // The server ignores it.
+      query: { route: Math.random().toString(36).slice(2, 12) },
     };
     const socket = this.#baseUrl ? this.#io(this.#baseUrl, options) : this.#io(options);
     this.#socket = socket;

@@ -7,12 +7,14 @@
 
 import { t } from '../i18n.js';
 import { roleLabel, stateLabel } from '../labels.js';
-import { DEAD_TOKEN_CODES, getEvent, getMe, issueLinks, postSessionState } from '../protocol.js';
+import {
+  DEAD_TOKEN_CODES, getEvent, getMe, issueLinks, postSessionState, reissueGrant, revokeGrant,
+} from '../protocol.js';
 import { parsePath } from '../route.js';
 import { adminTokenKey, forgetToken, tokenFor } from '../tokens.js';
 import {
-  StateControls, announce, byId, copyField, el, errorNode, errorNotice, fill, formatSlot, formatTime, notice,
-  refusalAdvice,
+  StateControls, announce, askDialog, byId, copyField, el, errorNode, errorNotice, fill, formatSlot, formatTime,
+  notice, refusalAdvice,
   showError, stateBadge, userText,
 } from '../ui.js';
 
@@ -155,14 +157,14 @@ async function showLinks(session, box, error, button) {
   button.disabled = true;
   showError(error, null);
   try {
-    const { links, expires_at: expiresAt } = await issueLinks(session.id, token);
+    const { links, grants, expires_at: expiresAt } = await issueLinks(session.id, token);
     const roles = [...LINK_ORDER.filter((role) => role in links),
       ...Object.keys(links).filter((role) => !LINK_ORDER.includes(role))];
     fill(box,
       el('p', { class: 'hint' },
         t('Anyone who holds a link acts in that role: send each one only to the person who needs it.'),
         expiresAt ? ` ${t('These links expire on {time}.', { time: formatTime(expiresAt, currentEvent?.timezone) })}` : ''),
-      roles.map((role) => copyField(roleLabel(role), links[role], `link-${session.id}-${role}`)));
+      roles.map((role) => linkRow(session, role, links[role], grants?.[role])));
     button.textContent = t('New role links');
     const first = box.querySelector('input');
     if (first) first.focus();
@@ -171,4 +173,63 @@ async function showLinks(session, box, error, button) {
   } finally {
     button.disabled = false;
   }
+}
+
+/**
+ * One role link, with what to do when it leaked: withdraw it, or withdraw it and get a new one.
+ * @param {import('../protocol.js').Session} session
+ * @param {string} role
+ * @param {string} link
+ * @param {number | undefined} grantId   none for the attendee page, which anyone may open
+ */
+function linkRow(session, role, link, grantId) {
+  const id = `link-${session.id}-${role}`;
+  const fieldSlot = el('div', { class: 'link-slot' }, copyField(roleLabel(role), link, id));
+  if (grantId === undefined) return fieldSlot;
+  let grant = grantId;
+  const error = errorNode();
+  const withdraw = /** @type {HTMLButtonElement} */ (el('button', {
+    type: 'button', class: 'secondary danger-text', testid: `withdraw-${role}`,
+    onclick: async () => {
+      const answer = await askDialog({
+        title: t('Withdraw the {role} link?', { role: roleLabel(role) }),
+        text: t('Whoever holds it is disconnected within seconds and cannot use it again.'),
+        confirm: t('Withdraw'), danger: true, testid: 'withdraw-dialog',
+      });
+      if (answer === null || !token) return;
+      showError(error, null);
+      try {
+        await revokeGrant(grant, token);
+        fill(fieldSlot, el('p', { class: 'hint', testid: `withdrawn-${role}` },
+          t('{role}: link withdrawn.', { role: roleLabel(role) })));
+        withdraw.disabled = true;
+        announce(t('{role}: link withdrawn.', { role: roleLabel(role) }));
+      } catch (err) {
+        showError(error, err);
+      }
+    },
+  }, t('Withdraw')));
+  const reissue = el('button', {
+    type: 'button', class: 'secondary', testid: `reissue-${role}`,
+    onclick: async () => {
+      const answer = await askDialog({
+        title: t('A new {role} link?', { role: roleLabel(role) }),
+        text: t('The current link stops working at once; send the new one only to the person who needs it.'),
+        confirm: t('New link'), testid: 'reissue-dialog',
+      });
+      if (answer === null || !token) return;
+      showError(error, null);
+      try {
+        const issued = await reissueGrant(grant, token);
+        grant = issued.grant.id;
+        fill(fieldSlot, copyField(roleLabel(role), issued.link, id));
+        withdraw.disabled = false;
+        announce(t('{role}: new link ready.', { role: roleLabel(role) }));
+      } catch (err) {
+        showError(error, err);
+      }
+    },
+  }, t('New link'));
+  return el('div', { class: 'link-row', testid: `link-row-${role}` },
+    fieldSlot, el('p', { class: 'actions' }, withdraw, reissue), error);
 }
