@@ -163,7 +163,11 @@ class EdgeRelay(SessionRelay):
                 feed = self.feed(source, kind)
                 link.feeds[kind] = feed
                 link.receivers[kind] = transceiver.receiver
-                seams.tap_receiver(transceiver.receiver, functools.partial(feed.on_rtp, link))
+                seams.tap_receiver(
+                    transceiver.receiver,
+                    functools.partial(feed.on_rtp, link),
+                    on_repaired=functools.partial(feed.on_repaired, link),
+                )
                 transceivers[kind] = transceiver
             await pc.setLocalDescription(await pc.createOffer())
             answer, link.origin = await self._upstream(self.session_id, source, pc.localDescription.sdp)
