@@ -22,7 +22,9 @@ from server.db.store import Store
 from server.demo import seed_demo
 from server.domain.roles import Role
 from server.domain.sessions import SessionState
+from server.media.edge import needed_links
 from server.media.placement import Load, place
+from server.media.relay import link_kinds
 from server.service import Hemicycle
 from server.settings import Settings, SettingsError
 from server.tokens import RELAY_SCOPE, TokenService
@@ -522,3 +524,14 @@ async def test_an_edge_that_cannot_reach_the_origin_refuses_at_once(
         finally:
             for peer in (*viewers, room):
                 await peer.close()
+
+
+def test_each_source_crosses_between_relays_once() -> None:
+    """The links a viewer needs: the room's picture and its language's sound apart, the speaker whole."""
+    assert needed_links("room", None, ["audio", "video"]) == {"room", "channel:floor"}
+    assert needed_links("room", "fr", ["audio", "video"]) == {"room", "channel:fr"}
+    assert needed_links("room", "ar", ["audio"]) == {"channel:ar"}  # sound only: no picture crosses
+    assert needed_links("speaker", None, ["audio", "video"]) == {"speaker"}
+    assert needed_links("greenroom:7", None, ["audio", "video"]) == set()
+    assert link_kinds("room") == ("video",) and link_kinds("channel:floor") == ("audio",)
+    assert link_kinds("channel:xx") == () and link_kinds("greenroom:7") == ()
