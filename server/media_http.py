@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import re
 import time
@@ -454,19 +455,26 @@ def make_upstream(app: web.Application) -> Upstream:
             scope=RELAY_SCOPE, session_id=session_id, instance_id=core.instance_id
         )
         headers = {"Authorization": f"Bearer {token}", "Content-Type": SDP_TYPE}
-        try:
-            async with app[FORWARD_KEY].post(
-                owner.base_url + pull_path(session_id),
-                data=offer.encode(),
-                headers=headers,
-                params={"source": source},
-                timeout=PULL_TIMEOUT,
-            ) as response:
-                body = await response.text()
-                if response.status == 201:
-                    return body, owner.instance_id
-        except (aiohttp.ClientError, TimeoutError):
-            body = ""
+        target = (owner.base_url, owner.instance_id)
+        body = ""
+        for _tier in range(2):
+            try:
+                async with app[FORWARD_KEY].post(
+                    target[0] + pull_path(session_id),
+                    data=offer.encode(),
+                    headers=headers,
+                    params={"source": source},
+                    timeout=PULL_TIMEOUT,
+                ) as response:
+                    body = await response.text()
+                    if response.status == 201:
+                        return body, target[1]
+            except (aiohttp.ClientError, TimeoutError):
+                break
+            nearer = await _first_tier_edge(app, body)
+            if nearer is None:
+                break
+            target = nearer
         log.warning(
             "the origin relay of session %s at %s refused a link of %s", session_id, owner.base_url, source
         )
@@ -480,6 +488,21 @@ def make_upstream(app: web.Application) -> Upstream:
     return upstream
 
 
+async def _first_tier_edge(app: web.Application, refusal: str) -> tuple[str, str] | None:
+    """The origin feeds as many edges as it may and named them: the live one with the most room."""
+    try:
+        error = json.loads(refusal)["error"]
+        named = set(error["details"]["edges"]) if error["code"] == "too_many_edges" else set()
+    except (ValueError, KeyError, TypeError):
+        return None
+    media = app[MEDIA_KEY]
+    loads = [load for load in await media.loads.others() if load.instance_id in named]
+    if not loads:
+        return None
+    best = max(loads, key=lambda load: (load.room, load.instance_id))
+    return best.base_url, best.instance_id
+
+
 async def pull(request: web.Request) -> web.StreamResponse:
     """An edge relay on another process pulls one source of this origin: refused to anyone else."""
     core = request.app[CORE_KEY]
@@ -491,13 +514,11 @@ async def pull(request: web.Request) -> web.StreamResponse:
     session = await core.store.get_session(session_id)
     if session.state is SessionState.ENDED:
         raise MediaError("the session has ended", code="session_ended", status=409)
-    relay = request.app[MEDIA_KEY].origin(session_id)
-    if relay is None:
-        raise MediaError("this process is not the session's origin relay", code="not_origin", status=409)
     source = request.query.get("source", "")
     if len(source) > 32:
         raise MediaError("source is not valid", code="invalid_source")
-    peer = await relay.pull(await _offer(request), source, claims.instance_id)
+    offer = await _offer(request)
+    peer = await request.app[MEDIA_KEY].serve_pull(session_id, offer, source, claims.instance_id)
     return web.Response(
         status=201,
         text=peer.answer,

@@ -150,6 +150,11 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "room (shared through Redis), or refused with `relay_full`. The default is measured: about 0.27 % "
         "of a core per viewer.",
     ),
+    "HEMICYCLE_MEDIA_MAX_EDGES": (
+        "40",
+        "Edge relays a session's origin feeds itself, 1 to 10000; further edges pull from one of those (a "
+        "second tier), so the origin's cost stops growing with the audience.",
+    ),
     "HEMICYCLE_GC_FREEZE_SECONDS": (
         "2",
         "How often the server collects and then freezes the objects that survived, so the cycle collector's "
@@ -220,6 +225,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     media_connect_seconds: float = 20.0
     media_max_viewers: int = 300
+    media_max_edges: int = 40
     gc_freeze_seconds: int = 2
     gc_reclaim_minutes: int = 360
     demo: bool = False
@@ -260,6 +266,7 @@ class Settings:
             cors_origins=_origins(env, "HEMICYCLE_CORS_ORIGINS"),
             media_connect_seconds=float(_int(env, "HEMICYCLE_MEDIA_CONNECT_SECONDS", 20)),
             media_max_viewers=_int(env, "HEMICYCLE_MEDIA_MAX_VIEWERS", 300),
+            media_max_edges=_int(env, "HEMICYCLE_MEDIA_MAX_EDGES", 40),
             gc_freeze_seconds=_int(env, "HEMICYCLE_GC_FREEZE_SECONDS", 2, minimum=0),
             gc_reclaim_minutes=_int(env, "HEMICYCLE_GC_RECLAIM_MINUTES", 360),
         )
@@ -307,6 +314,10 @@ class Settings:
         if not 1 <= self.media_max_viewers <= 20000:
             raise SettingsError(
                 f"HEMICYCLE_MEDIA_MAX_VIEWERS must be between 1 and 20000, not {self.media_max_viewers}"
+            )
+        if not 1 <= self.media_max_edges <= 10000:
+            raise SettingsError(
+                f"HEMICYCLE_MEDIA_MAX_EDGES must be between 1 and 10000, not {self.media_max_edges}"
             )
         if self.turn_urls and not self.turn_secret:
             raise SettingsError(

@@ -535,3 +535,34 @@ def test_each_source_crosses_between_relays_once() -> None:
     assert needed_links("greenroom:7", None, ["audio", "video"]) == set()
     assert link_kinds("room") == ("video",) and link_kinds("channel:floor") == ("audio",)
     assert link_kinds("channel:xx") == () and link_kinds("greenroom:7") == ()
+
+
+async def test_past_its_edge_limit_the_origin_feeds_new_edges_through_an_edge(
+    pg_database_url: str, fresh_redis_url: str, tmp_path: Path
+) -> None:
+    """A feeds one edge at most: B pulls from A; C, refused by A, pulls from B (a second tier)."""
+    limits = [{"HEMICYCLE_MEDIA_MAX_EDGES": "1"}, {}, {}]
+    async with running_cluster(pg_database_url, fresh_redis_url, tmp_path, limits) as cluster:
+        url_a, url_b, url_c = cluster.urls
+        av = await mint(cluster.core, Role.AV, cluster.session_id)
+        room = Publisher()
+        viewers = [Viewer(), Viewer()]
+        try:
+            await cluster.whip(url_a, av, room)
+
+            async def three_known() -> bool:
+                return len((await cluster.health(url_a, av))["processes"]) == 3
+
+            await eventually_async(three_known, timeout=10)
+            await cluster.whep(url_b, await cluster.attendee(url_b, "Tier One"), viewers[0])
+            await eventually(lambda: viewers[0].frames["video"] >= 5, timeout=20)
+            (edge_b,) = _links_by_edge(await cluster.health(url_a, av))
+            await cluster.whep(url_c, await cluster.attendee(url_c, "Tier Two"), viewers[1])
+            await eventually(
+                lambda: viewers[1].frames["video"] >= 5 and viewers[1].loud_frames >= 3, timeout=20
+            )
+            # The origin still feeds B alone; C's picture came through B.
+            assert list(_links_by_edge(await cluster.health(url_a, av))) == [edge_b]
+        finally:
+            for peer in (*viewers, room):
+                await peer.close()

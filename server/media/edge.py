@@ -109,7 +109,20 @@ class EdgeRelay(SessionRelay):
         for peer in self.peers.values():
             if peer.role == "view":
                 needed |= needed_links(peer.source, peer.channel, peer.tracks)
+            elif peer.role == "link":
+                needed.add(peer.source)  # an edge of the second tier pulls it from here
         return needed
+
+    def first_tier(self, origin: str | None) -> bool:
+        """Every link of this edge comes from the origin itself: it may feed edges of the second tier."""
+        return origin is not None and all(link.origin == origin for link in self.links.values())
+
+    async def relay_pull(self, offer: str, source: str, edge: str) -> Peer:
+        """Answer an edge of the second tier: this edge's own link of the source first, then a link on."""
+        if not link_kinds(source):
+            raise MediaError(f"{source} is not a source a relay pulls", code="invalid_source")
+        async with self.holding({source}):
+            return await self.pull(offer, source, edge)
 
     @asynccontextmanager
     async def holding(self, sources: set[str]) -> AsyncIterator[None]:
@@ -225,12 +238,16 @@ class EdgeRelay(SessionRelay):
                 # The viewers keep their connections; the next try starts from the next failure.
                 self._spawn(self._lost(Link(link.id, link.source, link.pc, closed=True), exc.code))
 
-    def follow(self, origin: str | None) -> None:
-        """The session's live origin is now ``origin`` (None: none yet, the last one died): links pulled
-        from another are let go and pulled again, while the viewers keep their connections."""
+    def follow(self, origin: str | None, live: set[str]) -> None:
+        """The session's live origin is now ``origin`` (None: none yet, the last one died) and ``live`` the
+        processes that beat: links pulled from a process that died are let go and pulled again (from the
+        origin of the moment), while the viewers keep their connections. A link from a live edge of the
+        first tier (this edge is of the second) stays: that edge follows the origin itself."""
         for link in list(self.links.values()):
-            if link.origin != origin and not link.closed:
-                self._spawn(self._lost(link, "origin_gone"))
+            if link.closed:
+                continue
+            if link.origin not in live:
+                self._spawn(self._lost(link, "upstream_gone"))
 
     async def _close_link(self, link: Link, reason: str) -> None:
         if link.closed:

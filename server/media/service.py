@@ -519,7 +519,8 @@ class MediaService:
                         # Removals, bans and the session's end hold for viewers here as on the origin.
                         await self.reconcile(edge)
                         owner = await self.owners.live_owner(session_id, self.core.presence_ttl)
-                        edge.follow(owner.instance_id if owner else None)
+                        live = await self.owners.live_instances(self.core.presence_ttl)
+                        edge.follow(owner.instance_id if owner else None, live)
                 except Exception:
                     log.exception("media upkeep of the edge of session %s failed", session_id)
 
@@ -600,6 +601,28 @@ class MediaService:
                 for load in loads
             ],
         }
+
+    async def serve_pull(self, session_id: int, offer: str, source: str, edge: str) -> r.Peer:
+        """A link for an edge relay of another process: from the origin while it feeds fewer edges than
+        ``HEMICYCLE_MEDIA_MAX_EDGES`` (else it names the edges to pull from instead), or from an edge of the
+        first tier."""
+        origin = self._relays.get(session_id)
+        if origin is not None:
+            edges = {str(p.tag) for p in origin.peers.values() if p.role == "link"}
+            if edge not in edges and len(edges) >= self.settings.media_max_edges:
+                raise MediaError(
+                    "this origin feeds as many edges as it may: pull from one of them",
+                    code="too_many_edges",
+                    status=409,
+                    details={"edges": sorted(edges)},
+                )
+            return await origin.pull(offer, source, edge)
+        relay = self._edges.get(session_id)
+        if relay is not None and edge != self.core.instance_id:
+            owner = await self.owners.live_owner(session_id, self.core.presence_ttl)
+            if relay.first_tier(owner.instance_id if owner else None):
+                return await relay.relay_pull(offer, source, edge)
+        raise MediaError("this process is not the session's origin relay", code="not_origin", status=409)
 
     def _tiers(self, relay: r.SessionRelay) -> dict[str, Any]:
         """Which process this is, whether it is the origin or an edge, and the state of its relay links:
