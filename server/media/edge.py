@@ -115,7 +115,8 @@ class EdgeRelay(SessionRelay):
 
     def first_tier(self, origin: str | None) -> bool:
         """Every link of this edge comes from the origin itself: it may feed edges of the second tier."""
-        return origin is not None and all(link.origin == origin for link in self.links.values())
+        links = list(self.links.values())
+        return origin is not None and bool(links) and all(link.origin == origin for link in links)
 
     async def relay_pull(self, offer: str, source: str, edge: str) -> Peer:
         """Answer an edge of the second tier: this edge's own link of the source first, then a link on."""
