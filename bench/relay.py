@@ -55,6 +55,7 @@ from aiortc.codecs.vpx import VpxPayloadDescriptor
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from server.media.edge import EdgeRelay, needed_links
 from server.media.relay import ROOM, SessionRelay
 
 NO_ICE = RTCConfiguration(iceServers=[])
@@ -174,9 +175,52 @@ class ForwardRelay:
                 await self.relay.stop(peer.id)
 
 
-async def serve_relay(mode: str, port: int) -> None:
-    relay: StockRelay | ForwardRelay = StockRelay() if mode == "stock" else ForwardRelay()
+class EdgeBench(ForwardRelay):
+    """An edge relay (``server.media.edge.EdgeRelay``): viewers here, sources pulled from the origin."""
+
+    def __init__(self, origin_url: str) -> None:
+        self.origin_url = origin_url
+        self.http: aiohttp.ClientSession | None = None
+        self.relay = EdgeRelay(1, lambda: NO_ICE, 60.0, self._upstream)
+        self.viewers = 1
+
+    async def _upstream(self, session_id: int, source: str, offer: str) -> tuple[str, str]:
+        if self.http is None:
+            self.http = aiohttp.ClientSession()
+        async with self.http.post(f"{self.origin_url}/pull", params={"source": source}, data=offer) as r:
+            return await r.text(), "origin"
+
+    async def view(self, offer: str) -> str:
+        assert isinstance(self.relay, EdgeRelay)
+        self.viewers += 1
+        async with self.relay.holding(needed_links(ROOM, None, ("audio", "video"))):
+            return str((await self.relay.view(offer, ROOM, self.viewers)).answer)
+
+    def transit(self) -> list[float]:
+        # Added by this tier: from a packet of the link reaching the edge to its copy leaving for a viewer.
+        return list(self.relay.feed(ROOM, "video").stats.transit) + list(
+            self.relay.feed("channel:floor", "audio").stats.transit
+        )
+
+    def clear_transit(self) -> None:
+        self.relay.feed(ROOM, "video").stats.transit.clear()
+        self.relay.feed("channel:floor", "audio").stats.transit.clear()
+
+
+async def serve_relay(mode: str, port: int, origin_url: str = "") -> None:
+    relay: StockRelay | ForwardRelay = ForwardRelay()
+    if mode != "forward":
+        relay = EdgeBench(origin_url) if mode == "edge" else StockRelay()
     app = web.Application(client_max_size=1 << 20)
+    edges = 0
+
+    async def pull(request: web.Request) -> web.Response:
+        """An edge's link (the forwarding relay as an origin)."""
+        nonlocal edges
+        assert isinstance(relay, ForwardRelay)
+        edges += 1
+        peer = await relay.relay.pull(await request.text(), request.query["source"], f"edge-{edges}")
+        return web.Response(text=peer.answer)
 
     async def publish(request: web.Request) -> web.Response:
         return web.Response(text=await relay.publish(await request.text()))
@@ -204,6 +248,7 @@ async def serve_relay(mode: str, port: int) -> None:
 
     app.router.add_post("/publish", publish)
     app.router.add_post("/view", view)
+    app.router.add_post("/pull", pull)
     app.router.add_get("/stats", stats)
     app.router.add_post("/reset", reset)
     runner = web.AppRunner(app)
@@ -493,6 +538,120 @@ async def measure(mode: str, sizes: list[int], args: argparse.Namespace) -> list
     return results
 
 
+async def spawn(*argv: str, stdin: int | None = None) -> asyncio.subprocess.Process:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.relay", *argv, cwd=ROOT, stdin=stdin, stdout=PIPE
+    )
+    return process
+
+
+async def measure_cascade(edge_count: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One origin with its publisher, ``edge_count`` edge processes, --per-edge viewers on each (their own
+    viewers worker each): the origin's CPU per edge, an edge's CPU per viewer, the transit each tier adds,
+    the time to the first picture through an edge."""
+    port = free_port()
+    origin_url = f"http://127.0.0.1:{port}"
+    processes: list[asyncio.subprocess.Process] = []
+    workers: list[asyncio.subprocess.Process] = []
+    try:
+        origin = await spawn("--serve", "forward", "--port", str(port))
+        processes.append(origin)
+        assert origin.stdout is not None
+        await origin.stdout.readline()
+        publisher = await spawn("--serve", "publisher", "--relay-url", origin_url)
+        processes.append(publisher)
+        assert publisher.stdout is not None
+        await publisher.stdout.readline()
+        edge_urls = []
+        for _ in range(edge_count):
+            edge_port = free_port()
+            edge = await spawn("--serve", "edge", "--port", str(edge_port), "--origin-url", origin_url)
+            processes.append(edge)
+            assert edge.stdout is not None
+            await edge.stdout.readline()
+            edge_urls.append(f"http://127.0.0.1:{edge_port}")
+        async with aiohttp.ClientSession() as http:
+            await asyncio.sleep(args.settle)
+            idle0 = await relay_stats(http, origin_url)
+            await asyncio.sleep(args.window)
+            idle1 = await relay_stats(http, origin_url)
+            idle_cpu = (idle1["cpu"] - idle0["cpu"]) / args.window
+            for index, url in enumerate(edge_urls):
+                workers.append(
+                    await spawn(
+                        "--serve",
+                        "viewers",
+                        "--relay-url",
+                        url,
+                        "--count",
+                        str(args.per_edge),
+                        "--probe",
+                        "1" if index == 0 else "0",
+                        stdin=PIPE,
+                    )
+                )
+            await asyncio.gather(*(ask(w, None) for w in workers))
+            await asyncio.sleep(args.settle)
+            urls = [origin_url, *edge_urls]
+            before = [await relay_stats(http, url) for url in urls]
+            await asyncio.gather(*(ask(w, "mark") for w in workers))
+            await asyncio.sleep(args.window)
+            after = [await relay_stats(http, url) for url in urls]
+            reports = await asyncio.gather(*(ask(w, "report") for w in workers))
+            late = (await ask(workers[0], "late"))["late"]
+            for worker in workers:
+                await ask(worker, "close")
+                await worker.wait()
+        cpu = [(a["cpu"] - b["cpu"]) / args.window for a, b in zip(after, before, strict=True)]
+        origin_transit = after[0]["transit"]
+        edge_transit = [t for a in after[1:] for t in a["transit"]]
+        first = [t for r in reports for t in r["first"]]
+        fps = [f for r in reports for f in r["fps"]]
+        result = {
+            "edges": edge_count,
+            "viewers_per_edge": args.per_edge,
+            "origin_cpu_core": cpu[0],
+            "origin_cpu_per_edge": (cpu[0] - idle_cpu) / edge_count,
+            "edge_cpu_core": statistics.mean(cpu[1:]),
+            "edge_cpu_per_viewer": statistics.mean(cpu[1:]) / args.per_edge,
+            "origin_transit_p50_ms": 1000 * pct(origin_transit, 0.5) if origin_transit else None,
+            "edge_transit_p50_ms": 1000 * pct(edge_transit, 0.5) if edge_transit else None,
+            "edge_transit_p99_ms": 1000 * pct(edge_transit, 0.99) if edge_transit else None,
+            "first_picture_median_ms": 1000 * statistics.median(first) if first else None,
+            "first_picture_max_ms": 1000 * max(first) if first else None,
+            "late_decoded_median_ms": 1000 * statistics.median(late) if late else None,
+            "fps_median": statistics.median(fps),
+            "without_picture": sum(r["without"] for r in reports),
+            "load_average": os.getloadavg()[0],
+        }
+        print(json.dumps(result), flush=True)
+        return result
+    finally:
+        for process in [*workers, *processes]:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+
+def report_cascade(results: list[dict[str, Any]]) -> None:
+    def fmt(value: Any, spec: str = ".2f") -> str:
+        return "-" if value is None else format(value, spec)
+
+    print()
+    print(
+        "edges  viewers/edge  origin CPU/edge(%core)  edge CPU/viewer(%core)  transit origin p50 / edge "
+        "p50,p99 (ms)  1st picture via edge med/max (ms)  late decoded (ms)  recv fps  load"
+    )
+    for r in results:
+        print(
+            f"{r['edges']:5d}  {r['viewers_per_edge']:12d}  {100 * r['origin_cpu_per_edge']:22.2f}  "
+            f"{100 * r['edge_cpu_per_viewer']:22.2f}  {fmt(r['origin_transit_p50_ms']):>18} / "
+            f"{fmt(r['edge_transit_p50_ms'])},{fmt(r['edge_transit_p99_ms'])}  "
+            f"{fmt(r['first_picture_median_ms'], '.0f'):>21}/{fmt(r['first_picture_max_ms'], '.0f'):<12}  "
+            f"{fmt(r['late_decoded_median_ms'], '.0f'):>17}  {r['fps_median']:8.1f}  {r['load_average']:.1f}"
+        )
+
+
 def report(results: list[dict[str, Any]]) -> None:
     def fmt(value: Any, spec: str = ".1f") -> str:
         return "-" if value is None else format(value, spec)
@@ -530,6 +689,12 @@ def report(results: list[dict[str, Any]]) -> None:
 async def main_async(args: argparse.Namespace) -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     stock_sizes = [int(s) for s in args.stock_sizes.split(",") if s]
+    edges = [int(s) for s in args.edges.split(",") if s]
+    if edges:
+        cascade = [await measure_cascade(count, args) for count in edges]
+        report_cascade(cascade)
+        if not args.sizes:
+            return
     results = await measure("forward", sizes, args)
     if stock_sizes:
         results += await measure("stock", stock_sizes, args)
@@ -546,15 +711,22 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=3.0, help="seconds to settle before measuring")
     parser.add_argument("--workers", type=int, default=2, help="processes the viewers are spread over")
     parser.add_argument(
-        "--serve", choices=["forward", "stock", "publisher", "viewers"], help=argparse.SUPPRESS
+        "--serve", choices=["forward", "stock", "edge", "publisher", "viewers"], help=argparse.SUPPRESS
     )
+    parser.add_argument(
+        "--edges",
+        default="",
+        help="edge relay processes to measure behind one origin (e.g. 1,2), each with --per-edge viewers",
+    )
+    parser.add_argument("--per-edge", type=int, default=10, help="viewers on each edge relay")
+    parser.add_argument("--origin-url", default="", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--probe", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--relay-url", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve in ("forward", "stock"):
-        asyncio.run(serve_relay(args.serve, args.port))
+    if args.serve in ("forward", "stock", "edge"):
+        asyncio.run(serve_relay(args.serve, args.port, args.origin_url))
     elif args.serve == "publisher":
         asyncio.run(serve_publisher(args.relay_url))
     elif args.serve == "viewers":

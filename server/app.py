@@ -15,6 +15,7 @@ from . import api, logs, media_http, metrics, organiser
 from .db.engine import create_engine, migrate
 from .db.store import Store
 from .keys import CORE_KEY, HUB_KEY, REPORTS_KEY, SETTINGS_KEY, WEB_DIR_KEY
+from .media_load import RedisLoads
 from .reports import Reports
 from .service import Hemicycle
 from .settings import Settings
@@ -59,6 +60,15 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     organiser.add_routes(app)
     app[media_http.MEDIA_KEY] = hub.media.service
     hub.media.service.nudge = media_http.make_nudge(app)
+    hub.media.service.upstream = media_http.make_upstream(app)
+    loads = (
+        RedisLoads(settings.redis_url, settings.redis_channel, 3 * settings.heartbeat_seconds)
+        if settings.redis_url
+        else None
+    )
+    if loads is not None:
+        # Viewers are placed across processes by the load each publishes there.
+        hub.media.service.loads = loads
     hub.attach(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -71,6 +81,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         log.info("instance %s ready on %s", core.instance_id, engine.dialect.name)
         yield
         await hub.media.service.stop()
+        if loads is not None:
+            await loads.close()
         await forwarding.close()
         await hub.stop()
         await engine.dispose()

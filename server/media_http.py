@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import re
 import time
@@ -24,11 +25,14 @@ from . import api
 from .domain.errors import Forbidden
 from .domain.ids import parse_id
 from .domain.model import Principal
+from .domain.sessions import SessionState
 from .keys import CORE_KEY
+from .media.edge import Upstream
 from .media.errors import MediaError
 from .media.relay import MAX_SDP_BYTES, Peer, SessionRelay
 from .media.service import HEALTH_VIEWERS, Elsewhere, MediaService
 from .service import Hemicycle
+from .tokens import RELAY_SCOPE
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +110,26 @@ async def forward(
         ) from None
 
 
-async def _relay_or_forward(request: web.Request, session_id: int) -> SessionRelay | web.Response:
+async def _relay_or_forward(
+    request: web.Request, session_id: int, view: str | None = None
+) -> SessionRelay | web.Response:
+    """The relay that serves the request here, or the origin's answer to it (``view``: a viewer's source,
+    served by an edge relay here when the origin runs elsewhere). Requests about an existing resource go to
+    this process's relay when it holds the resource."""
     core = request.app[CORE_KEY]
-    located = await request.app[MEDIA_KEY].locate(session_id)
+    media = request.app[MEDIA_KEY]
+    resource_id = request.match_info.get("resource_id")
+    local = media.relay(session_id)
+    if resource_id is not None and local is not None and resource_id in local.peers:
+        return local
+    placed = FORWARDED_HEADER in request.headers
+    if resource_id is not None and resource_id in media.placed:
+        located: SessionRelay | Elsewhere = media.placed[resource_id]
+    elif view is None:
+        located = await media.locate(session_id)
+    else:
+        # A viewer handed here by a full process is served here: placement was decided there.
+        located = await media.locate_view(session_id, view, placed=placed)
     if isinstance(located, SessionRelay):
         return located
     if FORWARDED_HEADER in request.headers:
@@ -132,6 +153,9 @@ async def _relay_or_forward(request: web.Request, session_id: int) -> SessionRel
         request.headers.get("Content-Type"),
         dict(request.query),
     )
+    if view is not None and status == 201:
+        # Its DELETE and channel switches come here too (the Location is relative): they follow it there.
+        media.remember_placed(headers.get("Location", "").rsplit("/", 1)[-1], located)
     return web.Response(status=status, body=data, headers=headers)
 
 
@@ -210,7 +234,7 @@ async def whep(request: web.Request) -> web.StreamResponse:
         participant_id,
     )
     offer = await _offer(request)
-    relay = await _relay_or_forward(request, session_id)
+    relay = await _relay_or_forward(request, session_id, view=source)
     if isinstance(relay, web.Response):
         return relay
     peer = await media.view(
@@ -246,7 +270,9 @@ async def switch_channel(request: web.Request) -> web.StreamResponse:
         raise MediaError(
             "send exactly one field: channel", code="invalid_input", details={"field": "channel"}
         )
-    peer = request.app[MEDIA_KEY].set_channel(relay, principal, request.match_info["resource_id"], channel)
+    peer = await request.app[MEDIA_KEY].set_channel(
+        relay, principal, request.match_info["resource_id"], channel
+    )
     return web.json_response(peer.public())
 
 
@@ -405,6 +431,102 @@ async def floor_moved(request: web.Request) -> web.StreamResponse:
     return web.Response(status=204)
 
 
+# -- edge relays pull sources from the origin -------------------------------------------------------
+
+# An edge waits this long for the origin's answer: past it, its viewer hears relay_unreachable, not silence.
+PULL_TIMEOUT = aiohttp.ClientTimeout(total=5)
+
+
+def pull_path(session_id: int) -> str:
+    return f"/api/sessions/{session_id}/media/pull"
+
+
+def make_upstream(app: web.Application) -> Upstream:
+    """How this process's edge relays ask a session's origin for a link: WHEP with a service credential."""
+
+    async def upstream(session_id: int, source: str, offer: str) -> tuple[str, str]:
+        core = app[CORE_KEY]
+        owner = await app[MEDIA_KEY].owners.live_owner(session_id, core.presence_ttl)
+        if owner is None:
+            raise MediaError("the session's origin relay is moving", code="relay_unreachable", status=503)
+        # The origin may be this very process (it took the session over while this edge had viewers): the
+        # edge then pulls over loopback, and its viewers keep their connections.
+        token, _ = core.tokens.issue_service(
+            scope=RELAY_SCOPE, session_id=session_id, instance_id=core.instance_id
+        )
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": SDP_TYPE}
+        target = (owner.base_url, owner.instance_id)
+        body = ""
+        for _tier in range(2):
+            try:
+                async with app[FORWARD_KEY].post(
+                    target[0] + pull_path(session_id),
+                    data=offer.encode(),
+                    headers=headers,
+                    params={"source": source},
+                    timeout=PULL_TIMEOUT,
+                ) as response:
+                    body = await response.text()
+                    if response.status == 201:
+                        return body, target[1]
+            except (aiohttp.ClientError, TimeoutError):
+                break
+            nearer = await _first_tier_edge(app, body)
+            if nearer is None:
+                break
+            target = nearer
+        log.warning(
+            "the origin relay of session %s at %s refused a link of %s", session_id, owner.base_url, source
+        )
+        raise MediaError(
+            f"the media relay of this session runs on {owner.instance_id}, which did not serve it",
+            code="relay_unreachable",
+            status=503,
+            details={"owner": owner.instance_id, "answer": body[:200]},
+        )
+
+    return upstream
+
+
+async def _first_tier_edge(app: web.Application, refusal: str) -> tuple[str, str] | None:
+    """The origin feeds as many edges as it may and named them: the live one with the most room."""
+    try:
+        error = json.loads(refusal)["error"]
+        named = set(error["details"]["edges"]) if error["code"] == "too_many_edges" else set()
+    except (ValueError, KeyError, TypeError):
+        return None
+    media = app[MEDIA_KEY]
+    loads = [load for load in await media.loads.others() if load.instance_id in named]
+    if not loads:
+        return None
+    best = max(loads, key=lambda load: (load.room, load.instance_id))
+    return best.base_url, best.instance_id
+
+
+async def pull(request: web.Request) -> web.StreamResponse:
+    """An edge relay on another process pulls one source of this origin: refused to anyone else."""
+    core = request.app[CORE_KEY]
+    token = request.headers.get("Authorization", "").partition(" ")[2]
+    claims = core.tokens.verify_service(token, RELAY_SCOPE)
+    session_id = api._int_param(request, "session_id")
+    if claims.session_id != session_id:
+        raise Forbidden("this credential is for another session", code="forbidden")
+    session = await core.store.get_session(session_id)
+    if session.state is SessionState.ENDED:
+        raise MediaError("the session has ended", code="session_ended", status=409)
+    source = request.query.get("source", "")
+    if len(source) > 32:
+        raise MediaError("source is not valid", code="invalid_source")
+    offer = await _offer(request)
+    peer = await request.app[MEDIA_KEY].serve_pull(session_id, offer, source, claims.instance_id)
+    return web.Response(
+        status=201,
+        text=peer.answer,
+        content_type=SDP_TYPE,
+        headers={"Location": resource_path(session_id, peer.id)},
+    )
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_post("/api/sessions/{session_id}/whip", whip)
@@ -418,3 +540,4 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/sessions/{session_id}/media/ice", ice_config)
     r.add_get("/api/sessions/{session_id}/media/health", health)
     r.add_post("/api/sessions/{session_id}/media/floor", floor_moved)
+    r.add_post("/api/sessions/{session_id}/media/pull", pull)

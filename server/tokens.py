@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 
@@ -20,6 +21,21 @@ MAX_TOKEN_LENGTH = 2048
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# The one scope of a service credential: an edge relay pulling a session's sources from its origin.
+RELAY_SCOPE = "relay"
+RELAY_TOKEN_TTL = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class ServiceClaims:
+    """What a service credential allows: one scope, one session, for a few minutes, to one process."""
+
+    scope: str
+    session_id: int
+    instance_id: str
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -61,15 +77,49 @@ class TokenService:
         }
         return jwt.encode(claims, self._secret, algorithm="HS256"), expires.replace(microsecond=0)
 
-    def verify(self, token: object) -> TokenClaims:
-        """Check signature, issuer and expiry; raise Unauthenticated with a code the pages explain."""
+    def issue_service(
+        self, *, scope: str, session_id: int, instance_id: str, ttl: timedelta = RELAY_TOKEN_TTL
+    ) -> tuple[str, datetime]:
+        """A credential for one process to act as a relay of one session: no participant, no grant."""
+        now = self._clock()
+        expires = now + ttl
+        claims = {
+            "iss": ISSUER,
+            "sub": f"instance:{instance_id}",
+            "scp": scope,
+            "ses": session_id,
+            "iat": int(now.timestamp()),
+            "exp": int(expires.timestamp()),
+        }
+        return jwt.encode(claims, self._secret, algorithm="HS256"), expires.replace(microsecond=0)
+
+    def verify_service(self, token: object, scope: str) -> ServiceClaims:
+        """A service credential of ``scope``; a participant's token (or another scope) is refused."""
+        claims = self._decode(token)
+        if claims.get("scp") != scope:
+            raise Unauthenticated(f"this route takes a {scope} service credential", code="token_invalid")
+        subject = str(claims["sub"])
+        try:
+            parsed = ServiceClaims(
+                scope=scope,
+                session_id=int(claims["ses"]),
+                instance_id=subject.removeprefix("instance:"),
+                expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise Unauthenticated("the token is not valid", code="token_invalid") from None
+        if not subject.startswith("instance:") or self._clock() >= parsed.expires_at:
+            raise Unauthenticated("the service credential has expired", code="token_expired")
+        return parsed
+
+    def _decode(self, token: object) -> dict[str, Any]:
         if not isinstance(token, str) or not token:
             raise Unauthenticated("a token is required", code="token_missing")
         if len(token) > MAX_TOKEN_LENGTH:
             raise Unauthenticated("the token is not valid", code="token_invalid")
         try:
-            # Expiry is checked below against our clock, so tests can move time.
-            claims = jwt.decode(
+            # Expiry is checked by the callers against our clock, so tests can move time.
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 self._secret,
                 algorithms=["HS256"],
@@ -80,6 +130,14 @@ class TokenService:
             raise Unauthenticated(
                 "the token is not valid (altered, or signed by another server)", code="token_invalid"
             ) from None
+        return claims
+
+    def verify(self, token: object) -> TokenClaims:
+        """Check signature, issuer and expiry; raise Unauthenticated with a code the pages explain."""
+        claims: dict[str, Any] = self._decode(token)
+        if "scp" in claims:
+            # A service credential opens no page, no Socket.IO connection and no media route but its own.
+            raise Unauthenticated("the token is not valid", code="token_invalid")
         try:
             expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
             parsed = TokenClaims(

@@ -148,7 +148,7 @@ class MediaEvents:
         source = await self.service.view_source(
             c.principal, c.session_id, request.source, request.participant_id
         )
-        located = await self.service.locate(c.session_id)
+        located = await self.service.locate_view(c.session_id, source)
         if isinstance(located, Elsewhere):
             query = {"source": request.source, "audio_only": "1" if request.audio_only else "0"}
             if request.channel:
@@ -170,7 +170,7 @@ class MediaEvents:
             )
             return self._forwarded_reply(status, data)
         relay = self._local(c)
-        peer = self.service.set_channel(relay, c.principal, request.resource_id, request.channel)
+        peer = await self.service.set_channel(relay, c.principal, request.resource_id, request.channel)
         return peer.public()
 
     async def _on_ice(self, c: Connection, payload: Any) -> dict[str, Any]:

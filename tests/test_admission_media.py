@@ -16,6 +16,7 @@ from server.demo import seed_demo
 from server.domain.roles import Role
 from server.domain.sessions import SessionState
 from server.keys import CORE_KEY
+from server.media.edge import EdgeRelay
 from server.media_http import MEDIA_KEY
 
 from .conftest import make_settings, run_app
@@ -167,9 +168,9 @@ async def test_a_ban_or_a_withdrawn_link_ends_viewing_within_a_second(hemicycle:
 async def test_a_removal_on_another_process_ends_viewing_on_the_relays(
     tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The relay runs on A; the viewer came in through B, the moderator removes on B: A stops it at once
-    (no periodic check here: only B's message can do it), and B refuses the next offer. On SQLite, then
-    PostgreSQL."""
+    """The origin relay runs on A; the viewer came in through B and is served by B's edge relay; the
+    moderator removes on B: B's edge stops it at once (no periodic check here), and B refuses the next offer.
+    On SQLite, then PostgreSQL."""
     monkeypatch.setattr("server.media.service.RECONCILE_SECONDS", 3600.0)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -197,8 +198,9 @@ async def test_a_removal_on_another_process_ends_viewing_on_the_relays(
         await moderator.wait_for("welcome")
         status, answer, viewer = await whep(other_url, session_id, token)
         assert status == 201, answer
-        assert other.app[MEDIA_KEY].relay(session_id) is None
-        assert viewers_of(running, kofi_id, session_id) == 1
+        assert isinstance(other.app[MEDIA_KEY].relay(session_id), EdgeRelay)
+        edge = Running(other, core, event.id, session_id, session_id)
+        assert viewers_of(edge, kofi_id, session_id) == 1
 
         # The waiting room turned on: those present stay in; a newcomer waits, and neither process gives
         # them media.
@@ -213,13 +215,13 @@ async def test_a_removal_on_another_process_ends_viewing_on_the_relays(
             assert (status, answer["error"]["code"]) == (403, "waiting"), (url, answer)
         refused = await li.call("media:subscribe", {"source": "room", "sdp": "v=0"})
         assert refused["error"]["code"] == "waiting", refused
-        assert viewers_of(running, kofi_id, session_id) == 1
+        assert viewers_of(edge, kofi_id, session_id) == 1
 
         removed = await moderator.call(
             "participant:remove", {"participant_id": kofi_id, "reason": "disruption"}
         )
         assert removed["ok"], removed
-        await eventually(lambda: viewers_of(running, kofi_id, session_id) == 0, timeout=2)
+        await eventually(lambda: viewers_of(edge, kofi_id, session_id) == 0, timeout=2)
         status, answer, _ = await whep(other_url, session_id, token)
         assert (status, answer["error"]["code"]) == (403, "not_admitted"), answer
     finally:

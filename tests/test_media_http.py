@@ -16,6 +16,7 @@ from server.demo import seed_demo
 from server.domain.roles import Role
 from server.domain.sessions import SessionState
 from server.keys import CORE_KEY
+from server.media.edge import EdgeRelay
 from server.media.relay import ROOM, SPEAKER
 from server.media_http import MEDIA_KEY
 
@@ -171,7 +172,7 @@ async def test_a_second_process_hands_offers_to_the_owner(
         )
         assert status == 201, answer
         await publisher.accept(answer)
-        # WHEP on the other process comes back with the owner's answer.
+        # WHEP on the other process is served there, by an edge relay that pulls from the owner (the origin).
         attendee = (await running.register())["token"]
         other_url = str(other.make_url("")).rstrip("/")
         status, _, answer = await post(
@@ -180,16 +181,24 @@ async def test_a_second_process_hands_offers_to_the_owner(
         assert status == 201, answer
         await viewer.accept(answer)
         await eventually(lambda: viewer.frames["video"] >= 5, timeout=15)
-        assert other.app[MEDIA_KEY].relay(session_id) is None
-        assert len(owner.app[MEDIA_KEY].relay(session_id).peers) == 2  # type: ignore[union-attr]
+        edge = other.app[MEDIA_KEY].relay(session_id)
+        assert isinstance(edge, EdgeRelay) and len(edge.peers) == 1
+        origin = owner.app[MEDIA_KEY].relay(session_id)
+        assert origin is not None
+        # The origin: its publisher, and the edge's links (the room's picture, the floor's sound).
+        assert sorted((p.role, p.source) for p in origin.peers.values()) == [
+            ("link", "channel:floor"),
+            ("link", "room"),
+            ("publish", "room"),
+        ]
 
-        # Socket.IO on the other process: the same, through a token minted for the caller's grant.
+        # Socket.IO on the other process: the same edge serves it, and the same links.
         await client.connect(attendee, session_id)
         await client.wait_for("welcome")
         second = Viewer()
         reply = await client.call("media:subscribe", {"source": "room", "sdp": await second.offer()})
         assert reply["ok"], reply
-        assert reply["data"]["owner"] == core.instance_id
+        assert "owner" not in reply["data"]
         await second.accept(reply["data"]["sdp"])
         await eventually(lambda: second.frames["video"] >= 5, timeout=15)
         switched = await client.call(
@@ -200,7 +209,8 @@ async def test_a_second_process_hands_offers_to_the_owner(
         assert stopped["ok"], stopped
         relay = owner.app[MEDIA_KEY].relay(session_id)
         assert relay is not None
-        await eventually(lambda: len(relay.peers) == 2, timeout=5)
+        # The Russian link went with its only listener.
+        await eventually(lambda: len(relay.peers) == 3 and len(edge.links) == 2, timeout=5)
         assert relay.publisher(ROOM) is not None
         await second.close()
 

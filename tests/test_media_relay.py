@@ -390,3 +390,28 @@ async def test_a_second_stream_on_the_same_payload_type_is_dropped_until_the_fir
     sequence_numbers = [written[0] for written in port.written]
     assert [(n - sequence_numbers[0]) & 0xFFFF for n in sequence_numbers] == [0, 1, 2]
     feed.close()
+
+
+async def test_a_repaired_packet_reaches_viewers_in_step_late_and_in_place() -> None:
+    """An edge's link lost a packet and the origin sent it again: viewers get it with its own place in their
+    stream; a viewer still waiting for a keyframe does not, and the stream goes on from where it was."""
+    codec = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+    link = object()
+    feed = Feed("video", "room/video")
+    feed.attach(link, codec, lambda ssrc: None)
+    track, port = connected_track()
+    track.attach(feed)
+    await feed.on_rtp(link, vp8(10, 0, key=True))
+    await feed.on_rtp(link, vp8(12, 3000))  # 11 was lost on the link
+    waiting, waiting_port = connected_track()
+    waiting.attach(feed)
+    feed._gop.clear()  # no replay: the newcomer waits for a keyframe
+    await feed.on_repaired(link, vp8(11, 0, first=False))
+    await feed.on_rtp(link, vp8(13, 6000))
+    sequence_numbers = [(written[0] - port.written[0][0]) & 0xFFFF for written in port.written]
+    assert sequence_numbers == [0, 2, 1, 3]
+    assert waiting_port.written == []
+    frames = feed.stats.frames
+    await feed.on_repaired(object(), vp8(11, 0, first=False))  # not this feed's link: ignored
+    assert len(port.written) == 4 and feed.stats.frames == frames
+    feed.close()

@@ -230,3 +230,34 @@ async def test_a_guarded_transport_takes_full_size_packets_and_drops_what_is_ami
     assert drops.counts.pop("rtcp_flood") >= 5  # the bucket refills a little while the loop runs
     assert drops.counts == {"too_long": 1, "srtp_unprotect": 1, "empty": 2, "unknown_stream": 1}
     await pc.close()
+
+
+async def test_a_retransmission_is_unwrapped_as_the_receiver_does_it() -> None:
+    """Edge relays pass on repairs of their links: the receiver's codecs and RTX stream map tell them."""
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+    from aiortc.rtp import wrap_rtx
+
+    pc = RTCPeerConnection(NO_ICE)
+    try:
+        receiver = pc.addTransceiver("video", direction="recvonly").receiver
+        codecs = getattr(receiver, seams._RECEIVER_CODECS)
+        rtx_ssrc = getattr(receiver, seams._RECEIVER_RTX_SSRC)
+        assert isinstance(codecs, dict) and isinstance(rtx_ssrc, dict)
+        codecs[96] = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+        codecs[97] = RTCRtpCodecParameters(
+            mimeType="video/rtx", clockRate=90000, payloadType=97, parameters={"apt": 96}
+        )
+        rtx_ssrc[2222] = 1111
+        original = RtpPacket(payload_type=96, sequence_number=500, timestamp=9000, ssrc=1111, payload=b"vp8")
+        wrapped = wrap_rtx(original, payload_type=97, sequence_number=7, ssrc=2222)
+        repaired = seams._unwrapped(receiver, wrapped)
+        assert repaired is not None
+        assert (repaired.payload_type, repaired.sequence_number, repaired.ssrc, repaired.payload) == (
+            96,
+            500,
+            1111,
+            b"vp8",
+        )
+        assert seams._unwrapped(receiver, original) is None
+    finally:
+        await pc.close()

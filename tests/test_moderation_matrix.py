@@ -123,8 +123,11 @@ ALLOWED_ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/sessions/{session_id}/media/health"): frozenset({ADMIN, MODERATOR, CHAIR, AV}),
     # Between Hemicycle's own processes, signed with the shared secret: no token opens it.
     ("POST", "/api/sessions/{session_id}/media/floor"): frozenset(),
+    # An edge relay pulling from the origin, with a relay-only service credential: no role's token opens it.
+    ("POST", "/api/sessions/{session_id}/media/pull"): frozenset(),
 }
 INTERNAL_ROUTES = {("POST", "/api/sessions/{session_id}/media/floor")}
+RELAY_ROUTES = {("POST", "/api/sessions/{session_id}/media/pull")}
 ROUTE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/sessions/{session_id}/state"): {"state": "ended"},
     ("POST", "/api/events/{event_id}/sessions"): {
@@ -314,6 +317,8 @@ async def test_every_privileged_route_is_refused_to_lesser_roles_and_without_a_t
                     assert response.status in (401, 403), (method, path, who, response.status, body)
                     if (method, path) in INTERNAL_ROUTES:
                         expected = {"forbidden"}
+                    elif (method, path) in RELAY_ROUTES:
+                        expected = {"token_missing" if token is None else "token_invalid"}
                     elif token is None:
                         expected = {"token_missing"}
                     else:

@@ -63,6 +63,26 @@ class MediaStore:
             row = await tx.get(m.MediaRelay, session_id)
             return RelayOwner(session_id, row.instance_id, row.base_url) if row else None
 
+    async def live_owner(self, session_id: int, live_within: timedelta) -> RelayOwner | None:
+        """Who runs the session's relay, if that process still beats."""
+        cutoff = self.store.clock() - live_within
+        async with self.store._tx() as tx:
+            row = (
+                await tx.execute(
+                    select(m.MediaRelay.instance_id, m.MediaRelay.base_url)
+                    .join(m.Instance, m.Instance.id == m.MediaRelay.instance_id)
+                    .where(m.MediaRelay.session_id == session_id, m.Instance.heartbeat_at >= cutoff)
+                )
+            ).first()
+            return RelayOwner(session_id, row[0], row[1]) if row else None
+
+    async def live_instances(self, live_within: timedelta) -> set[str]:
+        """The processes that still beat."""
+        cutoff = self.store.clock() - live_within
+        async with self.store._tx() as tx:
+            rows = await tx.scalars(select(m.Instance.id).where(m.Instance.heartbeat_at >= cutoff))
+            return set(rows)
+
     async def release(self, session_id: int, instance_id: str) -> None:
         async with self.store._tx() as tx, tx.begin():
             await tx.execute(

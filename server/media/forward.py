@@ -120,9 +120,16 @@ class ForwardTrack(MediaStreamTrack):
             self._waiting_keyframe = True
 
     def forward(
-        self, packet: RtpPacket, keyframe: bool, ntp_time: int, now: float, pending: list[Awaitable[None]]
+        self,
+        packet: RtpPacket,
+        keyframe: bool,
+        ntp_time: int,
+        now: float,
+        pending: list[Awaitable[None]],
+        late: bool = False,
     ) -> bool:
-        """Write one of the feed's packets to the viewer now; False if it was not written.
+        """Write one of the feed's packets to the viewer now; False if it was not written (``late``: a repair
+        of a packet already gone by, which does not move the viewer's stream on).
 
         A write that must be awaited (a viewer behind a TURN relay) is appended to ``pending``, for the feed
         to await once every viewer has had the packet.
@@ -132,6 +139,8 @@ class ForwardTrack(MediaStreamTrack):
                 return False
             self._waiting_keyframe = False
         if self._rebase:
+            if late:
+                return False  # a repair of a packet of before this viewer joined the feed's stream
             self._join(packet)
         sequence_number = (packet.sequence_number + self._sequence_offset) & 0xFFFF
         timestamp = (packet.timestamp + self._timestamp_offset) & 0xFFFFFFFF
@@ -143,7 +152,8 @@ class ForwardTrack(MediaStreamTrack):
             return False
         if write is not None:
             pending.append(write)
-        self._last = (sequence_number, timestamp, now)
+        if not late:
+            self._last = (sequence_number, timestamp, now)
         self.sent_packets += 1
         if packet.marker or self.kind == "audio":
             self.sent_frames += 1
@@ -323,6 +333,30 @@ class Feed:
                     await write
         if self.kind == "video":
             self._keep(packet, keyframe, arrived)
+
+    async def on_repaired(self, publisher: object, packet: RtpPacket) -> None:
+        """A packet lost on the way here and retransmitted: on to the viewers already in step, late, as it
+        is (no frame counted, no keyframe logic). Only an edge relay's link has repairs to pass on."""
+        codec = self.codec
+        if (
+            publisher is not self._publisher
+            or self._muted
+            or codec is None
+            or packet.payload_type != codec.payloadType
+            or packet.ssrc != self.stats.ssrc
+            or not packet.payload
+        ):
+            return
+        ntp_time = clock.current_ntp_time()
+        now = time.perf_counter()
+        mime = codec.mimeType.lower()
+        pending: list[Awaitable[None]] = []
+        for track in self.tracks:
+            if track.ready and not track.waiting_keyframe and track.mime_key == mime:
+                track.forward(packet, False, ntp_time, now, pending, late=True)
+        for write in pending:
+            with contextlib.suppress(*seams.SEND_ERRORS):
+                await write
 
     def _keep(self, packet: RtpPacket, keyframe: bool, arrived: float) -> None:
         """The packets since the last keyframe began, for viewers who connect soon after it."""

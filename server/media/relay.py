@@ -236,16 +236,54 @@ class SessionRelay:
         channel_name = channel_name or ("floor" if source == ROOM else None)
         pc = self._connection()
         peer = Peer(secrets.token_urlsafe(16), "view", source, participant_id, pc, tag, channel_name)
+
+        def feed_for(kind: str) -> Feed | None:
+            if kind == "video" and audio_only:
+                return None
+            if kind == "audio" and channel_name:
+                return self._audio_feed_for(channel_name)
+            return self.feed(source, kind)
+
+        return await self._serve(peer, offer, kinds, feed_for)
+
+    async def pull(self, offer: str, source: str, edge: str) -> Peer:
+        """Answer an edge relay's offer: one link carrying a source as it is, for all that edge's viewers.
+
+        ``room`` is the room feed's picture, ``speaker`` the speaker's sound and picture, ``channel:<name>``
+        a language's sound as this relay's viewers of that channel hear it (the floor follows the room feed
+        when no floor channel is published). A link is no participant's: it is not counted against any.
+        """
+        if self._closed:
+            raise MediaError("the media relay of this session is closing", code="relay_closed", status=409)
+        kinds = offered_kinds(parse_offer(offer), wanted="receive")
+        allowed = link_kinds(source)
+        if not allowed:
+            raise MediaError(f"{source} is not a source a relay pulls", code="invalid_source")
+        if not kinds or any(kind not in allowed for kind in kinds):
+            raise MediaError(f"the {source} link carries {' and '.join(allowed)} only", code="invalid_offer")
+        name = source.removeprefix("channel:") if source.startswith("channel:") else None
+        pc = self._connection()
+        peer = Peer(secrets.token_urlsafe(16), "link", source, 0, pc, edge, name)
+
+        def feed_for(kind: str) -> Feed:
+            return self._audio_feed_for(name) if name is not None else self.feed(source, kind)
+
+        return await self._serve(peer, offer, kinds, feed_for)
+
+    async def _serve(
+        self, peer: Peer, offer: str, kinds: list[str], feed_for: Callable[[str], Feed | None]
+    ) -> Peer:
+        """Answer a receiving offer with a forwarded track per kind (``feed_for`` None: nothing sent)."""
+        pc = peer.pc
         try:
             for kind in kinds:
-                if kind == "video" and audio_only:
+                feed = feed_for(kind)
+                if feed is None:
                     # The offer asks for video, but this viewer is on sound only: nothing is sent on it.
                     seams.guard_transport(
-                        pc.addTransceiver("video", direction="inactive").receiver.transport, peer.drops
+                        pc.addTransceiver(kind, direction="inactive").receiver.transport, peer.drops
                     )
                     continue
-                feed = self._audio_feed_for(channel_name) if kind == "audio" and channel_name else None
-                feed = feed or self.feed(source, kind)
                 mime = feed.mime or (VP8 if kind == "video" else AUDIO_CODECS[0])
                 track = ForwardTrack(kind, mime)
                 transceiver = pc.addTransceiver(track, direction="sendonly")
@@ -465,6 +503,17 @@ class SessionRelay:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def link_kinds(source: str) -> tuple[str, ...]:
+    """What one relay-to-relay link of a source carries: each feed travels once between two relays."""
+    if source == ROOM:
+        return ("video",)  # the room's sound travels as the floor channel
+    if source == SPEAKER:
+        return ("audio", "video")
+    if source.startswith("channel:") and source.removeprefix("channel:") in CHANNELS:
+        return ("audio",)
+    return ()
 
 
 def preferences(kind: str, mimes: Iterable[str]) -> list[RTCRtpCodecCapability]:

@@ -31,6 +31,9 @@ pyproject.toml):
    also wraps ``RTCIceTransport._recv`` (empty datagrams), ``RtpRouter.route_rtp`` (packets of no stream)
    and ``RTCDtlsTransport._handle_rtcp_data`` (RTCP floods), per instance.
 
+An edge relay's link receivers also hand on retransmissions: ``RTCRtpReceiver.__codecs`` and ``__rtx_ssrc``
+tell an RTX packet and the stream it repairs, as aiortc's own ``_handle_rtp_packet`` reads them.
+
 tests/test_media_seams.py fails loudly if an upgrade breaks any of this.
 
 ICE: aioice's ``Connection.add_remote_candidate`` (reached through ``RTCIceTransport._connection``) is wrapped
@@ -55,7 +58,7 @@ from aiortc import RTCCertificate, RTCPeerConnection, RTCRtpReceiver, RTCRtpSend
 from aiortc.rtcdtlstransport import RTCDtlsTransport, SRTPProtectionProfile
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket
+from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket, unwrap_rtx
 from OpenSSL import SSL
 from pylibsrtp._binding import ffi  # type: ignore[import-not-found]
 
@@ -239,11 +242,15 @@ class _NoDecoding(queue.Queue[Any]):
             self.frames += 1
 
 
-def tap_receiver(receiver: RTCRtpReceiver, on_packet: PacketSink) -> None:
+def tap_receiver(
+    receiver: RTCRtpReceiver, on_packet: PacketSink, on_repaired: PacketSink | None = None
+) -> None:
     """Hand every RTP packet a receiver gets to ``on_packet`` first; nothing it gets is decoded.
 
     Call before the connection starts the receiver. ``on_packet`` is awaited on the receiver's own loop, so
-    whatever it sends goes out before the next packet is read.
+    whatever it sends goes out before the next packet is read. With ``on_repaired``, a retransmission (RTX,
+    RFC 4588) is also handed to it unwrapped, as the packet it repairs (an edge relay passes repairs of its
+    link on to its viewers).
     """
     if not hasattr(receiver, _DECODER_QUEUE) or getattr(receiver, _DECODER_THREAD, None) is not None:
         raise SeamError("RTCRtpReceiver has no decoder queue to replace, or has already started")
@@ -255,6 +262,10 @@ def tap_receiver(receiver: RTCRtpReceiver, on_packet: PacketSink) -> None:
     async def tapped(packet: RtpPacket, arrival_time_ms: int) -> None:
         try:
             await on_packet(packet)
+            if on_repaired is not None:
+                repaired = _unwrapped(receiver, packet)
+                if repaired is not None:
+                    await on_repaired(repaired)
         except Exception:
             # A fault in forwarding must not end the publisher's connection: this packet is lost, no more.
             # Logged once a minute at most: a fault that repeats would otherwise log every packet.
@@ -266,6 +277,23 @@ def tap_receiver(receiver: RTCRtpReceiver, on_packet: PacketSink) -> None:
         await handle(packet, arrival_time_ms=arrival_time_ms)
 
     receiver._handle_rtp_packet = tapped  # type: ignore[method-assign]
+
+
+_RECEIVER_CODECS = "_RTCRtpReceiver__codecs"
+_RECEIVER_RTX_SSRC = "_RTCRtpReceiver__rtx_ssrc"
+
+
+def _unwrapped(receiver: RTCRtpReceiver, packet: RtpPacket) -> RtpPacket | None:
+    """The packet an RTX retransmission carries, as aiortc's receiver unwraps it; None for anything else."""
+    codecs: dict[int, RTCRtpCodecParameters] = getattr(receiver, _RECEIVER_CODECS)
+    codec = codecs.get(packet.payload_type)
+    if codec is None or codec.mimeType.lower() != "video/rtx" or len(packet.payload) < 2:
+        return None
+    original_ssrc = getattr(receiver, _RECEIVER_RTX_SSRC).get(packet.ssrc)
+    apt = codec.parameters.get("apt")
+    if original_ssrc is None or not isinstance(apt, int) or apt not in codecs:
+        return None
+    return unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
 
 
 def is_tapped(receiver: RTCRtpReceiver) -> bool:

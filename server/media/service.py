@@ -11,6 +11,7 @@ import functools
 import logging
 import statistics
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -27,8 +28,10 @@ from server.domain.sessions import SessionState
 from server.service import Hemicycle
 
 from . import relay as r
+from .edge import EdgeRelay, Upstream, needed_links
 from .errors import MediaError
 from .ice import ice_servers, rtc_configuration
+from .placement import Load, place
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,10 @@ VIEW_SOURCES = ("room", "speaker", "greenroom")
 # and automatic ends), and how often health goes out.
 RECONCILE_SECONDS = 1.0
 HEALTH_EVERY = 2
+# Resources handed to other processes that this one remembers, for their DELETE and channel requests.
+MAX_PLACED = 20000
+# How long a process that could not reach a session's origin sends that session's new viewers elsewhere.
+CUT_OFF_SECONDS = 10.0
 
 
 class MediaNotifier(Protocol):
@@ -61,6 +68,27 @@ class NullMediaNotifier:
         return None
 
 
+class LoadBoard(Protocol):
+    """Where processes publish their media load to each other (server.media_load)."""
+
+    async def report(self, load: Load) -> None: ...
+
+    async def others(self) -> list[Load]: ...
+
+    async def forget(self, instance_id: str) -> None: ...
+
+
+class LocalLoads:
+    async def report(self, load: Load) -> None:
+        return None
+
+    async def others(self) -> list[Load]:
+        return []
+
+    async def forget(self, instance_id: str) -> None:
+        return None
+
+
 @dataclass(frozen=True)
 class Elsewhere:
     """The session's relay runs in another process: send the request there."""
@@ -76,6 +104,16 @@ class MediaService:
         self.notifier: MediaNotifier = NullMediaNotifier()
         self._floor_state = floor_state
         self._relays: dict[int, r.SessionRelay] = {}
+        # Edge relays: sessions whose origin runs elsewhere, with viewers here.
+        self._edges: dict[int, EdgeRelay] = {}
+        # Pulls a source from the origin (set by server.media_http): without it, views are handed over.
+        self.upstream: Upstream | None = None
+        self.loads: LoadBoard = LocalLoads()
+        # Viewings this process handed to another over WHEP, by resource id: their later requests follow.
+        self.placed: OrderedDict[str, Elsewhere] = OrderedDict()
+        self.capacity = self.settings.media_max_viewers
+        # Sessions whose origin this process could not reach, until when: its viewers are placed elsewhere.
+        self._cut_off: dict[int, float] = {}
         self._claiming: dict[int, asyncio.Lock] = {}
         self._task: asyncio.Task[None] | None = None
         self._byte_marks: dict[str, tuple[float, int]] = {}
@@ -103,22 +141,83 @@ class MediaService:
             if task is not None:
                 task.cancel()
         await asyncio.gather(*(t for t in [self._task, *self._background] if t), return_exceptions=True)
-        for relay in list(self._relays.values()):
+        for relay in [*self._relays.values(), *self._edges.values()]:
             await relay.close()
         self._relays.clear()
+        self._edges.clear()
         self._holders.clear()
         try:
+            await self.loads.forget(self.core.instance_id)
             await self.owners.release_all(self.core.instance_id)
         except Exception:
             log.exception("could not release this process's media relays")
 
     def relay(self, session_id: int) -> r.SessionRelay | None:
-        """This process's relay for the session, if it runs one."""
+        """This process's relay for the session (its origin, or an edge of it), if it runs one."""
+        return self._relays.get(session_id) or self._edges.get(session_id)
+
+    def origin(self, session_id: int) -> r.SessionRelay | None:
+        """The session's origin relay, if it runs in this process."""
         return self._relays.get(session_id)
 
     @property
     def peer_count(self) -> int:
-        return sum(len(relay.peers) for relay in self._relays.values())
+        return sum(len(relay.peers) for relay in [*self._relays.values(), *self._edges.values()])
+
+    def remember_placed(self, resource_id: str, target: Elsewhere) -> None:
+        self.placed[resource_id] = target
+        while len(self.placed) > MAX_PLACED:
+            self.placed.popitem(last=False)
+
+    @property
+    def load(self) -> Load:
+        """The streams this process forwards: its viewers, and the links its origins serve to edges."""
+        streams = sum(
+            p.role in ("view", "link")
+            for relay in [*self._relays.values(), *self._edges.values()]
+            for p in relay.peers.values()
+        )
+        return Load(self.core.instance_id, self.settings.internal_url, streams, self.capacity)
+
+    async def locate_view(
+        self, session_id: int, source: str, placed: bool = False
+    ) -> r.SessionRelay | Elsewhere:
+        """Where a viewer of ``source`` is served: this process's origin or edge relay while it has room,
+        else the process with the most room (``placed``: this process was chosen already), else refused.
+        Green rooms stay on the origin: a device check crosses no other process."""
+        located = await self.locate(session_id)
+        if self.upstream is None or source.startswith("greenroom"):
+            return located
+        if not placed:
+            here = self.load
+            cut_off = self._cut_off.get(session_id, 0.0) > time.monotonic()
+            if cut_off and not isinstance(located, r.SessionRelay):
+                here = Load(here.instance_id, here.base_url, here.capacity, here.capacity)
+            chosen = place(here, await self.loads.others())
+            if chosen is None and cut_off:
+                raise MediaError(
+                    "this process cannot reach the session's origin relay, and no other has room",
+                    code="relay_unreachable",
+                    status=503,
+                )
+            if chosen is None:
+                raise MediaError(
+                    "every media relay is full: try again in a moment", code="relay_full", status=503
+                )
+            if chosen.instance_id != here.instance_id:
+                return Elsewhere(RelayOwner(session_id, chosen.instance_id, chosen.base_url))
+        if isinstance(located, r.SessionRelay):
+            return located
+        edge = self._edges.get(session_id)
+        if edge is None:
+            edge = self._edges[session_id] = EdgeRelay(
+                session_id,
+                self._configuration,
+                self.settings.media_connect_seconds,
+                self.upstream,
+                on_stopped=functools.partial(self._peer_stopped, session_id),
+            )
+        return edge
 
     async def locate(self, session_id: int) -> r.SessionRelay | Elsewhere:
         """This process's relay for the session, claimed if no live process runs it, or where it runs."""
@@ -260,7 +359,20 @@ class MediaService:
     ) -> r.Peer:
         if channel is not None and channel not in r.CHANNELS:
             raise MediaError(f"channel must be one of: {', '.join(r.CHANNELS)}", code="invalid_channel")
-        peer = await relay.view(offer, source, principal.participant.id, channel, audio_only, tag)
+        if isinstance(relay, EdgeRelay):
+            kinds = r.offered_kinds(r.parse_offer(offer), wanted="receive")
+            if audio_only:
+                kinds = [k for k in kinds if k != "video"]
+            try:
+                async with relay.holding(needed_links(source, channel, kinds)):
+                    peer = await relay.view(offer, source, principal.participant.id, channel, audio_only, tag)
+            except MediaError as exc:
+                if exc.code == "relay_unreachable":
+                    # This process cannot reach the origin: its next viewers go to other processes.
+                    self._cut_off[relay.session_id] = time.monotonic() + CUT_OFF_SECONDS
+                raise
+        else:
+            peer = await relay.view(offer, source, principal.participant.id, channel, audio_only, tag)
         self._hold(relay, peer, principal)
         return peer
 
@@ -287,10 +399,14 @@ class MediaService:
         self.own_peer(relay, principal, resource_id)
         return await relay.stop(resource_id)
 
-    def set_channel(
+    async def set_channel(
         self, relay: r.SessionRelay, principal: Principal, resource_id: str, channel: str
     ) -> r.Peer:
-        self.own_peer(relay, principal, resource_id)
+        peer = self.own_peer(relay, principal, resource_id)
+        if isinstance(relay, EdgeRelay) and channel in r.CHANNELS and peer.role == "view":
+            # The new language's link first (pulled if no other viewer here hears it), then the switch.
+            async with relay.holding(needed_links(peer.source, channel, ["audio"])):
+                return relay.set_channel(resource_id, channel)
         return relay.set_channel(resource_id, channel)
 
     def report(
@@ -331,6 +447,11 @@ class MediaService:
         stale += [p for p in relay.publishers_of("greenroom") if p.participant_id not in queued]
         relay.stop_now(stale, "floor_ended")
         await self._stop_unadmitted(relay)
+        links = [p for p in relay.peers.values() if p.role == "link"]
+        if links:
+            # An edge process that died leaves its links here: ended as soon as its heartbeat is gone.
+            live = await self.owners.live_instances(self.core.presence_ttl)
+            relay.stop_now([p for p in links if p.tag not in live], "edge_gone")
         if self.muted_in is not None:
             mutes = await self.muted_in(relay.session_id)
             for participant_id in {p.participant_id for p in relay.peers.values() if p.role == "publish"}:
@@ -365,6 +486,9 @@ class MediaService:
 
     async def participant_gone(self, session_id: int, participant_id: int) -> None:
         """Removed or banned: everything they publish or view in the session ends now."""
+        edge = self._edges.get(session_id)
+        if edge is not None:
+            edge.stop_now(edge.of_participant(participant_id), "removed")
         relay = self._relays.get(session_id)
         if relay is not None:
             relay.stop_now(relay.of_participant(participant_id), "removed")
@@ -378,6 +502,10 @@ class MediaService:
         while True:
             await asyncio.sleep(RECONCILE_SECONDS)
             tick += 1
+            try:
+                await self.loads.report(self.load)
+            except Exception:
+                log.exception("publishing this process's media load failed")
             for session_id, relay in list(self._relays.items()):
                 try:
                     await self.reconcile(relay)
@@ -385,6 +513,19 @@ class MediaService:
                         self.notifier.media_health(session_id, await self.health(relay))
                 except Exception:
                     log.exception("media upkeep of session %s failed", session_id)
+            for session_id, edge in list(self._edges.items()):
+                try:
+                    if edge.empty:
+                        del self._edges[session_id]
+                        await edge.close()
+                    else:
+                        # Removals, bans and the session's end hold for viewers here as on the origin.
+                        await self.reconcile(edge)
+                        owner = await self.owners.live_owner(session_id, self.core.presence_ttl)
+                        live = await self.owners.live_instances(self.core.presence_ttl)
+                        edge.follow(owner.instance_id if owner else None, live)
+                except Exception:
+                    log.exception("media upkeep of the edge of session %s failed", session_id)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         async def run() -> None:
@@ -450,4 +591,53 @@ class MediaService:
             }
         for key in [k for k in self._byte_marks if k.split("/")[0] not in relay.peers]:
             del self._byte_marks[key]
-        return {"session_id": relay.session_id, "sources": sources, "viewers": viewers}
+        here = self.load
+        loads = [here, *(load for load in await self.loads.others() if load.instance_id != here.instance_id)]
+        return {
+            "session_id": relay.session_id,
+            "sources": sources,
+            "viewers": viewers,
+            **self._tiers(relay),
+            # Every live process's forwarded streams (all sessions) and capacity: where viewers can go.
+            "processes": [
+                {"process": load.instance_id, "streams": load.viewers, "capacity": load.capacity}
+                for load in loads
+            ],
+        }
+
+    async def serve_pull(self, session_id: int, offer: str, source: str, edge: str) -> r.Peer:
+        """A link for an edge relay of another process: from the origin while it feeds fewer edges than
+        ``HEMICYCLE_MEDIA_MAX_EDGES`` (else it names the edges to pull from instead), or from an edge of the
+        first tier."""
+        origin = self._relays.get(session_id)
+        if origin is not None:
+            edges = {str(p.tag) for p in origin.peers.values() if p.role == "link"}
+            if edge not in edges and len(edges) >= self.settings.media_max_edges:
+                raise MediaError(
+                    "this origin feeds as many edges as it may: pull from one of them",
+                    code="too_many_edges",
+                    status=409,
+                    details={"edges": sorted(edges)},
+                )
+            return await origin.pull(offer, source, edge)
+        relay = self._edges.get(session_id)
+        if relay is not None and edge != self.core.instance_id:
+            owner = await self.owners.live_owner(session_id, self.core.presence_ttl)
+            if relay.first_tier(owner.instance_id if owner else None):
+                return await relay.relay_pull(offer, source, edge)
+        raise MediaError("this process is not the session's origin relay", code="not_origin", status=409)
+
+    def _tiers(self, relay: r.SessionRelay) -> dict[str, Any]:
+        """Which process this is, whether it is the origin or an edge, and the state of its relay links:
+        on the origin one per source per edge process, on an edge one per source pulled."""
+        if isinstance(relay, EdgeRelay):
+            links = [link.public() for link in relay.links.values()]
+            tier = "edge"
+        else:
+            links = [
+                {"source": p.source, "edge": p.tag, "connection": p.pc.connectionState}
+                for p in relay.peers.values()
+                if p.role == "link"
+            ]
+            tier = "origin"
+        return {"process": self.core.instance_id, "tier": tier, "links": links}
