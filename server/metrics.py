@@ -223,15 +223,22 @@ class Metrics:
 
 
 def _sessions_here(hub: Hub) -> set[int]:
-    """Sessions with a Socket.IO connection or a relay on this process."""
+    """Sessions with a Socket.IO connection or a relay (origin or edge) on this process."""
     audience: dict[int, int] = getattr(hub, "_audience", {})
     here = {session_id for session_id, count in audience.items() if count > 0}
-    return here | set(_relays(hub))
+    return here | set(_relays(hub)) | set(_edges(hub))
 
 
 def _relays(hub: Hub) -> dict[int, Any]:
+    """The session relays this process is the origin of (server/media/service.py)."""
     relays: dict[int, Any] = getattr(hub.media.service, "_relays", {})
     return relays
+
+
+def _edges(hub: Hub) -> dict[int, Any]:
+    """The edge relays of this process: each pulls its sources once from the session's origin."""
+    edges: dict[int, Any] = getattr(hub.media.service, "_edges", {})
+    return edges
 
 
 class Retiring:
@@ -298,10 +305,19 @@ class HubCollector(Collector):
         refusals.add_metric(["socketio"], hub.error_counts.get("rate_limited", 0))
         yield refusals
 
-        relays = _relays(hub)
-        peers = [peer for relay in list(relays.values()) for peer in list(relay.peers.values())]
+        relays, edges = _relays(hub), _edges(hub)
+        everyone = [*relays.values(), *edges.values()]
+        peers = [peer for relay in everyone for peer in list(relay.peers.values())]
         yield GaugeMetricFamily(
-            "hemicycle_relay_sessions", "Session relays running on this process", len(relays)
+            "hemicycle_relay_sessions", "Session relays this process is the origin of", len(relays)
+        )
+        yield GaugeMetricFamily(
+            "hemicycle_relay_edges", "Edge relays on this process (their origin is elsewhere)", len(edges)
+        )
+        yield GaugeMetricFamily(
+            "hemicycle_relay_edge_links",
+            "Sources the edge relays of this process pull from their origins",
+            sum(len(getattr(edge, "links", {})) for edge in edges.values()),
         )
         sources = GaugeMetricFamily(
             "hemicycle_relay_sources", "Publishers connected to this process's relays", labels=["kind"]

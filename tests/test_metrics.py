@@ -231,6 +231,7 @@ async def test_relay_series_count_what_is_forwarded(relayed: Running) -> None:
         await eventually(lambda: viewer.frames["video"] >= 5, timeout=15)
         _, body, _ = await _scrape(relayed.url, auth)
         assert _sample(body, "hemicycle_relay_sessions") == 1
+        assert _sample(body, "hemicycle_relay_edges") == 0
         assert _sample(body, "hemicycle_relay_sources", kind="room") == 1
         assert _sample(body, "hemicycle_relay_viewers", kind="room") == 1
         forwarded = _sample(body, "hemicycle_relay_packets_forwarded_total", kind="video") or 0
