@@ -21,6 +21,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from .domain.ids import parse_id
+
 REQUEST_ID: ContextVar[str | None] = ContextVar("hemicycle_request_id", default=None)
 SESSION_ID: ContextVar[int | None] = ContextVar("hemicycle_session_id", default=None)
 PARTICIPANT_ID: ContextVar[int | None] = ContextVar("hemicycle_participant_id", default=None)
@@ -138,9 +140,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     request[REQUEST_ID_KEY] = request_id
     raw_session = request.match_info.get("session_id", "")
     request_token = REQUEST_ID.set(request_id)
-    session_token = SESSION_ID.set(
-        int(raw_session) if raw_session.isdigit() and len(raw_session) < 12 else None
-    )
+    session_token = SESSION_ID.set(parse_id(raw_session))
     participant_token = PARTICIPANT_ID.set(None)
     try:
         response = await handler(request)

@@ -130,6 +130,8 @@ def test_a_json_logging_server(tmp_path: Path) -> None:
             _, headers = _get(f"{base}/api/health", {"X-Request-ID": "bad id\u00e9"})
             assert headers["X-Request-ID"] != "bad id\u00e9"
             assert _get(f"{base}/static/css/hemicycle.css")[0] == 200
+            # Digits to str.isdigit but no id: the log context names no session, the route answers 404.
+            assert _get(f"{base}/api/sessions/%C2%B2")[0] == 404
             # A token in a URL, and one in an Authorization header the server refuses.
             _get(f"{base}/api/sessions/1/questions?format=csv&token={JWT}")
             _get(f"{base}/api/me", {"Authorization": f"Bearer {JWT}x"})
