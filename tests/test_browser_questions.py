@@ -137,9 +137,14 @@ async def test_question_from_asking_to_answered(hemicycle: Running, browser: Bro
     await shoot(attendee, "questions-attendee")
 
     # Forwarded to the chair, who reads it aloud: the display and the attendee's page show it.
-    await show(moderator, "approved")
+    # Approved, it stays in the console's default view, the moderator's next job: forwarding it. Forwarded,
+    # it leaves that view (nothing more to do there) and shows under "Approved".
+    default = moderator.locator('[data-testid="question-filter"][data-filter="todo"]')
+    await expect(default).to_have_attribute("aria-pressed", "true")
     await expect(item.locator(".vote-number")).to_have_text("1")
     await item.get_by_test_id("forward").click()
+    await expect(item).to_have_count(0)
+    await show(moderator, "approved")
     await expect(item).to_contain_text("Forwarded to the chair")
     chair_item = chair.get_by_test_id("chair-questions").locator(f'[data-question-id="{question_id}"]')
     await expect(chair_item).to_have_attribute("data-stage", "forwarded")
@@ -260,6 +265,7 @@ async def test_dismiss_anonymous_merge_edit_and_export(hemicycle: Running, brows
     assert posted["ok"], posted
     kofi_id = posted["data"]["question"]["id"]
     # By keyboard: the approved question leaves the "pending" view; focus stays in the list.
+    await show(moderator, "pending")
     await moderation_item(moderator, kofi_id).get_by_test_id("approve").focus()
     await moderator.keyboard.press("Enter")
     await expect(moderation_item(moderator, kofi_id)).to_have_count(0)

@@ -325,6 +325,7 @@ function followModeration(client) {
   client.on('moderation:admitted', () => announce(t('A moderator let you in.')));
   client.on('moderation:removed', (removal) => {
     hideSession();
+    if (removal.banned) rememberBan(removal.reason ?? '');
     const title = removal.banned ? t('You have been banned from this event') : t('You have been removed from this session');
     const text = removal.reason
       ? t('The moderators gave this reason: {reason}', { reason: removal.reason })
@@ -637,10 +638,43 @@ function renderMe() {
   fill(byId('me-line'), before, userText(me.display_name, 'person-name', 'strong'), after ?? '');
 }
 
+/**
+ * A ban revokes the registration: after a reload the server says only "revoked". The page keeps the ban's reason
+ * it was told, so the person still reads why (forgotten when they register again).
+ */
+const BAN_KEY = 'hemicycle.ban';
+
+/** @param {string} reason */
+function rememberBan(reason) {
+  try {
+    localStorage.setItem(BAN_KEY, JSON.stringify({ event: eventId, reason }));
+  } catch {
+    // Not kept: the reason was shown; after a reload the page says the registration was withdrawn.
+  }
+}
+
+/** @returns {{reason: string} | null} */
+function rememberedBan() {
+  try {
+    const ban = JSON.parse(localStorage.getItem(BAN_KEY) ?? 'null');
+    return ban && ban.event === eventId ? { reason: String(ban.reason ?? '') } : null;
+  } catch {
+    return null;
+  }
+}
+
 /** @param {{code: string, message: string}} refusal */
 function showRefusal(refusal) {
   followSection.hidden = true;
-  const advice = refusalAdvice(refusal.code, { attendee: true });
+  const ban = refusal.code === 'token_revoked' ? rememberedBan() : null;
+  const advice = ban
+    ? {
+      title: t('You have been banned from this event'),
+      text: ban.reason
+        ? t('The moderators gave this reason: {reason}', { reason: ban.reason })
+        : t('The moderators banned you.'),
+    }
+    : refusalAdvice(refusal.code, { attendee: true });
   page.showNotice(errorNotice(refusal.code, advice.title, advice.text,
     el('button', { type: 'button', onclick: () => registerAgain() }, t('Register again'))));
 }
@@ -651,6 +685,11 @@ function showRefusal(refusal) {
  */
 function registerAgain({ samePerson = true } = {}) {
   if (tokenKey) forgetToken(tokenKey);
+  try {
+    localStorage.removeItem(BAN_KEY);
+  } catch {
+    // Nothing was kept.
+  }
   if (!samePerson) {
     lastMe = null;
     form.reset();
