@@ -232,6 +232,7 @@ async def test_a_session_from_room_feed_to_room_display(hemicycle: Running, brow
     )
     if len(microphones) > 1:
         publication = room.publisher(SPEAKER)
+        await panel.locator(".speak-devices > summary").click()  # the device choice is tucked away
         await panel.get_by_test_id("speak-microphone").select_option(microphones[-1])
         heard = await until(
             av,

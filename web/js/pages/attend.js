@@ -71,11 +71,14 @@ const hand = buildHandPanel(byId('my-request'));
 const questionsSection = byId('questions-section');
 const questions = new AttendeeQuestions(byId('questions'), () => page.client);
 const mediaSection = byId('media-section');
-const media = new AttendeeMedia(byId('media'), () => page.client);
+const media = new AttendeeMedia(byId('media'), () => page.client, {
+  // The floor panel's button does it (and says so afterwards): one way to finish, two places to press it.
+  finish: () => /** @type {HTMLElement | null} */ (byId('my-request').querySelector('[data-testid="finish-turn"]'))?.click(),
+});
 // Live captions right under the video (above its controls), in a polite live region, with their own choice
 // of language.
 const captions = new CaptionView({ lines: 3 });
-media.video.after(fill(byId('captions-view'), captions.node));
+media.player.after(fill(byId('captions-view'), captions.node));
 
 /** @type {string | null} */
 let tokenKey = null;
@@ -337,13 +340,13 @@ function followModeration(client) {
     if (shown instanceof HTMLElement) shown.dataset.testid = 'removed-notice';
   });
   client.on('moderation:muted', (muted) => {
-    const parts = [];
-    parts.push(muted.audio ? t('Your microphone was muted by the moderators.') : t('Your microphone may be used again.'));
-    parts.push(muted.video ? t('Your camera was stopped by the moderators.') : t('Your camera may be used again.'));
-    const node = notice(t('Microphone and camera'), parts.join(' '));
+    // Said in the speaker's own panel (an alert there, read at once); the page's notice keeps it for later.
+    const lines = media.onModeratorMute(muted);
+    if (!lines.length) return;
+    const node = notice(t('Microphone and camera'), lines.join(' '));
     node.dataset.testid = 'muted-notice';
     page.showNotice(node, { focus: false });
-    announce(parts.join(' '));
+    if (media.speak.hidden) announce(lines.join(' '));
   });
 }
 
@@ -627,6 +630,7 @@ function renderState() {
   const explainer = byId('state-explainer');
   explainer.dataset.state = state;
   explainer.textContent = STATE_EXPLAINERS[state] ?? stateLabel(state);
+  media.setPoster(page.client?.session?.title ?? page.session?.title ?? '', state ? stateLabel(state) : '');
 }
 
 function renderMe() {
