@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -27,6 +28,7 @@ from .domain.captions import LANGUAGE_NAMES, CaptionLine
 from .domain.captions import counts as caption_counts
 from .domain.errors import Forbidden, InvalidInput
 from .domain.model import EventInfo, Principal, SessionInfo, iso
+from .domain.participants import GROUP_LABELS
 from .domain.queue import Entry
 from .domain.roles import Permission
 from .service import Hemicycle
@@ -54,6 +56,7 @@ class SessionInputs:
     visits: list[report.Visit]
     audit: list[dict[str, Any]]
     captions: list[CaptionLine]
+    timezone: str  # the event's: the record's times read like the consoles'
 
 
 class Reports:
@@ -90,6 +93,7 @@ class Reports:
             visits=await self.core.store.visits(session.id),
             audit=list(reversed(await self.core.store.audit_log(session.id, limit=AUDIT_LIMIT))),
             captions=await self.captions.transcript(session.id),
+            timezone=(await self.core.store.get_event(session.event_id)).timezone,
         )
 
     async def session_record(self, session: SessionInfo) -> dict[str, Any]:
@@ -103,6 +107,7 @@ class Reports:
         return {
             "kind": "session",
             "generated_at": iso(now),
+            "timezone": inputs.timezone,
             "session": session.public(),
             "requests": report.requests(inputs.entries),
             "interventions": report.interventions(inputs.entries, session.default_speaking_seconds, now),
@@ -140,6 +145,7 @@ class Reports:
         return {
             "kind": "event",
             "generated_at": iso(now),
+            "timezone": event.timezone,
             "event": event.public(),
             "requests": report.requests(entries),
             "balance": report.balance(entries, targets, now, threshold),
@@ -286,24 +292,66 @@ def _figure_rows(rec: dict[str, Any]) -> list[list[Any]]:
 
 
 def to_html(record: dict[str, Any], *, standalone: bool = True) -> str:
-    """The report as one printable page; `standalone` inlines its stylesheet (a file saved to disk)."""
+    """The report as one printable page; `standalone` inlines its stylesheet (a file saved to disk).
+
+    Times are the event's (as on the consoles, and said once in the header); codes are shown as words."""
+    zone = _zone(record.get("timezone"))
     template = _templates.get_template("report.html")
     page: str = template.render(
         record=record,
         sessions=record["sessions"] if record["kind"] == "event" else [record],
         stylesheet=STYLESHEET.read_text(encoding="utf-8") if standalone else None,
-        charts=Charts(),
+        charts=Charts(zone),
         languages=LANGUAGE_NAMES,
-        generated=_when(record["generated_at"]),
+        generated=_when(record["generated_at"], zone),
+        clock=lambda value: _clock(value, zone),
+        words=_words,
     )
     return page
 
 
-def _when(value: str | None) -> str:
+def _zone(name: Any) -> ZoneInfo:
+    try:
+        return ZoneInfo(str(name)) if name else ZoneInfo("UTC")
+    except (ValueError, KeyError):  # an unknown name (zoneinfo raises ZoneInfoNotFoundError, a KeyError)
+        return ZoneInfo("UTC")
+
+
+def _local(value: str, zone: ZoneInfo) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(zone)
+
+
+def _when(value: str | None, zone: ZoneInfo) -> str:
     if not value:
         return ""
-    at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return at.strftime("%d %b %Y, %H:%M UTC")
+    return _local(value, zone).strftime(f"%d %b %Y, %H:%M ({zone.key})")
+
+
+def _clock(value: str | None, zone: ZoneInfo) -> str:
+    """A time of day in the event's time zone (the header names the zone)."""
+    return _local(value, zone).strftime("%H:%M:%S") if value else ""
+
+
+# Codes the record keeps as codes (stakeholder groups, regions, end reasons...), as words in the page.
+_WORDS: dict[str, str] = {
+    **{group.value: label for group, label in GROUP_LABELS.items()},
+    "unspecified": "Not stated",
+    "youth": "Youth (under 25)",  # the dimension and its value alike
+    "not_youth": "25 or over",
+    "point_of_order": "Point of order",
+    "right_of_reply": "Right of reply",
+    "time_up": "Time up",
+    "stakeholder_group": "Stakeholder group",
+}
+
+
+def _words(code: Any) -> str:
+    """A code in words: a known one by its label, else with its underscores as spaces and a capital."""
+    text = str(code)
+    if text in _WORDS:
+        return _WORDS[text]
+    spaced = text.replace("_", " ")
+    return spaced[:1].upper() + spaced[1:]
 
 
 class Charts:
@@ -312,6 +360,9 @@ class Charts:
     width = 640
     bar_height = 22
     label_width = 190
+
+    def __init__(self, zone: ZoneInfo | None = None) -> None:
+        self.zone = zone or ZoneInfo("UTC")
 
     def bars(self, items: list[tuple[str, float | None]]) -> list[dict[str, Any]]:
         """Horizontal bars scaled to the largest value; a None value (suppressed) gets no bar."""
@@ -344,6 +395,6 @@ class Charts:
             "points": coords,
             "peak": peak,
             "height": height,
-            "first": _when(points[0]["at"]),
-            "last": _when(points[-1]["at"]),
+            "first": _when(points[0]["at"], self.zone),
+            "last": _when(points[-1]["at"], self.zone),
         }

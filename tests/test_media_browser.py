@@ -171,9 +171,15 @@ async def test_room_feed_to_an_attendee_and_a_speaker_to_the_av_desk(
     await moderator.call("floor:end", {"entry_id": queue[0]["id"], "revoke": True})
     assert room.publisher(SPEAKER) is None
     await expect(attendee.get_by_test_id("speak-panel")).to_be_hidden()
-    await expect(av.get_by_test_id("av-health")).to_contain_text("room", timeout=10_000)
-    console = await open_page(browser, await link(hemicycle, Role.MODERATOR), errors)
-    await expect(console.get_by_test_id("av-health").locator('[data-source="room"]')).to_contain_text(
-        "connected", timeout=10_000
-    )
+    await expect(av.get_by_test_id("av-health")).to_contain_text("Room feed", timeout=10_000)
+    # The moderator's "Media links", in French: sources and states in words, not the relay's codes.
+    address, _, token = (await link(hemicycle, Role.MODERATOR)).partition("#")
+    console = await open_page(browser, f"{address}?lang=fr#{token}", errors)
+    health = console.get_by_test_id("av-health")
+    room_row = health.locator('[data-source="room"]')
+    await expect(room_row).to_contain_text("Flux de la salle", timeout=10_000)
+    await expect(room_row).to_contain_text("Connecté", timeout=10_000)
+    await expect(health.locator('[data-source="channel:fr"]')).to_contain_text("Interprétation : Français")
+    await expect(health).not_to_contain_text("channel:fr")
+    await shoot(console, "moderator-media-links-fr")
     assert not real_errors(errors), errors
