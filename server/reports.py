@@ -31,6 +31,7 @@ from .domain.model import EventInfo, Principal, SessionInfo, iso
 from .domain.participants import GROUP_LABELS
 from .domain.queue import Entry
 from .domain.roles import Permission
+from .report_words import Words
 from .service import Hemicycle
 
 FORMATS = ("json", "csv", "html")
@@ -194,14 +195,22 @@ def check_format(kind: str, part: str = "figures") -> None:
         raise InvalidInput(f"part must be one of: {', '.join(CSV_PARTS)}", details={"field": "part"})
 
 
-def render(record: dict[str, Any], kind: str, part: str = "figures", *, standalone: bool = True) -> str:
-    """The record in a format; HTML `standalone` carries its stylesheet, else links the site's."""
+def render(
+    record: dict[str, Any],
+    kind: str,
+    part: str = "figures",
+    *,
+    standalone: bool = True,
+    language: str | None = None,
+) -> str:
+    """The record in a format; HTML `standalone` carries its stylesheet, else links the site's; HTML is
+    written in `language` (English by default)."""
     check_format(kind, part)
     if kind == "json":
         return json.dumps(record, ensure_ascii=False, indent=2)
     if kind == "csv":
         return to_csv(record, part)
-    return to_html(record, standalone=standalone)
+    return to_html(record, standalone=standalone, language=language)
 
 
 def _safe(value: Any) -> Any:
@@ -291,10 +300,12 @@ def _figure_rows(rec: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
-def to_html(record: dict[str, Any], *, standalone: bool = True) -> str:
+def to_html(record: dict[str, Any], *, standalone: bool = True, language: str | None = None) -> str:
     """The report as one printable page; `standalone` inlines its stylesheet (a file saved to disk).
 
-    Times are the event's (as on the consoles, and said once in the header); codes are shown as words."""
+    In `language` (one of the interface's six; English otherwise). Times are the event's (as on the consoles,
+    and said once in the header); codes are shown as words."""
+    speech = Words(language)
     zone = _zone(record.get("timezone"))
     template = _templates.get_template("report.html")
     page: str = template.render(
@@ -306,6 +317,14 @@ def to_html(record: dict[str, Any], *, standalone: bool = True) -> str:
         generated=_when(record["generated_at"], zone),
         clock=lambda value: _clock(value, zone),
         words=_words,
+        language=speech.language,
+        direction=speech.direction,
+        t=speech.t,
+        tn=speech.tn,
+        tr=speech.t,  # a code's words (from _words), which the catalogues hold as the pages' labels
+        roles=_ROLES,
+        actions=_ACTIONS,
+        fields=_FIELDS,
     )
     return page
 
@@ -324,7 +343,7 @@ def _local(value: str, zone: ZoneInfo) -> datetime:
 def _when(value: str | None, zone: ZoneInfo) -> str:
     if not value:
         return ""
-    return _local(value, zone).strftime(f"%d %b %Y, %H:%M ({zone.key})")
+    return _local(value, zone).strftime(f"%Y-%m-%d %H:%M ({zone.key})")  # numbers: the same in every language
 
 
 def _clock(value: str | None, zone: ZoneInfo) -> str:
@@ -332,16 +351,85 @@ def _clock(value: str | None, zone: ZoneInfo) -> str:
     return _local(value, zone).strftime("%H:%M:%S") if value else ""
 
 
-# Codes the record keeps as codes (stakeholder groups, regions, end reasons...), as words in the page.
+# Codes the record keeps as codes (stakeholder groups, regions, end reasons...), as the English words the
+# pages use for them (js/labels.js), so the catalogues translate them alike.
 _WORDS: dict[str, str] = {
     **{group.value: label for group, label in GROUP_LABELS.items()},
     "unspecified": "Not stated",
+    "stakeholder_group": "Stakeholder group",
     "youth": "Youth (under 25)",  # the dimension and its value alike
     "not_youth": "25 or over",
+    "another": "Another gender",
+    "statement": "Statement",
+    "question": "Question to the panel",
     "point_of_order": "Point of order",
     "right_of_reply": "Right of reply",
     "time_up": "Time up",
-    "stakeholder_group": "Stakeholder group",
+    "replaced": "Next speaker called",
+    "forwarded": "Forwarded to the chair",
+    "read": "Read aloud",
+}
+
+
+# The audit's roles, actions and detail fields in the pages' words (js/labels.js), for the moderation log.
+_ROLES = {
+    "admin": "Administrator",
+    "moderator": "Moderator",
+    "chair": "Chair",
+    "av": "AV technician",
+    "captioner": "Captioner",
+    "interpreter": "Interpreter",
+    "display": "Room display",
+    "attendee": "Attendee",
+}
+_ACTIONS = {
+    "session.set_state": "Session state changed",
+    "grant.create": "Link issued",
+    "grant.revoke": "Link revoked",
+    "floor.grant": "Floor given",
+    "floor.end": "Turn ended",
+    "floor.revoke": "Floor taken back",
+    "floor.set_time": "Speaking time changed",
+    "queue.add_in_room": "Person in the room added to the list",
+    "queue.lower_all": "All hands lowered",
+    "queue.move": "Place in line changed",
+    "queue.remove": "Request removed",
+    "queue.settings": "List of speakers settings changed",
+    "participant.admit": "Admitted",
+    "participant.admit_all": "Everyone waiting admitted",
+    "participant.remove": "Removed from the session",
+    "participant.ban": "Banned from the event",
+    "participant.unban": "Ban lifted",
+    "participant.mute": "Muted or unmuted",
+    "moderation.settings": "Admission settings changed",
+    "question.edit": "Question edited",
+    "question.approve": "Question approved",
+    "question.dismiss": "Question dismissed",
+    "question.star": "Question starred",
+    "question.unstar": "Question unstarred",
+    "question.merge": "Questions merged",
+    "question.forwarded": "Question forwarded to the chair",
+    "question.read": "Question read aloud",
+    "question.answered": "Question answered",
+    "questions.settings": "Question settings changed",
+}
+_FIELDS = {
+    "name": "Name",
+    "reason": "Reason",
+    "role": "Role",
+    "rule": "Rule",
+    "count": "Count",
+    "audio": "Microphone",
+    "video": "Camera",
+    "limit_seconds": "Time allowed (seconds)",
+    "add_seconds": "Time added (seconds)",
+    "extra_seconds": "Extra time (seconds)",
+    "language": "Language",
+    "type": "Type",
+    "before": "Before",
+    "after": "After",
+    "into": "Into",
+    "flags": "Flags",
 }
 
 

@@ -470,6 +470,16 @@ async def test_report_page_in_chromium(recorded: tuple[Running, dict[str, Any]],
     await shoot(page, "report-session")
     await page.emulate_media(media="print")
     await shoot(page, "report-session-print")
+    await page.emulate_media(media="screen")
+
+    # In French: the server writes the record in the page's language, with the pages' catalogues.
+    await page.goto(f"{running.url}/s/{running.live_session}/report?lang=fr")
+    await expect(report).to_contain_text("Temps de parole par groupe de parties prenantes")
+    await expect(report).to_contain_text("Journal de modération")
+    await expect(report).to_contain_text("Société civile")
+    await expect(report).to_contain_text("Parole donnée")
+    await expect(report).not_to_contain_text("Speaking time by stakeholder group")
+    await shoot(page, "report-session-fr")
 
     # An attendee's link opens the page but not the record: the page says why.
     registered = await running.register(display_name="Curious attendee")

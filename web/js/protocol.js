@@ -710,15 +710,17 @@ export function exportTranscript(sessionId, format, token, { language, baseUrl =
  * @param {{sessionId?: number | string, eventId?: number | string}} scope   one of the two
  * @param {'html' | 'json' | 'csv'} format
  * @param {string} token
- * @param {{part?: ReportPart, embed?: boolean, baseUrl?: string}} [options]   `part`: which table, for
- *   CSV; `embed`: HTML that links the site's stylesheet instead of carrying its own (to show in a page)
+ * @param {{part?: ReportPart, embed?: boolean, lang?: string, baseUrl?: string}} [options]   `part`: which
+ *   table, for CSV; `embed`: HTML that links the site's stylesheet instead of carrying its own (to show in a
+ *   page); `lang`: the HTML's language (en, fr, es, ar, zh, ru)
  * @returns {Promise<{blob: Blob, filename: string}>}
  */
-export function fetchReport(scope, format, token, { part = 'figures', embed = false, baseUrl = '' } = {}) {
+export function fetchReport(scope, format, token, { part = 'figures', embed = false, lang = '', baseUrl = '' } = {}) {
   const base = scope.sessionId !== undefined
     ? `/api/sessions/${seg(scope.sessionId)}/report`
     : `/api/events/${seg(/** @type {number | string} */ (scope.eventId))}/report`;
-  const query = `?format=${encodeURIComponent(format)}&part=${encodeURIComponent(part)}${embed ? '&embed=1' : ''}`;
+  const query = `?format=${encodeURIComponent(format)}&part=${encodeURIComponent(part)}${embed ? '&embed=1' : ''}`
+    + (lang ? `&lang=${encodeURIComponent(lang)}` : '');
   const accept = { html: 'text/html', json: 'application/json', csv: 'text/csv' }[format];
   return fetchFile(`${base}${query}`, accept, token, `record.${format}`, baseUrl);
 }
