@@ -82,6 +82,13 @@ async def test_room_feed_to_an_attendee_and_a_speaker_to_the_av_desk(
         "data-state", "connected", timeout=20_000
     )
     await playing(attendee, "room-video")
+    # Changing the page's language reloads it: the feed plays again by itself, on the same channel.
+    for code, words in (("fr", "Arrêter"), ("en", "Stop")):
+        await attendee.get_by_test_id("language-picker").select_option(code)
+        await expect(attendee.locator("html")).to_have_attribute("lang", code)
+        await expect(attendee.get_by_test_id("media-watch")).to_have_text(words, timeout=10_000)
+        await expect(attendee.get_by_test_id("player-start")).to_be_hidden()
+        await playing(attendee, "room-video")
     await attendee.get_by_test_id("media-channel").select_option("fr")
     viewer = next(p for p in room.peers.values() if p.role == "view" and p.source == ROOM)
     await eventually(lambda: viewer.channel == "fr", timeout=5)

@@ -75,6 +75,9 @@ export function moderatorMuteLines(before, muted) {
   return lines;
 }
 
+const RESUME_KEY = 'hemicycle.watching';
+const RESUME_WITHIN_MS = 60_000;
+
 export class AttendeeMedia {
   /**
    * @param {HTMLElement} root
@@ -187,6 +190,8 @@ export class AttendeeMedia {
       this.status, this.check, this.speak);
     this.watch.addEventListener('click', () => this.toggleWatch());
     this.startButton.addEventListener('click', () => { if (!this.watching) this.startWatching(); });
+    // Changing the page's language reloads it: what was playing is noted, to play again once reconnected.
+    window.addEventListener('pagehide', () => this.#noteWatching());
     this.channel.addEventListener('change', () => {
       this.watching?.setChannel(this.channel.value).catch(() => this.watching?.restart());
     });
@@ -372,6 +377,38 @@ export class AttendeeMedia {
     this.startWatching();
   }
 
+  #noteWatching() {
+    try {
+      if (this.watching) {
+        sessionStorage.setItem(RESUME_KEY, JSON.stringify({
+          channel: this.channel.value, audioOnly: this.audioOnly.checked, at: Date.now(),
+        }));
+      } else {
+        sessionStorage.removeItem(RESUME_KEY);
+      }
+    } catch {
+      // Not noted: after the reload the start control is there again.
+    }
+  }
+
+  /**
+   * Play again what played before this page was reloaded a moment ago (a change of the page's language), on
+   * the same channel. Called once the page is connected and admitted.
+   */
+  resumeWatching() {
+    let noted = null;
+    try {
+      noted = JSON.parse(sessionStorage.getItem(RESUME_KEY) ?? 'null');
+      sessionStorage.removeItem(RESUME_KEY);
+    } catch {
+      return;
+    }
+    if (!noted || this.watching || Date.now() - Number(noted.at) > RESUME_WITHIN_MS) return;
+    if ([...this.channel.options].some((o) => o.value === noted.channel)) this.channel.value = noted.channel;
+    this.audioOnly.checked = !!noted.audioOnly;
+    this.startWatching();
+  }
+
   startWatching() {
     const media = this.#media();
     if (!media) return;
@@ -388,7 +425,13 @@ export class AttendeeMedia {
     link.addEventListener('stream', (event) => {
       const { stream } = /** @type {CustomEvent} */ (event).detail;
       if (this.video.srcObject !== stream) this.video.srcObject = stream;
-      this.video.play().catch(() => {});
+      this.video.play().catch(() => {
+        // Not allowed with sound (no click on this page yet, e.g. after a reload): play silently, and the
+        // sound button says how to turn it on.
+        this.userMuted = true;
+        this.#applySound();
+        this.video.play().catch(() => {});
+      });
     });
     link.addEventListener('state', (event) => {
       const { state, error } = /** @type {CustomEvent} */ (event).detail;

@@ -277,6 +277,7 @@ function follow(token) {
     questions.update();
     mediaSection.hidden = false;
     media.onMine();
+    media.resumeWatching();
     captions.reset(client, pageLanguage().code);
   });
   client.on('caption', ({ caption }) => captions.add(caption));
