@@ -89,17 +89,23 @@ async def test_room_feed_to_an_attendee_and_a_speaker_to_the_av_desk(
         await expect(attendee.get_by_test_id("media-watch")).to_have_text(words, timeout=10_000)
         await expect(attendee.get_by_test_id("player-start")).to_be_hidden()
         await playing(attendee, "room-video")
-    await attendee.get_by_test_id("media-channel").select_option("fr")
-    viewer = next(p for p in room.peers.values() if p.role == "view" and p.source == ROOM)
-    await eventually(lambda: viewer.channel == "fr", timeout=5)
-    await expect(attendee.get_by_test_id("media-state")).to_have_attribute("data-state", "connected")
-    # An interpreter goes on air in French: the attendee's sound now comes from the booth.
+    # Only the channels on air are offered: nobody interprets into French yet.
+    french_option = attendee.get_by_test_id("media-channel").locator('option[value="fr"]')
+    await expect(french_option).to_be_disabled()
+    await expect(french_option).to_contain_text("not on air")
+    # An interpreter goes on air in French: the channel is offered, and the attendee picks it.
     booth = await open_page(browser, await link(hemicycle, Role.INTERPRETER), errors)
     await booth.get_by_test_id("booth-channel").select_option("fr")
     await booth.get_by_test_id("booth-publish").click()
     await expect(booth.get_by_test_id("booth-state")).to_have_attribute(
         "data-state", "connected", timeout=20_000
     )
+    await expect(french_option).to_be_enabled(timeout=5_000)
+    await expect(french_option).to_have_text("French")
+    await attendee.get_by_test_id("media-channel").select_option("fr")
+    viewer = next(p for p in room.peers.values() if p.role == "view" and p.source == ROOM)
+    await eventually(lambda: viewer.channel == "fr", timeout=5)
+    await expect(attendee.get_by_test_id("media-state")).to_have_attribute("data-state", "connected")
     french = room.feed("channel:fr", "audio")
     assert viewer.feeds["audio"] is french and french.live
     sent = viewer.tracks["audio"].sent_frames
@@ -116,6 +122,17 @@ async def test_room_feed_to_an_attendee_and_a_speaker_to_the_av_desk(
     await expect(attendee.get_by_test_id("media-state")).to_have_attribute(
         "data-state", "connected", timeout=20_000
     )
+
+    # The interpreter goes off air: the attendee hears the floor meanwhile and is told; back on air, the
+    # French channel plays again, and the page says so.
+    note = attendee.get_by_test_id("channel-note")
+    await booth.get_by_test_id("booth-publish").click()
+    await expect(note).to_contain_text("The French interpretation went off air", timeout=5_000)
+    await eventually(lambda: viewer.channel == "floor", timeout=5)
+    await shoot(attendee, "attendee-channel-off-air")
+    await booth.get_by_test_id("booth-publish").click()
+    await expect(note).to_contain_text("on air again", timeout=20_000)
+    await eventually(lambda: viewer.channel == "fr", timeout=5)
 
     # The attendee asks for the floor and is given it: the page offers the microphone.
     await attendee.get_by_label("Type of intervention").select_option("statement")

@@ -1076,6 +1076,12 @@ export class HemicycleClient extends EventTarget {
     // Media (js/media.js listens): the relay ended a connection of mine; the relay's health, for staff.
     socket.on('media:stopped', (/** @type {unknown} */ payload) => this.#emit('media:stopped', payload));
     socket.on('media:health', (/** @type {unknown} */ payload) => this.#emit('media:health', payload));
+    // Which interpretation channels are on air, whenever that changes (pages offer only those).
+    socket.on('media:channels', (/** @type {{session_id: number, on_air: string[]}} */ payload) => {
+      if (!payload || !this.#isOurs(payload.session_id) || !Array.isArray(payload.on_air)) return;
+      this.#onAir = payload.on_air;
+      this.#emit('media:channels', { onAir: payload.on_air });
+    });
     socket.on('questions:staff_changed', (/** @type {ModerationChanged} */ payload) => this.#applyModerationChanged(payload));
     socket.on('caption', (/** @type {CaptionLine} */ payload) => this.#applyCaption(payload));
     socket.on('error', (/** @type {ServerError} */ payload) => {
@@ -1763,6 +1769,24 @@ export class HemicycleClient extends EventTarget {
   /** @type {WaitingMessage | null} */ #waiting = null;
   /** @type {RemovedMessage | null} */ #removal = null;
   /** @type {MutedMessage | null} */ #muted = null;
+  /** @type {string[] | null} the interpretation channels on air; null until the server has said */
+  #onAir = null;
+
+  /** The interpretation channels on air (`media:channels`, or `media:config`'s `on_air`); null: not known yet. */
+  get onAir() { return this.#onAir; }
+
+  /**
+   * Ask which interpretation channels are on air (media:config); `media:channels` follows each change.
+   * @returns {Promise<string[] | null>}
+   */
+  async refreshOnAir() {
+    const data = /** @type {{on_air?: string[] | null}} */ (await this.request('media:config', {}));
+    if (Array.isArray(data?.on_air)) {
+      this.#onAir = data.on_air;
+      this.#emit('media:channels', { onAir: data.on_air });
+    }
+    return this.#onAir;
+  }
   /** @type {ModerationState | null} */ #moderationState = null;
 
   /** While held in the waiting room: what the server said; null once admitted. */

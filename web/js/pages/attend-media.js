@@ -111,6 +111,11 @@ export class AttendeeMedia {
     /** The attendee's own choice; the page also silences the room while they speak (see #applySound). */
     this.userMuted = false;
     this.status = el('p', { class: 'muted', role: 'status', testid: 'media-state' });
+    /** The listener's choice of channel; what plays is the floor while that channel is off air. */
+    this.wanted = 'floor';
+    /** @type {string[] | null} the interpretation channels on air; null while not known (all offered) */
+    this.onAir = null;
+    this.channelNote = el('p', { class: 'channel-note', role: 'status', testid: 'channel-note' });
     this.speak = el('div', { class: 'speak-panel', hidden: true, testid: 'speak-panel' });
     this.microphoneSelect = /** @type {HTMLSelectElement} */ (el('select', {
       id: 'media-microphone', testid: 'speak-microphone',
@@ -187,13 +192,15 @@ export class AttendeeMedia {
         this.watch),
       el('div', { class: 'media-controls' },
         el('label', { for: 'media-volume' }, t('Volume')), ' ', this.volume, ' ', this.soundOff),
-      this.status, this.check, this.speak);
+      this.channelNote, this.status, this.check, this.speak);
     this.watch.addEventListener('click', () => this.toggleWatch());
     this.startButton.addEventListener('click', () => { if (!this.watching) this.startWatching(); });
     // Changing the page's language reloads it: what was playing is noted, to play again once reconnected.
     window.addEventListener('pagehide', () => this.#noteWatching());
     this.channel.addEventListener('change', () => {
-      this.watching?.setChannel(this.channel.value).catch(() => this.watching?.restart());
+      this.wanted = this.channel.value;
+      this.channelNote.textContent = '';
+      this.#followChannel();
     });
     this.audioOnly.addEventListener('change', () => { if (this.watching) this.startWatching(); });
     this.speakButton.addEventListener('click', () => this.toggleSpeaking());
@@ -377,11 +384,55 @@ export class AttendeeMedia {
     this.startWatching();
   }
 
+  /** The channel that plays: the one chosen, or the floor while it is off air. */
+  #playing() {
+    if (this.wanted === 'floor' || this.onAir === null || this.onAir.includes(this.wanted)) return this.wanted;
+    return 'floor';
+  }
+
+  #followChannel() {
+    const channel = this.#playing();
+    this.channel.dataset.playing = channel;
+    if (this.watching && this.watching.payload.channel !== channel) {
+      this.watching.setChannel(channel).catch(() => this.watching?.restart());
+    }
+  }
+
+  /**
+   * The interpretation channels on air changed (or were learnt): only those are offered; a listener whose
+   * channel goes off air hears the floor meanwhile, and is told, and told again when it comes back.
+   * @param {string[]} onAir
+   */
+  setOnAir(onAir) {
+    const before = this.onAir;
+    this.onAir = onAir;
+    for (const option of this.channel.options) {
+      const code = option.value;
+      if (code === 'floor') continue;
+      const live = onAir.includes(code);
+      option.disabled = !live && code !== this.wanted; // the chosen one stays shown, marked
+      option.textContent = live ? languageLabel(code) : t('{language} (not on air)', { language: languageLabel(code) });
+    }
+    if (this.wanted !== 'floor') {
+      const language = languageLabel(this.wanted);
+      const now = onAir.includes(this.wanted);
+      const was = before === null ? null : before.includes(this.wanted);
+      if (!now && was !== false) {
+        this.channelNote.textContent = was
+          ? t('The {language} interpretation went off air: you hear the floor until it is back.', { language })
+          : t('The {language} interpretation is not on air: you hear the floor until it is.', { language });
+      } else if (now && was === false) {
+        this.channelNote.textContent = t('The {language} interpretation is on air again: you hear it now.', { language });
+      }
+    }
+    this.#followChannel();
+  }
+
   #noteWatching() {
     try {
       if (this.watching) {
         sessionStorage.setItem(RESUME_KEY, JSON.stringify({
-          channel: this.channel.value, audioOnly: this.audioOnly.checked, at: Date.now(),
+          channel: this.wanted, audioOnly: this.audioOnly.checked, at: Date.now(),
         }));
       } else {
         sessionStorage.removeItem(RESUME_KEY);
@@ -404,7 +455,10 @@ export class AttendeeMedia {
       return;
     }
     if (!noted || this.watching || Date.now() - Number(noted.at) > RESUME_WITHIN_MS) return;
-    if ([...this.channel.options].some((o) => o.value === noted.channel)) this.channel.value = noted.channel;
+    if ([...this.channel.options].some((o) => o.value === noted.channel)) {
+      this.channel.value = noted.channel;
+      this.wanted = noted.channel;
+    }
     this.audioOnly.checked = !!noted.audioOnly;
     this.startWatching();
   }
@@ -414,7 +468,7 @@ export class AttendeeMedia {
     if (!media) return;
     this.watching?.stop();
     const link = media.subscribe({
-      source: 'room', channel: this.channel.value, audioOnly: this.audioOnly.checked,
+      source: 'room', channel: this.#playing(), audioOnly: this.audioOnly.checked,
     });
     this.watching = link;
     this.watch.textContent = t('Stop');

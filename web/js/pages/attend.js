@@ -277,6 +277,7 @@ function follow(token) {
     questions.update();
     mediaSection.hidden = false;
     media.onMine();
+    client.refreshOnAir().catch(() => {}); // not known: every channel stays offered
     media.resumeWatching();
     captions.reset(client, pageLanguage().code);
   });
@@ -286,6 +287,7 @@ function follow(token) {
     renderMine(null);
     questions.update();
   });
+  client.on('media:channels', ({ onAir }) => media.setOnAir(onAir));
   client.on('floor', () => {
     renderFloor();
     media.onMine(); // the speaker's own countdown follows time added or taken away
