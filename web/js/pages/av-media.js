@@ -149,6 +149,7 @@ export class AvDesk {
     client.on('floor', () => this.showLive());
     client.on('connection', () => this.showLive());
     navigator.mediaDevices?.addEventListener?.('devicechange', () => this.fillDevices());
+    this.healthAskedAt = 0;
     setInterval(() => this.refreshHealth(), HEALTH_EVERY_MS);
     this.fillDevices();
     this.showLive();
@@ -167,6 +168,13 @@ export class AvDesk {
       && !!stream?.getAudioTracks().length && source?.participant_id === speaking.participant_id;
     const state = !speaking ? 'none' : speaking.in_room || speaking.participant_id === null ? 'room'
       : arriving && source?.muted?.audio ? 'muted' : arriving ? 'live' : 'waiting';
+    // Sound arrives but the last health report predates it: ask now rather than at the next poll (up to two
+    // seconds later), so the desk says "live" as soon as the relay does.
+    if (state === 'waiting' && this.speaker?.state === 'connected' && stream?.getAudioTracks().length
+      && Date.now() - this.healthAskedAt > 250) {
+      this.healthAskedAt = Date.now();
+      this.refreshHealth();
+    }
     const name = speaking?.display_name ?? '';
     if (this.live.dataset.state === state && this.live.dataset.name === name) return;
     this.live.dataset.state = state;
