@@ -147,4 +147,15 @@ async def test_the_room_display_fits_every_state_on_one_screen(hemicycle: Runnin
         await expect(display.get_by_test_id("floor-speaker")).to_have_text(name)
         await walk_sizes(display, f"long-{code}", ("floor-speaker", "countdown", "reading", "caption-lines"))
 
+    # The page itself in Arabic (right to left) and in Russian (longer words): it still fits.
+    address, _, token = (await link(hemicycle, Role.DISPLAY)).partition("#")
+    for code in ("ar", "ru"):
+        page = await open_page(
+            browser, f"{address}?lang={code}#{token}", errors, width=1920, height=1080, connected=False
+        )
+        await expect(page.locator("html")).to_have_attribute("lang", code)
+        await expect(page.get_by_test_id("reading")).to_be_visible()
+        await walk_sizes(page, f"ui-{code}", ("floor-speaker", "countdown", "reading", "caption-lines"))
+        await page.context.close()
+
     assert not real_errors(errors), errors
