@@ -309,7 +309,44 @@ export class HealthView {
         el('td', {}, show(s.kinds?.video?.bitrate_kbps, 'kbit/s')),
         el('td', {}, show(s.kinds?.audio?.bitrate_kbps, 'kbit/s')),
         el('td', {}, show(s.kinds?.audio?.audio_level_dbov, 'dBov')),
-        el('td', {}, String(s.viewers ?? 0)))))));
+        el('td', {}, String(s.viewers ?? 0))))),
+      this.relays(report)));
+  }
+
+  /**
+   * Where the session's media runs: this process's place (origin or edge), its relay links, and every live
+   * process's forwarded streams against its capacity, so the AV desk sees a cascade filling up.
+   * @param {Record<string, any>} report
+   */
+  relays(report) {
+    const links = Array.isArray(report.links) ? report.links : [];
+    const processes = Array.isArray(report.processes) ? report.processes : [];
+    if (!report.process) return null;
+    const tier = report.tier === 'edge' ? t('edge relay') : t('origin relay');
+    return el('div', { class: 'health-relays', testid: 'av-relays' },
+      el('p', { dataset: { tier: report.tier ?? '' } },
+        t('This report comes from process {process}, the {tier}.', { process: String(report.process), tier })),
+      links.length
+        ? el('table', { class: 'health-table', testid: 'av-relay-links' },
+          el('caption', {}, t('Relay links')),
+          el('thead', {}, el('tr', {}, [t('Source'), t('Other process'), t('Connection')]
+            .map((h) => el('th', { scope: 'col' }, h)))),
+          el('tbody', {}, links.map((link) => el('tr', { dataset: { link: link.source ?? '' } },
+            el('th', { scope: 'row' }, sourceWords(String(link.source ?? ''))),
+            el('td', {}, String(link.edge ?? link.origin ?? '\u2014')),
+            el('td', { dataset: { connection: link.connection ?? '' } },
+              CONNECTION_WORDS[link.connection ?? ''] ?? link.connection ?? '')))))
+        : null,
+      processes.length
+        ? el('table', { class: 'health-table', testid: 'av-processes' },
+          el('caption', {}, t('Processes')),
+          el('thead', {}, el('tr', {}, [t('Process'), t('Streams forwarded'), t('Capacity')]
+            .map((h) => el('th', { scope: 'col' }, h)))),
+          el('tbody', {}, processes.map((load) => el('tr', { dataset: { process: String(load.process ?? '') } },
+            el('th', { scope: 'row' }, String(load.process ?? '')),
+            el('td', {}, String(load.streams ?? 0)),
+            el('td', {}, String(load.capacity ?? '\u2014'))))))
+        : null);
   }
 }
 
