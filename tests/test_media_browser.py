@@ -197,7 +197,9 @@ async def test_room_feed_to_an_attendee_and_a_speaker_to_the_av_desk(
     await expect(attendee.get_by_test_id("speak-panel")).to_be_hidden()
     await expect(av.get_by_test_id("av-health")).to_contain_text("Room feed", timeout=10_000)
     # Where the media runs: one process, the session's origin, with its forwarded streams and capacity.
-    await expect(av.get_by_test_id("av-relays").locator("[data-tier]")).to_have_attribute("data-tier", "origin")
+    await expect(av.get_by_test_id("av-relays").locator("[data-tier]")).to_have_attribute(
+        "data-tier", "origin"
+    )
     await expect(av.get_by_test_id("av-processes").locator("tbody tr")).to_have_count(1)
     # The moderator's "Media links", in French: sources and states in words, not the relay's codes.
     address, _, token = (await link(hemicycle, Role.MODERATOR)).partition("#")
