@@ -374,10 +374,11 @@ def _report_reply(record: dict[str, Any], request: web.Request, stem: str) -> we
     headers = {"Content-Disposition": f'{"inline" if kind == "html" else "attachment"}; filename="{name}"'}
     if kind == "html":
         headers["Content-Security-Policy"] = REPORT_HTML_POLICY
-    # embed=1: for the report page, which shows the document's <main> under its own stylesheet.
+    # embed=1: for the report page, which shows the document's <main> under its own stylesheet; lang: the
+    # HTML's language (the page passes its own).
     standalone = request.query.get("embed") != "1"
     return web.Response(
-        text=render(record, kind, part, standalone=standalone),
+        text=render(record, kind, part, standalone=standalone, language=request.query.get("lang")),
         content_type=REPORT_TYPES[kind],
         charset="utf-8",
         headers=headers,

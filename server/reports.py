@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -27,8 +28,10 @@ from .domain.captions import LANGUAGE_NAMES, CaptionLine
 from .domain.captions import counts as caption_counts
 from .domain.errors import Forbidden, InvalidInput
 from .domain.model import EventInfo, Principal, SessionInfo, iso
+from .domain.participants import GROUP_LABELS
 from .domain.queue import Entry
 from .domain.roles import Permission
+from .report_words import Words
 from .service import Hemicycle
 from .webfiles import WEB_DIR
 
@@ -55,6 +58,7 @@ class SessionInputs:
     visits: list[report.Visit]
     audit: list[dict[str, Any]]
     captions: list[CaptionLine]
+    timezone: str  # the event's: the record's times read like the consoles'
 
 
 class Reports:
@@ -91,6 +95,7 @@ class Reports:
             visits=await self.core.store.visits(session.id),
             audit=list(reversed(await self.core.store.audit_log(session.id, limit=AUDIT_LIMIT))),
             captions=await self.captions.transcript(session.id),
+            timezone=(await self.core.store.get_event(session.event_id)).timezone,
         )
 
     async def session_record(self, session: SessionInfo) -> dict[str, Any]:
@@ -104,6 +109,7 @@ class Reports:
         return {
             "kind": "session",
             "generated_at": iso(now),
+            "timezone": inputs.timezone,
             "session": session.public(),
             "requests": report.requests(inputs.entries),
             "interventions": report.interventions(inputs.entries, session.default_speaking_seconds, now),
@@ -141,6 +147,7 @@ class Reports:
         return {
             "kind": "event",
             "generated_at": iso(now),
+            "timezone": event.timezone,
             "event": event.public(),
             "requests": report.requests(entries),
             "balance": report.balance(entries, targets, now, threshold),
@@ -189,14 +196,22 @@ def check_format(kind: str, part: str = "figures") -> None:
         raise InvalidInput(f"part must be one of: {', '.join(CSV_PARTS)}", details={"field": "part"})
 
 
-def render(record: dict[str, Any], kind: str, part: str = "figures", *, standalone: bool = True) -> str:
-    """The record in a format; HTML `standalone` carries its stylesheet, else links the site's."""
+def render(
+    record: dict[str, Any],
+    kind: str,
+    part: str = "figures",
+    *,
+    standalone: bool = True,
+    language: str | None = None,
+) -> str:
+    """The record in a format; HTML `standalone` carries its stylesheet, else links the site's; HTML is
+    written in `language` (English by default)."""
     check_format(kind, part)
     if kind == "json":
         return json.dumps(record, ensure_ascii=False, indent=2)
     if kind == "csv":
         return to_csv(record, part)
-    return to_html(record, standalone=standalone)
+    return to_html(record, standalone=standalone, language=language)
 
 
 def _safe(value: Any) -> Any:
@@ -286,25 +301,146 @@ def _figure_rows(rec: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
-def to_html(record: dict[str, Any], *, standalone: bool = True) -> str:
-    """The report as one printable page; `standalone` inlines its stylesheet (a file saved to disk)."""
+def to_html(record: dict[str, Any], *, standalone: bool = True, language: str | None = None) -> str:
+    """The report as one printable page; `standalone` inlines its stylesheet (a file saved to disk).
+
+    In `language` (one of the interface's six; English otherwise). Times are the event's (as on the consoles,
+    and said once in the header); codes are shown as words."""
+    speech = Words(language)
+    zone = _zone(record.get("timezone"))
     template = _templates.get_template("report.html")
     page: str = template.render(
         record=record,
         sessions=record["sessions"] if record["kind"] == "event" else [record],
         stylesheet=STYLESHEET.read_text(encoding="utf-8") if standalone else None,
-        charts=Charts(),
+        charts=Charts(zone),
         languages=LANGUAGE_NAMES,
-        generated=_when(record["generated_at"]),
+        generated=_when(record["generated_at"], zone),
+        clock=lambda value: _clock(value, zone),
+        words=_words,
+        language=speech.language,
+        direction=speech.direction,
+        t=speech.t,
+        tn=speech.tn,
+        tr=speech.t,  # a code's words (from _words), which the catalogues hold as the pages' labels
+        roles=_ROLES,
+        actions=_ACTIONS,
+        fields=_FIELDS,
     )
     return page
 
 
-def _when(value: str | None) -> str:
+def _zone(name: Any) -> ZoneInfo:
+    try:
+        return ZoneInfo(str(name)) if name else ZoneInfo("UTC")
+    except (ValueError, KeyError):  # an unknown name (zoneinfo raises ZoneInfoNotFoundError, a KeyError)
+        return ZoneInfo("UTC")
+
+
+def _local(value: str, zone: ZoneInfo) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(zone)
+
+
+def _when(value: str | None, zone: ZoneInfo) -> str:
     if not value:
         return ""
-    at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return at.strftime("%d %b %Y, %H:%M UTC")
+    return _local(value, zone).strftime(f"%Y-%m-%d %H:%M ({zone.key})")  # numbers: the same in every language
+
+
+def _clock(value: str | None, zone: ZoneInfo) -> str:
+    """A time of day in the event's time zone (the header names the zone)."""
+    return _local(value, zone).strftime("%H:%M:%S") if value else ""
+
+
+# Codes the record keeps as codes (stakeholder groups, regions, end reasons...), as the English words the
+# pages use for them (js/labels.js), so the catalogues translate them alike.
+_WORDS: dict[str, str] = {
+    **{group.value: label for group, label in GROUP_LABELS.items()},
+    "unspecified": "Not stated",
+    "stakeholder_group": "Stakeholder group",
+    "youth": "Youth (under 25)",  # the dimension and its value alike
+    "not_youth": "25 or over",
+    "another": "Another gender",
+    "statement": "Statement",
+    "question": "Question to the panel",
+    "point_of_order": "Point of order",
+    "right_of_reply": "Right of reply",
+    "time_up": "Time up",
+    "replaced": "Next speaker called",
+    "forwarded": "Forwarded to the chair",
+    "read": "Read aloud",
+}
+
+
+# The audit's roles, actions and detail fields in the pages' words (js/labels.js), for the moderation log.
+_ROLES = {
+    "admin": "Administrator",
+    "moderator": "Moderator",
+    "chair": "Chair",
+    "av": "AV technician",
+    "captioner": "Captioner",
+    "interpreter": "Interpreter",
+    "display": "Room display",
+    "attendee": "Attendee",
+}
+_ACTIONS = {
+    "session.set_state": "Session state changed",
+    "grant.create": "Link issued",
+    "grant.revoke": "Link revoked",
+    "floor.grant": "Floor given",
+    "floor.end": "Turn ended",
+    "floor.revoke": "Floor taken back",
+    "floor.set_time": "Speaking time changed",
+    "queue.add_in_room": "Person in the room added to the list",
+    "queue.lower_all": "All hands lowered",
+    "queue.move": "Place in line changed",
+    "queue.remove": "Request removed",
+    "queue.settings": "List of speakers settings changed",
+    "participant.admit": "Admitted",
+    "participant.admit_all": "Everyone waiting admitted",
+    "participant.remove": "Removed from the session",
+    "participant.ban": "Banned from the event",
+    "participant.unban": "Ban lifted",
+    "participant.mute": "Muted or unmuted",
+    "moderation.settings": "Admission settings changed",
+    "question.edit": "Question edited",
+    "question.approve": "Question approved",
+    "question.dismiss": "Question dismissed",
+    "question.star": "Question starred",
+    "question.unstar": "Question unstarred",
+    "question.merge": "Questions merged",
+    "question.forwarded": "Question forwarded to the chair",
+    "question.read": "Question read aloud",
+    "question.answered": "Question answered",
+    "questions.settings": "Question settings changed",
+}
+_FIELDS = {
+    "name": "Name",
+    "reason": "Reason",
+    "role": "Role",
+    "rule": "Rule",
+    "count": "Count",
+    "audio": "Microphone",
+    "video": "Camera",
+    "limit_seconds": "Time allowed (seconds)",
+    "add_seconds": "Time added (seconds)",
+    "extra_seconds": "Extra time (seconds)",
+    "language": "Language",
+    "type": "Type",
+    "before": "Before",
+    "after": "After",
+    "into": "Into",
+    "flags": "Flags",
+}
+
+
+def _words(code: Any) -> str:
+    """A code in words: a known one by its label, else with its underscores as spaces and a capital."""
+    text = str(code)
+    if text in _WORDS:
+        return _WORDS[text]
+    spaced = text.replace("_", " ")
+    return spaced[:1].upper() + spaced[1:]
 
 
 class Charts:
@@ -313,6 +449,9 @@ class Charts:
     width = 640
     bar_height = 22
     label_width = 190
+
+    def __init__(self, zone: ZoneInfo | None = None) -> None:
+        self.zone = zone or ZoneInfo("UTC")
 
     def bars(self, items: list[tuple[str, float | None]]) -> list[dict[str, Any]]:
         """Horizontal bars scaled to the largest value; a None value (suppressed) gets no bar."""
@@ -345,6 +484,6 @@ class Charts:
             "points": coords,
             "peak": peak,
             "height": height,
-            "first": _when(points[0]["at"]),
-            "last": _when(points[-1]["at"]),
+            "first": _when(points[0]["at"], self.zone),
+            "last": _when(points[-1]["at"], self.zone),
         }

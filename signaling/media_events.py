@@ -19,7 +19,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from server.media import relay as r
 from server.media.errors import MediaError
-from server.media.service import HEALTH_VIEWERS, Elsewhere, MediaService
+from server.media.service import HEALTH_VIEWERS, Elsewhere, MediaService, on_air
 from server.media_http import forward, mint_token, resource_path
 
 from . import protocol
@@ -84,6 +84,12 @@ class MediaEvents:
 
         self._spawn(self.hub.sio.emit("media:health", report, room=staff_room(session_id)))
 
+    def media_channels(self, session_id: int, on_air: list[str]) -> None:
+        from .hub import session_room
+
+        payload = {"session_id": session_id, "on_air": on_air}
+        self._spawn(self.hub.sio.emit("media:channels", payload, room=session_room(session_id)))
+
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
         self._background.add(task)
@@ -127,7 +133,15 @@ class MediaEvents:
         protocol.parse(protocol.MediaConfig, payload)
         await self._stands(c)
         await self.service.check_session(c.principal, c.session_id)
-        return {**self.service.ice_servers(c.principal), "channels": list(r.CHANNELS)}
+        relay = self.service.relay(c.session_id)
+        # Which interpretation channels are on air, where this process runs the relay (else null: unknown
+        # here; the next `media:channels` says).
+        channels_on_air = on_air(relay) if relay is not None else None
+        return {
+            **self.service.ice_servers(c.principal),
+            "channels": list(r.CHANNELS),
+            "on_air": channels_on_air,
+        }
 
     async def _on_publish(self, c: Connection, payload: Any) -> dict[str, Any]:
         request = protocol.parse(protocol.MediaPublish, payload)

@@ -41,7 +41,14 @@ class Audit:
 
     async def check(self, page: Page, state: str) -> None:
         results = await self.axe.run(
-            page, options={"runOnly": {"type": "tag", "values": TAGS}, "resultTypes": ["violations"]}
+            page,
+            options={
+                "runOnly": {"type": "tag", "values": TAGS},
+                # Experimental in axe, so off by default, but it catches a real fault: a button whose spoken
+                # name does not contain its visible text cannot be operated by speech ("click +1 min").
+                "rules": {"label-content-name-mismatch": {"enabled": True}},
+                "resultTypes": ["violations"],
+            },
         )
         for violation in results.response["violations"]:
             text = describe(state, violation)
@@ -175,6 +182,11 @@ async def test_session_pages_in_every_role_during_a_turn(hemicycle: Running, bro
     await expect(moderator.get_by_test_id("remove-dialog")).to_be_visible()
     await audit.check(moderator, "moderator, remove dialog")
     await moderator.keyboard.press("Escape")
+    await moderator.get_by_test_id("state-end").click()
+    await expect(moderator.get_by_test_id("end-session-dialog")).to_be_visible()
+    await audit.check(moderator, "moderator, end session dialog")
+    await moderator.keyboard.press("Escape")
+    await expect(moderator.get_by_test_id("end-session-dialog")).to_have_count(0)
 
     chair = await staff_page(hemicycle, browser, Role.CHAIR, errors)
     await chair.set_viewport_size(TABLET)
@@ -200,8 +212,26 @@ async def test_session_pages_in_every_role_during_a_turn(hemicycle: Running, bro
     await expect(moderator.get_by_test_id("floor-speaker")).to_have_text("Zoë Okafor", timeout=15_000)
     await expect(attendee.get_by_test_id("finish-turn")).to_be_visible(timeout=15_000)
     await audit.check(attendee, "attendee, has the floor")
+    # Muted by the moderators: the notice in the speaker's own panel; then unmuted.
+    speaking = (await staff.call("queue:get"))["data"]["floor"]["speaking"]
+    for audio in (True, False):
+        muted = await staff.call(
+            "participant:mute", {"participant_id": speaking["participant_id"], "audio": audio}
+        )
+        assert muted["ok"], muted
+        await expect(attendee.get_by_test_id("speak-moderated")).to_have_attribute(
+            "data-state", "muted" if audio else "unmuted"
+        )
+        await audit.check(attendee, f"attendee, {'muted' if audio else 'unmuted'} by the moderators")
     await expect(display.get_by_test_id("floor-speaker")).to_have_text("Zoë Okafor")
     await audit.check(display, "room display, the attendee speaks")
+    for size, viewport in (
+        ("720p", {"width": 1280, "height": 720}),
+        ("portrait", {"width": 1080, "height": 1920}),
+    ):
+        await display.set_viewport_size(viewport)
+        await audit.check(display, f"room display at {size}, the attendee speaks")
+    await display.set_viewport_size(ROOM_SCREEN)
 
     # The countdown's colours as time runs out: these pages' clocks jump ahead.
     for page, who in ((attendee, "attendee"), (display, "room display")):

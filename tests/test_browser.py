@@ -44,8 +44,18 @@ async def test_live_session_across_roles(hemicycle: Running, browser: Browser) -
     await shoot(display, "display")
     await shoot(chair, "chair")
 
-    # The chair ends the session; every page shows it.
+    # The chair ends the session, after confirming (a stray click cancelled first); every page shows it.
     await chair.get_by_test_id("state-end").click()
+    dialog = chair.get_by_test_id("end-session-dialog")
+    await expect(dialog).to_be_visible()
+    await expect(dialog).to_contain_text("End the session?")
+    await shoot(chair, "chair-end-session-dialog")
+    await dialog.get_by_role("button", name="Cancel").click()
+    await expect(dialog).to_have_count(0)
+    await expect(chair.get_by_test_id("state-end")).to_be_focused()
+    await expect(moderator.get_by_test_id("session-state")).to_contain_text("live", ignore_case=True)
+    await chair.get_by_test_id("state-end").click()
+    await dialog.get_by_role("button", name="End session").click()
     for page in (moderator, attendee, display):
         await expect(page.get_by_test_id("session-state")).to_contain_text("ended", ignore_case=True)
 

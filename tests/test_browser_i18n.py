@@ -166,4 +166,21 @@ async def test_attendee_registers_and_raises_a_hand_in_french(hemicycle: Running
     await expect(attendee.get_by_test_id("raise-hand")).to_be_visible()
     await expect(attendee.locator(".my-status")).to_have_text("Vous avez baissé la main.")
     await expect(entry).to_have_count(0)
+
+    # The audit log in French too: the action and its details in words, at the event's time (the browser's
+    # clock is UTC, the event is in Europe/Zurich), like the rest of the console.
+    await attendee.get_by_role("button", name="Demander la parole").click()
+    await entry.get_by_test_id("grant").click()
+    granted = moderator.locator('[data-testid="audit-entry"][data-action="floor.grant"]')
+    await expect(granted).to_have_count(1)
+    await expect(granted).to_contain_text("Parole donnée")
+    await expect(granted).to_contain_text("Nom : Zoë Okafor")
+    await expect(granted).not_to_contain_text("floor.grant")
+    await expect(granted).not_to_contain_text("limit_seconds")
+    zoned = await granted.locator("time").evaluate(
+        """(node) => new Intl.DateTimeFormat('fr', { timeStyle: 'medium', timeZone: 'Europe/Zurich' })
+            .format(new Date(node.getAttribute('datetime')))"""
+    )
+    await expect(granted.locator("time")).to_have_text(zoned)
+    await shoot(moderator, "i18n-moderator-fr-audit")
     assert not real_errors(errors), errors

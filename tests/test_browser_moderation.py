@@ -33,6 +33,8 @@ async def test_waiting_room_admit_and_remove_in_the_browser(moderated: Running, 
     # The attendee waits, and sees nothing of the session.
     await expect(attendee.get_by_test_id("waiting-room")).to_contain_text("waiting room")
     await expect(attendee.get_by_test_id("connection-state")).to_contain_text("waiting room")
+    # Keyboard focus lands on what the page now says, not on <body> (the form it was in is gone).
+    await expect(attendee.get_by_test_id("waiting-room").get_by_role("heading")).to_be_focused()
     await expect(attendee.locator("#floor-section")).to_be_hidden()
     stored = await attendee.evaluate("localStorage.getItem('hemicycle.browser')")
     assert stored and len(stored) == 32
@@ -68,6 +70,15 @@ async def test_waiting_room_admit_and_remove_in_the_browser(moderated: Running, 
     await expect(record.get_by_test_id("moderation-action").first).to_contain_text("Removed")
     await expect(record).to_contain_text("Moderator")
     await shoot(attendee, "moderation-attendee-removed")
+
+    # The waiting room turned off and on again by keyboard: focus stays on the switch through each request.
+    toggle = moderator.get_by_test_id("waiting-room-toggle")
+    await toggle.focus()
+    for checked in (False, True):
+        await moderator.keyboard.press("Space")
+        await expect(toggle).to_be_checked(checked=checked)
+        await expect(toggle).to_be_enabled()
+        await expect(toggle).to_be_focused()
     assert not real_errors(errors), errors
 
 
@@ -93,7 +104,12 @@ async def test_ban_flag_and_unban_in_the_browser(moderated: Running, browser: Br
 
     # The same browser registers again under another name: it waits, flagged for the moderator.
     await attendee.reload()
-    await expect(attendee.get_by_test_id("error-message")).to_have_attribute("data-code", "token_revoked")
+    refused = attendee.get_by_test_id("error-message")
+    await expect(refused).to_have_attribute("data-code", "token_revoked")
+    # After a reload the server says only "revoked": the page still says it was a ban, and why.
+    await expect(refused).to_contain_text("banned from this event")
+    await expect(refused).to_contain_text("Spam")
+    await shoot(attendee, "moderation-attendee-banned-reloaded")
     await attendee.get_by_role("button", name="Register again").click()
     await send_registration(
         attendee, "Innocent Newcomer", "private_sector", "FR", affiliation="Somewhere Else"

@@ -121,6 +121,11 @@ async def test_question_from_asking_to_answered(hemicycle: Running, browser: Bro
     # The moderator approves it: the asker's page says so, and everyone sees it.
     await item.get_by_test_id("approve").click()
     await expect(mine).to_have_attribute("data-state", "approved")
+    # Approved, it stays in the console's default view, the moderator's next job (forwarding it).
+    default = moderator.locator('[data-testid="question-filter"][data-filter="todo"]')
+    await expect(default).to_have_attribute("aria-pressed", "true")
+    await expect(item).to_have_attribute("data-state", "approved")
+    await expect(item.get_by_test_id("forward")).to_be_visible()
     await expect(attendee.locator("#announcer")).to_contain_text("was approved")
     await expect(mine.get_by_test_id("edit-question")).to_have_count(0)
     public = attendee.get_by_test_id("public-questions").locator(f'[data-question-id="{question_id}"]')
@@ -268,6 +273,7 @@ async def test_dismiss_anonymous_merge_edit_and_export(hemicycle: Running, brows
     assert posted["ok"], posted
     kofi_id = posted["data"]["question"]["id"]
     # By keyboard: the approved question leaves the "pending" view; focus stays in the list.
+    await show(moderator, "pending")
     await moderation_item(moderator, kofi_id).get_by_test_id("approve").focus()
     await moderator.keyboard.press("Enter")
     await expect(moderation_item(moderator, kofi_id)).to_have_count(0)

@@ -237,6 +237,7 @@ async def test_moderator_controls_and_attendee_errors(hemicycle: Running, browse
 
     # The session ends: the attendee cannot ask for the floor any more, and the page says why.
     await moderator.get_by_test_id("state-end").click()
+    await moderator.get_by_test_id("end-session-dialog").get_by_role("button", name="End session").click()
     await expect(attendee.get_by_test_id("raise-hand")).to_be_disabled()
     await expect(attendee.locator("#floor-section")).to_contain_text("The session has ended")
     await shoot(moderator, "queue-moderator-controls")

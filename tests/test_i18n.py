@@ -250,8 +250,13 @@ def pages() -> list[Path]:
     return sorted(WEB.glob("*.html"))
 
 
+# The printable report, which the server writes in the reader's language with the same catalogues: its
+# t('...') and tn(n, '...', '...') calls read like the pages'.
+REPORT_TEMPLATE = WEB.parent / "server" / "templates" / "report.html"
+
+
 def all_messages() -> dict[str, Message]:
-    extraction = extract_js(own_js())
+    extraction = extract_js([*own_js(), REPORT_TEMPLATE])
     messages = dict(extraction.messages)
     for page in pages():
         parser = StaticText()

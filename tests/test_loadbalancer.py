@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -24,17 +22,12 @@ from sqlalchemy import func, select
 
 from bench.cluster import Nginx
 from server.db import models
-from server.db.engine import create_engine, migrate
-from server.db.store import Store
-from server.demo import seed_demo
 from server.domain.roles import Role
-from server.domain.sessions import SessionState
 from server.service import Hemicycle
-from server.tokens import TokenService
 
 from .conftest import make_settings, run_app
-from .helpers import REGISTRATION, SECRET, Client, Running, eventually, free_port, mint
-from .test_multiprocess import _wait_healthy
+from .helpers import REGISTRATION, Client, Running, eventually, free_port, mint
+from .processes import server_processes
 
 HAND = {"type": "statement", "language": "en"}
 
@@ -81,57 +74,23 @@ class Cluster:
 async def cluster(
     nginx_path: str, pg_database_url: str, fresh_redis_url: str, tmp_path: Path
 ) -> AsyncIterator[Cluster]:
-    engine = create_engine(pg_database_url)
-    await migrate(engine)
-    settings = make_settings(tmp_path, pg_database_url).resolved()
-    core = Hemicycle(settings, Store(engine), TokenService(SECRET))
-    await seed_demo(core.store)
-    event = (await core.store.list_events())[0]
-    session = next(s for s in await core.store.list_sessions(event.id) if s.state is SessionState.LIVE)
-    env = {
-        **os.environ,
-        "DATABASE_URL": pg_database_url,
-        "REDIS_URL": fresh_redis_url,
-        "HEMICYCLE_SECRET": SECRET,
-        "HEMICYCLE_DATA_DIR": str(tmp_path),
-        "HEMICYCLE_HEARTBEAT_SECONDS": "1",
-        "HEMICYCLE_LOG_LEVEL": "WARNING",
-        "HEMICYCLE_WAITING_ROOM": "off",
-        "HEMICYCLE_PROXY_HEADERS": "on",
-    }
-    processes: list[subprocess.Popen[bytes]] = []
     ports = [free_port() for _ in range(2)]
     nginx = Nginx(nginx_path, tmp_path / "nginx", free_port(), [f"127.0.0.1:{port}" for port in ports])
-    result: Cluster | None = None
-    try:
-        for index, port in enumerate(ports):
-            log = (tmp_path / f"server-{index}.log").open("wb")
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
+    behind_proxy = {"HEMICYCLE_PROXY_HEADERS": "on"}
+    async with server_processes(
+        pg_database_url, fresh_redis_url, tmp_path, [behind_proxy, behind_proxy], ports
+    ) as servers:
+        result: Cluster | None = None
+        try:
+            nginx.start()
+            result = Cluster(
+                nginx, servers.processes, servers.core, servers.event_id, servers.live_session_id
             )
-        for port, process in zip(ports, processes, strict=True):
-            await _wait_healthy(f"http://127.0.0.1:{port}", process)
-        nginx.start()
-        result = Cluster(nginx, processes, core, event.id, session.id)
-        yield result
-    finally:
-        if result is not None:
-            await asyncio.gather(*(_hang_up(c) for c in result.clients), return_exceptions=True)
-        nginx.stop()
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        await engine.dispose()
+            yield result
+        finally:
+            if result is not None:
+                await asyncio.gather(*(_hang_up(c) for c in result.clients), return_exceptions=True)
+            nginx.stop()
 
 
 @dataclass

@@ -10,7 +10,7 @@ from server.domain.roles import Role
 from server.media.relay import ROOM, SPEAKER
 from server.media_http import MEDIA_KEY
 
-from .browser import link, open_page, real_errors, register_in_browser
+from .browser import link, open_page, real_errors, register_in_browser, shoot
 from .helpers import Running, eventually
 
 pytestmark = pytest.mark.browser
@@ -57,22 +57,55 @@ async def test_room_feed_to_an_attendee_and_a_speaker_to_the_av_desk(
 
     attendee = await open_page(browser, f"{hemicycle.url}/s/{hemicycle.live_session}", errors)
     await register_in_browser(attendee, "Zoë Okafor", "civil_society", "KE")
-    await attendee.get_by_test_id("media-watch").click()
+    # The first screen says how to start: a start control over the player, with the session and its state,
+    # on the first screen of a phone; on a desktop the player sits beside the floor and the questions.
+    start = attendee.get_by_test_id("player-start")
+    await expect(start).to_be_visible()
+    await expect(start).to_contain_text("Watch and listen")
+    await expect(start).to_contain_text("Opening ceremony")
+    await expect(start).to_contain_text("Live")
+    player = await attendee.get_by_test_id("player").bounding_box()
+    floor = await attendee.locator("#floor-section").bounding_box()
+    assert player and floor and floor["x"] > player["x"] + player["width"] - 1, (player, floor)
+    await shoot(attendee, "attendee-first-screen-desktop")
+    await attendee.set_viewport_size({"width": 390, "height": 844})
+    box = await start.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 844, (
+        f"the start control is on a phone's first screen: {box}"
+    )
+    await shoot(attendee, "attendee-first-screen-phone")
+    await start.click()
+    await expect(start).to_be_hidden()
+    await expect(attendee.get_by_test_id("media-watch")).to_be_focused()
+    await attendee.set_viewport_size({"width": 1280, "height": 900})
     await expect(attendee.get_by_test_id("media-state")).to_have_attribute(
         "data-state", "connected", timeout=20_000
     )
     await playing(attendee, "room-video")
-    await attendee.get_by_test_id("media-channel").select_option("fr")
-    viewer = next(p for p in room.peers.values() if p.role == "view" and p.source == ROOM)
-    await eventually(lambda: viewer.channel == "fr", timeout=5)
-    await expect(attendee.get_by_test_id("media-state")).to_have_attribute("data-state", "connected")
-    # An interpreter goes on air in French: the attendee's sound now comes from the booth.
+    # Changing the page's language reloads it: the feed plays again by itself, on the same channel.
+    for code, words in (("fr", "Arrêter"), ("en", "Stop")):
+        await attendee.get_by_test_id("language-picker").select_option(code)
+        await expect(attendee.locator("html")).to_have_attribute("lang", code)
+        await expect(attendee.get_by_test_id("media-watch")).to_have_text(words, timeout=10_000)
+        await expect(attendee.get_by_test_id("player-start")).to_be_hidden()
+        await playing(attendee, "room-video")
+    # Only the channels on air are offered: nobody interprets into French yet.
+    french_option = attendee.get_by_test_id("media-channel").locator('option[value="fr"]')
+    await expect(french_option).to_be_disabled()
+    await expect(french_option).to_contain_text("not on air")
+    # An interpreter goes on air in French: the channel is offered, and the attendee picks it.
     booth = await open_page(browser, await link(hemicycle, Role.INTERPRETER), errors)
     await booth.get_by_test_id("booth-channel").select_option("fr")
     await booth.get_by_test_id("booth-publish").click()
     await expect(booth.get_by_test_id("booth-state")).to_have_attribute(
         "data-state", "connected", timeout=20_000
     )
+    await expect(french_option).to_be_enabled(timeout=5_000)
+    await expect(french_option).to_have_text("French")
+    await attendee.get_by_test_id("media-channel").select_option("fr")
+    viewer = next(p for p in room.peers.values() if p.role == "view" and p.source == ROOM)
+    await eventually(lambda: viewer.channel == "fr", timeout=5)
+    await expect(attendee.get_by_test_id("media-state")).to_have_attribute("data-state", "connected")
     french = room.feed("channel:fr", "audio")
     assert viewer.feeds["audio"] is french and french.live
     sent = viewer.tracks["audio"].sent_frames
@@ -90,6 +123,17 @@ async def test_room_feed_to_an_attendee_and_a_speaker_to_the_av_desk(
         "data-state", "connected", timeout=20_000
     )
 
+    # The interpreter goes off air: the attendee hears the floor meanwhile and is told; back on air, the
+    # French channel plays again, and the page says so.
+    note = attendee.get_by_test_id("channel-note")
+    await booth.get_by_test_id("booth-publish").click()
+    await expect(note).to_contain_text("The French interpretation went off air", timeout=5_000)
+    await eventually(lambda: viewer.channel == "floor", timeout=5)
+    await shoot(attendee, "attendee-channel-off-air")
+    await booth.get_by_test_id("booth-publish").click()
+    await expect(note).to_contain_text("on air again", timeout=20_000)
+    await eventually(lambda: viewer.channel == "fr", timeout=5)
+
     # The attendee asks for the floor and is given it: the page offers the microphone.
     await attendee.get_by_label("Type of intervention").select_option("statement")
     await attendee.get_by_label("Language you will speak").select_option("en")
@@ -106,14 +150,65 @@ async def test_room_feed_to_an_attendee_and_a_speaker_to_the_av_desk(
     assert room.publisher(SPEAKER) is not None
     # The AV desk hears it (sound only: the camera was not asked for).
     await playing(av, "av-speaker", HEARING)
+    # Holding the floor, the page is the speaker's view: the turn's controls first, the room's video put away.
+    panel = attendee.get_by_test_id("speak-panel")
+    await expect(panel.get_by_test_id("speak-state")).to_have_text("You are live in the room.")
+    await expect(attendee.get_by_test_id("room-video")).to_be_hidden()
+    await expect(attendee.locator("#questions-section")).to_be_hidden()
+    await expect(panel.get_by_test_id("speak-finish")).to_be_visible()
+    await expect(panel.get_by_test_id("speak-microphone")).to_be_hidden()  # tucked away until asked for
+    for width, height, size in ((1280, 900, "desktop"), (390, 844, "phone")):
+        await attendee.set_viewport_size({"width": width, "height": height})
+        box = await panel.get_by_test_id("speak-mute").bounding_box()
+        assert box is not None and box["y"] + box["height"] <= height, f"mute is on the first screen ({size})"
+        await shoot(attendee, f"speaker-live-{size}")
+    await attendee.set_viewport_size({"width": 1280, "height": 900})
+
+    # The moderators mute her: her own panel says so at once, by whom, and what happens next; her meter goes
+    # quiet and her own unmute button cannot lift it. Unmuted, the panel says that too.
+    participant = queue[0]["participant_id"]
+    muted = await moderator.call(
+        "participant:mute", {"participant_id": participant, "audio": True, "reason": "feedback"}
+    )
+    assert muted["ok"], muted
+    told = panel.get_by_test_id("speak-moderated")
+    await expect(told).to_be_visible()
+    await expect(told).to_have_attribute("role", "alert")
+    await expect(told).to_contain_text("The moderators muted your microphone")
+    await expect(told).to_contain_text("only they can unmute you")
+    await expect(told).to_contain_text("feedback")
+    await expect(told).not_to_contain_text("camera")
+    await expect(panel.get_by_test_id("speak-state")).to_have_text(
+        "Muted by the moderators: the room does not hear you."
+    )
+    await expect(panel.get_by_test_id("speak-mute")).to_be_disabled()
+    await expect(panel.get_by_test_id("speak-level")).to_have_attribute("data-level", "-100", timeout=5_000)
+    await shoot(attendee, "speaker-muted-by-moderators")
+    unmuted = await moderator.call("participant:mute", {"participant_id": participant, "audio": False})
+    assert unmuted["ok"], unmuted
+    await expect(told).to_contain_text("The moderators unmuted your microphone: the room hears you again.")
+    await expect(panel.get_by_test_id("speak-state")).to_have_text("You are live in the room.")
+    await expect(panel.get_by_test_id("speak-mute")).to_be_enabled()
+    await shoot(attendee, "speaker-unmuted")
 
     # Revoked: the relay stops it, the page stops offering the microphone.
     await moderator.call("floor:end", {"entry_id": queue[0]["id"], "revoke": True})
     assert room.publisher(SPEAKER) is None
     await expect(attendee.get_by_test_id("speak-panel")).to_be_hidden()
-    await expect(av.get_by_test_id("av-health")).to_contain_text("room", timeout=10_000)
-    console = await open_page(browser, await link(hemicycle, Role.MODERATOR), errors)
-    await expect(console.get_by_test_id("av-health").locator('[data-source="room"]')).to_contain_text(
-        "connected", timeout=10_000
+    await expect(av.get_by_test_id("av-health")).to_contain_text("Room feed", timeout=10_000)
+    # Where the media runs: one process, the session's origin, with its forwarded streams and capacity.
+    await expect(av.get_by_test_id("av-relays").locator("[data-tier]")).to_have_attribute(
+        "data-tier", "origin"
     )
+    await expect(av.get_by_test_id("av-processes").locator("tbody tr")).to_have_count(1)
+    # The moderator's "Media links", in French: sources and states in words, not the relay's codes.
+    address, _, token = (await link(hemicycle, Role.MODERATOR)).partition("#")
+    console = await open_page(browser, f"{address}?lang=fr#{token}", errors)
+    health = console.get_by_test_id("av-health")
+    room_row = health.locator('[data-source="room"]')
+    await expect(room_row).to_contain_text("Flux de la salle", timeout=10_000)
+    await expect(room_row).to_contain_text("Connecté", timeout=10_000)
+    await expect(health.locator('[data-source="channel:fr"]')).to_contain_text("Interprétation : Français")
+    await expect(health).not_to_contain_text("channel:fr")
+    await shoot(console, "moderator-media-links-fr")
     assert not real_errors(errors), errors

@@ -4,9 +4,7 @@ publisher connects, edge relays where viewers connect, one relay-to-relay link p
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,22 +15,17 @@ from typing import Any
 import aiohttp
 import pytest
 
-from server.db.engine import create_engine, migrate
-from server.db.store import Store
-from server.demo import seed_demo
 from server.domain.roles import Role
-from server.domain.sessions import SessionState
 from server.media.edge import needed_links
 from server.media.placement import Load, place
 from server.media.relay import link_kinds
 from server.service import Hemicycle
 from server.settings import Settings, SettingsError
-from server.tokens import RELAY_SCOPE, TokenService
+from server.tokens import RELAY_SCOPE
 
-from .conftest import make_settings
 from .helpers import SECRET, Client, Running, eventually, free_port, mint, register_at
 from .media_peers import Publisher, Viewer
-from .test_multiprocess import _wait_healthy
+from .processes import server_processes
 
 SDP = {"Content-Type": "application/sdp"}
 
@@ -94,52 +87,13 @@ async def running_cluster(
     database_url: str, redis_url: str, tmp_path: Path, overrides: list[dict[str, str]]
 ) -> AsyncIterator[Cluster]:
     """Server processes on one database and one Redis, each with its own environment overrides."""
-    engine = create_engine(database_url)
-    await migrate(engine)
-    settings = make_settings(tmp_path, database_url).resolved()
-    core = Hemicycle(settings, Store(engine), TokenService(SECRET))
-    await seed_demo(core.store)
-    event = (await core.store.list_events())[0]
-    session = next(s for s in await core.store.list_sessions(event.id) if s.state is SessionState.LIVE)
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "HEMICYCLE_SECRET": SECRET,
-        "HEMICYCLE_DATA_DIR": str(tmp_path),
-        "HEMICYCLE_HEARTBEAT_SECONDS": "1",
-        "HEMICYCLE_LOG_LEVEL": "WARNING",
-        "HEMICYCLE_WAITING_ROOM": "off",
-    }
-    processes: list[subprocess.Popen[bytes]] = []
-    urls = []
-    try:
-        for index, extra in enumerate(overrides):
-            port = free_port()
-            log = (tmp_path / f"server-{index}.log").open("wb")
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                    env={**env, **extra},
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-            urls.append(f"http://127.0.0.1:{port}")
-        for url, process in zip(urls, processes, strict=True):
-            await _wait_healthy(url, process)
-        async with aiohttp.ClientSession() as http:
-            yield Cluster(urls, processes, core, session.id, event.id, http)
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        await engine.dispose()
+    async with (
+        server_processes(database_url, redis_url, tmp_path, overrides) as servers,
+        aiohttp.ClientSession() as http,
+    ):
+        yield Cluster(
+            servers.urls, servers.processes, servers.core, servers.live_session_id, servers.event_id, http
+        )
 
 
 @pytest.fixture

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,82 +10,21 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from server.db.engine import create_engine, migrate
-from server.db.store import Store
-from server.demo import seed_demo
 from server.domain.roles import Role
 from server.domain.sessions import SessionState
 from server.service import Hemicycle
-from server.tokens import TokenService
 
-from .conftest import make_settings
-from .helpers import SECRET, Client, eventually, free_port, mint, register_at
+from .helpers import Client, eventually, mint, register_at
 from .media_peers import Publisher
-
-
-async def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    async with aiohttp.ClientSession() as http:
-        while loop.time() < deadline:
-            if process.poll() is not None:
-                raise AssertionError(f"server exited early with {process.returncode}")
-            try:
-                async with http.get(f"{url}/api/health") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"{url} did not become healthy within {timeout}s")
+from .processes import server_processes
 
 
 @pytest.fixture
 async def two_servers(
     pg_database_url: str, fresh_redis_url: str, tmp_path: Path
 ) -> AsyncIterator[tuple[list[str], Hemicycle]]:
-    engine = create_engine(pg_database_url)
-    await migrate(engine)
-    settings = make_settings(tmp_path, pg_database_url).resolved()
-    core = Hemicycle(settings, Store(engine), TokenService(SECRET))
-    await seed_demo(core.store)
-    processes: list[subprocess.Popen[bytes]] = []
-    urls = []
-    env = {
-        **os.environ,
-        "DATABASE_URL": pg_database_url,
-        "REDIS_URL": fresh_redis_url,
-        "HEMICYCLE_SECRET": SECRET,
-        "HEMICYCLE_DATA_DIR": str(tmp_path),
-        "HEMICYCLE_HEARTBEAT_SECONDS": "1",
-        "HEMICYCLE_LOG_LEVEL": "WARNING",
-        "HEMICYCLE_WAITING_ROOM": "off",
-    }
-    try:
-        for index in range(2):
-            port = free_port()
-            log = (tmp_path / f"server-{index}.log").open("wb")
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-            urls.append(f"http://127.0.0.1:{port}")
-        for url, process in zip(urls, processes, strict=True):
-            await _wait_healthy(url, process)
-        yield urls, core
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        await engine.dispose()
+    async with server_processes(pg_database_url, fresh_redis_url, tmp_path, [{}, {}]) as servers:
+        yield servers.urls, servers.core
 
 
 async def test_change_through_one_process_reaches_clients_of_the_other(

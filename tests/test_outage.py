@@ -8,10 +8,7 @@ both processes say they are degraded, and once it is back the fan-out resumes wi
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,18 +16,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from server.db.engine import create_engine, migrate
-from server.db.store import Store
-from server.demo import seed_demo
 from server.domain.roles import Role
 from server.domain.sessions import SessionState
 from server.service import Hemicycle
-from server.tokens import TokenService
 
-from .conftest import make_settings
-from .helpers import SECRET, Client, eventually, free_port, mint, register_at
+from .helpers import Client, eventually, mint, register_at
+from .processes import server_processes
 from .services import RedisServer
-from .test_multiprocess import _wait_healthy
 
 # What the issue asks: a decision reaches the other process, and the fan-out comes back, within about 3 s.
 WITHIN_SECONDS = 3.5
@@ -52,48 +44,8 @@ def own_redis() -> AsyncIterator[RedisServer]:
 async def two_on_own_redis(
     pg_database_url: str, own_redis: RedisServer, tmp_path: Path
 ) -> AsyncIterator[tuple[list[str], Hemicycle, RedisServer]]:
-    engine = create_engine(pg_database_url)
-    await migrate(engine)
-    settings = make_settings(tmp_path, pg_database_url).resolved()
-    core = Hemicycle(settings, Store(engine), TokenService(SECRET))
-    await seed_demo(core.store)
-    env = {
-        **os.environ,
-        "DATABASE_URL": pg_database_url,
-        "REDIS_URL": own_redis.url,
-        "HEMICYCLE_SECRET": SECRET,
-        "HEMICYCLE_DATA_DIR": str(tmp_path),
-        "HEMICYCLE_HEARTBEAT_SECONDS": "1",
-        "HEMICYCLE_LOG_LEVEL": "WARNING",
-        "HEMICYCLE_WAITING_ROOM": "off",
-    }
-    processes: list[subprocess.Popen[bytes]] = []
-    urls = []
-    try:
-        for index in range(2):
-            port = free_port()
-            log = (tmp_path / f"server-{index}.log").open("wb")
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-            urls.append(f"http://127.0.0.1:{port}")
-        for url, process in zip(urls, processes, strict=True):
-            await _wait_healthy(url, process)
-        yield urls, core, own_redis
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        await engine.dispose()
+    async with server_processes(pg_database_url, own_redis.url, tmp_path, [{}, {}]) as servers:
+        yield servers.urls, servers.core, own_redis
 
 
 async def _health(http: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, Any], int]:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -333,6 +334,12 @@ async def test_session_record_in_every_format(recorded: tuple[Running, dict[str,
     assert "fewer than 5" in page and "Speaking time by stakeholder group" in page
     assert "=HYPERLINK(&#34;x&#34;)" in page
     assert "<h2>Transcript</h2>" in page and "Floor: 2 lines · French: 1 line" in page
+    # Codes in words, and times in the event's time zone (as on the consoles), which the header names.
+    assert "Academic and technical community" in page and "academic technical" not in page
+    assert "civil society" not in page and "Not stated" in page
+    assert "(Europe/Zurich)" in page and "UTC" not in page
+    granted = datetime.fromisoformat(interventions[0]["granted_at"].replace("Z", "+00:00"))
+    assert f"<td>{granted.astimezone(ZoneInfo('Europe/Zurich')):%H:%M:%S}</td>" in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt; =SUM(A1)" in page and "La séance est ouverte." in page
 
 
@@ -463,6 +470,16 @@ async def test_report_page_in_chromium(recorded: tuple[Running, dict[str, Any]],
     await shoot(page, "report-session")
     await page.emulate_media(media="print")
     await shoot(page, "report-session-print")
+    await page.emulate_media(media="screen")
+
+    # In French: the server writes the record in the page's language, with the pages' catalogues.
+    await page.goto(f"{running.url}/s/{running.live_session}/report?lang=fr")
+    await expect(report).to_contain_text("Temps de parole par groupe de parties prenantes")
+    await expect(report).to_contain_text("Journal de modération")
+    await expect(report).to_contain_text("Société civile")
+    await expect(report).to_contain_text("Parole donnée")
+    await expect(report).not_to_contain_text("Speaking time by stakeholder group")
+    await shoot(page, "report-session-fr")
 
     # An attendee's link opens the page but not the record: the page says why.
     registered = await running.register(display_name="Curious attendee")

@@ -59,6 +59,8 @@ class MediaNotifier(Protocol):
 
     def media_health(self, session_id: int, report: dict[str, Any]) -> None: ...
 
+    def media_channels(self, session_id: int, on_air: list[str]) -> None: ...
+
 
 class NullMediaNotifier:
     def media_stopped(self, session_id: int, participant_id: int, payload: dict[str, Any]) -> None:
@@ -66,6 +68,14 @@ class NullMediaNotifier:
 
     def media_health(self, session_id: int, report: dict[str, Any]) -> None:
         return None
+
+    def media_channels(self, session_id: int, on_air: list[str]) -> None:
+        return None
+
+
+def on_air(relay: r.SessionRelay) -> list[str]:
+    """The interpretation channels someone publishes now (the floor is always there)."""
+    return [c for c in r.CHANNELS if c != "floor" and relay.publisher(r.channel(c)) is not None]
 
 
 class LoadBoard(Protocol):
@@ -130,6 +140,7 @@ class MediaService:
         # every reconciliation, so a removal, a ban or a withdrawn link decided on any process ends it.
         self._holders: dict[int, dict[str, Standing]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._on_air: dict[int, list[str]] = {}  # per session, as last told to listeners
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -509,6 +520,11 @@ class MediaService:
             for session_id, relay in list(self._relays.items()):
                 try:
                     await self.reconcile(relay)
+                    # Listeners learn within a second when their language goes off air or comes back.
+                    channels = on_air(relay)
+                    if channels != self._on_air.get(session_id, []):
+                        self._on_air[session_id] = channels
+                        self.notifier.media_channels(session_id, channels)
                     if tick % HEALTH_EVERY == 0 and relay.peers:
                         self.notifier.media_health(session_id, await self.health(relay))
                 except Exception:

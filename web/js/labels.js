@@ -302,3 +302,68 @@ export function questionStageLabel(stage) {
 export function questionLength(text) {
   return [...text.normalize('NFC').replace(/\s+/g, ' ').trim()].length;
 }
+
+/** What the audit log's action codes mean (server: the `action` of each audit entry). */
+/** @type {Readonly<Record<string, string>>} */
+export const AUDIT_ACTION_LABELS = Object.freeze({
+  'session.set_state': t('Session state changed'),
+  'grant.create': t('Link issued'),
+  'grant.revoke': t('Link revoked'),
+  'floor.grant': t('Floor given'),
+  'floor.end': t('Turn ended'),
+  'floor.revoke': t('Floor taken back'),
+  'floor.set_time': t('Speaking time changed'),
+  'queue.add_in_room': t('Person in the room added to the list'),
+  'queue.lower_all': t('All hands lowered'),
+  'queue.move': t('Place in line changed'),
+  'queue.remove': t('Request removed'),
+  'queue.settings': t('List of speakers settings changed'),
+  'participant.admit': t('Admitted'),
+  'participant.admit_all': t('Everyone waiting admitted'),
+  'participant.remove': t('Removed from the session'),
+  'participant.ban': t('Banned from the event'),
+  'participant.unban': t('Ban lifted'),
+  'participant.mute': t('Muted or unmuted'),
+  'moderation.settings': t('Admission settings changed'),
+  'question.edit': t('Question edited'),
+  'question.approve': t('Question approved'),
+  'question.dismiss': t('Question dismissed'),
+  'question.star': t('Question starred'),
+  'question.unstar': t('Question unstarred'),
+  'question.merge': t('Questions merged'),
+  'question.forwarded': t('Question forwarded to the chair'),
+  'question.read': t('Question read aloud'),
+  'question.answered': t('Question answered'),
+  'questions.settings': t('Question settings changed'),
+});
+
+/** @param {string} action */
+export function auditActionLabel(action) {
+  return AUDIT_ACTION_LABELS[action] || action;
+}
+
+/** The words for the audit details' keys; a key not listed is shown as it is. */
+/** @type {Readonly<Record<string, string>>} */
+export const AUDIT_FIELD_LABELS = Object.freeze({
+  name: t('Name'),
+  reason: t('Reason'),
+  role: t('Role'),
+  rule: t('Rule'),
+  count: t('Count'),
+  audio: t('Microphone'),
+  video: t('Camera'),
+  limit_seconds: t('Time allowed (seconds)'),
+  add_seconds: t('Time added (seconds)'),
+  extra_seconds: t('Extra time (seconds)'),
+  language: t('Language'),
+  type: t('Type'),
+  before: t('Before'),
+  after: t('After'),
+  into: t('Into'),
+  flags: t('Flags'),
+});
+
+/** @param {string} key */
+export function auditFieldLabel(key) {
+  return AUDIT_FIELD_LABELS[key] || key;
+}

@@ -801,15 +801,17 @@ export function exportTranscript(sessionId, format, token, { language, baseUrl =
  * @param {{sessionId?: number | string, eventId?: number | string}} scope   one of the two
  * @param {'html' | 'json' | 'csv'} format
  * @param {string} token
- * @param {{part?: ReportPart, embed?: boolean, baseUrl?: string}} [options]   `part`: which table, for
- *   CSV; `embed`: HTML that links the site's stylesheet instead of carrying its own (to show in a page)
+ * @param {{part?: ReportPart, embed?: boolean, lang?: string, baseUrl?: string}} [options]   `part`: which
+ *   table, for CSV; `embed`: HTML that links the site's stylesheet instead of carrying its own (to show in a
+ *   page); `lang`: the HTML's language (en, fr, es, ar, zh, ru)
  * @returns {Promise<{blob: Blob, filename: string}>}
  */
-export function fetchReport(scope, format, token, { part = 'figures', embed = false, baseUrl = '' } = {}) {
+export function fetchReport(scope, format, token, { part = 'figures', embed = false, lang = '', baseUrl = '' } = {}) {
   const base = scope.sessionId !== undefined
     ? `/api/sessions/${seg(scope.sessionId)}/report`
     : `/api/events/${seg(/** @type {number | string} */ (scope.eventId))}/report`;
-  const query = `?format=${encodeURIComponent(format)}&part=${encodeURIComponent(part)}${embed ? '&embed=1' : ''}`;
+  const query = `?format=${encodeURIComponent(format)}&part=${encodeURIComponent(part)}${embed ? '&embed=1' : ''}`
+    + (lang ? `&lang=${encodeURIComponent(lang)}` : '');
   const accept = { html: 'text/html', json: 'application/json', csv: 'text/csv' }[format];
   return fetchFile(`${base}${query}`, accept, token, `record.${format}`, baseUrl);
 }
@@ -1182,6 +1184,12 @@ export class HemicycleClient extends EventTarget {
     // Media (js/media.js listens): the relay ended a connection of mine; the relay's health, for staff.
     socket.on('media:stopped', (/** @type {unknown} */ payload) => this.#emit('media:stopped', payload));
     socket.on('media:health', (/** @type {unknown} */ payload) => this.#emit('media:health', payload));
+    // Which interpretation channels are on air, whenever that changes (pages offer only those).
+    socket.on('media:channels', (/** @type {{session_id: number, on_air: string[]}} */ payload) => {
+      if (!payload || !this.#isOurs(payload.session_id) || !Array.isArray(payload.on_air)) return;
+      this.#onAir = payload.on_air;
+      this.#emit('media:channels', { onAir: payload.on_air });
+    });
     socket.on('questions:staff_changed', (/** @type {ModerationChanged} */ payload) => this.#applyModerationChanged(payload));
     socket.on('caption', (/** @type {CaptionLine} */ payload) => this.#applyCaption(payload));
     socket.on('error', (/** @type {ServerError} */ payload) => {
@@ -1869,6 +1877,24 @@ export class HemicycleClient extends EventTarget {
   /** @type {WaitingMessage | null} */ #waiting = null;
   /** @type {RemovedMessage | null} */ #removal = null;
   /** @type {MutedMessage | null} */ #muted = null;
+  /** @type {string[] | null} the interpretation channels on air; null until the server has said */
+  #onAir = null;
+
+  /** The interpretation channels on air (`media:channels`, or `media:config`'s `on_air`); null: not known yet. */
+  get onAir() { return this.#onAir; }
+
+  /**
+   * Ask which interpretation channels are on air (media:config); `media:channels` follows each change.
+   * @returns {Promise<string[] | null>}
+   */
+  async refreshOnAir() {
+    const data = /** @type {{on_air?: string[] | null}} */ (await this.request('media:config', {}));
+    if (Array.isArray(data?.on_air)) {
+      this.#onAir = data.on_air;
+      this.#emit('media:channels', { onAir: data.on_air });
+    }
+    return this.#onAir;
+  }
   /** @type {ModerationState | null} */ #moderationState = null;
 
   /** While held in the waiting room: what the server said; null once admitted. */

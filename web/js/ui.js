@@ -484,6 +484,8 @@ export class StateControls {
   /** @param {'live' | 'ended'} target */
   async #go(target) {
     if (this.busy) return;
+    // Ending closes the floor and the list of speakers for everyone at once: one stray click must not do it.
+    if (target === 'ended' && !(await this.#confirmEnd())) return;
     const buttons = /** @type {HTMLButtonElement[]} */ ([this.live, this.end, this.reopen]);
     const pressed = buttons.find((button) => button === document.activeElement) ?? null;
     this.busy = true;
@@ -506,6 +508,21 @@ export class StateControls {
         (usable(pressed) ? pressed : buttons.find(usable))?.focus();
       }
     }
+  }
+
+  /** Asks before ending; a session that has not started says that it will be skipped. */
+  async #confirmEnd() {
+    const scheduled = this.state === 'scheduled';
+    const answer = await askDialog({
+      title: scheduled ? t('End this session before it starts?') : t('End the session?'),
+      text: scheduled
+        ? t('It has not started yet: ending it now means it never goes live, and everyone sees that it has ended. It can be reopened.')
+        : t('Everyone sees that the session has ended: nobody can ask for the floor or ask a question until it is reopened.'),
+      confirm: t('End session'),
+      danger: true,
+      testid: 'end-session-dialog',
+    });
+    return answer !== null;
   }
 
   /**

@@ -46,13 +46,51 @@ export function deviceError(error, keep) {
   return { code: 'device_error', message: `${t('The microphone could not be opened: {reason}', { reason: /** @type {any} */ (error)?.message ?? String(error) })} ${keep}` };
 }
 
+/**
+ * Who muted, said by their role: the person is told which desk acted, not a staff member's name.
+ * @param {string | null | undefined} role
+ */
+function mutedBy(role) {
+  if (role === 'chair') return t('The chair');
+  if (role === 'av') return t('The AV technicians');
+  return t('The moderators');
+}
+
+/**
+ * What a `moderation:muted` changed, in words: only what changed, and what happens next.
+ * @param {{audio: boolean, video: boolean}} before
+ * @param {import('../protocol.js').MutedMessage} muted
+ */
+export function moderatorMuteLines(before, muted) {
+  const who = mutedBy(muted.by?.role);
+  const lines = [];
+  if (!!muted.audio !== before.audio) {
+    lines.push(muted.audio
+      ? t('{who} muted your microphone: the room does not hear you. You keep the floor; only they can unmute you.', { who })
+      : t('{who} unmuted your microphone: the room hears you again.', { who }));
+  }
+  if (!!muted.video !== before.video) {
+    lines.push(muted.video
+      ? t('{who} turned off your camera: the room does not see you.', { who })
+      : t('{who} allowed your camera again.', { who }));
+  }
+  if (muted.reason && (muted.audio || muted.video)) lines.push(t('Reason: {reason}', { reason: muted.reason }));
+  return lines;
+}
+
+const RESUME_KEY = 'hemicycle.watching';
+const RESUME_WITHIN_MS = 60_000;
+
 export class AttendeeMedia {
   /**
    * @param {HTMLElement} root
    * @param {() => import('../protocol.js').HemicycleClient | null} getClient
+   * @param {{finish?: () => void}} [options]  finish: end my turn (the floor panel's own button does the same)
    */
-  constructor(root, getClient) {
+  constructor(root, getClient, { finish } = {}) {
     this.getClient = getClient;
+    /** What the moderators muted (`moderation:muted`): the speaker cannot lift it from here. */
+    this.forced = { audio: false, video: false };
     /** @type {MediaClient | null} */ this.media = null;
     /** @type {MediaLink | null} */ this.watching = null;
     /** @type {MediaLink | null} */ this.speaking = null;
@@ -76,6 +114,11 @@ export class AttendeeMedia {
     /** The attendee's own choice; the page also silences the room while they speak (see #applySound). */
     this.userMuted = false;
     this.status = el('p', { class: 'muted', role: 'status', testid: 'media-state' });
+    /** The listener's choice of channel; what plays is the floor while that channel is off air. */
+    this.wanted = 'floor';
+    /** @type {string[] | null} the interpretation channels on air; null while not known (all offered) */
+    this.onAir = null;
+    this.channelNote = el('p', { class: 'channel-note', role: 'status', testid: 'channel-note' });
     this.speak = el('div', { class: 'speak-panel', hidden: true, testid: 'speak-panel' });
     this.microphoneSelect = /** @type {HTMLSelectElement} */ (el('select', {
       id: 'media-microphone', testid: 'speak-microphone',
@@ -90,17 +133,34 @@ export class AttendeeMedia {
     this.meter.node.hidden = true;
     this.countdown = new CountdownView({ announcePhases: false, label: t('Your speaking time') });
     this.countdown.node.dataset.testid = 'speak-countdown'; // the floor panel has the page's `countdown`
-    this.speakStatus = el('p', { role: 'status', testid: 'speak-state' });
+    this.speakStatus = el('p', { role: 'status', testid: 'speak-state', class: 'speak-state' });
     this.speakError = errorNode();
+    // The moderators' mute or unmute, said at the top of the speaker's own panel, where they look, at once.
+    this.moderated = el('div', { class: 'speak-moderated', testid: 'speak-moderated', role: 'alert', hidden: true });
+    // What the room sees of me, when a camera is on.
+    this.preview = /** @type {HTMLVideoElement} */ (el('video', {
+      class: 'speak-preview', testid: 'speak-preview', autoplay: true, playsinline: true, hidden: true,
+      'aria-label': t('Your camera, as the room sees it'),
+    }));
+    this.preview.muted = true; // never one's own voice back
+    this.finishButton = /** @type {HTMLButtonElement} */ (el('button', {
+      type: 'button', class: 'danger', testid: 'speak-finish', onclick: () => finish?.(),
+    }, t('End my turn')));
+    this.finishButton.hidden = !finish;
+    this.speakHint = el('p', { class: 'speak-hint' }, t('Your microphone reaches the room once you turn it on.'));
     // One set of device pickers, moved to whichever panel shows: the check while waiting, the floor after.
     this.pickers = el('p', { class: 'device-pickers' },
       el('label', { for: 'media-microphone' }, t('Microphone')), ' ', this.microphoneSelect, ' ',
       el('label', { for: 'media-camera' }, t('Camera')), ' ', this.camera);
-    this.speakActions = el('p', { class: 'actions' }, this.speakButton, ' ', this.muteButton);
+    this.speakActions = el('p', { class: 'actions' }, this.speakButton, ' ', this.muteButton, ' ', this.finishButton);
+    // While speaking, the device choice is tucked away: the turn's controls come first.
+    this.devices = el('details', { class: 'speak-devices' }, el('summary', {}, t('Microphone and camera')));
     fill(this.speak,
-      el('p', {}, t('You have the floor. Your microphone reaches the room once you turn it on.')),
-      this.countdown.node, this.pickers, this.speakActions,
-      this.meter.node, this.speakStatus, this.speakError);
+      el('h3', { class: 'speak-heading' }, t('You have the floor')),
+      this.moderated,
+      this.speakStatus,
+      this.speakHint,
+      this.countdown.node, this.speakActions, this.meter.node, this.preview, this.devices, this.speakError);
 
     /** @type {MediaLink | null} */ this.checking = null;
     /** @type {MediaStream | null} */ this.checkStream = null;
@@ -117,18 +177,33 @@ export class AttendeeMedia {
       el('p', {}, t('While you wait, you can check your microphone: only the AV technicians hear it, not the room.')),
       this.checkActions, this.checkMeter.node, this.checkStatus, this.checkError);
     this.#fillDevices([]);
+    // The first thing an attendee sees: a start control over the player, with what it will show, rather
+    // than a black box. It goes once the feed is asked for; the controls under the player do the same.
+    this.posterTitle = el('span', { class: 'poster-title', dir: 'auto' });
+    this.posterState = el('span', { class: 'poster-state' });
+    this.startButton = /** @type {HTMLButtonElement} */ (el('button', {
+      type: 'button', class: 'player-start', testid: 'player-start',
+    }, el('span', { class: 'player-start-icon', 'aria-hidden': 'true' }, '▶'), ' ',
+    el('span', { class: 'player-start-label' }, t('Watch and listen')),
+    this.posterTitle, this.posterState));
+    this.player = el('div', { class: 'player', testid: 'player' }, this.video, this.startButton);
     fill(root,
-      this.video,
+      this.player,
       el('div', { class: 'media-controls' },
         el('label', { for: 'media-channel' }, t('Language')), ' ', this.channel, ' ',
         this.audioOnly, el('label', { for: 'media-audio-only' }, t('Sound only (weak connection)')), ' ',
         this.watch),
       el('div', { class: 'media-controls' },
         el('label', { for: 'media-volume' }, t('Volume')), ' ', this.volume, ' ', this.soundOff),
-      this.status, this.check, this.speak);
+      this.channelNote, this.status, this.check, this.speak);
     this.watch.addEventListener('click', () => this.toggleWatch());
+    this.startButton.addEventListener('click', () => { if (!this.watching) this.startWatching(); });
+    // Changing the page's language reloads it: what was playing is noted, to play again once reconnected.
+    window.addEventListener('pagehide', () => this.#noteWatching());
     this.channel.addEventListener('change', () => {
-      this.watching?.setChannel(this.channel.value).catch(() => this.watching?.restart());
+      this.wanted = this.channel.value;
+      this.channelNote.textContent = '';
+      this.#followChannel();
     });
     this.audioOnly.addEventListener('change', () => { if (this.watching) this.startWatching(); });
     this.speakButton.addEventListener('click', () => this.toggleSpeaking());
@@ -197,14 +272,46 @@ export class AttendeeMedia {
    * @param {boolean} muted
    */
   setMuted(muted) {
-    for (const track of this.microphone?.getAudioTracks() ?? []) track.enabled = !muted;
     this.muteButton.setAttribute('aria-pressed', String(muted));
     this.muteButton.textContent = muted ? t('Unmute my microphone') : t('Mute my microphone');
-    this.speak.classList.toggle('speak-muted', muted);
-    if (this.speaking?.state === 'connected') {
-      this.speakStatus.textContent = muted ? t('Your microphone is muted: the room does not hear you.')
-        : t('You are live in the room.');
-    }
+    this.#applyMicrophone();
+  }
+
+  /**
+   * The microphone as the room has it: off when I muted it or the moderators did (a moderator's mute silences
+   * the track here too, so the level meter and the page say what the room hears).
+   */
+  #applyMicrophone() {
+    const selfMuted = this.muteButton.getAttribute('aria-pressed') === 'true';
+    const off = selfMuted || this.forced.audio;
+    for (const track of this.microphone?.getAudioTracks() ?? []) track.enabled = !off;
+    for (const track of this.microphone?.getVideoTracks() ?? []) track.enabled = !this.forced.video;
+    this.muteButton.disabled = this.forced.audio; // only the moderators can lift their mute
+    this.speak.classList.toggle('speak-muted', off);
+    this.speakHint.hidden = !!this.speaking;
+    this.speak.dataset.microphone = this.forced.audio ? 'muted-by-moderators' : selfMuted ? 'muted' : 'on';
+    if (this.speaking?.state === 'connected') this.speakStatus.textContent = this.#liveText();
+  }
+
+  #liveText() {
+    if (this.forced.audio) return t('Muted by the moderators: the room does not hear you.');
+    return this.muteButton.getAttribute('aria-pressed') === 'true'
+      ? t('Your microphone is muted: the room does not hear you.') : t('You are live in the room.');
+  }
+
+  /**
+   * The moderators muted or unmuted my microphone or camera (`moderation:muted`).
+   * @param {import('../protocol.js').MutedMessage} muted
+   * @returns {string[]} what changed, in words (the page's notice says the same)
+   */
+  onModeratorMute(muted) {
+    const lines = moderatorMuteLines(this.forced, muted);
+    this.forced = { audio: !!muted.audio, video: !!muted.video };
+    fill(this.moderated, lines.map((line) => el('p', {}, line)));
+    this.moderated.hidden = lines.length === 0;
+    this.moderated.dataset.state = muted.audio || muted.video ? 'muted' : 'unmuted';
+    this.#applyMicrophone();
+    return lines;
   }
 
   /**
@@ -258,6 +365,15 @@ export class AttendeeMedia {
       this.meter.stop();
       this.meter.follow(stream);
     }
+    this.#applyMicrophone();
+    this.#showPreview();
+  }
+
+  /** My own camera, when it is on: what the room sees. */
+  #showPreview() {
+    const video = this.microphone?.getVideoTracks().length ? this.microphone : null;
+    if (this.preview.srcObject !== video) this.preview.srcObject = video;
+    this.preview.hidden = !video;
   }
 
   /** @returns {MediaClient | null} */
@@ -274,9 +390,89 @@ export class AttendeeMedia {
       this.watching = null;
       this.video.srcObject = null;
       this.watch.textContent = t('Watch and listen');
+      this.startButton.hidden = false;
       this.status.textContent = '';
       return;
     }
+    this.startWatching();
+  }
+
+  /** The channel that plays: the one chosen, or the floor while it is off air. */
+  #playing() {
+    if (this.wanted === 'floor' || this.onAir === null || this.onAir.includes(this.wanted)) return this.wanted;
+    return 'floor';
+  }
+
+  #followChannel() {
+    const channel = this.#playing();
+    this.channel.dataset.playing = channel;
+    if (this.watching && this.watching.payload.channel !== channel) {
+      this.watching.setChannel(channel).catch(() => this.watching?.restart());
+    }
+  }
+
+  /**
+   * The interpretation channels on air changed (or were learnt): only those are offered; a listener whose
+   * channel goes off air hears the floor meanwhile, and is told, and told again when it comes back.
+   * @param {string[]} onAir
+   */
+  setOnAir(onAir) {
+    const before = this.onAir;
+    this.onAir = onAir;
+    for (const option of this.channel.options) {
+      const code = option.value;
+      if (code === 'floor') continue;
+      const live = onAir.includes(code);
+      option.disabled = !live && code !== this.wanted; // the chosen one stays shown, marked
+      option.textContent = live ? languageLabel(code) : t('{language} (not on air)', { language: languageLabel(code) });
+    }
+    if (this.wanted !== 'floor') {
+      const language = languageLabel(this.wanted);
+      const now = onAir.includes(this.wanted);
+      const was = before === null ? null : before.includes(this.wanted);
+      if (!now && was !== false) {
+        this.channelNote.textContent = was
+          ? t('The {language} interpretation went off air: you hear the floor until it is back.', { language })
+          : t('The {language} interpretation is not on air: you hear the floor until it is.', { language });
+      } else if (now && was === false) {
+        this.channelNote.textContent = t('The {language} interpretation is on air again: you hear it now.', { language });
+      }
+    }
+    this.#followChannel();
+  }
+
+  #noteWatching() {
+    try {
+      if (this.watching) {
+        sessionStorage.setItem(RESUME_KEY, JSON.stringify({
+          channel: this.wanted, audioOnly: this.audioOnly.checked, at: Date.now(),
+        }));
+      } else {
+        sessionStorage.removeItem(RESUME_KEY);
+      }
+    } catch {
+      // Not noted: after the reload the start control is there again.
+    }
+  }
+
+  /**
+   * Play again what played before this page was reloaded a moment ago (a change of the page's language), on
+   * the same channel. Called once the page is connected and admitted.
+   */
+  resumeWatching() {
+    let noted = null;
+    try {
+      noted = JSON.parse(sessionStorage.getItem(RESUME_KEY) ?? 'null');
+      sessionStorage.removeItem(RESUME_KEY);
+    } catch {
+      return;
+    }
+    if (!noted || this.watching || Date.now() - Number(noted.at) > RESUME_WITHIN_MS) return;
+    if ([...this.channel.options].some((o) => o.value === noted.channel)) {
+      this.channel.value = noted.channel;
+      this.wanted = noted.channel;
+    }
+    this.audioOnly.checked = !!noted.audioOnly;
     this.startWatching();
   }
 
@@ -285,20 +481,40 @@ export class AttendeeMedia {
     if (!media) return;
     this.watching?.stop();
     const link = media.subscribe({
-      source: 'room', channel: this.channel.value, audioOnly: this.audioOnly.checked,
+      source: 'room', channel: this.#playing(), audioOnly: this.audioOnly.checked,
     });
     this.watching = link;
     this.watch.textContent = t('Stop');
+    // Focus on the start control would fall to <body> once it hides: the Stop button takes it.
+    const hadFocus = document.activeElement === this.startButton;
+    this.startButton.hidden = true;
+    if (hadFocus) this.watch.focus();
     link.addEventListener('stream', (event) => {
       const { stream } = /** @type {CustomEvent} */ (event).detail;
       if (this.video.srcObject !== stream) this.video.srcObject = stream;
-      this.video.play().catch(() => {});
+      this.video.play().catch(() => {
+        // Not allowed with sound (no click on this page yet, e.g. after a reload): play silently, and the
+        // sound button says how to turn it on.
+        this.userMuted = true;
+        this.#applySound();
+        this.video.play().catch(() => {});
+      });
     });
     link.addEventListener('state', (event) => {
       const { state, error } = /** @type {CustomEvent} */ (event).detail;
       this.status.textContent = error && state === 'stopped' ? errorText(error) : LINK_TEXT[state] ?? '';
       this.status.dataset.state = state;
     });
+  }
+
+  /**
+   * What the start control says besides "Watch and listen": the session's title and state.
+   * @param {string} title
+   * @param {string} state   in words ("Live", "Scheduled")
+   */
+  setPoster(title, state) {
+    this.posterTitle.textContent = title;
+    this.posterState.textContent = state;
   }
 
   /**
@@ -314,8 +530,11 @@ export class AttendeeMedia {
     if (!queued) showError(this.checkError, null);
     this.check.hidden = !queued;
     if (queued) this.check.insertBefore(this.pickers, this.checkActions);
-    if (speaking) this.speak.insertBefore(this.pickers, this.speakActions);
+    if (speaking) this.devices.append(this.pickers);
     this.speak.hidden = !speaking;
+    // Holding the floor, the page becomes the speaker's view (see the style sheet): the room's video, the
+    // questions and the presence make way for the turn's controls.
+    document.body.classList.toggle('holding-floor', !!speaking);
     // The floor's timer is the freshest (time added); my own request's until the floor says it is me.
     const floorIsMine = speaking && client?.floor?.speaking?.id === client?.mine?.entry?.id;
     const timer = !speaking ? null : floorIsMine ? client?.floor?.timer ?? null : client?.mine?.timer ?? null;
@@ -353,13 +572,12 @@ export class AttendeeMedia {
     this.muteButton.hidden = false;
     this.meter.node.hidden = false;
     this.meter.follow(this.microphone);
+    this.#showPreview();
     this.speakButton.textContent = t('Turn off my microphone');
     link.addEventListener('state', (event) => {
       const { state, error } = /** @type {CustomEvent} */ (event).detail;
       this.speakStatus.dataset.state = state;
-      const muted = this.muteButton.getAttribute('aria-pressed') === 'true';
-      this.speakStatus.textContent = state === 'connected'
-        ? muted ? t('Your microphone is muted: the room does not hear you.') : t('You are live in the room.')
+      this.speakStatus.textContent = state === 'connected' ? this.#liveText()
         : state === 'stopped' && error ? errorText(error) : LINK_TEXT[state] ?? '';
     });
   }
@@ -423,6 +641,7 @@ export class AttendeeMedia {
     this.meter.node.hidden = true;
     this.muteButton.hidden = true;
     this.setMuted(false);
+    this.#showPreview();
     this.#applySound();
     this.speakButton.textContent = t('Turn on my microphone');
     this.speakStatus.textContent = text;

@@ -71,11 +71,14 @@ const hand = buildHandPanel(byId('my-request'));
 const questionsSection = byId('questions-section');
 const questions = new AttendeeQuestions(byId('questions'), () => page.client);
 const mediaSection = byId('media-section');
-const media = new AttendeeMedia(byId('media'), () => page.client);
+const media = new AttendeeMedia(byId('media'), () => page.client, {
+  // The floor panel's button does it (and says so afterwards): one way to finish, two places to press it.
+  finish: () => /** @type {HTMLElement | null} */ (byId('my-request').querySelector('[data-testid="finish-turn"]'))?.click(),
+});
 // Live captions right under the video (above its controls), in a polite live region, with their own choice
 // of language.
 const captions = new CaptionView({ lines: 3 });
-media.video.after(fill(byId('captions-view'), captions.node));
+media.player.after(fill(byId('captions-view'), captions.node));
 
 /** @type {string | null} */
 let tokenKey = null;
@@ -281,6 +284,8 @@ function follow(token) {
     questions.update();
     mediaSection.hidden = false;
     media.onMine();
+    client.refreshOnAir().catch(() => {}); // not known: every channel stays offered
+    media.resumeWatching();
     captions.reset(client, pageLanguage().code);
   });
   client.on('caption', ({ caption }) => captions.add(caption));
@@ -289,6 +294,7 @@ function follow(token) {
     renderMine(null);
     questions.update();
   });
+  client.on('media:channels', ({ onAir }) => media.setOnAir(onAir));
   client.on('floor', () => {
     renderFloor();
     media.onMine(); // the speaker's own countdown follows time added or taken away
@@ -332,6 +338,7 @@ function followModeration(client) {
   client.on('moderation:admitted', () => announce(t('A moderator let you in.')));
   client.on('moderation:removed', (removal) => {
     hideSession();
+    if (removal.banned) rememberBan(removal.reason ?? '');
     const title = removal.banned ? t('You have been banned from this event') : t('You have been removed from this session');
     const text = removal.reason
       ? t('The moderators gave this reason: {reason}', { reason: removal.reason })
@@ -343,13 +350,13 @@ function followModeration(client) {
     if (shown instanceof HTMLElement) shown.dataset.testid = 'removed-notice';
   });
   client.on('moderation:muted', (muted) => {
-    const parts = [];
-    parts.push(muted.audio ? t('Your microphone was muted by the moderators.') : t('Your microphone may be used again.'));
-    parts.push(muted.video ? t('Your camera was stopped by the moderators.') : t('Your camera may be used again.'));
-    const node = notice(t('Microphone and camera'), parts.join(' '));
+    // Said in the speaker's own panel (an alert there, read at once); the page's notice keeps it for later.
+    const lines = media.onModeratorMute(muted);
+    if (!lines.length) return;
+    const node = notice(t('Microphone and camera'), lines.join(' '));
     node.dataset.testid = 'muted-notice';
     page.showNotice(node, { focus: false });
-    announce(parts.join(' '));
+    if (media.speak.hidden) announce(lines.join(' '));
   });
 }
 
@@ -633,6 +640,7 @@ function renderState() {
   const explainer = byId('state-explainer');
   explainer.dataset.state = state;
   explainer.textContent = STATE_EXPLAINERS[state] ?? stateLabel(state);
+  media.setPoster(page.client?.session?.title ?? page.session?.title ?? '', state ? stateLabel(state) : '');
 }
 
 function renderMe() {
@@ -644,10 +652,43 @@ function renderMe() {
   fill(byId('me-line'), before, userText(me.display_name, 'person-name', 'strong'), after ?? '');
 }
 
+/**
+ * A ban revokes the registration: after a reload the server says only "revoked". The page keeps the ban's reason
+ * it was told, so the person still reads why (forgotten when they register again).
+ */
+const BAN_KEY = 'hemicycle.ban';
+
+/** @param {string} reason */
+function rememberBan(reason) {
+  try {
+    localStorage.setItem(BAN_KEY, JSON.stringify({ event: eventId, reason }));
+  } catch {
+    // Not kept: the reason was shown; after a reload the page says the registration was withdrawn.
+  }
+}
+
+/** @returns {{reason: string} | null} */
+function rememberedBan() {
+  try {
+    const ban = JSON.parse(localStorage.getItem(BAN_KEY) ?? 'null');
+    return ban && ban.event === eventId ? { reason: String(ban.reason ?? '') } : null;
+  } catch {
+    return null;
+  }
+}
+
 /** @param {{code: string, message: string}} refusal */
 function showRefusal(refusal) {
   followSection.hidden = true;
-  const advice = refusalAdvice(refusal.code, { attendee: true });
+  const ban = refusal.code === 'token_revoked' ? rememberedBan() : null;
+  const advice = ban
+    ? {
+      title: t('You have been banned from this event'),
+      text: ban.reason
+        ? t('The moderators gave this reason: {reason}', { reason: ban.reason })
+        : t('The moderators banned you.'),
+    }
+    : refusalAdvice(refusal.code, { attendee: true });
   page.showNotice(errorNotice(refusal.code, advice.title, advice.text,
     el('button', { type: 'button', onclick: () => registerAgain() }, t('Register again'))));
 }
@@ -658,6 +699,11 @@ function showRefusal(refusal) {
  */
 function registerAgain({ samePerson = true } = {}) {
   if (tokenKey) forgetToken(tokenKey);
+  try {
+    localStorage.removeItem(BAN_KEY);
+  } catch {
+    // Nothing was kept.
+  }
   if (!samePerson) {
     lastMe = null;
     form.reset();

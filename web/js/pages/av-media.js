@@ -11,6 +11,7 @@
 
 import { t } from '../i18n.js';
 import { LevelMeter } from '../level-meter.js';
+import { languageLabel } from '../labels.js';
 import { MediaClient } from '../media.js';
 import { el, errorText, fill, userText } from '../ui.js';
 
@@ -22,6 +23,28 @@ const LINK_STATE_WORDS = /** @type {Record<string, string>} */ ({
   retrying: t('Reconnecting…'),
   stopped: t('Stopped'),
 });
+
+/** A peer connection's state in words (RTCPeerConnection.connectionState, as the relay reports it). */
+const CONNECTION_WORDS = /** @type {Record<string, string>} */ ({
+  new: t('Starting'),
+  connecting: t('Connecting…'),
+  connected: t('Connected'),
+  disconnected: t('Interrupted'),
+  failed: t('Failed'),
+  closed: t('Closed'),
+});
+
+/**
+ * A relay source's name in words ("room", "speaker", "greenroom", "channel:fr"); one it does not know as is.
+ * @param {string} name
+ */
+function sourceWords(name) {
+  if (name === 'room') return t('Room feed');
+  if (name === 'speaker') return t('Speaker');
+  if (name === 'greenroom' || name.startsWith('greenroom:')) return t('Green room');
+  if (name.startsWith('channel:')) return t('Interpretation: {language}', { language: languageLabel(name.slice(8)) });
+  return name;
+}
 
 /** @typedef {import('../protocol.js').HemicycleClient} HemicycleClient */
 /** @typedef {import('../media.js').MediaLink} MediaLink */
@@ -126,6 +149,7 @@ export class AvDesk {
     client.on('floor', () => this.showLive());
     client.on('connection', () => this.showLive());
     navigator.mediaDevices?.addEventListener?.('devicechange', () => this.fillDevices());
+    this.healthAskedAt = 0;
     setInterval(() => this.refreshHealth(), HEALTH_EVERY_MS);
     this.fillDevices();
     this.showLive();
@@ -144,6 +168,13 @@ export class AvDesk {
       && !!stream?.getAudioTracks().length && source?.participant_id === speaking.participant_id;
     const state = !speaking ? 'none' : speaking.in_room || speaking.participant_id === null ? 'room'
       : arriving && source?.muted?.audio ? 'muted' : arriving ? 'live' : 'waiting';
+    // Sound arrives but the last health report predates it: ask now rather than at the next poll (up to two
+    // seconds later), so the desk says "live" as soon as the relay does.
+    if (state === 'waiting' && this.speaker?.state === 'connected' && stream?.getAudioTracks().length
+      && Date.now() - this.healthAskedAt > 250) {
+      this.healthAskedAt = Date.now();
+      this.refreshHealth();
+    }
     const name = speaking?.display_name ?? '';
     if (this.live.dataset.state === state && this.live.dataset.name === name) return;
     this.live.dataset.state = state;
@@ -271,14 +302,51 @@ export class HealthView {
       el('thead', {}, el('tr', {}, [t('Source'), t('Connection'), t('Round trip'), t('Loss'), t('Video'), t('Sound'), t('Level'), t('Viewers')]
         .map((h) => el('th', { scope: 'col' }, h)))),
       el('tbody', {}, sources.map(([name, s]) => el('tr', { dataset: { source: name } },
-        el('th', { scope: 'row' }, name),
-        el('td', {}, s.connection),
+        el('th', { scope: 'row' }, sourceWords(name)),
+        el('td', { dataset: { connection: s.connection ?? '' } }, CONNECTION_WORDS[s.connection ?? ''] ?? s.connection ?? ''),
         el('td', {}, show(s.rtt_ms, 'ms')),
         el('td', {}, show(s.loss_pct, '%')),
         el('td', {}, show(s.kinds?.video?.bitrate_kbps, 'kbit/s')),
         el('td', {}, show(s.kinds?.audio?.bitrate_kbps, 'kbit/s')),
         el('td', {}, show(s.kinds?.audio?.audio_level_dbov, 'dBov')),
-        el('td', {}, String(s.viewers ?? 0)))))));
+        el('td', {}, String(s.viewers ?? 0))))),
+      this.relays(report)));
+  }
+
+  /**
+   * Where the session's media runs: this process's place (origin or edge), its relay links, and every live
+   * process's forwarded streams against its capacity, so the AV desk sees a cascade filling up.
+   * @param {Record<string, any>} report
+   */
+  relays(report) {
+    const links = Array.isArray(report.links) ? report.links : [];
+    const processes = Array.isArray(report.processes) ? report.processes : [];
+    if (!report.process) return null;
+    const tier = report.tier === 'edge' ? t('edge relay') : t('origin relay');
+    return el('div', { class: 'health-relays', testid: 'av-relays' },
+      el('p', { dataset: { tier: report.tier ?? '' } },
+        t('This report comes from process {process}, the {tier}.', { process: String(report.process), tier })),
+      links.length
+        ? el('table', { class: 'health-table', testid: 'av-relay-links' },
+          el('caption', {}, t('Relay links')),
+          el('thead', {}, el('tr', {}, [t('Source'), t('Other process'), t('Connection')]
+            .map((h) => el('th', { scope: 'col' }, h)))),
+          el('tbody', {}, links.map((link) => el('tr', { dataset: { link: link.source ?? '' } },
+            el('th', { scope: 'row' }, sourceWords(String(link.source ?? ''))),
+            el('td', {}, String(link.edge ?? link.origin ?? '\u2014')),
+            el('td', { dataset: { connection: link.connection ?? '' } },
+              CONNECTION_WORDS[link.connection ?? ''] ?? link.connection ?? '')))))
+        : null,
+      processes.length
+        ? el('table', { class: 'health-table', testid: 'av-processes' },
+          el('caption', {}, t('Processes')),
+          el('thead', {}, el('tr', {}, [t('Process'), t('Streams forwarded'), t('Capacity')]
+            .map((h) => el('th', { scope: 'col' }, h)))),
+          el('tbody', {}, processes.map((load) => el('tr', { dataset: { process: String(load.process ?? '') } },
+            el('th', { scope: 'row' }, String(load.process ?? '')),
+            el('td', {}, String(load.streams ?? 0)),
+            el('td', {}, String(load.capacity ?? '\u2014'))))))
+        : null);
   }
 }
 

@@ -10,7 +10,9 @@
  */
 
 import { t, tn } from '../i18n.js';
-import { roleLabel } from '../labels.js';
+import {
+  auditActionLabel, auditFieldLabel, endReasonLabel, languageLabel, roleLabel, stateLabel, typeLabel,
+} from '../labels.js';
 import { SessionPage } from '../session-page.js';
 import { sessionPath } from '../route.js';
 import { staffTokenKey, tokenFor } from '../tokens.js';
@@ -134,7 +136,8 @@ export async function startConsole({
     staffOnly: staffOnlyRoster, label: staffOnlyRoster ? t('Staff present') : t('People connected'),
   });
   const auditLog = auditSection
-    ? new AuditLog(auditSection.body, () => client.audit(), sessionPath(page.sessionId, 'report'))
+    ? new AuditLog(auditSection.body, () => client.audit(), sessionPath(page.sessionId, 'report'),
+      () => client.event?.timezone)
     : null;
   const moderation = moderationSection ? new ModerationPanel(moderationSection.body, client) : null;
   const chairQuestions = chairQuestionsSection ? new ChairQuestions(chairQuestionsSection.body, client, { large }) : null;
@@ -247,9 +250,11 @@ class AuditLog {
    * @param {HTMLElement} container
    * @param {() => Promise<{entries: import('../protocol.js').AuditEntry[]}>} fetchEntries
    * @param {string} reportHref   the session record's page (interventions, balance, questions, attendance)
+   * @param {() => string | undefined} timeZone   the event's: the log's times read like the rest of the console
    */
-  constructor(container, fetchEntries, reportHref) {
+  constructor(container, fetchEntries, reportHref, timeZone) {
     this.fetchEntries = fetchEntries;
+    this.timeZone = timeZone;
     /** @type {ReturnType<typeof setTimeout> | null} */
     this.timer = null;
     this.body = el('tbody');
@@ -284,10 +289,10 @@ class AuditLog {
       const { entries } = await this.fetchEntries();
       showError(this.error, null);
       fill(this.body, entries.map((entry) => el('tr', { testid: 'audit-entry', dataset: { action: entry.action } },
-        el('td', {}, el('time', { datetime: entry.at }, formatTime(entry.at, undefined, { timeStyle: 'medium' }))),
+        el('td', {}, el('time', { datetime: entry.at }, formatTime(entry.at, this.timeZone(), { timeStyle: 'medium' }))),
         el('td', {}, actorCell(entry.actor)),
-        el('td', {}, el('code', {}, entry.action)),
-        el('td', {}, userText(describe(entry.target, entry.details))))));
+        el('td', {}, auditActionLabel(entry.action)),
+        el('td', {}, userText(describe(entry.action, entry.target, entry.details))))));
       this.status.textContent = entries.length ? '' : t('Nothing recorded yet.');
     } catch (err) {
       this.status.textContent = '';
@@ -307,29 +312,71 @@ function actorCell(actor) {
   return el('span', {}, userText(actor.name), ` (${roleLabel(actor.role)})`);
 }
 
+/** The kinds of audit targets ("participant:12"), in words. */
+const TARGET_KINDS = Object.freeze({
+  participant: t('Participant'),
+  intervention: t('Request'),
+  session: t('Session'),
+  grant: t('Link'),
+  question: t('Question'),
+});
+
 /**
- * A short text for an entry's target and details, whatever their shape.
+ * A short text for an entry's target and details, in the reader's language: known codes become words (the
+ * action's, the target's kind, the fields' names and the values that are codes); anything else is shown as is,
+ * so nothing recorded is hidden.
+ * @param {string} action
  * @param {unknown} target
  * @param {unknown} details
  */
-function describe(target, details) {
+function describe(action, target, details) {
   const parts = [];
-  if (target !== null && target !== undefined && target !== '') parts.push(flat(target));
+  if (typeof target === 'string' && /^[a-z_]+:\S+$/.test(target)) {
+    const [kind, id] = target.split(':');
+    parts.push(`${TARGET_KINDS[/** @type {keyof typeof TARGET_KINDS} */ (kind)] ?? kind} ${id}`);
+  } else if (target !== null && target !== undefined && target !== '') {
+    parts.push(flat(target));
+  }
   const d = /** @type {Record<string, unknown>} */ (details);
   if (d && typeof d === 'object' && Object.keys(d).length === 2 && 'from' in d && 'to' in d) {
-    parts.push(`${flat(d.from)} → ${flat(d.to)}`); // state changes read best as a move
-  } else if (details !== null && details !== undefined && !(typeof details === 'object' && !Object.keys(d).length)) {
+    const word = action === 'session.set_state' ? (/** @type {unknown} */ v) => stateLabel(String(v)) : flat;
+    parts.push(`${word(d.from)} → ${word(d.to)}`); // state changes read best as a move
+  } else if (d && typeof d === 'object' && !Array.isArray(d)) {
+    const fields = Object.entries(d).filter(([, value]) => value !== null && value !== undefined && value !== '')
+      .map(([key, value]) => t('{field}: {value}', { field: auditFieldLabel(key), value: fieldValue(action, key, value) }));
+    if (fields.length) parts.push(fields.join(', '));
+  } else if (details !== null && details !== undefined) {
     parts.push(flat(details));
   }
   return parts.join(' — ');
 }
 
+/**
+ * One detail's value in words, where it is a code.
+ * @param {string} action
+ * @param {string} key
+ * @param {unknown} value
+ */
+function fieldValue(action, key, value) {
+  if (key === 'audio' || key === 'video') return value ? t('muted') : t('not muted');
+  if (typeof value === 'boolean') return value ? t('yes') : t('no');
+  if (key === 'role') return roleLabel(String(value));
+  if (key === 'type') return typeLabel(String(value));
+  if (key === 'language') return languageLabel(String(value));
+  if (key === 'reason' && (action === 'floor.end' || action === 'floor.revoke')) return endReasonLabel(String(value));
+  return flat(value);
+}
+
 /** @param {unknown} value @returns {string} */
 function flat(value) {
   if (value === null || value === undefined) return '';
+  if (typeof value === 'boolean') return value ? t('yes') : t('no');
   if (typeof value !== 'object') return String(value);
   if (Array.isArray(value)) return value.map(flat).join(', ');
   // A field with no value reads "none" rather than "limit_seconds: ," in the log.
   return Object.entries(value)
-    .map(([key, item]) => `${key}: ${item === null || item === undefined ? 'none' : flat(item)}`).join(', ');
+    .map(([key, item]) => t('{field}: {value}', {
+      field: auditFieldLabel(key), value: item === null || item === undefined ? t('none') : flat(item),
+    }))
+    .join(', ');
 }

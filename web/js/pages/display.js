@@ -94,6 +94,49 @@ function render(summary) {
   }));
 }
 
+// One screen, whatever it shows: a projector cannot scroll. The type is multiplied by --fit (see the style
+// sheet), lowered here until the page no longer reaches past the viewport. A binary search: each try is one
+// layout, and ten of them settle the scale within a thousandth. Any change to what is shown (a new speaker, a
+// question read, a caption line, the countdown's words, the page's language) or to the screen fits it again.
+const root = document.documentElement;
+let fitQueued = false;
+
+function overflows() {
+  return root.scrollHeight > window.innerHeight || root.scrollWidth > window.innerWidth;
+}
+
+function fitNow() {
+  fitQueued = false;
+  root.style.setProperty('--fit', '1');
+  if (overflows()) {
+    let low = 0.25;
+    let high = 1;
+    for (let i = 0; i < 10; i += 1) {
+      const middle = (low + high) / 2;
+      root.style.setProperty('--fit', String(middle));
+      if (overflows()) high = middle;
+      else low = middle;
+    }
+    root.style.setProperty('--fit', String(low));
+  }
+  root.dataset.fit = 'done'; // for the tests, which measure once the page has fitted itself
+}
+
+function fit() {
+  if (fitQueued) return;
+  fitQueued = true;
+  root.dataset.fit = 'pending';
+  requestAnimationFrame(fitNow);
+}
+
+new MutationObserver(fit).observe(document.body, {
+  childList: true, subtree: true, characterData: true, attributes: true,
+  attributeFilter: ['hidden', 'data-phase', 'data-length'],
+});
+window.addEventListener('resize', fit);
+document.fonts?.ready.then(fit);
+fit();
+
 // Full screen on demand: a room display is usually set up once with a keyboard, then left alone.
 document.addEventListener('keydown', (event) => {
   if (event.key !== 'f' && event.key !== 'F') return;

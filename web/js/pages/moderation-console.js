@@ -247,6 +247,9 @@ export class ParticipantModeration {
    * @param {HTMLElement} statusNode
    */
   async #request(key, run, done, errorNodeFor, statusNode) {
+    // The control used is disabled while its request runs, which drops keyboard focus to <body>: it is given
+    // back once the request is over, when nothing else took it meanwhile.
+    const focused = document.activeElement;
     this.busy.add(key);
     showError(errorNodeFor, null);
     statusNode.textContent = '';
@@ -266,6 +269,8 @@ export class ParticipantModeration {
     } finally {
       this.busy.delete(key);
       this.update();
+      const lost = !document.activeElement || document.activeElement === document.body;
+      if (lost && focused instanceof HTMLElement && focused.isConnected && focused !== document.body) focused.focus();
     }
   }
 

@@ -28,8 +28,10 @@ import { t, tn } from '../i18n.js';
 /** @typedef {import('../protocol.js').HemicycleClient} HemicycleClient */
 /** @typedef {import('../protocol.js').StaffQuestion} StaffQuestion */
 
-/** The state filters, in the order a moderator works through them. */
+/** The state filters, in the order a moderator works through them. The first, the default, is the moderator's
+ * next job: questions to approve or dismiss, and approved ones not yet forwarded to the chair. */
 const FILTERS = [
+  { value: 'todo', label: t('To do') },
   { value: 'pending', label: t('Pending') },
   { value: 'approved', label: t('Approved') },
   { value: 'dismissed', label: t('Dismissed') },
@@ -37,6 +39,16 @@ const FILTERS = [
   { value: 'withdrawn', label: t('Withdrawn') },
   { value: 'all', label: t('All') },
 ];
+
+/**
+ * @param {StaffQuestion} q
+ * @param {string} filter
+ */
+function inFilter(q, filter) {
+  if (filter === 'all') return true;
+  if (filter === 'todo') return q.state === 'pending' || (q.state === 'approved' && (q.stage ?? 'none') === 'none');
+  return q.state === filter;
+}
 
 /** The counts shown for the report, in the order of the funnel. */
 const SHOWN_COUNTS = ['asked', 'pending', 'approved', 'forwarded', 'read_aloud', 'answered', 'dismissed', 'merged', 'withdrawn'];
@@ -71,7 +83,7 @@ export class ModerationPanel {
    */
   constructor(container, client) {
     this.client = client;
-    this.filter = 'pending';
+    this.filter = 'todo';
     /** @type {Set<string>} actions under way, as "action:id" */
     this.busy = new Set();
     /** @type {Set<number> | null} questions already seen, to announce new ones (null until the first view) */
@@ -171,7 +183,7 @@ export class ModerationPanel {
     el('span', { class: 'count-label' }, QUESTION_COUNT_LABELS[name] ?? name))));
 
     const all = view.questions;
-    const byState = (/** @type {string} */ state) => all.filter((q) => state === 'all' || q.state === state).length;
+    const byState = (/** @type {string} */ state) => all.filter((q) => inFilter(q, state)).length;
     for (const button of this.filterButtons) {
       const value = button.dataset.filter ?? 'all';
       button.setAttribute('aria-pressed', String(value === this.filter));
@@ -181,7 +193,7 @@ export class ModerationPanel {
 
     const group = this.group.value;
     const shown = all
-      .filter((q) => this.filter === 'all' || q.state === this.filter)
+      .filter((q) => inFilter(q, this.filter))
       .filter((q) => !group || (q.asker.stakeholder_group ?? 'unspecified') === group);
     const sort = this.sort.value;
     shown.sort(sort === 'votes' ? (a, b) => b.votes - a.votes || a.created_at.localeCompare(b.created_at) || a.id - b.id

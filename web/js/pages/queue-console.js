@@ -114,8 +114,7 @@ export class FloorControl {
       const entry = speaking();
       if (entry) await this.client.floorTime(entry.id, { addSeconds: -30 });
     }, t('Take 30 seconds off the speaking time'));
-    this.addTime.setAttribute('aria-label', t('Add one minute'));
-    this.removeTime.setAttribute('aria-label', t('Remove 30 seconds'));
+    // Their names are what they show ("+1 min"), as speech input users say it; the title says more.
     this.nextName = el('span', { class: 'grant-next-name', dir: 'auto' });
     this.grantNext = /** @type {HTMLButtonElement} */ (el('button', {
       type: 'button', class: `grant-next${large ? ' large' : ''}`, testid: 'grant-next',

@@ -4,7 +4,7 @@
  * event's administrators). The server renders the record (GET .../report?format=html); this page fetches
  * it with the token in the Authorization header, shows its document, and offers the downloads and printing.
  */
-import { t } from '../i18n.js';
+import { language, t } from '../i18n.js';
 import { fetchReport, ProtocolError } from '../protocol.js';
 import { parsePath } from '../route.js';
 import { adminTokenKey, staffTokenKey, tokenFor } from '../tokens.js';
@@ -77,7 +77,8 @@ async function load() {
     return;
   }
   try {
-    const { blob } = await fetchReport(scope, 'html', token, { embed: true });
+    // The record in the page's language (the server writes it with the same catalogues).
+    const { blob } = await fetchReport(scope, 'html', token, { embed: true, lang: language().code });
     // The server's document, rendered and escaped by the server; its <main> is shown here, under this page's
     // stylesheet (the same one the saved file carries inline).
     const doc = new DOMParser().parseFromString(await blob.text(), 'text/html');
