@@ -1,4 +1,18 @@
 # Hemicycle server image: `docker build -t hemicycle .`, then see docker-compose.yml for a full deployment.
+FROM python:3.11-slim AS wheel
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# The wheel holds the packages, the Alembic migrations and the browser files (web/, installed as
+# server/web), so the image needs nothing from the sources but the wheel.
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY server/ server/
+COPY signaling/ signaling/
+COPY web/ web/
+RUN pip wheel --no-deps --wheel-dir /wheels .
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -6,19 +20,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+COPY --from=wheel /wheels/ /tmp/wheels/
+RUN pip install /tmp/wheels/*.whl && rm -rf /tmp/wheels
+
+# The working folder holds only the data directory (HEMICYCLE_DATA_DIR defaults to ./var).
 WORKDIR /app
-
-# The packages (with the Alembic migrations inside server/), then the browser files.
-COPY pyproject.toml README.md ./
-COPY server/ server/
-COPY signaling/ signaling/
-RUN pip install .
-COPY web/ web/
-
-# The server serves web/ from beside its packages (server/app.py: WEB_DIR), so import them from /app,
-# where web/ is, rather than from site-packages; the installed copy provides the dependencies and the
-# `hemicycle` command.
-ENV PYTHONPATH=/app
 
 RUN useradd --system --uid 10001 --user-group --home-dir /app --no-create-home hemicycle \
     && mkdir -p /app/var \

@@ -87,14 +87,21 @@ def load_agenda(path: Path, *, timezone: str | None = None) -> Agenda:
 
     The file is a list of sessions, or a mapping with `event` (slug, title, venue, timezone) and `sessions`.
     """
-    name = path.name
     try:
         with path.open("rb") as file:
             raw = file.read(MAX_FILE_BYTES + 1)
-        if len(raw) > MAX_FILE_BYTES:
-            raise AgendaError(f"{name}: the file is over {MAX_FILE_BYTES // 1024} KiB: not an agenda")
+    except OSError as exc:
+        raise AgendaError(f"{path.name}: cannot read the file ({exc})") from None
+    return parse_agenda(raw, path.name, timezone=timezone)
+
+
+def parse_agenda(raw: bytes, name: str, *, timezone: str | None = None) -> Agenda:
+    """An agenda from the bytes of a file (read from disk, or uploaded on the administrator's page)."""
+    if len(raw) > MAX_FILE_BYTES:
+        raise AgendaError(f"{name}: the file is over {MAX_FILE_BYTES // 1024} KiB: not an agenda")
+    try:
         text = raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise AgendaError(f"{name}: cannot read the file ({exc})") from None
     try:
         data = yaml.load(text, Loader=_Loader)

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from . import logs
 from .domain.captions import to_text, to_vtt
 from .domain.errors import (
     Forbidden,
@@ -151,7 +152,9 @@ async def _principal(request: web.Request) -> tuple[Principal, Any]:
     match = _BEARER.match(header)
     if not match:
         raise Unauthenticated("send the token as 'Authorization: Bearer <token>'", code="token_missing")
-    return await _core(request).authenticate(match.group(1))
+    principal, expires = await _core(request).authenticate(match.group(1))
+    logs.bind(participant=principal.participant.id)
+    return principal, expires
 
 
 # -- public ------------------------------------------------------------------------------------

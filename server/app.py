@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
 from signaling.hub import Hub
 
-from . import api, media_http
+from . import api, logs, media_http, metrics, organiser
 from .db.engine import create_engine, migrate
 from .db.store import Store
 from .keys import CORE_KEY, HUB_KEY, REPORTS_KEY, SETTINGS_KEY, WEB_DIR_KEY
@@ -21,10 +20,9 @@ from .reports import Reports
 from .service import Hemicycle
 from .settings import Settings
 from .tokens import TokenService, utcnow
+from .webfiles import WEB_DIR
 
 log = logging.getLogger(__name__)
-
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
@@ -54,9 +52,12 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app[HUB_KEY] = hub
     app[REPORTS_KEY] = Reports(core)
     app[WEB_DIR_KEY] = WEB_DIR
+    logs.attach(app)
+    metrics.attach(app, engine)
     app.on_response_prepare.append(api.server_header)
     api.add_routes(app)
     media_http.add_routes(app)
+    organiser.add_routes(app)
     app[media_http.MEDIA_KEY] = hub.media.service
     hub.media.service.nudge = media_http.make_nudge(app)
     hub.media.service.upstream = media_http.make_upstream(app)

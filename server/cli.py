@@ -13,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 from tqdm import tqdm
 
+from . import __version__, logs
 from .agenda import AgendaError, event_field, load_agenda
 from .db.engine import create_engine, migrate, migrate_blocking
 from .db.store import Store
@@ -28,6 +29,7 @@ log = logging.getLogger("hemicycle")
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hemicycle", description="Hybrid participation for meeting rooms.")
+    parser.add_argument("--version", action="version", version=f"hemicycle {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="migrate the database and start the server")
@@ -88,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"hemicycle: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
     try:
         if args.command == "serve":
             return _serve(settings)
@@ -216,7 +218,9 @@ def _serve(settings: Settings) -> int:
         CollectorPacing(
             settings.gc_freeze_seconds, settings.gc_reclaim_minutes * 60, idle=app[HUB_KEY].idle
         ).attach(app)
-    web.run_app(app, host=settings.host, port=settings.port, print=None)
+    web.run_app(
+        app, host=settings.host, port=settings.port, print=None, **logs.access_log(settings.access_log)
+    )
     return 0
 
 

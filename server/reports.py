@@ -33,11 +33,12 @@ from .domain.queue import Entry
 from .domain.roles import Permission
 from .report_words import Words
 from .service import Hemicycle
+from .webfiles import WEB_DIR
 
 FORMATS = ("json", "csv", "html")
 CSV_PARTS = ("figures", "interventions", "attendance", "audit", "transcript")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-STYLESHEET = Path(__file__).resolve().parent.parent / "web" / "css" / "report.css"
+STYLESHEET = WEB_DIR / "css" / "report.css"
 AUDIT_LIMIT = 10_000
 
 _templates = Environment(

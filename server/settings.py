@@ -113,6 +113,21 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         '"fewer than N" (at least 2).',
     ),
     "HEMICYCLE_LOG_LEVEL": ("INFO", "Python logging level."),
+    "HEMICYCLE_LOG_FORMAT": (
+        "text",
+        "`json` for one JSON object per line (time, level, logger, message, and session, participant and "
+        "request_id when known), for a log collector; `text` for people. Tokens are redacted from both.",
+    ),
+    "HEMICYCLE_ACCESS_LOG": (
+        "on",
+        "One log line per HTTP request (logger `hemicycle.access`): `on` for all but the browser files "
+        "under `/static/`, `all` for those too, `off` for none.",
+    ),
+    "HEMICYCLE_METRICS_TOKEN": (
+        "(none)",
+        "When set (at least 16 characters), `GET /metrics` serves Prometheus metrics to "
+        "`Authorization: Bearer <this token>`; unset, `/metrics` answers 404.",
+    ),
     "HEMICYCLE_INTERNAL_URL": (
         "http://HOST:PORT",
         "How the other Hemicycle processes reach this one, to hand it media offers for a session whose "
@@ -217,7 +232,10 @@ class Settings:
     question_max_chars: int = 500
     report_min_group: int = 5
     log_level: str = "INFO"
+    log_format: str = "text"
+    access_log: str = "on"
     internal_url: str = ""
+    metrics_token: str = ""
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
     turn_secret: str = ""
@@ -258,7 +276,10 @@ class Settings:
             question_max_chars=min(2000, _int(env, "HEMICYCLE_QUESTION_MAX_CHARS", 500)),
             report_min_group=_int(env, "HEMICYCLE_REPORT_MIN_GROUP", 5, minimum=2),
             log_level=(env.get("HEMICYCLE_LOG_LEVEL", "").strip() or "INFO").upper(),
+            log_format=(env.get("HEMICYCLE_LOG_FORMAT", "").strip() or "text").lower(),
+            access_log=(env.get("HEMICYCLE_ACCESS_LOG", "").strip() or "on").lower(),
             internal_url=env.get("HEMICYCLE_INTERNAL_URL", "").strip(),
+            metrics_token=env.get("HEMICYCLE_METRICS_TOKEN", "").strip(),
             stun_urls=_urls(env, "HEMICYCLE_STUN_URLS"),
             turn_urls=_urls(env, "HEMICYCLE_TURN_URLS"),
             turn_secret=env.get("HEMICYCLE_TURN_SECRET", "").strip(),
@@ -288,6 +309,12 @@ class Settings:
             raise SettingsError(
                 "HEMICYCLE_REDIS_CHANNEL takes letters, digits and _ . : - (at most 100 characters)"
             )
+        if self.metrics_token and len(self.metrics_token) < 16:
+            raise SettingsError("HEMICYCLE_METRICS_TOKEN must be at least 16 characters long")
+        if self.log_format not in ("text", "json"):
+            raise SettingsError("HEMICYCLE_LOG_FORMAT must be text or json")
+        if self.access_log not in ("on", "all", "off"):
+            raise SettingsError("HEMICYCLE_ACCESS_LOG must be on, all or off")
         if self.waiting_room not in ("public", "all", "off"):
             raise SettingsError("HEMICYCLE_WAITING_ROOM must be public, all or off")
         secret = self.secret

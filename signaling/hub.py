@@ -8,6 +8,7 @@ process's clients get them.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
 import socket
@@ -19,6 +20,7 @@ from typing import Any
 import socketio
 from aiohttp import web
 
+from server import logs
 from server.db.store import GrantInfo
 from server.desk import QuestionDesk
 from server.domain.errors import HemicycleError, Unauthenticated
@@ -146,6 +148,8 @@ class Hub:
         self._sweep_task: asyncio.Task[None] | None = None
         self._participant_buckets: dict[int, TokenBucket] = {}
         self._background: set[asyncio.Task[None]] = set()
+        # Refused events by error code, since the process started: read by server/metrics.py.
+        self.error_counts: collections.Counter[str] = collections.Counter()
         self.limits = Limits(core.settings)
         self._hands_limit = self.limits.limiter("hands", QUEUE_WRITES_WINDOW)
         self._questions_limit = self.limits.limiter("questions", QUESTION_WRITES_WINDOW)
@@ -478,6 +482,7 @@ class Hub:
             request = protocol.parse(ConnectAuth, auth)
             principal, _expires = await self.core.authenticate(request.token)
             session = await self.core.session_for(principal, request.session_id, Permission.SESSION_VIEW)
+            logs.bind(session=session.id, participant=principal.participant.id)
         except HemicycleError as exc:
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.as_dict()) from None
         except Exception:
@@ -600,6 +605,7 @@ class Hub:
             return await self._fail(
                 sid, event, Unauthenticated("not connected to a session", code="not_joined")
             )
+        logs.bind(session=connection.session_id, participant=connection.principal.participant.id)
         verdict = connection.guard.check(time.monotonic())
         if verdict == "flood":
             log.warning("disconnecting %s: flooding", sid)
@@ -695,6 +701,7 @@ class Hub:
 
     async def _fail(self, sid: str, event: str, exc: HemicycleError) -> dict[str, Any]:
         error = exc.as_dict()
+        self.error_counts[exc.code] += 1
         await self.sio.emit("error", {**error, "event": event[:64]}, to=sid)
         return {"ok": False, "error": error}
 

@@ -62,6 +62,7 @@ import logging
 import re
 import struct
 import time
+from collections.abc import Callable
 from importlib.metadata import version
 from typing import Any
 
@@ -359,6 +360,21 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
     ``*`` would run the catch-all without the event's name. Frames that cannot be an event are refused here
     with an ``error`` event (and an acknowledgement if asked for); the others go to python-socketio as they
     are."""
+
+    # Told of every message sent to a room, with the event's name and the room (server/metrics.py counts the
+    # broadcasts and their spacing); None: nobody listens.
+    on_room_emit: Callable[[str, str], None] | None = None
+
+    async def emit(
+        self, event: str, data: Any = None, to: Any = None, room: Any = None, **kwargs: Any
+    ) -> None:
+        listener = self.on_room_emit
+        if listener is not None:
+            target = to if to is not None else room
+            for name in target if isinstance(target, list | tuple) else (target,):
+                if isinstance(name, str) and name.startswith("session:"):
+                    listener(event, name)
+        await super().emit(event, data, to=to, room=room, **kwargs)
 
     def _engineio_server_class(self) -> type:
         different = check_versions()

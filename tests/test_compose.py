@@ -131,8 +131,10 @@ def test_nginx_fronts_every_process(compose: dict[str, Any]) -> None:
         assert nginx["depends_on"][name]["condition"] == "service_healthy"
     upstreams = [d.split()[1] for d in _nginx_directives(_nginx_site()) if d.startswith("server hemicycle")]
     assert sorted(upstreams) == sorted(f"{name}:8080" for name in HEMICYCLES)
-    # Only nginx is published: a process reached directly would see no X-Forwarded-For.
-    published = [name for name, service in compose["services"].items() if service.get("ports")]
+    # Only nginx is published: a process reached directly would see no X-Forwarded-For. (Grafana is published
+    # on the host's loopback only, and is not Hemicycle.)
+    services = compose["services"].items()
+    published = [name for name, service in services if service.get("ports") and name not in MONITORING]
     assert published == ["nginx"]
     assert any(str(port).endswith(":8080") for port in nginx["ports"])
 
@@ -259,3 +261,62 @@ def test_dockerfile_copies_what_exists_and_is_not_ignored() -> None:
         assert path not in ignored, f"the Dockerfile copies {source}, which .dockerignore excludes"
     # pip install . reads the readme that pyproject.toml names.
     assert "README.md" in sources
+
+
+def test_dockerfile_installs_the_wheel_and_sets_no_pythonpath() -> None:
+    """The image runs the installed package (pages included), not the sources on an import path."""
+    instructions = _dockerfile_instructions()
+    environment = [arguments for instruction, arguments in instructions if instruction == "ENV"]
+    assert not any("PYTHONPATH" in arguments for arguments in environment)
+    runs = [arguments for instruction, arguments in instructions if instruction == "RUN"]
+    assert any("pip wheel" in run for run in runs)
+    assert any(re.search(r"pip install \S*\.whl", run) for run in runs)
+
+
+MONITORING = ("prometheus", "grafana")
+
+
+@pytest.mark.parametrize("name", MONITORING)
+def test_monitoring_services_are_checked_and_their_volumes_exist(compose: dict[str, Any], name: str) -> None:
+    service = _service(compose, name)
+    assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+    declared = set(compose.get("volumes") or {})
+    for volume in service.get("volumes", []):
+        source = str(volume).split(":")[0]
+        if source.startswith("./"):
+            assert (REPO / source).exists(), f"{name} mounts {source}, which does not exist"
+        else:
+            assert source in declared, f"{name} mounts undeclared volume {source}"
+
+
+def test_prometheus_scrapes_hemicycle_with_the_metrics_token(compose: dict[str, Any]) -> None:
+    """The token hemicycle requires is the secret Prometheus sends, through the file its config names."""
+    for name in HEMICYCLES:
+        token = _environment(_service(compose, name))["HEMICYCLE_METRICS_TOKEN"]
+        assert token.startswith("${HEMICYCLE_METRICS_TOKEN:?"), token
+    assert compose["secrets"]["metrics_token"] == {"environment": "HEMICYCLE_METRICS_TOKEN"}
+    assert "metrics_token" in _service(compose, "prometheus")["secrets"]
+    config = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())
+    (job,) = config["scrape_configs"]
+    assert job["authorization"]["credentials_file"] == "/run/secrets/metrics_token"
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    (targets,) = job["static_configs"]
+    assert sorted(targets["targets"]) == sorted(f"{name}:8080" for name in HEMICYCLES)
+    # Grafana's data source is this Prometheus.
+    sources = yaml.safe_load((REPO / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
+    assert sources["datasources"][0]["url"] == "http://prometheus:9090"
+
+
+def test_the_dashboard_shows_only_series_the_server_exports(compose: dict[str, Any]) -> None:
+    provider = yaml.safe_load((REPO / "deploy/grafana/provisioning/dashboards/hemicycle.yml").read_text())
+    path = provider["providers"][0]["options"]["path"]
+    mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in _service(compose, "grafana")["volumes"]}
+    assert mounts[path] == "./deploy/grafana/dashboards"
+    dashboard = json.loads((REPO / "deploy/grafana/dashboards/hemicycle.json").read_text())
+    documented = set(re.findall(r"`(hemicycle_\w+)`", (REPO / "docs/protocol.md").read_text()))
+    expressions = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    assert len(expressions) >= 10
+    for expression in expressions:
+        for name in re.findall(r"\bhemicycle_\w+", expression):
+            base = re.sub(r"_(bucket|count|sum)$", "", name)
+            assert name in documented or base in documented, f"{name} is not a documented series"

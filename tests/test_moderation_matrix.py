@@ -106,6 +106,11 @@ ALLOWED_ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/sessions/{session_id}/moderation"): MODERATORS,
     ("GET", "/api/sessions/{session_id}/report"): MODERATORS,
     ("GET", "/api/events/{event_id}/report"): frozenset({ADMIN}),
+    # The agenda is the organisers': sessions are created, changed and deleted by the administrator alone.
+    ("POST", "/api/events/{event_id}/sessions"): frozenset({ADMIN}),
+    ("PATCH", "/api/sessions/{session_id}"): frozenset({ADMIN}),
+    ("DELETE", "/api/sessions/{session_id}"): frozenset({ADMIN}),
+    ("POST", "/api/events/{event_id}/agenda"): frozenset({ADMIN}),
     # The stored transcript is part of the record: its captioner, moderators and the administrator.
     ("GET", "/api/sessions/{session_id}/transcript"): frozenset({ADMIN, MODERATOR, CAPTIONER}),
     # Media over HTTP: publishing the room feed (WHIP) is the AV desk's; watching (WHEP), the ICE servers and
@@ -125,6 +130,12 @@ INTERNAL_ROUTES = {("POST", "/api/sessions/{session_id}/media/floor")}
 RELAY_ROUTES = {("POST", "/api/sessions/{session_id}/media/pull")}
 ROUTE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/sessions/{session_id}/state"): {"state": "ended"},
+    ("POST", "/api/events/{event_id}/sessions"): {
+        "title": "Side event",
+        "starts_at": "2030-01-01T10:00:00",
+        "ends_at": "2030-01-01T11:00:00",
+    },
+    ("PATCH", "/api/sessions/{session_id}"): {"title": "Renamed"},
 }
 
 

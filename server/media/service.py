@@ -127,6 +127,7 @@ class MediaService:
         self._claiming: dict[int, asyncio.Lock] = {}
         self._task: asyncio.Task[None] | None = None
         self._byte_marks: dict[str, tuple[float, int]] = {}
+        self.turn_credentials_issued = 0
         # Tells the process that runs a session's relay to check the floor now (set by server.media_http).
         self.nudge: Callable[[int], Awaitable[None]] | None = None
         # Participant moderation's stored mutes, participant id -> (audio, video), when it is wired in: the
@@ -258,6 +259,8 @@ class MediaService:
 
     def ice_servers(self, principal: Principal) -> dict[str, Any]:
         servers, expires = ice_servers(self.settings, str(principal.participant.id), self.core.store.clock())
+        if self.settings.turn_secret:
+            self.turn_credentials_issued += 1  # read by server/metrics.py
         return {"ice_servers": servers, "expires_at": iso(expires)}
 
     # -- checks ---------------------------------------------------------------------------------

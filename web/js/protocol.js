@@ -636,6 +636,72 @@ export function reissueGrant(grantId, token) {
 }
 
 /**
+ * Add a session to an event (admin only); times without an offset are in the event's time zone.
+ * @param {number | string} eventId
+ * @param {Record<string, unknown>} fields
+ * @param {string} token
+ * @returns {Promise<{session: Session & {waiting_room: boolean | null}}>}
+ */
+export function createSession(eventId, fields, token) {
+  return /** @type {any} */ (httpJSON(`/api/events/${seg(eventId)}/sessions`, { method: 'POST', body: fields, token }));
+}
+
+/**
+ * Change the fields given of a session (admin only).
+ * @param {number | string} sessionId
+ * @param {Record<string, unknown>} fields
+ * @param {string} token
+ * @returns {Promise<{session: Session & {waiting_room: boolean | null}}>}
+ */
+export function updateSession(sessionId, fields, token) {
+  return /** @type {any} */ (httpJSON(`/api/sessions/${seg(sessionId)}`, { method: 'PATCH', body: fields, token }));
+}
+
+/**
+ * Delete a session that is not live, and all it recorded (admin only).
+ * @param {number | string} sessionId
+ * @param {string} token
+ * @returns {Promise<{deleted: {id: number, title: string, at: string}}>}
+ */
+export function deleteSession(sessionId, token) {
+  return /** @type {any} */ (httpJSON(`/api/sessions/${seg(sessionId)}`, { method: 'DELETE', token }));
+}
+
+/**
+ * Import an agenda file's text, as `hemicycle import-agenda` reads it (admin only).
+ * @param {number | string} eventId
+ * @param {string} text
+ * @param {string} name   named in error messages
+ * @param {string} type   application/yaml or application/json
+ * @param {string} token
+ * @returns {Promise<{created: number, updated: number, sessions: Session[]}>}
+ */
+export async function uploadAgenda(eventId, text, name, type, token) {
+  const safeName = /^[\w.-]{1,64}$/.test(name) ? name : 'agenda';
+  /** @type {Response} */
+  let response;
+  try {
+    response = await fetch(`/api/events/${seg(eventId)}/agenda?name=${encodeURIComponent(safeName)}`, {
+      method: 'POST',
+      headers: { Accept: 'application/json', 'Content-Type': type, Authorization: `Bearer ${token}` },
+      body: text,
+      cache: 'no-store',
+      credentials: 'omit',
+    });
+  } catch {
+    throw new ProtocolError('network', 'The server could not be reached. Check your connection and try again.');
+  }
+  const payload = await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = payload?.error;
+    throw new ProtocolError(error?.code ?? `http_${response.status}`, String(error?.message ?? response.statusText), {
+      status: response.status, details: error?.details,
+    });
+  }
+  return payload;
+}
+
+/**
  * A file from the API (an export or a report), fetched with the token in the Authorization header, never
  * in the URL; the caller shows it or saves the Blob (e.g. through a Blob URL).
  * @param {string} path

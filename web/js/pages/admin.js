@@ -11,6 +11,7 @@ import {
   DEAD_TOKEN_CODES, getEvent, getMe, issueLinks, postSessionState, reissueGrant, revokeGrant,
 } from '../protocol.js';
 import { parsePath } from '../route.js';
+import { sessionEditor } from './admin-sessions.js';
 import { adminTokenKey, forgetToken, tokenFor } from '../tokens.js';
 import {
   StateControls, announce, askDialog, byId, copyField, el, errorNode, errorNotice, fill, formatSlot, formatTime,
@@ -29,6 +30,8 @@ const refresh = /** @type {HTMLButtonElement} */ (byId('refresh'));
 let token = null;
 /** @type {import('../protocol.js').HemicycleEvent | null} */
 let currentEvent = null;
+/** @type {ReturnType<typeof sessionEditor> | null} */
+let editor = null;
 
 start();
 
@@ -83,6 +86,9 @@ async function load() {
     byId('event-title').textContent = event.title;
     byId('event-venue').textContent = event.venue;
     document.title = t('{event} — Administration — Hemicycle', { event: event.title });
+    if (token && !editor) {
+      editor = sessionEditor({ box: byId('session-editor'), eventId, token, timeZone: event.timezone, changed: load });
+    }
     fill(list, sessions.map(sessionItem));
     if (!sessions.length) fill(list, el('li', { class: 'muted' }, t('This event has no sessions yet.')));
   } catch (err) {
@@ -130,7 +136,11 @@ function sessionItem(session) {
     el('span', {}, formatSlot(session, currentEvent?.timezone)),
     el('a', { href: attendeePath(session) }, t('Attendee page'))),
   controlsBox,
-  el('p', { class: 'actions' }, linksButton),
+  el('p', { class: 'actions' }, linksButton,
+    editor ? el('button', { type: 'button', class: 'secondary', testid: 'edit-session',
+      onclick: () => editor?.edit(session) }, t('Change')) : null,
+    editor ? el('button', { type: 'button', class: 'secondary danger-text', testid: 'delete-session',
+      onclick: () => editor?.remove(session) }, t('Delete')) : null),
   linksError,
   linksBox);
 
