@@ -1,0 +1,148 @@
+"""The OpenAPI description (/api/openapi.json): valid OpenAPI 3.1, every route in it, and the live server held
+to it by schemathesis; the Socket.IO messages' JSON Schema (/api/socketio-schema.json)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import hypothesis
+import jsonschema
+import schemathesis
+from hypothesis import HealthCheck, Phase
+from openapi_spec_validator import validate
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from server import openapi
+from server.app import create_app
+from server.domain.ids import MAX_ID
+from server.domain.roles import Role
+from signaling import protocol
+
+from .conftest import make_settings
+from .helpers import Running
+from .test_http import count_participants
+
+
+async def _get(url: str) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        return response.status, await response.json()
+
+
+def test_the_description_is_valid_and_names_every_route(tmp_path: Path) -> None:
+    app = create_app(make_settings(tmp_path))
+    spec = openapi.build(app)
+    validate(spec)
+    assert spec["openapi"] == "3.1.0"
+    # Walked from the router: a route added tomorrow is in it, or this fails.
+    for route in app.router.routes():
+        if route.method == "HEAD":
+            continue
+        info = route.resource.get_info() if route.resource is not None else {}
+        path = info.get("formatter") or info.get("path") or f"{info['prefix']}/{{filename}}"
+        methods = ["get", "post"] if route.method == "*" else [route.method.lower()]
+        for method in methods:
+            assert method in spec["paths"].get(path, {}), (method, path)
+    register = spec["paths"]["/api/events/{event_id}/participants"]["post"]
+    assert register["parameters"][0]["schema"] == {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+    assert register["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/RegistrationBody"
+    )
+    assert spec["paths"]["/api/me"]["get"]["security"] == [{"bearer": []}]
+    error = spec["components"]["schemas"]["ErrorBody"]
+    assert error["required"] == ["error"]
+    whip = spec["paths"]["/api/sessions/{session_id}/whip"]["post"]
+    assert "application/sdp" in whip["requestBody"]["content"]
+
+
+async def test_both_descriptions_are_served(hemicycle: Running) -> None:
+    status, spec = await _get(f"{hemicycle.url}/api/openapi.json")
+    assert status == 200
+    validate(spec)
+    status, events = await _get(f"{hemicycle.url}/api/socketio-schema.json")
+    assert status == 200
+    jsonschema.Draft202012Validator.check_schema(events)
+    assert set(events["properties"]) >= set(protocol.CLIENT_EVENTS)
+    # A payload the schema allows is one the server's model accepts, and the other way round.
+    validator = jsonschema.Draft202012Validator(events)
+    raise_hand = {"$ref": events["properties"]["hand:raise"]["$ref"], "$defs": events["$defs"]}
+    assert validator.evolve(schema=raise_hand).is_valid({"type": "statement", "language": "en"})
+    assert not validator.evolve(schema=raise_hand).is_valid({"type": "statement", "bogus": 1})
+
+
+async def test_what_the_schema_forbids_is_refused_and_not_stored(hemicycle: Running) -> None:
+    """An OpenAPI client that sends a field the schema does not list gets a 4xx naming it; nothing is kept."""
+    url = f"{hemicycle.url}/api/events/{hemicycle.event_id}/participants"
+    body = {
+        "display_name": "Ada",
+        "affiliation": "ACM",
+        "stakeholder_group": "civil_society",
+        "country": "FR",
+        "is_admin": True,
+    }
+    assert not openapi.RegistrationBody.model_json_schema()["additionalProperties"]
+    before = await count_participants(hemicycle)
+    async with aiohttp.ClientSession() as http, http.post(url, json=body) as response:
+        assert response.status == 422
+        assert (await response.json())["error"]["details"] == {"field": "is_admin"}
+    assert await count_participants(hemicycle) == before
+    admin = await hemicycle.staff_token(Role.ADMIN)
+    headers = {"Authorization": f"Bearer {admin}"}
+    state = f"{hemicycle.url}/api/sessions/{hemicycle.scheduled_session}/state"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(state, json={"state": "paused"}, headers=headers) as r,
+    ):
+        assert 400 <= r.status < 500
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{hemicycle.url}/api/events/{hemicycle.event_id}") as r,
+    ):
+        sessions = {s["id"]: s for s in (await r.json())["sessions"]}
+    assert sessions[hemicycle.scheduled_session]["state"] == "scheduled"
+
+
+# Operations left out of the fuzzing: SDP and YAML bodies (no JSON to generate), Socket.IO (its own
+# transport, fuzzed by tests/test_fuzz.py) and the pages.
+_SKIPPED_PATHS = ("/socket.io/", "/static/{filename}", "/api/sessions/{session_id}/whip")
+_SKIPPED_PATHS += ("/api/sessions/{session_id}/whep", "/api/events/{event_id}/agenda")
+EXAMPLES = 8
+
+
+def _fuzz(url: str, token: str) -> list[str]:
+    """Every described operation, a few generated requests each, against the live server: no 5xx, and each
+    reply matches what the description says of its status. Returns the operations tried."""
+    schema = schemathesis.openapi.from_url(f"{url}/api/openapi.json")
+    tried: list[str] = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if operation.path in _SKIPPED_PATHS or not operation.path.startswith("/api/"):
+            continue
+        tried.append(f"{operation.method.upper()} {operation.path}")
+
+        @hypothesis.settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        @hypothesis.given(case=operation.as_strategy())
+        def check(case: schemathesis.Case) -> None:
+            response = case.call(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+            case.validate_response(response, checks=(not_a_server_error, response_schema_conformance))
+
+        check()
+    return tried
+
+
+async def test_the_live_server_keeps_to_its_description(hemicycle: Running) -> None:
+    # A moderator's token: most routes are reachable, and nothing it may do ends the test's own access.
+    token = await hemicycle.staff_token(Role.MODERATOR)
+    tried = await asyncio.to_thread(_fuzz, hemicycle.url, token)
+    assert "POST /api/events/{event_id}/participants" in tried
+    assert "PATCH /api/sessions/{session_id}" in tried
+    assert len(tried) > 25
