@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from signaling import protocol
 
 from . import __version__
+from .agenda import UN_LANGUAGES
 from .domain.ids import MAX_ID
 from .domain.participants import AgeBand, Gender, StakeholderGroup
 from .domain.sessions import SessionState
@@ -51,19 +52,23 @@ class StateChange(BaseModel):
     state: SessionState
 
 
+Language = Literal[UN_LANGUAGES]  # type: ignore[valid-type]
+
+
 class SessionFields(BaseModel):
-    """A session's fields, checked by the agenda file's rules (server/agenda.py). Times without an offset are
-    read in the event's time zone. On creation title, room, starts_at and ends_at are required; an update
-    sends only the fields it changes."""
+    """A session's fields, checked by the agenda file's rules (server/agenda.py), whose messages the replies
+    keep. Times without an offset are read in the event's time zone. On creation title, starts_at and
+    ends_at are required; an update sends only the fields it changes. The handlers refuse a field not named
+    here (server/organiser.py reads the names from this model)."""
 
     model_config = _STRICT
-    ref: str | None = None
-    title: str | None = None
-    room: str | None = None
+    ref: str | int | None = Field(default=None, description="up to 64 characters; made up when absent")
+    title: str | None = Field(default=None, max_length=300)
+    room: str | None = Field(default=None, max_length=200)
     starts_at: str | None = Field(default=None, description="ISO 8601 date and time")
-    ends_at: str | None = Field(default=None, description="ISO 8601 date and time")
-    languages: list[str] | None = None
-    default_speaking_seconds: int | None = None
+    ends_at: str | None = Field(default=None, description="ISO 8601 date and time, after starts_at")
+    languages: list[Language] | None = Field(default=None, min_length=1)
+    default_speaking_seconds: int | None = Field(default=None, ge=15, le=3600)
     public: bool | None = None
     waiting_room: bool | None = None
 

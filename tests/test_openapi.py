@@ -17,9 +17,13 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from server import openapi
+from server.agenda import SESSION_FIELDS
 from server.app import create_app
 from server.domain.ids import MAX_ID
 from server.domain.roles import Role
+from server.domain.sessions import SessionState
+from server.organiser import EDITABLE
+from server.service import REGISTRATION_FIELDS
 from signaling import protocol
 
 from .conftest import make_settings
@@ -56,6 +60,17 @@ def test_the_description_is_valid_and_names_every_route(tmp_path: Path) -> None:
     assert error["required"] == ["error"]
     whip = spec["paths"]["/api/sessions/{session_id}/whip"]["post"]
     assert "application/sdp" in whip["requestBody"]["content"]
+
+
+def test_the_models_name_the_fields_the_server_checks() -> None:
+    """The handlers refuse the fields these models do not name; the models name every field the domain
+    reads, so the description cannot lag what the server accepts."""
+    assert set(openapi.RegistrationBody.model_fields) == {*REGISTRATION_FIELDS, "browser_id"}
+    assert set(openapi.SessionFields.model_fields) == SESSION_FIELDS | {"waiting_room"}
+    assert set(openapi.SessionFields.model_fields) == EDITABLE
+    assert set(openapi.StateChange.model_json_schema()["$defs"]["SessionState"]["enum"]) == {
+        state.value for state in SessionState
+    }
 
 
 async def test_both_descriptions_are_served(hemicycle: Running) -> None:
