@@ -2,9 +2,11 @@
 Schema at /api/socketio-schema.json.
 
 The description is built from the running application's router, so every route appears (tests/test_openapi.py
-checks it); the bodies are pydantic models. Each model's ``model_json_schema()`` goes under
-``components/schemas``. The models here are strict descriptions (unknown fields refused) of what the handlers
-accept; the handlers keep their own checks, whose error codes and messages clients already rely on.
+checks it); the bodies are pydantic models, each model's ``model_json_schema()`` under ``components/schemas``.
+The handlers check with the same models: the state and the media channel are validated by them, and the
+fields of a registration or a session are refused when these models do not name them (the types and limits
+of those are then checked by the domain, server/domain/participants.py and server/agenda.py, whose messages
+clients already rely on; the models repeat those limits so that the description says them).
 """
 
 from __future__ import annotations
@@ -127,6 +129,21 @@ class SessionPublic(BaseModel):
     is_public: bool
 
 
+class ParticipantPublic(BaseModel):
+    id: int
+    display_name: str
+    affiliation: str
+    stakeholder_group: str | None
+    country: str | None
+    role: str
+
+
+class Registered(BaseModel):
+    participant: ParticipantPublic
+    token: str
+    expires_at: datetime
+
+
 class EventList(BaseModel):
     events: list[EventPublic]
 
@@ -156,8 +173,18 @@ MODELS: tuple[type[BaseModel], ...] = (
     EventWithSessions,
     SessionWithEvent,
     SessionReply,
+    Registered,
 )
 
+# A body that is accepted, for readers and for the tests' first request.
+EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
+    RegistrationBody: {
+        "display_name": "Amina Diallo",
+        "affiliation": "Ministry of Digital Economy",
+        "stakeholder_group": "government",
+        "country": "SN",
+    },
+}
 # (method, path) -> the request body's model.
 REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("POST", "/api/events/{event_id}/participants"): RegistrationBody,
@@ -175,6 +202,11 @@ RESPONSES: dict[tuple[str, str], tuple[int, type[BaseModel]]] = {
     ("GET", "/api/events/{event_id}/sessions"): (200, EventWithSessions),
     ("GET", "/api/sessions/{session_id}"): (200, SessionWithEvent),
     ("POST", "/api/sessions/{session_id}/state"): (200, SessionReply),
+    ("POST", "/api/events/{event_id}/participants"): (201, Registered),
+}
+# Replies other than errors with a status of 4xx or 5xx: readiness says what is lost.
+OTHER_STATUSES: dict[tuple[str, str], tuple[int, type[BaseModel]]] = {
+    ("GET", "/api/ready"): (503, Health),
 }
 # Routes that take no token: the rest say they need one.
 PUBLIC = {
@@ -189,6 +221,7 @@ PUBLIC = {
 }
 SDP_BODIES = {"/api/sessions/{session_id}/whip", "/api/sessions/{session_id}/whep"}
 AGENDA_PATH = "/api/events/{event_id}/agenda"
+# server/api.py's (which imports this module); tests/test_openapi.py checks they are the same.
 STAFF_PAGES = ("moderator", "chair", "av", "captioner", "interpreter", "display", "report")
 
 
@@ -241,6 +274,12 @@ def _operation(method: str, path: str, params: list[str]) -> dict[str, Any]:
     if is_api:
         responses["4XX"] = error
         responses["5XX"] = error
+    if key in OTHER_STATUSES:
+        status, model = OTHER_STATUSES[key]
+        responses[str(status)] = {
+            "description": "not ready",
+            "content": {"application/json": {"schema": _ref(model.__name__)}},
+        }
     operation: dict[str, Any] = {
         "operationId": _operation_id(method, path),
         "responses": responses,
@@ -248,10 +287,11 @@ def _operation(method: str, path: str, params: list[str]) -> dict[str, Any]:
     if params:
         operation["parameters"] = [_parameter(name) for name in params]
     if key in REQUEST_BODIES:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": _ref(REQUEST_BODIES[key].__name__)}},
-        }
+        model = REQUEST_BODIES[key]
+        media: dict[str, Any] = {"schema": _ref(model.__name__)}
+        if model in EXAMPLES:
+            media["example"] = EXAMPLES[model]
+        operation["requestBody"] = {"required": True, "content": {"application/json": media}}
     elif method == "POST" and path in SDP_BODIES:
         operation["requestBody"] = {
             "required": True,

@@ -17,7 +17,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import negative_data_rejection, not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from server import openapi
+from server import api, openapi
 from server.agenda import SESSION_FIELDS
 from server.app import create_app
 from server.domain.ids import MAX_ID
@@ -59,6 +59,10 @@ def test_the_description_is_valid_and_names_every_route(tmp_path: Path) -> None:
     assert spec["paths"]["/api/me"]["get"]["security"] == [{"bearer": []}]
     error = spec["components"]["schemas"]["ErrorBody"]
     assert error["required"] == ["error"]
+    assert spec["paths"]["/s/{session_id}/{page}"]["get"]["parameters"][1]["schema"]["enum"] == list(
+        api.STAFF_PAGES
+    )
+    assert "503" in spec["paths"]["/api/ready"]["get"]["responses"]
     whip = spec["paths"]["/api/sessions/{session_id}/whip"]["post"]
     assert "application/sdp" in whip["requestBody"]["content"]
 
@@ -145,28 +149,35 @@ def _fuzz(url: str, token: str, mode: GenerationMode = GenerationMode.POSITIVE) 
         if mode is GenerationMode.NEGATIVE and "requestBody" not in operation.definition.raw:
             continue
         tried.append(f"{operation.method.upper()} {operation.path}")
+        strategies = [operation.as_strategy(generation_mode=mode)]
+        if mode is GenerationMode.POSITIVE:  # the description's examples first
+            strategies[:0] = operation.get_strategies_from_examples()
+        for strategy in strategies:
 
-        @hypothesis.settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            database=None,
-            derandomize=True,  # the same requests on every run: a failure here is reproducible
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
-        @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
-        def check(case: schemathesis.Case) -> None:
-            response = case.call(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
-            case.validate_response(response, checks=checks)
+            @hypothesis.settings(
+                max_examples=EXAMPLES,
+                deadline=None,
+                database=None,
+                derandomize=True,  # the same requests on every run: a failure here is reproducible
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
+            @hypothesis.given(case=strategy)
+            def check(case: schemathesis.Case) -> None:
+                response = case.call(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+                case.validate_response(response, checks=checks)
 
-        check()
+            check()
     return tried
 
 
 async def test_the_live_server_keeps_to_its_description(hemicycle: Running) -> None:
     # A moderator's token: most routes are reachable, and nothing it may do ends the test's own access.
     token = await hemicycle.staff_token(Role.MODERATOR)
+    before = await count_participants(hemicycle)
     tried = await asyncio.to_thread(_fuzz, hemicycle.url, token)
+    # The registration's example went through: a 201, its reply held to the description too.
+    assert await count_participants(hemicycle) > before
     assert "POST /api/events/{event_id}/participants" in tried
     assert "PATCH /api/sessions/{session_id}" in tried
     assert len(tried) > 25
