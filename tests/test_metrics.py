@@ -257,9 +257,9 @@ async def test_redis_round_trips_and_reconnects_are_counted(tmp_path: Path, fres
         tmp_path, metrics_token=TOKEN, redis_url=fresh_redis_url, redis_channel=f"metrics-{tmp_path.name}"
     )
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    admin = aioredis.Redis.from_url(fresh_redis_url)
     # Redis numbers its connections in order: this server's are those opened from now on.
-    first_id = int((await admin.client_info())["id"])
+    async with aioredis.Redis.from_url(fresh_redis_url) as admin:
+        first_id = int((await admin.client_info())["id"])
     async for running in run_app(settings):
         attendee = await running.join((await running.register())["token"])
         assert (await attendee.call("hand:raise", {"type": "statement", "language": "en"}))["ok"]
@@ -271,7 +271,7 @@ async def test_redis_round_trips_and_reconnects_are_counted(tmp_path: Path, fres
         assert _sample(body, "hemicycle_redis_errors_total", client="fanout") == 0
         assert _sample(body, "hemicycle_redis_reconnects_total", client="fanout") == 0
         # This server's listener: subscribed, on this test's database, opened after `first_id`.
-        try:
+        async with aioredis.Redis.from_url(fresh_redis_url) as admin:
             db = str(admin.connection_pool.connection_kwargs.get("db", 0))
             listeners = [
                 c["id"]
@@ -281,8 +281,6 @@ async def test_redis_round_trips_and_reconnects_are_counted(tmp_path: Path, fres
             assert listeners
             for listener in listeners:
                 await admin.client_kill_filter(_id=listener)
-        finally:
-            await admin.aclose()
         reconnects = 0.0
         for _ in range(100):
             _, body, _ = await _scrape(running.url, auth)
