@@ -11,6 +11,8 @@ clients already rely on; the models repeat those limits so that the description 
 
 from __future__ import annotations
 
+import json
+import weakref
 from datetime import datetime
 from typing import Any, Literal
 
@@ -342,12 +344,23 @@ def build(app: web.Application) -> dict[str, Any]:
     }
 
 
+# Built at the first request (the router no longer changes then) and kept: a few milliseconds of work that
+# anyone may ask for, done once per application.
+_BUILT: weakref.WeakKeyDictionary[web.Application, bytes] = weakref.WeakKeyDictionary()
+_SOCKETIO_SCHEMA: list[bytes] = []
+
+
 async def openapi_json(request: web.Request) -> web.Response:
-    return web.json_response(build(request.app))
+    body = _BUILT.get(request.app)
+    if body is None:
+        body = _BUILT[request.app] = json.dumps(build(request.app)).encode()
+    return web.Response(body=body, content_type="application/json")
 
 
 async def socketio_schema(request: web.Request) -> web.Response:
-    return web.json_response(protocol.json_schema())
+    if not _SOCKETIO_SCHEMA:
+        _SOCKETIO_SCHEMA.append(json.dumps(protocol.json_schema()).encode())
+    return web.Response(body=_SOCKETIO_SCHEMA[0], content_type="application/json")
 
 
 def add_routes(app: web.Application) -> None:
