@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from . import logs
 from .domain.captions import to_text, to_vtt
@@ -36,9 +37,11 @@ from .domain.jsonlimits import MAX_JSON_DEPTH, too_deep
 from .domain.model import Principal, SessionInfo, iso
 from .domain.moderation import clean_browser_id
 from .domain.roles import Permission
+from .domain.sessions import SessionState
 from .keys import CORE_KEY, HUB_KEY, REPORTS_KEY, SETTINGS_KEY, WEB_DIR_KEY
+from .openapi import RegistrationBody, StateChange
 from .reports import check_format, render
-from .service import REGISTRATION_FIELDS, Hemicycle
+from .service import Hemicycle
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +274,7 @@ async def register(request: web.Request) -> web.Response:
     body = await _json_object(request)
     # The page's browser id is not part of the registration: it only helps recognise a banned person.
     browser_id = body.pop("browser_id", None)
-    unknown = sorted(set(body) - set(REGISTRATION_FIELDS))
+    unknown = sorted(set(body) - set(RegistrationBody.model_fields))
     if unknown:
         raise InvalidInput(f"unknown field {unknown[0]!r}", details={"field": unknown[0]})
     hub = request.app[HUB_KEY]
@@ -305,9 +308,14 @@ async def set_state(request: web.Request) -> web.Response:
     principal, _ = await _principal(request)
     session_id = _int_param(request, "session_id")
     body = await _json_object(request)
-    if set(body) != {"state"}:
-        raise InvalidInput("send exactly one field: state", details={"field": "state"})
-    session = await _core(request).set_state(principal, session_id, body["state"])
+    try:
+        change = StateChange.model_validate(body)
+    except ValidationError:
+        if set(body) != {"state"}:
+            raise InvalidInput("send exactly one field: state", details={"field": "state"}) from None
+        allowed = ", ".join(s.value for s in SessionState)
+        raise InvalidInput(f"state must be one of: {allowed}", details={"field": "state"}) from None
+    session = await _core(request).set_state(principal, session_id, change.state)
     return web.json_response({"session": session.public()})
 
 

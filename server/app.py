@@ -11,7 +11,7 @@ from aiohttp import web
 
 from signaling.hub import Hub
 
-from . import api, logs, media_http, metrics, organiser
+from . import api, logs, media_http, metrics, openapi, organiser
 from .db.engine import create_engine, migrate
 from .db.store import Store
 from .keys import CORE_KEY, HUB_KEY, REPORTS_KEY, SETTINGS_KEY, WEB_DIR_KEY
@@ -58,6 +58,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     api.add_routes(app)
     media_http.add_routes(app)
     organiser.add_routes(app)
+    openapi.add_routes(app)
     app[media_http.MEDIA_KEY] = hub.media.service
     hub.media.service.nudge = media_http.make_nudge(app)
     hub.media.service.upstream = media_http.make_upstream(app)

@@ -75,6 +75,21 @@ class MemoryCounters:
         self._counts.clear()
 
 
+class RedisHooks:
+    """What a Redis client tells whoever watches it (server/metrics.py): each round trip, each error, each
+    time it is subscribed again after losing Redis. `client` names the client: "limits" or "fanout". By
+    default nobody watches."""
+
+    def round_trip(self, client: str, seconds: float) -> None:
+        pass
+
+    def error(self, client: str) -> None:
+        pass
+
+    def reconnect(self, client: str) -> None:
+        pass
+
+
 class RedisCounters:
     """Counters every process shares: INCR, EXPIRE and GET of the previous window in one MULTI/EXEC.
 
@@ -93,6 +108,7 @@ class RedisCounters:
         self._fallback = MemoryCounters()
         self._warned = float("-inf")
         self._down_until = float("-inf")
+        self.hooks = RedisHooks()
 
     def _key(self, key: str, window: int) -> str:
         return f"{self._prefix}:{key}:{window}"
@@ -101,6 +117,7 @@ class RedisCounters:
         if time.monotonic() < self._down_until:
             return await self._fallback.hit(key, window, seconds)
         current = self._key(key, window)
+        started = time.perf_counter()
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.incr(current)
@@ -110,19 +127,24 @@ class RedisCounters:
         except (RedisError, OSError) as exc:
             self._outage(exc)
             return await self._fallback.hit(key, window, seconds)
+        self.hooks.round_trip("limits", time.perf_counter() - started)
         return int(count), int(previous or 0)
 
     async def undo(self, key: str, window: int) -> None:
         if time.monotonic() < self._down_until:
             await self._fallback.undo(key, window)
             return
+        started = time.perf_counter()
         try:
             await self._redis.decr(self._key(key, window))
         except (RedisError, OSError) as exc:
             self._outage(exc)
             await self._fallback.undo(key, window)
+            return
+        self.hooks.round_trip("limits", time.perf_counter() - started)
 
     def _outage(self, exc: Exception) -> None:
+        self.hooks.error("limits")
         now = time.monotonic()
         self._down_until = now + REDIS_RETRY_AFTER_SECONDS
         if now - self._warned >= OUTAGE_LOG_SECONDS:

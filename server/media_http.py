@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from pydantic import ValidationError
 
 from . import api
 from .domain.errors import Forbidden
@@ -31,6 +32,7 @@ from .media.edge import Upstream
 from .media.errors import MediaError
 from .media.relay import MAX_SDP_BYTES, Peer, SessionRelay
 from .media.service import HEALTH_VIEWERS, Elsewhere, MediaService
+from .openapi import ChannelSwitch
 from .service import Hemicycle
 from .tokens import RELAY_SCOPE
 
@@ -265,13 +267,14 @@ async def switch_channel(request: web.Request) -> web.StreamResponse:
     if isinstance(relay, web.Response):
         return relay
     body = await api._json_object(request)
-    channel = body.get("channel")
-    if set(body) != {"channel"} or not isinstance(channel, str):
+    try:
+        switch = ChannelSwitch.model_validate(body, strict=True)
+    except ValidationError:
         raise MediaError(
             "send exactly one field: channel", code="invalid_input", details={"field": "channel"}
-        )
+        ) from None
     peer = await request.app[MEDIA_KEY].set_channel(
-        relay, principal, request.match_info["resource_id"], channel
+        relay, principal, request.match_info["resource_id"], switch.channel
     )
     return web.json_response(peer.public())
 

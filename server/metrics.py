@@ -34,8 +34,11 @@ from prometheus_client.registry import Collector
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from signaling.fanout import DirectEmitRedis
+
 from .domain.errors import HemicycleError
 from .keys import HUB_KEY, SETTINGS_KEY
+from .limits import RedisCounters, RedisHooks
 
 if TYPE_CHECKING:
     from signaling.hub import Hub
@@ -47,6 +50,7 @@ LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5
 PAUSE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 QUERY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 SOURCE_KINDS = ("room", "speaker", "greenroom", "channel")
+REDIS_CLIENTS = ("limits", "fanout")
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -91,6 +95,27 @@ class Metrics:
             registry=r,
         )
         self.db_errors = Counter("hemicycle_db_errors", "Database statements that failed", registry=r)
+        self.redis_round_trips = Histogram(
+            "hemicycle_redis_round_trip_duration_seconds",
+            "Redis round trips and their duration, by client (limits: shared rate-limit counters; "
+            "fanout: Socket.IO publishes)",
+            ["client"],
+            buckets=QUERY_BUCKETS,
+            registry=r,
+        )
+        self.redis_errors = Counter(
+            "hemicycle_redis_errors", "Redis commands that failed, by client", ["client"], registry=r
+        )
+        self.redis_reconnects = Counter(
+            "hemicycle_redis_reconnects",
+            "Times the fan-out listener subscribed again after losing Redis",
+            ["client"],
+            registry=r,
+        )
+        for client in REDIS_CLIENTS:
+            self.redis_round_trips.labels(client=client)
+            self.redis_errors.labels(client=client)
+        self.redis_reconnects.labels(client="fanout")
         self.queue_length = Gauge(
             "hemicycle_queue_length",
             "Requests waiting in a session's speakers' queue (sessions with a connection on this process)",
@@ -165,6 +190,25 @@ class Metrics:
 
         return stop
 
+    # -- Redis ------------------------------------------------------------------------------------
+
+    def watch_redis(self, hub: Hub) -> Callable[[], None]:
+        """Count the round trips and errors of the hub's two Redis clients (when there is Redis): the
+        rate-limit counters and the fan-out manager. Returns the function that stops counting."""
+        watched = [
+            owner
+            for owner in (hub.limits.counters, hub.sio.manager)
+            if isinstance(owner, RedisCounters | DirectEmitRedis)
+        ]
+        for owner in watched:
+            owner.hooks = _RedisCounting(self)
+
+        def stop() -> None:
+            for owner in watched:
+                owner.hooks = RedisHooks()
+
+        return stop
+
     def broadcast(self, event: str, room: str) -> None:
         """A message to a room (signaling/wsdirect.py): the session-wide and staff ones, and their spacing."""
         parts = room.split(":")
@@ -220,6 +264,20 @@ class Metrics:
                 self.questions.labels(str(session_id), state, stage).set(count)
         for state, count in states.items():
             self.sessions.labels(state).set(count)
+
+
+class _RedisCounting(RedisHooks):
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def round_trip(self, client: str, seconds: float) -> None:
+        self._metrics.redis_round_trips.labels(client=client).observe(seconds)
+
+    def error(self, client: str) -> None:
+        self._metrics.redis_errors.labels(client=client).inc()
+
+    def reconnect(self, client: str) -> None:
+        self._metrics.redis_reconnects.labels(client=client).inc()
 
 
 def _sessions_here(hub: Hub) -> set[int]:
@@ -474,6 +532,7 @@ def attach(app: web.Application, engine: AsyncEngine) -> None:
         metrics.registry.register(HubCollector(app[HUB_KEY], metrics))
         app[HUB_KEY].sio.on_room_emit = metrics.broadcast
         unwatch = metrics.watch_engine(engine)
+        unwatch_redis = metrics.watch_redis(app[HUB_KEY])
         gc.callbacks.append(metrics.on_gc)
         lag = asyncio.create_task(metrics.watch_loop(), name="hemicycle-loop-lag")
         yield
@@ -482,5 +541,6 @@ def attach(app: web.Application, engine: AsyncEngine) -> None:
         await asyncio.gather(lag, return_exceptions=True)
         gc.callbacks.remove(metrics.on_gc)
         unwatch()
+        unwatch_redis()
 
     app.cleanup_ctx.append(running)

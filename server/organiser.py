@@ -15,15 +15,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
-from .agenda import SESSION_FIELDS, AgendaError, _session, parse_agenda
+from .agenda import AgendaError, _session, parse_agenda
 from .api import _int_param, _json_object, _principal
 from .db.session_store import SessionEdit, SessionStore
 from .domain.errors import Forbidden, InvalidInput, NotFound, UnsupportedMediaType
 from .domain.model import Principal, SessionInfo, iso
 from .domain.roles import Permission
 from .keys import CORE_KEY, HUB_KEY
+from .openapi import SessionFields
 
-EDITABLE = SESSION_FIELDS | {"waiting_room"}
+# The fields the description (server/openapi.py) names: the agenda's, and the waiting room's.
+EDITABLE = frozenset(SessionFields.model_fields)
 _FIELD = re.compile(r"field '(\w+)'")
 SESSIONS_KEY: web.AppKey[SessionStore] = web.AppKey("session_store", SessionStore)
 

@@ -25,6 +25,8 @@ import socketio
 from engineio import packet as eio_packet
 from socketio import packet
 
+from server.limits import RedisHooks
+
 from . import wsdirect
 
 log = logging.getLogger(__name__)
@@ -101,6 +103,7 @@ class DirectEmitRedis(socketio.AsyncRedisManager, DirectEmit):  # type: ignore[m
         self._publish_failing = False
         self._publisher: Any = None
         self._probe: Any = None
+        self.hooks = RedisHooks()
 
     def _client(self, **options: Any) -> Any:
         # redis:// and unix:// alone (settings refuse the rest): no sentinel, as Hemicycle documents.
@@ -108,11 +111,15 @@ class DirectEmitRedis(socketio.AsyncRedisManager, DirectEmit):  # type: ignore[m
 
     async def _redis_listen_with_retries(self) -> AsyncIterator[Any]:
         delay = RETRY_FIRST_SECONDS
+        lost = False
         while True:
             client = self._client()
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
+                if lost:
+                    self.hooks.reconnect("fanout")
+                    lost = False
                 if not self.listening and delay > RETRY_FIRST_SECONDS:
                     log.warning("Redis is reachable again: fan-out resumed")
                 self.listening = True
@@ -120,6 +127,8 @@ class DirectEmitRedis(socketio.AsyncRedisManager, DirectEmit):  # type: ignore[m
                 async for message in pubsub.listen():
                     yield message
             except Exception as exc:
+                self.hooks.error("fanout")
+                lost = True
                 if self.listening or delay == RETRY_FIRST_SECONDS:
                     log.warning("lost Redis (%s): trying again every %.0f s at most", exc, RETRY_MAX_SECONDS)
                 self.listening = False
@@ -135,14 +144,17 @@ class DirectEmitRedis(socketio.AsyncRedisManager, DirectEmit):  # type: ignore[m
         # One client for the life of the process: its pool reconnects by itself once Redis is back.
         if self._publisher is None:
             self._publisher = self._client()
+        started = time.perf_counter()
         try:
             result = await self._publisher.publish(self.channel, self.json.dumps(data))
         except Exception as exc:
+            self.hooks.error("fanout")
             if not self._publish_failing:
                 log.warning("cannot publish to Redis (%s): other processes miss messages", exc)
             self._publish_failing = True
             return None
         self._publish_failing = False
+        self.hooks.round_trip("fanout", time.perf_counter() - started)
         return result
 
     async def reachable(self) -> bool:

@@ -245,3 +245,69 @@ async def test_relay_series_count_what_is_forwarded(relayed: Running) -> None:
     await eventually(lambda: _viewers(relayed) == 0, timeout=15)
     _, body, _ = await _scrape(relayed.url, auth)
     assert (_sample(body, "hemicycle_relay_packets_forwarded_total", kind="video") or 0) >= forwarded
+
+
+@pytest.mark.redis
+async def test_redis_round_trips_and_reconnects_are_counted(tmp_path: Path, fresh_redis_url: str) -> None:
+    """With Redis: the rate-limit counters' and the fan-out's round trips, and the listener subscribing
+    again after its connection is killed (an error, then a reconnect)."""
+    import redis.asyncio as aioredis
+
+    settings = make_settings(
+        tmp_path, metrics_token=TOKEN, redis_url=fresh_redis_url, redis_channel=f"metrics-{tmp_path.name}"
+    )
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    # Redis numbers its connections in order: this server's are those opened from now on.
+    async with aioredis.Redis.from_url(fresh_redis_url) as admin:
+        first_id = int((await admin.client_info())["id"])
+    async for running in run_app(settings):
+        attendee = await running.join((await running.register())["token"])
+        assert (await attendee.call("hand:raise", {"type": "statement", "language": "en"}))["ok"]
+        _, body, _ = await _scrape(running.url, auth)
+        count = "hemicycle_redis_round_trip_duration_seconds_count"
+        # The registration and the hand went through the shared counters; the hand was published.
+        assert (_sample(body, count, client="limits") or 0) >= 2
+        assert (_sample(body, count, client="fanout") or 0) >= 1
+        assert _sample(body, "hemicycle_redis_errors_total", client="fanout") == 0
+        assert _sample(body, "hemicycle_redis_reconnects_total", client="fanout") == 0
+        # This server's listener: subscribed, on this test's database, opened after `first_id`.
+        async with aioredis.Redis.from_url(fresh_redis_url) as admin:
+            db = str(admin.connection_pool.connection_kwargs.get("db", 0))
+            listeners = [
+                c["id"]
+                for c in await admin.client_list()
+                if c.get("db") == db and int(c.get("sub", 0)) and int(c["id"]) > first_id
+            ]
+            assert listeners
+            for listener in listeners:
+                await admin.client_kill_filter(_id=listener)
+        reconnects = 0.0
+        for _ in range(100):
+            _, body, _ = await _scrape(running.url, auth)
+            reconnects = _sample(body, "hemicycle_redis_reconnects_total", client="fanout") or 0
+            if reconnects:
+                break
+            await asyncio.sleep(0.1)
+        assert reconnects >= 1
+        _, body, _ = await _scrape(running.url, auth)
+        assert (_sample(body, "hemicycle_redis_errors_total", client="fanout") or 0) >= 1
+        await attendee.close()
+
+
+async def test_redis_errors_of_the_limits_are_counted() -> None:
+    """A Redis that does not answer: the counters fall back to memory, and the error is counted."""
+    from types import SimpleNamespace
+
+    from server.limits import RedisCounters
+    from server.metrics import Metrics
+
+    metrics = Metrics()
+    counters = RedisCounters(f"redis://127.0.0.1:{free_port()}/0", "test")
+    hub: Any = SimpleNamespace(limits=SimpleNamespace(counters=counters), sio=SimpleNamespace(manager=None))
+    stop = metrics.watch_redis(hub)
+    try:
+        assert await counters.hit("someone", 1, 10.0) == (1, 0)
+        assert metrics.registry.get_sample_value("hemicycle_redis_errors_total", {"client": "limits"}) == 1
+    finally:
+        stop()
+        await counters.close()

@@ -91,6 +91,9 @@ PUBLIC_ROUTES = {
     ("GET", "/api/events/{event_id}"),
     ("POST", "/api/events/{event_id}/participants"),
     ("GET", "/api/sessions/{session_id}"),
+    # The descriptions of the routes and of the Socket.IO events (server/openapi.py).
+    ("GET", "/api/openapi.json"),
+    ("GET", "/api/socketio-schema.json"),
 }
 STAFF = frozenset({ADMIN, MODERATOR, CHAIR, AV, CAPTIONER, INTERPRETER})
 ALLOWED_ROUTES: dict[tuple[str, str], frozenset[Role]] = {
