@@ -57,9 +57,23 @@ async def test_room_feed_to_an_attendee_and_a_speaker_to_the_av_desk(
 
     attendee = await open_page(browser, f"{hemicycle.url}/s/{hemicycle.live_session}", errors)
     await register_in_browser(attendee, "Zoë Okafor", "civil_society", "KE")
-    # The first screen says how to start: a start control over the player, with the session and its state,
-    # on the first screen of a phone; on a desktop the player sits beside the floor and the questions.
+    # The session is live: the feed starts by itself (the registration's clicks let it play with sound).
     start = attendee.get_by_test_id("player-start")
+    watch = attendee.get_by_test_id("media-watch")
+    await expect(watch).to_have_text("Stop", timeout=10_000)
+    await expect(start).to_be_hidden()
+    await expect(attendee.get_by_test_id("player-sound")).to_be_hidden()
+    await expect(attendee.get_by_test_id("media-state")).to_have_attribute(
+        "data-state", "connected", timeout=20_000
+    )
+    await playing(attendee, "room-video")
+    assert not await attendee.get_by_test_id("room-video").evaluate("(v) => v.muted")
+    await shoot(attendee, "attendee-playing-desktop")
+    # Stopped, it stays stopped on the next visit: the first screen then says how to start, with the session
+    # and its state, on the first screen of a phone; on a desktop the player sits beside the floor.
+    await watch.click()
+    await attendee.reload()
+    await expect(attendee.get_by_test_id("connection-state")).to_contain_text("connected", ignore_case=True)
     await expect(start).to_be_visible()
     await expect(start).to_contain_text("Watch and listen")
     await expect(start).to_contain_text("Opening ceremony")
@@ -76,7 +90,7 @@ async def test_room_feed_to_an_attendee_and_a_speaker_to_the_av_desk(
     await shoot(attendee, "attendee-first-screen-phone")
     await start.click()
     await expect(start).to_be_hidden()
-    await expect(attendee.get_by_test_id("media-watch")).to_be_focused()
+    await expect(watch).to_be_focused()
     await attendee.set_viewport_size({"width": 1280, "height": 900})
     await expect(attendee.get_by_test_id("media-state")).to_have_attribute(
         "data-state", "connected", timeout=20_000
