@@ -25,6 +25,21 @@ HEARING = """(testid) => {
   return !!stream && stream.getAudioTracks().length > 0 && video.currentTime > 0.2;
 }"""
 
+# What browsers do before anything on the page was clicked: play() refuses to start a video with sound.
+# (The test browser counts another tab's clicks as this page's activation: the page's own clicks count here.)
+SOUND_AFTER_A_CLICK = """(() => {
+  const play = HTMLMediaElement.prototype.play;
+  let used = false;
+  addEventListener('pointerdown', () => { used = true; }, true);
+  addEventListener('keydown', () => { used = true; }, true);
+  HTMLMediaElement.prototype.play = function () {
+    if (!this.muted && !used) {
+      return Promise.reject(new DOMException('play() needs a click first', 'NotAllowedError'));
+    }
+    return play.call(this);
+  };
+})();"""
+
 
 async def playing(page: Page, testid: str, check: str = PLAYING) -> None:
     try:
@@ -225,4 +240,24 @@ async def test_room_feed_to_an_attendee_and_a_speaker_to_the_av_desk(
     await expect(health.locator('[data-source="channel:fr"]')).to_contain_text("Interprétation : Français")
     await expect(health).not_to_contain_text("channel:fr")
     await shoot(console, "moderator-media-links-fr")
+
+    # The attendee opens the session in another tab, where nothing was clicked yet, in a browser that plays
+    # sound only after a click: the feed starts silently, and the control over the picture turns the sound on.
+    await attendee.context.add_init_script(SOUND_AFTER_A_CLICK)
+    tab = await attendee.context.new_page()
+    tab.on("pageerror", lambda exc: errors.append(f"second tab: {exc}"))
+    await tab.goto(f"{hemicycle.url}/s/{hemicycle.live_session}")
+    sound = tab.get_by_test_id("player-sound")
+    await expect(sound).to_be_visible(timeout=20_000)
+    await expect(sound).to_have_text("Turn on the sound")
+    await expect(tab.get_by_test_id("player-start")).to_be_hidden()
+    await playing(tab, "room-video")
+    assert await tab.get_by_test_id("room-video").evaluate("(v) => v.muted")
+    await shoot(tab, "attendee-sound-off-until-asked")
+    await sound.click()
+    await expect(sound).to_be_hidden()
+    await expect(tab.get_by_test_id("media-mute")).to_be_focused()
+    await expect(tab.get_by_test_id("media-mute")).to_have_attribute("aria-pressed", "false")
+    assert not await tab.get_by_test_id("room-video").evaluate("(v) => v.muted")
+    await playing(tab, "room-video", HEARING)
     assert not real_errors(errors), errors

@@ -217,19 +217,21 @@ export class AttendeeMedia {
     // turn the sound on, over the picture.
     this.soundOn = /** @type {HTMLButtonElement} */ (el('button', {
       type: 'button', class: 'player-sound', testid: 'player-sound', hidden: true,
-    }, el('span', { 'aria-hidden': 'true' }, '🔇'), ' ', t('Turn on the sound')));
+    }, t('Turn on the sound')));
     this.player = el('div', { class: 'player', testid: 'player' }, this.video, this.startButton, this.soundOn);
     fill(root,
       this.player,
       el('div', { class: 'media-controls' },
         el('label', { for: 'media-channel' }, t('Language')), ' ', this.channel, ' ',
-        this.audioOnly, el('label', { for: 'media-audio-only' }, t('Sound only (weak connection)')), ' ',
+        // The box and its words wrap as one.
+        el('span', { class: 'check-inline' },
+          this.audioOnly, el('label', { for: 'media-audio-only' }, t('Sound only (weak connection)'))), ' ',
         this.watch),
       el('div', { class: 'media-controls' },
         el('label', { for: 'media-volume' }, t('Volume')), ' ', this.volume, ' ', this.soundOff),
       this.channelNote, this.status, this.check, this.speak);
     this.watch.addEventListener('click', () => this.toggleWatch());
-    this.startButton.addEventListener('click', () => { if (!this.watching) this.startWatching(); });
+    this.startButton.addEventListener('click', () => { if (!this.watching) this.toggleWatch(); });
     // Changing the page's language reloads it: what was playing is noted, to play again once reconnected.
     window.addEventListener('pagehide', () => this.#noteWatching());
     this.channel.addEventListener('change', () => {
