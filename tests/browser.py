@@ -50,6 +50,28 @@ async def shoot(page: Page, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+# The sizes every page is shot at (the room display also at a projector's): a desktop and a phone.
+SIZES: dict[str, tuple[int, int]] = {"desktop": (1280, 800), "phone": (390, 844)}
+PROJECTORS: dict[str, tuple[int, int]] = {"projector-1080p": (1920, 1080), "projector-720p": (1280, 720)}
+SETTLED = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+
+
+async def shoot_sizes(page: Page, name: str, sizes: dict[str, tuple[int, int]] = SIZES) -> None:
+    """Screenshots of the page as it is now at each size (`{name}-{size}.png`); the viewport is put back.
+
+    At each size the page must not scroll sideways: what does not fit wraps, or scrolls inside its own box."""
+    before = page.viewport_size
+    for size, (width, height) in sizes.items():
+        await page.set_viewport_size({"width": width, "height": height})
+        await page.evaluate(SETTLED)  # laid out (and the room display fitted) at the new size
+        await shoot(page, f"{name}-{size}")
+        wide = await page.evaluate("() => document.documentElement.scrollWidth")
+        assert wide <= width, f"{name} at {size} ({width} px) is {wide} px wide: it scrolls sideways"
+    if before is not None:
+        await page.set_viewport_size(before)
+        await page.evaluate(SETTLED)
+
+
 async def shoot_part(page: Page, selector: str, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     await page.locator(selector).screenshot(path=str(ARTIFACTS / f"{name}.png"))

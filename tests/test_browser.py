@@ -9,7 +9,7 @@ from playwright.async_api import Browser, expect
 
 from server.domain.roles import Role
 
-from .browser import link, open_page, shoot
+from .browser import PROJECTORS, SIZES, link, open_page, shoot, shoot_sizes
 from .helpers import Running, mint
 
 
@@ -43,6 +43,9 @@ async def test_live_session_across_roles(hemicycle: Running, browser: Browser) -
     await shoot(attendee, "attendee")
     await shoot(display, "display")
     await shoot(chair, "chair")
+    for page, name in ((moderator, "moderator"), (attendee, "attendee"), (chair, "chair")):
+        await shoot_sizes(page, f"live-{name}")
+    await shoot_sizes(display, "live-display", {**SIZES, **PROJECTORS})
 
     # The chair ends the session, after confirming (a stray click cancelled first); every page shows it.
     await chair.get_by_test_id("state-end").click()
@@ -76,9 +79,11 @@ async def test_live_session_across_roles(hemicycle: Running, browser: Browser) -
                 "connected", ignore_case=True
             )
         await shoot(page, role.value)
+        await shoot_sizes(page, f"live-{role.value}")
     index = await open_page(browser, hemicycle.url + "/", errors)
     await expect(index.locator("body")).to_contain_text("WSIS+20")
     await shoot(index, "index")
+    await shoot_sizes(index, "index")
     assert not [e for e in errors if "favicon" not in e], errors
 
 

@@ -15,7 +15,7 @@ from playwright.async_api import Browser, Page, expect
 
 from server.domain.roles import Role
 
-from .browser import link, open_page, real_errors, shoot
+from .browser import PROJECTORS, SIZES, link, open_page, real_errors, shoot, shoot_sizes
 from .helpers import Running
 
 CATALOGUES = Path(__file__).resolve().parent.parent / "web" / "i18n"
@@ -85,6 +85,7 @@ async def test_arabic_right_to_left_with_english_fallback(hemicycle: Running, br
     # The person's name runs in its own direction; the page's words are Arabic.
     await expect(attendee.get_by_test_id("me").locator("[dir=auto]")).to_have_text("أمينة ديالو")
     await shoot(attendee, "i18n-attend-ar")
+    await shoot_sizes(attendee, "i18n-attend-ar")
 
     # A message the catalogue lacks shows in English: here the catalogue is served without one of them.
     missing = "Add to the queue"
@@ -110,6 +111,7 @@ async def test_arabic_right_to_left_with_english_fallback(hemicycle: Running, br
     # Remembered for the next page too (the link asked for Arabic).
     await expect(moderator.get_by_test_id("language-picker")).to_have_value("ar")
     await shoot(moderator, "i18n-moderator-ar")
+    await shoot_sizes(moderator, "i18n-moderator-ar")
 
     # The room display: right to left, the countdown's clock still reads left to right.
     display = await open_page(browser, with_language(await link(hemicycle, Role.DISPLAY), "ar"), errors)
@@ -117,6 +119,7 @@ async def test_arabic_right_to_left_with_english_fallback(hemicycle: Running, br
     await expect(display.locator("html")).to_have_attribute("dir", "rtl")
     await expect(display.locator("#remote-words")).to_have_text("شخص يتابع عن بُعد")
     await shoot(display, "i18n-display-ar")
+    await shoot_sizes(display, "i18n-display-ar", {**SIZES, **PROJECTORS})
 
     assert not real_errors(errors), errors
 
@@ -161,6 +164,7 @@ async def test_attendee_registers_and_raises_a_hand_in_french(hemicycle: Running
     await expect(entry).to_contain_text("Kenya")
     await shoot(attendee, "i18n-attend-fr")
     await shoot(moderator, "i18n-moderator-fr")
+    await shoot_sizes(moderator, "i18n-moderator-fr")
 
     await attendee.get_by_test_id("lower-hand").click()
     await expect(attendee.get_by_test_id("raise-hand")).to_be_visible()

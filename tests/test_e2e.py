@@ -126,10 +126,11 @@ async def decoding(page: Page, name: str) -> None:
 
 
 async def attendee(browser: Browser, running: Running, errors: list[str], name: str) -> Page:
-    """An attendee registered through the form, watching the room."""
+    """An attendee registered through the form, watching the room (which starts by itself)."""
     page = await media_page(browser, f"{running.url}/s/{running.live_session}", errors)
     await register_in_browser(page, name)
-    await page.get_by_test_id("media-watch").click()
+    # The session is live: the feed starts by itself, nothing to press.
+    await expect(page.get_by_test_id("media-watch")).to_have_text("Stop", timeout=MEDIA_TIMEOUT)
     return page
 
 

@@ -25,6 +25,21 @@ HEARING = """(testid) => {
   return !!stream && stream.getAudioTracks().length > 0 && video.currentTime > 0.2;
 }"""
 
+# What browsers do before anything on the page was clicked: play() refuses to start a video with sound.
+# (The test browser counts another tab's clicks as this page's activation: the page's own clicks count here.)
+SOUND_AFTER_A_CLICK = """(() => {
+  const play = HTMLMediaElement.prototype.play;
+  let used = false;
+  addEventListener('pointerdown', () => { used = true; }, true);
+  addEventListener('keydown', () => { used = true; }, true);
+  HTMLMediaElement.prototype.play = function () {
+    if (!this.muted && !used) {
+      return Promise.reject(new DOMException('play() needs a click first', 'NotAllowedError'));
+    }
+    return play.call(this);
+  };
+})();"""
+
 
 async def playing(page: Page, testid: str, check: str = PLAYING) -> None:
     try:
@@ -57,9 +72,23 @@ async def test_room_feed_to_an_attendee_and_a_speaker_to_the_av_desk(
 
     attendee = await open_page(browser, f"{hemicycle.url}/s/{hemicycle.live_session}", errors)
     await register_in_browser(attendee, "Zoë Okafor", "civil_society", "KE")
-    # The first screen says how to start: a start control over the player, with the session and its state,
-    # on the first screen of a phone; on a desktop the player sits beside the floor and the questions.
+    # The session is live: the feed starts by itself (the registration's clicks let it play with sound).
     start = attendee.get_by_test_id("player-start")
+    watch = attendee.get_by_test_id("media-watch")
+    await expect(watch).to_have_text("Stop", timeout=10_000)
+    await expect(start).to_be_hidden()
+    await expect(attendee.get_by_test_id("player-sound")).to_be_hidden()
+    await expect(attendee.get_by_test_id("media-state")).to_have_attribute(
+        "data-state", "connected", timeout=20_000
+    )
+    await playing(attendee, "room-video")
+    assert not await attendee.get_by_test_id("room-video").evaluate("(v) => v.muted")
+    await shoot(attendee, "attendee-playing-desktop")
+    # Stopped, it stays stopped on the next visit: the first screen then says how to start, with the session
+    # and its state, on the first screen of a phone; on a desktop the player sits beside the floor.
+    await watch.click()
+    await attendee.reload()
+    await expect(attendee.get_by_test_id("connection-state")).to_contain_text("connected", ignore_case=True)
     await expect(start).to_be_visible()
     await expect(start).to_contain_text("Watch and listen")
     await expect(start).to_contain_text("Opening ceremony")
@@ -76,7 +105,7 @@ async def test_room_feed_to_an_attendee_and_a_speaker_to_the_av_desk(
     await shoot(attendee, "attendee-first-screen-phone")
     await start.click()
     await expect(start).to_be_hidden()
-    await expect(attendee.get_by_test_id("media-watch")).to_be_focused()
+    await expect(watch).to_be_focused()
     await attendee.set_viewport_size({"width": 1280, "height": 900})
     await expect(attendee.get_by_test_id("media-state")).to_have_attribute(
         "data-state", "connected", timeout=20_000
@@ -211,4 +240,24 @@ async def test_room_feed_to_an_attendee_and_a_speaker_to_the_av_desk(
     await expect(health.locator('[data-source="channel:fr"]')).to_contain_text("Interprétation : Français")
     await expect(health).not_to_contain_text("channel:fr")
     await shoot(console, "moderator-media-links-fr")
+
+    # The attendee opens the session in another tab, where nothing was clicked yet, in a browser that plays
+    # sound only after a click: the feed starts silently, and the control over the picture turns the sound on.
+    await attendee.context.add_init_script(SOUND_AFTER_A_CLICK)
+    tab = await attendee.context.new_page()
+    tab.on("pageerror", lambda exc: errors.append(f"second tab: {exc}"))
+    await tab.goto(f"{hemicycle.url}/s/{hemicycle.live_session}")
+    sound = tab.get_by_test_id("player-sound")
+    await expect(sound).to_be_visible(timeout=20_000)
+    await expect(sound).to_have_text("Turn on the sound")
+    await expect(tab.get_by_test_id("player-start")).to_be_hidden()
+    await playing(tab, "room-video")
+    assert await tab.get_by_test_id("room-video").evaluate("(v) => v.muted")
+    await shoot(tab, "attendee-sound-off-until-asked")
+    await sound.click()
+    await expect(sound).to_be_hidden()
+    await expect(tab.get_by_test_id("media-mute")).to_be_focused()
+    await expect(tab.get_by_test_id("media-mute")).to_have_attribute("aria-pressed", "false")
+    assert not await tab.get_by_test_id("room-video").evaluate("(v) => v.muted")
+    await playing(tab, "room-video", HEARING)
     assert not real_errors(errors), errors

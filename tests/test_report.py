@@ -23,7 +23,7 @@ from server.domain.report import Visit, attendance, balance
 from server.domain.roles import Role
 from server.keys import HUB_KEY
 
-from .browser import link, open_page, real_errors, shoot
+from .browser import link, open_page, real_errors, shoot, shoot_sizes
 from .conftest import make_settings, run_app
 from .helpers import Client, Running, mint
 from .test_queue_domain import entry as make_entry
@@ -468,6 +468,7 @@ async def test_report_page_in_chromium(recorded: tuple[Running, dict[str, Any]],
     assert await page.locator("img[src=x]").count() == 0, "markup in a name is shown as text"
     assert "#token=" not in page.url
     await shoot(page, "report-session")
+    await shoot_sizes(page, "report-session")
     await page.emulate_media(media="print")
     await shoot(page, "report-session-print")
     await page.emulate_media(media="screen")
@@ -480,6 +481,12 @@ async def test_report_page_in_chromium(recorded: tuple[Running, dict[str, Any]],
     await expect(report).to_contain_text("Parole donnée")
     await expect(report).not_to_contain_text("Speaking time by stakeholder group")
     await shoot(page, "report-session-fr")
+    # In Arabic, right to left, with the figures in the reader's way.
+    await page.goto(f"{running.url}/s/{running.live_session}/report?lang=ar")
+    await expect(page.locator("html")).to_have_attribute("dir", "rtl")
+    await expect(report).to_contain_text("وقت الكلمة حسب فئة أصحاب المصلحة")
+    await expect(report).to_contain_text("سجل الإدارة")
+    await shoot_sizes(page, "report-session-ar")
 
     # An attendee's link opens the page but not the record: the page says why.
     registered = await running.register(display_name="Curious attendee")
@@ -516,4 +523,5 @@ async def test_event_record_from_the_administrators_page(
     await expect(report).to_contain_text("Event record")
     await expect(report.locator('[data-name="interventions"]')).to_have_text("7")
     await shoot(page, "report-event")
+    await shoot_sizes(page, "report-event")
     assert not real_errors(errors), errors

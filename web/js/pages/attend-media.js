@@ -80,6 +80,30 @@ export function moderatorMuteLines(before, muted) {
 
 const RESUME_KEY = 'hemicycle.watching';
 const RESUME_WITHIN_MS = 60_000;
+/**
+ * The attendee's standing choice on this browser: whether the feed starts by itself (not once they stopped it)
+ * and whether it is sound only (a weak or costly connection).
+ */
+const FEED_KEY = 'hemicycle.feed';
+
+/** @returns {{off: boolean, audioOnly: boolean}} */
+function feedChoice() {
+  try {
+    const noted = JSON.parse(localStorage.getItem(FEED_KEY) ?? 'null');
+    return { off: !!noted?.off, audioOnly: !!noted?.audioOnly };
+  } catch {
+    return { off: false, audioOnly: false };
+  }
+}
+
+/** @param {{off: boolean, audioOnly: boolean}} choice */
+function noteFeedChoice(choice) {
+  try {
+    localStorage.setItem(FEED_KEY, JSON.stringify(choice));
+  } catch {
+    // Not remembered: the next visit starts the feed again, with video.
+  }
+}
 
 export class AttendeeMedia {
   /**
@@ -104,6 +128,9 @@ export class AttendeeMedia {
     this.audioOnly = /** @type {HTMLInputElement} */ (el('input', {
       type: 'checkbox', id: 'media-audio-only', testid: 'media-audio-only',
     }));
+    this.audioOnly.checked = feedChoice().audioOnly;
+    /** Whether the feed has been started by itself on this page already (once: a stop is respected). */
+    this.autoStarted = false;
     this.watch = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', testid: 'media-watch' }, t('Watch and listen')));
     this.volume = /** @type {HTMLInputElement} */ (el('input', {
       type: 'range', id: 'media-volume', testid: 'media-volume', min: '0', max: '100', step: '5', value: '100',
@@ -186,18 +213,25 @@ export class AttendeeMedia {
     }, el('span', { class: 'player-start-icon', 'aria-hidden': 'true' }, '▶'), ' ',
     el('span', { class: 'player-start-label' }, t('Watch and listen')),
     this.posterTitle, this.posterState));
-    this.player = el('div', { class: 'player', testid: 'player' }, this.video, this.startButton);
+    // Browsers play a feed by itself only without sound until the page has been used: then this says how to
+    // turn the sound on, over the picture.
+    this.soundOn = /** @type {HTMLButtonElement} */ (el('button', {
+      type: 'button', class: 'player-sound', testid: 'player-sound', hidden: true,
+    }, t('Turn on the sound')));
+    this.player = el('div', { class: 'player', testid: 'player' }, this.video, this.startButton, this.soundOn);
     fill(root,
       this.player,
       el('div', { class: 'media-controls' },
         el('label', { for: 'media-channel' }, t('Language')), ' ', this.channel, ' ',
-        this.audioOnly, el('label', { for: 'media-audio-only' }, t('Sound only (weak connection)')), ' ',
+        // The box and its words wrap as one.
+        el('span', { class: 'check-inline' },
+          this.audioOnly, el('label', { for: 'media-audio-only' }, t('Sound only (weak connection)'))), ' ',
         this.watch),
       el('div', { class: 'media-controls' },
         el('label', { for: 'media-volume' }, t('Volume')), ' ', this.volume, ' ', this.soundOff),
       this.channelNote, this.status, this.check, this.speak);
     this.watch.addEventListener('click', () => this.toggleWatch());
-    this.startButton.addEventListener('click', () => { if (!this.watching) this.startWatching(); });
+    this.startButton.addEventListener('click', () => { if (!this.watching) this.toggleWatch(); });
     // Changing the page's language reloads it: what was playing is noted, to play again once reconnected.
     window.addEventListener('pagehide', () => this.#noteWatching());
     this.channel.addEventListener('change', () => {
@@ -205,7 +239,16 @@ export class AttendeeMedia {
       this.channelNote.textContent = '';
       this.#followChannel();
     });
-    this.audioOnly.addEventListener('change', () => { if (this.watching) this.startWatching(); });
+    this.audioOnly.addEventListener('change', () => {
+      noteFeedChoice({ off: feedChoice().off, audioOnly: this.audioOnly.checked });
+      if (this.watching) this.startWatching();
+    });
+    this.soundOn.addEventListener('click', () => {
+      this.userMuted = false;
+      this.#applySound();
+      this.video.play().catch(() => {});
+      this.soundOff.focus(); // the control it was goes away; the sound's own button is where it can be undone
+    });
     this.speakButton.addEventListener('click', () => this.toggleSpeaking());
     this.checkButton.addEventListener('click', () => this.toggleCheck());
     this.volume.addEventListener('input', () => this.#applySound());
@@ -225,6 +268,7 @@ export class AttendeeMedia {
     this.video.muted = this.userMuted || !!this.speaking;
     this.soundOff.setAttribute('aria-pressed', String(this.userMuted));
     this.soundOff.textContent = this.userMuted ? t('Unmute the sound') : t('Mute the sound');
+    if (!this.userMuted) this.soundOn.hidden = true;
   }
 
   /** The microphones and cameras the browser offers (names appear once it has allowed one). */
@@ -391,9 +435,12 @@ export class AttendeeMedia {
       this.video.srcObject = null;
       this.watch.textContent = t('Watch and listen');
       this.startButton.hidden = false;
+      this.soundOn.hidden = true;
       this.status.textContent = '';
+      noteFeedChoice({ off: true, audioOnly: this.audioOnly.checked });
       return;
     }
+    noteFeedChoice({ off: false, audioOnly: this.audioOnly.checked });
     this.startWatching();
   }
 
@@ -476,10 +523,23 @@ export class AttendeeMedia {
     this.startWatching();
   }
 
+  /**
+   * The feed starts at once, once the page is connected and the session is live: with sound if the browser
+   * allows it, else silently with a control to turn the sound on. Not if the attendee stopped it before on this
+   * browser (the start control is there), and sound only if that is what they chose.
+   * @param {boolean} live
+   */
+  startByItself(live) {
+    if (this.watching || this.autoStarted || !live || feedChoice().off) return;
+    this.autoStarted = true;
+    this.startWatching();
+  }
+
   startWatching() {
     const media = this.#media();
     if (!media) return;
     this.watching?.stop();
+    this.autoStarted = true; // started, by itself or not: a later stop holds for this page
     const link = media.subscribe({
       source: 'room', channel: this.#playing(), audioOnly: this.audioOnly.checked,
     });
@@ -493,10 +553,11 @@ export class AttendeeMedia {
       const { stream } = /** @type {CustomEvent} */ (event).detail;
       if (this.video.srcObject !== stream) this.video.srcObject = stream;
       this.video.play().catch(() => {
-        // Not allowed with sound (no click on this page yet, e.g. after a reload): play silently, and the
-        // sound button says how to turn it on.
+        // Not allowed with sound (no click on this page yet, e.g. after a reload): play silently, and say
+        // over the picture how to turn the sound on.
         this.userMuted = true;
         this.#applySound();
+        this.soundOn.hidden = false;
         this.video.play().catch(() => {});
       });
     });

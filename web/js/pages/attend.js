@@ -286,6 +286,7 @@ function follow(token) {
     media.onMine();
     client.refreshOnAir().catch(() => {}); // not known: every channel stays offered
     media.resumeWatching();
+    media.startByItself(client.session?.state === 'live');
     captions.reset(client, pageLanguage().code);
   });
   client.on('caption', ({ caption }) => captions.add(caption));
@@ -293,6 +294,7 @@ function follow(token) {
     renderState();
     renderMine(null);
     questions.update();
+    media.startByItself(client.session?.state === 'live');
   });
   client.on('media:channels', ({ onAir }) => media.setOnAir(onAir));
   client.on('floor', () => {
