@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -25,6 +27,21 @@ REGISTRATION = {
     "stakeholder_group": "government",
     "country": "SN",
 }
+
+
+def serve_output(process: subprocess.Popen[str], deadline: float) -> str:
+    """What a `hemicycle serve` process printed until it said it is running (or stopped, or `deadline`, a
+    time.monotonic() value, passed): its links and addresses."""
+    assert process.stdout is not None
+    lines: list[str] = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "Hemicycle is running on" in line:
+            break
+    return "".join(lines)
 
 
 def free_port() -> int:

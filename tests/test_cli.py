@@ -15,7 +15,7 @@ import pytest
 
 from server.agenda import AgendaError, load_agenda
 
-from .helpers import SECRET, free_port
+from .helpers import SECRET, free_port, serve_output
 
 AGENDA_YAML = """\
 event:
@@ -208,18 +208,10 @@ def test_serve_demo_prints_links_and_serves(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    lines: list[str] = []
+    output = ""
     try:
-        assert process.stdout is not None
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "Hemicycle is running on" in line:
-                break
-        output = "".join(lines)
+        output = serve_output(process, deadline)
         assert f"http://127.0.0.1:{port}/s/1/moderator#token=" in output, output
         assert f"http://127.0.0.1:{port}/e/1/admin#token=" in output
         assert "[live]" in output
@@ -242,4 +234,4 @@ def test_serve_demo_prints_links_and_serves(tmp_path: Path) -> None:
         process.terminate()
         rest, _ = process.communicate(timeout=15)
     # A serving process paces the cycle collector (server/collector.py), with the documented defaults.
-    assert "survivors frozen every 2 s, a full collection every 360 min" in "".join(lines) + rest
+    assert "survivors frozen every 2 s, a full collection every 360 min" in output + rest

@@ -27,23 +27,9 @@ from server.media_http import NUDGE_HEADER
 
 from .conftest import make_settings, run_app
 from .helpers import REGISTRATION, Running, eventually
+from .test_http import count_participants, request
 
 DEEP = "[" * 30_000 + "]" * 30_000
-
-
-async def request(
-    running: Running, method: str, path: str, *, token: str | None = None, **kwargs: Any
-) -> tuple[int, Any]:
-    headers = kwargs.pop("headers", {})
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    async with (
-        aiohttp.ClientSession() as http,
-        http.request(method, running.url + path, headers=headers, **kwargs) as response,
-    ):
-        if response.content_type == "application/json":
-            return response.status, await response.json()
-        return response.status, await response.text()
 
 
 @contextmanager
@@ -139,7 +125,6 @@ async def test_ids_outside_the_rule_name_nothing(database_url: str, tmp_path: Pa
 
 
 async def test_json_bodies_are_json_objects_of_bounded_depth(hemicycle: Running) -> None:
-    from .test_http import count_participants
 
     path = f"/api/events/{hemicycle.event_id}/participants"
     moderator = await hemicycle.staff_token(Role.MODERATOR)

@@ -23,7 +23,7 @@ import pytest
 
 import server
 
-from .helpers import free_port
+from .helpers import free_port, serve_output
 
 REPO = Path(__file__).resolve().parent.parent
 WEB = REPO / "web"
@@ -137,18 +137,9 @@ def test_serve_demo_from_any_folder_serves_every_page(installed: Path, tmp_path:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    lines: list[str] = []
     try:
-        assert process.stdout is not None
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "Hemicycle is running on" in line:
-                break
-        output = "".join(lines)
+        output = serve_output(process, deadline)
         assert "Hemicycle is running on" in output, output
         # Every role link the demo prints, without its #token, then the pages no link names.
         pages = {url.split("#", 1)[0] for url in re.findall(rf"{re.escape(base)}/\S+", output)}

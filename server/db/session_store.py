@@ -28,17 +28,7 @@ class SessionEdit:
 
 
 def _fields(edit: SessionEdit) -> dict[str, Any]:
-    draft = edit.draft
-    return {
-        "title": draft.title,
-        "room": draft.room,
-        "starts_at": draft.starts_at,
-        "ends_at": draft.ends_at,
-        "languages": list(draft.languages),
-        "default_speaking_seconds": draft.default_speaking_seconds,
-        "is_public": draft.is_public,
-        "waiting_room": edit.waiting_room,
-    }
+    return {**edit.draft.columns(), "waiting_room": edit.waiting_room}
 
 
 def _shown(value: Any) -> Any:

@@ -49,6 +49,18 @@ class SessionDraft:
     is_public: bool = True
     state: SessionState = SessionState.SCHEDULED
 
+    def columns(self) -> dict[str, Any]:
+        """The session row's columns this draft sets: not its ref, nor its state (only a new row takes it)."""
+        return {
+            "title": self.title,
+            "room": self.room,
+            "starts_at": self.starts_at,
+            "ends_at": self.ends_at,
+            "languages": list(self.languages),
+            "default_speaking_seconds": self.default_speaking_seconds,
+            "is_public": self.is_public,
+        }
+
 
 def _event(row: m.Event) -> EventInfo:
     return EventInfo(id=row.id, slug=row.slug, title=row.title, venue=row.venue, timezone=row.timezone)
@@ -188,15 +200,7 @@ class Store:
                 row = await tx.scalar(
                     select(m.Session).where(m.Session.event_id == event_id, m.Session.ref == draft.ref)
                 )
-                fields: dict[str, Any] = {
-                    "title": draft.title,
-                    "room": draft.room,
-                    "starts_at": draft.starts_at,
-                    "ends_at": draft.ends_at,
-                    "languages": list(draft.languages),
-                    "default_speaking_seconds": draft.default_speaking_seconds,
-                    "is_public": draft.is_public,
-                }
+                fields = draft.columns()
                 if row is None:
                     tx.add(
                         m.Session(
