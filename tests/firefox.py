@@ -20,6 +20,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from .helpers import die_with_parent
+
 # Fake devices without a prompt; and nothing that calls out to Mozilla's services (updates, telemetry,
 # captive portal and connectivity checks, safe browsing, remote settings, add-ons, codec plugins,
 # studies, push, geolocation): CI's closed network would refuse them, and a test must not depend on them.
@@ -111,6 +113,7 @@ class Firefox:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent(signal.SIGTERM),
                 env={**os.environ, "MOZ_CRASHREPORTER_DISABLE": "1", "MOZ_REMOTE_SETTINGS_DEVTOOLS": "1"},
             )
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +45,23 @@ def serve_output(process: subprocess.Popen[str], deadline: float) -> str:
         if "Hemicycle is running on" in line:
             break
     return "".join(lines)
+
+
+def die_with_parent(sig: signal.Signals) -> Callable[[], None] | None:
+    """A preexec_fn asking Linux to send ``sig`` to the child when the test run dies, even by SIGKILL.
+
+    Fixture teardown and atexit cover every ending but a hard kill; this covers that one, so no
+    server, browser or other child outlives the run.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:
+        libc.prctl(pr_set_pdeathsig, int(sig), 0, 0, 0)
+
+    return preexec
 
 
 def free_port() -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -21,7 +22,7 @@ from server.service import Hemicycle
 from server.tokens import TokenService
 
 from .conftest import make_settings
-from .helpers import SECRET, free_port
+from .helpers import SECRET, die_with_parent, free_port
 
 
 async def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -93,6 +94,7 @@ async def server_processes(
                         env={**env, **extra},
                         stdout=log,
                         stderr=subprocess.STDOUT,
+                        preexec_fn=die_with_parent(signal.SIGTERM),
                     )
                 )
         for url, process in zip(urls, processes, strict=True):

@@ -40,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import ctypes
 import getpass
 import itertools
 import os
@@ -49,7 +48,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -66,6 +64,7 @@ import redis
 from playwright.async_api import Browser, async_playwright
 
 from .firefox import Firefox
+from .helpers import die_with_parent
 
 # Flags for Playwright's chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS).
 # --no-sandbox: tests run as root in CI, where Chromium's sandbox refuses to start.
@@ -342,23 +341,6 @@ def _unprivileged_user() -> tuple[int, int] | None:
     return None
 
 
-def _die_with_parent(sig: signal.Signals) -> Callable[[], None] | None:
-    """A preexec_fn asking Linux to send ``sig`` to the child when pytest dies, even by SIGKILL.
-
-    Fixture teardown and atexit cover every ending but a hard kill; this covers that one, so no
-    throwaway server outlives the run.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    libc = ctypes.CDLL(None, use_errno=True)
-    pr_set_pdeathsig = 1
-
-    def preexec() -> None:
-        libc.prctl(pr_set_pdeathsig, int(sig), 0, 0, 0)
-
-    return preexec
-
-
 class PostgresCluster:
     """A throwaway PostgreSQL cluster in a temporary directory, reachable on 127.0.0.1:``port``."""
 
@@ -436,7 +418,7 @@ class PostgresCluster:
                 # Its own session, so a Ctrl-C meant for pytest leaves the shutdown to the teardown;
                 # SIGQUIT on pytest's death is PostgreSQL's immediate shutdown.
                 start_new_session=True,
-                preexec_fn=_die_with_parent(signal.SIGQUIT),
+                preexec_fn=die_with_parent(signal.SIGQUIT),
                 **self._as_owner(),
             )
         self._process = process
@@ -618,7 +600,7 @@ class RedisServer:
             stderr=subprocess.DEVNULL,
             # Its own session, so a Ctrl-C meant for pytest leaves the shutdown to the teardown.
             start_new_session=True,
-            preexec_fn=_die_with_parent(signal.SIGTERM),
+            preexec_fn=die_with_parent(signal.SIGTERM),
         )
         self._process = process
         return self._wait_ready(process)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ import pytest
 
 from server.agenda import AgendaError, load_agenda
 
-from .helpers import SECRET, free_port, serve_output
+from .helpers import SECRET, die_with_parent, free_port, serve_output
 
 AGENDA_YAML = """\
 event:
@@ -207,6 +208,7 @@ def test_serve_demo_prints_links_and_serves(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=die_with_parent(signal.SIGTERM),
     )
     output = ""
     try:

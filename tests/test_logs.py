@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ from server.domain.roles import Role
 from server.settings import Settings, SettingsError
 from server.tokens import TokenService
 
-from .helpers import SECRET, free_port
+from .helpers import SECRET, die_with_parent, free_port
 
 JWT = TokenService(SECRET).issue(
     grant_id=1, participant_id=7, role=Role.ATTENDEE, event_id=1, session_id=3, ttl=timedelta(hours=1)
@@ -114,6 +115,7 @@ def test_a_json_logging_server(tmp_path: Path) -> None:
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=sink,
+            preexec_fn=die_with_parent(signal.SIGTERM),
         )
         try:
             deadline = time.monotonic() + 60

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import signal
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from server.domain.roles import Role
 from server.media_http import MEDIA_KEY
 
 from .conftest import make_settings, run_app
-from .helpers import Running, eventually, free_port
+from .helpers import Running, die_with_parent, eventually, free_port
 from .media_peers import Publisher, Viewer
 from .services import _unavailable
 from .test_media_http import post
@@ -127,6 +128,7 @@ def prometheus(prometheus_binary: str, tmp_path: Path) -> Iterator[tuple[str, Pa
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent(signal.SIGTERM),
     )
     try:
         yield f"http://127.0.0.1:{port}", config

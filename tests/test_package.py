@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -23,7 +24,7 @@ import pytest
 
 import server
 
-from .helpers import free_port, serve_output
+from .helpers import die_with_parent, free_port, serve_output
 
 REPO = Path(__file__).resolve().parent.parent
 WEB = REPO / "web"
@@ -136,6 +137,7 @@ def test_serve_demo_from_any_folder_serves_every_page(installed: Path, tmp_path:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=die_with_parent(signal.SIGTERM),
     )
     try:
         deadline = time.monotonic() + 60
