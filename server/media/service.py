@@ -12,8 +12,9 @@ import logging
 import statistics
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from aiortc import RTCConfiguration
@@ -162,6 +163,16 @@ class MediaService:
             await self.owners.release_all(self.core.instance_id)
         except Exception:
             log.exception("could not release this process's media relays")
+
+    @property
+    def relays(self) -> Mapping[int, r.SessionRelay]:
+        """The session relays this process is the origin of (read-only: for the metrics)."""
+        return MappingProxyType(self._relays)
+
+    @property
+    def edges(self) -> Mapping[int, EdgeRelay]:
+        """The edge relays of this process, each pulling its sources from the session's origin."""
+        return MappingProxyType(self._edges)
 
     def relay(self, session_id: int) -> r.SessionRelay | None:
         """This process's relay for the session (its origin, or an edge of it), if it runs one."""
