@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
-from .agenda import AgendaError, _session, parse_agenda
+from .agenda import AgendaError, parse_agenda, session_draft
 from .db.session_store import SessionEdit, SessionStore
 from .domain.errors import Forbidden, InvalidInput, NotFound, UnsupportedMediaType
 from .domain.model import Principal, SessionInfo, iso
@@ -44,7 +44,7 @@ def _edit(item: dict[str, Any], timezone: str) -> SessionEdit:
         zone = ZoneInfo("UTC")
     fields = {k: v for k, v in item.items() if k != "waiting_room"}
     try:
-        draft = _session(fields, "session", zone, 1)
+        draft = session_draft(fields, "session", zone, 1)
     except AgendaError as exc:
         message = str(exc).removeprefix("session: ")
         found = _FIELD.search(message)
