@@ -18,6 +18,8 @@ from .standing import StandingChecks
 
 @dataclass(frozen=True)
 class UseCases:
+    """Each use case of the process, built once (server/wiring.py.build_use_cases)."""
+
     core: Hemicycle
     floor: Floor
     desk: QuestionDesk
