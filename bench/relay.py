@@ -263,8 +263,7 @@ async def serve_relay(mode: str, port: int, origin_url: str = "") -> None:
 
 async def serve_publisher(relay_url: str) -> None:
     os.nice(10)  # the load generators yield to the relay, which is what is measured
-    sys.path.insert(0, str(ROOT))
-    from tests.media_peers import PatternTrack, ToneTrack
+    from bench.tracks import PatternTrack, ToneTrack
 
     pc = RTCPeerConnection(NO_ICE)
     pc.addTransceiver(ToneTrack(), direction="sendonly")

@@ -146,7 +146,7 @@ def parse_agenda(raw: bytes, name: str, *, timezone: str | None = None) -> Agend
             raise AgendaError(f"{name}: session {index} must be a mapping")
         line = item.pop("__line__", "?")
         where = f"{name}, line {line} (session {index})"
-        draft = _session(item, where, zone, index)
+        draft = session_draft(item, where, zone, index)
         if draft.ref in seen:
             raise AgendaError(
                 f"{where}: field 'ref': {draft.ref!r} is used twice (first at session {seen[draft.ref]})"
@@ -156,7 +156,8 @@ def parse_agenda(raw: bytes, name: str, *, timezone: str | None = None) -> Agend
     return Agenda(event=event, sessions=drafts)
 
 
-def _session(item: dict[str, Any], where: str, zone: ZoneInfo, index: int) -> SessionDraft:
+def session_draft(item: dict[str, Any], where: str, zone: ZoneInfo, index: int) -> SessionDraft:
+    """One session of an agenda (or of the organiser's form), checked: `where` names it in errors."""
     unknown = set(item) - SESSION_FIELDS
     if unknown:
         raise AgendaError(f"{where}: unknown field {sorted(unknown)[0]!r}")

@@ -5,159 +5,52 @@ Domain errors become JSON error bodies in one middleware; nothing here touches t
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
 import logging
 import re
 import weakref
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
 
-from . import logs
 from .domain.captions import to_text, to_vtt
 from .domain.errors import (
     Forbidden,
     HemicycleError,
     InvalidInput,
-    MalformedMessage,
     NotFound,
-    PayloadTooLarge,
-    RateLimited,
-    Unauthenticated,
-    UnsupportedMediaType,
 )
 from .domain.ids import parse_id
-from .domain.jsonlimits import MAX_JSON_DEPTH, too_deep
-from .domain.model import Principal, SessionInfo, iso
+from .domain.model import SessionInfo, iso
 from .domain.moderation import clean_browser_id
 from .domain.roles import Permission
 from .domain.sessions import SessionState
-from .keys import CORE_KEY, HUB_KEY, REPORTS_KEY, SETTINGS_KEY, WEB_DIR_KEY
+from .http_base import Handler, bearer_principal, int_param, json_object
+from .keys import (
+    CAPTIONS_KEY,
+    CORE_KEY,
+    DESK_KEY,
+    HUB_KEY,
+    LIMITS_KEY,
+    MODERATION_KEY,
+    REPORTS_KEY,
+    WEB_DIR_KEY,
+)
 from .openapi import RegistrationBody, StateChange
 from .reports import check_format, render
 from .service import Hemicycle
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 64 * 1024
 STAFF_PAGES = ("moderator", "chair", "av", "captioner", "interpreter", "display", "report")
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def error_response(status: int, code: str, message: str, details: Any = None) -> web.Response:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if details is not None:
-        error["details"] = details
-    return web.json_response({"error": error}, status=status)
-
-
-_HTTP_CODES = {
-    400: "bad_request",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-}
-
-
-@web.middleware
-async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """One place where errors become replies: JSON for the API, the status page elsewhere."""
-    try:
-        return await handler(request)
-    except HemicycleError as exc:
-        response = error_response(exc.status, exc.code, exc.message, exc.details)
-        if isinstance(exc, RateLimited) and isinstance(exc.details, dict) and "retry_after" in exc.details:
-            response.headers["Retry-After"] = str(exc.details["retry_after"])
-        return response
-    except web.HTTPException as exc:
-        if exc.status < 400 or not request.path.startswith("/api/"):
-            raise
-        code = _HTTP_CODES.get(exc.status, "http_error")
-        message = "the body is over 64 KiB" if exc.status == 413 else (exc.reason or code)
-        return error_response(exc.status, code, message)
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal", "internal error")
-
-
-@web.middleware
-async def body_in_time(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A request's body read in full, within HEMICYCLE_HTTP_READ_SECONDS, before its handler runs: a client
-    that sends half a body and waits holds a handler no longer than that. (aiohttp bounds the wait for the
-    headers with its keep-alive timeout, set to the same in server/app.py.) Socket.IO's polling requests are
-    left to engine.io, which reads them from the stream: signaling/wsdirect.py bounds that read alike."""
-    if request.body_exists and not request.path.startswith("/socket.io/"):
-        try:
-            async with asyncio.timeout(request.app[SETTINGS_KEY].http_read_seconds):
-                await request.read()  # kept by aiohttp: the handler's own read returns it
-        except TimeoutError:
-            response = error_response(408, "request_timeout", "the body took too long to arrive")
-            response.force_close()
-            return response
-    return await handler(request)
 
 
 def _core(request: web.Request) -> Hemicycle:
     return request.app[CORE_KEY]
-
-
-_UNKNOWN = {
-    "event_id": ("event", "unknown_event"),
-    "session_id": ("session", "unknown_session"),
-    "grant_id": ("grant", "unknown_grant"),
-}
-
-
-def _int_param(request: web.Request, name: str) -> int:
-    """A path id, checked by the one rule for ids (server/domain/ids.py): anything else names nothing."""
-    raw = request.match_info[name]
-    value = parse_id(raw)
-    if value is None:
-        thing, code = _UNKNOWN.get(name, ("such thing", "not_found"))
-        raise NotFound(f"there is no {thing} {raw[:24]!r}", code=code)
-    return value
-
-
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    # Only JSON: a cross-site HTML form can send text/plain without asking, never application/json.
-    if request.content_type != "application/json":
-        raise UnsupportedMediaType(
-            f"send the body as application/json, not {request.content_type[:64] or 'nothing'}",
-            details={"field": "Content-Type"},
-        )
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise PayloadTooLarge("the body is over 64 KiB")
-    raw = await request.read()
-    try:
-        text = raw.decode("utf-8")
-        if too_deep(text):
-            raise MalformedMessage(f"the body nests more than {MAX_JSON_DEPTH} levels deep")
-        body = json.loads(text or "null")
-    except (ValueError, UnicodeDecodeError):
-        raise MalformedMessage("the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise MalformedMessage("the body must be a JSON object")
-    return body
-
-
-_BEARER = re.compile(r"^Bearer\s+(\S+)$", re.IGNORECASE)
-
-
-async def _principal(request: web.Request) -> tuple[Principal, Any]:
-    header = request.headers.get("Authorization", "")
-    match = _BEARER.match(header)
-    if not match:
-        raise Unauthenticated("send the token as 'Authorization: Bearer <token>'", code="token_missing")
-    principal, expires = await _core(request).authenticate(match.group(1))
-    logs.bind(participant=principal.participant.id)
-    return principal, expires
 
 
 # -- public ------------------------------------------------------------------------------------
@@ -197,15 +90,15 @@ async def list_events(request: web.Request) -> web.Response:
 
 async def get_event(request: web.Request) -> web.Response:
     store = _core(request).store
-    event = await store.get_event(_int_param(request, "event_id"))
+    event = await store.get_event(int_param(request, "event_id"))
     sessions = [s.public() for s in await store.list_sessions(event.id) if s.is_public]
     return web.json_response({"event": event.public(), "sessions": sessions})
 
 
 async def event_sessions(request: web.Request) -> web.Response:
     """Every session of the event, public or not, for its administrators."""
-    principal, _ = await _principal(request)
-    event_id = _int_param(request, "event_id")
+    principal, _ = await bearer_principal(request)
+    event_id = int_param(request, "event_id")
     store = _core(request).store
     event = await store.get_event(event_id)
     if principal.event_id != event.id:
@@ -219,7 +112,7 @@ async def event_sessions(request: web.Request) -> web.Response:
 async def get_session(request: web.Request) -> web.Response:
     """A public session for anyone; a non-public one only with a token that may enter it."""
     store = _core(request).store
-    session = await store.get_session(_int_param(request, "session_id"))
+    session = await store.get_session(int_param(request, "session_id"))
     if not session.is_public:
         await _may_read(request, session)
     event = await store.get_event(session.event_id)
@@ -233,10 +126,10 @@ async def _may_read(request: web.Request, session: SessionInfo) -> None:
     if "Authorization" not in request.headers:
         raise hidden
     # A bad token is refused as such: that tells nothing of the session.
-    principal, _ = await _principal(request)
+    principal, _ = await bearer_principal(request)
     try:
         principal.require(Permission.SESSION_VIEW, session)
-        await request.app[HUB_KEY].moderation.actions.require_admitted(principal, session)
+        await request.app[MODERATION_KEY].require_admitted(principal, session)
     except Forbidden:
         raise hidden from None
 
@@ -270,24 +163,24 @@ def _warn_without_forwarded_for(request: web.Request) -> None:
 
 
 async def register(request: web.Request) -> web.Response:
-    event_id = _int_param(request, "event_id")
-    body = await _json_object(request)
+    event_id = int_param(request, "event_id")
+    body = await json_object(request)
     # The page's browser id is not part of the registration: it only helps recognise a banned person.
     browser_id = body.pop("browser_id", None)
     unknown = sorted(set(body) - set(RegistrationBody.model_fields))
     if unknown:
         raise InvalidInput(f"unknown field {unknown[0]!r}", details={"field": unknown[0]})
-    hub = request.app[HUB_KEY]
-    moderation = hub.moderation.actions
+    limits = request.app[LIMITS_KEY]
+    moderation = request.app[MODERATION_KEY]
     browser = clean_browser_id(browser_id)  # refused before anything is stored
     address = _client_address(request)
     # Free identities multiply every per-participant limit: registrations are limited per address and per
     # browser, across processes. A registration refused for its content gives its allowance back.
-    hits = await hub.limits.registration(address, browser)
+    hits = await limits.registration(address, browser)
     try:
         principal, token, expires = await _core(request).register(event_id, body)
     except HemicycleError:
-        await hub.limits.give_back(hits)
+        await limits.give_back(hits)
         raise
     await moderation.record_origin(principal.participant.id, browser_id, address)
     return web.json_response(
@@ -300,14 +193,14 @@ async def register(request: web.Request) -> web.Response:
 
 
 async def me(request: web.Request) -> web.Response:
-    principal, expires = await _principal(request)
+    principal, expires = await bearer_principal(request)
     return web.json_response({"me": principal.public(), "expires_at": iso(expires)})
 
 
 async def set_state(request: web.Request) -> web.Response:
-    principal, _ = await _principal(request)
-    session_id = _int_param(request, "session_id")
-    body = await _json_object(request)
+    principal, _ = await bearer_principal(request)
+    session_id = int_param(request, "session_id")
+    body = await json_object(request)
     try:
         change = StateChange.model_validate(body)
     except ValidationError:
@@ -320,31 +213,31 @@ async def set_state(request: web.Request) -> web.Response:
 
 
 async def presence(request: web.Request) -> web.Response:
-    principal, _ = await _principal(request)
+    principal, _ = await bearer_principal(request)
     core = _core(request)
-    session = await core.session_for(principal, _int_param(request, "session_id"), Permission.ROSTER_VIEW)
+    session = await core.session_for(principal, int_param(request, "session_id"), Permission.ROSTER_VIEW)
     snapshot = await core.presence(session.id)
     return web.json_response({"summary": snapshot.summary(), "people": snapshot.roster()})
 
 
 async def audit(request: web.Request) -> web.Response:
-    principal, _ = await _principal(request)
+    principal, _ = await bearer_principal(request)
     core = _core(request)
-    session = await core.session_for(principal, _int_param(request, "session_id"), Permission.AUDIT_VIEW)
+    session = await core.session_for(principal, int_param(request, "session_id"), Permission.AUDIT_VIEW)
     return web.json_response({"entries": await core.store.audit_log(session.id)})
 
 
 async def export_questions(request: web.Request) -> web.StreamResponse:
     """The session's questions as CSV or JSON, for the session report."""
-    principal, _ = await _principal(request)
+    principal, _ = await bearer_principal(request)
     core = _core(request)
     session = await core.session_for(
-        principal, _int_param(request, "session_id"), Permission.QUESTION_MODERATE
+        principal, int_param(request, "session_id"), Permission.QUESTION_MODERATE
     )
     kind = request.query.get("format", "json")
     if kind not in ("json", "csv"):
         raise InvalidInput("format must be csv or json", details={"field": "format"})
-    desk = request.app[HUB_KEY].desk
+    desk = request.app[DESK_KEY]
     state = await desk.state(session.id)
     rows = desk.export_rows(state)
     name = f"session-{session.id}-questions.{kind}"
@@ -395,18 +288,18 @@ def _report_reply(record: dict[str, Any], request: web.Request, stem: str) -> we
 
 async def session_report(request: web.Request) -> web.Response:
     """The session record: interventions, balance, questions, attendance, moderation log (moderators)."""
-    principal, _ = await _principal(request)
+    principal, _ = await bearer_principal(request)
     reports = request.app[REPORTS_KEY]
-    session = await reports.session_for(principal, _int_param(request, "session_id"))
+    session = await reports.session_for(principal, int_param(request, "session_id"))
     check_format(request.query.get("format", "json"), request.query.get("part", "figures"))
     return _report_reply(await reports.session_record(session), request, f"session-{session.id}-record")
 
 
 async def event_report(request: web.Request) -> web.Response:
     """Every session's record and the event's balance (the event's administrators)."""
-    principal, _ = await _principal(request)
+    principal, _ = await bearer_principal(request)
     reports = request.app[REPORTS_KEY]
-    event = await reports.event_for(principal, _int_param(request, "event_id"))
+    event = await reports.event_for(principal, int_param(request, "event_id"))
     check_format(request.query.get("format", "json"), request.query.get("part", "figures"))
     return _report_reply(await reports.event_record(event), request, f"event-{event.id}-record")
 
@@ -416,15 +309,15 @@ TRANSCRIPT_TYPES = {"json": "application/json", "txt": "text/plain", "vtt": "tex
 
 async def transcript(request: web.Request) -> web.Response:
     """The session's caption transcript (admin, moderator, captioner): JSON, plain text or WebVTT."""
-    principal, _ = await _principal(request)
+    principal, _ = await bearer_principal(request)
     kind = request.query.get("format", "json")
     if kind not in TRANSCRIPT_TYPES:
         raise InvalidInput("format must be json, txt or vtt", details={"field": "format"})
     language = request.query.get("language")
     if kind == "vtt" and language is None:
         raise InvalidInput("a WebVTT file holds one language: give language", details={"field": "language"})
-    captions = request.app[HUB_KEY].captions.captions
-    session, lines = await captions.transcript_for(principal, _int_param(request, "session_id"), language)
+    captions = request.app[CAPTIONS_KEY]
+    session, lines = await captions.transcript_for(principal, int_param(request, "session_id"), language)
     name = f"session-{session.id}-transcript{'-' + language if language else ''}.{kind}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if kind == "json":
@@ -461,9 +354,9 @@ EXPORT_COLUMNS = (
 
 
 async def links(request: web.Request) -> web.Response:
-    principal, _ = await _principal(request)
+    principal, _ = await bearer_principal(request)
     core = _core(request)
-    session = await core.session_for(principal, _int_param(request, "session_id"), Permission.LINKS_ISSUE)
+    session = await core.session_for(principal, int_param(request, "session_id"), Permission.LINKS_ISSUE)
     grants: dict[str, int] = {}
     issued, expires = await core.session_links(session, principal, grants)
     return web.json_response({"links": issued, "grants": grants, "expires_at": iso(expires)})
@@ -471,16 +364,16 @@ async def links(request: web.Request) -> web.Response:
 
 async def revoke_grant(request: web.Request) -> web.Response:
     """Withdraw one link (administrators of its event): refused at once everywhere, its connections closed."""
-    principal, _ = await _principal(request)
-    grant_id = _int_param(request, "grant_id")
+    principal, _ = await bearer_principal(request)
+    grant_id = int_param(request, "grant_id")
     grant = await _core(request).revoke_link(principal, grant_id)
     return web.json_response({"grant": grant.public()})
 
 
 async def reissue_grant(request: web.Request) -> web.Response:
     """Withdraw one link and return a new one for the same person and role (administrators of its event)."""
-    principal, _ = await _principal(request)
-    grant_id = _int_param(request, "grant_id")
+    principal, _ = await bearer_principal(request)
+    grant_id = int_param(request, "grant_id")
     grant, link, expires = await _core(request).reissue_link(principal, grant_id)
     return web.json_response(
         {"grant": grant.public(), "replaces": grant_id, "link": link, "expires_at": iso(expires)}
@@ -489,12 +382,12 @@ async def reissue_grant(request: web.Request) -> web.Response:
 
 async def export_moderation(request: web.Request) -> web.StreamResponse:
     """Every moderation action of the session (who, whom, when, why) as JSON or CSV, for the record."""
-    principal, _ = await _principal(request)
+    principal, _ = await bearer_principal(request)
     kind = request.query.get("format", "json")
     if kind not in ("json", "csv"):
         raise InvalidInput("format must be csv or json", details={"field": "format"})
-    moderation = request.app[HUB_KEY].moderation.actions
-    session, entries = await moderation.record(principal, _int_param(request, "session_id"))
+    moderation = request.app[MODERATION_KEY]
+    session, entries = await moderation.record(principal, int_param(request, "session_id"))
     name = f"session-{session.id}-moderation.{kind}"
     disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
     if kind == "json":

@@ -25,6 +25,11 @@ class _NoNotifier:
 
 
 class Captions:
+    """Live captions of every session: a captioner's line is checked and stored (server/db/caption_store.py),
+    then told to its ``notifier`` (signaling/caption_events.py); the recent lines and the transcript are read
+    back. Built once by the composition root (server/wiring.py); called by the Socket.IO caption events and
+    the HTTP transcript (server/api.py)."""
+
     def __init__(self, core: Hemicycle) -> None:
         self.core = core
         self.store = CaptionStore(core.store)

@@ -24,6 +24,13 @@ from .service import Hemicycle
 
 
 class QuestionDesk:
+    """The questions of every session: post, edit, withdraw, vote, moderate, merge, relay to the chair and
+    the pre-moderation setting; and the views and deltas each audience is sent. Each change goes through
+    server/db/question_store.py, then ``core.notifier`` (questions_changed).
+
+    Built once by the composition root (server/wiring.py); called by the Socket.IO question events
+    (signaling/question_events.py), the HTTP export (server/api.py) and the metrics."""
+
     def __init__(self, core: Hemicycle) -> None:
         self.core = core
         self.store = QuestionStore(core.store)

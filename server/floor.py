@@ -48,6 +48,14 @@ class FloorListener(Protocol):
 
 
 class Floor:
+    """The speakers' queue and the floor of every session: raise and lower hands, order the line, grant,
+    time and end turns, the queue's settings and the sweep of turns past their end. Owns nothing in memory
+    but its store's cache; each change goes through server/db/queue_store.py, then ``core.notifier``
+    (queue_changed) and the ``listeners`` (the media relay, which follows who holds the floor).
+
+    Built once by the composition root (server/wiring.py); called by the Socket.IO queue events
+    (signaling/queue_events.py), the sweeper (signaling/heartbeat.py), Moderation and the metrics."""
+
     def __init__(self, core: Hemicycle) -> None:
         self.core = core
         self.queue = QueueStore(core.store)

@@ -14,7 +14,6 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -22,31 +21,24 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from pydantic import ValidationError
 
-from . import api
 from .domain.errors import Forbidden
 from .domain.ids import parse_id
 from .domain.model import Principal
 from .domain.sessions import SessionState
-from .keys import CORE_KEY
+from .http_base import Handler, bearer_principal, int_param, json_object
+from .keys import CORE_KEY, MEDIA_KEY
 from .media.edge import Upstream
 from .media.errors import MediaError
 from .media.relay import MAX_SDP_BYTES, Peer, SessionRelay
-from .media.service import HEALTH_VIEWERS, Elsewhere, MediaService
+from .media.service import HEALTH_VIEWERS, Elsewhere
+from .media_forward import FORWARD_TIMEOUT, FORWARDED_HEADER, forward, resource_path
 from .openapi import ChannelSwitch
-from .service import Hemicycle
 from .tokens import RELAY_SCOPE
 
 log = logging.getLogger(__name__)
 
-MEDIA_KEY: web.AppKey[MediaService] = web.AppKey("media", MediaService)
 FORWARD_KEY: web.AppKey[aiohttp.ClientSession] = web.AppKey("media_forward", aiohttp.ClientSession)
-FORWARDED_HEADER = "X-Hemicycle-Forwarded-By"
-FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=20)
 SDP_TYPE = "application/sdp"
-
-
-def resource_path(session_id: int, resource_id: str) -> str:
-    return f"/api/sessions/{session_id}/media/{resource_id}"
 
 
 def ice_links(ice: dict[str, Any]) -> list[str]:
@@ -60,56 +52,6 @@ def ice_links(ice: dict[str, Any]) -> list[str]:
                 link += '; credential-type="password"'
             links.append(link)
     return links
-
-
-def mint_token(core: Hemicycle, principal: Principal) -> str:
-    """A short-lived token for the same grant, to act for the caller on the owning process."""
-    token, _ = core.tokens.issue(
-        grant_id=principal.grant_id,
-        participant_id=principal.participant.id,
-        role=principal.role,
-        event_id=principal.event_id,
-        session_id=principal.session_id,
-        ttl=timedelta(minutes=2),
-    )
-    return token
-
-
-async def forward(
-    http: aiohttp.ClientSession,
-    core: Hemicycle,
-    target: Elsewhere,
-    method: str,
-    path: str,
-    token: str,
-    body: bytes | None = None,
-    content_type: str | None = None,
-    query: dict[str, str] | None = None,
-) -> tuple[int, dict[str, str], bytes]:
-    """Send a media request to the owning process; (status, headers worth keeping, body)."""
-    headers = {"Authorization": f"Bearer {token}", FORWARDED_HEADER: core.instance_id}
-    if content_type:
-        headers["Content-Type"] = content_type
-    url = target.owner.base_url + path
-    try:
-        async with http.request(
-            method, url, data=body, headers=headers, params=query, timeout=FORWARD_TIMEOUT
-        ) as response:
-            data = await response.read()
-            kept = {
-                name: response.headers[name]
-                for name in ("Content-Type", "Location", "ETag")
-                if name in response.headers
-            }
-            return response.status, kept, data
-    except (aiohttp.ClientError, TimeoutError):
-        log.warning("media relay of session %s at %s did not answer", target.owner.session_id, url)
-        raise MediaError(
-            f"the media relay of this session runs on {target.owner.instance_id}, which did not answer",
-            code="relay_unreachable",
-            status=503,
-            details={"owner": target.owner.instance_id},
-        ) from None
 
 
 async def _relay_or_forward(
@@ -199,8 +141,8 @@ def _optional(request: web.Request, name: str) -> str | None:
 
 async def whip(request: web.Request) -> web.StreamResponse:
     """Publish: the AV desk's room feed (the default), a channel, a speaker or a device check."""
-    principal, _ = await api._principal(request)
-    session_id = api._int_param(request, "session_id")
+    principal, _ = await bearer_principal(request)
+    session_id = int_param(request, "session_id")
     media = request.app[MEDIA_KEY]
     source = await media.publish_source(
         principal, session_id, _optional(request, "source") or "room", _optional(request, "channel")
@@ -215,8 +157,8 @@ async def whip(request: web.Request) -> web.StreamResponse:
 
 async def whep(request: web.Request) -> web.StreamResponse:
     """View: the room feed (with ``channel`` and ``audio_only``), the speaker, or a green room."""
-    principal, _ = await api._principal(request)
-    session_id = api._int_param(request, "session_id")
+    principal, _ = await bearer_principal(request)
+    session_id = int_param(request, "session_id")
     media = request.app[MEDIA_KEY]
     raw_participant = _optional(request, "participant_id")
     participant_id = None if raw_participant is None else parse_id(raw_participant)
@@ -248,8 +190,8 @@ async def whep(request: web.Request) -> web.StreamResponse:
 async def delete_resource(request: web.Request) -> web.StreamResponse:
     """End a resource: 200, also when the caller's resource already ended (a player that closed its
     connection first): DELETE is idempotent."""
-    principal, _ = await api._principal(request)
-    session_id = api._int_param(request, "session_id")
+    principal, _ = await bearer_principal(request)
+    session_id = int_param(request, "session_id")
     await request.app[MEDIA_KEY].check_session(principal, session_id)
     relay = await _relay_or_forward(request, session_id)
     if isinstance(relay, web.Response):
@@ -260,13 +202,13 @@ async def delete_resource(request: web.Request) -> web.StreamResponse:
 
 async def switch_channel(request: web.Request) -> web.StreamResponse:
     """Change a room-feed viewer's language channel: JSON ``{"channel": "fr"}``."""
-    principal, _ = await api._principal(request)
-    session_id = api._int_param(request, "session_id")
+    principal, _ = await bearer_principal(request)
+    session_id = int_param(request, "session_id")
     await request.app[MEDIA_KEY].check_session(principal, session_id)
     relay = await _relay_or_forward(request, session_id)
     if isinstance(relay, web.Response):
         return relay
-    body = await api._json_object(request)
+    body = await json_object(request)
     try:
         switch = ChannelSwitch.model_validate(body, strict=True)
     except ValidationError:
@@ -292,8 +234,8 @@ async def options(request: web.Request) -> web.StreamResponse:
     """
     response = web.Response(status=204, headers={"Accept-Post": SDP_TYPE, "Allow": ENDPOINT_METHODS})
     if request.headers.get("Authorization"):
-        principal, _ = await api._principal(request)
-        session_id = api._int_param(request, "session_id")
+        principal, _ = await bearer_principal(request)
+        session_id = int_param(request, "session_id")
         media = request.app[MEDIA_KEY]
         await media.check_session(principal, session_id)
         for link in ice_links(media.ice_servers(principal)):
@@ -322,7 +264,7 @@ def cors_middleware(origins: tuple[str, ...]) -> Middleware:
     """
 
     @web.middleware
-    async def cors(request: web.Request, handler: api.Handler) -> web.StreamResponse:
+    async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
         origin = request.headers.get("Origin")
         if (
             origin is None
@@ -358,16 +300,16 @@ def cors_middleware(origins: tuple[str, ...]) -> Middleware:
 
 async def ice_config(request: web.Request) -> web.StreamResponse:
     """ICE servers (with this participant's TURN credentials) for a browser's RTCPeerConnection."""
-    principal, _ = await api._principal(request)
-    session_id = api._int_param(request, "session_id")
+    principal, _ = await bearer_principal(request)
+    session_id = int_param(request, "session_id")
     media = request.app[MEDIA_KEY]
     await media.check_session(principal, session_id)
     return web.json_response(media.ice_servers(principal))
 
 
 async def health(request: web.Request) -> web.StreamResponse:
-    principal, _ = await api._principal(request)
-    session_id = api._int_param(request, "session_id")
+    principal, _ = await bearer_principal(request)
+    session_id = int_param(request, "session_id")
     media = request.app[MEDIA_KEY]
     if principal.role not in HEALTH_VIEWERS:
         raise Forbidden("media health is for the AV desk and floor staff", code="not_av")
@@ -415,7 +357,7 @@ def make_nudge(app: web.Application) -> Callable[[int], Awaitable[None]]:
 
 async def floor_moved(request: web.Request) -> web.StreamResponse:
     """Another process changed the floor: check this session's publishers against it now."""
-    session_id = api._int_param(request, "session_id")
+    session_id = int_param(request, "session_id")
     stamp, _, _digest = request.headers.get(NUDGE_HEADER, "").partition(".")
     secret = request.app[CORE_KEY].settings.secret
     # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
@@ -511,7 +453,7 @@ async def pull(request: web.Request) -> web.StreamResponse:
     core = request.app[CORE_KEY]
     token = request.headers.get("Authorization", "").partition(" ")[2]
     claims = core.tokens.verify_service(token, RELAY_SCOPE)
-    session_id = api._int_param(request, "session_id")
+    session_id = int_param(request, "session_id")
     if claims.session_id != session_id:
         raise Forbidden("this credential is for another session", code="forbidden")
     session = await core.store.get_session(session_id)

@@ -17,7 +17,7 @@ import hmac
 import logging
 import time
 from collections import Counter as Tally
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -37,11 +37,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from signaling.fanout import DirectEmitRedis
 
 from .domain.errors import HemicycleError
-from .keys import HUB_KEY, SETTINGS_KEY
+from .http_base import error_response
+from .keys import SETTINGS_KEY
 from .limits import RedisCounters, RedisHooks
 
 if TYPE_CHECKING:
     from signaling.hub import Hub
+
+    from .media.edge import EdgeRelay
+    from .media.relay import SessionRelay
 
 log = logging.getLogger(__name__)
 
@@ -282,21 +286,17 @@ class _RedisCounting(RedisHooks):
 
 def _sessions_here(hub: Hub) -> set[int]:
     """Sessions with a Socket.IO connection or a relay (origin or edge) on this process."""
-    audience: dict[int, int] = getattr(hub, "_audience", {})
-    here = {session_id for session_id, count in audience.items() if count > 0}
-    return here | set(_relays(hub)) | set(_edges(hub))
+    return hub.connections.sessions() | set(_relays(hub)) | set(_edges(hub))
 
 
-def _relays(hub: Hub) -> dict[int, Any]:
+def _relays(hub: Hub) -> Mapping[int, SessionRelay]:
     """The session relays this process is the origin of (server/media/service.py)."""
-    relays: dict[int, Any] = getattr(hub.media.service, "_relays", {})
-    return relays
+    return hub.media.service.relays
 
 
-def _edges(hub: Hub) -> dict[int, Any]:
+def _edges(hub: Hub) -> Mapping[int, EdgeRelay]:
     """The edge relays of this process: each pulls its sources once from the session's origin."""
-    edges: dict[int, Any] = getattr(hub.media.service, "_edges", {})
-    return edges
+    return hub.media.service.edges
 
 
 class Retiring:
@@ -337,7 +337,7 @@ class HubCollector(Collector):
         )
         tally: Tally[tuple[str, str]] = Tally()
         sockets = hub.sio.eio.sockets
-        for sid, connection in list(getattr(hub, "_connections", {}).items()):
+        for sid, connection in hub.connections.items():
             socket = sockets.get(hub.sio.manager.eio_sid_from_sid(sid, "/"))
             transport = "websocket" if socket is not None and socket.upgraded else "polling"
             tally[(connection.principal.role.value, transport)] += 1
@@ -496,8 +496,6 @@ def middleware(metrics: Metrics) -> Middleware:
 
 async def scrape(request: web.Request) -> web.StreamResponse:
     """GET /metrics: the Prometheus text format, for the bearer of HEMICYCLE_METRICS_TOKEN."""
-    from .api import error_response
-
     expected = request.app[SETTINGS_KEY].metrics_token
     if not expected:
         return error_response(404, "not_found", "metrics are off: set HEMICYCLE_METRICS_TOKEN")
@@ -513,30 +511,34 @@ async def scrape(request: web.Request) -> web.StreamResponse:
     # The format the scraper asks for: OpenMetrics for Prometheus, the classic text format otherwise.
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))
     async with metrics.scraping:
-        await metrics.refresh(request.app[HUB_KEY])
+        await metrics.refresh(request.app[OBSERVED_KEY])
         body = encode(metrics.registry)
     return web.Response(body=body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
 
 
 METRICS_KEY: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
+# The hub whose state a scrape reads.
+OBSERVED_KEY: web.AppKey[Hub] = web.AppKey("metrics_hub")
 
 
-def attach(app: web.Application, engine: AsyncEngine) -> None:
-    """Serve /metrics and install the hooks that count; they run while the application runs."""
+def attach(app: web.Application, engine: AsyncEngine, hub: Hub) -> None:
+    """Serve /metrics and install the hooks that count; they run while the application runs. ``hub``: the
+    real-time adapter whose connections, relays and broadcasts are counted (handed in by server/app.py)."""
     metrics = Metrics()
     app[METRICS_KEY] = metrics
+    app[OBSERVED_KEY] = hub
     app.middlewares.insert(0, middleware(metrics))
     app.router.add_get("/metrics", scrape)
 
     async def running(app: web.Application) -> AsyncIterator[None]:
-        metrics.registry.register(HubCollector(app[HUB_KEY], metrics))
-        app[HUB_KEY].sio.on_room_emit = metrics.broadcast
+        metrics.registry.register(HubCollector(hub, metrics))
+        hub.sio.on_room_emit = metrics.broadcast
         unwatch = metrics.watch_engine(engine)
-        unwatch_redis = metrics.watch_redis(app[HUB_KEY])
+        unwatch_redis = metrics.watch_redis(hub)
         gc.callbacks.append(metrics.on_gc)
         lag = asyncio.create_task(metrics.watch_loop(), name="hemicycle-loop-lag")
         yield
-        app[HUB_KEY].sio.on_room_emit = None
+        hub.sio.on_room_emit = None
         lag.cancel()
         await asyncio.gather(lag, return_exceptions=True)
         gc.callbacks.remove(metrics.on_gc)

@@ -85,6 +85,15 @@ def actor_view(principal: Principal) -> dict[str, Any]:
 
 
 class Moderation:
+    """Participant moderation of every session: the waiting room (gate, admit, settings), remove, ban,
+    unban and mute, and the moderators' view. Each decision goes through server/db/moderation_store.py,
+    then its ``notifier`` (signaling/moderation_events.py) and, for mutes and removals, the media relay
+    (``attach_media``).
+
+    Built once by the composition root (server/wiring.py), which also lets the MediaService ask it who is
+    muted or admitted; called by the Socket.IO moderation events and the HTTP views (registration, session
+    reads, the moderation log's export)."""
+
     def __init__(self, core: Hemicycle, floor: Floor) -> None:
         self.core = core
         self.floor = floor

@@ -15,13 +15,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
-from .agenda import AgendaError, _session, parse_agenda
-from .api import _int_param, _json_object, _principal
+from .agenda import AgendaError, parse_agenda, session_draft
 from .db.session_store import SessionEdit, SessionStore
 from .domain.errors import Forbidden, InvalidInput, NotFound, UnsupportedMediaType
 from .domain.model import Principal, SessionInfo, iso
 from .domain.roles import Permission
-from .keys import CORE_KEY, HUB_KEY
+from .http_base import bearer_principal, int_param, json_object
+from .keys import CORE_KEY
 from .openapi import SessionFields
 
 # The fields the description (server/openapi.py) names: the agenda's, and the waiting room's.
@@ -44,7 +44,7 @@ def _edit(item: dict[str, Any], timezone: str) -> SessionEdit:
         zone = ZoneInfo("UTC")
     fields = {k: v for k, v in item.items() if k != "waiting_room"}
     try:
-        draft = _session(fields, "session", zone, 1)
+        draft = session_draft(fields, "session", zone, 1)
     except AgendaError as exc:
         message = str(exc).removeprefix("session: ")
         found = _FIELD.search(message)
@@ -59,8 +59,8 @@ def _reply(session: SessionInfo, waiting_room: bool | None, status: int = 200) -
 async def _session_of_admin(request: web.Request) -> tuple[Principal, SessionInfo]:
     """The caller, an administrator, and the session of their event named in the path. Checked in this order
     so that nothing tells whether a session exists to anyone but its event's administrators."""
-    session_id = _int_param(request, "session_id")
-    principal, _ = await _principal(request)
+    session_id = int_param(request, "session_id")
+    principal, _ = await bearer_principal(request)
     principal.require(Permission.EVENT_MANAGE)
     try:
         session = await request.app[CORE_KEY].store.get_session(session_id)
@@ -72,7 +72,7 @@ async def _session_of_admin(request: web.Request) -> tuple[Principal, SessionInf
 
 
 async def _admin_of(request: web.Request, event_id: int) -> Principal:
-    principal, _ = await _principal(request)
+    principal, _ = await bearer_principal(request)
     principal.require(Permission.EVENT_MANAGE)
     if principal.event_id != event_id:
         raise Forbidden("this link is for another event", code="wrong_event")
@@ -81,9 +81,9 @@ async def _admin_of(request: web.Request, event_id: int) -> Principal:
 
 async def create_session(request: web.Request) -> web.Response:
     """POST /api/events/{event_id}/sessions: a new session, scheduled."""
-    event_id = _int_param(request, "event_id")
+    event_id = int_param(request, "event_id")
     principal = await _admin_of(request, event_id)
-    body = await _json_object(request)
+    body = await json_object(request)
     event = await request.app[CORE_KEY].store.get_event(event_id)
     body.setdefault("ref", f"s-{secrets.token_hex(4)}")
     edit = _edit(body, event.timezone)
@@ -115,7 +115,7 @@ async def update_session(request: web.Request) -> web.Response:
     principal, current = await _session_of_admin(request)
     session_id = current.id
     core = request.app[CORE_KEY]
-    body = await _json_object(request)
+    body = await json_object(request)
     if not body:
         raise InvalidInput("send at least one field to change")
     sessions = request.app[SESSIONS_KEY]
@@ -123,7 +123,7 @@ async def update_session(request: web.Request) -> web.Response:
     merged = {**_as_fields(current, await sessions.waiting_room(session_id), event.timezone), **body}
     edit = _edit(merged, event.timezone)
     session = await sessions.update(principal, session_id, edit)
-    await request.app[HUB_KEY].session_changed(session, principal)
+    await request.app[CORE_KEY].notifier.session_changed(session, principal)
     return _reply(session, edit.waiting_room)
 
 
@@ -142,7 +142,7 @@ _FILE_NAME = re.compile(r"[\w.-]{1,64}")
 
 async def _agenda_bytes(request: web.Request) -> bytes:
     """The uploaded file. The API's body limit (64 KiB, some 300 sessions) holds here too, and the body was
-    read within HEMICYCLE_HTTP_READ_SECONDS before the handler ran (api.body_in_time); a larger agenda
+    read within HEMICYCLE_HTTP_READ_SECONDS before the handler ran (http_base.body_in_time); a larger agenda
     goes through `hemicycle import-agenda`."""
     if request.content_type not in AGENDA_TYPES:
         raise UnsupportedMediaType(
@@ -154,7 +154,7 @@ async def _agenda_bytes(request: web.Request) -> bytes:
 
 async def import_agenda(request: web.Request) -> web.Response:
     """POST /api/events/{event_id}/agenda: an agenda file, as `hemicycle import-agenda` reads it."""
-    event_id = _int_param(request, "event_id")
+    event_id = int_param(request, "event_id")
     principal = await _admin_of(request, event_id)
     name = request.query.get("name", "agenda")
     name = name if _FILE_NAME.fullmatch(name) else "agenda"

@@ -62,6 +62,10 @@ class SessionInputs:
 
 
 class Reports:
+    """The session and event records (interventions, balance, questions, attendance, moderation log), read
+    from the stores for an allowed caller. Built once by the composition root; called by the HTTP report
+    views (server/api.py)."""
+
     def __init__(self, core: Hemicycle) -> None:
         self.core = core
         self.queue = QueueStore(core.store)

@@ -67,6 +67,13 @@ class NullNotifier:
 
 
 class Hemicycle:
+    """The core every use case shares: settings, the store, the token service, this process's id and the
+    ``notifier`` (the Socket.IO hub, set by the composition root; NullNotifier for the command line). Its own
+    use cases are identity and sessions: authenticate, register, session_for, set_state, presence.
+
+    Built once by the composition root (server/wiring.py) or by the command line (server/cli.py); called
+    by every adapter and by the other use cases."""
+
     def __init__(self, settings: Settings, store: Store, tokens: TokenService) -> None:
         self.settings = settings
         self.store = store

@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 
 
 class StandingChecks:
-    """Owned by the Socket.IO hub: the pending checks of this process and the task answering them."""
+    """Whether a link still stands (not withdrawn or reissued) at the moment it is used: the pending checks
+    of this process, batched, and the task answering them. Built once by the composition root; called by the
+    Socket.IO hub (on writes and staff events) and the media events."""
 
     def __init__(self, store: Store) -> None:
         self._store = store

@@ -49,6 +49,9 @@ class TokenClaims:
 
 
 class TokenService:
+    """Issues and verifies the signed role tokens (links, registrations, forwarded media requests). Owned by
+    the Hemicycle core."""
+
     def __init__(self, secret: str, clock: Callable[[], datetime] = utcnow) -> None:
         self._secret = secret
         self._clock = clock

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import socketio
 
@@ -19,23 +18,17 @@ from server.domain.captions import CAPTION_WRITES_BURST, CAPTION_WRITES_PER_SECO
 from server.domain.ratelimit import TokenBucket
 
 from . import protocol
-
-if TYPE_CHECKING:
-    from .hub import Connection, Hub
+from .rooms import Connection, Handler, session_room
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[["Connection", Any], Awaitable[dict[str, Any]]]
 
 
 class CaptionEvents:
     """Owned by the Hub: the caption events' handlers and the per-captioner limit of this process."""
 
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
-        self.sio: socketio.AsyncServer = hub.sio
-        self.captions = Captions(hub.core)
-        self.captions.notifier = self
+    def __init__(self, sio: socketio.AsyncServer, captions: Captions) -> None:
+        self.sio = sio
+        self.captions = captions
         self._buckets: dict[int, TokenBucket] = {}
         self.handlers: dict[str, Handler] = {
             "caption:post": self._on_post,
@@ -57,8 +50,6 @@ class CaptionEvents:
     async def caption_posted(self, line: CaptionLine) -> None:
         """The stored line to everyone. A failed broadcast (Redis away) is logged, not turned into a refusal:
         the line is in the transcript, the captioner's ack shows it, and every welcome carries it."""
-        from .hub import session_room
-
         try:
             await self.sio.emit("caption", line.public(), room=session_room(line.session_id))
         except Exception:

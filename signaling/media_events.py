@@ -12,20 +12,21 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
+import socketio
 from aiortc.sdp import candidate_from_sdp
 
 from server.media import relay as r
 from server.media.errors import MediaError
 from server.media.service import HEALTH_VIEWERS, Elsewhere, MediaService, on_air
-from server.media_http import forward, mint_token, resource_path
+from server.media_forward import forward, mint_token, resource_path
+from server.service import Hemicycle
+from server.standing import StandingChecks
 
 from . import protocol
-
-if TYPE_CHECKING:
-    from .hub import Connection, Handler, Hub
+from .rooms import Connection, Handler, participant_room, session_room, staff_room
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,15 @@ class Forwarded:
 
 
 class MediaEvents:
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
-        self.service = MediaService(hub.core, hub.floor.state)
-        self.service.notifier = self
-        hub.floor.listeners.append(self.service)
+    """Owned by the Hub: the media events' handlers, and the relay's notices to clients (MediaNotifier)."""
+
+    def __init__(
+        self, sio: socketio.AsyncServer, core: Hemicycle, service: MediaService, standing: StandingChecks
+    ) -> None:
+        self.sio = sio
+        self.core = core
+        self.service = service
+        self.standing = standing
         self._forwarded: dict[str, Forwarded] = {}
         self._http: aiohttp.ClientSession | None = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -72,23 +77,17 @@ class MediaEvents:
     # -- MediaNotifier --------------------------------------------------------------------------
 
     def media_stopped(self, session_id: int, participant_id: int, payload: dict[str, Any]) -> None:
-        from .hub import participant_room
-
         # Through the client manager: with Redis, the participant hears it on whichever process they are.
         self._spawn(
-            self.hub.sio.emit("media:stopped", payload, room=participant_room(session_id, participant_id))
+            self.sio.emit("media:stopped", payload, room=participant_room(session_id, participant_id))
         )
 
     def media_health(self, session_id: int, report: dict[str, Any]) -> None:
-        from .hub import staff_room
-
-        self._spawn(self.hub.sio.emit("media:health", report, room=staff_room(session_id)))
+        self._spawn(self.sio.emit("media:health", report, room=staff_room(session_id)))
 
     def media_channels(self, session_id: int, on_air: list[str]) -> None:
-        from .hub import session_room
-
         payload = {"session_id": session_id, "on_air": on_air}
-        self._spawn(self.hub.sio.emit("media:channels", payload, room=session_room(session_id)))
+        self._spawn(self.sio.emit("media:channels", payload, room=session_room(session_id)))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -127,7 +126,7 @@ class MediaEvents:
         token is checked on each request); the relay ends what it already had at its next check. Staff
         events were checked by the hub already."""
         if not c.principal.role.is_staff:
-            await self.hub.standing.check(c.principal, c.session_id)
+            await self.standing.check(c.principal, c.session_id)
 
     async def _on_config(self, c: Connection, payload: Any) -> dict[str, Any]:
         protocol.parse(protocol.MediaConfig, payload)
@@ -259,11 +258,11 @@ class MediaEvents:
             raise MediaError("media forwarding is not ready", code="relay_unreachable", status=503)
         status, headers, data = await forward(
             self._http,
-            self.hub.core,
+            self.core,
             target,
             "POST",
             f"/api/sessions/{c.session_id}/{kind}",
-            mint_token(self.hub.core, c.principal),
+            mint_token(self.core, c.principal),
             sdp.encode(),
             "application/sdp",
             query,
@@ -294,11 +293,11 @@ class MediaEvents:
             raise MediaError("media forwarding is not ready", code="relay_unreachable", status=503)
         status, _headers, data = await forward(
             self._http,
-            self.hub.core,
+            self.core,
             target,
             method,
             resource_path(c.session_id, resource_id) + suffix,
-            mint_token(self.hub.core, c.principal),
+            mint_token(self.core, c.principal),
             json.dumps(body).encode() if body is not None else None,
             "application/json" if body is not None else None,
         )

@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import socketio
 
@@ -28,12 +28,11 @@ from server.domain.model import Principal, SessionInfo
 from server.domain.ratelimit import FloodGuard
 from server.domain.roles import Permission, can
 from server.moderation import Moderation
+from server.service import Hemicycle
 from server.standing import Held
 
 from . import fanout, protocol
-
-if TYPE_CHECKING:
-    from .hub import Connection, Hub
+from .rooms import Connection, Handler, participant_room
 
 log = logging.getLogger(__name__)
 
@@ -66,17 +65,35 @@ class Waiting:
     guard: FloodGuard
 
 
-Handler = Callable[["Connection", Any], Awaitable[dict[str, Any]]]
+class Lobby(Protocol):
+    """Where an admitted connection joins (implemented by signaling.connections.Connections)."""
+
+    async def join(self, sid: str, principal: Principal, session: SessionInfo) -> dict[str, Any]: ...
+
+    async def abandon(self, sid: str) -> None: ...
+
+
+Fail = Callable[[str, str, HemicycleError], Awaitable[dict[str, Any]]]
 
 
 class ModerationEvents:
     """Owned by the Hub: the waiting room of this process and the moderation events' handlers."""
 
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
-        self.sio: socketio.AsyncServer = hub.sio
-        self.actions = Moderation(hub.core, hub.floor)
-        self.actions.notifier = self
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        core: Hemicycle,
+        actions: Moderation,
+        lobby: Lobby,
+        presence_changed: Callable[[int], None],
+        fail: Fail,
+    ) -> None:
+        self.sio = sio
+        self.core = core
+        self.actions = actions
+        self.lobby = lobby
+        self._presence_changed = presence_changed
+        self._fail = fail
         self._waiting: dict[str, Waiting] = {}
         self._dirty: set[int] = set()
         self._flush_task: asyncio.Task[None] | None = None
@@ -95,7 +112,7 @@ class ModerationEvents:
         }
         assert set(self.handlers) == set(protocol.MODERATION_EVENTS)
 
-    # -- hooks called by the Hub --------------------------------------------------------------------
+    # -- hooks called by the connections (signaling/connections.py) ------------------------------
 
     async def hold(self, sid: str, principal: Principal, session: SessionInfo) -> bool:
         """At connect: True when the attendee must wait (they were told so); False to join as usual."""
@@ -103,7 +120,7 @@ class ModerationEvents:
             gate = await self.actions.gate(principal, session)
             if gate.admitted:
                 return False
-            event = await self.hub.core.store.get_event(session.event_id)
+            event = await self.core.store.get_event(session.event_id)
         except HemicycleError as exc:
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.as_dict()) from None
         except Exception:
@@ -111,7 +128,7 @@ class ModerationEvents:
             raise socketio.exceptions.ConnectionRefusedError(
                 "internal error", {"code": "internal", "message": "internal error"}
             ) from None
-        self._waiting[sid] = Waiting(principal, session, FloodGuard(self.hub.core.settings.events_per_second))
+        self._waiting[sid] = Waiting(principal, session, FloodGuard(self.core.settings.events_per_second))
         await self.sio.enter_room(sid, waiting_room(session.id, principal.participant.id))
         await self.sio.emit(
             "waiting",
@@ -143,7 +160,7 @@ class ModerationEvents:
         waiting = self._waiting[sid]
         if waiting.guard.check(time.monotonic()) == "flood":
             await self.sio.disconnect(sid)
-        return await self.hub._fail(
+        return await self._fail(
             sid,
             event,
             HemicycleError("you are in the waiting room: a moderator will let you in", code="waiting"),
@@ -229,22 +246,20 @@ class ModerationEvents:
         waiting = self._waiting.pop(sid, None)
         if waiting is None:
             return
-        hub = self.hub
         await self.sio.leave_room(sid, waiting_room(waiting.session.id, waiting.principal.participant.id))
         try:
-            principal = await hub.core.store.principal(
+            principal = await self.core.store.principal(
                 waiting.principal.grant_id, waiting.principal.participant.id
             )
-            session = await hub.core.store.get_session(waiting.session.id)
-            welcome = await hub._join(sid, principal, session)
+            session = await self.core.store.get_session(waiting.session.id)
+            welcome = await self.lobby.join(sid, principal, session)
         except Exception:
             log.exception("could not admit %s", sid)
-            hub._connections.pop(sid, None)
-            await hub.core.store.remove_presence(hub.instance_id, sid)
+            await self.lobby.abandon(sid)
             await self.sio.disconnect(sid)
             return
         await self.sio.emit("welcome", welcome, to=sid)
-        hub.presence_changed(session.id)
+        self._presence_changed(session.id)
         await self.joined(sid, principal, session)
 
     # -- ModerationNotifier -------------------------------------------------------------------------
@@ -279,8 +294,6 @@ class ModerationEvents:
                 await self._admit_here(sid)
 
     async def removed(self, participant_id: int, sessions: set[int], payload: dict[str, Any]) -> None:
-        from .hub import participant_room
-
         banned = bool(payload.get("banned"))
         connections = await self.actions.store.connections(
             participant_id, None if banned else payload["session_id"]
@@ -347,8 +360,6 @@ class ModerationEvents:
         task.add_done_callback(self._background.discard)
 
     async def muted(self, session_id: int, participant_id: int, payload: dict[str, Any]) -> None:
-        from .hub import participant_room
-
         await self.sio.emit("moderation:muted", payload, room=participant_room(session_id, participant_id))
 
     # -- handlers -----------------------------------------------------------------------------------

@@ -1,12 +1,10 @@
-"""Real aiortc peers for media tests and the benchmark: a publisher of generated picture and tone, viewers
-that decode what they receive. No numpy: frames are built from bytes."""
+"""Real aiortc peers for media tests: a publisher of generated picture and tone (bench/tracks.py, which the
+relay benchmark shares), viewers that decode what they receive."""
 
 from __future__ import annotations
 
 import array
 import asyncio
-import fractions
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,76 +18,11 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, VideoFrame
 
+from bench.tracks import PatternTrack as PatternTrack
+from bench.tracks import ToneTrack as ToneTrack
+
 # No ICE servers: aiortc's default public STUN server stalls gathering on a closed network.
 NO_ICE = RTCConfiguration(iceServers=[])
-VIDEO_CLOCK = 90000
-
-
-class PatternTrack(MediaStreamTrack):
-    """A moving grey-level ramp at ``fps``; aiortc's VP8 encoder sends a keyframe only at the start and
-    when asked (its periodic interval is 3000 frames), which is what the keyframe tests rely on."""
-
-    kind = "video"
-
-    def __init__(self, width: int = 320, height: int = 240, fps: int = 30) -> None:
-        super().__init__()
-        self.width, self.height, self.fps = width, height, fps
-        self._start: float | None = None
-        self._count = 0
-        row = bytes((x * 255) // max(1, width - 1) for x in range(width))
-        self._luma = [row[i * 8 % width :] + row[: i * 8 % width] for i in range(16)]
-        self._chroma = bytes([128]) * ((width // 2) * (height // 2))
-
-    async def recv(self) -> VideoFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            wait = self._start + self._count / self.fps - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-        frame = VideoFrame(self.width, self.height, "yuv420p")
-        luma = self._luma[self._count % len(self._luma)] * self.height
-        frame.planes[0].update(luma)
-        frame.planes[1].update(self._chroma)
-        frame.planes[2].update(self._chroma)
-        frame.pts = self._count * (VIDEO_CLOCK // self.fps)
-        frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
-        self._count += 1
-        return frame
-
-
-class ToneTrack(MediaStreamTrack):
-    """A 440 Hz tone in 20 ms frames at 48 kHz."""
-
-    kind = "audio"
-
-    def __init__(self, frequency: float = 440.0) -> None:
-        super().__init__()
-        samples = array.array(
-            "h", (int(8000 * math.sin(2 * math.pi * frequency * n / 48000)) for n in range(960))
-        )
-        self._pcm = samples.tobytes()
-        self._start: float | None = None
-        self._count = 0
-
-    async def recv(self) -> AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            wait = self._start + self._count * 0.02 - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-        frame = AudioFrame(format="s16", layout="mono", samples=960)
-        frame.planes[0].update(self._pcm)
-        frame.pts = self._count * 960
-        frame.sample_rate = 48000
-        frame.time_base = fractions.Fraction(1, 48000)
-        self._count += 1
-        return frame
 
 
 def prefer(transceiver: Any, mime: str) -> None:

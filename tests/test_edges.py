@@ -309,15 +309,15 @@ async def test_a_connection_that_never_reads_is_dropped(
         ws = await http.ws_connect(f"{impatient.url}/socket.io/?EIO=4&transport=websocket", max_msg_size=0)
         await ws.receive()  # engine.io's open packet
         await ws.send_str("40" + json.dumps({"token": token, "session_id": impatient.live_session}))
-        await eventually(lambda: len(hub._connections) == 1)
-        (sid,) = hub._connections
+        await eventually(lambda: len(hub.connections) == 1)
+        (sid,) = hub.connections
         with caplog.at_level(logging.WARNING, logger="signaling.wsdirect"):
             big = "x" * 60_000
             deadline = time.monotonic() + 10
-            while sid in hub._connections and time.monotonic() < deadline:
+            while sid in hub.connections and time.monotonic() < deadline:
                 await hub.sio.emit("filler", big, to=sid)
                 await asyncio.sleep(0)
-            assert sid not in hub._connections, "dropped"
+            assert sid not in hub.connections, "dropped"
         assert "messages waiting, it does not read them" in caplog.text
         await ws.close()
     # Others are not held up: a new connection is served as usual.

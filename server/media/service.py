@@ -12,8 +12,9 @@ import logging
 import statistics
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from aiortc import RTCConfiguration
@@ -63,6 +64,8 @@ class MediaNotifier(Protocol):
 
 
 class NullMediaNotifier:
+    """Tells no one: the MediaService's notifier until the composition root sets the hub's media events."""
+
     def media_stopped(self, session_id: int, participant_id: int, payload: dict[str, Any]) -> None:
         return None
 
@@ -89,6 +92,8 @@ class LoadBoard(Protocol):
 
 
 class LocalLoads:
+    """The viewer load of this process only (without Redis): placement then keeps viewers here."""
+
     async def report(self, load: Load) -> None:
         return None
 
@@ -107,6 +112,14 @@ class Elsewhere:
 
 
 class MediaService:
+    """The media relay of every session served here: who may publish or view which source, where a
+    session's relay runs (this process, another origin, or an edge relay here), the peer connections, the
+    health reports and the relay's follow-up of the floor (a FloorListener) and of moderation. Owns this
+    process's relays and edge relays; tells clients through its ``notifier`` (signaling/media_events.py).
+
+    Built once by the composition root (server/wiring.py); called by the WHIP/WHEP views
+    (server/media_http.py), the Socket.IO media events and the Floor."""
+
     def __init__(self, core: Hemicycle, floor_state: Callable[[int], Awaitable[QueueState]]) -> None:
         self.core = core
         self.settings = core.settings
@@ -162,6 +175,16 @@ class MediaService:
             await self.owners.release_all(self.core.instance_id)
         except Exception:
             log.exception("could not release this process's media relays")
+
+    @property
+    def relays(self) -> Mapping[int, r.SessionRelay]:
+        """The session relays this process is the origin of (read-only: for the metrics)."""
+        return MappingProxyType(self._relays)
+
+    @property
+    def edges(self) -> Mapping[int, EdgeRelay]:
+        """The edge relays of this process, each pulling its sources from the session's origin."""
+        return MappingProxyType(self._edges)
 
     def relay(self, session_id: int) -> r.SessionRelay | None:
         """This process's relay for the session (its origin, or an edge of it), if it runs one."""

@@ -1,0 +1,31 @@
+"""The use cases of one process, built once by the composition root (server/wiring.py) and handed to the
+adapters: the Socket.IO hub, the HTTP views (through server/keys.py) and WHIP/WHEP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .captions import Captions
+from .desk import QuestionDesk
+from .floor import Floor
+from .limits import Limits
+from .media.service import MediaService
+from .moderation import Moderation
+from .reports import Reports
+from .service import Hemicycle
+from .standing import StandingChecks
+
+
+@dataclass(frozen=True)
+class UseCases:
+    """Each use case of the process, built once (server/wiring.py.build_use_cases)."""
+
+    core: Hemicycle
+    floor: Floor
+    desk: QuestionDesk
+    standing: StandingChecks
+    moderation: Moderation
+    captions: Captions
+    media: MediaService
+    reports: Reports
+    limits: Limits

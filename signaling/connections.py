@@ -1,0 +1,262 @@
+"""Connections and rooms: connect, join (the welcome), disconnect, and the session and presence events.
+
+Connection bookkeeping is per process (a socket lives in one process); everything a client may see is read
+from the database. A connection enters its session's room, its own participant's room and, for staff, the
+staff room (signaling/rooms.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, Protocol
+
+import socketio
+
+from server import logs
+from server.desk import QuestionDesk
+from server.domain.errors import HemicycleError, Unauthenticated
+from server.domain.model import Principal, SessionInfo
+from server.domain.ratelimit import FloodGuard, TokenBucket
+from server.domain.roles import ROLE_PERMISSIONS, Permission
+from server.floor import Floor
+from server.service import Hemicycle
+from server.standing import Held
+
+from . import protocol
+from .presence import Presence
+from .protocol import ConnectAuth
+from .rooms import Connection, Handler, participant_room, session_room, staff_room
+
+log = logging.getLogger(__name__)
+
+
+class Gate(Protocol):
+    """Who may join now, and what a joining or leaving connection owes the waiting room
+    (implemented by signaling.moderation_events.ModerationEvents)."""
+
+    async def hold(self, sid: str, principal: Principal, session: SessionInfo) -> bool: ...
+
+    async def joined(self, sid: str, principal: Principal, session: SessionInfo) -> None: ...
+
+    async def left(self, sid: str) -> None: ...
+
+
+class OpenGate:
+    """Everyone joins at once (until the Hub sets the moderation gate)."""
+
+    async def hold(self, sid: str, principal: Principal, session: SessionInfo) -> bool:
+        return False
+
+    async def joined(self, sid: str, principal: Principal, session: SessionInfo) -> None:
+        return None
+
+    async def left(self, sid: str) -> None:
+        return None
+
+
+async def _nothing(connection: Connection) -> None:
+    return None
+
+
+class Connections:
+    """Owned by the Hub: this process's joined connections (by Socket.IO sid), their audience per session and
+    the events-per-second allowance an attendee's connections share.
+
+    ``welcome_captions(session_id)`` gives the captions part of a welcome; ``gate`` decides who waits;
+    ``gone`` frees what a closed connection held elsewhere (its media)."""
+
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        core: Hemicycle,
+        floor: Floor,
+        desk: QuestionDesk,
+        presence: Presence,
+        welcome_captions: Callable[[int], Awaitable[dict[str, Any]]],
+    ) -> None:
+        self.sio = sio
+        self.core = core
+        self.floor = floor
+        self.desk = desk
+        self.presence = presence
+        self._welcome_captions = welcome_captions
+        self.gate: Gate = OpenGate()
+        self.gone: Callable[[Connection], Awaitable[None]] = _nothing
+        self._connections: dict[str, Connection] = {}
+        self._audience: dict[int, int] = {}
+        # An attendee's connections on this process share one events-per-second allowance:
+        # (bucket, connections).
+        self._allowances: dict[int, tuple[TokenBucket, int]] = {}
+        self.handlers: dict[str, Handler] = {
+            "session:set_state": self._on_set_state,
+            "presence:get": self._on_presence_get,
+        }
+
+    # -- what is known of them ------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._connections)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._connections)
+
+    def __contains__(self, sid: object) -> bool:
+        return sid in self._connections
+
+    def get(self, sid: str) -> Connection | None:
+        return self._connections.get(sid)
+
+    def items(self) -> list[tuple[str, Connection]]:
+        return list(self._connections.items())
+
+    def audience(self, session_id: int) -> int:
+        """This process's connections to the session."""
+        return self._audience.get(session_id, 0)
+
+    def sessions(self) -> set[int]:
+        """Sessions with at least one connection on this process."""
+        return {session_id for session_id, count in self._audience.items() if count > 0}
+
+    def held(self) -> list[Held]:
+        return [Held(sid, c.principal, c.session_id) for sid, c in self._connections.items()]
+
+    # -- connect, join, disconnect --------------------------------------------------------------
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        try:
+            if auth is None or (isinstance(auth, dict) and auth.get("token") in (None, "")):
+                # As over HTTP: no token at all is token_missing, a malformed one invalid_input.
+                raise Unauthenticated(
+                    "connect with auth {token, session_id}: the token is missing", code="token_missing"
+                )
+            request = protocol.parse(ConnectAuth, auth)
+            principal, _expires = await self.core.authenticate(request.token)
+            session = await self.core.session_for(principal, request.session_id, Permission.SESSION_VIEW)
+            logs.bind(session=session.id, participant=principal.participant.id)
+        except HemicycleError as exc:
+            raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.as_dict()) from None
+        except Exception:
+            log.exception("connect failed for %s", sid)
+            raise socketio.exceptions.ConnectionRefusedError(
+                "internal error", {"code": "internal", "message": "internal error"}
+            ) from None
+        if await self.gate.hold(sid, principal, session):
+            return  # in the waiting room until a moderator admits them
+        try:
+            welcome = await self.join(sid, principal, session)
+        except Exception:
+            log.exception("join failed for %s", sid)
+            await self.abandon(sid)
+            raise socketio.exceptions.ConnectionRefusedError(
+                "internal error", {"code": "internal", "message": "internal error"}
+            ) from None
+        await self.sio.emit("welcome", welcome, to=sid)
+        self.presence.changed(session.id)
+        await self.gate.joined(sid, principal, session)
+        log.info("%s joined session %s as %s", principal.participant.id, session.id, principal.role.value)
+
+    async def join(self, sid: str, principal: Principal, session: SessionInfo) -> dict[str, Any]:
+        """Record the connection durably, put it in its rooms and build its welcome."""
+        self._connections[sid] = Connection(
+            principal,
+            session.id,
+            FloodGuard(self.core.settings.events_per_second, self._allowance(principal)),
+        )
+        self._audience[session.id] = self._audience.get(session.id, 0) + 1
+        await self.core.store.add_presence(self.core.instance_id, sid, principal, session.id)
+        await self.sio.enter_room(sid, session_room(session.id))
+        await self.sio.enter_room(sid, participant_room(session.id, principal.participant.id))
+        if principal.role.is_staff:
+            await self.sio.enter_room(sid, staff_room(session.id))
+        # The roster only for staff: an attendee's welcome costs one aggregate, not the whole list.
+        snapshot = await self.core.presence(session.id) if principal.role.is_staff else None
+        summary = snapshot.summary() if snapshot else await self.presence.summary(session.id)
+        queue = await self.floor.state(session.id)
+        questions = await self.desk.state(session.id)
+        captions = await self._welcome_captions(session.id)
+        event = await self.core.store.get_event(session.event_id)
+        welcome: dict[str, Any] = {
+            "me": principal.public(),
+            "session": session.public(),
+            "event": event.public(),
+            "permissions": sorted(p.value for p in ROLE_PERMISSIONS[principal.role]),
+            "presence": summary,
+            "floor": self.floor.public(queue),
+            "mine": self.floor.mine(queue, principal.participant.id),
+            "questions": self.desk.public_view(questions),
+            "my_questions": self.desk.mine_view(questions, principal.participant.id),
+            "captions": captions,
+        }
+        if snapshot is not None:
+            welcome["people"] = snapshot.roster()
+            welcome["queue"] = self.floor.staff(queue)
+            welcome["moderation"] = self.desk.staff_view(questions)
+        return welcome
+
+    async def abandon(self, sid: str) -> None:
+        """A join that failed half-way: forgotten here and in the database."""
+        self.forget(sid)
+        await self.core.store.remove_presence(self.core.instance_id, sid)
+
+    def _allowance(self, principal: Principal) -> TokenBucket | None:
+        """The events-per-second allowance an attendee's connections share: more tabs buy no more messages.
+        Staff get one per connection (one staff link may be open on several people's devices)."""
+        if principal.role.is_staff:
+            return None
+        key = principal.participant.id
+        bucket, users = self._allowances.get(key, (None, 0))
+        if bucket is None:
+            bucket = FloodGuard.allowance(self.core.settings.events_per_second)
+        self._allowances[key] = (bucket, users + 1)
+        return bucket
+
+    def forget(self, sid: str) -> Connection | None:
+        connection = self._connections.pop(sid, None)
+        if connection is not None:
+            self._audience[connection.session_id] -= 1
+            key = connection.principal.participant.id
+            if connection.guard.shared is not None and key in self._allowances:
+                bucket, users = self._allowances[key]
+                if users > 1:
+                    self._allowances[key] = (bucket, users - 1)
+                else:
+                    del self._allowances[key]
+        return connection
+
+    def forget_all(self) -> list[str]:
+        """At stop, before closing them: each disconnect then skips its own presence write (the instance's
+        rows go in one statement)."""
+        sids = list(self._connections)
+        self._connections.clear()
+        self._allowances.clear()
+        self._audience.clear()
+        return sids
+
+    async def on_disconnect(self, sid: str, *_reason: Any) -> None:
+        connection = self.forget(sid)
+        if connection is None:
+            await self.gate.left(sid)
+            return
+        await self.gone(connection)
+        try:
+            session_id = await self.core.store.remove_presence(self.core.instance_id, sid)
+        except Exception:
+            log.exception("could not remove presence of %s", sid)
+            return
+        if session_id is not None:
+            self.presence.changed(session_id)
+
+    # -- handlers -------------------------------------------------------------------------------
+
+    async def _on_set_state(self, connection: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.SetState, payload)
+        session = await self.core.set_state(connection.principal, connection.session_id, request.state)
+        return {"session": session.public()}
+
+    async def _on_presence_get(self, connection: Connection, payload: Any) -> dict[str, Any]:
+        protocol.parse(protocol.PresenceGet, payload)
+        if not connection.principal.role.is_staff:
+            return {"presence": await self.core.presence_summary(connection.session_id)}
+        snapshot = await self.core.presence(connection.session_id)
+        return {"presence": snapshot.summary(), "people": snapshot.roster()}

@@ -1,0 +1,118 @@
+"""Who is here: presence counts to everyone and the roster to staff, gathered into paced broadcasts.
+
+Counts are read from the database (every process's connections); a burst of joins or leaves becomes one
+broadcast, and a crowd's broadcasts are spaced by its size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import socketio
+
+from server.service import Hemicycle
+
+from .rooms import session_room, staff_room
+
+log = logging.getLogger(__name__)
+
+# How long changes are gathered before one broadcast: a burst of joins or hands becomes one message.
+PRESENCE_COALESCE_SECONDS = 0.2
+LARGE_ROSTER = 300
+LARGE_ROSTER_COALESCE_SECONDS = 1.0
+PRESENCE_MAX_SECONDS = 5.0
+# The staff roster of a large session is rebuilt at most every second per 500 people present: filling a
+# session of thousands should not spend its time listing everyone again and again. Counts go out each flush.
+ROSTER_SECONDS_PER_PERSON = 1 / 500
+# In a large session, a joining attendee's welcome reuses counts broadcast this recently.
+SUMMARY_FRESH_SECONDS = 2.0
+
+
+class Presence:
+    """Owned by the Hub: the presence broadcasts of this process (the Notifier's presence_changed)."""
+
+    def __init__(self, sio: socketio.AsyncServer, core: Hemicycle) -> None:
+        self.sio = sio
+        self.core = core
+        self._dirty: set[int] = set()
+        self._roster_due: dict[int, float] = {}
+        self._summaries: dict[int, tuple[float, dict[str, Any]]] = {}
+        self._roster_owed: dict[int, asyncio.TimerHandle] = {}
+        self._delay = PRESENCE_COALESCE_SECONDS
+        self._flush_task: asyncio.Task[None] | None = None
+
+    def changed(self, session_id: int) -> None:
+        self._dirty.add(session_id)
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.create_task(self._flush_later(), name="hemicycle-presence")
+
+    def changed_all(self, sessions: set[int]) -> None:
+        """Sessions to count again at the next flush (at stop: those this process's leaving touched)."""
+        self._dirty |= sessions
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self._delay)
+        await self.flush_now()
+
+    async def flush_now(self) -> None:
+        while self._dirty:
+            session_id = self._dirty.pop()
+            try:
+                summary = await self.core.presence_summary(session_id)
+                self._summaries[session_id] = (time.monotonic(), summary)
+                # A crowd arriving: gather a second of joins per broadcast rather than a fifth, and a second
+                # more per thousand people, since every one of them receives each count.
+                self._delay = (
+                    min(PRESENCE_MAX_SECONDS, max(LARGE_ROSTER_COALESCE_SECONDS, summary["total"] / 1000))
+                    if summary["total"] > LARGE_ROSTER
+                    else PRESENCE_COALESCE_SECONDS
+                )
+                await self.sio.emit("presence", summary, room=session_room(session_id))
+                await self._send_roster(session_id)
+            except Exception:
+                log.exception("presence broadcast for session %s failed", session_id)
+
+    async def stop(self) -> None:
+        if self._flush_task:
+            self._flush_task.cancel()
+            await asyncio.gather(self._flush_task, return_exceptions=True)
+        for handle in self._roster_owed.values():
+            handle.cancel()
+        self._roster_owed.clear()
+
+    async def _send_roster(self, session_id: int) -> None:
+        """The roster to staff, now or, in a large session, once its spacing has passed."""
+        now = time.monotonic()
+        due = self._roster_due.get(session_id, 0.0)
+        if now < due:
+            if session_id not in self._roster_owed:
+                self._roster_owed[session_id] = asyncio.get_running_loop().call_later(
+                    due - now, self._roster_later, session_id
+                )
+            return
+        snapshot = await self.core.presence(session_id)
+        self._roster_due[session_id] = now + len(snapshot.people) * ROSTER_SECONDS_PER_PERSON
+        await self.sio.emit(
+            "presence:people",
+            {"session_id": session_id, "people": snapshot.roster()},
+            room=staff_room(session_id),
+        )
+
+    def _roster_later(self, session_id: int) -> None:
+        self._roster_owed.pop(session_id, None)
+        self.changed(session_id)
+
+    async def summary(self, session_id: int) -> dict[str, Any]:
+        """Presence counts for a joining attendee. In a large session, the last ones broadcast if recent (the
+        join itself triggers the next broadcast, which counts the newcomer); otherwise a fresh aggregate."""
+        at, summary = self._summaries.get(session_id, (float("-inf"), None))
+        if (
+            summary is not None
+            and summary["total"] > LARGE_ROSTER
+            and time.monotonic() - at < SUMMARY_FRESH_SECONDS
+        ):
+            return summary
+        return await self.core.presence_summary(session_id)

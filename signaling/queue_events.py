@@ -1,0 +1,173 @@
+"""Socket.IO events of the speakers' queue and the floor, and the paced broadcasts of their changes.
+
+Registered into the Hub's handler table; every handler checks its payload with ``signaling.protocol`` and
+calls the ``server.floor.Floor`` use case, which checks the caller and notifies ``changed``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import socketio
+
+from server.domain.queue import Entry
+from server.floor import Floor
+
+from . import protocol
+from .pacing import SessionPacer
+from .rooms import Connection, Handler, participant_room, session_room, staff_room
+
+log = logging.getLogger(__name__)
+
+# Queue changes: a short window gathers a burst (a lower-all, simultaneous hands); then broadcasts to a
+# session are spaced by its audience, so thousands of attendees get a few fresh floors a second under load
+# instead of twenty that pile up in their sockets. A quiet change goes out after the short window. A broadcast
+# costs about 10 µs per websocket listener (signaling/wsdirect.py), so 50 µs leaves the event loop most of
+# its time for the writes and acknowledgements under load.
+QUEUE_COALESCE_SECONDS = 0.005
+QUEUE_SPACING_PER_LISTENER = 50e-6
+QUEUE_SPACING_MAX_SECONDS = 0.3
+
+
+class QueueEvents:
+    """Owned by the Hub: the queue's and the floor's handlers, and their broadcasts to the session's rooms.
+
+    ``audience(session_id)`` is the number of this process's connections to the session: it spaces the
+    broadcasts."""
+
+    def __init__(self, sio: socketio.AsyncServer, floor: Floor, audience: Callable[[int], int]) -> None:
+        self.sio = sio
+        self.floor = floor
+        self._audience = audience
+        self._pacer = SessionPacer("queue", self._flush, QUEUE_COALESCE_SECONDS, self._spacing)
+        self.handlers: dict[str, Handler] = {
+            "hand:raise": self._on_hand_raise,
+            "hand:lower": self._on_hand_lower,
+            "queue:get": self._on_queue_get,
+            "queue:add_in_room": self._on_add_in_room,
+            "queue:move": self._on_move,
+            "queue:remove": self._on_remove,
+            "queue:lower_all": self._on_lower_all,
+            "queue:settings": self._on_settings,
+            "floor:grant": self._on_grant,
+            "floor:end": self._on_end,
+            "floor:time": self._on_time,
+        }
+
+    # -- broadcasts -----------------------------------------------------------------------------
+
+    def changed(self, session_id: int, participants: set[int]) -> None:
+        """The Notifier's queue_changed: a broadcast is due (``participants``: whose own request changed)."""
+        self._pacer.changed(session_id, participants)
+
+    async def flush_all(self) -> None:
+        await self._pacer.flush_all()
+
+    async def stop(self) -> None:
+        await self._pacer.stop()
+
+    def _spacing(self, session_id: int) -> float:
+        return min(QUEUE_SPACING_MAX_SECONDS, self._audience(session_id) * QUEUE_SPACING_PER_LISTENER)
+
+    async def _flush(self, session_id: int, touched: set[int]) -> None:
+        """One read, then: each participant whose own request changed, their view (first, so that the
+        line that follows finds it); the floor to everyone; the line's order to those in it, who find their
+        new place there; the full queue to staff."""
+        try:
+            state = await self.floor.state(session_id)
+            staff, public = self.floor.views(state)
+            line, waiting = self.floor.line(state)
+            for participant_id, mine in (await self.floor.mine_of(state, touched)).items():
+                await self.sio.emit("queue:mine", mine, room=participant_room(session_id, participant_id))
+            await self.sio.emit("floor", public, room=session_room(session_id))
+            if waiting:
+                # One message for all their rooms (one publish through Redis), whichever process holds them.
+                rooms = [participant_room(session_id, participant_id) for participant_id in waiting]
+                await self.sio.emit("queue:line", line, room=rooms)
+            await self.sio.emit("queue", staff, room=staff_room(session_id))
+        except Exception:
+            log.exception("queue broadcast for session %s failed", session_id)
+
+    # -- handlers -------------------------------------------------------------------------------
+
+    async def _on_hand_raise(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.HandRaise, payload)
+        await self.floor.raise_hand(c.principal, c.session_id, request.type, request.language)
+        return await self._mine(c)
+
+    async def _on_hand_lower(self, c: Connection, payload: Any) -> dict[str, Any]:
+        protocol.parse(protocol.HandLower, payload)
+        lowered = await self.floor.lower_hand(c.principal, c.session_id)
+        return await self._mine(c, lowered)
+
+    async def _mine(self, c: Connection, latest: Entry | None = None) -> dict[str, Any]:
+        # The state this process just wrote is held in memory: this read checks its version, no more.
+        state = await self.floor.state(c.session_id)
+        return self.floor.mine(state, c.principal.participant.id, latest)
+
+    async def _on_queue_get(self, c: Connection, payload: Any) -> dict[str, Any]:
+        protocol.parse(protocol.QueueGet, payload)
+        state = await self.floor.state(c.session_id)
+        data: dict[str, Any] = {
+            "floor": self.floor.public(state),
+            "mine": self.floor.mine(state, c.principal.participant.id),
+        }
+        if c.principal.role.is_staff:
+            data["queue"] = self.floor.staff(state)
+        return data
+
+    async def _on_add_in_room(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.QueueAddInRoom, payload)
+        entry = await self.floor.add_in_room(c.principal, c.session_id, request.model_dump())
+        return {"entry": entry.public()}
+
+    async def _on_move(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.QueueMove, payload)
+        entry = await self.floor.move(c.principal, c.session_id, request.entry_id, request.to)
+        return {"entry": entry.public(), "position": entry.position}
+
+    async def _on_remove(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.QueueRemove, payload)
+        entry = await self.floor.remove(c.principal, c.session_id, request.entry_id, request.reason)
+        return {"entry": entry.public()}
+
+    async def _on_lower_all(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.QueueLowerAll, payload)
+        lowered = await self.floor.lower_all(c.principal, c.session_id, request.reason)
+        return {"lowered": len(lowered)}
+
+    async def _on_settings(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.QueueSettings, payload)
+        await self.floor.settings(
+            c.principal,
+            c.session_id,
+            request.default_speaking_seconds,
+            request.auto_end_grace_seconds,
+            request.auto_end,
+            request.targets,
+        )
+        state = await self.floor.state(c.session_id)
+        return {"settings": self.floor.staff(state)["settings"]}
+
+    async def _on_grant(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.FloorGrant, payload)
+        entry = await self.floor.grant(c.principal, c.session_id, request.entry_id, request.limit_seconds)
+        return {"entry": entry.public()}
+
+    async def _on_end(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.FloorEnd, payload)
+        entry = await self.floor.end(c.principal, c.session_id, request.entry_id, request.revoke)
+        return {"entry": entry.public(), "end_reason": entry.end_reason}
+
+    async def _on_time(self, c: Connection, payload: Any) -> dict[str, Any]:
+        request = protocol.parse(protocol.FloorTime, payload)
+        entry = await self.floor.set_time(
+            c.principal, c.session_id, request.entry_id, request.limit_seconds, request.add_seconds
+        )
+        return {
+            "entry": entry.public(),
+            "limit_seconds": entry.limit_seconds,
+            "extra_seconds": entry.extra_seconds,
+        }
