@@ -114,7 +114,9 @@ class QuestionDesk:
         self._changed(session.id, target.participant_id, *target.voters, duplicate.participant_id)
         return target
 
-    async def relay(self, principal: Principal, session_id: int, question_id: int, stage: object) -> Question:
+    async def advance(
+        self, principal: Principal, session_id: int, question_id: int, stage: object
+    ) -> Question:
         """Move a question one stage on its way to the room (the question relay, not the media relay)."""
         target = AdvanceStage.parse(stage)
         permission = AdvanceStage.permission_of(target)

@@ -27,7 +27,7 @@ from server.domain.errors import HemicycleError
 from server.domain.model import Principal, SessionInfo
 from server.domain.ratelimit import FloodGuard
 from server.domain.roles import Permission, can
-from server.moderation import Moderation
+from server.moderation import ParticipantModeration
 from server.standing import Held
 
 from . import fanout, protocol
@@ -75,7 +75,7 @@ class ModerationEvents:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.sio: socketio.AsyncServer = hub.sio
-        self.actions = Moderation(hub.core, hub.floor)
+        self.actions = ParticipantModeration(hub.core, hub.floor)
         self.actions.notifier = self
         self._waiting: dict[str, Waiting] = {}
         self._dirty: set[int] = set()
