@@ -271,7 +271,6 @@ class QueueStore:
             # Leaving by exception rolls the version bump back: no one is told about a non-change.
             raise _Unchanged(outcome)
         tx = batch.v.tx
-        entry_id = NEW_ENTRY
         if outcome.added is not None:
             values = {f.name: getattr(outcome.added, f.name) for f in fields(Entry) if f.name != "id"}
             row = m.Intervention(**_stored(values), added_by=outcome.added_by)
@@ -290,7 +289,7 @@ class QueueStore:
             target = (
                 f"session:{batch.line.session_id}"
                 if note.entry_id is None
-                else f"intervention:{entry_id if note.entry_id == NEW_ENTRY else note.entry_id}"
+                else f"intervention:{note.entry_id}"
             )
             tx.add(
                 self.store._audit(

@@ -382,6 +382,10 @@ class Outcome:
             self,
             entries=tuple(real(e) for e in self.entries),
             added=real(self.added) if self.added is not None else None,
+            audit=tuple(
+                replace(note, entry_id=entry_id) if note.entry_id == placeholder else note
+                for note in self.audit
+            ),
         )
 
 
