@@ -1,9 +1,11 @@
-"""The queue's durable state: every request, order change and floor change is one locked transaction.
+"""The queue's durable state: every request, order change and floor change is one versioned transaction.
 
-Each change starts by bumping the session's queue_version. That UPDATE takes the session row's lock on
-PostgreSQL and SQLite's write lock, so changes to one session's queue are serialised across processes, and
-the version tells clients which update is the newest. Within a process, the changes waiting for a session
-go in together, one transaction per batch, floor staff ahead of attendees (server.db.batches).
+The store decides nothing: it loads the line, hands each command to server.domain.floor_rules.apply and
+writes what that decided (a new request, changed fields, the settings, the audit). Each change runs in a
+versioned transaction on the session's queue_version (server/db/versioned.py): changes to one session's
+queue are serialised across processes, and the version tells clients which update is the newest. Within a
+process, the changes waiting for a session go in together, one transaction per batch, floor staff ahead of
+attendees (server.db.batches).
 
 Reads are kept cheap for sessions of thousands. A queue state holds the active entries and the record of
 granted turns, never the withdrawn and removed requests that pile up over a day. Each process keeps the
@@ -110,7 +112,7 @@ def _stored(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class QueueStore:
-    """Queue and floor persistence for one database; the rules come from server.domain.queue."""
+    """Queue and floor persistence for one database; the rules come from server.domain.floor_rules."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
