@@ -1,32 +1,40 @@
-"""Use cases of questions: post, vote, moderate, relay to the chair; check, store, then notify."""
+"""Use cases of questions: post, vote, moderators' decisions, the question relay to the chair; check the
+caller, apply a command (its rules are in server.domain.questions), then notify."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .db.question_store import Changes, QuestionsState, QuestionStore
-from .domain.errors import Conflict, InvalidInput
 from .domain.model import Principal, SessionInfo, iso
-from .domain.participants import clean_text
 from .domain.questions import (
-    REASON_MAX,
-    Moderation,
+    AdvanceStage,
+    Author,
+    CastVote,
+    Decide,
+    EditText,
+    Merge,
+    Post,
     Question,
+    QuestionCommand,
     QuestionState,
+    SetReviewMode,
     Stage,
+    Withdraw,
     clean_addressee,
     clean_question,
     counts,
 )
-from .domain.roles import Permission, can
-from .domain.sessions import SessionState
+from .domain.roles import Permission
 from .service import Hemicycle
 
 
 class QuestionDesk:
-    """The questions of every session: post, edit, withdraw, vote, moderate, merge, relay to the chair and
-    the pre-moderation setting; and the views and deltas each audience is sent. Each change goes through
-    server/db/question_store.py, then ``core.notifier`` (questions_changed).
+    """The questions of every session: post, edit, withdraw, vote, moderate, merge, advance along the relay
+    to the chair and the pre-moderation setting; and the views and deltas each audience is sent. It checks the
+    caller and the session, has the store (server/db/question_store.py) apply one command of
+    server.domain.questions, then tells ``core.notifier`` (questions_changed) who must hear of it. Nothing
+    here decides: the rules are in the domain.
 
     Built once by the composition root (server/wiring.py); called by the Socket.IO question events
     (signaling/question_events.py), the HTTP export (server/api.py) and the metrics."""
@@ -35,19 +43,27 @@ class QuestionDesk:
         self.core = core
         self.store = QuestionStore(core.store)
 
-    async def _session(self, principal: Principal, session_id: int, permission: Permission) -> SessionInfo:
+    async def _session(
+        self, principal: Principal, session_id: int, permission: Permission, command: type[QuestionCommand]
+    ) -> SessionInfo:
+        """The session, if the caller's role has the permission and the session's state allows the command."""
         session = await self.core.session_for(principal, session_id, permission)
-        if session.state is SessionState.ENDED and permission is Permission.QUESTION_ASK:
-            raise Conflict("the session has ended", code="session_ended")
+        command.check_session(session.state, permission)
         return session
 
     def _changed(self, session_id: int, *participants: int) -> None:
         self.core.notifier.questions_changed(session_id, set(participants))
 
+    async def _answer(self, principal: Principal, session_id: int, command: QuestionCommand) -> Question:
+        decided = await self.store.apply(principal, session_id, command)
+        assert decided.result is not None
+        return await self.store.question(session_id, decided.result)
+
     async def post(
         self, principal: Principal, session_id: int, text: object, to: object, anonymous: bool
     ) -> Question:
-        session = await self._session(principal, session_id, Permission.QUESTION_ASK)
+        """The caller asks a question."""
+        session = await self._session(principal, session_id, Post.permission, Post)
         question = await self.store.post(
             principal,
             session.id,
@@ -59,80 +75,77 @@ class QuestionDesk:
         return question
 
     async def edit(self, principal: Principal, session_id: int, question_id: int, text: object) -> Question:
-        as_staff = can(principal.role, Permission.QUESTION_MODERATE)
-        session = await self._session(
-            principal, session_id, Permission.QUESTION_MODERATE if as_staff else Permission.QUESTION_ASK
-        )
-        question = await self.store.edit(
-            principal,
-            session.id,
-            question_id,
-            clean_question(text, self.core.settings.question_max_chars),
-            as_staff=as_staff,
-        )
+        """Its asker (while pending) or staff (a typo) change a question's text."""
+        by = Author(principal.participant.id, principal.role)
+        permission = EditText.permission_of(by)
+        session = await self._session(principal, session_id, permission, EditText)
+        command = EditText(by, question_id, clean_question(text, self.core.settings.question_max_chars))
+        question = await self._answer(principal, session.id, command)
         self._changed(session.id, question.participant_id)
         return question
 
     async def withdraw(self, principal: Principal, session_id: int, question_id: int) -> Question:
-        session = await self._session(principal, session_id, Permission.QUESTION_ASK)
+        """Its asker takes a pending question back."""
+        session = await self._session(principal, session_id, Withdraw.permission, Withdraw)
         question = await self.store.withdraw(principal, session.id, question_id)
         self._changed(session.id, principal.participant.id)
         return question
 
     async def vote(self, principal: Principal, session_id: int, question_id: int, voting: bool) -> Question:
-        session = await self._session(principal, session_id, Permission.QUESTION_ASK)
-        question = await self.store.vote(principal, session.id, question_id, voting)
+        """The caller votes for a question, or takes their vote back."""
+        session = await self._session(principal, session_id, CastVote.permission, CastVote)
+        command = CastVote(principal.participant.id, question_id, voting)
+        question = await self._answer(principal, session.id, command)
         self._changed(session.id, principal.participant.id)
         return question
 
     async def moderate(
         self, principal: Principal, session_id: int, question_id: int, action: object, reason: object
     ) -> Question:
-        session = await self._session(principal, session_id, Permission.QUESTION_MODERATE)
-        try:
-            chosen = Moderation(action if isinstance(action, str) else "")
-        except ValueError:
-            raise InvalidInput(
-                "action must be approve, dismiss, star or unstar", details={"field": "action"}
-            ) from None
-        why = clean_text(reason, "reason", max_length=REASON_MAX, required=chosen is Moderation.DISMISS)
-        question = await self.store.moderate(principal, session.id, question_id, chosen, why)
+        """A moderator's decision on a question: approve, dismiss, star, unstar."""
+        session = await self._session(principal, session_id, Decide.permission, Decide)
+        decision = Decide.parse(action)
+        command = Decide(question_id, decision, Decide.clean_reason(decision, reason))
+        question = await self._answer(principal, session.id, command)
         self._changed(session.id, question.participant_id)
         return question
 
     async def merge(self, principal: Principal, session_id: int, question_id: int, into_id: int) -> Question:
-        session = await self._session(principal, session_id, Permission.QUESTION_MODERATE)
-        target, duplicate = await self.store.merge(principal, session.id, question_id, into_id)
+        """Fold a duplicate into another question; returns the target as it now is."""
+        session = await self._session(principal, session_id, Merge.permission, Merge)
+        decided = await self.store.apply(principal, session.id, Merge(question_id, into_id))
+        assert decided.merged is not None
+        target, duplicate = await self.store.question(session.id, into_id), decided.merged
         # The duplicate's asker and voters now find their interest in the target: all of them are told.
         self._changed(session.id, target.participant_id, *target.voters, duplicate.participant_id)
         return target
 
-    async def relay(self, principal: Principal, session_id: int, question_id: int, stage: object) -> Question:
-        try:
-            target = Stage(stage if isinstance(stage, str) else "")
-        except ValueError:
-            target = Stage.NONE
-        if target is Stage.NONE:
-            raise InvalidInput("stage must be forwarded, read or answered", details={"field": "stage"})
-        # Forwarding is the moderator's choice; reading aloud and answering happen in the room.
-        permission = Permission.QUESTION_MODERATE if target is Stage.FORWARDED else Permission.QUESTION_RELAY
-        session = await self._session(principal, session_id, permission)
-        question = await self.store.relay(principal, session.id, question_id, target)
+    async def advance(
+        self, principal: Principal, session_id: int, question_id: int, stage: object
+    ) -> Question:
+        """Move a question one stage on its way to the room (the question relay, not the media relay)."""
+        target = AdvanceStage.parse(stage)
+        permission = AdvanceStage.permission_of(target)
+        session = await self._session(principal, session_id, permission, AdvanceStage)
+        question = await self._answer(principal, session.id, AdvanceStage(question_id, target))
         self._changed(session.id, question.participant_id)
         return question
 
     async def settings(self, principal: Principal, session_id: int, premoderated: bool) -> bool:
-        session = await self._session(principal, session_id, Permission.QUESTION_MODERATE)
-        value = await self.store.settings(principal, session.id, premoderated)
+        """Turn pre-moderation (the questions' review mode) on or off."""
+        session = await self._session(principal, session_id, SetReviewMode.permission, SetReviewMode)
+        await self.store.apply(principal, session.id, SetReviewMode(premoderated))
         self._changed(session.id)
-        return value
+        return premoderated
 
     # -- views ---------------------------------------------------------------------------------
 
     async def state(self, session_id: int) -> QuestionsState:
+        """The session's questions as committed now."""
         return await self.store.state(session_id)
 
     def staff_view(self, state: QuestionsState) -> dict[str, Any]:
+        """The staff questions view (moderators, the chair): every question in every state, and the counts."""
         return {
             "session_id": state.session.id,
             "version": state.version,
@@ -214,6 +227,7 @@ class QuestionDesk:
         }
 
     def public_view(self, state: QuestionsState) -> dict[str, Any]:
+        """What everyone sees: the approved questions and the one being read aloud."""
         approved = [q for q in state.questions if q.state is QuestionState.APPROVED]
         reading = self._reading(state)
         return {
@@ -226,6 +240,7 @@ class QuestionDesk:
         }
 
     def mine_view(self, state: QuestionsState, participant_id: int) -> dict[str, Any]:
+        """A participant's own questions, in any state, and the questions they voted for."""
         return {
             "session_id": state.session.id,
             "version": state.version,

@@ -1,6 +1,7 @@
-"""Use cases of the speakers' queue and the floor: check the caller, change the store, then notify.
+"""Use cases of the speakers' queue and the floor: check the caller, apply a command, then notify.
 
-Shared by the Socket.IO handlers and the tests; the rules themselves are in server.domain.queue.
+Shared by the Socket.IO handlers and the tests. The rules are in server.domain: the order of the line in
+queue.py, what each command does (and who may give it) in floor_rules.py; the store only loads and writes.
 """
 
 from __future__ import annotations
@@ -9,26 +10,30 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from .db.queue_store import QueueStore
-from .domain.balance import Targets, parse_targets, suggest_next, tally
-from .domain.errors import Conflict, InvalidInput
-from .domain.model import Principal, SessionInfo
-from .domain.participants import (
-    AFFILIATION_MAX,
-    NAME_MAX,
-    AgeBand,
-    Gender,
-    StakeholderGroup,
-    clean_country,
-    clean_name,
-    clean_text,
+from .domain.balance import Targets, suggest_next, tally
+from .domain.floor_rules import (
+    AddInRoom,
+    Caller,
+    ChangeSettings,
+    Command,
+    End,
+    Grant,
+    LowerAll,
+    LowerHand,
+    Move,
+    Outcome,
+    RaiseHand,
+    Remove,
+    Requester,
+    SetTime,
+    clean_reason,
 )
+from .domain.model import Principal, SessionInfo
 from .domain.queue import (
-    MAX_REASON,
     EndReason,
     Entry,
     QueueState,
     check_language,
-    check_seconds,
     check_type,
     in_line,
     line_view,
@@ -36,8 +41,6 @@ from .domain.queue import (
     public_view,
     staff_view,
 )
-from .domain.roles import Permission
-from .domain.sessions import SessionState
 from .service import Hemicycle
 
 
@@ -49,12 +52,14 @@ class FloorListener(Protocol):
 
 class Floor:
     """The speakers' queue and the floor of every session: raise and lower hands, order the line, grant,
-    time and end turns, the queue's settings and the sweep of turns past their end. Owns nothing in memory
-    but its store's cache; each change goes through server/db/queue_store.py, then ``core.notifier``
-    (queue_changed) and the ``listeners`` (the media relay, which follows who holds the floor).
+    time and end turns, the queue's settings and the sweep of turns past their end. It checks the caller and
+    the session, applies one command of server.domain.floor_rules through its store
+    (server/db/queue_store.py), then tells ``core.notifier`` (queue_changed) and the ``listeners`` (the media
+    relay, which follows who holds the floor). Every rule of the queue is in the domain; nothing here decides.
 
     Built once by the composition root (server/wiring.py); called by the Socket.IO queue events
-    (signaling/queue_events.py), the sweeper (signaling/heartbeat.py), Moderation and the metrics."""
+    (signaling/queue_events.py), the sweeper (signaling/heartbeat.py), ParticipantModeration and the
+    metrics."""
 
     def __init__(self, core: Hemicycle) -> None:
         self.core = core
@@ -65,105 +70,79 @@ class Floor:
         for listener in self.listeners:
             listener.floor_changed(session_id, speaker)
 
-    async def _session(self, principal: Principal, session_id: int, permission: Permission) -> SessionInfo:
-        session = await self.core.session_for(principal, session_id, permission)
-        if session.state is SessionState.ENDED:
-            raise Conflict("the session has ended", code="session_ended")
+    async def _session(self, principal: Principal, session_id: int, command: type[Command]) -> SessionInfo:
+        """The session, if the caller's role may give this command and the session's state allows it."""
+        session = await self.core.session_for(principal, session_id, command.permission)
+        command.check_session(session.state)
         return session
 
-    def _changed(self, session_id: int, *entries: Entry | None) -> None:
-        self.core.notifier.queue_changed(
-            session_id, {e.participant_id for e in entries if e and e.participant_id}
-        )
+    async def _run(self, principal: Principal, session_id: int, command: Command) -> Outcome:
+        return self._publish(session_id, await self.queue.apply(principal, session_id, command))
+
+    def _publish(self, session_id: int, outcome: Outcome) -> Outcome:
+        if outcome.floor_changed:
+            self._floor_changed(session_id, outcome.speaker)
+        self.core.notifier.queue_changed(session_id, set(outcome.told))
+        return outcome
 
     # -- attendees ------------------------------------------------------------------------------
 
     async def raise_hand(
         self, principal: Principal, session_id: int, kind: object, language: object
     ) -> Entry:
-        session = await self._session(principal, session_id, Permission.QUEUE_RAISE)
-        entry = await self.queue.raise_hand(
+        """Queue the caller (or leave their request as it is, if they already have one)."""
+        session = await self._session(principal, session_id, RaiseHand)
+        outcome = await self.queue.raise_hand(
             principal, session.id, check_type(kind), check_language(language, session.languages)
         )
-        self._changed(session.id, entry)
-        return entry
+        return self._publish(session.id, outcome).entry
 
     async def lower_hand(self, principal: Principal, session_id: int) -> Entry:
-        session = await self._session(principal, session_id, Permission.QUEUE_RAISE)
-        entry = await self.queue.lower_hand(principal, session.id)
-        self._changed(session.id, entry)
-        return entry
+        """The caller takes their request back."""
+        session = await self._session(principal, session_id, LowerHand)
+        return (await self._run(principal, session.id, LowerHand(principal.participant.id))).entry
 
     # -- floor staff ----------------------------------------------------------------------------
 
     async def add_in_room(self, principal: Principal, session_id: int, body: dict[str, Any]) -> Entry:
-        session = await self._session(principal, session_id, Permission.QUEUE_MANAGE)
-        fields = {
-            "display_name": clean_name(body.get("display_name"), "display_name", max_length=NAME_MAX),
-            "affiliation": clean_name(
-                body.get("affiliation"), "affiliation", max_length=AFFILIATION_MAX, required=False
-            ),
-            "stakeholder_group": _choice(
-                StakeholderGroup, body.get("stakeholder_group"), "stakeholder_group"
-            ),
-            "country": _country(body.get("country")),
-            "gender": _choice(Gender, body.get("gender"), "gender", optional=True),
-            "age_band": _choice(AgeBand, body.get("age_band"), "age_band", optional=True),
-        }
-        if not body.get("consent_demographics") and (fields["gender"] or fields["age_band"]):
-            raise InvalidInput(
-                "gender and age band are kept only with the person's consent",
-                details={"field": "consent_demographics"},
-            )
-        entry = await self.queue.add_in_room(
-            principal,
-            session.id,
-            fields,
-            check_type(body.get("type")),
-            check_language(body.get("language"), session.languages),
+        """Queue someone who asked in the room, as floor staff describe them."""
+        session = await self._session(principal, session_id, AddInRoom)
+        requester = Requester.in_the_room(body, added_by=principal.participant.id)
+        command = AddInRoom(
+            requester, check_type(body.get("type")), check_language(body.get("language"), session.languages)
         )
-        self._changed(session.id, entry)
-        return entry
+        return (await self._run(principal, session.id, command)).entry
 
     async def move(self, principal: Principal, session_id: int, entry_id: int, to: str | int) -> Entry:
-        session = await self._session(principal, session_id, Permission.QUEUE_MANAGE)
-        entry = await self.queue.move(principal, session.id, entry_id, to)
-        self._changed(session.id)
-        return entry
+        """Move a queued request (up, down, top, bottom or to a place)."""
+        session = await self._session(principal, session_id, Move)
+        return (await self._run(principal, session.id, Move(entry_id, to))).entry
 
     async def remove(self, principal: Principal, session_id: int, entry_id: int, reason: str) -> Entry:
-        session = await self._session(principal, session_id, Permission.QUEUE_MANAGE)
-        entry = await self.queue.remove(principal, session.id, entry_id, _reason(reason, required=True))
-        self._changed(session.id, entry)
-        return entry
+        """Take a request out of the line, with a reason its asker sees."""
+        session = await self._session(principal, session_id, Remove)
+        command = Remove(entry_id, clean_reason(reason, required=True))
+        return (await self._run(principal, session.id, command)).entry
 
     async def lower_all(self, principal: Principal, session_id: int, reason: str) -> list[Entry]:
-        session = await self._session(principal, session_id, Permission.QUEUE_MANAGE)
-        lowered = await self.queue.lower_all(principal, session.id, _reason(reason) or "all hands lowered")
-        self._changed(session.id, *lowered)
-        return lowered
+        """Empty the line; returns the requests lowered."""
+        session = await self._session(principal, session_id, LowerAll)
+        command = LowerAll(clean_reason(reason) or "all hands lowered")
+        return list((await self._run(principal, session.id, command)).entries)
 
     async def grant(
         self, principal: Principal, session_id: int, entry_id: int, limit_seconds: int | None
     ) -> Entry:
-        session = await self._session(principal, session_id, Permission.QUEUE_MANAGE)
-        if session.state is not SessionState.LIVE:
-            raise Conflict("the floor can be given only while the session is live", code="session_not_live")
-        limit = check_seconds(limit_seconds) if limit_seconds is not None else None
-        entry, previous = await self.queue.grant(principal, session.id, entry_id, limit)
-        self._floor_changed(session.id, entry.participant_id)
-        self._changed(session.id, entry, previous)
-        return entry
+        """Give the floor to a queued request; whoever held it ends as replaced."""
+        session = await self._session(principal, session_id, Grant)
+        return (await self._run(principal, session.id, Grant(entry_id, limit_seconds))).entry
 
     async def end(self, principal: Principal, session_id: int, entry_id: int, revoke: bool) -> Entry:
         """Floor staff end or revoke a turn; a speaker may end their own (checked under the queue's lock)."""
-        session = await self.core.session_for(principal, session_id, Permission.SESSION_VIEW)
-        entry = await self.queue.end(
-            principal, session.id, entry_id, EndReason.REVOKED if revoke else EndReason.FINISHED
-        )
-        self._floor_changed(session.id, None)
-        self._changed(session.id, entry)
-        return entry
+        session = await self._session(principal, session_id, End)
+        by = Caller(principal.participant.id, principal.role)
+        command = End(by, entry_id, EndReason.REVOKED if revoke else EndReason.FINISHED)
+        return (await self._run(principal, session.id, command)).entry
 
     async def set_time(
         self,
@@ -173,22 +152,10 @@ class Floor:
         limit_seconds: int | None,
         add_seconds: int | None,
     ) -> Entry:
-        session = await self._session(principal, session_id, Permission.QUEUE_MANAGE)
-        if limit_seconds is None and add_seconds is None:
-            raise InvalidInput("send limit_seconds or add_seconds", details={"field": "limit_seconds"})
-        if add_seconds is not None and not (-600 <= add_seconds <= 600 and add_seconds != 0):
-            raise InvalidInput(
-                "add_seconds must be between -600 and 600, not 0", details={"field": "add_seconds"}
-            )
-        entry = await self.queue.set_time(
-            principal,
-            session.id,
-            entry_id,
-            limit_seconds=check_seconds(limit_seconds) if limit_seconds else None,
-            add_seconds=add_seconds,
-        )
-        self._changed(session.id, entry)
-        return entry
+        """Set a request's time limit, or add time to (or take it from) the turn being spoken."""
+        session = await self._session(principal, session_id, SetTime)
+        command = SetTime(entry_id, limit_seconds, add_seconds)
+        return (await self._run(principal, session.id, command)).entry
 
     async def settings(
         self,
@@ -199,29 +166,15 @@ class Floor:
         auto_end: bool | None,
         targets: object = None,
     ) -> None:
-        session = await self._session(principal, session_id, Permission.QUEUE_MANAGE)
-        if default_speaking_seconds is not None:
-            check_seconds(default_speaking_seconds, "default_speaking_seconds")
-        if auto_end_grace_seconds is not None and not 0 <= auto_end_grace_seconds <= 600:
-            raise InvalidInput(
-                "auto_end_grace_seconds must be from 0 to 600", details={"field": "auto_end_grace_seconds"}
-            )
-        if auto_end is True and auto_end_grace_seconds is None:
-            auto_end_grace_seconds = 0
-        parsed = parse_targets(targets).shares if targets is not None else None
-        await self.queue.settings(
-            principal,
-            session.id,
-            default_speaking_seconds=default_speaking_seconds,
-            auto_end_grace_seconds=auto_end_grace_seconds,
-            clear_auto_end=auto_end is False,
-            targets=parsed,
-        )
-        self._changed(session.id)
+        """Change the default turn, the automatic end or the balance targets."""
+        session = await self._session(principal, session_id, ChangeSettings)
+        command = ChangeSettings.checked(default_speaking_seconds, auto_end_grace_seconds, auto_end, targets)
+        await self._run(principal, session.id, command)
 
     # -- views ---------------------------------------------------------------------------------
 
     async def state(self, session_id: int) -> QueueState:
+        """The session's queue as committed now (one read shared by concurrent callers)."""
         return await self.queue.state(session_id)
 
     def views(self, state: QueueState) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -254,6 +207,7 @@ class Floor:
         return line_view(state), in_line(state)
 
     def mine(self, state: QueueState, participant_id: int, latest: Entry | None = None) -> dict[str, Any]:
+        """One participant's own request: their place in line or their turn."""
         return mine_view(state, participant_id, self.core.store.clock(), latest)
 
     async def mine_of(self, state: QueueState, participant_ids: set[int]) -> dict[int, dict[str, Any]]:
@@ -263,28 +217,11 @@ class Floor:
         return {pid: self.mine(state, pid, latest.get(pid)) for pid in participant_ids}
 
     async def sweep(self) -> dict[int, set[int]]:
+        """End the turns past their automatic end or whose speaker stayed away too long (every process runs
+        it); returns the sessions whose floor changed, each with the participants whose turn ended."""
         ended = await self.queue.sweep(
             timedelta(seconds=self.core.settings.floor_grace_seconds), self.core.presence_ttl
         )
         for session_id in ended:
             self._floor_changed(session_id, None)
         return ended
-
-
-def _reason(value: object, required: bool = False) -> str:
-    return clean_text(value, "reason", max_length=MAX_REASON, required=required)
-
-
-def _choice(kind: Any, value: object, field: str, optional: bool = False) -> str | None:
-    if value is None and optional:
-        return None
-    allowed = [member.value for member in kind]
-    if value not in allowed:
-        raise InvalidInput(f"{field} must be one of: {', '.join(allowed)}", details={"field": field})
-    return str(value)
-
-
-def _country(value: object) -> str | None:
-    if value in (None, ""):
-        return None
-    return clean_country(value)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .floor import Floor
     from .limits import Limits
     from .media.service import MediaService
-    from .moderation import Moderation
+    from .moderation import ParticipantModeration
     from .reports import Reports
     from .service import Hemicycle
     from .settings import Settings
@@ -39,7 +39,7 @@ SETTINGS_KEY: web.AppKey[Settings] = web.AppKey("settings")
 CORE_KEY: web.AppKey[Hemicycle] = web.AppKey("core")
 FLOOR_KEY: web.AppKey[Floor] = web.AppKey("floor")
 DESK_KEY: web.AppKey[QuestionDesk] = web.AppKey("desk")
-MODERATION_KEY: web.AppKey[Moderation] = web.AppKey("moderation")
+MODERATION_KEY: web.AppKey[ParticipantModeration] = web.AppKey("moderation")
 CAPTIONS_KEY: web.AppKey[Captions] = web.AppKey("captions")
 MEDIA_KEY: web.AppKey[MediaService] = web.AppKey("media")
 LIMITS_KEY: web.AppKey[Limits] = web.AppKey("limits")

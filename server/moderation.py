@@ -1,4 +1,6 @@
-"""Use cases of moderating participants: the waiting room, remove, ban, unban and mute.
+"""Use cases of moderating participants (participant moderation): the waiting room, remove, ban, unban and
+mute. Not to be confused with moderators' decisions on questions, or the questions' review mode
+(pre-moderation): both are server.desk's.
 
 Each checks the caller and the target, changes the store, then notifies (the Socket.IO adapter in
 signaling/moderation_events.py). The rules are in server.domain.moderation.
@@ -9,7 +11,13 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-from .db.moderation_store import AdmissionInfo, BanInfo, Gate, ModerationState, ModerationStore
+from .db.moderation_store import (
+    AdmissionInfo,
+    BanInfo,
+    Gate,
+    ParticipantModerationState,
+    ParticipantModerationStore,
+)
 from .domain.errors import Conflict, HemicycleError, InvalidInput
 from .domain.model import Principal, SessionInfo
 from .domain.moderation import (
@@ -27,7 +35,7 @@ from .service import Hemicycle
 log = logging.getLogger(__name__)
 
 
-class ModerationNotifier(Protocol):
+class ParticipantModerationNotifier(Protocol):
     """What the real-time layer does after a moderation change; implemented by ModerationEvents."""
 
     def moderation_changed(self, session_id: int) -> None: ...
@@ -42,11 +50,12 @@ class ModerationNotifier(Protocol):
 class MediaModeration(Protocol):
     """What the media relay implements so that moderation is enforced on media, server-side.
 
-    The relay registers itself with `Moderation.attach_media(relay)`. `set_muted` is called, on the process
-    that took the decision, after the mute is stored, and `participant_gone` after a removal or a ban; both
-    act only if that process runs the session's relay. The process that does run it enforces what is stored:
-    `Moderation.mutes(session_id, participant_id)` when a participant starts publishing, and
-    `Moderation.muted_in(session_id)` in its periodic reconcile (one query for the whole session).
+    The media relay registers itself with `ParticipantModeration.attach_media(relay)`. `set_muted` is
+    called, on the process that took the decision, after the mute is stored, and `participant_gone` after a
+    removal or a ban; both act only if that process runs the session's media relay. The process that does
+    run it enforces what is stored: `ParticipantModeration.mutes(session_id, participant_id)` when a
+    participant starts publishing, and `ParticipantModeration.muted_in(session_id)` in its periodic
+    reconcile (one query for the whole session).
     """
 
     async def set_muted(self, session_id: int, participant_id: int, audio: bool, video: bool) -> None: ...
@@ -84,11 +93,11 @@ def actor_view(principal: Principal) -> dict[str, Any]:
     }
 
 
-class Moderation:
+class ParticipantModeration:
     """Participant moderation of every session: the waiting room (gate, admit, settings), remove, ban,
-    unban and mute, and the moderators' view. Each decision goes through server/db/moderation_store.py,
-    then its ``notifier`` (signaling/moderation_events.py) and, for mutes and removals, the media relay
-    (``attach_media``).
+    unban and mute, and the moderators' view. It checks the caller and the target, has
+    server/db/moderation_store.py record each decision, then tells its ``notifier``
+    (signaling/moderation_events.py) and, for mutes and removals, the media relay (``attach_media``).
 
     Built once by the composition root (server/wiring.py), which also lets the MediaService ask it who is
     muted or admitted; called by the Socket.IO moderation events and the HTTP views (registration, session
@@ -97,8 +106,8 @@ class Moderation:
     def __init__(self, core: Hemicycle, floor: Floor) -> None:
         self.core = core
         self.floor = floor
-        self.store = ModerationStore(core.store)
-        self.notifier: ModerationNotifier = _NoNotifier()
+        self.store = ParticipantModerationStore(core.store)
+        self.notifier: ParticipantModerationNotifier = _NoNotifier()
         self.media: MediaModeration = _NoMedia()
 
     def attach_media(self, relay: MediaModeration) -> None:
@@ -146,10 +155,10 @@ class Moderation:
 
     # -- moderators -------------------------------------------------------------------------------
 
-    async def state(self, session_id: int) -> ModerationState:
+    async def state(self, session_id: int) -> ParticipantModerationState:
         return await self.store.state(session_id, self.default)
 
-    def view(self, state: ModerationState) -> dict[str, Any]:
+    def view(self, state: ParticipantModerationState) -> dict[str, Any]:
         """What moderators see: the waiting list, removed and muted people, bans and the latest actions."""
         by_state: dict[str, list[dict[str, Any]]] = {"waiting": [], "removed": [], "muted": []}
         for admission in state.admissions:

@@ -10,7 +10,7 @@ from .desk import QuestionDesk
 from .floor import Floor
 from .limits import Limits
 from .media.service import MediaService
-from .moderation import Moderation
+from .moderation import ParticipantModeration
 from .reports import Reports
 from .service import Hemicycle
 from .standing import StandingChecks
@@ -24,7 +24,7 @@ class UseCases:
     floor: Floor
     desk: QuestionDesk
     standing: StandingChecks
-    moderation: Moderation
+    moderation: ParticipantModeration
     captions: Captions
     media: MediaService
     reports: Reports

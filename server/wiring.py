@@ -33,7 +33,7 @@ from .keys import (
 )
 from .limits import Limits
 from .media.service import MediaService
-from .moderation import Moderation
+from .moderation import ParticipantModeration
 from .reports import Reports
 from .service import Hemicycle
 from .settings import Settings
@@ -49,7 +49,7 @@ def build_use_cases(settings: Settings, engine: AsyncEngine, clock: Callable[[],
     media = MediaService(core, floor.state)
     # The relay follows the floor: a grant or an end reaches it at once.
     floor.listeners.append(media)
-    moderation = Moderation(core, floor)
+    moderation = ParticipantModeration(core, floor)
     # Moderation is enforced on media server-side: a mute or a removal decided here reaches this
     # process's relay at once, and the process that runs a session's relay re-reads the stored mutes
     # when someone publishes and on each reconcile (a decision taken on another process).

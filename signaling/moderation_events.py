@@ -27,7 +27,7 @@ from server.domain.errors import HemicycleError
 from server.domain.model import Principal, SessionInfo
 from server.domain.ratelimit import FloodGuard
 from server.domain.roles import Permission, can
-from server.moderation import Moderation
+from server.moderation import ParticipantModeration
 from server.service import Hemicycle
 from server.standing import Held
 
@@ -83,7 +83,7 @@ class ModerationEvents:
         self,
         sio: socketio.AsyncServer,
         core: Hemicycle,
-        actions: Moderation,
+        actions: ParticipantModeration,
         lobby: Lobby,
         presence_changed: Callable[[int], None],
         fail: Fail,

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
+from server.domain import queue as floor_limits
 from server.domain.errors import InvalidInput
 from server.domain.ids import MAX_ID
 
@@ -41,9 +42,11 @@ class PresenceGet(Message):
 
 Text = Annotated[StrictStr, Field(max_length=400)]
 EntryId = Id
-LimitSeconds = Annotated[StrictInt, Field(ge=15, le=3600)]
-AddSeconds = Annotated[StrictInt, Field(ge=-600, le=600)]
-GraceSeconds = Annotated[StrictInt, Field(ge=0, le=600)]
+LimitSeconds = Annotated[
+    StrictInt, Field(ge=floor_limits.MIN_SPEAKING_SECONDS, le=floor_limits.MAX_SPEAKING_SECONDS)
+]
+AddSeconds = Annotated[StrictInt, Field(ge=-floor_limits.MAX_ADD_SECONDS, le=floor_limits.MAX_ADD_SECONDS)]
+GraceSeconds = Annotated[StrictInt, Field(ge=0, le=floor_limits.MAX_AUTO_END_GRACE_SECONDS)]
 
 
 class HandRaise(Message):

@@ -168,5 +168,5 @@ class QuestionEvents:
 
     async def _on_question_relay(self, c: Connection, payload: Any) -> dict[str, Any]:
         request = protocol.parse(protocol.QuestionRelay, payload)
-        question = await self.desk.relay(c.principal, c.session_id, request.question_id, request.stage)
+        question = await self.desk.advance(c.principal, c.session_id, request.question_id, request.stage)
         return {"question": question.staff()}

@@ -7,7 +7,8 @@ Layers, inner to outer; a module imports only from its own layer or an inner one
 
 - domain: the rules, plain Python (server/domain/; tests/test_domain.py also keeps transports out of it);
 - use cases: what the product does, and the stores and the media relay they drive (server/db/, server/media/,
-  Floor, QuestionDesk, Moderation, ...); they tell the outside world through notifier interfaces they define;
+  Floor, QuestionDesk, ParticipantModeration, ...); they tell the outside world through notifier interfaces
+  they define;
 - adapters: Socket.IO (signaling/), HTTP views, WHIP/WHEP, metrics, and what they share (keys, http_base);
 - composition root: server/wiring.py builds the use cases once and hands them to the adapters; server/app.py
   and the command line start it.

@@ -1,7 +1,9 @@
-"""Moderation's durable state: admissions (the waiting room), mutes, bans and registration origins.
+"""Participant moderation's durable state: admissions (the waiting room), mutes, bans and registration
+origins.
 
-Each change is one transaction that first bumps and locks the session's moderation_version, as the queue and
-questions do: changes from any process are serialised, and clients keep the newest broadcast.
+Each change is one versioned transaction on the session's moderation_version (server/db/versioned.py), as
+the queue's and the questions' are: changes from any process are serialised, and clients keep the newest
+broadcast.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from ..domain.moderation import (
 from ..domain.roles import Role
 from . import models as m
 from .store import Store, _participant
+from .versioned import Versioned, versioned
 
 # The audit actions that make the moderation record (exported with the session record).
 MODERATION_ACTIONS = (
@@ -103,7 +106,7 @@ class Gate:
 
 
 @dataclass(frozen=True)
-class ModerationState:
+class ParticipantModerationState:
     session_id: int
     version: int
     waiting_room: bool
@@ -112,13 +115,6 @@ class ModerationState:
     admissions: tuple[AdmissionInfo, ...]
     bans: tuple[BanInfo, ...]
     audit: tuple[dict[str, Any], ...] = field(default_factory=tuple)
-
-
-@dataclass
-class Locked:
-    tx: AsyncSession
-    session: m.Session
-    now: datetime
 
 
 def _admission(row: m.Admission, person: m.Participant) -> AdmissionInfo:
@@ -135,7 +131,9 @@ def _admission(row: m.Admission, person: m.Participant) -> AdmissionInfo:
     )
 
 
-class ModerationStore:
+class ParticipantModerationStore:
+    """Participant moderation's persistence for one database; the rules come from server.domain.moderation."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
         self._sessions = async_sessionmaker(store.engine, expire_on_commit=False)
@@ -143,18 +141,25 @@ class ModerationStore:
     # -- helpers --------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def locked(self, session_id: int, *, standing: bool = True) -> AsyncIterator[Locked]:
+    async def locked(self, session_id: int, *, standing: bool = True) -> AsyncIterator[Versioned]:
         """A moderators' change may end someone's right to stay connected, so the event's standing version
         moves with it. An attendee's own comings and goings in the waiting room pass standing=False."""
-        async with self._sessions() as tx, tx.begin():
-            session = await self.store.bump_and_lock(tx, session_id, "moderation_version")
-            if standing:
-                await self.store.bump_standing(tx, session.event_id)
-            yield Locked(tx, session, self.store.clock())
+
+        async def bump_standing(tx: AsyncSession, session: m.Session) -> None:
+            await self.store.bump_standing(tx, session.event_id)
+
+        async with versioned(
+            self.store,
+            self._sessions,
+            session_id,
+            "moderation_version",
+            also=bump_standing if standing else None,
+        ) as v:
+            yield v
 
     def _audit(
         self,
-        q: Locked,
+        q: Versioned,
         actor: Principal | None,
         action: str,
         target: str,
@@ -178,7 +183,7 @@ class ModerationStore:
         )
         return row
 
-    def _new_row(self, q: Locked, participant_id: int, state: Admission) -> m.Admission:
+    def _new_row(self, q: Versioned, participant_id: int, state: Admission) -> m.Admission:
         row = m.Admission(
             session_id=q.session.id,
             participant_id=participant_id,
@@ -479,7 +484,7 @@ class ModerationStore:
             return ids
 
     def _decide(
-        self, q: Locked, actor: Principal | None, row: m.Admission, state: Admission, reason: str | None
+        self, q: Versioned, actor: Principal | None, row: m.Admission, state: Admission, reason: str | None
     ) -> None:
         row.state = state.value
         row.version += 1
@@ -702,7 +707,7 @@ class ModerationStore:
 
     # -- reading -------------------------------------------------------------------------------
 
-    async def state(self, session_id: int, default: WaitingRoom) -> ModerationState:
+    async def state(self, session_id: int, default: WaitingRoom) -> ParticipantModerationState:
         """Everyone a moderator should see: waiting, removed or muted people, bans, the latest actions."""
         async with self._sessions() as tx:
             session = await tx.get(m.Session, session_id)
@@ -731,7 +736,7 @@ class ModerationStore:
             ban_infos = tuple(
                 BanInfo(b.id, _participant(p), b.reason, b.created_at, b.created_by) for b, p in bans
             )
-            return ModerationState(
+            return ParticipantModerationState(
                 session_id=session_id,
                 version=session.moderation_version,
                 waiting_room=_waiting_room_on(session, default),

@@ -1,4 +1,6 @@
-"""Questions' durable state: each change is one transaction that bumps and locks questions_version first.
+"""Questions' durable state: each change is one versioned transaction on questions_version
+(server/db/versioned.py) that loads the questions a command reads, lets server.domain.questions decide, and
+writes what it decided.
 
 As for the queue, the bump serialises changes to one session's questions across processes and tells clients
 which update is the newest.
@@ -7,34 +9,49 @@ which update is the newest.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..domain.errors import Conflict, NotFound
 from ..domain.model import Principal, SessionInfo
 from ..domain.questions import (
+    Asker,
+    Board,
+    Decided,
     Edit,
-    Moderation,
+    Post,
     Question,
+    QuestionCommand,
     QuestionState,
     Stage,
-    check_edit_by_asker,
-    check_merge,
-    check_moderation,
-    check_stage,
-    check_vote,
+    Withdraw,
     counts_publicly,
+    decide,
 )
 from . import models as m
 from .gathered import GatheredReads
 from .store import Store, _session
+from .versioned import Versioned, versioned
+
+# What a Question holds that is not a column of its row (read from the votes, edits and merges).
+DERIVED = frozenset({"id", "voters", "late_voters", "edits", "merged_from"})
+
+
+def _stored(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v.value if isinstance(v, Enum) else v for k, v in values.items()}
+
+
+def _columns(question: Question) -> dict[str, Any]:
+    """The row of a new question."""
+    return _stored({f.name: getattr(question, f.name) for f in fields(Question) if f.name not in DERIVED})
 
 
 @dataclass(frozen=True)
@@ -67,10 +84,10 @@ class Changes:
 
 
 @dataclass
-class Locked:
-    tx: AsyncSession
-    session: m.Session
-    now: datetime
+class QuestionsBatch:
+    """Inside a questions transaction: the versioned transaction and what its changes touched."""
+
+    v: Versioned
     changes: Changes = field(default_factory=Changes)
 
 
@@ -111,6 +128,8 @@ def _question(
 
 
 class QuestionStore:
+    """Questions' persistence for one database; the rules come from server.domain.questions."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
         self._sessions = async_sessionmaker(store.engine, expire_on_commit=False)
@@ -172,15 +191,14 @@ class QuestionStore:
         return [_question(r, voters[r.id], tuple(edits[r.id]), tuple(merged[r.id])) for r in rows]
 
     @asynccontextmanager
-    async def locked(self, session_id: int) -> AsyncIterator[Locked]:
-        async with self._sessions() as tx:
-            async with tx.begin():
-                session = await self.store.bump_and_lock(tx, session_id, "questions_version")
-                q = Locked(tx, session, self.store.clock())
-                yield q
-            # Committed (a refused or failed change rolls back and never gets here): the broadcaster sends
-            # what it touched to everyone as a delta rather than the whole list.
-            self._changes.setdefault(session_id, []).append((session.questions_version, q.changes))
+    async def locked(self, session_id: int) -> AsyncIterator[QuestionsBatch]:
+        """One serialised transaction on a session's questions; an exception inside rolls it back."""
+        async with versioned(self.store, self._sessions, session_id, "questions_version") as v:
+            batch = QuestionsBatch(v)
+            yield batch
+        # Committed (a refused or failed change rolls back and never gets here): the broadcaster sends
+        # what it touched to everyone as a delta rather than the whole list.
+        self._changes.setdefault(session_id, []).append((v.session.questions_version, batch.changes))
 
     def take_changes(self, session_id: int, up_to: int) -> Changes:
         """What this process's writes up to that version changed in the session's questions, not taken
@@ -200,190 +218,115 @@ class QuestionStore:
         """Put back changes that could not be sent."""
         self._changes.setdefault(session_id, []).append((version, changes))
 
-    async def _get(
-        self, q: Locked, question_id: int, *, votes_only: bool = False
-    ) -> tuple[m.Question, Question]:
-        """A question of the locked session, marked as changed by the write (only its votes, or more)."""
-        row = await q.tx.get(m.Question, question_id)
-        if row is None or row.session_id != q.session.id:
-            raise NotFound(f"there is no question {question_id} in this session", code="unknown_question")
-        loaded = await self._load(q.tx, q.session.id, only=question_id)
-        (q.changes.votes if votes_only else q.changes.content).add(question_id)
-        return row, loaded[0]
+    async def apply(
+        self,
+        actor: Principal,
+        session_id: int,
+        command: QuestionCommand | Callable[[AsyncSession], Awaitable[QuestionCommand]],
+    ) -> Decided:
+        """Apply one command under the session's lock (server.domain.questions decides what it does);
+        returns what it decided, with the id of any question it added. `command` may be built inside the
+        transaction, from what it reads."""
+        async with self.locked(session_id) as batch:
+            tx, now = batch.v.tx, batch.v.now
+            if not isinstance(command, QuestionCommand):
+                command = await command(tx)
+            board = Board(session_id, batch.v.session.questions_premoderated)
+            for question_id in command.reads:
+                if question_id not in board.questions:
+                    loaded = await self._load(tx, session_id, only=question_id)
+                    if loaded:
+                        board.questions[question_id] = loaded[0]
+            decided = decide(board, command, now)
+            if decided.added is not None:
+                row = m.Question(**_columns(decided.added))
+                tx.add(row)
+                await tx.flush()
+                decided = replace(
+                    decided,
+                    added=replace(decided.added, id=row.id),
+                    content=frozenset({row.id}),
+                    result=row.id,
+                )
+            for write in decided.writes:
+                await tx.execute(
+                    update(m.Question)
+                    .where(m.Question.id == write.question_id)
+                    .values(_stored(write.values))
+                    .execution_options(synchronize_session=False)
+                )
+            if decided.edit is not None:
+                question_id, edit = decided.edit
+                tx.add(
+                    m.QuestionEdit(
+                        question_id=question_id,
+                        by_id=edit.by_id,
+                        by_role=edit.by_role,
+                        before=edit.before,
+                        after=edit.after,
+                        at=edit.at,
+                    )
+                )
+            for question_id, participant_id in decided.votes_removed:
+                await tx.execute(
+                    delete(m.QuestionVote).where(
+                        m.QuestionVote.question_id == question_id,
+                        m.QuestionVote.participant_id == participant_id,
+                    )
+                )
+            for question_id, participant_id in decided.votes_added:
+                tx.add(m.QuestionVote(question_id=question_id, participant_id=participant_id, created_at=now))
+            if decided.votes_added:
+                try:
+                    await tx.flush()
+                except IntegrityError:
+                    raise Conflict("you have already voted for this question", code="already_voted") from None
+            if decided.premoderated is not None:
+                batch.v.session.questions_premoderated = decided.premoderated
+                batch.changes.settings = True
+            for note in decided.audit:
+                target = (
+                    f"session:{session_id}" if note.question_id is None else f"question:{note.question_id}"
+                )
+                tx.add(
+                    self.store._audit(
+                        actor,
+                        note.action,
+                        target,
+                        note.details,
+                        session_id,
+                        event_id=batch.v.session.event_id,
+                    )
+                )
+            batch.changes.content |= decided.content
+            batch.changes.votes |= decided.votes
+        return decided
 
-    def _audit(
-        self, q: Locked, actor: Principal, action: str, question_id: int, details: dict[str, Any]
-    ) -> None:
-        q.tx.add(
-            self.store._audit(
-                actor, action, f"question:{question_id}", details, q.session.id, event_id=q.session.event_id
-            )
-        )
+    async def _answer(self, actor: Principal, session_id: int, command: QuestionCommand) -> Question:
+        """Apply a command and read the question it answers with as now stored."""
+        decided = await self.apply(actor, session_id, command)
+        assert decided.result is not None
+        return await self.question(session_id, decided.result)
 
     # -- attendees ----------------------------------------------------------------------------
 
     async def post(
         self, actor: Principal, session_id: int, text: str, addressed_to: str, anonymous: bool
     ) -> Question:
-        async with self.locked(session_id) as q:
-            person = await q.tx.get(m.Participant, actor.participant.id)
-            assert person is not None
-            row = m.Question(
-                session_id=session_id,
-                participant_id=person.id,
-                display_name=person.display_name,
-                affiliation=person.affiliation,
-                stakeholder_group=person.stakeholder_group,
-                country=person.country,
-                anonymous=anonymous,
-                addressed_to=addressed_to,
-                text=text,
-                state=(
-                    QuestionState.PENDING if q.session.questions_premoderated else QuestionState.APPROVED
-                ).value,
-                stage=Stage.NONE.value,
-                starred=False,
-                created_at=q.now,
-                approved_at=None if q.session.questions_premoderated else q.now,
-            )
-            q.tx.add(row)
-            await q.tx.flush()
-            q.changes.content.add(row.id)
-            return _question(row, {}, (), ())
-
-    async def edit(
-        self, actor: Principal, session_id: int, question_id: int, text: str, *, as_staff: bool
-    ) -> Question:
-        async with self.locked(session_id) as q:
-            row, question = await self._get(q, question_id)
-            if not as_staff:
-                check_edit_by_asker(question, actor.participant.id)
-            elif question.state in (QuestionState.MERGED, QuestionState.WITHDRAWN):
-                raise Conflict(f"this question is {question.state.value}", code="stale_question")
-            if text == row.text:
-                raise Conflict("the text is unchanged", code="no_change")
-            q.tx.add(
-                m.QuestionEdit(
-                    question_id=row.id,
-                    by_id=actor.participant.id,
-                    by_role=actor.role.value,
-                    before=row.text,
-                    after=text,
-                    at=q.now,
-                )
-            )
-            row.text = text
-            if as_staff:
-                self._audit(q, actor, "question.edit", row.id, {"before": question.text, "after": text})
-            await q.tx.flush()
-        return await self._reload(session_id, question_id)
+        """Store a new question by the caller, as registered now."""
+        person = actor.participant
+        asker = Asker(
+            person.id, person.display_name, person.affiliation, person.stakeholder_group, person.country
+        )
+        decided = await self.apply(actor, session_id, Post(asker, text, addressed_to, anonymous))
+        assert decided.added is not None
+        return decided.added
 
     async def withdraw(self, actor: Principal, session_id: int, question_id: int) -> Question:
-        async with self.locked(session_id) as q:
-            row, question = await self._get(q, question_id)
-            check_edit_by_asker(question, actor.participant.id)
-            row.state = QuestionState.WITHDRAWN.value
-        return await self._reload(session_id, question_id)
+        """The caller takes back their own question."""
+        return await self._answer(actor, session_id, Withdraw(actor.participant.id, question_id))
 
-    async def vote(self, actor: Principal, session_id: int, question_id: int, voting: bool) -> Question:
-        async with self.locked(session_id) as q:
-            _row, question = await self._get(q, question_id, votes_only=True)
-            check_vote(question, actor.participant.id, voting)
-            if voting:
-                q.tx.add(
-                    m.QuestionVote(
-                        question_id=question_id, participant_id=actor.participant.id, created_at=q.now
-                    )
-                )
-                try:
-                    await q.tx.flush()
-                except IntegrityError:
-                    raise Conflict("you have already voted for this question", code="already_voted") from None
-            else:
-                await q.tx.execute(
-                    delete(m.QuestionVote).where(
-                        m.QuestionVote.question_id == question_id,
-                        m.QuestionVote.participant_id == actor.participant.id,
-                    )
-                )
-        return await self._reload(session_id, question_id)
-
-    # -- moderators and the chair --------------------------------------------------------------
-
-    async def moderate(
-        self, actor: Principal, session_id: int, question_id: int, action: Moderation, reason: str
-    ) -> Question:
-        async with self.locked(session_id) as q:
-            row, question = await self._get(q, question_id)
-            check_moderation(question, action)
-            if action is Moderation.APPROVE:
-                row.state, row.approved_at = QuestionState.APPROVED.value, q.now
-            elif action is Moderation.DISMISS:
-                row.state, row.dismissed_at, row.dismiss_reason = QuestionState.DISMISSED.value, q.now, reason
-            elif action in (Moderation.STAR, Moderation.UNSTAR):
-                wanted = action is Moderation.STAR
-                if row.starred == wanted:
-                    raise Conflict(
-                        f"the question is already {'starred' if wanted else 'not starred'}", code="no_change"
-                    )
-                row.starred = wanted
-            self._audit(q, actor, f"question.{action.value}", row.id, {"reason": reason} if reason else {})
-        return await self._reload(session_id, question_id)
-
-    async def merge(
-        self, actor: Principal, session_id: int, question_id: int, into_id: int
-    ) -> tuple[Question, Question]:
-        """Fold a duplicate into another question: its votes, and its asker's interest, go to the target.
-
-        Returns (the target as it now is, the duplicate as it was before the merge)."""
-        async with self.locked(session_id) as q:
-            row, duplicate = await self._get(q, question_id)
-            _target_row, target = await self._get(q, into_id)
-            check_merge(duplicate, target)
-            moving = (
-                (set(duplicate.voters) | {duplicate.participant_id}) - target.voters - {target.participant_id}
-            )
-            for participant_id in sorted(moving):
-                q.tx.add(m.QuestionVote(question_id=into_id, participant_id=participant_id, created_at=q.now))
-            row.state = QuestionState.MERGED.value
-            row.merged_into = into_id
-            self._audit(
-                q, actor, "question.merge", question_id, {"into": into_id, "votes_moved": len(moving)}
-            )
-        return await self._reload(session_id, into_id), duplicate
-
-    async def relay(self, actor: Principal, session_id: int, question_id: int, stage: Stage) -> Question:
-        async with self.locked(session_id) as q:
-            row, question = await self._get(q, question_id)
-            check_stage(question, stage)
-            row.stage = stage.value
-            if stage is Stage.FORWARDED:
-                row.forwarded_at = q.now
-            elif stage is Stage.READ:
-                row.read_at = q.now
-            elif stage is Stage.ANSWERED:
-                row.answered_at = q.now
-            self._audit(q, actor, f"question.{stage.value}", row.id, {})
-        return await self._reload(session_id, question_id)
-
-    async def settings(self, actor: Principal, session_id: int, premoderated: bool) -> bool:
-        async with self.locked(session_id) as q:
-            if q.session.questions_premoderated == premoderated:
-                raise Conflict("that is already the setting", code="no_change")
-            q.session.questions_premoderated = premoderated
-            q.changes.settings = True
-            q.tx.add(
-                self.store._audit(
-                    actor,
-                    "questions.settings",
-                    f"session:{session_id}",
-                    {"premoderated": premoderated},
-                    session_id,
-                    event_id=q.session.event_id,
-                )
-            )
-            return premoderated
-
-    async def _reload(self, session_id: int, question_id: int) -> Question:
+    async def question(self, session_id: int, question_id: int) -> Question:
+        """One question as committed now, with its votes, edits and merges."""
         async with self._sessions() as tx:
             return (await self._load(tx, session_id, only=question_id))[0]

@@ -151,14 +151,15 @@ def suggest_next(entries: list[Entry], targets: Targets | None = None) -> Sugges
     """The queued person whose intervention brings the balance closest to the targets.
 
     Ties go to the one who asked first (queue order), so with no information the suggestion is FIFO.
-    Points of order are not balanced: if one is waiting, it is the suggestion.
+    Requests outside the balance (points of order, queue.OUTSIDE_BALANCE) are not weighed: one waiting at
+    the head of the line is the suggestion.
     """
     targets = targets or Targets()
     queued = sorted((e for e in entries if e.state is EntryState.QUEUED), key=lambda e: e.position)
     if not queued:
         return None
-    if queued[0].type.priority == 0:
-        return Suggestion(queued[0], [{"dimension": "type", "value": "point_of_order"}])
+    if queued[0].type.outside_balance:
+        return Suggestion(queued[0], [{"dimension": "type", "value": queued[0].type.value}])
     base: dict[str, Counter[str]] = {name: Counter() for name in DIMENSIONS}
     for entry in entries:
         if entry.granted_at is not None and entry.state in (EntryState.SPEAKING, EntryState.DONE):

@@ -1,19 +1,23 @@
-"""Questions from remote attendees: posting, voting, moderation, and the relay to the chair in the room.
+"""Questions from remote attendees: posting, voting, moderators' decisions, and the question relay (its
+stages on the way to the chair in the room).
 
-Pure rules over snapshots; the store applies them in one locked transaction per change.
+Pure rules over snapshots. Every change is a command given to `decide` (at the end of this module); the
+store applies what it decides in one versioned transaction per change.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
-from .errors import Conflict, Forbidden, InvalidInput
+from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .model import iso
 from .participants import clean_text
+from .roles import Permission, Role, can
+from .sessions import SessionState
 
 ADDRESSEE_MAX = 120
 REASON_MAX = 300
@@ -40,7 +44,9 @@ class Stage(StrEnum):
 STAGE_ORDER = (Stage.NONE, Stage.FORWARDED, Stage.READ, Stage.ANSWERED)
 
 
-class Moderation(StrEnum):
+class Decision(StrEnum):
+    """A moderator's decision on one question (the question moderation, not participants')."""
+
     APPROVE = "approve"
     DISMISS = "dismiss"
     STAR = "star"
@@ -213,15 +219,16 @@ def check_vote(question: Question, participant_id: int, voting: bool) -> None:
         raise Conflict("you have not voted for this question", code="not_voted")
 
 
-def check_moderation(question: Question, action: Moderation) -> None:
-    if action is Moderation.APPROVE and question.state is not QuestionState.PENDING:
+def check_decision(question: Question, action: Decision) -> None:
+    """Whether a moderator's decision applies to the question as it is now."""
+    if action is Decision.APPROVE and question.state is not QuestionState.PENDING:
         raise Conflict(
             f"only pending questions can be approved (this one is {question.state.value})",
             code="stale_question",
         )
-    if action is Moderation.DISMISS and question.state not in (QuestionState.PENDING, QuestionState.APPROVED):
+    if action is Decision.DISMISS and question.state not in (QuestionState.PENDING, QuestionState.APPROVED):
         raise Conflict(f"this question is {question.state.value}", code="stale_question")
-    if action in (Moderation.STAR, Moderation.UNSTAR) and question.state in (
+    if action in (Decision.STAR, Decision.UNSTAR) and question.state in (
         QuestionState.MERGED,
         QuestionState.WITHDRAWN,
     ):
@@ -265,3 +272,373 @@ def counts(questions: list[Question]) -> dict[str, int]:
         "withdrawn": sum(1 for q in questions if q.state is QuestionState.WITHDRAWN),
         **reached,
     }
+
+
+# -- the questions' rules as one transition --------------------------------------------------------
+#
+# `apply(board, command, now) -> outcome`: the board holds the questions a command reads (its `reads`, in
+# that order: a missing one is refused before anything is decided) and the session's review mode; the
+# outcome says what the store must write and which questions changed. A refused command raises and
+# changes nothing. The store loads the board inside its versioned transaction and writes the outcome;
+# server.desk checks the caller and notifies.
+
+NEW_QUESTION = 0  # the id of a question `apply` adds, until the store has given it its own
+
+
+@dataclass(frozen=True)
+class Board:
+    """What a change to one session's questions reads: whether new questions wait for a moderator
+    (pre-moderation), and the questions the command is about, by id."""
+
+    session_id: int
+    premoderated: bool
+    questions: dict[int, Question] = field(default_factory=dict)
+
+    def get(self, question_id: int) -> Question:
+        question = self.questions.get(question_id)
+        if question is None:
+            raise NotFound(f"there is no question {question_id} in this session", code="unknown_question")
+        return question
+
+
+@dataclass(frozen=True)
+class Author:
+    """Who a change is by (only what the rules look at)."""
+
+    participant_id: int
+    role: Role
+
+
+@dataclass(frozen=True)
+class Asker:
+    """A question's asker as recorded with it, whatever they change later."""
+
+    participant_id: int
+    display_name: str
+    affiliation: str
+    stakeholder_group: str | None
+    country: str | None
+
+
+@dataclass(frozen=True)
+class QuestionCommand:
+    """One thing asked of a session's questions. `permission` is what the caller's role needs for it;
+    `reads` the questions it looks at. Only asking (posting, editing or withdrawing one's own, voting)
+    ends with the session."""
+
+    permission: ClassVar[Permission] = Permission.QUESTION_MODERATE
+
+    @property
+    def reads(self) -> tuple[int, ...]:
+        """The questions this command looks at, in the order they are checked to exist."""
+        return ()
+
+    @classmethod
+    def check_session(cls, state: SessionState, permission: Permission) -> None:
+        """Asking (under QUESTION_ASK) ends with the session; moderating and the relay go on."""
+        if state is SessionState.ENDED and permission is Permission.QUESTION_ASK:
+            raise Conflict("the session has ended", code="session_ended")
+
+
+@dataclass(frozen=True)
+class Post(QuestionCommand):
+    """An attendee asks a question: it waits for a moderator under pre-moderation, else shows at once."""
+
+    permission: ClassVar[Permission] = Permission.QUESTION_ASK
+    asker: Asker
+    text: str
+    addressed_to: str
+    anonymous: bool
+
+
+@dataclass(frozen=True)
+class EditText(QuestionCommand):
+    """A question's text changes: by its asker while it waits for approval, by staff (a typo) until it is
+    merged or withdrawn."""
+
+    by: Author
+    question_id: int
+    text: str
+
+    @property
+    def as_staff(self) -> bool:
+        return can(self.by.role, Permission.QUESTION_MODERATE)
+
+    @staticmethod
+    def permission_of(by: Author) -> Permission:
+        """Staff edit as moderators; anyone else edits as an asker (their own pending questions only)."""
+        return (
+            Permission.QUESTION_MODERATE
+            if can(by.role, Permission.QUESTION_MODERATE)
+            else Permission.QUESTION_ASK
+        )
+
+    @property
+    def reads(self) -> tuple[int, ...]:
+        return (self.question_id,)
+
+
+@dataclass(frozen=True)
+class Withdraw(QuestionCommand):
+    """Its asker takes a question back while it waits for approval."""
+
+    permission: ClassVar[Permission] = Permission.QUESTION_ASK
+    participant_id: int
+    question_id: int
+
+    @property
+    def reads(self) -> tuple[int, ...]:
+        return (self.question_id,)
+
+
+@dataclass(frozen=True)
+class CastVote(QuestionCommand):
+    """An attendee votes for an approved question (voting=False: takes the vote back)."""
+
+    permission: ClassVar[Permission] = Permission.QUESTION_ASK
+    participant_id: int
+    question_id: int
+    voting: bool
+
+    @property
+    def reads(self) -> tuple[int, ...]:
+        return (self.question_id,)
+
+
+@dataclass(frozen=True)
+class Decide(QuestionCommand):
+    """A moderator's decision on a question: approve, dismiss (with a reason), star or unstar."""
+
+    question_id: int
+    decision: Decision
+    reason: str = ""
+
+    @property
+    def reads(self) -> tuple[int, ...]:
+        return (self.question_id,)
+
+    @staticmethod
+    def parse(action: object) -> Decision:
+        """The decision a client sent."""
+        try:
+            return Decision(action if isinstance(action, str) else "")
+        except ValueError:
+            raise InvalidInput(
+                "action must be approve, dismiss, star or unstar", details={"field": "action"}
+            ) from None
+
+    @staticmethod
+    def clean_reason(decision: Decision, reason: object) -> str:
+        """Why: required to dismiss, optional otherwise."""
+        return clean_text(reason, "reason", max_length=REASON_MAX, required=decision is Decision.DISMISS)
+
+
+@dataclass(frozen=True)
+class Merge(QuestionCommand):
+    """A moderator folds a duplicate into another question: its votes and its asker's interest move."""
+
+    question_id: int
+    into_id: int
+
+    @property
+    def reads(self) -> tuple[int, ...]:
+        return (self.question_id, self.into_id)
+
+
+@dataclass(frozen=True)
+class AdvanceStage(QuestionCommand):
+    """An approved question's next step on its way to the room (the question relay): forwarded to the chair
+    by a moderator, then read aloud and answered in the room."""
+
+    question_id: int
+    stage: Stage
+
+    @staticmethod
+    def parse(stage: object) -> Stage:
+        """The stage a client sent: forwarded, read or answered."""
+        try:
+            target = Stage(stage if isinstance(stage, str) else "")
+        except ValueError:
+            target = Stage.NONE
+        if target is Stage.NONE:
+            raise InvalidInput("stage must be forwarded, read or answered", details={"field": "stage"})
+        return target
+
+    @staticmethod
+    def permission_of(stage: Stage) -> Permission:
+        """Forwarding is the moderator's choice; reading aloud and answering happen in the room."""
+        return Permission.QUESTION_MODERATE if stage is Stage.FORWARDED else Permission.QUESTION_RELAY
+
+    @property
+    def reads(self) -> tuple[int, ...]:
+        return (self.question_id,)
+
+
+@dataclass(frozen=True)
+class SetReviewMode(QuestionCommand):
+    """A moderator turns pre-moderation (new questions wait for approval) on or off."""
+
+    premoderated: bool
+
+
+@dataclass(frozen=True)
+class QuestionWrite:
+    """Fields of one stored question to change."""
+
+    question_id: int
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class QuestionAudit:
+    """One line of the audit log a change leaves (question_id None: the session's questions as a whole)."""
+
+    action: str
+    details: dict[str, Any]
+    question_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Decided:
+    """What a question command decided: a new question, fields to write, votes to add or take back
+    (question id, participant id), an edit to record, the review mode, the audit, and which questions
+    changed — in content, or only in their votes — for the broadcast. `result` is the question to answer
+    with (read again once stored); `merged` the duplicate as it was before a merge."""
+
+    added: Question | None = None
+    writes: tuple[QuestionWrite, ...] = ()
+    votes_added: tuple[tuple[int, int], ...] = ()
+    votes_removed: tuple[tuple[int, int], ...] = ()
+    edit: tuple[int, Edit] | None = None
+    premoderated: bool | None = None
+    audit: tuple[QuestionAudit, ...] = ()
+    content: frozenset[int] = frozenset()
+    votes: frozenset[int] = frozenset()
+    result: int | None = None
+    merged: Question | None = None
+
+
+def decide(board: Board, command: QuestionCommand, now: datetime) -> Decided:
+    """What the command does to the board's questions; raises (deciding nothing) when it is refused."""
+    for question_id in command.reads:
+        board.get(question_id)
+    match command:
+        case Post():
+            return _post(board, command, now)
+        case EditText():
+            return _edit(board, command, now)
+        case Withdraw():
+            question = board.get(command.question_id)
+            check_edit_by_asker(question, command.participant_id)
+            return _changed(question, state=QuestionState.WITHDRAWN)
+        case CastVote():
+            question = board.get(command.question_id)
+            check_vote(question, command.participant_id, command.voting)
+            vote = ((question.id, command.participant_id),)
+            return Decided(
+                votes_added=vote if command.voting else (),
+                votes_removed=() if command.voting else vote,
+                votes=frozenset({question.id}),
+                result=question.id,
+            )
+        case Decide():
+            return _decide(board.get(command.question_id), command, now)
+        case Merge():
+            return _merge(board.get(command.question_id), board.get(command.into_id), now)
+        case AdvanceStage():
+            question = board.get(command.question_id)
+            check_stage(question, command.stage)
+            stamp = {Stage.FORWARDED: "forwarded_at", Stage.READ: "read_at", Stage.ANSWERED: "answered_at"}
+            decided = _changed(question, stage=command.stage, **{stamp[command.stage]: now})
+            return replace(
+                decided, audit=(QuestionAudit(f"question.{command.stage.value}", {}, question.id),)
+            )
+        case SetReviewMode(premoderated=premoderated):
+            if board.premoderated == premoderated:
+                raise Conflict("that is already the setting", code="no_change")
+            return Decided(
+                premoderated=premoderated,
+                audit=(QuestionAudit("questions.settings", {"premoderated": premoderated}),),
+            )
+    raise TypeError(f"not a question command: {command!r}")
+
+
+def _changed(question: Question, **values: Any) -> Decided:
+    return Decided(
+        writes=(QuestionWrite(question.id, values),) if values else (),
+        content=frozenset({question.id}),
+        result=question.id,
+    )
+
+
+def _post(board: Board, command: Post, now: datetime) -> Decided:
+    asker = command.asker
+    waits = board.premoderated
+    question = Question(
+        id=NEW_QUESTION,
+        session_id=board.session_id,
+        participant_id=asker.participant_id,
+        display_name=asker.display_name,
+        affiliation=asker.affiliation,
+        stakeholder_group=asker.stakeholder_group,
+        country=asker.country,
+        anonymous=command.anonymous,
+        addressed_to=command.addressed_to,
+        text=command.text,
+        state=QuestionState.PENDING if waits else QuestionState.APPROVED,
+        stage=Stage.NONE,
+        starred=False,
+        created_at=now,
+        approved_at=None if waits else now,
+    )
+    return Decided(added=question, content=frozenset({NEW_QUESTION}), result=NEW_QUESTION)
+
+
+def _edit(board: Board, command: EditText, now: datetime) -> Decided:
+    question = board.get(command.question_id)
+    if not command.as_staff:
+        check_edit_by_asker(question, command.by.participant_id)
+    elif question.state in (QuestionState.MERGED, QuestionState.WITHDRAWN):
+        raise Conflict(f"this question is {question.state.value}", code="stale_question")
+    if command.text == question.text:
+        raise Conflict("the text is unchanged", code="no_change")
+    edit = Edit(now, command.by.participant_id, command.by.role.value, question.text, command.text)
+    audit = (
+        (QuestionAudit("question.edit", {"before": question.text, "after": command.text}, question.id),)
+        if command.as_staff
+        else ()
+    )
+    return replace(_changed(question, text=command.text), edit=(question.id, edit), audit=audit)
+
+
+def _decide(question: Question, command: Decide, now: datetime) -> Decided:
+    check_decision(question, command.decision)
+    values: dict[str, Any] = {}
+    if command.decision is Decision.APPROVE:
+        values = {"state": QuestionState.APPROVED, "approved_at": now}
+    elif command.decision is Decision.DISMISS:
+        values = {"state": QuestionState.DISMISSED, "dismissed_at": now, "dismiss_reason": command.reason}
+    else:
+        wanted = command.decision is Decision.STAR
+        if question.starred == wanted:
+            raise Conflict(
+                f"the question is already {'starred' if wanted else 'not starred'}", code="no_change"
+            )
+        values = {"starred": wanted}
+    details = {"reason": command.reason} if command.reason else {}
+    note = QuestionAudit(f"question.{command.decision.value}", details, question.id)
+    return replace(_changed(question, **values), audit=(note,))
+
+
+def _merge(duplicate: Question, target: Question, now: datetime) -> Decided:
+    check_merge(duplicate, target)
+    moving = (set(duplicate.voters) | {duplicate.participant_id}) - target.voters - {target.participant_id}
+    note = QuestionAudit("question.merge", {"into": target.id, "votes_moved": len(moving)}, duplicate.id)
+    return Decided(
+        writes=(QuestionWrite(duplicate.id, {"state": QuestionState.MERGED, "merged_into": target.id}),),
+        votes_added=tuple((target.id, participant_id) for participant_id in sorted(moving)),
+        audit=(note,),
+        content=frozenset({duplicate.id, target.id}),
+        result=target.id,
+        merged=duplicate,
+    )

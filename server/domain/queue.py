@@ -1,11 +1,12 @@
 """The speakers' queue and the floor: one queue for remote hands and in-room requests.
 
-Pure rules over snapshots: where a new request goes, how entries move, who may hold the floor, and how the
-countdown is computed. The store applies the resulting order in one transaction.
+What a request is, the order of the line (PRECEDENCE below), the limits on speaking time, the countdown
+and the views. What each change does to the line (grant, end, the sweep...) is server.domain.floor_rules.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -14,8 +15,10 @@ from typing import Any
 from .errors import Conflict, InvalidInput
 from .model import SessionInfo, iso
 
-MIN_SPEAKING_SECONDS = 15
+MIN_SPEAKING_SECONDS = 15  # also the shortest a turn can be cut to by taking time away
 MAX_SPEAKING_SECONDS = 3600
+MAX_ADD_SECONDS = 600  # time added to (or taken from) a turn at once, either way
+MAX_AUTO_END_GRACE_SECONDS = 600  # how long past its time a turn may run before it ends by itself
 MAX_REASON = 300
 UN_LANGUAGES = ("ar", "zh", "en", "fr", "ru", "es")
 
@@ -28,8 +31,21 @@ class InterventionType(StrEnum):
 
     @property
     def priority(self) -> int:
-        """Lower goes first: points of order to the head, rights of reply right after them."""
-        return {"point_of_order": 0, "right_of_reply": 1}.get(self.value, 2)
+        """Lower goes first (PRECEDENCE); first come, first served within one priority."""
+        return PRECEDENCE.get(self, ORDINARY)
+
+    @property
+    def outside_balance(self) -> bool:
+        """Whether this request is taken on its urgency alone: the balance suggestion never weighs it."""
+        return self in OUTSIDE_BALANCE
+
+
+# The order of the line, in one place: points of order to the head, rights of reply right after them,
+# everything else (ORDINARY) at the end. To put rights of reply before points of order, swap 0 and 1.
+PRECEDENCE = {InterventionType.POINT_OF_ORDER: 0, InterventionType.RIGHT_OF_REPLY: 1}
+ORDINARY = max(PRECEDENCE.values()) + 1
+# Requests the balance suggestion does not weigh: one waiting at the head of the line is the suggestion.
+OUTSIDE_BALANCE = frozenset({InterventionType.POINT_OF_ORDER})
 
 
 class EntryState(StrEnum):
@@ -131,6 +147,7 @@ class Entry:
 
 
 def check_type(value: object) -> InterventionType:
+    """The kind of request, from what a client sent."""
     try:
         return InterventionType(value if isinstance(value, str) else "")
     except ValueError:
@@ -139,6 +156,7 @@ def check_type(value: object) -> InterventionType:
 
 
 def check_language(value: object, session_languages: tuple[str, ...]) -> str:
+    """The language a request will be spoken in: one of the session's (the six UN languages by default)."""
     allowed = session_languages or UN_LANGUAGES
     if not isinstance(value, str) or value not in allowed:
         raise InvalidInput(
@@ -149,6 +167,7 @@ def check_language(value: object, session_languages: tuple[str, ...]) -> str:
 
 
 def check_seconds(value: object, field: str = "limit_seconds") -> int:
+    """A speaking time: whole seconds from MIN_SPEAKING_SECONDS to MAX_SPEAKING_SECONDS."""
     if (
         not isinstance(value, int)
         or isinstance(value, bool)
@@ -162,13 +181,33 @@ def check_seconds(value: object, field: str = "limit_seconds") -> int:
     return value
 
 
-def insertion_index(queued: list[Entry], kind: InterventionType) -> int:
-    """Where a new request goes in the queued entries (ordered): FIFO within its priority class.
+def check_add_seconds(value: int) -> int:
+    """Time added to a turn (negative: taken away): at most MAX_ADD_SECONDS either way, never nothing."""
+    if not (-MAX_ADD_SECONDS <= value <= MAX_ADD_SECONDS and value != 0):
+        raise InvalidInput(
+            f"add_seconds must be between -{MAX_ADD_SECONDS} and {MAX_ADD_SECONDS}, not 0",
+            details={"field": "add_seconds"},
+        )
+    return value
 
-    A point of order goes after earlier points of order and before everything else; a right of reply after
-    points of order and earlier replies; anything else at the end.
+
+def check_grace_seconds(value: int) -> int:
+    """How long past its time a turn may run before it ends by itself: 0..MAX_AUTO_END_GRACE_SECONDS."""
+    if not 0 <= value <= MAX_AUTO_END_GRACE_SECONDS:
+        raise InvalidInput(
+            f"auto_end_grace_seconds must be from 0 to {MAX_AUTO_END_GRACE_SECONDS}",
+            details={"field": "auto_end_grace_seconds"},
+        )
+    return value
+
+
+def insertion_index(queued: Sequence[Entry], kind: InterventionType) -> int:
+    """Where a new request goes in the queued entries (ordered): FIFO within its priority (PRECEDENCE).
+
+    With the default precedence, a point of order goes after earlier points of order and before everything
+    else; a right of reply after points of order and earlier replies; anything else at the end.
     """
-    if kind.priority == 2:
+    if kind.priority >= ORDINARY:
         return len(queued)
     for index, entry in enumerate(queued):
         if entry.type.priority > kind.priority:
@@ -176,7 +215,7 @@ def insertion_index(queued: list[Entry], kind: InterventionType) -> int:
     return len(queued)
 
 
-def move_index(queued: list[Entry], entry_id: int, to: str | int) -> list[Entry]:
+def move_index(queued: Sequence[Entry], entry_id: int, to: str | int) -> list[Entry]:
     """A new order with one entry moved up, down, to the top, to the bottom, or to an index."""
     ids = [e.id for e in queued]
     if entry_id not in ids:
