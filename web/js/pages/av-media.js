@@ -50,6 +50,9 @@ function sourceWords(name) {
 /** @typedef {import('../media.js').MediaLink} MediaLink */
 
 const HEALTH_EVERY_MS = 2000;
+/** While a new speaker is not heard yet: how often the desk asks the relay, and for how long into the turn. */
+const FAST_CHECK_EVERY_MS = 150;
+const FAST_CHECK_FOR_MS = 60_000;
 
 /** @param {string} title @param {string} id */
 function panel(title, id) {
@@ -150,6 +153,11 @@ export class AvDesk {
     client.on('connection', () => this.showLive());
     navigator.mediaDevices?.addEventListener?.('devicechange', () => this.fillDevices());
     this.healthAskedAt = 0;
+    /** @type {ReturnType<typeof setTimeout> | null} the next quick look at the relay, while a speaker is awaited */
+    this.liveCheck = null;
+    /** @type {number | null} the floor's entry the desk waits to hear */
+    this.waitingFor = null;
+    this.waitingSince = 0;
     setInterval(() => this.refreshHealth(), HEALTH_EVERY_MS);
     this.fillDevices();
     this.showLive();
@@ -165,15 +173,31 @@ export class AvDesk {
     const source = this.healthView.report?.sources?.speaker;
     const stream = /** @type {MediaStream | null} */ (this.speakerVideo.srcObject);
     const arriving = !!speaking && speaking.participant_id !== null && this.speaker?.state === 'connected'
-      && !!stream?.getAudioTracks().length && source?.participant_id === speaking.participant_id;
+      && !!stream?.getAudioTracks().length && source?.participant_id === speaking.participant_id
+      // their sound reaches the relay (not just their offer): a publication still connecting is not heard
+      && source?.connection === 'connected' && (source?.kinds?.audio?.packets ?? 0) > 0;
     const state = !speaking ? 'none' : speaking.in_room || speaking.participant_id === null ? 'room'
       : arriving && source?.muted?.audio ? 'muted' : arriving ? 'live' : 'waiting';
-    // Sound arrives but the last health report predates it: ask now rather than at the next poll (up to two
-    // seconds later), so the desk says "live" as soon as the relay does.
-    if (state === 'waiting' && this.speaker?.state === 'connected' && stream?.getAudioTracks().length
-      && Date.now() - this.healthAskedAt > 250) {
-      this.healthAskedAt = Date.now();
-      this.refreshHealth();
+    // A remote speaker has the floor and is not heard yet: ask the relay every few hundred milliseconds,
+    // rather than at the next poll (up to two seconds later), so that the desk says "live" as soon as the relay
+    // forwards them. The desk's own link cannot tell: it is subscribed to whoever holds the floor, and its
+    // sound track may still be playing the previous speaker. Only for the first moments of a turn: a speaker
+    // who takes longer to turn on their microphone is seen at the regular poll.
+    if (this.liveCheck) clearTimeout(this.liveCheck);
+    this.liveCheck = null;
+    const entry = speaking?.id ?? null;
+    if (entry !== this.waitingFor) {
+      this.waitingFor = entry;
+      this.waitingSince = Date.now();
+    }
+    if (state === 'waiting' && this.speaker?.state === 'connected'
+      && Date.now() - this.waitingSince < FAST_CHECK_FOR_MS) {
+      const wait = Math.max(0, FAST_CHECK_EVERY_MS - (Date.now() - this.healthAskedAt));
+      this.liveCheck = setTimeout(() => {
+        this.liveCheck = null;
+        this.healthAskedAt = Date.now();
+        this.refreshHealth();
+      }, wait);
     }
     const name = speaking?.display_name ?? '';
     if (this.live.dataset.state === state && this.live.dataset.name === name) return;
