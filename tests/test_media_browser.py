@@ -12,6 +12,7 @@ from server.media_http import MEDIA_KEY
 
 from .browser import link, open_page, real_errors, register_in_browser, shoot
 from .helpers import Running, eventually
+from .test_accessibility import Audit
 
 pytestmark = pytest.mark.browser
 
@@ -298,10 +299,11 @@ async def plays_on(page: Page, testid: str, since: float) -> None:
 
 
 async def test_language_changes_in_place_and_the_feed_plays_on(hemicycle: Running, browser: Browser) -> None:
-    """The attendee, the speaker and the AV desk change the page's language while media plays: the words
-    change (Arabic right to left), the same <video> keeps playing, and the speaker stays live on the same
-    connection."""
+    """The attendee, the speaker, the AV desk and an interpreter change the page's language while media plays:
+    the words change (Arabic right to left), the same <video> keeps playing, and the speaker and the
+    interpreter stay live on the same connection."""
     errors: list[str] = []
+    audit = Audit()  # axe in each language reached in place, not only at load
     relay = hemicycle.server.app[MEDIA_KEY]
     av = await open_page(browser, await link(hemicycle, Role.AV), errors)
     await expect(av.get_by_test_id("connection-state")).to_have_attribute("data-state", "connected")
@@ -336,6 +338,7 @@ async def test_language_changes_in_place_and_the_feed_plays_on(hemicycle: Runnin
     await expect(attendee.get_by_test_id("raise-hand")).to_have_text("طلب الكلمة")
     await plays_on(attendee, "room-video", since)
     await shoot(attendee, "attendee-language-in-place-ar")
+    await audit.check(attendee, "attendee, Arabic in place")
     since = await attendee.evaluate("() => window.mediaElement.currentTime")
     await switch_language(attendee, "en")
     await expect(attendee.get_by_test_id("media-watch")).to_have_text("Stop")
@@ -369,6 +372,7 @@ async def test_language_changes_in_place_and_the_feed_plays_on(hemicycle: Runnin
     assert room.publisher(SPEAKER) is publication, "the same publication: no new offer"
     await expect(panel.get_by_test_id("speak-state")).to_have_attribute("data-state", "connected")
     await shoot(attendee, "speaker-language-in-place-es")
+    await audit.check(attendee, "speaker, Spanish in place")
 
     # The AV desk: French while it receives the speaker; the same element plays on, and says who is live.
     since = await av.evaluate(MARK, "av-speaker")
@@ -379,5 +383,25 @@ async def test_language_changes_in_place_and_the_feed_plays_on(hemicycle: Runnin
     await expect(av.get_by_test_id("connection-state")).to_have_text("Connecté.")
     await plays_on(av, "av-speaker", since)
     await shoot(av, "av-language-in-place-fr")
+    await audit.check(av, "AV desk, French in place")
     assert room.publisher(SPEAKER) is publication
+
+    # The interpreter, on air in French, switches the booth's page to Russian: the channel stays on air.
+    booth = await open_page(browser, await link(hemicycle, Role.INTERPRETER), errors)
+    await booth.get_by_test_id("booth-channel").select_option("fr")
+    await booth.get_by_test_id("booth-publish").click()
+    await expect(booth.get_by_test_id("booth-state")).to_have_attribute(
+        "data-state", "connected", timeout=20_000
+    )
+    channel = room.publisher("channel:fr")
+    assert channel is not None
+    await booth.evaluate("() => { window.sameDocument = true; }")
+    await switch_language(booth, "ru")
+    await expect(booth.get_by_test_id("booth-state")).to_have_text("В эфире: Французский.")
+    await expect(booth.get_by_test_id("booth-publish")).to_have_text("Выйти из эфира")
+    await expect(booth.locator("#booth-heading")).to_have_text("Канал устного перевода")
+    assert await booth.evaluate("() => window.sameDocument === true"), "the page was not reloaded"
+    assert room.publisher("channel:fr") is channel, "the same publication: still on air"
+    await audit.check(booth, "interpreter, Russian in place")
+    audit.assert_clean()
     assert not real_errors(errors), "\n".join(errors)
