@@ -677,7 +677,7 @@ function renderState() {
   const state = page.client?.session?.state ?? page.session?.state ?? '';
   const explainer = byId('state-explainer');
   explainer.dataset.state = state;
-  explainer.textContent = String(STATE_EXPLAINERS[state] ?? stateLabel(state));
+  explainer.textContent = state ? String(STATE_EXPLAINERS[state] ?? stateLabel(state)) : '';
   media.setPoster(page.client?.session?.title ?? page.session?.title ?? '', state ? stateLabel(state) : '');
 }
 
