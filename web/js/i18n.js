@@ -268,8 +268,22 @@ const live = new Set();
  */
 export function liveText(message) {
   const node = document.createTextNode(String(message));
-  live.add({ node: new WeakRef(node), message });
+  remember({ node: new WeakRef(node), message });
   return node;
+}
+
+let sinceSweep = 0;
+
+/**
+ * Keep a node's words in step; now and then forget the nodes the browser has collected (a view rebuilt on every
+ * update makes new ones).
+ * @param {LiveWords} entry
+ */
+function remember(entry) {
+  live.add(entry);
+  if (++sinceSweep < 1000) return;
+  sinceSweep = 0;
+  for (const old of live) if (!old.node.deref()) live.delete(old);
 }
 
 /**
@@ -282,7 +296,7 @@ export function liveAttribute(node, attribute, message) {
     // One message per attribute: setting it again replaces the earlier one.
     if (entry.attribute === attribute && entry.node.deref() === node) live.delete(entry);
   }
-  live.add({ node: new WeakRef(node), message, attribute });
+  remember({ node: new WeakRef(node), message, attribute });
 }
 
 /** @type {Array<() => void>} modules' caches of words (labels, formats), refreshed first */
