@@ -257,7 +257,7 @@ export function msg(message, params) {
   return new Message(message, params);
 }
 
-/** @typedef {{node: WeakRef<Node>, message: Message, attribute?: string}} LiveWords */
+/** @typedef {{node: WeakRef<Node>, message: Message, written: string, attribute?: string}} LiveWords */
 /** @type {Set<LiveWords>} nodes and attributes that say a Message; held weakly, forgotten once collected */
 const live = new Set();
 
@@ -267,8 +267,9 @@ const live = new Set();
  * @returns {Text}
  */
 export function liveText(message) {
-  const node = document.createTextNode(String(message));
-  remember({ node: new WeakRef(node), message });
+  const written = String(message);
+  const node = document.createTextNode(written);
+  remember({ node: new WeakRef(node), message, written });
   return node;
 }
 
@@ -291,12 +292,13 @@ function remember(entry) {
  * @param {Element} node @param {string} attribute @param {Message} message
  */
 export function liveAttribute(node, attribute, message) {
-  node.setAttribute(attribute, String(message));
+  const written = String(message);
+  node.setAttribute(attribute, written);
   for (const entry of live) {
     // One message per attribute: setting it again replaces the earlier one.
     if (entry.attribute === attribute && entry.node.deref() === node) live.delete(entry);
   }
-  remember({ node: new WeakRef(node), message, attribute });
+  remember({ node: new WeakRef(node), message, written, attribute });
 }
 
 /** @type {Array<() => void>} modules' caches of words (labels, formats), refreshed first */
@@ -342,13 +344,16 @@ export async function setLanguage(code) {
   translateStatic();
   for (const entry of [...live]) {
     const node = entry.node.deref();
-    if (!node) {
+    const now = !node ? null : entry.attribute ? /** @type {Element} */ (node).getAttribute(entry.attribute)
+      : node.textContent;
+    if (!node || now !== entry.written) {
+      // Collected, or a script has written something else there since: its words are that script's.
       live.delete(entry);
-    } else if (entry.attribute) {
-      /** @type {Element} */ (node).setAttribute(entry.attribute, String(entry.message));
-    } else {
-      node.textContent = String(entry.message);
+      continue;
     }
+    entry.written = String(entry.message);
+    if (entry.attribute) /** @type {Element} */ (node).setAttribute(entry.attribute, entry.written);
+    else node.textContent = entry.written;
   }
   for (const listener of languageListeners) listener();
   for (const render of renderers) render();
