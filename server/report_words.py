@@ -8,15 +8,20 @@ are needed; they are the CLDR rules the browsers apply (Intl.PluralRules), for w
 
 from __future__ import annotations
 
+import gettext
 import json
 import re
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pycountry
+
 CATALOGUES = Path(__file__).resolve().parent.parent / "web" / "i18n"
 LANGUAGES = ("en", "fr", "es", "ar", "zh", "ru")
 RTL = frozenset({"ar"})
+# pycountry's ISO 3166 catalogues (Debian's iso-codes) name Chinese by its script's region.
+_COUNTRY_LOCALES = {"zh": "zh_CN"}
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
@@ -71,6 +76,10 @@ class Words:
         found = _messages(self.language).get(message)
         return _fill(found if isinstance(found, str) else message, values)
 
+    def country(self, code: str) -> str:
+        """A country's name, for a code."""
+        return country_name(code, self.language)
+
     def tn(self, count: int, one: str, other: str, **values: Any) -> str:
         values = {"count": count, **values}
         found = _messages(self.language).get(other)
@@ -79,3 +88,21 @@ class Words:
             if isinstance(form, str):
                 return _fill(form, values)
         return _fill(one if count == 1 else other, values)
+
+
+@cache
+def _country_names(language: str) -> gettext.NullTranslations:
+    if language == "en":
+        return gettext.NullTranslations()
+    locale = _COUNTRY_LOCALES.get(language, language)
+    return gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=[locale], fallback=True)
+
+
+def country_name(code: str, language: str) -> str:
+    """A country's name in the reader's language ("KE" → "Kenya", "كينيا"); the code when it is not one."""
+    country = pycountry.countries.get(alpha_2=code) if len(code) == 2 else None
+    if country is None:
+        return code
+    if language not in LANGUAGES or language == "en":
+        return str(getattr(country, "common_name", None) or country.name)
+    return _country_names(language).gettext(country.name)

@@ -24,7 +24,7 @@ from .db.question_store import QuestionStore
 from .db.queue_store import QueueStore
 from .domain import report
 from .domain.balance import Targets
-from .domain.captions import LANGUAGE_NAMES, CaptionLine
+from .domain.captions import FLOOR, LANGUAGE_NAMES, CaptionLine
 from .domain.captions import counts as caption_counts
 from .domain.errors import Forbidden, InvalidInput
 from .domain.model import EventInfo, Principal, SessionInfo, iso
@@ -318,7 +318,8 @@ def to_html(record: dict[str, Any], *, standalone: bool = True, language: str | 
         sessions=record["sessions"] if record["kind"] == "event" else [record],
         stylesheet=STYLESHEET.read_text(encoding="utf-8") if standalone else None,
         charts=Charts(zone),
-        languages=LANGUAGE_NAMES,
+        languages=_LANGUAGES,
+        country=speech.country,
         generated=_when(record["generated_at"], zone),
         clock=lambda value: _clock(value, zone),
         words=_words,
@@ -329,7 +330,7 @@ def to_html(record: dict[str, Any], *, standalone: bool = True, language: str | 
         tr=speech.t,  # a code's words (from _words), which the catalogues hold as the pages' labels
         roles=_ROLES,
         actions=_ACTIONS,
-        fields=_FIELDS,
+        details=lambda entry: _audit_details(entry, speech),
     )
     return page
 
@@ -373,8 +374,12 @@ _WORDS: dict[str, str] = {
     "replaced": "Next speaker called",
     "forwarded": "Forwarded to the chair",
     "read": "Read aloud",
+    "speaking": "Now speaking",  # a turn not ended yet
 }
 
+
+# Caption languages: the floor as the pages name it (js/caption-ui.js).
+_LANGUAGES = {**LANGUAGE_NAMES, FLOOR: "Floor (as spoken in the room)"}
 
 # The audit's roles, actions and detail fields in the pages' words (js/labels.js), for the moderation log.
 _ROLES = {
@@ -436,6 +441,60 @@ _FIELDS = {
     "into": "Into",
     "flags": "Flags",
 }
+
+
+def _audit_details(entry: dict[str, Any], speech: Words) -> list[str]:
+    """An audit entry's details in the reader's words, as the console's log shows them (js/pages/console.js):
+    the fields' names, and the values that are codes (roles, types, languages, end reasons, states, mutes)."""
+    action = str(entry.get("action", ""))
+    details = entry.get("details")
+    if not isinstance(details, dict):
+        return [] if details in (None, "") else [_flat(details, speech)]
+    if set(details) == {"from", "to"}:  # a state change reads best as a move
+        if action == "session.set_state":
+            return [f"{speech.t(_words(details['from']))} → {speech.t(_words(details['to']))}"]
+        return [f"{_flat(details['from'], speech)} → {_flat(details['to'], speech)}"]
+    return [
+        speech.t(
+            "{field}: {value}", field=_field(key, speech), value=_detail(action, str(key), value, speech)
+        )
+        for key, value in details.items()
+        if value not in (None, "")
+    ]
+
+
+def _field(key: Any, speech: Words) -> str:
+    return speech.t(_FIELDS.get(str(key), str(key)))
+
+
+def _detail(action: str, key: str, value: Any, speech: Words) -> str:
+    """One detail's value in words where it is a code; anything else as it was recorded."""
+    if key in ("audio", "video"):
+        return speech.t("muted") if value else speech.t("not muted")
+    if key == "role":
+        return speech.t(_ROLES.get(str(value), str(value)))
+    if key == "type" or (key == "reason" and action in ("floor.end", "floor.revoke")):
+        return speech.t(_words(value))
+    if key == "language":
+        return speech.t(LANGUAGE_NAMES.get(str(value), str(value)))
+    return _flat(value, speech)
+
+
+def _flat(value: Any, speech: Words) -> str:
+    if isinstance(value, bool):
+        return speech.t("yes") if value else speech.t("no")
+    if isinstance(value, list):
+        return ", ".join(_flat(item, speech) for item in value)
+    if isinstance(value, dict):
+        return ", ".join(
+            speech.t(
+                "{field}: {value}",
+                field=_field(key, speech),
+                value=speech.t("none") if item is None else _flat(item, speech),
+            )
+            for key, item in value.items()
+        )
+    return "" if value is None else str(value)
 
 
 def _words(code: Any) -> str:

@@ -49,3 +49,24 @@ async def test_failover_benchmark_runs_behind_nginx(
     assert back and back.group(1) == back.group(2) and int(back.group(2)) > 0, text[-3000:]
     assert "queue order kept: True" in text and "floor kept: True" in text, text[-3000:]
     assert "0 acknowledged but lost, 0 stored twice; hands stored twice: 0" in text, text[-3000:]
+
+
+async def test_speaker_benchmark_times_every_step(chromium_path: str) -> None:
+    """`bench.speaker` at one turn: each step from the click to the AV desk's "live" is timed."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.speaker", "--turns", "1", "--chromium", chromium_path,
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(process.communicate(), 120)
+    text = output.decode()
+    assert process.returncode == 0, text[-3000:]
+    for step in (
+        "microphone",
+        "offer",
+        "gathering complete",
+        "offer sent",
+        "answered",
+        "connected",
+        "desk live",
+    ):
+        assert re.search(rf"^{step}\s+\d+\s+\d+$", text, re.M), (step, text[-3000:])

@@ -1,6 +1,7 @@
 """End to end in Chromium: the interface in the reader's language (web/js/i18n.js and web/i18n/*.json).
 
-The picker reloads the page in the chosen language and the choice is remembered; `?lang=ar` lays the page
+The picker switches the page to the chosen language (in place where the page can say its words again, else by
+reloading it) and the choice is remembered; `?lang=ar` lays the page
 out right to left; a message a catalogue lacks, or a catalogue that cannot be loaded, leaves English words;
 an attendee registers and raises a hand in French.
 Screenshots of the attendee page and the moderator console in French and Arabic go to test-artifacts/.
@@ -59,10 +60,20 @@ async def test_picker_switches_language_and_remembers_it(hemicycle: Running, bro
     await expect(home.locator("html")).to_have_attribute("lang", "fr")
     await expect(home.locator("#register-heading")).to_have_text("S’inscrire pour suivre cette séance")
 
-    # Back to English through the picker.
+    # Back to English through the picker, in place: what was typed and chosen in the form stays.
+    await home.fill("#display_name", "Zoë Okafor")
+    await home.select_option("#stakeholder_group", "civil_society")
+    await home.evaluate("() => { window.sameDocument = true; }")
     await home.get_by_test_id("language-picker").select_option("en")
     await expect(home.locator("html")).to_have_attribute("lang", "en")
     await expect(home.locator("#register-submit")).to_have_text("Register and follow")
+    await expect(home.locator("#stakeholder_group option[value=civil_society]")).to_have_text("Civil society")
+    await expect(home.locator("#stakeholder_group option[value='']")).to_have_text(
+        "Choose your stakeholder group"
+    )
+    await expect(home.locator("#stakeholder_group")).to_have_value("civil_society")
+    await expect(home.locator("#display_name")).to_have_value("Zoë Okafor")
+    assert await home.evaluate("() => window.sameDocument === true"), "the page was not reloaded"
     assert not real_errors(errors), errors
 
 

@@ -43,7 +43,8 @@ DIRECTIONS = {"en": "ltr", "fr": "ltr", "es": "ltr", "ru": "ltr", "zh": "ltr", "
 PASS_THROUGH = {"i18n.js"}
 
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
-CALL = re.compile(r"(?<![\w$.])(tn?)\(")
+# msg('...') is a message kept in the reader's language (js/i18n.js): extracted like t('...').
+CALL = re.compile(r"(?<![\w$.])(tn?|msg)\(")
 ESCAPES = {"n": "\n", "t": "\t", "'": "'", '"': '"', "\\": "\\", "`": "`"}
 
 
@@ -285,7 +286,8 @@ def test_the_extractor_reads_what_it_should(tmp_path: Path) -> None:
         "el('p', {}, t('Raise hand'), t(\"It\\u2019s {name}\", { name }));\n"
         "t('A long message, '\n  + 'split over two lines.');\n"
         "const x = tn(list.filter((e) => e.a, 2).length, '{count} hand', '{count} hands');\n"
-        "const y = t(variable);\nconst z = t(`Hello ${who}`);\nfoo.t('not a call of ours');\n",
+        "const y = t(variable);\nconst z = t(`Hello ${who}`);\nfoo.t('not a call of ours');\n"
+        "el('button', {}, msg('Stop'));\n",
         encoding="utf-8",
     )
     extraction = extract_js([sample])
@@ -294,6 +296,7 @@ def test_the_extractor_reads_what_it_should(tmp_path: Path) -> None:
         "It\u2019s {name}",
         "{count} hands",
         "A long message, split over two lines.",
+        "Stop",
     }
     assert extraction.messages["{count} hands"].one == "{count} hand"
     assert len(extraction.problems) == 2, extraction.problems

@@ -12,6 +12,7 @@ from server.media_http import MEDIA_KEY
 
 from .browser import link, open_page, real_errors, register_in_browser, shoot
 from .helpers import Running, eventually
+from .test_accessibility import Audit
 
 pytestmark = pytest.mark.browser
 
@@ -111,7 +112,7 @@ async def test_room_feed_to_an_attendee_and_a_speaker_to_the_av_desk(
         "data-state", "connected", timeout=20_000
     )
     await playing(attendee, "room-video")
-    # Changing the page's language reloads it: the feed plays again by itself, on the same channel.
+    # Changing the page's language: the feed plays on, on the same channel (test_language_changes_in_place).
     for code, words in (("fr", "Arrêter"), ("en", "Stop")):
         await attendee.get_by_test_id("language-picker").select_option(code)
         await expect(attendee.locator("html")).to_have_attribute("lang", code)
@@ -261,3 +262,146 @@ async def test_room_feed_to_an_attendee_and_a_speaker_to_the_av_desk(
     assert not await tab.get_by_test_id("room-video").evaluate("(v) => v.muted")
     await playing(tab, "room-video", HEARING)
     assert not real_errors(errors), errors
+
+
+# A page's own marks: a reload (or a new document) loses them.
+MARK = """(testid) => {
+  window.sameDocument = true;
+  window.mediaElement = document.querySelector(`[data-testid="${testid}"]`);
+  return window.mediaElement.currentTime;
+}"""
+# The same <video> element, still in the page, still playing, and its time moving on from `since`.
+PLAYS_ON = """([testid, since]) => {
+  const video = document.querySelector(`[data-testid="${testid}"]`);
+  return window.sameDocument === true && video === window.mediaElement && !video.paused
+    && video.currentTime > since + 0.5;
+}"""
+
+
+async def switch_language(page: Page, code: str, direction: str = "ltr") -> None:
+    await page.get_by_test_id("language-picker").select_option(code)
+    await expect(page.locator("html")).to_have_attribute("lang", code)
+    await expect(page.locator("html")).to_have_attribute("dir", direction)
+
+
+async def plays_on(page: Page, testid: str, since: float) -> None:
+    """The element marked by MARK plays on: no reload, no new element, its time advancing."""
+    try:
+        await page.wait_for_function(PLAYS_ON, arg=[testid, since], timeout=10_000)
+    except Exception:
+        state = await page.evaluate(
+            """(testid) => { const v = document.querySelector(`[data-testid="${testid}"]`);
+            return {same: window.sameDocument, element: v === window.mediaElement, paused: v && v.paused,
+              time: v && v.currentTime}; }""",
+            testid,
+        )
+        raise AssertionError(f"{testid} did not play on through the change of language: {state}") from None
+
+
+async def test_language_changes_in_place_and_the_feed_plays_on(hemicycle: Running, browser: Browser) -> None:
+    """The attendee, the speaker, the AV desk and an interpreter change the page's language while media plays:
+    the words change (Arabic right to left), the same <video> keeps playing, and the speaker and the
+    interpreter stay live on the same connection."""
+    errors: list[str] = []
+    audit = Audit()  # axe in each language reached in place, not only at load
+    relay = hemicycle.server.app[MEDIA_KEY]
+    av = await open_page(browser, await link(hemicycle, Role.AV), errors)
+    await expect(av.get_by_test_id("connection-state")).to_have_attribute("data-state", "connected")
+    await av.get_by_test_id("av-publish").click()
+    await expect(av.get_by_test_id("av-room-state")).to_have_attribute(
+        "data-state", "connected", timeout=20_000
+    )
+
+    attendee = await open_page(browser, f"{hemicycle.url}/s/{hemicycle.live_session}", errors)
+    await register_in_browser(attendee, "Zoë Okafor", "civil_society", "KE")
+    await expect(attendee.get_by_test_id("media-state")).to_have_attribute(
+        "data-state", "connected", timeout=20_000
+    )
+    await playing(attendee, "room-video")
+
+    # The attendee: French, then Arabic, then English again, the feed playing throughout.
+    since = await attendee.evaluate(MARK, "room-video")
+    await switch_language(attendee, "fr")
+    await expect(attendee.get_by_test_id("media-watch")).to_have_text("Arrêter")
+    await expect(attendee.get_by_test_id("raise-hand")).to_have_text("Demander la parole")
+    await expect(attendee.get_by_test_id("connection-state")).to_have_text("Connecté.")
+    await expect(attendee.get_by_test_id("media-state")).to_have_text("Connecté à la salle.")
+    await expect(attendee.locator("#hand-type option[value=point_of_order]")).to_have_text("Motion d’ordre")
+    await expect(attendee.get_by_test_id("session-state")).to_have_text("En cours")
+    await expect(attendee.get_by_test_id("language-picker")).to_have_value("fr")
+    assert "lang=fr" in attendee.url, "a reload keeps the language"
+    await plays_on(attendee, "room-video", since)
+    await shoot(attendee, "attendee-language-in-place-fr")
+    since = await attendee.evaluate("() => window.mediaElement.currentTime")
+    await switch_language(attendee, "ar", "rtl")
+    await expect(attendee.get_by_test_id("media-watch")).to_have_text("إيقاف")
+    await expect(attendee.get_by_test_id("raise-hand")).to_have_text("طلب الكلمة")
+    await plays_on(attendee, "room-video", since)
+    await shoot(attendee, "attendee-language-in-place-ar")
+    await audit.check(attendee, "attendee, Arabic in place")
+    since = await attendee.evaluate("() => window.mediaElement.currentTime")
+    await switch_language(attendee, "en")
+    await expect(attendee.get_by_test_id("media-watch")).to_have_text("Stop")
+    await expect(attendee.locator("#hand-type option[value=point_of_order]")).to_have_text("Point of order")
+    await plays_on(attendee, "room-video", since)
+
+    # The speaker: given the floor and live, she switches to Spanish; she stays live on the same connection.
+    await attendee.get_by_label("Language you will speak").select_option("en")
+    await attendee.get_by_test_id("raise-hand").click()
+    moderator = await hemicycle.join(await hemicycle.staff_token(Role.MODERATOR))
+    queue = (await moderator.call("queue:get"))["data"]["queue"]["queue"]
+    granted = await moderator.call("floor:grant", {"entry_id": queue[0]["id"]})
+    assert granted["ok"], granted
+    panel = attendee.get_by_test_id("speak-panel")
+    await panel.get_by_test_id("media-speak").click()
+    await expect(panel.get_by_test_id("speak-state")).to_have_attribute(
+        "data-state", "connected", timeout=20_000
+    )
+    await playing(av, "av-speaker", HEARING)
+    room = relay.relay(hemicycle.live_session)
+    assert room is not None
+    publication = room.publisher(SPEAKER)
+    assert publication is not None
+    await attendee.evaluate("() => { window.sameDocument = true; }")
+    await switch_language(attendee, "es")
+    await expect(panel.get_by_test_id("speak-state")).to_have_text("Está en directo en la sala.")
+    await expect(panel.get_by_test_id("media-speak")).to_have_text("Desactivar mi micrófono")
+    await expect(panel.get_by_test_id("speak-finish")).to_have_text("Terminar mi intervención")
+    await expect(panel.locator(".speak-heading")).to_have_text("Tiene la palabra")
+    assert await attendee.evaluate("() => window.sameDocument === true"), "the page was not reloaded"
+    assert room.publisher(SPEAKER) is publication, "the same publication: no new offer"
+    await expect(panel.get_by_test_id("speak-state")).to_have_attribute("data-state", "connected")
+    await shoot(attendee, "speaker-language-in-place-es")
+    await audit.check(attendee, "speaker, Spanish in place")
+
+    # The AV desk: French while it receives the speaker; the same element plays on, and says who is live.
+    since = await av.evaluate(MARK, "av-speaker")
+    await switch_language(av, "fr")
+    await expect(av.locator("#room-feed-heading")).to_have_text("Flux de la salle")
+    await expect(av.locator("#state-heading")).to_have_text("État de la séance")
+    await expect(av.get_by_test_id("av-live")).to_contain_text("En direct dans la salle")
+    await expect(av.get_by_test_id("connection-state")).to_have_text("Connecté.")
+    await plays_on(av, "av-speaker", since)
+    await shoot(av, "av-language-in-place-fr")
+    await audit.check(av, "AV desk, French in place")
+    assert room.publisher(SPEAKER) is publication
+
+    # The interpreter, on air in French, switches the booth's page to Russian: the channel stays on air.
+    booth = await open_page(browser, await link(hemicycle, Role.INTERPRETER), errors)
+    await booth.get_by_test_id("booth-channel").select_option("fr")
+    await booth.get_by_test_id("booth-publish").click()
+    await expect(booth.get_by_test_id("booth-state")).to_have_attribute(
+        "data-state", "connected", timeout=20_000
+    )
+    channel = room.publisher("channel:fr")
+    assert channel is not None
+    await booth.evaluate("() => { window.sameDocument = true; }")
+    await switch_language(booth, "ru")
+    await expect(booth.get_by_test_id("booth-state")).to_have_text("В эфире: Французский.")
+    await expect(booth.get_by_test_id("booth-publish")).to_have_text("Выйти из эфира")
+    await expect(booth.locator("#booth-heading")).to_have_text("Канал устного перевода")
+    assert await booth.evaluate("() => window.sameDocument === true"), "the page was not reloaded"
+    assert room.publisher("channel:fr") is channel, "the same publication: still on air"
+    await audit.check(booth, "interpreter, Russian in place")
+    audit.assert_clean()
+    assert not real_errors(errors), "\n".join(errors)

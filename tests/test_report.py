@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import re
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -333,7 +334,7 @@ async def test_session_record_in_every_format(recorded: tuple[Running, dict[str,
     assert "<script" not in page
     assert "fewer than 5" in page and "Speaking time by stakeholder group" in page
     assert "=HYPERLINK(&#34;x&#34;)" in page
-    assert "<h2>Transcript</h2>" in page and "Floor: 2 lines · French: 1 line" in page
+    assert "<h2>Transcript</h2>" in page and "Floor (as spoken in the room): 2 lines · French: 1 line" in page
     # Codes in words, and times in the event's time zone (as on the consoles), which the header names.
     assert "Academic and technical community" in page and "academic technical" not in page
     assert "civil society" not in page and "Not stated" in page
@@ -341,6 +342,85 @@ async def test_session_record_in_every_format(recorded: tuple[Running, dict[str,
     granted = datetime.fromisoformat(interventions[0]["granted_at"].replace("Z", "+00:00"))
     assert f"<td>{granted.astimezone(ZoneInfo('Europe/Zurich')):%H:%M:%S}</td>" in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt; =SUM(A1)" in page and "La séance est ouverte." in page
+
+
+def _cells(page: str, section: str) -> list[list[str]]:
+    """The text of each row of one section's table, tags removed."""
+    start = page.index(f'<section class="{section}">')
+    body = page[start : page.index("</section>", start)]
+    text = lambda cell: " ".join(re.sub(r"<[^>]+>", " ", cell).split())  # noqa: E731
+    return [
+        [text(cell) for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, flags=re.S)]
+        for row in re.findall(r"<tr>(.*?)</tr>", body, flags=re.S)
+    ]
+
+
+async def test_report_words_are_the_readers(recorded: tuple[Running, dict[str, Any]]) -> None:
+    """The moderation log, the countries and the turn still going: the server's own words are in the reader's
+    language too, not codes or English (roles, types, end reasons, mutes, the system)."""
+    running, _ = recorded
+    moderator = await running.join(await running.staff_token(Role.MODERATOR))
+    loud = await running.register(display_name="Loud")
+    await running.join(loud["token"])
+    muted = await moderator.call(
+        "participant:mute", {"participant_id": loud["participant"]["id"], "audio": True, "reason": "noise"}
+    )
+    assert muted["ok"], muted
+    token = await running.staff_token(Role.MODERATOR)
+    pages = {}
+    for language in ("en", "fr", "ar"):
+        status, _, pages[language] = await get(
+            running, f"/api/sessions/{running.live_session}/report?format=html&lang={language}", token
+        )
+        assert status == 200
+    expected = {
+        # language: (system, a link's role, type, end reason, muted, still speaking, Kenya, floor captions)
+        "en": (
+            "System",
+            "Role: Moderator",
+            "Type: Right of reply",
+            "Reason: Finished",
+            "Microphone: muted",
+            "Now speaking",
+            "Kenya",
+            "Floor (as spoken in the room)",
+        ),
+        "fr": (
+            "Système",
+            "Rôle : Modérateur",
+            "Type : Droit de réponse",
+            "Motif : Terminée",
+            "Micro : coupé",
+            "Intervention en cours",
+            "Kenya",
+            "Son de la salle (tel que prononcé dans la salle)",
+        ),
+        "ar": (
+            "النظام",
+            "الدور: المنسق",
+            "النوع: حق الرد",
+            "السبب: انتهت",
+            "الميكروفون: مكتوم",
+            "يأخذ الكلمة الآن",
+            "كينيا",
+            "صوت القاعة (كما يُقال في القاعة)",
+        ),
+    }
+    for language, (system, role, kind, reason, mute, speaking, kenya, floor) in expected.items():
+        page = pages[language]
+        log = _cells(page, "audit")
+        issued = [row for row in log if len(row) == 4 and row[1] == system and row[3] == role]
+        assert issued, (language, log[:4])
+        details = [row[3] for row in log if len(row) == 4]
+        assert any(kind in d for d in details), (language, details)
+        assert any(reason in d for d in details), (language, details)
+        assert any(mute in d and "noise" in d for d in details), (language, details)
+        words = " ".join(" ".join(row) for row in log)
+        for code in ("right_of_reply", "finished", "True", "False", "system", "moderator", "Hemicycle"):
+            assert code not in words.split(), (language, code)
+        assert _cells(page, "interventions")[-1][-1] == speaking
+        assert kenya in [row[0] for row in _cells(page, "attendance")]
+        assert floor in page
 
 
 async def test_event_record_and_who_may_read(recorded: tuple[Running, dict[str, Any]]) -> None:

@@ -12,7 +12,7 @@
  * `caption-lines` (the live region), `caption-line` (each line, `data-seq`).
  */
 
-import { t } from './i18n.js';
+import { msg, onLanguageChange, t } from './i18n.js';
 import { languageLabel } from './labels.js';
 import { CAPTION_LANGUAGES } from './protocol.js';
 import { el, fill } from './ui.js';
@@ -64,14 +64,16 @@ export class CaptionView {
     });
     this.region = el('div', {
       class: 'caption-lines', role: 'log', 'aria-live': 'polite', 'aria-atomic': 'false',
-      'aria-relevant': 'additions', testid: 'caption-lines', 'aria-label': t('Live captions'),
+      'aria-relevant': 'additions', testid: 'caption-lines', 'aria-label': msg('Live captions'),
     });
-    this.empty = el('p', { class: 'caption-empty muted' }, t('No captions yet.'));
+    this.empty = el('p', { class: 'caption-empty muted' }, msg('No captions yet.'));
     this.node = el('div', { class: `captions${large ? ' captions-large' : ''}`, testid: 'captions' },
       choose ? el('p', { class: 'caption-choice' },
-        el('label', { for: `${id}-language` }, t('Captions')), ' ', this.select) : null,
+        el('label', { for: `${id}-language` }, msg('Captions')), ' ', this.select) : null,
       this.region, this.empty);
+    /** @type {readonly string[] | null} */ this.sessionLanguages = null;
     this.fillLanguages(null);
+    onLanguageChange(() => this.fillLanguages(this.sessionLanguages)); // the languages' names
   }
 
   /**
@@ -79,6 +81,7 @@ export class CaptionView {
    * @param {readonly string[] | null} sessionLanguages
    */
   fillLanguages(sessionLanguages) {
+    this.sessionLanguages = sessionLanguages;
     const codes = captionLanguages(sessionLanguages);
     if (!codes.includes(this.language)) this.language = 'floor';
     fill(this.select, codes.map((code) => el('option', { value: code, selected: code === this.language },

@@ -7,7 +7,7 @@
  * `data-phase`: speaking, ending, over, or idle when nobody speaks), `next-speakers` (the next in line).
  */
 
-import { t, tn } from './i18n.js';
+import { msg, onLanguageChange, t, tn } from './i18n.js';
 import { countryName, groupLabel, languageLabel, ordinal, typeLabel } from './labels.js';
 import { Countdown } from './timer.js';
 import { announce, el, fill, userText } from './ui.js';
@@ -18,11 +18,11 @@ const TICK_MS = 250;
 // ---------------------------------------------------------------------------------------------------------
 // Countdown
 
-/** @type {Record<string, string>} */
+/** @type {Record<string, import('./i18n.js').Message>} */
 const PHASE_WORDS = {
-  speaking: t('Time left'),
-  ending: t('Ending: please conclude'),
-  over: t('Time is up'),
+  speaking: msg('Time left'),
+  ending: msg('Ending: please conclude'),
+  over: msg('Time is up'),
 };
 
 /**
@@ -31,10 +31,10 @@ const PHASE_WORDS = {
  */
 export class CountdownView {
   /**
-   * @param {{large?: boolean, announcePhases?: boolean, label?: string}} [options]
+   * @param {{large?: boolean, announcePhases?: boolean, label?: string | import('./i18n.js').Message}} [options]
    *   announcePhases: tell screen-reader users when the time is ending and when it is up (the speaker's page)
    */
-  constructor({ large = false, announcePhases = false, label = t('Speaking time') } = {}) {
+  constructor({ large = false, announcePhases = false, label = msg('Speaking time') } = {}) {
     this.announcePhases = announcePhases;
     this.clock = el('span', { class: 'countdown-clock' });
     this.words = el('span', { class: 'countdown-words' });
@@ -50,6 +50,9 @@ export class CountdownView {
     this.ticker = null;
     /** @type {string | null} */
     this.phase = null;
+    /** @type {import('./protocol.js').Timer | null} */
+    this.timer = null;
+    onLanguageChange(() => { if (this.timer) this.#showAllowed(this.timer); this.tick(); });
   }
 
   /**
@@ -60,6 +63,7 @@ export class CountdownView {
   set(timer, receivedAt = Date.now()) {
     if (!timer) {
       this.countdown = null;
+      this.timer = null;
       this.phase = null;
       if (this.ticker) clearInterval(this.ticker);
       this.ticker = null;
@@ -72,23 +76,29 @@ export class CountdownView {
     }
     const first = !this.countdown;
     this.countdown = new Countdown(timer, receivedAt);
+    this.timer = timer;
     if (first) this.phase = null;
     this.node.hidden = false;
+    this.#showAllowed(timer);
+    this.tick();
+    if (!this.ticker) this.ticker = setInterval(() => this.tick(), TICK_MS);
+  }
+
+  /** @param {import('./protocol.js').Timer} timer */
+  #showAllowed(timer) {
     const minutes = Math.round(timer.allowed_seconds / 60 * 10) / 10;
     this.allowed.textContent = timer.allowed_seconds % 60 === 0
       ? tn(minutes, 'of {count} minute', 'of {count} minutes')
       : t('of {duration}', {
         duration: `${Math.floor(timer.allowed_seconds / 60)}:${String(timer.allowed_seconds % 60).padStart(2, '0')}`,
       });
-    this.tick();
-    if (!this.ticker) this.ticker = setInterval(() => this.tick(), TICK_MS);
   }
 
   tick() {
     if (!this.countdown) return;
     const now = this.countdown.read();
     this.clock.textContent = now.clock;
-    this.words.textContent = PHASE_WORDS[now.phase];
+    this.words.textContent = String(PHASE_WORDS[now.phase]);
     this.node.dataset.phase = now.phase;
     this.node.setAttribute('aria-label', t('Speaking time: {time}', { time: now.spoken }));
     if (now.phase !== this.phase) {
@@ -143,12 +153,12 @@ export class FloorView {
    * @param {boolean} [options.large]          room display and chair: big type
    * @param {number} [options.next]            how many of the next in line to show (the server sends two)
    * @param {boolean} [options.announce]       announce who takes the floor through the live region
-   * @param {string} [options.idleText]
+   * @param {string | import('./i18n.js').Message} [options.idleText]
    */
-  constructor({ large = false, next = 2, announce: speak = true, idleText = t('Nobody has the floor.') } = {}) {
+  constructor({ large = false, next = 2, announce: speak = true, idleText = msg('Nobody has the floor.') } = {}) {
     this.nextCount = next;
     this.speak = speak;
-    this.label = el('p', { class: 'floor-label floor-now-label' }, t('Now speaking'));
+    this.label = el('p', { class: 'floor-label floor-now-label' }, msg('Now speaking'));
     this.name = el('p', { class: 'floor-speaker', testid: 'floor-speaker', dir: 'auto' });
     this.idle = el('p', { class: 'floor-idle' }, idleText);
     this.details = el('p', { class: 'floor-details' });
@@ -156,16 +166,19 @@ export class FloorView {
     this.countdown = new CountdownView({ large });
     this.speaker = el('div', { class: 'floor-now' }, this.label, this.name, this.idle, this.details, this.tags,
       this.countdown.node);
-    this.nextList = el('ol', { class: 'next-speakers', testid: 'next-speakers', 'aria-label': t('Next in line') });
-    this.nextEmpty = el('p', { class: 'muted next-empty' }, t('Nobody is waiting.'));
+    this.nextList = el('ol', { class: 'next-speakers', testid: 'next-speakers', 'aria-label': msg('Next in line') });
+    this.nextEmpty = el('p', { class: 'muted next-empty' }, msg('Nobody is waiting.'));
     this.waiting = el('p', { class: 'muted next-waiting' });
     this.nextBlock = el('div', { class: 'floor-next' },
-      el('p', { class: 'floor-label' }, t('Next in line')), this.nextList, this.nextEmpty, this.waiting);
+      el('p', { class: 'floor-label' }, msg('Next in line')), this.nextList, this.nextEmpty, this.waiting);
     this.node = el('div', { class: `floor${large ? ' floor-large' : ''}` }, this.speaker, next ? this.nextBlock : null);
     /** @type {number | null | undefined} undefined until the first update, so the first one says nothing */
     this.speakingId = undefined;
     /** @type {number | null} the viewer's own request, whose turn the page announces in its own words */
     this.mineId = null;
+    /** @type {[import('./protocol.js').Floor | null, number] | null} the last update, shown again in a new language */
+    this.shown = null;
+    onLanguageChange(() => { if (this.shown) this.update(...this.shown); });
   }
 
   /**
@@ -173,6 +186,7 @@ export class FloorView {
    * @param {number} [receivedAt]
    */
   update(floor, receivedAt = Date.now()) {
+    this.shown = [floor, receivedAt];
     const speaking = floor?.speaking ?? null;
     this.name.textContent = speaking ? speaking.display_name : '';
     this.name.hidden = !speaking;

@@ -15,6 +15,12 @@
  *
  * The catalogue is loaded before any page module runs (top-level await), so `t()` is synchronous everywhere.
  * The choice is remembered in localStorage; without one, the browser's preferred languages decide.
+ *
+ * Changing the language in place (`setLanguage`): the page is not reloaded, so a feed that plays keeps playing.
+ * What the HTML file says is translated again (`data-i18n`); words built by script follow in one of two ways:
+ * a node that always says the same message is built with `msg('Stop')` (js/ui.js's `el` keeps it in step), and
+ * words computed from the page's state are computed again by the page's own render functions, which it
+ * registers with `renderOnLanguageChange`. A page that registers none is reloaded in the new language instead.
  */
 
 /** @typedef {{code: string, name: string, dir: 'ltr' | 'rtl', tag?: string}} Language */
@@ -185,10 +191,16 @@ function collapse(text) {
   return (text ?? '').replace(/\s+/g, ' ').trim();
 }
 
+/** @type {WeakMap<Element, string>} the words translateStatic last wrote into each element */
+const staticWords = new WeakMap();
+/** @type {WeakMap<Element, Record<string, string>>} and into its attributes */
+const staticAttributes = new WeakMap();
+
 /**
  * Translate what the HTML file itself says: elements marked `data-i18n` have their text replaced (they hold
  * text only: a label with a badge in it marks each piece), and `data-i18n-attrs="aria-label title"` names
- * attributes to translate. Each element keeps its English source, so translating twice is harmless.
+ * attributes to translate. Each element keeps its English source, so translating twice is harmless; after a change
+ * of language, an element whose words a script has replaced since is left to that script.
  * @param {ParentNode} [root]
  */
 export function translateStatic(root = document) {
@@ -196,24 +208,165 @@ export function translateStatic(root = document) {
     const source = node.getAttribute('data-i18n') || collapse(node.textContent);
     node.setAttribute('data-i18n', source);
     if (!source) continue;
+    // Again after a change of language: only what still says the HTML's words (a script may have replaced them,
+    // as with the connection line, and says its own words again).
+    const written = staticWords.get(node);
+    if (written !== undefined && node.textContent !== written) continue;
     node.textContent = t(source);
+    staticWords.set(node, node.textContent);
     // A message the catalogue lacks stays English: say so, so that screen readers read it as English.
     if (!translated(source)) node.setAttribute('lang', SOURCE);
+    else if (node.getAttribute('lang') === SOURCE) node.removeAttribute('lang');
   }
   for (const node of root.querySelectorAll('[data-i18n-attrs]')) {
     for (const attribute of (node.getAttribute('data-i18n-attrs') || '').split(/\s+/)) {
       if (!attribute) continue;
       const source = node.getAttribute(`data-i18n-${attribute}`) ?? node.getAttribute(attribute);
       if (source === null) continue;
+      const written = staticAttributes.get(node) ?? {};
+      if (attribute in written && node.getAttribute(attribute) !== written[attribute]) continue;
       node.setAttribute(`data-i18n-${attribute}`, source);
       node.setAttribute(attribute, t(source));
+      staticAttributes.set(node, { ...written, [attribute]: t(source) });
     }
   }
 }
 
 /**
+ * A message that stays in the reader's language: `el()` (js/ui.js) shows it as a text node, or an attribute's
+ * value, that is translated again when the language changes. Anywhere else it reads as its text (`String(m)`).
+ */
+export class Message {
+  /** @param {string} message @param {Record<string, string | number>} [params] */
+  constructor(message, params) {
+    this.message = message;
+    this.params = params;
+  }
+
+  toString() {
+    return t(this.message, this.params);
+  }
+}
+
+/**
+ * A message that follows the page's language (see `Message`).
+ * @param {string} message  the English text
+ * @param {Record<string, string | number>} [params]
+ */
+export function msg(message, params) {
+  return new Message(message, params);
+}
+
+/** @typedef {{node: WeakRef<Node>, message: Message, written: string, attribute?: string}} LiveWords */
+/** @type {Set<LiveWords>} nodes and attributes that say a Message; held weakly, forgotten once collected */
+const live = new Set();
+
+/**
+ * A text node that says `message` in the reader's language, now and after a change of language.
+ * @param {Message} message
+ * @returns {Text}
+ */
+export function liveText(message) {
+  const written = String(message);
+  const node = document.createTextNode(written);
+  remember({ node: new WeakRef(node), message, written });
+  return node;
+}
+
+let sinceSweep = 0;
+
+/**
+ * Keep a node's words in step; now and then forget the nodes the browser has collected (a view rebuilt on every
+ * update makes new ones).
+ * @param {LiveWords} entry
+ */
+function remember(entry) {
+  live.add(entry);
+  if (++sinceSweep < 1000) return;
+  sinceSweep = 0;
+  for (const old of live) if (!old.node.deref()) live.delete(old);
+}
+
+/**
+ * Set an attribute (aria-label, title...) to a message, kept in the reader's language.
+ * @param {Element} node @param {string} attribute @param {Message} message
+ */
+export function liveAttribute(node, attribute, message) {
+  const written = String(message);
+  node.setAttribute(attribute, written);
+  for (const entry of live) {
+    // One message per attribute: setting it again replaces the earlier one.
+    if (entry.attribute === attribute && entry.node.deref() === node) live.delete(entry);
+  }
+  remember({ node: new WeakRef(node), message, written, attribute });
+}
+
+/** @type {Array<() => void>} modules' caches of words (labels, formats), refreshed first */
+const languageListeners = [];
+/** @type {Array<() => void>} the page's render functions, run after the caches are fresh */
+const renderers = [];
+
+/**
+ * Run `listener` after each change of language, before the page renders again (a module's cached words).
+ * @param {() => void} listener
+ */
+export function onLanguageChange(listener) {
+  languageListeners.push(listener);
+}
+
+/**
+ * The page's words that depend on its state are computed again by `render` after a change of language; a page
+ * that registers one switches language in place (its feeds keep playing) rather than reloading.
+ * @param {() => void} render
+ */
+export function renderOnLanguageChange(render) {
+  renderers.push(render);
+}
+
+/**
+ * Switch the page to another language without reloading it: the catalogue, the document's `lang` and `dir`, the
+ * HTML's words, every `Message` shown, then the page's own render functions. Remembered on this browser, and
+ * in the address (`?lang=`) so that a reload or a shared link keeps it.
+ * @param {string} code
+ */
+export async function setLanguage(code) {
+  const language = known(code);
+  if (!language) return;
+  try {
+    localStorage.setItem(STORAGE_KEY, language.code);
+  } catch {
+    // Not remembered: this page still switches.
+  }
+  const url = new URL(window.location.href);
+  url.searchParams.set('lang', language.code);
+  history.replaceState(history.state, '', url.toString());
+  await load(language);
+  translateStatic();
+  for (const entry of [...live]) {
+    const node = entry.node.deref();
+    const now = !node ? null : entry.attribute ? /** @type {Element} */ (node).getAttribute(entry.attribute)
+      : node.textContent;
+    if (!node || now !== entry.written) {
+      // Collected, or a script has written something else there since: its words are that script's.
+      live.delete(entry);
+      continue;
+    }
+    entry.written = String(entry.message);
+    if (entry.attribute) /** @type {Element} */ (node).setAttribute(entry.attribute, entry.written);
+    else node.textContent = entry.written;
+  }
+  for (const listener of languageListeners) listener();
+  for (const render of renderers) render();
+  for (const picker of document.querySelectorAll('[data-testid="language-picker"]')) {
+    /** @type {HTMLSelectElement} */ (picker).value = language.code;
+  }
+  document.dispatchEvent(new CustomEvent('hemicycle:language', { detail: { language } }));
+}
+
+/**
  * A language picker: the six languages, each in its own name. Choosing one remembers it on this browser and
- * reloads the page in it (the connection resumes with the same link).
+ * switches the page to it in place (`setLanguage`); a page with no render function to run again is reloaded in
+ * it instead (the connection resumes with the same link).
  * @returns {HTMLElement}
  */
 export function languagePicker() {
@@ -221,7 +374,7 @@ export function languagePicker() {
   wrapper.className = 'language-picker';
   const caption = document.createElement('span');
   caption.className = 'visually-hidden';
-  caption.textContent = t('Language');
+  caption.append(liveText(msg('Language')));
   const select = document.createElement('select');
   select.setAttribute('data-testid', 'language-picker');
   for (const option of LANGUAGES) {
@@ -234,6 +387,10 @@ export function languagePicker() {
     select.append(item);
   }
   select.addEventListener('change', () => {
+    if (renderers.length) {
+      setLanguage(select.value);
+      return;
+    }
     try {
       localStorage.setItem(STORAGE_KEY, select.value);
     } catch {

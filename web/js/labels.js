@@ -7,18 +7,30 @@
  * server/domain/participants.py.
  */
 
-import { language, locale, ordinal as rank, t } from './i18n.js';
+import { language, locale, onLanguageChange, ordinal as rank, t } from './i18n.js';
+
+/**
+ * A table of words by code, each looked up in the reader's language when it is read: the tables follow a change
+ * of the page's language (js/i18n.js `setLanguage`) without being built again. Keys keep their order.
+ * @param {Record<string, () => string>} table
+ * @returns {Readonly<Record<string, string>>}
+ */
+function words(table) {
+  const live = {};
+  for (const [code, word] of Object.entries(table)) Object.defineProperty(live, code, { get: word, enumerable: true });
+  return Object.freeze(live);
+}
 
 /** @type {Readonly<Record<string, string>>} */
-export const ROLE_LABELS = Object.freeze({
-  admin: t('Administrator'),
-  moderator: t('Moderator'),
-  chair: t('Chair'),
-  av: t('AV technician'),
-  captioner: t('Captioner'),
-  interpreter: t('Interpreter'),
-  display: t('Room display'),
-  attendee: t('Attendee'),
+export const ROLE_LABELS = words({
+  admin: () => t('Administrator'),
+  moderator: () => t('Moderator'),
+  chair: () => t('Chair'),
+  av: () => t('AV technician'),
+  captioner: () => t('Captioner'),
+  interpreter: () => t('Interpreter'),
+  display: () => t('Room display'),
+  attendee: () => t('Attendee'),
 });
 
 /** Roles in the order a roster lists them: staff first, attendees last. */
@@ -28,38 +40,38 @@ export const ROLE_ORDER = Object.freeze(Object.keys(ROLE_LABELS));
 export const STAFF_ROLES = Object.freeze(['admin', 'moderator', 'chair', 'av', 'captioner', 'interpreter']);
 
 /** @type {Readonly<Record<string, string>>} */
-export const GROUP_LABELS = Object.freeze({
-  government: t('Government'),
-  private_sector: t('Private sector'),
-  civil_society: t('Civil society'),
-  academic_technical: t('Academic and technical community'),
-  international_organization: t('International organization'),
+export const GROUP_LABELS = words({
+  government: () => t('Government'),
+  private_sector: () => t('Private sector'),
+  civil_society: () => t('Civil society'),
+  academic_technical: () => t('Academic and technical community'),
+  international_organization: () => t('International organization'),
 });
 
 /** The five stakeholder groups, in the order the WSIS process lists them. */
 export const GROUP_ORDER = Object.freeze(Object.keys(GROUP_LABELS));
 
 /** @type {Readonly<Record<string, string>>} */
-export const STATE_LABELS = Object.freeze({
-  scheduled: t('Scheduled'),
-  live: t('Live'),
-  ended: t('Ended'),
+export const STATE_LABELS = words({
+  scheduled: () => t('Scheduled'),
+  live: () => t('Live'),
+  ended: () => t('Ended'),
 });
 
 /** @type {Readonly<Record<string, string>>} */
-export const GENDER_LABELS = Object.freeze({
-  woman: t('Woman'),
-  man: t('Man'),
-  another: t('Another gender'),
+export const GENDER_LABELS = words({
+  woman: () => t('Woman'),
+  man: () => t('Man'),
+  another: () => t('Another gender'),
 });
 
 /** @type {Readonly<Record<string, string>>} */
-export const AGE_BAND_LABELS = Object.freeze({
-  under_25: t('Under 25'),
-  '25_34': t('25 to 34'),
-  '35_49': t('35 to 49'),
-  '50_64': t('50 to 64'),
-  '65_plus': t('65 or over'),
+export const AGE_BAND_LABELS = words({
+  under_25: () => t('Under 25'),
+  '25_34': () => t('25 to 34'),
+  '35_49': () => t('35 to 49'),
+  '50_64': () => t('50 to 64'),
+  '65_plus': () => t('65 or over'),
 });
 
 /**
@@ -99,6 +111,7 @@ export function isStaffRole(role) {
 
 /** @type {Intl.DisplayNames | null | undefined} */
 let regionNames;
+onLanguageChange(() => { regionNames = undefined; }); // the names, in the new language, when next asked
 
 /**
  * The name of a country code in the reader's language ("SN" → "Senegal", "Sénégal"); the code itself when the
@@ -132,57 +145,57 @@ export function countriesByName() {
 
 /** Types of intervention (`Type` in docs/protocol.md), in the order the form offers them. */
 /** @type {Readonly<Record<string, string>>} */
-export const TYPE_LABELS = Object.freeze({
-  statement: t('Statement'),
-  question: t('Question to the panel'),
-  right_of_reply: t('Right of reply'),
-  point_of_order: t('Point of order'),
+export const TYPE_LABELS = words({
+  statement: () => t('Statement'),
+  question: () => t('Question to the panel'),
+  right_of_reply: () => t('Right of reply'),
+  point_of_order: () => t('Point of order'),
 });
 
 /** The six UN languages, by their names in the reader's language and their own (endonyms). */
-/** @type {Readonly<Record<string, {name: string, native: string}>>} */
+/** @type {Readonly<Record<string, {name: () => string, native: string}>>} */
 export const LANGUAGE_NAMES = Object.freeze({
-  ar: { name: t('Arabic'), native: 'العربية' },
-  zh: { name: t('Chinese'), native: '中文' },
-  en: { name: t('English'), native: 'English' },
-  fr: { name: t('French'), native: 'Français' },
-  ru: { name: t('Russian'), native: 'Русский' },
-  es: { name: t('Spanish'), native: 'Español' },
+  ar: { name: () => t('Arabic'), native: 'العربية' },
+  zh: { name: () => t('Chinese'), native: '中文' },
+  en: { name: () => t('English'), native: 'English' },
+  fr: { name: () => t('French'), native: 'Français' },
+  ru: { name: () => t('Russian'), native: 'Русский' },
+  es: { name: () => t('Spanish'), native: 'Español' },
 });
 
 /** How a turn ended (`end_reason`). */
 /** @type {Readonly<Record<string, string>>} */
-export const END_REASON_LABELS = Object.freeze({
-  finished: t('Finished'),
-  revoked: t('Revoked'),
-  time_up: t('Time up'),
-  disconnected: t('Disconnected'),
-  replaced: t('Next speaker called'),
+export const END_REASON_LABELS = words({
+  finished: () => t('Finished'),
+  revoked: () => t('Revoked'),
+  time_up: () => t('Time up'),
+  disconnected: () => t('Disconnected'),
+  replaced: () => t('Next speaker called'),
 });
 
 /** Dimensions of `queue.balance`, in the order the moderator reads them. */
 /** @type {Readonly<Record<string, string>>} */
-export const BALANCE_DIMENSIONS = Object.freeze({
-  stakeholder_group: t('Stakeholder group'),
-  gender: t('Gender'),
-  youth: t('Youth (under 25)'),
-  region: t('Region'),
+export const BALANCE_DIMENSIONS = words({
+  stakeholder_group: () => t('Stakeholder group'),
+  gender: () => t('Gender'),
+  youth: () => t('Youth (under 25)'),
+  region: () => t('Region'),
 });
 
 /** UN M49 regions used by the balance figures. */
 /** @type {Readonly<Record<string, string>>} */
-export const REGION_LABELS = Object.freeze({
-  africa: t('Africa'),
-  americas: t('Americas'),
-  asia: t('Asia'),
-  europe: t('Europe'),
-  oceania: t('Oceania'),
+export const REGION_LABELS = words({
+  africa: () => t('Africa'),
+  americas: () => t('Americas'),
+  asia: () => t('Asia'),
+  europe: () => t('Europe'),
+  oceania: () => t('Oceania'),
 });
 
 /** @type {Readonly<Record<string, string>>} */
-export const YOUTH_LABELS = Object.freeze({
-  youth: t('Under 25'),
-  not_youth: t('25 or over'),
+export const YOUTH_LABELS = words({
+  youth: () => t('Under 25'),
+  not_youth: () => t('25 or over'),
 });
 
 /** @param {string | null | undefined} type */
@@ -200,7 +213,8 @@ export function languageLabel(code, { native = false } = {}) {
   if (!code) return '';
   const known = LANGUAGE_NAMES[code];
   if (!known) return code;
-  return native && known.native !== known.name ? `${known.name} (${known.native})` : known.name;
+  const name = known.name();
+  return native && known.native !== name ? `${name} (${known.native})` : name;
 }
 
 /** @param {string | null | undefined} reason */
@@ -254,34 +268,34 @@ export function countryCodeFor(typed) {
 
 /** States of a question, as its asker and the moderators read them. */
 /** @type {Readonly<Record<string, string>>} */
-export const QUESTION_STATE_LABELS = Object.freeze({
-  pending: t('Pending'),
-  approved: t('Approved'),
-  dismissed: t('Dismissed'),
-  merged: t('Merged'),
-  withdrawn: t('Withdrawn'),
+export const QUESTION_STATE_LABELS = words({
+  pending: () => t('Pending'),
+  approved: () => t('Approved'),
+  dismissed: () => t('Dismissed'),
+  merged: () => t('Merged'),
+  withdrawn: () => t('Withdrawn'),
 });
 
 /** Where an approved question is on its way to the room (`stage`; "none" has no badge). */
 /** @type {Readonly<Record<string, string>>} */
-export const QUESTION_STAGE_LABELS = Object.freeze({
-  forwarded: t('Forwarded to the chair'),
-  read: t('Read aloud'),
-  answered: t('Answered'),
+export const QUESTION_STAGE_LABELS = words({
+  forwarded: () => t('Forwarded to the chair'),
+  read: () => t('Read aloud'),
+  answered: () => t('Answered'),
 });
 
 /** The counts of `Moderation.counts`, in the order of the session report's funnel. */
 /** @type {Readonly<Record<string, string>>} */
-export const QUESTION_COUNT_LABELS = Object.freeze({
-  asked: t('Asked'),
-  pending: t('Pending'),
-  approved: t('Approved'),
-  dismissed: t('Dismissed'),
-  merged: t('Merged'),
-  withdrawn: t('Withdrawn'),
-  forwarded: t('Forwarded'),
-  read_aloud: t('Read aloud'),
-  answered: t('Answered'),
+export const QUESTION_COUNT_LABELS = words({
+  asked: () => t('Asked'),
+  pending: () => t('Pending'),
+  approved: () => t('Approved'),
+  dismissed: () => t('Dismissed'),
+  merged: () => t('Merged'),
+  withdrawn: () => t('Withdrawn'),
+  forwarded: () => t('Forwarded'),
+  read_aloud: () => t('Read aloud'),
+  answered: () => t('Answered'),
 });
 
 /** @param {string | null | undefined} state */
@@ -305,36 +319,36 @@ export function questionLength(text) {
 
 /** What the audit log's action codes mean (server: the `action` of each audit entry). */
 /** @type {Readonly<Record<string, string>>} */
-export const AUDIT_ACTION_LABELS = Object.freeze({
-  'session.set_state': t('Session state changed'),
-  'grant.create': t('Link issued'),
-  'grant.revoke': t('Link revoked'),
-  'floor.grant': t('Floor given'),
-  'floor.end': t('Turn ended'),
-  'floor.revoke': t('Floor taken back'),
-  'floor.set_time': t('Speaking time changed'),
-  'queue.add_in_room': t('Person in the room added to the list'),
-  'queue.lower_all': t('All hands lowered'),
-  'queue.move': t('Place in line changed'),
-  'queue.remove': t('Request removed'),
-  'queue.settings': t('List of speakers settings changed'),
-  'participant.admit': t('Admitted'),
-  'participant.admit_all': t('Everyone waiting admitted'),
-  'participant.remove': t('Removed from the session'),
-  'participant.ban': t('Banned from the event'),
-  'participant.unban': t('Ban lifted'),
-  'participant.mute': t('Muted or unmuted'),
-  'moderation.settings': t('Admission settings changed'),
-  'question.edit': t('Question edited'),
-  'question.approve': t('Question approved'),
-  'question.dismiss': t('Question dismissed'),
-  'question.star': t('Question starred'),
-  'question.unstar': t('Question unstarred'),
-  'question.merge': t('Questions merged'),
-  'question.forwarded': t('Question forwarded to the chair'),
-  'question.read': t('Question read aloud'),
-  'question.answered': t('Question answered'),
-  'questions.settings': t('Question settings changed'),
+export const AUDIT_ACTION_LABELS = words({
+  'session.set_state': () => t('Session state changed'),
+  'grant.create': () => t('Link issued'),
+  'grant.revoke': () => t('Link revoked'),
+  'floor.grant': () => t('Floor given'),
+  'floor.end': () => t('Turn ended'),
+  'floor.revoke': () => t('Floor taken back'),
+  'floor.set_time': () => t('Speaking time changed'),
+  'queue.add_in_room': () => t('Person in the room added to the list'),
+  'queue.lower_all': () => t('All hands lowered'),
+  'queue.move': () => t('Place in line changed'),
+  'queue.remove': () => t('Request removed'),
+  'queue.settings': () => t('List of speakers settings changed'),
+  'participant.admit': () => t('Admitted'),
+  'participant.admit_all': () => t('Everyone waiting admitted'),
+  'participant.remove': () => t('Removed from the session'),
+  'participant.ban': () => t('Banned from the event'),
+  'participant.unban': () => t('Ban lifted'),
+  'participant.mute': () => t('Muted or unmuted'),
+  'moderation.settings': () => t('Admission settings changed'),
+  'question.edit': () => t('Question edited'),
+  'question.approve': () => t('Question approved'),
+  'question.dismiss': () => t('Question dismissed'),
+  'question.star': () => t('Question starred'),
+  'question.unstar': () => t('Question unstarred'),
+  'question.merge': () => t('Questions merged'),
+  'question.forwarded': () => t('Question forwarded to the chair'),
+  'question.read': () => t('Question read aloud'),
+  'question.answered': () => t('Question answered'),
+  'questions.settings': () => t('Question settings changed'),
 });
 
 /** @param {string} action */
@@ -344,23 +358,23 @@ export function auditActionLabel(action) {
 
 /** The words for the audit details' keys; a key not listed is shown as it is. */
 /** @type {Readonly<Record<string, string>>} */
-export const AUDIT_FIELD_LABELS = Object.freeze({
-  name: t('Name'),
-  reason: t('Reason'),
-  role: t('Role'),
-  rule: t('Rule'),
-  count: t('Count'),
-  audio: t('Microphone'),
-  video: t('Camera'),
-  limit_seconds: t('Time allowed (seconds)'),
-  add_seconds: t('Time added (seconds)'),
-  extra_seconds: t('Extra time (seconds)'),
-  language: t('Language'),
-  type: t('Type'),
-  before: t('Before'),
-  after: t('After'),
-  into: t('Into'),
-  flags: t('Flags'),
+export const AUDIT_FIELD_LABELS = words({
+  name: () => t('Name'),
+  reason: () => t('Reason'),
+  role: () => t('Role'),
+  rule: () => t('Rule'),
+  count: () => t('Count'),
+  audio: () => t('Microphone'),
+  video: () => t('Camera'),
+  limit_seconds: () => t('Time allowed (seconds)'),
+  add_seconds: () => t('Time added (seconds)'),
+  extra_seconds: () => t('Extra time (seconds)'),
+  language: () => t('Language'),
+  type: () => t('Type'),
+  before: () => t('Before'),
+  after: () => t('After'),
+  into: () => t('Into'),
+  flags: () => t('Flags'),
 });
 
 /** @param {string} key */

@@ -7,7 +7,7 @@
  * Each such page has: #connection (the connection line), #session-header, #notices, #announcer.
  */
 
-import { t } from './i18n.js';
+import { onLanguageChange, t } from './i18n.js';
 import { roleLabel, stateLabel } from './labels.js';
 import { DEAD_TOKEN_CODES, HemicycleClient, getSession } from './protocol.js';
 import { parsePath } from './route.js';
@@ -18,7 +18,8 @@ import {
 
 /**
  * @typedef {object} SessionPageOptions
- * @property {string} pageName          shown in the browser tab ("Moderator"), in the reader's language
+ * @property {string | import('./i18n.js').Message | (() => string)} pageName   shown in the browser tab
+ *   ("Moderator"), in the reader's language (a function or a Message: in the language of the moment)
  * @property {string} role              the role this page is for ("moderator", "attendee", ...)
  * @property {boolean} [attendee]       refusal advice for attendees (register again) rather than staff
  */
@@ -39,6 +40,12 @@ export class SessionPage {
     this.session = null;
     /** @type {import('./protocol.js').HemicycleEvent | null} */
     this.event = null;
+    onLanguageChange(() => { if (this.session) this.setSession(this.session, this.event); }); // the tab's title
+  }
+
+  /** The page's name in the reader's language of the moment. */
+  #page() {
+    return typeof this.pageName === 'function' ? this.pageName() : String(this.pageName);
   }
 
   /**
@@ -96,7 +103,7 @@ export class SessionPage {
     this.session = session;
     if (event) this.event = event;
     this.header.update(session, this.event);
-    document.title = t('{session} — {page} — Hemicycle', { session: session.title, page: this.pageName });
+    document.title = t('{session} — {page} — Hemicycle', { session: session.title, page: this.#page() });
   }
 
   /**
@@ -128,7 +135,7 @@ export class SessionPage {
       this.showNotice(null); // a refusal or a mismatch notice from an earlier connection no longer holds
       if (me && me.role !== this.role && me.role !== 'admin') {
         this.showNotice(notice(t('This link is for the {role} role', { role: roleLabel(me.role) }),
-          t('You are on the {page} page: some of its features may be refused.', { page: this.pageName })),
+          t('You are on the {page} page: some of its features may be refused.', { page: this.#page() })),
         { focus: false });
       }
     });

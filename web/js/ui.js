@@ -13,20 +13,21 @@
 import {
   GROUP_ORDER, ROLE_ORDER, countryName, groupLabel, isStaffRole, roleLabel, stateLabel,
 } from './labels.js';
-import { locale, t, tn } from './i18n.js';
+import { Message, liveAttribute, liveText, locale, msg, onLanguageChange, t, tn } from './i18n.js';
 import { ProtocolError, canTransition } from './protocol.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Elements
 
 /**
- * @typedef {string | number | Node | null | undefined | false} Child
+ * @typedef {string | number | Node | Message | null | undefined | false} Child
  */
 
 /**
  * Create an element. Props: `class`, `text`, `testid`, `dataset`, `on<event>` handlers, DOM properties given
  * as non-strings (`disabled: true`, `hidden: true`), anything else as an attribute. Children: nodes, or
- * strings/numbers that become text nodes.
+ * strings/numbers that become text nodes. A `msg()` (js/i18n.js), as a child or an attribute's value, stays in
+ * the reader's language when it changes.
  * @param {string} tag
  * @param {Record<string, any>} [props]
  * @param {...(Child | Child[])} children
@@ -42,6 +43,7 @@ export function el(tag, props = {}, ...children) {
     else if (key === 'dataset') Object.assign(node.dataset, value);
     else if (key.startsWith('on') && typeof value === 'function') node.addEventListener(key.slice(2), value);
     else if (typeof value === 'boolean' && key in node) /** @type {any} */ (node)[key] = value;
+    else if (value instanceof Message) liveAttribute(node, key, value); // kept in the reader's language
     else node.setAttribute(key, value === true ? '' : String(value));
   }
   append(node, children);
@@ -55,7 +57,8 @@ export function el(tag, props = {}, ...children) {
 function append(node, children) {
   for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
-    node.appendChild(typeof child === 'object' ? child : document.createTextNode(String(child)));
+    node.appendChild(child instanceof Message ? liveText(child)
+      : typeof child === 'object' ? child : document.createTextNode(String(child)));
   }
 }
 
@@ -202,6 +205,9 @@ export class SessionHeader {
     this.badge = stateBadge('scheduled');
     this.badge.hidden = true;
     fill(container, el('div', { class: 'session-heading' }, this.heading, this.badge), this.eventLine, this.meta);
+    /** @type {[import('./protocol.js').Session, import('./protocol.js').HemicycleEvent | null | undefined] | null} */
+    this.shown = null;
+    onLanguageChange(() => { if (this.shown) this.update(...this.shown); });
   }
 
   /**
@@ -210,6 +216,7 @@ export class SessionHeader {
    */
   update(session, event) {
     if (!session) return;
+    this.shown = [session, event];
     this.heading.textContent = session.title;
     this.eventLine.textContent = event ? event.title : '';
     this.eventLine.hidden = !event;
@@ -228,16 +235,16 @@ export class SessionHeader {
 // ---------------------------------------------------------------------------------------------------------
 // Connection
 
-/** @type {Record<string, string>} */
+/** @type {Record<string, Message>} */
 const CONNECTION_TEXT = {
   // Only the connected state's text contains the word "connected": tests and people can rely on it.
-  idle: t('Offline.'),
-  connecting: t('Connecting…'),
-  waiting: t('In the waiting room.'),
-  connected: t('Connected.'),
-  reconnecting: t('Connection lost — reconnecting… What you see may be out of date until it is back.'),
-  refused: t('Link refused by the server.'),
-  closed: t('Connection closed by the server.'),
+  idle: msg('Offline.'),
+  connecting: msg('Connecting…'),
+  waiting: msg('In the waiting room.'),
+  connected: msg('Connected.'),
+  reconnecting: msg('Connection lost — reconnecting… What you see may be out of date until it is back.'),
+  refused: msg('Link refused by the server.'),
+  closed: msg('Connection closed by the server.'),
 };
 
 /**
@@ -262,7 +269,7 @@ export class ConnectionBanner {
     this.node.dataset.state = state;
     this.node.className = `connection connection-${state}`;
     const button = state === 'closed' && this.onReconnect
-      ? el('button', { type: 'button', class: 'link-button', onclick: this.onReconnect }, t('Reconnect'))
+      ? el('button', { type: 'button', class: 'link-button', onclick: this.onReconnect }, msg('Reconnect'))
       : null;
     fill(this.node, el('span', { class: 'connection-dot', 'aria-hidden': 'true' }), CONNECTION_TEXT[state] ?? state,
       button ? ' ' : null, button);
@@ -463,19 +470,19 @@ export class StateControls {
     this.state = null;
     this.busy = false;
     this.enabled = true;
-    const button = (/** @type {string} */ testid, /** @type {string} */ label, /** @type {'live' | 'ended'} */ target,
-      /** @type {string} */ hint) =>
+    const button = (/** @type {string} */ testid, /** @type {Message} */ label, /** @type {'live' | 'ended'} */ target,
+      /** @type {Message} */ hint) =>
       el('button', {
         type: 'button', class: `state-button state-button-${target}${large ? ' large' : ''}`, testid,
         title: hint, onclick: () => this.#go(target),
       }, label);
-    this.live = button('state-live', t('Go live'), 'live', t('Start the session: it becomes live for everyone'));
-    this.end = button('state-end', t('End session'), 'ended', t('End the session'));
-    this.reopen = button('state-reopen', t('Reopen'), 'live', t('Make an ended session live again'));
+    this.live = button('state-live', msg('Go live'), 'live', msg('Start the session: it becomes live for everyone'));
+    this.end = button('state-end', msg('End session'), 'ended', msg('End the session'));
+    this.reopen = button('state-reopen', msg('Reopen'), 'live', msg('Make an ended session live again'));
     this.error = errorNode();
     this.status = el('p', { class: 'state-status', role: 'status' });
     fill(container,
-      el('div', { class: 'state-controls', role: 'group', 'aria-label': t('Session state') },
+      el('div', { class: 'state-controls', role: 'group', 'aria-label': msg('Session state') },
         this.live, this.end, this.reopen),
       this.status, this.error);
     this.update(null);
@@ -572,20 +579,27 @@ export class PresenceCounts {
     this.totalWords = el('span', {}, ` ${totalLabel(2)}`);
     this.remote = remote ? el('span', { testid: 'remote-total' }, '0') : null;
     this.remoteWords = el('span', {});
-    this.roles = el('ul', { class: 'counts counts-roles', 'aria-label': t('By role') });
-    this.groups = el('ul', { class: 'counts counts-groups', 'aria-label': t('Attendees by stakeholder group') });
+    this.roles = el('ul', { class: 'counts counts-roles', 'aria-label': msg('By role') });
+    this.groups = el('ul', { class: 'counts counts-groups', 'aria-label': msg('Attendees by stakeholder group') });
     fill(container,
       el('p', { class: 'presence-total' }, this.total, this.totalWords,
         this.remote ? [', ', this.remote, this.remoteWords] : null),
-      roles ? el('h3', { class: 'counts-heading' }, t('By role')) : null,
+      roles ? el('h3', { class: 'counts-heading' }, msg('By role')) : null,
       roles ? this.roles : null,
-      groups ? el('h3', { class: 'counts-heading' }, t('Attendees by stakeholder group')) : null,
+      groups ? el('h3', { class: 'counts-heading' }, msg('Attendees by stakeholder group')) : null,
       groups ? this.groups : null);
+    /** @type {import('./protocol.js').PresenceSummary | null} */
+    this.summary = null;
+    onLanguageChange(() => {
+      this.totalWords.textContent = ` ${this.totalLabel(this.summary?.total ?? 2)}`;
+      this.update(this.summary);
+    });
   }
 
   /** @param {import('./protocol.js').PresenceSummary | null} summary */
   update(summary) {
     if (!summary) return;
+    this.summary = summary;
     this.total.textContent = String(summary.total);
     this.totalWords.textContent = ` ${this.totalLabel(summary.total)}`;
     if (this.remote) {
@@ -650,10 +664,10 @@ export class Roster {
    * @param {HTMLElement} container
    * @param {{staffOnly?: boolean, label?: string}} [options]
    */
-  constructor(container, { staffOnly = false, label = t('People connected') } = {}) {
+  constructor(container, { staffOnly = false, label = msg('People connected') } = {}) {
     this.staffOnly = staffOnly;
     this.list = el('ul', { class: 'roster', testid: 'roster', 'aria-label': label });
-    this.empty = el('p', { class: 'muted roster-empty' }, staffOnly ? t('No staff connected.') : t('Nobody is connected yet.'));
+    this.empty = el('p', { class: 'muted roster-empty' }, staffOnly ? msg('No staff connected.') : msg('Nobody is connected yet.'));
     fill(container, this.list, this.empty);
   }
 

@@ -7,7 +7,7 @@
  */
 
 import { CountdownView } from '../floor-ui.js';
-import { t } from '../i18n.js';
+import { msg, t } from '../i18n.js';
 import { LevelMeter } from '../level-meter.js';
 import { CHANNELS, MediaClient } from '../media.js';
 import { languageLabel } from '../labels.js';
@@ -18,11 +18,11 @@ import { el, errorNode, errorText, fill, showError } from '../ui.js';
 // The camera picker's value for a camera the browser lists without an id: whichever it gives.
 const ANY_CAMERA = 'any';
 
-const LINK_TEXT = /** @type {Record<string, string>} */ ({
+const LINK_TEXT = /** @type {Record<string, import('../i18n.js').Message | string>} */ ({
   idle: '',
-  connecting: t('Connecting to the room…'),
-  connected: t('Connected to the room.'),
-  retrying: t('Connection lost: reconnecting…'),
+  connecting: msg('Connecting to the room…'),
+  connected: msg('Connected to the room.'),
+  retrying: msg('Connection lost: reconnecting…'),
   stopped: '',
 });
 
@@ -121,7 +121,7 @@ export class AttendeeMedia {
     /** @type {MediaStream | null} */ this.microphone = null;
     this.video = /** @type {HTMLVideoElement} */ (el('video', {
       class: 'room-video', autoplay: true, playsinline: true, testid: 'room-video',
-      'aria-label': t('The room'),
+      'aria-label': msg('The room'),
     }));
     this.channel = /** @type {HTMLSelectElement} */ (el('select', { id: 'media-channel', testid: 'media-channel' },
       CHANNELS.map((c) => el('option', { value: c }, c === 'floor' ? t('Floor (no interpretation)') : languageLabel(c)))));
@@ -131,13 +131,13 @@ export class AttendeeMedia {
     this.audioOnly.checked = feedChoice().audioOnly;
     /** Whether the feed has been started by itself on this page already (once: a stop is respected). */
     this.autoStarted = false;
-    this.watch = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', testid: 'media-watch' }, t('Watch and listen')));
+    this.watch = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', testid: 'media-watch' }, msg('Watch and listen')));
     this.volume = /** @type {HTMLInputElement} */ (el('input', {
       type: 'range', id: 'media-volume', testid: 'media-volume', min: '0', max: '100', step: '5', value: '100',
     }));
     this.soundOff = /** @type {HTMLButtonElement} */ (el('button', {
       type: 'button', class: 'secondary', testid: 'media-mute', 'aria-pressed': 'false',
-    }, t('Mute the sound')));
+    }, msg('Mute the sound')));
     /** The attendee's own choice; the page also silences the room while they speak (see #applySound). */
     this.userMuted = false;
     this.status = el('p', { class: 'muted', role: 'status', testid: 'media-state' });
@@ -152,13 +152,13 @@ export class AttendeeMedia {
     }));
     this.camera = /** @type {HTMLSelectElement} */ (el('select', { id: 'media-camera', testid: 'speak-camera' }));
     this.speakButton = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', testid: 'media-speak' },
-      t('Turn on my microphone')));
+      msg('Turn on my microphone')));
     this.muteButton = /** @type {HTMLButtonElement} */ (el('button', {
       type: 'button', class: 'secondary', testid: 'speak-mute', 'aria-pressed': 'false', hidden: true,
-    }, t('Mute my microphone')));
-    this.meter = new LevelMeter({ label: t('Your microphone level'), testid: 'speak-level' });
+    }, msg('Mute my microphone')));
+    this.meter = new LevelMeter({ label: msg('Your microphone level'), testid: 'speak-level' });
     this.meter.node.hidden = true;
-    this.countdown = new CountdownView({ announcePhases: false, label: t('Your speaking time') });
+    this.countdown = new CountdownView({ announcePhases: false, label: msg('Your speaking time') });
     this.countdown.node.dataset.testid = 'speak-countdown'; // the floor panel has the page's `countdown`
     this.speakStatus = el('p', { role: 'status', testid: 'speak-state', class: 'speak-state' });
     this.speakError = errorNode();
@@ -167,23 +167,23 @@ export class AttendeeMedia {
     // What the room sees of me, when a camera is on.
     this.preview = /** @type {HTMLVideoElement} */ (el('video', {
       class: 'speak-preview', testid: 'speak-preview', autoplay: true, playsinline: true, hidden: true,
-      'aria-label': t('Your camera, as the room sees it'),
+      'aria-label': msg('Your camera, as the room sees it'),
     }));
     this.preview.muted = true; // never one's own voice back
     this.finishButton = /** @type {HTMLButtonElement} */ (el('button', {
       type: 'button', class: 'danger', testid: 'speak-finish', onclick: () => finish?.(),
-    }, t('End my turn')));
+    }, msg('End my turn')));
     this.finishButton.hidden = !finish;
-    this.speakHint = el('p', { class: 'speak-hint' }, t('Your microphone reaches the room once you turn it on.'));
+    this.speakHint = el('p', { class: 'speak-hint' }, msg('Your microphone reaches the room once you turn it on.'));
     // One set of device pickers, moved to whichever panel shows: the check while waiting, the floor after.
     this.pickers = el('p', { class: 'device-pickers' },
-      el('label', { for: 'media-microphone' }, t('Microphone')), ' ', this.microphoneSelect, ' ',
-      el('label', { for: 'media-camera' }, t('Camera')), ' ', this.camera);
+      el('label', { for: 'media-microphone' }, msg('Microphone')), ' ', this.microphoneSelect, ' ',
+      el('label', { for: 'media-camera' }, msg('Camera')), ' ', this.camera);
     this.speakActions = el('p', { class: 'actions' }, this.speakButton, ' ', this.muteButton, ' ', this.finishButton);
     // While speaking, the device choice is tucked away: the turn's controls come first.
-    this.devices = el('details', { class: 'speak-devices' }, el('summary', {}, t('Microphone and camera')));
+    this.devices = el('details', { class: 'speak-devices' }, el('summary', {}, msg('Microphone and camera')));
     fill(this.speak,
-      el('h3', { class: 'speak-heading' }, t('You have the floor')),
+      el('h3', { class: 'speak-heading' }, msg('You have the floor')),
       this.moderated,
       this.speakStatus,
       this.speakHint,
@@ -194,14 +194,14 @@ export class AttendeeMedia {
     this.check = el('div', { class: 'speak-panel check-panel', hidden: true, testid: 'check-panel' });
     this.checkButton = /** @type {HTMLButtonElement} */ (el('button', {
       type: 'button', class: 'secondary', testid: 'check-microphone',
-    }, t('Check my microphone')));
+    }, msg('Check my microphone')));
     this.checkActions = el('p', { class: 'actions' }, this.checkButton);
-    this.checkMeter = new LevelMeter({ label: t('Your microphone level'), testid: 'check-level' });
+    this.checkMeter = new LevelMeter({ label: msg('Your microphone level'), testid: 'check-level' });
     this.checkMeter.node.hidden = true;
     this.checkStatus = el('p', { role: 'status', testid: 'check-state' });
     this.checkError = errorNode();
     fill(this.check,
-      el('p', {}, t('While you wait, you can check your microphone: only the AV technicians hear it, not the room.')),
+      el('p', {}, msg('While you wait, you can check your microphone: only the AV technicians hear it, not the room.')),
       this.checkActions, this.checkMeter.node, this.checkStatus, this.checkError);
     this.#fillDevices([]);
     // The first thing an attendee sees: a start control over the player, with what it will show, rather
@@ -211,28 +211,29 @@ export class AttendeeMedia {
     this.startButton = /** @type {HTMLButtonElement} */ (el('button', {
       type: 'button', class: 'player-start', testid: 'player-start',
     }, el('span', { class: 'player-start-icon', 'aria-hidden': 'true' }, '▶'), ' ',
-    el('span', { class: 'player-start-label' }, t('Watch and listen')),
+    el('span', { class: 'player-start-label' }, msg('Watch and listen')),
     this.posterTitle, this.posterState));
     // Browsers play a feed by itself only without sound until the page has been used: then this says how to
     // turn the sound on, over the picture.
     this.soundOn = /** @type {HTMLButtonElement} */ (el('button', {
       type: 'button', class: 'player-sound', testid: 'player-sound', hidden: true,
-    }, t('Turn on the sound')));
+    }, msg('Turn on the sound')));
     this.player = el('div', { class: 'player', testid: 'player' }, this.video, this.startButton, this.soundOn);
     fill(root,
       this.player,
       el('div', { class: 'media-controls' },
-        el('label', { for: 'media-channel' }, t('Language')), ' ', this.channel, ' ',
+        el('label', { for: 'media-channel' }, msg('Language')), ' ', this.channel, ' ',
         // The box and its words wrap as one.
         el('span', { class: 'check-inline' },
-          this.audioOnly, el('label', { for: 'media-audio-only' }, t('Sound only (weak connection)'))), ' ',
+          this.audioOnly, el('label', { for: 'media-audio-only' }, msg('Sound only (weak connection)'))), ' ',
         this.watch),
       el('div', { class: 'media-controls' },
-        el('label', { for: 'media-volume' }, t('Volume')), ' ', this.volume, ' ', this.soundOff),
+        el('label', { for: 'media-volume' }, msg('Volume')), ' ', this.volume, ' ', this.soundOff),
       this.channelNote, this.status, this.check, this.speak);
     this.watch.addEventListener('click', () => this.toggleWatch());
     this.startButton.addEventListener('click', () => { if (!this.watching) this.toggleWatch(); });
-    // Changing the page's language reloads it: what was playing is noted, to play again once reconnected.
+    // Reloading the page (or changing its language where the page cannot switch in place): what was playing
+    // is noted, to play again once reconnected.
     window.addEventListener('pagehide', () => this.#noteWatching());
     this.channel.addEventListener('change', () => {
       this.wanted = this.channel.value;
@@ -466,13 +467,7 @@ export class AttendeeMedia {
   setOnAir(onAir) {
     const before = this.onAir;
     this.onAir = onAir;
-    for (const option of this.channel.options) {
-      const code = option.value;
-      if (code === 'floor') continue;
-      const live = onAir.includes(code);
-      option.disabled = !live && code !== this.wanted; // the chosen one stays shown, marked
-      option.textContent = live ? languageLabel(code) : t('{language} (not on air)', { language: languageLabel(code) });
-    }
+    this.#labelChannels();
     if (this.wanted !== 'floor') {
       const language = languageLabel(this.wanted);
       const now = onAir.includes(this.wanted);
@@ -486,6 +481,42 @@ export class AttendeeMedia {
       }
     }
     this.#followChannel();
+  }
+
+  /** The channels' names; those known to be off air are marked, and only the chosen one of them can be picked. */
+  #labelChannels() {
+    for (const option of this.channel.options) {
+      const code = option.value;
+      if (code === 'floor') {
+        option.textContent = t('Floor (no interpretation)');
+        continue;
+      }
+      const live = this.onAir === null || this.onAir.includes(code);
+      option.disabled = !live && code !== this.wanted; // the chosen one stays shown, marked
+      option.textContent = live ? languageLabel(code) : t('{language} (not on air)', { language: languageLabel(code) });
+    }
+  }
+
+  /**
+   * The words that depend on what plays, who speaks and how the links are, again: after a change of the page's
+   * language. The feed, the microphone and their links are not touched.
+   */
+  relabel() {
+    this.#labelChannels();
+    this.watch.textContent = this.watching ? t('Stop') : t('Watch and listen');
+    this.#applySound();
+    this.setMuted(this.muteButton.getAttribute('aria-pressed') === 'true');
+    this.speakButton.textContent = this.speaking ? t('Turn off my microphone') : t('Turn on my microphone');
+    this.checkButton.textContent = this.checkStream ? t('End the check') : t('Check my microphone');
+    const linkWords = (/** @type {HTMLElement} */ node, /** @type {MediaLink | null} */ link, /** @type {string} */ live) => {
+      // A stopped link's error stays as it was said; so does the line once the link is gone.
+      if (!link || link.state === 'stopped') return;
+      node.textContent = link.state === 'connected' ? live : String(LINK_TEXT[link.state] ?? '');
+    };
+    linkWords(this.status, this.watching, String(LINK_TEXT.connected));
+    linkWords(this.speakStatus, this.speaking, this.#liveText());
+    linkWords(this.checkStatus, this.checking, t('The AV technicians can hear you now; the room cannot.'));
+    this.listDevices(); // "Default microphone", "Camera 1"...
   }
 
   #noteWatching() {
@@ -563,7 +594,7 @@ export class AttendeeMedia {
     });
     link.addEventListener('state', (event) => {
       const { state, error } = /** @type {CustomEvent} */ (event).detail;
-      this.status.textContent = error && state === 'stopped' ? errorText(error) : LINK_TEXT[state] ?? '';
+      this.status.textContent = error && state === 'stopped' ? errorText(error) : String(LINK_TEXT[state] ?? '');
       this.status.dataset.state = state;
     });
   }
@@ -639,7 +670,7 @@ export class AttendeeMedia {
       const { state, error } = /** @type {CustomEvent} */ (event).detail;
       this.speakStatus.dataset.state = state;
       this.speakStatus.textContent = state === 'connected' ? this.#liveText()
-        : state === 'stopped' && error ? errorText(error) : LINK_TEXT[state] ?? '';
+        : state === 'stopped' && error ? errorText(error) : String(LINK_TEXT[state] ?? '');
     });
   }
 
@@ -675,7 +706,7 @@ export class AttendeeMedia {
       const { state, error } = /** @type {CustomEvent} */ (event).detail;
       this.checkStatus.dataset.state = state;
       this.checkStatus.textContent = state === 'connected' ? t('The AV technicians can hear you now; the room cannot.')
-        : state === 'stopped' && error ? errorText(error) : LINK_TEXT[state] ?? '';
+        : state === 'stopped' && error ? errorText(error) : String(LINK_TEXT[state] ?? '');
     });
   }
 

@@ -12,7 +12,7 @@
  * `reading`; dialogs `edit-question-dialog`, `withdraw-question-dialog`.
  */
 
-import { t, tn } from '../i18n.js';
+import { msg, t, tn } from '../i18n.js';
 import { questionLength } from '../labels.js';
 import {
   ReadingView, STALE_QUESTION_CODES, addresseeNode, askerNodes, excerpt, questionErrorText, rebuildKeepingFocus,
@@ -27,13 +27,13 @@ import {
 /** @typedef {import('../protocol.js').OwnQuestion} OwnQuestion */
 
 /** How a state reads on the asker's own list. */
-/** @type {Record<string, string>} */
+/** @type {Record<string, import('../i18n.js').Message>} */
 const MY_STATE_WORDS = {
-  pending: t('Waiting for the moderators'),
-  approved: t('Approved: everyone can see it'),
-  dismissed: t('Dismissed'),
-  merged: t('Merged with a similar question'),
-  withdrawn: t('Withdrawn'),
+  pending: msg('Waiting for the moderators'),
+  approved: msg('Approved: everyone can see it'),
+  dismissed: msg('Dismissed'),
+  merged: msg('Merged with a similar question'),
+  withdrawn: msg('Withdrawn'),
 };
 
 /** Characters left below which the count is read out to screen-reader users. */
@@ -66,30 +66,30 @@ export class AttendeeQuestions {
       'aria-describedby': 'question-anonymous-hint',
     }));
     this.moderationHint = el('p', { id: 'question-moderation-hint', class: 'hint' });
-    this.submit = /** @type {HTMLButtonElement} */ (el('button', { type: 'submit' }, t('Send question')));
+    this.submit = /** @type {HTMLButtonElement} */ (el('button', { type: 'submit' }, msg('Send question')));
     this.formError = errorNode();
     this.formStatus = el('p', { class: 'muted question-status', role: 'status' });
     this.closed = el('p', { class: 'muted' });
     this.form = /** @type {HTMLFormElement} */ (el('form', { class: 'question-form', testid: 'question-form', novalidate: true },
       el('div', { class: 'field' },
-        el('label', { for: 'question-text' }, t('Your question')),
+        el('label', { for: 'question-text' }, msg('Your question')),
         this.text, this.count, this.countAlert, this.moderationHint, this.textError),
       el('div', { class: 'field' },
-        el('label', { for: 'question-to' }, `${t('To')} `, el('span', { class: 'required' }, t('(optional)'))),
+        el('label', { for: 'question-to' }, msg('To'), ' ', el('span', { class: 'required' }, msg('(optional)'))),
         this.to,
-        el('p', { id: 'question-to-hint', class: 'hint' }, t('Leave empty to ask the panel, or name the speaker you are asking.'))),
+        el('p', { id: 'question-to-hint', class: 'hint' }, msg('Leave empty to ask the panel, or name the speaker you are asking.'))),
       el('div', { class: 'field field-check' },
         this.anonymous,
-        el('label', { for: 'question-anonymous' }, t('Ask anonymously')),
+        el('label', { for: 'question-anonymous' }, msg('Ask anonymously')),
         el('p', { id: 'question-anonymous-hint', class: 'hint' },
-          t('Your name, affiliation and stakeholder group are hidden from other participants and on the room display. The moderators still see who asks.'))),
+          msg('Your name, affiliation and stakeholder group are hidden from other participants and on the room display. The moderators still see who asks.'))),
       this.formError,
       el('p', { class: 'actions' }, this.submit),
       this.closed,
       this.formStatus));
 
     // --- my questions
-    this.myHeading = el('h3', { id: 'my-questions-heading' }, t('Your questions'));
+    this.myHeading = el('h3', { id: 'my-questions-heading' }, msg('Your questions'));
     this.myList = el('ol', {
       class: 'question-list my-questions', testid: 'my-questions', 'aria-labelledby': 'my-questions-heading', tabindex: '-1',
     });
@@ -98,24 +98,24 @@ export class AttendeeQuestions {
 
     // --- everyone's approved questions
     this.sort = /** @type {HTMLSelectElement} */ (el('select', { id: 'questions-sort', class: 'select-short' },
-      el('option', { value: 'votes' }, t('Most votes')),
-      el('option', { value: 'newest' }, t('Newest first'))));
+      el('option', { value: 'votes' }, msg('Most votes')),
+      el('option', { value: 'newest' }, msg('Newest first'))));
     this.publicList = el('ol', {
       class: 'question-list public-questions', testid: 'public-questions', 'aria-labelledby': 'public-questions-heading',
       tabindex: '-1',
     });
-    this.publicEmpty = el('p', { class: 'muted' }, t('No question has been approved yet.'));
+    this.publicEmpty = el('p', { class: 'muted' }, msg('No question has been approved yet.'));
     this.publicError = errorNode();
 
     fill(container,
       this.reading.node,
-      el('h3', { id: 'ask-heading' }, t('Ask a question')),
+      el('h3', { id: 'ask-heading' }, msg('Ask a question')),
       this.form,
       this.myBlock, this.myError,
       el('div', { class: 'list-head' },
-        el('h3', { id: 'public-questions-heading' }, t('Questions from participants')),
-        el('p', { class: 'sort-field' }, el('label', { for: 'questions-sort' }, t('Sort by')), ' ', this.sort)),
-      el('p', { class: 'hint' }, t('Vote for the questions you would like the panel to answer.')),
+        el('h3', { id: 'public-questions-heading' }, msg('Questions from participants')),
+        el('p', { class: 'sort-field' }, el('label', { for: 'questions-sort' }, msg('Sort by')), ' ', this.sort)),
+      el('p', { class: 'hint' }, msg('Vote for the questions you would like the panel to answer.')),
       this.publicError,
       this.publicList, this.publicEmpty);
 

@@ -8,7 +8,7 @@
 
 import { CaptionView } from '../caption-ui.js';
 import { FloorView, placeText, queueErrorText } from '../floor-ui.js';
-import { language as pageLanguage, t, tn } from '../i18n.js';
+import { msg, language as pageLanguage, renderOnLanguageChange, t, tn } from '../i18n.js';
 import { AttendeeMedia } from './attend-media.js';
 import { AttendeeQuestions } from './attend-questions.js';
 import {
@@ -30,29 +30,29 @@ const FIELDS = ['display_name', 'affiliation', 'stakeholder_group', 'country', '
 /**
  * What to do about a field the server refused, in the reader's language (the server's message is English and
  * names the field by its code).
- * @type {Record<string, string>}
+ * @type {Record<string, import('../i18n.js').Message>}
  */
 const FIELD_ADVICE = {
-  display_name: t('Enter your name: letters, in any script, at most 120 characters, without control characters.'),
-  affiliation: t('Enter your affiliation: letters, in any script, at most 200 characters, without control characters.'),
-  stakeholder_group: t('Choose your stakeholder group.'),
-  country: t('Choose a country from the list, or type its two-letter ISO code.'),
-  consent_demographics: t('Gender and age band can be given only with your consent.'),
-  gender: t('Choose one of the options, or “Prefer not to say”.'),
-  age_band: t('Choose one of the options, or “Prefer not to say”.'),
+  display_name: msg('Enter your name: letters, in any script, at most 120 characters, without control characters.'),
+  affiliation: msg('Enter your affiliation: letters, in any script, at most 200 characters, without control characters.'),
+  stakeholder_group: msg('Choose your stakeholder group.'),
+  country: msg('Choose a country from the list, or type its two-letter ISO code.'),
+  consent_demographics: msg('Gender and age band can be given only with your consent.'),
+  gender: msg('Choose one of the options, or “Prefer not to say”.'),
+  age_band: msg('Choose one of the options, or “Prefer not to say”.'),
 };
 
 /** Field names the server may use for a form field under another name. */
 const FIELD_ALIASES = /** @type {Record<string, string>} */ ({ consent: 'consent_demographics' });
 
-/** @type {Record<string, string>} */
+/** @type {Record<string, import('../i18n.js').Message>} */
 const STATE_EXPLAINERS = {
-  scheduled: t('This session has not started yet. Keep this page open: it changes as soon as the session goes live.'),
-  live: t('This session is live.'),
-  ended: t('This session has ended.'),
+  scheduled: msg('This session has not started yet. Keep this page open: it changes as soon as the session goes live.'),
+  live: msg('This session is live.'),
+  ended: msg('This session has ended.'),
 };
 
-const page = new SessionPage({ pageName: t('Attendee'), role: 'attendee', attendee: true });
+const page = new SessionPage({ pageName: msg('Attendee'), role: 'attendee', attendee: true });
 const form = /** @type {HTMLFormElement} */ (byId('register-form'));
 const registerSection = byId('register');
 const followSection = byId('follow');
@@ -89,6 +89,17 @@ let lastMe = null;
 
 fillOptions();
 start();
+// A change of the page's language: the words are computed again; the feed, the microphone and the form's
+// contents stay as they are.
+renderOnLanguageChange(() => {
+  fillChoices();
+  hand.relabel();
+  renderState();
+  renderMe();
+  renderMine(null);
+  questions.update();
+  media.relabel();
+});
 
 async function start() {
   // A non-public session is shown only to attendees admitted to it; its attendee link names its event
@@ -111,15 +122,25 @@ async function start() {
 // --- registration ---------------------------------------------------------------------------------------
 
 function fillOptions() {
-  const options = (/** @type {Record<string, string>} */ labels) =>
-    Object.entries(labels).map(([value, label]) => el('option', { value }, label));
-  byId('stakeholder_group').append(...options(GROUP_LABELS));
-  byId('gender').append(...options(GENDER_LABELS));
-  byId('age_band').append(...options(AGE_BAND_LABELS));
-  // value = the code (what the server takes), label = the name (what people type): browsers match both.
-  byId('countries').append(...countriesByName().map(({ code, name }) => el('option', { value: code, label: name })));
+  fillChoices();
   consent.addEventListener('change', syncConsent);
   syncConsent();
+}
+
+/** The form's choices in the reader's language (again after a change of it), keeping what was chosen. */
+function fillChoices() {
+  const options = (/** @type {string} */ id, /** @type {Record<string, string>} */ labels) => {
+    const select = /** @type {HTMLSelectElement} */ (byId(id));
+    const chosen = select.value;
+    // The first option ("Choose…", "Prefer not to say") is the HTML's own, translated with the page.
+    fill(select, select.options[0], Object.entries(labels).map(([value, label]) => el('option', { value }, label)));
+    select.value = chosen;
+  };
+  options('stakeholder_group', GROUP_LABELS);
+  options('gender', GENDER_LABELS);
+  options('age_band', AGE_BAND_LABELS);
+  // value = the code (what the server takes), label = the name (what people type): browsers match both.
+  fill(byId('countries'), countriesByName().map(({ code, name }) => el('option', { value: code, label: name })));
 }
 
 /** Gender and age band are offered only with consent; without it they are cleared, not just hidden. */
@@ -240,7 +261,7 @@ form.addEventListener('submit', async (event) => {
     const error = /** @type {import('../protocol.js').ProtocolError} */ (err);
     const field = error.field ? (FIELD_ALIASES[error.field] ?? error.field) : null;
     if (field && FIELDS.includes(field)) {
-      setFieldError(field, FIELD_ADVICE[field] ?? error.message);
+      setFieldError(field, String(FIELD_ADVICE[field] ?? error.message));
       if (field === 'gender' || field === 'age_band') {
         consent.checked = true;
         syncConsent();
@@ -373,13 +394,13 @@ let lastAction = null;
 let activeEntry = null;
 
 /** How a turn ended, in words (`end_reason`). */
-/** @type {Record<string, string>} */
+/** @type {Record<string, import('../i18n.js').Message>} */
 const TURN_ENDED = {
-  finished: t('Your turn has ended. Thank you.'), // by the moderators or chair, or from another tab: `last` does not say
-  revoked: t('Your turn ended: the moderators took the floor back (revoked).'),
-  time_up: t('Your turn ended: time up.'),
-  disconnected: t('Your turn ended: your connection was lost for too long.'),
-  replaced: t('Your turn ended: the floor was given to the next speaker.'),
+  finished: msg('Your turn has ended. Thank you.'), // by the moderators or chair, or from another tab: `last` does not say
+  revoked: msg('Your turn ended: the moderators took the floor back (revoked).'),
+  time_up: msg('Your turn ended: time up.'),
+  disconnected: msg('Your turn ended: your connection was lost for too long.'),
+  replaced: msg('Your turn ended: the floor was given to the next speaker.'),
 };
 
 /**
@@ -398,8 +419,9 @@ function endedText(last, wasState) {
       : t('Your hand is no longer raised. The moderators removed your request.');
   }
   if (last.end_reason === 'finished' && lastAction === 'finish') return t('You finished your turn. Thank you.');
-  return TURN_ENDED[last.end_reason ?? '']
-    ?? (wasState === 'speaking' ? t('Your turn has ended. Thank you.') : t('Your hand is no longer raised.'));
+  const ended = TURN_ENDED[last.end_reason ?? ''];
+  if (ended) return String(ended);
+  return wasState === 'speaking' ? t('Your turn has ended. Thank you.') : t('Your hand is no longer raised.');
 }
 
 function renderFloor() {
@@ -463,23 +485,28 @@ function renderMine(previous) {
  * @param {HTMLElement} container
  */
 function buildHandPanel(container) {
-  const typeSelect = /** @type {HTMLSelectElement} */ (el('select', { id: 'hand-type', name: 'type' },
-    Object.entries(TYPE_LABELS).map(([value, label]) => el('option', { value }, label))));
+  const typeSelect = /** @type {HTMLSelectElement} */ (el('select', { id: 'hand-type', name: 'type' }));
+  const fillTypes = () => {
+    const chosen = typeSelect.value;
+    fill(typeSelect, Object.entries(TYPE_LABELS).map(([value, label]) => el('option', { value }, label)));
+    if (chosen) typeSelect.value = chosen;
+  };
+  fillTypes();
   const languageSelect = /** @type {HTMLSelectElement} */ (el('select', {
     id: 'hand-language', name: 'language', 'aria-describedby': 'hand-language-hint',
   }));
-  const raise = /** @type {HTMLButtonElement} */ (el('button', { type: 'submit', testid: 'raise-hand' }, t('Ask for the floor')));
+  const raise = /** @type {HTMLButtonElement} */ (el('button', { type: 'submit', testid: 'raise-hand' }, msg('Ask for the floor')));
   const closed = el('p', { class: 'muted hand-closed' });
   const form = /** @type {HTMLFormElement} */ (el('form', { class: 'hand-form', testid: 'hand-form', novalidate: true },
     el('div', { class: 'field' },
-      el('label', { for: 'hand-type' }, t('Type of intervention')),
+      el('label', { for: 'hand-type' }, msg('Type of intervention')),
       typeSelect,
       el('p', { class: 'hint' },
-        t('Points of order go to the head of the line, rights of reply right after them; the moderators may reorder it.'))),
+        msg('Points of order go to the head of the line, rights of reply right after them; the moderators may reorder it.'))),
     el('div', { class: 'field' },
-      el('label', { for: 'hand-language' }, t('Language you will speak')),
+      el('label', { for: 'hand-language' }, msg('Language you will speak')),
       languageSelect,
-      el('p', { id: 'hand-language-hint', class: 'hint' }, t('So the interpreters can get ready.'))),
+      el('p', { id: 'hand-language-hint', class: 'hint' }, msg('So the interpreters can get ready.'))),
     el('p', { class: 'actions' }, raise),
     closed));
 
@@ -487,19 +514,19 @@ function buildHandPanel(container) {
   const place = el('p', { class: 'my-place', testid: 'my-place' });
   const requestLine = el('p', { class: 'muted' });
   const lower = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', class: 'secondary', testid: 'lower-hand' },
-    t('Lower my hand')));
+    msg('Lower my hand')));
   const queued = el('div', { class: 'my-queued' },
     place, requestLine,
-    el('p', { class: 'hint' }, t('Keep this page open: you will see here when you are given the floor.')),
+    el('p', { class: 'hint' }, msg('Keep this page open: you will see here when you are given the floor.')),
     el('p', { class: 'actions' }, lower));
 
   const finish = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', class: 'danger', testid: 'finish-turn' },
-    t('Finish my turn')));
+    msg('Finish my turn')));
   const turn = el('div', { class: 'my-turn', testid: 'my-turn' },
-    el('p', { class: 'my-turn-text' }, t('Speak now. Watch the time left above, and finish your turn when you are done.')),
+    el('p', { class: 'my-turn-text' }, msg('Speak now. Watch the time left above, and finish your turn when you are done.')),
     el('p', { class: 'actions' }, finish));
 
-  const heading = el('h3', { id: 'my-request-heading' }, t('Ask for the floor'));
+  const heading = el('h3', { id: 'my-request-heading' }, msg('Ask for the floor'));
   const error = errorNode();
   const statusLine = el('p', { class: 'muted my-status', role: 'status' });
   fill(container, heading, form, queued, turn, error, statusLine);
@@ -509,6 +536,8 @@ function buildHandPanel(container) {
   turn.hidden = true;
 
   let busy = false;
+  /** @type {string[]} the session's languages, offered for the intervention */
+  let offered = [];
   /** @type {import('../protocol.js').Mine | null} */
   let shown = null;
   let sessionState = 'scheduled';
@@ -591,8 +620,15 @@ function buildHandPanel(container) {
     sync,
     /** @param {string} text */
     status(text) { statusLine.textContent = text; },
+    /** The words again, in the page's new language; what was chosen stays chosen. */
+    relabel() {
+      fillTypes();
+      this.fillLanguages(offered);
+      this.render(shown, sessionState);
+    },
     /** @param {string[]} languages */
     fillLanguages(languages) {
+      offered = languages;
       const current = languageSelect.value;
       const preferred = (navigator.language || 'en').slice(0, 2).toLowerCase();
       fill(languageSelect, languages.map((code) => el('option', { value: code, lang: code }, languageLabel(code, { native: true }))));
@@ -641,7 +677,7 @@ function renderState() {
   const state = page.client?.session?.state ?? page.session?.state ?? '';
   const explainer = byId('state-explainer');
   explainer.dataset.state = state;
-  explainer.textContent = STATE_EXPLAINERS[state] ?? stateLabel(state);
+  explainer.textContent = state ? String(STATE_EXPLAINERS[state] ?? stateLabel(state)) : '';
   media.setPoster(page.client?.session?.title ?? page.session?.title ?? '', state ? stateLabel(state) : '');
 }
 

@@ -9,29 +9,29 @@
  * meters `av-room-level`, `av-speaker-level`, `av-greenroom-level` (see js/level-meter.js).
  */
 
-import { t } from '../i18n.js';
+import { msg, t } from '../i18n.js';
 import { LevelMeter } from '../level-meter.js';
 import { languageLabel } from '../labels.js';
 import { MediaClient } from '../media.js';
 import { el, errorText, fill, userText } from '../ui.js';
 
 /** A media link's state in words (`MediaLink` states of js/media.js). */
-const LINK_STATE_WORDS = /** @type {Record<string, string>} */ ({
-  idle: t('Idle'),
-  connecting: t('Connecting…'),
-  connected: t('Connected'),
-  retrying: t('Reconnecting…'),
-  stopped: t('Stopped'),
+const LINK_STATE_WORDS = /** @type {Record<string, import('../i18n.js').Message>} */ ({
+  idle: msg('Idle'),
+  connecting: msg('Connecting…'),
+  connected: msg('Connected'),
+  retrying: msg('Reconnecting…'),
+  stopped: msg('Stopped'),
 });
 
 /** A peer connection's state in words (RTCPeerConnection.connectionState, as the relay reports it). */
-const CONNECTION_WORDS = /** @type {Record<string, string>} */ ({
-  new: t('Starting'),
-  connecting: t('Connecting…'),
-  connected: t('Connected'),
-  disconnected: t('Interrupted'),
-  failed: t('Failed'),
-  closed: t('Closed'),
+const CONNECTION_WORDS = /** @type {Record<string, import('../i18n.js').Message>} */ ({
+  new: msg('Starting'),
+  connecting: msg('Connecting…'),
+  connected: msg('Connected'),
+  disconnected: msg('Interrupted'),
+  failed: msg('Failed'),
+  closed: msg('Closed'),
 });
 
 /**
@@ -50,8 +50,11 @@ function sourceWords(name) {
 /** @typedef {import('../media.js').MediaLink} MediaLink */
 
 const HEALTH_EVERY_MS = 2000;
+/** While a new speaker is not heard yet: how often the desk asks the relay, and for how long into the turn. */
+const FAST_CHECK_EVERY_MS = 150;
+const FAST_CHECK_FOR_MS = 60_000;
 
-/** @param {string} title @param {string} id */
+/** @param {import('../i18n.js').Message} title @param {string} id */
 function panel(title, id) {
   const body = el('div', { class: 'panel-body' });
   const node = el('section', { class: 'panel', id, 'aria-labelledby': `${id}-heading` },
@@ -59,7 +62,7 @@ function panel(title, id) {
   return { node, body };
 }
 
-/** @param {boolean} muted @param {string} testid @param {string} label */
+/** @param {boolean} muted @param {string} testid @param {import('../i18n.js').Message} label */
 function video(muted, testid, label) {
   return /** @type {HTMLVideoElement} */ (el('video', {
     class: 'av-video', autoplay: true, playsinline: true, muted, testid, 'aria-label': label,
@@ -74,7 +77,7 @@ function follow(link, status, player, meter) {
   link.addEventListener('state', (event) => {
     const { state, error } = /** @type {CustomEvent} */ (event).detail;
     status.dataset.state = state;
-    status.textContent = state === 'stopped' && error ? errorText(error) : LINK_STATE_WORDS[state] ?? state;
+    status.textContent = state === 'stopped' && error ? errorText(error) : String(LINK_STATE_WORDS[state] ?? state);
   });
   if (player) {
     link.addEventListener('stream', (event) => {
@@ -102,38 +105,38 @@ export class AvDesk {
     /** @type {MediaLink | null} */ this.speaker = null;
     /** @type {MediaLink | null} */ this.greenroom = null;
 
-    const feed = panel(t('Room feed'), 'room-feed');
+    const feed = panel(msg('Room feed'), 'room-feed');
     this.camera = /** @type {HTMLSelectElement} */ (el('select', { id: 'av-camera', testid: 'av-camera' }));
     this.microphone = /** @type {HTMLSelectElement} */ (el('select', { id: 'av-microphone', testid: 'av-microphone' }));
     this.publishButton = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', testid: 'av-publish' },
-      t('Publish the room feed')));
-    this.preview = video(true, 'av-preview', t('Room feed preview'));
-    this.roomMeter = new LevelMeter({ label: t('Room feed sound level'), testid: 'av-room-level' });
+      msg('Publish the room feed')));
+    this.preview = video(true, 'av-preview', msg('Room feed preview'));
+    this.roomMeter = new LevelMeter({ label: msg('Room feed sound level'), testid: 'av-room-level' });
     this.roomStatus = el('p', { role: 'status', testid: 'av-room-state' });
     fill(feed.body,
-      el('p', {}, el('label', { for: 'av-camera' }, t('Camera or vision mixer')), ' ', this.camera),
-      el('p', {}, el('label', { for: 'av-microphone' }, t('Sound (room mixer)')), ' ', this.microphone),
+      el('p', {}, el('label', { for: 'av-camera' }, msg('Camera or vision mixer')), ' ', this.camera),
+      el('p', {}, el('label', { for: 'av-microphone' }, msg('Sound (room mixer)')), ' ', this.microphone),
       el('p', { class: 'actions' }, this.publishButton), this.preview, this.roomMeter.node, this.roomStatus,
-      el('p', { class: 'muted' }, t('An encoder such as OBS Studio can publish instead, over WHIP: see the protocol.')));
+      el('p', { class: 'muted' }, msg('An encoder such as OBS Studio can publish instead, over WHIP: see the protocol.')));
 
-    const speaking = panel(t('Remote speaker (to the PA and the screens)'), 'speaker-feed');
-    this.speakerVideo = video(false, 'av-speaker', t('Remote speaker'));
-    this.speakerMeter = new LevelMeter({ label: t('Remote speaker sound level'), testid: 'av-speaker-level' });
+    const speaking = panel(msg('Remote speaker (to the PA and the screens)'), 'speaker-feed');
+    this.speakerVideo = video(false, 'av-speaker', msg('Remote speaker'));
+    this.speakerMeter = new LevelMeter({ label: msg('Remote speaker sound level'), testid: 'av-speaker-level' });
     this.speakerStatus = el('p', { role: 'status', testid: 'av-speaker-state' });
     fill(speaking.body, this.speakerVideo, this.speakerMeter.node, this.speakerStatus);
 
-    const check = panel(t('Green room: check a queued speaker'), 'greenroom');
+    const check = panel(msg('Green room: check a queued speaker'), 'greenroom');
     this.queued = /** @type {HTMLSelectElement} */ (el('select', { id: 'av-queued', testid: 'av-queued' }));
-    this.checkButton = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', testid: 'av-check' }, t('Check')));
-    this.checkVideo = video(false, 'av-greenroom', t('Device check'));
-    this.checkMeter = new LevelMeter({ label: t('Device check sound level'), testid: 'av-greenroom-level' });
+    this.checkButton = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', testid: 'av-check' }, msg('Check')));
+    this.checkVideo = video(false, 'av-greenroom', msg('Device check'));
+    this.checkMeter = new LevelMeter({ label: msg('Device check sound level'), testid: 'av-greenroom-level' });
     this.checkStatus = el('p', { role: 'status' });
     fill(check.body,
-      el('p', {}, el('label', { for: 'av-queued' }, t('Waiting to speak')), ' ', this.queued, ' ', this.checkButton),
-      el('p', { class: 'muted' }, t('Only the AV desk and floor staff see and hear this; attendees never do.')),
+      el('p', {}, el('label', { for: 'av-queued' }, msg('Waiting to speak')), ' ', this.queued, ' ', this.checkButton),
+      el('p', { class: 'muted' }, msg('Only the AV desk and floor staff see and hear this; attendees never do.')),
       this.checkVideo, this.checkMeter.node, this.checkStatus);
 
-    const health = panel(t('Link health'), 'media-health');
+    const health = panel(msg('Link health'), 'media-health');
     this.healthView = new HealthView(this.media, client);
     fill(health.body, this.healthView.node);
 
@@ -150,6 +153,11 @@ export class AvDesk {
     client.on('connection', () => this.showLive());
     navigator.mediaDevices?.addEventListener?.('devicechange', () => this.fillDevices());
     this.healthAskedAt = 0;
+    /** @type {ReturnType<typeof setTimeout> | null} the next quick look at the relay, while a speaker is awaited */
+    this.liveCheck = null;
+    /** @type {number | null} the floor's entry the desk waits to hear */
+    this.waitingFor = null;
+    this.waitingSince = 0;
     setInterval(() => this.refreshHealth(), HEALTH_EVERY_MS);
     this.fillDevices();
     this.showLive();
@@ -165,15 +173,31 @@ export class AvDesk {
     const source = this.healthView.report?.sources?.speaker;
     const stream = /** @type {MediaStream | null} */ (this.speakerVideo.srcObject);
     const arriving = !!speaking && speaking.participant_id !== null && this.speaker?.state === 'connected'
-      && !!stream?.getAudioTracks().length && source?.participant_id === speaking.participant_id;
+      && !!stream?.getAudioTracks().length && source?.participant_id === speaking.participant_id
+      // their sound reaches the relay (not just their offer): a publication still connecting is not heard
+      && source?.connection === 'connected' && (source?.kinds?.audio?.packets ?? 0) > 0;
     const state = !speaking ? 'none' : speaking.in_room || speaking.participant_id === null ? 'room'
       : arriving && source?.muted?.audio ? 'muted' : arriving ? 'live' : 'waiting';
-    // Sound arrives but the last health report predates it: ask now rather than at the next poll (up to two
-    // seconds later), so the desk says "live" as soon as the relay does.
-    if (state === 'waiting' && this.speaker?.state === 'connected' && stream?.getAudioTracks().length
-      && Date.now() - this.healthAskedAt > 250) {
-      this.healthAskedAt = Date.now();
-      this.refreshHealth();
+    // A remote speaker has the floor and is not heard yet: ask the relay every few hundred milliseconds,
+    // rather than at the next poll (up to two seconds later), so that the desk says "live" as soon as the relay
+    // forwards them. The desk's own link cannot tell: it is subscribed to whoever holds the floor, and its
+    // sound track may still be playing the previous speaker. Only for the first moments of a turn: a speaker
+    // who takes longer to turn on their microphone is seen at the regular poll.
+    if (this.liveCheck) clearTimeout(this.liveCheck);
+    this.liveCheck = null;
+    const entry = speaking?.id ?? null;
+    if (entry !== this.waitingFor) {
+      this.waitingFor = entry;
+      this.waitingSince = Date.now();
+    }
+    if (state === 'waiting' && this.speaker?.state === 'connected'
+      && Date.now() - this.waitingSince < FAST_CHECK_FOR_MS) {
+      const wait = Math.max(0, FAST_CHECK_EVERY_MS - (Date.now() - this.healthAskedAt));
+      this.liveCheck = setTimeout(() => {
+        this.liveCheck = null;
+        this.healthAskedAt = Date.now();
+        this.refreshHealth();
+      }, wait);
     }
     const name = speaking?.display_name ?? '';
     if (this.live.dataset.state === state && this.live.dataset.name === name) return;
@@ -265,6 +289,24 @@ export class AvDesk {
   async refreshHealth() {
     await this.healthView.refresh();
     this.showLive();
+  }
+
+  /**
+   * The words that depend on the links' states, again: after a change of the page's language. The feeds
+   * published and received are not touched.
+   */
+  relabel() {
+    this.publishButton.textContent = this.room ? t('Stop publishing') : t('Publish the room feed');
+    for (const [link, status] of /** @type {const} */ ([
+      [this.room, this.roomStatus], [this.speaker, this.speakerStatus], [this.greenroom, this.checkStatus],
+    ])) {
+      // A stopped link's error stays as it was said.
+      if (link && link.state !== 'stopped') status.textContent = String(LINK_STATE_WORDS[link.state] ?? link.state);
+    }
+    this.live.dataset.state = ''; // said again below, in the new words
+    this.showLive();
+    this.fillDevices();
+    this.healthView.refresh();
   }
 }
 

@@ -6,7 +6,7 @@
 
 import { CHANNELS, MediaClient } from '../media.js';
 import { languageLabel } from '../labels.js';
-import { t } from '../i18n.js';
+import { msg, t } from '../i18n.js';
 import { el, errorText, fill } from '../ui.js';
 
 /** @typedef {import('../media.js').MediaLink} MediaLink */
@@ -20,18 +20,18 @@ export class InterpreterBooth {
     this.media = new MediaClient(client);
     /** @type {MediaLink | null} */ this.link = null;
     /** @type {MediaStream | null} */ this.stream = null;
-    this.channel = /** @type {HTMLSelectElement} */ (el('select', { id: 'booth-channel', testid: 'booth-channel' },
-      CHANNELS.filter((c) => c !== 'floor').map((c) => el('option', { value: c }, languageLabel(c)))));
+    this.channel = /** @type {HTMLSelectElement} */ (el('select', { id: 'booth-channel', testid: 'booth-channel' }));
+    this.#fillChannels();
     this.microphone = /** @type {HTMLSelectElement} */ (el('select', { id: 'booth-microphone' }));
     this.button = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', testid: 'booth-publish' },
-      t('Go on air')));
+      msg('Go on air')));
     this.status = el('p', { role: 'status', testid: 'booth-state' });
     const body = el('div', { class: 'panel-body' },
-      el('p', {}, el('label', { for: 'booth-channel' }, t('Language channel')), ' ', this.channel),
-      el('p', {}, el('label', { for: 'booth-microphone' }, t('Microphone')), ' ', this.microphone),
+      el('p', {}, el('label', { for: 'booth-channel' }, msg('Language channel')), ' ', this.channel),
+      el('p', {}, el('label', { for: 'booth-microphone' }, msg('Microphone')), ' ', this.microphone),
       el('p', { class: 'actions' }, this.button), this.status);
     root.prepend(el('section', { class: 'panel', id: 'booth', 'aria-labelledby': 'booth-heading' },
-      el('h2', { id: 'booth-heading' }, t('Interpretation channel')), body));
+      el('h2', { id: 'booth-heading' }, msg('Interpretation channel')), body));
     this.button.addEventListener('click', () => this.toggle());
     this.fillMicrophones();
   }
@@ -68,10 +68,28 @@ export class InterpreterBooth {
     this.link.addEventListener('state', (event) => {
       const { state, error } = /** @type {CustomEvent} */ (event).detail;
       this.status.dataset.state = state;
-      this.status.textContent = state === 'connected' ? t('On air: {language}.', { language: languageLabel(this.channel.value) })
-        : state === 'stopped' && error ? errorText(error)
-          : state === 'connecting' ? t('Connecting…') : state === 'retrying' ? t('Reconnecting…') : state;
+      this.status.textContent = state === 'stopped' && error ? errorText(error) : this.#stateWords(state);
     });
     this.button.textContent = t('Go off air');
+  }
+
+  /** @param {string} state  the link's */
+  #stateWords(state) {
+    return state === 'connected' ? t('On air: {language}.', { language: languageLabel(this.channel.value) })
+      : state === 'connecting' ? t('Connecting…') : state === 'retrying' ? t('Reconnecting…') : state;
+  }
+
+  #fillChannels() {
+    const chosen = this.channel.value;
+    fill(this.channel, CHANNELS.filter((c) => c !== 'floor').map((c) => el('option', { value: c }, languageLabel(c))));
+    if (chosen) this.channel.value = chosen;
+  }
+
+  /** The words again after a change of the page's language; the channel stays on air. */
+  relabel() {
+    this.#fillChannels();
+    this.button.textContent = this.link ? t('Go off air') : t('Go on air');
+    if (this.link && this.link.state !== 'stopped') this.status.textContent = this.#stateWords(this.link.state);
+    this.fillMicrophones();
   }
 }

@@ -9,7 +9,7 @@
  * Expects in the page: #connection, #session-header, #notices, #console, #announcer.
  */
 
-import { t, tn } from '../i18n.js';
+import { msg, renderOnLanguageChange, t, tn } from '../i18n.js';
 import {
   auditActionLabel, auditFieldLabel, endReasonLabel, languageLabel, roleLabel, stateLabel, typeLabel,
 } from '../labels.js';
@@ -40,8 +40,9 @@ import { ParticipantModeration } from './moderation-console.js';
  * @property {'moderate' | 'chair'} [questions]
  *   moderate: the moderation panel (every question, approve, dismiss, merge, forward, counts, export);
  *   chair: the questions forwarded to the chair, to read aloud and mark answered
- * @property {(client: import('../protocol.js').HemicycleClient, root: HTMLElement) => void} [extend]
- *   adds a page's own panels (the AV desk's media) once the client exists
+ * @property {(client: import('../protocol.js').HemicycleClient, root: HTMLElement) => unknown} [extend]
+ *   adds a page's own panels (the AV desk's media) once the client exists; when what it returns has a
+ *   `relabel()`, the page can change language in place
  */
 
 /** @param {ConsoleOptions} options */
@@ -49,7 +50,7 @@ export async function startConsole({
   role, audit = false, staffOnlyRoster = false, large = false, floor = 'view', questions, extend,
   participants = false,
 }) {
-  const page = new SessionPage({ pageName: roleLabel(role), role });
+  const page = new SessionPage({ pageName: () => roleLabel(role), role });
   const root = byId('console');
   const tokenKey = page.sessionId === null ? null : staffTokenKey(page.sessionId, role);
   const token = tokenKey === null ? null : tokenFor(tokenKey);
@@ -64,32 +65,32 @@ export async function startConsole({
   }
 
   // Sections, built once and updated in place.
-  const stateSection = section('state', t('Session state'));
-  const presenceSection = section('presence', t('Who is here'));
-  const rosterSection = section('roster', staffOnlyRoster ? t('Staff present') : t('Roster'));
-  const auditSection = audit ? section('audit', t('Audit log')) : null;
-  const floorSection = section('floor', t('The floor'));
+  const stateSection = section('state', msg('Session state'));
+  const presenceSection = section('presence', msg('Who is here'));
+  const rosterSection = section('roster', staffOnlyRoster ? msg('Staff present') : msg('Roster'));
+  const auditSection = audit ? section('audit', msg('Audit log')) : null;
+  const floorSection = section('floor', msg('The floor'));
   const manage = floor !== 'view';
-  const queueSection = manage ? section('queue', t('Speakers\u2019 queue')) : null;
-  const suggestionSection = manage ? section('suggestion', t('Suggested next')) : null;
-  const inRoomSection = manage ? section('in-room', t('Add an in-room request')) : null;
+  const queueSection = manage ? section('queue', msg('Speakers\u2019 queue')) : null;
+  const suggestionSection = manage ? section('suggestion', msg('Suggested next')) : null;
+  const inRoomSection = manage ? section('in-room', msg('Add an in-room request')) : null;
   const full = floor === 'manage';
-  const balanceSection = full ? section('balance', t('Balance')) : null;
-  const settingsSection = full ? section('settings', t('Speaking time')) : null;
-  const recordSection = full ? section('record', t('Record of interventions')) : null;
-  const moderationSection = questions === 'moderate' ? section('questions', t('Questions')) : null;
-  const chairQuestionsSection = questions === 'chair' ? section('chair-questions', t('Questions for the chair')) : null;
-  const waitingSection = participants ? section('waiting-room', t('Waiting room')) : null;
-  const waitingLink = el('a', { href: '#waiting-room-panel', testid: 'waiting-link' }, t('Waiting room and participants'));
-  const participantsSection = participants ? section('participants', t('Participants')) : null;
-  const moderationRecordSection = participants ? section('moderation-record', t('Moderation record')) : null;
+  const balanceSection = full ? section('balance', msg('Balance')) : null;
+  const settingsSection = full ? section('settings', msg('Speaking time')) : null;
+  const recordSection = full ? section('record', msg('Record of interventions')) : null;
+  const moderationSection = questions === 'moderate' ? section('questions', msg('Questions')) : null;
+  const chairQuestionsSection = questions === 'chair' ? section('chair-questions', msg('Questions for the chair')) : null;
+  const waitingSection = participants ? section('waiting-room', msg('Waiting room')) : null;
+  const waitingLink = el('a', { href: '#waiting-room-panel', testid: 'waiting-link' }, msg('Waiting room and participants'));
+  const participantsSection = participants ? section('participants', msg('Participants')) : null;
+  const moderationRecordSection = participants ? section('moderation-record', msg('Moderation record')) : null;
   const panels = el('div', { class: 'console-panels' },
     manage ? null : floorSection.node, stateSection.node, presenceSection.node, rosterSection.node,
     auditSection?.node ?? null);
   fill(root,
-    moderationSection ? el('nav', { class: 'console-nav', 'aria-label': t('Parts of this page') },
-      el('a', { href: '#floor-panel' }, t('The floor and the queue')), ' ',
-      el('a', { href: '#questions-panel' }, t('Questions')),
+    moderationSection ? el('nav', { class: 'console-nav', 'aria-label': msg('Parts of this page') },
+      el('a', { href: '#floor-panel' }, msg('The floor and the queue')), ' ',
+      el('a', { href: '#questions-panel' }, msg('Questions')),
       participants ? [' ', waitingLink] : null) : null,
     manage ? el('div', { class: `queue-area queue-area-${floor}` },
       el('div', { class: 'queue-main' }, floorSection.node, chairQuestionsSection?.node, queueSection?.node,
@@ -104,7 +105,7 @@ export async function startConsole({
 
   const announcePresence = throttledAnnouncer();
   const client = page.connect({ token, tokenKey });
-  extend?.(client, root);
+  const extra = extend?.(client, root);
 
   const floorControl = new FloorControl(floorSection.body, client, {
     large: large || !manage, next: floor === 'manage' ? 0 : 2, manage,
@@ -133,7 +134,7 @@ export async function startConsole({
   stateSection.body.append(stateHint);
   const counts = new PresenceCounts(presenceSection.body, { roles: true, groups: true });
   const roster = new Roster(rosterSection.body, {
-    staffOnly: staffOnlyRoster, label: staffOnlyRoster ? t('Staff present') : t('People connected'),
+    staffOnly: staffOnlyRoster, label: staffOnlyRoster ? msg('Staff present') : msg('People connected'),
   });
   const auditLog = auditSection
     ? new AuditLog(auditSection.body, () => client.audit(), sessionPath(page.sessionId, 'report'),
@@ -227,12 +228,25 @@ export async function startConsole({
     // Errors answering our own requests are shown next to the control that made them.
     if (!error.handledByRequest) showError(controls.error, error);
   });
+  // A change of language in place, where every part shown can say its words again: the floor as seen (not the
+  // queue's controls), state, presence and roster, and the page's own panels when they can (the AV desk's
+  // media, which keep playing). The other consoles reload in the new language.
+  const followsLanguage = !manage && !questions && !participants && !audit
+    && (!extra || typeof /** @type {any} */ (extra).relabel === 'function');
+  if (followsLanguage) {
+    renderOnLanguageChange(() => {
+      renderControls();
+      floorControl.update();
+      roster.update(client.people);
+      /** @type {any} */ (extra)?.relabel();
+    });
+  }
   await publicView;
 }
 
 /**
  * @param {string} id
- * @param {string} title
+ * @param {import('../i18n.js').Message} title
  */
 function section(id, title) {
   const headingId = `${id}-heading`;

@@ -11,7 +11,7 @@
  * `balance`; `record` with `record-entry` rows.
  */
 
-import { t, tn } from '../i18n.js';
+import { msg, t, tn } from '../i18n.js';
 import { FloorView, entryDetails, entryTags, queueErrorText } from '../floor-ui.js';
 import {
   AGE_BAND_LABELS, BALANCE_DIMENSIONS, BALANCE_VALUES, GENDER_LABELS, GROUP_LABELS, TYPE_LABELS,
@@ -92,28 +92,28 @@ export class FloorControl {
     this.view = new FloorView({ large, next });
     this.view.node.setAttribute('tabindex', '-1');
     this.info = el('p', { class: 'muted floor-info' });
-    const button = (/** @type {string} */ testid, /** @type {string} */ label, /** @type {string} */ cls,
-      /** @type {() => Promise<unknown>} */ run, /** @type {string} */ title) =>
+    const button = (/** @type {string} */ testid, /** @type {import('../i18n.js').Message} */ label, /** @type {string} */ cls,
+      /** @type {() => Promise<unknown>} */ run, /** @type {import('../i18n.js').Message} */ title) =>
       /** @type {HTMLButtonElement} */ (el('button', {
         type: 'button', class: `${cls}${large ? ' large' : ''}`, testid, title, onclick: () => this.#run(run),
       }, label));
     const speaking = () => this.client.queue?.speaking ?? this.client.floor?.speaking ?? null;
-    this.end = button('end-turn', t('End turn'), '', async () => {
+    this.end = button('end-turn', msg('End turn'), '', async () => {
       const entry = speaking();
       if (entry) await this.client.endFloor(entry.id);
-    }, t('End this turn: it is recorded as finished'));
-    this.revoke = button('revoke-turn', t('Revoke'), 'danger', async () => {
+    }, msg('End this turn: it is recorded as finished'));
+    this.revoke = button('revoke-turn', msg('Revoke'), 'danger', async () => {
       const entry = speaking();
       if (entry) await this.client.endFloor(entry.id, { revoke: true });
-    }, t('Take the floor back: the turn is recorded as revoked'));
-    this.addTime = button('add-time', t('+1 min'), 'secondary', async () => {
+    }, msg('Take the floor back: the turn is recorded as revoked'));
+    this.addTime = button('add-time', msg('+1 min'), 'secondary', async () => {
       const entry = speaking();
       if (entry) await this.client.floorTime(entry.id, { addSeconds: 60 });
-    }, t('Give the speaker one more minute'));
-    this.removeTime = button('remove-time', t('−30 s'), 'secondary', async () => {
+    }, msg('Give the speaker one more minute'));
+    this.removeTime = button('remove-time', msg('−30 s'), 'secondary', async () => {
       const entry = speaking();
       if (entry) await this.client.floorTime(entry.id, { addSeconds: -30 });
-    }, t('Take 30 seconds off the speaking time'));
+    }, msg('Take 30 seconds off the speaking time'));
     // Their names are what they show ("+1 min"), as speech input users say it; the title says more.
     this.nextName = el('span', { class: 'grant-next-name', dir: 'auto' });
     this.grantNext = /** @type {HTMLButtonElement} */ (el('button', {
@@ -122,8 +122,8 @@ export class FloorControl {
         const next = this.client.queue?.queue[0];
         if (next) await this.client.grantFloor(next.id);
       }),
-    }, `${t('Give the floor to next:')} `, this.nextName));
-    this.controls = el('div', { class: 'floor-controls', role: 'group', 'aria-label': t('Current turn') },
+    }, msg('Give the floor to next:'), ' ', this.nextName));
+    this.controls = el('div', { class: 'floor-controls', role: 'group', 'aria-label': msg('Current turn') },
       this.end, this.revoke, this.addTime, this.removeTime);
     this.error = errorNode();
     this.busy = false;
