@@ -24,6 +24,7 @@ from server.service import Hemicycle
 from server.standing import Held
 
 from . import protocol
+from .connect_limits import ConnectLimits
 from .presence import Presence
 from .protocol import ConnectAuth
 from .rooms import Connection, Handler, participant_room, session_room, staff_room
@@ -74,6 +75,7 @@ class Connections:
         desk: QuestionDesk,
         presence: Presence,
         welcome_captions: Callable[[int], Awaitable[dict[str, Any]]],
+        limits: ConnectLimits,
     ) -> None:
         self.sio = sio
         self.core = core
@@ -81,6 +83,7 @@ class Connections:
         self.desk = desk
         self.presence = presence
         self._welcome_captions = welcome_captions
+        self.limits = limits
         self.gate: Gate = OpenGate()
         self.gone: Callable[[Connection], Awaitable[None]] = _nothing
         self._connections: dict[str, Connection] = {}
@@ -124,6 +127,7 @@ class Connections:
     # -- connect, join, disconnect --------------------------------------------------------------
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        address = self.limits.address(environ)
         try:
             if auth is None or (isinstance(auth, dict) and auth.get("token") in (None, "")):
                 # As over HTTP: no token at all is token_missing, a malformed one invalid_input.
@@ -131,9 +135,14 @@ class Connections:
                     "connect with auth {token, session_id}: the token is missing", code="token_missing"
                 )
             request = protocol.parse(ConnectAuth, auth)
+            await self.limits.attempt(address, request.token)
             principal, _expires = await self.core.authenticate(request.token)
             session = await self.core.session_for(principal, request.session_id, Permission.SESSION_VIEW)
             logs.bind(session=session.id, participant=principal.participant.id)
+            self.limits.open(sid, principal.participant.id)
+        except Unauthenticated as exc:
+            await self.limits.refused(address)
+            raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.as_dict()) from None
         except HemicycleError as exc:
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.as_dict()) from None
         except Exception:
@@ -147,6 +156,7 @@ class Connections:
             welcome = await self.join(sid, principal, session)
         except Exception:
             log.exception("join failed for %s", sid)
+            self.limits.closed(sid)
             await self.abandon(sid)
             raise socketio.exceptions.ConnectionRefusedError(
                 "internal error", {"code": "internal", "message": "internal error"}
@@ -234,6 +244,7 @@ class Connections:
         return sids
 
     async def on_disconnect(self, sid: str, *_reason: Any) -> None:
+        self.limits.closed(sid)
         connection = self.forget(sid)
         if connection is None:
             await self.gate.left(sid)
