@@ -7,6 +7,7 @@ staff room (signaling/rooms.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol
@@ -16,7 +17,7 @@ import socketio
 from server import logs
 from server.desk import QuestionDesk
 from server.domain.errors import HemicycleError, Unauthenticated
-from server.domain.model import Principal, SessionInfo
+from server.domain.model import PresenceSnapshot, Principal, SessionInfo
 from server.domain.ratelimit import FloodGuard, TokenBucket
 from server.domain.roles import ROLE_PERMISSIONS, Permission
 from server.floor import Floor
@@ -174,18 +175,29 @@ class Connections:
             FloodGuard(self.core.settings.events_per_second, self._allowance(principal)),
         )
         self._audience[session.id] = self._audience.get(session.id, 0) + 1
-        await self.core.store.add_presence(self.core.instance_id, sid, principal, session.id)
         await self.sio.enter_room(sid, session_room(session.id))
         await self.sio.enter_room(sid, participant_room(session.id, principal.participant.id))
         if principal.role.is_staff:
             await self.sio.enter_room(sid, staff_room(session.id))
-        # The roster only for staff: an attendee's welcome costs one aggregate, not the whole list.
-        snapshot = await self.core.presence(session.id) if principal.role.is_staff else None
-        summary = snapshot.summary() if snapshot else await self.presence.summary(session.id)
-        queue = await self.floor.state(session.id)
-        questions = await self.desk.state(session.id)
-        captions = await self._welcome_captions(session.id)
-        event = await self.core.store.get_event(session.event_id)
+
+        async def recorded() -> tuple[PresenceSnapshot | None, dict[str, Any]]:
+            """The connection recorded, then the presence it is counted in. The roster only for staff: an
+            attendee's welcome costs one aggregate, not the whole list."""
+            await self.core.store.add_presence(self.core.instance_id, sid, principal, session.id)
+            if principal.role.is_staff:
+                snapshot = await self.core.presence(session.id)
+                return snapshot, snapshot.summary()
+            return None, await self.presence.summary(session.id)
+
+        # The welcome's reads do not wait for one another, nor for the presence write: each is gathered with
+        # the other joiners' (server/db/gathered.py), so a crowd costs a few transactions per batch.
+        (snapshot, summary), queue, questions, captions, event = await asyncio.gather(
+            recorded(),
+            self.floor.state(session.id),
+            self.desk.state(session.id),
+            self._welcome_captions(session.id),
+            self.core.store.get_event(session.event_id),
+        )
         welcome: dict[str, Any] = {
             "me": principal.public(),
             "session": session.public(),

@@ -160,6 +160,9 @@ class Store:
         self._event_reads: GatheredReads[int, EventInfo] = GatheredReads(self._read_event)
         # A crowd joining at once: their tokens' grants read, and their connections recorded, many per
         # transaction (server/db/gathered.py) instead of one transaction each in line for the database.
+        self._summary_reads: GatheredReads[tuple[int, timedelta], dict[str, Any]] = GatheredReads(
+            self._read_presence_summary
+        )
         self._principal_calls: GatheredCalls[tuple[int, int], Principal] = GatheredCalls(
             self._principals, "principals"
         )
@@ -774,7 +777,12 @@ class Store:
             return session_id
 
     async def presence_summary(self, session_id: int, live_within: timedelta) -> dict[str, Any]:
-        """The counts alone, aggregated by the database: what a joining attendee needs, at any size."""
+        """The counts alone, aggregated by the database: what a joining attendee needs, at any size. The
+        joiners of a moment share one count (each read starts after its caller asked)."""
+        return dict(await self._summary_reads.get((session_id, live_within)))
+
+    async def _read_presence_summary(self, key: tuple[int, timedelta]) -> dict[str, Any]:
+        session_id, live_within = key
         cutoff = self.clock() - live_within
         async with self._tx() as tx:
             rows = await tx.execute(
