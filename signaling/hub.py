@@ -36,6 +36,7 @@ from server.standing import Held, StandingChecks, StandingWatch
 from . import fanout, protocol, wsdirect
 from .caption_events import CaptionEvents
 from .media_events import MediaEvents
+from .messages import PROTOCOL_VERSION, Contract
 from .moderation_events import ModerationEvents
 from .protocol import CLIENT_EVENTS, MAX_MESSAGE_BYTES, QUESTION_WRITES, QUEUE_WRITES, ConnectAuth
 
@@ -121,6 +122,8 @@ class Hub:
             logger=False,
             engineio_logger=False,
         )
+        if core.settings.check_messages:
+            self.sio.contract = Contract()
         if isinstance(self.sio.eio, wsdirect.WsDirectServer):
             self.sio.eio.send_queue_limit = core.settings.send_queue_limit
             self.sio.eio.read_seconds = core.settings.http_read_seconds
@@ -527,6 +530,7 @@ class Hub:
         captions = await self.captions.welcome(session.id)
         event = await self.core.store.get_event(session.event_id)
         welcome: dict[str, Any] = {
+            "protocol": PROTOCOL_VERSION,
             "me": principal.public(),
             "session": session.public(),
             "event": event.public(),

@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from server.domain.errors import InvalidInput
 from server.domain.ids import MAX_ID
 
+from . import messages
+
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_TOKEN_CHARS = 2048
 
@@ -243,22 +245,8 @@ QUESTION_WRITES = frozenset(
     {"question:post", "question:edit", "question:withdraw", "question:vote", "question:unvote"}
 )
 
-# Server -> client events.
-SERVER_EVENTS: tuple[str, ...] = (
-    "welcome",
-    "session:state",
-    "presence",
-    "presence:people",
-    "queue",
-    "floor",
-    "queue:mine",
-    "questions:staff_changed",
-    "questions:changed",
-    "questions:mine",
-    "media:stopped",
-    "media:health",
-    "error",
-)
+# Server -> client events: their payload models are in signaling/messages.py.
+SERVER_EVENTS: tuple[str, ...] = tuple(messages.SERVER_EVENTS)
 
 
 # -- moderating participants (issue 6) -----------------------------------------------------------------
@@ -320,14 +308,6 @@ MODERATION_EVENTS: dict[str, type[Message]] = {
     "participant:mute": ParticipantMute,
 }
 CLIENT_EVENTS.update(MODERATION_EVENTS)
-SERVER_EVENTS = (
-    *SERVER_EVENTS,
-    "waiting",
-    "moderation",
-    "moderation:admitted",
-    "moderation:removed",
-    "moderation:muted",
-)
 
 
 # -- live captions (issue 7) ---------------------------------------------------------------------------
@@ -348,7 +328,6 @@ CAPTION_EVENTS: dict[str, type[Message]] = {
     "captions:get": CaptionsGet,
 }
 CLIENT_EVENTS.update(CAPTION_EVENTS)
-SERVER_EVENTS = (*SERVER_EVENTS, "caption")
 
 
 M = TypeVar("M", bound=Message)
