@@ -848,7 +848,8 @@ class Contract:
 
     def __init__(self) -> None:
         self.mismatches: list[str] = []
-        self.checked = 0
+        # What was checked: event names, and "<client event> (ack)" for acknowledgements.
+        self.seen: set[str] = set()
         self._acks = {event: _adapter(model) for event, model in ACKS.items()}
 
     def event(self, event: str, payload: Any) -> None:
@@ -870,7 +871,7 @@ class Contract:
         self._check(f"{event} (ack)", adapter.validate_python, reply["data"])
 
     def _check(self, what: str, validate: Any, payload: Any) -> None:
-        self.checked += 1
+        self.seen.add(what)
         try:
             validate(payload)
         except ValidationError as exc:
