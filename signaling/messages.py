@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    RootModel,
     StrictBool,
     StrictFloat,
     StrictInt,
@@ -220,7 +221,9 @@ class Suggestion(Payload):
     improves: list[Improvement]
 
 
-class QueueSettings(Payload):
+class QueueConfig(Payload):
+    """The queue's settings as they are (`queue:settings` changes them)."""
+
     default_speaking_seconds: Int
     auto_end: Bool
     auto_end_grace_seconds: Int | None
@@ -238,7 +241,7 @@ class Queue(Payload):
     record: list[StaffEntry] = Field(description="the last 50 interventions that had the floor")
     balance: Balance
     suggestion: Suggestion | None
-    settings: QueueSettings
+    settings: QueueConfig
     server_time: Timestamp
 
 
@@ -550,6 +553,10 @@ class Recorded(Payload):
     recorded: Bool
 
 
+class HealthReply(RootModel[Health | Recorded]):
+    """`Health` for staff, `Recorded` for anyone else."""
+
+
 # -- server -> client events ---------------------------------------------------------------------------
 
 
@@ -693,7 +700,7 @@ class LoweredReply(Payload):
 
 
 class SettingsReply(Payload):
-    settings: QueueSettings
+    settings: QueueConfig
 
 
 class EndedReply(EntryReply):
@@ -780,7 +787,7 @@ class StopReply(Payload):
     stopped: Bool
 
 
-ACKS: dict[str, Any] = {
+ACKS: dict[str, type[BaseModel]] = {
     "session:set_state": SessionReply,
     "presence:get": PresenceReply,
     "queue:get": QueueReply,
@@ -820,7 +827,7 @@ ACKS: dict[str, Any] = {
     "media:channel": Resource,
     "media:ice": IceReply,
     "media:stop": StopReply,
-    "media:health": Health | Recorded,
+    "media:health": HealthReply,
 }
 
 
@@ -850,7 +857,6 @@ class Contract:
         self.mismatches: list[str] = []
         # What was checked: event names, and "<client event> (ack)" for acknowledgements.
         self.seen: set[str] = set()
-        self._acks = {event: _adapter(model) for event, model in ACKS.items()}
 
     def event(self, event: str, payload: Any) -> None:
         model = SERVER_EVENTS.get(event)
@@ -864,11 +870,11 @@ class Contract:
             self._check(f"{event} (refused)", Refused.model_validate, reply)
             return
         self._check(f"{event} (ack)", Ok.model_validate, reply)
-        adapter = self._acks.get(event)
-        if adapter is None:
+        model = ACKS.get(event)
+        if model is None:
             self._mismatch(f"{event!r} has no acknowledgement model in signaling/messages.py")
             return
-        self._check(f"{event} (ack)", adapter.validate_python, reply["data"])
+        self._check(f"{event} (ack)", model.model_validate, reply["data"])
 
     def _check(self, what: str, validate: Any, payload: Any) -> None:
         self.seen.add(what)
@@ -883,9 +889,3 @@ class Contract:
         self.mismatches.append(message)
         log.error("protocol mismatch: %s", message)
         raise ContractError(message)
-
-
-def _adapter(model: Any) -> Any:
-    from pydantic import TypeAdapter
-
-    return TypeAdapter(model)

@@ -1,6 +1,8 @@
 """Typed, validated protocol messages: the one place that says what a client may send.
 
-docs/protocol.md describes the same events; tests/test_protocol_docs.py keeps the two in step.
+What the server sends back is typed in signaling/messages.py. docs/protocol.md describes the same events;
+its payload tables are generated from both (signaling/schema.py), and tests/test_docs.py and
+tests/test_schema.py keep them in step.
 """
 
 from __future__ import annotations
