@@ -616,17 +616,12 @@ class MutedNotice(Payload):
 class MediaStopped(Payload):
     resource_id: Text
     source: Text
-    reason: Literal[
-        "floor_ended",
-        "session_ended",
-        "removed",
-        "replaced",
-        "codec_changed",
-        "connect_timeout",
-        "connection_failed",
-        "connection_closed",
-        "relay_closed",
-    ]
+    # A code, not a closed list: the relay has a few of its own (`stopped`, and between relays `edge_gone`,
+    # `upstream_gone`), and a client treats any it does not know as "ended".
+    reason: Text = Field(
+        description="`floor_ended`, `session_ended`, `removed`, `replaced`, `codec_changed` (subscribe "
+        "again), `connect_timeout`, `connection_failed`, `connection_closed`, `relay_closed`, or another code"
+    )
 
 
 class MediaChannels(Payload):

@@ -52,6 +52,9 @@ tests/test_wsdirect.py fails loudly when an assumption no longer holds):
    the body as ``await environ['wsgi.input'].read(length)``, decodes it as UTF-8 and each packet with
    ``Packet`` (outside any error handling on the websocket path), and answers a close packet (``1``) by
    closing the session; ``AsyncServer.handle_request`` serves the route and ``sockets`` maps sids to sockets.
+9. python-socketio: ``AsyncServer._trigger_event(event, namespace, *args)`` runs the handler of an event
+   (the catch-all ``*`` with the event's own name) and returns what becomes its acknowledgement: checked
+   there against signaling/messages.py when ``contract`` is set (``HEMICYCLE_CHECK_MESSAGES``).
 """
 
 from __future__ import annotations

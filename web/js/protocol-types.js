@@ -465,7 +465,7 @@ export const CLIENT_EVENTS = Object.freeze({
  * @typedef {object} MediaStopped
  * @property {string} resource_id
  * @property {string} source
- * @property {'floor_ended' | 'session_ended' | 'removed' | 'replaced' | 'codec_changed' | 'connect_timeout' | 'connection_failed' | 'connection_closed' | 'relay_closed'} reason
+ * @property {string} reason  `floor_ended`, `session_ended`, `removed`, `replaced`, `codec_changed` (subscribe again), `connect_timeout`, `connection_failed`, `connection_closed`, `relay_closed`, or another code
  */
 
 /**
