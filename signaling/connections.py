@@ -24,6 +24,7 @@ from server.service import Hemicycle
 from server.standing import Held
 
 from . import protocol
+from .messages import PROTOCOL_VERSION
 from .presence import Presence
 from .protocol import ConnectAuth
 from .rooms import Connection, Handler, participant_room, session_room, staff_room
@@ -177,6 +178,7 @@ class Connections:
         captions = await self._welcome_captions(session.id)
         event = await self.core.store.get_event(session.event_id)
         welcome: dict[str, Any] = {
+            "protocol": PROTOCOL_VERSION,
             "me": principal.public(),
             "session": session.public(),
             "event": event.public(),
