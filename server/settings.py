@@ -198,6 +198,12 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "How often the server unfreezes and collects everything (one longer pause, logged), besides whenever "
         "it holds no connection, so that objects freed while frozen do not pile up.",
     ),
+    "HEMICYCLE_CHECK_MESSAGES": (
+        "off",
+        "Check every Socket.IO message the server sends (events and acknowledgements) against the models of "
+        "`signaling/messages.py`; a mismatch is logged and the send fails. For development and tests: it "
+        "costs a validation per message.",
+    ),
 }
 
 
@@ -267,6 +273,7 @@ class Settings:
     media_max_edges: int = 40
     gc_freeze_seconds: int = 2
     gc_reclaim_minutes: int = 360
+    check_messages: bool = False
     demo: bool = False
 
     @classmethod
@@ -314,6 +321,7 @@ class Settings:
             media_max_edges=_int(env, "HEMICYCLE_MEDIA_MAX_EDGES", 40),
             gc_freeze_seconds=_int(env, "HEMICYCLE_GC_FREEZE_SECONDS", 2, minimum=0),
             gc_reclaim_minutes=_int(env, "HEMICYCLE_GC_RECLAIM_MINUTES", 360),
+            check_messages=_switch(env, "HEMICYCLE_CHECK_MESSAGES"),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]
 

@@ -26,6 +26,7 @@ from server.standing import Held
 
 from . import protocol
 from .connect_limits import ConnectLimits
+from .messages import PROTOCOL_VERSION
 from .presence import Presence
 from .protocol import ConnectAuth
 from .rooms import Connection, Handler, participant_room, session_room, staff_room
@@ -199,6 +200,7 @@ class Connections:
             self.core.store.get_event(session.event_id),
         )
         welcome: dict[str, Any] = {
+            "protocol": PROTOCOL_VERSION,
             "me": principal.public(),
             "session": session.public(),
             "event": event.public(),

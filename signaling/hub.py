@@ -40,6 +40,7 @@ from .connect_limits import ConnectLimits
 from .connections import Connections
 from .heartbeat import Heartbeat
 from .media_events import MediaEvents
+from .messages import Contract
 from .moderation_events import ModerationEvents
 from .presence import Presence
 from .protocol import CLIENT_EVENTS, MAX_MESSAGE_BYTES, QUESTION_WRITES, QUEUE_WRITES
@@ -88,6 +89,8 @@ class Hub:
             logger=False,
             engineio_logger=False,
         )
+        if core.settings.check_messages:
+            self.sio.contract = Contract()
         if isinstance(self.sio.eio, wsdirect.WsDirectServer):
             self.sio.eio.send_queue_limit = core.settings.send_queue_limit
             self.sio.eio.read_seconds = core.settings.http_read_seconds

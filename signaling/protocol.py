@@ -1,6 +1,8 @@
 """Typed, validated protocol messages: the one place that says what a client may send.
 
-docs/protocol.md describes the same events; tests/test_protocol_docs.py keeps the two in step.
+What the server sends back is typed in signaling/messages.py. docs/protocol.md describes the same events;
+its payload tables are generated from both (signaling/schema.py), and tests/test_docs.py and
+tests/test_schema.py keep them in step.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from server.domain import queue as floor_limits
 from server.domain.errors import InvalidInput
 from server.domain.ids import MAX_ID
+
+from . import messages
 
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_TOKEN_CHARS = 2048
@@ -246,22 +250,8 @@ QUESTION_WRITES = frozenset(
     {"question:post", "question:edit", "question:withdraw", "question:vote", "question:unvote"}
 )
 
-# Server -> client events.
-SERVER_EVENTS: tuple[str, ...] = (
-    "welcome",
-    "session:state",
-    "presence",
-    "presence:people",
-    "queue",
-    "floor",
-    "queue:mine",
-    "questions:staff_changed",
-    "questions:changed",
-    "questions:mine",
-    "media:stopped",
-    "media:health",
-    "error",
-)
+# Server -> client events: their payload models are in signaling/messages.py.
+SERVER_EVENTS: tuple[str, ...] = tuple(messages.SERVER_EVENTS)
 
 
 # -- moderating participants (issue 6) -----------------------------------------------------------------
@@ -323,14 +313,6 @@ MODERATION_EVENTS: dict[str, type[Message]] = {
     "participant:mute": ParticipantMute,
 }
 CLIENT_EVENTS.update(MODERATION_EVENTS)
-SERVER_EVENTS = (
-    *SERVER_EVENTS,
-    "waiting",
-    "moderation",
-    "moderation:admitted",
-    "moderation:removed",
-    "moderation:muted",
-)
 
 
 # -- live captions (issue 7) ---------------------------------------------------------------------------
@@ -351,7 +333,6 @@ CAPTION_EVENTS: dict[str, type[Message]] = {
     "captions:get": CaptionsGet,
 }
 CLIENT_EVENTS.update(CAPTION_EVENTS)
-SERVER_EVENTS = (*SERVER_EVENTS, "caption")
 
 
 M = TypeVar("M", bound=Message)

@@ -52,6 +52,9 @@ tests/test_wsdirect.py fails loudly when an assumption no longer holds):
    the body as ``await environ['wsgi.input'].read(length)``, decodes it as UTF-8 and each packet with
    ``Packet`` (outside any error handling on the websocket path), and answers a close packet (``1``) by
    closing the session; ``AsyncServer.handle_request`` serves the route and ``sockets`` maps sids to sockets.
+9. python-socketio: ``AsyncServer._trigger_event(event, namespace, *args)`` runs the handler of an event
+   (the catch-all ``*`` with the event's own name) and returns what becomes its acknowledgement: checked
+   there against signaling/messages.py when ``contract`` is set (``HEMICYCLE_CHECK_MESSAGES``).
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ from engineio.async_drivers import aiohttp as eio_aiohttp
 from socketio import packet as sio_packet
 
 from server.domain.jsonlimits import MAX_JSON_DEPTH, too_deep
+from signaling.messages import Contract
 
 log = logging.getLogger(__name__)
 
@@ -364,6 +368,9 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
     # Told of every message sent to a room, with the event's name and the room (server/metrics.py counts the
     # broadcasts and their spacing); None: nobody listens.
     on_room_emit: Callable[[str, str], None] | None = None
+    # Checks every payload sent against signaling/messages.py (HEMICYCLE_CHECK_MESSAGES); None: unchecked, so
+    # that the broadcast path costs nothing more in production.
+    contract: Contract | None = None
 
     async def emit(
         self, event: str, data: Any = None, to: Any = None, room: Any = None, **kwargs: Any
@@ -374,7 +381,16 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
             for name in target if isinstance(target, list | tuple) else (target,):
                 if isinstance(name, str) and name.startswith("session:"):
                     listener(event, name)
+        if self.contract is not None:
+            self.contract.event(event, data)
         await super().emit(event, data, to=to, room=room, **kwargs)
+
+    async def _trigger_event(self, event: str, namespace: str, *args: Any) -> Any:
+        # What a handler returns is the event's acknowledgement; python-socketio sends it as it is.
+        reply = await super()._trigger_event(event, namespace, *args)
+        if self.contract is not None and event not in self.reserved_events:
+            self.contract.ack(event, reply)
+        return reply
 
     def _engineio_server_class(self) -> type:
         different = check_versions()
@@ -440,6 +456,8 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         await self.emit("error", {**error, "event": event}, to=sid, namespace=namespace)
         if id is not None:
             reply = {"ok": False, "error": error}
+            if self.contract is not None:
+                self.contract.ack(event or "", reply)
             await self._send_packet(
                 eio_sid, self.packet_class(sio_packet.ACK, namespace=namespace, id=id, data=[reply])
             )

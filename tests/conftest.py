@@ -11,7 +11,7 @@ import pytest
 from server.app import create_app
 from server.demo import seed_demo
 from server.domain.sessions import SessionState
-from server.keys import CORE_KEY
+from server.keys import CORE_KEY, HUB_KEY
 from server.settings import Settings
 
 from .helpers import SECRET, Running, start
@@ -25,6 +25,8 @@ def make_settings(tmp_path: Path, database_url: str = "", **overrides: object) -
     # Tests register hundreds of people from one address; tests/test_trust_identity.py sets real limits.
     overrides.setdefault("registrations_per_address", 100_000)
     overrides.setdefault("registrations_per_browser", 10_000)
+    # Every message the server sends is checked against signaling/messages.py: a mismatch fails the send.
+    overrides.setdefault("check_messages", True)
     return Settings(
         secret=SECRET,
         data_dir=tmp_path,
@@ -66,6 +68,8 @@ async def run_app(
         for client in running.clients:
             await client.close()
         await server.close()
+    contract = app[HUB_KEY].sio.contract
+    assert contract is None or not contract.mismatches, "\n".join(contract.mismatches)
 
 
 @pytest.fixture

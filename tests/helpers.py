@@ -171,8 +171,9 @@ class Client:
 
 def fold_questions(events: list[tuple[str, Any]], staff: bool = False) -> dict[str, Any] | None:
     """PublicQuestions (or, `staff`, Moderation) from the last welcome and the deltas after it, as
-    web/js/protocol.js applies them: each question's content and votes are taken only from an update at least
-    as new as the one they came from (deltas from several processes may arrive out of order)."""
+    web/js/protocol/questions.js applies them: each question's content and votes are taken only from an
+    update at least as new as the one they came from (deltas from several processes may arrive out of
+    order)."""
     key, delta_event = (
         ("moderation", "questions:staff_changed") if staff else ("questions", "questions:changed")
     )

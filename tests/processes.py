@@ -81,6 +81,8 @@ async def server_processes(
         "HEMICYCLE_HEARTBEAT_SECONDS": "1",
         "HEMICYCLE_LOG_LEVEL": "WARNING",
         "HEMICYCLE_WAITING_ROOM": "off",
+        # Every message sent is checked against signaling/messages.py; a mismatch is logged (read below).
+        "HEMICYCLE_CHECK_MESSAGES": "on",
     }
     ports = ports or [free_port() for _ in overrides]
     processes: list[subprocess.Popen[bytes]] = []
@@ -110,3 +112,6 @@ async def server_processes(
             except subprocess.TimeoutExpired:
                 process.kill()
         await engine.dispose()
+    logs = [(tmp_path / f"server-{index}.log").read_text(errors="replace") for index in range(len(processes))]
+    mismatches = [line for log in logs for line in log.splitlines() if "protocol mismatch" in line]
+    assert not mismatches, "\n".join(mismatches)

@@ -435,7 +435,11 @@ NO_WORDS = {
     "route.js",
     "i18n.js",
 }  # codes only, or the machinery itself
-PAGE_LAYER = [p for p in own_js() if p.name not in NO_WORDS]
+PAGE_LAYER = [
+    p
+    for p in own_js()
+    if p.name not in NO_WORDS and p.name != "protocol-types.js" and p.parent.name != "protocol"
+]  # the protocol client's modules (web/js/protocol/) speak in codes too
 LITERAL = re.compile(r"'(?:[^'\\\n]|\\.)*'|`(?:[^`\\]|\\.)*`")
 # What may stand before a string that is not for people: hooks, classes, codes, keys, comparisons, imports.
 NOT_FOR_PEOPLE = re.compile(

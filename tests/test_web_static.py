@@ -2,8 +2,8 @@
 
 - every page the server serves exists, and every script, stylesheet and ES-module import resolves to a file;
 - nothing parses data as HTML (innerHTML and friends are forbidden outside the vendored client);
-- the protocol layer (web/js/protocol.js and its helpers) never touches the DOM and imports only its own
-  layer;
+- the protocol layer (web/js/protocol.js, its modules in web/js/protocol/ and its helpers) never touches the
+  DOM and imports only its own layer;
 - every static element a page module looks up by id exists in the page that loads it;
 - the vendored Socket.IO client carries its licence; nothing is fetched from another host at run time.
 """
@@ -25,7 +25,14 @@ PAGES = ["index", "attend", "moderator", "chair", "av", "captioner", "interprete
 
 # Modules that make up the protocol layer: no DOM, importable from a test runner or a worker. They speak in
 # codes; words for people (js/labels.js, js/i18n.js) belong to the pages, in the reader's language.
-PROTOCOL_LAYER = ["protocol.js", "tokens.js", "route.js", "media.js"]
+PROTOCOL_LAYER = [
+    "protocol.js",
+    "protocol-types.js",
+    *sorted(p.relative_to(JS).as_posix() for p in (JS / "protocol").glob("*.js")),
+    "tokens.js",
+    "route.js",
+    "media.js",
+]
 
 # Hooks that end-to-end tests rely on (docs in web/js/ui.js).
 TEST_HOOKS = [
@@ -198,7 +205,7 @@ def test_only_protocol_js_imports_socket_io() -> None:
         for m in own_files(".js")
         if any(resolve(m, spec) == client for spec in imports_of(m))
     ]
-    assert importers == ["js/protocol.js"]
+    assert importers == ["js/protocol/core.js"]
 
 
 @pytest.mark.parametrize("name", PAGES)

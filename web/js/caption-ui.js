@@ -14,7 +14,7 @@
 
 import { msg, onLanguageChange, t } from './i18n.js';
 import { languageLabel } from './labels.js';
-import { CAPTION_LANGUAGES } from './protocol.js';
+import { CAPTION_LANGUAGES } from './protocol/captions.js';
 import { el, fill } from './ui.js';
 
 /** @typedef {import('./protocol.js').CaptionLine} CaptionLine */

@@ -9,7 +9,9 @@
 
 import { onLanguageChange, t } from './i18n.js';
 import { roleLabel, stateLabel } from './labels.js';
-import { DEAD_TOKEN_CODES, HemicycleClient, getSession } from './protocol.js';
+import { HemicycleClient } from './protocol.js';
+import { DEAD_TOKEN_CODES } from './protocol/errors.js';
+import { getSession } from './protocol/http.js';
 import { parsePath } from './route.js';
 import { forgetToken } from './tokens.js';
 import {

@@ -14,7 +14,8 @@ import {
   GROUP_ORDER, ROLE_ORDER, countryName, groupLabel, isStaffRole, roleLabel, stateLabel,
 } from './labels.js';
 import { Message, liveAttribute, liveText, locale, msg, onLanguageChange, t, tn } from './i18n.js';
-import { ProtocolError, canTransition } from './protocol.js';
+import { ProtocolError } from './protocol/errors.js';
+import { canTransition } from './protocol/http.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Elements

@@ -6,7 +6,7 @@
 
 import { t } from '../i18n.js';
 import { languageLabel } from '../labels.js';
-import { createSession, deleteSession, updateSession, uploadAgenda } from '../protocol.js';
+import { createSession, deleteSession, updateSession, uploadAgenda } from '../protocol/organiser.js';
 import { announce, askDialog, el, errorNode, fill, showError } from '../ui.js';
 
 const LANGUAGES = ['ar', 'zh', 'en', 'fr', 'ru', 'es'];

@@ -7,9 +7,9 @@
 
 import { t } from '../i18n.js';
 import { roleLabel, stateLabel } from '../labels.js';
-import {
-  DEAD_TOKEN_CODES, getEvent, getMe, issueLinks, postSessionState, reissueGrant, revokeGrant,
-} from '../protocol.js';
+import { DEAD_TOKEN_CODES } from '../protocol/errors.js';
+import { getEvent, getMe, postSessionState } from '../protocol/http.js';
+import { issueLinks, reissueGrant, revokeGrant } from '../protocol/organiser.js';
 import { parsePath } from '../route.js';
 import { sessionEditor } from './admin-sessions.js';
 import { adminTokenKey, forgetToken, tokenFor } from '../tokens.js';

@@ -15,7 +15,7 @@ import {
   AGE_BAND_LABELS, GENDER_LABELS, GROUP_LABELS, TYPE_LABELS, countriesByName, countryName, groupLabel,
   languageLabel, ordinal, stateLabel, typeLabel,
 } from '../labels.js';
-import { browserId, register } from '../protocol.js';
+import { browserId, register } from '../protocol/http.js';
 import { SessionPage } from '../session-page.js';
 import { attendeeTokenKey, forgetToken, saveToken, tokenFor } from '../tokens.js';
 import {

@@ -12,7 +12,7 @@
 
 import { captionLanguageLabel, captionLanguages } from '../caption-ui.js';
 import { t, tn } from '../i18n.js';
-import { CAPTION_MAX_CHARS } from '../protocol.js';
+import { CAPTION_MAX_CHARS } from '../protocol/captions.js';
 import { el, errorNode, fill, formatTime, saveBlob, showError } from '../ui.js';
 import { startConsole } from './console.js';
 

@@ -2,7 +2,7 @@
 /** The home page: events and their public sessions, each with its state and a Join link. */
 
 import { t } from '../i18n.js';
-import { getEvent, listEvents } from '../protocol.js';
+import { getEvent, listEvents } from '../protocol/http.js';
 import { sessionPath } from '../route.js';
 import { byId, el, errorNode, fill, formatSlot, showError, stateBadge, userText } from '../ui.js';
 

@@ -5,7 +5,8 @@
  * it with the token in the Authorization header, shows its document, and offers the downloads and printing.
  */
 import { language, t } from '../i18n.js';
-import { fetchReport, ProtocolError } from '../protocol.js';
+import { ProtocolError } from '../protocol/errors.js';
+import { fetchReport } from '../protocol/organiser.js';
 import { parsePath } from '../route.js';
 import { adminTokenKey, staffTokenKey, tokenFor } from '../tokens.js';
 import { el, errorText, saveBlob } from '../ui.js';

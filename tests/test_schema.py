@@ -1,0 +1,60 @@
+"""The generated files (docs/protocol.schema.json, the payload tables of docs/protocol.md,
+web/js/protocol-types.js) say what the models say."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from signaling import schema
+from signaling.messages import ACKS, PROTOCOL_VERSION, SERVER_EVENTS
+from signaling.protocol import CLIENT_EVENTS
+
+
+def test_generated_files_match_the_models() -> None:
+    behind = [str(path.relative_to(schema.ROOT)) for path in schema.stale()]
+    assert not behind, f"{', '.join(behind)} out of date: run `{schema.COMMAND}`"
+
+
+def test_the_schema_names_every_event_and_resolves_every_reference() -> None:
+    built = schema.build()
+    assert built["x-protocol-version"] == PROTOCOL_VERSION
+    assert set(built["x-client-events"]) == set(CLIENT_EVENTS)
+    assert set(built["x-server-events"]) == set(SERVER_EVENTS)
+    for name, refs in built["x-client-events"].items():
+        assert refs["payload"]["$ref"] == f"#/$defs/{CLIENT_EVENTS[name].__name__}"
+        assert refs["ack"]["$ref"] == f"#/$defs/{ACKS[name].__name__}"
+    for ref in set(re.findall(r'"\$ref": "([^"]+)"', json.dumps(built))):
+        assert ref.removeprefix("#/$defs/") in built["$defs"], ref
+
+
+def test_a_drift_names_the_file_and_the_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = schema.jsdoc
+
+    def changed(built: dict[str, Any]) -> str:
+        return original(built) + "// a model changed\n"
+
+    monkeypatch.setattr(schema, "jsdoc", changed)
+    assert schema.stale() == [schema.JSDOC_FILE]
+    monkeypatch.undo()
+    check = subprocess.run(
+        [sys.executable, "-m", "signaling.schema", "--check"],
+        cwd=schema.ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr
+
+
+def test_the_check_command_fails_on_a_stale_file(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    stale_copy = tmp_path / "protocol-types.js"
+    stale_copy.write_text(schema.JSDOC_FILE.read_text(encoding="utf-8") + "// edited by hand\n")
+    monkeypatch.setattr(schema, "JSDOC_FILE", stale_copy)
+    monkeypatch.setattr(schema, "ROOT", tmp_path)
+    assert schema.main(["--check"]) == 1
