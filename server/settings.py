@@ -83,8 +83,9 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "HEMICYCLE_PROXY_HEADERS": (
         "off",
         "`on` behind a reverse proxy that appends the client's address to `X-Forwarded-For`: the last entry "
-        "is then taken as the client address (used to limit registrations per address and to flag a "
-        "registration from a banned person's address).",
+        "is then taken as the client address (used to limit registrations and refused Socket.IO connections "
+        "per address, and to flag a registration from a banned person's address). A request or connection "
+        "without it is logged once.",
     ),
     "HEMICYCLE_CONNECTS_PER_MINUTE": (
         "60",
