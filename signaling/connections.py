@@ -152,7 +152,12 @@ class Connections:
             raise socketio.exceptions.ConnectionRefusedError(
                 "internal error", {"code": "internal", "message": "internal error"}
             ) from None
-        if await self.gate.hold(sid, principal, session):
+        try:
+            held = await self.gate.hold(sid, principal, session)
+        except BaseException:
+            self.limits.closed(sid)  # refused: no disconnect will come to give its place back
+            raise
+        if held:
             return  # in the waiting room until a moderator admits them
         try:
             welcome = await self.join(sid, principal, session)

@@ -129,3 +129,30 @@ async def test_a_proxy_that_drops_the_address_is_logged_once(
         # Once for the registrations over HTTP, once for the Socket.IO connections: not once each.
         warnings = [r for r in caplog.records if "no X-Forwarded-For" in r.getMessage()]
         assert sorted(r.name for r in warnings) == ["server.api", "signaling.connect_limits"]
+
+
+class RefusingGate:
+    """A waiting-room check that refuses everyone, as it does when the database fails under it."""
+
+    async def hold(self, sid: str, principal: Any, session: Any) -> bool:
+        raise socketio.exceptions.ConnectionRefusedError("internal error", {"code": "internal"})
+
+    async def joined(self, sid: str, principal: Any, session: Any) -> None:
+        return None
+
+    async def left(self, sid: str) -> None:
+        return None
+
+
+async def test_a_connection_refused_at_the_gate_gives_its_place_back(strict: Running) -> None:
+    token = (await strict.register())["token"]
+    hub = strict.server.app[HUB_KEY]
+    assert isinstance(hub, Hub)
+    gate = hub.connections.gate
+    hub.connections.gate = RefusingGate()
+    for _ in range(3):  # as many as the participant may hold: none of them is held
+        _client, refused = await connect_with(strict, token)
+        assert refused is not None and refused["code"] == "internal"
+    hub.connections.gate = gate
+    client, refused = await connect_with(strict, token)
+    assert refused is None and client.sio.connected
