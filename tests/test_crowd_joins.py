@@ -49,3 +49,19 @@ async def test_connections_recorded_together_refuse_a_duplicate(database_url: st
         snapshot = await core.presence(session)
         assert sum(p.connections for p in snapshot.people) == 21
         assert {p.participant.id for p in snapshot.people} == {p.participant.id for p in people}
+
+
+async def test_connections_leaving_together_are_each_forgotten(database_url: str, tmp_path: Path) -> None:
+    async for running in run_app(make_settings(tmp_path, database_url)):
+        core = running.core
+        people = [(await core.authenticate((await running.register())["token"]))[0] for _ in range(4)]
+        live, scheduled = running.live_session, running.scheduled_session
+        for i in range(12):
+            session = live if i < 8 else scheduled
+            await core.store.add_presence(core.instance_id, f"sid-{i}", people[i % 4], session)
+        leaving = [f"sid-{i}" for i in range(0, 12, 2)] + ["sid-never"]
+        answers = await asyncio.gather(*(core.store.remove_presence(core.instance_id, s) for s in leaving))
+        assert answers == [live, live, live, live, scheduled, scheduled, None]
+        assert sum(p.connections for p in (await core.presence(live)).people) == 4
+        assert sum(p.connections for p in (await core.presence(scheduled)).people) == 2
+        assert await core.store.remove_presence(core.instance_id, "sid-0") is None, "already forgotten"

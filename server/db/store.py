@@ -167,6 +167,9 @@ class Store:
             self._principals, "principals"
         )
         self._presence_calls: GatheredCalls[_Joining, None] = GatheredCalls(self._add_presences, "presence")
+        self._leaving_calls: GatheredCalls[tuple[str, str], int | None] = GatheredCalls(
+            self._remove_presences, "leaving"
+        )
 
     def _tx(self) -> AsyncSession:
         return self._sessions()
@@ -757,24 +760,36 @@ class Store:
         )
 
     async def remove_presence(self, instance_id: str, sid: str) -> int | None:
-        """Forget one connection; returns its session, or None if it was not present."""
+        """Forget one connection; returns its session, or None if it was not present. Gathered with the
+        other connections closing at the moment (a crowd leaving, or dropped by a network failure)."""
+        return await self._leaving_calls.call((instance_id, sid))
+
+    async def _remove_presences(self, leaving: list[tuple[str, str]]) -> list[int | BaseException | None]:
+        keys = set(leaving)
         async with self._tx() as tx, tx.begin():
-            row = await tx.get(m.Presence, (instance_id, sid))
-            if row is None:
-                return None
-            session_id = row.session_id
-            await tx.delete(row)
-            await tx.execute(
-                update(m.Attendance)
-                .where(
-                    m.Attendance.instance_id == instance_id,
-                    m.Attendance.sid == sid,
-                    m.Attendance.left_at.is_(None),
+            rows = await tx.execute(
+                select(m.Presence.instance_id, m.Presence.sid, m.Presence.session_id).where(
+                    tuple_(m.Presence.instance_id, m.Presence.sid).in_(keys)
                 )
-                .values(left_at=self.clock())
-                .execution_options(synchronize_session=False)
             )
-            return session_id
+            sessions = {(instance_id, sid): session_id for instance_id, sid, session_id in rows}
+            if sessions:
+                present = list(sessions)
+                await tx.execute(
+                    delete(m.Presence)
+                    .where(tuple_(m.Presence.instance_id, m.Presence.sid).in_(present))
+                    .execution_options(synchronize_session=False)
+                )
+                await tx.execute(
+                    update(m.Attendance)
+                    .where(
+                        tuple_(m.Attendance.instance_id, m.Attendance.sid).in_(present),
+                        m.Attendance.left_at.is_(None),
+                    )
+                    .values(left_at=self.clock())
+                    .execution_options(synchronize_session=False)
+                )
+        return [sessions.get(key) for key in leaving]
 
     async def presence_summary(self, session_id: int, live_within: timedelta) -> dict[str, Any]:
         """The counts alone, aggregated by the database: what a joining attendee needs, at any size. The
