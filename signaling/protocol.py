@@ -350,25 +350,3 @@ def parse(model: type[M], payload: Any) -> M:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or None
         raise InvalidInput(f"{where or 'payload'}: {first['msg']}", details={"field": where}) from None
-
-
-def json_schema() -> dict[str, Any]:
-    """The payload of every client event as JSON Schema (2020-12), from the models `parse` checks with:
-    served at /api/socketio-schema.json. The connection's ``auth`` is ConnectAuth."""
-    events: dict[str, Any] = {}
-    defs: dict[str, Any] = {}
-    models: dict[str, type[Message]] = {**CLIENT_EVENTS, "connect (auth)": ConnectAuth}
-    for name, model in models.items():
-        schema = model.model_json_schema(ref_template="#/$defs/{model}")
-        defs.update(schema.pop("$defs", {}))
-        defs[model.__name__] = schema
-        events[name] = {"$ref": f"#/$defs/{model.__name__}"}
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "Hemicycle Socket.IO client events",
-        "description": "Each property names a client event; its value is the payload's schema.",
-        "type": "object",
-        "properties": events,
-        "$defs": defs,
-        "x-server-events": list(SERVER_EVENTS),
-    }
