@@ -187,8 +187,8 @@ export const CLIENT_EVENTS = Object.freeze({
 
 /**
  * @typedef {object} CaptionPost
- * @property {string} language  ≤ 8 characters
- * @property {string} text  ≤ 4000 characters
+ * @property {string} language  ≤ 8 characters floor, or one of the session's languages (any UN language when it lists none)
+ * @property {string} text  ≤ 4000 characters at most 500 characters once cleaned
  */
 
 /**
@@ -321,8 +321,8 @@ export const CLIENT_EVENTS = Object.freeze({
 
 /**
  * @typedef {object} HandRaise
- * @property {string} type  ≤ 400 characters
- * @property {string} language  ≤ 400 characters
+ * @property {string} type  ≤ 400 characters statement, question, right_of_reply or point_of_order
+ * @property {string} language  ≤ 400 characters the language they will speak: one of the session's (ar, zh, en, fr, ru, es by default)
  */
 
 /**
@@ -512,7 +512,7 @@ export const CLIENT_EVENTS = Object.freeze({
 /**
  * @typedef {object} ModerationSettings
  * @property {boolean | null} [waiting_room]
- * @property {Object<string, string[]> | null} [rules]
+ * @property {Object<string, string[]> | null} [rules]  who is let in at once: `stakeholder_groups` and `affiliations`, each a list
  */
 
 /**
@@ -608,7 +608,7 @@ export const CLIENT_EVENTS = Object.freeze({
 /**
  * @typedef {object} ParticipantAdmit
  * @property {number} participant_id  1–2147483647
- * @property {number} version  0–…
+ * @property {number} version  0–… the version of the person's admission the decision was taken on (stale_participant if it moved)
  */
 
 /**
@@ -619,28 +619,28 @@ export const CLIENT_EVENTS = Object.freeze({
 /**
  * @typedef {object} ParticipantBan
  * @property {number} participant_id  1–2147483647
- * @property {string} reason  ≤ 400 characters
+ * @property {string} reason  ≤ 400 characters required (with a letter or digit); at most 300 characters once white space is collapsed
  */
 
 /**
- * @typedef {object} ParticipantMute
+ * @typedef {object} ParticipantMute  At least one of `audio` and `video`: true mutes, false unmutes.
  * @property {number} participant_id  1–2147483647
  * @property {boolean | null} [audio]
  * @property {boolean | null} [video]
- * @property {string} [reason]  ≤ 400 characters
+ * @property {string} [reason]  ≤ 400 characters at most 300 characters once white space is collapsed
  */
 
 /**
  * @typedef {object} ParticipantRemove
  * @property {number} participant_id  1–2147483647
- * @property {string} reason  ≤ 400 characters
- * @property {number | null} [version]  0–…
+ * @property {string} reason  ≤ 400 characters required (with a letter or digit); at most 300 characters once white space is collapsed
+ * @property {number | null} [version]  0–… the version of the person's admission the decision was taken on (stale_participant if it moved)
  */
 
 /**
  * @typedef {object} ParticipantUnban
  * @property {number} participant_id  1–2147483647
- * @property {string} [reason]  ≤ 400 characters
+ * @property {string} [reason]  ≤ 400 characters at most 300 characters once white space is collapsed
  */
 
 /**
@@ -728,15 +728,15 @@ export const CLIENT_EVENTS = Object.freeze({
 
 /**
  * @typedef {object} QuestionMerge
- * @property {number} question_id  1–2147483647
- * @property {number} into_id  1–2147483647
+ * @property {number} question_id  1–2147483647 the duplicate
+ * @property {number} into_id  1–2147483647 the question it is folded into
  */
 
 /**
  * @typedef {object} QuestionModerate
  * @property {number} question_id  1–2147483647
  * @property {'approve' | 'dismiss' | 'star' | 'unstar'} action
- * @property {string} [reason]  ≤ 400 characters
+ * @property {string} [reason]  ≤ 400 characters required to dismiss; at most 300 characters once white space is collapsed
  */
 
 /**
@@ -826,19 +826,19 @@ export const CLIENT_EVENTS = Object.freeze({
 
 /**
  * @typedef {object} QueueLowerAll
- * @property {string} [reason]  ≤ 400 characters
+ * @property {string} [reason]  ≤ 400 characters at most 300 characters once white space is collapsed
  */
 
 /**
  * @typedef {object} QueueMove
  * @property {number} entry_id  1–2147483647
- * @property {'up' | 'down' | 'top' | 'bottom' | number} to  0–100000
+ * @property {'up' | 'down' | 'top' | 'bottom' | number} to  0–100000 one place up or down, to the top or bottom, or to a 0-based place in line
  */
 
 /**
  * @typedef {object} QueueRemove
  * @property {number} entry_id  1–2147483647
- * @property {string} reason  ≤ 400 characters
+ * @property {string} reason  ≤ 400 characters required (with a letter or digit); at most 300 characters once white space is collapsed
  */
 
 /**
