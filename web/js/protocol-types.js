@@ -178,7 +178,7 @@ export const CLIENT_EVENTS = Object.freeze({
 /**
  * @typedef {object} CaptionLine
  * @property {number} session_id
- * @property {number} seq  1, 2, 3... per session, every language together
+ * @property {number} seq  1, 2, 3... per session, every language together, in the order stored, whichever process stored it
  * @property {string} language
  * @property {string} text
  * @property {string} at  ISO 8601 in UTC, ending in Z
@@ -764,7 +764,7 @@ export const CLIENT_EVENTS = Object.freeze({
  * @property {boolean} premoderated
  * @property {(PublicQuestion | Votes)[]} questions
  * @property {number[]} removed  ids of questions no longer approved
- * @property {number | null} reading_id
+ * @property {number | null} reading_id  the question read aloud now: one of the approved questions
  * @property {string} origin  the sending server process
  * @property {number | null} previous  the version of that process's previous update of this event
  */
@@ -985,7 +985,7 @@ export const CLIENT_EVENTS = Object.freeze({
  * @property {string | null} deadline
  * @property {number} spoken_seconds
  * @property {number} overrun_seconds
- * @property {'finished' | 'revoked' | 'time_up' | 'disconnected' | 'replaced' | null} end_reason
+ * @property {'finished' | 'revoked' | 'time_up' | 'disconnected' | 'replaced' | null} end_reason  `replaced`: the floor was given to the next person
  * @property {string | null} removed_reason
  */
 
@@ -1081,7 +1081,7 @@ export const CLIENT_EVENTS = Object.freeze({
  * @property {number} allowed_seconds
  * @property {string} server_time  ISO 8601 in UTC, ending in Z
  * @property {number} remaining_seconds
- * @property {'speaking' | 'ending' | 'over'} phase
+ * @property {'speaking' | 'ending' | 'over'} phase  `ending` in the last fifth of the allowed time (at most 30 s), `over` past the deadline
  */
 
 /**
