@@ -79,6 +79,10 @@ class QueueGet(Message):
 
 
 class QueueAddInRoom(Message):
+    """Someone in the room, without a link, as floor staff describe them: the fields follow a registration's
+    rules (display name 1–120 characters and affiliation at most 200 once white space is collapsed; gender
+    and age band kept only with `consent_demographics`)."""
+
     display_name: Text
     affiliation: Text = ""
     stakeholder_group: Text
@@ -126,7 +130,11 @@ class QueueSettings(Message):
     default_speaking_seconds: LimitSeconds | None = None
     auto_end: StrictBool | None = None
     auto_end_grace_seconds: GraceSeconds | None = None
-    targets: dict[str, dict[str, float]] | None = None
+    targets: dict[str, dict[str, float]] | None = Field(
+        default=None,
+        description="the wished-for shares of interventions by dimension and value, each from 0 to 1, "
+        "adding up to at most 1 per dimension",
+    )
 
 
 class QuestionPost(Message):

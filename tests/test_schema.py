@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from server.domain import floor_rules, moderation, questions
+from server.domain import floor_rules, moderation, participants, questions
+from server.domain.captions import CAPTION_MAX_CHARS
 from server.domain.errors import InvalidInput
 from signaling import protocol, schema
 from signaling.messages import ACKS, PROTOCOL_VERSION, SERVER_EVENTS
@@ -94,3 +95,16 @@ def test_a_reason_is_bounded_as_the_schema_says() -> None:
     with pytest.raises(InvalidInput) as too_long:
         protocol.parse(protocol.QueueRemove, {"entry_id": 1, "reason": "x" * (protocol.MAX_REASON_SENT + 1)})
     assert too_long.value.details == {"field": "reason"}
+
+
+def test_what_the_domain_bounds_the_schema_says() -> None:
+    """Limits the domain checks after the model has parsed a message are written in the models'
+    descriptions, from the same numbers."""
+    built = schema.build()["$defs"]
+    in_room = built["QueueAddInRoom"]["description"]
+    assert f"display name 1–{participants.NAME_MAX} characters" in in_room
+    assert f"affiliation at most {participants.AFFILIATION_MAX}" in in_room
+    assert (
+        f"at most {CAPTION_MAX_CHARS} characters once cleaned"
+        in built["CaptionPost"]["properties"]["text"]["description"]
+    )

@@ -800,7 +800,7 @@ export const CLIENT_EVENTS = Object.freeze({
  */
 
 /**
- * @typedef {object} QueueAddInRoom
+ * @typedef {object} QueueAddInRoom  Someone in the room, without a link, as floor staff describe them: the fields follow a registration's rules (display name 1–120 characters and affiliation at most 200 once white space is collapsed; gender and age band kept only with `consent_demographics`).
  * @property {string} display_name  ≤ 400 characters
  * @property {string} [affiliation]  ≤ 400 characters
  * @property {string} stakeholder_group  ≤ 400 characters
@@ -853,7 +853,7 @@ export const CLIENT_EVENTS = Object.freeze({
  * @property {number | null} [default_speaking_seconds]  15–3600
  * @property {boolean | null} [auto_end]
  * @property {number | null} [auto_end_grace_seconds]  0–600
- * @property {Object<string, Object<string, number>> | null} [targets]
+ * @property {Object<string, Object<string, number>> | null} [targets]  the wished-for shares of interventions by dimension and value, each from 0 to 1, adding up to at most 1 per dimension
  */
 
 /**
