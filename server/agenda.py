@@ -35,6 +35,8 @@ class AgendaError(ValueError):
 
 @dataclass(frozen=True)
 class Agenda:
+    """An agenda file, read and checked: the event's fields and its sessions, ready to be stored."""
+
     event: dict[str, str]
     sessions: list[SessionDraft]
 

@@ -50,7 +50,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     wiring.provide(app, settings, use_cases, hub)
     app[WEB_DIR_KEY] = WEB_DIR
     logs.attach(app)
-    metrics.attach(app, engine, hub)
+    metrics.attach(app, engine, hub, use_cases)
     app.on_response_prepare.append(api.server_header)
     api.add_routes(app)
     media_http.add_routes(app)

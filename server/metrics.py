@@ -17,7 +17,8 @@ import hmac
 import logging
 import time
 from collections import Counter as Tally
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -39,13 +40,13 @@ from signaling.fanout import DirectEmitRedis
 from .domain.errors import HemicycleError
 from .http_base import error_response
 from .keys import SETTINGS_KEY
-from .limits import RedisCounters, RedisHooks
+from .limits import Limits, RedisCounters, RedisHooks
 
 if TYPE_CHECKING:
     from signaling.hub import Hub
 
-    from .media.edge import EdgeRelay
-    from .media.relay import SessionRelay
+    from .media.service import MediaService
+    from .usecases import UseCases
 
 log = logging.getLogger(__name__)
 
@@ -196,12 +197,12 @@ class Metrics:
 
     # -- Redis ------------------------------------------------------------------------------------
 
-    def watch_redis(self, hub: Hub) -> Callable[[], None]:
-        """Count the round trips and errors of the hub's two Redis clients (when there is Redis): the
-        rate-limit counters and the fan-out manager. Returns the function that stops counting."""
+    def watch_redis(self, hub: Hub, limits: Limits) -> Callable[[], None]:
+        """Count the round trips and errors of the two Redis clients (when there is Redis): the rate-limit
+        counters and the hub's fan-out manager. Returns the function that stops counting."""
         watched = [
             owner
-            for owner in (hub.limits.counters, hub.sio.manager)
+            for owner in (limits.counters, hub.sio.manager)
             if isinstance(owner, RedisCounters | DirectEmitRedis)
         ]
         for owner in watched:
@@ -245,16 +246,16 @@ class Metrics:
 
     # -- state read at scrape time ----------------------------------------------------------------
 
-    async def refresh(self, hub: Hub) -> None:
+    async def refresh(self, hub: Hub, uses: UseCases) -> None:
         """Read the queue and questions of the sessions this process serves into their gauges."""
         self.queue_length.clear()
         self.questions.clear()
         self.sessions.clear()
         states: Tally[str] = Tally()
-        for session_id in sorted(_sessions_here(hub)):
+        for session_id in sorted(_sessions_here(hub, uses.media)):
             try:
-                queue = await hub.floor.state(session_id)
-                questions = await hub.desk.state(session_id)
+                queue = await uses.floor.state(session_id)
+                questions = await uses.desk.state(session_id)
             except HemicycleError:
                 continue  # deleted meanwhile
             except Exception:
@@ -284,19 +285,9 @@ class _RedisCounting(RedisHooks):
         self._metrics.redis_reconnects.labels(client=client).inc()
 
 
-def _sessions_here(hub: Hub) -> set[int]:
+def _sessions_here(hub: Hub, media: MediaService) -> set[int]:
     """Sessions with a Socket.IO connection or a relay (origin or edge) on this process."""
-    return hub.connections.sessions() | set(_relays(hub)) | set(_edges(hub))
-
-
-def _relays(hub: Hub) -> Mapping[int, SessionRelay]:
-    """The session relays this process is the origin of (server/media/service.py)."""
-    return hub.media.service.relays
-
-
-def _edges(hub: Hub) -> Mapping[int, EdgeRelay]:
-    """The edge relays of this process: each pulls its sources once from the session's origin."""
-    return hub.media.service.edges
+    return hub.connections.sessions() | set(media.relays) | set(media.edges)
 
 
 class Retiring:
@@ -321,8 +312,9 @@ class Retiring:
 class HubCollector(Collector):
     """What the hub and the relay hold, read when Prometheus scrapes."""
 
-    def __init__(self, hub: Hub, metrics: Metrics) -> None:
+    def __init__(self, hub: Hub, media: MediaService, metrics: Metrics) -> None:
         self.hub = hub
+        self.media = media
         self.metrics = metrics
         self._forwarded = Retiring()
         self._received = Retiring()
@@ -363,7 +355,7 @@ class HubCollector(Collector):
         refusals.add_metric(["socketio"], hub.error_counts.get("rate_limited", 0))
         yield refusals
 
-        relays, edges = _relays(hub), _edges(hub)
+        relays, edges = self.media.relays, self.media.edges
         everyone = [*relays.values(), *edges.values()]
         peers = [peer for relay in everyone for peer in list(relay.peers.values())]
         yield GaugeMetricFamily(
@@ -452,7 +444,7 @@ class HubCollector(Collector):
         yield CounterMetricFamily(
             "hemicycle_turn_credentials_issued",
             "Time-limited TURN credentials handed to participants",
-            getattr(hub.media.service, "turn_credentials_issued", 0),
+            getattr(self.media, "turn_credentials_issued", 0),
         )
 
 
@@ -511,30 +503,42 @@ async def scrape(request: web.Request) -> web.StreamResponse:
     # The format the scraper asks for: OpenMetrics for Prometheus, the classic text format otherwise.
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))
     async with metrics.scraping:
-        await metrics.refresh(request.app[OBSERVED_KEY])
+        observed = request.app[OBSERVED_KEY]
+        await metrics.refresh(observed.hub, observed.uses)
         body = encode(metrics.registry)
     return web.Response(body=body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
 
 
 METRICS_KEY: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
-# The hub whose state a scrape reads.
-OBSERVED_KEY: web.AppKey[Hub] = web.AppKey("metrics_hub")
 
 
-def attach(app: web.Application, engine: AsyncEngine, hub: Hub) -> None:
+@dataclass(frozen=True)
+class Observed:
+    """What a scrape reads: the real-time adapter's connections and broadcasts, and the use cases' state
+    (the queues, the questions, the relays), each from its owner."""
+
+    hub: Hub
+    uses: UseCases
+
+
+OBSERVED_KEY: web.AppKey[Observed] = web.AppKey("metrics_observed", Observed)
+
+
+def attach(app: web.Application, engine: AsyncEngine, hub: Hub, uses: UseCases) -> None:
     """Serve /metrics and install the hooks that count; they run while the application runs. ``hub``: the
-    real-time adapter whose connections, relays and broadcasts are counted (handed in by server/app.py)."""
+    real-time adapter whose connections and broadcasts are counted; ``uses``: the use cases whose state is
+    read (both handed in by server/app.py)."""
     metrics = Metrics()
     app[METRICS_KEY] = metrics
-    app[OBSERVED_KEY] = hub
+    app[OBSERVED_KEY] = Observed(hub, uses)
     app.middlewares.insert(0, middleware(metrics))
     app.router.add_get("/metrics", scrape)
 
     async def running(app: web.Application) -> AsyncIterator[None]:
-        metrics.registry.register(HubCollector(hub, metrics))
+        metrics.registry.register(HubCollector(hub, uses.media, metrics))
         hub.sio.on_room_emit = metrics.broadcast
         unwatch = metrics.watch_engine(engine)
-        unwatch_redis = metrics.watch_redis(hub)
+        unwatch_redis = metrics.watch_redis(hub, uses.limits)
         gc.callbacks.append(metrics.on_gc)
         lag = asyncio.create_task(metrics.watch_loop(), name="hemicycle-loop-lag")
         yield

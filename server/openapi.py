@@ -1,5 +1,5 @@
 """The HTTP API described as OpenAPI 3.1, served at /api/openapi.json, and the Socket.IO messages as JSON
-Schema at /api/socketio-schema.json.
+Schema at /api/socketio-schema.json (signaling/schema.py's, the same as docs/protocol.schema.json).
 
 The description is built from the running application's router, so every route appears (tests/test_openapi.py
 checks it); the bodies are pydantic models, each model's ``model_json_schema()`` under ``components/schemas``.
@@ -19,7 +19,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from signaling import protocol
+from signaling import schema as socketio_messages
 
 from . import __version__
 from .agenda import UN_LANGUAGES
@@ -358,8 +358,10 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 
 async def socketio_schema(request: web.Request) -> web.Response:
+    """Every Socket.IO message both ways, acknowledgements and the protocol version: what
+    docs/protocol.schema.json holds, built from the same models."""
     if not _SOCKETIO_SCHEMA:
-        _SOCKETIO_SCHEMA.append(json.dumps(protocol.json_schema()).encode())
+        _SOCKETIO_SCHEMA.append(json.dumps(socketio_messages.build()).encode())
     return web.Response(body=_SOCKETIO_SCHEMA[0], content_type="application/json")
 
 

@@ -51,6 +51,8 @@ _templates = Environment(
 
 @dataclass(frozen=True)
 class SessionInputs:
+    """Everything a session record is computed from, read from the stores at one time."""
+
     session: SessionInfo
     entries: list[Entry]
     targets: dict[str, dict[str, float]]

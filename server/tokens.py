@@ -40,6 +40,8 @@ class ServiceClaims:
 
 @dataclass(frozen=True)
 class TokenClaims:
+    """What a verified token says: whose link (grant), for which event and session, until when."""
+
     grant_id: int
     participant_id: int
     role: Role

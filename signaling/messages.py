@@ -145,7 +145,9 @@ class StaffEntry(Entry):
     deadline: Timestamp | None
     spoken_seconds: Float
     overrun_seconds: Float
-    end_reason: Literal["finished", "revoked", "time_up", "disconnected", "replaced"] | None
+    end_reason: Literal["finished", "revoked", "time_up", "disconnected", "replaced"] | None = Field(
+        description="`replaced`: the floor was given to the next person"
+    )
     removed_reason: Text | None
 
 
@@ -157,7 +159,9 @@ class Timer(Payload):
     allowed_seconds: Int
     server_time: Timestamp
     remaining_seconds: Float
-    phase: Literal["speaking", "ending", "over"]
+    phase: Literal["speaking", "ending", "over"] = Field(
+        description="`ending` in the last fifth of the allowed time (at most 30 s), `over` past the deadline"
+    )
 
 
 class Floor(Payload):
@@ -346,7 +350,7 @@ class QuestionsChanged(Payload):
     premoderated: Bool
     questions: list[PublicQuestion | Votes]
     removed: list[Int] = Field(description="ids of questions no longer approved")
-    reading_id: Int | None
+    reading_id: Int | None = Field(description="the question read aloud now: one of the approved questions")
     origin: Text = Field(description="the sending server process")
     previous: Int | None = Field(description="the version of that process's previous update of this event")
 
@@ -389,7 +393,10 @@ class Captioner(Payload):
 
 class CaptionLine(Payload):
     session_id: Int
-    seq: Int = Field(description="1, 2, 3... per session, every language together")
+    seq: Int = Field(
+        description="1, 2, 3... per session, every language together, in the order stored, whichever process "
+        "stored it"
+    )
     language: Text
     text: Text
     at: Timestamp

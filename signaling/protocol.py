@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from server.domain import queue as floor_limits
+from server.domain.captions import CAPTION_MAX_CHARS
 from server.domain.errors import InvalidInput
 from server.domain.ids import MAX_ID
 
@@ -51,11 +52,22 @@ LimitSeconds = Annotated[
 ]
 AddSeconds = Annotated[StrictInt, Field(ge=-floor_limits.MAX_ADD_SECONDS, le=floor_limits.MAX_ADD_SECONDS)]
 GraceSeconds = Annotated[StrictInt, Field(ge=0, le=floor_limits.MAX_AUTO_END_GRACE_SECONDS)]
+# A reason given for a moderation step. The bound here is on what is worth cleaning; the domain then collapses
+# white space and refuses (invalid_input) more than MAX_REASON characters, the length the record keeps.
+MAX_REASON_SENT = 400
+_REASON_NOTE = f"at most {floor_limits.MAX_REASON} characters once white space is collapsed"
+Reason = Annotated[StrictStr, Field(max_length=MAX_REASON_SENT, description=_REASON_NOTE)]
+RequiredReason = Annotated[
+    StrictStr,
+    Field(max_length=MAX_REASON_SENT, description=f"required (with a letter or digit); {_REASON_NOTE}"),
+]
 
 
 class HandRaise(Message):
-    type: Text
-    language: Text
+    type: Text = Field(description="statement, question, right_of_reply or point_of_order")
+    language: Text = Field(
+        description="the language they will speak: one of the session's (ar, zh, en, fr, ru, es by default)"
+    )
 
 
 class HandLower(Message):
@@ -67,6 +79,10 @@ class QueueGet(Message):
 
 
 class QueueAddInRoom(Message):
+    """Someone in the room, without a link, as floor staff describe them: the fields follow a registration's
+    rules (display name 1–120 characters and affiliation at most 200 once white space is collapsed; gender
+    and age band kept only with `consent_demographics`)."""
+
     display_name: Text
     affiliation: Text = ""
     stakeholder_group: Text
@@ -80,16 +96,18 @@ class QueueAddInRoom(Message):
 
 class QueueMove(Message):
     entry_id: EntryId
-    to: Literal["up", "down", "top", "bottom"] | Annotated[StrictInt, Field(ge=0, le=100_000)]
+    to: Literal["up", "down", "top", "bottom"] | Annotated[StrictInt, Field(ge=0, le=100_000)] = Field(
+        description="one place up or down, to the top or bottom, or to a 0-based place in line"
+    )
 
 
 class QueueRemove(Message):
     entry_id: EntryId
-    reason: Text
+    reason: RequiredReason
 
 
 class QueueLowerAll(Message):
-    reason: Text = ""
+    reason: Reason = ""
 
 
 class FloorGrant(Message):
@@ -112,7 +130,11 @@ class QueueSettings(Message):
     default_speaking_seconds: LimitSeconds | None = None
     auto_end: StrictBool | None = None
     auto_end_grace_seconds: GraceSeconds | None = None
-    targets: dict[str, dict[str, float]] | None = None
+    targets: dict[str, dict[str, float]] | None = Field(
+        default=None,
+        description="the wished-for shares of interventions by dimension and value, each from 0 to 1, "
+        "adding up to at most 1 per dimension",
+    )
 
 
 class QuestionPost(Message):
@@ -133,12 +155,12 @@ class QuestionRef(Message):
 class QuestionModerate(Message):
     question_id: EntryId
     action: Literal["approve", "dismiss", "star", "unstar"]
-    reason: Text = ""
+    reason: Reason = Field(default="", description=f"required to dismiss; {_REASON_NOTE}")
 
 
 class QuestionMerge(Message):
-    question_id: EntryId
-    into_id: EntryId
+    question_id: EntryId = Field(description="the duplicate")
+    into_id: EntryId = Field(description="the question it is folded into")
 
 
 class QuestionRelay(Message):
@@ -263,16 +285,24 @@ class ModerationGet(Message):
 
 class ModerationSettings(Message):
     waiting_room: StrictBool | None = None
-    rules: dict[StrictStr, list[Annotated[StrictStr, Field(max_length=200)]]] | None = None
+    rules: dict[StrictStr, list[Annotated[StrictStr, Field(max_length=200)]]] | None = Field(
+        default=None,
+        description="who is let in at once: `stakeholder_groups` and `affiliations`, each a list",
+    )
 
 
 ParticipantId = Id
 Version = Annotated[StrictInt, Field(ge=0)]
 
 
+_VERSION_NOTE = (
+    "the version of the person's admission the decision was taken on (stale_participant if it moved)"
+)
+
+
 class ParticipantAdmit(Message):
     participant_id: ParticipantId
-    version: Version
+    version: Version = Field(description=_VERSION_NOTE)
 
 
 class ParticipantAdmitAll(Message):
@@ -281,25 +311,27 @@ class ParticipantAdmitAll(Message):
 
 class ParticipantRemove(Message):
     participant_id: ParticipantId
-    reason: Text
-    version: Version | None = None
+    reason: RequiredReason
+    version: Version | None = Field(default=None, description=_VERSION_NOTE)
 
 
 class ParticipantBan(Message):
     participant_id: ParticipantId
-    reason: Text
+    reason: RequiredReason
 
 
 class ParticipantUnban(Message):
     participant_id: ParticipantId
-    reason: Text = ""
+    reason: Reason = ""
 
 
 class ParticipantMute(Message):
+    """At least one of `audio` and `video`: true mutes, false unmutes."""
+
     participant_id: ParticipantId
     audio: StrictBool | None = None
     video: StrictBool | None = None
-    reason: Text = ""
+    reason: Reason = ""
 
 
 MODERATION_EVENTS: dict[str, type[Message]] = {
@@ -319,9 +351,13 @@ CLIENT_EVENTS.update(MODERATION_EVENTS)
 
 
 class CaptionPost(Message):
-    language: Annotated[StrictStr, Field(max_length=8)]
-    # The cleaned line must fit in 500 characters; this only bounds what is worth cleaning.
-    text: Annotated[StrictStr, Field(max_length=4000)]
+    language: Annotated[StrictStr, Field(max_length=8)] = Field(
+        description="floor, or one of the session's languages (any UN language when it lists none)"
+    )
+    # This only bounds what is worth cleaning; the cleaned line must fit in CAPTION_MAX_CHARS.
+    text: Annotated[StrictStr, Field(max_length=4000)] = Field(
+        description=f"at most {CAPTION_MAX_CHARS} characters once cleaned"
+    )
 
 
 class CaptionsGet(Message):
@@ -350,25 +386,3 @@ def parse(model: type[M], payload: Any) -> M:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or None
         raise InvalidInput(f"{where or 'payload'}: {first['msg']}", details={"field": where}) from None
-
-
-def json_schema() -> dict[str, Any]:
-    """The payload of every client event as JSON Schema (2020-12), from the models `parse` checks with:
-    served at /api/socketio-schema.json. The connection's ``auth`` is ConnectAuth."""
-    events: dict[str, Any] = {}
-    defs: dict[str, Any] = {}
-    models: dict[str, type[Message]] = {**CLIENT_EVENTS, "connect (auth)": ConnectAuth}
-    for name, model in models.items():
-        schema = model.model_json_schema(ref_template="#/$defs/{model}")
-        defs.update(schema.pop("$defs", {}))
-        defs[model.__name__] = schema
-        events[name] = {"$ref": f"#/$defs/{model.__name__}"}
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "Hemicycle Socket.IO client events",
-        "description": "Each property names a client event; its value is the payload's schema.",
-        "type": "object",
-        "properties": events,
-        "$defs": defs,
-        "x-server-events": list(SERVER_EVENTS),
-    }

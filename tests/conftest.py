@@ -27,12 +27,12 @@ def make_settings(tmp_path: Path, database_url: str = "", **overrides: object) -
     overrides.setdefault("registrations_per_browser", 10_000)
     # Every message the server sends is checked against signaling/messages.py: a mismatch fails the send.
     overrides.setdefault("check_messages", True)
+    overrides.setdefault("events_per_second", 50)
     return Settings(
         secret=SECRET,
         data_dir=tmp_path,
         database_url=database_url,
         heartbeat_seconds=1.0,
-        events_per_second=50,
         **overrides,  # type: ignore[arg-type]
     )
 

@@ -335,3 +335,18 @@ def test_adapters_use_no_private_part_of_another_module() -> None:
             ):
                 wrong.append(f"{module}:{node.lineno} reads {ast.unparse(node)}")
     assert wrong == []
+
+
+def test_every_public_class_of_the_use_cases_says_what_it_is() -> None:
+    """A newcomer reads what a use case, a store or a record is from its docstring (server/, not the
+    migrations, which Alembic writes)."""
+    missing = [
+        f"{module}:{node.lineno} {node.name}"
+        for module, path in MODULES.items()
+        if module.startswith("server")
+        and not module.startswith("server.migrations")
+        and layer_of(module) == USE_CASES
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.ClassDef) and not node.name.startswith("_") and not ast.get_docstring(node)
+    ]
+    assert missing == [], "public classes of the use-case layer without a docstring"

@@ -4,6 +4,7 @@ to it by schemathesis; the Socket.IO messages' JSON Schema (/api/socketio-schema
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ from server.domain.roles import Role
 from server.domain.sessions import SessionState
 from server.organiser import EDITABLE
 from server.service import REGISTRATION_FIELDS
-from signaling import protocol
+from signaling import protocol, schema
+from signaling.messages import PROTOCOL_VERSION, SERVER_EVENTS, ErrorEvent
 
 from .conftest import make_settings
 from .helpers import Running
@@ -82,15 +84,30 @@ async def test_both_descriptions_are_served(hemicycle: Running) -> None:
     status, spec = await _get(f"{hemicycle.url}/api/openapi.json")
     assert status == 200
     validate(spec)
-    status, events = await _get(f"{hemicycle.url}/api/socketio-schema.json")
+    status, served = await _get(f"{hemicycle.url}/api/socketio-schema.json")
     assert status == 200
-    jsonschema.Draft202012Validator.check_schema(events)
-    assert set(events["properties"]) >= set(protocol.CLIENT_EVENTS)
+    jsonschema.Draft202012Validator.check_schema(served)
+    # The whole contract, both ways: what docs/protocol.schema.json holds, with the protocol version.
+    assert served == json.loads(schema.SCHEMA_FILE.read_text(encoding="utf-8"))
+    assert served["x-protocol-version"] == PROTOCOL_VERSION
+    assert set(served["x-client-events"]) == set(protocol.CLIENT_EVENTS)
+    assert set(served["x-server-events"]) == set(SERVER_EVENTS)
+    validator = jsonschema.Draft202012Validator(served)
+
+    def allows(ref: dict[str, str], message: Any) -> bool:
+        return validator.evolve(schema={**ref, "$defs": served["$defs"]}).is_valid(message)
+
     # A payload the schema allows is one the server's model accepts, and the other way round.
-    validator = jsonschema.Draft202012Validator(events)
-    raise_hand = {"$ref": events["properties"]["hand:raise"]["$ref"], "$defs": events["$defs"]}
-    assert validator.evolve(schema=raise_hand).is_valid({"type": "statement", "language": "en"})
-    assert not validator.evolve(schema=raise_hand).is_valid({"type": "statement", "bogus": 1})
+    raise_hand = served["x-client-events"]["hand:raise"]["payload"]
+    assert allows(raise_hand, {"type": "statement", "language": "en"})
+    assert not allows(raise_hand, {"type": "statement", "bogus": 1})
+    # What the server sends is there too: its `error` event, and the acknowledgement's envelope.
+    error = {"code": "forbidden", "message": "no", "details": None, "event": "hand:raise"}
+    assert allows(served["x-server-events"]["error"], ErrorEvent.model_validate(error).model_dump())
+    assert not allows(served["x-server-events"]["error"], {k: v for k, v in error.items() if k != "event"})
+    assert allows(served["x-ack"], {"ok": True, "data": {}})
+    assert allows(served["x-ack"], {"ok": False, "error": {"code": "forbidden", "message": "no"}})
+    assert not allows(served["x-ack"], {"ok": False, "data": {}})
 
 
 async def test_what_the_schema_forbids_is_refused_and_not_stored(hemicycle: Running) -> None:

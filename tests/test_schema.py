@@ -11,7 +11,10 @@ from typing import Any
 
 import pytest
 
-from signaling import schema
+from server.domain import floor_rules, moderation, participants, questions
+from server.domain.captions import CAPTION_MAX_CHARS
+from server.domain.errors import InvalidInput
+from signaling import protocol, schema
 from signaling.messages import ACKS, PROTOCOL_VERSION, SERVER_EVENTS
 from signaling.protocol import CLIENT_EVENTS
 
@@ -58,3 +61,50 @@ def test_the_check_command_fails_on_a_stale_file(tmp_path: Any, monkeypatch: pyt
     monkeypatch.setattr(schema, "JSDOC_FILE", stale_copy)
     monkeypatch.setattr(schema, "ROOT", tmp_path)
     assert schema.main(["--check"]) == 1
+
+
+def test_a_reason_is_bounded_as_the_schema_says() -> None:
+    """Every `reason` a client sends: at most MAX_REASON_SENT characters as sent (the model's bound, which the
+    schema states), and at most the record's 300 once white space is collapsed (the domain's, stated in the
+    field's description). Both refusals are invalid_input naming `reason`."""
+    limits = {floor_rules.MAX_REASON, questions.REASON_MAX, moderation.REASON_MAX}
+    assert limits == {300}
+    built = schema.build()
+    reasons = [
+        (name, built["$defs"][model.__name__]["properties"]["reason"])
+        for name, model in CLIENT_EVENTS.items()
+        if "reason" in model.model_fields
+    ]
+    assert {name for name, _ in reasons} >= {"queue:remove", "participant:remove", "participant:ban"}
+    for name, node in reasons:
+        assert node["maxLength"] == protocol.MAX_REASON_SENT, name
+        assert "at most 300 characters once white space is collapsed" in node["description"], name
+    spaced = " ".join(["word"] * 60)  # 299 characters
+    padded = spaced.replace(" ", "  ")  # 358 as sent, 299 once collapsed
+    cleaners = [
+        lambda value: floor_rules.clean_reason(value, required=True),
+        lambda value: moderation.clean_reason(value, required=True),
+        lambda value: questions.Decide.clean_reason(questions.Decision.DISMISS, value),
+    ]
+    for clean in cleaners:
+        assert clean(padded) == spaced
+        with pytest.raises(InvalidInput) as refused:
+            clean("x" * 301)
+        assert refused.value.details == {"field": "reason"}
+    protocol.parse(protocol.QueueRemove, {"entry_id": 1, "reason": padded})
+    with pytest.raises(InvalidInput) as too_long:
+        protocol.parse(protocol.QueueRemove, {"entry_id": 1, "reason": "x" * (protocol.MAX_REASON_SENT + 1)})
+    assert too_long.value.details == {"field": "reason"}
+
+
+def test_what_the_domain_bounds_the_schema_says() -> None:
+    """Limits the domain checks after the model has parsed a message are written in the models'
+    descriptions, from the same numbers."""
+    built = schema.build()["$defs"]
+    in_room = built["QueueAddInRoom"]["description"]
+    assert f"display name 1–{participants.NAME_MAX} characters" in in_room
+    assert f"affiliation at most {participants.AFFILIATION_MAX}" in in_room
+    assert (
+        f"at most {CAPTION_MAX_CHARS} characters once cleaned"
+        in built["CaptionPost"]["properties"]["text"]["description"]
+    )

@@ -42,6 +42,9 @@ def _line(row: m.Caption) -> CaptionLine:
 
 
 class CaptionStore:
+    """Caption lines, durably: each stored with the session's next sequence number, the recent lines of each
+    language (read once for many callers) and the transcript."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
         self._sessions = async_sessionmaker(store.engine, expire_on_commit=False)

@@ -14,12 +14,17 @@ from .store import Store
 
 @dataclass(frozen=True)
 class RelayOwner:
+    """The process that runs a session's media relay, and where other processes reach it."""
+
     session_id: int
     instance_id: str
     base_url: str
 
 
 class MediaStore:
+    """Which process owns each session's media relay: claimed when the first media arrives, taken over
+    when the owner stops beating, released when it stops."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
 

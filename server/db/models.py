@@ -51,10 +51,14 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
+    """The tables' common base: one metadata, with names for constraints that migrations can rely on."""
+
     metadata = MetaData(naming_convention=NAMING)
 
 
 class Event(Base):
+    """An event (a conference): its sessions, participants and links belong to it."""
+
     __tablename__ = "events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

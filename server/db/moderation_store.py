@@ -56,6 +56,8 @@ LIVE_AUDIT = 50
 
 @dataclass(frozen=True)
 class AdmissionInfo:
+    """One participant's admission to a session as stored: state, version, flags, reason and mutes."""
+
     participant: ParticipantInfo
     state: Admission
     version: int
@@ -81,6 +83,8 @@ class AdmissionInfo:
 
 @dataclass(frozen=True)
 class BanInfo:
+    """An active ban from an event: whom, why, when and by whom."""
+
     id: int
     participant: ParticipantInfo
     reason: str
@@ -108,6 +112,9 @@ class Gate:
 
 @dataclass(frozen=True)
 class ParticipantModerationState:
+    """A session's moderation of participants as one snapshot at its `version`: the waiting room, its rules,
+    the admissions, the event's bans and the latest audit entries."""
+
     session_id: int
     version: int
     waiting_room: bool

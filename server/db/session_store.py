@@ -36,6 +36,9 @@ def _shown(value: Any) -> Any:
 
 
 class SessionStore:
+    """The agenda's writes: sessions created, changed and deleted by the administrator, agenda imports
+    recorded, and a session's own waiting-room setting."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
         self._sessions = async_sessionmaker(store.engine, expire_on_commit=False)

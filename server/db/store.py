@@ -152,6 +152,10 @@ def _participant(row: m.Participant) -> ParticipantInfo:
 
 
 class Store:
+    """The shared store: events and sessions, participants and their links (grants), the audit log, the
+    processes and presence; and `bump_and_lock`, on which server/db/versioned.py builds every store's
+    versioned transaction."""
+
     def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] = utcnow) -> None:
         self.engine = engine
         self.clock = clock

@@ -1,4 +1,4 @@
 """Domain rules in plain Python: no aiohttp, socketio, aiortc or SQLAlchemy imports here.
 
-A test (tests/test_architecture.py) keeps it that way.
+Tests keep it that way: tests/test_domain.py (no transport import) and tests/test_imports.py (the layers).
 """

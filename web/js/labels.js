@@ -284,7 +284,7 @@ export const QUESTION_STAGE_LABELS = words({
   answered: () => t('Answered'),
 });
 
-/** The counts of `Moderation.counts`, in the order of the session report's funnel. */
+/** The counts of `StaffQuestions.counts`, in the order of the session report's funnel. */
 /** @type {Readonly<Record<string, string>>} */
 export const QUESTION_COUNT_LABELS = words({
   asked: () => t('Asked'),

@@ -178,7 +178,7 @@ export const CLIENT_EVENTS = Object.freeze({
 /**
  * @typedef {object} CaptionLine
  * @property {number} session_id
- * @property {number} seq  1, 2, 3... per session, every language together
+ * @property {number} seq  1, 2, 3... per session, every language together, in the order stored, whichever process stored it
  * @property {string} language
  * @property {string} text
  * @property {string} at  ISO 8601 in UTC, ending in Z
@@ -187,8 +187,8 @@ export const CLIENT_EVENTS = Object.freeze({
 
 /**
  * @typedef {object} CaptionPost
- * @property {string} language  ≤ 8 characters
- * @property {string} text  ≤ 4000 characters
+ * @property {string} language  ≤ 8 characters floor, or one of the session's languages (any UN language when it lists none)
+ * @property {string} text  ≤ 4000 characters at most 500 characters once cleaned
  */
 
 /**
@@ -321,8 +321,8 @@ export const CLIENT_EVENTS = Object.freeze({
 
 /**
  * @typedef {object} HandRaise
- * @property {string} type  ≤ 400 characters
- * @property {string} language  ≤ 400 characters
+ * @property {string} type  ≤ 400 characters statement, question, right_of_reply or point_of_order
+ * @property {string} language  ≤ 400 characters the language they will speak: one of the session's (ar, zh, en, fr, ru, es by default)
  */
 
 /**
@@ -512,7 +512,7 @@ export const CLIENT_EVENTS = Object.freeze({
 /**
  * @typedef {object} ModerationSettings
  * @property {boolean | null} [waiting_room]
- * @property {Object<string, string[]> | null} [rules]
+ * @property {Object<string, string[]> | null} [rules]  who is let in at once: `stakeholder_groups` and `affiliations`, each a list
  */
 
 /**
@@ -608,7 +608,7 @@ export const CLIENT_EVENTS = Object.freeze({
 /**
  * @typedef {object} ParticipantAdmit
  * @property {number} participant_id  1–2147483647
- * @property {number} version  0–…
+ * @property {number} version  0–… the version of the person's admission the decision was taken on (stale_participant if it moved)
  */
 
 /**
@@ -619,28 +619,28 @@ export const CLIENT_EVENTS = Object.freeze({
 /**
  * @typedef {object} ParticipantBan
  * @property {number} participant_id  1–2147483647
- * @property {string} reason  ≤ 400 characters
+ * @property {string} reason  ≤ 400 characters required (with a letter or digit); at most 300 characters once white space is collapsed
  */
 
 /**
- * @typedef {object} ParticipantMute
+ * @typedef {object} ParticipantMute  At least one of `audio` and `video`: true mutes, false unmutes.
  * @property {number} participant_id  1–2147483647
  * @property {boolean | null} [audio]
  * @property {boolean | null} [video]
- * @property {string} [reason]  ≤ 400 characters
+ * @property {string} [reason]  ≤ 400 characters at most 300 characters once white space is collapsed
  */
 
 /**
  * @typedef {object} ParticipantRemove
  * @property {number} participant_id  1–2147483647
- * @property {string} reason  ≤ 400 characters
- * @property {number | null} [version]  0–…
+ * @property {string} reason  ≤ 400 characters required (with a letter or digit); at most 300 characters once white space is collapsed
+ * @property {number | null} [version]  0–… the version of the person's admission the decision was taken on (stale_participant if it moved)
  */
 
 /**
  * @typedef {object} ParticipantUnban
  * @property {number} participant_id  1–2147483647
- * @property {string} [reason]  ≤ 400 characters
+ * @property {string} [reason]  ≤ 400 characters at most 300 characters once white space is collapsed
  */
 
 /**
@@ -728,15 +728,15 @@ export const CLIENT_EVENTS = Object.freeze({
 
 /**
  * @typedef {object} QuestionMerge
- * @property {number} question_id  1–2147483647
- * @property {number} into_id  1–2147483647
+ * @property {number} question_id  1–2147483647 the duplicate
+ * @property {number} into_id  1–2147483647 the question it is folded into
  */
 
 /**
  * @typedef {object} QuestionModerate
  * @property {number} question_id  1–2147483647
  * @property {'approve' | 'dismiss' | 'star' | 'unstar'} action
- * @property {string} [reason]  ≤ 400 characters
+ * @property {string} [reason]  ≤ 400 characters required to dismiss; at most 300 characters once white space is collapsed
  */
 
 /**
@@ -764,7 +764,7 @@ export const CLIENT_EVENTS = Object.freeze({
  * @property {boolean} premoderated
  * @property {(PublicQuestion | Votes)[]} questions
  * @property {number[]} removed  ids of questions no longer approved
- * @property {number | null} reading_id
+ * @property {number | null} reading_id  the question read aloud now: one of the approved questions
  * @property {string} origin  the sending server process
  * @property {number | null} previous  the version of that process's previous update of this event
  */
@@ -800,7 +800,7 @@ export const CLIENT_EVENTS = Object.freeze({
  */
 
 /**
- * @typedef {object} QueueAddInRoom
+ * @typedef {object} QueueAddInRoom  Someone in the room, without a link, as floor staff describe them: the fields follow a registration's rules (display name 1–120 characters and affiliation at most 200 once white space is collapsed; gender and age band kept only with `consent_demographics`).
  * @property {string} display_name  ≤ 400 characters
  * @property {string} [affiliation]  ≤ 400 characters
  * @property {string} stakeholder_group  ≤ 400 characters
@@ -826,19 +826,19 @@ export const CLIENT_EVENTS = Object.freeze({
 
 /**
  * @typedef {object} QueueLowerAll
- * @property {string} [reason]  ≤ 400 characters
+ * @property {string} [reason]  ≤ 400 characters at most 300 characters once white space is collapsed
  */
 
 /**
  * @typedef {object} QueueMove
  * @property {number} entry_id  1–2147483647
- * @property {'up' | 'down' | 'top' | 'bottom' | number} to  0–100000
+ * @property {'up' | 'down' | 'top' | 'bottom' | number} to  0–100000 one place up or down, to the top or bottom, or to a 0-based place in line
  */
 
 /**
  * @typedef {object} QueueRemove
  * @property {number} entry_id  1–2147483647
- * @property {string} reason  ≤ 400 characters
+ * @property {string} reason  ≤ 400 characters required (with a letter or digit); at most 300 characters once white space is collapsed
  */
 
 /**
@@ -853,7 +853,7 @@ export const CLIENT_EVENTS = Object.freeze({
  * @property {number | null} [default_speaking_seconds]  15–3600
  * @property {boolean | null} [auto_end]
  * @property {number | null} [auto_end_grace_seconds]  0–600
- * @property {Object<string, Object<string, number>> | null} [targets]
+ * @property {Object<string, Object<string, number>> | null} [targets]  the wished-for shares of interventions by dimension and value, each from 0 to 1, adding up to at most 1 per dimension
  */
 
 /**
@@ -985,7 +985,7 @@ export const CLIENT_EVENTS = Object.freeze({
  * @property {string | null} deadline
  * @property {number} spoken_seconds
  * @property {number} overrun_seconds
- * @property {'finished' | 'revoked' | 'time_up' | 'disconnected' | 'replaced' | null} end_reason
+ * @property {'finished' | 'revoked' | 'time_up' | 'disconnected' | 'replaced' | null} end_reason  `replaced`: the floor was given to the next person
  * @property {string | null} removed_reason
  */
 
@@ -1081,7 +1081,7 @@ export const CLIENT_EVENTS = Object.freeze({
  * @property {number} allowed_seconds
  * @property {string} server_time  ISO 8601 in UTC, ending in Z
  * @property {number} remaining_seconds
- * @property {'speaking' | 'ending' | 'over'} phase
+ * @property {'speaking' | 'ending' | 'over'} phase  `ending` in the last fifth of the allowed time (at most 30 s), `over` past the deadline
  */
 
 /**

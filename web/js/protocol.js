@@ -36,6 +36,12 @@
  *   caption           {caption}                           a caption line, stored, new to this client (everyone)
  *   media:stopped     {resource_id, source, reason}       the relay ended one of my media connections
  *   media:health      MediaHealth                         the relay's health figures (AV desk, floor staff)
+ *   media:channels    {onAir}                             the interpretation channels on air
+ *   waiting           Waiting                             held in the waiting room (nothing else comes)
+ *   moderation:admitted  Admitted                         let in: the welcome follows
+ *   moderation:removed   Removed                          removed or banned; the server closes the connection
+ *   moderation:muted     MutedNotice                      muted or unmuted by staff
+ *   moderation        {moderation, previous}              the participants' moderation state (admins, moderators)
  *   error             ServerError & {handledByRequest}    the server reported an error on the socket
  */
 

@@ -20,13 +20,13 @@ import { fetchFile, seg } from './http.js';
 /** @typedef {import('../protocol-types.js').Edit} QuestionEditRecord */
 /** @typedef {import('../protocol-types.js').PublicQuestions} PublicQuestions */
 /** @typedef {import('../protocol-types.js').QuestionsChanged} QuestionsChanged */
-/** @typedef {import('../protocol-types.js').StaffQuestions} Moderation */
-/** @typedef {import('../protocol-types.js').StaffQuestionsChanged} ModerationChanged */
+/** @typedef {import('../protocol-types.js').StaffQuestions} StaffQuestions */
+/** @typedef {import('../protocol-types.js').StaffQuestionsChanged} StaffQuestionsChanged */
 /** @typedef {import('../protocol-types.js').MyQuestions} MyQuestions */
 /** @typedef {import('../protocol-types.js').QuestionCounts} QuestionCounts */
 /** @typedef {import('../protocol-types.js').QuestionPost} QuestionRequest */
 /** @typedef {import('../protocol-types.js').VoteReply} VoteResult */
-/** @typedef {'approve' | 'dismiss' | 'star' | 'unstar'} ModerationAction */
+/** @typedef {'approve' | 'dismiss' | 'star' | 'unstar'} QuestionDecision */
 
 /**
  * The session's questions for the report, as a file (admin, moderator).
@@ -214,28 +214,28 @@ export const withQuestions = (Base) => class extends Base {
   #staffLedger = new QuestionLedger(['premoderated', 'max_chars', 'counts']);
   /** @type {'idle' | 'running' | 'again'} */ #questionsResync = 'idle';
   /** @type {MyQuestions | null} */ #myQuestions = null;
-  /** @type {Moderation | null} */ #moderation = null;
+  /** @type {StaffQuestions | null} */ #staffQuestions = null;
 
   /** Approved questions, the one being read aloud, the settings posting needs (everyone). */
   get questions() { return this.#questions; }
   /** My own questions in any state, and what I voted for. */
   get myQuestions() { return this.#myQuestions; }
   /** Every question with its asker and history, and the counts: staff only; null for the others. */
-  get moderation() { return this.#moderation; }
+  get moderation() { return this.#staffQuestions; }
 
   /** @param {any} socket */
   _listen(socket) {
     super._listen(socket);
     socket.on('questions:changed', (/** @type {QuestionsChanged} */ payload) => this.#applyQuestionsChanged(payload));
     socket.on('questions:mine', (/** @type {MyQuestions} */ payload) => this.#applyMyQuestions(payload));
-    socket.on('questions:staff_changed', (/** @type {ModerationChanged} */ payload) => this.#applyModerationChanged(payload));
+    socket.on('questions:staff_changed', (/** @type {StaffQuestionsChanged} */ payload) => this.#applyStaffChanged(payload));
   }
 
   /** @param {import('../protocol-types.js').Welcome} payload */
   _welcome(payload) {
     super._welcome(payload);
     this.#takeQuestionList(payload.questions, true);
-    this.#takeModerationList(payload.moderation, true);
+    this.#takeStaffList(payload.moderation, true);
     this.#myQuestions = isVersioned(payload.my_questions) ? payload.my_questions : null;
   }
 
@@ -264,18 +264,18 @@ export const withQuestions = (Base) => class extends Base {
    * @param {unknown} list
    * @param {boolean} fresh
    */
-  #takeModerationList(list, fresh) {
+  #takeStaffList(list, fresh) {
     const ledger = this.#staffLedger;
     if (!isVersioned(list) || !Array.isArray(/** @type {any} */ (list).questions)
         || !this._isOurs(/** @type {any} */ (list).session_id)) {
       if (fresh) ledger.clear();
-      if (fresh) this.#moderation = null;
+      if (fresh) this.#staffQuestions = null;
       return;
     }
-    const full = /** @type {Moderation} */ (list);
+    const full = /** @type {StaffQuestions} */ (list);
     const { questions, ...rest } = full;
     ledger.takeList(questions, full.version, rest, fresh);
-    this.#showModeration(!fresh);
+    this.#showStaffQuestions(!fresh);
   }
 
   /**
@@ -295,12 +295,12 @@ export const withQuestions = (Base) => class extends Base {
    * What changed among all the questions, for staff, from one server process.
    * @param {unknown} payload
    */
-  #applyModerationChanged(payload) {
-    const delta = /** @type {ModerationChanged} */ (payload);
+  #applyStaffChanged(payload) {
+    const delta = /** @type {StaffQuestionsChanged} */ (payload);
     if (!this.#staffLedger.ready || !isVersioned(delta) || !this._isOurs(delta.session_id)) return;
     const missed = this.#staffLedger.takeDelta(delta);
     if (missed === null) return;
-    this.#showModeration(true);
+    this.#showStaffQuestions(true);
     if (missed) this.#resyncQuestions();
   }
 
@@ -319,14 +319,14 @@ export const withQuestions = (Base) => class extends Base {
     if (dispatch) this._notify('questions:public', { questions: this.#questions, previous });
   }
 
-  /** Rebuild `moderation` from its ledger; dispatch `questions` unless it is the welcome's. */
-  #showModeration(/** @type {boolean} */ dispatch) {
+  /** Rebuild the staff's list (`moderation`, as the wire names it) from its ledger; dispatch `questions` unless it is the welcome's. */
+  #showStaffQuestions(/** @type {boolean} */ dispatch) {
     const ledger = this.#staffLedger;
-    const previous = this.#moderation;
-    this.#moderation = /** @type {Moderation} */ ({
+    const previous = this.#staffQuestions;
+    this.#staffQuestions = /** @type {StaffQuestions} */ ({
       ...ledger.meta, session_id: ledger.sessionId, version: ledger.version, questions: ledger.list(),
     });
-    if (dispatch) this._notify('questions', { moderation: this.#moderation, previous });
+    if (dispatch) this._notify('questions', { moderation: this.#staffQuestions, previous });
   }
 
   /** Read the whole list again (one read at a time; a gap seen meanwhile brings one more). */
@@ -356,11 +356,11 @@ export const withQuestions = (Base) => class extends Base {
   // `questions:changed`, `questions:mine` and `questions` broadcasts that follow (a first one ~100 ms after a
   // change, then at most four a second).
 
-  /** Fresh questions, mine and (for staff) the moderation view. */
+  /** Fresh questions, mine and (for staff) every question. */
   async refreshQuestions() {
     const data = await this.request('questions:get', {});
     this.#takeQuestionList(data.questions, false);
-    if (data.moderation) this.#takeModerationList(data.moderation, false);
+    if (data.moderation) this.#takeStaffList(data.moderation, false);
     this.#applyMyQuestions(data.mine);
     return data;
   }
@@ -427,7 +427,7 @@ export const withQuestions = (Base) => class extends Base {
   /**
    * Approve, dismiss (a reason is required), star or unstar a question (admin, moderator).
    * @param {number} questionId
-   * @param {ModerationAction} action
+   * @param {QuestionDecision} action
    * @param {string} [reason]
    * @returns {Promise<{question: StaffQuestion}>}
    */
