@@ -77,6 +77,9 @@ TARGET_QUIET_P99_MS = 250.0
 TARGET_LOAD_N = 5000
 TARGET_LOAD_RATE = 50.0
 TARGET_LOAD_P99_MS = 1000.0
+TARGET_JOIN_N = 5000
+TARGET_JOIN_SECONDS = 10.0
+TARGET_JOIN_RATIO = 2.0
 
 # Started from the main thread: on Linux the child gets SIGTERM when this process dies, however it dies.
 _LAUNCHER = (
@@ -1261,6 +1264,7 @@ def report(results: list[PhaseResult], opts: Options, started: float) -> list[st
         lines.append(f"  p99 at {TARGET_QUIET_N} attendees: {p99:.0f} ms ({target}) — {verdict}")
     else:
         lines.append(f"  p99 at {TARGET_QUIET_N} attendees: not measured (add {TARGET_QUIET_N} to --sizes)")
+    lines += join_storm(opts, results)
     loaded = [r for r in results if r.target == HEMICYCLE and r.phase == LOAD]
     for r in loaded:
         p99 = r.ms(99)
@@ -1273,6 +1277,31 @@ def report(results: list[PhaseResult], opts: Options, started: float) -> list[st
     if not loaded:
         lines.append("  load case: not measured" + (" (--load-seconds 0)" if opts.load_seconds <= 0 else ""))
     lines.append(f"\nTotal time {time.time() - started:.0f} s.")
+    return lines
+
+
+def join_storm(opts: Options, results: list[PhaseResult]) -> list[str]:
+    """The join storm per size: the time until N attendees were connected and welcomed, Hemicycle against
+    the bare server in the same run (each size's attendees arrive --concurrency at a time per worker)."""
+    lines: list[str] = []
+    for n in opts.sizes:
+        joined = {r.target: r for r in results if r.n == n and r.phase == QUIET}
+        ours, base = joined.get(HEMICYCLE), joined.get(BASELINE)
+        if ours is None:
+            continue
+        figure = f"  join storm, {ours.connected}/{n} welcomed: {ours.connect_seconds:.1f} s"
+        ratio = ours.connect_seconds / base.connect_seconds if base and base.connect_seconds > 0 else math.nan
+        if base is not None:
+            figure += f" (bare server {base.connect_seconds:.1f} s, {_fmt(ratio, '.1f')}x)"
+        if n == TARGET_JOIN_N:
+            ok = (
+                ours.connected == n
+                and ours.connect_seconds <= TARGET_JOIN_SECONDS
+                and (base is None or ratio <= TARGET_JOIN_RATIO)
+            )
+            verdict = "ok" if ok else "over"
+            figure += f" (target {TARGET_JOIN_SECONDS:.0f} s and {TARGET_JOIN_RATIO:.0f}x) — {verdict}"
+        lines.append(figure)
     return lines
 
 
@@ -1452,7 +1481,10 @@ def parse(argv: Sequence[str] | None = None) -> Options:
     )
     parser.add_argument("--settle-seconds", type=float, default=30, help="wait for late deliveries, at most")
     parser.add_argument(
-        "--database-url", help="a throwaway database for Hemicycle (default: SQLite in a temp dir)"
+        "--database-url",
+        "--database",
+        help="a throwaway database for Hemicycle (default: SQLite in a temp dir); "
+        "postgresql://... is taken as postgresql+asyncpg://...",
     )
     parser.add_argument("--redis-url", help="make Hemicycle fan out through Redis")
     parser.add_argument(
@@ -1495,6 +1527,8 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         parser.error("--load-at must be one of --sizes")
     if args.processes < 1:
         parser.error("--processes must be at least 1")
+    if (args.database_url or "").startswith("postgresql://"):
+        args.database_url = "postgresql+asyncpg://" + args.database_url.removeprefix("postgresql://")
     if args.processes > 1 and args.proxy != "nginx":
         parser.error("several processes need a proxy in front: --proxy nginx")
     if args.processes > 1 and not ((args.database_url or "").startswith("postgresql") and args.redis_url):

@@ -41,6 +41,9 @@ class Counters(Protocol):
     async def undo(self, key: str, window: int) -> None:
         """Take back one hit that was refused, so refusals do not prolong a lock-out."""
 
+    async def peek(self, key: str, window: int) -> tuple[int, int]:
+        """The counts in `window` and `window - 1`, without counting a hit."""
+
     async def close(self) -> None: ...
 
 
@@ -65,6 +68,10 @@ class MemoryCounters:
         """Forget keys not hit lately (window numbers differ by rule: keep anything that may be recent)."""
         for key in [k for k, w in self._counts.items() if not w or max(w) < window - 1]:
             del self._counts[key]
+
+    async def peek(self, key: str, window: int) -> tuple[int, int]:
+        windows = self._counts.get(key) or {}
+        return windows.get(window, 0), windows.get(window - 1, 0)
 
     async def undo(self, key: str, window: int) -> None:
         windows = self._counts.get(key)
@@ -130,6 +137,18 @@ class RedisCounters:
         self.hooks.round_trip("limits", time.perf_counter() - started)
         return int(count), int(previous or 0)
 
+    async def peek(self, key: str, window: int) -> tuple[int, int]:
+        if time.monotonic() < self._down_until:
+            return await self._fallback.peek(key, window)
+        started = time.perf_counter()
+        try:
+            current, previous = await self._redis.mget(self._key(key, window), self._key(key, window - 1))
+        except (RedisError, OSError) as exc:
+            self._outage(exc)
+            return await self._fallback.peek(key, window)
+        self.hooks.round_trip("limits", time.perf_counter() - started)
+        return int(current or 0), int(previous or 0)
+
     async def undo(self, key: str, window: int) -> None:
         if time.monotonic() < self._down_until:
             await self._fallback.undo(key, window)
@@ -190,6 +209,16 @@ class Limiter:
             return Hit(True, 0.0, key, window)
         await self.counters.undo(key, window)
         return Hit(False, self.rule.retry_after(current, previous, now), key, window)
+
+    async def full(self, subject: str) -> Hit | None:
+        """Whether one more hit would be refused, counting nothing: the refusal's Hit, or None."""
+        now = self._clock()
+        window = self.rule.window(now)
+        key = f"{self.name}:{subject}"
+        current, previous = await self.counters.peek(key, window)
+        if self.rule.allows(current + 1, previous, now):
+            return None
+        return Hit(False, self.rule.retry_after(current + 1, previous, now), key, window)
 
     async def give_back(self, hit: Hit) -> None:
         """Undo an allowed hit whose action was refused by another limit."""

@@ -83,8 +83,27 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "HEMICYCLE_PROXY_HEADERS": (
         "off",
         "`on` behind a reverse proxy that appends the client's address to `X-Forwarded-For`: the last entry "
-        "is then taken as the client address (used to limit registrations per address and to flag a "
-        "registration from a banned person's address).",
+        "is then taken as the client address (used to limit registrations and refused Socket.IO connections "
+        "per address, and to flag a registration from a banned person's address). A request or connection "
+        "without it is logged once.",
+    ),
+    "HEMICYCLE_CONNECTS_PER_MINUTE": (
+        "60",
+        "Socket.IO connection attempts one token may make per minute, across all processes (in Redis when "
+        "REDIS_URL is set); beyond, `connect_error` with `rate_limited` and `details.retry_after`. The page "
+        "reconnects with a back-off and needs a handful; a client looping without one is refused cheaply.",
+    ),
+    "HEMICYCLE_REFUSED_CONNECTS_PER_ADDRESS": (
+        "300",
+        "Refused Socket.IO connection attempts (unknown, forged or expired tokens) one client address may "
+        "make per minute; beyond, its next attempts are refused with `rate_limited` before any token is "
+        "read. Accepted connections do not count, so a venue's shared address is not limited by its "
+        "attendees.",
+    ),
+    "HEMICYCLE_CONNECTIONS_PER_PARTICIPANT": (
+        "10",
+        "Socket.IO connections one participant (one token) may hold open at once on one process: a person "
+        "has a few tabs, not a thousand. The next is refused with `connect_error` `too_many_connections`.",
     ),
     "HEMICYCLE_REGISTRATIONS_PER_ADDRESS": (
         "500",
@@ -232,6 +251,9 @@ class Settings:
     floor_grace_seconds: int = 30
     waiting_room: str = "public"
     proxy_headers: bool = False
+    connects_per_minute: int = 60
+    refused_connects_per_address: int = 300
+    connections_per_participant: int = 10
     registrations_per_address: int = 500
     registrations_per_browser: int = 5
     registration_window_minutes: int = 10
@@ -277,6 +299,9 @@ class Settings:
             floor_grace_seconds=_int(env, "HEMICYCLE_FLOOR_GRACE_SECONDS", 30),
             waiting_room=(env.get("HEMICYCLE_WAITING_ROOM", "").strip() or "public").lower(),
             proxy_headers=_switch(env, "HEMICYCLE_PROXY_HEADERS"),
+            connects_per_minute=_int(env, "HEMICYCLE_CONNECTS_PER_MINUTE", 60),
+            refused_connects_per_address=_int(env, "HEMICYCLE_REFUSED_CONNECTS_PER_ADDRESS", 300),
+            connections_per_participant=_int(env, "HEMICYCLE_CONNECTIONS_PER_PARTICIPANT", 10),
             registrations_per_address=_int(env, "HEMICYCLE_REGISTRATIONS_PER_ADDRESS", 500),
             registrations_per_browser=_int(env, "HEMICYCLE_REGISTRATIONS_PER_BROWSER", 5),
             registration_window_minutes=_int(env, "HEMICYCLE_REGISTRATION_WINDOW_MINUTES", 10),

@@ -7,6 +7,7 @@ staff room (signaling/rooms.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol
@@ -16,7 +17,7 @@ import socketio
 from server import logs
 from server.desk import QuestionDesk
 from server.domain.errors import HemicycleError, Unauthenticated
-from server.domain.model import Principal, SessionInfo
+from server.domain.model import PresenceSnapshot, Principal, SessionInfo
 from server.domain.ratelimit import FloodGuard, TokenBucket
 from server.domain.roles import ROLE_PERMISSIONS, Permission
 from server.floor import Floor
@@ -24,6 +25,7 @@ from server.service import Hemicycle
 from server.standing import Held
 
 from . import protocol
+from .connect_limits import ConnectLimits
 from .messages import PROTOCOL_VERSION
 from .presence import Presence
 from .protocol import ConnectAuth
@@ -75,6 +77,7 @@ class Connections:
         desk: QuestionDesk,
         presence: Presence,
         welcome_captions: Callable[[int], Awaitable[dict[str, Any]]],
+        limits: ConnectLimits,
     ) -> None:
         self.sio = sio
         self.core = core
@@ -82,6 +85,7 @@ class Connections:
         self.desk = desk
         self.presence = presence
         self._welcome_captions = welcome_captions
+        self.limits = limits
         self.gate: Gate = OpenGate()
         self.gone: Callable[[Connection], Awaitable[None]] = _nothing
         self._connections: dict[str, Connection] = {}
@@ -125,6 +129,7 @@ class Connections:
     # -- connect, join, disconnect --------------------------------------------------------------
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        address = self.limits.address(environ)
         try:
             if auth is None or (isinstance(auth, dict) and auth.get("token") in (None, "")):
                 # As over HTTP: no token at all is token_missing, a malformed one invalid_input.
@@ -132,9 +137,14 @@ class Connections:
                     "connect with auth {token, session_id}: the token is missing", code="token_missing"
                 )
             request = protocol.parse(ConnectAuth, auth)
+            await self.limits.attempt(address, request.token)
             principal, _expires = await self.core.authenticate(request.token)
             session = await self.core.session_for(principal, request.session_id, Permission.SESSION_VIEW)
             logs.bind(session=session.id, participant=principal.participant.id)
+            self.limits.open(sid, principal.participant.id)
+        except Unauthenticated as exc:
+            await self.limits.refused(address)
+            raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.as_dict()) from None
         except HemicycleError as exc:
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.as_dict()) from None
         except Exception:
@@ -142,12 +152,18 @@ class Connections:
             raise socketio.exceptions.ConnectionRefusedError(
                 "internal error", {"code": "internal", "message": "internal error"}
             ) from None
-        if await self.gate.hold(sid, principal, session):
+        try:
+            held = await self.gate.hold(sid, principal, session)
+        except BaseException:
+            self.limits.closed(sid)  # refused: no disconnect will come to give its place back
+            raise
+        if held:
             return  # in the waiting room until a moderator admits them
         try:
             welcome = await self.join(sid, principal, session)
         except Exception:
             log.exception("join failed for %s", sid)
+            self.limits.closed(sid)
             await self.abandon(sid)
             raise socketio.exceptions.ConnectionRefusedError(
                 "internal error", {"code": "internal", "message": "internal error"}
@@ -165,18 +181,29 @@ class Connections:
             FloodGuard(self.core.settings.events_per_second, self._allowance(principal)),
         )
         self._audience[session.id] = self._audience.get(session.id, 0) + 1
-        await self.core.store.add_presence(self.core.instance_id, sid, principal, session.id)
         await self.sio.enter_room(sid, session_room(session.id))
         await self.sio.enter_room(sid, participant_room(session.id, principal.participant.id))
         if principal.role.is_staff:
             await self.sio.enter_room(sid, staff_room(session.id))
-        # The roster only for staff: an attendee's welcome costs one aggregate, not the whole list.
-        snapshot = await self.core.presence(session.id) if principal.role.is_staff else None
-        summary = snapshot.summary() if snapshot else await self.presence.summary(session.id)
-        queue = await self.floor.state(session.id)
-        questions = await self.desk.state(session.id)
-        captions = await self._welcome_captions(session.id)
-        event = await self.core.store.get_event(session.event_id)
+
+        async def recorded() -> tuple[PresenceSnapshot | None, dict[str, Any]]:
+            """The connection recorded, then the presence it is counted in. The roster only for staff: an
+            attendee's welcome costs one aggregate, not the whole list."""
+            await self.core.store.add_presence(self.core.instance_id, sid, principal, session.id)
+            if principal.role.is_staff:
+                snapshot = await self.core.presence(session.id)
+                return snapshot, snapshot.summary()
+            return None, await self.presence.summary(session.id)
+
+        # The welcome's reads do not wait for one another, nor for the presence write: each is gathered with
+        # the other joiners' (server/db/gathered.py), so a crowd costs a few transactions per batch.
+        (snapshot, summary), queue, questions, captions, event = await asyncio.gather(
+            recorded(),
+            self.floor.state(session.id),
+            self.desk.state(session.id),
+            self._welcome_captions(session.id),
+            self.core.store.get_event(session.event_id),
+        )
         welcome: dict[str, Any] = {
             "protocol": PROTOCOL_VERSION,
             "me": principal.public(),
@@ -236,6 +263,7 @@ class Connections:
         return sids
 
     async def on_disconnect(self, sid: str, *_reason: Any) -> None:
+        self.limits.closed(sid)
         connection = self.forget(sid)
         if connection is None:
             await self.gate.left(sid)

@@ -36,6 +36,7 @@ from server.usecases import UseCases
 
 from . import fanout, wsdirect
 from .caption_events import CaptionEvents
+from .connect_limits import ConnectLimits
 from .connections import Connections
 from .heartbeat import Heartbeat
 from .media_events import MediaEvents
@@ -109,7 +110,13 @@ class Hub:
         self.presence = Presence(self.sio, core)
         self.captions = CaptionEvents(self.sio, use_cases.captions)
         self.connections = Connections(
-            self.sio, core, self.floor, self.desk, self.presence, self.captions.welcome
+            self.sio,
+            core,
+            self.floor,
+            self.desk,
+            self.presence,
+            self.captions.welcome,
+            ConnectLimits(core.settings, self.limits),
         )
         self.queue = QueueEvents(self.sio, self.floor, self.connections.audience)
         self.questions = QuestionEvents(self.sio, self.desk, self.instance_id)

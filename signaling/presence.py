@@ -107,12 +107,14 @@ class Presence:
 
     async def summary(self, session_id: int) -> dict[str, Any]:
         """Presence counts for a joining attendee. In a large session, the last ones broadcast if recent (the
-        join itself triggers the next broadcast, which counts the newcomer); otherwise a fresh aggregate."""
+        join itself triggers the next broadcast, which counts the newcomer): within the broadcasts' own
+        spacing, which grows with the audience, so that a crowd arriving does not count everyone present
+        again per batch of joiners; otherwise a fresh aggregate."""
         at, summary = self._summaries.get(session_id, (float("-inf"), None))
         if (
             summary is not None
             and summary["total"] > LARGE_ROSTER
-            and time.monotonic() - at < SUMMARY_FRESH_SECONDS
+            and time.monotonic() - at < max(SUMMARY_FRESH_SECONDS, self._delay + PRESENCE_COALESCE_SECONDS)
         ):
             return summary
         return await self.core.presence_summary(session_id)

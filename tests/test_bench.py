@@ -29,6 +29,8 @@ async def test_fanout_benchmark_runs_and_loses_nothing() -> None:
     hands = re.search(r"hemicycle\s+N=20: (\d+) hand actions, (\d+) accepted", text)
     assert hands and hands.group(1) == hands.group(2) and int(hands.group(1)) > 0, text[-3000:]
     assert "lost updates: 0" in text
+    storm = re.search(r"join storm, (\d+)/20 welcomed: [\d.]+ s \(bare server [\d.]+ s, [\d.]+x\)", text)
+    assert storm and storm.group(1) == "20", text[-3000:]
 
 
 async def test_failover_benchmark_runs_behind_nginx(

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from server.db.gathered import GatheredReads
+from server.db.gathered import GatheredCalls, GatheredReads
 from server.domain.errors import NotFound
 
 
@@ -89,3 +89,57 @@ async def test_a_caller_giving_up_leaves_the_read_to_the_others() -> None:
     with pytest.raises(asyncio.CancelledError):
         await impatient
     assert table.reads == [0]
+
+
+class Batches:
+    """A stand-in for a table answering many callers per query; each query waits to be released."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.release = asyncio.Event()
+        self.fail = False
+
+    async def run(self, args: list[int]) -> list[int | BaseException]:
+        self.batches.append(list(args))
+        await self.release.wait()
+        if self.fail:
+            raise RuntimeError("the database went away")
+        return [NotFound(f"no {a}", code="not_found") if a < 0 else a * 10 for a in args]
+
+
+async def test_calls_arriving_during_a_batch_go_together_in_the_next() -> None:
+    table = Batches()
+    calls = GatheredCalls(table.run, "test")
+    first = asyncio.ensure_future(calls.call(1))
+    for _ in range(3):  # the caller's task, then the batch's
+        await asyncio.sleep(0)
+    assert table.batches == [[1]], "the first call is not held back waiting for company"
+    crowd = [asyncio.ensure_future(calls.call(n)) for n in range(2, 12)]
+    await asyncio.sleep(0)
+    table.release.set()
+    assert await first == 10
+    assert await asyncio.gather(*crowd) == [n * 10 for n in range(2, 12)]
+    assert table.batches == [[1], list(range(2, 12))]
+
+
+async def test_a_refusal_reaches_its_caller_only_and_a_failure_the_whole_batch() -> None:
+    table = Batches()
+    calls = GatheredCalls(table.run, "test")
+    table.release.set()
+    answers = await asyncio.gather(calls.call(3), calls.call(-1), calls.call(4), return_exceptions=True)
+    assert answers[0] == 30 and answers[2] == 40
+    assert isinstance(answers[1], NotFound)
+    table.fail = True
+    failed = await asyncio.gather(calls.call(5), calls.call(6), return_exceptions=True)
+    assert all(isinstance(f, RuntimeError) for f in failed)
+    table.fail = False
+    assert await calls.call(7) == 70, "a failed batch does not stop the next"
+
+
+async def test_batches_are_bounded() -> None:
+    table = Batches()
+    calls = GatheredCalls(table.run, "test", max_batch=4)
+    table.release.set()
+    assert await asyncio.gather(*(calls.call(n) for n in range(10))) == [n * 10 for n in range(10)]
+    assert max(len(b) for b in table.batches) == 4
+    assert sorted(a for b in table.batches for a in b) == list(range(10))

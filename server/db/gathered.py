@@ -56,3 +56,72 @@ class GatheredReads(Generic[K, V]):
             leftover = self._next.pop(key, None)
             if leftover is not None and not leftover.done():
                 leftover.cancel()  # only when this task itself is cancelled (the process stopping)
+
+
+A = TypeVar("A")
+
+# Calls answered together at most: a batch's query names each of them (an IN list, one row each).
+MAX_GATHERED_CALLS = 256
+
+
+class GatheredCalls(Generic[A, V]):
+    """`call(arg)` is answered by `run(args)` together with the calls of the same moment.
+
+    The first caller's batch starts at once, alone; callers arriving while it runs go together in the next,
+    and so on: no wait is added when calls are rare, and under a crowd (thousands joining at once) one
+    transaction answers many, instead of each waiting its turn for the database. As with GatheredReads, each
+    batch starts after its callers asked. `run` returns one answer per argument, in order: a value, or the
+    exception that caller gets (a refusal for one does not fail the others). An exception raised by `run`
+    itself goes to every caller of the batch.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[list[A]], Awaitable[list[V | BaseException]]],
+        name: str,
+        max_batch: int = MAX_GATHERED_CALLS,
+    ) -> None:
+        self._run = run
+        self._name = name
+        self._max = max_batch
+        self._waiting: list[tuple[A, asyncio.Future[V]]] = []
+        self._running: asyncio.Task[None] | None = None
+
+    async def call(self, arg: A) -> V:
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[V] = loop.create_future()
+        self._waiting.append((arg, answer))
+        running = self._running
+        if running is None or running.done() or running.get_loop() is not loop:
+            self._running = asyncio.create_task(self._drain(), name=f"hemicycle-{self._name}")
+        return await asyncio.shield(answer)
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                batch = [(arg, answer) for arg, answer in self._waiting[: self._max] if not answer.done()]
+                del self._waiting[: self._max]
+                if batch:
+                    await self._answer(batch)
+        finally:
+            # No await between the loop's last check and here: a caller arriving after starts a new drain.
+            if self._running is asyncio.current_task():
+                self._running = None
+
+    async def _answer(self, batch: list[tuple[A, asyncio.Future[V]]]) -> None:
+        try:
+            answers = await self._run([arg for arg, _ in batch])
+        except Exception as exc:  # every caller of the batch gets it
+            for _, answer in batch:
+                if not answer.done():
+                    answer.set_exception(exc)
+                    answer.exception()  # retrieved: no warning when the caller has gone
+            return
+        for (_, answer), value in zip(batch, answers, strict=True):
+            if answer.done():
+                continue
+            if isinstance(value, BaseException):
+                answer.set_exception(value)
+                answer.exception()
+            else:
+                answer.set_result(value)

@@ -32,7 +32,7 @@ from ..domain.roles import Role
 from ..domain.sessions import SessionState, check_transition
 from ..tokens import utcnow
 from . import models as m
-from .gathered import GatheredReads
+from .gathered import GatheredCalls, GatheredReads
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,16 @@ class Standing:
 
 
 @dataclass(frozen=True)
+class _Joining:
+    """A connection to record as present (Store.add_presence)."""
+
+    instance_id: str
+    sid: str
+    principal: Principal
+    session_id: int
+
+
+@dataclass(frozen=True)
 class GrantInfo:
     """One role grant: what a link's token names. Withdrawn when revoked_at is set."""
 
@@ -152,6 +162,18 @@ class Store:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._session_reads: GatheredReads[int, SessionInfo] = GatheredReads(self._read_session)
         self._event_reads: GatheredReads[int, EventInfo] = GatheredReads(self._read_event)
+        # A crowd joining at once: their tokens' grants read, and their connections recorded, many per
+        # transaction (server/db/gathered.py) instead of one transaction each in line for the database.
+        self._summary_reads: GatheredReads[tuple[int, timedelta], dict[str, Any]] = GatheredReads(
+            self._read_presence_summary
+        )
+        self._principal_calls: GatheredCalls[tuple[int, int], Principal] = GatheredCalls(
+            self._principals, "principals"
+        )
+        self._presence_calls: GatheredCalls[_Joining, None] = GatheredCalls(self._add_presences, "presence")
+        self._leaving_calls: GatheredCalls[tuple[str, str], int | None] = GatheredCalls(
+            self._remove_presences, "leaving"
+        )
 
     def _tx(self) -> AsyncSession:
         return self._sessions()
@@ -394,21 +416,43 @@ class Store:
             return _participant(person), grant.id
 
     async def principal(self, grant_id: int, participant_id: int) -> Principal:
-        """Resolve a verified token's grant; a revoked or unknown grant is refused."""
+        """Resolve a verified token's grant; a revoked or unknown grant is refused. Gathered with the other
+        tokens being resolved at the moment: one transaction for all of them."""
+        return await self._principal_calls.call((grant_id, participant_id))
+
+    async def _principals(self, asks: list[tuple[int, int]]) -> list[Principal | BaseException]:
         async with self._tx() as tx:
-            grant = await tx.get(m.RoleGrant, grant_id)
-            person = await tx.get(m.Participant, participant_id) if grant is not None else None
+            grants = {
+                grant.id: grant
+                for grant in await tx.scalars(
+                    select(m.RoleGrant).where(m.RoleGrant.id.in_({grant_id for grant_id, _ in asks}))
+                )
+            }
+            people = {
+                person.id: person
+                for person in await tx.scalars(
+                    select(m.Participant).where(m.Participant.id.in_({pid for _, pid in asks}))
+                )
+            }
+        answers: list[Principal | BaseException] = []
+        for grant_id, participant_id in asks:
+            grant = grants.get(grant_id)
+            person = people.get(participant_id)
             refusal = _grant_refusal(grant, participant_id, person is not None)
             if refusal is not None:
-                raise refusal
+                answers.append(refusal)
+                continue
             assert grant is not None and person is not None
-            return Principal(
-                participant=_participant(person),
-                grant_id=grant.id,
-                role=Role(grant.role),
-                event_id=grant.event_id,
-                session_id=grant.session_id,
+            answers.append(
+                Principal(
+                    participant=_participant(person),
+                    grant_id=grant.id,
+                    role=Role(grant.role),
+                    event_id=grant.event_id,
+                    session_id=grant.session_id,
+                )
             )
+        return answers
 
     async def standings(self, asks: Collection[Standing]) -> dict[Standing, HemicycleError | None]:
         """For each person about to write, the refusal their write gets (None: it may go on): their grant
@@ -670,55 +714,94 @@ class Store:
             return sessions
 
     async def add_presence(self, instance_id: str, sid: str, principal: Principal, session_id: int) -> None:
+        """Record a joined connection (presence and attendance), in one transaction with the other
+        connections joining at the moment."""
+        await self._presence_calls.call(_Joining(instance_id, sid, principal, session_id))
+
+    async def _add_presences(self, joining: list[_Joining]) -> list[BaseException | None]:
         now = self.clock()
-        async with self._tx() as tx, tx.begin():
-            tx.add(
-                m.Presence(
-                    instance_id=instance_id,
-                    sid=sid,
-                    session_id=session_id,
-                    participant_id=principal.participant.id,
-                    role=principal.role.value,
-                    connected_at=now,
-                )
-            )
-            tx.add(
-                m.Attendance(
-                    session_id=session_id,
-                    participant_id=principal.participant.id,
-                    role=principal.role.value,
-                    instance_id=instance_id,
-                    sid=sid,
-                    joined_at=now,
-                )
-            )
-            try:
+        try:
+            async with self._tx() as tx, tx.begin():
+                for one in joining:
+                    self._presence_rows(tx, one, now)
                 await tx.flush()
-            except IntegrityError:
-                raise Conflict("this connection is already in a session", code="already_joined") from None
+        except IntegrityError:
+            if len(joining) == 1:
+                return [Conflict("this connection is already in a session", code="already_joined")]
+            # One of them was already recorded: each on its own, so that only that one is refused.
+            return [await self._add_presence_alone(one) for one in joining]
+        return [None] * len(joining)
+
+    async def _add_presence_alone(self, one: _Joining) -> BaseException | None:
+        try:
+            return (await self._add_presences([one]))[0]
+        except Exception as exc:
+            return exc
+
+    @staticmethod
+    def _presence_rows(tx: AsyncSession, one: _Joining, now: datetime) -> None:
+        participant_id = one.principal.participant.id
+        role = one.principal.role.value
+        tx.add(
+            m.Presence(
+                instance_id=one.instance_id,
+                sid=one.sid,
+                session_id=one.session_id,
+                participant_id=participant_id,
+                role=role,
+                connected_at=now,
+            )
+        )
+        tx.add(
+            m.Attendance(
+                session_id=one.session_id,
+                participant_id=participant_id,
+                role=role,
+                instance_id=one.instance_id,
+                sid=one.sid,
+                joined_at=now,
+            )
+        )
 
     async def remove_presence(self, instance_id: str, sid: str) -> int | None:
-        """Forget one connection; returns its session, or None if it was not present."""
+        """Forget one connection; returns its session, or None if it was not present. Gathered with the
+        other connections closing at the moment (a crowd leaving, or dropped by a network failure)."""
+        return await self._leaving_calls.call((instance_id, sid))
+
+    async def _remove_presences(self, leaving: list[tuple[str, str]]) -> list[int | BaseException | None]:
+        keys = set(leaving)
         async with self._tx() as tx, tx.begin():
-            row = await tx.get(m.Presence, (instance_id, sid))
-            if row is None:
-                return None
-            session_id = row.session_id
-            await tx.delete(row)
-            await tx.execute(
-                update(m.Attendance)
-                .where(
-                    m.Attendance.instance_id == instance_id,
-                    m.Attendance.sid == sid,
-                    m.Attendance.left_at.is_(None),
+            rows = await tx.execute(
+                select(m.Presence.instance_id, m.Presence.sid, m.Presence.session_id).where(
+                    tuple_(m.Presence.instance_id, m.Presence.sid).in_(keys)
                 )
-                .values(left_at=self.clock())
-                .execution_options(synchronize_session=False)
             )
-            return session_id
+            sessions = {(instance_id, sid): session_id for instance_id, sid, session_id in rows}
+            if sessions:
+                present = list(sessions)
+                await tx.execute(
+                    delete(m.Presence)
+                    .where(tuple_(m.Presence.instance_id, m.Presence.sid).in_(present))
+                    .execution_options(synchronize_session=False)
+                )
+                await tx.execute(
+                    update(m.Attendance)
+                    .where(
+                        tuple_(m.Attendance.instance_id, m.Attendance.sid).in_(present),
+                        m.Attendance.left_at.is_(None),
+                    )
+                    .values(left_at=self.clock())
+                    .execution_options(synchronize_session=False)
+                )
+        return [sessions.get(key) for key in leaving]
 
     async def presence_summary(self, session_id: int, live_within: timedelta) -> dict[str, Any]:
-        """The counts alone, aggregated by the database: what a joining attendee needs, at any size."""
+        """The counts alone, aggregated by the database: what a joining attendee needs, at any size. The
+        joiners of a moment share one count (each read starts after its caller asked)."""
+        return dict(await self._summary_reads.get((session_id, live_within)))
+
+    async def _read_presence_summary(self, key: tuple[int, timedelta]) -> dict[str, Any]:
+        session_id, live_within = key
         cutoff = self.clock() - live_within
         async with self._tx() as tx:
             rows = await tx.execute(

@@ -67,6 +67,13 @@ class RateLimited(HemicycleError):
     status = 429
 
 
+class TooManyConnections(HemicycleError):
+    """One participant holds as many connections as a person could use (tabs, devices): no more."""
+
+    code = "too_many_connections"
+    status = 429
+
+
 class PayloadTooLarge(HemicycleError):
     """A message or body over the size the protocol allows."""
 
