@@ -34,7 +34,8 @@ import { getAudit, getMe } from './http.js';
  * @typedef {'idle' | 'connecting' | 'waiting' | 'connected' | 'reconnecting' | 'refused' | 'closed'} ConnectionState
  *   idle: connect() not called yet; connecting: first attempt (and its retries) under way;
  *   waiting: accepted but held in the session's waiting room until a moderator admits (then `welcome`);
- *   connected: welcome received; reconnecting: the link dropped and the client retries on its own;
+ *   connected: welcome received; reconnecting: the link dropped and the client retries on its own (also
+ *   after a `rate_limited` refusal, once its `retry_after` has passed);
  *   refused: the server turned the token down (see `refusal`), or speaks another version of the protocol
  *   (`protocol_version`: the page must be reloaded), no retry; closed: close() was called or the server ended
  *   the connection, no retry until connect() is called again.
@@ -54,6 +55,9 @@ export const ACK_TIMEOUT_MS = 10_000;
 
 /** An error event that arrives this long after its request settled is taken as that request's echo. */
 const ERROR_ECHO_MS = 3_000;
+// A connection refused as `rate_limited` is tried again after the server's `retry_after`, but never later
+// than this: a person is not left waiting minutes for a page that would let them in.
+const RETRY_AFTER_MAX_SECONDS = 60;
 
 /**
  * One connection to one session, and the state every page needs.
@@ -68,6 +72,7 @@ export class ClientCore extends EventTarget {
 
   /** @type {ConnectionState} */ #connection = 'idle';
   /** @type {{code: string, message: string} | null} */ #refusal = null;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */ #retryTimer = undefined;
   /** @type {boolean} */ #welcomed = false;
   /** @type {Me | null} */ #me = null;
   /** @type {Session | null} */ #session = null;
@@ -258,6 +263,19 @@ export class ClientCore extends EventTarget {
     });
     socket.on('connect_error', (/** @type {Error & {data?: any}} */ err) => {
       const data = err && err.data;
+      const wait = data && data.code === 'rate_limited' && data.details ? Number(data.details.retry_after) : NaN;
+      if (Number.isFinite(wait) && wait >= 0) {
+        // Too many attempts (a reconnect storm, or a page in a loop): the server says when to come back.
+        // Try again then, spread by up to half as much again so that a crowd refused together does not
+        // return together; until then the page says it is reconnecting, not refused.
+        const delay = Math.min(wait, RETRY_AFTER_MAX_SECONDS) * (1 + Math.random() / 2) * 1000;
+        clearTimeout(this.#retryTimer);
+        this.#retryTimer = setTimeout(() => {
+          if (this.#connection === 'connecting' || this.#connection === 'reconnecting') socket.connect();
+        }, delay);
+        this.#setConnection(this.#welcomed ? 'reconnecting' : 'connecting');
+        return;
+      }
       if ((data && typeof data.code === 'string') || !socket.active) {
         // Refused by the server (bad token, wrong session...): Socket.IO does not retry these (the socket
         // is no longer `active`), and retrying would not help. Stop the manager too, so nothing retries
@@ -296,6 +314,7 @@ export class ClientCore extends EventTarget {
 
   /** Close the connection; nothing retries until `connect()`. */
   close() {
+    clearTimeout(this.#retryTimer);
     if (this.#socket) this.#socket.disconnect();
     this.#setConnection('closed');
   }
