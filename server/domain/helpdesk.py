@@ -328,3 +328,40 @@ def after_message(thread: HelpThread, from_staff: bool) -> ThreadState:
 def may_close(thread: HelpThread) -> None:
     if thread.state is ThreadState.CLOSED:
         raise Conflict("this help request is already closed", code="thread_closed")
+
+
+# -- the session record -----------------------------------------------------------------------------------
+
+
+def help_counts(threads: list[HelpThread]) -> dict[str, int]:
+    """Requests per category, in the categories' order, only those that have any."""
+    found = {category.value: 0 for category in HelpCategory}
+    for thread in threads:
+        found[thread.category.value] += 1
+    return {category: n for category, n in found.items() if n}
+
+
+def help_rows(threads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The record's threads as a table: one row per message (a thread with none has one row of its own)."""
+    rows: list[dict[str, Any]] = []
+    for thread in threads:
+        head = {
+            "thread": thread["id"],
+            "opened_by": thread["opened_by"],
+            "category": thread["category"],
+            "opened_at": thread["opened_at"],
+            "closed_at": thread["closed_at"],
+            "closed_by": thread["closed_by"],
+            "answered_by": ", ".join(thread["answered_by"]),
+        }
+        for message in thread["messages"] or [None]:
+            rows.append(
+                {
+                    **head,
+                    "at": message and message["at"],
+                    "from": message and message["from"],
+                    "by": message and message["by"],
+                    "text": message and message["text"],
+                }
+            )
+    return rows
