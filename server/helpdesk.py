@@ -118,6 +118,13 @@ class HelpDesk:
         session = await self.core.session_for(principal, session_id, Permission.HELP_ANSWER)
         return await self.store.threads(session.id, include_closed=False)
 
+    async def waiting(self, session_id: int) -> dict[str, int]:
+        """The requests not yet closed, counted by state (for the metrics)."""
+        counts = {rules.ThreadState.OPEN.value: 0, rules.ThreadState.ANSWERED.value: 0}
+        for thread in await self.store.threads(session_id, include_closed=False):
+            counts[thread.state.value] += 1
+        return counts
+
     async def record(self, session_id: int) -> list[HelpThread]:
         """Every thread of the session, for the session record (which leaves the figures out)."""
         return await self.store.threads(session_id)
