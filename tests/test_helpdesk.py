@@ -4,6 +4,7 @@ threads survive a restart."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 from pathlib import Path
 from typing import Any
@@ -382,3 +383,16 @@ async def test_threads_and_the_limit_span_two_processes(two_servers: tuple[list[
     finally:
         for client in clients:
             await client.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+async def test_requests_opened_at_once_from_two_tabs_leave_one(database_url: str, tmp_path: Path) -> None:
+    """Both tabs count "no open request" before either writes: the database's unique index keeps one."""
+    async for running in run_app(make_settings(tmp_path, database_url)):
+        registered = await running.register(display_name="Amina Diallo")
+        tabs = [await running.join(registered["token"]) for _ in range(4)]
+        payload = {"category": "no_picture", "language": "en"}
+        replies = await asyncio.gather(*(tab.call("help:open", payload) for tab in tabs))
+        codes = sorted("ok" if r["ok"] else r["error"]["code"] for r in replies)
+        assert codes == ["help_already_open"] * 3 + ["ok"], codes
+        assert await stored(running) == (1, 0)
