@@ -134,6 +134,13 @@ class Metrics:
             ["session", "state", "stage"],
             registry=r,
         )
+        # The help desk (issue 24).
+        self.help_requests = Gauge(
+            "hemicycle_help_requests",
+            "A session's help requests not yet closed, by state (open: waiting for staff; answered)",
+            ["session", "state"],
+            registry=r,
+        )
         self.sessions = Gauge(
             "hemicycle_sessions",
             "Sessions with at least one connection on this process, by state (scheduled, live, ...)",
@@ -250,12 +257,14 @@ class Metrics:
         """Read the queue and questions of the sessions this process serves into their gauges."""
         self.queue_length.clear()
         self.questions.clear()
+        self.help_requests.clear()
         self.sessions.clear()
         states: Tally[str] = Tally()
         for session_id in sorted(_sessions_here(hub, uses.media)):
             try:
                 queue = await uses.floor.state(session_id)
                 questions = await uses.desk.state(session_id)
+                waiting = await uses.help.waiting(session_id)
             except HemicycleError:
                 continue  # deleted meanwhile
             except Exception:
@@ -267,6 +276,8 @@ class Metrics:
             tally = Tally((q.state.value, q.stage.value) for q in questions.questions)
             for (state, stage), count in tally.items():
                 self.questions.labels(str(session_id), state, stage).set(count)
+            for state, count in waiting.items():
+                self.help_requests.labels(str(session_id), state).set(count)
         for state, count in states.items():
             self.sessions.labels(state).set(count)
 

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from .db.caption_store import CaptionStore
+from .db.help_store import HelpStore
 from .db.question_store import QuestionStore
 from .db.queue_store import QueueStore
 from .domain import report
@@ -27,6 +28,7 @@ from .domain.balance import Targets
 from .domain.captions import FLOOR, LANGUAGE_NAMES, CaptionLine
 from .domain.captions import counts as caption_counts
 from .domain.errors import Forbidden, InvalidInput
+from .domain.helpdesk import HelpThread, help_counts, help_rows
 from .domain.model import EventInfo, Principal, SessionInfo, iso
 from .domain.participants import GROUP_LABELS
 from .domain.queue import Entry
@@ -36,7 +38,7 @@ from .service import Hemicycle
 from .webfiles import WEB_DIR
 
 FORMATS = ("json", "csv", "html")
-CSV_PARTS = ("figures", "interventions", "attendance", "audit", "transcript")
+CSV_PARTS = ("figures", "interventions", "attendance", "audit", "transcript", "help")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STYLESHEET = WEB_DIR / "css" / "report.css"
 AUDIT_LIMIT = 10_000
@@ -60,6 +62,7 @@ class SessionInputs:
     visits: list[report.Visit]
     audit: list[dict[str, Any]]
     captions: list[CaptionLine]
+    help: list[HelpThread]
     timezone: str  # the event's: the record's times read like the consoles'
 
 
@@ -73,6 +76,7 @@ class Reports:
         self.queue = QueueStore(core.store)
         self.questions = QuestionStore(core.store)
         self.captions = CaptionStore(core.store)
+        self.help = HelpStore(core.store)
 
     # -- access ---------------------------------------------------------------------------------
 
@@ -101,6 +105,7 @@ class Reports:
             visits=await self.core.store.visits(session.id),
             audit=list(reversed(await self.core.store.audit_log(session.id, limit=AUDIT_LIMIT))),
             captions=await self.captions.transcript(session.id),
+            help=await self.help.threads(session.id),
             timezone=(await self.core.store.get_event(session.event_id)).timezone,
         )
 
@@ -129,6 +134,11 @@ class Reports:
             "transcript": {
                 "counts": caption_counts(inputs.captions),
                 "lines": [_caption_row(line) for line in inputs.captions],
+            },
+            # The help desk's threads, without the figures their pages sent (server/domain/helpdesk.py).
+            "help": {
+                "counts": help_counts(inputs.help),
+                "threads": [thread.record() for thread in inputs.help],
             },
         }
 
@@ -273,6 +283,8 @@ def _listing(rec: dict[str, Any], part: str) -> list[dict[str, Any]]:
         ]
     if part == "transcript":
         return list(rec["transcript"]["lines"])
+    if part == "help":
+        return help_rows(rec.get("help", {}).get("threads", []))
     return list(rec["attendance"]["curve"])
 
 
@@ -304,6 +316,8 @@ def _figure_rows(rec: dict[str, Any]) -> list[list[Any]]:
             rows.append(["attendance", "country", country, "attendees", n])
     for language, n in rec.get("transcript", {}).get("counts", {}).items():
         rows.append(["captions", "language", language, "lines", n])
+    for category, n in rec.get("help", {}).get("counts", {}).items():
+        rows.append(["help", "category", category, "requests", n])
     return rows
 
 

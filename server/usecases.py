@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from .captions import Captions
 from .desk import QuestionDesk
 from .floor import Floor
+from .helpdesk import HelpDesk
 from .limits import Limits
 from .media.service import MediaService
 from .moderation import ParticipantModeration
@@ -29,3 +30,5 @@ class UseCases:
     media: MediaService
     reports: Reports
     limits: Limits
+    # The help desk (issue 24).
+    help: HelpDesk

@@ -19,6 +19,7 @@ from .captions import Captions
 from .db.store import Store
 from .desk import QuestionDesk
 from .floor import Floor
+from .helpdesk import HelpDesk
 from .keys import (
     CAPTIONS_KEY,
     CORE_KEY,
@@ -57,16 +58,23 @@ def build_use_cases(settings: Settings, engine: AsyncEngine, clock: Callable[[],
     media.muted_in = moderation.muted_in
     # Media follows the waiting room too: WHIP, WHEP, ICE and media:* refuse whom the gate would hold.
     media.entry = moderation.require_admitted
+    limits = Limits(settings)
+    standing = StandingChecks(core.store)
+    # The help desk (issue 24): someone removed, banned, still waiting or whose link was withdrawn cannot
+    # ask, whatever the adapter; refused with their standing's code.
+    help_desk = HelpDesk(core, limits)
+    help_desk.entry = lambda principal, session: standing.check(principal, session.id)
     return UseCases(
         core=core,
         floor=floor,
         desk=QuestionDesk(core),
-        standing=StandingChecks(core.store),
+        standing=standing,
         moderation=moderation,
         captions=Captions(core),
         media=media,
         reports=Reports(core),
-        limits=Limits(settings),
+        limits=limits,
+        help=help_desk,
     )
 
 
@@ -77,6 +85,7 @@ def build_hub(use_cases: UseCases, settings: Settings) -> Hub:
     use_cases.media.notifier = hub.media
     use_cases.moderation.notifier = hub.moderation
     use_cases.captions.notifier = hub.captions
+    use_cases.help.notifier = hub.help
     return hub
 
 

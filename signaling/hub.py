@@ -5,8 +5,8 @@ The parts, each in its own module and reached only through its public methods:
 
 - ``connections``: connect, join (the welcome), disconnect, the session and presence events;
 - ``presence``: the paced presence and roster broadcasts;
-- ``queue_events``, ``question_events``, ``media_events``, ``moderation_events``, ``caption_events``: one
-  concern's handlers each, and its broadcasts (paced by ``pacing``);
+- ``queue_events``, ``question_events``, ``media_events``, ``moderation_events``, ``caption_events``,
+  ``help_events``: one concern's handlers each, and its broadcasts (paced by ``pacing``);
 - ``heartbeat``: this process's heartbeat and the floor sweeper.
 
 The Hub builds none of the use cases: the composition root (server/wiring.py) hands them in and sets the
@@ -39,11 +39,12 @@ from .caption_events import CaptionEvents
 from .connect_limits import ConnectLimits
 from .connections import Connections
 from .heartbeat import Heartbeat
+from .help_events import HelpEvents
 from .media_events import MediaEvents
 from .messages import Contract
 from .moderation_events import ModerationEvents
 from .presence import Presence
-from .protocol import CLIENT_EVENTS, MAX_MESSAGE_BYTES, QUESTION_WRITES, QUEUE_WRITES
+from .protocol import CLIENT_EVENTS, HELP_WRITES, MAX_MESSAGE_BYTES, QUESTION_WRITES, QUEUE_WRITES
 from .question_events import QUESTIONS_SPACING_SECONDS as QUESTIONS_SPACING_SECONDS
 from .question_events import QuestionEvents
 from .queue_events import QueueEvents
@@ -126,6 +127,8 @@ class Hub:
         self.media = MediaEvents(self.sio, core, use_cases.media, self.standing)
         self.connections.gate = self.moderation
         self.connections.gone = self.media.disconnected
+        # The help desk (issue 24).
+        self.help = HelpEvents(self.sio, use_cases.help)
         self.heartbeat = Heartbeat(core, self.floor, self.presence.changed, self.queue.changed)
         self.watch = StandingWatch(
             core.store,
@@ -140,6 +143,7 @@ class Hub:
             **self.moderation.handlers,
             **self.media.handlers,
             **self.captions.handlers,
+            **self.help.handlers,
         }
         assert set(self._handlers) == set(CLIENT_EVENTS), "every protocol event needs a handler"
         self.sio.on("connect", self.connections.on_connect)
@@ -271,7 +275,7 @@ class Hub:
             return await self.fail(
                 sid, event, HemicycleError("too many caption lines: wait a moment", code="rate_limited")
             )
-        if event in QUEUE_WRITES | QUESTION_WRITES or connection.principal.role.is_staff:
+        if event in QUEUE_WRITES | QUESTION_WRITES | HELP_WRITES or connection.principal.role.is_staff:
             # A withdrawn link stops its holder at once, even on a connection opened before: what an
             # attendee writes, and anything staff send, is checked against the grant as it is now.
             try:

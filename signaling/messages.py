@@ -409,6 +409,59 @@ class RecentCaptions(Payload):
     lines: list[CaptionLine]
 
 
+# -- the help desk -------------------------------------------------------------------------------------
+
+HelpCategoryName = Literal["no_sound", "no_picture", "microphone", "other"]
+HelpStateName = Literal["open", "answered", "closed"]
+
+
+class HelpAuthor(Payload):
+    id: Int | None
+    name: Text
+    role: RoleName
+
+
+class HelpMessageView(Payload):
+    at: Timestamp
+    from_: Literal["attendee", "staff"] = Field(alias="from")
+    by: HelpAuthor
+    text: Text
+    answer: Text | None = Field(description="the prepared answer's key, or null for free text")
+
+
+class HelpFiguresView(Payload):
+    rtt_ms: Float | None
+    loss_pct: Float | None
+    bitrate_kbps: Float | None
+    audio_level_dbov: Float | None
+    browser: Text | None
+    browser_version: Text | None
+    channel: Text | None
+    connection: Text | None
+
+
+class HelpThreadMine(Payload):
+    id: Int
+    session_id: Int
+    category: HelpCategoryName
+    language: Text = Field(description="the attendee's page language: prepared answers come in it")
+    state: HelpStateName
+    opened_at: Timestamp
+    closed_at: Timestamp | None
+    messages: list[HelpMessageView]
+
+
+class HelpAsker(Payload):
+    id: Int | None
+    name: Text
+
+
+class HelpThreadStaff(HelpThreadMine):
+    by: HelpAsker
+    figures: HelpFiguresView
+    closed_by: Text | None
+
+
 # -- moderating participants ---------------------------------------------------------------------------
 
 
@@ -669,6 +722,8 @@ SERVER_EVENTS: dict[str, type[Payload]] = {
     "media:channels": MediaChannels,
     "error": ErrorEvent,
 }
+# The help desk: a thread to its attendee (every tab), and to the session's staff with its figures.
+SERVER_EVENTS.update({"help:mine": HelpThreadMine, "help:staff": HelpThreadStaff})
 
 
 # -- acknowledgements: the `data` of `{"ok": true, "data": ...}` per client event ---------------------
@@ -789,6 +844,21 @@ class StopReply(Payload):
     stopped: Bool
 
 
+class HelpMineReply(Payload):
+    thread: HelpThreadMine
+
+
+class HelpStaffReply(Payload):
+    thread: HelpThreadStaff
+
+
+class HelpThreadsReply(Payload):
+    mine: list[HelpThreadMine] = Field(description="the caller's own threads, oldest first (attendees)")
+    queue: list[HelpThreadStaff] | None = Field(
+        default=None, description="the requests not yet closed, oldest first (AV technicians, moderators)"
+    )
+
+
 ACKS: dict[str, type[BaseModel]] = {
     "session:set_state": SessionReply,
     "presence:get": PresenceReply,
@@ -831,6 +901,15 @@ ACKS: dict[str, type[BaseModel]] = {
     "media:stop": StopReply,
     "media:health": HealthReply,
 }
+ACKS.update(
+    {
+        "help:open": HelpMineReply,
+        "help:message": HelpMineReply,
+        "help:reply": HelpStaffReply,
+        "help:close": HelpStaffReply,
+        "help:get": HelpThreadsReply,
+    }
+)
 
 
 class Ok(Payload):

@@ -371,6 +371,67 @@ CAPTION_EVENTS: dict[str, type[Message]] = {
 CLIENT_EVENTS.update(CAPTION_EVENTS)
 
 
+# -- the help desk (issue 24) --------------------------------------------------------------------------
+
+# Bounds on what is worth checking: the domain (server/domain/helpdesk.py) refuses a text over 1,000
+# characters once cleaned, a figure out of range, an unknown category or prepared answer, each with its field.
+HelpText = Annotated[StrictStr, Field(max_length=4000)]
+HelpWord = Annotated[StrictStr, Field(max_length=32)]
+HelpFigure = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class HelpFigures(Message):
+    """What the page measured of its own link; every figure optional."""
+
+    rtt_ms: HelpFigure | None = None
+    loss_pct: HelpFigure | None = None
+    bitrate_kbps: HelpFigure | None = None
+    audio_level_dbov: HelpFigure | None = None
+    browser: Annotated[StrictStr, Field(max_length=40)] | None = None
+    browser_version: Annotated[StrictStr, Field(max_length=24)] | None = None
+    channel: Annotated[StrictStr, Field(max_length=8)] | None = None
+    connection: Annotated[StrictStr, Field(max_length=16)] | None = None
+
+
+class HelpOpen(Message):
+    category: HelpWord
+    language: HelpWord
+    text: HelpText = ""
+    figures: HelpFigures | None = None
+
+
+class HelpMessage(Message):
+    thread_id: Id
+    text: HelpText
+
+
+class HelpReply(Message):
+    thread_id: Id
+    text: HelpText | None = None
+    answer: HelpWord | None = None
+
+
+class HelpRef(Message):
+    thread_id: Id
+
+
+class HelpGet(Message):
+    pass
+
+
+HELP_EVENTS: dict[str, type[Message]] = {
+    "help:open": HelpOpen,
+    "help:message": HelpMessage,
+    "help:reply": HelpReply,
+    "help:close": HelpRef,
+    "help:get": HelpGet,
+}
+CLIENT_EVENTS.update(HELP_EVENTS)
+# What an attendee writes to the help desk: checked against their standing (removed, banned, link withdrawn)
+# before it is handled, like hands and questions; counted per participant across processes by the use case.
+HELP_WRITES = frozenset({"help:open", "help:message"})
+
+
 M = TypeVar("M", bound=Message)
 
 

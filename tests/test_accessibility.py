@@ -273,3 +273,36 @@ async def test_waiting_room_pages(moderated: Running, browser: Browser) -> None:
     await audit.check(moderator, "moderator, someone waiting")
     audit.assert_clean()
     assert not real_errors(errors), errors
+
+
+# -- the help desk (issue 24) --------------------------------------------------------------------------------
+
+
+async def test_help_desk_states(hemicycle: Running, browser: Browser) -> None:
+    """The attendee's help panel before and during a request (answered), in English and Arabic (right to
+    left); the AV desk's and the moderator console's queue with a request and its figures."""
+    audit = Audit()
+    errors: list[str] = []
+    attendee = await open_page(browser, f"{hemicycle.url}/s/{hemicycle.live_session}", errors)
+    await register_in_browser(attendee, "Zoë Okafor")
+    await expect(attendee.get_by_test_id("help-panel")).to_be_visible()
+    await audit.check(attendee, "attendee, help panel")
+    panel = attendee.get_by_test_id("help-panel")
+    await panel.get_by_test_id("help-text").fill("No sound on the French channel")
+    await panel.get_by_test_id("help-send").click()
+    await expect(panel.get_by_test_id("help-thread")).to_have_attribute("data-state", "open")
+
+    av = await staff_page(hemicycle, browser, Role.AV, errors)
+    await expect(av.get_by_test_id("help-request")).to_have_count(1)
+    await audit.check(av, "av, a help request")
+    moderator = await staff_page(hemicycle, browser, Role.MODERATOR, errors)
+    await expect(moderator.get_by_test_id("help-request")).to_have_count(1)
+    await audit.check(moderator, "moderator, a help request")
+    await av.get_by_test_id("help-prepared-send").click()
+    await expect(panel.get_by_test_id("help-thread")).to_have_attribute("data-state", "answered")
+    await audit.check(attendee, "attendee, help request answered")
+    await attendee.get_by_test_id("language-picker").select_option("ar")
+    await expect(attendee.locator("html")).to_have_attribute("dir", "rtl")
+    await audit.check(attendee, "attendee, help request answered, Arabic")
+    audit.assert_clean()
+    assert not real_errors(errors), errors

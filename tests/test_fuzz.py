@@ -202,6 +202,9 @@ HINTS: dict[str, list[str]] = {
     "type": ["statement", "question", "right_of_reply", "point_of_order"],
     "stakeholder_group": ["government", "civil_society", "private_sector"],
     "country": ["SN", "FR", "XX"],
+    # The help desk's.
+    "category": ["no_sound", "no_picture", "microphone", "other", "bored"],
+    "answer": ["looking", "reload", "fixed", "go_away"],
 }
 
 
@@ -209,7 +212,10 @@ def typed_values(model: type[Message], name: str) -> st.SearchStrategy[Any]:
     """Values of the field's own type (its literals, text, booleans), or ids and words likely to exist."""
     if name.endswith("_id") and name != "resource_id":
         return st.integers(1, 12)
-    typed = st.from_type(model.model_fields[name].annotation)  # type: ignore[arg-type]
+    # A nested model (the help desk's figures) goes on the wire as the object it describes.
+    typed = st.from_type(model.model_fields[name].annotation).map(  # type: ignore[arg-type]
+        lambda value: value.model_dump(exclude_none=True) if isinstance(value, Message) else value
+    )
     return st.one_of(st.sampled_from(HINTS[name]), typed) if name in HINTS else typed
 
 

@@ -80,8 +80,8 @@ def test_production_does_not_check(tmp_path: Path) -> None:
 
 
 async def test_main_flows_match_the_contract(tmp_path: Path) -> None:
-    """Every message of the queue, the floor, questions, captions, moderation, presence and media
-    configuration, and errors, as real clients get them: `run_app` fails on any mismatch."""
+    """Every message of the queue, the floor, questions, captions, the help desk, moderation, presence and
+    media configuration, and errors, as real clients get them: `run_app` fails on any mismatch."""
     async for hemicycle in run_app(make_settings(tmp_path, check_messages=True)):
         contract = _contract(hemicycle)
         await _flows(hemicycle)
@@ -177,6 +177,26 @@ async def _flows(hemicycle: Running) -> None:
     await _ok(captioner, "caption:post", {"language": "floor", "text": "Good morning, all."})
     await _ok(asker, "captions:get")
     await asker.wait_for("caption")
+
+    # The help desk.
+    opened = await _ok(
+        voter,
+        "help:open",
+        {
+            "category": "no_sound",
+            "language": "fr",
+            "text": "",
+            "figures": {"rtt_ms": 80, "browser": "Chrome"},
+        },
+    )
+    help_id = opened["thread"]["id"]
+    await _ok(voter, "help:message", {"thread_id": help_id, "text": "Nothing on the floor channel"})
+    await _ok(moderator, "help:reply", {"thread_id": help_id, "answer": "check_channel"})
+    await _ok(moderator, "help:get")
+    await _ok(voter, "help:get")
+    await _ok(moderator, "help:close", {"thread_id": help_id})
+    await voter.wait_for("help:mine", lambda thread: thread["state"] == "closed")
+    await moderator.wait_for("help:staff", lambda thread: thread["state"] == "closed")
 
     # Media: configuration and the health report (publishing is tests/test_media_signaling.py's).
     await _ok(asker, "media:config")

@@ -79,6 +79,8 @@ async def test_the_series_follow_what_happens(measured: Running) -> None:
     assert (await attendees[0].call("hand:raise", {"type": "statement", "language": "en"}))["ok"]
     posted = await attendees[1].call("question:post", {"text": "What about rural connectivity?"})
     assert posted["ok"], posted
+    helped = await attendees[0].call("help:open", {"category": "no_sound", "language": "en"})
+    assert helped["ok"], helped
     # Over the limit of events per second: refused as rate_limited, and counted.
     await asyncio.gather(*(attendees[1].call("presence:get") for _ in range(250)), return_exceptions=True)
     auth = {"Authorization": f"Bearer {TOKEN}"}
@@ -93,6 +95,8 @@ async def test_the_series_follow_what_happens(measured: Running) -> None:
         for state in ("pending", "approved")
     ]
     assert sum(count or 0 for count in questions) == 1, questions
+    assert _sample(body, "hemicycle_help_requests", session=session, state="open") == 1
+    assert _sample(body, "hemicycle_help_requests", session=session, state="answered") == 0
     assert (_sample(body, "hemicycle_rate_limit_refusals_total", transport="socketio") or 0) > 0
     assert (_sample(body, "hemicycle_db_query_duration_seconds_count") or 0) > 0
     assert _sample(body, "hemicycle_relay_sessions") is not None

@@ -78,6 +78,13 @@ ALLOWED_EVENTS: dict[str, frozenset[Role]] = {
     # Captions: everyone in the session reads them; only the captioner (and the administrator) writes.
     "captions:get": EVERYONE,
     "caption:post": frozenset({ADMIN, CAPTIONER}),
+    # The help desk: attendees ask (an attendee writes only in their own thread: tests/test_helpdesk.py);
+    # AV technicians, moderators and the administrator answer and close.
+    "help:get": EVERYONE,
+    "help:open": ATTENDEES,
+    "help:message": ATTENDEES,
+    "help:reply": frozenset({ADMIN, MODERATOR, AV}),
+    "help:close": frozenset({ADMIN, MODERATOR, AV}),
 }
 # What a refusal may say: the role may not, or the thing is someone else's (or, for a media resource, is not
 # there for the caller).
@@ -189,6 +196,8 @@ async def test_every_privileged_event_is_refused_to_lesser_roles(world: Running)
     pending = (await asker.call("question:post", {"text": "A pending question"}))["data"]["question"]["id"]
     approved = (await asker.call("question:post", {"text": "An approved one"}))["data"]["question"]["id"]
     assert (await moderator.call("question:moderate", {"question_id": approved, "action": "approve"}))["ok"]
+    opened = await asker.call("help:open", {"category": "other", "language": "en", "text": "Help"})
+    thread = opened["data"]["thread"]["id"]
     waiting_registration = await world.register(display_name="Still Waiting")
     waiting = world.client()
     await waiting.connect(waiting_registration["token"], world.live_session)
@@ -238,6 +247,11 @@ async def test_every_privileged_event_is_refused_to_lesser_roles(world: Running)
         "media:stop": {"resource_id": "someone-elses"},
         "captions:get": {},
         "caption:post": {"language": "floor", "text": "From the matrix"},
+        "help:get": {},
+        "help:open": {"category": "no_sound", "language": "en"},
+        "help:message": {"thread_id": thread, "text": "From the matrix"},
+        "help:reply": {"thread_id": thread, "text": "From the matrix"},
+        "help:close": {"thread_id": thread},
     }
     missing = sorted(set(CLIENT_EVENTS) - set(samples))
     assert not missing, f"give these events a sample payload in this test: {missing}"

@@ -203,8 +203,106 @@ async def recorded(tmp_path: Path, clock: FrozenClock) -> AsyncIterator[tuple[Ru
         assert (await moderator.call("question:relay", {"question_id": ids[0], "stage": "forwarded"}))["ok"]
         assert (await chair.call("question:relay", {"question_id": ids[0], "stage": "read"}))["ok"]
         assert (await chair.call("question:relay", {"question_id": ids[0], "stage": "answered"}))["ok"]
+        # A help request with its link figures: the record keeps the conversation, never the figures. Staff
+        # answer through the use case (a staff connection would change the attendance figures).
+        opened = await speakers[2].call(
+            "help:open",
+            {"category": "no_sound", "language": "fr", "text": "=No sound", "figures": HELP_FIGURES},
+        )
+        thread_id = opened["data"]["thread"]["id"]
+        staff, _ = await running.core.authenticate(await running.staff_token(Role.AV))
+        desk = running.server.app[HUB_KEY].help.desk
+        await desk.reply(staff, running.live_session, thread_id, None, "check_channel")
+        assert (await speakers[2].call("help:message", {"thread_id": thread_id, "text": "Merci"}))["ok"]
+        await desk.close(staff, running.live_session, thread_id)
         await asyncio.sleep(0.2)  # the leaver's disconnection is recorded
-        yield running, {"entries": entries, "questions": ids}
+        yield running, {"entries": entries, "questions": ids, "help": thread_id}
+
+
+# Figures that must not reach the record in any format: each is distinctive enough to be searched for.
+HELP_FIGURES = {"rtt_ms": 4321.5, "loss_pct": 12.75, "browser": "ZebraBrowser", "browser_version": "98.7.6"}
+
+
+async def test_help_requests_are_in_the_record_without_their_figures(
+    recorded: tuple[Running, dict[str, Any]], tmp_path: Path
+) -> None:
+    running, facts = recorded
+    token = await running.staff_token(Role.MODERATOR)
+    base = f"/api/sessions/{running.live_session}/report"
+    _, _, body = await get(running, base, token)
+    record = json.loads(body)
+    assert record["help"]["counts"] == {"no_sound": 1}
+    [thread] = record["help"]["threads"]
+    assert thread["id"] == facts["help"] and thread["opened_by"] == "Delegate 2"
+    assert thread["category"] == "no_sound" and thread["state"] == "closed"
+    assert thread["closed_by"] == "AV technician" and thread["answered_by"] == ["AV technician"]
+    assert thread["closed_at"] and thread["opened_at"]
+    assert [(m["from"], m["by"], m["text"]) for m in thread["messages"]] == [
+        ("attendee", "Delegate 2", "=No sound"),
+        (
+            "staff",
+            "AV technician",
+            "Vérifiez le canal choisi (parquet ou interprétation) et le volume de votre appareil.",
+        ),
+        ("attendee", "Delegate 2", "Merci"),
+    ]
+    assert all(m["at"] for m in thread["messages"])
+
+    _, _, figures_csv = await get(running, f"{base}?format=csv", token)
+    rows = [r for r in csv.DictReader(io.StringIO(figures_csv)) if r["section"] == "help"]
+    assert [(r["value"], r["measure"], r["figure"]) for r in rows] == [("no_sound", "requests", "1")]
+    _, _, help_csv = await get(running, f"{base}?format=csv&part=help", token)
+    listed = list(csv.DictReader(io.StringIO(help_csv)))
+    assert listed[0]["text"] == "'=No sound", "a formula is quoted as text"
+    assert [r["from"] for r in listed] == ["attendee", "staff", "attendee"]
+    assert list(listed[0]) == [
+        "session",
+        "thread",
+        "opened_by",
+        "category",
+        "opened_at",
+        "closed_at",
+        "closed_by",
+        "answered_by",
+        "at",
+        "from",
+        "by",
+        "text",
+    ]
+    _, _, page = await get(running, f"{base}?format=html", token)
+    assert "<h2>Help desk</h2>" in page and "1 help request (I can’t hear the floor: 1)." in page
+    assert "=No sound" in page and "Merci" in page
+    _, _, page_fr = await get(running, f"{base}?format=html&lang=fr", token)
+    assert "Assistance technique" in page_fr
+
+    for text in (body, figures_csv, help_csv, page):
+        for figure in ("4321.5", "12.75", "ZebraBrowser", "98.7.6"):
+            assert figure not in text, f"a figure reached the record: {figure}"
+    assert "figures" not in json.dumps(record["help"])
+
+    out = tmp_path / "help.csv"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "server",
+        "report",
+        str(running.live_session),
+        "--format",
+        "csv",
+        "--part",
+        "help",
+        "--out",
+        str(out),
+        env={
+            "DATABASE_URL": running.core.settings.database_url,
+            "HEMICYCLE_SECRET": running.core.settings.secret,
+            "PATH": "",
+        },
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err
+    assert out.read_bytes().decode("utf-8") == help_csv
 
 
 async def get(running: Running, path: str, token: str | None) -> tuple[int, dict[str, str], str]:

@@ -454,3 +454,56 @@ class Caption(Base):
         ForeignKey("participants.id", ondelete="SET NULL"), nullable=True
     )
     captioner_name: Mapped[str] = mapped_column(String(120))
+
+
+# -- the help desk (issue 24) ------------------------------------------------------------------------------
+
+
+class HelpThread(Base):
+    """One attendee's request for technical help in a session, with the figures their page sent."""
+
+    __tablename__ = "help_threads"
+    __table_args__ = (
+        Index("ix_help_threads_session_state", "session_id", "state", "opened_at"),
+        # One request not yet closed per attendee and session, whichever process opens it.
+        Index(
+            "uq_help_threads_one_open",
+            "session_id",
+            "participant_id",
+            unique=True,
+            sqlite_where=text("state != 'closed'"),
+            postgresql_where=text("state != 'closed'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    participant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("participants.id", ondelete="SET NULL"), nullable=True
+    )
+    participant_name: Mapped[str] = mapped_column(String(120))
+    category: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(12))
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    closed_by_name: Mapped[str | None] = mapped_column(String(120), nullable=True)
+
+
+class HelpMessage(Base):
+    """One message of a help thread, from its attendee or from staff, with the server's time."""
+
+    __tablename__ = "help_messages"
+    __table_args__ = (Index("ix_help_messages_thread", "thread_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("help_threads.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("participants.id", ondelete="SET NULL"), nullable=True
+    )
+    author_name: Mapped[str] = mapped_column(String(120))
+    author_role: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(String(1000))
+    answer: Mapped[str | None] = mapped_column(String(32), nullable=True)

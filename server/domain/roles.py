@@ -70,13 +70,16 @@ class Permission(StrEnum):
     # receives lines as they come, with session.view).
     CAPTION_POST = "caption.post"
     TRANSCRIPT_VIEW = "transcript.view"
+    # The help desk (issue 24): an attendee asks for technical help; AV technicians and moderators answer.
+    HELP_ASK = "help.ask"
+    HELP_ANSWER = "help.answer"
 
 
 _STAFF_VIEW = frozenset({Permission.SESSION_VIEW, Permission.ROSTER_VIEW})
 # A registered attendee's own voice: raising a hand, posting and voting for questions. Staff links are handed
 # out, not registered (no stakeholder group, country or consent), so a hand or a vote from one would count in
 # the balance and the question funnel as nobody; staff put someone in line with `queue:add_in_room`.
-ATTENDEE_ONLY = frozenset({Permission.QUEUE_RAISE, Permission.QUESTION_ASK})
+ATTENDEE_ONLY = frozenset({Permission.QUEUE_RAISE, Permission.QUESTION_ASK, Permission.HELP_ASK})
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission) - ATTENDEE_ONLY,
@@ -91,6 +94,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.QUESTION_RELAY,
         Permission.REPORT_VIEW,
         Permission.TRANSCRIPT_VIEW,
+        Permission.HELP_ANSWER,
     },
     Role.CHAIR: _STAFF_VIEW
     | {
@@ -99,11 +103,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.QUESTION_RELAY,
         Permission.MEDIA_MUTE,
     },
-    Role.AV: _STAFF_VIEW | {Permission.MEDIA_MUTE},
+    Role.AV: _STAFF_VIEW | {Permission.MEDIA_MUTE, Permission.HELP_ANSWER},
     Role.CAPTIONER: _STAFF_VIEW | {Permission.CAPTION_POST, Permission.TRANSCRIPT_VIEW},
     Role.INTERPRETER: _STAFF_VIEW,
     Role.DISPLAY: frozenset({Permission.SESSION_VIEW}),
-    Role.ATTENDEE: frozenset({Permission.SESSION_VIEW, Permission.QUEUE_RAISE, Permission.QUESTION_ASK}),
+    Role.ATTENDEE: frozenset(
+        {Permission.SESSION_VIEW, Permission.QUEUE_RAISE, Permission.QUESTION_ASK, Permission.HELP_ASK}
+    ),
 }
 
 

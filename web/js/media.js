@@ -378,5 +378,62 @@ export function summarise(stats) {
   return report;
 }
 
+/**
+ * What a page knows of its own link, for a help request (js/help-ui.js): round-trip time, loss, bitrate and
+ * the audio level, from two readings of the connection's statistics `waitMs` apart (a bitrate needs two),
+ * and its connection state. A viewer's figures come from what it receives, a speaker's from what it sends.
+ * Figures the browser does not give are left out; the server bounds the rest (docs/protocol.md "Help desk").
+ * @param {RTCPeerConnection | null} pc
+ * @param {number} [waitMs]
+ * @returns {Promise<{rtt_ms?: number, loss_pct?: number, bitrate_kbps?: number, audio_level_dbov?: number,
+ *   connection: string}>}
+ */
+export async function linkFigures(pc, waitMs = 500) {
+  if (!pc) return { connection: 'none' };
+  /** @type {{rtt_ms?: number, loss_pct?: number, bitrate_kbps?: number, audio_level_dbov?: number, connection: string}} */
+  const figures = { connection: pc.connectionState };
+  try {
+    const first = await pc.getStats();
+    await new Promise((resolve) => { setTimeout(resolve, waitMs); });
+    const second = await pc.getStats();
+    const sent = summarise(second);
+    let bytes = 0;
+    let before = 0;
+    let elapsed = 0;
+    let lost = 0;
+    let received = 0;
+    /** @type {number | null} */ let rtt = sent.rtt_ms ?? null;
+    /** @type {number | null} */ let level = null;
+    second.forEach((/** @type {any} */ entry) => {
+      const earlier = /** @type {any} */ (first.get(entry.id));
+      if (entry.type === 'candidate-pair' && entry.nominated && typeof entry.currentRoundTripTime === 'number') {
+        rtt = rtt ?? Math.round(entry.currentRoundTripTime * 10000) / 10;
+      }
+      if (entry.type === 'inbound-rtp' || entry.type === 'outbound-rtp') {
+        const key = entry.type === 'inbound-rtp' ? 'bytesReceived' : 'bytesSent';
+        if (earlier && typeof entry[key] === 'number' && typeof earlier[key] === 'number') {
+          bytes += entry[key];
+          before += earlier[key];
+          elapsed = Math.max(elapsed, entry.timestamp - earlier.timestamp);
+        }
+      }
+      if (entry.type === 'inbound-rtp') {
+        lost += Math.max(0, entry.packetsLost ?? 0);
+        received += entry.packetsReceived ?? 0;
+        if (entry.kind === 'audio' && typeof entry.audioLevel === 'number') level = entry.audioLevel;
+      }
+      if (entry.type === 'media-source' && entry.kind === 'audio' && typeof entry.audioLevel === 'number') {
+        level = entry.audioLevel;
+      }
+    });
+    if (rtt !== null) figures.rtt_ms = Math.min(60000, rtt);
+    if (sent.loss_pct !== undefined) figures.loss_pct = sent.loss_pct;
+    else if (received + lost > 0) figures.loss_pct = Math.round((1000 * lost) / (received + lost)) / 10;
+    if (elapsed > 0) figures.bitrate_kbps = Math.round(((bytes - before) * 8) / elapsed);
+    if (level !== null) figures.audio_level_dbov = level > 0 ? Math.max(-127, Math.round(20 * Math.log10(level) * 10) / 10) : -127;
+  } catch { /* what the state says is still worth sending */ }
+  return figures;
+}
+
 /** The six UN languages and the floor, as the relay names its channels. */
 export const CHANNELS = Object.freeze(['floor', 'ar', 'zh', 'en', 'fr', 'ru', 'es']);

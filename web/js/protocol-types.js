@@ -28,6 +28,8 @@ export const SERVER_EVENTS = Object.freeze({
   'media:health': 'Health',
   'media:channels': 'MediaChannels',
   'error': 'ErrorEvent',
+  'help:mine': 'HelpThreadMine',
+  'help:staff': 'HelpThreadStaff',
 });
 
 /** Every event a client sends, with the types of its payload and its ack's data. */
@@ -72,6 +74,11 @@ export const CLIENT_EVENTS = Object.freeze({
   'participant:mute': Object.freeze({ payload: 'ParticipantMute', ack: 'AdmissionReply' }),
   'caption:post': Object.freeze({ payload: 'CaptionPost', ack: 'CaptionReply' }),
   'captions:get': Object.freeze({ payload: 'CaptionsGet', ack: 'CaptionsReply' }),
+  'help:open': Object.freeze({ payload: 'HelpOpen', ack: 'HelpMineReply' }),
+  'help:message': Object.freeze({ payload: 'HelpMessage', ack: 'HelpMineReply' }),
+  'help:reply': Object.freeze({ payload: 'HelpReply', ack: 'HelpStaffReply' }),
+  'help:close': Object.freeze({ payload: 'HelpRef', ack: 'HelpStaffReply' }),
+  'help:get': Object.freeze({ payload: 'HelpGet', ack: 'HelpThreadsReply' }),
 });
 
 /**
@@ -337,6 +344,125 @@ export const CLIENT_EVENTS = Object.freeze({
  */
 
 /** @typedef {Health | Recorded} HealthReply  `Health` for staff, `Recorded` for anyone else. */
+
+/**
+ * @typedef {object} HelpAsker
+ * @property {number | null} id
+ * @property {string} name
+ */
+
+/**
+ * @typedef {object} HelpAuthor
+ * @property {number | null} id
+ * @property {string} name
+ * @property {'admin' | 'moderator' | 'chair' | 'av' | 'captioner' | 'interpreter' | 'display' | 'attendee'} role
+ */
+
+/**
+ * @typedef {object} HelpFigures  What the page measured of its own link; every figure optional.
+ * @property {number | null} [rtt_ms]
+ * @property {number | null} [loss_pct]
+ * @property {number | null} [bitrate_kbps]
+ * @property {number | null} [audio_level_dbov]
+ * @property {string | null} [browser]  ≤ 40 characters
+ * @property {string | null} [browser_version]  ≤ 24 characters
+ * @property {string | null} [channel]  ≤ 8 characters
+ * @property {string | null} [connection]  ≤ 16 characters
+ */
+
+/**
+ * @typedef {object} HelpFiguresView
+ * @property {number | null} rtt_ms
+ * @property {number | null} loss_pct
+ * @property {number | null} bitrate_kbps
+ * @property {number | null} audio_level_dbov
+ * @property {string | null} browser
+ * @property {string | null} browser_version
+ * @property {string | null} channel
+ * @property {string | null} connection
+ */
+
+/**
+ * @typedef {object} HelpGet
+ */
+
+/**
+ * @typedef {object} HelpMessage
+ * @property {number} thread_id  1–2147483647
+ * @property {string} text  ≤ 4000 characters
+ */
+
+/**
+ * @typedef {object} HelpMessageView
+ * @property {string} at  ISO 8601 in UTC, ending in Z
+ * @property {'attendee' | 'staff'} from
+ * @property {HelpAuthor} by
+ * @property {string} text
+ * @property {string | null} answer  the prepared answer's key, or null for free text
+ */
+
+/**
+ * @typedef {object} HelpMineReply
+ * @property {HelpThreadMine} thread
+ */
+
+/**
+ * @typedef {object} HelpOpen
+ * @property {string} category  ≤ 32 characters
+ * @property {string} language  ≤ 32 characters
+ * @property {string} [text]  ≤ 4000 characters
+ * @property {HelpFigures | null} [figures]
+ */
+
+/**
+ * @typedef {object} HelpRef
+ * @property {number} thread_id  1–2147483647
+ */
+
+/**
+ * @typedef {object} HelpReply
+ * @property {number} thread_id  1–2147483647
+ * @property {string | null} [text]  ≤ 4000 characters
+ * @property {string | null} [answer]  ≤ 32 characters
+ */
+
+/**
+ * @typedef {object} HelpStaffReply
+ * @property {HelpThreadStaff} thread
+ */
+
+/**
+ * @typedef {object} HelpThreadMine
+ * @property {number} id
+ * @property {number} session_id
+ * @property {'no_sound' | 'no_picture' | 'microphone' | 'other'} category
+ * @property {string} language  the attendee's page language: prepared answers come in it
+ * @property {'open' | 'answered' | 'closed'} state
+ * @property {string} opened_at  ISO 8601 in UTC, ending in Z
+ * @property {string | null} closed_at
+ * @property {HelpMessageView[]} messages
+ */
+
+/**
+ * @typedef {object} HelpThreadStaff
+ * @property {number} id
+ * @property {number} session_id
+ * @property {'no_sound' | 'no_picture' | 'microphone' | 'other'} category
+ * @property {string} language  the attendee's page language: prepared answers come in it
+ * @property {'open' | 'answered' | 'closed'} state
+ * @property {string} opened_at  ISO 8601 in UTC, ending in Z
+ * @property {string | null} closed_at
+ * @property {HelpMessageView[]} messages
+ * @property {HelpAsker} by
+ * @property {HelpFiguresView} figures
+ * @property {string | null} closed_by
+ */
+
+/**
+ * @typedef {object} HelpThreadsReply
+ * @property {HelpThreadMine[]} mine  the caller's own threads, oldest first (attendees)
+ * @property {HelpThreadStaff[] | null} [queue]  the requests not yet closed, oldest first (AV technicians, moderators)
+ */
 
 /**
  * @typedef {object} IceReply

@@ -9,6 +9,7 @@
  *   queue.js       the speakers' queue and the floor            questions.js   questions and votes
  *   captions.js    live captions                                media.js       media signalling
  *   moderation.js  the waiting room, removals, bans, mutes
+ *   help.js        the help desk: my requests, and the staff's queue of them
  *   errors.js      ProtocolError                                http.js        the HTTP routes any page calls
  *   organiser.js   the organiser's routes (links, agenda, records)
  * The payload types are generated from the server's models: ../protocol-types.js (docs/protocol.md, "Message
@@ -42,11 +43,13 @@
  *   moderation:removed   Removed                          removed or banned; the server closes the connection
  *   moderation:muted     MutedNotice                      muted or unmuted by staff
  *   moderation        {moderation, previous}              the participants' moderation state (admins, moderators)
+ *   help              {mine, queue}                       my help requests, or the staff's queue, changed
  *   error             ServerError & {handledByRequest}    the server reported an error on the socket
  */
 
 import { ClientCore } from './protocol/core.js';
 import { withCaptions } from './protocol/captions.js';
+import { withHelp } from './protocol/help.js';
 import { withMedia } from './protocol/media.js';
 import { withModeration } from './protocol/moderation.js';
 import { withQuestions } from './protocol/questions.js';
@@ -55,7 +58,8 @@ import { withQueue } from './protocol/queue.js';
 /**
  * One connection to one session, and the state it brings: the core and every concern.
  */
-export class HemicycleClient extends withModeration(withMedia(withCaptions(withQuestions(withQueue(ClientCore))))) {}
+export class HemicycleClient
+  extends withHelp(withModeration(withMedia(withCaptions(withQuestions(withQueue(ClientCore)))))) {}
 
 // The names the pages' JSDoc uses for payload types (`import('./protocol.js').Session`...): the generated
 // types of protocol-types.js, and the client's own.

@@ -9,7 +9,7 @@
 import { CountdownView } from '../floor-ui.js';
 import { msg, t } from '../i18n.js';
 import { LevelMeter } from '../level-meter.js';
-import { CHANNELS, MediaClient } from '../media.js';
+import { CHANNELS, MediaClient, linkFigures } from '../media.js';
 import { languageLabel } from '../labels.js';
 import { el, errorNode, errorText, fill, showError } from '../ui.js';
 
@@ -443,6 +443,15 @@ export class AttendeeMedia {
     }
     noteFeedChoice({ off: false, audioOnly: this.audioOnly.checked });
     this.startWatching();
+  }
+
+  /**
+   * This page's own link, for a help request: the microphone's while speaking, else the room feed's, with the
+   * channel chosen.
+   */
+  async figures() {
+    const link = this.speaking ?? this.watching;
+    return { ...(await linkFigures(link?.peerConnection ?? null)), channel: this.wanted };
   }
 
   /** The channel that plays: the one chosen, or the floor while it is off air. */

@@ -8,6 +8,7 @@
 
 import { CaptionView } from '../caption-ui.js';
 import { FloorView, placeText, queueErrorText } from '../floor-ui.js';
+import { HelpPanel } from '../help-ui.js';
 import { msg, language as pageLanguage, renderOnLanguageChange, t, tn } from '../i18n.js';
 import { AttendeeMedia } from './attend-media.js';
 import { AttendeeQuestions } from './attend-questions.js';
@@ -79,6 +80,9 @@ const media = new AttendeeMedia(byId('media'), () => page.client, {
 // of language.
 const captions = new CaptionView({ lines: 3 });
 media.player.after(fill(byId('captions-view'), captions.node));
+// The help desk (issue 24): a private request to the AV technicians and moderators, with this page's figures.
+const helpSection = byId('help-section');
+const help = new HelpPanel(byId('help'), () => page.client, () => media.figures());
 
 /** @type {string | null} */
 let tokenKey = null;
@@ -99,6 +103,7 @@ renderOnLanguageChange(() => {
   renderMine(null);
   questions.update();
   media.relabel();
+  help.update();
 });
 
 async function start() {
@@ -309,7 +314,10 @@ function follow(token) {
     media.resumeWatching();
     media.startByItself(client.session?.state === 'live');
     captions.reset(client, pageLanguage().code);
+    helpSection.hidden = false;
+    help.update();
   });
+  client.on('help', () => help.update());
   client.on('caption', ({ caption }) => captions.add(caption));
   client.on('session:state', () => {
     renderState();
@@ -347,6 +355,7 @@ function followModeration(client) {
     followSection.hidden = true;
     floorSection.hidden = true;
     questionsSection.hidden = true;
+    helpSection.hidden = true;
   };
   client.on('waiting', (waiting) => {
     hideSession();

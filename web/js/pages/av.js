@@ -4,4 +4,4 @@
 import { AvDesk } from './av-media.js';
 import { startConsole } from './console.js';
 
-startConsole({ role: 'av', extend: (client, root) => new AvDesk(client, root) });
+startConsole({ role: 'av', help: true, extend: (client, root) => new AvDesk(client, root) });

@@ -25,6 +25,7 @@ import {
 } from './queue-console.js';
 import { ChairQuestions, ModerationPanel } from './questions-console.js';
 import { ParticipantModeration } from './moderation-console.js';
+import { HelpQueue } from '../help-ui.js';
 
 /**
  * @typedef {object} ConsoleOptions
@@ -40,6 +41,7 @@ import { ParticipantModeration } from './moderation-console.js';
  * @property {'moderate' | 'chair'} [questions]
  *   moderate: the moderation panel (every question, approve, dismiss, merge, forward, counts, export);
  *   chair: the questions forwarded to the chair, to read aloud and mark answered
+ * @property {boolean} [help]             the help desk's queue of open requests (AV technicians, moderators)
  * @property {(client: import('../protocol.js').HemicycleClient, root: HTMLElement) => unknown} [extend]
  *   adds a page's own panels (the AV desk's media) once the client exists; when what it returns has a
  *   `relabel()`, the page can change language in place
@@ -48,7 +50,7 @@ import { ParticipantModeration } from './moderation-console.js';
 /** @param {ConsoleOptions} options */
 export async function startConsole({
   role, audit = false, staffOnlyRoster = false, large = false, floor = 'view', questions, extend,
-  participants = false,
+  participants = false, help = false,
 }) {
   const page = new SessionPage({ pageName: () => roleLabel(role), role });
   const root = byId('console');
@@ -102,9 +104,20 @@ export async function startConsole({
     participants ? el('div', { class: 'moderation-area' }, waitingSection?.node, participantsSection?.node,
       moderationRecordSection?.node) : null,
     panels);
+  // The help desk (issue 24): its own panel, first, so that a request is seen at once.
+  const helpSection = help ? section('help', msg('Help requests')) : null;
+  if (helpSection) {
+    helpSection.node.hidden = true;
+    root.prepend(helpSection.node);
+  }
 
   const announcePresence = throttledAnnouncer();
   const client = page.connect({ token, tokenKey });
+  const helpQueue = helpSection ? new HelpQueue(helpSection.body, () => client) : null;
+  if (helpSection && helpQueue) {
+    client.on('welcome', () => { helpSection.node.hidden = !client.can('help.answer'); });
+    client.on('help', () => helpQueue.update());
+  }
   const extra = extend?.(client, root);
 
   const floorControl = new FloorControl(floorSection.body, client, {
@@ -238,6 +251,7 @@ export async function startConsole({
       renderControls();
       floorControl.update();
       roster.update(client.people);
+      helpQueue?.update();
       /** @type {any} */ (extra)?.relabel();
     });
   }

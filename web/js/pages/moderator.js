@@ -9,6 +9,6 @@ import { MediaHealthPanel } from './av-media.js';
 import { startConsole } from './console.js';
 
 startConsole({
-  role: 'moderator', audit: true, floor: 'manage', questions: 'moderate', participants: true,
+  role: 'moderator', audit: true, floor: 'manage', questions: 'moderate', participants: true, help: true,
   extend: (client, root) => new MediaHealthPanel(client, root),
 });
