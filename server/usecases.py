@@ -11,6 +11,7 @@ from .floor import Floor
 from .limits import Limits
 from .media.service import MediaService
 from .moderation import ParticipantModeration
+from .polls import Polls
 from .reports import Reports
 from .service import Hemicycle
 from .standing import StandingChecks
@@ -29,3 +30,4 @@ class UseCases:
     media: MediaService
     reports: Reports
     limits: Limits
+    polls: Polls

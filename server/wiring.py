@@ -34,6 +34,7 @@ from .keys import (
 from .limits import Limits
 from .media.service import MediaService
 from .moderation import ParticipantModeration
+from .polls import Polls
 from .reports import Reports
 from .service import Hemicycle
 from .settings import Settings
@@ -67,6 +68,7 @@ def build_use_cases(settings: Settings, engine: AsyncEngine, clock: Callable[[],
         media=media,
         reports=Reports(core),
         limits=Limits(settings),
+        polls=Polls(core),
     )
 
 
@@ -77,6 +79,7 @@ def build_hub(use_cases: UseCases, settings: Settings) -> Hub:
     use_cases.media.notifier = hub.media
     use_cases.moderation.notifier = hub.moderation
     use_cases.captions.notifier = hub.captions
+    use_cases.polls.notifier = hub.polls
     return hub
 
 

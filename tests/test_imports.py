@@ -64,6 +64,8 @@ LAYERS: dict[str, int] = {
     "server.media_load": USE_CASES,
     "server.demo": USE_CASES,
     "server.usecases": USE_CASES,
+    # live polls (issue 24)
+    "server.polls": USE_CASES,
     "signaling": ADAPTERS,
     "server.keys": ADAPTERS,
     "server.http_base": ADAPTERS,

@@ -70,13 +70,16 @@ class Permission(StrEnum):
     # receives lines as they come, with session.view).
     CAPTION_POST = "caption.post"
     TRANSCRIPT_VIEW = "transcript.view"
+    # Live polls (issue 24): preparing, opening, closing and showing them; answering one.
+    POLL_MANAGE = "poll.manage"
+    POLL_ANSWER = "poll.answer"
 
 
 _STAFF_VIEW = frozenset({Permission.SESSION_VIEW, Permission.ROSTER_VIEW})
 # A registered attendee's own voice: raising a hand, posting and voting for questions. Staff links are handed
 # out, not registered (no stakeholder group, country or consent), so a hand or a vote from one would count in
 # the balance and the question funnel as nobody; staff put someone in line with `queue:add_in_room`.
-ATTENDEE_ONLY = frozenset({Permission.QUEUE_RAISE, Permission.QUESTION_ASK})
+ATTENDEE_ONLY = frozenset({Permission.QUEUE_RAISE, Permission.QUESTION_ASK, Permission.POLL_ANSWER})
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission) - ATTENDEE_ONLY,
@@ -91,6 +94,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.QUESTION_RELAY,
         Permission.REPORT_VIEW,
         Permission.TRANSCRIPT_VIEW,
+        Permission.POLL_MANAGE,
     },
     Role.CHAIR: _STAFF_VIEW
     | {
@@ -103,7 +107,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.CAPTIONER: _STAFF_VIEW | {Permission.CAPTION_POST, Permission.TRANSCRIPT_VIEW},
     Role.INTERPRETER: _STAFF_VIEW,
     Role.DISPLAY: frozenset({Permission.SESSION_VIEW}),
-    Role.ATTENDEE: frozenset({Permission.SESSION_VIEW, Permission.QUEUE_RAISE, Permission.QUESTION_ASK}),
+    Role.ATTENDEE: frozenset(
+        {Permission.SESSION_VIEW, Permission.QUEUE_RAISE, Permission.QUESTION_ASK, Permission.POLL_ANSWER}
+    ),
 }
 
 
