@@ -4,6 +4,11 @@ show, close), every refusal changing nothing, and the answer limit across two pr
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import json
+import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +30,7 @@ from server.domain.polls import (
     results,
 )
 from server.domain.roles import Role
+from server.reports import Reports, render
 from server.service import Hemicycle
 
 from .conftest import make_settings, run_app
@@ -248,6 +254,47 @@ async def test_a_poll_from_draft_to_shown_results(database_url: str, tmp_path: P
         again = await ok(admin, "polls:get")
         assert again["staff"]["polls"][0]["results"]["total"]["counts"] == [1, 1, 3]
         assert again["staff"]["polls"][0]["state"] == "closed"
+        await _check_records(running, settings.secret, database_url, tmp_path)
+
+
+async def _check_records(running: Running, secret: str, database_url: str, tmp_path: Path) -> None:
+    """The poll in the session record (JSON, CSV part, HTML section, the CLI) and the event report."""
+    session = await running.core.store.get_session(running.live_session)
+    event = await running.core.store.get_event(running.event_id)
+    reports = Reports(running.core)
+    record = await reports.session_record(session)
+    (entry,) = record["polls"]
+    assert entry["question"] == "Quels sujets ?" and entry["options"] == ["IA", "Données", "Climat"]
+    assert entry["results"]["total"]["counts"] == [1, 1, 3]
+    assert "Amina" not in json.dumps(record["polls"]), "anonymous: counts only"
+    rows = list(csv.DictReader(io.StringIO(render(record, "csv", "polls"))))
+    total = {r["answer"]: r["count"] for r in rows if r["breakdown"] == "total"}
+    assert total == {"respondents": "3", "IA": "1", "Données": "1", "Climat": "3"}
+    small = [r for r in rows if r["breakdown"] == "stakeholder_group" and r["group"] == "government"]
+    assert [(r["answer"], r["count"]) for r in small] == [("respondents", "fewer than 2")]
+    html = render(record, "html", language="fr")
+    assert "Quels sujets ?" in html and "Sondages" in html
+    event_record = await reports.event_record(event)
+    assert [p["question"] for p in event_record["polls"]] == ["Quels sujets ?"]
+    assert event_record["polls"][0]["respondents"] == 3
+    out = tmp_path / "polls.csv"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEMICYCLE_") and k != "DATABASE_URL"}
+    env.update(DATABASE_URL=database_url, HEMICYCLE_SECRET=secret, HEMICYCLE_DATA_DIR=str(tmp_path))
+    env["HEMICYCLE_REPORT_MIN_GROUP"] = "2"  # as the server ran
+    command = [
+        sys.executable,
+        "-m",
+        "server",
+        "report",
+        str(session.id),
+        "--format",
+        "csv",
+        "--part",
+        "polls",
+    ]
+    done = await asyncio.create_subprocess_exec(*command, "--out", str(out), env=env)
+    assert await done.wait() == 0
+    assert out.read_bytes().decode("utf-8") == render(record, "csv", "polls")
 
 
 async def test_refusals_change_nothing(hemicycle: Running) -> None:

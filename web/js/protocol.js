@@ -11,6 +11,7 @@
  *   moderation.js  the waiting room, removals, bans, mutes
  *   errors.js      ProtocolError                                http.js        the HTTP routes any page calls
  *   organiser.js   the organiser's routes (links, agenda, records)
+ *   polls.js       live polls (issue 24)
  * The payload types are generated from the server's models: ../protocol-types.js (docs/protocol.md, "Message
  * types").
  *
@@ -36,6 +37,8 @@
  *   caption           {caption}                           a caption line, stored, new to this client (everyone)
  *   media:stopped     {resource_id, source, reason}       the relay ended one of my media connections
  *   media:health      MediaHealth                         the relay's health figures (AV desk, floor staff)
+ *   polls             {staff}                             the polls changed (the room's list, or staff's
+ *                                                         with `staff`), or my answers
  *   error             ServerError & {handledByRequest}    the server reported an error on the socket
  */
 
@@ -43,13 +46,16 @@ import { ClientCore } from './protocol/core.js';
 import { withCaptions } from './protocol/captions.js';
 import { withMedia } from './protocol/media.js';
 import { withModeration } from './protocol/moderation.js';
+import { withPolls } from './protocol/polls.js';
 import { withQuestions } from './protocol/questions.js';
 import { withQueue } from './protocol/queue.js';
 
 /**
  * One connection to one session, and the state it brings: the core and every concern.
  */
-export class HemicycleClient extends withModeration(withMedia(withCaptions(withQuestions(withQueue(ClientCore))))) {}
+export class HemicycleClient extends withPolls(
+  withModeration(withMedia(withCaptions(withQuestions(withQueue(ClientCore))))),
+) {}
 
 // The names the pages' JSDoc uses for payload types (`import('./protocol.js').Session`...): the generated
 // types of protocol-types.js, and the client's own.

@@ -11,6 +11,7 @@ import { FloorView, placeText, queueErrorText } from '../floor-ui.js';
 import { msg, language as pageLanguage, renderOnLanguageChange, t, tn } from '../i18n.js';
 import { AttendeeMedia } from './attend-media.js';
 import { AttendeeQuestions } from './attend-questions.js';
+import { AttendeePolls } from '../poll-ui.js';
 import {
   AGE_BAND_LABELS, GENDER_LABELS, GROUP_LABELS, TYPE_LABELS, countriesByName, countryName, groupLabel,
   languageLabel, ordinal, stateLabel, typeLabel,
@@ -80,6 +81,10 @@ const media = new AttendeeMedia(byId('media'), () => page.client, {
 const captions = new CaptionView({ lines: 3 });
 media.player.after(fill(byId('captions-view'), captions.node));
 
+// Live polls (issue 24): made for each connection, shown once a poll is opened.
+/** @type {AttendeePolls | null} */
+let polls = null;
+
 /** @type {string | null} */
 let tokenKey = null;
 /** @type {number | string | null} */
@@ -99,6 +104,7 @@ renderOnLanguageChange(() => {
   renderMine(null);
   questions.update();
   media.relabel();
+  polls?.render();
 });
 
 async function start() {
@@ -291,6 +297,7 @@ function follow(token) {
   if (tokenKey === null) return;
   registerSection.hidden = true;
   const client = page.connect({ token, tokenKey, onRefused: showRefusal });
+  polls = new AttendeePolls(byId('polls'), client, byId('polls-section'));
   client.on('welcome', () => {
     lastMe = client.me;
     followSection.hidden = false;
