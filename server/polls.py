@@ -34,6 +34,9 @@ class Polls:
         self.core = core
         self.store = PollStore(core.store)
         self.notifier: PollNotifier = _NoNotifier()
+        # The views of each session's latest state, built once per version: a crowd joining at once, or a
+        # broadcast to staff and to the room, tallies the answers once.
+        self._views: dict[tuple[int, str], tuple[int, dict[str, Any]]] = {}
 
     @property
     def threshold(self) -> int:
@@ -109,8 +112,26 @@ class Polls:
 
     # -- views -----------------------------------------------------------------------------------
 
+    def _cached(self, state: PollsState, which: str, build: Any) -> dict[str, Any]:
+        key = (state.session_id, which)
+        known = self._views.get(key)
+        if known is not None and known[0] == state.version:
+            return known[1]
+        view: dict[str, Any] = build(state)
+        if known is None or known[0] < state.version:
+            self._views[key] = (state.version, view)
+        return view
+
     def staff_view(self, state: PollsState) -> dict[str, Any]:
         """Every poll, drafts included, each with its live results: counts only, never who answered what."""
+        return self._cached(state, "staff", self._staff_view)
+
+    def public_view(self, state: PollsState) -> dict[str, Any]:
+        """What attendees and the room display see: polls that have been opened, with their results only
+        while the moderator shows them."""
+        return self._cached(state, "public", self._public_view)
+
+    def _staff_view(self, state: PollsState) -> dict[str, Any]:
         return {
             "session_id": state.session_id,
             "version": state.version,
@@ -120,9 +141,7 @@ class Polls:
             ],
         }
 
-    def public_view(self, state: PollsState) -> dict[str, Any]:
-        """What attendees and the room display see: polls that have been opened, with their results only
-        while the moderator shows them."""
+    def _public_view(self, state: PollsState) -> dict[str, Any]:
         return {
             "session_id": state.session_id,
             "version": state.version,
@@ -141,12 +160,7 @@ class Polls:
     @staticmethod
     def mine_view(state: PollsState, participant_id: int) -> list[dict[str, Any]]:
         """A participant's own answers, so that their page shows what they chose."""
-        return [
-            a.own()
-            for p in state.polls
-            for a in state.answers.get(p.id, ())
-            if a.participant_id == participant_id
-        ]
+        return [a.own() for a in state.by_participant.get(participant_id, ())]
 
     async def record(self, session_id: int) -> list[dict[str, Any]]:
         """Every poll that was opened, with its final (or current) results, for the session record."""

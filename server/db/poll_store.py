@@ -8,7 +8,8 @@ close or refused after it, whichever process took either.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,6 +31,8 @@ class PollsState:
     version: int
     polls: tuple[Poll, ...]
     answers: dict[int, tuple[Answer, ...]]
+    # Each participant's answers, so that a crowd's `polls:get` does not scan every answer each.
+    by_participant: dict[int, tuple[Answer, ...]] = field(default_factory=dict)
 
     def poll(self, poll_id: int) -> Poll | None:
         return next((p for p in self.polls if p.id == poll_id), None)
@@ -195,7 +198,17 @@ class PollStore:
                 )
                 for r in rows:
                     answers[r.poll_id].append(_answer(r))
-        state = PollsState(session_id, version, tuple(polls), {k: tuple(v) for k, v in answers.items()})
+        mine: dict[int, list[Answer]] = defaultdict(list)
+        for poll in polls:
+            for answer in answers[poll.id]:
+                mine[answer.participant_id].append(answer)
+        state = PollsState(
+            session_id,
+            version,
+            tuple(polls),
+            {k: tuple(v) for k, v in answers.items()},
+            {k: tuple(v) for k, v in mine.items()},
+        )
         known = self._known.get(session_id)
         if known is None or known.version < state.version:
             self._known[session_id] = state
