@@ -79,6 +79,13 @@ async def test_a_poll_from_the_moderator_to_attendees_and_the_room(
         assert await page.evaluate("window.pwned") is None
         assert await page.locator("[data-testid=poll] b").count() == 0
 
+    # Another language, in place: the panel's words change, the poll's text stays as typed.
+    await attendee.get_by_test_id("language-picker").select_option("fr")
+    await expect(polls.get_by_role("heading", name="Sondages")).to_be_visible()
+    await expect(form.get_by_role("button")).to_have_text("Modifier ma réponse")
+    await expect(polls.get_by_test_id("poll-results")).to_contain_text("1 réponse")
+    await expect(polls.locator("h3")).to_have_text("Which topic first? (edited)")
+
     # Closed: the attendee's form gives way to their answer.
     await item.locator("[data-action=close]").click()
     await expect(polls.get_by_test_id("poll")).to_have_attribute("data-state", "closed")
