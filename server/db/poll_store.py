@@ -4,23 +4,31 @@ is one versioned transaction that bumps the session's polls_version (server/db/v
 The checks that depend on the poll as it is now (is it still a draft, is it open) run inside that
 transaction, on the row read under the session's lock: an answer racing a close is either counted before the
 close or refused after it, whichever process took either.
+
+Answers come in crowds (thousands within seconds): each process gathers the answers waiting for a session and
+stores them together, in one transaction and one version bump (server/db/batches.py). An answer that is
+refused (a closed poll, an option that does not exist) is refused before it writes anything, and the others
+in its batch go on.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ..domain.errors import Conflict, NotFound
+from ..domain.errors import Conflict, HemicycleError, NotFound
 from ..domain.model import Principal
 from ..domain.polls import MAX_POLLS_PER_SESSION, Answer, Poll, PollKind, PollState, check_answer
 from . import models as m
+from .batches import ATTENDEE, Batches
 from .gathered import GatheredReads
 from .store import Store
-from .versioned import versioned
+from .versioned import Versioned, versioned
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,12 @@ class PollStore:
         self._sessions = async_sessionmaker(store.engine, expire_on_commit=False)
         self._known: dict[int, PollsState] = {}
         self._reads: GatheredReads[int, PollsState] = GatheredReads(self._read)
+        self._answers: Batches[Versioned] = Batches(self._locked, (HemicycleError,))
+
+    @asynccontextmanager
+    async def _locked(self, session_id: int) -> AsyncIterator[Versioned]:
+        async with versioned(self.store, self._sessions, session_id, "polls_version") as v:
+            yield v
 
     @staticmethod
     async def _row(tx: AsyncSession, session_id: int, poll_id: int) -> m.Poll:
@@ -151,12 +165,14 @@ class PollStore:
         text: object,
     ) -> tuple[Poll, Answer]:
         """Store an attendee's answer, replacing their previous one to the same poll (the caller checked
-        role and session; the poll's state is checked here, under the lock)."""
-        async with versioned(self.store, self._sessions, session_id, "polls_version") as v:
+        role and session; the poll's state is checked here, under the lock), in this process's next batch
+        of answers to the session."""
+        me = principal.participant
+
+        async def change(v: Versioned) -> tuple[Poll, Answer]:
             row = await self._row(v.tx, session_id, poll_id)
             poll = _poll(row)
             picked, cleaned = check_answer(poll, choices, rating, text)
-            me = principal.participant
             mine = await v.tx.scalar(
                 select(m.PollAnswer).where(
                     m.PollAnswer.poll_id == poll_id, m.PollAnswer.participant_id == me.id
@@ -169,6 +185,8 @@ class PollStore:
             mine.stakeholder_group, mine.country = me.stakeholder_group, me.country
             await v.tx.flush()
             return poll, _answer(mine)
+
+        return await self._answers.submit(session_id, ATTENDEE, change)
 
     async def state(self, session_id: int) -> PollsState:
         """Every poll and answer of the session. Read again only when polls_version has moved; concurrent
