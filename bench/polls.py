@@ -261,7 +261,8 @@ async def stored_answers(database_url: str, poll_id: int) -> int:
 
 
 def kib(value: float) -> str:
-    return f"{value / 1024:.2f} KiB"
+    """Bytes, with enough digits for an idle session's few bytes a second."""
+    return f"{value:.1f} B" if value < 1024 else f"{value / 1024:.2f} KiB"
 
 
 async def run(opts: Settings, started: float) -> int:

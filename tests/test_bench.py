@@ -85,5 +85,5 @@ async def test_poll_benchmark_runs_and_counts_each_answer_once() -> None:
     assert "answers sent 30, accepted 30, refused 0" in text, text[-3000:]
     assert "stored answers 30, staff's final count 30, accepted 30: consistent" in text, text[-3000:]
     assert re.search(r"staff delay per change during the burst: p50 \d+ ms", text), text[-3000:]
-    rates = r"idle \(baseline\) [\d.]+ KiB/s, burst with results shown [\d.]+ KiB/s"
+    rates = r"idle \(baseline\) [\d.]+ (?:KiB|B)/s, burst with results shown [\d.]+ (?:KiB|B)/s"
     assert re.search(rates, text), text[-3000:]
