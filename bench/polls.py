@@ -36,6 +36,7 @@ import contextlib
 import gc
 import multiprocessing as mp
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -434,6 +435,7 @@ async def run(opts: Settings, started: float) -> int:
             with contextlib.suppress(Exception):
                 process.join(timeout=5)
         CHILDREN.kill_all()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def parse(argv: Sequence[str] | None = None) -> Settings:
