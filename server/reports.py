@@ -11,7 +11,7 @@ import csv
 import io
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from .db.caption_store import CaptionStore
 from .db.help_store import HelpStore
+from .db.poll_store import PollStore
 from .db.question_store import QuestionStore
 from .db.queue_store import QueueStore
 from .domain import report
@@ -33,12 +34,14 @@ from .domain.model import EventInfo, Principal, SessionInfo, iso
 from .domain.participants import GROUP_LABELS
 from .domain.queue import Entry
 from .domain.roles import Permission
+from .polls import record_rows as poll_rows
 from .report_words import Words
 from .service import Hemicycle
 from .webfiles import WEB_DIR
 
 FORMATS = ("json", "csv", "html")
-CSV_PARTS = ("figures", "interventions", "attendance", "audit", "transcript", "help")
+# "polls": live polls (issue 24), their results in long form; "help": the help desk's requests, no figures.
+CSV_PARTS = ("figures", "interventions", "attendance", "audit", "transcript", "help", "polls")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STYLESHEET = WEB_DIR / "css" / "report.css"
 AUDIT_LIMIT = 10_000
@@ -64,6 +67,8 @@ class SessionInputs:
     captions: list[CaptionLine]
     help: list[HelpThread]
     timezone: str  # the event's: the record's times read like the consoles'
+    # Live polls (issue 24): every poll that was opened, with its results (server/polls.py).
+    polls: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Reports:
@@ -77,6 +82,7 @@ class Reports:
         self.questions = QuestionStore(core.store)
         self.captions = CaptionStore(core.store)
         self.help = HelpStore(core.store)
+        self.polls = PollStore(core.store)
 
     # -- access ---------------------------------------------------------------------------------
 
@@ -107,6 +113,7 @@ class Reports:
             captions=await self.captions.transcript(session.id),
             help=await self.help.threads(session.id),
             timezone=(await self.core.store.get_event(session.event_id)).timezone,
+            polls=poll_rows(await self.polls.state(session.id), self.core.settings.report_min_group),
         )
 
     async def session_record(self, session: SessionInfo) -> dict[str, Any]:
@@ -140,6 +147,7 @@ class Reports:
                 "counts": help_counts(inputs.help),
                 "threads": [thread.record() for thread in inputs.help],
             },
+            "polls": inputs.polls,
         }
 
     async def event_record(
@@ -169,7 +177,55 @@ class Reports:
             "balance": report.balance(entries, targets, now, threshold),
             "questions": {"funnel": report.question_funnel(questions)},
             "sessions": sessions,
+            "polls": _event_polls(sessions),
         }
+
+
+def _event_polls(sessions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The event's polls at a glance: each session's, with how many answered (the results are in the
+    session's record)."""
+    return [
+        {
+            "session": _scope(rec),
+            "poll_id": p["id"],
+            "kind": p["kind"],
+            "question": p["question"],
+            "state": p["state"],
+            "respondents": p["results"]["total"]["respondents"],
+        }
+        for rec in sessions
+        for p in rec.get("polls", [])
+    ]
+
+
+def poll_listing(rec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every poll's results in long form: one row per poll, breakdown (total, stakeholder group, region),
+    group and answer (an option, a rating, a word, or `respondents`); a group too small shows "fewer than
+    N" in place of its figures."""
+    rows: list[dict[str, Any]] = []
+    for p in rec.get("polls", []):
+        base = {"poll": p["id"], "kind": p["kind"], "question": p["question"], "state": p["state"]}
+        results = p["results"]
+        scopes = [("total", "all", results["total"], None)]
+        scopes += [("stakeholder_group", g["name"], g["tally"], g["suppressed"]) for g in results["by_group"]]
+        scopes += [("region", g["name"], g["tally"], g["suppressed"]) for g in results["by_region"]]
+        for breakdown, group, tallied, suppressed in scopes:
+            where = {**base, "breakdown": breakdown, "group": group}
+            if tallied is None:
+                rows.append({**where, "answer": "respondents", "count": suppressed})
+                continue
+            rows.append({**where, "answer": "respondents", "count": tallied["respondents"]})
+            for answer, n in _answers(p, tallied):
+                rows.append({**where, "answer": answer, "count": n})
+    return rows
+
+
+def _answers(poll: dict[str, Any], tallied: dict[str, Any]) -> list[tuple[Any, Any]]:
+    if poll["kind"] == "text":
+        return [(w["word"], w["count"]) for w in tallied["words"]]
+    if poll["kind"] == "rating":
+        return [(rating, n) for rating, n in enumerate(tallied["counts"], start=1)]
+    return list(zip(poll["options"], tallied["counts"], strict=True))
 
 
 def _caption_row(line: CaptionLine) -> dict[str, Any]:
@@ -285,6 +341,8 @@ def _listing(rec: dict[str, Any], part: str) -> list[dict[str, Any]]:
         return list(rec["transcript"]["lines"])
     if part == "help":
         return help_rows(rec.get("help", {}).get("threads", []))
+    if part == "polls":
+        return poll_listing(rec)
     return list(rec["attendance"]["curve"])
 
 
@@ -318,6 +376,8 @@ def _figure_rows(rec: dict[str, Any]) -> list[list[Any]]:
         rows.append(["captions", "language", language, "lines", n])
     for category, n in rec.get("help", {}).get("counts", {}).items():
         rows.append(["help", "category", category, "requests", n])
+    for p in rec.get("polls", []) if rec.get("kind") == "session" else []:
+        rows.append(["polls", "poll", p["id"], "respondents", p["results"]["total"]["respondents"]])
     return rows
 
 
@@ -347,6 +407,7 @@ def to_html(record: dict[str, Any], *, standalone: bool = True, language: str | 
         roles=_ROLES,
         actions=_ACTIONS,
         details=lambda entry: _audit_details(entry, speech),
+        poll_answers=_answers,
     )
     return page
 
@@ -391,6 +452,18 @@ _WORDS: dict[str, str] = {
     "forwarded": "Forwarded to the chair",
     "read": "Read aloud",
     "speaking": "Now speaking",  # a turn not ended yet
+    # Live polls (issue 24): kinds, states and regions as the pages name them.
+    "single_poll": "Single choice",
+    "multiple_poll": "Multiple choice",
+    "rating_poll": "Rating 1–5",
+    "text_poll": "Short text",
+    "poll_open": "Open",
+    "poll_closed": "Closed",
+    "africa": "Africa",
+    "americas": "Americas",
+    "asia": "Asia",
+    "europe": "Europe",
+    "oceania": "Oceania",
 }
 
 

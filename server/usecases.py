@@ -12,6 +12,7 @@ from .helpdesk import HelpDesk
 from .limits import Limits
 from .media.service import MediaService
 from .moderation import ParticipantModeration
+from .polls import Polls
 from .reports import Reports
 from .service import Hemicycle
 from .standing import StandingChecks
@@ -32,3 +33,4 @@ class UseCases:
     limits: Limits
     # The help desk (issue 24).
     help: HelpDesk
+    polls: Polls

@@ -35,6 +35,7 @@ from .keys import (
 from .limits import Limits
 from .media.service import MediaService
 from .moderation import ParticipantModeration
+from .polls import Polls
 from .reports import Reports
 from .service import Hemicycle
 from .settings import Settings
@@ -75,6 +76,7 @@ def build_use_cases(settings: Settings, engine: AsyncEngine, clock: Callable[[],
         reports=Reports(core),
         limits=limits,
         help=help_desk,
+        polls=Polls(core),
     )
 
 
@@ -86,6 +88,7 @@ def build_hub(use_cases: UseCases, settings: Settings) -> Hub:
     use_cases.moderation.notifier = hub.moderation
     use_cases.captions.notifier = hub.captions
     use_cases.help.notifier = hub.help
+    use_cases.polls.notifier = hub.polls
     return hub
 
 

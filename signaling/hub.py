@@ -6,7 +6,7 @@ The parts, each in its own module and reached only through its public methods:
 - ``connections``: connect, join (the welcome), disconnect, the session and presence events;
 - ``presence``: the paced presence and roster broadcasts;
 - ``queue_events``, ``question_events``, ``media_events``, ``moderation_events``, ``caption_events``,
-  ``help_events``: one concern's handlers each, and its broadcasts (paced by ``pacing``);
+  ``help_events``, ``poll_events``: one concern's handlers each, and its broadcasts (paced by ``pacing``);
 - ``heartbeat``: this process's heartbeat and the floor sweeper.
 
 The Hub builds none of the use cases: the composition root (server/wiring.py) hands them in and sets the
@@ -29,6 +29,7 @@ from server import logs
 from server.db.store import GrantInfo
 from server.domain.errors import HemicycleError, Unauthenticated
 from server.domain.model import Principal, SessionInfo
+from server.domain.polls import ANSWER_WRITES_BURST, ANSWER_WRITES_PER_SECOND
 from server.domain.ratelimit import TokenBucket, WindowRule
 from server.limits import Limiter
 from server.standing import StandingWatch
@@ -43,8 +44,16 @@ from .help_events import HelpEvents
 from .media_events import MediaEvents
 from .messages import Contract
 from .moderation_events import ModerationEvents
+from .poll_events import PollEvents
 from .presence import Presence
-from .protocol import CLIENT_EVENTS, HELP_WRITES, MAX_MESSAGE_BYTES, QUESTION_WRITES, QUEUE_WRITES
+from .protocol import (
+    CLIENT_EVENTS,
+    HELP_WRITES,
+    MAX_MESSAGE_BYTES,
+    POLL_WRITES,
+    QUESTION_WRITES,
+    QUEUE_WRITES,
+)
 from .question_events import QUESTIONS_SPACING_SECONDS as QUESTIONS_SPACING_SECONDS
 from .question_events import QuestionEvents
 from .queue_events import QueueEvents
@@ -71,6 +80,9 @@ QUESTION_WRITES_BURST = 10
 # by an attendee's connections within a process and judged per process.
 QUEUE_WRITES_WINDOW = WindowRule(limit=10, seconds=20.0)
 QUESTION_WRITES_WINDOW = WindowRule(limit=15, seconds=15.0)
+# Poll answers (issue 24), per participant across their connections and processes: the local bucket's
+# rates are server/domain/polls.py's ANSWER_WRITES_*.
+POLL_WRITES_WINDOW = WindowRule(limit=10, seconds=20.0)
 # The health check's round trip to the database.
 PROBE_SECONDS = 2.0
 
@@ -104,6 +116,8 @@ class Hub:
         self._questions_limit = self.limits.limiter("questions", QUESTION_WRITES_WINDOW)
         self._participant_buckets: dict[int, TokenBucket] = {}
         self._question_buckets: dict[int, TokenBucket] = {}
+        self._polls_limit = self.limits.limiter("polls", POLL_WRITES_WINDOW)
+        self._poll_buckets: dict[int, TokenBucket] = {}
         self._background: set[asyncio.Task[None]] = set()
         # Refused events by error code, since the process started: read by server/metrics.py.
         self.error_counts: collections.Counter[str] = collections.Counter()
@@ -129,6 +143,7 @@ class Hub:
         self.connections.gone = self.media.disconnected
         # The help desk (issue 24).
         self.help = HelpEvents(self.sio, use_cases.help)
+        self.polls = PollEvents(self.sio, use_cases.polls)
         self.heartbeat = Heartbeat(core, self.floor, self.presence.changed, self.queue.changed)
         self.watch = StandingWatch(
             core.store,
@@ -144,6 +159,7 @@ class Hub:
             **self.media.handlers,
             **self.captions.handlers,
             **self.help.handlers,
+            **self.polls.handlers,
         }
         assert set(self._handlers) == set(CLIENT_EVENTS), "every protocol event needs a handler"
         self.sio.on("connect", self.connections.on_connect)
@@ -180,9 +196,11 @@ class Hub:
         await self.presence.flush_now()
         await self.queue.flush_all()
         await self.questions.flush_all()
+        await self.polls.flush_all()
         await self.presence.stop()
         await self.queue.stop()
         await self.questions.stop()
+        await self.polls.stop()
         if isinstance(self.sio.manager, fanout.DirectEmitRedis):
             await self.sio.manager.close()
 
@@ -275,7 +293,20 @@ class Hub:
             return await self.fail(
                 sid, event, HemicycleError("too many caption lines: wait a moment", code="rate_limited")
             )
-        if event in QUEUE_WRITES | QUESTION_WRITES | HELP_WRITES or connection.principal.role.is_staff:
+        if event in POLL_WRITES and not await self._participant_allows(
+            connection,
+            self._poll_buckets,
+            ANSWER_WRITES_PER_SECOND,
+            ANSWER_WRITES_BURST,
+            self._polls_limit,
+        ):
+            return await self.fail(
+                sid, event, HemicycleError("too many poll answers: wait a moment", code="rate_limited")
+            )
+        if (
+            event in QUEUE_WRITES | QUESTION_WRITES | HELP_WRITES | POLL_WRITES
+            or connection.principal.role.is_staff
+        ):
             # A withdrawn link stops its holder at once, even on a connection opened before: what an
             # attendee writes, and anything staff send, is checked against the grant as it is now.
             try:

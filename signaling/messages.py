@@ -922,6 +922,97 @@ class Refused(Payload):
     error: ErrorBody
 
 
+# -- live polls (issue 24) -----------------------------------------------------------------------------
+
+PollKindName = Literal["single", "multiple", "rating", "text"]
+PollStateName = Literal["draft", "open", "closed"]
+
+
+class Word(Payload):
+    word: Text = Field(description="the answers' common form: case folded, outer punctuation dropped")
+    count: Int
+
+
+class Tally(Payload):
+    respondents: Int
+    counts: list[Int] = Field(description="per option (choice polls) or per rating 1..5; [] for text polls")
+    average: Float | None = Field(description="rating polls; null otherwise or without answers")
+    words: list[Word] = Field(description="text polls: the most given answers first")
+
+
+class GroupTally(Payload):
+    name: Text = Field(description="a stakeholder group or an M49 region; `unspecified` when none")
+    suppressed: Text | None = Field(description='"fewer than N" for a group too small to show; then no tally')
+    tally: Tally | None
+
+
+class PollResultsView(Payload):
+    poll_id: Int
+    total: Tally
+    by_group: list[GroupTally]
+    by_region: list[GroupTally]
+    min_group: Int
+
+
+class PollView(Payload):
+    id: Int
+    session_id: Int
+    position: Int
+    kind: PollKindName
+    question: Text = Field(description="as the moderator typed it")
+    options: list[Text]
+    state: PollStateName
+    results_shown: Bool
+    opened_at: Timestamp | None
+    closed_at: Timestamp | None
+
+
+class PollWithResults(PollView):
+    results: PollResultsView | None = Field(description="null to attendees until the moderator shows them")
+
+
+class PollList(Payload):
+    session_id: Int
+    version: Int
+    polls: list[PollWithResults]
+
+
+class MyAnswer(Payload):
+    poll_id: Int
+    choices: list[Int]
+    text: Text | None
+    answered_at: Timestamp
+
+
+class PollsReply(Payload):
+    polls: PollList
+    mine: list[MyAnswer]
+    staff: PollList | None = Field(default=None, description="staff only: drafts too, and live results")
+
+
+class PollReply(Payload):
+    poll: PollView
+
+
+class AnswerReply(Payload):
+    answer: MyAnswer
+
+
+SERVER_EVENTS.update({"polls:staff_changed": PollList, "polls:changed": PollList})
+ACKS.update(
+    {
+        "polls:get": PollsReply,
+        "poll:create": PollReply,
+        "poll:edit": PollReply,
+        "poll:delete": PollReply,
+        "poll:open": PollReply,
+        "poll:close": PollReply,
+        "poll:results": PollReply,
+        "poll:answer": AnswerReply,
+    }
+)
+
+
 # -- the check -----------------------------------------------------------------------------------------
 
 

@@ -430,6 +430,59 @@ CLIENT_EVENTS.update(HELP_EVENTS)
 # What an attendee writes to the help desk: checked against their standing (removed, banned, link withdrawn)
 # before it is handled, like hands and questions; counted per participant across processes by the use case.
 HELP_WRITES = frozenset({"help:open", "help:message"})
+# -- live polls (issue 24) -----------------------------------------------------------------------------
+
+PollText = Annotated[StrictStr, Field(max_length=2000)]
+
+
+class PollsGet(Message):
+    pass
+
+
+class PollCreate(Message):
+    kind: Literal["single", "multiple", "rating", "text"]
+    question: PollText
+    options: Annotated[list[PollText], Field(max_length=20)] = []
+
+
+class PollEdit(PollCreate):
+    poll_id: Id
+
+
+class PollRef(Message):
+    poll_id: Id
+
+
+class PollResults(Message):
+    poll_id: Id
+    shown: StrictBool
+
+
+class PollAnswer(Message):
+    """One field, by the poll's kind: `choices` (option numbers from 0), `rating` (1 to 5) or `text`."""
+
+    poll_id: Id
+    choices: Annotated[list[Annotated[StrictInt, Field(ge=-1000, le=1000)]], Field(max_length=20)] | None = (
+        None
+    )
+    rating: Annotated[StrictInt, Field(ge=-1000, le=1000)] | None = None
+    # Bounds what is worth cleaning; the answer itself must fit in 80 characters (server/domain/polls.py).
+    text: Annotated[StrictStr, Field(max_length=20000)] | None = None
+
+
+POLL_EVENTS: dict[str, type[Message]] = {
+    "polls:get": PollsGet,
+    "poll:create": PollCreate,
+    "poll:edit": PollEdit,
+    "poll:delete": PollRef,
+    "poll:open": PollRef,
+    "poll:close": PollRef,
+    "poll:results": PollResults,
+    "poll:answer": PollAnswer,
+}
+CLIENT_EVENTS.update(POLL_EVENTS)
+# An attendee's answers: limited per participant across processes (signaling/hub.py).
+POLL_WRITES = frozenset({"poll:answer"})
 
 
 M = TypeVar("M", bound=Message)

@@ -304,5 +304,53 @@ async def test_help_desk_states(hemicycle: Running, browser: Browser) -> None:
     await attendee.get_by_test_id("language-picker").select_option("ar")
     await expect(attendee.locator("html")).to_have_attribute("dir", "rtl")
     await audit.check(attendee, "attendee, help request answered, Arabic")
+
+
+# -- live polls (issue 24) -------------------------------------------------------------------------------
+
+
+async def test_poll_pages(hemicycle: Running, browser: Browser) -> None:
+    """The moderator's polls (a draft, an open poll with live results), the attendee's form and the results
+    shown to them and to the room display, then a closed poll."""
+    audit = Audit()
+    errors: list[str] = []
+    moderator = await staff_page(hemicycle, browser, Role.MODERATOR, errors)
+    display = await open_page(
+        browser, await link(hemicycle, Role.DISPLAY), errors, connected=True, width=ROOM_SCREEN["width"]
+    )
+    attendee = await open_page(browser, f"{hemicycle.url}/s/{hemicycle.live_session}", errors)
+    await register_in_browser(attendee, "Zoë Okafor")
+    staff = await hemicycle.join(await hemicycle.staff_token(Role.MODERATOR))
+    made = []
+    for kind, options in (("multiple", ["Access", "Skills", "Finance"]), ("text", []), ("rating", [])):
+        reply = await staff.call(
+            "poll:create", {"kind": kind, "question": f"A {kind} poll?", "options": options}
+        )
+        made.append(reply["data"]["poll"]["id"])
+    for poll_id in made[:2]:
+        await staff.call("poll:open", {"poll_id": poll_id})
+    panel = moderator.locator("#polls-panel")
+    await expect(panel.get_by_test_id("poll")).to_have_count(3)
+    polls = attendee.locator("#polls-section")
+    await expect(polls.get_by_test_id("poll-form")).to_have_count(2)
+    await audit.check(attendee, "attendee, two polls open")
+    choice = polls.get_by_test_id("poll").filter(has_text="A multiple poll?")
+    await choice.get_by_label("Skills").check()
+    await choice.get_by_role("button", name="Send answer").click()
+    words = polls.get_by_test_id("poll").filter(has_text="A text poll?")
+    await words.get_by_label("A few words").fill("Open data")
+    await words.get_by_role("button", name="Send answer").click()
+    await expect(polls.get_by_role("status").filter(has_text="Answer saved.")).to_have_count(2)
+    await expect(panel.get_by_test_id("poll-results").first).to_contain_text("1 answer")
+    await audit.check(moderator, "moderator, a draft and two polls with live results")
+    for poll_id in made[:2]:
+        await staff.call("poll:results", {"poll_id": poll_id, "shown": True})
+    await expect(polls.get_by_test_id("poll-results")).to_have_count(2)
+    await expect(display.get_by_test_id("poll-results")).to_have_count(1)
+    await audit.check(attendee, "attendee, results shown")
+    await audit.check(display, "room display, a poll's results")
+    await staff.call("poll:close", {"poll_id": made[0]})
+    await expect(polls.get_by_test_id("poll-answer")).to_have_count(1)
+    await audit.check(attendee, "attendee, a poll closed")
     audit.assert_clean()
     assert not real_errors(errors), errors

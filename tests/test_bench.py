@@ -72,3 +72,20 @@ async def test_speaker_benchmark_times_every_step(chromium_path: str) -> None:
         "desk live",
     ):
         assert re.search(rf"^{step}\s+\d+\s+\d+$", text, re.M), (step, text[-3000:])
+
+
+async def test_poll_benchmark_runs_and_counts_each_answer_once() -> None:
+    """`bench.polls` at 30 attendees: every answer accepted, stored once and counted by the staff."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.polls", "--attendees", "30", "--answer-seconds", "1",
+        "--idle-seconds", "1", "--settle-seconds", "2", "--max-seconds", "100",
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(process.communicate(), 110)
+    text = output.decode()
+    assert process.returncode == 0, text[-3000:]
+    assert "answers sent 30, accepted 30, refused 0" in text, text[-3000:]
+    assert "stored answers 30, staff's final count 30, accepted 30: consistent" in text, text[-3000:]
+    assert re.search(r"staff delay per change during the burst: p50 \d+ ms", text), text[-3000:]
+    rates = r"idle \(baseline\) [\d.]+ (?:KiB|B)/s, burst with results shown [\d.]+ (?:KiB|B)/s"
+    assert re.search(rates, text), text[-3000:]

@@ -66,6 +66,8 @@ LAYERS: dict[str, int] = {
     "server.usecases": USE_CASES,
     # The help desk (issue 24).
     "server.helpdesk": USE_CASES,
+    # live polls (issue 24)
+    "server.polls": USE_CASES,
     "signaling": ADAPTERS,
     "server.keys": ADAPTERS,
     "server.http_base": ADAPTERS,

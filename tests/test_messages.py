@@ -197,6 +197,21 @@ async def _flows(hemicycle: Running) -> None:
     await _ok(moderator, "help:close", {"thread_id": help_id})
     await voter.wait_for("help:mine", lambda thread: thread["state"] == "closed")
     await moderator.wait_for("help:staff", lambda thread: thread["state"] == "closed")
+    # Live polls (issue 24): prepared, edited, one deleted, opened, answered, shown, closed.
+    poll = (await _ok(moderator, "poll:create", {"kind": "single", "question": "Q", "options": ["a", "b"]}))[
+        "poll"
+    ]
+    spare = (await _ok(moderator, "poll:create", {"kind": "text", "question": "Spare"}))["poll"]
+    await _ok(moderator, "poll:delete", {"poll_id": spare["id"]})
+    await _ok(moderator, "poll:edit", {"poll_id": poll["id"], "kind": "rating", "question": "How was it?"})
+    await _ok(moderator, "poll:open", {"poll_id": poll["id"]})
+    await _ok(voter, "poll:answer", {"poll_id": poll["id"], "rating": 4})
+    await _ok(moderator, "poll:results", {"poll_id": poll["id"], "shown": True})
+    await _ok(asker, "polls:get")
+    await _ok(moderator, "polls:get")
+    await asker.wait_for("polls:changed", lambda d: d["polls"] and d["polls"][0]["results"] is not None)
+    await moderator.wait_for("polls:staff_changed")
+    await _ok(moderator, "poll:close", {"poll_id": poll["id"]})
 
     # Media: configuration and the health report (publishing is tests/test_media_signaling.py's).
     await _ok(asker, "media:config")

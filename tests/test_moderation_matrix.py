@@ -85,6 +85,15 @@ ALLOWED_EVENTS: dict[str, frozenset[Role]] = {
     "help:message": ATTENDEES,
     "help:reply": frozenset({ADMIN, MODERATOR, AV}),
     "help:close": frozenset({ADMIN, MODERATOR, AV}),
+    # Live polls (issue 24): everyone reads them; moderators run them; only attendees answer.
+    "polls:get": EVERYONE,
+    "poll:create": MODERATORS,
+    "poll:edit": MODERATORS,
+    "poll:delete": MODERATORS,
+    "poll:open": MODERATORS,
+    "poll:close": MODERATORS,
+    "poll:results": MODERATORS,
+    "poll:answer": ATTENDEES,
 }
 # What a refusal may say: the role may not, or the thing is someone else's (or, for a media resource, is not
 # there for the caller).
@@ -205,6 +214,13 @@ async def test_every_privileged_event_is_refused_to_lesser_roles(world: Running)
     waiting_id = waiting_registration["participant"]["id"]
     state = await moderator.wait_for("moderation", lambda s: any(p["id"] == waiting_id for p in s["waiting"]))
     waiting_version = next(p["version"] for p in state["waiting"] if p["id"] == waiting_id)
+    draft = (await moderator.call("poll:create", {"kind": "rating", "question": "A draft"}))["data"]["poll"][
+        "id"
+    ]
+    opened = (await moderator.call("poll:create", {"kind": "rating", "question": "Open"}))["data"]["poll"][
+        "id"
+    ]
+    assert (await moderator.call("poll:open", {"poll_id": opened}))["ok"]
 
     samples: dict[str, dict[str, Any]] = {
         "session:set_state": {"state": "ended"},
@@ -252,6 +268,14 @@ async def test_every_privileged_event_is_refused_to_lesser_roles(world: Running)
         "help:message": {"thread_id": thread, "text": "From the matrix"},
         "help:reply": {"thread_id": thread, "text": "From the matrix"},
         "help:close": {"thread_id": thread},
+        "polls:get": {},
+        "poll:create": {"kind": "rating", "question": "From the matrix"},
+        "poll:edit": {"poll_id": draft, "kind": "rating", "question": "Edited by the matrix"},
+        "poll:delete": {"poll_id": draft},
+        "poll:open": {"poll_id": draft},
+        "poll:close": {"poll_id": opened},
+        "poll:results": {"poll_id": opened, "shown": True},
+        "poll:answer": {"poll_id": opened, "rating": 3},
     }
     missing = sorted(set(CLIENT_EVENTS) - set(samples))
     assert not missing, f"give these events a sample payload in this test: {missing}"

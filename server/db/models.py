@@ -114,6 +114,8 @@ class Session(Base):
     # The last caption line's sequence number: bumped (and the row locked) by every line stored, so lines
     # are numbered 1, 2, 3... per session in the order they were stored, whichever process stored them.
     captions_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Like queue_version, for polls and their answers (issue 24).
+    polls_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     event: Mapped[Event] = relationship(back_populates="sessions")
 
@@ -507,3 +509,42 @@ class HelpMessage(Base):
     author_role: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(String(1000))
     answer: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+# -- live polls (issue 24) -----------------------------------------------------------------------------
+
+
+class Poll(Base):
+    """A poll of a session: its question and options as the moderator typed them, and where it stands."""
+
+    __tablename__ = "polls"
+    __table_args__ = (Index("ix_polls_session_position", "session_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    question: Mapped[str] = mapped_column(String(300))
+    options: Mapped[list[str]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), default="draft")
+    results_shown: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class PollAnswer(Base):
+    """One attendee's answer to one poll (replaced when they answer again), with the stakeholder group and
+    country it is counted under, as they were when they answered. Only ever counted, never listed."""
+
+    __tablename__ = "poll_answers"
+    __table_args__ = (UniqueConstraint("poll_id", "participant_id", name="uq_poll_answers_poll_participant"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"))
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
+    choices: Mapped[list[int]] = mapped_column(JSON)
+    text: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    stakeholder_group: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    country: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime())

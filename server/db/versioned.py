@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from . import models as m
 from .store import Store
 
-Counter = Literal["queue_version", "questions_version", "moderation_version"]
+Counter = Literal["queue_version", "questions_version", "moderation_version", "polls_version"]
 
 
 @dataclass

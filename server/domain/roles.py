@@ -73,13 +73,18 @@ class Permission(StrEnum):
     # The help desk (issue 24): an attendee asks for technical help; AV technicians and moderators answer.
     HELP_ASK = "help.ask"
     HELP_ANSWER = "help.answer"
+    # Live polls (issue 24): preparing, opening, closing and showing them; answering one.
+    POLL_MANAGE = "poll.manage"
+    POLL_ANSWER = "poll.answer"
 
 
 _STAFF_VIEW = frozenset({Permission.SESSION_VIEW, Permission.ROSTER_VIEW})
 # A registered attendee's own voice: raising a hand, posting and voting for questions. Staff links are handed
 # out, not registered (no stakeholder group, country or consent), so a hand or a vote from one would count in
 # the balance and the question funnel as nobody; staff put someone in line with `queue:add_in_room`.
-ATTENDEE_ONLY = frozenset({Permission.QUEUE_RAISE, Permission.QUESTION_ASK, Permission.HELP_ASK})
+ATTENDEE_ONLY = frozenset(
+    {Permission.QUEUE_RAISE, Permission.QUESTION_ASK, Permission.HELP_ASK, Permission.POLL_ANSWER}
+)
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission) - ATTENDEE_ONLY,
@@ -95,6 +100,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.REPORT_VIEW,
         Permission.TRANSCRIPT_VIEW,
         Permission.HELP_ANSWER,
+        Permission.POLL_MANAGE,
     },
     Role.CHAIR: _STAFF_VIEW
     | {
@@ -108,7 +114,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.INTERPRETER: _STAFF_VIEW,
     Role.DISPLAY: frozenset({Permission.SESSION_VIEW}),
     Role.ATTENDEE: frozenset(
-        {Permission.SESSION_VIEW, Permission.QUEUE_RAISE, Permission.QUESTION_ASK, Permission.HELP_ASK}
+        {
+            Permission.SESSION_VIEW,
+            Permission.QUEUE_RAISE,
+            Permission.QUESTION_ASK,
+            Permission.HELP_ASK,
+            Permission.POLL_ANSWER,
+        }
     ),
 }
 

@@ -30,6 +30,8 @@ export const SERVER_EVENTS = Object.freeze({
   'error': 'ErrorEvent',
   'help:mine': 'HelpThreadMine',
   'help:staff': 'HelpThreadStaff',
+  'polls:staff_changed': 'PollList',
+  'polls:changed': 'PollList',
 });
 
 /** Every event a client sends, with the types of its payload and its ack's data. */
@@ -79,6 +81,14 @@ export const CLIENT_EVENTS = Object.freeze({
   'help:reply': Object.freeze({ payload: 'HelpReply', ack: 'HelpStaffReply' }),
   'help:close': Object.freeze({ payload: 'HelpRef', ack: 'HelpStaffReply' }),
   'help:get': Object.freeze({ payload: 'HelpGet', ack: 'HelpThreadsReply' }),
+  'polls:get': Object.freeze({ payload: 'PollsGet', ack: 'PollsReply' }),
+  'poll:create': Object.freeze({ payload: 'PollCreate', ack: 'PollReply' }),
+  'poll:edit': Object.freeze({ payload: 'PollEdit', ack: 'PollReply' }),
+  'poll:delete': Object.freeze({ payload: 'PollRef', ack: 'PollReply' }),
+  'poll:open': Object.freeze({ payload: 'PollRef', ack: 'PollReply' }),
+  'poll:close': Object.freeze({ payload: 'PollRef', ack: 'PollReply' }),
+  'poll:results': Object.freeze({ payload: 'PollResults', ack: 'PollReply' }),
+  'poll:answer': Object.freeze({ payload: 'PollAnswer', ack: 'AnswerReply' }),
 });
 
 /**
@@ -131,6 +141,11 @@ export const CLIENT_EVENTS = Object.freeze({
 /**
  * @typedef {object} AdmittedReply
  * @property {number[]} admitted
+ */
+
+/**
+ * @typedef {object} AnswerReply
+ * @property {MyAnswer} answer
  */
 
 /**
@@ -320,6 +335,13 @@ export const CLIENT_EVENTS = Object.freeze({
  * @property {number} entry_id  1–2147483647
  * @property {number | null} [limit_seconds]  15–3600
  * @property {number | null} [add_seconds]  -600–600
+ */
+
+/**
+ * @typedef {object} GroupTally
+ * @property {string} name  a stakeholder group or an M49 region; `unspecified` when none
+ * @property {string | null} suppressed  "fewer than N" for a group too small to show; then no tally
+ * @property {Tally | null} tally
  */
 
 /**
@@ -684,6 +706,14 @@ export const CLIENT_EVENTS = Object.freeze({
  */
 
 /**
+ * @typedef {object} MyAnswer
+ * @property {number} poll_id
+ * @property {number[]} choices
+ * @property {string | null} text
+ * @property {string} answered_at  ISO 8601 in UTC, ending in Z
+ */
+
+/**
  * @typedef {object} MyQuestions
  * @property {number} session_id
  * @property {number} version
@@ -779,6 +809,101 @@ export const CLIENT_EVENTS = Object.freeze({
  * @property {'admin' | 'moderator' | 'chair' | 'av' | 'captioner' | 'interpreter' | 'display' | 'attendee'} role
  * @property {number} connections
  * @property {string} since  ISO 8601 in UTC, ending in Z
+ */
+
+/**
+ * @typedef {object} PollAnswer  One field, by the poll's kind: `choices` (option numbers from 0), `rating` (1 to 5) or `text`.
+ * @property {number} poll_id  1–2147483647
+ * @property {number[] | null} [choices]
+ * @property {number | null} [rating]  -1000–1000
+ * @property {string | null} [text]  ≤ 20000 characters
+ */
+
+/**
+ * @typedef {object} PollCreate
+ * @property {'single' | 'multiple' | 'rating' | 'text'} kind
+ * @property {string} question  ≤ 2000 characters
+ * @property {string[]} [options]
+ */
+
+/**
+ * @typedef {object} PollEdit
+ * @property {'single' | 'multiple' | 'rating' | 'text'} kind
+ * @property {string} question  ≤ 2000 characters
+ * @property {string[]} [options]
+ * @property {number} poll_id  1–2147483647
+ */
+
+/**
+ * @typedef {object} PollList
+ * @property {number} session_id
+ * @property {number} version
+ * @property {PollWithResults[]} polls
+ */
+
+/**
+ * @typedef {object} PollRef
+ * @property {number} poll_id  1–2147483647
+ */
+
+/**
+ * @typedef {object} PollReply
+ * @property {PollView} poll
+ */
+
+/**
+ * @typedef {object} PollResults
+ * @property {number} poll_id  1–2147483647
+ * @property {boolean} shown
+ */
+
+/**
+ * @typedef {object} PollResultsView
+ * @property {number} poll_id
+ * @property {Tally} total
+ * @property {GroupTally[]} by_group
+ * @property {GroupTally[]} by_region
+ * @property {number} min_group
+ */
+
+/**
+ * @typedef {object} PollView
+ * @property {number} id
+ * @property {number} session_id
+ * @property {number} position
+ * @property {'single' | 'multiple' | 'rating' | 'text'} kind
+ * @property {string} question  as the moderator typed it
+ * @property {string[]} options
+ * @property {'draft' | 'open' | 'closed'} state
+ * @property {boolean} results_shown
+ * @property {string | null} opened_at
+ * @property {string | null} closed_at
+ */
+
+/**
+ * @typedef {object} PollWithResults
+ * @property {number} id
+ * @property {number} session_id
+ * @property {number} position
+ * @property {'single' | 'multiple' | 'rating' | 'text'} kind
+ * @property {string} question  as the moderator typed it
+ * @property {string[]} options
+ * @property {'draft' | 'open' | 'closed'} state
+ * @property {boolean} results_shown
+ * @property {string | null} opened_at
+ * @property {string | null} closed_at
+ * @property {PollResultsView | null} results  null to attendees until the moderator shows them
+ */
+
+/**
+ * @typedef {object} PollsGet
+ */
+
+/**
+ * @typedef {object} PollsReply
+ * @property {PollList} polls
+ * @property {MyAnswer[]} mine
+ * @property {PollList | null} [staff]  staff only: drafts too, and live results
  */
 
 /**
@@ -1194,6 +1319,14 @@ export const CLIENT_EVENTS = Object.freeze({
  */
 
 /**
+ * @typedef {object} Tally
+ * @property {number} respondents
+ * @property {number[]} counts  per option (choice polls) or per rating 1..5; [] for text polls
+ * @property {number | null} average  rating polls; null otherwise or without answers
+ * @property {Word[]} words  text polls: the most given answers first
+ */
+
+/**
  * @typedef {object} TimeReply
  * @property {Entry} entry
  * @property {number | null} limit_seconds
@@ -1253,4 +1386,10 @@ export const CLIENT_EVENTS = Object.freeze({
  * @typedef {object} Whom
  * @property {number | null} id
  * @property {string | null} name
+ */
+
+/**
+ * @typedef {object} Word
+ * @property {string} word  the answers' common form: case folded, outer punctuation dropped
+ * @property {number} count
  */

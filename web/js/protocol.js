@@ -12,6 +12,7 @@
  *   help.js        the help desk: my requests, and the staff's queue of them
  *   errors.js      ProtocolError                                http.js        the HTTP routes any page calls
  *   organiser.js   the organiser's routes (links, agenda, records)
+ *   polls.js       live polls (issue 24)
  * The payload types are generated from the server's models: ../protocol-types.js (docs/protocol.md, "Message
  * types").
  *
@@ -44,6 +45,8 @@
  *   moderation:muted     MutedNotice                      muted or unmuted by staff
  *   moderation        {moderation, previous}              the participants' moderation state (admins, moderators)
  *   help              {mine, queue}                       my help requests, or the staff's queue, changed
+ *   polls             {staff}                             the polls changed (the room's list, or staff's
+ *                                                         with `staff`), or my answers
  *   error             ServerError & {handledByRequest}    the server reported an error on the socket
  */
 
@@ -52,14 +55,16 @@ import { withCaptions } from './protocol/captions.js';
 import { withHelp } from './protocol/help.js';
 import { withMedia } from './protocol/media.js';
 import { withModeration } from './protocol/moderation.js';
+import { withPolls } from './protocol/polls.js';
 import { withQuestions } from './protocol/questions.js';
 import { withQueue } from './protocol/queue.js';
 
 /**
  * One connection to one session, and the state it brings: the core and every concern.
  */
-export class HemicycleClient
-  extends withHelp(withModeration(withMedia(withCaptions(withQuestions(withQueue(ClientCore)))))) {}
+export class HemicycleClient extends withPolls(
+  withHelp(withModeration(withMedia(withCaptions(withQuestions(withQueue(ClientCore)))))),
+) {}
 
 // The names the pages' JSDoc uses for payload types (`import('./protocol.js').Session`...): the generated
 // types of protocol-types.js, and the client's own.

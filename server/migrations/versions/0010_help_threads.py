@@ -1,7 +1,7 @@
 """help threads
 
 Revision ID: 0010_help_threads
-Revises: 0008_standing_version
+Revises: 0009_polls
 The help desk: an attendee's private request for technical help in a session (category, the figures their
 page measured) and its messages with staff; at most one request not yet closed per attendee and session.
 
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0010_help_threads"
-down_revision: str | Sequence[str] | None = "0008_standing_version"
+down_revision: str | Sequence[str] | None = "0009_polls"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -12,6 +12,7 @@ import { HelpPanel } from '../help-ui.js';
 import { msg, language as pageLanguage, renderOnLanguageChange, t, tn } from '../i18n.js';
 import { AttendeeMedia } from './attend-media.js';
 import { AttendeeQuestions } from './attend-questions.js';
+import { AttendeePolls } from '../poll-ui.js';
 import {
   AGE_BAND_LABELS, GENDER_LABELS, GROUP_LABELS, TYPE_LABELS, countriesByName, countryName, groupLabel,
   languageLabel, ordinal, stateLabel, typeLabel,
@@ -84,6 +85,10 @@ media.player.after(fill(byId('captions-view'), captions.node));
 const helpSection = byId('help-section');
 const help = new HelpPanel(byId('help'), () => page.client, () => media.figures());
 
+// Live polls (issue 24): made for each connection, shown once a poll is opened.
+/** @type {AttendeePolls | null} */
+let polls = null;
+
 /** @type {string | null} */
 let tokenKey = null;
 /** @type {number | string | null} */
@@ -104,6 +109,7 @@ renderOnLanguageChange(() => {
   questions.update();
   media.relabel();
   help.update();
+  polls?.render();
 });
 
 async function start() {
@@ -296,6 +302,7 @@ function follow(token) {
   if (tokenKey === null) return;
   registerSection.hidden = true;
   const client = page.connect({ token, tokenKey, onRefused: showRefusal });
+  polls = new AttendeePolls(byId('polls'), client, byId('polls-section'));
   client.on('welcome', () => {
     lastMe = client.me;
     followSection.hidden = false;

@@ -3,7 +3,7 @@
  * The room display (projector or confidence monitor): who has the floor (name, affiliation, stakeholder
  * group), the countdown in big type, the next two in line; the question being read aloud (its text, and who
  * asked unless anonymous); then, smaller, the session and how many people follow remotely, by stakeholder
- * group; the caption line (the last two lines of the floor's captions, or of the language in `?captions=fr`).
+ * group; the results of a poll while the moderator shows them; the caption line (the last two lines of the floor's captions, or of the language in `?captions=fr`).
  * Large type, dark background, no controls (F toggles full screen).
  */
 
@@ -11,6 +11,7 @@ import { CaptionView } from '../caption-ui.js';
 import { t, tn } from '../i18n.js';
 import { FloorView } from '../floor-ui.js';
 import { GROUP_ORDER, groupLabel } from '../labels.js';
+import { DisplayPolls } from '../poll-ui.js';
 import { ReadingView } from '../question-ui.js';
 import { SessionPage } from '../session-page.js';
 import { staffTokenKey, tokenFor } from '../tokens.js';
@@ -48,6 +49,8 @@ async function start() {
     return;
   }
   const client = page.connect({ token, tokenKey });
+  // Live polls (issue 24): the results the moderator shows.
+  new DisplayPolls(byId('poll-board'), client);
   const renderFloor = () => floorView.update(client.floor, client.floorReceivedAt);
   const renderReading = () => {
     reading.update(client.questions?.reading ?? null);
