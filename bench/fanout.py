@@ -627,6 +627,23 @@ async def prepare(opts: Options, data_dir: Path, count: int) -> Fixture:
         await engine.dispose()
 
 
+def server_env(fixture: Fixture, data_dir: Path) -> dict[str, str]:
+    """The environment of a benchmarked `hemicycle serve`: the prepared database and secret, a generous event
+    allowance, and no Redis unless the caller adds it."""
+    env = {
+        **os.environ,
+        "HEMICYCLE_SECRET": fixture.secret,
+        "HEMICYCLE_DATA_DIR": str(data_dir),
+        "DATABASE_URL": fixture.database_url,
+        "HEMICYCLE_EVENTS_PER_SECOND": "1000",
+        "HEMICYCLE_LOG_LEVEL": "WARNING",
+        # Attendees join straight away: the benchmark measures fan-out, not the waiting room.
+        "HEMICYCLE_WAITING_ROOM": "off",
+    }
+    env.pop("REDIS_URL", None)
+    return env
+
+
 def launch(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         popen = subprocess.Popen(
@@ -1324,17 +1341,7 @@ async def run(opts: Options, started: float, results: list[PhaseResult]) -> int:
         say(f"  done in {time.time() - started:.1f} s (session {fixture.session_id})")
 
         hemicycle_ports, baseline_port = [free_port() for _ in range(opts.processes)], free_port()
-        env = {
-            **os.environ,
-            "HEMICYCLE_SECRET": fixture.secret,
-            "HEMICYCLE_DATA_DIR": str(data_dir),
-            "DATABASE_URL": fixture.database_url,
-            "HEMICYCLE_EVENTS_PER_SECOND": "1000",
-            "HEMICYCLE_LOG_LEVEL": "WARNING",
-            # Attendees join straight away: the benchmark measures fan-out, not the waiting room.
-            "HEMICYCLE_WAITING_ROOM": "off",
-        }
-        env.pop("REDIS_URL", None)
+        env = server_env(fixture, data_dir)
         if opts.redis_url:
             env["REDIS_URL"] = opts.redis_url
         hemicycle_log, baseline_log = data_dir / "hemicycle.log", data_dir / "baseline.log"

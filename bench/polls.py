@@ -63,6 +63,7 @@ from bench.fanout import (
     raise_fd_limit,
     receive,
     say,
+    server_env,
     stop,
     wait_healthy,
 )
@@ -285,16 +286,7 @@ async def run(opts: Settings, started: float) -> int:
             opts.attendees,
         )  # fmt: skip
         port = free_port()
-        env = {
-            **os.environ,
-            "HEMICYCLE_SECRET": fixture.secret,
-            "HEMICYCLE_DATA_DIR": str(data_dir),
-            "DATABASE_URL": fixture.database_url,
-            "HEMICYCLE_EVENTS_PER_SECOND": "1000",
-            "HEMICYCLE_LOG_LEVEL": "WARNING",
-            "HEMICYCLE_WAITING_ROOM": "off",
-        }
-        env.pop("REDIS_URL", None)
+        env = server_env(fixture, data_dir)
         log = data_dir / "hemicycle.log"
         server = launch(["-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port)], env, log)
         url = f"http://127.0.0.1:{port}"

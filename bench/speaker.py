@@ -47,8 +47,10 @@ from server.domain.sessions import SessionState
 from server.keys import CORE_KEY
 from server.settings import Settings
 
-# Chromium with a synthetic camera and microphone and no permission prompt; no calls to Google's services.
-CHROMIUM_ARGS = [
+# Chromium with a synthetic camera and microphone and no permission prompt (the tests launch it the same way).
+# --no-sandbox: run as root (CI), where Chromium's sandbox refuses to start. --disable-background-networking
+# and the last three keep Chromium from calling Google's services, which a closed network refuses.
+CHROMIUM_ARGS: list[str] = [
     "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",

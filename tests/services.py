@@ -63,24 +63,12 @@ import pytest
 import redis
 from playwright.async_api import Browser, async_playwright
 
+# The flags for Playwright's chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS), shared
+# with the speaker benchmark.
+from bench.speaker import CHROMIUM_ARGS
+
 from .firefox import Firefox
 from .helpers import die_with_parent
-
-# Flags for Playwright's chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS).
-# --no-sandbox: tests run as root in CI, where Chromium's sandbox refuses to start.
-# The fake media flags give getUserMedia a synthetic camera and microphone and skip the permission prompt.
-# --disable-background-networking and the last three keep Chromium from calling Google's services, which a
-# closed network (CI's) refuses, many connections at a time.
-CHROMIUM_ARGS: list[str] = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 START_TIMEOUT = 60.0
 """Seconds a throwaway server gets to accept connections."""
