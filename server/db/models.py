@@ -116,6 +116,9 @@ class Session(Base):
     captions_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Like queue_version, for polls and their answers (issue 24).
     polls_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Who may open the session's archive (issue 22): "staff" (the default) or "public" (anyone who may see
+    # the session), set by the administrator.
+    archive_access: Mapped[str] = mapped_column(String(8), default="staff", server_default="staff")
 
     event: Mapped[Event] = relationship(back_populates="sessions")
 
@@ -548,3 +551,71 @@ class PollAnswer(Base):
     stakeholder_group: Mapped[str | None] = mapped_column(String(120), nullable=True)
     country: Mapped[str | None] = mapped_column(String(8), nullable=True)
     answered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# -- recording and the archive (issue 22) --------------------------------------------------------------
+
+
+class Recording(Base):
+    """One recording of a session, from the moment staff started it to the moment it stopped (or failed).
+
+    A session may be recorded several times (stopped, then started again); the archive plays them in order.
+    """
+
+    __tablename__ = "recordings"
+    __table_args__ = (
+        Index("ix_recordings_session_started", "session_id", "started_at"),
+        # At most one recording running per session, whichever process starts it.
+        Index(
+            "uq_recordings_one_running",
+            "session_id",
+            unique=True,
+            sqlite_where=text("state = 'recording'"),
+            postgresql_where=text("state = 'recording'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    # recording, stopped, failed (a fault stopped it: the error says which).
+    state: Mapped[str] = mapped_column(String(12))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    started_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("participants.id", ondelete="SET NULL"), nullable=True
+    )
+    started_by_name: Mapped[str] = mapped_column(String(120))
+    stopped_by_name: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+
+
+class RecordingSegment(Base):
+    """One file of a recording: one track (the floor, or a language channel) written by one process, from its
+    first packet to its last. A relay moving to another process, or a restart, begins a new segment; the
+    archive lays segments on one timeline by their wall-clock times."""
+
+    __tablename__ = "recording_segments"
+    __table_args__ = (Index("ix_recording_segments_recording_track", "recording_id", "track", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"))
+    # "floor" (the room feed or the speaker holding the floor: video and audio) or a channel: "fr", "es"...
+    track: Mapped[str] = mapped_column(String(16))
+    # Where the file is, relative to the recordings directory (or the object store's prefix).
+    path: Mapped[str] = mapped_column(String(300))
+    # webm or mkv (VP8/Opus), mp4 (H.264): the container the packets were written into.
+    container: Mapped[str] = mapped_column(String(8))
+    # The codecs written, e.g. ["vp8", "opus"].
+    codecs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Wall-clock time of the segment's first packet; its media time 0.
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Wall-clock time of its last packet, written as the segment grows and when it is closed.
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    bytes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # False while being written (or when the writer died: the file is playable up to its last cluster).
+    complete: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # The process that wrote it (its instance id).
+    writer: Mapped[str] = mapped_column(String(40))
+    # Where the archive keeps it once stored away: NULL while only in the local recordings directory,
+    # else a URL-like location ("s3://bucket/key", "file:///...") given by the archive storage.
+    stored_at: Mapped[str | None] = mapped_column(String(500), nullable=True)
