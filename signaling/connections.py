@@ -19,7 +19,7 @@ from server.desk import QuestionDesk
 from server.domain.errors import HemicycleError, Unauthenticated
 from server.domain.model import PresenceSnapshot, Principal, SessionInfo
 from server.domain.ratelimit import FloodGuard, TokenBucket
-from server.domain.roles import ROLE_PERMISSIONS, Permission
+from server.domain.roles import Permission
 from server.floor import Floor
 from server.service import Hemicycle
 from server.standing import Held
@@ -30,6 +30,7 @@ from .messages import PROTOCOL_VERSION
 from .presence import Presence
 from .protocol import ConnectAuth
 from .rooms import Connection, Handler, participant_room, session_room, staff_room
+from .welcome import PERMISSIONS, WelcomeParts
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class Connections:
         self.gone: Callable[[Connection], Awaitable[None]] = _nothing
         self._connections: dict[str, Connection] = {}
         self._audience: dict[int, int] = {}
+        self.welcomes = WelcomeParts(floor, desk)
         # An attendee's connections on this process share one events-per-second allowance:
         # (bucket, connections).
         self._allowances: dict[int, tuple[TokenBucket, int]] = {}
@@ -207,15 +209,12 @@ class Connections:
         welcome: dict[str, Any] = {
             "protocol": PROTOCOL_VERSION,
             "me": principal.public(),
-            "session": session.public(),
-            "event": event.public(),
-            "permissions": sorted(p.value for p in ROLE_PERMISSIONS[principal.role]),
+            "permissions": PERMISSIONS[principal.role],
             "presence": summary,
-            "floor": self.floor.public(queue),
             "mine": self.floor.mine(queue, principal.participant.id),
-            "questions": self.desk.public_view(questions),
             "my_questions": self.desk.mine_view(questions, principal.participant.id),
-            "captions": captions,
+            # The same objects in every welcome at these versions (signaling/welcome.py): never modified.
+            **self.welcomes.shared(session, event, queue, questions, captions),
         }
         if snapshot is not None:
             welcome["people"] = snapshot.roster()
@@ -244,6 +243,8 @@ class Connections:
         connection = self._connections.pop(sid, None)
         if connection is not None:
             self._audience[connection.session_id] -= 1
+            if not self._audience[connection.session_id]:
+                self.welcomes.forget(connection.session_id)
             key = connection.principal.participant.id
             if connection.guard.shared is not None and key in self._allowances:
                 bucket, users = self._allowances[key]

@@ -1,5 +1,6 @@
 """A crowd joining at once: the reads and writes of many joins answered together, each still its own answer
-(server/db/gathered.py GatheredCalls in Store.principal and Store.add_presence), on SQLite and PostgreSQL."""
+(server/db/gathered.py GatheredCalls in Store.principal and Store.add_presence), on SQLite and PostgreSQL;
+the welcome's common parts built once per version (signaling/welcome.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,13 @@ import asyncio
 from pathlib import Path
 
 from server.domain.errors import Conflict, Unauthenticated
+from server.keys import HUB_KEY
+from signaling.hub import Hub
 
 from .conftest import make_settings, run_app
+from .helpers import Running
+
+HAND = {"type": "statement", "language": "en"}
 
 
 async def test_tokens_resolved_together_each_get_their_own_answer(database_url: str, tmp_path: Path) -> None:
@@ -65,3 +71,40 @@ async def test_connections_leaving_together_are_each_forgotten(database_url: str
         assert sum(p.connections for p in (await core.presence(live)).people) == 4
         assert sum(p.connections for p in (await core.presence(scheduled)).people) == 2
         assert await core.store.remove_presence(core.instance_id, "sid-0") is None, "already forgotten"
+
+
+async def test_a_crowd_at_one_version_shares_one_welcome(hemicycle: Running) -> None:
+    """The welcome's common parts are built once while the versions stand (signaling/welcome.py), each joiner
+    still gets their own parts, and a version that moves, or time that passes, makes a new build."""
+    hub = hemicycle.server.app[HUB_KEY]
+    assert isinstance(hub, Hub)
+    parts = hub.connections.welcomes
+    now = [100.0]
+    parts.clock = lambda: now[0]  # time stands still: only the versions decide
+    names = [f"Delegate {i}" for i in range(16)]
+    tokens = [(await hemicycle.register(display_name=name))["token"] for name in names]
+    crowd = await hemicycle.join_many(tokens, at_once=16)
+    assert parts.builds == 1
+    welcomes = [client.received("welcome")[0] for client in crowd]
+    assert [w["me"]["display_name"] for w in welcomes] == names
+    for key in ("session", "event", "floor", "questions", "captions"):
+        assert all(w[key] == welcomes[0][key] for w in welcomes), key
+    assert welcomes[0]["floor"]["length"] == 0
+
+    # The queue moves: the next joiner is welcomed with the new line, from a new build; one's own request
+    # is still one's own.
+    raised = await crowd[0].call("hand:raise", HAND)
+    assert raised["ok"], raised
+    late = await hemicycle.join((await hemicycle.register(display_name="Late Delegate"))["token"])
+    welcome = late.received("welcome")[0]
+    assert welcome["floor"]["length"] == 1 and welcome["floor"]["version"] > welcomes[0]["floor"]["version"]
+    assert welcome["mine"]["entry"] is None
+    assert parts.builds == 2
+    again = await hemicycle.join(tokens[0])
+    assert again.received("welcome")[0]["mine"]["place"] == 1, "the raiser sees their own request"
+    assert parts.builds == 2
+
+    # Past the shared countdown's age, the same versions are built again (a fresh server clock).
+    now[0] += 1.0
+    await hemicycle.join((await hemicycle.register(display_name="Later Delegate"))["token"])
+    assert parts.builds == 3
