@@ -5,6 +5,7 @@ HTTP views and Socket.IO handlers are thin wrappers around these methods.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
@@ -106,6 +107,25 @@ class Hemicycle:
         )
         principal = Principal(participant, grant_id, Role.ATTENDEE, event_id, None)
         return principal, token, expires
+
+    async def enter(
+        self, token: object, session_id: int, permission: Permission
+    ) -> tuple[Principal, datetime, SessionInfo]:
+        """Who holds the token and the session they ask for, read side by side (a join's first two reads do
+        not wait for each other), then whether they may. The token is checked first: a forged or expired one
+        reads nothing; its refusal comes before any about the session."""
+        claims = self.tokens.verify(token)
+        principal, session = await asyncio.gather(
+            self.store.principal(claims.grant_id, claims.participant_id),
+            self.store.get_session(session_id),
+            return_exceptions=True,
+        )
+        if isinstance(principal, BaseException):
+            raise principal
+        if isinstance(session, BaseException):
+            raise session
+        principal.require(permission, session)
+        return principal, claims.expires_at, session
 
     async def session_for(self, principal: Principal, session_id: int, permission: Permission) -> SessionInfo:
         session = await self.store.get_session(session_id)

@@ -140,8 +140,9 @@ class Connections:
                 )
             request = protocol.parse(ConnectAuth, auth)
             await self.limits.attempt(address, request.token)
-            principal, _expires = await self.core.authenticate(request.token)
-            session = await self.core.session_for(principal, request.session_id, Permission.SESSION_VIEW)
+            principal, _expires, session = await self.core.enter(
+                request.token, request.session_id, Permission.SESSION_VIEW
+            )
             logs.bind(session=session.id, participant=principal.participant.id)
             self.limits.open(sid, principal.participant.id)
         except Unauthenticated as exc:
