@@ -75,8 +75,11 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         app[media_http.FORWARD_KEY] = forwarding
         hub.media.use_http(forwarding)
         await media.start()
+        await use_cases.recordings.start_loop()
         log.info("instance %s ready on %s", core.instance_id, engine.dialect.name)
         yield
+        # The files first, while the relays still feed them.
+        await use_cases.recordings.stop_loop()
         await media.stop()
         if loads is not None:
             await loads.close()

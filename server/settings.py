@@ -239,6 +239,8 @@ class Settings:
     public_url: str = ""
     secret: str = ""
     data_dir: Path = field(default_factory=lambda: Path("var"))
+    # Where recordings are written (issue 22); None: ``<data dir>/recordings``.
+    recordings_dir: Path | None = None
     database_url: str = ""
     redis_url: str | None = None
     redis_channel: str = "hemicycle"
@@ -287,6 +289,9 @@ class Settings:
             public_url=env.get("HEMICYCLE_PUBLIC_URL", "").strip(),
             secret=env.get("HEMICYCLE_SECRET", ""),
             data_dir=data_dir,
+            recordings_dir=Path(env["HEMICYCLE_RECORDINGS_DIR"].strip())
+            if env.get("HEMICYCLE_RECORDINGS_DIR", "").strip()
+            else None,
             database_url=env.get("DATABASE_URL", "").strip(),
             redis_url=env.get("REDIS_URL", "").strip() or None,
             redis_channel=env.get("HEMICYCLE_REDIS_CHANNEL", "").strip() or "hemicycle",

@@ -36,6 +36,7 @@ from .limits import Limits
 from .media.service import MediaService
 from .moderation import ParticipantModeration
 from .polls import Polls
+from .recording.service import Recordings
 from .reports import Reports
 from .service import Hemicycle
 from .settings import Settings
@@ -77,6 +78,7 @@ def build_use_cases(settings: Settings, engine: AsyncEngine, clock: Callable[[],
         limits=limits,
         help=help_desk,
         polls=Polls(core),
+        recordings=Recordings(core, media),
     )
 
 
@@ -89,6 +91,7 @@ def build_hub(use_cases: UseCases, settings: Settings) -> Hub:
     use_cases.captions.notifier = hub.captions
     use_cases.help.notifier = hub.help
     use_cases.polls.notifier = hub.polls
+    use_cases.recordings.notifier = hub.recording
     return hub
 
 
