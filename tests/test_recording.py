@@ -36,6 +36,11 @@ def recordings_of(running: Running) -> Recordings:
     return found
 
 
+def tracks_of(recordings: Recordings, session_id: int) -> dict[str, Any]:
+    recorder = recordings.recorders.get(session_id)
+    return {} if recorder is None else dict(recorder.tracks)
+
+
 def probe(path: Path) -> dict[str, Any]:
     """Every stream of a file, read with PyAV: its kind, codec, packets and the span of their times."""
     with av.open(str(path)) as container:
@@ -80,7 +85,7 @@ async def test_records_the_floor_through_a_switch_and_the_french_channel(hemicyc
         told = await watcher.wait_for("recording")
         assert told["recording"]["id"] == recording["id"]
         began = time.monotonic()
-        await eventually(lambda: len(recordings.recorders.get(hemicycle.live_session, _Empty()).tracks) == 2)
+        await eventually(lambda: len(tracks_of(recordings, hemicycle.live_session)) == 2)
         recorder = recordings.recorders[hemicycle.live_session]
         floor = recorder.tracks["floor"]
         await eventually(lambda: floor.writer.frames >= 30, timeout=15)
@@ -140,10 +145,6 @@ async def test_records_the_floor_through_a_switch_and_the_french_channel(hemicyc
             await speaker_publisher.close()
         await french.close()
         await room.close()
-
-
-class _Empty:
-    tracks: dict[str, Any] = {}
 
 
 async def _pause(seconds: float) -> None:
