@@ -29,6 +29,7 @@ from .keys import (
     LIMITS_KEY,
     MEDIA_KEY,
     MODERATION_KEY,
+    RECORDINGS_KEY,
     REPORTS_KEY,
     SETTINGS_KEY,
 )
@@ -106,4 +107,5 @@ def provide(app: web.Application, settings: Settings, use_cases: UseCases, hub: 
     app[MEDIA_KEY] = use_cases.media
     app[LIMITS_KEY] = use_cases.limits
     app[REPORTS_KEY] = use_cases.reports
+    app[RECORDINGS_KEY] = use_cases.recordings
     app[HUB_KEY] = hub
