@@ -36,6 +36,11 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "`--demo`, which keeps a generated one in the data directory.",
     ),
     "HEMICYCLE_DATA_DIR": ("./var", "Directory for the default SQLite database and the demo secret."),
+    "HEMICYCLE_RECORDINGS_DIR": (
+        "DATA_DIR/recordings",
+        "Where session recordings are written (WebM/Matroska files, one per track and process; see "
+        "docs/protocol.md, Recording). Every process that may run a session's relay needs it, writable.",
+    ),
     "DATABASE_URL": (
         "sqlite+aiosqlite:///DATA_DIR/hemicycle.db",
         "SQLAlchemy URL; `postgresql+asyncpg://user@host/db` for PostgreSQL.",

@@ -36,6 +36,8 @@ def _recording(row: m.Recording) -> Recording:
 
 @dataclass(frozen=True)
 class Segment:
+    """One segment file as stored: its track, path (relative to the recordings directory) and progress."""
+
     id: int
     recording_id: int
     track: str

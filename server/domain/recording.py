@@ -15,6 +15,8 @@ MAX_ERROR_CHARS = 300
 
 
 class RecordingState(StrEnum):
+    """Where a recording is: running, stopped by staff, or stopped by a fault."""
+
     RECORDING = "recording"
     STOPPED = "stopped"
     # A fault stopped it (a full disk, a write error): ``error`` says which; the session goes on.
@@ -30,6 +32,8 @@ class StorageError(HemicycleError):
 
 @dataclass(frozen=True)
 class Recording:
+    """One recording of a session, from its start to its stop (or its failure)."""
+
     id: int
     session_id: int
     state: RecordingState
