@@ -20,6 +20,7 @@ from server.recording.service import Recordings
 
 from .conftest import make_settings, run_app
 from .helpers import Running, eventually
+from .media_peers import Publisher
 from .test_media_signaling import HAND, attendee, publish, staff
 
 
@@ -204,3 +205,35 @@ def test_paths_stay_inside_the_recordings_directory(tmp_path: Path) -> None:
     for args in ((1, 1, "../x", 1, "webm"), (1, 1, "floor", 1, "exe"), (0, 1, "fr", 1, "webm")):
         with pytest.raises(UnsafePath):
             segment_path(*args)  # type: ignore[arg-type]
+
+
+async def test_an_h264_room_feed_is_recorded_into_matroska(hemicycle: Running) -> None:
+    """An encoder that sends only H.264 (OBS Studio over WHIP): its packets remuxed into Matroska, not
+    decoded; the file plays."""
+    moderator = await staff(hemicycle, Role.MODERATOR)
+    av_desk = await staff(hemicycle, Role.AV)
+    room = Publisher()
+    reply = await av_desk.call(
+        "media:publish", {"source": "room", "sdp": await room.offer(video_codec="video/H264")}
+    )
+    assert reply["ok"], reply
+    await room.accept(reply["data"]["sdp"])
+    recordings = recordings_of(hemicycle)
+    try:
+        relay = hemicycle.server.app[MEDIA_KEY].relay(hemicycle.live_session)
+        assert relay is not None
+        await eventually(lambda: relay.feed("room", "video").stats.keyframes >= 1, timeout=15)
+        assert relay.feed("room", "video").mime == "video/H264"
+        started = await moderator.call("recording:start", {})
+        assert started["ok"], started
+        await eventually(lambda: "floor" in tracks_of(recordings, hemicycle.live_session))
+        floor = recordings.recorders[hemicycle.live_session].tracks["floor"]
+        await eventually(lambda: floor.writer.frames >= 60, timeout=20)
+        assert (await moderator.call("recording:stop", {}))["ok"]
+        (segment,) = await recordings.segments(started["data"]["recording"]["id"])
+        assert segment.container == "mkv" and segment.codecs == ("h264", "opus")
+        found = probe(resolve(recordings.root, segment.path))
+        assert found["video"]["codec"] == "h264" and found["audio"]["codec"] == "opus"
+        assert found["decoded_video_frames"] >= 20
+    finally:
+        await room.close()

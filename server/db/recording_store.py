@@ -18,6 +18,7 @@ from ..domain.errors import Conflict, NotFound
 from ..domain.model import Principal
 from ..domain.recording import Recording, RecordingState
 from . import models as m
+from .gathered import GatheredReads
 from .store import Store
 
 
@@ -75,6 +76,8 @@ class RecordingStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        # A crowd joining at once reads the session's last recording once per round, not once each.
+        self._latest_reads: GatheredReads[int, Recording | None] = GatheredReads(self._read_latest)
 
     async def start(self, actor: Principal, session_id: int) -> Recording:
         """A new running recording, or Conflict ``already_recording``."""
@@ -155,6 +158,9 @@ class RecordingStore:
 
     async def latest(self, session_id: int) -> Recording | None:
         """The session's last recording (running, stopped or failed), if it was ever recorded."""
+        return await self._latest_reads.get(session_id)
+
+    async def _read_latest(self, session_id: int) -> Recording | None:
         async with self.store._tx() as tx:
             row = await tx.scalar(
                 select(m.Recording)
