@@ -237,3 +237,19 @@ async def test_an_h264_room_feed_is_recorded_into_matroska(hemicycle: Running) -
         assert found["decoded_video_frames"] >= 20
     finally:
         await room.close()
+
+
+async def test_ending_the_session_stops_its_recording(hemicycle: Running) -> None:
+    moderator = await staff(hemicycle, Role.MODERATOR)
+    watcher = await attendee(hemicycle)
+    started = await moderator.call("recording:start", {})
+    assert started["ok"], started
+    assert (await moderator.call("session:set_state", {"state": "ended"}))["ok"]
+    stopped = await watcher.wait_for("recording", lambda d: d["recording"]["state"] == "stopped")
+    assert stopped["recording"]["id"] == started["data"]["recording"]["id"]
+    assert stopped["recording"]["stopped_by"] is None
+    refused = await moderator.call("recording:start", {})
+    assert refused["error"]["code"] == "session_ended"
+    audit = await hemicycle.server.app[CORE_KEY].store.audit_log(hemicycle.live_session)
+    ended = next(e for e in audit if e["action"] == "recording.stop")
+    assert ended["actor"]["role"] == "system" and ended["details"]["reason"] == "session_ended"

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from ..domain.errors import Conflict, NotFound
 from ..domain.model import Principal
 from ..domain.recording import Recording, RecordingState
+from ..domain.sessions import SessionState
 from . import models as m
 from .gathered import GatheredReads
 from .store import Store
@@ -155,6 +156,38 @@ class RecordingStore:
             )
             await tx.flush()
             return _recording(row)
+
+    async def stop_ended_sessions(self) -> list[Recording]:
+        """Stop the recordings still running in sessions that have ended (audited as the system's act)."""
+        async with self.store._tx() as tx, tx.begin():
+            rows = (
+                await tx.execute(
+                    select(m.Recording, m.Session.event_id)
+                    .join(m.Session, m.Session.id == m.Recording.session_id)
+                    .where(
+                        m.Recording.state == RecordingState.RECORDING,
+                        m.Session.state == SessionState.ENDED.value,
+                    )
+                    .with_for_update(of=m.Recording)
+                )
+            ).all()
+            stopped = []
+            for row, event_id in rows:
+                row.state = RecordingState.STOPPED.value
+                row.stopped_at = self.store.clock()
+                tx.add(
+                    self.store._audit(
+                        None,
+                        "recording.stop",
+                        f"recording:{row.id}",
+                        {"recording_id": row.id, "reason": "session_ended"},
+                        row.session_id,
+                        event_id=event_id,
+                    )
+                )
+                stopped.append(row)
+            await tx.flush()
+            return [_recording(row) for row in stopped]
 
     async def latest(self, session_id: int) -> Recording | None:
         """The session's last recording (running, stopped or failed), if it was ever recorded."""

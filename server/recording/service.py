@@ -7,6 +7,8 @@ relay that moved to another process (a takeover, a restart) is recorded there in
 recording stopped elsewhere ends here. A fault while writing (a full disk, a file size limit) fails the
 recording: its state becomes ``failed`` with the error, everyone is told, the session goes on.
 
+A session that ends stops its recording (by any process, within half a second).
+
 Starting with nothing on air is allowed: the recording waits, and its files begin with the first keyframe of
 the floor (or the first sound of a language) once someone publishes.
 """
@@ -147,6 +149,9 @@ class Recordings:
         """Make this process's recorders match the database for the relays it runs, follow their sources
         and store each segment's progress."""
         async with self._lock:
+            for ended in await self.store.stop_ended_sessions():
+                log.info("session %s ended: recording %s stopped", ended.session_id, ended.id)
+                self.notifier.recording_changed(ended)
             relays = dict(self.media.relays)
             running = await self.store.running(set(relays) | set(self.recorders))
             for session_id, recorder in list(self.recorders.items()):
