@@ -3,6 +3,7 @@ floor and a French channel, from real aiortc peers; the files opened with PyAV; 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -153,7 +154,15 @@ async def test_records_the_floor_through_a_switch_and_the_french_channel(hemicyc
         await room.close()
 
 
-async def test_bad_requests_get_clear_errors_and_change_nothing(hemicycle: Running) -> None:
+@pytest.fixture
+async def on_both(tmp_path: Path, database_url: str) -> AsyncIterator[Running]:
+    """The server on SQLite, then on PostgreSQL (the one-running-recording index on each)."""
+    async for running in run_app(make_settings(tmp_path, database_url)):
+        yield running
+
+
+async def test_bad_requests_get_clear_errors_and_change_nothing(on_both: Running) -> None:
+    hemicycle = on_both
     moderator = await staff(hemicycle, Role.MODERATOR)
     for role in (Role.CHAIR, Role.INTERPRETER, Role.CAPTIONER, Role.DISPLAY):
         refused = await (await staff(hemicycle, role)).call("recording:start", {})
@@ -165,9 +174,13 @@ async def test_bad_requests_get_clear_errors_and_change_nothing(hemicycle: Runni
     assert (await moderator.call("recording:stop", {}))["error"]["code"] == "not_recording"
     assert (await moderator.call("recording:get", {}))["data"]["recording"] is None
 
-    # Nothing on air: the recording starts and waits for the first source (documented).
-    first = await moderator.call("recording:start", {})
-    assert first["ok"], first
+    # Nothing on air: the recording starts and waits for the first source (documented). Two starts at once
+    # (the moderator and the AV desk): one recording, the other gets a clear error.
+    av_desk = await staff(hemicycle, Role.AV)
+    replies = await asyncio.gather(moderator.call("recording:start", {}), av_desk.call("recording:start", {}))
+    assert sorted(r["ok"] for r in replies) == [False, True], replies
+    first = next(r for r in replies if r["ok"])
+    assert next(r for r in replies if not r["ok"])["error"]["code"] == "already_recording"
     again = await moderator.call("recording:start", {})
     assert again["error"]["code"] == "already_recording"
     current = await someone.call("recording:get", {})
