@@ -267,3 +267,48 @@ async def test_ending_the_session_stops_its_recording(hemicycle: Running) -> Non
     audit = await hemicycle.server.app[CORE_KEY].store.audit_log(hemicycle.live_session)
     ended = next(e for e in audit if e["action"] == "recording.stop")
     assert ended["actor"]["role"] == "system" and ended["details"]["reason"] == "session_ended"
+
+
+async def test_a_speaker_in_another_codec_begins_a_new_floor_segment(hemicycle: Running) -> None:
+    """The room in VP8, then a speaker whose browser sends H.264: the floor goes on in a Matroska file of
+    its own, both files play, one after the other on the wall clock."""
+    moderator = await staff(hemicycle, Role.MODERATOR)
+    av_desk = await staff(hemicycle, Role.AV)
+    room, published = await publish(av_desk, "room")
+    assert published["ok"], published
+    speaker_publisher = Publisher()
+    recordings = recordings_of(hemicycle)
+    try:
+        started = await moderator.call("recording:start", {})
+        assert started["ok"], started
+        await eventually(lambda: "floor" in tracks_of(recordings, hemicycle.live_session), timeout=10)
+        first = recordings.recorders[hemicycle.live_session].tracks["floor"]
+        await eventually(lambda: first.writer.frames >= 40, timeout=15)
+        speaker = await attendee(hemicycle, "Amina")
+        entry = (await speaker.call("hand:raise", HAND))["data"]["entry"]
+        assert (await moderator.call("floor:grant", {"entry_id": entry["id"]}))["ok"]
+        offer = await speaker_publisher.offer(video_codec="video/H264")
+        spoken = await speaker.call("media:publish", {"source": "speaker", "sdp": offer})
+        assert spoken["ok"], spoken
+        await speaker_publisher.accept(spoken["data"]["sdp"])
+
+        def second() -> Any:
+            track = tracks_of(recordings, hemicycle.live_session).get("floor")
+            return (
+                track
+                if track is not None and track is not first and media_seconds(track.writer) >= 2
+                else None
+            )
+
+        await eventually(second, timeout=20)
+        assert (await moderator.call("recording:stop", {}))["ok"]
+        segments = await recordings.segments(started["data"]["recording"]["id"])
+        assert [(s.track, s.container) for s in segments] == [("floor", "webm"), ("floor", "mkv")]
+        assert all(s.complete for s in segments)
+        assert segments[0].ended_at is not None and segments[0].ended_at <= segments[1].started_at
+        for segment, codec in zip(segments, ("vp8", "h264"), strict=True):
+            found = probe(resolve(recordings.root, segment.path))
+            assert found["video"]["codec"] == codec and found["decoded_video_frames"] >= 20, found
+    finally:
+        await speaker_publisher.close()
+        await room.close()

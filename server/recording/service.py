@@ -34,6 +34,7 @@ from ..media.service import MediaService
 from ..service import Hemicycle
 from .paths import recordings_dir
 from .recorder import SessionRecorder
+from .writer import RecordingWriteError
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ class Recordings:
                 try:
                     await recorder.follow()
                     await recorder.flush()
-                except OSError as exc:
+                except (OSError, RecordingWriteError) as exc:
                     self._fault(recorder, exc)
 
     def _recorder(self, relay: r.SessionRelay, recording: Recording) -> SessionRecorder:
