@@ -7,7 +7,7 @@ relay that moved to another process (a takeover, a restart) is recorded there in
 recording stopped elsewhere ends here. A fault while writing (a full disk, a file size limit) fails the
 recording: its state becomes ``failed`` with the error, everyone is told, the session goes on.
 
-A session that ends stops its recording (by any process, within half a second).
+A session that ends stops its recording (by any process, within two seconds).
 
 Starting with nothing on air is allowed: the recording waits, and its files begin with the first keyframe of
 the floor (or the first sound of a language) once someone publishes.
@@ -39,6 +39,8 @@ from .writer import RecordingWriteError
 log = logging.getLogger(__name__)
 
 FOLLOW_SECONDS = 0.5
+# Every this many follow-ups, the recordings of sessions that have ended are stopped (by any process).
+ENDED_EVERY = 4
 
 
 class RecordingNotifier(Protocol):
@@ -139,20 +141,27 @@ class Recordings:
     # -- following the database ------------------------------------------------------------------
 
     async def _loop(self) -> None:
+        tick = 0
         while True:
             await asyncio.sleep(FOLLOW_SECONDS)
+            tick += 1
             try:
+                if tick % ENDED_EVERY == 0:
+                    await self.stop_ended()
                 await self.sync()
             except Exception:
                 log.exception("recording upkeep failed")
+
+    async def stop_ended(self) -> None:
+        """Stop the recordings of sessions that have ended, and tell their sessions."""
+        for ended in await self.store.stop_ended_sessions():
+            log.info("session %s ended: recording %s stopped", ended.session_id, ended.id)
+            self.notifier.recording_changed(ended)
 
     async def sync(self) -> None:
         """Make this process's recorders match the database for the relays it runs, follow their sources
         and store each segment's progress."""
         async with self._lock:
-            for ended in await self.store.stop_ended_sessions():
-                log.info("session %s ended: recording %s stopped", ended.session_id, ended.id)
-                self.notifier.recording_changed(ended)
             relays = dict(self.media.relays)
             running = await self.store.running(set(relays) | set(self.recorders))
             for session_id, recorder in list(self.recorders.items()):
