@@ -13,7 +13,7 @@ from datetime import datetime
 import aiohttp
 from aiohttp import web
 
-from . import api, http_base, logs, media_http, metrics, openapi, organiser, wiring
+from . import api, http_base, logs, media_http, metrics, openapi, organiser, recording_http, wiring
 from .db.engine import create_engine, migrate
 from .keys import WEB_DIR_KEY
 from .media_load import RedisLoads
@@ -54,6 +54,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app.on_response_prepare.append(api.server_header)
     api.add_routes(app)
     media_http.add_routes(app)
+    recording_http.add_routes(app)
     organiser.add_routes(app)
     openapi.add_routes(app)
     media.nudge = media_http.make_nudge(app)
@@ -75,8 +76,11 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         app[media_http.FORWARD_KEY] = forwarding
         hub.media.use_http(forwarding)
         await media.start()
+        await use_cases.recordings.start_loop()
         log.info("instance %s ready on %s", core.instance_id, engine.dialect.name)
         yield
+        # The files first, while the relays still feed them.
+        await use_cases.recordings.stop_loop()
         await media.stop()
         if loads is not None:
             await loads.close()

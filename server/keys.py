@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .limits import Limits
     from .media.service import MediaService
     from .moderation import ParticipantModeration
+    from .recording.service import Recordings
     from .reports import Reports
     from .service import Hemicycle
     from .settings import Settings
@@ -44,5 +45,6 @@ CAPTIONS_KEY: web.AppKey[Captions] = web.AppKey("captions")
 MEDIA_KEY: web.AppKey[MediaService] = web.AppKey("media")
 LIMITS_KEY: web.AppKey[Limits] = web.AppKey("limits")
 REPORTS_KEY: web.AppKey[Reports] = web.AppKey("reports")
+RECORDINGS_KEY: web.AppKey[Recordings] = web.AppKey("recordings")
 HUB_KEY: web.AppKey[Realtime] = web.AppKey("hub")
 WEB_DIR_KEY: web.AppKey[Path] = web.AppKey("web_dir", Path)

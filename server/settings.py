@@ -36,6 +36,11 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "`--demo`, which keeps a generated one in the data directory.",
     ),
     "HEMICYCLE_DATA_DIR": ("./var", "Directory for the default SQLite database and the demo secret."),
+    "HEMICYCLE_RECORDINGS_DIR": (
+        "DATA_DIR/recordings",
+        "Where session recordings are written (WebM/Matroska files, one per track and process; see "
+        "docs/protocol.md, Recording). Every process that may run a session's relay needs it, writable.",
+    ),
     "DATABASE_URL": (
         "sqlite+aiosqlite:///DATA_DIR/hemicycle.db",
         "SQLAlchemy URL; `postgresql+asyncpg://user@host/db` for PostgreSQL.",
@@ -239,6 +244,8 @@ class Settings:
     public_url: str = ""
     secret: str = ""
     data_dir: Path = field(default_factory=lambda: Path("var"))
+    # Where recordings are written (issue 22); None: ``<data dir>/recordings``.
+    recordings_dir: Path | None = None
     database_url: str = ""
     redis_url: str | None = None
     redis_channel: str = "hemicycle"
@@ -287,6 +294,9 @@ class Settings:
             public_url=env.get("HEMICYCLE_PUBLIC_URL", "").strip(),
             secret=env.get("HEMICYCLE_SECRET", ""),
             data_dir=data_dir,
+            recordings_dir=Path(env["HEMICYCLE_RECORDINGS_DIR"].strip())
+            if env.get("HEMICYCLE_RECORDINGS_DIR", "").strip()
+            else None,
             database_url=env.get("DATABASE_URL", "").strip(),
             redis_url=env.get("REDIS_URL", "").strip() or None,
             redis_channel=env.get("HEMICYCLE_REDIS_CHANNEL", "").strip() or "hemicycle",

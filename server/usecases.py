@@ -13,6 +13,7 @@ from .limits import Limits
 from .media.service import MediaService
 from .moderation import ParticipantModeration
 from .polls import Polls
+from .recording.service import Recordings
 from .reports import Reports
 from .service import Hemicycle
 from .standing import StandingChecks
@@ -34,3 +35,5 @@ class UseCases:
     # The help desk (issue 24).
     help: HelpDesk
     polls: Polls
+    # Recording (issue 22).
+    recordings: Recordings

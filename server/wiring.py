@@ -29,6 +29,7 @@ from .keys import (
     LIMITS_KEY,
     MEDIA_KEY,
     MODERATION_KEY,
+    RECORDINGS_KEY,
     REPORTS_KEY,
     SETTINGS_KEY,
 )
@@ -36,6 +37,7 @@ from .limits import Limits
 from .media.service import MediaService
 from .moderation import ParticipantModeration
 from .polls import Polls
+from .recording.service import Recordings
 from .reports import Reports
 from .service import Hemicycle
 from .settings import Settings
@@ -77,6 +79,7 @@ def build_use_cases(settings: Settings, engine: AsyncEngine, clock: Callable[[],
         limits=limits,
         help=help_desk,
         polls=Polls(core),
+        recordings=Recordings(core, media),
     )
 
 
@@ -89,6 +92,7 @@ def build_hub(use_cases: UseCases, settings: Settings) -> Hub:
     use_cases.captions.notifier = hub.captions
     use_cases.help.notifier = hub.help
     use_cases.polls.notifier = hub.polls
+    use_cases.recordings.notifier = hub.recording
     return hub
 
 
@@ -103,4 +107,5 @@ def provide(app: web.Application, settings: Settings, use_cases: UseCases, hub: 
     app[MEDIA_KEY] = use_cases.media
     app[LIMITS_KEY] = use_cases.limits
     app[REPORTS_KEY] = use_cases.reports
+    app[RECORDINGS_KEY] = use_cases.recordings
     app[HUB_KEY] = hub

@@ -63,6 +63,10 @@ async def _nothing(connection: Connection) -> None:
     return None
 
 
+async def _never_recorded(session_id: int) -> dict[str, Any] | None:
+    return None
+
+
 class Connections:
     """Owned by the Hub: this process's joined connections (by Socket.IO sid), their audience per session and
     the events-per-second allowance an attendee's connections share.
@@ -89,6 +93,8 @@ class Connections:
         self.limits = limits
         self.gate: Gate = OpenGate()
         self.gone: Callable[[Connection], Awaitable[None]] = _nothing
+        # The session's last recording for the welcome, so a page joining mid-recording shows it.
+        self.welcome_recording: Callable[[int], Awaitable[dict[str, Any] | None]] = _never_recorded
         self._connections: dict[str, Connection] = {}
         self._audience: dict[int, int] = {}
         self.welcomes = WelcomeParts(floor, desk)
@@ -200,12 +206,13 @@ class Connections:
 
         # The welcome's reads do not wait for one another, nor for the presence write: each is gathered with
         # the other joiners' (server/db/gathered.py), so a crowd costs a few transactions per batch.
-        (snapshot, summary), queue, questions, captions, event = await asyncio.gather(
+        (snapshot, summary), queue, questions, captions, event, recording = await asyncio.gather(
             recorded(),
             self.floor.state(session.id),
             self.desk.state(session.id),
             self._welcome_captions(session.id),
             self.core.store.get_event(session.event_id),
+            self.welcome_recording(session.id),
         )
         welcome: dict[str, Any] = {
             "protocol": PROTOCOL_VERSION,
@@ -214,6 +221,7 @@ class Connections:
             "presence": summary,
             "mine": self.floor.mine(queue, principal.participant.id),
             "my_questions": self.desk.mine_view(questions, principal.participant.id),
+            "recording": recording,
             # The same objects in every welcome at these versions (signaling/welcome.py): never modified.
             **self.welcomes.shared(session, event, queue, questions, captions),
         }

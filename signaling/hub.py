@@ -57,6 +57,7 @@ from .protocol import (
 from .question_events import QUESTIONS_SPACING_SECONDS as QUESTIONS_SPACING_SECONDS
 from .question_events import QuestionEvents
 from .queue_events import QueueEvents
+from .recording_events import RecordingEvents
 from .rooms import Connection, Handler
 from .rooms import participant_room as participant_room
 from .rooms import session_room as session_room
@@ -144,6 +145,8 @@ class Hub:
         # The help desk (issue 24).
         self.help = HelpEvents(self.sio, use_cases.help)
         self.polls = PollEvents(self.sio, use_cases.polls)
+        self.recording = RecordingEvents(self.sio, use_cases.recordings)
+        self.connections.welcome_recording = self.recording.welcome
         self.heartbeat = Heartbeat(core, self.floor, self.presence.changed, self.queue.changed)
         self.watch = StandingWatch(
             core.store,
@@ -160,6 +163,7 @@ class Hub:
             **self.captions.handlers,
             **self.help.handlers,
             **self.polls.handlers,
+            **self.recording.handlers,
         }
         assert set(self._handlers) == set(CLIENT_EVENTS), "every protocol event needs a handler"
         self.sio.on("connect", self.connections.on_connect)
@@ -197,6 +201,7 @@ class Hub:
         await self.queue.flush_all()
         await self.questions.flush_all()
         await self.polls.flush_all()
+        await self.recording.flush_all()
         await self.presence.stop()
         await self.queue.stop()
         await self.questions.stop()

@@ -620,6 +620,30 @@ class HealthReply(RootModel[Health | Recorded]):
 # -- server -> client events ---------------------------------------------------------------------------
 
 
+RecordingStateName = Literal["recording", "stopped", "failed"]
+
+
+class RecordingView(Payload):
+    id: Int
+    session_id: Int
+    state: RecordingStateName = Field(description="failed: a fault (a full disk...) stopped it; see error")
+    started_at: Timestamp
+    started_by: Text = Field(description="the name of who started it")
+    stopped_at: Timestamp | None
+    stopped_by: Text | None = Field(description="who stopped it; null while running or when it failed")
+    error: Text | None = Field(description="why it failed, for the AV desk and the moderator")
+
+
+class RecordingChanged(Payload):
+    recording: RecordingView
+
+
+class RecordingReply(Payload):
+    recording: RecordingView | None = Field(
+        description="recording:get: null if the session was never recorded"
+    )
+
+
 class Welcome(Payload):
     protocol: Int = Field(description="the protocol's major version; a client for another one reloads")
     me: Me
@@ -632,6 +656,9 @@ class Welcome(Payload):
     questions: PublicQuestions
     my_questions: MyQuestions
     captions: RecentCaptions
+    recording: RecordingView | None = Field(
+        description="the session's last recording (running, stopped or failed); null if never recorded"
+    )
     people: list[Person] | None = Field(default=None, description="staff only")
     queue: Queue | None = Field(default=None, description="staff only")
     moderation: StaffQuestions | None = Field(default=None, description="staff only")
@@ -1061,3 +1088,13 @@ class Contract:
         self.mismatches.append(message)
         log.error("protocol mismatch: %s", message)
         raise ContractError(message)
+
+
+SERVER_EVENTS.update({"recording": RecordingChanged})
+ACKS.update(
+    {
+        "recording:start": RecordingReply,
+        "recording:stop": RecordingReply,
+        "recording:get": RecordingReply,
+    }
+)

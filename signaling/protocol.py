@@ -485,6 +485,21 @@ CLIENT_EVENTS.update(POLL_EVENTS)
 POLL_WRITES = frozenset({"poll:answer"})
 
 
+# -- recording (issue 22) ------------------------------------------------------------------------------
+
+
+class RecordingControl(Message):
+    pass
+
+
+RECORDING_EVENTS: dict[str, type[Message]] = {
+    "recording:start": RecordingControl,
+    "recording:stop": RecordingControl,
+    "recording:get": RecordingControl,
+}
+CLIENT_EVENTS.update(RECORDING_EVENTS)
+
+
 M = TypeVar("M", bound=Message)
 
 

@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +54,19 @@ class Servers:
     live_session_id: int
 
 
+def _preexec(prepare: Callable[[], None] | None) -> Callable[[], None] | None:
+    dying = die_with_parent(signal.SIGTERM)
+    if prepare is None:
+        return dying
+
+    def both() -> None:
+        if dying is not None:
+            dying()
+        prepare()
+
+    return both
+
+
 @asynccontextmanager
 async def server_processes(
     database_url: str,
@@ -61,10 +74,13 @@ async def server_processes(
     tmp_path: Path,
     overrides: list[dict[str, str]],
     ports: list[int] | None = None,
+    prepare: Callable[[], None] | None = None,
 ) -> AsyncIterator[Servers]:
     """One process per entry of `overrides` (its environment on top of the common one), on `ports` or free
-    ones; the database migrated and seeded with the demo event first. Every process is stopped at the end,
-    killed if it does not stop within 15 s; each one's output is in tmp_path/server-N.log."""
+        ones; the database migrated and seeded with the demo event first. Every process is stopped at the end,
+        killed if it does not stop within 15 s; each one's output is in tmp_path/server-N.log.
+    ``prepare`` runs in each child before it starts (a resource limit, for a test of what the server does
+    when it hits it)."""
     engine = create_engine(database_url)
     await migrate(engine)
     settings = make_settings(tmp_path, database_url).resolved()
@@ -96,7 +112,7 @@ async def server_processes(
                         env={**env, **extra},
                         stdout=log,
                         stderr=subprocess.STDOUT,
-                        preexec_fn=die_with_parent(signal.SIGTERM),
+                        preexec_fn=_preexec(prepare),
                     )
                 )
         for url, process in zip(urls, processes, strict=True):

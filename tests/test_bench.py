@@ -89,3 +89,18 @@ async def test_poll_benchmark_runs_and_counts_each_answer_once() -> None:
     assert re.search(r"staff delay per change during the burst: p50 \d+ ms", text), text[-3000:]
     rates = r"idle \(baseline\) [\d.]+ (?:KiB|B)/s, burst with results shown [\d.]+ (?:KiB|B)/s"
     assert re.search(rates, text), text[-3000:]
+
+
+async def test_recording_benchmark_runs_and_writes_frames() -> None:
+    """`bench.recording` at one short round: both windows measured, the recorder wrote the frames."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.recording", "--rounds", "1", "--window", "2", "--settle", "2",
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(process.communicate(), 90)
+    text = output.decode()
+    assert process.returncode == 0, text[-3000:]
+    assert re.search(r"ratio recording / not recording: \d+\.\d+", text), text[-3000:]
+    assert re.search(r"recorder cost: -?\d+\.\d+ % of a core per recorded source", text), text[-3000:]
+    written = re.search(r"written: (\d+) frames", text)
+    assert written and int(written.group(1)) > 60, text[-3000:]

@@ -68,6 +68,8 @@ LAYERS: dict[str, int] = {
     "server.helpdesk": USE_CASES,
     # live polls (issue 24)
     "server.polls": USE_CASES,
+    # recording (issue 22)
+    "server.recording": USE_CASES,
     "signaling": ADAPTERS,
     "server.keys": ADAPTERS,
     "server.http_base": ADAPTERS,
@@ -75,6 +77,7 @@ LAYERS: dict[str, int] = {
     "server.organiser": ADAPTERS,
     "server.openapi": ADAPTERS,
     "server.media_http": ADAPTERS,
+    "server.recording_http": ADAPTERS,
     "server.media_forward": ADAPTERS,
     "server.metrics": ADAPTERS,
     "server.logs": ADAPTERS,

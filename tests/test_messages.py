@@ -213,6 +213,12 @@ async def _flows(hemicycle: Running) -> None:
     await moderator.wait_for("polls:staff_changed")
     await _ok(moderator, "poll:close", {"poll_id": poll["id"]})
 
+    # Recording (issue 22): started with nothing on air (it waits), read, stopped.
+    await _ok(moderator, "recording:start")
+    await asker.wait_for("recording", lambda d: d["recording"]["state"] == "recording")
+    await _ok(asker, "recording:get")
+    await _ok(moderator, "recording:stop")
+
     # Media: configuration and the health report (publishing is tests/test_media_signaling.py's).
     await _ok(asker, "media:config")
     await _ok(asker, "media:health", {})

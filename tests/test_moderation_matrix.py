@@ -30,6 +30,7 @@ FLOOR_STAFF = frozenset({ADMIN, MODERATOR, CHAIR})
 MODERATORS = frozenset({ADMIN, MODERATOR})
 # An attendee's own voice (hands, questions, votes): not even the administrator's (roles.ATTENDEE_ONLY).
 ATTENDEES = frozenset({ATTENDEE})
+RECORDING = frozenset({ADMIN, MODERATOR, AV})
 
 # Who may send each client event. The attendee calling is not the asker of the sample question nor the
 # holder of the sample hand: what only the asker or the speaker may do counts as refused for everyone here.
@@ -94,6 +95,10 @@ ALLOWED_EVENTS: dict[str, frozenset[Role]] = {
     "poll:close": MODERATORS,
     "poll:results": MODERATORS,
     "poll:answer": ATTENDEES,
+    # Recording (issue 22): the moderator and the AV desk start and stop it; everyone sees whether it runs.
+    "recording:start": RECORDING,
+    "recording:stop": RECORDING,
+    "recording:get": EVERYONE,
 }
 # What a refusal may say: the role may not, or the thing is someone else's (or, for a media resource, is not
 # there for the caller).
@@ -144,6 +149,10 @@ ALLOWED_ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/api/sessions/{session_id}/media/floor"): frozenset(),
     # An edge relay pulling from the origin, with a relay-only service credential: no role's token opens it.
     ("POST", "/api/sessions/{session_id}/media/pull"): frozenset(),
+    # Recording (issue 22): as its Socket.IO events.
+    ("GET", "/api/sessions/{session_id}/recording"): EVERYONE,
+    ("POST", "/api/sessions/{session_id}/recording/start"): RECORDING,
+    ("POST", "/api/sessions/{session_id}/recording/stop"): RECORDING,
 }
 INTERNAL_ROUTES = {("POST", "/api/sessions/{session_id}/media/floor")}
 RELAY_ROUTES = {("POST", "/api/sessions/{session_id}/media/pull")}
@@ -276,6 +285,9 @@ async def test_every_privileged_event_is_refused_to_lesser_roles(world: Running)
         "poll:close": {"poll_id": opened},
         "poll:results": {"poll_id": opened, "shown": True},
         "poll:answer": {"poll_id": opened, "rating": 3},
+        "recording:start": {},
+        "recording:stop": {},
+        "recording:get": {},
     }
     missing = sorted(set(CLIENT_EVENTS) - set(samples))
     assert not missing, f"give these events a sample payload in this test: {missing}"

@@ -76,6 +76,8 @@ class Permission(StrEnum):
     # Live polls (issue 24): preparing, opening, closing and showing them; answering one.
     POLL_MANAGE = "poll.manage"
     POLL_ANSWER = "poll.answer"
+    # Recording a session (issue 22): starting and stopping it.
+    RECORDING_CONTROL = "recording.control"
 
 
 _STAFF_VIEW = frozenset({Permission.SESSION_VIEW, Permission.ROSTER_VIEW})
@@ -101,6 +103,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.TRANSCRIPT_VIEW,
         Permission.HELP_ANSWER,
         Permission.POLL_MANAGE,
+        Permission.RECORDING_CONTROL,
     },
     Role.CHAIR: _STAFF_VIEW
     | {
@@ -109,7 +112,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.QUESTION_RELAY,
         Permission.MEDIA_MUTE,
     },
-    Role.AV: _STAFF_VIEW | {Permission.MEDIA_MUTE, Permission.HELP_ANSWER},
+    Role.AV: _STAFF_VIEW | {Permission.MEDIA_MUTE, Permission.HELP_ANSWER, Permission.RECORDING_CONTROL},
     Role.CAPTIONER: _STAFF_VIEW | {Permission.CAPTION_POST, Permission.TRANSCRIPT_VIEW},
     Role.INTERPRETER: _STAFF_VIEW,
     Role.DISPLAY: frozenset({Permission.SESSION_VIEW}),

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from random import getrandbits, random
+from typing import Protocol
 
 from aiortc import RTCRtpTransceiver, clock
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -61,6 +62,17 @@ class FeedStats:
     transit: deque[float] = field(default_factory=lambda: deque(maxlen=TRANSIT_SAMPLES))
 
 
+class Port(Protocol):
+    """Where a track's packets go: a viewer's ``seams.SenderPort``, or a recorder
+    (server/recording/recorder.py), which the feed treats as one more viewer."""
+
+    def ready(self) -> bool: ...
+
+    def send(
+        self, sequence_number: int, timestamp: int, marker: int, payload: bytes, ntp_time: int
+    ) -> Awaitable[None] | None: ...
+
+
 class ForwardTrack(MediaStreamTrack):
     """A viewer's end of a feed: that viewer's RTP stream, from the next keyframe on.
 
@@ -74,7 +86,7 @@ class ForwardTrack(MediaStreamTrack):
         self.mime = mime
         self.mime_key = mime.lower()
         self.feed: Feed | None = None
-        self.port: seams.SenderPort | None = None
+        self.port: Port | None = None
         self._ended: asyncio.Future[None] | None = None
         self._waiting_keyframe = kind == "video"
         self._asked_keyframe = False

@@ -141,6 +141,10 @@ class SessionRelay:
     def publisher(self, source: str) -> Peer | None:
         return self._publishers.get(source)
 
+    def channel_feed(self, channel_name: str) -> Feed:
+        """The sound a listener of the language channel hears now (the floor: as ``_audio_feed_for``)."""
+        return self._audio_feed_for(channel_name)
+
     def _audio_feed_for(self, channel_name: str) -> Feed:
         """The floor sound is the room feed's audio; each interpretation language its own channel."""
         if channel_name == "floor" and not self.feed(channel("floor"), "audio").live:

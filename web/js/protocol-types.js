@@ -32,6 +32,7 @@ export const SERVER_EVENTS = Object.freeze({
   'help:staff': 'HelpThreadStaff',
   'polls:staff_changed': 'PollList',
   'polls:changed': 'PollList',
+  'recording': 'RecordingChanged',
 });
 
 /** Every event a client sends, with the types of its payload and its ack's data. */
@@ -89,6 +90,9 @@ export const CLIENT_EVENTS = Object.freeze({
   'poll:close': Object.freeze({ payload: 'PollRef', ack: 'PollReply' }),
   'poll:results': Object.freeze({ payload: 'PollResults', ack: 'PollReply' }),
   'poll:answer': Object.freeze({ payload: 'PollAnswer', ack: 'AnswerReply' }),
+  'recording:start': Object.freeze({ payload: 'RecordingControl', ack: 'RecordingReply' }),
+  'recording:stop': Object.freeze({ payload: 'RecordingControl', ack: 'RecordingReply' }),
+  'recording:get': Object.freeze({ payload: 'RecordingControl', ack: 'RecordingReply' }),
 });
 
 /**
@@ -1120,6 +1124,32 @@ export const CLIENT_EVENTS = Object.freeze({
  */
 
 /**
+ * @typedef {object} RecordingChanged
+ * @property {RecordingView} recording
+ */
+
+/**
+ * @typedef {object} RecordingControl
+ */
+
+/**
+ * @typedef {object} RecordingReply
+ * @property {RecordingView | null} recording  recording:get: null if the session was never recorded
+ */
+
+/**
+ * @typedef {object} RecordingView
+ * @property {number} id
+ * @property {number} session_id
+ * @property {'recording' | 'stopped' | 'failed'} state  failed: a fault (a full disk...) stopped it; see error
+ * @property {string} started_at  ISO 8601 in UTC, ending in Z
+ * @property {string} started_by  the name of who started it
+ * @property {string | null} stopped_at
+ * @property {string | null} stopped_by  who stopped it; null while running or when it failed
+ * @property {string | null} error  why it failed, for the AV desk and the moderator
+ */
+
+/**
  * @typedef {object} Refused
  * @property {false} ok
  * @property {ErrorBody} error
@@ -1377,6 +1407,7 @@ export const CLIENT_EVENTS = Object.freeze({
  * @property {PublicQuestions} questions
  * @property {MyQuestions} my_questions
  * @property {RecentCaptions} captions
+ * @property {RecordingView | null} recording  the session's last recording (running, stopped or failed); null if never recorded
  * @property {Person[] | null} [people]  staff only
  * @property {Queue | null} [queue]  staff only
  * @property {StaffQuestions | null} [moderation]  staff only

@@ -12,7 +12,7 @@
  *   help.js        the help desk: my requests, and the staff's queue of them
  *   errors.js      ProtocolError                                http.js        the HTTP routes any page calls
  *   organiser.js   the organiser's routes (links, agenda, records)
- *   polls.js       live polls (issue 24)
+ *   polls.js       live polls (issue 24)                        recording.js   recording (issue 22)
  * The payload types are generated from the server's models: ../protocol-types.js (docs/protocol.md, "Message
  * types").
  *
@@ -47,6 +47,7 @@
  *   help              {mine, queue}                       my help requests, or the staff's queue, changed
  *   polls             {staff}                             the polls changed (the room's list, or staff's
  *                                                         with `staff`), or my answers
+ *   recording         {recording, previous}               a recording started, stopped or failed (everyone)
  *   error             ServerError & {handledByRequest}    the server reported an error on the socket
  */
 
@@ -58,13 +59,14 @@ import { withModeration } from './protocol/moderation.js';
 import { withPolls } from './protocol/polls.js';
 import { withQuestions } from './protocol/questions.js';
 import { withQueue } from './protocol/queue.js';
+import { withRecording } from './protocol/recording.js';
 
 /**
  * One connection to one session, and the state it brings: the core and every concern.
  */
-export class HemicycleClient extends withPolls(
+export class HemicycleClient extends withRecording(withPolls(
   withHelp(withModeration(withMedia(withCaptions(withQuestions(withQueue(ClientCore)))))),
-) {}
+)) {}
 
 // The names the pages' JSDoc uses for payload types (`import('./protocol.js').Session`...): the generated
 // types of protocol-types.js, and the client's own.

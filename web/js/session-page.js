@@ -12,6 +12,7 @@ import { roleLabel, stateLabel } from './labels.js';
 import { HemicycleClient } from './protocol.js';
 import { DEAD_TOKEN_CODES } from './protocol/errors.js';
 import { getSession } from './protocol/http.js';
+import { RecordingBar } from './recording-ui.js';
 import { parsePath } from './route.js';
 import { forgetToken } from './tokens.js';
 import {
@@ -120,6 +121,8 @@ export class SessionPage {
   connect({ token, tokenKey, onRefused }) {
     const client = new HemicycleClient({ sessionId: /** @type {number | string} */ (this.sessionId), token });
     this.client = client;
+    // Every session page, the room display's too, shows when the session is being recorded.
+    this.recording = new RecordingBar(client, this.header.container);
     client.on('connection', ({ state, previous }) => {
       this.banner.update(state);
       if (state === 'refused' && client.refusal) {

@@ -1,0 +1,249 @@
+"""One segment file: RTP payloads of one track (sound, and picture for the floor) remuxed into a container.
+
+Nothing is decoded: each packet's payload is depacketised (VP8 and H.264 by aiortc's payload descriptors,
+Opus as it is), the packets of one frame joined, and the frame handed to PyAV's muxer with its time. VP8 and
+Opus go into WebM, H.264 into Matroska. Matroska is written cluster by cluster (at most a second each) and
+each cluster reaches the file as it is closed, so a process that dies leaves a file playable up to its last
+second or so.
+
+Times: each kind's first packet fixes where its RTP clock sits on the segment's timeline (its arrival,
+measured from the segment's start); from there on the packets' own timestamps count. The relay's viewer end
+(``server.media.forward.ForwardTrack``) keeps those timestamps continuous across a change of source, so the
+file's timeline is too.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+from aiortc.codecs.h264 import H264PayloadDescriptor
+from aiortc.codecs.vpx import VpxPayloadDescriptor
+
+from ..media.codecs import CLOCK_RATES, H264, OPUS, VP8, starts_keyframe
+
+# Matroska clusters of at most this long: what a crash may lose.
+CLUSTER_MILLISECONDS = 1000
+# A frame split over more packets than this is not a frame the relay forwards.
+MAX_FRAME_PACKETS = 2000
+# Opus identification header (RFC 7845 5.1): version 1, two channels, no pre-skip, 48 kHz, no gain, family 0.
+OPUS_HEAD = b"OpusHead" + struct.pack("<BBHIhB", 1, 2, 0, 48000, 0, 0)
+CONTAINERS = {VP8.lower(): "webm", H264.lower(): "mkv"}
+_CODEC_NAMES = {VP8.lower(): "vp8", H264.lower(): "h264", OPUS.lower(): "opus"}
+WRITE_ERRORS = (OSError, av.FFmpegError)
+
+
+class RecordingWriteError(Exception):
+    """The file could not be written (a full disk, a file size limit, a vanished directory)."""
+
+
+def container_for(video_mime: str | None) -> str:
+    """The container a track's codecs are written into: WebM for VP8 (and sound only), Matroska for H.264."""
+    return CONTAINERS.get((video_mime or VP8).lower(), "webm")
+
+
+def codec_names(video_mime: str | None, audio: bool = True) -> list[str]:
+    names = [_CODEC_NAMES[video_mime.lower()]] if video_mime else []
+    return [*names, "opus"] if audio else names
+
+
+def vp8_dimensions(frame: bytes) -> tuple[int, int] | None:
+    """Width and height from a VP8 keyframe's header (RFC 6386 9.1), or None if it is not one."""
+    if len(frame) < 10 or frame[0] & 0x01 or frame[3:6] != b"\x9d\x01\x2a":
+        return None
+    width = int.from_bytes(frame[6:8], "little") & 0x3FFF
+    height = int.from_bytes(frame[8:10], "little") & 0x3FFF
+    return width, height
+
+
+class _Assembler:
+    """The packets of one kind, joined into frames (all of a frame's packets share its timestamp; the marker
+    bit ends a video frame). A frame with a packet missing is dropped, and video waits for a keyframe."""
+
+    def __init__(self, kind: str, mime: str) -> None:
+        self.kind = kind
+        self.mime = mime.lower()
+        self._parts: list[bytes] = []
+        self._timestamp: int | None = None
+        self._next_sequence: int | None = None
+        self._keyframe = False
+        self._broken = False
+        self.waiting_keyframe = kind == "video"
+
+    def push(
+        self, sequence: int, timestamp: int, marker: bool, payload: bytes
+    ) -> tuple[bytes, int, bool] | None:
+        """A packet in; a whole frame out (its data, its RTP timestamp, whether it is a keyframe) when the
+        packet completes one."""
+        if self.kind == "audio":
+            return payload, timestamp, True
+        if timestamp != self._timestamp:
+            # A new frame; the last one never saw its marker: lost at its end.
+            if self._parts:
+                self.waiting_keyframe = True
+            self._parts = []
+            self._timestamp = timestamp
+            self._keyframe = starts_keyframe(self.mime, payload)
+            self._broken = False
+        elif self._next_sequence is not None and sequence != self._next_sequence:
+            self._broken = True
+        self._next_sequence = (sequence + 1) & 0xFFFF
+        if self._broken:
+            self._parts = []
+        else:
+            try:
+                self._parts.append(self._depayload(payload))
+            except ValueError:  # a payload no depacketiser accepts: the frame is lost
+                self._broken = True
+            if len(self._parts) > MAX_FRAME_PACKETS:
+                self._broken = True
+                self._parts = []
+        if not marker:
+            return None
+        parts, self._parts = self._parts, []
+        if self._broken or not parts:
+            self.waiting_keyframe = True
+            return None
+        if self.waiting_keyframe and not self._keyframe:
+            return None
+        self.waiting_keyframe = False
+        return b"".join(parts), timestamp, self._keyframe
+
+    def _depayload(self, payload: bytes) -> bytes:
+        if self.mime == H264.lower():
+            return H264PayloadDescriptor.parse(payload)[1]
+        return VpxPayloadDescriptor.parse(payload)[1]
+
+
+class _Stream:
+    """One kind's place in the file: its PyAV stream and where its RTP clock sits on the timeline."""
+
+    def __init__(self, kind: str, mime: str) -> None:
+        self.kind = kind
+        self.clock = CLOCK_RATES[kind]
+        self.time_base = Fraction(1, self.clock)
+        self.assembler = _Assembler(kind, mime)
+        self.stream: Any = None
+        self.origin: int | None = None  # the segment-timeline tick of its first frame, in its clock
+        self.first_timestamp = 0
+        self.unwrapped = 0
+        self.last_timestamp = 0
+        self.last_pts = -1
+
+
+class SegmentWriter:
+    """Writes one segment file. ``write`` takes the relay's packets as they are forwarded; ``close`` ends the
+    file. Raises RecordingWriteError when the file cannot be written."""
+
+    def __init__(self, path: Path, video_mime: str | None, audio: bool = True) -> None:
+        self.path = path
+        self.video_mime = video_mime
+        self.container_name = container_for(video_mime)
+        self.codecs = codec_names(video_mime, audio)
+        self._streams: dict[str, _Stream] = {}
+        if video_mime is not None:
+            self._streams["video"] = _Stream("video", video_mime)
+        if audio:
+            self._streams["audio"] = _Stream("audio", OPUS)
+        self._output: Any = None
+        # Wall-clock (time.time) of the segment's media time 0: when its first frame was written.
+        self.started: float | None = None
+        self.last_written: float | None = None
+        self.frames = 0
+        self.closed = False
+
+    @property
+    def waiting_keyframe(self) -> bool:
+        video = self._streams.get("video")
+        return video is not None and video.assembler.waiting_keyframe
+
+    def write(self, kind: str, sequence: int, timestamp: int, marker: bool, payload: bytes) -> None:
+        state = self._streams.get(kind)
+        if state is None or self.closed:
+            return
+        frame = state.assembler.push(sequence, timestamp, marker, payload)
+        if frame is None:
+            return
+        data, frame_timestamp, keyframe = frame
+        now = time.time()
+        if self._output is None:
+            if "video" in self._streams and kind != "video":
+                return  # the file begins with a picture: sound before the first keyframe is not kept
+            self._open(data if kind == "video" else None)
+            self.started = now
+        assert self.started is not None
+        if state.origin is None:
+            state.origin = round((now - self.started) * state.clock)
+            state.first_timestamp = frame_timestamp
+            state.last_timestamp = frame_timestamp
+        # Unwrap the 32-bit RTP clock.
+        delta = (frame_timestamp - state.last_timestamp) & 0xFFFFFFFF
+        if delta >= 0x80000000:
+            return  # older than the last frame written: reordered, too late for the file
+        state.unwrapped += delta
+        state.last_timestamp = frame_timestamp
+        pts = state.origin + state.unwrapped
+        if pts <= state.last_pts:
+            return
+        state.last_pts = pts
+        packet = av.Packet(data)
+        packet.stream = state.stream
+        packet.pts = packet.dts = pts
+        packet.time_base = state.time_base
+        packet.is_keyframe = keyframe
+        try:
+            self._output.mux(packet)
+        except WRITE_ERRORS as exc:
+            raise RecordingWriteError(f"writing {self.path.name} failed: {exc}") from exc
+        self.frames += 1
+        self.last_written = now
+
+    def _open(self, keyframe: bytes | None) -> None:
+        options = {"cluster_time_limit": str(CLUSTER_MILLISECONDS), "flush_packets": "1"}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            output = av.open(
+                str(self.path),
+                "w",
+                format="webm" if self.container_name == "webm" else "matroska",
+                options=options,
+            )
+        except WRITE_ERRORS as exc:
+            raise RecordingWriteError(f"creating {self.path.name} failed: {exc}") from exc
+        video = self._streams.get("video")
+        if video is not None and self.video_mime is not None:
+            stream: Any = output.add_stream(_CODEC_NAMES[self.video_mime.lower()])
+            size = vp8_dimensions(keyframe) if keyframe and self.video_mime.lower() == VP8.lower() else None
+            stream.width, stream.height = size or (1280, 720)
+            stream.time_base = video.time_base
+            video.stream = stream
+        audio = self._streams.get("audio")
+        if audio is not None:
+            stream = output.add_stream("opus", rate=48000)
+            stream.time_base = audio.time_base
+            stream.codec_context.extradata = OPUS_HEAD
+            audio.stream = stream
+        self._output = output
+
+    @property
+    def bytes(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
+
+    def close(self) -> None:
+        """End the file (its index and duration written); idempotent. A write error here is reported."""
+        if self.closed:
+            return
+        self.closed = True
+        output, self._output = self._output, None
+        if output is not None:
+            try:
+                output.close()
+            except WRITE_ERRORS as exc:
+                raise RecordingWriteError(f"closing {self.path.name} failed: {exc}") from exc

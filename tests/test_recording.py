@@ -1,0 +1,314 @@
+"""Recording without re-encoding (issue 22) through a real server: a room feed, a remote speaker taking the
+floor and a French channel, from real aiortc peers; the files opened with PyAV; the bad requests refused."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+
+from server.domain.roles import Role
+from server.keys import CORE_KEY, HUB_KEY
+from server.media_http import MEDIA_KEY
+from server.recording.paths import UnsafePath, resolve, segment_path
+from server.recording.service import Recordings
+from server.recording.writer import SegmentWriter
+
+from .conftest import make_settings, run_app
+from .helpers import Running, eventually
+from .media_peers import Publisher
+from .test_media_signaling import HAND, attendee, publish, staff
+
+
+@pytest.fixture
+async def hemicycle(tmp_path: Path) -> AsyncIterator[Running]:
+    async for running in run_app(make_settings(tmp_path, media_connect_seconds=5.0)):
+        yield running
+
+
+def recordings_of(running: Running) -> Recordings:
+    media = running.server.app[MEDIA_KEY]
+    found: Recordings = running.server.app[HUB_KEY].recording.recordings
+    assert found.media is media
+    return found
+
+
+def media_seconds(writer: SegmentWriter) -> float:
+    if writer.started is None or writer.last_written is None:
+        return 0.0
+    return writer.last_written - writer.started
+
+
+def tracks_of(recordings: Recordings, session_id: int) -> dict[str, Any]:
+    recorder = recordings.recorders.get(session_id)
+    return {} if recorder is None else dict(recorder.tracks)
+
+
+def probe(path: Path) -> dict[str, Any]:
+    """Every stream of a file, read with PyAV: its kind, codec, packets and the span of their times."""
+    with av.open(str(path)) as container:
+        streams: dict[str, Any] = {
+            s.type: {"codec": s.codec_context.name, "packets": 0, "first": None, "last": 0.0}
+            for s in container.streams
+        }
+        for packet in container.demux():
+            if packet.pts is None:
+                continue
+            found = streams[packet.stream.type]
+            at = float(packet.pts * packet.time_base)
+            found["packets"] += 1
+            found["first"] = at if found["first"] is None else min(found["first"], at)
+            found["last"] = max(found["last"], at)
+    with av.open(str(path)) as container:
+        streams["decoded_video_frames"] = (
+            sum(1 for _ in container.decode(video=0)) if "video" in streams else 0
+        )
+    return streams
+
+
+async def test_records_the_floor_through_a_switch_and_the_french_channel(hemicycle: Running) -> None:
+    moderator = await staff(hemicycle, Role.MODERATOR)
+    av_desk = await staff(hemicycle, Role.AV)
+    watcher = await attendee(hemicycle, "Olga")
+    room, published = await publish(av_desk, "room")
+    assert published["ok"], published
+    french, on_air = await publish(av_desk, "channel", channel="fr")
+    assert on_air["ok"], on_air
+    recordings = recordings_of(hemicycle)
+    speaker_publisher = None
+    try:
+        relay = hemicycle.server.app[MEDIA_KEY].relay(hemicycle.live_session)
+        assert relay is not None
+        await eventually(lambda: relay.feed("room", "video").stats.keyframes >= 1, timeout=15)
+        began = time.monotonic()
+        started = await moderator.call("recording:start", {})
+        assert started["ok"], started
+        recording = started["data"]["recording"]
+        assert recording["state"] == "recording"
+        assert recording["started_by"]
+        told = await watcher.wait_for("recording")
+        assert told["recording"]["id"] == recording["id"]
+        await eventually(lambda: len(tracks_of(recordings, hemicycle.live_session)) == 2)
+        recorder = recordings.recorders[hemicycle.live_session]
+        floor = recorder.tracks["floor"]
+        await eventually(lambda: floor.writer.frames >= 30, timeout=15)
+
+        # A remote speaker takes the floor: the recording follows them, in the same file.
+        speaker = await attendee(hemicycle, "Amina")
+        entry = (await speaker.call("hand:raise", HAND))["data"]["entry"]
+        assert (await moderator.call("floor:grant", {"entry_id": entry["id"]}))["ok"]
+        speaker_publisher, spoken = await publish(speaker, "speaker")
+        assert spoken["ok"], spoken
+        await eventually(lambda: recorder.switches >= 1, timeout=10)
+        frames_at_switch = floor.writer.frames
+        await eventually(lambda: floor.writer.frames >= frames_at_switch + 30, timeout=15)
+        # About five seconds recorded in all, by the file's own clock.
+        await eventually(lambda: media_seconds(floor.writer) >= 5.0, timeout=20)
+        stopped = await av_desk.call("recording:stop", {})
+        assert stopped["ok"], stopped
+        assert stopped["data"]["recording"]["state"] == "stopped"
+        assert stopped["data"]["recording"]["stopped_by"]
+        assert hemicycle.live_session not in recordings.recorders
+        ended = time.monotonic()
+
+        segments = await recordings.segments(recording["id"])
+        assert sorted(s.track for s in segments) == ["floor", "fr"]
+        for segment in segments:
+            assert segment.complete and segment.writer == hemicycle.server.app[CORE_KEY].instance_id
+            assert segment.path == segment_path(
+                hemicycle.live_session, recording["id"], segment.track, segment.id, "webm"
+            )
+            path = resolve(recordings.root, segment.path)
+            assert path.stat().st_size == segment.bytes > 0
+            found = probe(path)
+            assert segment.ended_at is not None
+            span = (segment.ended_at - segment.started_at).total_seconds()
+            assert found["audio"]["codec"] == "opus" and found["audio"]["packets"] > 100
+            assert abs(found["audio"]["last"] - span) < 1.0, (segment.track, found, span)
+            # Recorded from the start (the feeds were live) to the stop, within a second.
+            assert abs(span - (ended - began)) < 1.0, (segment.track, span, ended - began)
+        floor_segment = next(s for s in segments if s.track == "floor")
+        found = probe(resolve(recordings.root, floor_segment.path))
+        assert floor_segment.codecs == ("vp8", "opus")
+        assert found["video"]["codec"] == "vp8"
+        assert found["video"]["first"] < 0.5
+        assert found["decoded_video_frames"] >= 60
+        # Every picture decodes, before and after the switch: no frame was lost to it.
+        assert found["decoded_video_frames"] == found["video"]["packets"]
+        fr = next(s for s in segments if s.track == "fr")
+        assert fr.codecs == ("opus",)
+        assert "video" not in probe(resolve(recordings.root, fr.path))
+
+        audit = await hemicycle.server.app[CORE_KEY].store.audit_log(hemicycle.live_session)
+        actions = [(e["action"], e["actor"]["role"]) for e in audit if e["action"].startswith("recording")]
+        assert actions == [("recording.stop", "av"), ("recording.start", "moderator")]
+    finally:
+        if speaker_publisher is not None:
+            await speaker_publisher.close()
+        await french.close()
+        await room.close()
+
+
+@pytest.fixture
+async def on_both(tmp_path: Path, database_url: str) -> AsyncIterator[Running]:
+    """The server on SQLite, then on PostgreSQL (the one-running-recording index on each)."""
+    async for running in run_app(make_settings(tmp_path, database_url)):
+        yield running
+
+
+async def test_bad_requests_get_clear_errors_and_change_nothing(on_both: Running) -> None:
+    hemicycle = on_both
+    moderator = await staff(hemicycle, Role.MODERATOR)
+    for role in (Role.CHAIR, Role.INTERPRETER, Role.CAPTIONER, Role.DISPLAY):
+        refused = await (await staff(hemicycle, role)).call("recording:start", {})
+        assert refused["error"]["code"] == "forbidden", (role, refused)
+    someone = await attendee(hemicycle)
+    assert (await someone.call("recording:start", {}))["error"]["code"] == "forbidden"
+    assert (await someone.call("recording:stop", {}))["error"]["code"] == "forbidden"
+    assert (await moderator.call("recording:start", {"now": True}))["error"]["code"] == "invalid_input"
+    assert (await moderator.call("recording:stop", {}))["error"]["code"] == "not_recording"
+    assert (await moderator.call("recording:get", {}))["data"]["recording"] is None
+
+    # Nothing on air: the recording starts and waits for the first source (documented). Two starts at once
+    # (the moderator and the AV desk): one recording, the other gets a clear error.
+    av_desk = await staff(hemicycle, Role.AV)
+    replies = await asyncio.gather(moderator.call("recording:start", {}), av_desk.call("recording:start", {}))
+    assert sorted(r["ok"] for r in replies) == [False, True], replies
+    first = next(r for r in replies if r["ok"])
+    assert next(r for r in replies if not r["ok"])["error"]["code"] == "already_recording"
+    again = await moderator.call("recording:start", {})
+    assert again["error"]["code"] == "already_recording"
+    current = await someone.call("recording:get", {})
+    assert current["data"]["recording"]["id"] == first["data"]["recording"]["id"]
+    # A page that joins now learns it in its welcome.
+    late = await attendee(hemicycle, "Li")
+    assert late.last("welcome")["recording"]["state"] == "recording"
+    assert (await moderator.call("recording:stop", {}))["ok"]
+    assert (await moderator.call("recording:stop", {}))["error"]["code"] == "not_recording"
+    recordings = recordings_of(hemicycle)
+    assert await recordings.segments(first["data"]["recording"]["id"]) == []
+
+
+async def test_a_directory_that_cannot_be_written_starts_nothing(tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the recordings directory should be")
+    async for running in run_app(make_settings(tmp_path, recordings_dir=blocked)):
+        moderator = await staff(running, Role.MODERATOR)
+        refused = await moderator.call("recording:start", {})
+        assert refused["error"]["code"] == "recording_storage", refused
+        assert "cannot be written" in refused["error"]["message"]
+        assert (await moderator.call("recording:get", {}))["data"]["recording"] is None
+        assert blocked.read_text().startswith("a file")
+
+
+def test_paths_stay_inside_the_recordings_directory(tmp_path: Path) -> None:
+    root = tmp_path / "recordings"
+    root.mkdir()
+    assert resolve(root, "3/7/floor-12.webm") == root.resolve() / "3/7/floor-12.webm"
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (root / "link").symlink_to(outside)
+    for bad in ("../x.webm", "/etc/passwd", "3/../../x", "", "3//x", "link/x.webm", "a\\b", "./x"):
+        with pytest.raises(UnsafePath):
+            resolve(root, bad)
+    for args in ((1, 1, "../x", 1, "webm"), (1, 1, "floor", 1, "exe"), (0, 1, "fr", 1, "webm")):
+        with pytest.raises(UnsafePath):
+            segment_path(*args)  # type: ignore[arg-type]
+
+
+async def test_an_h264_room_feed_is_recorded_into_matroska(hemicycle: Running) -> None:
+    """An encoder that sends only H.264 (OBS Studio over WHIP): its packets remuxed into Matroska, not
+    decoded; the file plays."""
+    moderator = await staff(hemicycle, Role.MODERATOR)
+    av_desk = await staff(hemicycle, Role.AV)
+    room = Publisher()
+    reply = await av_desk.call(
+        "media:publish", {"source": "room", "sdp": await room.offer(video_codec="video/H264")}
+    )
+    assert reply["ok"], reply
+    await room.accept(reply["data"]["sdp"])
+    recordings = recordings_of(hemicycle)
+    try:
+        relay = hemicycle.server.app[MEDIA_KEY].relay(hemicycle.live_session)
+        assert relay is not None
+        await eventually(lambda: relay.feed("room", "video").stats.keyframes >= 1, timeout=15)
+        assert relay.feed("room", "video").mime == "video/H264"
+        started = await moderator.call("recording:start", {})
+        assert started["ok"], started
+        await eventually(lambda: "floor" in tracks_of(recordings, hemicycle.live_session))
+        floor = recordings.recorders[hemicycle.live_session].tracks["floor"]
+        await eventually(lambda: floor.writer.frames >= 60, timeout=20)
+        assert (await moderator.call("recording:stop", {}))["ok"]
+        (segment,) = await recordings.segments(started["data"]["recording"]["id"])
+        assert segment.container == "mkv" and segment.codecs == ("h264", "opus")
+        found = probe(resolve(recordings.root, segment.path))
+        assert found["video"]["codec"] == "h264" and found["audio"]["codec"] == "opus"
+        assert found["decoded_video_frames"] >= 20
+    finally:
+        await room.close()
+
+
+async def test_ending_the_session_stops_its_recording(hemicycle: Running) -> None:
+    moderator = await staff(hemicycle, Role.MODERATOR)
+    watcher = await attendee(hemicycle)
+    started = await moderator.call("recording:start", {})
+    assert started["ok"], started
+    assert (await moderator.call("session:set_state", {"state": "ended"}))["ok"]
+    stopped = await watcher.wait_for("recording", lambda d: d["recording"]["state"] == "stopped")
+    assert stopped["recording"]["id"] == started["data"]["recording"]["id"]
+    assert stopped["recording"]["stopped_by"] is None
+    refused = await moderator.call("recording:start", {})
+    assert refused["error"]["code"] == "session_ended"
+    audit = await hemicycle.server.app[CORE_KEY].store.audit_log(hemicycle.live_session)
+    ended = next(e for e in audit if e["action"] == "recording.stop")
+    assert ended["actor"]["role"] == "system" and ended["details"]["reason"] == "session_ended"
+
+
+async def test_a_speaker_in_another_codec_begins_a_new_floor_segment(hemicycle: Running) -> None:
+    """The room in VP8, then a speaker whose browser sends H.264: the floor goes on in a Matroska file of
+    its own, both files play, one after the other on the wall clock."""
+    moderator = await staff(hemicycle, Role.MODERATOR)
+    av_desk = await staff(hemicycle, Role.AV)
+    room, published = await publish(av_desk, "room")
+    assert published["ok"], published
+    speaker_publisher = Publisher()
+    recordings = recordings_of(hemicycle)
+    try:
+        started = await moderator.call("recording:start", {})
+        assert started["ok"], started
+        await eventually(lambda: "floor" in tracks_of(recordings, hemicycle.live_session), timeout=10)
+        first = recordings.recorders[hemicycle.live_session].tracks["floor"]
+        await eventually(lambda: first.writer.frames >= 40, timeout=15)
+        speaker = await attendee(hemicycle, "Amina")
+        entry = (await speaker.call("hand:raise", HAND))["data"]["entry"]
+        assert (await moderator.call("floor:grant", {"entry_id": entry["id"]}))["ok"]
+        offer = await speaker_publisher.offer(video_codec="video/H264")
+        spoken = await speaker.call("media:publish", {"source": "speaker", "sdp": offer})
+        assert spoken["ok"], spoken
+        await speaker_publisher.accept(spoken["data"]["sdp"])
+
+        def second() -> Any:
+            track = tracks_of(recordings, hemicycle.live_session).get("floor")
+            return (
+                track
+                if track is not None and track is not first and media_seconds(track.writer) >= 2
+                else None
+            )
+
+        await eventually(second, timeout=20)
+        assert (await moderator.call("recording:stop", {}))["ok"]
+        segments = await recordings.segments(started["data"]["recording"]["id"])
+        assert [(s.track, s.container) for s in segments] == [("floor", "webm"), ("floor", "mkv")]
+        assert all(s.complete for s in segments)
+        assert segments[0].ended_at is not None and segments[0].ended_at <= segments[1].started_at
+        for segment, codec in zip(segments, ("vp8", "h264"), strict=True):
+            found = probe(resolve(recordings.root, segment.path))
+            assert found["video"]["codec"] == codec and found["decoded_video_frames"] >= 20, found
+    finally:
+        await speaker_publisher.close()
+        await room.close()
