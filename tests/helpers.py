@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import inspect
 import signal
 import socket
 import subprocess
@@ -71,11 +72,14 @@ def free_port() -> int:
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
-    """Poll until check() returns something truthy, or fail with the last value after the deadline."""
+    """Poll until check() returns something truthy, or fail with the last value after the deadline. An
+    asynchronous check is awaited (a coroutine object itself would always be truthy)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
         value = check()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if loop.time() > deadline:
