@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .archive import Archive
 from .captions import Captions
 from .desk import QuestionDesk
 from .floor import Floor
@@ -34,3 +35,5 @@ class UseCases:
     # The help desk (issue 24).
     help: HelpDesk
     polls: Polls
+    # The session archive (issue 22).
+    archive: Archive

@@ -15,12 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from signaling.hub import Hub
 
+from .archive import Archive
 from .captions import Captions
 from .db.store import Store
 from .desk import QuestionDesk
 from .floor import Floor
 from .helpdesk import HelpDesk
 from .keys import (
+    ARCHIVE_KEY,
     CAPTIONS_KEY,
     CORE_KEY,
     DESK_KEY,
@@ -77,6 +79,7 @@ def build_use_cases(settings: Settings, engine: AsyncEngine, clock: Callable[[],
         limits=limits,
         help=help_desk,
         polls=Polls(core),
+        archive=Archive(core),
     )
 
 
@@ -103,4 +106,5 @@ def provide(app: web.Application, settings: Settings, use_cases: UseCases, hub: 
     app[MEDIA_KEY] = use_cases.media
     app[LIMITS_KEY] = use_cases.limits
     app[REPORTS_KEY] = use_cases.reports
+    app[ARCHIVE_KEY] = use_cases.archive
     app[HUB_KEY] = hub
