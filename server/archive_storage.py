@@ -237,7 +237,10 @@ def parse_storage(url: str) -> tuple[str, str, str]:
             raise ValueError("an s3:// location needs a bucket: s3://bucket/prefix")
         prefix = parsed.path.strip("/")
         if prefix:
-            safe_key(prefix)
+            try:
+                safe_key(prefix)
+            except OutsideRoot:
+                raise ValueError("the prefix must be a plain path (no '..', '.' or empty parts)") from None
         return "s3", parsed.netloc, prefix
     if text.startswith("file://"):
         text = unquote(urlparse(text).path)

@@ -160,19 +160,19 @@ class ArchiveStore:
             return getattr(result, "rowcount", 0) == 1
 
     async def stopped_before(self, cutoff: datetime) -> list[RecordingRow]:
-        """Recordings that stopped (or failed) before `cutoff`, with their segments."""
+        """Recordings that stopped (or failed) at or before `cutoff`, with their segments."""
         async with self.store._tx() as tx:
             session_ids = (
                 await tx.scalars(
                     select(m.Recording.session_id)
-                    .where(m.Recording.state != "recording", m.Recording.stopped_at < cutoff)
+                    .where(m.Recording.state != "recording", m.Recording.stopped_at <= cutoff)
                     .distinct()
                 )
             ).all()
         found = []
         for session_id in session_ids:
             for rec in await self.recordings(session_id):
-                if rec.state != "recording" and rec.stopped_at is not None and rec.stopped_at < cutoff:
+                if rec.state != "recording" and rec.stopped_at is not None and rec.stopped_at <= cutoff:
                     found.append(rec)
         return found
 

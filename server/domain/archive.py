@@ -182,7 +182,8 @@ def chapters(
         )
     for q in questions_read:
         start = _parse(q["read_at"])
-        end = _parse(q["answered_at"]) if q.get("answered_at") else None
+        # Not answered: a moment for now, stretched to the next chapter below.
+        end = _parse(q["answered_at"]) if q.get("answered_at") else start
         placed = _within(start, end, origin, until)
         if placed is None:
             continue
@@ -264,8 +265,8 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
         return max(0, size - suffix), size - 1
     first = int(first_text)
     last = int(last_text) if last_text else size - 1
-    if last < first:
-        return None
+    if last_text and last < first:
+        return None  # not a valid range: ignored
     if first >= size:
         raise RangeNotSatisfiable(
             f"the range starts at byte {first}, the file is {size} bytes long", details={"size": size}
