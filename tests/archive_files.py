@@ -1,5 +1,6 @@
-"""Recordings for the archive's tests, made as the recorder makes them: real WebM files (VP8 video, Opus audio,
-encoded here with PyAV) in the recordings directory, and their rows in `recordings` and `recording_segments`."""
+"""Recordings for the archive's tests, made as the recorder makes them: real WebM files (VP8 video, Opus
+audio, encoded here with PyAV) in the recordings directory, and their rows in `recordings` and
+`recording_segments`."""
 
 from __future__ import annotations
 
@@ -94,8 +95,8 @@ async def add_segment(
     path: str | None = None,
     writer: str = "test-process",
 ) -> int:
-    """A segment: its row, then (unless `write` is False) its file at `<session>/<recording>/<track>-<id>.webm`,
-    as long as its wall-clock span; video only on the floor."""
+    """A segment: its row, then (unless `write` is False) its file at
+    `<session>/<recording>/<track>-<id>.webm`, as long as its wall-clock span; video only on the floor."""
     async with core.store._tx() as tx, tx.begin():
         row = m.RecordingSegment(
             recording_id=recording_id,

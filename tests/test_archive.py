@@ -1,6 +1,7 @@
 """The session archive (issue 22, items 3 and 4) over a real server: a session run through the real queue,
-questions and captions, recorded as the recorder writes (real WebM files, rows as it stores them); its chapters,
-captions, files with Range requests, access per session, the command line, retention and directory storage."""
+questions and captions, recorded as the recorder writes (real WebM files, rows as it stores them); its
+chapters, captions, files with Range requests, access per session, the command line, retention and directory
+storage."""
 
 from __future__ import annotations
 
@@ -45,6 +46,10 @@ class FrozenClock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+
+
+def parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def at(seconds: float) -> datetime:
@@ -271,10 +276,7 @@ async def test_chapters_and_captions_follow_the_record(recorded: Recorded) -> No
         assert status == 200
         cues = re.findall(r"(\d\d:\d\d:\d\d\.\d{3}) --> \S+\n(.+)", body.decode())
         expected = [
-            (
-                f"00:00:{(datetime.fromisoformat(line['at'].replace('Z', '+00:00')) - at(2)).seconds:02d}.000",
-                line,
-            )
+            (f"00:00:{(parse(line['at']) - at(2)).seconds:02d}.000", line)
             for line in transcript
             if line["language"] == language
         ]
