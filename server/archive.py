@@ -45,7 +45,7 @@ from .domain.archive import (
 from .domain.captions import CAPTION_LANGUAGES, to_vtt
 from .domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from .domain.model import Principal, SessionInfo, iso
-from .domain.roles import Permission
+from .domain.roles import Permission, can
 from .service import Hemicycle
 from .settings import Settings
 
@@ -173,19 +173,23 @@ class Archive:
         ]
         return chapters(rows, read, rec.started_at, rec.stopped_at or now)
 
-    async def caption_vtt(self, session: SessionInfo, rec: RecordingRow, language: str) -> str:
-        """One language's captions during the recording, timed from its start."""
+    async def caption_vtt(
+        self, session: SessionInfo, rec: RecordingRow, language: str, from_seconds: float = 0.0
+    ) -> str:
+        """One language's captions during the recording, timed from its start, or from `from_seconds` into it
+        (where a segment file starts, for a player that plays the recording file by file)."""
         if language not in CAPTION_LANGUAGES:
             raise InvalidInput(
                 f"language must be one of: {', '.join(CAPTION_LANGUAGES)}", details={"field": "language"}
             )
+        origin = rec.started_at + timedelta(seconds=from_seconds)
         until = rec.stopped_at or self.core.store.clock()
         lines = [
             line
             for line in await self.captions.transcript(session.id, language)
-            if rec.started_at <= line.at <= until
+            if origin <= line.at <= until
         ]
-        return to_vtt(lines, start=rec.started_at)
+        return to_vtt(lines, start=origin)
 
     async def listing(self, principal: Principal, session: SessionInfo) -> dict[str, Any]:
         """Everything the archive page needs: each recording's tracks and segments on its timeline, chapters,
@@ -232,6 +236,7 @@ class Archive:
         return {
             "session": session.public(),
             "access": access,
+            "can_manage": can(principal.role, Permission.ARCHIVE_MANAGE),
             "media_key": key,
             "media_key_expires_at": iso(key_expires),
             "recordings": recordings,

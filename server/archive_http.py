@@ -99,7 +99,14 @@ async def captions(request: web.Request) -> web.Response:
     language = request.query.get("language")
     if language is None:
         raise InvalidInput("give language (floor, ar, zh, en, fr, ru or es)", details={"field": "language"})
-    text = await archive.caption_vtt(session, rec, language)
+    raw_from = request.query.get("from", "0")
+    try:
+        from_seconds = float(raw_from)
+    except ValueError:
+        from_seconds = -1.0
+    if not 0 <= from_seconds <= 366 * 86400:
+        raise InvalidInput("from must be a number of seconds into the recording", details={"field": "from"})
+    text = await archive.caption_vtt(session, rec, language, from_seconds)
     name = f"session-{session.id}-recording-{rec.id}-captions-{language}.vtt"
     return web.Response(
         text=text, content_type="text/vtt", charset="utf-8", headers=_disposition(request, name)
