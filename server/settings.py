@@ -213,24 +213,27 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "local",
         "Where finished recording files are kept: `local` (the recordings directory), another directory "
         "(`file:///path` or `/path`) or an S3-compatible object store (`s3://bucket/prefix`, with the "
-        "`HEMICYCLE_S3_*` settings).",
+        "`HEMICYCLE_ARCHIVE_*` object-store settings).",
     ),
     "HEMICYCLE_ARCHIVE_RETENTION_DAYS": (
         "0",
         "Days a recording is kept after it stopped; then its files and rows are removed and the removal is "
         "written in the session's audit log. `0` keeps recordings forever.",
     ),
-    "HEMICYCLE_S3_ENDPOINT": (
+    "HEMICYCLE_ARCHIVE_ENDPOINT": (
         "(none)",
         "The object store's URL for an S3-compatible store other than AWS (`http://minio:9000`); path-style "
         "requests are used then.",
     ),
-    "HEMICYCLE_S3_REGION": ("us-east-1", "The object store's region."),
-    "HEMICYCLE_S3_ACCESS_KEY_ID": (
+    "HEMICYCLE_ARCHIVE_REGION": ("us-east-1", "The object store's region."),
+    "HEMICYCLE_ARCHIVE_ACCESS_KEY_ID": (
         "(none)",
         "The object store's access key; when unset, the usual `AWS_*` variables and instance roles are used.",
     ),
-    "HEMICYCLE_S3_SECRET_ACCESS_KEY": ("(none)", "The secret that goes with `HEMICYCLE_S3_ACCESS_KEY_ID`."),
+    "HEMICYCLE_ARCHIVE_SECRET_ACCESS_KEY": (
+        "(none)",
+        "The secret that goes with `HEMICYCLE_ARCHIVE_ACCESS_KEY_ID`.",
+    ),
 }
 
 
@@ -357,10 +360,10 @@ class Settings:
             check_messages=_switch(env, "HEMICYCLE_CHECK_MESSAGES"),
             archive_storage=env.get("HEMICYCLE_ARCHIVE_STORAGE", "").strip() or "local",
             archive_retention_days=_int(env, "HEMICYCLE_ARCHIVE_RETENTION_DAYS", 0, minimum=0),
-            s3_endpoint=env.get("HEMICYCLE_S3_ENDPOINT", "").strip(),
-            s3_region=env.get("HEMICYCLE_S3_REGION", "").strip() or "us-east-1",
-            s3_access_key_id=env.get("HEMICYCLE_S3_ACCESS_KEY_ID", "").strip(),
-            s3_secret_access_key=env.get("HEMICYCLE_S3_SECRET_ACCESS_KEY", ""),
+            s3_endpoint=env.get("HEMICYCLE_ARCHIVE_ENDPOINT", "").strip(),
+            s3_region=env.get("HEMICYCLE_ARCHIVE_REGION", "").strip() or "us-east-1",
+            s3_access_key_id=env.get("HEMICYCLE_ARCHIVE_ACCESS_KEY_ID", "").strip(),
+            s3_secret_access_key=env.get("HEMICYCLE_ARCHIVE_SECRET_ACCESS_KEY", ""),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]
 
@@ -427,10 +430,10 @@ class Settings:
                 f"{MAX_RETENTION_DAYS}, not {self.archive_retention_days}"
             )
         if self.s3_endpoint and not self.s3_endpoint.startswith(("http://", "https://")):
-            raise SettingsError("HEMICYCLE_S3_ENDPOINT must start with http:// or https://")
+            raise SettingsError("HEMICYCLE_ARCHIVE_ENDPOINT must start with http:// or https://")
         if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key):
             raise SettingsError(
-                "set both HEMICYCLE_S3_ACCESS_KEY_ID and HEMICYCLE_S3_SECRET_ACCESS_KEY, or neither"
+                "set both HEMICYCLE_ARCHIVE_ACCESS_KEY_ID and HEMICYCLE_ARCHIVE_SECRET_ACCESS_KEY, or neither"
             )
         if self.turn_urls and not self.turn_secret:
             raise SettingsError(

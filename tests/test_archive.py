@@ -207,7 +207,7 @@ def test_retention_and_storage_settings() -> None:
     for bad in ("relative/dir", "s3://", "ftp://host/x", "s3://bucket/../up"):
         with pytest.raises(SettingsError, match="HEMICYCLE_ARCHIVE_STORAGE"):
             Settings(secret=secret, archive_storage=bad).resolved()
-    with pytest.raises(SettingsError, match="HEMICYCLE_S3_ACCESS_KEY_ID"):
+    with pytest.raises(SettingsError, match="HEMICYCLE_ARCHIVE_ACCESS_KEY_ID"):
         Settings(secret=secret, archive_storage="s3://b", s3_access_key_id="k").resolved()
 
 

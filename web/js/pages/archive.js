@@ -87,6 +87,20 @@ function explain(err) {
   return errorText(err);
 }
 
+/**
+ * A track's or a caption language's name: the floor, or a language.
+ * @param {string} code
+ */
+function trackName(code) {
+  return code === 'floor' ? t('Floor (as spoken in the room)') : languageLabel(code);
+}
+
+/** @param {number} bytes */
+function sizeText(bytes) {
+  return bytes >= 1e6 ? t('{size} MB', { size: (bytes / 1e6).toFixed(1) })
+    : t('{size} kB', { size: Math.max(1, Math.round(bytes / 1e3)) });
+}
+
 /** @param {number} seconds */
 function clockText(seconds) {
   const whole = Math.max(0, Math.floor(seconds));
@@ -127,7 +141,7 @@ function setTracks() {
     const track = /** @type {HTMLTrackElement} */ (el('track', {
       kind: 'captions',
       srclang: language === 'floor' ? 'und' : language,
-      label: languageLabel(language),
+      label: trackName(language),
       src: captionsUrl(sessionId, recording.id, language, listing.media_key, { from: floorSegment.offset }),
       dataset: { language },
     }));
@@ -192,10 +206,9 @@ function showRecording() {
   floorSegment = null;
   channelSegment = null;
   const tracks = Object.keys(recording.tracks);
-  fill(channelSelect, ...tracks.map((code) => el('option', { value: code },
-    code === 'floor' ? t('Floor (as spoken in the room)') : languageLabel(code))));
+  fill(channelSelect, ...tracks.map((code) => el('option', { value: code }, trackName(code))));
   fill(captionSelect, el('option', { value: '' }, t('No captions')),
-    ...recording.captions.map((code) => el('option', { value: code }, languageLabel(code))));
+    ...recording.captions.map((code) => el('option', { value: code }, trackName(code))));
   renderChapters();
   renderDownloads();
   const start = startFrom(location.search, location.hash, recording.chapters);
@@ -240,13 +253,10 @@ function renderDownloads() {
   const item = (href, label, testid) => el('li', {}, el('a', { href, testid, download: '' }, label));
   const files = Object.entries(rec.tracks).flatMap(([code, segments]) => segments.map((segment, index) =>
     item(segmentUrl(sessionId, rec.id, segment.id, key, true),
-      t('{track}, part {part} ({size} MB)', {
-        track: code === 'floor' ? t('Floor (as spoken in the room)') : languageLabel(code),
-        part: index + 1,
-        size: (segment.bytes / 1e6).toFixed(1),
-      }), `download-segment-${segment.id}`)));
+      t('{track}, part {part} ({size})', { track: trackName(code), part: index + 1, size: sizeText(segment.bytes) }),
+      `download-segment-${segment.id}`)));
   const captions = rec.captions.map((code) => item(captionsUrl(sessionId, rec.id, code, key, { download: true }),
-    t('Captions, {language} (WebVTT)', { language: languageLabel(code) }), `download-captions-${code}`));
+    t('Captions, {language} (WebVTT)', { language: trackName(code) }), `download-captions-${code}`));
   fill(byId('downloads'), ...files, ...captions,
     item(chaptersUrl(sessionId, rec.id, 'vtt', key), t('Chapters (WebVTT)'), 'download-chapters-vtt'),
     item(chaptersUrl(sessionId, rec.id, 'json', key), t('Chapters (JSON)'), 'download-chapters-json'));
