@@ -11,6 +11,7 @@ from playwright.async_api import Browser, Page, expect
 from server.domain.roles import Role
 
 from .browser import open_page, real_errors, shoot
+from .test_accessibility import Audit
 from .test_archive import Recorded, recorded
 
 __all__ = ["recorded"]
@@ -115,6 +116,10 @@ async def test_archive_page_plays_and_seeks(recorded: Recorded, browser: Browser
     downloads = page.get_by_test_id("downloads")
     await expect(downloads.locator("a")).to_have_count(3 + 2 + 2)
     await shoot(page, "archive")
+    # axe-core on the page, as on every other (tests/test_accessibility.py).
+    audit = Audit()
+    await audit.check(page, "archive")
+    audit.assert_clean()
     assert not real_errors(errors), "\n".join(errors)
 
 
@@ -130,6 +135,9 @@ async def test_archive_access_in_the_browser(recorded: Recorded, browser: Browse
     # An attendee: staff only, the page says so.
     attendee = await open_page(browser, f"{running.url}/s/{sid}/archive#token={recorded.attendee}", errors)
     await expect(attendee.get_by_test_id("error-message")).to_contain_text("organisers only")
+    audit = Audit()
+    await audit.check(attendee, "archive, refused")
+    audit.assert_clean()
 
     # The administrator, from the administrator's page, makes it public.
     admin = await running.staff_token(Role.ADMIN)
