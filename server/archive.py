@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import Any
 from .archive_storage import (
     DirectoryStorage,
     LocalFiles,
+    OutsideRoot,
     S3Options,
     S3Storage,
     Storage,
@@ -106,6 +107,9 @@ class Archive:
         self.captions = CaptionStore(core.store)
         self.local = LocalFiles(recordings_dir(core.settings))
         self.storage = build_storage(core.settings)
+        # Who the session's gate would let in (the waiting room, removals, bans): set by the composition
+        # root, so that a public archive is not a way round them.
+        self.entry: Callable[[Principal, SessionInfo], Awaitable[None]] | None = None
 
     # -- access --------------------------------------------------------------------------------
 
@@ -113,6 +117,8 @@ class Archive:
         """The session, if this caller may open its archive: staff always, anyone in the session when the
         administrator made it public."""
         session = await self.core.session_for(principal, session_id, Permission.SESSION_VIEW)
+        if self.entry is not None:
+            await self.entry(principal, session)
         if await self.rows.access(session.id) != "public":
             try:
                 principal.require(Permission.ARCHIVE_VIEW, session)
@@ -359,9 +365,13 @@ class Archive:
             if not expired(rec.stopped_at, days, now):
                 continue
             for segment in rec.segments:
-                if segment.stored_at is not None and self.storage is not None:
-                    await self.storage.delete(segment.stored_at)
-                await self.local.delete(segment.path)
+                try:
+                    if segment.stored_at is not None and self.storage is not None:
+                        await self.storage.delete(segment.stored_at)
+                    await self.local.delete(segment.path)
+                except OutsideRoot:
+                    # Never deleted: a path that leads outside the archive is not the archive's to remove.
+                    log.warning("segment %s: %s is outside the archive, left alone", segment.id, segment.path)
             if await self.rows.remove(rec, days):
                 removed += 1
         return removed

@@ -67,6 +67,9 @@ def build_use_cases(settings: Settings, engine: AsyncEngine, clock: Callable[[],
     # ask, whatever the adapter; refused with their standing's code.
     help_desk = HelpDesk(core, limits)
     help_desk.entry = lambda principal, session: standing.check(principal, session.id)
+    # A public archive (issue 22) is refused to whom the session's gate would refuse.
+    archive = Archive(core)
+    archive.entry = moderation.require_admitted
     return UseCases(
         core=core,
         floor=floor,
@@ -79,7 +82,7 @@ def build_use_cases(settings: Settings, engine: AsyncEngine, clock: Callable[[],
         limits=limits,
         help=help_desk,
         polls=Polls(core),
-        archive=Archive(core),
+        archive=archive,
     )
 
 

@@ -387,6 +387,17 @@ async def test_access_per_session(recorded: Recorded) -> None:
     assert [(e["action"], e["details"]) for e in entries if e["action"].startswith("archive.")] == [
         ("archive.set_access", {"from": "staff", "to": "public"})
     ]
+    # A public archive is no way round a removal: someone removed from the session is refused as at its
+    # gate (a ban withdraws the link itself: 401).
+    other = await running.register(display_name="Disruptive")
+    assert (await get(url, other["token"]))[0] == 200
+    moderator_client = await running.join(moderator)
+    removed = await moderator_client.call(
+        "participant:remove", {"participant_id": other["participant"]["id"], "reason": "spam"}
+    )
+    assert removed["ok"], removed
+    status, _, body = await get(url, other["token"])
+    assert status == 403 and json.loads(body)["error"]["code"] == "not_admitted", body
     # Back to staff-only: the attendee is refused again.
     assert (await post(access, admin, {"access": "staff"}))[0] == 200
     assert (await get(url, recorded.attendee))[0] == 403
