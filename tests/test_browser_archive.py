@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from playwright.async_api import Browser, Page, expect
 
 from server.domain.roles import Role
 
 from .browser import open_page, real_errors, shoot
+from .firefox import Firefox
 from .test_accessibility import Audit
 from .test_archive import Recorded, recorded
 
@@ -162,3 +164,26 @@ async def test_archive_access_in_the_browser(recorded: Recorded, browser: Browse
     await report.get_by_test_id("archive-link").click()
     await expect(report.get_by_test_id("chapter")).to_have_count(3)
     assert not [e for e in real_errors(errors) if "403" not in e], "\n".join(errors)
+
+
+@pytest.mark.firefox
+async def test_archive_page_in_firefox(recorded: Recorded, firefox: Firefox) -> None:
+    """The same file-by-file player in Firefox ESR: a shared chapter link opens the second segment 2 s in, and
+    it plays on from there."""
+    running = recorded.running
+    sid = running.live_session
+    moderator = await running.staff_token(Role.MODERATOR)
+    await firefox.goto(f"{running.url}/s/{sid}/archive?chapter=c3#token={moderator}")
+    placed = """
+        const video = document.getElementById('player');
+        return video.dataset.segment === arguments[0] && video.readyState >= 1
+            && Math.abs(video.currentTime - 2.0) < 0.05
+            && Math.abs(Number(document.getElementById('archive').dataset.time) - 6.0) < 0.05;
+    """
+    await firefox.wait_for(placed, str(recorded.floor[1]), what="the player at the third chapter")
+    # Muted: Firefox lets a page start a silent video without a click.
+    await firefox.js("const v = document.getElementById('player'); v.muted = true; v.play();")
+    await firefox.wait_for(
+        "return document.getElementById('player').currentTime > 2.5;", what="the recording to play on"
+    )
+    assert not await firefox.errors()

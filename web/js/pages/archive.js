@@ -51,6 +51,8 @@ let floorSegment = null;
 /** @type {ArchiveSegment | null} */
 let channelSegment = null;
 let token = '';
+/** Whether the video is muted because a language channel plays instead of the floor. */
+let mutedForChannel = false;
 
 /** The token: the link's, else one this browser holds for this session (staff, then the event's). */
 async function findToken() {
@@ -184,7 +186,14 @@ async function seek(time, play = !video.paused) {
 /** @param {number} time */
 async function syncChannel(time) {
   const place = locate(channelTrack(), time);
-  video.muted = Boolean(place);
+  // The floor's sound gives way to the channel's; the reader's own mute is left as it is.
+  if (place && !mutedForChannel) {
+    mutedForChannel = true;
+    video.muted = true;
+  } else if (!place && mutedForChannel) {
+    mutedForChannel = false;
+    video.muted = false;
+  }
   if (!place || !recording || !listing) {
     channelAudio.pause();
     channelAudio.removeAttribute('src');
