@@ -343,7 +343,13 @@ class Archive:
             return 0
         stored = 0
         for segment in await self.rows.unstored():
-            source = self.local.path(segment.path)
+            try:
+                source = self.local.path(segment.path)
+            except OutsideRoot:
+                log.warning(
+                    "segment %s: %s is outside the recordings directory, not stored", segment.id, segment.path
+                )
+                continue
             if not source.exists():
                 log.warning("segment %s: %s is missing, not stored", segment.id, segment.path)
                 continue

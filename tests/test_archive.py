@@ -489,9 +489,10 @@ async def test_command_line_archive(recorded: Recorded, tmp_path: Path) -> None:
     assert code == 1 and "has no recording" in err
 
 
-async def test_expired_recordings_are_removed_and_audited(tmp_path: Path) -> None:
+async def test_expired_recordings_are_removed_and_audited(tmp_path: Path, database_url: str) -> None:
+    """On SQLite and PostgreSQL: the archive's own writes (retention, access) in both databases."""
     clock = FrozenClock()
-    settings = make_settings(tmp_path, archive_retention_days=2)
+    settings = make_settings(tmp_path, database_url, archive_retention_days=2)
     async for running in run_app(settings, clock=clock):
         core, sid = running.core, running.live_session
         files = recordings_dir(core.settings)
@@ -513,6 +514,12 @@ async def test_expired_recordings_are_removed_and_audited(tmp_path: Path) -> Non
         token = await running.staff_token(Role.MODERATOR)
         status, _, _ = await get(f"{running.url}/api/sessions/{sid}/recordings/{old}/chapters", token)
         assert status == 404
+        admin = await running.staff_token(Role.ADMIN)
+        access = f"{running.url}/api/sessions/{sid}/archive/access"
+        assert (await post(access, admin, {"access": "public"}))[1]["previous"] == "staff"
+        assert (await post(access, admin, {"access": "public"}))[1]["previous"] == "public"
+        changes = [e for e in await core.store.audit_log(sid) if e["action"] == "archive.set_access"]
+        assert len(changes) == 1, "setting the same value again changes nothing"
 
 
 async def test_directory_storage_round_trip(tmp_path: Path) -> None:
