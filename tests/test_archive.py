@@ -21,6 +21,7 @@ import av
 import pytest
 
 from server.archive import Archive, recordings_dir
+from server.db import models as m
 from server.domain.archive import RangeNotSatisfiable, byte_range, chapters
 from server.domain.errors import InvalidInput
 from server.domain.roles import Role
@@ -542,6 +543,15 @@ async def test_directory_storage_round_trip(tmp_path: Path) -> None:
         url = f"{running.url}/api/sessions/{sid}/recordings/{rec}/segments/{segment}"
         status, _, body = await get(url, token, {"Range": "bytes=10-"})
         assert status == 206 and body == original[10:]
+        # A location outside the archive directory is refused, not read.
+        outside = tmp_path / "outside.webm"
+        outside.write_bytes(b"not for the archive")
+        async with core.store._tx() as tx, tx.begin():
+            stored = await tx.get(m.RecordingSegment, segment)
+            assert stored is not None
+            stored.stored_at = outside.as_uri()
+        status, _, body = await get(url, token)
+        assert status == 403 and json.loads(body)["error"]["code"] == "path_outside"
 
 
 def test_set_access_checks_its_value() -> None:
