@@ -117,8 +117,6 @@ class Archive:
         """The session, if this caller may open its archive: staff always, anyone in the session when the
         administrator made it public."""
         session = await self.core.session_for(principal, session_id, Permission.SESSION_VIEW)
-        if self.entry is not None:
-            await self.entry(principal, session)
         if await self.rows.access(session.id) != "public":
             try:
                 principal.require(Permission.ARCHIVE_VIEW, session)
@@ -126,6 +124,8 @@ class Archive:
                 raise Forbidden(
                     "this session's archive is for staff only", code="archive_staff_only"
                 ) from None
+        if self.entry is not None:
+            await self.entry(principal, session)
         return session
 
     async def set_access(self, principal: Principal, session_id: int, value: object) -> dict[str, Any]:
