@@ -46,7 +46,8 @@ from .service import Hemicycle
 
 log = logging.getLogger(__name__)
 
-STAFF_PAGES = ("moderator", "chair", "av", "captioner", "interpreter", "display", "report")
+# The archive page is opened by attendees too when the administrator made it public: the API decides.
+STAFF_PAGES = ("moderator", "chair", "av", "captioner", "interpreter", "display", "report", "archive")
 
 
 def _core(request: web.Request) -> Hemicycle:

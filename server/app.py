@@ -6,6 +6,8 @@ order in which everything starts and stops.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -13,7 +15,19 @@ from datetime import datetime
 import aiohttp
 from aiohttp import web
 
-from . import api, http_base, logs, media_http, metrics, openapi, organiser, recording_http, wiring
+from . import (
+    api,
+    archive_http,
+    http_base,
+    logs,
+    media_http,
+    metrics,
+    openapi,
+    organiser,
+    recording_http,
+    wiring,
+)
+from .archive import Archive
 from .db.engine import create_engine, migrate
 from .keys import WEB_DIR_KEY
 from .media_load import RedisLoads
@@ -57,6 +71,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     recording_http.add_routes(app)
     organiser.add_routes(app)
     openapi.add_routes(app)
+    archive_http.add_routes(app)
     media.nudge = media_http.make_nudge(app)
     media.upstream = media_http.make_upstream(app)
     loads = (
@@ -77,10 +92,14 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         hub.media.use_http(forwarding)
         await media.start()
         await use_cases.recordings.start_loop()
+        sweeper = asyncio.create_task(_sweep(use_cases.archive), name="archive-sweep")
         log.info("instance %s ready on %s", core.instance_id, engine.dialect.name)
         yield
         # The files first, while the relays still feed them.
         await use_cases.recordings.stop_loop()
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
         await media.stop()
         if loads is not None:
             await loads.close()
@@ -92,3 +111,21 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+SWEEP_SECONDS = 60.0
+
+
+async def _sweep(archive: Archive) -> None:
+    """Store finished recording files away and remove expired recordings, once a minute. Every process does
+    it: a segment is claimed by one conditional update, a removal by deleting its row."""
+    while True:
+        try:
+            stored, removed = await archive.sweep()
+            if stored or removed:
+                log.info(
+                    "archive: %d segment(s) stored away, %d expired recording(s) removed", stored, removed
+                )
+        except Exception:
+            log.exception("archive sweep failed; trying again in %.0f s", SWEEP_SECONDS)
+        await asyncio.sleep(SWEEP_SECONDS)

@@ -1,4 +1,5 @@
-"""The `hemicycle` command: serve, migrate, import-agenda, links, revoke-link, reissue-link, report."""
+"""The `hemicycle` command: serve, migrate, import-agenda, links, revoke-link, reissue-link, report,
+archive."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tqdm import tqdm
 
 from . import __version__, logs
 from .agenda import AgendaError, event_field, load_agenda
+from .archive import Archive
 from .db.engine import create_engine, migrate, migrate_blocking
 from .db.store import Store
 from .domain.errors import HemicycleError
@@ -72,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
         help="with --format csv: which table (default figures)",
     )
     report.add_argument("--out", type=Path, required=True, help="file to write ('-' for standard output)")
+
+    archive = commands.add_parser(
+        "archive",
+        help="write a session's recordings, captions (WebVTT) and chapters (WebVTT and JSON) to a folder",
+    )
+    archive.add_argument("session", type=int, help="session id")
+    archive.add_argument("--out", type=Path, required=True, help="folder to write into (created if missing)")
     return parser
 
 
@@ -106,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_withdraw(settings, args.grant, reissue=args.command == "reissue-link"))
         if args.command == "report":
             return asyncio.run(_report(settings, args.session, args.event, args.format, args.part, args.out))
+        if args.command == "archive":
+            return asyncio.run(_archive(settings, args.session, args.out))
     except (AgendaError, HemicycleError, OSError) as exc:
         print(f"hemicycle: {exc}", file=sys.stderr)
         return 1
@@ -187,6 +198,34 @@ async def _report(
         partial.unlink(missing_ok=True)
         raise
     print(f"wrote {out} ({len(text.encode()):,} bytes)", file=sys.stderr)
+    return 0
+
+
+async def _archive(settings: Settings, session_id: int, out: Path) -> int:
+    """Every recording of the session into `out`, with a progress bar over the bytes copied."""
+    if await asyncio.to_thread(lambda: out.exists() and not out.is_dir()):
+        raise OSError(f"cannot write into {out}: it is a file")
+    core, engine = await _open(settings)
+    try:
+        session = await core.store.get_session(session_id)
+        archive = Archive(core)
+        with tqdm(
+            unit="B", unit_scale=True, unit_divisor=1024, desc=f"session {session.id}", file=sys.stderr
+        ) as bar:
+
+            def total(size: int) -> None:
+                bar.reset(total=size)
+
+            def advance(size: int) -> None:
+                bar.update(size)
+
+            written = await archive.export(session, out, progress=advance, total=total)
+    finally:
+        await engine.dispose()  # type: ignore[attr-defined]
+    if not any(path.name == "manifest.json" for path in written):
+        print(f"session {session.id} has no recording", file=sys.stderr)
+        return 1
+    print(f"wrote {len(written)} files under {out}", file=sys.stderr)
     return 0
 
 

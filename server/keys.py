@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from .archive import Archive
     from .captions import Captions
     from .desk import QuestionDesk
     from .floor import Floor
@@ -47,4 +48,5 @@ LIMITS_KEY: web.AppKey[Limits] = web.AppKey("limits")
 REPORTS_KEY: web.AppKey[Reports] = web.AppKey("reports")
 RECORDINGS_KEY: web.AppKey[Recordings] = web.AppKey("recordings")
 HUB_KEY: web.AppKey[Realtime] = web.AppKey("hub")
+ARCHIVE_KEY: web.AppKey[Archive] = web.AppKey("archive")
 WEB_DIR_KEY: web.AppKey[Path] = web.AppKey("web_dir", Path)

@@ -56,6 +56,13 @@ class StateChange(BaseModel):
     state: SessionState
 
 
+class ArchiveAccess(BaseModel):
+    """POST /api/sessions/{session_id}/archive/access: who may open the session's archive (issue 22)."""
+
+    model_config = _STRICT
+    access: Literal["staff", "public"]
+
+
 Language = Literal[UN_LANGUAGES]  # type: ignore[valid-type]
 
 
@@ -168,6 +175,7 @@ MODELS: tuple[type[BaseModel], ...] = (
     RegistrationBody,
     StateChange,
     SessionFields,
+    ArchiveAccess,
     ChannelSwitch,
     ErrorBody,
     Health,
@@ -194,6 +202,7 @@ REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("POST", "/api/events/{event_id}/sessions"): SessionFields,
     ("PATCH", "/api/sessions/{session_id}"): SessionFields,
     ("POST", "/api/sessions/{session_id}/media/{resource_id}/channel"): ChannelSwitch,
+    ("POST", "/api/sessions/{session_id}/archive/access"): ArchiveAccess,
 }
 # (method, path) -> (success status, the reply's model).
 RESPONSES: dict[tuple[str, str], tuple[int, type[BaseModel]]] = {
@@ -224,7 +233,7 @@ PUBLIC = {
 SDP_BODIES = {"/api/sessions/{session_id}/whip", "/api/sessions/{session_id}/whep"}
 AGENDA_PATH = "/api/events/{event_id}/agenda"
 # server/api.py's (which imports this module); tests/test_openapi.py checks they are the same.
-STAFF_PAGES = ("moderator", "chair", "av", "captioner", "interpreter", "display", "report")
+STAFF_PAGES = ("moderator", "chair", "av", "captioner", "interpreter", "display", "report", "archive")
 
 
 def _ref(name: str) -> dict[str, str]:

@@ -511,6 +511,8 @@ _ACTIONS = {
     "question.read": "Question read aloud",
     "question.answered": "Question answered",
     "questions.settings": "Question settings changed",
+    "archive.set_access": "Archive access changed",
+    "recording.expired": "Recording removed after its retention period",
 }
 _FIELDS = {
     "name": "Name",

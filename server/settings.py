@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .archive_storage import parse_storage
+from .domain.archive import MAX_RETENTION_DAYS
+
 MIN_SECRET_LENGTH = 32
 # Beside the demo database: its generated secret, and the address `serve --demo` last served on.
 DEMO_SECRET_FILE = "demo-secret"
@@ -210,6 +213,32 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "`signaling/messages.py`; a mismatch is logged and the send fails. For development and tests: it "
         "costs a validation per message.",
     ),
+    # The archive (issue 22): where recordings are kept and for how long.
+    "HEMICYCLE_ARCHIVE_STORAGE": (
+        "local",
+        "Where finished recording files are kept: `local` (the recordings directory), another directory "
+        "(`file:///path` or `/path`) or an S3-compatible object store (`s3://bucket/prefix`, with the "
+        "`HEMICYCLE_ARCHIVE_*` object-store settings).",
+    ),
+    "HEMICYCLE_ARCHIVE_RETENTION_DAYS": (
+        "0",
+        "Days a recording is kept after it stopped; then its files and rows are removed and the removal is "
+        "written in the session's audit log. `0` keeps recordings forever.",
+    ),
+    "HEMICYCLE_ARCHIVE_ENDPOINT": (
+        "(none)",
+        "The object store's URL for an S3-compatible store other than AWS (`http://minio:9000`); path-style "
+        "requests are used then.",
+    ),
+    "HEMICYCLE_ARCHIVE_REGION": ("us-east-1", "The object store's region."),
+    "HEMICYCLE_ARCHIVE_ACCESS_KEY_ID": (
+        "(none)",
+        "The object store's access key; when unset, the usual `AWS_*` variables and instance roles are used.",
+    ),
+    "HEMICYCLE_ARCHIVE_SECRET_ACCESS_KEY": (
+        "(none)",
+        "The secret that goes with `HEMICYCLE_ARCHIVE_ACCESS_KEY_ID`.",
+    ),
 }
 
 
@@ -282,6 +311,12 @@ class Settings:
     gc_freeze_seconds: int = 2
     gc_reclaim_minutes: int = 360
     check_messages: bool = False
+    archive_storage: str = "local"
+    archive_retention_days: int = 0
+    s3_endpoint: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
     demo: bool = False
 
     @classmethod
@@ -333,6 +368,12 @@ class Settings:
             gc_freeze_seconds=_int(env, "HEMICYCLE_GC_FREEZE_SECONDS", 2, minimum=0),
             gc_reclaim_minutes=_int(env, "HEMICYCLE_GC_RECLAIM_MINUTES", 360),
             check_messages=_switch(env, "HEMICYCLE_CHECK_MESSAGES"),
+            archive_storage=env.get("HEMICYCLE_ARCHIVE_STORAGE", "").strip() or "local",
+            archive_retention_days=_int(env, "HEMICYCLE_ARCHIVE_RETENTION_DAYS", 0, minimum=0),
+            s3_endpoint=env.get("HEMICYCLE_ARCHIVE_ENDPOINT", "").strip(),
+            s3_region=env.get("HEMICYCLE_ARCHIVE_REGION", "").strip() or "us-east-1",
+            s3_access_key_id=env.get("HEMICYCLE_ARCHIVE_ACCESS_KEY_ID", "").strip(),
+            s3_secret_access_key=env.get("HEMICYCLE_ARCHIVE_SECRET_ACCESS_KEY", ""),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]
 
@@ -388,6 +429,21 @@ class Settings:
         if not 1 <= self.media_max_edges <= 10000:
             raise SettingsError(
                 f"HEMICYCLE_MEDIA_MAX_EDGES must be between 1 and 10000, not {self.media_max_edges}"
+            )
+        try:
+            parse_storage(self.archive_storage)
+        except ValueError as exc:
+            raise SettingsError(f"HEMICYCLE_ARCHIVE_STORAGE: {exc}") from None
+        if not 0 <= self.archive_retention_days <= MAX_RETENTION_DAYS:
+            raise SettingsError(
+                "HEMICYCLE_ARCHIVE_RETENTION_DAYS must be between 0 (keep forever) and "
+                f"{MAX_RETENTION_DAYS}, not {self.archive_retention_days}"
+            )
+        if self.s3_endpoint and not self.s3_endpoint.startswith(("http://", "https://")):
+            raise SettingsError("HEMICYCLE_ARCHIVE_ENDPOINT must start with http:// or https://")
+        if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key):
+            raise SettingsError(
+                "set both HEMICYCLE_ARCHIVE_ACCESS_KEY_ID and HEMICYCLE_ARCHIVE_SECRET_ACCESS_KEY, or neither"
             )
         if self.turn_urls and not self.turn_secret:
             raise SettingsError(

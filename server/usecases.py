@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .archive import Archive
 from .captions import Captions
 from .desk import QuestionDesk
 from .floor import Floor
@@ -37,3 +38,5 @@ class UseCases:
     polls: Polls
     # Recording (issue 22).
     recordings: Recordings
+    # The session archive (issue 22).
+    archive: Archive

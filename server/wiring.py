@@ -15,12 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from signaling.hub import Hub
 
+from .archive import Archive
 from .captions import Captions
 from .db.store import Store
 from .desk import QuestionDesk
 from .floor import Floor
 from .helpdesk import HelpDesk
 from .keys import (
+    ARCHIVE_KEY,
     CAPTIONS_KEY,
     CORE_KEY,
     DESK_KEY,
@@ -67,6 +69,9 @@ def build_use_cases(settings: Settings, engine: AsyncEngine, clock: Callable[[],
     # ask, whatever the adapter; refused with their standing's code.
     help_desk = HelpDesk(core, limits)
     help_desk.entry = lambda principal, session: standing.check(principal, session.id)
+    # A public archive (issue 22) is refused to whom the session's gate would refuse.
+    archive = Archive(core)
+    archive.entry = moderation.require_admitted
     return UseCases(
         core=core,
         floor=floor,
@@ -80,6 +85,7 @@ def build_use_cases(settings: Settings, engine: AsyncEngine, clock: Callable[[],
         help=help_desk,
         polls=Polls(core),
         recordings=Recordings(core, media),
+        archive=archive,
     )
 
 
@@ -108,4 +114,5 @@ def provide(app: web.Application, settings: Settings, use_cases: UseCases, hub: 
     app[LIMITS_KEY] = use_cases.limits
     app[REPORTS_KEY] = use_cases.reports
     app[RECORDINGS_KEY] = use_cases.recordings
+    app[ARCHIVE_KEY] = use_cases.archive
     app[HUB_KEY] = hub

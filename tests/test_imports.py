@@ -70,6 +70,9 @@ LAYERS: dict[str, int] = {
     "server.polls": USE_CASES,
     # recording (issue 22)
     "server.recording": USE_CASES,
+    # The session archive (issue 22).
+    "server.archive": USE_CASES,
+    "server.archive_storage": USE_CASES,
     "signaling": ADAPTERS,
     "server.keys": ADAPTERS,
     "server.http_base": ADAPTERS,
@@ -82,6 +85,7 @@ LAYERS: dict[str, int] = {
     "server.metrics": ADAPTERS,
     "server.logs": ADAPTERS,
     "server.collector": ADAPTERS,
+    "server.archive_http": ADAPTERS,
     "server.wiring": ROOT_LAYER,
     "server.app": ROOT_LAYER,
     "server.cli": ROOT_LAYER,
@@ -91,7 +95,14 @@ LAYERS: dict[str, int] = {
 
 # The HTTP views: the Socket.IO adapter shares code with them through modules of their own (keys, http_base,
 # media_forward), never by importing one of them.
-HTTP_VIEWS = {"server.api", "server.organiser", "server.openapi", "server.media_http", "server.metrics"}
+HTTP_VIEWS = {
+    "server.api",
+    "server.organiser",
+    "server.openapi",
+    "server.media_http",
+    "server.metrics",
+    "server.archive_http",
+}
 
 # Modules whose job is to reach into a library's internals, each written down at the top of the module:
 # engine.io's and aiohttp's (signaling/wsdirect.py).

@@ -153,6 +153,13 @@ ALLOWED_ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/sessions/{session_id}/recording"): EVERYONE,
     ("POST", "/api/sessions/{session_id}/recording/start"): RECORDING,
     ("POST", "/api/sessions/{session_id}/recording/stop"): RECORDING,
+    # The session archive (issue 22), staff-only by default (public: tests/test_archive.py); its files also
+    # take a media key. Who may open it is the administrator's choice.
+    ("GET", "/api/sessions/{session_id}/archive"): STAFF,
+    ("GET", "/api/sessions/{session_id}/recordings/{recording_id}/segments/{segment_id}"): STAFF,
+    ("GET", "/api/sessions/{session_id}/recordings/{recording_id}/captions"): STAFF,
+    ("GET", "/api/sessions/{session_id}/recordings/{recording_id}/chapters"): STAFF,
+    ("POST", "/api/sessions/{session_id}/archive/access"): frozenset({ADMIN}),
 }
 INTERNAL_ROUTES = {("POST", "/api/sessions/{session_id}/media/floor")}
 RELAY_ROUTES = {("POST", "/api/sessions/{session_id}/media/pull")}
@@ -164,6 +171,7 @@ ROUTE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "ends_at": "2030-01-01T11:00:00",
     },
     ("PATCH", "/api/sessions/{session_id}"): {"title": "Renamed"},
+    ("POST", "/api/sessions/{session_id}/archive/access"): {"access": "public"},
 }
 
 
@@ -347,6 +355,8 @@ async def test_every_privileged_route_is_refused_to_lesser_roles_and_without_a_t
         "session_id": str(world.live_session),
         "resource_id": "nope1234",
         "grant_id": "1",
+        "recording_id": "1",
+        "segment_id": "1",
     }
 
     async with aiohttp.ClientSession() as http:
@@ -375,6 +385,6 @@ async def test_every_privileged_route_is_refused_to_lesser_roles_and_without_a_t
                     elif token is None:
                         expected = {"token_missing"}
                     else:
-                        expected = {"forbidden", "wrong_session", "not_av"}
+                        expected = {"forbidden", "wrong_session", "not_av", "archive_staff_only"}
                     assert body["error"]["code"] in expected, (method, path, who, body)
             assert await snapshot(world) == before, f"{method} {path}: a refused call changed something"

@@ -78,9 +78,13 @@ class Permission(StrEnum):
     POLL_ANSWER = "poll.answer"
     # Recording a session (issue 22): starting and stopping it.
     RECORDING_CONTROL = "recording.control"
+    # The session archive (issue 22): opening a staff-only archive (a public one needs only session.view), and
+    # setting who may open it.
+    ARCHIVE_VIEW = "archive.view"
+    ARCHIVE_MANAGE = "archive.manage"
 
 
-_STAFF_VIEW = frozenset({Permission.SESSION_VIEW, Permission.ROSTER_VIEW})
+_STAFF_VIEW = frozenset({Permission.SESSION_VIEW, Permission.ROSTER_VIEW, Permission.ARCHIVE_VIEW})
 # A registered attendee's own voice: raising a hand, posting and voting for questions. Staff links are handed
 # out, not registered (no stakeholder group, country or consent), so a hand or a vote from one would count in
 # the balance and the question funnel as nobody; staff put someone in line with `queue:add_in_room`.

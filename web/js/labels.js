@@ -349,6 +349,8 @@ export const AUDIT_ACTION_LABELS = words({
   'question.read': () => t('Question read aloud'),
   'question.answered': () => t('Question answered'),
   'questions.settings': () => t('Question settings changed'),
+  'archive.set_access': () => t('Archive access changed'),
+  'recording.expired': () => t('Recording removed after its retention period'),
 });
 
 /** @param {string} action */

@@ -2,7 +2,7 @@
 /**
  * Ids from the page's path (docs/protocol.md, "Pages"):
  *   /s/{session id}            attendee page
- *   /s/{session id}/{page}     moderator, chair, av, captioner, interpreter, display, report
+ *   /s/{session id}/{page}     moderator, chair, av, captioner, interpreter, display, report, archive
  *   /e/{event id}/admin        administrator
  *   /e/{event id}/report       the event's record (administrator)
  *
@@ -11,7 +11,7 @@
 
 /** Pages that live under /s/{session id}/. */
 export const SESSION_PAGES = Object.freeze(['moderator', 'chair', 'av', 'captioner', 'interpreter', 'display',
-  'report']);
+  'report', 'archive']);
 
 /**
  * Ids are integers in the protocol (the Socket.IO `auth.session_id` is a number), so digits become numbers.

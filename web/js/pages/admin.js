@@ -134,7 +134,11 @@ function sessionItem(session) {
     session.ref ? el('span', { class: 'session-ref', dir: 'auto' }, session.ref) : null,
     session.room ? el('span', { class: 'session-room' }, userText(session.room)) : null, // the name says "Room"
     el('span', {}, formatSlot(session, currentEvent?.timezone)),
-    el('a', { href: attendeePath(session) }, t('Attendee page'))),
+    el('a', { href: attendeePath(session) }, t('Attendee page')),
+    // The archive page finds the administrator's token through the event named here; who may open the
+    // archive is set there.
+    el('a', { href: `/s/${encodeURIComponent(String(session.id))}/archive?event=${encodeURIComponent(String(eventId))}`,
+      testid: 'archive-link' }, t('Archive'))),
   controlsBox,
   el('p', { class: 'actions' }, linksButton,
     editor ? el('button', { type: 'button', class: 'secondary', testid: 'edit-session',

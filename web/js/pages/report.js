@@ -94,6 +94,14 @@ async function load() {
   }
 }
 
+// The session's archive (its recording, captions and chapters, with their downloads): the same token is found
+// there, in this browser's storage.
+if (route.kind !== 'event-report') {
+  const archive = /** @type {HTMLAnchorElement} */ (document.getElementById('archive-link'));
+  archive.href = `/s/${encodeURIComponent(String(route.sessionId))}/archive`;
+  archive.hidden = false;
+}
+
 buttons.print.addEventListener('click', () => window.print());
 buttons.csv.addEventListener('click', () => download('csv', 'figures'));
 buttons.interventions.addEventListener('click', () => download('csv', 'interventions'));
