@@ -72,7 +72,8 @@ async def test_archive_page_plays_and_seeks(recorded: Recorded, browser: Browser
     await wait_player(page, first, 0.0, 0.0)
 
     # Jump to the second intervention: 3 s into the recording, in the first floor segment; it plays on.
-    # Where each seek landed, read as it lands (the video plays on at once after it).
+    # Where each seek landed, read as it lands (the video plays on at once after it: on a busy machine
+    # a few frames may pass before the event is handled, hence a tenth of a second).
     await page.evaluate(
         """() => {
             const video = document.getElementById('player');
@@ -85,7 +86,7 @@ async def test_archive_page_plays_and_seeks(recorded: Recorded, browser: Browser
     # (The page's first seek, to 0 s, may land after the listener is in place.)
     for _ in range(200):
         seeks = await page.evaluate("window.seeks")
-        if any(segment == str(first) and abs(time - 3.0) < 0.01 for segment, time in seeks):
+        if any(segment == str(first) and abs(time - 3.0) < 0.1 for segment, time in seeks):
             break
         await page.wait_for_timeout(50)
     else:
