@@ -36,6 +36,7 @@ from server.standing import StandingWatch
 from server.usecases import UseCases
 
 from . import fanout, wsdirect
+from .booth_events import BoothEvents
 from .caption_events import CaptionEvents
 from .connect_limits import ConnectLimits
 from .connections import Connections
@@ -144,6 +145,8 @@ class Hub:
         # The help desk (issue 24).
         self.help = HelpEvents(self.sio, use_cases.help)
         self.polls = PollEvents(self.sio, use_cases.polls)
+        # Interpretation booths (issue 21).
+        self.booths = BoothEvents(self.sio, use_cases.media.booths)
         self.heartbeat = Heartbeat(core, self.floor, self.presence.changed, self.queue.changed)
         self.watch = StandingWatch(
             core.store,
@@ -160,6 +163,7 @@ class Hub:
             **self.captions.handlers,
             **self.help.handlers,
             **self.polls.handlers,
+            **self.booths.handlers,
         }
         assert set(self._handlers) == set(CLIENT_EVENTS), "every protocol event needs a handler"
         self.sio.on("connect", self.connections.on_connect)

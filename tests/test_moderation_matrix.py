@@ -94,10 +94,17 @@ ALLOWED_EVENTS: dict[str, frozenset[Role]] = {
     "poll:close": MODERATORS,
     "poll:results": MODERATORS,
     "poll:answer": ATTENDEES,
+    # Interpretation booths (issue 21): booth staff read them; interpreters (and the AV desk, the
+    # administrator) work in them.
+    "booth:get": frozenset({ADMIN, MODERATOR, CHAIR, AV, INTERPRETER}),
+    "booth:offer": frozenset({ADMIN, AV, INTERPRETER}),
+    "booth:take": frozenset({ADMIN, AV, INTERPRETER}),
+    "booth:cough": frozenset({ADMIN, AV, INTERPRETER}),
+    "booth:slow_down": frozenset({ADMIN, AV, INTERPRETER}),
 }
 # What a refusal may say: the role may not, or the thing is someone else's (or, for a media resource, is not
 # there for the caller).
-REFUSED = {"forbidden", "not_yours", "not_av", "media_not_found"}
+REFUSED = {"forbidden", "not_yours", "not_av", "media_not_found", "not_interpreter"}
 SDP = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 
 PUBLIC_ROUTES = {
@@ -119,6 +126,7 @@ ALLOWED_ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/sessions/{session_id}/presence"): STAFF,
     ("GET", "/api/sessions/{session_id}/audit"): MODERATORS,
     ("POST", "/api/sessions/{session_id}/links"): frozenset({ADMIN}),
+    ("POST", "/api/sessions/{session_id}/booths/links"): frozenset({ADMIN}),
     ("POST", "/api/grants/{grant_id}/revoke"): frozenset({ADMIN}),
     ("POST", "/api/grants/{grant_id}/reissue"): frozenset({ADMIN}),
     ("GET", "/api/sessions/{session_id}/questions"): MODERATORS,
@@ -155,6 +163,7 @@ ROUTE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "ends_at": "2030-01-01T11:00:00",
     },
     ("PATCH", "/api/sessions/{session_id}"): {"title": "Renamed"},
+    ("POST", "/api/sessions/{session_id}/booths/links"): {"languages": ["es"], "name": "Matrix"},
 }
 
 
@@ -276,6 +285,11 @@ async def test_every_privileged_event_is_refused_to_lesser_roles(world: Running)
         "poll:close": {"poll_id": opened},
         "poll:results": {"poll_id": opened, "shown": True},
         "poll:answer": {"poll_id": opened, "rating": 3},
+        "booth:get": {},
+        "booth:offer": {"language": "es"},
+        "booth:take": {"language": "es"},
+        "booth:cough": {"language": "es", "on": True},
+        "booth:slow_down": {"language": "es"},
     }
     missing = sorted(set(CLIENT_EVENTS) - set(samples))
     assert not missing, f"give these events a sample payload in this test: {missing}"
