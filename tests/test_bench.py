@@ -89,3 +89,17 @@ async def test_poll_benchmark_runs_and_counts_each_answer_once() -> None:
     assert re.search(r"staff delay per change during the burst: p50 \d+ ms", text), text[-3000:]
     rates = r"idle \(baseline\) [\d.]+ (?:KiB|B)/s, burst with results shown [\d.]+ (?:KiB|B)/s"
     assert re.search(rates, text), text[-3000:]
+
+
+async def test_booth_benchmark_measures_each_path() -> None:
+    """`bench.booth` at a few bursts: every path heard, its median and 95th percentile printed."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.booth", "--bursts", "3", "--period", "0.4",
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(process.communicate(), 120)
+    text = output.decode()
+    assert process.returncode == 0, text[-3000:]
+    for path in ("interpreter \\(direct\\)", "speaker viewer", "through the AV desk"):
+        assert re.search(rf"^{path}\s+3\s+[\d.]+\s+[\d.]+\s+[\d.]+$", text, re.M), (path, text[-3000:])
+    assert re.search(r"^interpreter median [\d.]+ ms: (within|over) the 300 ms target$", text, re.M), text
