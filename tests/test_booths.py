@@ -21,7 +21,7 @@ from .helpers import Client, Running, eventually
 from .media_peers import NO_ICE, Publisher, Viewer, longest_silence
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-LOW, HIGH = 440.0, 880.0
+LOW, HIGH, FRENCH = 440.0, 880.0, 660.0
 
 
 # -- the rules ---------------------------------------------------------------------------------------
@@ -182,10 +182,13 @@ async def test_cough_key_sends_silence_and_the_channel_stays_on_air(relay: Sessi
 
 
 async def test_an_interpreter_hears_the_remote_speaker_directly_and_can_pivot(relay: SessionRelay) -> None:
+    french = Publisher(frequency=FRENCH)
+    french_peer = await relay.publish(await french.offer(video=False), channel("fr"), 8)
+    await french.accept(french_peer.answer)
     room = Publisher(frequency=LOW)
     room_peer = await relay.publish(await room.offer(video=False), ROOM, 5)
     await room.accept(room_peer.answer)
-    booth = Viewer(tones=(LOW, HIGH))
+    booth = Viewer(tones=(LOW, HIGH, FRENCH))
     peer = await relay.view(await booth.offer(video=False), ROOM, 7, "floor", direct=True)
     await booth.accept(peer.answer)
     attendee = await listener(relay, "floor")
@@ -199,14 +202,16 @@ async def test_an_interpreter_hears_the_remote_speaker_directly_and_can_pivot(re
         assert attendee.heard is not None and relay.peers[peer.id].direct
         mark = len(booth.heard)
         await eventually(lambda: heard_since(booth, mark).count(frozenset({HIGH})) >= 10, timeout=15)
-        # Relay (pivot): another booth's output instead of the floor.
+        # Relay (pivot): another booth's output instead of the floor, on the same connection.
         relay.set_channel(peer.id, "fr")
         assert peer.feeds["audio"] is relay.feed(channel("fr"), "audio")
+        mark = len(booth.heard)
+        await eventually(lambda: heard_since(booth, mark).count(frozenset({FRENCH})) >= 10, timeout=10)
         relay.set_channel(peer.id, "floor")
         await relay.stop(speaker_peer.id)
         assert peer.feeds["audio"] is relay.feed(ROOM, "audio")
     finally:
-        for end in (booth, attendee, speaker, room):
+        for end in (booth, attendee, speaker, room, french):
             await end.close()
 
 
@@ -250,6 +255,9 @@ def code(reply: dict[str, Any]) -> str:
 
 
 async def test_booth_links_handover_cough_and_bad_input_over_the_server(hemicycle: Running) -> None:
+    # The session's own interpreter link, from before booths: every booth.
+    legacy = await hemicycle.join(await hemicycle.staff_token(Role.INTERPRETER))
+    assert (await legacy.call("booth:get"))["data"]["mine"] == ["ar", "zh", "en", "fr", "ru", "es"]
     status, refused = await booth_link(hemicycle, ["xx"], "Nobody")
     assert status == 422 and refused["error"]["code"] == "invalid_input"
     ana = await interpreter_client(hemicycle, ["es"], "Ana")

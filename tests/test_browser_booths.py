@@ -114,6 +114,24 @@ async def test_booth_page_handover_on_air_indicator_cough_and_floor(
     await shoot(ben, "booth-on-air")
     await shoot(chair, "chair-slow-down")
 
+    # Ana listens to the floor, straight from the speaker's publication, then to the French booth (relay),
+    # at her own volume.
+    await ana.get_by_test_id("booth-hear").click()
+
+    def listening() -> object:
+        return next(
+            (p for p in relay.peers.values() if p.role == "view" and p.participant_id == ana_id), None
+        )
+
+    peer = await eventually(listening, timeout=20)
+    hear = ana.get_by_test_id("booth-hear")
+    await expect(hear).to_have_attribute("data-state", "connected", timeout=20_000)
+    assert peer.direct and peer.channel == "floor"
+    await ana.get_by_test_id("booth-listen").select_option("fr")
+    await eventually(lambda: peer.channel == "fr")
+    await ana.get_by_test_id("booth-volume").fill("30")
+    assert await ana.get_by_test_id("booth-audio").evaluate("(audio) => audio.volume") == 0.3
+
     # The next speaker speaks Spanish: the Spanish booth is told to stay off air.
     assert (await moderator.call("floor:grant", {"entry_id": entries[2]}))["ok"]
     await expect(ana.get_by_test_id("booth-stay-off")).to_be_visible()

@@ -191,11 +191,15 @@ export class InterpreterBooth {
     if (this.listening) {
       this.listening.stop();
       this.listening = null;
+      delete this.hear.dataset.state;
       this.player.srcObject = null;
       this.hear.textContent = t('Listen');
       return;
     }
     this.listening = this.media.subscribe({ source: 'room', channel: this.listen.value, audioOnly: true });
+    this.listening.addEventListener('state', (event) => {
+      this.hear.dataset.state = /** @type {CustomEvent} */ (event).detail.state;
+    });
     this.listening.addEventListener('stream', (event) => {
       this.player.srcObject = /** @type {CustomEvent} */ (event).detail.stream;
       this.player.play().catch(() => {});
