@@ -74,6 +74,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         forwarding = aiohttp.ClientSession()
         app[media_http.FORWARD_KEY] = forwarding
         hub.media.use_http(forwarding)
+        hub.booths.use_http(forwarding)
         await media.start()
         log.info("instance %s ready on %s", core.instance_id, engine.dialect.name)
         yield

@@ -146,7 +146,7 @@ class Hub:
         self.help = HelpEvents(self.sio, use_cases.help)
         self.polls = PollEvents(self.sio, use_cases.polls)
         # Interpretation booths (issue 21).
-        self.booths = BoothEvents(self.sio, use_cases.media.booths)
+        self.booths = BoothEvents(self.sio, use_cases.media)
         self.heartbeat = Heartbeat(core, self.floor, self.presence.changed, self.queue.changed)
         self.watch = StandingWatch(
             core.store,

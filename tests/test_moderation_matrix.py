@@ -127,6 +127,9 @@ ALLOWED_ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/sessions/{session_id}/audit"): MODERATORS,
     ("POST", "/api/sessions/{session_id}/links"): frozenset({ADMIN}),
     ("POST", "/api/sessions/{session_id}/booths/links"): frozenset({ADMIN}),
+    # Booths over HTTP (where the booth events of other processes send theirs): as `booth:get` and the rest.
+    ("GET", "/api/sessions/{session_id}/booths"): frozenset({ADMIN, MODERATOR, CHAIR, AV, INTERPRETER}),
+    ("POST", "/api/sessions/{session_id}/booths/{language}/{action}"): frozenset({ADMIN, AV, INTERPRETER}),
     ("POST", "/api/grants/{grant_id}/revoke"): frozenset({ADMIN}),
     ("POST", "/api/grants/{grant_id}/reissue"): frozenset({ADMIN}),
     ("GET", "/api/sessions/{session_id}/questions"): MODERATORS,
@@ -349,6 +352,8 @@ async def test_every_privileged_route_is_refused_to_lesser_roles_and_without_a_t
         "session_id": str(world.live_session),
         "resource_id": "nope1234",
         "grant_id": "1",
+        "language": "es",
+        "action": "offer",
     }
 
     async with aiohttp.ClientSession() as http:
@@ -377,6 +382,6 @@ async def test_every_privileged_route_is_refused_to_lesser_roles_and_without_a_t
                     elif token is None:
                         expected = {"token_missing"}
                     else:
-                        expected = {"forbidden", "wrong_session", "not_av"}
+                        expected = {"forbidden", "wrong_session", "not_av", "not_interpreter"}
                     assert body["error"]["code"] in expected, (method, path, who, body)
             assert await snapshot(world) == before, f"{method} {path}: a refused call changed something"

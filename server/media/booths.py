@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from server.db.booth_store import BoothStore
 from server.domain import booths as rules
 from server.domain.booths import Booth, Handover
-from server.domain.errors import Conflict, Forbidden
+from server.domain.errors import Conflict, Forbidden, NotFound
 from server.domain.model import Principal, SessionInfo, iso
 from server.domain.queue import QueueState
 from server.domain.roles import Permission, Role
@@ -28,6 +28,12 @@ from . import relay as r
 from .errors import MediaError
 
 log = logging.getLogger(__name__)
+
+
+# Who works in booths (publishes, hands over, coughs, asks to slow down), and who sees them.
+BOOTH_WORKERS = frozenset({Role.INTERPRETER, Role.AV, Role.ADMIN})
+BOOTH_READERS = BOOTH_WORKERS | {Role.MODERATOR, Role.CHAIR}
+BOOTH_ACTIONS = ("offer", "take", "cough", "slow_down")
 
 
 class BoothMedia(Protocol):
@@ -144,17 +150,16 @@ class BoothDesk:
     async def _open(
         self, principal: Principal, session_id: int, language: object
     ) -> tuple[r.SessionRelay, Booth]:
-        await self.media.check_session(principal, session_id)
-        if principal.role not in (Role.INTERPRETER, Role.ADMIN, Role.AV):
+        """The relay and the booth, for an interpreter of that booth; the role first: it says the most."""
+        if principal.role not in BOOTH_WORKERS:
             raise Forbidden("booths are for interpreters", code="not_interpreter")
+        await self.media.check_session(principal, session_id)
         booth_language = rules.check_booth(language)
         await self.check_member(principal, booth_language)
         relay = self.media.origin(session_id)
         if relay is None:
-            raise Conflict(
-                "this session's media relay runs in another process: booth requests go to it",
-                code="relay_elsewhere",
-            )
+            # The session's relay runs nowhere (the booth events hand requests to the process that runs it).
+            raise Conflict("nobody publishes in this session's booths", code="not_publishing")
         return relay, self.booth(session_id, booth_language)
 
     async def offer(self, principal: Principal, session_id: int, language: object) -> dict[str, Any]:
@@ -175,6 +180,20 @@ class BoothDesk:
         booth.cough(principal.participant.id, on)
         self._apply(relay, booth, None)
         return {"booth": booth.public()}
+
+    async def act(
+        self, principal: Principal, session_id: int, language: object, action: str, on: bool = False
+    ) -> dict[str, Any]:
+        """One booth request by name (``BOOTH_ACTIONS``), as the HTTP route and the booth events send it."""
+        if action == "offer":
+            return await self.offer(principal, session_id, language)
+        if action == "take":
+            return await self.take(principal, session_id, language)
+        if action == "cough":
+            return await self.cough(principal, session_id, language, on)
+        if action == "slow_down":
+            return await self.slow_down(principal, session_id, language)
+        raise NotFound(f"booth requests are {', '.join(BOOTH_ACTIONS)}", code="unknown_action")
 
     async def slow_down(self, principal: Principal, session_id: int, language: object) -> dict[str, Any]:
         _relay, booth = await self._open(principal, session_id, language)
@@ -197,9 +216,9 @@ class BoothDesk:
         return notice
 
     async def state(self, principal: Principal, session_id: int) -> dict[str, Any]:
-        await self.media.check_session(principal, session_id)
-        if principal.role not in (Role.INTERPRETER, Role.ADMIN, Role.AV, Role.MODERATOR, Role.CHAIR):
+        if principal.role not in BOOTH_READERS:
             raise Forbidden("booths are for interpreters and floor staff", code="not_interpreter")
+        await self.media.check_session(principal, session_id)
         mine = await self.store.booths_of(principal.grant_id) if principal.role is Role.INTERPRETER else None
         return {
             "booths": self.booths(session_id),

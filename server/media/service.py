@@ -281,6 +281,15 @@ class MediaService:
             self._relays[session_id] = created
             return created
 
+    async def elsewhere(self, session_id: int) -> Elsewhere | None:
+        """Where the session's relay runs, if another live process runs it (nothing is claimed)."""
+        if session_id in self._relays:
+            return None
+        owner = await self.owners.live_owner(session_id, self.core.presence_ttl)
+        if owner is None or owner.instance_id == self.core.instance_id:
+            return None
+        return Elsewhere(owner)
+
     def _configuration(self) -> RTCConfiguration:
         return rtc_configuration(self.settings, f"relay-{self.core.instance_id}", self.core.store.clock())
 
