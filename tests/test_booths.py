@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -17,8 +18,9 @@ from server.domain.roles import Role
 from server.keys import MEDIA_KEY
 from server.media.relay import ROOM, SPEAKER, SessionRelay, channel
 
-from .helpers import Client, Running, eventually
+from .helpers import Client, Running, eventually, mint
 from .media_peers import NO_ICE, Publisher, Viewer, longest_silence
+from .processes import server_processes
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LOW, HIGH, FRENCH = 440.0, 880.0, 660.0
@@ -409,3 +411,60 @@ async def test_the_floor_drives_the_booths_and_slow_down_reaches_the_chair(hemic
     finally:
         for mic in mics:
             await mic.close()
+
+
+# -- two processes: the booth lives with the relay, requests from the other process reach it ----------------
+
+
+async def test_booth_requests_from_another_process_reach_the_relay(
+    pg_database_url: str, fresh_redis_url: str, tmp_path: Path
+) -> None:
+    clients: list[Client] = []
+    mics: list[Publisher] = []
+    async with (
+        server_processes(pg_database_url, fresh_redis_url, tmp_path, [{}, {}]) as servers,
+        aiohttp.ClientSession() as http,
+    ):
+        admin = await mint(servers.core, Role.ADMIN, None, servers.event_id)
+
+        async def interpreter_at(url: str, name: str) -> Client:
+            async with http.post(
+                f"{servers.urls[0]}/api/sessions/{servers.live_session_id}/booths/links",
+                json={"languages": ["es"], "name": name},
+                headers={"Authorization": f"Bearer {admin}"},
+            ) as response:
+                body = await response.json()
+                assert response.status == 201, body
+            client = Client(url)
+            clients.append(client)
+            await client.connect(body["link"].split("#token=", 1)[1], servers.live_session_id)
+            await client.wait_for("welcome", timeout=10)
+            return client
+
+        try:
+            ana = await interpreter_at(servers.urls[0], "Ana")  # her publication makes process 0 the origin
+            ben = await interpreter_at(servers.urls[1], "Ben")
+            for client, tone in ((ana, LOW), (ben, HIGH)):
+                publisher, reply = await go_on(client, "es", tone)
+                mics.append(publisher)
+                assert reply["ok"], reply
+            # Ben's process runs no relay: his requests go to Ana's, and so do their refusals.
+            state = (await ben.call("booth:get"))["data"]
+            es = next(b for b in state["booths"] if b["language"] == "es")
+            assert es["on_air_name"] == "Ana" and len(es["members"]) == 2
+            assert code(await ben.call("booth:take", {"language": "es"})) == "no_offer"
+            assert code(await ben.call("booth:offer", {"language": "es"})) == "not_on_air"
+            assert (await ana.call("booth:offer", {"language": "es"}))["ok"]
+            taken = await ben.call("booth:take", {"language": "es"})
+            assert taken["ok"], taken
+            assert taken["data"]["booth"]["on_air_name"] == "Ben"
+            await ana.wait_for("booth:state", lambda s: s["on_air_name"] == "Ben", timeout=10)
+            coughing = await ben.call("booth:cough", {"language": "es", "on": True})
+            assert coughing["ok"] and coughing["data"]["booth"]["silenced"], coughing
+            assert (await ben.call("booth:cough", {"language": "es", "on": False}))["ok"]
+            assert code(await ben.call("booth:slow_down", {"language": "es"})) == "no_speaker"
+        finally:
+            for client in clients:
+                await client.close()
+            for mic in mics:
+                await mic.close()
