@@ -165,6 +165,22 @@ async def test_handover_switches_the_channel_between_two_voices_without_gap_or_o
         await ben.close()
 
 
+async def test_a_muted_partner_stays_muted_as_they_come_on_air(relay: SessionRelay) -> None:
+    ana = await interpreter(relay, 1, LOW, standby=False)
+    ben = await interpreter(relay, 2, HIGH, standby=True)
+    try:
+        relay.set_muted(2, audio=True, video=False)
+        feed = relay.feed(channel("es"), "audio")
+        assert not feed.muted
+        relay.switch(channel("es"), 2)
+        assert feed.muted
+        relay.switch(channel("es"), 1)
+        assert not feed.muted
+    finally:
+        await ana.close()
+        await ben.close()
+
+
 async def test_cough_key_sends_silence_and_the_channel_stays_on_air(relay: SessionRelay) -> None:
     ana = await interpreter(relay, 1, LOW, standby=False)
     viewer = await listener(relay)

@@ -225,6 +225,8 @@ class SessionRelay:
         self._publishers[peer.source] = peer
         for kind, (codec, ask) in peer.codecs.items():
             peer.feeds[kind].attach(peer, codec, ask)
+            # A moderator's mute of a partner standing by holds as they come on air.
+            peer.feeds[kind].mute(peer, peer.muted[kind])
             self._drop_mismatched(peer.feeds[kind])
         if peer.source in (channel("floor"), SPEAKER):
             self._refollow_floor()
