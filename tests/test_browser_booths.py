@@ -5,6 +5,8 @@ the chair's page."""
 
 from __future__ import annotations
 
+import re
+
 import aiohttp
 import pytest
 from playwright.async_api import Browser, Page, expect
@@ -136,4 +138,30 @@ async def test_booth_page_handover_on_air_indicator_cough_and_floor(
     assert (await moderator.call("floor:grant", {"entry_id": entries[2]}))["ok"]
     await expect(ana.get_by_test_id("booth-stay-off")).to_be_visible()
     await expect(ana.get_by_test_id("booth-stay-off")).to_contain_text("stay off air")
+    assert not real_errors(errors), "\n".join(errors)
+
+
+async def test_the_admin_page_makes_an_interpreter_link_for_one_booth(
+    hemicycle: Running, browser: Browser
+) -> None:
+    errors: list[str] = []
+    page = await open_page(browser, await link(hemicycle, Role.ADMIN), errors)
+    item = page.locator(f'[data-session-id="{hemicycle.live_session}"]')
+    await item.get_by_test_id("role-links").click()
+    form = item.get_by_test_id("booth-link-form")
+    # No booth ticked: the page says what is missing, nothing is made.
+    await form.get_by_test_id("booth-link-name").fill("Ana Ruiz")
+    await form.get_by_test_id("booth-link-make").click()
+    await expect(form.get_by_test_id("error-message")).to_contain_text("booths")
+    await form.get_by_test_id("booth-link-es").check()
+    await form.get_by_test_id("booth-link-make").click()
+    made = item.get_by_test_id("booth-links").locator("input")
+    await expect(made).to_have_count(1)
+    await expect(made).to_have_value(re.compile("#token="))
+    await shoot(page, "admin-booth-link")
+    token = (await made.input_value()).split("#token=", 1)[1]
+    interpreter = await hemicycle.join(token)
+    booths = (await interpreter.call("booth:get"))["data"]
+    assert booths["mine"] == ["es"]
+    assert interpreter.last("welcome")["me"]["display_name"] == "Ana Ruiz"
     assert not real_errors(errors), "\n".join(errors)
