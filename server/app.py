@@ -90,6 +90,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         forwarding = aiohttp.ClientSession()
         app[media_http.FORWARD_KEY] = forwarding
         hub.media.use_http(forwarding)
+        hub.booths.use_http(forwarding)
         await media.start()
         await use_cases.recordings.start_loop()
         sweeper = asyncio.create_task(_sweep(use_cases.archive), name="archive-sweep")

@@ -21,18 +21,20 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from pydantic import ValidationError
 
-from .domain.errors import Forbidden
+from .domain.errors import Forbidden, InvalidInput
 from .domain.ids import parse_id
 from .domain.model import Principal
+from .domain.roles import Permission
 from .domain.sessions import SessionState
 from .http_base import Handler, bearer_principal, int_param, json_object
 from .keys import CORE_KEY, MEDIA_KEY
+from .media.booths import BOOTH_WORKERS
 from .media.edge import Upstream
 from .media.errors import MediaError
 from .media.relay import MAX_SDP_BYTES, Peer, SessionRelay
 from .media.service import HEALTH_VIEWERS, Elsewhere
 from .media_forward import FORWARD_TIMEOUT, FORWARDED_HEADER, forward, resource_path
-from .openapi import ChannelSwitch
+from .openapi import BoothLinkBody, ChannelSwitch
 from .tokens import RELAY_SCOPE
 
 log = logging.getLogger(__name__)
@@ -219,6 +221,59 @@ async def switch_channel(request: web.Request) -> web.StreamResponse:
         relay, principal, request.match_info["resource_id"], switch.channel
     )
     return web.json_response(peer.public())
+
+
+async def booth_link(request: web.Request) -> web.Response:
+    """A new interpreter, with a link for the booths named: JSON ``{"languages": ["es"], "name": "..."}``."""
+    principal, _ = await bearer_principal(request)
+    session_id = int_param(request, "session_id")
+    # Who may first: a refused caller learns nothing of the body's rules.
+    await request.app[CORE_KEY].session_for(principal, session_id, Permission.LINKS_ISSUE)
+    body = await json_object(request)
+    try:
+        asked = BoothLinkBody.model_validate(body, strict=True)
+    except ValidationError as exc:
+        field = ".".join(str(part) for part in exc.errors()[0]["loc"]) or None
+        raise InvalidInput(
+            "send languages (booths: ar, zh, en, fr, ru, es) and the interpreter's name",
+            details={"field": field},
+        ) from None
+    if len(set(asked.languages)) != len(asked.languages):
+        raise InvalidInput("name each booth once", details={"field": "languages"})
+    name = asked.name.strip() or "Interpreter"
+    desk = request.app[MEDIA_KEY].booths
+    link, grant = await desk.issue(principal, session_id, list(asked.languages), name)
+    return web.json_response({"link": link, **grant}, status=201)
+
+
+async def booths_state(request: web.Request) -> web.Response:
+    """Every booth of the session, the caller's booths and the floor as booths see it (``booth:get``)."""
+    principal, _ = await bearer_principal(request)
+    desk = request.app[MEDIA_KEY].booths
+    return web.json_response(await desk.state(principal, int_param(request, "session_id")))
+
+
+async def booth_action(request: web.Request) -> web.Response:
+    """A booth request (offer, take, cough, slow_down), as its Socket.IO event: on the process that runs the
+    session's relay, where the booth events of other processes send theirs. Cough takes ``{"on": bool}``."""
+    principal, _ = await bearer_principal(request)
+    if principal.role not in BOOTH_WORKERS:
+        raise Forbidden("booths are for interpreters", code="not_interpreter")
+    on = False
+    if request.match_info["action"] == "cough":
+        body = await json_object(request)
+        if not isinstance(body.get("on"), bool) or set(body) != {"on"}:
+            raise InvalidInput('send {"on": true} or {"on": false}', details={"field": "on"})
+        on = body["on"]
+    desk = request.app[MEDIA_KEY].booths
+    reply = await desk.act(
+        principal,
+        int_param(request, "session_id"),
+        request.match_info["language"],
+        request.match_info["action"],
+        on,
+    )
+    return web.json_response(reply)
 
 
 ENDPOINT_METHODS = "OPTIONS, POST"
@@ -483,6 +538,9 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/sessions/{session_id}/media/{resource_id}/channel", switch_channel)
     r.add_route("OPTIONS", "/api/sessions/{session_id}/media/{resource_id}/channel", resource_options)
     r.add_get("/api/sessions/{session_id}/media/ice", ice_config)
+    r.add_post("/api/sessions/{session_id}/booths/links", booth_link)
+    r.add_get("/api/sessions/{session_id}/booths", booths_state)
+    r.add_post("/api/sessions/{session_id}/booths/{language}/{action}", booth_action)
     r.add_get("/api/sessions/{session_id}/media/health", health)
     r.add_post("/api/sessions/{session_id}/media/floor", floor_moved)
     r.add_post("/api/sessions/{session_id}/media/pull", pull)

@@ -91,6 +91,23 @@ class ChannelSwitch(BaseModel):
     channel: str
 
 
+class BoothLinkBody(BaseModel):
+    """POST /api/sessions/{session_id}/booths/links: a new interpreter's link for some booths."""
+
+    model_config = _STRICT
+    languages: list[Literal["ar", "zh", "en", "fr", "ru", "es"]] = Field(
+        min_length=1, max_length=6, json_schema_extra={"uniqueItems": True}
+    )
+    name: str = Field(min_length=1, max_length=120, description="the interpreter's name, shown to the booth")
+
+
+class BoothLink(BaseModel):
+    link: str
+    grant_id: int
+    participant_id: int
+    booths: list[str]
+
+
 # -- responses -----------------------------------------------------------------------------------
 
 
@@ -177,6 +194,8 @@ MODELS: tuple[type[BaseModel], ...] = (
     SessionFields,
     ArchiveAccess,
     ChannelSwitch,
+    BoothLinkBody,
+    BoothLink,
     ErrorBody,
     Health,
     EventList,
@@ -203,6 +222,7 @@ REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("PATCH", "/api/sessions/{session_id}"): SessionFields,
     ("POST", "/api/sessions/{session_id}/media/{resource_id}/channel"): ChannelSwitch,
     ("POST", "/api/sessions/{session_id}/archive/access"): ArchiveAccess,
+    ("POST", "/api/sessions/{session_id}/booths/links"): BoothLinkBody,
 }
 # (method, path) -> (success status, the reply's model).
 RESPONSES: dict[tuple[str, str], tuple[int, type[BaseModel]]] = {
@@ -214,6 +234,7 @@ RESPONSES: dict[tuple[str, str], tuple[int, type[BaseModel]]] = {
     ("GET", "/api/sessions/{session_id}"): (200, SessionWithEvent),
     ("POST", "/api/sessions/{session_id}/state"): (200, SessionReply),
     ("POST", "/api/events/{event_id}/participants"): (201, Registered),
+    ("POST", "/api/sessions/{session_id}/booths/links"): (201, BoothLink),
 }
 # Replies other than errors with a status of 4xx or 5xx: readiness says what is lost.
 OTHER_STATUSES: dict[tuple[str, str], tuple[int, type[BaseModel]]] = {

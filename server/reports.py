@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from .db.booth_store import BoothStore
 from .db.caption_store import CaptionStore
 from .db.help_store import HelpStore
 from .db.poll_store import PollStore
@@ -26,6 +27,7 @@ from .db.question_store import QuestionStore
 from .db.queue_store import QueueStore
 from .domain import report
 from .domain.balance import Targets
+from .domain.booths import Notice, Turn, intervention_booths
 from .domain.captions import FLOOR, LANGUAGE_NAMES, CaptionLine
 from .domain.captions import counts as caption_counts
 from .domain.errors import Forbidden, InvalidInput
@@ -69,6 +71,9 @@ class SessionInputs:
     timezone: str  # the event's: the record's times read like the consoles'
     # Live polls (issue 24): every poll that was opened, with its results (server/polls.py).
     polls: list[dict[str, Any]] = field(default_factory=list)
+    # Interpretation booths (issue 21): who was on air in which booth when, and the "slow down" notices.
+    booth_turns: list[Turn] = field(default_factory=list)
+    booth_notices: list[Notice] = field(default_factory=list)
 
 
 class Reports:
@@ -83,6 +88,7 @@ class Reports:
         self.captions = CaptionStore(core.store)
         self.help = HelpStore(core.store)
         self.polls = PollStore(core.store)
+        self.booths = BoothStore(core.store)
 
     # -- access ---------------------------------------------------------------------------------
 
@@ -103,6 +109,7 @@ class Reports:
         entries = await self.queue.history(session.id)
         state = await self.queue.state(session.id)
         questions = await self.questions.state(session.id)
+        turns, notices = await self.booths.record(session.id)
         return SessionInputs(
             session=session,
             entries=entries,
@@ -114,6 +121,8 @@ class Reports:
             help=await self.help.threads(session.id),
             timezone=(await self.core.store.get_event(session.event_id)).timezone,
             polls=poll_rows(await self.polls.state(session.id), self.core.settings.report_min_group),
+            booth_turns=turns,
+            booth_notices=notices,
         )
 
     async def session_record(self, session: SessionInfo) -> dict[str, Any]:
@@ -130,7 +139,7 @@ class Reports:
             "timezone": inputs.timezone,
             "session": session.public(),
             "requests": report.requests(inputs.entries),
-            "interventions": report.interventions(inputs.entries, session.default_speaking_seconds, now),
+            "interventions": self._interventions(inputs, now),
             "balance": report.balance(inputs.entries, inputs.targets, now, threshold),
             "questions": {
                 "funnel": report.question_funnel(inputs.questions),
@@ -149,6 +158,16 @@ class Reports:
             },
             "polls": inputs.polls,
         }
+
+    @staticmethod
+    def _interventions(inputs: SessionInputs, now: datetime) -> list[dict[str, Any]]:
+        """Each intervention, with its booths: who was on air, the handovers and "slow down" notices."""
+        rows = report.interventions(inputs.entries, inputs.session.default_speaking_seconds, now)
+        spans = [(e.id, e.granted_at, e.ended_at) for e in inputs.entries if e.granted_at is not None]
+        booths = intervention_booths(spans, inputs.booth_turns, inputs.booth_notices, now)
+        for row in rows:
+            row.update(booths.get(row["id"], {"booths": {}, "slow_down": 0}))
+        return rows
 
     async def event_record(
         self, event: EventInfo, progress: Callable[[SessionInfo], None] | None = None

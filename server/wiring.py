@@ -55,6 +55,7 @@ def build_use_cases(settings: Settings, engine: AsyncEngine, clock: Callable[[],
     media = MediaService(core, floor.state)
     # The relay follows the floor: a grant or an end reaches it at once.
     floor.listeners.append(media)
+    floor.listeners.append(media.booths)
     moderation = ParticipantModeration(core, floor)
     # Moderation is enforced on media server-side: a mute or a removal decided here reaches this
     # process's relay at once, and the process that runs a session's relay re-reads the stored mutes
@@ -94,6 +95,7 @@ def build_hub(use_cases: UseCases, settings: Settings) -> Hub:
     hub = Hub(use_cases, settings.redis_url, settings.redis_channel)
     use_cases.core.notifier = hub
     use_cases.media.notifier = hub.media
+    use_cases.media.booths.notifier = hub.booths
     use_cases.moderation.notifier = hub.moderation
     use_cases.captions.notifier = hub.captions
     use_cases.help.notifier = hub.help

@@ -36,6 +36,7 @@ from server.standing import StandingWatch
 from server.usecases import UseCases
 
 from . import fanout, wsdirect
+from .booth_events import BoothEvents
 from .caption_events import CaptionEvents
 from .connect_limits import ConnectLimits
 from .connections import Connections
@@ -147,6 +148,8 @@ class Hub:
         self.polls = PollEvents(self.sio, use_cases.polls)
         self.recording = RecordingEvents(self.sio, use_cases.recordings)
         self.connections.welcome_recording = self.recording.welcome
+        # Interpretation booths (issue 21).
+        self.booths = BoothEvents(self.sio, use_cases.media)
         self.heartbeat = Heartbeat(core, self.floor, self.presence.changed, self.queue.changed)
         self.watch = StandingWatch(
             core.store,
@@ -164,6 +167,7 @@ class Hub:
             **self.help.handlers,
             **self.polls.handlers,
             **self.recording.handlers,
+            **self.booths.handlers,
         }
         assert set(self._handlers) == set(CLIENT_EVENTS), "every protocol event needs a handler"
         self.sio.on("connect", self.connections.on_connect)

@@ -939,6 +939,76 @@ ACKS.update(
 )
 
 
+# -- interpretation booths (issue 21) ------------------------------------------------------------------
+
+BoothLanguage = Literal["ar", "zh", "en", "fr", "ru", "es"]
+
+
+class BoothMemberView(Payload):
+    participant_id: Int
+    name: Text
+
+
+class BoothView(Payload):
+    language: BoothLanguage
+    on_air: Int | None = Field(description="the participant whose voice the channel carries, or null")
+    on_air_name: Text | None
+    since: Timestamp | None = Field(description="when they went on air")
+    offered: Bool = Field(description="the one on air offers the handover: a partner may take")
+    silenced: Bool = Field(description="the one on air holds the cough key: the channel carries silence")
+    members: list[BoothMemberView] = Field(description="interpreters publishing in the booth now")
+
+
+class BoothChanged(BoothView):
+    session_id: Int
+
+
+class FloorSpeakerView(Payload):
+    name: Text
+    language: Text | None
+
+
+class BoothFloor(Payload):
+    session_id: Int
+    speaker: FloorSpeakerView | None = Field(description="who holds the floor, or null")
+    language: Text | None = Field(description="the floor's language now")
+    next: list[FloorSpeakerView] = Field(description="the next two in line, with their languages")
+    stay_off_air: BoothLanguage | None = Field(
+        description="the booth of the floor's own language: it stays off air, its listeners hear the floor"
+    )
+
+
+class SlowDownNotice(Payload):
+    session_id: Int
+    language: BoothLanguage
+    from_: Text = Field(alias="from", description="the interpreter who sent it")
+    entry_id: Int = Field(description="the intervention it is about")
+    speaker: Text
+    at: Timestamp
+
+
+class BoothsReply(Payload):
+    booths: list[BoothView]
+    mine: list[BoothLanguage] = Field(description="the booths the caller's link works in")
+    floor: BoothFloor
+
+
+class BoothReply(Payload):
+    booth: BoothView
+
+
+SERVER_EVENTS.update({"booth:state": BoothChanged, "booth:floor": BoothFloor, "booth:notice": SlowDownNotice})
+ACKS.update(
+    {
+        "booth:get": BoothsReply,
+        "booth:offer": BoothReply,
+        "booth:take": BoothReply,
+        "booth:cough": BoothReply,
+        "booth:slow_down": SlowDownNotice,
+    }
+)
+
+
 class Ok(Payload):
     ok: Literal[True]
     data: dict[str, Any]

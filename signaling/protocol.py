@@ -498,6 +498,33 @@ RECORDING_EVENTS: dict[str, type[Message]] = {
     "recording:get": RecordingControl,
 }
 CLIENT_EVENTS.update(RECORDING_EVENTS)
+# -- interpretation booths (issue 21) --------------------------------------------------------------------
+# The language is checked by the booth rules (server/domain/booths.py: unknown_booth), not here, so that an
+# unknown booth gets its own error code.
+BoothName = Annotated[StrictStr, Field(max_length=16)]
+
+
+class BoothGet(Message):
+    pass
+
+
+class BoothRef(Message):
+    language: BoothName
+
+
+class BoothCough(Message):
+    language: BoothName
+    on: StrictBool
+
+
+BOOTH_EVENTS: dict[str, type[Message]] = {
+    "booth:get": BoothGet,
+    "booth:offer": BoothRef,
+    "booth:take": BoothRef,
+    "booth:cough": BoothCough,
+    "booth:slow_down": BoothRef,
+}
+CLIENT_EVENTS.update(BOOTH_EVENTS)
 
 
 M = TypeVar("M", bound=Message)

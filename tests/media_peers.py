@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import array
 import asyncio
+import itertools
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,10 +40,11 @@ def prefer(transceiver: Any, mime: str) -> None:
 class Publisher:
     pc: RTCPeerConnection = field(default_factory=lambda: RTCPeerConnection(NO_ICE))
     tracks: list[MediaStreamTrack] = field(default_factory=list)
+    frequency: float = 440.0
 
     async def offer(self, audio: bool = True, video: bool = True, video_codec: str = "video/VP8") -> str:
         if audio:
-            track: MediaStreamTrack = ToneTrack()
+            track: MediaStreamTrack = ToneTrack(self.frequency)
             self.tracks.append(track)
             self.pc.addTransceiver(track, direction="sendonly")
         if video:
@@ -68,6 +71,9 @@ class Viewer:
     sizes: set[tuple[int, int]] = field(default_factory=set)
     loud_frames: int = 0
     kinds: list[str] = field(default_factory=list)
+    # Each decoded sound frame as (its RTP timestamp, the tones heard in it), when ``tones`` names some.
+    tones: tuple[float, ...] = ()
+    heard: list[tuple[int, frozenset[float]]] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def offer(self, audio: bool = True, video: bool = True) -> str:
@@ -94,8 +100,11 @@ class Viewer:
                 self.first_frame_at.setdefault(track.kind, time.monotonic())
                 if isinstance(frame, VideoFrame):
                     self.sizes.add((frame.width, frame.height))
-                elif isinstance(frame, AudioFrame) and _loud(frame):
-                    self.loud_frames += 1
+                elif isinstance(frame, AudioFrame):
+                    if _loud(frame):
+                        self.loud_frames += 1
+                    if self.tones:
+                        self.heard.append((int(frame.pts or 0), tones_in(frame, self.tones)))
         except MediaStreamError:
             return
 
@@ -109,3 +118,33 @@ class Viewer:
 def _loud(frame: AudioFrame) -> bool:
     samples = array.array("h", bytes(frame.planes[0]))
     return bool(samples) and max(abs(s) for s in samples[:: max(1, len(samples) // 64)]) > 1000
+
+
+# A full-scale ToneTrack tone's Goertzel power over a 20 ms frame: (amplitude × samples / 2)².
+_FULL_TONE = (8000 * 960 / 2) ** 2
+
+
+def tones_in(frame: AudioFrame, tones: tuple[float, ...]) -> frozenset[float]:
+    """The tones present in a decoded frame (first channel), each at over a third of a ToneTrack's level."""
+    samples = array.array("h", bytes(frame.planes[0]))
+    channels = len(frame.layout.channels)
+    mono = samples[::channels][: frame.samples]
+    heard = set()
+    for tone in tones:
+        k = 2 * math.cos(2 * math.pi * tone / frame.sample_rate)
+        s1 = s2 = 0.0
+        for x in mono:
+            s1, s2 = x + k * s1 - s2, s1
+        power = s1 * s1 + s2 * s2 - k * s1 * s2
+        if power > 0.1 * _FULL_TONE * (len(mono) / 960) ** 2:
+            heard.add(tone)
+    return frozenset(heard)
+
+
+def longest_silence(heard: list[tuple[int, frozenset[float]]], rate: int = 48000) -> float:
+    """The longest stretch, in seconds of the stream's own timeline, between two frames with a tone."""
+    voiced = [pts for pts, tones in heard if tones]
+    longest = 0
+    for before, after in itertools.pairwise(voiced):
+        longest = max(longest, (after - before) % 2**32 - 960)
+    return longest / rate

@@ -104,3 +104,17 @@ async def test_recording_benchmark_runs_and_writes_frames() -> None:
     assert re.search(r"recorder cost: -?\d+\.\d+ % of a core per recorded source", text), text[-3000:]
     written = re.search(r"written: (\d+) frames", text)
     assert written and int(written.group(1)) > 60, text[-3000:]
+
+
+async def test_booth_benchmark_measures_each_path() -> None:
+    """`bench.booth` at a few bursts: every path heard, its median and 95th percentile printed."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.booth", "--bursts", "3", "--period", "0.4",
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(process.communicate(), 120)
+    text = output.decode()
+    assert process.returncode == 0, text[-3000:]
+    for path in ("interpreter \\(direct\\)", "speaker viewer", "through the AV desk"):
+        assert re.search(rf"^{path}\s+3\s+[\d.]+\s+[\d.]+\s+[\d.]+$", text, re.M), (path, text[-3000:])
+    assert re.search(r"^interpreter median [\d.]+ ms: (within|over) the 300 ms target$", text, re.M), text

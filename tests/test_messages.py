@@ -86,10 +86,19 @@ async def test_main_flows_match_the_contract(tmp_path: Path) -> None:
         contract = _contract(hemicycle)
         await _flows(hemicycle)
         assert not contract.mismatches
-        expected_events = set(SERVER_EVENTS) - {"media:stopped", "media:health", "media:channels"}
+        # Booth changes and notices need an interpreter's microphone in the booth: tests/test_booths.py's
+        # flows (with real aiortc publishers) check them against the same models.
+        in_booth = {"booth:offer", "booth:take", "booth:cough", "booth:slow_down"}
+        expected_events = set(SERVER_EVENTS) - {
+            "media:stopped",
+            "media:health",
+            "media:channels",
+            "booth:state",
+            "booth:notice",
+        }
         assert expected_events <= contract.seen, expected_events - contract.seen
         acked = {name.removesuffix(" (ack)") for name in contract.seen if name.endswith(" (ack)")}
-        untried = {"media:publish", "media:subscribe", "media:channel", "media:ice", "media:stop"}
+        untried = {"media:publish", "media:subscribe", "media:channel", "media:ice", "media:stop", *in_booth}
         assert set(CLIENT_EVENTS) - untried <= acked, set(CLIENT_EVENTS) - untried - acked
 
 
@@ -223,6 +232,8 @@ async def _flows(hemicycle: Running) -> None:
     await _ok(asker, "media:config")
     await _ok(asker, "media:health", {})
     await _ok(moderator, "media:health", {})
+    # Booths: the state and the floor as a booth sees it (changes: tests/test_booths.py).
+    await _ok(chair, "booth:get")
 
     # Moderating participants: the waiting room, mute, remove, ban.
     await _ok(moderator, "moderation:get")

@@ -99,10 +99,17 @@ ALLOWED_EVENTS: dict[str, frozenset[Role]] = {
     "recording:start": RECORDING,
     "recording:stop": RECORDING,
     "recording:get": EVERYONE,
+    # Interpretation booths (issue 21): booth staff read them; interpreters (and the AV desk, the
+    # administrator) work in them.
+    "booth:get": frozenset({ADMIN, MODERATOR, CHAIR, AV, INTERPRETER}),
+    "booth:offer": frozenset({ADMIN, AV, INTERPRETER}),
+    "booth:take": frozenset({ADMIN, AV, INTERPRETER}),
+    "booth:cough": frozenset({ADMIN, AV, INTERPRETER}),
+    "booth:slow_down": frozenset({ADMIN, AV, INTERPRETER}),
 }
 # What a refusal may say: the role may not, or the thing is someone else's (or, for a media resource, is not
 # there for the caller).
-REFUSED = {"forbidden", "not_yours", "not_av", "media_not_found"}
+REFUSED = {"forbidden", "not_yours", "not_av", "media_not_found", "not_interpreter"}
 SDP = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 
 PUBLIC_ROUTES = {
@@ -124,6 +131,10 @@ ALLOWED_ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/sessions/{session_id}/presence"): STAFF,
     ("GET", "/api/sessions/{session_id}/audit"): MODERATORS,
     ("POST", "/api/sessions/{session_id}/links"): frozenset({ADMIN}),
+    ("POST", "/api/sessions/{session_id}/booths/links"): frozenset({ADMIN}),
+    # Booths over HTTP (where the booth events of other processes send theirs): as `booth:get` and the rest.
+    ("GET", "/api/sessions/{session_id}/booths"): frozenset({ADMIN, MODERATOR, CHAIR, AV, INTERPRETER}),
+    ("POST", "/api/sessions/{session_id}/booths/{language}/{action}"): frozenset({ADMIN, AV, INTERPRETER}),
     ("POST", "/api/grants/{grant_id}/revoke"): frozenset({ADMIN}),
     ("POST", "/api/grants/{grant_id}/reissue"): frozenset({ADMIN}),
     ("GET", "/api/sessions/{session_id}/questions"): MODERATORS,
@@ -172,6 +183,7 @@ ROUTE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("PATCH", "/api/sessions/{session_id}"): {"title": "Renamed"},
     ("POST", "/api/sessions/{session_id}/archive/access"): {"access": "public"},
+    ("POST", "/api/sessions/{session_id}/booths/links"): {"languages": ["es"], "name": "Matrix"},
 }
 
 
@@ -296,6 +308,11 @@ async def test_every_privileged_event_is_refused_to_lesser_roles(world: Running)
         "recording:start": {},
         "recording:stop": {},
         "recording:get": {},
+        "booth:get": {},
+        "booth:offer": {"language": "es"},
+        "booth:take": {"language": "es"},
+        "booth:cough": {"language": "es", "on": True},
+        "booth:slow_down": {"language": "es"},
     }
     missing = sorted(set(CLIENT_EVENTS) - set(samples))
     assert not missing, f"give these events a sample payload in this test: {missing}"
@@ -357,6 +374,8 @@ async def test_every_privileged_route_is_refused_to_lesser_roles_and_without_a_t
         "grant_id": "1",
         "recording_id": "1",
         "segment_id": "1",
+        "language": "es",
+        "action": "offer",
     }
 
     async with aiohttp.ClientSession() as http:
@@ -385,6 +404,12 @@ async def test_every_privileged_route_is_refused_to_lesser_roles_and_without_a_t
                     elif token is None:
                         expected = {"token_missing"}
                     else:
-                        expected = {"forbidden", "wrong_session", "not_av", "archive_staff_only"}
+                        expected = {
+                            "forbidden",
+                            "wrong_session",
+                            "not_av",
+                            "archive_staff_only",
+                            "not_interpreter",
+                        }
                     assert body["error"]["code"] in expected, (method, path, who, body)
             assert await snapshot(world) == before, f"{method} {path}: a refused call changed something"

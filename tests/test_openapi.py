@@ -200,11 +200,23 @@ async def test_the_live_server_keeps_to_its_description(hemicycle: Running) -> N
     assert len(tried) > 25
 
 
+async def count_attendees(running: Running) -> int:
+    from sqlalchemy import func, select
+
+    from server.db import models
+
+    query = select(func.count()).select_from(models.Participant).where(models.Participant.role == "attendee")
+    async with running.core.store.engine.connect() as connection:
+        return int(await connection.scalar(query) or 0)
+
+
 async def test_what_the_description_forbids_is_refused(hemicycle: Running) -> None:
     """Bodies, path ids and headers outside the description: a 4xx each, never a 2xx or a 5xx."""
     token = await hemicycle.staff_token(Role.ADMIN)
-    before = await count_participants(hemicycle)
+    # Registrations only: some of schemathesis's negative cases for the booth links route carry a body the
+    # route accepts (answered 201, an interpreter made), which says nothing of registration.
+    before = await count_attendees(hemicycle)
     tried = await asyncio.to_thread(_fuzz, hemicycle.url, token, GenerationMode.NEGATIVE)
     assert "POST /api/events/{event_id}/participants" in tried
     assert "POST /api/sessions/{session_id}/state" in tried
-    assert await count_participants(hemicycle) == before
+    assert await count_attendees(hemicycle) == before

@@ -619,3 +619,50 @@ class RecordingSegment(Base):
     # Where the archive keeps it once stored away: NULL while only in the local recordings directory,
     # else a URL-like location ("s3://bucket/key", "file:///...") given by the archive storage.
     stored_at: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class BoothMember(Base):
+    """An interpreter's link names the booths it works in (issue 21). A grant with no row here is a link
+    of the session's interpreter role handed out before booths existed: it works in every booth."""
+
+    __tablename__ = "booth_members"
+
+    grant_id: Mapped[int] = mapped_column(ForeignKey("role_grants.id", ondelete="CASCADE"), primary_key=True)
+    language: Mapped[str] = mapped_column(String(8), primary_key=True)
+
+
+class BoothTurn(Base):
+    """One interpreter on air in one booth, from when to when (times only: nothing of the sound is kept)."""
+
+    __tablename__ = "booth_turns"
+    __table_args__ = (Index("ix_booth_turns_session_started", "session_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(String(8))
+    participant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("participants.id", ondelete="SET NULL"), nullable=True
+    )
+    name: Mapped[str] = mapped_column(String(120))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # How the turn began: "on_air" (first in an empty booth) or "handover" (taken from a partner).
+    began: Mapped[str] = mapped_column(String(12))
+
+
+class BoothNotice(Base):
+    """A booth's "slow down" notice to the chair and moderator, with the intervention it was about."""
+
+    __tablename__ = "booth_notices"
+    __table_args__ = (Index("ix_booth_notices_session_at", "session_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(String(8))
+    participant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("participants.id", ondelete="SET NULL"), nullable=True
+    )
+    entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("interventions.id", ondelete="SET NULL"), nullable=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -95,11 +95,13 @@ class EdgeRelay(SessionRelay):
         self._reserved: Counter[str] = Counter()
         self._retry: dict[str, float] = {}
 
-    def _audio_feed_for(self, channel_name: str) -> Feed:
+    def _audio_feed_for(self, channel_name: str, direct: bool = False) -> Feed:
         # The origin chose what the floor is (its floor channel or the room's sound): the link carries it.
         return self.feed(channel(channel_name), "audio")
 
-    async def publish(self, offer: str, source: str, participant_id: int, tag: Any = None) -> Peer:
+    async def publish(
+        self, offer: str, source: str, participant_id: int, tag: Any = None, standby: bool = False
+    ) -> Peer:
         raise MediaError("publish to the session's origin relay", code="not_origin", status=409)
 
     # -- what viewers need ----------------------------------------------------------------------

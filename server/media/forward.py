@@ -42,6 +42,10 @@ GOP_REPLAY_SECONDS = 1.0
 # until then, packets of another SSRC on the same payload type are dropped.
 SSRC_SWITCH_SECONDS = 1.0
 MAX_GOP_PACKETS = 600
+# An Opus packet that decodes to 20 ms of silence (one CELT frame, fullband, no energy): the cough key sends
+# it in place of the interpreter's voice, so listeners hear silence on a channel that stays on air, and the
+# decoder's overlap fades the voice out rather than cutting it.
+OPUS_SILENCE = b"\xf8\xff\xfe"
 TRANSIT_SAMPLES = 10000
 # The share of (packet, viewer) pairs whose transit time is sampled, at random so that every viewer's place
 # in the fan-out is represented.
@@ -232,6 +236,7 @@ class Feed:
         self._last_pli = -PLI_INTERVAL_SECONDS
         self._pending_pli: asyncio.TimerHandle | None = None
         self._muted = False
+        self._silenced = False
         # Video: the packets since the last keyframe began, while there are few (for viewers who join now).
         self._gop: list[RtpPacket] = []
         self._gop_started = 0.0
@@ -258,6 +263,14 @@ class Feed:
             for track in self.tracks:
                 track.restart()
             self.request_keyframe()
+
+    @property
+    def silenced(self) -> bool:
+        return self._silenced
+
+    def silence(self, silenced: bool) -> None:
+        """Audio only: forward Opus silence in place of the publisher's sound (the stream goes on)."""
+        self._silenced = silenced and self.kind == "audio"
 
     @property
     def mime(self) -> str | None:
@@ -323,6 +336,15 @@ class Feed:
         begins = packet.timestamp != self._last_timestamp
         self._last_timestamp = packet.timestamp
         keyframe = begins and self.kind == "video" and starts_keyframe(codec.mimeType, packet.payload)
+        if self._silenced and codec.mimeType.lower() == "audio/opus":
+            packet = RtpPacket(
+                payload_type=packet.payload_type,
+                marker=packet.marker,
+                sequence_number=packet.sequence_number,
+                timestamp=packet.timestamp,
+                ssrc=packet.ssrc,
+                payload=OPUS_SILENCE,
+            )
         if begins:
             stats.frames += 1
             stats.keyframes += keyframe

@@ -84,6 +84,11 @@ class Peer:
     muted: dict[str, bool] = field(default_factory=lambda: {"audio": False, "video": False})
     # Packets dropped on this connection: undecryptable, too long, of no stream, empty, or too many RTCP.
     drops: seams.DropCounter = field(default_factory=seams.DropCounter)
+    # A publisher's negotiated codec and keyframe request per kind: what its feed needs to take it on air.
+    codecs: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    # A viewer of the floor who hears the remote speaker straight from their publication while one holds the
+    # floor (interpreters: the lowest latency the relay gives), else the floor as everyone hears it.
+    direct: bool = False
 
     def __post_init__(self) -> None:
         self.drops.name = f"{self.id} ({self.role} {self.source})"
@@ -115,14 +120,19 @@ class SessionRelay:
         configuration: Callable[[], RTCConfiguration],
         connect_timeout: float,
         on_stopped: StopListener | None = None,
+        on_ended: StopListener | None = None,
     ) -> None:
         seams.check_version()
+        # Told of every peer that ends, however (``on_stopped`` only of those the relay ends by itself).
+        self._on_ended = on_ended
         self.session_id = session_id
         self._configuration = configuration
         self._connect_timeout = connect_timeout
         self._on_stopped = on_stopped
         self._feeds: dict[tuple[str, str], Feed] = {}
-        self._publishers: dict[str, Peer] = {}  # source -> its publisher
+        self._publishers: dict[str, Peer] = {}  # source -> its publisher (a booth's: the one on air)
+        # Interpretation booths: every interpreter of a channel keeps publishing; one is on air.
+        self._booths: dict[str, dict[int, Peer]] = {}  # channel source -> participant id -> publisher
         self.peers: dict[str, Peer] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -145,16 +155,25 @@ class SessionRelay:
         """The sound a listener of the language channel hears now (the floor: as ``_audio_feed_for``)."""
         return self._audio_feed_for(channel_name)
 
-    def _audio_feed_for(self, channel_name: str) -> Feed:
-        """The floor sound is the room feed's audio; each interpretation language its own channel."""
+    def _audio_feed_for(self, channel_name: str, direct: bool = False) -> Feed:
+        """The floor sound is the room feed's audio; each interpretation language its own channel. A direct
+        listener of the floor hears the remote speaker's own sound while one publishes."""
+        if channel_name == "floor" and direct and self.feed(SPEAKER, "audio").live:
+            return self.feed(SPEAKER, "audio")
         if channel_name == "floor" and not self.feed(channel("floor"), "audio").live:
             return self.feed(ROOM, "audio")
         return self.feed(channel(channel_name), "audio")
 
     # -- publishing ----------------------------------------------------------------------------
 
-    async def publish(self, offer: str, source: str, participant_id: int, tag: Any = None) -> Peer:
-        """Answer a publisher's offer; it replaces whoever published the source before."""
+    async def publish(
+        self, offer: str, source: str, participant_id: int, tag: Any = None, standby: bool = False
+    ) -> Peer:
+        """Answer a publisher's offer; it replaces whoever published the source before.
+
+        A booth's channel (``standby``) is different: each interpreter's publication is kept, and only the
+        one on air feeds the channel; a standby publisher replaces only their own earlier one.
+        """
         self._check_open(participant_id)
         description = parse_offer(offer)
         kinds = offered_kinds(description, wanted="send")
@@ -181,26 +200,72 @@ class SessionRelay:
         except BaseException:
             await pc.close()
             raise
-        previous = self._publishers.get(source)
+        booth = self._booths.setdefault(source, {}) if is_booth(source) else None
+        if booth is not None:
+            previous = booth.get(participant_id)
+            on_air = self._publishers.get(source)
+            if previous is not None and previous is on_air:
+                standby = False  # a reconnection of the one on air stays on air
+        else:
+            previous = self._publishers.get(source)
+            standby = False
         if previous is not None:
             await self._stop(previous, "replaced")
-        self._publishers[source] = peer
+        if booth is not None:
+            booth[participant_id] = peer
         self.peers[peer.id] = peer
         for kind, transceiver in transceivers.items():
             codec = seams.negotiated_codecs(transceiver)[0]
-            peer.feeds[kind].attach(peer, codec, functools.partial(self._ask_keyframe, transceiver.receiver))
-            self._drop_mismatched(peer.feeds[kind])
-        if source == channel("floor"):
-            self._refollow_floor()
+            peer.codecs[kind] = (codec, functools.partial(self._ask_keyframe, transceiver.receiver))
+        if not standby:
+            self._put_on_air(peer)
         self._watch(peer)
         peer.answer = answer
         return peer
 
+    def _put_on_air(self, peer: Peer) -> None:
+        """The publisher's packets feed its source from the next one on; the previous publisher's stop there
+        (between two packets: no gap, never both)."""
+        self._publishers[peer.source] = peer
+        for kind, (codec, ask) in peer.codecs.items():
+            peer.feeds[kind].attach(peer, codec, ask)
+            # A moderator's mute of a partner standing by holds as they come on air.
+            peer.feeds[kind].mute(peer, peer.muted[kind])
+            self._drop_mismatched(peer.feeds[kind])
+        if peer.source in (channel("floor"), SPEAKER):
+            self._refollow_floor()
+
+    def booth_publishers(self, source: str) -> dict[int, Peer]:
+        """A booth's publishers now, on air and standing by, by participant."""
+        return dict(self._booths.get(source, {}))
+
+    def switch(self, source: str, participant_id: int | None) -> Peer | None:
+        """Put another of the booth's publishers on air (None: nobody; the channel goes off air)."""
+        booth = self._booths.get(source, {})
+        current = self._publishers.get(source)
+        if participant_id is None:
+            if current is not None:
+                for feed in current.feeds.values():
+                    feed.detach(current)
+                del self._publishers[source]
+            return None
+        peer = booth.get(participant_id)
+        if peer is None or peer.closed:
+            raise MediaError("that interpreter is not publishing in the booth", code="not_publishing")
+        if peer is not current:
+            self._put_on_air(peer)
+        return peer
+
+    def silence(self, source: str, silenced: bool) -> None:
+        """The cough key: the channel carries silence in place of the voice, and stays on air."""
+        self.feed(source, "audio").silence(silenced)
+
     def _refollow_floor(self) -> None:
-        """The floor channel is its own publication when there is one, else the room feed's sound."""
-        feed = self._audio_feed_for("floor")
+        """The floor channel is its own publication when there is one, else the room feed's sound (and for
+        direct listeners the remote speaker's, while one publishes)."""
         for viewer in self.peers.values():
             track = viewer.tracks.get("audio")
+            feed = self._audio_feed_for("floor", viewer.direct)
             if viewer.channel == "floor" and track is not None and viewer.feeds.get("audio") is not feed:
                 viewer.feeds["audio"] = feed
                 track.attach(feed)
@@ -226,8 +291,10 @@ class SessionRelay:
         channel_name: str | None = None,
         audio_only: bool = False,
         tag: Any = None,
+        direct: bool = False,
     ) -> Peer:
-        """Answer a viewer's offer with forwarded tracks of the source (and language channel)."""
+        """Answer a viewer's offer with forwarded tracks of the source (and language channel); ``direct``: a
+        floor listener who hears the remote speaker's own sound while one holds the floor."""
         self._check_open(participant_id)
         description = parse_offer(offer)
         kinds = offered_kinds(description, wanted="receive")
@@ -240,12 +307,13 @@ class SessionRelay:
         channel_name = channel_name or ("floor" if source == ROOM else None)
         pc = self._connection()
         peer = Peer(secrets.token_urlsafe(16), "view", source, participant_id, pc, tag, channel_name)
+        peer.direct = direct and source == ROOM
 
         def feed_for(kind: str) -> Feed | None:
             if kind == "video" and audio_only:
                 return None
             if kind == "audio" and channel_name:
-                return self._audio_feed_for(channel_name)
+                return self._audio_feed_for(channel_name, peer.direct)
             return self.feed(source, kind)
 
         return await self._serve(peer, offer, kinds, feed_for)
@@ -335,7 +403,7 @@ class SessionRelay:
         track = peer.tracks.get("audio")
         if track is None:
             raise MediaError("this subscription receives no sound", code="invalid_channel")
-        feed = self._audio_feed_for(channel_name)
+        feed = self._audio_feed_for(channel_name, peer.direct)
         peer.channel = channel_name
         peer.feeds["audio"] = feed
         track.attach(feed)
@@ -386,7 +454,10 @@ class SessionRelay:
                         track.restart()
             if self._publishers.get(peer.source) is peer:
                 del self._publishers[peer.source]
-            if peer.source == channel("floor"):
+            booth = self._booths.get(peer.source)
+            if booth is not None and booth.get(peer.participant_id) is peer:
+                del booth[peer.participant_id]
+            if peer.source in (channel("floor"), SPEAKER):
                 self._refollow_floor()
         else:
             for track in peer.tracks.values():
@@ -407,6 +478,8 @@ class SessionRelay:
         log.info(
             "session %s: %s %s of %s ended (%s)", self.session_id, peer.role, peer.id, peer.source, reason
         )
+        if self._on_ended is not None:
+            self._on_ended(peer, reason)
         if notify and self._on_stopped is not None:
             self._on_stopped(peer, reason)
 
@@ -507,6 +580,11 @@ class SessionRelay:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def is_booth(source: str) -> bool:
+    """An interpretation language's channel (not the floor's): its interpreters form a booth."""
+    return source.startswith("channel:") and source.removeprefix("channel:") in CHANNELS[1:]
 
 
 def link_kinds(source: str) -> tuple[str, ...]:

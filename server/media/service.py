@@ -29,6 +29,7 @@ from server.domain.sessions import SessionState
 from server.service import Hemicycle
 
 from . import relay as r
+from .booths import BoothDesk
 from .edge import EdgeRelay, Upstream, needed_links
 from .errors import MediaError
 from .ice import ice_servers, rtc_configuration
@@ -154,6 +155,8 @@ class MediaService:
         self._holders: dict[int, dict[str, Standing]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._on_air: dict[int, list[str]] = {}  # per session, as last told to listeners
+        # Interpretation booths (issue 21): who of a channel's interpreters is on air.
+        self.booths = BoothDesk(self, floor_state)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -273,9 +276,19 @@ class MediaService:
                 self._configuration,
                 self.settings.media_connect_seconds,
                 on_stopped=functools.partial(self._peer_stopped, session_id),
+                on_ended=functools.partial(self.booths.left, session_id),
             )
             self._relays[session_id] = created
             return created
+
+    async def elsewhere(self, session_id: int) -> Elsewhere | None:
+        """Where the session's relay runs, if another live process runs it (nothing is claimed)."""
+        if session_id in self._relays:
+            return None
+        owner = await self.owners.live_owner(session_id, self.core.presence_ttl)
+        if owner is None or owner.instance_id == self.core.instance_id:
+            return None
+        return Elsewhere(owner)
 
     def _configuration(self) -> RTCConfiguration:
         return rtc_configuration(self.settings, f"relay-{self.core.instance_id}", self.core.store.clock())
@@ -324,6 +337,8 @@ class MediaService:
                 raise Forbidden("only the AV desk and interpreters publish channels", code="not_interpreter")
             if channel not in r.CHANNELS:
                 raise MediaError(f"channel must be one of: {', '.join(r.CHANNELS)}", code="invalid_channel")
+            if r.is_booth(r.channel(channel)):
+                await self.booths.check_member(principal, channel)
             return r.channel(channel)
         await self._admitted(principal, session)
         state = await self._floor_state(session_id)
@@ -359,7 +374,11 @@ class MediaService:
     async def publish(
         self, relay: r.SessionRelay, principal: Principal, source: str, offer: str, tag: Any = None
     ) -> r.Peer:
-        peer = await relay.publish(offer, source, principal.participant.id, tag)
+        booth = r.is_booth(source) and not isinstance(relay, EdgeRelay)
+        standby = booth and self.booths.standby(relay.session_id, source, principal.participant.id)
+        peer = await relay.publish(offer, source, principal.participant.id, tag, standby=standby)
+        if booth:
+            self.booths.joined(relay, peer, principal.participant.display_name)
         self._hold(relay, peer, principal)
         if self.muted_in is not None:
             audio, video = (await self.muted_in(relay.session_id)).get(
@@ -406,7 +425,11 @@ class MediaService:
                     self._cut_off[relay.session_id] = time.monotonic() + CUT_OFF_SECONDS
                 raise
         else:
-            peer = await relay.view(offer, source, principal.participant.id, channel, audio_only, tag)
+            # Interpreters hear the remote speaker straight from their publication: the least latency.
+            direct = principal.role is Role.INTERPRETER
+            peer = await relay.view(
+                offer, source, principal.participant.id, channel, audio_only, tag, direct=direct
+            )
         self._hold(relay, peer, principal)
         return peer
 
@@ -565,6 +588,10 @@ class MediaService:
                         edge.follow(owner.instance_id if owner else None, live)
                 except Exception:
                     log.exception("media upkeep of the edge of session %s failed", session_id)
+
+    def spawn(self, coro: Awaitable[None]) -> None:
+        """Run in the background, logging a failure (stopped with the service)."""
+        self._spawn(coro)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         async def run() -> None:

@@ -30,6 +30,9 @@ export const SERVER_EVENTS = Object.freeze({
   'error': 'ErrorEvent',
   'help:mine': 'HelpThreadMine',
   'help:staff': 'HelpThreadStaff',
+  'booth:state': 'BoothChanged',
+  'booth:floor': 'BoothFloor',
+  'booth:notice': 'SlowDownNotice',
   'polls:staff_changed': 'PollList',
   'polls:changed': 'PollList',
   'recording': 'RecordingChanged',
@@ -93,6 +96,11 @@ export const CLIENT_EVENTS = Object.freeze({
   'recording:start': Object.freeze({ payload: 'RecordingControl', ack: 'RecordingReply' }),
   'recording:stop': Object.freeze({ payload: 'RecordingControl', ack: 'RecordingReply' }),
   'recording:get': Object.freeze({ payload: 'RecordingControl', ack: 'RecordingReply' }),
+  'booth:get': Object.freeze({ payload: 'BoothGet', ack: 'BoothsReply' }),
+  'booth:offer': Object.freeze({ payload: 'BoothRef', ack: 'BoothReply' }),
+  'booth:take': Object.freeze({ payload: 'BoothRef', ack: 'BoothReply' }),
+  'booth:cough': Object.freeze({ payload: 'BoothCough', ack: 'BoothReply' }),
+  'booth:slow_down': Object.freeze({ payload: 'BoothRef', ack: 'SlowDownNotice' }),
 });
 
 /**
@@ -199,6 +207,71 @@ export const CLIENT_EVENTS = Object.freeze({
 /**
  * @typedef {object} BanReply
  * @property {Ban} ban
+ */
+
+/**
+ * @typedef {object} BoothChanged
+ * @property {'ar' | 'zh' | 'en' | 'fr' | 'ru' | 'es'} language
+ * @property {number | null} on_air  the participant whose voice the channel carries, or null
+ * @property {string | null} on_air_name
+ * @property {string | null} since  when they went on air
+ * @property {boolean} offered  the one on air offers the handover: a partner may take
+ * @property {boolean} silenced  the one on air holds the cough key: the channel carries silence
+ * @property {BoothMemberView[]} members  interpreters publishing in the booth now
+ * @property {number} session_id
+ */
+
+/**
+ * @typedef {object} BoothCough
+ * @property {string} language  ≤ 16 characters
+ * @property {boolean} on
+ */
+
+/**
+ * @typedef {object} BoothFloor
+ * @property {number} session_id
+ * @property {FloorSpeakerView | null} speaker  who holds the floor, or null
+ * @property {string | null} language  the floor's language now
+ * @property {FloorSpeakerView[]} next  the next two in line, with their languages
+ * @property {'ar' | 'zh' | 'en' | 'fr' | 'ru' | 'es' | null} stay_off_air  the booth of the floor's own language: it stays off air, its listeners hear the floor
+ */
+
+/**
+ * @typedef {object} BoothGet
+ */
+
+/**
+ * @typedef {object} BoothMemberView
+ * @property {number} participant_id
+ * @property {string} name
+ */
+
+/**
+ * @typedef {object} BoothRef
+ * @property {string} language  ≤ 16 characters
+ */
+
+/**
+ * @typedef {object} BoothReply
+ * @property {BoothView} booth
+ */
+
+/**
+ * @typedef {object} BoothView
+ * @property {'ar' | 'zh' | 'en' | 'fr' | 'ru' | 'es'} language
+ * @property {number | null} on_air  the participant whose voice the channel carries, or null
+ * @property {string | null} on_air_name
+ * @property {string | null} since  when they went on air
+ * @property {boolean} offered  the one on air offers the handover: a partner may take
+ * @property {boolean} silenced  the one on air holds the cough key: the channel carries silence
+ * @property {BoothMemberView[]} members  interpreters publishing in the booth now
+ */
+
+/**
+ * @typedef {object} BoothsReply
+ * @property {BoothView[]} booths
+ * @property {('ar' | 'zh' | 'en' | 'fr' | 'ru' | 'es')[]} mine  the booths the caller's link works in
+ * @property {BoothFloor} floor
  */
 
 /**
@@ -332,6 +405,12 @@ export const CLIENT_EVENTS = Object.freeze({
  * @typedef {object} FloorGrant
  * @property {number} entry_id  1–2147483647
  * @property {number | null} [limit_seconds]  15–3600
+ */
+
+/**
+ * @typedef {object} FloorSpeakerView
+ * @property {string} name
+ * @property {string | null} language
  */
 
 /**
@@ -1221,6 +1300,16 @@ export const CLIENT_EVENTS = Object.freeze({
 /**
  * @typedef {object} SettingsReply
  * @property {QueueConfig} settings
+ */
+
+/**
+ * @typedef {object} SlowDownNotice
+ * @property {number} session_id
+ * @property {'ar' | 'zh' | 'en' | 'fr' | 'ru' | 'es'} language
+ * @property {string} from  the interpreter who sent it
+ * @property {number} entry_id  the intervention it is about
+ * @property {string} speaker
+ * @property {string} at  ISO 8601 in UTC, ending in Z
  */
 
 /**

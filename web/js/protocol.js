@@ -13,6 +13,8 @@
  *   errors.js      ProtocolError                                http.js        the HTTP routes any page calls
  *   organiser.js   the organiser's routes (links, agenda, records)
  *   polls.js       live polls (issue 24)                        recording.js   recording (issue 22)
+ *   polls.js       live polls (issue 24)
+ *   booths.js      interpretation booths: who is on air, handovers, the floor's language (issue 21)
  * The payload types are generated from the server's models: ../protocol-types.js (docs/protocol.md, "Message
  * types").
  *
@@ -48,10 +50,14 @@
  *   polls             {staff}                             the polls changed (the room's list, or staff's
  *                                                         with `staff`), or my answers
  *   recording         {recording, previous}               a recording started, stopped or failed (everyone)
+ *   booths            {booth}                             a booth changed (null: all read again)
+ *   booth:floor       {floor}                             the floor as booths see it (language, next two)
+ *   booth:notice      {notice}                            a booth asked the speaker to slow down
  *   error             ServerError & {handledByRequest}    the server reported an error on the socket
  */
 
 import { ClientCore } from './protocol/core.js';
+import { withBooths } from './protocol/booths.js';
 import { withCaptions } from './protocol/captions.js';
 import { withHelp } from './protocol/help.js';
 import { withMedia } from './protocol/media.js';
@@ -64,9 +70,9 @@ import { withRecording } from './protocol/recording.js';
 /**
  * One connection to one session, and the state it brings: the core and every concern.
  */
-export class HemicycleClient extends withRecording(withPolls(
+export class HemicycleClient extends withBooths(withRecording(withPolls(
   withHelp(withModeration(withMedia(withCaptions(withQuestions(withQueue(ClientCore)))))),
-)) {}
+))) {}
 
 // The names the pages' JSDoc uses for payload types (`import('./protocol.js').Session`...): the generated
 // types of protocol-types.js, and the client's own.

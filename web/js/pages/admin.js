@@ -6,10 +6,10 @@
  */
 
 import { t } from '../i18n.js';
-import { roleLabel, stateLabel } from '../labels.js';
+import { languageLabel, roleLabel, stateLabel } from '../labels.js';
 import { DEAD_TOKEN_CODES } from '../protocol/errors.js';
 import { getEvent, getMe, postSessionState } from '../protocol/http.js';
-import { issueLinks, reissueGrant, revokeGrant } from '../protocol/organiser.js';
+import { issueBoothLink, issueLinks, reissueGrant, revokeGrant } from '../protocol/organiser.js';
 import { parsePath } from '../route.js';
 import { sessionEditor } from './admin-sessions.js';
 import { adminTokenKey, forgetToken, tokenFor } from '../tokens.js';
@@ -178,7 +178,8 @@ async function showLinks(session, box, error, button) {
       el('p', { class: 'hint' },
         t('Anyone who holds a link acts in that role: send each one only to the person who needs it.'),
         expiresAt ? ` ${t('These links expire on {time}.', { time: formatTime(expiresAt, currentEvent?.timezone) })}` : ''),
-      roles.map((role) => linkRow(session, role, links[role], grants?.[role])));
+      roles.map((role) => linkRow(session, role, links[role], grants?.[role])),
+      boothLinks(session));
     button.textContent = t('New role links');
     const first = box.querySelector('input');
     if (first) first.focus();
@@ -187,6 +188,59 @@ async function showLinks(session, box, error, button) {
   } finally {
     button.disabled = false;
   }
+}
+
+/** The six booths, in the order the pages list languages. */
+const BOOTHS = ['ar', 'zh', 'en', 'fr', 'ru', 'es'];
+
+/**
+ * Interpreters' own links, one per interpreter, for the booths they work in: the interpreter link above
+ * works in every booth; these tell partners apart and hold each one to their booths.
+ * @param {import('../protocol.js').Session} session
+ */
+function boothLinks(session) {
+  const made = el('div', { class: 'booth-links', testid: 'booth-links' });
+  const error = errorNode();
+  const name = /** @type {HTMLInputElement} */ (el('input', {
+    id: `booth-name-${session.id}`, testid: 'booth-link-name', maxlength: '120', autocomplete: 'off',
+  }));
+  const boxes = BOOTHS.map((code) => /** @type {HTMLInputElement} */ (el('input', {
+    type: 'checkbox', value: code, id: `booth-${session.id}-${code}`, testid: `booth-link-${code}`,
+  })));
+  const form = el('form', { class: 'booth-link-form', testid: 'booth-link-form' },
+    el('fieldset', {},
+      el('legend', {}, t('Booths')),
+      boxes.map((box) => el('label', { for: box.id, class: 'inline-choice' }, box, ' ', languageLabel(box.value)))),
+    el('p', {}, el('label', { for: name.id }, t('Interpreter\u2019s name')), ' ', name),
+    el('p', { class: 'actions' }, el('button', { type: 'submit', class: 'secondary', testid: 'booth-link-make' },
+      t('Make an interpreter link'))),
+    error);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    if (!token) return;
+    showError(error, null);
+    const languages = boxes.filter((box) => box.checked).map((box) => box.value);
+    if (!languages.length || !name.value.trim()) {
+      showError(error, t('Tick the interpreter\u2019s booths and give their name.'));
+      return;
+    }
+    try {
+      const issued = await issueBoothLink(session.id, { languages, name: name.value.trim() }, token);
+      const label = t('{name} ({booths})', {
+        name: name.value.trim(), booths: issued.booths.map((code) => languageLabel(code)).join(', '),
+      });
+      made.append(el('div', { class: 'link-slot' },
+        copyField(label, issued.link, `booth-link-${session.id}-${issued.grant_id}`)));
+      name.value = '';
+      announce(t('{role}: new link ready.', { role: label }));
+    } catch (err) {
+      showError(error, err);
+    }
+  });
+  return el('section', { class: 'booth-link-section', 'aria-labelledby': `booth-links-${session.id}` },
+    el('h4', { id: `booth-links-${session.id}` }, t('Interpreters of the booths')),
+    el('p', { class: 'hint' }, t('A link of their own for each interpreter, for the booths they work in.')),
+    form, made);
 }
 
 /**

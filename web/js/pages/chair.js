@@ -4,6 +4,11 @@
  * "Give the floor to next" and "End turn" buttons; the questions forwarded by the moderator, to read aloud and
  * mark answered; the queue and in-room requests; session state with large controls, counts and staff present.
  */
+import { SlowDownNotices } from '../booth-notice-ui.js';
 import { startConsole } from './console.js';
 
-startConsole({ role: 'chair', staffOnlyRoster: true, large: true, floor: 'chair', questions: 'chair' });
+startConsole({
+  role: 'chair', staffOnlyRoster: true, large: true, floor: 'chair', questions: 'chair',
+  // "Slow down" from the interpretation booths (issue 21).
+  extend: (client, root) => new SlowDownNotices(client, root),
+});

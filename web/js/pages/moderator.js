@@ -5,6 +5,7 @@
  * state and its controls, presence, the roster and the audit log; moderating participants (the waiting room,
  * mute, remove, ban and unban, the moderation record); whether the media links are live; live polls.
  */
+import { SlowDownNotices } from '../booth-notice-ui.js';
 import { t } from '../i18n.js';
 import { PollsConsole } from '../poll-ui.js';
 import { el } from '../ui.js';
@@ -18,6 +19,11 @@ startConsole({
     const body = el('div', { class: 'panel-body' });
     root.append(el('section', { class: 'panel panel-polls', id: 'polls-panel', 'aria-labelledby': 'polls-heading' },
       el('h2', { id: 'polls-heading' }, t('Polls')), body));
-    return { polls: new PollsConsole(body, client), media: new MediaHealthPanel(client, root) };
+    return {
+      polls: new PollsConsole(body, client),
+      media: new MediaHealthPanel(client, root),
+      // "Slow down" from the interpretation booths (issue 21).
+      booths: new SlowDownNotices(client, root),
+    };
   },
 });

@@ -23,6 +23,20 @@ export function issueLinks(sessionId, token) {
 }
 
 /**
+ * A new interpreter with a link for some booths of a session (admin only): each interpreter of a booth gets
+ * their own, so that partners are told apart (docs/protocol.md, "Interpretation booths").
+ * @param {number | string} sessionId
+ * @param {{languages: string[], name: string}} booth
+ * @param {string} token
+ * @returns {Promise<{link: string, grant_id: number, participant_id: number, booths: string[]}>}
+ */
+export function issueBoothLink(sessionId, { languages, name }, token) {
+  return /** @type {any} */ (
+    httpJSON(`/api/sessions/${seg(sessionId)}/booths/links`, { method: 'POST', body: { languages, name }, token })
+  );
+}
+
+/**
  * @typedef {{id: number, event_id: number, session_id: number | null, participant_id: number, role: string,
  *   revoked_at: string | null}} Grant
  */

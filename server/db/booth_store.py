@@ -1,0 +1,147 @@
+"""Interpretation booths' durable state: which booths an interpreter's link works in, and the record of who
+was on air in each booth and of the booths' "slow down" notices (times only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from ..domain.booths import Notice, Turn
+from ..domain.errors import NotFound
+from ..domain.model import ParticipantInfo, Principal
+from ..domain.roles import Role
+from . import models as m
+from .store import Store
+
+
+class BoothStore:
+    """Booth links, turns and notices: written by server.media.booths (BoothDesk), read by the reports."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._sessions = async_sessionmaker(store.engine, expire_on_commit=False)
+
+    async def booths_of(self, grant_id: int) -> frozenset[str] | None:
+        """The booths a link works in; None for a link that names none (every booth)."""
+        async with self._sessions() as tx:
+            rows = (
+                await tx.scalars(select(m.BoothMember.language).where(m.BoothMember.grant_id == grant_id))
+            ).all()
+        return frozenset(rows) if rows else None
+
+    async def issue(
+        self, actor: Principal, event_id: int, session_id: int, languages: list[str], name: str
+    ) -> tuple[ParticipantInfo, int]:
+        """A new interpreter (a person of their own, so the booth tells partners apart) with a link for these
+        booths of one session."""
+        now = self.store.clock()
+        async with self._sessions() as tx, tx.begin():
+            session = await tx.get(m.Session, session_id)
+            if session is None or session.event_id != event_id:
+                raise NotFound(f"there is no session {session_id} in this event", code="unknown_session")
+            person = m.Participant(
+                event_id=event_id,
+                display_name=name,
+                affiliation="",
+                role=Role.INTERPRETER.value,
+                created_at=now,
+            )
+            tx.add(person)
+            await tx.flush()
+            grant = m.RoleGrant(
+                event_id=event_id,
+                session_id=session_id,
+                participant_id=person.id,
+                role=Role.INTERPRETER.value,
+                created_at=now,
+                created_by=actor.participant.id,
+            )
+            tx.add(grant)
+            await tx.flush()
+            for language in sorted(set(languages)):
+                tx.add(m.BoothMember(grant_id=grant.id, language=language))
+            tx.add(
+                m.AuditEntry(
+                    event_id=event_id,
+                    session_id=session_id,
+                    actor_id=actor.participant.id,
+                    actor_role=actor.role.value,
+                    action="grant.create",
+                    target=f"grant:{grant.id}",
+                    details={"role": Role.INTERPRETER.value, "booths": sorted(set(languages))},
+                    created_at=now,
+                )
+            )
+            info = ParticipantInfo(
+                id=person.id,
+                event_id=event_id,
+                display_name=name,
+                affiliation="",
+                stakeholder_group=None,
+                country=None,
+                role=Role.INTERPRETER,
+            )
+            return info, grant.id
+
+    async def turn_started(
+        self, session_id: int, language: str, participant_id: int | None, name: str, at: datetime, began: str
+    ) -> None:
+        """Close the booth's open turn at ``at`` and, for someone on air, open theirs."""
+        async with self._sessions() as tx, tx.begin():
+            await tx.execute(
+                update(m.BoothTurn)
+                .where(
+                    m.BoothTurn.session_id == session_id,
+                    m.BoothTurn.language == language,
+                    m.BoothTurn.ended_at.is_(None),
+                )
+                .values(ended_at=at)
+            )
+            if participant_id is not None:
+                tx.add(
+                    m.BoothTurn(
+                        session_id=session_id,
+                        language=language,
+                        participant_id=participant_id,
+                        name=name,
+                        started_at=at,
+                        began=began,
+                    )
+                )
+
+    async def noticed(
+        self, session_id: int, language: str, participant_id: int, entry_id: int | None, at: datetime
+    ) -> None:
+        async with self._sessions() as tx, tx.begin():
+            tx.add(
+                m.BoothNotice(
+                    session_id=session_id,
+                    language=language,
+                    participant_id=participant_id,
+                    entry_id=entry_id,
+                    at=at,
+                )
+            )
+
+    async def record(self, session_id: int) -> tuple[list[Turn], list[Notice]]:
+        async with self._sessions() as tx:
+            turns = (
+                await tx.scalars(
+                    select(m.BoothTurn)
+                    .where(m.BoothTurn.session_id == session_id)
+                    .order_by(m.BoothTurn.started_at, m.BoothTurn.id)
+                )
+            ).all()
+            notices = (
+                await tx.scalars(
+                    select(m.BoothNotice)
+                    .where(m.BoothNotice.session_id == session_id)
+                    .order_by(m.BoothNotice.at)
+                )
+            ).all()
+        return (
+            [Turn(t.language, t.participant_id, t.name, t.started_at, t.ended_at, t.began) for t in turns],
+            [Notice(n.language, n.participant_id, n.entry_id, n.at) for n in notices],
+        )
