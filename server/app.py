@@ -13,7 +13,7 @@ from datetime import datetime
 import aiohttp
 from aiohttp import web
 
-from . import api, http_base, logs, media_http, metrics, openapi, organiser, wiring
+from . import api, http_base, logs, media_http, metrics, openapi, organiser, statement_http, wiring
 from .db.engine import create_engine, migrate
 from .keys import WEB_DIR_KEY
 from .media_load import RedisLoads
@@ -55,6 +55,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     api.add_routes(app)
     media_http.add_routes(app)
     organiser.add_routes(app)
+    statement_http.add_routes(app)
     openapi.add_routes(app)
     media.nudge = media_http.make_nudge(app)
     media.upstream = media_http.make_upstream(app)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .reports import Reports
     from .service import Hemicycle
     from .settings import Settings
+    from .statements import Statements
 
 
 class Realtime(Protocol):
@@ -45,4 +46,5 @@ MEDIA_KEY: web.AppKey[MediaService] = web.AppKey("media")
 LIMITS_KEY: web.AppKey[Limits] = web.AppKey("limits")
 REPORTS_KEY: web.AppKey[Reports] = web.AppKey("reports")
 HUB_KEY: web.AppKey[Realtime] = web.AppKey("hub")
+STATEMENTS_KEY: web.AppKey[Statements] = web.AppKey("statements")
 WEB_DIR_KEY: web.AppKey[Path] = web.AppKey("web_dir", Path)

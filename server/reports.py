@@ -24,6 +24,7 @@ from .db.help_store import HelpStore
 from .db.poll_store import PollStore
 from .db.question_store import QuestionStore
 from .db.queue_store import QueueStore
+from .db.statement_store import StatementStore
 from .domain import report
 from .domain.balance import Targets
 from .domain.captions import FLOOR, LANGUAGE_NAMES, CaptionLine
@@ -69,6 +70,8 @@ class SessionInputs:
     timezone: str  # the event's: the record's times read like the consoles'
     # Live polls (issue 24): every poll that was opened, with its results (server/polls.py).
     polls: list[dict[str, Any]] = field(default_factory=list)
+    # Statements sent in advance (issue 21): request id -> what was sent (pdf or text); never their text.
+    statements: dict[int, str] = field(default_factory=dict)
 
 
 class Reports:
@@ -83,6 +86,7 @@ class Reports:
         self.captions = CaptionStore(core.store)
         self.help = HelpStore(core.store)
         self.polls = PollStore(core.store)
+        self.statements = StatementStore(core.store)
 
     # -- access ---------------------------------------------------------------------------------
 
@@ -114,6 +118,7 @@ class Reports:
             help=await self.help.threads(session.id),
             timezone=(await self.core.store.get_event(session.event_id)).timezone,
             polls=poll_rows(await self.polls.state(session.id), self.core.settings.report_min_group),
+            statements={s.entry_id: s.kind.value for s in await self.statements.list(session.id)},
         )
 
     async def session_record(self, session: SessionInfo) -> dict[str, Any]:
@@ -130,7 +135,12 @@ class Reports:
             "timezone": inputs.timezone,
             "session": session.public(),
             "requests": report.requests(inputs.entries),
-            "interventions": report.interventions(inputs.entries, session.default_speaking_seconds, now),
+            "interventions": [
+                {**row, "statement": inputs.statements.get(row["id"])}
+                for row in report.interventions(inputs.entries, session.default_speaking_seconds, now)
+            ],
+            # Which requests came with a statement in advance, spoken or not (the booths' reading).
+            "statements": {"requests": sorted(inputs.statements), "count": len(inputs.statements)},
             "balance": report.balance(inputs.entries, inputs.targets, now, threshold),
             "questions": {
                 "funnel": report.question_funnel(inputs.questions),
@@ -511,6 +521,7 @@ _ACTIONS = {
     "question.read": "Question read aloud",
     "question.answered": "Question answered",
     "questions.settings": "Question settings changed",
+    "statement.attach": "Statement attached",
 }
 _FIELDS = {
     "name": "Name",

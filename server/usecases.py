@@ -16,6 +16,7 @@ from .polls import Polls
 from .reports import Reports
 from .service import Hemicycle
 from .standing import StandingChecks
+from .statements import Statements
 
 
 @dataclass(frozen=True)
@@ -34,3 +35,5 @@ class UseCases:
     # The help desk (issue 24).
     help: HelpDesk
     polls: Polls
+    # Statements sent in advance with a request for the floor (issue 21).
+    statements: Statements

@@ -31,6 +31,7 @@ from .keys import (
     MODERATION_KEY,
     REPORTS_KEY,
     SETTINGS_KEY,
+    STATEMENTS_KEY,
 )
 from .limits import Limits
 from .media.service import MediaService
@@ -40,6 +41,7 @@ from .reports import Reports
 from .service import Hemicycle
 from .settings import Settings
 from .standing import StandingChecks
+from .statements import Statements
 from .tokens import TokenService
 from .usecases import UseCases
 
@@ -65,6 +67,9 @@ def build_use_cases(settings: Settings, engine: AsyncEngine, clock: Callable[[],
     # ask, whatever the adapter; refused with their standing's code.
     help_desk = HelpDesk(core, limits)
     help_desk.entry = lambda principal, session: standing.check(principal, session.id)
+    # Statements (issue 21): likewise, someone removed, banned or whose link was withdrawn attaches nothing.
+    statements = Statements(core)
+    statements.entry = lambda principal, session: standing.check(principal, session.id)
     return UseCases(
         core=core,
         floor=floor,
@@ -77,6 +82,7 @@ def build_use_cases(settings: Settings, engine: AsyncEngine, clock: Callable[[],
         limits=limits,
         help=help_desk,
         polls=Polls(core),
+        statements=statements,
     )
 
 
@@ -89,6 +95,7 @@ def build_hub(use_cases: UseCases, settings: Settings) -> Hub:
     use_cases.captions.notifier = hub.captions
     use_cases.help.notifier = hub.help
     use_cases.polls.notifier = hub.polls
+    use_cases.statements.notifier = hub.statements
     return hub
 
 
@@ -103,4 +110,5 @@ def provide(app: web.Application, settings: Settings, use_cases: UseCases, hub: 
     app[MEDIA_KEY] = use_cases.media
     app[LIMITS_KEY] = use_cases.limits
     app[REPORTS_KEY] = use_cases.reports
+    app[STATEMENTS_KEY] = use_cases.statements
     app[HUB_KEY] = hub

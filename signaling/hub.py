@@ -61,6 +61,7 @@ from .rooms import Connection, Handler
 from .rooms import participant_room as participant_room
 from .rooms import session_room as session_room
 from .rooms import staff_room as staff_room
+from .statement_events import StatementEvents
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,7 @@ class Hub:
         # The help desk (issue 24).
         self.help = HelpEvents(self.sio, use_cases.help)
         self.polls = PollEvents(self.sio, use_cases.polls)
+        self.statements = StatementEvents(self.sio, use_cases.statements)
         self.heartbeat = Heartbeat(core, self.floor, self.presence.changed, self.queue.changed)
         self.watch = StandingWatch(
             core.store,
@@ -160,6 +162,7 @@ class Hub:
             **self.captions.handlers,
             **self.help.handlers,
             **self.polls.handlers,
+            **self.statements.handlers,
         }
         assert set(self._handlers) == set(CLIENT_EVENTS), "every protocol event needs a handler"
         self.sio.on("connect", self.connections.on_connect)

@@ -1013,6 +1013,36 @@ ACKS.update(
 )
 
 
+# -- statements sent in advance (issue 21) -------------------------------------------------------------
+
+
+class StatementUploader(Payload):
+    name: Text
+    role: RoleName
+
+
+class StatementView(Payload):
+    id: Int
+    session_id: Int
+    entry_id: Int = Field(description="the request (queue entry) it belongs to")
+    kind: Literal["pdf", "text"] = Field(description="what its bytes are, as checked by the server")
+    name: Text = Field(description="the file's name, cleaned, ending in .pdf or .txt")
+    size: Int = Field(description="in bytes")
+    sha256: Text
+    uploaded_at: Timestamp
+    uploaded_by: StatementUploader
+    speaker: Text = Field(description="the request's display name")
+
+
+class StatementsReply(Payload):
+    statements: list[StatementView] = Field(description="one per request that has one, by request id")
+    max_bytes: Int = Field(description="the largest statement the server takes")
+
+
+SERVER_EVENTS.update({"statement:attached": StatementView})
+ACKS.update({"statements:get": StatementsReply})
+
+
 # -- the check -----------------------------------------------------------------------------------------
 
 

@@ -485,6 +485,17 @@ CLIENT_EVENTS.update(POLL_EVENTS)
 POLL_WRITES = frozenset({"poll:answer"})
 
 
+# -- statements sent in advance (issue 21) -------------------------------------------------------------
+
+
+class StatementsGet(Message):
+    pass
+
+
+STATEMENT_EVENTS: dict[str, type[Message]] = {"statements:get": StatementsGet}
+CLIENT_EVENTS.update(STATEMENT_EVENTS)
+
+
 M = TypeVar("M", bound=Message)
 
 

@@ -68,6 +68,8 @@ LAYERS: dict[str, int] = {
     "server.helpdesk": USE_CASES,
     # live polls (issue 24)
     "server.polls": USE_CASES,
+    # statements sent in advance (issue 21)
+    "server.statements": USE_CASES,
     "signaling": ADAPTERS,
     "server.keys": ADAPTERS,
     "server.http_base": ADAPTERS,
@@ -75,6 +77,7 @@ LAYERS: dict[str, int] = {
     "server.organiser": ADAPTERS,
     "server.openapi": ADAPTERS,
     "server.media_http": ADAPTERS,
+    "server.statement_http": ADAPTERS,
     "server.media_forward": ADAPTERS,
     "server.metrics": ADAPTERS,
     "server.logs": ADAPTERS,
@@ -88,7 +91,14 @@ LAYERS: dict[str, int] = {
 
 # The HTTP views: the Socket.IO adapter shares code with them through modules of their own (keys, http_base,
 # media_forward), never by importing one of them.
-HTTP_VIEWS = {"server.api", "server.organiser", "server.openapi", "server.media_http", "server.metrics"}
+HTTP_VIEWS = {
+    "server.api",
+    "server.organiser",
+    "server.openapi",
+    "server.media_http",
+    "server.metrics",
+    "server.statement_http",
+}
 
 # Modules whose job is to reach into a library's internals, each written down at the top of the module:
 # engine.io's and aiohttp's (signaling/wsdirect.py).

@@ -94,6 +94,9 @@ ALLOWED_EVENTS: dict[str, frozenset[Role]] = {
     "poll:close": MODERATORS,
     "poll:results": MODERATORS,
     "poll:answer": ATTENDEES,
+    # Statements sent in advance (issue 21): the booths, the captioner and moderators read them; never an
+    # attendee, the room display, the chair or the AV desk.
+    "statements:get": frozenset({ADMIN, MODERATOR, CAPTIONER, INTERPRETER}),
 }
 # What a refusal may say: the role may not, or the thing is someone else's (or, for a media resource, is not
 # there for the caller).
@@ -144,6 +147,14 @@ ALLOWED_ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/api/sessions/{session_id}/media/floor"): frozenset(),
     # An edge relay pulling from the origin, with a relay-only service credential: no role's token opens it.
     ("POST", "/api/sessions/{session_id}/media/pull"): frozenset(),
+    # Statements sent in advance: attached by floor staff for anyone (and by an attendee to their own request:
+    # "Curious" here has none, tests/test_statements.py covers the speaker); read by the booths, the
+    # captioner and moderators.
+    ("POST", "/api/sessions/{session_id}/queue/{entry_id}/statement"): FLOOR_STAFF,
+    ("GET", "/api/sessions/{session_id}/queue/{entry_id}/statement"): frozenset(
+        {ADMIN, MODERATOR, CAPTIONER, INTERPRETER}
+    ),
+    ("GET", "/api/sessions/{session_id}/statements"): frozenset({ADMIN, MODERATOR, CAPTIONER, INTERPRETER}),
 }
 INTERNAL_ROUTES = {("POST", "/api/sessions/{session_id}/media/floor")}
 RELAY_ROUTES = {("POST", "/api/sessions/{session_id}/media/pull")}
@@ -276,6 +287,7 @@ async def test_every_privileged_event_is_refused_to_lesser_roles(world: Running)
         "poll:close": {"poll_id": opened},
         "poll:results": {"poll_id": opened, "shown": True},
         "poll:answer": {"poll_id": opened, "rating": 3},
+        "statements:get": {},
     }
     missing = sorted(set(CLIENT_EVENTS) - set(samples))
     assert not missing, f"give these events a sample payload in this test: {missing}"
@@ -328,6 +340,11 @@ async def test_every_privileged_route_is_refused_to_lesser_roles_and_without_a_t
 
     tokens: dict[Role, str] = {role: await world.staff_token(role) for role in Role if role is not ATTENDEE}
     tokens[ATTENDEE] = (await world.register(display_name="Curious"))["token"]
+    # A request in line, not "Curious"'s: the entry a statement is attached to.
+    floor = await world.join(await world.staff_token(MODERATOR))
+    hand = await floor.call(
+        "queue:add_in_room", {"display_name": "In Room", "stakeholder_group": "government", "language": "en"}
+    )
     # A moderator's link for another session of the same event.
     other_moderator = await world.staff_token(MODERATOR, world.scheduled_session)
     values = {
@@ -335,6 +352,7 @@ async def test_every_privileged_route_is_refused_to_lesser_roles_and_without_a_t
         "session_id": str(world.live_session),
         "resource_id": "nope1234",
         "grant_id": "1",
+        "entry_id": str(hand["data"]["entry"]["id"]),
     }
 
     async with aiohttp.ClientSession() as http:
@@ -363,6 +381,6 @@ async def test_every_privileged_route_is_refused_to_lesser_roles_and_without_a_t
                     elif token is None:
                         expected = {"token_missing"}
                     else:
-                        expected = {"forbidden", "wrong_session", "not_av"}
+                        expected = {"forbidden", "wrong_session", "not_av", "not_yours"}
                     assert body["error"]["code"] in expected, (method, path, who, body)
             assert await snapshot(world) == before, f"{method} {path}: a refused call changed something"

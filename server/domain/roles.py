@@ -76,6 +76,10 @@ class Permission(StrEnum):
     # Live polls (issue 24): preparing, opening, closing and showing them; answering one.
     POLL_MANAGE = "poll.manage"
     POLL_ANSWER = "poll.answer"
+    # Statements sent in advance with a request (issue 21): read by the booths, the captioner and
+    # moderators, never by attendees or the room display. Attaching one is the speaker's own (queue.raise)
+    # or floor staff's for them (queue.manage).
+    STATEMENT_READ = "statement.read"
 
 
 _STAFF_VIEW = frozenset({Permission.SESSION_VIEW, Permission.ROSTER_VIEW})
@@ -101,6 +105,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.TRANSCRIPT_VIEW,
         Permission.HELP_ANSWER,
         Permission.POLL_MANAGE,
+        Permission.STATEMENT_READ,
     },
     Role.CHAIR: _STAFF_VIEW
     | {
@@ -110,8 +115,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.MEDIA_MUTE,
     },
     Role.AV: _STAFF_VIEW | {Permission.MEDIA_MUTE, Permission.HELP_ANSWER},
-    Role.CAPTIONER: _STAFF_VIEW | {Permission.CAPTION_POST, Permission.TRANSCRIPT_VIEW},
-    Role.INTERPRETER: _STAFF_VIEW,
+    Role.CAPTIONER: _STAFF_VIEW
+    | {Permission.CAPTION_POST, Permission.TRANSCRIPT_VIEW, Permission.STATEMENT_READ},
+    Role.INTERPRETER: _STAFF_VIEW | {Permission.STATEMENT_READ},
     Role.DISPLAY: frozenset({Permission.SESSION_VIEW}),
     Role.ATTENDEE: frozenset(
         {

@@ -32,6 +32,7 @@ export const SERVER_EVENTS = Object.freeze({
   'help:staff': 'HelpThreadStaff',
   'polls:staff_changed': 'PollList',
   'polls:changed': 'PollList',
+  'statement:attached': 'StatementView',
 });
 
 /** Every event a client sends, with the types of its payload and its ack's data. */
@@ -89,6 +90,7 @@ export const CLIENT_EVENTS = Object.freeze({
   'poll:close': Object.freeze({ payload: 'PollRef', ack: 'PollReply' }),
   'poll:results': Object.freeze({ payload: 'PollResults', ack: 'PollReply' }),
   'poll:answer': Object.freeze({ payload: 'PollAnswer', ack: 'AnswerReply' }),
+  'statements:get': Object.freeze({ payload: 'StatementsGet', ack: 'StatementsReply' }),
 });
 
 /**
@@ -1295,6 +1297,36 @@ export const CLIENT_EVENTS = Object.freeze({
  * @property {number} id
  * @property {number} votes
  * @property {number} late_votes
+ */
+
+/**
+ * @typedef {object} StatementUploader
+ * @property {string} name
+ * @property {'admin' | 'moderator' | 'chair' | 'av' | 'captioner' | 'interpreter' | 'display' | 'attendee'} role
+ */
+
+/**
+ * @typedef {object} StatementView
+ * @property {number} id
+ * @property {number} session_id
+ * @property {number} entry_id  the request (queue entry) it belongs to
+ * @property {'pdf' | 'text'} kind  what its bytes are, as checked by the server
+ * @property {string} name  the file's name, cleaned, ending in .pdf or .txt
+ * @property {number} size  in bytes
+ * @property {string} sha256
+ * @property {string} uploaded_at  ISO 8601 in UTC, ending in Z
+ * @property {StatementUploader} uploaded_by
+ * @property {string} speaker  the request's display name
+ */
+
+/**
+ * @typedef {object} StatementsGet
+ */
+
+/**
+ * @typedef {object} StatementsReply
+ * @property {StatementView[]} statements  one per request that has one, by request id
+ * @property {number} max_bytes  the largest statement the server takes
  */
 
 /**
