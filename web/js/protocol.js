@@ -13,6 +13,7 @@
  *   errors.js      ProtocolError                                http.js        the HTTP routes any page calls
  *   organiser.js   the organiser's routes (links, agenda, records)
  *   polls.js       live polls (issue 24)
+ *   statements.js  statements sent in advance with a request (issue 21)
  * The payload types are generated from the server's models: ../protocol-types.js (docs/protocol.md, "Message
  * types").
  *
@@ -47,6 +48,8 @@
  *   help              {mine, queue}                       my help requests, or the staff's queue, changed
  *   polls             {staff}                             the polls changed (the room's list, or staff's
  *                                                         with `staff`), or my answers
+ *   statements        {statement}                         a statement in advance was attached (or the list re-read:
+ *                                                         statement null)
  *   error             ServerError & {handledByRequest}    the server reported an error on the socket
  */
 
@@ -58,13 +61,14 @@ import { withModeration } from './protocol/moderation.js';
 import { withPolls } from './protocol/polls.js';
 import { withQuestions } from './protocol/questions.js';
 import { withQueue } from './protocol/queue.js';
+import { withStatements } from './protocol/statements.js';
 
 /**
  * One connection to one session, and the state it brings: the core and every concern.
  */
-export class HemicycleClient extends withPolls(
+export class HemicycleClient extends withStatements(withPolls(
   withHelp(withModeration(withMedia(withCaptions(withQuestions(withQueue(ClientCore)))))),
-) {}
+)) {}
 
 // The names the pages' JSDoc uses for payload types (`import('./protocol.js').Session`...): the generated
 // types of protocol-types.js, and the client's own.
