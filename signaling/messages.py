@@ -686,7 +686,9 @@ class MediaStopped(Payload):
 
 class MediaChannels(Payload):
     session_id: Int
-    on_air: list[Text] = Field(description="the interpretation channels on air")
+    on_air: list[Text] = Field(
+        description='the interpretation channels on air, and "sign" while the sign-language channel is'
+    )
 
 
 class ErrorBody(Payload):

@@ -189,13 +189,13 @@ class MediaConfig(Message):
 
 
 class MediaPublish(Message):
-    source: Literal["room", "speaker", "greenroom", "channel"]
+    source: Literal["room", "speaker", "greenroom", "channel", "sign"]
     channel: Channel | None = None
     sdp: Sdp
 
 
 class MediaSubscribe(Message):
-    source: Literal["room", "speaker", "greenroom"]
+    source: Literal["room", "speaker", "greenroom", "sign"]
     channel: Channel | None = None
     audio_only: StrictBool = False
     participant_id: EntryId | None = None

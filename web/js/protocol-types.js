@@ -567,7 +567,7 @@ export const CLIENT_EVENTS = Object.freeze({
 /**
  * @typedef {object} MediaChannels
  * @property {number} session_id
- * @property {string[]} on_air  the interpretation channels on air
+ * @property {string[]} on_air  the interpretation channels on air, and "sign" while the sign-language channel is
  */
 
 /**
@@ -601,7 +601,7 @@ export const CLIENT_EVENTS = Object.freeze({
 
 /**
  * @typedef {object} MediaPublish
- * @property {'room' | 'speaker' | 'greenroom' | 'channel'} source
+ * @property {'room' | 'speaker' | 'greenroom' | 'channel' | 'sign'} source
  * @property {'floor' | 'ar' | 'zh' | 'en' | 'fr' | 'ru' | 'es' | null} [channel]
  * @property {string} sdp  1–60000 characters
  */
@@ -620,7 +620,7 @@ export const CLIENT_EVENTS = Object.freeze({
 
 /**
  * @typedef {object} MediaSubscribe
- * @property {'room' | 'speaker' | 'greenroom'} source
+ * @property {'room' | 'speaker' | 'greenroom' | 'sign'} source
  * @property {'floor' | 'ar' | 'zh' | 'en' | 'fr' | 'ru' | 'es' | null} [channel]
  * @property {boolean} [audio_only]
  * @property {number | null} [participant_id]  1–2147483647
