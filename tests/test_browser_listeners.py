@@ -10,7 +10,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from server.domain.roles import Role
-from server.media.relay import ROOM
+from server.media.relay import ROOM, SIGN
 from server.media_http import MEDIA_KEY
 
 from .browser import link, open_page, real_errors, register_in_browser, shoot
@@ -127,4 +127,43 @@ async def test_channel_change_keeps_the_picture_and_the_floor_plays_under_it(
     await expect(display_tile).to_be_hidden()
     for peer in (room_feed, french):
         await peer.close()
+    assert not real_errors(errors), errors
+
+
+async def test_a_sign_interpreter_goes_on_air_from_the_interpreter_page(
+    hemicycle: Running, browser: Browser
+) -> None:
+    errors: list[str] = []
+    relay = hemicycle.server.app[MEDIA_KEY]
+    av = await staff(hemicycle, Role.AV)
+    room_feed, published = await publish(av, "room")
+    assert published["ok"], published
+    booth = await open_page(browser, await link(hemicycle, Role.INTERPRETER), errors, connected=True)
+    attendee = await open_page(browser, f"{hemicycle.url}/s/{hemicycle.live_session}", errors)
+    await register_in_browser(attendee, "Zoë Okafor", "civil_society", "KE")
+    await playing(attendee, "room-video")
+    offer = attendee.get_by_test_id("media-sign-offer")
+    await expect(offer).to_be_hidden()  # not on air: not offered
+
+    # The browser's (fake) camera goes on air on the sign source.
+    await booth.get_by_test_id("sign-publish").click()
+    await expect(booth.get_by_test_id("sign-state")).to_have_attribute(
+        "data-state", "connected", timeout=20_000
+    )
+    await playing(booth, "sign-preview")
+    room = relay.relay(hemicycle.live_session)
+    assert room is not None and room.publisher(SIGN) is not None
+    await expect(offer).to_be_visible(timeout=5_000)
+    await attendee.get_by_test_id("media-sign").check()
+    await expect(attendee.get_by_test_id("sign-tile")).to_have_attribute(
+        "data-state", "showing", timeout=20_000
+    )
+    await playing(attendee, "sign-video")
+    await shoot(booth, "interpreter-sign-booth")
+
+    # Off air from the booth: the attendee's tile goes.
+    await booth.get_by_test_id("sign-publish").click()
+    await expect(booth.get_by_test_id("sign-state")).to_have_attribute("data-state", "stopped")
+    await expect(attendee.get_by_test_id("sign-tile")).to_be_hidden(timeout=10_000)
+    await room_feed.close()
     assert not real_errors(errors), errors

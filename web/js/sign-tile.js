@@ -46,7 +46,7 @@ export class SignTile {
   #start() {
     const media = this.getMedia();
     if (!media) return;
-    const link = media.subscribe({ source: /** @type {any} */ ('sign') });
+    const link = media.subscribe({ source: 'sign' });
     this.link = link;
     this.node.hidden = false;
     this.node.dataset.state = 'connecting';
