@@ -20,10 +20,15 @@ from sqlalchemy import func, select
 from server.db import models
 from server.domain.errors import HemicycleError
 from server.domain.roles import Role
+from server.domain.sessions import SessionState
 from server.domain.statements import StatementKind, check_statement, clean_name
+from server.service import Hemicycle
 
 from .conftest import make_settings, run_app
-from .helpers import Client, Running
+from .helpers import Client, Running, mint, register_at
+from .test_multiprocess import two_servers
+
+__all__ = ["two_servers"]  # the fixture, shared with tests/test_multiprocess.py
 
 MAX = 4096
 
@@ -281,3 +286,53 @@ async def test_bad_statements_are_refused_and_store_nothing(world: Running) -> N
     )
     assert status == 404
     assert b"no_statement" in body
+
+
+async def test_a_statement_sent_through_one_process_reaches_booths_on_the_other(
+    two_servers: tuple[list[str], Hemicycle],
+) -> None:
+    """Two server processes on PostgreSQL and Redis: sent to one, stored once, told to a booth and the
+    captioner connected to the other, and served by either."""
+    (url_a, url_b), core = two_servers
+    event = (await core.store.list_events())[0]
+    session = next(s for s in await core.store.list_sessions(event.id) if s.state is SessionState.LIVE)
+    registered = await register_at(url_a, event.id, display_name="Ana Souza")
+    speaker, booth, captioner, listener = Client(url_a), Client(url_b), Client(url_b), Client(url_b)
+    clients = [speaker, booth, captioner, listener]
+    booth_token = await mint(core, Role.INTERPRETER, session.id)
+    try:
+        await speaker.connect(registered["token"], session.id)
+        await booth.connect(booth_token, session.id)
+        await captioner.connect(await mint(core, Role.CAPTIONER, session.id), session.id)
+        other = await register_at(url_b, event.id, display_name="Bo Lindqvist")
+        await listener.connect(other["token"], session.id)
+        for client in clients:
+            await client.wait_for("welcome")
+        hand = await speaker.call("hand:raise", {"type": "statement", "language": "es"})
+        entry_id = hand["data"]["entry"]["id"]
+        text = pdf("Declaración de la Argentina")
+        path = f"/api/sessions/{session.id}/queue/{entry_id}/statement"
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                url_b + path,
+                params={"name": "argentina.pdf"},
+                data=text,
+                headers={"Authorization": f"Bearer {registered['token']}"},
+            ) as r,
+        ):
+            assert r.status == 201, await r.text()
+        for reader in (booth, captioner):
+            notice = await reader.wait_for("statement:attached", lambda s: s["entry_id"] == entry_id)
+            assert notice["sha256"] == hashlib.sha256(text).hexdigest()
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(url_a + path, headers={"Authorization": f"Bearer {booth_token}"}) as r,
+        ):
+            assert r.status == 200
+            assert await r.read() == text
+        await booth.call("presence:get")
+        assert listener.received("statement:attached") == []
+    finally:
+        for client in clients:
+            await client.close()
