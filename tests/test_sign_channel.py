@@ -12,12 +12,14 @@ from typing import Any
 import pytest
 
 from server.domain.roles import Role
-from server.media.relay import SIGN
+from server.media.edge import needed_links
+from server.media.relay import SIGN, link_kinds
 from server.media_http import MEDIA_KEY
 
 from .conftest import make_settings, run_app
-from .helpers import Client, Running, eventually
+from .helpers import Client, Running, eventually, mint
 from .media_peers import Publisher, Viewer
+from .test_media_cascade import SDP, running_cluster
 from .test_media_signaling import attendee, peer_count, publish, staff, subscribe
 
 
@@ -116,3 +118,41 @@ async def test_who_may_publish_the_sign_channel(hemicycle: Running) -> None:
         publisher, reply = await publish_sign(await staff(hemicycle, role))
         assert reply["ok"], (role, reply)
         await publisher.close()
+
+
+async def test_the_sign_channel_crosses_to_an_edge_once(
+    pg_database_url: str, fresh_redis_url: str, tmp_path: Path
+) -> None:
+    """Two processes on PostgreSQL and Redis: the interpreter publishes on the origin (WHIP, source=sign),
+    a viewer on the other process (WHEP, source=sign) decodes it, pulled over one picture-only link; an
+    attendee's WHIP of the sign source is refused there with the same code as over Socket.IO."""
+    assert needed_links(SIGN, None, ["audio", "video"]) == {SIGN} and link_kinds(SIGN) == ("video",)
+    async with running_cluster(pg_database_url, fresh_redis_url, tmp_path, [{}, {}]) as cluster:
+        url_a, url_b = cluster.urls
+        signer, viewer, refused = Publisher(), Viewer(), Publisher()
+        try:
+            interpreter = await mint(cluster.core, Role.INTERPRETER, cluster.session_id)
+            async with cluster.http.post(
+                f"{url_a}/api/sessions/{cluster.session_id}/whip",
+                params={"source": "sign"},
+                data=await signer.offer(audio=False),
+                headers={**SDP, "Authorization": f"Bearer {interpreter}"},
+            ) as response:
+                assert response.status == 201, await response.text()
+                await signer.accept(await response.text())
+            await cluster.whep(url_b, await cluster.attendee(url_b, "Viewer"), viewer, source="sign")
+            await eventually(lambda: viewer.frames["video"] >= 10, timeout=20)
+            assert viewer.frames["audio"] == 0
+            origin = await cluster.health(url_a, await mint(cluster.core, Role.AV, cluster.session_id))
+            assert [link["source"] for link in origin["links"]] == [SIGN]
+            async with cluster.http.post(
+                f"{url_b}/api/sessions/{cluster.session_id}/whip",
+                params={"source": "sign"},
+                data=await refused.offer(audio=False),
+                headers={**SDP, "Authorization": f"Bearer {await cluster.attendee(url_b, 'Not Signer')}"},
+            ) as response:
+                assert response.status == 403
+                assert (await response.json())["error"]["code"] == "not_interpreter"
+        finally:
+            for peer in (viewer, signer, refused):
+                await peer.close()
