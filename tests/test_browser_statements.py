@@ -50,6 +50,7 @@ async def test_statements_from_the_speaker_and_the_moderator_to_the_booths(
     await expect(refused).to_have_attribute("data-code", "statement_type")
     await mine.get_by_test_id("statement-file").set_input_files(str(statement))
     await expect(mine.get_by_test_id("statement-status")).to_contain_text("PDF attached")
+    await expect(mine.get_by_test_id("statement-attach")).to_have_text("Replace the statement")
     await expect(refused).to_have_count(0)
 
     # The booth and the captioner see it with the queue, and open it in the browser.

@@ -52,7 +52,14 @@ function kindText(statement) {
  */
 export async function openStatement(client, entryId) {
   const tab = window.open('', '_blank'); // opened now, within the click, so no blocker stops it
-  const { blob } = await client.openStatement(entryId);
+  /** @type {Blob} */
+  let blob;
+  try {
+    ({ blob } = await client.openStatement(entryId));
+  } catch (failure) {
+    tab?.close(); // no blank tab left behind: the page says what went wrong
+    throw failure;
+  }
   const url = URL.createObjectURL(blob);
   if (tab) tab.location.href = url;
   else window.location.assign(url);
@@ -71,11 +78,11 @@ export function statementControl(client, entryId, { label, name } = {}) {
     type: 'file', accept: ACCEPT, hidden: true, testid: 'statement-file', tabindex: '-1',
   }));
   const known = client.statements.get(entryId);
+  const words = document.createTextNode(label ?? (known ? t('Replace the statement') : t('Attach my statement')));
   const button = /** @type {HTMLButtonElement} */ (el('button', {
     type: 'button', class: 'secondary', testid: 'statement-attach',
     onclick: () => input.click(),
-  }, label ?? (known ? t('Replace the statement') : t('Attach my statement')),
-  name ? el('span', { class: 'visually-hidden' }, `: ${name}`) : null));
+  }, words, name ? el('span', { class: 'visually-hidden' }, `: ${name}`) : null));
   const status = el('span', { class: 'muted statement-status', role: 'status', testid: 'statement-status' },
     known ? t('{kind} attached ({size}).', { kind: kindText(known), size: sizeText(known.size) }) : '');
   const error = errorNode();
@@ -90,6 +97,7 @@ export function statementControl(client, entryId, { label, name } = {}) {
       const sent = await client.attachStatement(entryId, file);
       status.textContent = t('{kind} attached ({size}). The interpreters and the captioner can read it.',
         { kind: kindText(sent), size: sizeText(sent.size) });
+      words.textContent = t('Replace the statement'); // a new file replaces this one
     } catch (failure) {
       status.textContent = '';
       showError(error, refusal(failure));
