@@ -13,7 +13,8 @@ from .domain.errors import Conflict, Forbidden
 from .domain.model import Principal, SessionInfo
 from .domain.roles import Permission, Role, can
 from .domain.sessions import SessionState
-from .domain.statements import NOT_YOURS, Statement, check_statement, clean_name
+from .domain.statements import NOT_YOURS, STATEMENT_UPLOADS, Statement, check_statement, clean_name
+from .limits import Limiter, Limits, refusal
 from .service import Hemicycle
 
 
@@ -49,8 +50,9 @@ class Statements:
     check (someone removed, banned or whose link was withdrawn attaches nothing); called by the HTTP views
     (server/statement_http.py) and the Socket.IO `statements:get`."""
 
-    def __init__(self, core: Hemicycle) -> None:
+    def __init__(self, core: Hemicycle, limits: Limits) -> None:
         self.core = core
+        self.uploads: Limiter = limits.limiter("statements", STATEMENT_UPLOADS)
         self.store = StatementStore(core.store)
         self.notifier: StatementNotifier = _NoNotifier()
         self.entry: Callable[[Principal, SessionInfo], Awaitable[None]] = _anyone
@@ -68,6 +70,9 @@ class Statements:
             raise Conflict("the session has ended", code="session_ended")
         await self.entry(principal, session)
         await self.store.check_request(session.id, entry_id, _owner_check(principal))
+        hit = await self.uploads.take(str(principal.participant.id))
+        if not hit.allowed:
+            raise refusal("too many statements sent", hit)
         return session
 
     async def attach(

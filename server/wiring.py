@@ -68,7 +68,7 @@ def build_use_cases(settings: Settings, engine: AsyncEngine, clock: Callable[[],
     help_desk = HelpDesk(core, limits)
     help_desk.entry = lambda principal, session: standing.check(principal, session.id)
     # Statements (issue 21): likewise, someone removed, banned or whose link was withdrawn attaches nothing.
-    statements = Statements(core)
+    statements = Statements(core, limits)
     statements.entry = lambda principal, session: standing.check(principal, session.id)
     return UseCases(
         core=core,

@@ -21,7 +21,7 @@ from server.db import models
 from server.domain.errors import HemicycleError
 from server.domain.roles import Role
 from server.domain.sessions import SessionState
-from server.domain.statements import StatementKind, check_statement, clean_name
+from server.domain.statements import STATEMENT_UPLOADS, StatementKind, check_statement, clean_name
 from server.service import Hemicycle
 
 from .conftest import make_settings, run_app
@@ -336,3 +336,16 @@ async def test_a_statement_sent_through_one_process_reaches_booths_on_the_other(
     finally:
         for client in clients:
             await client.close()
+
+
+async def test_statements_are_limited_per_speaker(world: Running) -> None:
+    token, _, entry_id = await raised_hand(world, "Ana Souza")
+    for version in range(STATEMENT_UPLOADS.limit):
+        status, body = await upload(world, token, entry_id, f"Version {version}\n".encode())
+        assert status == 201, body
+    status, body = await upload(world, token, entry_id, b"One too many\n")
+    assert (status, body["error"]["code"]) == (429, "rate_limited")
+    assert body["error"]["details"]["retry_after"] >= 1
+    booth = await world.staff_token(Role.INTERPRETER)
+    status, served, _ = await fetch(world, booth, statement_url(world, entry_id))
+    assert served == f"Version {STATEMENT_UPLOADS.limit - 1}\n".encode()  # the refused one changed nothing

@@ -17,10 +17,14 @@ from typing import Any
 
 from .errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from .model import iso
+from .ratelimit import WindowRule
 
 # The default size limit (HEMICYCLE_STATEMENT_MAX_BYTES): a long statement as a PDF fits in a few MiB.
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 NAME_MAX_CHARS = 120
+# Uploads one participant may send, every process together: a speaker fixing a typo sends a few; more is a
+# loop or an attack on the database (each may be megabytes).
+STATEMENT_UPLOADS = WindowRule(limit=10, seconds=60.0)
 
 WRONG_TYPE = "statement_type"
 MALFORMED = "statement_malformed"
