@@ -25,6 +25,7 @@ from . import (
     openapi,
     organiser,
     recording_http,
+    statement_http,
     wiring,
 )
 from .archive import Archive
@@ -70,6 +71,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     media_http.add_routes(app)
     recording_http.add_routes(app)
     organiser.add_routes(app)
+    statement_http.add_routes(app)
     openapi.add_routes(app)
     archive_http.add_routes(app)
     media.nudge = media_http.make_nudge(app)

@@ -80,7 +80,11 @@ async def body_in_time(request: web.Request, handler: Handler) -> web.StreamResp
     that sends half a body and waits holds a handler no longer than that. (aiohttp bounds the wait for the
     headers with its keep-alive timeout, set to the same in server/app.py.) Socket.IO's polling requests are
     left to engine.io, which reads them from the stream: signaling/wsdirect.py bounds that read alike."""
-    if request.body_exists and not request.path.startswith("/socket.io/"):
+    if (
+        request.body_exists
+        and not request.path.startswith("/socket.io/")
+        and not getattr(request.match_info.handler, "reads_own_body", False)
+    ):
         try:
             async with asyncio.timeout(request.app[SETTINGS_KEY].http_read_seconds):
                 await request.read()  # kept by aiohttp: the handler's own read returns it
@@ -95,7 +99,42 @@ _UNKNOWN = {
     "event_id": ("event", "unknown_event"),
     "session_id": ("session", "unknown_session"),
     "grant_id": ("grant", "unknown_grant"),
+    "entry_id": ("request", "unknown_request"),
 }
+
+
+def reads_own_body(handler: Handler) -> Handler:
+    """Marks a view that takes a body larger than the 64 KiB every other route is held to: ``body_in_time``
+    leaves it unread, and the view reads it with ``bounded_body`` under its own limit."""
+    handler.reads_own_body = True  # type: ignore[attr-defined]
+    return handler
+
+
+async def bounded_body(request: web.Request, limit: int, refuse: Callable[[int], None]) -> bytes:
+    """The body, read within HEMICYCLE_HTTP_READ_SECONDS; ``refuse`` (which raises) is called with the size
+    as soon as it is known to be over ``limit``, from Content-Length or while reading, so that this process
+    never holds more than ``limit`` bytes of it."""
+    if request.content_length is not None and request.content_length > limit:
+        refuse(request.content_length)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(request.app[SETTINGS_KEY].http_read_seconds):
+            async for chunk in request.content.iter_chunked(64 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    refuse(size)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeout("the body took too long to arrive") from None
+    return b"".join(chunks)
+
+
+class RequestTimeout(HemicycleError):
+    """A body that did not arrive within HEMICYCLE_HTTP_READ_SECONDS."""
+
+    code = "request_timeout"
+    status = 408
 
 
 def int_param(request: web.Request, name: str) -> int:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .reports import Reports
     from .service import Hemicycle
     from .settings import Settings
+    from .statements import Statements
 
 
 class Realtime(Protocol):
@@ -49,4 +50,5 @@ REPORTS_KEY: web.AppKey[Reports] = web.AppKey("reports")
 RECORDINGS_KEY: web.AppKey[Recordings] = web.AppKey("recordings")
 HUB_KEY: web.AppKey[Realtime] = web.AppKey("hub")
 ARCHIVE_KEY: web.AppKey[Archive] = web.AppKey("archive")
+STATEMENTS_KEY: web.AppKey[Statements] = web.AppKey("statements")
 WEB_DIR_KEY: web.AppKey[Path] = web.AppKey("web_dir", Path)

@@ -253,6 +253,8 @@ PUBLIC = {
 }
 SDP_BODIES = {"/api/sessions/{session_id}/whip", "/api/sessions/{session_id}/whep"}
 AGENDA_PATH = "/api/events/{event_id}/agenda"
+# A statement sent in advance (server/statement_http.py): the file itself; what it is is read from its bytes.
+STATEMENT_PATH = "/api/sessions/{session_id}/queue/{entry_id}/statement"
 # server/api.py's (which imports this module); tests/test_openapi.py checks they are the same.
 STAFF_PAGES = ("moderator", "chair", "av", "captioner", "interpreter", "display", "report", "archive")
 
@@ -328,6 +330,17 @@ def _operation(method: str, path: str, params: list[str]) -> dict[str, Any]:
         operation["requestBody"] = {
             "required": True,
             "content": {"application/sdp": {"schema": {"type": "string", "maxLength": 64 * 1024}}},
+        }
+    elif method == "POST" and path == STATEMENT_PATH:
+        operation["parameters"].append(
+            {"name": "name", "in": "query", "required": False, "schema": {"type": "string"}}
+        )
+        operation["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                "text/plain": {"schema": {"type": "string"}},
+            },
         }
     elif method == "POST" and path == AGENDA_PATH:
         operation["requestBody"] = {

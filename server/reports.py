@@ -25,6 +25,7 @@ from .db.help_store import HelpStore
 from .db.poll_store import PollStore
 from .db.question_store import QuestionStore
 from .db.queue_store import QueueStore
+from .db.statement_store import StatementStore
 from .domain import report
 from .domain.balance import Targets
 from .domain.booths import Notice, Turn, intervention_booths
@@ -74,6 +75,8 @@ class SessionInputs:
     # Interpretation booths (issue 21): who was on air in which booth when, and the "slow down" notices.
     booth_turns: list[Turn] = field(default_factory=list)
     booth_notices: list[Notice] = field(default_factory=list)
+    # Statements sent in advance (issue 21): request id -> what was sent (pdf or text); never their text.
+    statements: dict[int, str] = field(default_factory=dict)
 
 
 class Reports:
@@ -89,6 +92,7 @@ class Reports:
         self.help = HelpStore(core.store)
         self.polls = PollStore(core.store)
         self.booths = BoothStore(core.store)
+        self.statements = StatementStore(core.store)
 
     # -- access ---------------------------------------------------------------------------------
 
@@ -123,6 +127,7 @@ class Reports:
             polls=poll_rows(await self.polls.state(session.id), self.core.settings.report_min_group),
             booth_turns=turns,
             booth_notices=notices,
+            statements={s.entry_id: s.kind.value for s in await self.statements.list(session.id)},
         )
 
     async def session_record(self, session: SessionInfo) -> dict[str, Any]:
@@ -140,6 +145,8 @@ class Reports:
             "session": session.public(),
             "requests": report.requests(inputs.entries),
             "interventions": self._interventions(inputs, now),
+            # Which requests came with a statement in advance, spoken or not (the booths' reading).
+            "statements": {"requests": sorted(inputs.statements), "count": len(inputs.statements)},
             "balance": report.balance(inputs.entries, inputs.targets, now, threshold),
             "questions": {
                 "funnel": report.question_funnel(inputs.questions),
@@ -161,12 +168,14 @@ class Reports:
 
     @staticmethod
     def _interventions(inputs: SessionInputs, now: datetime) -> list[dict[str, Any]]:
-        """Each intervention, with its booths: who was on air, the handovers and "slow down" notices."""
+        """Each intervention, with its booths (who was on air, the handovers and "slow down" notices) and what
+        was sent in advance (pdf or text)."""
         rows = report.interventions(inputs.entries, inputs.session.default_speaking_seconds, now)
         spans = [(e.id, e.granted_at, e.ended_at) for e in inputs.entries if e.granted_at is not None]
         booths = intervention_booths(spans, inputs.booth_turns, inputs.booth_notices, now)
         for row in rows:
             row.update(booths.get(row["id"], {"booths": {}, "slow_down": 0}))
+            row["statement"] = inputs.statements.get(row["id"])
         return rows
 
     async def event_record(
@@ -532,6 +541,7 @@ _ACTIONS = {
     "questions.settings": "Question settings changed",
     "archive.set_access": "Archive access changed",
     "recording.expired": "Recording removed after its retention period",
+    "statement.attach": "Statement attached",
 }
 _FIELDS = {
     "name": "Name",

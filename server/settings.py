@@ -139,6 +139,11 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "In reports, a gender or age group with fewer people than this shows no figures, only "
         '"fewer than N" (at least 2).',
     ),
+    "HEMICYCLE_STATEMENT_MAX_BYTES": (
+        "5242880",
+        "The largest statement in advance (PDF or UTF-8 text) a speaker or moderator may attach to a "
+        "request, in bytes (1024 to 67108864).",
+    ),
     "HEMICYCLE_LOG_LEVEL": ("INFO", "Python logging level."),
     "HEMICYCLE_LOG_FORMAT": (
         "text",
@@ -295,6 +300,7 @@ class Settings:
     registration_window_minutes: int = 10
     question_max_chars: int = 500
     report_min_group: int = 5
+    statement_max_bytes: int = 5 * 1024 * 1024
     log_level: str = "INFO"
     log_format: str = "text"
     access_log: str = "on"
@@ -352,6 +358,7 @@ class Settings:
             registration_window_minutes=_int(env, "HEMICYCLE_REGISTRATION_WINDOW_MINUTES", 10),
             question_max_chars=min(2000, _int(env, "HEMICYCLE_QUESTION_MAX_CHARS", 500)),
             report_min_group=_int(env, "HEMICYCLE_REPORT_MIN_GROUP", 5, minimum=2),
+            statement_max_bytes=_int(env, "HEMICYCLE_STATEMENT_MAX_BYTES", 5 * 1024 * 1024, minimum=1024),
             log_level=(env.get("HEMICYCLE_LOG_LEVEL", "").strip() or "INFO").upper(),
             log_format=(env.get("HEMICYCLE_LOG_FORMAT", "").strip() or "text").lower(),
             access_log=(env.get("HEMICYCLE_ACCESS_LOG", "").strip() or "on").lower(),
@@ -444,6 +451,11 @@ class Settings:
         if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key):
             raise SettingsError(
                 "set both HEMICYCLE_ARCHIVE_ACCESS_KEY_ID and HEMICYCLE_ARCHIVE_SECRET_ACCESS_KEY, or neither"
+            )
+        if self.statement_max_bytes > 64 * 1024 * 1024:
+            raise SettingsError(
+                "HEMICYCLE_STATEMENT_MAX_BYTES may be at most 67108864 (64 MiB), "
+                f"not {self.statement_max_bytes}"
             )
         if self.turn_urls and not self.turn_secret:
             raise SettingsError(

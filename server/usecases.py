@@ -18,6 +18,7 @@ from .recording.service import Recordings
 from .reports import Reports
 from .service import Hemicycle
 from .standing import StandingChecks
+from .statements import Statements
 
 
 @dataclass(frozen=True)
@@ -40,3 +41,5 @@ class UseCases:
     recordings: Recordings
     # The session archive (issue 22).
     archive: Archive
+    # Statements sent in advance with a request for the floor (issue 21).
+    statements: Statements

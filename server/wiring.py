@@ -34,6 +34,7 @@ from .keys import (
     RECORDINGS_KEY,
     REPORTS_KEY,
     SETTINGS_KEY,
+    STATEMENTS_KEY,
 )
 from .limits import Limits
 from .media.service import MediaService
@@ -44,6 +45,7 @@ from .reports import Reports
 from .service import Hemicycle
 from .settings import Settings
 from .standing import StandingChecks
+from .statements import Statements
 from .tokens import TokenService
 from .usecases import UseCases
 
@@ -73,6 +75,9 @@ def build_use_cases(settings: Settings, engine: AsyncEngine, clock: Callable[[],
     # A public archive (issue 22) is refused to whom the session's gate would refuse.
     archive = Archive(core)
     archive.entry = moderation.require_admitted
+    # Statements (issue 21): likewise, someone removed, banned or whose link was withdrawn attaches nothing.
+    statements = Statements(core, limits)
+    statements.entry = lambda principal, session: standing.check(principal, session.id)
     return UseCases(
         core=core,
         floor=floor,
@@ -87,6 +92,7 @@ def build_use_cases(settings: Settings, engine: AsyncEngine, clock: Callable[[],
         polls=Polls(core),
         recordings=Recordings(core, media),
         archive=archive,
+        statements=statements,
     )
 
 
@@ -101,6 +107,7 @@ def build_hub(use_cases: UseCases, settings: Settings) -> Hub:
     use_cases.help.notifier = hub.help
     use_cases.polls.notifier = hub.polls
     use_cases.recordings.notifier = hub.recording
+    use_cases.statements.notifier = hub.statements
     return hub
 
 
@@ -117,4 +124,5 @@ def provide(app: web.Application, settings: Settings, use_cases: UseCases, hub: 
     app[REPORTS_KEY] = use_cases.reports
     app[RECORDINGS_KEY] = use_cases.recordings
     app[ARCHIVE_KEY] = use_cases.archive
+    app[STATEMENTS_KEY] = use_cases.statements
     app[HUB_KEY] = hub

@@ -19,7 +19,7 @@ from server.desk import QuestionDesk
 from server.domain.errors import HemicycleError, Unauthenticated
 from server.domain.model import PresenceSnapshot, Principal, SessionInfo
 from server.domain.ratelimit import FloodGuard, TokenBucket
-from server.domain.roles import Permission
+from server.domain.roles import Permission, can
 from server.floor import Floor
 from server.service import Hemicycle
 from server.standing import Held
@@ -29,7 +29,7 @@ from .connect_limits import ConnectLimits
 from .messages import PROTOCOL_VERSION
 from .presence import Presence
 from .protocol import ConnectAuth
-from .rooms import Connection, Handler, participant_room, session_room, staff_room
+from .rooms import Connection, Handler, participant_room, session_room, staff_room, statements_room
 from .welcome import PERMISSIONS, WelcomeParts
 
 log = logging.getLogger(__name__)
@@ -194,6 +194,8 @@ class Connections:
         await self.sio.enter_room(sid, participant_room(session.id, principal.participant.id))
         if principal.role.is_staff:
             await self.sio.enter_room(sid, staff_room(session.id))
+        if can(principal.role, Permission.STATEMENT_READ):
+            await self.sio.enter_room(sid, statements_room(session.id))
 
         async def recorded() -> tuple[PresenceSnapshot | None, dict[str, Any]]:
             """The connection recorded, then the presence it is counted in. The roster only for staff: an

@@ -63,6 +63,7 @@ from .rooms import Connection, Handler
 from .rooms import participant_room as participant_room
 from .rooms import session_room as session_room
 from .rooms import staff_room as staff_room
+from .statement_events import StatementEvents
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,7 @@ class Hub:
         self.connections.welcome_recording = self.recording.welcome
         # Interpretation booths (issue 21).
         self.booths = BoothEvents(self.sio, use_cases.media)
+        self.statements = StatementEvents(self.sio, use_cases.statements)
         self.heartbeat = Heartbeat(core, self.floor, self.presence.changed, self.queue.changed)
         self.watch = StandingWatch(
             core.store,
@@ -168,6 +170,7 @@ class Hub:
             **self.polls.handlers,
             **self.recording.handlers,
             **self.booths.handlers,
+            **self.statements.handlers,
         }
         assert set(self._handlers) == set(CLIENT_EVENTS), "every protocol event needs a handler"
         self.sio.on("connect", self.connections.on_connect)

@@ -713,7 +713,9 @@ class MediaStopped(Payload):
 
 class MediaChannels(Payload):
     session_id: Int
-    on_air: list[Text] = Field(description="the interpretation channels on air")
+    on_air: list[Text] = Field(
+        description='the interpretation channels on air, and "sign" while the sign-language channel is'
+    )
 
 
 class ErrorBody(Payload):
@@ -1108,6 +1110,36 @@ ACKS.update(
         "poll:answer": AnswerReply,
     }
 )
+
+
+# -- statements sent in advance (issue 21) -------------------------------------------------------------
+
+
+class StatementUploader(Payload):
+    name: Text
+    role: RoleName
+
+
+class StatementView(Payload):
+    id: Int
+    session_id: Int
+    entry_id: Int = Field(description="the request (queue entry) it belongs to")
+    kind: Literal["pdf", "text"] = Field(description="what its bytes are, as checked by the server")
+    name: Text = Field(description="the file's name, cleaned, ending in .pdf or .txt")
+    size: Int = Field(description="in bytes")
+    sha256: Text
+    uploaded_at: Timestamp
+    uploaded_by: StatementUploader
+    speaker: Text = Field(description="the request's display name")
+
+
+class StatementsReply(Payload):
+    statements: list[StatementView] = Field(description="one per request that has one, by request id")
+    max_bytes: Int = Field(description="the largest statement the server takes")
+
+
+SERVER_EVENTS.update({"statement:attached": StatementView})
+ACKS.update({"statements:get": StatementsReply})
 
 
 # -- the check -----------------------------------------------------------------------------------------

@@ -189,13 +189,13 @@ class MediaConfig(Message):
 
 
 class MediaPublish(Message):
-    source: Literal["room", "speaker", "greenroom", "channel"]
+    source: Literal["room", "speaker", "greenroom", "channel", "sign"]
     channel: Channel | None = None
     sdp: Sdp
 
 
 class MediaSubscribe(Message):
-    source: Literal["room", "speaker", "greenroom"]
+    source: Literal["room", "speaker", "greenroom", "sign"]
     channel: Channel | None = None
     audio_only: StrictBool = False
     participant_id: EntryId | None = None
@@ -525,6 +525,15 @@ BOOTH_EVENTS: dict[str, type[Message]] = {
     "booth:slow_down": BoothRef,
 }
 CLIENT_EVENTS.update(BOOTH_EVENTS)
+# -- statements sent in advance (issue 21) -------------------------------------------------------------
+
+
+class StatementsGet(Message):
+    pass
+
+
+STATEMENT_EVENTS: dict[str, type[Message]] = {"statements:get": StatementsGet}
+CLIENT_EVENTS.update(STATEMENT_EVENTS)
 
 
 M = TypeVar("M", bound=Message)

@@ -22,6 +22,12 @@ def staff_room(session_id: int) -> str:
     return f"session:{session_id}:staff"
 
 
+def statements_room(session_id: int) -> str:
+    """Those who may read statements sent in advance (Permission.STATEMENT_READ): booths, captioner,
+    moderators, administrator."""
+    return f"session:{session_id}:statements"
+
+
 def participant_room(session_id: int, participant_id: int) -> str:
     """Every connection (tab, device, process) of one participant in one session."""
     return f"session:{session_id}:participant:{participant_id}"

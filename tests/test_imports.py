@@ -73,6 +73,8 @@ LAYERS: dict[str, int] = {
     # The session archive (issue 22).
     "server.archive": USE_CASES,
     "server.archive_storage": USE_CASES,
+    # statements sent in advance (issue 21)
+    "server.statements": USE_CASES,
     "signaling": ADAPTERS,
     "server.keys": ADAPTERS,
     "server.http_base": ADAPTERS,
@@ -81,6 +83,7 @@ LAYERS: dict[str, int] = {
     "server.openapi": ADAPTERS,
     "server.media_http": ADAPTERS,
     "server.recording_http": ADAPTERS,
+    "server.statement_http": ADAPTERS,
     "server.media_forward": ADAPTERS,
     "server.metrics": ADAPTERS,
     "server.logs": ADAPTERS,
@@ -102,6 +105,7 @@ HTTP_VIEWS = {
     "server.media_http",
     "server.metrics",
     "server.archive_http",
+    "server.statement_http",
 }
 
 # Modules whose job is to reach into a library's internals, each written down at the top of the module:

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from server.domain.roles import Role
@@ -120,7 +121,8 @@ async def _flows(hemicycle: Running) -> None:
     chair = await hemicycle.join(await hemicycle.staff_token(Role.CHAIR))
     captioner = await hemicycle.join(await hemicycle.staff_token(Role.CAPTIONER))
     admin = await hemicycle.join(await hemicycle.staff_token(Role.ADMIN))
-    asker = await hemicycle.join((await hemicycle.register(display_name="Amina Diallo"))["token"])
+    asker_token = (await hemicycle.register(display_name="Amina Diallo"))["token"]
+    asker = await hemicycle.join(asker_token)
     voter_reg = await hemicycle.register(display_name="Li Wei", stakeholder_group="civil_society")
     voter = await hemicycle.join(voter_reg["token"])
     assert asker.last("welcome")["protocol"] == PROTOCOL_VERSION
@@ -227,6 +229,19 @@ async def _flows(hemicycle: Running) -> None:
     await asker.wait_for("recording", lambda d: d["recording"]["state"] == "recording")
     await _ok(asker, "recording:get")
     await _ok(moderator, "recording:stop")
+    # Statements in advance (issue 21): attached over HTTP, told to the captioner, listed.
+    asker_hand = await _ok(asker, "hand:raise", {"type": "statement", "language": "fr"})
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{hemicycle.url}/api/sessions/{hemicycle.live_session}/queue/{asker_hand['entry']['id']}/statement",
+            data="Madame la Présidente,\n".encode(),
+            headers={"Authorization": f"Bearer {asker_token}"},
+        ) as response,
+    ):
+        assert response.status == 201, await response.text()
+    await captioner.wait_for("statement:attached")
+    await _ok(captioner, "statements:get")
 
     # Media: configuration and the health report (publishing is tests/test_media_signaling.py's).
     await _ok(asker, "media:config")

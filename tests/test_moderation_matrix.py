@@ -106,6 +106,9 @@ ALLOWED_EVENTS: dict[str, frozenset[Role]] = {
     "booth:take": frozenset({ADMIN, AV, INTERPRETER}),
     "booth:cough": frozenset({ADMIN, AV, INTERPRETER}),
     "booth:slow_down": frozenset({ADMIN, AV, INTERPRETER}),
+    # Statements sent in advance (issue 21): the booths, the captioner and moderators read them; never an
+    # attendee, the room display, the chair or the AV desk.
+    "statements:get": frozenset({ADMIN, MODERATOR, CAPTIONER, INTERPRETER}),
 }
 # What a refusal may say: the role may not, or the thing is someone else's (or, for a media resource, is not
 # there for the caller).
@@ -171,6 +174,14 @@ ALLOWED_ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/sessions/{session_id}/recordings/{recording_id}/captions"): STAFF,
     ("GET", "/api/sessions/{session_id}/recordings/{recording_id}/chapters"): STAFF,
     ("POST", "/api/sessions/{session_id}/archive/access"): frozenset({ADMIN}),
+    # Statements sent in advance: attached by floor staff for anyone (and by an attendee to their own request:
+    # "Curious" here has none, tests/test_statements.py covers the speaker); read by the booths, the
+    # captioner and moderators.
+    ("POST", "/api/sessions/{session_id}/queue/{entry_id}/statement"): FLOOR_STAFF,
+    ("GET", "/api/sessions/{session_id}/queue/{entry_id}/statement"): frozenset(
+        {ADMIN, MODERATOR, CAPTIONER, INTERPRETER}
+    ),
+    ("GET", "/api/sessions/{session_id}/statements"): frozenset({ADMIN, MODERATOR, CAPTIONER, INTERPRETER}),
 }
 INTERNAL_ROUTES = {("POST", "/api/sessions/{session_id}/media/floor")}
 RELAY_ROUTES = {("POST", "/api/sessions/{session_id}/media/pull")}
@@ -313,6 +324,7 @@ async def test_every_privileged_event_is_refused_to_lesser_roles(world: Running)
         "booth:take": {"language": "es"},
         "booth:cough": {"language": "es", "on": True},
         "booth:slow_down": {"language": "es"},
+        "statements:get": {},
     }
     missing = sorted(set(CLIENT_EVENTS) - set(samples))
     assert not missing, f"give these events a sample payload in this test: {missing}"
@@ -365,6 +377,11 @@ async def test_every_privileged_route_is_refused_to_lesser_roles_and_without_a_t
 
     tokens: dict[Role, str] = {role: await world.staff_token(role) for role in Role if role is not ATTENDEE}
     tokens[ATTENDEE] = (await world.register(display_name="Curious"))["token"]
+    # A request in line, not "Curious"'s: the entry a statement is attached to.
+    floor = await world.join(await world.staff_token(MODERATOR))
+    hand = await floor.call(
+        "queue:add_in_room", {"display_name": "In Room", "stakeholder_group": "government", "language": "en"}
+    )
     # A moderator's link for another session of the same event.
     other_moderator = await world.staff_token(MODERATOR, world.scheduled_session)
     values = {
@@ -376,6 +393,7 @@ async def test_every_privileged_route_is_refused_to_lesser_roles_and_without_a_t
         "segment_id": "1",
         "language": "es",
         "action": "offer",
+        "entry_id": str(hand["data"]["entry"]["id"]),
     }
 
     async with aiohttp.ClientSession() as http:
@@ -410,6 +428,7 @@ async def test_every_privileged_route_is_refused_to_lesser_roles_and_without_a_t
                             "not_av",
                             "archive_staff_only",
                             "not_interpreter",
+                            "not_yours",
                         }
                     assert body["error"]["code"] in expected, (method, path, who, body)
             assert await snapshot(world) == before, f"{method} {path}: a refused call changed something"

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     TypeDecorator,
@@ -666,3 +667,31 @@ class BoothNotice(Base):
         ForeignKey("interventions.id", ondelete="SET NULL"), nullable=True
     )
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Statement(Base):
+    """The text of a statement sent in advance with a request for the floor (issue 21): one per request, a
+    new one replacing it. Read by the booths and the captioner; never served to attendees or the display. The
+    bytes are kept here (a few MiB at most, HEMICYCLE_STATEMENT_MAX_BYTES), so that every process serves them
+    and the session record keeps them with the intervention."""
+
+    __tablename__ = "statements"
+    __table_args__ = (Index("ix_statements_session", "session_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    intervention_id: Mapped[int] = mapped_column(
+        ForeignKey("interventions.id", ondelete="CASCADE"), unique=True
+    )
+    # pdf or text: what the bytes are, as checked (server/domain/statements.py), not what the sender said.
+    kind: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(120))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    uploaded_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("participants.id", ondelete="SET NULL"), nullable=True
+    )
+    uploaded_by_name: Mapped[str] = mapped_column(String(120))
+    uploaded_by_role: Mapped[str] = mapped_column(String(16))

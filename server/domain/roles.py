@@ -82,6 +82,10 @@ class Permission(StrEnum):
     # setting who may open it.
     ARCHIVE_VIEW = "archive.view"
     ARCHIVE_MANAGE = "archive.manage"
+    # Statements sent in advance with a request (issue 21): read by the booths, the captioner and
+    # moderators, never by attendees or the room display. Attaching one is the speaker's own (queue.raise)
+    # or floor staff's for them (queue.manage).
+    STATEMENT_READ = "statement.read"
 
 
 _STAFF_VIEW = frozenset({Permission.SESSION_VIEW, Permission.ROSTER_VIEW, Permission.ARCHIVE_VIEW})
@@ -108,6 +112,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.HELP_ANSWER,
         Permission.POLL_MANAGE,
         Permission.RECORDING_CONTROL,
+        Permission.STATEMENT_READ,
     },
     Role.CHAIR: _STAFF_VIEW
     | {
@@ -117,8 +122,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.MEDIA_MUTE,
     },
     Role.AV: _STAFF_VIEW | {Permission.MEDIA_MUTE, Permission.HELP_ANSWER, Permission.RECORDING_CONTROL},
-    Role.CAPTIONER: _STAFF_VIEW | {Permission.CAPTION_POST, Permission.TRANSCRIPT_VIEW},
-    Role.INTERPRETER: _STAFF_VIEW,
+    Role.CAPTIONER: _STAFF_VIEW
+    | {Permission.CAPTION_POST, Permission.TRANSCRIPT_VIEW, Permission.STATEMENT_READ},
+    Role.INTERPRETER: _STAFF_VIEW | {Permission.STATEMENT_READ},
     Role.DISPLAY: frozenset({Permission.SESSION_VIEW}),
     Role.ATTENDEE: frozenset(
         {

@@ -29,7 +29,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessi
 from . import seams
 from .errors import MediaError
 from .forward import Feed
-from .relay import ROOM, SPEAKER, Peer, SessionRelay, StopListener, channel, link_kinds, preferences
+from .relay import ROOM, SIGN, SPEAKER, Peer, SessionRelay, StopListener, channel, link_kinds, preferences
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,8 @@ def needed_links(source: str, channel_name: str | None, kinds: Iterable[str]) ->
     kinds = set(kinds)
     if source == SPEAKER:
         return {SPEAKER}
+    if source == SIGN:
+        return {SIGN} if "video" in kinds else set()
     if source != ROOM:
         return set()
     links = set()

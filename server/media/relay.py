@@ -45,6 +45,8 @@ ENDED_MEMORY_SIZE = 4096
 CHANNELS = ("floor", "ar", "zh", "en", "fr", "ru", "es")
 ROOM = "room"
 SPEAKER = "speaker"
+# The sign-language interpreter's picture (issue 21, item 8): video only, shown beside the room feed.
+SIGN = "sign"
 
 
 def greenroom(participant_id: int) -> str:
@@ -56,7 +58,9 @@ def channel(name: str) -> str:
 
 
 def source_kinds(source: str) -> tuple[str, ...]:
-    """The media kinds a source carries: language channels are sound only."""
+    """The media kinds a source carries: language channels are sound only, the sign channel picture only."""
+    if source == SIGN:
+        return ("video",)
     return ("audio",) if source.startswith("channel:") else ("audio", "video")
 
 
@@ -310,7 +314,7 @@ class SessionRelay:
         peer.direct = direct and source == ROOM
 
         def feed_for(kind: str) -> Feed | None:
-            if kind == "video" and audio_only:
+            if (kind == "video" and audio_only) or kind not in source_kinds(source):
                 return None
             if kind == "audio" and channel_name:
                 return self._audio_feed_for(channel_name, peer.direct)
@@ -593,6 +597,8 @@ def link_kinds(source: str) -> tuple[str, ...]:
         return ("video",)  # the room's sound travels as the floor channel
     if source == SPEAKER:
         return ("audio", "video")
+    if source == SIGN:
+        return ("video",)
     if source.startswith("channel:") and source.removeprefix("channel:") in CHANNELS:
         return ("audio",)
     return ()

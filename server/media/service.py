@@ -41,9 +41,12 @@ log = logging.getLogger(__name__)
 ROOM_PUBLISHERS = frozenset({Role.AV, Role.ADMIN})
 CHANNEL_PUBLISHERS = frozenset({Role.AV, Role.INTERPRETER, Role.ADMIN})
 GREENROOM_VIEWERS = frozenset({Role.AV, Role.MODERATOR, Role.CHAIR, Role.ADMIN})
+# The sign-language channel (issue 21): an interpreter of the session, or the AV desk (a camera on the
+# interpreter in the room).
+SIGN_PUBLISHERS = frozenset({Role.AV, Role.INTERPRETER, Role.ADMIN})
 HEALTH_VIEWERS = GREENROOM_VIEWERS
-PUBLISH_SOURCES = ("room", "speaker", "greenroom", "channel")
-VIEW_SOURCES = ("room", "speaker", "greenroom")
+PUBLISH_SOURCES = ("room", "speaker", "greenroom", "channel", "sign")
+VIEW_SOURCES = ("room", "speaker", "greenroom", "sign")
 # How often the owner checks its publishers against the floor (catching changes made by other processes
 # and automatic ends), and how often health goes out.
 RECONCILE_SECONDS = 1.0
@@ -78,8 +81,10 @@ class NullMediaNotifier:
 
 
 def on_air(relay: r.SessionRelay) -> list[str]:
-    """The interpretation channels someone publishes now (the floor is always there)."""
-    return [c for c in r.CHANNELS if c != "floor" and relay.publisher(r.channel(c)) is not None]
+    """The interpretation channels someone publishes now (the floor is always there), and "sign" while a
+    sign-language interpreter is on air."""
+    channels = [c for c in r.CHANNELS if c != "floor" and relay.publisher(r.channel(c)) is not None]
+    return channels + ([r.SIGN] if relay.publisher(r.SIGN) is not None else [])
 
 
 class LoadBoard(Protocol):
@@ -340,6 +345,13 @@ class MediaService:
             if r.is_booth(r.channel(channel)):
                 await self.booths.check_member(principal, channel)
             return r.channel(channel)
+        if source == "sign":
+            if role not in SIGN_PUBLISHERS:
+                raise Forbidden(
+                    "only interpreters and the AV desk publish the sign-language channel",
+                    code="not_interpreter",
+                )
+            return r.SIGN
         await self._admitted(principal, session)
         state = await self._floor_state(session_id)
         me = principal.participant.id
@@ -367,7 +379,7 @@ class MediaService:
         if participant_id is not None:
             raise MediaError("participant_id is only for the green room", code="invalid_input")
         await self._admitted(principal, session)
-        return r.ROOM if source == "room" else r.SPEAKER
+        return {"room": r.ROOM, "speaker": r.SPEAKER, "sign": r.SIGN}[source]
 
     # -- use cases (on the owning process) ------------------------------------------------------
 

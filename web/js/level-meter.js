@@ -18,8 +18,8 @@ const FLOOR_DB = -60;
 /** @type {AudioContext | null} */
 let shared = null;
 
-/** One AudioContext per page: browsers limit how many may run. */
-function audioContext() {
+/** One AudioContext per page: browsers limit how many may run (the original-audio mix shares it). */
+export function audioContext() {
   if (!shared) {
     const context = new AudioContext();
     shared = context;

@@ -73,7 +73,7 @@ export class MediaClient {
 
   /**
    * View a source: the room feed (with a language channel), the speaker, or a green room (staff).
-   * @param {{source?: 'room' | 'speaker' | 'greenroom', channel?: string, audioOnly?: boolean,
+   * @param {{source?: 'room' | 'speaker' | 'greenroom' | 'sign', channel?: string, audioOnly?: boolean,
    *   participantId?: number}} [options]
    */
   subscribe({ source = 'room', channel, audioOnly = false, participantId } = {}) {
@@ -88,7 +88,7 @@ export class MediaClient {
 
   /**
    * Publish a stream: the room feed, a language channel (sound only), the speaker or a device check.
-   * @param {{source: 'room' | 'speaker' | 'greenroom' | 'channel', stream: MediaStream, channel?: string}} options
+   * @param {{source: 'room' | 'speaker' | 'greenroom' | 'channel' | 'sign', stream: MediaStream, channel?: string}} options
    */
   publish({ source, stream, channel }) {
     const payload = /** @type {Record<string, any>} */ ({ source });

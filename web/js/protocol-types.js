@@ -35,6 +35,7 @@ export const SERVER_EVENTS = Object.freeze({
   'booth:notice': 'SlowDownNotice',
   'polls:staff_changed': 'PollList',
   'polls:changed': 'PollList',
+  'statement:attached': 'StatementView',
   'recording': 'RecordingChanged',
 });
 
@@ -101,6 +102,7 @@ export const CLIENT_EVENTS = Object.freeze({
   'booth:take': Object.freeze({ payload: 'BoothRef', ack: 'BoothReply' }),
   'booth:cough': Object.freeze({ payload: 'BoothCough', ack: 'BoothReply' }),
   'booth:slow_down': Object.freeze({ payload: 'BoothRef', ack: 'SlowDownNotice' }),
+  'statements:get': Object.freeze({ payload: 'StatementsGet', ack: 'StatementsReply' }),
 });
 
 /**
@@ -648,7 +650,7 @@ export const CLIENT_EVENTS = Object.freeze({
 /**
  * @typedef {object} MediaChannels
  * @property {number} session_id
- * @property {string[]} on_air  the interpretation channels on air
+ * @property {string[]} on_air  the interpretation channels on air, and "sign" while the sign-language channel is
  */
 
 /**
@@ -682,7 +684,7 @@ export const CLIENT_EVENTS = Object.freeze({
 
 /**
  * @typedef {object} MediaPublish
- * @property {'room' | 'speaker' | 'greenroom' | 'channel'} source
+ * @property {'room' | 'speaker' | 'greenroom' | 'channel' | 'sign'} source
  * @property {'floor' | 'ar' | 'zh' | 'en' | 'fr' | 'ru' | 'es' | null} [channel]
  * @property {string} sdp  1–60000 characters
  */
@@ -701,7 +703,7 @@ export const CLIENT_EVENTS = Object.freeze({
 
 /**
  * @typedef {object} MediaSubscribe
- * @property {'room' | 'speaker' | 'greenroom'} source
+ * @property {'room' | 'speaker' | 'greenroom' | 'sign'} source
  * @property {'floor' | 'ar' | 'zh' | 'en' | 'fr' | 'ru' | 'es' | null} [channel]
  * @property {boolean} [audio_only]
  * @property {number | null} [participant_id]  1–2147483647
@@ -1414,6 +1416,36 @@ export const CLIENT_EVENTS = Object.freeze({
  * @property {number} id
  * @property {number} votes
  * @property {number} late_votes
+ */
+
+/**
+ * @typedef {object} StatementUploader
+ * @property {string} name
+ * @property {'admin' | 'moderator' | 'chair' | 'av' | 'captioner' | 'interpreter' | 'display' | 'attendee'} role
+ */
+
+/**
+ * @typedef {object} StatementView
+ * @property {number} id
+ * @property {number} session_id
+ * @property {number} entry_id  the request (queue entry) it belongs to
+ * @property {'pdf' | 'text'} kind  what its bytes are, as checked by the server
+ * @property {string} name  the file's name, cleaned, ending in .pdf or .txt
+ * @property {number} size  in bytes
+ * @property {string} sha256
+ * @property {string} uploaded_at  ISO 8601 in UTC, ending in Z
+ * @property {StatementUploader} uploaded_by
+ * @property {string} speaker  the request's display name
+ */
+
+/**
+ * @typedef {object} StatementsGet
+ */
+
+/**
+ * @typedef {object} StatementsReply
+ * @property {StatementView[]} statements  one per request that has one, by request id
+ * @property {number} max_bytes  the largest statement the server takes
  */
 
 /**

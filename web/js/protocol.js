@@ -15,6 +15,7 @@
  *   polls.js       live polls (issue 24)                        recording.js   recording (issue 22)
  *   polls.js       live polls (issue 24)
  *   booths.js      interpretation booths: who is on air, handovers, the floor's language (issue 21)
+ *   statements.js  statements sent in advance with a request (issue 21)
  * The payload types are generated from the server's models: ../protocol-types.js (docs/protocol.md, "Message
  * types").
  *
@@ -53,6 +54,8 @@
  *   booths            {booth}                             a booth changed (null: all read again)
  *   booth:floor       {floor}                             the floor as booths see it (language, next two)
  *   booth:notice      {notice}                            a booth asked the speaker to slow down
+ *   statements        {statement}                         a statement in advance was attached (or the list re-read:
+ *                                                         statement null)
  *   error             ServerError & {handledByRequest}    the server reported an error on the socket
  */
 
@@ -66,13 +69,14 @@ import { withPolls } from './protocol/polls.js';
 import { withQuestions } from './protocol/questions.js';
 import { withQueue } from './protocol/queue.js';
 import { withRecording } from './protocol/recording.js';
+import { withStatements } from './protocol/statements.js';
 
 /**
  * One connection to one session, and the state it brings: the core and every concern.
  */
-export class HemicycleClient extends withBooths(withRecording(withPolls(
+export class HemicycleClient extends withStatements(withBooths(withRecording(withPolls(
   withHelp(withModeration(withMedia(withCaptions(withQuestions(withQueue(ClientCore)))))),
-))) {}
+)))) {}
 
 // The names the pages' JSDoc uses for payload types (`import('./protocol.js').Session`...): the generated
 // types of protocol-types.js, and the client's own.

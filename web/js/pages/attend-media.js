@@ -11,6 +11,8 @@ import { msg, t } from '../i18n.js';
 import { LevelMeter } from '../level-meter.js';
 import { CHANNELS, MediaClient, linkFigures } from '../media.js';
 import { languageLabel } from '../labels.js';
+import { OriginalAudio } from '../original-audio.js';
+import { SignTile } from '../sign-tile.js';
 import { el, errorNode, errorText, fill, showError } from '../ui.js';
 
 /** @typedef {import('../media.js').MediaLink} MediaLink */
@@ -218,7 +220,18 @@ export class AttendeeMedia {
     this.soundOn = /** @type {HTMLButtonElement} */ (el('button', {
       type: 'button', class: 'player-sound', testid: 'player-sound', hidden: true,
     }, msg('Turn on the sound')));
-    this.player = el('div', { class: 'player', testid: 'player' }, this.video, this.startButton, this.soundOn);
+    // Issue 21: the floor under the interpretation ("original audio"), and the sign-language interpreter's
+    // picture in a corner of the player (js/original-audio.js, js/sign-tile.js).
+    this.original = new OriginalAudio(() => this.#media());
+    this.original.onChange = () => this.#followExtras();
+    this.sign = new SignTile(() => this.#media());
+    this.signChoice = /** @type {HTMLInputElement} */ (el('input', {
+      type: 'checkbox', id: 'media-sign', testid: 'media-sign',
+    }));
+    this.signOffer = el('span', { class: 'check-inline', hidden: true, testid: 'media-sign-offer' },
+      this.signChoice, el('label', { for: 'media-sign' }, msg('Sign-language interpretation')));
+    this.signChoice.addEventListener('change', () => this.#followExtras());
+    this.player = el('div', { class: 'player', testid: 'player' }, this.video, this.sign.node, this.startButton, this.soundOn);
     fill(root,
       this.player,
       el('div', { class: 'media-controls' },
@@ -226,9 +239,11 @@ export class AttendeeMedia {
         // The box and its words wrap as one.
         el('span', { class: 'check-inline' },
           this.audioOnly, el('label', { for: 'media-audio-only' }, msg('Sound only (weak connection)'))), ' ',
+        this.signOffer, ' ',
         this.watch),
       el('div', { class: 'media-controls' },
         el('label', { for: 'media-volume' }, msg('Volume')), ' ', this.volume, ' ', this.soundOff),
+      this.original.node,
       this.channelNote, this.status, this.check, this.speak);
     this.watch.addEventListener('click', () => this.toggleWatch());
     this.startButton.addEventListener('click', () => { if (!this.watching) this.toggleWatch(); });
@@ -270,6 +285,21 @@ export class AttendeeMedia {
     this.soundOff.setAttribute('aria-pressed', String(this.userMuted));
     this.soundOff.textContent = this.userMuted ? t('Unmute the sound') : t('Mute the sound');
     if (!this.userMuted) this.soundOn.hidden = true;
+    this.#followExtras();
+  }
+
+  /**
+   * The floor under the interpretation and the sign tile follow what plays: the channel, the page's volume
+   * and mute, whether the feed is on, what is on air.
+   */
+  #followExtras() {
+    this.original?.follow({
+      watching: !!this.watching, channel: this.#playing(), volume: Number(this.volume.value) / 100,
+      muted: this.userMuted || !!this.speaking,
+    });
+    const signOnAir = !!this.onAir?.includes('sign');
+    if (this.signOffer) this.signOffer.hidden = !signOnAir;
+    this.sign?.follow(!!this.watching && !this.audioOnly.checked && !!this.signChoice?.checked, this.onAir);
   }
 
   /** The microphones and cameras the browser offers (names appear once it has allowed one). */
@@ -439,6 +469,7 @@ export class AttendeeMedia {
       this.soundOn.hidden = true;
       this.status.textContent = '';
       noteFeedChoice({ off: true, audioOnly: this.audioOnly.checked });
+      this.#followExtras();
       return;
     }
     noteFeedChoice({ off: false, audioOnly: this.audioOnly.checked });
@@ -466,6 +497,7 @@ export class AttendeeMedia {
     if (this.watching && this.watching.payload.channel !== channel) {
       this.watching.setChannel(channel).catch(() => this.watching?.restart());
     }
+    this.#followExtras();
   }
 
   /**
@@ -584,6 +616,7 @@ export class AttendeeMedia {
       source: 'room', channel: this.#playing(), audioOnly: this.audioOnly.checked,
     });
     this.watching = link;
+    this.#followExtras();
     this.watch.textContent = t('Stop');
     // Focus on the start control would fall to <body> once it hides: the Stop button takes it.
     const hadFocus = document.activeElement === this.startButton;

@@ -12,6 +12,7 @@ import { HelpPanel } from '../help-ui.js';
 import { msg, language as pageLanguage, renderOnLanguageChange, t, tn } from '../i18n.js';
 import { AttendeeMedia } from './attend-media.js';
 import { AttendeeQuestions } from './attend-questions.js';
+import { statementControl } from './booth-statements.js';
 import { AttendeePolls } from '../poll-ui.js';
 import {
   AGE_BAND_LABELS, GENDER_LABELS, GROUP_LABELS, TYPE_LABELS, countriesByName, countryName, groupLabel,
@@ -545,7 +546,11 @@ function buildHandPanel(container) {
   const heading = el('h3', { id: 'my-request-heading' }, msg('Ask for the floor'));
   const error = errorNode();
   const statusLine = el('p', { class: 'muted my-status', role: 'status' });
-  fill(container, heading, form, queued, turn, error, statusLine);
+  // Statements in advance (issue 21): the text of my statement, for the interpreters and the captioner.
+  const statementSlot = el('div', { class: 'my-statement', testid: 'my-statement' });
+  /** @type {number | null} the request the slot's control sends for */
+  let statementFor = null;
+  fill(container, heading, form, queued, turn, statementSlot, error, statusLine);
   container.setAttribute('role', 'region');
   container.setAttribute('aria-labelledby', 'my-request-heading');
   queued.hidden = true;
@@ -638,6 +643,7 @@ function buildHandPanel(container) {
     status(text) { statusLine.textContent = text; },
     /** The words again, in the page's new language; what was chosen stays chosen. */
     relabel() {
+      statementFor = null; // the attach control again, in the new words
       fillTypes();
       this.fillLanguages(offered);
       this.render(shown, sessionState);
@@ -684,6 +690,15 @@ function buildHandPanel(container) {
         delete place.dataset.place;
       }
       if (entry) statusLine.textContent = '';
+      const current = entry && (waiting || speaking) && page.client ? entry.id : null;
+      if (current !== statementFor) {
+        statementFor = current;
+        fill(statementSlot, current === null || !page.client ? [] : [
+          el('p', { class: 'hint' }, t('You may send the text of your statement (PDF or plain text) to the interpreters and the captioner. Only they read it.')),
+          statementControl(page.client, current),
+        ]);
+      }
+      statementSlot.hidden = statementFor === null;
       sync();
     },
   };

@@ -43,6 +43,7 @@ function sourceWords(name) {
   if (name === 'speaker') return t('Speaker');
   if (name === 'greenroom' || name.startsWith('greenroom:')) return t('Green room');
   if (name.startsWith('channel:')) return t('Interpretation: {language}', { language: languageLabel(name.slice(8)) });
+  if (name === 'sign') return t('Sign-language interpretation');
   return name;
 }
 

@@ -15,6 +15,7 @@ import { t, tn } from '../i18n.js';
 import { CAPTION_MAX_CHARS } from '../protocol/captions.js';
 import { el, errorNode, fill, formatTime, saveBlob, showError } from '../ui.js';
 import { startConsole } from './console.js';
+import { StatementsPanel } from './booth-statements.js';
 
 /** @typedef {import('../protocol.js').HemicycleClient} HemicycleClient */
 /** @typedef {import('../protocol.js').CaptionLine} CaptionLine */
@@ -178,4 +179,11 @@ class CaptionDesk {
   }
 }
 
-startConsole({ role: 'captioner', extend: (client, root) => new CaptionDesk(client, root) });
+startConsole({
+  role: 'captioner',
+  extend: (client, root) => {
+    const desk = new CaptionDesk(client, root);
+    new StatementsPanel(client, root); // statements sent in advance (issue 21)
+    return desk;
+  },
+});

@@ -3,7 +3,10 @@
  * The room display (projector or confidence monitor): who has the floor (name, affiliation, stakeholder
  * group), the countdown in big type, the next two in line; the question being read aloud (its text, and who
  * asked unless anonymous); then, smaller, the session and how many people follow remotely, by stakeholder
- * group; the results of a poll while the moderator shows them; the caption line (the last two lines of the floor's captions, or of the language in `?captions=fr`).
+ * group; the results of a poll while the moderator shows them; the caption line (the last two lines of the floor's captions, or of the language in `?captions=fr`);
+ * with `?sign=1` (or `?sign=bottom-left`, `top-right`, `top-left`), the sign-language interpreter in a corner
+ * while the sign channel is on air (issue 21), set once in the display's link by the AV technician, like
+ * `?captions=`.
  * Large type, dark background, no controls (F toggles full screen).
  */
 
@@ -16,6 +19,8 @@ import { ReadingView } from '../question-ui.js';
 import { SessionPage } from '../session-page.js';
 import { staffTokenKey, tokenFor } from '../tokens.js';
 import { byId, el, errorNotice, fill, refusalAdvice } from '../ui.js';
+import { MediaClient } from '../media.js';
+import { SignTile } from '../sign-tile.js';
 
 const page = new SessionPage({ pageName: t('Room display'), role: 'display' });
 const board = byId('board');
@@ -33,6 +38,10 @@ readingBoard.hidden = true;
 const captionLanguage = new URLSearchParams(window.location.search).get('captions');
 const captions = new CaptionView({ lines: 2, large: true, choose: false, language: captionLanguage || 'floor' });
 fill(byId('caption-board'), captions.node);
+const SIGN_CORNERS = ['bottom-right', 'bottom-left', 'top-right', 'top-left'];
+const signOption = new URLSearchParams(window.location.search).get('sign') ?? 'off';
+const signCorner = signOption === '1' || signOption === 'on' ? 'bottom-right'
+  : SIGN_CORNERS.includes(signOption) ? signOption : null;
 
 start();
 
@@ -49,6 +58,14 @@ async function start() {
     return;
   }
   const client = page.connect({ token, tokenKey });
+  if (signCorner) {
+    // The sign-language interpreter in a corner, while on air.
+    const media = new MediaClient(client);
+    const sign = new SignTile(() => media, { corner: signCorner });
+    document.body.append(sign.node);
+    client.on('welcome', () => { client.refreshOnAir().catch(() => {}); });
+    client.on('media:channels', ({ onAir }) => sign.follow(true, onAir));
+  }
   // Live polls (issue 24): the results the moderator shows.
   new DisplayPolls(byId('poll-board'), client);
   const renderFloor = () => floorView.update(client.floor, client.floorReceivedAt);

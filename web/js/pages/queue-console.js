@@ -18,6 +18,7 @@ import {
   balanceValueLabel, countriesByName, countryCodeFor, endReasonLabel, languageLabel, typeLabel,
 } from '../labels.js';
 import { clockOffset, formatDuration, secondsSince } from '../timer.js';
+import { statementControl } from './booth-statements.js';
 import {
   announce, askDialog, el, errorNode, fill, formatTime, showError, userText,
 } from '../ui.js';
@@ -250,6 +251,7 @@ export class QueueList {
     /** @type {Set<number> | null} requests already seen, to announce new ones */
     this.known = null;
     this.list.addEventListener('keydown', (event) => this.#onKey(event));
+    client.on('statements', () => this.update());
     // Waiting times move on by themselves.
     setInterval(() => this.#tickWaits(), 15_000);
   }
@@ -377,7 +379,12 @@ export class QueueList {
         suggested ? el('span', { class: 'tag tag-suggested' }, t('Suggested')) : null,
         away ? el('span', { class: 'tag tag-away', testid: 'entry-away' }, t('Not connected')) : null),
       el('p', { class: 'queue-details' }, entryDetails(entry)),
-      el('p', { class: 'queue-meta' }, waited)),
+      el('p', { class: 'queue-meta' }, waited),
+      // Statements in advance (issue 21): floor staff attach one for the speaker (js/pages/booth-statements.js).
+      el('p', { class: 'queue-statement' }, statementControl(this.client, entry.id, {
+        label: this.client.statements.has(entry.id) ? t('Replace the statement') : t('Attach a statement'),
+        name: entry.display_name,
+      }))),
     el('div', { class: 'queue-actions', role: 'group', 'aria-label': t('Actions for {name}', { name: entry.display_name }) },
       buttons));
     // The accessible name of the item: its place and the person's name (the visually hidden "1. " + name).
