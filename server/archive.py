@@ -27,7 +27,7 @@ from .archive_storage import (
     Storage,
     parse_storage,
 )
-from .db.archive_store import ArchiveStore, RecordingRow, SegmentRow
+from .db.archive_store import ArchiveStore
 from .db.caption_store import CaptionStore
 from .db.question_store import QuestionStore
 from .db.queue_store import QueueStore
@@ -46,6 +46,7 @@ from .domain.archive import (
 from .domain.captions import CAPTION_LANGUAGES, to_vtt
 from .domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from .domain.model import Principal, SessionInfo, iso
+from .domain.recording import RecordingFiles, Segment
 from .domain.roles import Permission, can
 from .recording.paths import recordings_dir
 from .service import Hemicycle
@@ -82,7 +83,7 @@ def build_storage(settings: Settings) -> Storage | None:
 class MediaFile:
     """One segment file, ready to be read in ranges."""
 
-    segment: SegmentRow
+    segment: Segment
     size: int
     content_type: str
     filename: str
@@ -145,13 +146,13 @@ class Archive:
 
     # -- the archive ---------------------------------------------------------------------------
 
-    async def recording(self, session_id: int, recording_id: int) -> RecordingRow:
+    async def recording(self, session_id: int, recording_id: int) -> RecordingFiles:
         for rec in await self.rows.recordings(session_id):
             if rec.id == recording_id:
                 return rec
         raise NotFound(f"there is no recording {recording_id} in this session", code="unknown_recording")
 
-    async def chapters(self, session: SessionInfo, rec: RecordingRow) -> list[Chapter]:
+    async def chapters(self, session: SessionInfo, rec: RecordingFiles) -> list[Chapter]:
         """The recording's chapters from the intervention record and the questions read aloud."""
         now = self.core.store.clock()
         rows = report.interventions(
@@ -174,7 +175,7 @@ class Archive:
         return chapters(rows, read, rec.started_at, rec.stopped_at or now)
 
     async def caption_vtt(
-        self, session: SessionInfo, rec: RecordingRow, language: str, from_seconds: float = 0.0
+        self, session: SessionInfo, rec: RecordingFiles, language: str, from_seconds: float = 0.0
     ) -> str:
         """One language's captions during the recording, timed from its start, or from `from_seconds` into it
         (where a segment file starts, for a player that plays the recording file by file)."""
@@ -220,11 +221,11 @@ class Archive:
             recordings.append(
                 {
                     "id": rec.id,
-                    "state": rec.state,
+                    "state": rec.state.value,
                     "started_at": iso(rec.started_at),
                     "stopped_at": iso(rec.stopped_at),
-                    "started_by": rec.started_by_name,
-                    "stopped_by": rec.stopped_by_name,
+                    "started_by": rec.started_by,
+                    "stopped_by": rec.stopped_by,
                     "error": rec.error,
                     "duration_seconds": timeline_length(spans, stopped),
                     # The floor first, then the language channels in the channels' order.
@@ -294,7 +295,7 @@ class Archive:
                 "session": session.public(),
                 "recording": {
                     "id": rec.id,
-                    "state": rec.state,
+                    "state": rec.state.value,
                     "started_at": iso(rec.started_at),
                     "stopped_at": iso(rec.stopped_at),
                 },
