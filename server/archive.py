@@ -55,7 +55,10 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 # A media key lets a <video> element fetch one session's archive files (it cannot send a bearer header).
+# Staff (permission archive.view) get a key of MEDIA_SCOPE; anyone else got theirs only because the archive
+# was public, and their key (PUBLIC_MEDIA_SCOPE) works only while it still is.
 MEDIA_SCOPE = "archive"
+PUBLIC_MEDIA_SCOPE = "archive-public"
 MEDIA_KEY_TTL = timedelta(hours=6)
 CONTENT_TYPES = {"webm": "video/webm", "mkv": "video/x-matroska", "mp4": "video/mp4"}
 
@@ -131,18 +134,36 @@ class Archive:
         return {"session_id": session.id, "access": access, "previous": previous}
 
     def media_key(self, session_id: int, principal: Principal) -> tuple[str, datetime]:
-        """A short-lived key to a session's archive files for media elements, which cannot send a token."""
+        """A short-lived key to a session's archive files for media elements, which cannot send a token.
+        Only staff's keys outlive a switch back to staff-only (see check_media_key)."""
+        staff = can(principal.role, Permission.ARCHIVE_VIEW)
         return self.core.tokens.issue_service(
-            scope=MEDIA_SCOPE,
+            scope=MEDIA_SCOPE if staff else PUBLIC_MEDIA_SCOPE,
             session_id=session_id,
             instance_id=f"participant-{principal.participant.id}",
             ttl=MEDIA_KEY_TTL,
         )
 
-    def check_media_key(self, key: str, session_id: int) -> None:
-        claims = self.core.tokens.verify_service(key, MEDIA_SCOPE)
+    async def check_media_key(self, key: str, session_id: int) -> None:
+        """A media key of this session; one handed out because the archive was public only while it still
+        is (else Forbidden ``archive_staff_only``)."""
+        tokens = self.core.tokens
+        try:
+            claims = tokens.verify_service(key, MEDIA_SCOPE)
+            public = False
+        except Unauthenticated as exc:
+            if exc.code != "token_invalid":
+                raise
+            try:
+                claims = tokens.verify_service(key, PUBLIC_MEDIA_SCOPE)
+            except Unauthenticated as public_exc:
+                # Neither kind of media key: the first refusal (which names the route's credential).
+                raise (exc if public_exc.code == "token_invalid" else public_exc) from None
+            public = True
         if claims.session_id != session_id:
             raise Unauthenticated("this media key is for another session", code="token_invalid")
+        if public and await self.rows.access(session_id) != "public":
+            raise Forbidden("this session's archive is for staff only", code="archive_staff_only")
 
     # -- the archive ---------------------------------------------------------------------------
 
