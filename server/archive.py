@@ -27,7 +27,7 @@ from .archive_storage import (
     Storage,
     parse_storage,
 )
-from .db.archive_store import ArchiveStore, RecordingRow, SegmentRow
+from .db.archive_store import ArchiveStore
 from .db.caption_store import CaptionStore
 from .db.question_store import QuestionStore
 from .db.queue_store import QueueStore
@@ -46,6 +46,7 @@ from .domain.archive import (
 from .domain.captions import CAPTION_LANGUAGES, to_vtt
 from .domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from .domain.model import Principal, SessionInfo, iso
+from .domain.recording import RecordingFiles, Segment
 from .domain.roles import Permission, can
 from .recording.paths import recordings_dir
 from .service import Hemicycle
@@ -54,7 +55,10 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 # A media key lets a <video> element fetch one session's archive files (it cannot send a bearer header).
+# Staff (permission archive.view) get a key of MEDIA_SCOPE; anyone else got theirs only because the archive
+# was public, and their key (PUBLIC_MEDIA_SCOPE) works only while it still is.
 MEDIA_SCOPE = "archive"
+PUBLIC_MEDIA_SCOPE = "archive-public"
 MEDIA_KEY_TTL = timedelta(hours=6)
 CONTENT_TYPES = {"webm": "video/webm", "mkv": "video/x-matroska", "mp4": "video/mp4"}
 
@@ -82,7 +86,7 @@ def build_storage(settings: Settings) -> Storage | None:
 class MediaFile:
     """One segment file, ready to be read in ranges."""
 
-    segment: SegmentRow
+    segment: Segment
     size: int
     content_type: str
     filename: str
@@ -130,28 +134,46 @@ class Archive:
         return {"session_id": session.id, "access": access, "previous": previous}
 
     def media_key(self, session_id: int, principal: Principal) -> tuple[str, datetime]:
-        """A short-lived key to a session's archive files for media elements, which cannot send a token."""
+        """A short-lived key to a session's archive files for media elements, which cannot send a token.
+        Only staff's keys outlive a switch back to staff-only (see check_media_key)."""
+        staff = can(principal.role, Permission.ARCHIVE_VIEW)
         return self.core.tokens.issue_service(
-            scope=MEDIA_SCOPE,
+            scope=MEDIA_SCOPE if staff else PUBLIC_MEDIA_SCOPE,
             session_id=session_id,
             instance_id=f"participant-{principal.participant.id}",
             ttl=MEDIA_KEY_TTL,
         )
 
-    def check_media_key(self, key: str, session_id: int) -> None:
-        claims = self.core.tokens.verify_service(key, MEDIA_SCOPE)
+    async def check_media_key(self, key: str, session_id: int) -> None:
+        """A media key of this session; one handed out because the archive was public only while it still
+        is (else Forbidden ``archive_staff_only``)."""
+        tokens = self.core.tokens
+        try:
+            claims = tokens.verify_service(key, MEDIA_SCOPE)
+            public = False
+        except Unauthenticated as exc:
+            if exc.code != "token_invalid":
+                raise
+            try:
+                claims = tokens.verify_service(key, PUBLIC_MEDIA_SCOPE)
+            except Unauthenticated as public_exc:
+                # Neither kind of media key: the first refusal (which names the route's credential).
+                raise (exc if public_exc.code == "token_invalid" else public_exc) from None
+            public = True
         if claims.session_id != session_id:
             raise Unauthenticated("this media key is for another session", code="token_invalid")
+        if public and await self.rows.access(session_id) != "public":
+            raise Forbidden("this session's archive is for staff only", code="archive_staff_only")
 
     # -- the archive ---------------------------------------------------------------------------
 
-    async def recording(self, session_id: int, recording_id: int) -> RecordingRow:
+    async def recording(self, session_id: int, recording_id: int) -> RecordingFiles:
         for rec in await self.rows.recordings(session_id):
             if rec.id == recording_id:
                 return rec
         raise NotFound(f"there is no recording {recording_id} in this session", code="unknown_recording")
 
-    async def chapters(self, session: SessionInfo, rec: RecordingRow) -> list[Chapter]:
+    async def chapters(self, session: SessionInfo, rec: RecordingFiles) -> list[Chapter]:
         """The recording's chapters from the intervention record and the questions read aloud."""
         now = self.core.store.clock()
         rows = report.interventions(
@@ -174,7 +196,7 @@ class Archive:
         return chapters(rows, read, rec.started_at, rec.stopped_at or now)
 
     async def caption_vtt(
-        self, session: SessionInfo, rec: RecordingRow, language: str, from_seconds: float = 0.0
+        self, session: SessionInfo, rec: RecordingFiles, language: str, from_seconds: float = 0.0
     ) -> str:
         """One language's captions during the recording, timed from its start, or from `from_seconds` into it
         (where a segment file starts, for a player that plays the recording file by file)."""
@@ -220,11 +242,11 @@ class Archive:
             recordings.append(
                 {
                     "id": rec.id,
-                    "state": rec.state,
+                    "state": rec.state.value,
                     "started_at": iso(rec.started_at),
                     "stopped_at": iso(rec.stopped_at),
-                    "started_by": rec.started_by_name,
-                    "stopped_by": rec.stopped_by_name,
+                    "started_by": rec.started_by,
+                    "stopped_by": rec.stopped_by,
                     "error": rec.error,
                     "duration_seconds": timeline_length(spans, stopped),
                     # The floor first, then the language channels in the channels' order.
@@ -294,7 +316,7 @@ class Archive:
                 "session": session.public(),
                 "recording": {
                     "id": rec.id,
-                    "state": rec.state,
+                    "state": rec.state.value,
                     "started_at": iso(rec.started_at),
                     "stopped_at": iso(rec.stopped_at),
                 },

@@ -29,7 +29,7 @@ async def _allowed(request: web.Request) -> SessionInfo:
     session_id = int_param(request, "session_id")
     key = request.query.get("key")
     if key is not None and "Authorization" not in request.headers:
-        archive.check_media_key(key, session_id)
+        await archive.check_media_key(key, session_id)
         return await request.app[CORE_KEY].store.get_session(session_id)
     principal, _ = await bearer_principal(request)
     return await archive.session_for(principal, session_id)

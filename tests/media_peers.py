@@ -41,6 +41,7 @@ class Publisher:
     pc: RTCPeerConnection = field(default_factory=lambda: RTCPeerConnection(NO_ICE))
     tracks: list[MediaStreamTrack] = field(default_factory=list)
     frequency: float = 440.0
+    video_size: tuple[int, int] = (320, 240)
 
     async def offer(self, audio: bool = True, video: bool = True, video_codec: str = "video/VP8") -> str:
         if audio:
@@ -48,7 +49,7 @@ class Publisher:
             self.tracks.append(track)
             self.pc.addTransceiver(track, direction="sendonly")
         if video:
-            track = PatternTrack()
+            track = PatternTrack(*self.video_size)
             self.tracks.append(track)
             prefer(self.pc.addTransceiver(track, direction="sendonly"), video_codec)
         await self.pc.setLocalDescription(await self.pc.createOffer())

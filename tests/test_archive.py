@@ -383,8 +383,17 @@ async def test_access_per_session(recorded: Recorded) -> None:
     assert status == 200 and body == {"session_id": sid, "access": "public", "previous": "staff"}
     status, _, body = await get(url, recorded.attendee)
     assert status == 200 and json.loads(body)["access"] == "public"
+    public_key = json.loads(body)["media_key"]
+    staff_key = json.loads((await get(url, moderator))[2])["media_key"]
     status, _, body = await get(segment, recorded.attendee, {"Range": "bytes=0-3"})
     assert status == 206 and body == b"\x1a\x45\xdf\xa3", "a WebM (EBML) file"
+    keyed = [
+        f"{segment}?key={public_key}",
+        f"{running.url}/api/sessions/{sid}/recordings/{recorded.recording}/chapters?key={public_key}",
+        f"{running.url}/api/sessions/{sid}/recordings/{recorded.recording}/captions?language=floor&key={public_key}",
+    ]
+    for media in keyed:
+        assert (await get(media, None, {"Range": "bytes=0-3"}))[0] in (200, 206), media
     entries = await running.core.store.audit_log(sid)
     assert [(e["action"], e["details"]) for e in entries if e["action"].startswith("archive.")] == [
         ("archive.set_access", {"from": "staff", "to": "public"})
@@ -400,9 +409,19 @@ async def test_access_per_session(recorded: Recorded) -> None:
     assert removed["ok"], removed
     status, _, body = await get(url, other["token"])
     assert status == 403 and json.loads(body)["error"]["code"] == "not_admitted", body
-    # Back to staff-only: the attendee is refused again.
+    # Back to staff-only: the attendee is refused again, and so is the media key they were handed while it
+    # was public (a staff member's key goes on working).
     assert (await post(access, admin, {"access": "staff"}))[0] == 200
     assert (await get(url, recorded.attendee))[0] == 403
+    for media in keyed:
+        status, headers, body = await get(media, None, {"Range": "bytes=0-3"})
+        assert status == 403 and headers["Content-Type"].startswith("application/json"), media
+        assert json.loads(body)["error"]["code"] == "archive_staff_only"
+    status, _, body = await get(f"{segment}?key={staff_key}", None, {"Range": "bytes=0-3"})
+    assert status == 206 and body == b"\x1a\x45\xdf\xa3"
+    # Public again: the same key works again (it was refused, not revoked).
+    assert (await post(access, admin, {"access": "public"}))[0] == 200
+    assert (await get(keyed[0], None, {"Range": "bytes=0-3"}))[0] == 206
 
 
 async def test_a_path_outside_the_recordings_directory_is_refused(recorded: Recorded, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ floor and a French channel, from real aiortc peers; the files opened with PyAV; 
 from __future__ import annotations
 
 import asyncio
+import fractions
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from server.keys import CORE_KEY, HUB_KEY
 from server.media_http import MEDIA_KEY
 from server.recording.paths import UnsafePath, resolve, segment_path
 from server.recording.service import Recordings
-from server.recording.writer import SegmentWriter
+from server.recording.writer import SegmentWriter, h264_dimensions, picture_size, sps_dimensions
 
 from .conftest import make_settings, run_app
 from .helpers import Running, eventually
@@ -221,12 +222,98 @@ def test_paths_stay_inside_the_recordings_directory(tmp_path: Path) -> None:
             segment_path(*args)  # type: ignore[arg-type]
 
 
+# Matroska (EBML) elements on the way to a track's picture size: Segment, Tracks, TrackEntry, Video.
+MATROSKA_PATH = {0x18538067, 0x1654AE6B, 0xAE, 0xE0}
+PIXEL_WIDTH, PIXEL_HEIGHT = 0xB0, 0xBA
+
+
+def _vint(data: bytes, at: int, marker: bool) -> tuple[int, int, int]:
+    """An EBML variable-length integer at `at`: its value (an element ID keeps its marker bit), the offset
+    after it and its length."""
+    length = 9 - data[at].bit_length()
+    value = int.from_bytes(data[at : at + length], "big")
+    return (value if marker else value & ((1 << (7 * length)) - 1)), at + length, length
+
+
+def matroska_picture_size(path: Path) -> tuple[int, int]:
+    """The picture size a Matroska file's header states (PixelWidth, PixelHeight), read from its bytes:
+    PyAV would report the size it finds in the stream itself."""
+    data = path.read_bytes()
+    found: dict[int, int] = {}
+
+    def walk(start: int, end: int) -> None:
+        at = start
+        while at < end:
+            element, at, _ = _vint(data, at, True)
+            size, at, length = _vint(data, at, False)
+            if size == (1 << (7 * length)) - 1:  # unknown size: to the end of its parent
+                size = end - at
+            if element in MATROSKA_PATH:
+                walk(at, min(end, at + size))
+            elif element in (PIXEL_WIDTH, PIXEL_HEIGHT):
+                found[element] = int.from_bytes(data[at : at + size], "big")
+            at += size
+
+    walk(0, len(data))
+    return found[PIXEL_WIDTH], found[PIXEL_HEIGHT]
+
+
+def x264_keyframe(width: int, height: int, pixels: str = "yuv420p", **options: str) -> bytes:
+    """The first access unit libx264 writes for a picture of this size (Annex B, with its parameter sets)."""
+    encoder: Any = av.CodecContext.create("libx264", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = width, height, pixels
+    encoder.time_base = fractions.Fraction(1, 30)
+    encoder.options = options
+    frame = av.VideoFrame(width, height, pixels)
+    for plane in frame.planes:
+        plane.update(bytes(plane.buffer_size))
+    frame.pts = 0
+    return bytes([*encoder.encode(frame), *encoder.encode(None)][0])
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "pixels", "options"),
+    [
+        (640, 360, "yuv420p", {}),  # cropped: 368 coded lines
+        (1920, 1080, "yuv420p", {}),
+        (176, 144, "yuv420p", {"profile": "baseline"}),  # no chroma format in the parameter set
+        (322, 242, "yuv420p", {"x264-params": "cqm=jvt"}),  # a scaling matrix to read past
+        (642, 362, "yuv422p", {"x264-params": "interlaced=1"}),  # fields: units of two lines
+        (640, 360, "yuv444p", {}),
+        (320, 180, "gray", {}),  # monochrome: cropped by single lines
+    ],
+)
+def test_the_picture_size_is_read_from_the_sequence_parameter_set(
+    width: int, height: int, pixels: str, options: dict[str, str]
+) -> None:
+    keyframe = x264_keyframe(width, height, pixels, **options)
+    assert h264_dimensions(keyframe) == (width, height)
+    assert picture_size("video/H264", keyframe) == (width, height)
+
+
+def test_a_parameter_set_that_cannot_be_read_gives_no_size() -> None:
+    keyframe = x264_keyframe(640, 360)
+    sps = next(u for u in keyframe.split(b"\x00\x00\x01") if u and u[0] & 0x1F == 7).rstrip(b"\x00")
+    assert sps_dimensions(sps[1:]) == (640, 360)
+    for cut in (1, 4, 6):
+        with pytest.raises(ValueError, match="ends early"):
+            sps_dimensions(sps[1:cut])
+    with pytest.raises(ValueError, match="longer than 32 bits"):
+        sps_dimensions(b"\x42\x00\x1f" + b"\x00" * 8)
+    for frame in (b"", b"\x00\x00\x01", b"\x00\x00\x00\x01\x67", keyframe[: keyframe.index(sps) + 5]):
+        assert h264_dimensions(frame) is None, frame
+    # An access unit with no parameter set (not a keyframe the relay starts a file with): the default size.
+    slices = b"\x00\x00\x00\x01\x41\x9a\x02"
+    assert h264_dimensions(slices) is None
+    assert picture_size("video/H264", slices) == picture_size("video/H264", None) == (1280, 720)
+
+
 async def test_an_h264_room_feed_is_recorded_into_matroska(hemicycle: Running) -> None:
-    """An encoder that sends only H.264 (OBS Studio over WHIP): its packets remuxed into Matroska, not
-    decoded; the file plays."""
+    """An encoder that sends only H.264 (OBS Studio over WHIP), at 640x360: its packets remuxed into
+    Matroska, not decoded; the file plays and its header states the feed's own picture size."""
     moderator = await staff(hemicycle, Role.MODERATOR)
     av_desk = await staff(hemicycle, Role.AV)
-    room = Publisher()
+    room = Publisher(video_size=(640, 360))
     reply = await av_desk.call(
         "media:publish", {"source": "room", "sdp": await room.offer(video_codec="video/H264")}
     )
@@ -246,9 +333,14 @@ async def test_an_h264_room_feed_is_recorded_into_matroska(hemicycle: Running) -
         assert (await moderator.call("recording:stop", {}))["ok"]
         (segment,) = await recordings.segments(started["data"]["recording"]["id"])
         assert segment.container == "mkv" and segment.codecs == ("h264", "opus")
-        found = probe(resolve(recordings.root, segment.path))
+        path = resolve(recordings.root, segment.path)
+        found = probe(path)
         assert found["video"]["codec"] == "h264" and found["audio"]["codec"] == "opus"
         assert found["decoded_video_frames"] >= 20
+        assert matroska_picture_size(path) == (640, 360)
+        with av.open(str(path)) as container:
+            picture = next(container.decode(video=0))
+            assert (picture.width, picture.height) == (640, 360)
     finally:
         await room.close()
 

@@ -14,7 +14,8 @@ import aiohttp
 import av
 import pytest
 
-from server.db.recording_store import RecordingStore, Segment
+from server.db.recording_store import RecordingStore
+from server.domain.recording import Segment
 from server.domain.roles import Role
 from server.recording.paths import resolve
 

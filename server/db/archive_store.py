@@ -3,67 +3,21 @@ may open the archive, where each segment was stored away, and the removal of exp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
 
 from ..domain.errors import NotFound
 from ..domain.model import Principal
+from ..domain.recording import RecordingFiles, RecordingState, Segment
 from . import models as m
+from .recording_store import recording_files, segment_of
 from .store import Store
 
 
-@dataclass(frozen=True)
-class SegmentRow:
-    """One segment file as stored by the recorder (server/db/models.py RecordingSegment)."""
-
-    id: int
-    recording_id: int
-    track: str
-    path: str
-    container: str
-    codecs: tuple[str, ...]
-    started_at: datetime
-    ended_at: datetime | None
-    bytes: int
-    complete: bool
-    stored_at: str | None
-
-
-@dataclass(frozen=True)
-class RecordingRow:
-    """One recording with its segments, in time order."""
-
-    id: int
-    session_id: int
-    state: str
-    started_at: datetime
-    stopped_at: datetime | None
-    started_by_name: str
-    stopped_by_name: str | None
-    error: str | None
-    segments: tuple[SegmentRow, ...]
-
-
-def _segment(row: m.RecordingSegment) -> SegmentRow:
-    return SegmentRow(
-        id=row.id,
-        recording_id=row.recording_id,
-        track=row.track,
-        path=row.path,
-        container=row.container,
-        codecs=tuple(row.codecs or ()),
-        started_at=row.started_at,
-        ended_at=row.ended_at,
-        bytes=row.bytes,
-        complete=row.complete,
-        stored_at=row.stored_at,
-    )
-
-
 class ArchiveStore:
-    """Recordings as the archive sees them; the recorder (issue 22, item 1) writes the rows."""
+    """Recordings as the archive sees them; the recorder (issue 22, item 1) writes the rows, and both read
+    them as the same types (server/domain/recording.py, mapped in server/db/recording_store.py)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -95,7 +49,7 @@ class ArchiveStore:
                 )
             return previous
 
-    async def recordings(self, session_id: int) -> list[RecordingRow]:
+    async def recordings(self, session_id: int) -> list[RecordingFiles]:
         """The session's recordings in the order they started, each with its segments in time order."""
         async with self.store._tx() as tx:
             recs = (
@@ -117,25 +71,12 @@ class ArchiveStore:
                 if ids
                 else []
             )
-        by_recording: dict[int, list[SegmentRow]] = {i: [] for i in ids}
+        by_recording: dict[int, list[Segment]] = {i: [] for i in ids}
         for seg in segs:
-            by_recording[seg.recording_id].append(_segment(seg))
-        return [
-            RecordingRow(
-                id=r.id,
-                session_id=r.session_id,
-                state=r.state,
-                started_at=r.started_at,
-                stopped_at=r.stopped_at,
-                started_by_name=r.started_by_name,
-                stopped_by_name=r.stopped_by_name,
-                error=r.error,
-                segments=tuple(by_recording[r.id]),
-            )
-            for r in recs
-        ]
+            by_recording[seg.recording_id].append(segment_of(seg))
+        return [recording_files(r, tuple(by_recording[r.id])) for r in recs]
 
-    async def unstored(self, limit: int = 100) -> list[SegmentRow]:
+    async def unstored(self, limit: int = 100) -> list[Segment]:
         """Complete segments still only in the local recordings directory."""
         async with self.store._tx() as tx:
             rows = (
@@ -146,7 +87,7 @@ class ArchiveStore:
                     .limit(limit)
                 )
             ).all()
-        return [_segment(r) for r in rows]
+        return [segment_of(r) for r in rows]
 
     async def mark_stored(self, segment_id: int, location: str) -> bool:
         """Record where a segment was stored; False if another process did it first (or it is gone)."""
@@ -159,24 +100,24 @@ class ArchiveStore:
             )
             return getattr(result, "rowcount", 0) == 1
 
-    async def stopped_before(self, cutoff: datetime) -> list[RecordingRow]:
+    async def stopped_before(self, cutoff: datetime) -> list[RecordingFiles]:
         """Recordings that stopped (or failed) at or before `cutoff`, with their segments."""
         async with self.store._tx() as tx:
             session_ids = (
                 await tx.scalars(
                     select(m.Recording.session_id)
-                    .where(m.Recording.state != "recording", m.Recording.stopped_at <= cutoff)
+                    .where(m.Recording.state != RecordingState.RECORDING, m.Recording.stopped_at <= cutoff)
                     .distinct()
                 )
             ).all()
         found = []
         for session_id in session_ids:
             for rec in await self.recordings(session_id):
-                if rec.state != "recording" and rec.stopped_at is not None and rec.stopped_at <= cutoff:
+                if not rec.running and rec.stopped_at is not None and rec.stopped_at <= cutoff:
                     found.append(rec)
         return found
 
-    async def remove(self, recording: RecordingRow, retention_days: int) -> bool:
+    async def remove(self, recording: RecordingFiles, retention_days: int) -> bool:
         """Delete an expired recording's rows (its segments with it); audit the removal as the system."""
         async with self.store._tx() as tx, tx.begin():
             row = await tx.get(m.Recording, recording.id)

@@ -8,7 +8,7 @@ transaction as the change.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import fields
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
@@ -16,14 +16,15 @@ from sqlalchemy.exc import IntegrityError
 
 from ..domain.errors import Conflict, NotFound
 from ..domain.model import Principal
-from ..domain.recording import Recording, RecordingState
+from ..domain.recording import Recording, RecordingFiles, RecordingState, Segment
 from ..domain.sessions import SessionState
 from . import models as m
 from .gathered import GatheredReads
 from .store import Store
 
 
-def _recording(row: m.Recording) -> Recording:
+def recording_of(row: m.Recording) -> Recording:
+    """A ``recordings`` row as the domain sees it."""
     return Recording(
         id=row.id,
         session_id=row.session_id,
@@ -36,36 +37,29 @@ def _recording(row: m.Recording) -> Recording:
     )
 
 
-@dataclass(frozen=True)
-class Segment:
-    """One segment file as stored: its track, path (relative to the recordings directory) and progress."""
-
-    id: int
-    recording_id: int
-    track: str
-    path: str
-    container: str
-    codecs: tuple[str, ...]
-    started_at: datetime
-    ended_at: datetime | None
-    bytes: int
-    complete: bool
-    writer: str
+def recording_files(row: m.Recording, segments: tuple[Segment, ...]) -> RecordingFiles:
+    """A ``recordings`` row with its segment files, as the archive reads it."""
+    recording = recording_of(row)
+    return RecordingFiles(
+        **{f.name: getattr(recording, f.name) for f in fields(recording)}, segments=segments
+    )
 
 
-def _segment(row: m.RecordingSegment) -> Segment:
+def segment_of(row: m.RecordingSegment) -> Segment:
+    """A ``recording_segments`` row as the recorder and the archive see it."""
     return Segment(
         id=row.id,
         recording_id=row.recording_id,
         track=row.track,
         path=row.path,
         container=row.container,
-        codecs=tuple(row.codecs),
+        codecs=tuple(row.codecs or ()),
         started_at=row.started_at,
         ended_at=row.ended_at,
         bytes=row.bytes,
         complete=row.complete,
         writer=row.writer,
+        stored_at=row.stored_at,
     )
 
 
@@ -106,7 +100,7 @@ class RecordingStore:
                         actor, "recording.start", f"recording:{row.id}", {"recording_id": row.id}, session_id
                     )
                 )
-                return _recording(row)
+                return recording_of(row)
         except IntegrityError:
             # Another process started one between the read and the insert: the unique index refused ours.
             raise already from None
@@ -130,7 +124,7 @@ class RecordingStore:
                 )
             )
             await tx.flush()
-            return _recording(row)
+            return recording_of(row)
 
     async def fail(self, recording_id: int, error: str) -> Recording | None:
         """A fault stopped the recording (audited as the system's act); None if it had stopped already."""
@@ -155,7 +149,7 @@ class RecordingStore:
                 )
             )
             await tx.flush()
-            return _recording(row)
+            return recording_of(row)
 
     async def stop_ended_sessions(self) -> list[Recording]:
         """Stop the recordings still running in sessions that have ended (audited as the system's act)."""
@@ -187,7 +181,7 @@ class RecordingStore:
                 )
                 stopped.append(row)
             await tx.flush()
-            return [_recording(row) for row in stopped]
+            return [recording_of(row) for row in stopped]
 
     async def latest(self, session_id: int) -> Recording | None:
         """The session's last recording (running, stopped or failed), if it was ever recorded."""
@@ -201,12 +195,12 @@ class RecordingStore:
                 .order_by(m.Recording.started_at.desc(), m.Recording.id.desc())
                 .limit(1)
             )
-            return _recording(row) if row is not None else None
+            return recording_of(row) if row is not None else None
 
     async def get(self, recording_id: int) -> Recording | None:
         async with self.store._tx() as tx:
             row = await tx.get(m.Recording, recording_id)
-            return _recording(row) if row is not None else None
+            return recording_of(row) if row is not None else None
 
     async def running(self, session_ids: Collection[int]) -> dict[int, Recording]:
         """The running recording of each of these sessions that has one (one query)."""
@@ -219,7 +213,7 @@ class RecordingStore:
                     m.Recording.state == RecordingState.RECORDING,
                 )
             )
-            return {row.session_id: _recording(row) for row in rows}
+            return {row.session_id: recording_of(row) for row in rows}
 
     # -- segments ------------------------------------------------------------------------------
 
@@ -249,7 +243,7 @@ class RecordingStore:
             await tx.flush()
             row.path = path_of(row.id)
             await tx.flush()
-            return _segment(row)
+            return segment_of(row)
 
     async def update_segment(
         self,
@@ -278,4 +272,4 @@ class RecordingStore:
                 .where(m.RecordingSegment.recording_id == recording_id)
                 .order_by(m.RecordingSegment.track, m.RecordingSegment.started_at, m.RecordingSegment.id)
             )
-            return [_segment(row) for row in rows]
+            return [segment_of(row) for row in rows]

@@ -1,4 +1,6 @@
-"""A session's recording as the rules see it: its state and who started and stopped it (issue 22)."""
+"""A session's recording as the rules see it: its state, who started and stopped it, and its segment files
+(issue 22). The recorder and the archive both read the ``recordings`` and ``recording_segments`` tables
+through these types (server/db/recording_store.py maps the rows)."""
 
 from __future__ import annotations
 
@@ -58,6 +60,33 @@ class Recording:
             "stopped_by": self.stopped_by,
             "error": self.error,
         }
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One segment file as stored: its track, path (relative to the recordings directory), progress, the
+    process that wrote it, and where the archive stored it away (None while it is only in the recordings
+    directory)."""
+
+    id: int
+    recording_id: int
+    track: str
+    path: str
+    container: str
+    codecs: tuple[str, ...]
+    started_at: datetime
+    ended_at: datetime | None
+    bytes: int
+    complete: bool
+    writer: str
+    stored_at: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordingFiles(Recording):
+    """A recording with its segment files in time order: what the archive reads."""
+
+    segments: tuple[Segment, ...] = ()
 
 
 def error_text(exc: BaseException) -> str:

@@ -18,8 +18,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..db.recording_store import RecordingStore, Segment
-from ..domain.recording import Recording
+from ..db.recording_store import RecordingStore
+from ..domain.recording import Recording, Segment
 from ..media import relay as r
 from ..media.codecs import OPUS
 from ..media.forward import Feed, ForwardTrack

@@ -23,10 +23,10 @@ import secrets
 from pathlib import Path
 from typing import Protocol
 
-from ..db.recording_store import RecordingStore, Segment
+from ..db.recording_store import RecordingStore
 from ..domain.errors import Conflict
 from ..domain.model import Principal
-from ..domain.recording import Recording, RecordingState, StorageError, error_text
+from ..domain.recording import Recording, RecordingState, Segment, StorageError, error_text
 from ..domain.roles import Permission
 from ..domain.sessions import SessionState
 from ..media import relay as r

@@ -14,6 +14,7 @@ file's timeline is too.
 
 from __future__ import annotations
 
+import logging
 import struct
 import time
 from fractions import Fraction
@@ -35,6 +36,11 @@ OPUS_HEAD = b"OpusHead" + struct.pack("<BBHIhB", 1, 2, 0, 48000, 0, 0)
 CONTAINERS = {VP8.lower(): "webm", H264.lower(): "mkv"}
 _CODEC_NAMES = {VP8.lower(): "vp8", H264.lower(): "h264", OPUS.lower(): "opus"}
 WRITE_ERRORS = (OSError, av.FFmpegError)
+# The picture size written when the first keyframe does not say its own.
+DEFAULT_SIZE = (1280, 720)
+
+
+log = logging.getLogger(__name__)
 
 
 class RecordingWriteError(Exception):
@@ -58,6 +64,159 @@ def vp8_dimensions(frame: bytes) -> tuple[int, int] | None:
     width = int.from_bytes(frame[6:8], "little") & 0x3FFF
     height = int.from_bytes(frame[8:10], "little") & 0x3FFF
     return width, height
+
+
+# H.264 profiles whose sequence parameter set has the chroma format and bit depths (H.264 7.3.2.1.1).
+_HIGH_PROFILES = frozenset({100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135})
+# A sequence parameter set is a few dozen bytes; this bounds what is read of one that claims more.
+MAX_SPS_BYTES = 1024
+
+
+class _Bits:
+    """Bits of an H.264 RBSP, most significant first; reading past the end raises ValueError."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._at = 0
+
+    def bit(self) -> int:
+        byte, shift = divmod(self._at, 8)
+        if byte >= len(self._data):
+            raise ValueError("the parameter set ends early")
+        self._at += 1
+        return (self._data[byte] >> (7 - shift)) & 1
+
+    def bits(self, count: int) -> int:
+        value = 0
+        for _ in range(count):
+            value = (value << 1) | self.bit()
+        return value
+
+    def ue(self) -> int:
+        """An unsigned Exp-Golomb number (9.1)."""
+        zeros = 0
+        while self.bit() == 0:
+            zeros += 1
+            if zeros > 31:
+                raise ValueError("an Exp-Golomb number longer than 32 bits")
+        return (1 << zeros) - 1 + self.bits(zeros)
+
+    def se(self) -> int:
+        """A signed Exp-Golomb number (9.1.1)."""
+        code = self.ue()
+        return (code + 1) // 2 if code % 2 else -(code // 2)
+
+
+def _nal_units(frame: bytes) -> list[bytes]:
+    """The NAL units of an Annex B byte stream (as aiortc's depacketiser joins them), start codes removed."""
+    units = []
+    for part in frame.split(b"\x00\x00\x01"):
+        # A four-byte start code leaves a zero at the end of the unit before it (a unit never ends in one).
+        unit = part.rstrip(b"\x00")
+        if unit:
+            units.append(unit)
+    return units
+
+
+def _rbsp(payload: bytes) -> bytes:
+    """A NAL unit's payload without its emulation prevention bytes (00 00 03 -> 00 00, 7.4.1)."""
+    out = bytearray()
+    zeros = 0
+    for byte in payload:
+        if zeros >= 2 and byte == 3:
+            zeros = 0
+            continue
+        out.append(byte)
+        zeros = zeros + 1 if byte == 0 else 0
+    return bytes(out)
+
+
+def sps_dimensions(sps: bytes) -> tuple[int, int]:
+    """Width and height of the pictures an H.264 sequence parameter set (its RBSP, after the NAL header)
+    describes, cropping applied (ITU-T H.264 7.3.2.1.1, 7.4.2.1.1). ValueError for one that cannot be read."""
+    bits = _Bits(sps[:MAX_SPS_BYTES])
+    profile = bits.bits(8)
+    bits.bits(16)  # constraint flags, level
+    bits.ue()  # seq_parameter_set_id
+    chroma_format = 1
+    separate_planes = 0
+    if profile in _HIGH_PROFILES:
+        chroma_format = bits.ue()
+        if chroma_format > 3:
+            raise ValueError(f"chroma_format_idc {chroma_format}")
+        if chroma_format == 3:
+            separate_planes = bits.bit()
+        bits.ue()  # bit_depth_luma_minus8
+        bits.ue()  # bit_depth_chroma_minus8
+        bits.bit()  # qpprime_y_zero_transform_bypass_flag
+        if bits.bit():  # seq_scaling_matrix_present_flag
+            for index in range(8 if chroma_format != 3 else 12):
+                if bits.bit():
+                    last, following = 8, 8
+                    for _ in range(16 if index < 6 else 64):
+                        if following:
+                            following = (last + bits.se() + 256) % 256
+                        last = following or last
+    bits.ue()  # log2_max_frame_num_minus4
+    order_type = bits.ue()
+    if order_type == 0:
+        bits.ue()  # log2_max_pic_order_cnt_lsb_minus4
+    elif order_type == 1:
+        bits.bit()
+        bits.se()
+        bits.se()
+        cycle = bits.ue()
+        if cycle > 255:
+            raise ValueError(f"num_ref_frames_in_pic_order_cnt_cycle {cycle}")
+        for _ in range(cycle):
+            bits.se()
+    elif order_type != 2:
+        raise ValueError(f"pic_order_cnt_type {order_type}")
+    bits.ue()  # max_num_ref_frames
+    bits.bit()  # gaps_in_frame_num_value_allowed_flag
+    width_mbs = bits.ue() + 1
+    height_units = bits.ue() + 1
+    frame_mbs_only = bits.bit()
+    if not frame_mbs_only:
+        bits.bit()  # mb_adaptive_frame_field_flag
+    bits.bit()  # direct_8x8_inference_flag
+    width = width_mbs * 16
+    height = (2 - frame_mbs_only) * height_units * 16
+    if bits.bit():  # frame_cropping_flag
+        left, right, top, bottom = bits.ue(), bits.ue(), bits.ue(), bits.ue()
+        if chroma_format == 0 or separate_planes:
+            unit_x, unit_y = 1, 2 - frame_mbs_only
+        else:
+            unit_x = 1 if chroma_format == 3 else 2
+            unit_y = (2 if chroma_format == 1 else 1) * (2 - frame_mbs_only)
+        width -= (left + right) * unit_x
+        height -= (top + bottom) * unit_y
+    if width <= 0 or height <= 0:
+        raise ValueError(f"a picture of {width}x{height}")
+    return width, height
+
+
+def h264_dimensions(frame: bytes) -> tuple[int, int] | None:
+    """Width and height from the sequence parameter set in an H.264 access unit (Annex B), or None when it
+    carries none that can be read."""
+    for unit in _nal_units(frame):
+        if unit[0] & 0x1F == 7:
+            try:
+                return sps_dimensions(_rbsp(unit[1 : MAX_SPS_BYTES + 1]))
+            except ValueError:
+                return None
+    return None
+
+
+def picture_size(video_mime: str, keyframe: bytes | None) -> tuple[int, int]:
+    """The size written in the file's header: the first keyframe's own (VP8 frame header, H.264 sequence
+    parameter set); DEFAULT_SIZE only when it says none (a player then reads the size from the stream)."""
+    if keyframe is None:
+        return DEFAULT_SIZE
+    found = vp8_dimensions(keyframe) if video_mime.lower() == VP8.lower() else h264_dimensions(keyframe)
+    if found is None:
+        log.warning("no picture size in the first keyframe: %dx%d written", *DEFAULT_SIZE)
+    return found or DEFAULT_SIZE
 
 
 class _Assembler:
@@ -217,8 +376,7 @@ class SegmentWriter:
         video = self._streams.get("video")
         if video is not None and self.video_mime is not None:
             stream: Any = output.add_stream(_CODEC_NAMES[self.video_mime.lower()])
-            size = vp8_dimensions(keyframe) if keyframe and self.video_mime.lower() == VP8.lower() else None
-            stream.width, stream.height = size or (1280, 720)
+            stream.width, stream.height = picture_size(self.video_mime, keyframe)
             stream.time_base = video.time_base
             video.stream = stream
         audio = self._streams.get("audio")
