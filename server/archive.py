@@ -108,6 +108,8 @@ class Archive:
         # Who the session's gate would let in (the waiting room, removals, bans): set by the composition
         # root, so that a public archive is not a way round them.
         self.entry: Callable[[Principal, SessionInfo], Awaitable[None]] | None = None
+        # The same check for whom a public media key was handed to, known by participant id.
+        self.attendee_entry: Callable[[int, SessionInfo], Awaitable[None]] | None = None
 
     # -- access --------------------------------------------------------------------------------
 
@@ -146,7 +148,7 @@ class Archive:
 
     async def check_media_key(self, key: str, session_id: int) -> None:
         """A media key of this session; one handed out because the archive was public only while it still
-        is (else Forbidden ``archive_staff_only``)."""
+        is (else Forbidden ``archive_staff_only``) and while its holder may still enter the session."""
         tokens = self.core.tokens
         try:
             claims = tokens.verify_service(key, MEDIA_SCOPE)
@@ -162,8 +164,16 @@ class Archive:
             public = True
         if claims.session_id != session_id:
             raise Unauthenticated("this media key is for another session", code="token_invalid")
-        if public and await self.rows.access(session_id) != "public":
+        if not public:
+            return
+        if await self.rows.access(session_id) != "public":
             raise Forbidden("this session's archive is for staff only", code="archive_staff_only")
+        # Handed out because the archive was public: only while whom it was handed to may still enter the
+        # session (someone removed since is refused, as with their token).
+        holder = claims.instance_id.removeprefix("participant-")
+        if self.attendee_entry is not None and holder.isdigit():
+            session = await self.core.store.get_session(session_id)
+            await self.attendee_entry(int(holder), session)
 
     # -- the archive ---------------------------------------------------------------------------
 

@@ -153,6 +153,12 @@ class ParticipantModeration:
         if refusal is not None:
             raise refusal
 
+    async def require_attendee_admitted(self, participant_id: int, session: SessionInfo) -> None:
+        """As require_admitted, for an attendee known by id alone (a key handed out earlier names whom)."""
+        refusal = await self.store.entry(participant_id, session.id, self.default)
+        if refusal is not None:
+            raise refusal
+
     # -- moderators -------------------------------------------------------------------------------
 
     async def state(self, session_id: int) -> ParticipantModerationState:

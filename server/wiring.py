@@ -75,6 +75,7 @@ def build_use_cases(settings: Settings, engine: AsyncEngine, clock: Callable[[],
     # A public archive (issue 22) is refused to whom the session's gate would refuse.
     archive = Archive(core)
     archive.entry = moderation.require_admitted
+    archive.attendee_entry = moderation.require_attendee_admitted
     # Statements (issue 21): likewise, someone removed, banned or whose link was withdrawn attaches nothing.
     statements = Statements(core, limits)
     statements.entry = lambda principal, session: standing.check(principal, session.id)

@@ -401,7 +401,10 @@ async def test_access_per_session(recorded: Recorded) -> None:
     # A public archive is no way round a removal: someone removed from the session is refused as at its
     # gate (a ban withdraws the link itself: 401).
     other = await running.register(display_name="Disruptive")
-    assert (await get(url, other["token"]))[0] == 200
+    status, _, body = await get(url, other["token"])
+    assert status == 200
+    other_segment = f"{segment}?key={json.loads(body)['media_key']}"
+    assert (await get(other_segment, None, {"Range": "bytes=0-3"}))[0] == 206
     moderator_client = await running.join(moderator)
     removed = await moderator_client.call(
         "participant:remove", {"participant_id": other["participant"]["id"], "reason": "spam"}
@@ -409,6 +412,11 @@ async def test_access_per_session(recorded: Recorded) -> None:
     assert removed["ok"], removed
     status, _, body = await get(url, other["token"])
     assert status == 403 and json.loads(body)["error"]["code"] == "not_admitted", body
+    # ... and so is the media key they were handed before, while the archive stays public.
+    status, headers, body = await get(other_segment, None, {"Range": "bytes=0-3"})
+    assert status == 403 and headers["Content-Type"].startswith("application/json"), body
+    assert json.loads(body)["error"]["code"] == "not_admitted"
+    assert (await get(keyed[0], None, {"Range": "bytes=0-3"}))[0] == 206, "other keys go on working"
     # Back to staff-only: the attendee is refused again, and so is the media key they were handed while it
     # was public (a staff member's key goes on working).
     assert (await post(access, admin, {"access": "staff"}))[0] == 200
