@@ -16,6 +16,7 @@ from typing import Any
 
 from .errors import Conflict, Forbidden, NotFound
 from .model import iso
+from .queue import QueueState
 
 # The six UN languages: each has a booth (the floor channel is the room's own sound, not a booth).
 BOOTH_LANGUAGES = ("ar", "zh", "en", "fr", "ru", "es")
@@ -222,3 +223,13 @@ def floor_view(
         "next": [{"name": name, "language": lang} for name, lang in upcoming[:2]],
         "stay_off_air": language if language in BOOTH_LANGUAGES else None,
     }
+
+
+def floor_of(state: QueueState) -> dict[str, Any]:
+    """The booths' view of a session's queue: who speaks now, and the next two in line, with languages."""
+    speaking = state.speaking
+    view = floor_view(
+        (speaking.display_name, speaking.language) if speaking else None,
+        [(entry.display_name, entry.language) for entry in state.queued[:2]],
+    )
+    return {"session_id": state.session.id, **view}
