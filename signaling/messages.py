@@ -992,6 +992,7 @@ class SlowDownNotice(Payload):
 class BoothsReply(Payload):
     booths: list[BoothView]
     mine: list[BoothLanguage] = Field(description="the booths the caller's link works in")
+    sign: bool = Field(description="whether the caller's link may publish the sign-language channel")
     floor: BoothFloor
 
 

@@ -98,6 +98,11 @@ class BoothDesk:
         if principal.role is Role.INTERPRETER:
             rules.check_member(language, await self.store.booths_of(principal.grant_id))
 
+    async def check_signer(self, principal: Principal) -> None:
+        """Interpreters publish the sign-language channel if their link names "sign" (or names nothing)."""
+        if principal.role is Role.INTERPRETER:
+            rules.check_signer(await self.store.booths_of(principal.grant_id))
+
     async def issue(
         self, principal: Principal, session_id: int, languages: list[str], name: str
     ) -> tuple[str, dict[str, Any]]:
@@ -106,7 +111,7 @@ class BoothDesk:
         if not languages:
             raise MediaError("name at least one booth", code="invalid_input")
         for language in languages:
-            rules.check_booth(language)
+            rules.check_link_grant(language)
         person, grant_id = await self.store.issue(principal, session.event_id, session.id, languages, name)
         token, _expires = self.core.tokens.issue(
             grant_id=grant_id,
@@ -216,7 +221,8 @@ class BoothDesk:
         mine = await self.store.booths_of(principal.grant_id) if principal.role is Role.INTERPRETER else None
         return {
             "booths": self.booths(session_id),
-            "mine": sorted(mine) if mine is not None else list(rules.BOOTH_LANGUAGES),
+            "mine": sorted(mine - {rules.SIGN}) if mine is not None else list(rules.BOOTH_LANGUAGES),
+            "sign": mine is None or rules.SIGN in mine,
             "floor": await self.floor_view(session_id),
         }
 

@@ -273,6 +273,7 @@ export const CLIENT_EVENTS = Object.freeze({
  * @typedef {object} BoothsReply
  * @property {BoothView[]} booths
  * @property {('ar' | 'zh' | 'en' | 'fr' | 'ru' | 'es')[]} mine  the booths the caller's link works in
+ * @property {boolean} sign  whether the caller's link may publish the sign-language channel
  * @property {BoothFloor} floor
  */
 
