@@ -114,14 +114,14 @@ class QueueEvents:
     async def _mine(self, c: Connection, latest: Entry | None = None) -> dict[str, Any]:
         # The state this process just wrote is held in memory: this read checks its version, no more.
         state = await self.floor.state(c.session_id)
-        return self.floor.mine(state, c.principal.participant.id, latest)
+        return await self.floor.mine(state, c.principal.participant.id, latest)
 
     async def _on_queue_get(self, c: Connection, payload: Any) -> dict[str, Any]:
         protocol.parse(protocol.QueueGet, payload)
         state = await self.floor.state(c.session_id)
         data: dict[str, Any] = {
             "floor": self.floor.public(state),
-            "mine": self.floor.mine(state, c.principal.participant.id),
+            "mine": await self.floor.mine(state, c.principal.participant.id),
         }
         if c.principal.role.is_staff:
             data["queue"] = self.floor.staff(state)
