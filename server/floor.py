@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from .db.queue_store import QueueStore
+from .db.statement_store import StatementStore
 from .domain.balance import Targets, suggest_next, tally
 from .domain.floor_rules import (
     AddInRoom,
@@ -64,6 +65,7 @@ class Floor:
     def __init__(self, core: Hemicycle) -> None:
         self.core = core
         self.queue = QueueStore(core.store)
+        self.statements = StatementStore(core.store)
         self.listeners: list[FloorListener] = []
 
     def _floor_changed(self, session_id: int, speaker: int | None) -> None:
@@ -206,15 +208,28 @@ class Floor:
         """(the line's order, the participants in it): what those waiting need to know their place."""
         return line_view(state), in_line(state)
 
-    def mine(self, state: QueueState, participant_id: int, latest: Entry | None = None) -> dict[str, Any]:
-        """One participant's own request: their place in line or their turn."""
-        return mine_view(state, participant_id, self.core.store.clock(), latest)
+    async def mine(
+        self, state: QueueState, participant_id: int, latest: Entry | None = None
+    ) -> dict[str, Any]:
+        """One participant's own request: their place in line or their turn, and whether it came with a
+        statement in advance."""
+        return (await self.mine_of(state, {participant_id}, {participant_id: latest}))[participant_id]
 
-    async def mine_of(self, state: QueueState, participant_ids: set[int]) -> dict[int, dict[str, Any]]:
-        """Own views of several participants, with the latest request of those no longer in line."""
-        active = {e.participant_id for e in (*state.queued, state.speaking) if e and e.participant_id}
-        latest = await self.queue.last_requests(state.session.id, participant_ids - active)
-        return {pid: self.mine(state, pid, latest.get(pid)) for pid in participant_ids}
+    async def mine_of(
+        self,
+        state: QueueState,
+        participant_ids: set[int],
+        latest: dict[int, Entry | None] | None = None,
+    ) -> dict[int, dict[str, Any]]:
+        """Own views of several participants, with the latest request of those no longer in line (read here
+        unless `latest` gives it) and the statements of those in it (one read for all)."""
+        active = {e.participant_id: e.id for e in (*state.queued, state.speaking) if e and e.participant_id}
+        if latest is None:
+            latest = {**await self.queue.last_requests(state.session.id, participant_ids - set(active))}
+        ours = [active[pid] for pid in participant_ids if pid in active]
+        statements = await self.statements.described(ours)
+        now = self.core.store.clock()
+        return {pid: mine_view(state, pid, now, latest.get(pid), statements) for pid in participant_ids}
 
     async def sweep(self) -> dict[int, set[int]]:
         """End the turns past their automatic end or whose speaker stayed away too long (every process runs

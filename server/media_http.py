@@ -235,7 +235,8 @@ async def booth_link(request: web.Request) -> web.Response:
     except ValidationError as exc:
         field = ".".join(str(part) for part in exc.errors()[0]["loc"]) or None
         raise InvalidInput(
-            "send languages (booths: ar, zh, en, fr, ru, es) and the interpreter's name",
+            "send languages (booths: ar, zh, en, fr, ru, es, and sign for the sign-language channel) "
+            "and the interpreter's name",
             details={"field": field},
         ) from None
     if len(set(asked.languages)) != len(asked.languages):

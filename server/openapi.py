@@ -95,8 +95,11 @@ class BoothLinkBody(BaseModel):
     """POST /api/sessions/{session_id}/booths/links: a new interpreter's link for some booths."""
 
     model_config = _STRICT
-    languages: list[Literal["ar", "zh", "en", "fr", "ru", "es"]] = Field(
-        min_length=1, max_length=6, json_schema_extra={"uniqueItems": True}
+    languages: list[Literal["ar", "zh", "en", "fr", "ru", "es", "sign"]] = Field(
+        min_length=1,
+        max_length=7,
+        json_schema_extra={"uniqueItems": True},
+        description='the booths, and "sign" for the sign-language channel',
     )
     name: str = Field(min_length=1, max_length=120, description="the interpreter's name, shown to the booth")
 

@@ -436,8 +436,18 @@ def to_html(record: dict[str, Any], *, standalone: bool = True, language: str | 
         actions=_ACTIONS,
         details=lambda entry: _audit_details(entry, speech),
         poll_answers=_answers,
+        on_air=lambda turns, still: _on_air(turns, still, zone),
     )
     return page
+
+
+def _on_air(turns: list[dict[str, Any]], still: str, zone: ZoneInfo) -> str:
+    """Who was on air in one booth within an intervention, from when to when (`still`: a turn not ended)."""
+    spans = [
+        f"{turn['name']} ({_clock(turn['from'], zone)}–{_clock(turn['to'], zone) if turn['to'] else still})"
+        for turn in turns
+    ]
+    return ", ".join(spans) or "—"
 
 
 def _zone(name: Any) -> ZoneInfo:

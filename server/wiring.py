@@ -57,7 +57,6 @@ def build_use_cases(settings: Settings, engine: AsyncEngine, clock: Callable[[],
     media = MediaService(core, floor.state)
     # The relay follows the floor: a grant or an end reaches it at once.
     floor.listeners.append(media)
-    floor.listeners.append(media.booths)
     moderation = ParticipantModeration(core, floor)
     # Moderation is enforced on media server-side: a mute or a removal decided here reaches this
     # process's relay at once, and the process that runs a session's relay re-reads the stored mutes

@@ -50,9 +50,6 @@ class BoothEvents:
     def booth_changed(self, session_id: int, booth: dict[str, Any]) -> None:
         self._spawn(self.sio.emit("booth:state", booth, room=staff_room(session_id)))
 
-    def booth_floor(self, session_id: int, view: dict[str, Any]) -> None:
-        self._spawn(self.sio.emit("booth:floor", view, room=staff_room(session_id)))
-
     def slow_down(self, session_id: int, notice: dict[str, Any]) -> None:
         self._spawn(self.sio.emit("booth:notice", notice, room=staff_room(session_id)))
 

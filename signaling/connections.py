@@ -221,7 +221,7 @@ class Connections:
             "me": principal.public(),
             "permissions": PERMISSIONS[principal.role],
             "presence": summary,
-            "mine": self.floor.mine(queue, principal.participant.id),
+            "mine": await self.floor.mine(queue, principal.participant.id),
             "my_questions": self.desk.mine_view(questions, principal.participant.id),
             "recording": recording,
             # The same objects in every welcome at these versions (signaling/welcome.py): never modified.

@@ -188,6 +188,11 @@ class LastRequest(Payload):
     end_reason: Text | None
 
 
+class MyStatement(Payload):
+    kind: Literal["pdf", "text"] = Field(description="what its bytes are, as checked by the server")
+    name: Text = Field(description="the file's name, cleaned, ending in .pdf or .txt")
+
+
 class Mine(Payload):
     session_id: Int
     version: Int
@@ -196,6 +201,9 @@ class Mine(Payload):
     last: LastRequest | None = Field(description="how their latest request ended, when none is active")
     length: Int
     timer: Timer | None = Field(description="while they hold the floor")
+    statement: MyStatement | None = Field(
+        description="the statement sent in advance with their active request (never its content), or null"
+    )
 
 
 class BalanceCounts(Payload):
@@ -992,6 +1000,7 @@ class SlowDownNotice(Payload):
 class BoothsReply(Payload):
     booths: list[BoothView]
     mine: list[BoothLanguage] = Field(description="the booths the caller's link works in")
+    sign: bool = Field(description="whether the caller's link may publish the sign-language channel")
     floor: BoothFloor
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import socketio
 
+from server.domain.booths import floor_of
 from server.domain.queue import Entry
 from server.floor import Floor
 
@@ -42,6 +43,9 @@ class QueueEvents:
         self.floor = floor
         self._audience = audience
         self._pacer = SessionPacer("queue", self._flush, QUEUE_COALESCE_SECONDS, self._spacing)
+        # Per session, what booths were last told by this process (`booth:floor`): sent again only when it
+        # changes, not with every hand raised at the back of the line.
+        self._booth_floor: dict[int, dict[str, Any]] = {}
         self.handlers: dict[str, Handler] = {
             "hand:raise": self._on_hand_raise,
             "hand:lower": self._on_hand_lower,
@@ -74,7 +78,8 @@ class QueueEvents:
     async def _flush(self, session_id: int, touched: set[int]) -> None:
         """One read, then: each participant whose own request changed, their view (first, so that the
         line that follows finds it); the floor to everyone; the line's order to those in it, who find their
-        new place there; the full queue to staff."""
+        new place there; to staff, the booths' view (the floor's language and the next two) when it differs
+        from the last this process sent, then the full queue (a client that sees the queue has seen it)."""
         try:
             state = await self.floor.state(session_id)
             staff, public = self.floor.views(state)
@@ -86,6 +91,10 @@ class QueueEvents:
                 # One message for all their rooms (one publish through Redis), whichever process holds them.
                 rooms = [participant_room(session_id, participant_id) for participant_id in waiting]
                 await self.sio.emit("queue:line", line, room=rooms)
+            booths = floor_of(state)
+            if self._booth_floor.get(session_id) != booths:
+                self._booth_floor[session_id] = booths
+                await self.sio.emit("booth:floor", booths, room=staff_room(session_id))
             await self.sio.emit("queue", staff, room=staff_room(session_id))
         except Exception:
             log.exception("queue broadcast for session %s failed", session_id)
@@ -105,14 +114,14 @@ class QueueEvents:
     async def _mine(self, c: Connection, latest: Entry | None = None) -> dict[str, Any]:
         # The state this process just wrote is held in memory: this read checks its version, no more.
         state = await self.floor.state(c.session_id)
-        return self.floor.mine(state, c.principal.participant.id, latest)
+        return await self.floor.mine(state, c.principal.participant.id, latest)
 
     async def _on_queue_get(self, c: Connection, payload: Any) -> dict[str, Any]:
         protocol.parse(protocol.QueueGet, payload)
         state = await self.floor.state(c.session_id)
         data: dict[str, Any] = {
             "floor": self.floor.public(state),
-            "mine": self.floor.mine(state, c.principal.participant.id),
+            "mine": await self.floor.mine(state, c.principal.participant.id),
         }
         if c.principal.role.is_staff:
             data["queue"] = self.floor.staff(state)

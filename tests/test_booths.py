@@ -4,7 +4,7 @@ at a listener (440 Hz and 880 Hz tones, decoded), the cough key, and the booth e
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -427,6 +427,61 @@ async def test_the_floor_drives_the_booths_and_slow_down_reaches_the_chair(hemic
     finally:
         for mic in mics:
             await mic.close()
+
+
+async def test_booths_hear_of_a_new_next_two_and_of_nothing_else(hemicycle: Running) -> None:
+    """`booth:floor` follows the next two in line (a raise ahead of them, a withdrawal, a move), and is not
+    sent again for a change that leaves what booths see as it was (a hand raised at the back)."""
+    moderator = await hemicycle.join(await hemicycle.staff_token(Role.MODERATOR))
+    ana = await interpreter_client(hemicycle, ["es"], "Ana")
+    speakers, entries = {}, {}
+    for name, language in (("Sofía", "es"), ("Li", "zh"), ("Omar", "ar"), ("Fanny", "fr")):
+        speakers[name] = await hemicycle.join((await hemicycle.register(display_name=name))["token"])
+        hand = await speakers[name].call("hand:raise", {"type": "statement", "language": language})
+        entries[name] = hand["data"]["entry"]["id"]
+    assert (await moderator.call("floor:grant", {"entry_id": entries["Sofía"]}))["ok"]
+
+    def queue_shows(names: list[str]) -> Callable[[dict[str, Any]], bool]:
+        return lambda queue: [entry["display_name"] for entry in queue["queue"]] == names
+
+    def told() -> list[list[tuple[str, str]]]:
+        return [[(n["name"], n["language"]) for n in view["next"]] for view in ana.received("booth:floor")]
+
+    await ana.wait_for("queue", queue_shows(["Li", "Omar", "Fanny"]))
+    assert told()[-1] == [("Li", "zh"), ("Omar", "ar")]
+    sent = len(told())
+    # A hand at the back, and a move behind the next two: the booths' "next" is unchanged, nothing is sent.
+    ivan = await hemicycle.join((await hemicycle.register(display_name="Ivan"))["token"])
+    assert (await ivan.call("hand:raise", {"type": "statement", "language": "ru"}))["ok"]
+    await ana.wait_for("queue", queue_shows(["Li", "Omar", "Fanny", "Ivan"]))
+    assert (await moderator.call("queue:move", {"entry_id": entries["Fanny"], "to": "bottom"}))["ok"]
+    await ana.wait_for("queue", queue_shows(["Li", "Omar", "Ivan", "Fanny"]))
+    assert len(told()) == sent, told()
+    # A withdrawal among the next two: Omar and Ivan are next now.
+    assert (await speakers["Li"].call("hand:lower"))["ok"]
+    await ana.wait_for("queue", queue_shows(["Omar", "Ivan", "Fanny"]))
+    assert told()[sent:] == [[("Omar", "ar"), ("Ivan", "ru")]]
+    # A move into the next two, and a point of order that goes ahead of everyone.
+    assert (await moderator.call("queue:move", {"entry_id": entries["Fanny"], "to": "top"}))["ok"]
+    await ana.wait_for("queue", queue_shows(["Fanny", "Omar", "Ivan"]))
+    assert told()[-1] == [("Fanny", "fr"), ("Omar", "ar")]
+    point = await speakers["Li"].call("hand:raise", {"type": "point_of_order", "language": "zh"})
+    assert point["ok"], point
+    await ana.wait_for("queue", queue_shows(["Li", "Fanny", "Omar", "Ivan"]))
+    assert told()[sent:] == [
+        [("Omar", "ar"), ("Ivan", "ru")],
+        [("Fanny", "fr"), ("Omar", "ar")],
+        [("Li", "zh"), ("Fanny", "fr")],
+    ]
+    # Every one of them still told the floor's language and the booth to stay off air.
+    assert all(v["language"] == "es" and v["stay_off_air"] == "es" for v in ana.received("booth:floor")[-4:])
+    # Refused moves change nothing and tell booths nothing; nor does a hand raised at the back after them.
+    assert code(await moderator.call("queue:move", {"entry_id": 999999, "to": "top"})) == "stale_entry"
+    assert not (await ana.call("queue:move", {"entry_id": entries["Omar"], "to": "top"}))["ok"]
+    wang = await hemicycle.join((await hemicycle.register(display_name="Wang"))["token"])
+    assert (await wang.call("hand:raise", {"type": "statement", "language": "zh"}))["ok"]
+    await ana.wait_for("queue", queue_shows(["Li", "Fanny", "Omar", "Ivan", "Wang"]))
+    assert len(told()) == sent + 3, told()
 
 
 # -- two processes: the booth lives with the relay, requests from the other process reach it ----------------

@@ -162,6 +162,18 @@ async def test_the_admin_page_makes_an_interpreter_link_for_one_booth(
     token = (await made.input_value()).split("#token=", 1)[1]
     interpreter = await hemicycle.join(token)
     booths = (await interpreter.call("booth:get"))["data"]
-    assert booths["mine"] == ["es"]
+    assert booths["mine"] == ["es"] and booths["sign"] is False
     assert interpreter.last("welcome")["me"]["display_name"] == "Ana Ruiz"
+    # A sign-language interpreter's link: the sign channel ticked, no booth.
+    await form.get_by_test_id("booth-link-name").fill("Signe Berg")
+    await form.get_by_test_id("booth-link-es").uncheck()
+    await form.get_by_test_id("booth-link-sign").check()
+    await form.get_by_test_id("booth-link-make").click()
+    await expect(made).to_have_count(2)
+    await expect(item.get_by_test_id("booth-links")).to_contain_text(
+        "Signe Berg (Sign-language interpretation)"
+    )
+    signer = await hemicycle.join((await made.nth(1).input_value()).split("#token=", 1)[1])
+    booths = (await signer.call("booth:get"))["data"]
+    assert booths["mine"] == [] and booths["sign"] is True
     assert not real_errors(errors), "\n".join(errors)

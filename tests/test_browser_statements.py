@@ -52,6 +52,13 @@ async def test_statements_from_the_speaker_and_the_moderator_to_the_booths(
     await expect(mine.get_by_test_id("statement-status")).to_contain_text("PDF attached")
     await expect(mine.get_by_test_id("statement-attach")).to_have_text("Replace the statement")
     await expect(refused).to_have_count(0)
+    # Loaded again, the page still says it, from the speaker's own view of their request (not the file).
+    await speaker.reload()
+    mine = speaker.get_by_test_id("my-statement")
+    await expect(mine.get_by_test_id("statement-status")).to_have_text(
+        "Statement attached: Brazil statement.pdf"
+    )
+    await expect(mine.get_by_test_id("statement-attach")).to_have_text("Replace the statement")
 
     # The booth and the captioner see it with the queue, and open it in the browser.
     for page in (interpreter, captioner):

@@ -26,8 +26,10 @@ from server.keys import HUB_KEY
 
 from .browser import link, open_page, real_errors, shoot, shoot_sizes
 from .conftest import make_settings, run_app
-from .helpers import Client, Running, mint
+from .helpers import Client, Running, eventually, mint
+from .test_booths import go_on, interpreter_client
 from .test_queue_domain import entry as make_entry
+from .test_statements import upload
 
 HAND = {"type": "statement", "language": "en"}
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -519,6 +521,76 @@ async def test_report_words_are_the_readers(recorded: tuple[Running, dict[str, A
         assert _cells(page, "interventions")[-1][-1] == speaking
         assert kenya in [row[0] for row in _cells(page, "attendance")]
         assert floor in page
+
+
+async def _booth_turns(running: Running, clock: FrozenClock) -> dict[str, str]:
+    """Two turns with booths on air through a real relay, and the printed record (English and French): Ana
+    hands the Spanish booth to Ben during the first turn, Ben asks the speaker to slow down, the French booth
+    stays on air; the first speaker sent a statement in advance."""
+    ana = await interpreter_client(running, ["es"], "Ana")
+    ben = await interpreter_client(running, ["es"], "Ben")
+    fanny = await interpreter_client(running, ["fr"], "Fanny")
+    moderator = await running.join(await running.staff_token(Role.MODERATOR))
+    mics = []
+    try:
+        for client, language in ((ana, "es"), (ben, "es"), (fanny, "fr")):
+            mic, reply = await go_on(client, language, 440.0)
+            mics.append(mic)
+            assert reply["ok"], reply
+        sofia = await running.register(display_name="Sofía")
+        entries = []
+        for registered, language in ((sofia, "es"), (await running.register(display_name="Li"), "zh")):
+            client = await running.join(registered["token"])
+            hand = await client.call("hand:raise", {"type": "statement", "language": language})
+            entries.append(hand["data"]["entry"]["id"])
+        text = "Madame la Présidente".encode()
+        status, sent = await upload(running, sofia["token"], entries[0], text, "speech.txt", "text/plain")
+        assert status == 201, sent
+        assert (await moderator.call("floor:grant", {"entry_id": entries[0]}))["ok"]
+        clock.advance(60)
+        assert (await ana.call("booth:offer", {"language": "es"}))["ok"]
+        assert (await ben.call("booth:take", {"language": "es"}))["ok"]
+        assert (await ben.call("booth:slow_down", {"language": "es"}))["ok"]
+        clock.advance(60)
+        assert (await moderator.call("floor:end", {"entry_id": entries[0]}))["ok"]
+        assert (await moderator.call("floor:grant", {"entry_id": entries[1]}))["ok"]
+        clock.advance(30)
+        token = await running.staff_token(Role.MODERATOR)
+        path = f"/api/sessions/{running.live_session}/report?format=html"
+
+        async def handed_over() -> bool:  # the relay records the handover as it happens, not before its ack
+            _, _, page = await get(running, path, token)
+            return "1 handover" in page
+
+        await eventually(handed_over)
+        return {
+            language: (await get(running, f"{path}&lang={language}", token))[2] for language in ("en", "fr")
+        }
+    finally:
+        for mic in mics:
+            await mic.close()
+
+
+async def test_the_printed_record_shows_each_turns_booths(tmp_path: Path, clock: FrozenClock) -> None:
+    """Booths as a real relay recorded them: the page says who was on air, when, the handovers, the "slow
+    down" notices and the statement sent in advance, per intervention, in the reader's words."""
+    async for running in run_app(make_settings(tmp_path, floor_grace_seconds=86400), clock=clock):
+        pages = await _booth_turns(running, clock)
+    rows = _cells(pages["en"], "interventions")
+    assert rows[0][-4:] == ["Statement in advance", "Booths", "Slow-down notices", "Ended"]
+    first, second = (dict(zip(rows[0], row, strict=True)) for row in rows[1:])
+    # Times in the event's zone (Europe/Zurich: 09:00 UTC is 10:00).
+    assert first["Booths"] == (
+        "Spanish: Ana (10:00:00–10:01:00), Ben (10:01:00–10:02:00) · 1 handover · 1 slow-down notice "
+        "French: Fanny (10:00:00–10:02:00)"
+    )
+    assert first["Slow-down notices"] == "1" and first["Statement in advance"] == "Text"
+    assert second["Booths"] == "French: Fanny (10:02:00–still on air) Spanish: Ben (10:02:00–still on air)"
+    assert second["Slow-down notices"] == "0" and second["Statement in advance"] == "—"
+    french = _cells(pages["fr"], "interventions")[1]
+    assert "Espagnol : Ana (10:00:00–10:01:00)" in french[-3], french
+    assert "1 relève" in french[-3] and "1 demande de ralentir" in french[-3], french
+    assert "still on air" not in pages["fr"] and "toujours à l’antenne" in pages["fr"]
 
 
 async def test_event_record_and_who_may_read(recorded: tuple[Running, dict[str, Any]]) -> None:

@@ -19,6 +19,7 @@ from server.media_http import MEDIA_KEY
 from .conftest import make_settings, run_app
 from .helpers import Client, Running, eventually, mint
 from .media_peers import Publisher, Viewer
+from .test_booths import booth_link, go_on, interpreter_client
 from .test_media_cascade import SDP, running_cluster
 from .test_media_signaling import attendee, peer_count, publish, staff, subscribe
 
@@ -118,6 +119,65 @@ async def test_who_may_publish_the_sign_channel(hemicycle: Running) -> None:
         publisher, reply = await publish_sign(await staff(hemicycle, role))
         assert reply["ok"], (role, reply)
         await publisher.close()
+
+
+async def test_the_sign_channel_follows_booth_links(hemicycle: Running) -> None:
+    """A booth link names "sign" to publish the sign source; a link for booths only is refused it (nothing
+    made, the connection goes on), a link for "sign" only publishes no booth; the session's own interpreter
+    link, which names nothing, still publishes both."""
+    status, refused = await booth_link(hemicycle, ["sign", "sign"], "Twice")
+    assert status == 422 and refused["error"]["code"] == "invalid_input", refused
+    status, refused = await booth_link(hemicycle, ["signs"], "Nobody")
+    assert status == 422 and refused["error"]["details"]["field"].startswith("languages"), refused
+    status, issued = await booth_link(hemicycle, ["sign", "es"], "Sam")
+    assert status == 201 and issued["booths"] == ["es", "sign"], issued
+    person = await attendee(hemicycle)
+    spoken_only = await interpreter_client(hemicycle, ["es"], "Ana")
+    both = await hemicycle.join(issued["link"].split("#token=", 1)[1])
+    signer_only = await interpreter_client(hemicycle, ["sign"], "Signe")
+    legacy = await staff(hemicycle, Role.INTERPRETER)
+    got = {name: (await c.call("booth:get"))["data"] for name, c in (("es", spoken_only), ("both", both))}
+    assert (got["es"]["mine"], got["es"]["sign"]) == (["es"], False)
+    assert (got["both"]["mine"], got["both"]["sign"]) == (["es"], True)
+    mine = (await signer_only.call("booth:get"))["data"]
+    assert (mine["mine"], mine["sign"]) == ([], True)
+    # The session's own link is not any booth link issued before it (it was, until booth links were skipped).
+    assert (await legacy.call("booth:get"))["data"] | {"booths": None, "floor": None} == {
+        "booths": None,
+        "floor": None,
+        "mine": ["ar", "zh", "en", "fr", "ru", "es"],
+        "sign": True,
+    }
+
+    before = peer_count(hemicycle)
+    nothing, refused = await publish_sign(spoken_only)
+    assert refused["error"]["code"] == "not_in_booth", refused
+    assert "es booth" in refused["error"]["message"] and "sign-language" in refused["error"]["message"]
+    assert peer_count(hemicycle) == before and spoken_only.sio.connected
+    assert "sign" not in ((await person.call("media:config"))["data"]["on_air"] or [])  # no relay: None
+    # A sign-only link publishes in no booth.
+    voice, refused = await go_on(signer_only, "es", 440.0)
+    assert refused["error"]["code"] == "not_in_booth", refused
+    assert peer_count(hemicycle) == before
+
+    for client in (both, signer_only, legacy):
+        signer, reply = await publish_sign(client)
+        assert reply["ok"], reply
+        await person.wait_for("media:channels", lambda p: "sign" in p["on_air"], timeout=5)
+        viewer, watched = await subscribe(person, "sign")
+        assert watched["ok"], watched
+        await eventually(lambda v=viewer: v.frames["video"] >= 3, timeout=15)
+        stopped = await client.call("media:stop", {"resource_id": reply["data"]["resource_id"]})
+        assert stopped["ok"], stopped
+        await person.wait_for("media:channels", lambda p: "sign" not in p["on_air"], timeout=5)
+        await viewer.close()
+        await signer.close()
+    # The session's own link still works in the booths too.
+    mic, reply = await go_on(legacy, "fr", 660.0)
+    assert reply["ok"], reply
+    for peer in (mic, nothing, voice):
+        await peer.close()
+    await eventually(lambda: peer_count(hemicycle) == 0, timeout=10)
 
 
 async def test_the_sign_channel_crosses_to_an_edge_once(

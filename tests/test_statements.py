@@ -240,6 +240,45 @@ async def test_the_moderator_attaches_for_a_speaker_and_a_new_text_replaces_the_
     assert (status, body["error"]["code"]) == (409, "not_in_line")
 
 
+async def test_a_speaker_sees_their_own_statement_after_a_reload(world: Running) -> None:
+    """The own-request view says a statement is attached (kind and name, never the content): in the welcome of
+    a new connection, queue:get and hand:raise's answer; a refused upload leaves it as it was; nobody else's
+    view says anything of it, and a request that ended carries none."""
+    speaker_token, speaker, entry_id = await raised_hand(world, "Ana Souza")
+    other_token, other, _ = await raised_hand(world, "Bo Lindqvist")
+    assert (await speaker.call("queue:get"))["data"]["mine"]["statement"] is None
+    got, body = await upload(world, speaker_token, entry_id, PNG)
+    assert (got, body["error"]["code"]) == (415, "statement_type")
+    assert (await speaker.call("queue:get"))["data"]["mine"]["statement"] is None
+    secret = "Madame la Présidente, the secret paragraph"
+    got, body = await upload(world, speaker_token, entry_id, secret.encode(), "My speech.txt", "text/plain")
+    assert got == 201, body
+
+    reloaded = await world.join(speaker_token)  # the page again: a new connection with the same link
+    welcome = await reloaded.wait_for("welcome")
+    assert welcome["mine"]["entry"]["id"] == entry_id
+    assert welcome["mine"]["statement"] == {"kind": "text", "name": "My speech.txt"}
+    assert "secret paragraph" not in json.dumps(welcome)
+    again = await reloaded.call("hand:raise", {"type": "statement", "language": "fr"})  # already raised
+    assert again["data"]["statement"] == {"kind": "text", "name": "My speech.txt"}
+    # Replaced by a PDF: the view follows.
+    got, body = await upload(world, speaker_token, entry_id, pdf(), "Final.pdf")
+    assert got == 201, body
+    assert (await reloaded.call("queue:get"))["data"]["mine"]["statement"] == {
+        "kind": "pdf",
+        "name": "Final.pdf",
+    }
+    # Someone else's view says nothing of it.
+    assert (await other.call("queue:get"))["data"]["mine"]["statement"] is None
+    assert (await world.join(other_token)).received("welcome")[0]["mine"]["statement"] is None
+    # A request that ended carries no statement (a new one starts without).
+    assert (await speaker.call("hand:lower"))["ok"]
+    lowered = await reloaded.wait_for("queue:mine", lambda m: m["entry"] is None)
+    assert lowered["statement"] is None
+    raised = await speaker.call("hand:raise", {"type": "statement", "language": "fr"})
+    assert raised["data"]["entry"]["id"] != entry_id and raised["data"]["statement"] is None
+
+
 async def test_bad_statements_are_refused_and_store_nothing(world: Running) -> None:
     speaker_token, speaker, entry_id = await raised_hand(world, "Ana Souza")
     other_token, _, other_entry = await raised_hand(world, "Bo Lindqvist")

@@ -8,7 +8,7 @@ server/domain/statements.py. This module stores and reads.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from sqlalchemy import select
@@ -131,6 +131,19 @@ class StatementStore:
         """The checks ``attach`` makes, made before a body is read (and made again, under the lock, by it)."""
         async with self._sessions() as tx:
             _check_request(await tx.get(m.Intervention, entry_id), session_id, entry_id, allowed)
+
+    async def described(self, entry_ids: Collection[int]) -> dict[int, dict[str, str]]:
+        """Request id -> the kind and name of its statement, for those of these requests that have one (what
+        a speaker's own view says of theirs: never the content)."""
+        if not entry_ids:
+            return {}
+        async with self._sessions() as tx:
+            rows = await tx.execute(
+                select(m.Statement.intervention_id, m.Statement.kind, m.Statement.name).where(
+                    m.Statement.intervention_id.in_(list(entry_ids))
+                )
+            )
+            return {r.intervention_id: {"kind": r.kind, "name": r.name} for r in rows}
 
     async def list(self, session_id: int) -> list[Statement]:
         """The session's statements, by request (without their bytes)."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, distinct, func, select, tuple_, update
+from sqlalchemy import delete, distinct, exists, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -378,6 +378,9 @@ class Store:
                     m.RoleGrant.session_id.is_(None)
                     if session_id is None
                     else m.RoleGrant.session_id == session_id,
+                    # An interpreter's own link for some booths (issue 21) is someone else's: the role's link
+                    # names no booth.
+                    ~exists().where(m.BoothMember.grant_id == m.RoleGrant.id),
                 )
                 .order_by(m.RoleGrant.id)
                 .limit(1)

@@ -16,9 +16,14 @@ from typing import Any
 
 from .errors import Conflict, Forbidden, NotFound
 from .model import iso
+from .queue import QueueState
 
 # The six UN languages: each has a booth (the floor channel is the room's own sound, not a booth).
 BOOTH_LANGUAGES = ("ar", "zh", "en", "fr", "ru", "es")
+# What an interpreter's link may name besides the booths: the sign-language video channel (not a booth: one
+# interpreter at a time, no handover).
+SIGN = "sign"
+LINK_GRANTS = (*BOOTH_LANGUAGES, SIGN)
 # One "slow down" notice per booth in this many seconds: a reminder, not a stream.
 SLOW_DOWN_SECONDS = 20.0
 
@@ -32,11 +37,29 @@ def check_booth(language: object) -> str:
     return language
 
 
+def check_link_grant(name: object) -> str:
+    """One thing an interpreter's link may name: a booth, or the sign-language channel."""
+    if name == SIGN:
+        return SIGN
+    return check_booth(name)
+
+
+def check_signer(booths: frozenset[str] | None) -> None:
+    """Refuse the sign-language channel to an interpreter whose link names booths but not "sign" (``None``:
+    the session's own interpreter link, which names none and may publish everything)."""
+    if booths is not None and SIGN not in booths:
+        raise Forbidden(
+            f"your link is for the {', '.join(sorted(booths - {SIGN}))} booth(s), "
+            "not the sign-language channel",
+            code="not_in_booth",
+        )
+
+
 def check_member(language: str, booths: frozenset[str] | None) -> None:
     """Refuse an interpreter whose link names other booths (``None``: a link for every booth)."""
     if booths is not None and language not in booths:
         raise Forbidden(
-            f"your link is for the {', '.join(sorted(booths)) or 'no'} booth(s), not {language}",
+            f"your link is for the {', '.join(sorted(booths - {SIGN})) or 'no'} booth(s), not {language}",
             code="not_in_booth",
         )
 
@@ -222,3 +245,13 @@ def floor_view(
         "next": [{"name": name, "language": lang} for name, lang in upcoming[:2]],
         "stay_off_air": language if language in BOOTH_LANGUAGES else None,
     }
+
+
+def floor_of(state: QueueState) -> dict[str, Any]:
+    """The booths' view of a session's queue: who speaks now, and the next two in line, with languages."""
+    speaking = state.speaking
+    view = floor_view(
+        (speaking.display_name, speaking.language) if speaking else None,
+        [(entry.display_name, entry.language) for entry in state.queued[:2]],
+    )
+    return {"session_id": state.session.id, **view}

@@ -6,7 +6,7 @@ and the views. What each change does to the line (grant, end, the sweep...) is s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -354,12 +354,18 @@ def in_line(state: QueueState) -> list[int]:
 
 
 def mine_view(
-    state: QueueState, participant_id: int, now: datetime, latest: Entry | None = None
+    state: QueueState,
+    participant_id: int,
+    now: datetime,
+    latest: Entry | None = None,
+    statements: Mapping[int, dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """One participant's own request: their place in line, or their turn at the floor.
 
     `latest` is their most recent request when the state does not hold it (withdrawn and removed requests
     are not part of a queue state); otherwise the newest of theirs in the state says how it ended.
+    `statements` (request id -> the kind and name of its statement) says whether their active request came
+    with a statement in advance; never its content.
     """
     entry, place = state.place_of(participant_id)
     last = None
@@ -386,4 +392,5 @@ def mine_view(
         "timer": countdown(entry, state.session.default_speaking_seconds, now)
         if entry is not None and entry.state is EntryState.SPEAKING
         else None,
+        "statement": (statements or {}).get(entry.id) if entry is not None else None,
     }

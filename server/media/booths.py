@@ -55,8 +55,6 @@ class BoothNotifier(Protocol):
 
     def booth_changed(self, session_id: int, booth: dict[str, Any]) -> None: ...
 
-    def booth_floor(self, session_id: int, view: dict[str, Any]) -> None: ...
-
     def slow_down(self, session_id: int, notice: dict[str, Any]) -> None: ...
 
 
@@ -66,17 +64,13 @@ class NullBoothNotifier:
     def booth_changed(self, session_id: int, booth: dict[str, Any]) -> None:
         return None
 
-    def booth_floor(self, session_id: int, view: dict[str, Any]) -> None:
-        return None
-
     def slow_down(self, session_id: int, notice: dict[str, Any]) -> None:
         return None
 
 
 class BoothDesk:
     """Every booth of the sessions whose relay runs here. Built by MediaService; called by it as channel
-    publishers come and go, by the booth events (signaling/booth_events.py) and by the Floor (a
-    FloorListener: booths learn the floor's language)."""
+    publishers come and go, and by the booth events (signaling/booth_events.py)."""
 
     def __init__(self, media: BoothMedia, floor_state: Callable[[int], Awaitable[QueueState]]) -> None:
         self.media = media
@@ -104,6 +98,11 @@ class BoothDesk:
         if principal.role is Role.INTERPRETER:
             rules.check_member(language, await self.store.booths_of(principal.grant_id))
 
+    async def check_signer(self, principal: Principal) -> None:
+        """Interpreters publish the sign-language channel if their link names "sign" (or names nothing)."""
+        if principal.role is Role.INTERPRETER:
+            rules.check_signer(await self.store.booths_of(principal.grant_id))
+
     async def issue(
         self, principal: Principal, session_id: int, languages: list[str], name: str
     ) -> tuple[str, dict[str, Any]]:
@@ -112,7 +111,7 @@ class BoothDesk:
         if not languages:
             raise MediaError("name at least one booth", code="invalid_input")
         for language in languages:
-            rules.check_booth(language)
+            rules.check_link_grant(language)
         person, grant_id = await self.store.issue(principal, session.event_id, session.id, languages, name)
         token, _expires = self.core.tokens.issue(
             grant_id=grant_id,
@@ -222,26 +221,17 @@ class BoothDesk:
         mine = await self.store.booths_of(principal.grant_id) if principal.role is Role.INTERPRETER else None
         return {
             "booths": self.booths(session_id),
-            "mine": sorted(mine) if mine is not None else list(rules.BOOTH_LANGUAGES),
+            "mine": sorted(mine - {rules.SIGN}) if mine is not None else list(rules.BOOTH_LANGUAGES),
+            "sign": mine is None or rules.SIGN in mine,
             "floor": await self.floor_view(session_id),
         }
 
-    # -- the floor drives the booths (a FloorListener) ------------------------------------------
-
-    def floor_changed(self, session_id: int, speaker: int | None) -> None:
-        self.media.spawn(self._tell_floor(session_id))
-
-    async def _tell_floor(self, session_id: int) -> None:
-        self.notifier.booth_floor(session_id, await self.floor_view(session_id))
+    # -- the floor drives the booths ---------------------------------------------------------------
+    # `booth:floor` itself goes out with the queue's paced broadcasts (signaling/queue_events.py), whenever
+    # what booths see of the queue changes: the floor changing hands, or the next two (or their languages).
 
     async def floor_view(self, session_id: int) -> dict[str, Any]:
-        state = await self._floor_state(session_id)
-        speaking = state.speaking
-        view = rules.floor_view(
-            (speaking.display_name, speaking.language) if speaking else None,
-            [(entry.display_name, entry.language) for entry in state.queued[:2]],
-        )
-        return {"session_id": session_id, **view}
+        return rules.floor_of(await self._floor_state(session_id))
 
     # -- internals ------------------------------------------------------------------------------
 

@@ -351,6 +351,7 @@ class MediaService:
                     "only interpreters and the AV desk publish the sign-language channel",
                     code="not_interpreter",
                 )
+            await self.booths.check_signer(principal)
             return r.SIGN
         await self._admitted(principal, session)
         state = await self._floor_state(session_id)

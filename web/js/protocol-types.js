@@ -273,6 +273,7 @@ export const CLIENT_EVENTS = Object.freeze({
  * @typedef {object} BoothsReply
  * @property {BoothView[]} booths
  * @property {('ar' | 'zh' | 'en' | 'fr' | 'ru' | 'es')[]} mine  the booths the caller's link works in
+ * @property {boolean} sign  whether the caller's link may publish the sign-language channel
  * @property {BoothFloor} floor
  */
 
@@ -719,6 +720,7 @@ export const CLIENT_EVENTS = Object.freeze({
  * @property {LastRequest | null} last  how their latest request ended, when none is active
  * @property {number} length
  * @property {Timer | null} timer  while they hold the floor
+ * @property {MyStatement | null} statement  the statement sent in advance with their active request (never its content), or null
  */
 
 /**
@@ -804,6 +806,12 @@ export const CLIENT_EVENTS = Object.freeze({
  * @property {number} version
  * @property {OwnQuestion[]} questions
  * @property {number[]} voted
+ */
+
+/**
+ * @typedef {object} MyStatement
+ * @property {'pdf' | 'text'} kind  what its bytes are, as checked by the server
+ * @property {string} name  the file's name, cleaned, ending in .pdf or .txt
  */
 
 /**

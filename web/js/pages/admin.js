@@ -192,6 +192,14 @@ async function showLinks(session, box, error, button) {
 
 /** The six booths, in the order the pages list languages. */
 const BOOTHS = ['ar', 'zh', 'en', 'fr', 'ru', 'es'];
+// A link may also name the sign-language channel: its interpreter publishes the sign source (a link for
+// booths that does not name it may not).
+const LINK_GRANTS = [...BOOTHS, 'sign'];
+
+/** @param {string} code  a booth's language, or "sign" */
+function grantLabel(code) {
+  return code === 'sign' ? t('Sign-language interpretation') : languageLabel(code);
+}
 
 /**
  * Interpreters' own links, one per interpreter, for the booths they work in: the interpreter link above
@@ -204,13 +212,13 @@ function boothLinks(session) {
   const name = /** @type {HTMLInputElement} */ (el('input', {
     id: `booth-name-${session.id}`, testid: 'booth-link-name', maxlength: '120', autocomplete: 'off',
   }));
-  const boxes = BOOTHS.map((code) => /** @type {HTMLInputElement} */ (el('input', {
+  const boxes = LINK_GRANTS.map((code) => /** @type {HTMLInputElement} */ (el('input', {
     type: 'checkbox', value: code, id: `booth-${session.id}-${code}`, testid: `booth-link-${code}`,
   })));
   const form = el('form', { class: 'booth-link-form', testid: 'booth-link-form' },
     el('fieldset', {},
       el('legend', {}, t('Booths')),
-      boxes.map((box) => el('label', { for: box.id, class: 'inline-choice' }, box, ' ', languageLabel(box.value)))),
+      boxes.map((box) => el('label', { for: box.id, class: 'inline-choice' }, box, ' ', grantLabel(box.value)))),
     el('p', {}, el('label', { for: name.id }, t('Interpreter\u2019s name')), ' ', name),
     el('p', { class: 'actions' }, el('button', { type: 'submit', class: 'secondary', testid: 'booth-link-make' },
       t('Make an interpreter link'))),
@@ -227,7 +235,7 @@ function boothLinks(session) {
     try {
       const issued = await issueBoothLink(session.id, { languages, name: name.value.trim() }, token);
       const label = t('{name} ({booths})', {
-        name: name.value.trim(), booths: issued.booths.map((code) => languageLabel(code)).join(', '),
+        name: name.value.trim(), booths: issued.booths.map(grantLabel).join(', '),
       });
       made.append(el('div', { class: 'link-slot' },
         copyField(label, issued.link, `booth-link-${session.id}-${issued.grant_id}`)));

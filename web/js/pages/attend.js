@@ -548,7 +548,7 @@ function buildHandPanel(container) {
   const statusLine = el('p', { class: 'muted my-status', role: 'status' });
   // Statements in advance (issue 21): the text of my statement, for the interpreters and the captioner.
   const statementSlot = el('div', { class: 'my-statement', testid: 'my-statement' });
-  /** @type {number | null} the request the slot's control sends for */
+  /** @type {string | null} the request the slot's control sends for, and what is attached to it */
   let statementFor = null;
   fill(container, heading, form, queued, turn, statementSlot, error, statusLine);
   container.setAttribute('role', 'region');
@@ -691,11 +691,15 @@ function buildHandPanel(container) {
       }
       if (entry) statusLine.textContent = '';
       const current = entry && (waiting || speaking) && page.client ? entry.id : null;
-      if (current !== statementFor) {
-        statementFor = current;
+      // The request, and what the server says is attached to it (kind and name): drawn again when either
+      // changes, so a page loaded again shows the statement already sent.
+      const attached = current === null ? null : mine?.statement ?? null;
+      const key = current === null ? null : `${current}/${attached?.kind ?? ''}/${attached?.name ?? ''}`;
+      if (key !== statementFor) {
+        statementFor = key;
         fill(statementSlot, current === null || !page.client ? [] : [
           el('p', { class: 'hint' }, t('You may send the text of your statement (PDF or plain text) to the interpreters and the captioner. Only they read it.')),
-          statementControl(page.client, current),
+          statementControl(page.client, current, { attached }),
         ]);
       }
       statementSlot.hidden = statementFor === null;

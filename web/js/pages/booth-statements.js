@@ -70,21 +70,24 @@ export async function openStatement(client, entryId) {
  * A button that sends a file as the statement of one request, and says what happened.
  * @param {HemicycleClient} client
  * @param {number} entryId
- * @param {{label?: string, name?: string}} [options]  name: whose request, for screen readers
+ * @param {{label?: string, name?: string, attached?: import('../protocol-types.js').MyStatement | null}} [options]
+ *   name: whose request, for screen readers; attached: what the speaker's own view says is attached (kind and
+ *   name only: an attendee's page has no list of statements, and this survives a reload)
  * @returns {HTMLElement}
  */
-export function statementControl(client, entryId, { label, name } = {}) {
+export function statementControl(client, entryId, { label, name, attached } = {}) {
   const input = /** @type {HTMLInputElement} */ (el('input', {
     type: 'file', accept: ACCEPT, hidden: true, testid: 'statement-file', tabindex: '-1',
   }));
   const known = client.statements.get(entryId);
-  const words = document.createTextNode(label ?? (known ? t('Replace the statement') : t('Attach my statement')));
+  const words = document.createTextNode(label ?? (known || attached ? t('Replace the statement') : t('Attach my statement')));
   const button = /** @type {HTMLButtonElement} */ (el('button', {
     type: 'button', class: 'secondary', testid: 'statement-attach',
     onclick: () => input.click(),
   }, words, name ? el('span', { class: 'visually-hidden' }, `: ${name}`) : null));
   const status = el('span', { class: 'muted statement-status', role: 'status', testid: 'statement-status' },
-    known ? t('{kind} attached ({size}).', { kind: kindText(known), size: sizeText(known.size) }) : '');
+    known ? t('{kind} attached ({size}).', { kind: kindText(known), size: sizeText(known.size) })
+      : attached ? t('Statement attached: {name}', { name: attached.name }) : '');
   const error = errorNode();
   input.addEventListener('change', async () => {
     const file = input.files?.[0];
