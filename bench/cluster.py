@@ -20,8 +20,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "deploy" / "nginx" / "hemicycle.conf"
+MAIN = ROOT / "deploy" / "nginx" / "nginx.conf"
 
 _UPSTREAM_SERVER = re.compile(r"^(\s*)server\s+hemicycle[\w.-]*:8080(.*?);\s*(#.*)?$")
+NGINX_LIMITS = ("worker_connections", "worker_rlimit_nofile")
 _LISTEN = re.compile(r"^(\s*)listen\s+8080\s*;", re.MULTILINE)
 
 
@@ -60,19 +62,33 @@ def site_config(listen: str, upstreams: list[str], site: str | None = None) -> s
     return result
 
 
+def shipped_limits(main: Path = MAIN) -> tuple[int, int]:
+    """(worker_connections, worker_rlimit_nofile) of the shipped main configuration: a throwaway nginx must
+    hold as many attendees as a deployed one (each holds two connections: theirs and nginx's upstream)."""
+    text = main.read_text()
+    found = [re.search(rf"^\s*{name}\s+(\d+)\s*;", text, re.MULTILINE) for name in NGINX_LIMITS]
+    if not all(found):
+        raise ClusterError(f"{main} must set {' and '.join(NGINX_LIMITS)}")
+    connections, files = (int(m.group(1)) for m in found if m)
+    return connections, files
+
+
 def main_config(prefix: Path, site_path: Path) -> str:
-    """A main configuration that keeps everything of nginx inside `prefix`."""
+    """A main configuration that keeps everything of nginx inside `prefix`, with the shipped one's limits
+    (one worker: the benchmark's machine has two cores for everything)."""
     # As root, nginx's workers would switch to `nobody`, who may not write the temporary directories here.
     user = "user root;\n" if os.geteuid() == 0 else ""
+    connections, files = shipped_limits()
     temp = "\n".join(
         f"    {kind}_temp_path {prefix / (kind + '_temp')};"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     return (
         f"{user}worker_processes 1;\n"
+        f"worker_rlimit_nofile {files};\n"
         f"pid {prefix / 'nginx.pid'};\n"
         f"error_log {prefix / 'error.log'} warn;\n"
-        "events { worker_connections 8192; }\n"
+        f"events {{ worker_connections {connections}; }}\n"
         "http {\n"
         "    access_log off;\n"
         f"{temp}\n"

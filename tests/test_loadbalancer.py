@@ -20,7 +20,7 @@ import pytest
 import socketio
 from sqlalchemy import func, select
 
-from bench.cluster import Nginx
+from bench.cluster import ClusterError, Nginx, main_config, shipped_limits
 from server.db import models
 from server.domain.roles import Role
 from server.service import Hemicycle
@@ -396,3 +396,17 @@ async def test_a_proxy_that_drops_the_client_address_is_reported_once(
     assert origins[registered["participant"]["id"]] == "198.51.100.23"
     assert sorted(set(origins.values())) == ["127.0.0.1", "198.51.100.23"]
     assert len([r for r in caplog.records if "X-Forwarded-For" in r.getMessage()]) == 1
+
+
+def test_the_throwaway_nginx_holds_as_many_as_the_shipped_one(tmp_path: Path) -> None:
+    """The benchmarks' and tests' nginx takes its connection limits from deploy/nginx/nginx.conf (with a
+    fixed smaller one, 5,000 attendees through it were cut at 4,094); a main file without them is refused."""
+    connections, files = shipped_limits()
+    assert connections >= 2 * 5000, "every attendee holds two connections: theirs and the upstream"
+    config = main_config(tmp_path, tmp_path / "site.conf")
+    assert f"worker_connections {connections};" in config
+    assert f"worker_rlimit_nofile {files};" in config
+    bare = tmp_path / "nginx.conf"
+    bare.write_text("events { worker_connections 512; }\n")
+    with pytest.raises(ClusterError, match="worker_rlimit_nofile"):
+        shipped_limits(bare)
