@@ -36,54 +36,17 @@ class BoothStore:
     ) -> tuple[ParticipantInfo, int]:
         """A new interpreter (a person of their own, so the booth tells partners apart) with a link for these
         booths of one session."""
-        now = self.store.clock()
+        booths = sorted(set(languages))
         async with self._sessions() as tx, tx.begin():
             session = await tx.get(m.Session, session_id)
             if session is None or session.event_id != event_id:
                 raise NotFound(f"there is no session {session_id} in this event", code="unknown_session")
-            person = m.Participant(
-                event_id=event_id,
-                display_name=name,
-                affiliation="",
-                role=Role.INTERPRETER.value,
-                created_at=now,
+            info, grant_id = await self.store.add_holder(
+                tx, event_id, session_id, Role.INTERPRETER, name, actor, {"booths": booths}
             )
-            tx.add(person)
-            await tx.flush()
-            grant = m.RoleGrant(
-                event_id=event_id,
-                session_id=session_id,
-                participant_id=person.id,
-                role=Role.INTERPRETER.value,
-                created_at=now,
-                created_by=actor.participant.id,
-            )
-            tx.add(grant)
-            await tx.flush()
-            for language in sorted(set(languages)):
-                tx.add(m.BoothMember(grant_id=grant.id, language=language))
-            tx.add(
-                m.AuditEntry(
-                    event_id=event_id,
-                    session_id=session_id,
-                    actor_id=actor.participant.id,
-                    actor_role=actor.role.value,
-                    action="grant.create",
-                    target=f"grant:{grant.id}",
-                    details={"role": Role.INTERPRETER.value, "booths": sorted(set(languages))},
-                    created_at=now,
-                )
-            )
-            info = ParticipantInfo(
-                id=person.id,
-                event_id=event_id,
-                display_name=name,
-                affiliation="",
-                stakeholder_group=None,
-                country=None,
-                role=Role.INTERPRETER,
-            )
-            return info, grant.id
+            for language in booths:
+                tx.add(m.BoothMember(grant_id=grant_id, language=language))
+            return info, grant_id
 
     async def turn_started(
         self, session_id: int, language: str, participant_id: int | None, name: str, at: datetime, began: str

@@ -390,33 +390,46 @@ class Store:
                 person = await tx.get(m.Participant, grant.participant_id)
                 assert person is not None  # the foreign key guarantees it
                 return _participant(person), grant.id
-            now = self.clock()
-            person = m.Participant(
-                event_id=event_id, display_name=role.label, affiliation="", role=role.value, created_at=now
-            )
-            tx.add(person)
-            await tx.flush()
-            grant = m.RoleGrant(
+            return await self.add_holder(tx, event_id, session_id, role, role.label, actor)
+
+    async def add_holder(
+        self,
+        tx: AsyncSession,
+        event_id: int,
+        session_id: int | None,
+        role: Role,
+        name: str,
+        actor: Principal | None,
+        details: dict[str, Any] | None = None,
+    ) -> tuple[ParticipantInfo, int]:
+        """In the caller's transaction: a new person holding a new link grant for the role, audited as
+        ``grant.create`` (with ``details`` beside the role)."""
+        person = m.Participant(
+            event_id=event_id, display_name=name, affiliation="", role=role.value, created_at=self.clock()
+        )
+        tx.add(person)
+        await tx.flush()
+        grant = m.RoleGrant(
+            event_id=event_id,
+            session_id=session_id,
+            participant_id=person.id,
+            role=role.value,
+            created_at=person.created_at,
+            created_by=actor.participant.id if actor else None,
+        )
+        tx.add(grant)
+        await tx.flush()
+        tx.add(
+            self._audit(
+                actor,
+                "grant.create",
+                f"grant:{grant.id}",
+                {"role": role.value, **(details or {})},
+                session_id,
                 event_id=event_id,
-                session_id=session_id,
-                participant_id=person.id,
-                role=role.value,
-                created_at=now,
-                created_by=actor.participant.id if actor else None,
             )
-            tx.add(grant)
-            await tx.flush()
-            tx.add(
-                self._audit(
-                    actor,
-                    "grant.create",
-                    f"grant:{grant.id}",
-                    {"role": role.value},
-                    session_id,
-                    event_id=event_id,
-                )
-            )
-            return _participant(person), grant.id
+        )
+        return _participant(person), grant.id
 
     async def principal(self, grant_id: int, participant_id: int) -> Principal:
         """Resolve a verified token's grant; a revoked or unknown grant is refused. Gathered with the other
