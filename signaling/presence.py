@@ -24,11 +24,26 @@ PRESENCE_COALESCE_SECONDS = 0.2
 LARGE_ROSTER = 300
 LARGE_ROSTER_COALESCE_SECONDS = 1.0
 PRESENCE_MAX_SECONDS = 5.0
+# A large session's counts take at most this share of the process's time: each broadcast is a write to every
+# connection, so the next one waits at least this many times as long as the last one's writes took (at 5,000
+# attendees on a busy 2-core machine, about 0.4 s of writes: one count every 8 s while a crowd arrives).
+PRESENCE_TIME_SHARE = 0.05
+PRESENCE_SPACING_CAP_SECONDS = 30.0
 # The staff roster of a large session is rebuilt at most every second per 500 people present: filling a
 # session of thousands should not spend its time listing everyone again and again. Counts go out each flush.
 ROSTER_SECONDS_PER_PERSON = 1 / 500
 # In a large session, a joining attendee's welcome reuses counts broadcast this recently.
 SUMMARY_FRESH_SECONDS = 2.0
+
+
+def spacing(total: int, cost: float) -> float:
+    """How long the next broadcast's changes are gathered, after one to `total` people that took `cost`
+    seconds. A crowd arriving: a second of joins per broadcast rather than a fifth, a second more per thousand
+    people (every one of them receives each count), and at least 1/PRESENCE_TIME_SHARE times its cost."""
+    if total <= LARGE_ROSTER:
+        return PRESENCE_COALESCE_SECONDS
+    by_size = min(PRESENCE_MAX_SECONDS, max(LARGE_ROSTER_COALESCE_SECONDS, total / 1000))
+    return min(PRESENCE_SPACING_CAP_SECONDS, max(by_size, cost / PRESENCE_TIME_SHARE))
 
 
 class Presence:
@@ -41,44 +56,54 @@ class Presence:
         self._roster_due: dict[int, float] = {}
         self._summaries: dict[int, tuple[float, dict[str, Any]]] = {}
         self._roster_owed: dict[int, asyncio.TimerHandle] = {}
-        self._delay = PRESENCE_COALESCE_SECONDS
-        self._flush_task: asyncio.Task[None] | None = None
+        # Per session: how long its next changes are gathered, and the task gathering them.
+        self._delays: dict[int, float] = {}
+        self._flushing: dict[int, asyncio.Task[None]] = {}
 
     def changed(self, session_id: int) -> None:
         self._dirty.add(session_id)
-        if self._flush_task is None or self._flush_task.done():
-            self._flush_task = asyncio.create_task(self._flush_later(), name="hemicycle-presence")
+        task = self._flushing.get(session_id)
+        if task is None or task.done():
+            self._flushing[session_id] = asyncio.create_task(
+                self._flush_later(session_id), name=f"hemicycle-presence-{session_id}"
+            )
 
     def changed_all(self, sessions: set[int]) -> None:
         """Sessions to count again at the next flush (at stop: those this process's leaving touched)."""
         self._dirty |= sessions
 
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(self._delay)
-        await self.flush_now()
+    async def _flush_later(self, session_id: int) -> None:
+        """Broadcast the session's counts once its changes have gathered, and again as long as changes come
+        in: changes made while a broadcast is being written wait for the next, a whole spacing later."""
+        while session_id in self._dirty:
+            await asyncio.sleep(self._delays.get(session_id, PRESENCE_COALESCE_SECONDS))
+            if session_id in self._dirty:
+                await self._flush(session_id)
+        self._flushing.pop(session_id, None)
 
     async def flush_now(self) -> None:
-        while self._dirty:
-            session_id = self._dirty.pop()
-            try:
-                summary = await self.core.presence_summary(session_id)
-                self._summaries[session_id] = (time.monotonic(), summary)
-                # A crowd arriving: gather a second of joins per broadcast rather than a fifth, and a second
-                # more per thousand people, since every one of them receives each count.
-                self._delay = (
-                    min(PRESENCE_MAX_SECONDS, max(LARGE_ROSTER_COALESCE_SECONDS, summary["total"] / 1000))
-                    if summary["total"] > LARGE_ROSTER
-                    else PRESENCE_COALESCE_SECONDS
-                )
-                await self.sio.emit("presence", summary, room=session_room(session_id))
-                await self._send_roster(session_id)
-            except Exception:
-                log.exception("presence broadcast for session %s failed", session_id)
+        """Every session with changes, at once (at stop)."""
+        for session_id in list(self._dirty):
+            await self._flush(session_id)
+
+    async def _flush(self, session_id: int) -> None:
+        self._dirty.discard(session_id)
+        try:
+            summary = await self.core.presence_summary(session_id)
+            self._summaries[session_id] = (time.monotonic(), summary)
+            started = time.perf_counter()
+            await self.sio.emit("presence", summary, room=session_room(session_id))
+            self._delays[session_id] = spacing(summary["total"], time.perf_counter() - started)
+            await self._send_roster(session_id)
+        except Exception:
+            log.exception("presence broadcast for session %s failed", session_id)
 
     async def stop(self) -> None:
-        if self._flush_task:
-            self._flush_task.cancel()
-            await asyncio.gather(self._flush_task, return_exceptions=True)
+        tasks = list(self._flushing.values())
+        self._flushing.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for handle in self._roster_owed.values():
             handle.cancel()
         self._roster_owed.clear()
@@ -114,7 +139,8 @@ class Presence:
         if (
             summary is not None
             and summary["total"] > LARGE_ROSTER
-            and time.monotonic() - at < max(SUMMARY_FRESH_SECONDS, self._delay + PRESENCE_COALESCE_SECONDS)
+            and time.monotonic() - at
+            < max(SUMMARY_FRESH_SECONDS, self._delays.get(session_id, 0.0) + PRESENCE_COALESCE_SECONDS)
         ):
             return summary
         return await self.core.presence_summary(session_id)

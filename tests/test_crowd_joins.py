@@ -5,11 +5,27 @@ the welcome's common parts built once per version (signaling/welcome.py)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from server.db.moderation_store import ParticipantModerationStore
+from server.db.store import Arrival
 from server.domain.errors import Conflict, Unauthenticated
+from server.domain.model import PresenceSnapshot
+from server.domain.moderation import WaitingRoom
+from server.domain.roles import Role
 from server.keys import HUB_KEY
 from signaling.hub import Hub
+from signaling.presence import (
+    PRESENCE_COALESCE_SECONDS,
+    PRESENCE_SPACING_CAP_SECONDS,
+    PRESENCE_TIME_SHARE,
+    Presence,
+    spacing,
+)
 
 from .conftest import make_settings, run_app
 from .helpers import Running
@@ -108,3 +124,101 @@ async def test_a_crowd_at_one_version_shares_one_welcome(hemicycle: Running) -> 
     now[0] += 1.0
     await hemicycle.join((await hemicycle.register(display_name="Later Delegate"))["token"])
     assert parts.builds == 3
+
+
+async def test_arrivals_together_each_get_their_own_answer(database_url: str, tmp_path: Path) -> None:
+    """A crowd connecting at once: who holds each token, the session, its event and whether the waiting room
+    lets them straight in, answered together (Store.arrive), each with its own answer or refusal."""
+    async for running in run_app(make_settings(tmp_path, database_url)):
+        core, store = running.core, running.core.store
+        live = running.live_session
+        tokens = [(await running.register(display_name=f"Delegate {i}"))["token"] for i in range(8)]
+        claims = [core.tokens.verify(token) for token in tokens]
+        await store.revoke_grant(None, claims[1].grant_id)
+        asks = [(c.grant_id, c.participant_id, live, WaitingRoom.OFF) for c in claims]
+        asks[2] = (claims[2].grant_id, claims[2].participant_id, 10**9, WaitingRoom.OFF)  # no such session
+        asks[3] = (claims[3].grant_id, claims[3].participant_id, live, WaitingRoom.ALL)  # a waiting room
+        asks[4] = (
+            claims[4].grant_id,
+            claims[5].participant_id,
+            live,
+            WaitingRoom.OFF,
+        )  # someone else's grant
+        answers = await asyncio.gather(*(store.arrive(*ask) for ask in asks), return_exceptions=True)
+        assert [getattr(a, "code", None) for a in answers[1:5]] == [
+            "token_revoked",
+            "unknown_session",
+            None,
+            "token_unknown",
+        ]
+        session = await store.get_session(live)
+        event = await store.get_event(session.event_id)
+        for index in (0, 3, 5, 6, 7):
+            arrival = answers[index]
+            assert isinstance(arrival, Arrival), arrival
+            assert arrival.principal.participant.display_name == f"Delegate {index}"
+            assert (arrival.session, arrival.event) == (session, event)
+            assert arrival.straight_in is (index != 3), index
+
+        # A ban anywhere in the event sends everyone not yet decided on through the waiting room's full check.
+        moderator = (await core.authenticate(await running.staff_token(Role.MODERATOR)))[0]
+        moderation = ParticipantModerationStore(store)
+        await moderation.ban(moderator, live, claims[7].participant_id, "disrupted the session")
+        after = await asyncio.gather(*(store.arrive(*asks[i]) for i in (0, 6)))
+        assert [a.straight_in for a in after] == [False, False]
+        refused = await asyncio.gather(store.arrive(*asks[7]), return_exceptions=True)
+        assert getattr(refused[0], "code", None) == "token_revoked", "a ban withdraws the person's links"
+
+
+def test_a_crowd_s_counts_are_spaced_by_what_a_broadcast_costs() -> None:
+    assert spacing(12, 0.5) == PRESENCE_COALESCE_SECONDS, "a small session hears of every change at once"
+    assert spacing(2000, 0.001) == 2.0, "a second per thousand people"
+    assert spacing(5000, 0.4) == pytest.approx(0.4 / PRESENCE_TIME_SHARE)
+    assert spacing(5000, 60.0) == PRESENCE_SPACING_CAP_SECONDS
+
+
+class _SlowRoom:
+    """A room whose broadcast takes a while, during which someone joins."""
+
+    def __init__(self) -> None:
+        self.presence: Presence | None = None
+        self.broadcasts: list[tuple[float, float]] = []
+
+    async def emit(self, event: str, data: Any, room: str | None = None, **_: Any) -> None:
+        if event != "presence":
+            return
+        started = time.monotonic()
+        if self.presence is not None and not self.broadcasts:
+            self.presence.changed(data["session_id"])  # a join while the counts are being written
+        await asyncio.sleep(0.05)
+        self.broadcasts.append((started, time.monotonic()))
+
+
+class _Counts:
+    async def presence_summary(self, session_id: int) -> dict[str, Any]:
+        return {"session_id": session_id, "total": 12, "by_role": {"attendee": 12}, "by_group": {}}
+
+    async def presence(self, session_id: int) -> PresenceSnapshot:
+        return PresenceSnapshot(session_id)
+
+
+async def test_changes_made_during_a_broadcast_wait_for_the_next() -> None:
+    """A crowd's broadcast is written to everyone while more people join: those joins go into the next
+    broadcast, a whole spacing later, rather than starting another at once (which, at 5,000 people, kept the
+    process writing counts back to back for the whole of a join storm)."""
+    room = _SlowRoom()
+    presence = Presence(room, _Counts())  # type: ignore[arg-type]
+    room.presence = presence
+    try:
+        presence.changed(7)
+        for _ in range(200):
+            if len(room.broadcasts) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert len(room.broadcasts) == 2, room.broadcasts
+        (_, first_done), (second_started, _) = room.broadcasts
+        assert second_started - first_done >= PRESENCE_COALESCE_SECONDS * 0.95
+        await asyncio.sleep(PRESENCE_COALESCE_SECONDS * 2)
+        assert len(room.broadcasts) == 2, "nothing changed since: no third broadcast"
+    finally:
+        await presence.stop()
