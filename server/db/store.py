@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, distinct, exists, func, select, tuple_, update
+from sqlalchemy import delete, distinct, exists, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -25,7 +25,7 @@ from ..domain.model import (
     iso,
     summarize,
 )
-from ..domain.moderation import admission_refusal
+from ..domain.moderation import Admission, WaitingRoom, admission_refusal, waiting_room_on
 from ..domain.participants import Registration
 from ..domain.report import Visit
 from ..domain.roles import Role
@@ -33,6 +33,19 @@ from ..domain.sessions import SessionState, check_transition
 from ..tokens import utcnow
 from . import models as m
 from .gathered import GatheredCalls, GatheredReads
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """What a connecting token's holder meets: who they are, the session and its event as committed when
+    they asked, and whether the waiting room lets them straight in (`straight_in`: admitted there before, or
+    an open session, nobody decided on, in an event with no active ban; False sends an attendee through the
+    waiting room's full check)."""
+
+    principal: Principal
+    session: SessionInfo
+    event: EventInfo
+    straight_in: bool
 
 
 @dataclass(frozen=True)
@@ -104,6 +117,17 @@ class Standing:
 
 
 @dataclass(frozen=True)
+class _Arriving:
+    """A connecting token's grant and holder, the session asked for and the waiting room's default
+    (Store.arrive)."""
+
+    grant_id: int
+    participant_id: int
+    session_id: int
+    default: WaitingRoom
+
+
+@dataclass(frozen=True)
 class _Joining:
     """A connection to record as present (Store.add_presence)."""
 
@@ -156,10 +180,15 @@ class Store:
     processes and presence; and `bump_and_lock`, on which server/db/versioned.py builds every store's
     versioned transaction."""
 
-    def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, engine: AsyncEngine, clock: Callable[[], datetime] = utcnow, reads: AsyncEngine | None = None
+    ) -> None:
         self.engine = engine
         self.clock = clock
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # Transactions that only read and need not wait for the writer (server/db/engine.py,
+        # create_read_engine): on the main engine unless `reads` is given.
+        self.reads = async_sessionmaker(reads or engine, expire_on_commit=False)
         self._session_reads: GatheredReads[int, SessionInfo] = GatheredReads(self._read_session)
         self._event_reads: GatheredReads[int, EventInfo] = GatheredReads(self._read_event)
         # A crowd joining at once: their tokens' grants read, and their connections recorded, many per
@@ -170,6 +199,7 @@ class Store:
         self._principal_calls: GatheredCalls[tuple[int, int], Principal] = GatheredCalls(
             self._principals, "principals"
         )
+        self._arrival_calls: GatheredCalls[_Arriving, Arrival] = GatheredCalls(self._arrivals, "arrivals")
         self._presence_calls: GatheredCalls[_Joining, None] = GatheredCalls(self._add_presences, "presence")
         self._leaving_calls: GatheredCalls[tuple[str, str], int | None] = GatheredCalls(
             self._remove_presences, "leaving"
@@ -198,7 +228,7 @@ class Store:
         return await self._event_reads.get(event_id)
 
     async def _read_event(self, event_id: int) -> EventInfo:
-        async with self._tx() as tx:
+        async with self.reads() as tx:
             row = await tx.get(m.Event, event_id)
             if row is None:
                 raise NotFound(f"there is no event {event_id}", code="unknown_event")
@@ -252,7 +282,7 @@ class Store:
         return await self._session_reads.get(session_id)
 
     async def _read_session(self, session_id: int) -> SessionInfo:
-        async with self._tx() as tx:
+        async with self.reads() as tx:
             row = await tx.get(m.Session, session_id)
             if row is None:
                 raise NotFound(f"there is no session {session_id}", code="unknown_session")
@@ -437,23 +467,73 @@ class Store:
         return await self._principal_calls.call((grant_id, participant_id))
 
     async def _principals(self, asks: list[tuple[int, int]]) -> list[Principal | BaseException]:
-        async with self._tx() as tx:
-            grants = {
-                grant.id: grant
-                for grant in await tx.scalars(
-                    select(m.RoleGrant).where(m.RoleGrant.id.in_({grant_id for grant_id, _ in asks}))
+        async with self.reads() as tx:
+            return await self._principals_in(tx, asks)
+
+    async def arrive(
+        self, grant_id: int, participant_id: int, session_id: int, default: WaitingRoom
+    ) -> Arrival:
+        """A connection's first reads: its token's grant and holder, the session and its event, and whether
+        the waiting room lets them straight in. A crowd arriving at once is answered in one transaction per
+        batch (server/db/gathered.py) rather than three each. A grant's refusal comes before a session's."""
+        return await self._arrival_calls.call(_Arriving(grant_id, participant_id, session_id, default))
+
+    async def _arrivals(self, asks: list[_Arriving]) -> list[Arrival | BaseException]:
+        async with self.reads() as tx:
+            principals = await self._principals_in(tx, [(a.grant_id, a.participant_id) for a in asks])
+            # An event with an active ban sends everyone through the waiting room's full check.
+            banning = (
+                select(m.Ban.id)
+                .where(m.Ban.event_id == m.Session.event_id, m.Ban.lifted_at.is_(None))
+                .exists()
+                .label("banning")
+            )
+            rows = await tx.execute(
+                select(m.Session, m.Event, banning)
+                .join(m.Event, m.Event.id == m.Session.event_id)
+                .where(m.Session.id.in_({a.session_id for a in asks}))
+            )
+            sessions = {session.id: (session, event, bool(ban)) for session, event, ban in rows}
+            admitted = await tx.execute(
+                select(m.Admission.session_id, m.Admission.participant_id, m.Admission.state).where(
+                    tuple_(m.Admission.session_id, m.Admission.participant_id).in_(
+                        {(a.session_id, a.participant_id) for a in asks}
+                    )
                 )
-            }
-            people = {
-                person.id: person
-                for person in await tx.scalars(
-                    select(m.Participant).where(m.Participant.id.in_({pid for _, pid in asks}))
+            )
+            admissions = {(session_id, pid): state for session_id, pid, state in admitted}
+        answers: list[Arrival | BaseException] = []
+        for ask, principal in zip(asks, principals, strict=True):
+            found = sessions.get(ask.session_id)
+            if isinstance(principal, BaseException):
+                answers.append(principal)
+            elif found is None:
+                answers.append(NotFound(f"there is no session {ask.session_id}", code="unknown_session"))
+            else:
+                session, event, banned_there = found
+                state = admissions.get((ask.session_id, ask.participant_id))
+                straight_in = (
+                    state == Admission.ADMITTED.value
+                    if state is not None
+                    else not waiting_room_on(session.waiting_room, session.is_public, ask.default)
+                    and not banned_there
                 )
-            }
+                answers.append(Arrival(principal, _session(session), _event(event), straight_in))
+        return answers
+
+    async def _principals_in(
+        self, tx: AsyncSession, asks: list[tuple[int, int]]
+    ) -> list[Principal | BaseException]:
+        # Each grant with its holder (None if that row is gone): one query for the batch.
+        rows = await tx.execute(
+            select(m.RoleGrant, m.Participant)
+            .outerjoin(m.Participant, m.Participant.id == m.RoleGrant.participant_id)
+            .where(m.RoleGrant.id.in_({grant_id for grant_id, _ in asks}))
+        )
+        grants = {grant.id: (grant, person) for grant, person in rows}
         answers: list[Principal | BaseException] = []
         for grant_id, participant_id in asks:
-            grant = grants.get(grant_id)
-            person = people.get(participant_id)
+            grant, person = grants.get(grant_id, (None, None))
             refusal = _grant_refusal(grant, participant_id, person is not None)
             if refusal is not None:
                 answers.append(refusal)
@@ -473,7 +553,7 @@ class Store:
     async def standings(self, asks: Collection[Standing]) -> dict[Standing, HemicycleError | None]:
         """For each person about to write, the refusal their write gets (None: it may go on): their grant
         must stand and, when a session is named, they must be admitted to it. One transaction for all."""
-        async with self._tx() as tx:
+        async with self.reads() as tx:
             grants = {
                 grant.id: grant
                 for grant in await tx.scalars(
@@ -520,7 +600,7 @@ class Store:
 
     async def standing_versions(self, event_ids: Collection[int]) -> dict[int, int]:
         """The standing version of each event: one small read, made every second by every process."""
-        async with self._tx() as tx:
+        async with self.reads() as tx:
             rows = await tx.execute(
                 select(m.Event.id, m.Event.standing_version).where(m.Event.id.in_(set(event_ids)))
             )
@@ -737,10 +817,21 @@ class Store:
     async def _add_presences(self, joining: list[_Joining]) -> list[BaseException | None]:
         now = self.clock()
         try:
+            # Two statements for the batch, whatever its size: rows as plain inserts, not ORM objects (none
+            # is read back), so a crowd's presence costs the writer one short transaction per batch.
+            rows = [
+                {
+                    "instance_id": one.instance_id,
+                    "sid": one.sid,
+                    "session_id": one.session_id,
+                    "participant_id": one.principal.participant.id,
+                    "role": one.principal.role.value,
+                }
+                for one in joining
+            ]
             async with self._tx() as tx, tx.begin():
-                for one in joining:
-                    self._presence_rows(tx, one, now)
-                await tx.flush()
+                await tx.execute(insert(m.Presence), [{**row, "connected_at": now} for row in rows])
+                await tx.execute(insert(m.Attendance), [{**row, "joined_at": now} for row in rows])
         except IntegrityError:
             if len(joining) == 1:
                 return [Conflict("this connection is already in a session", code="already_joined")]
@@ -753,31 +844,6 @@ class Store:
             return (await self._add_presences([one]))[0]
         except Exception as exc:
             return exc
-
-    @staticmethod
-    def _presence_rows(tx: AsyncSession, one: _Joining, now: datetime) -> None:
-        participant_id = one.principal.participant.id
-        role = one.principal.role.value
-        tx.add(
-            m.Presence(
-                instance_id=one.instance_id,
-                sid=one.sid,
-                session_id=one.session_id,
-                participant_id=participant_id,
-                role=role,
-                connected_at=now,
-            )
-        )
-        tx.add(
-            m.Attendance(
-                session_id=one.session_id,
-                participant_id=participant_id,
-                role=role,
-                instance_id=one.instance_id,
-                sid=one.sid,
-                joined_at=now,
-            )
-        )
 
     async def remove_presence(self, instance_id: str, sid: str) -> int | None:
         """Forget one connection; returns its session, or None if it was not present. Gathered with the
@@ -819,7 +885,7 @@ class Store:
     async def _read_presence_summary(self, key: tuple[int, timedelta]) -> dict[str, Any]:
         session_id, live_within = key
         cutoff = self.clock() - live_within
-        async with self._tx() as tx:
+        async with self.reads() as tx:
             rows = await tx.execute(
                 select(
                     m.Presence.role,
@@ -836,7 +902,7 @@ class Store:
     async def presence(self, session_id: int, live_within: timedelta) -> PresenceSnapshot:
         """Everyone connected to the session through a process that is still alive."""
         cutoff = self.clock() - live_within
-        async with self._tx() as tx:
+        async with self.reads() as tx:
             rows = await tx.execute(
                 select(
                     m.Participant,
