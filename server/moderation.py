@@ -126,9 +126,10 @@ class ParticipantModeration:
     async def record_origin(self, participant_id: int, browser_id: object, address: str | None) -> None:
         await self.store.record_origin(participant_id, clean_browser_id(browser_id), address)
 
-    async def gate(self, principal: Principal, session: SessionInfo) -> Gate:
-        """Straight in (staff, admitted people, open sessions) or the waiting room."""
-        if principal.role is not Role.ATTENDEE:
+    async def gate(self, principal: Principal, session: SessionInfo, straight_in: bool = False) -> Gate:
+        """Straight in (staff; attendees `straight_in` by their arrival, Store.arrive: admitted before, or
+        an open session) or the waiting room."""
+        if principal.role is not Role.ATTENDEE or straight_in:
             return Gate(True, False, None)
         gate = await self.store.gate(principal, session.id, self.default)
         if gate.changed:

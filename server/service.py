@@ -5,16 +5,16 @@ HTTP views and Socket.IO handlers are thin wrappers around these methods.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from .db.store import GrantInfo, Store
+from .db.store import Arrival, GrantInfo, Store
 from .domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from .domain.model import EventInfo, PresenceSnapshot, Principal, SessionInfo
+from .domain.moderation import WaitingRoom
 from .domain.participants import Registration
 from .domain.roles import SESSION_ROLES, Permission, Role
 from .domain.sessions import SessionState
@@ -108,24 +108,17 @@ class Hemicycle:
         principal = Principal(participant, grant_id, Role.ATTENDEE, event_id, None)
         return principal, token, expires
 
-    async def enter(
-        self, token: object, session_id: int, permission: Permission
-    ) -> tuple[Principal, datetime, SessionInfo]:
-        """Who holds the token and the session they ask for, read side by side (a join's first two reads do
-        not wait for each other), then whether they may. The token is checked first: a forged or expired one
-        reads nothing; its refusal comes before any about the session."""
+    async def enter(self, token: object, session_id: int, permission: Permission) -> tuple[Arrival, datetime]:
+        """A connection's entry: who holds the token, the session they ask for and its event, and whether the
+        waiting room lets them straight in, in one read gathered with the others arriving (Store.arrive);
+        then whether they may. The token is checked first: a forged or expired one reads nothing; its
+        refusal comes before any about the session."""
         claims = self.tokens.verify(token)
-        principal, session = await asyncio.gather(
-            self.store.principal(claims.grant_id, claims.participant_id),
-            self.store.get_session(session_id),
-            return_exceptions=True,
+        arrival = await self.store.arrive(
+            claims.grant_id, claims.participant_id, session_id, WaitingRoom(self.settings.waiting_room)
         )
-        if isinstance(principal, BaseException):
-            raise principal
-        if isinstance(session, BaseException):
-            raise session
-        principal.require(permission, session)
-        return principal, claims.expires_at, session
+        arrival.principal.require(permission, arrival.session)
+        return arrival, claims.expires_at
 
     async def session_for(self, principal: Principal, session_id: int, permission: Permission) -> SessionInfo:
         session = await self.store.get_session(session_id)

@@ -15,9 +15,10 @@ from typing import Any, Protocol
 import socketio
 
 from server import logs
+from server.db.store import Arrival
 from server.desk import QuestionDesk
 from server.domain.errors import HemicycleError, Unauthenticated
-from server.domain.model import PresenceSnapshot, Principal, SessionInfo
+from server.domain.model import EventInfo, PresenceSnapshot, Principal, SessionInfo
 from server.domain.ratelimit import FloodGuard, TokenBucket
 from server.domain.roles import Permission, can
 from server.floor import Floor
@@ -39,7 +40,7 @@ class Gate(Protocol):
     """Who may join now, and what a joining or leaving connection owes the waiting room
     (implemented by signaling.moderation_events.ModerationEvents)."""
 
-    async def hold(self, sid: str, principal: Principal, session: SessionInfo) -> bool: ...
+    async def hold(self, sid: str, arrival: Arrival) -> bool: ...
 
     async def joined(self, sid: str, principal: Principal, session: SessionInfo) -> None: ...
 
@@ -49,7 +50,7 @@ class Gate(Protocol):
 class OpenGate:
     """Everyone joins at once (until the Hub sets the moderation gate)."""
 
-    async def hold(self, sid: str, principal: Principal, session: SessionInfo) -> bool:
+    async def hold(self, sid: str, arrival: Arrival) -> bool:
         return False
 
     async def joined(self, sid: str, principal: Principal, session: SessionInfo) -> None:
@@ -146,9 +147,10 @@ class Connections:
                 )
             request = protocol.parse(ConnectAuth, auth)
             await self.limits.attempt(address, request.token)
-            principal, _expires, session = await self.core.enter(
+            arrival, _expires = await self.core.enter(
                 request.token, request.session_id, Permission.SESSION_VIEW
             )
+            principal, session = arrival.principal, arrival.session
             logs.bind(session=session.id, participant=principal.participant.id)
             self.limits.open(sid, principal.participant.id)
         except Unauthenticated as exc:
@@ -162,14 +164,14 @@ class Connections:
                 "internal error", {"code": "internal", "message": "internal error"}
             ) from None
         try:
-            held = await self.gate.hold(sid, principal, session)
+            held = await self.gate.hold(sid, arrival)
         except BaseException:
             self.limits.closed(sid)  # refused: no disconnect will come to give its place back
             raise
         if held:
             return  # in the waiting room until a moderator admits them
         try:
-            welcome = await self.join(sid, principal, session)
+            welcome = await self.join(sid, principal, session, arrival.event)
         except Exception:
             log.exception("join failed for %s", sid)
             self.limits.closed(sid)
@@ -182,8 +184,11 @@ class Connections:
         await self.gate.joined(sid, principal, session)
         log.info("%s joined session %s as %s", principal.participant.id, session.id, principal.role.value)
 
-    async def join(self, sid: str, principal: Principal, session: SessionInfo) -> dict[str, Any]:
-        """Record the connection durably, put it in its rooms and build its welcome."""
+    async def join(
+        self, sid: str, principal: Principal, session: SessionInfo, event: EventInfo | None = None
+    ) -> dict[str, Any]:
+        """Record the connection durably, put it in its rooms and build its welcome (the event read again
+        unless given: it changes only by an administrator's edit, which nothing broadcasts)."""
         self._connections[sid] = Connection(
             principal,
             session.id,
@@ -208,12 +213,15 @@ class Connections:
 
         # The welcome's reads do not wait for one another, nor for the presence write: each is gathered with
         # the other joiners' (server/db/gathered.py), so a crowd costs a few transactions per batch.
-        (snapshot, summary), queue, questions, captions, event, recording = await asyncio.gather(
+        async def the_event() -> EventInfo:
+            return event if event is not None else await self.core.store.get_event(session.event_id)
+
+        (snapshot, summary), queue, questions, captions, welcome_event, recording = await asyncio.gather(
             recorded(),
             self.floor.state(session.id),
             self.desk.state(session.id),
             self._welcome_captions(session.id),
-            self.core.store.get_event(session.event_id),
+            the_event(),
             self.welcome_recording(session.id),
         )
         welcome: dict[str, Any] = {
@@ -224,8 +232,10 @@ class Connections:
             "mine": await self.floor.mine(queue, principal.participant.id),
             "my_questions": self.desk.mine_view(questions, principal.participant.id),
             "recording": recording,
-            # The same objects in every welcome at these versions (signaling/welcome.py): never modified.
-            **self.welcomes.shared(session, event, queue, questions, captions),
+            # The same objects in every welcome at these versions (signaling/welcome.py): never modified. The
+            # session as read with the queue, after this connection entered its rooms: a change of state
+            # made since the arrival reached the room too late for this connection, not its welcome.
+            **self.welcomes.shared(queue.session, welcome_event, queue, questions, captions),
         }
         if snapshot is not None:
             welcome["people"] = snapshot.roster()

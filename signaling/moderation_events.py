@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import socketio
 
-from server.db.store import GrantInfo
+from server.db.store import Arrival, GrantInfo
 from server.domain.errors import HemicycleError
 from server.domain.model import Principal, SessionInfo
 from server.domain.ratelimit import FloodGuard
@@ -114,13 +114,13 @@ class ModerationEvents:
 
     # -- hooks called by the connections (signaling/connections.py) ------------------------------
 
-    async def hold(self, sid: str, principal: Principal, session: SessionInfo) -> bool:
+    async def hold(self, sid: str, arrival: Arrival) -> bool:
         """At connect: True when the attendee must wait (they were told so); False to join as usual."""
+        principal, session, event = arrival.principal, arrival.session, arrival.event
         try:
-            gate = await self.actions.gate(principal, session)
+            gate = await self.actions.gate(principal, session, arrival.straight_in)
             if gate.admitted:
                 return False
-            event = await self.core.store.get_event(session.event_id)
         except HemicycleError as exc:
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.as_dict()) from None
         except Exception:

@@ -134,7 +134,7 @@ async def test_a_proxy_that_drops_the_address_is_logged_once(
 class RefusingGate:
     """A waiting-room check that refuses everyone, as it does when the database fails under it."""
 
-    async def hold(self, sid: str, principal: Any, session: Any) -> bool:
+    async def hold(self, sid: str, arrival: Any) -> bool:
         raise socketio.exceptions.ConnectionRefusedError("internal error", {"code": "internal"})
 
     async def joined(self, sid: str, principal: Any, session: Any) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, tuple_, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..domain.errors import Conflict, Forbidden, NotFound
@@ -34,7 +34,6 @@ from ..domain.moderation import (
 )
 from ..domain.roles import Role
 from . import models as m
-from .gathered import GatheredCalls
 from .store import Store, _participant
 from .versioned import Versioned, versioned
 
@@ -145,11 +144,6 @@ class ParticipantModerationStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._sessions = async_sessionmaker(store.engine, expire_on_commit=False)
-        # A crowd arriving: who goes straight in, for many at once (one transaction); the others take
-        # `gate`'s full path.
-        self._straight_in: GatheredCalls[tuple[int, int, WaitingRoom], bool] = GatheredCalls(
-            self._straight_in_many, "gate"
-        )
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -276,43 +270,6 @@ class ParticipantModerationStore:
         ban_id, same_browser = found
         return {"ban_id": ban_id, "match": "browser" if same_browser else "address"}
 
-    async def _straight_in_many(self, asks: list[tuple[int, int, WaitingRoom]]) -> list[bool | BaseException]:
-        """For each (session, participant, default) whether they join without a word: admitted there
-        before, or an open session, nobody decided on, in an event with no active ban at all. False sends
-        them through `gate`'s full path (waiting, a waiting room, a possible ban, an unknown session)."""
-        async with self._sessions() as tx:
-            sessions = {
-                row.id: row
-                for row in await tx.scalars(select(m.Session).where(m.Session.id.in_({a[0] for a in asks})))
-            }
-            rows = await tx.execute(
-                select(m.Admission.session_id, m.Admission.participant_id, m.Admission.state).where(
-                    tuple_(m.Admission.session_id, m.Admission.participant_id).in_(
-                        {(a[0], a[1]) for a in asks}
-                    )
-                )
-            )
-            admissions = {(session_id, pid): state for session_id, pid, state in rows}
-            events = {session.event_id for session in sessions.values()}
-            banning = set(
-                await tx.scalars(
-                    select(m.Ban.event_id)
-                    .where(m.Ban.event_id.in_(events), m.Ban.lifted_at.is_(None))
-                    .distinct()
-                )
-            )
-        answers: list[bool | BaseException] = []
-        for session_id, participant_id, default in asks:
-            session = sessions.get(session_id)
-            state = admissions.get((session_id, participant_id))
-            if session is None:
-                answers.append(False)
-            elif state is not None:
-                answers.append(state == Admission.ADMITTED.value)
-            else:
-                answers.append(not _waiting_room_on(session, default) and session.event_id not in banning)
-        return answers
-
     # -- registration ---------------------------------------------------------------------------
 
     async def record_origin(self, participant_id: int, browser_id: str | None, address: str | None) -> None:
@@ -329,10 +286,7 @@ class ParticipantModerationStore:
     # -- the waiting room -----------------------------------------------------------------------
 
     async def gate(self, principal: Principal, session_id: int, default: WaitingRoom) -> Gate:
-        """Let an attendee in, or make them wait; one read, shared with the others arriving at the moment,
-        when nothing changes."""
-        if await self._straight_in.call((session_id, principal.participant.id, default)):
-            return Gate(True, False, None)
+        """Let an attendee in, or make them wait. Those who go straight in (Store.arrive) never come here."""
         # Reads first: joining an open session, or coming back admitted, writes nothing and takes no lock.
         async with self._sessions() as tx:
             found = (
