@@ -29,7 +29,7 @@ from . import (
     wiring,
 )
 from .archive import Archive
-from .db.engine import create_engine, create_read_engine, migrate
+from .db.engine import create_engine, migrate
 from .keys import WEB_DIR_KEY
 from .media_load import RedisLoads
 from .settings import Settings
@@ -59,8 +59,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         },
     )
     engine = create_engine(settings.database_url)
-    reads = create_read_engine(settings.database_url)
-    use_cases = wiring.build_use_cases(settings, engine, clock, reads)
+    use_cases = wiring.build_use_cases(settings, engine, clock)
     core, media = use_cases.core, use_cases.media
     hub = wiring.build_hub(use_cases, settings)
     wiring.provide(app, settings, use_cases, hub)
@@ -111,8 +110,6 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         await hub.stop()
         await use_cases.standing.stop()
         await use_cases.limits.close()
-        if reads is not None:
-            await reads.dispose()
         await engine.dispose()
 
     app.cleanup_ctx.append(lifecycle)

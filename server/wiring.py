@@ -50,15 +50,9 @@ from .tokens import TokenService
 from .usecases import UseCases
 
 
-def build_use_cases(
-    settings: Settings,
-    engine: AsyncEngine,
-    clock: Callable[[], datetime],
-    reads: AsyncEngine | None = None,
-) -> UseCases:
-    """Every use case of the process, each built once, and how they use one another (`reads`: an engine for
-    reads beside the main one, server/db/engine.py's create_read_engine)."""
-    core = Hemicycle(settings, Store(engine, clock, reads), TokenService(settings.secret, clock))
+def build_use_cases(settings: Settings, engine: AsyncEngine, clock: Callable[[], datetime]) -> UseCases:
+    """Every use case of the process, each built once, and how they use one another."""
+    core = Hemicycle(settings, Store(engine, clock), TokenService(settings.secret, clock))
     floor = Floor(core)
     media = MediaService(core, floor.state)
     # The relay follows the floor: a grant or an end reaches it at once.

@@ -76,7 +76,7 @@ class CaptionStore:
 
     async def _read_recent(self, key: tuple[int, int]) -> RecentCaptions:
         session_id, per_language = key
-        async with self.store.reads() as tx:
+        async with self._sessions() as tx:
             seq = await tx.scalar(select(m.Session.captions_seq).where(m.Session.id == session_id))
             if seq is None:
                 raise NotFound(f"there is no session {session_id}", code="unknown_session")

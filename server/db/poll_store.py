@@ -197,7 +197,7 @@ class PollStore:
         return await self._reads.get(session_id)
 
     async def _read(self, session_id: int) -> PollsState:
-        async with self.store.reads() as tx:
+        async with self._sessions() as tx:
             version = await tx.scalar(select(m.Session.polls_version).where(m.Session.id == session_id))
             if version is None:
                 raise NotFound(f"there is no session {session_id}", code="unknown_session")

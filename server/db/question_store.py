@@ -145,7 +145,7 @@ class QuestionStore:
         return await self._state_reads.get(session_id)
 
     async def _read_state(self, session_id: int) -> QuestionsState:
-        async with self.store.reads() as tx:
+        async with self._sessions() as tx:
             row = await tx.get(m.Session, session_id, populate_existing=True)
             if row is None:
                 raise NotFound(f"there is no session {session_id}", code="unknown_session")

@@ -188,7 +188,7 @@ class RecordingStore:
         return await self._latest_reads.get(session_id)
 
     async def _read_latest(self, session_id: int) -> Recording | None:
-        async with self.store.reads() as tx:
+        async with self.store._tx() as tx:
             row = await tx.scalar(
                 select(m.Recording)
                 .where(m.Recording.session_id == session_id)

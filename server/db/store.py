@@ -180,15 +180,10 @@ class Store:
     processes and presence; and `bump_and_lock`, on which server/db/versioned.py builds every store's
     versioned transaction."""
 
-    def __init__(
-        self, engine: AsyncEngine, clock: Callable[[], datetime] = utcnow, reads: AsyncEngine | None = None
-    ) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] = utcnow) -> None:
         self.engine = engine
         self.clock = clock
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-        # Transactions that only read and need not wait for the writer (server/db/engine.py,
-        # create_read_engine): on the main engine unless `reads` is given.
-        self.reads = async_sessionmaker(reads or engine, expire_on_commit=False)
         self._session_reads: GatheredReads[int, SessionInfo] = GatheredReads(self._read_session)
         self._event_reads: GatheredReads[int, EventInfo] = GatheredReads(self._read_event)
         # A crowd joining at once: their tokens' grants read, and their connections recorded, many per
@@ -228,7 +223,7 @@ class Store:
         return await self._event_reads.get(event_id)
 
     async def _read_event(self, event_id: int) -> EventInfo:
-        async with self.reads() as tx:
+        async with self._tx() as tx:
             row = await tx.get(m.Event, event_id)
             if row is None:
                 raise NotFound(f"there is no event {event_id}", code="unknown_event")
@@ -282,7 +277,7 @@ class Store:
         return await self._session_reads.get(session_id)
 
     async def _read_session(self, session_id: int) -> SessionInfo:
-        async with self.reads() as tx:
+        async with self._tx() as tx:
             row = await tx.get(m.Session, session_id)
             if row is None:
                 raise NotFound(f"there is no session {session_id}", code="unknown_session")
@@ -467,7 +462,7 @@ class Store:
         return await self._principal_calls.call((grant_id, participant_id))
 
     async def _principals(self, asks: list[tuple[int, int]]) -> list[Principal | BaseException]:
-        async with self.reads() as tx:
+        async with self._tx() as tx:
             return await self._principals_in(tx, asks)
 
     async def arrive(
@@ -479,7 +474,7 @@ class Store:
         return await self._arrival_calls.call(_Arriving(grant_id, participant_id, session_id, default))
 
     async def _arrivals(self, asks: list[_Arriving]) -> list[Arrival | BaseException]:
-        async with self.reads() as tx:
+        async with self._tx() as tx:
             principals = await self._principals_in(tx, [(a.grant_id, a.participant_id) for a in asks])
             # An event with an active ban sends everyone through the waiting room's full check.
             banning = (
@@ -553,7 +548,7 @@ class Store:
     async def standings(self, asks: Collection[Standing]) -> dict[Standing, HemicycleError | None]:
         """For each person about to write, the refusal their write gets (None: it may go on): their grant
         must stand and, when a session is named, they must be admitted to it. One transaction for all."""
-        async with self.reads() as tx:
+        async with self._tx() as tx:
             grants = {
                 grant.id: grant
                 for grant in await tx.scalars(
@@ -600,7 +595,7 @@ class Store:
 
     async def standing_versions(self, event_ids: Collection[int]) -> dict[int, int]:
         """The standing version of each event: one small read, made every second by every process."""
-        async with self.reads() as tx:
+        async with self._tx() as tx:
             rows = await tx.execute(
                 select(m.Event.id, m.Event.standing_version).where(m.Event.id.in_(set(event_ids)))
             )
@@ -885,7 +880,7 @@ class Store:
     async def _read_presence_summary(self, key: tuple[int, timedelta]) -> dict[str, Any]:
         session_id, live_within = key
         cutoff = self.clock() - live_within
-        async with self.reads() as tx:
+        async with self._tx() as tx:
             rows = await tx.execute(
                 select(
                     m.Presence.role,
@@ -902,7 +897,7 @@ class Store:
     async def presence(self, session_id: int, live_within: timedelta) -> PresenceSnapshot:
         """Everyone connected to the session through a process that is still alive."""
         cutoff = self.clock() - live_within
-        async with self.reads() as tx:
+        async with self._tx() as tx:
             rows = await tx.execute(
                 select(
                     m.Participant,
