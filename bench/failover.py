@@ -39,6 +39,12 @@ def backoff(attempt: int) -> float:
     return max(0.0, base * (1 + RECONNECT_JITTER * random.uniform(-1, 1)))
 
 
+def refusal_name(exc: BaseException) -> str:
+    """A failed attempt as counted in the report: its kind, and the HTTP status of a refused handshake."""
+    status = getattr(exc, "status", None)
+    return f"{type(exc).__name__} {status}" if status else type(exc).__name__
+
+
 def percentile(ordered: list[float], p: float) -> float:
     if not ordered:
         return float("nan")
@@ -104,7 +110,7 @@ class Crowd:
                     await self.connect(person)
                     return
                 except Exception as exc:
-                    self.refusals[type(exc).__name__] += 1
+                    self.refusals[refusal_name(exc)] += 1
                     attempt += 1
         finally:
             person.reconnecting = False
@@ -215,7 +221,7 @@ async def run_kill_one(
                         await crowd.connect(person)
                         return
                     except Exception as exc:
-                        crowd.refusals[type(exc).__name__] += 1
+                        crowd.refusals[refusal_name(exc)] += 1
                         await asyncio.sleep(0.5 * (attempt + 1))
 
         await asyncio.gather(*(join(p) for p in crowd.people))
