@@ -64,6 +64,7 @@ from .rooms import participant_room as participant_room
 from .rooms import session_room as session_room
 from .rooms import staff_room as staff_room
 from .statement_events import StatementEvents
+from .wirepacket import WirePacket
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ class Hub:
             async_mode="aiohttp",
             client_manager=fanout.manager(redis_url, redis_channel),
             max_http_buffer_size=MAX_MESSAGE_BYTES,
+            serializer=WirePacket,
             logger=False,
             engineio_logger=False,
         )
@@ -133,7 +135,7 @@ class Hub:
             self.floor,
             self.desk,
             self.presence,
-            self.captions.welcome,
+            use_cases.snapshots.snapshot,
             ConnectLimits(core.settings, self.limits),
         )
         self.queue = QueueEvents(self.sio, self.floor, self.connections.audience)
@@ -148,7 +150,6 @@ class Hub:
         self.help = HelpEvents(self.sio, use_cases.help)
         self.polls = PollEvents(self.sio, use_cases.polls)
         self.recording = RecordingEvents(self.sio, use_cases.recordings)
-        self.connections.welcome_recording = self.recording.welcome
         # Interpretation booths (issue 21).
         self.booths = BoothEvents(self.sio, use_cases.media)
         self.statements = StatementEvents(self.sio, use_cases.statements)

@@ -417,10 +417,14 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         try:
             await super()._handle_eio_message(eio_sid, data)
         except (ValueError, TypeError, KeyError, IndexError) as exc:
-            # What python-socketio's decoder raises on a frame that is not a Socket.IO packet.
+            # What python-socketio's decoder raises on a frame that is not a Socket.IO packet, or whose data
+            # is not JSON (NaN and Infinity included: signaling/wirepacket.py). A header that can be read
+            # still says where to send the acknowledgement: a client waiting for one is not left waiting.
             log.info("refused an undecodable frame from %s: %s", eio_sid, exc)
             self._binary_packet.pop(eio_sid, None)
-            await self._refuse(eio_sid, None, None, "a message is a Socket.IO packet")
+            header = _HEADER.match(data) if isinstance(data, str) else None
+            namespace, id = (None, None) if header is None else (header["namespace"], header["id"])
+            await self._refuse(eio_sid, namespace, int(id) if id else None, "a message is a Socket.IO packet")
 
     async def _handle_event(self, eio_sid: str, namespace: str | None, id: int | None, data: Any) -> None:
         if not (isinstance(data, list) and data and isinstance(data[0], str)):

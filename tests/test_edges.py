@@ -194,10 +194,20 @@ async def test_frames_that_cannot_be_events_are_answered(hemicycle: Running) -> 
         for name in ("connect", "disconnect", "*"):
             reply = await attendee.call(name, {"token": "x", "session_id": 1})
             assert reply["error"]["code"] == "unknown_event_name", name
-        # Frames sent as they are: too deep, not JSON, an event without a name.
-        for frame in ("2" + DEEP, '2["queue:get",', "2{}", "2", "21[]"):
+        # Data that is not JSON (a Python client writes NaN and Infinity) gets its acknowledgement all the
+        # same.
+        for value in (float("nan"), float("inf")):
+            reply = await attendee.call("queue:get", {"at": value})
+            assert reply == {
+                "ok": False,
+                "error": {"code": "invalid_input", "message": "a message is a Socket.IO packet"},
+            }, value
+        # Frames sent as they are: too deep, not JSON, JSON's non-numbers and a lone surrogate (which the
+        # decoder refuses: signaling/wirepacket.py), an event without a name.
+        frames = ("2" + DEEP, '2["queue:get",', '2["queue:get",NaN]', '2["queue:get","\\ud800"]', "2{}", "2")
+        for frame in (*frames, "21[]"):
             await attendee.sio.eio.send(frame)
-        await eventually(lambda: len(attendee.received("error")) >= 5 + 3 + 5)
+        await eventually(lambda: len(attendee.received("error")) >= 5 + 3 + 2 + 7)
         assert {e["code"] for e in attendee.received("error")} == {"invalid_input", "unknown_event_name"}
         # The connection goes on, still counted once.
         assert (await attendee.call("queue:get"))["ok"]
