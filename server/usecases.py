@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from .archive import Archive
 from .captions import Captions
+from .db.snapshot_store import SnapshotStore
 from .desk import QuestionDesk
 from .floor import Floor
 from .helpdesk import HelpDesk
@@ -43,3 +44,5 @@ class UseCases:
     archive: Archive
     # Statements sent in advance with a request for the floor (issue 21).
     statements: Statements
+    # What a welcome shows of a session (queue, questions, captions, recording), in one read per round.
+    snapshots: SnapshotStore

@@ -17,8 +17,10 @@ from signaling.hub import Hub
 
 from .archive import Archive
 from .captions import Captions
+from .db.snapshot_store import SnapshotStore
 from .db.store import Store
 from .desk import QuestionDesk
+from .domain.captions import RECENT_LINES
 from .floor import Floor
 from .helpdesk import HelpDesk
 from .keys import (
@@ -78,21 +80,25 @@ def build_use_cases(settings: Settings, engine: AsyncEngine, clock: Callable[[],
     # Statements (issue 21): likewise, someone removed, banned or whose link was withdrawn attaches nothing.
     statements = Statements(core, limits)
     statements.entry = lambda principal, session: standing.check(principal, session.id)
+    desk, captions, recordings = QuestionDesk(core), Captions(core), Recordings(core, media)
     return UseCases(
         core=core,
         floor=floor,
-        desk=QuestionDesk(core),
+        desk=desk,
         standing=standing,
         moderation=moderation,
-        captions=Captions(core),
+        captions=captions,
         media=media,
         reports=Reports(core),
         limits=limits,
         help=help_desk,
         polls=Polls(core),
-        recordings=Recordings(core, media),
+        recordings=recordings,
         archive=archive,
         statements=statements,
+        snapshots=SnapshotStore(
+            core.store, floor.queue, desk.store, captions.store, recordings.store, RECENT_LINES
+        ),
     )
 
 

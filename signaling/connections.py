@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import socketio
 
 from server import logs
+from server.db.snapshot_store import SessionSnapshot
 from server.db.store import Arrival
 from server.desk import QuestionDesk
 from server.domain.errors import HemicycleError, Unauthenticated
@@ -64,16 +65,12 @@ async def _nothing(connection: Connection) -> None:
     return None
 
 
-async def _never_recorded(session_id: int) -> dict[str, Any] | None:
-    return None
-
-
 class Connections:
     """Owned by the Hub: this process's joined connections (by Socket.IO sid), their audience per session and
     the events-per-second allowance an attendee's connections share.
 
-    ``welcome_captions(session_id)`` gives the captions part of a welcome; ``gate`` decides who waits;
-    ``gone`` frees what a closed connection held elsewhere (its media)."""
+    ``snapshot(session_id)`` reads what a welcome shows of a session (queue, questions, captions, recording);
+    ``gate`` decides who waits; ``gone`` frees what a closed connection held elsewhere (its media)."""
 
     def __init__(
         self,
@@ -82,7 +79,7 @@ class Connections:
         floor: Floor,
         desk: QuestionDesk,
         presence: Presence,
-        welcome_captions: Callable[[int], Awaitable[dict[str, Any]]],
+        snapshot: Callable[[int], Awaitable[SessionSnapshot]],
         limits: ConnectLimits,
     ) -> None:
         self.sio = sio
@@ -90,12 +87,10 @@ class Connections:
         self.floor = floor
         self.desk = desk
         self.presence = presence
-        self._welcome_captions = welcome_captions
+        self._snapshot = snapshot
         self.limits = limits
         self.gate: Gate = OpenGate()
         self.gone: Callable[[Connection], Awaitable[None]] = _nothing
-        # The session's last recording for the welcome, so a page joining mid-recording shows it.
-        self.welcome_recording: Callable[[int], Awaitable[dict[str, Any] | None]] = _never_recorded
         self._connections: dict[str, Connection] = {}
         self._audience: dict[int, int] = {}
         self.welcomes = WelcomeParts(floor, desk)
@@ -211,19 +206,16 @@ class Connections:
                 return snapshot, snapshot.summary()
             return None, await self.presence.summary(session.id)
 
-        # The welcome's reads do not wait for one another, nor for the presence write: each is gathered with
-        # the other joiners' (server/db/gathered.py), so a crowd costs a few transactions per batch.
+        # The welcome's reads (one transaction: the session's queue, questions, captions and recording) do
+        # not wait for the presence write: each is gathered with the other joiners' (server/db/gathered.py),
+        # so a crowd costs a few transactions per round.
         async def the_event() -> EventInfo:
             return event if event is not None else await self.core.store.get_event(session.event_id)
 
-        (snapshot, summary), queue, questions, captions, welcome_event, recording = await asyncio.gather(
-            recorded(),
-            self.floor.state(session.id),
-            self.desk.state(session.id),
-            self._welcome_captions(session.id),
-            the_event(),
-            self.welcome_recording(session.id),
+        (snapshot, summary), state, welcome_event = await asyncio.gather(
+            recorded(), self._snapshot(session.id), the_event()
         )
+        queue, questions = state.queue, state.questions
         welcome: dict[str, Any] = {
             "protocol": PROTOCOL_VERSION,
             "me": principal.public(),
@@ -231,11 +223,12 @@ class Connections:
             "presence": summary,
             "mine": await self.floor.mine(queue, principal.participant.id),
             "my_questions": self.desk.mine_view(questions, principal.participant.id),
-            "recording": recording,
+            # The session's last recording, so a page joining mid-recording shows it.
+            "recording": state.recording.public() if state.recording is not None else None,
             # The same objects in every welcome at these versions (signaling/welcome.py): never modified. The
             # session as read with the queue, after this connection entered its rooms: a change of state
             # made since the arrival reached the room too late for this connection, not its welcome.
-            **self.welcomes.shared(queue.session, welcome_event, queue, questions, captions),
+            **self.welcomes.shared(queue.session, welcome_event, queue, questions, state.captions),
         }
         if snapshot is not None:
             welcome["people"] = snapshot.roster()

@@ -46,10 +46,6 @@ class RecordingEvents:
         except Exception:
             log.exception("recording broadcast to session %s failed", recording.session_id)
 
-    async def welcome(self, session_id: int) -> dict[str, Any] | None:
-        recording = await self.recordings.latest(session_id)
-        return recording.public() if recording else None
-
     async def flush_all(self) -> None:
         await asyncio.gather(*self._background, return_exceptions=True)
 

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from server.captions import recent_view
+from server.db.caption_store import RecentCaptions
 from server.db.question_store import QuestionsState
 from server.desk import QuestionDesk
 from server.domain.model import EventInfo, SessionInfo
@@ -51,14 +53,14 @@ class Shared:
         event: EventInfo,
         queue: QueueState,
         questions: QuestionsState,
-        captions: dict[str, Any],
+        captions: RecentCaptions,
         now: float,
     ) -> bool:
         return (
             now - self.built_at <= MAX_AGE_SECONDS
             and self.queue_version == queue.version
             and self.questions_version == questions.version
-            and self.captions_seq == captions.get("seq")
+            and self.captions_seq == captions.seq
             and self.session == session
             and self.event == event
         )
@@ -81,7 +83,7 @@ class WelcomeParts:
         event: EventInfo,
         queue: QueueState,
         questions: QuestionsState,
-        captions: dict[str, Any],
+        captions: RecentCaptions,
     ) -> dict[str, Any]:
         """The session, event, floor, questions and captions parts of a welcome at these versions. The dict
         and everything in it are shared between welcomes: never modify them."""
@@ -94,10 +96,10 @@ class WelcomeParts:
             "event": event.public(),
             "floor": self.floor.public(queue),
             "questions": self.desk.public_view(questions),
-            "captions": captions,
+            "captions": recent_view(captions),
         }
         self._last[session.id] = Shared(
-            session, event, queue.version, questions.version, captions.get("seq", -1), now, parts
+            session, event, queue.version, questions.version, captions.seq, now, parts
         )
         self.builds += 1
         return parts

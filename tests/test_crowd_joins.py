@@ -1,6 +1,7 @@
 """A crowd joining at once: the reads and writes of many joins answered together, each still its own answer
 (server/db/gathered.py GatheredCalls in Store.principal and Store.add_presence), on SQLite and PostgreSQL;
-the welcome's common parts built once per version (signaling/welcome.py)."""
+the welcome's session reads in one transaction per round (server/db/snapshot_store.py) and its common parts
+built once per version (signaling/welcome.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,14 @@ from typing import Any
 
 import pytest
 
+from server.db.caption_store import CaptionStore
 from server.db.moderation_store import ParticipantModerationStore
+from server.db.question_store import QuestionStore
+from server.db.queue_store import QueueStore
+from server.db.recording_store import RecordingStore
+from server.db.snapshot_store import SessionSnapshot, SnapshotStore
 from server.db.store import Arrival
-from server.domain.errors import Conflict, Unauthenticated
+from server.domain.errors import Conflict, NotFound, Unauthenticated
 from server.domain.model import PresenceSnapshot
 from server.domain.moderation import WaitingRoom
 from server.domain.roles import Role
@@ -124,6 +130,54 @@ async def test_a_crowd_at_one_version_shares_one_welcome(hemicycle: Running) -> 
     now[0] += 1.0
     await hemicycle.join((await hemicycle.register(display_name="Later Delegate"))["token"])
     assert parts.builds == 3
+
+
+class CountedSnapshots(SnapshotStore):
+    """Counts its transactions."""
+
+    reads = 0
+
+    async def _read(self, session_id: int) -> SessionSnapshot:
+        self.reads += 1
+        return await super()._read(session_id)
+
+
+async def test_a_crowd_reads_the_session_for_its_welcomes_together(database_url: str, tmp_path: Path) -> None:
+    """What a welcome shows of the session (queue, questions, captions, recording) is read in one transaction
+    shared by the joiners of the moment, and each read sees what was committed before it was asked for."""
+    async for running in run_app(make_settings(tmp_path, database_url)):
+        core, store, live = running.core, running.core.store, running.live_session
+        snapshots = CountedSnapshots(
+            store, QueueStore(store), QuestionStore(store), CaptionStore(store), RecordingStore(store), 20
+        )
+        crowd = await asyncio.gather(*(snapshots.snapshot(live) for _ in range(40)))
+        assert snapshots.reads == 1, "forty callers of one moment, one transaction"
+        assert all(s is crowd[0] for s in crowd)
+        first = crowd[0]
+        assert not (first.queue.queued or first.questions.questions or first.captions.lines)
+        assert first.recording is None and first.queue.session.id == live
+
+        # A hand, a question, a caption and a recording, each committed elsewhere: the next read has them.
+        attendee = await running.join((await running.register(display_name="Delegate A"))["token"])
+        assert (await attendee.call("hand:raise", HAND))["ok"]
+        assert (await attendee.call("question:post", {"text": "What of the budget?"}))["ok"]
+        moderator = (await core.authenticate(await running.staff_token(Role.MODERATOR)))[0]
+        await CaptionStore(store).post(moderator, live, "en", "The chair opens the session.")
+        await RecordingStore(store).start(moderator, live)
+        after = await snapshots.snapshot(live)
+        assert [e.display_name for e in after.queue.queued] == ["Delegate A"]
+        assert after.queue.version > first.queue.version
+        assert [q.text for q in after.questions.questions] == ["What of the budget?"]
+        assert [line.text for line in after.captions.lines] == ["The chair opens the session."]
+        assert after.recording is not None and after.recording.state.value == "recording"
+        # Nothing moved since: the stores' last reads are reused, the same objects.
+        again = await snapshots.snapshot(live)
+        assert again.queue is after.queue and again.questions is after.questions
+        assert again.captions is after.captions
+
+        missing = await asyncio.gather(*(snapshots.snapshot(10**9) for _ in range(3)), return_exceptions=True)
+        assert all(isinstance(m, NotFound) and m.code == "unknown_session" for m in missing)
+        await attendee.close()
 
 
 async def test_arrivals_together_each_get_their_own_answer(database_url: str, tmp_path: Path) -> None:

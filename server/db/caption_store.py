@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..domain.captions import CAPTION_LANGUAGES, CaptionLine
 from ..domain.errors import NotFound
@@ -80,19 +80,26 @@ class CaptionStore:
             seq = await tx.scalar(select(m.Session.captions_seq).where(m.Session.id == session_id))
             if seq is None:
                 raise NotFound(f"there is no session {session_id}", code="unknown_session")
-            known = self._recent.get((session_id, per_language))
-            if known is not None and known.seq == seq:
-                return known
-            lines: list[CaptionLine] = []
-            if seq:
-                for language in CAPTION_LANGUAGES:
-                    rows = await tx.scalars(
-                        select(m.Caption)
-                        .where(m.Caption.session_id == session_id, m.Caption.language == language)
-                        .order_by(m.Caption.seq.desc())
-                        .limit(per_language)
-                    )
-                    lines += (_line(r) for r in rows)
+            return await self.recent_in(tx, session_id, seq, per_language)
+
+    async def recent_in(
+        self, tx: AsyncSession, session_id: int, seq: int, per_language: int
+    ) -> RecentCaptions:
+        """The recent lines at the session's caption number `seq`, just read in `tx`: the last lines read are
+        reused while it holds (server/db/snapshot_store.py reads them with the rest of a welcome)."""
+        known = self._recent.get((session_id, per_language))
+        if known is not None and known.seq == seq:
+            return known
+        lines: list[CaptionLine] = []
+        if seq:
+            for language in CAPTION_LANGUAGES:
+                rows = await tx.scalars(
+                    select(m.Caption)
+                    .where(m.Caption.session_id == session_id, m.Caption.language == language)
+                    .order_by(m.Caption.seq.desc())
+                    .limit(per_language)
+                )
+                lines += (_line(r) for r in rows)
         recent = RecentCaptions(session_id, seq, tuple(sorted(lines, key=lambda line: line.seq)))
         if known is None or known.seq < recent.seq:
             self._recent[(session_id, per_language)] = recent

@@ -23,39 +23,45 @@ class GatheredReads(Generic[K, V]):
 
     def __init__(self, read: Callable[[K], Awaitable[V]]) -> None:
         self._read = read
-        self._next: dict[K, asyncio.Future[V]] = {}  # the read each key's newcomers wait for
+        self._next: dict[K, list[asyncio.Future[V]]] = {}  # each key's newcomers, for its next read
         self._running: dict[K, asyncio.Task[None]] = {}
 
     async def get(self, key: K) -> V:
         loop = asyncio.get_running_loop()
-        answer = self._next.get(key)
-        if answer is None or answer.get_loop() is not loop:
-            answer = self._next[key] = loop.create_future()
-            running = self._running.get(key)
-            if (
-                running is None or running.done() or running.get_loop() is not loop
-            ):  # none, or a closed loop's
-                self._running[key] = asyncio.create_task(self._run(key), name=f"hemicycle-read-{key}")
-        # A caller that gives up (cancelled, timed out) leaves the read to the others.
-        return await asyncio.shield(answer)
+        # Each caller waits on a future of its own: one that gives up (cancelled, timed out) cancels only
+        # that one, and leaves the read to the others.
+        answer: asyncio.Future[V] = loop.create_future()
+        waiting = self._next.get(key)
+        if waiting is None:
+            waiting = self._next[key] = []
+        waiting.append(answer)
+        running = self._running.get(key)
+        if running is None or running.done() or running.get_loop() is not loop:  # none, or a closed loop's
+            self._running[key] = asyncio.create_task(self._run(key), name=f"hemicycle-read-{key}")
+        return await answer
 
     async def _run(self, key: K) -> None:
         try:
-            while (answer := self._next.pop(key, None)) is not None:
+            while (waiting := self._next.pop(key, None)) is not None:
+                if not any(not answer.done() for answer in waiting):
+                    continue  # every one of them gave up
                 try:
                     value = await self._read(key)
                 except Exception as exc:  # each caller gets the error its own read would have raised
-                    answer.set_exception(exc)
-                    answer.exception()  # retrieved here too: no warning when every caller has given up
+                    for answer in waiting:
+                        if not answer.done():
+                            answer.set_exception(exc)
+                            answer.exception()  # retrieved: no warning when the caller has gone
                 else:
-                    answer.set_result(value)
+                    for answer in waiting:
+                        if not answer.done():
+                            answer.set_result(value)
         finally:
             # No await between the loop's last check and here: a caller arriving after starts a new run.
             if self._running.get(key) is asyncio.current_task():
                 del self._running[key]
-            leftover = self._next.pop(key, None)
-            if leftover is not None and not leftover.done():
-                leftover.cancel()  # only when this task itself is cancelled (the process stopping)
+            for answer in self._next.pop(key, ()):
+                answer.cancel()  # only when this task itself is cancelled (the process stopping)
 
 
 A = TypeVar("A")
@@ -94,7 +100,8 @@ class GatheredCalls(Generic[A, V]):
         running = self._running
         if running is None or running.done() or running.get_loop() is not loop:
             self._running = asyncio.create_task(self._drain(), name=f"hemicycle-{self._name}")
-        return await asyncio.shield(answer)
+        # The caller's own future: one that gives up cancels it, and its batch skips it.
+        return await answer
 
     async def _drain(self) -> None:
         try:

@@ -149,16 +149,19 @@ class QuestionStore:
             row = await tx.get(m.Session, session_id, populate_existing=True)
             if row is None:
                 raise NotFound(f"there is no session {session_id}", code="unknown_session")
-            session = _session(row)
-            known = self._known.get(session_id)
-            if known is not None and known.version == row.questions_version:
-                return known if known.session == session else replace(known, session=session)
-            questions = await self._load(tx, session_id)
-            state = QuestionsState(
-                session, row.questions_version, row.questions_premoderated, tuple(questions)
-            )
+            return await self.state_in(tx, row)
+
+    async def state_in(self, tx: AsyncSession, row: m.Session) -> QuestionsState:
+        """The questions at the session row `tx` has just read: the last state read is reused while the
+        row's questions version holds (server/db/snapshot_store.py reads it with the rest of a welcome)."""
+        session = _session(row)
+        known = self._known.get(session.id)
+        if known is not None and known.version == row.questions_version:
+            return known if known.session == session else replace(known, session=session)
+        questions = await self._load(tx, session.id)
+        state = QuestionsState(session, row.questions_version, row.questions_premoderated, tuple(questions))
         if known is None or known.version < state.version:
-            self._known[session_id] = state
+            self._known[session.id] = state
         return state
 
     async def _load(self, tx: AsyncSession, session_id: int, only: int | None = None) -> list[Question]:

@@ -135,26 +135,31 @@ class QueueStore:
             row = await tx.get(m.Session, session_id, populate_existing=True)
             if row is None:
                 raise NotFound(f"there is no session {session_id}", code="unknown_session")
-            session = _session(row)
-            known = self._known.get(session_id)
-            if known is not None and known.version == row.queue_version:
-                # The session itself (its state, title) may change without a queue change.
-                return replace(known, session=session) if known.session != session else known
-            rows = await tx.execute(
-                select(*ENTRY_COLUMNS)
-                .where(
-                    m.Intervention.session_id == session_id,
-                    or_(m.Intervention.state.in_(ACTIVE), m.Intervention.granted_at.is_not(None)),
-                )
-                .order_by(m.Intervention.id)
+            return await self.state_in(tx, row)
+
+    async def state_in(self, tx: AsyncSession, row: m.Session) -> QueueState:
+        """The queue at the session row `tx` has just read: the last state read is reused while the row's
+        queue version holds (server/db/snapshot_store.py reads it with the rest of a welcome)."""
+        session = _session(row)
+        known = self._known.get(session.id)
+        if known is not None and known.version == row.queue_version:
+            # The session itself (its state, title) may change without a queue change.
+            return replace(known, session=session) if known.session != session else known
+        rows = await tx.execute(
+            select(*ENTRY_COLUMNS)
+            .where(
+                m.Intervention.session_id == session.id,
+                or_(m.Intervention.state.in_(ACTIVE), m.Intervention.granted_at.is_not(None)),
             )
-            state = QueueState(
-                session,
-                row.queue_version,
-                row.auto_end_grace_seconds,
-                tuple(_entry(r) for r in rows),
-                row.balance_targets,
-            )
+            .order_by(m.Intervention.id)
+        )
+        state = QueueState(
+            session,
+            row.queue_version,
+            row.auto_end_grace_seconds,
+            tuple(_entry(r) for r in rows),
+            row.balance_targets,
+        )
         self._remember(state)
         return state
 

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain.errors import Conflict, NotFound
 from ..domain.model import Principal
@@ -189,13 +190,17 @@ class RecordingStore:
 
     async def _read_latest(self, session_id: int) -> Recording | None:
         async with self.store._tx() as tx:
-            row = await tx.scalar(
-                select(m.Recording)
-                .where(m.Recording.session_id == session_id)
-                .order_by(m.Recording.started_at.desc(), m.Recording.id.desc())
-                .limit(1)
-            )
-            return recording_of(row) if row is not None else None
+            return await self.latest_in(tx, session_id)
+
+    async def latest_in(self, tx: AsyncSession, session_id: int) -> Recording | None:
+        """The session's last recording, read in `tx` (server/db/snapshot_store.py: with a welcome)."""
+        row = await tx.scalar(
+            select(m.Recording)
+            .where(m.Recording.session_id == session_id)
+            .order_by(m.Recording.started_at.desc(), m.Recording.id.desc())
+            .limit(1)
+        )
+        return recording_of(row) if row is not None else None
 
     async def get(self, recording_id: int) -> Recording | None:
         async with self.store._tx() as tx:
