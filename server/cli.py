@@ -26,6 +26,12 @@ from .service import Hemicycle
 from .settings import DEMO_SECRET_FILE, DEMO_URL_FILE, Settings, SettingsError
 from .tokens import TokenService
 
+# Connections waiting to be accepted. aiohttp's default, 128, is what a crowd overflows: when a process dies
+# and its thousands of attendees reconnect to another at once (through the proxy), or a session opens, the
+# kernel drops the handshakes beyond it and each retries a second or more later, or the proxy gives up on
+# them (502). The kernel caps it at net.core.somaxconn (4,096 on current Linux).
+LISTEN_BACKLOG = 4096
+
 log = logging.getLogger("hemicycle")
 
 
@@ -258,7 +264,12 @@ def _serve(settings: Settings) -> int:
             settings.gc_freeze_seconds, settings.gc_reclaim_minutes * 60, idle=app[HUB_KEY].idle
         ).attach(app)
     web.run_app(
-        app, host=settings.host, port=settings.port, print=None, **logs.access_log(settings.access_log)
+        app,
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        backlog=LISTEN_BACKLOG,
+        **logs.access_log(settings.access_log),
     )
     return 0
 
