@@ -9,7 +9,8 @@ keep posting questions, each sent once and never retried. Afterwards:
 - **back**: for every attendee of the killed process, the time from the kill to its next `welcome`;
 - **places**: every hand still in line at the same place, the speaker still holding the floor (the floor's
   grace period, HEMICYCLE_FLOOR_GRACE_SECONDS, is longer than the return);
-- **lost**: questions acknowledged but not in the database; **doubled**: a question or a hand stored twice.
+- **lost**: questions or raised hands acknowledged but not in the database; **doubled**: a question stored
+  twice, or more requests stored for someone than they sent.
 """
 
 from __future__ import annotations
@@ -192,6 +193,76 @@ async def _post(person: Person, crowd: Crowd, acknowledged: dict[int, str], sent
         await asyncio.sleep(1.0)
 
 
+HAND = {"type": "statement", "language": "en"}
+
+
+@dataclass
+class HandLoad:
+    """The hand actions sent during the failover: raises sent per participant, and each one's last action."""
+
+    raises_sent: Counter[int] = field(default_factory=Counter)
+    # participant -> (their last action's number, raised?, acknowledged?: None while unanswered)
+    last: dict[int, tuple[int, bool, bool | None]] = field(default_factory=dict)
+    actions: int = 0
+    acknowledged: int = 0
+    refused: Counter[str] = field(default_factory=Counter)  # error codes, and calls that got no answer
+    acks: list[float] = field(default_factory=list)  # seconds, acknowledged actions
+
+    def expected_in_line(self) -> dict[int, bool]:
+        """Whether each participant should be in line now, for those whose last action was acknowledged."""
+        return {pid: raised for pid, (_n, raised, ok) in self.last.items() if ok}
+
+
+async def _hand_action(person: Person, client: Any, up: set[int], load: HandLoad) -> None:
+    pid = person.participant_id
+    raising = pid not in up
+    if raising:
+        up.add(pid)
+        load.raises_sent[pid] += 1
+    else:
+        up.discard(pid)
+    load.actions += 1
+    number = load.actions
+    load.last[pid] = (number, raising, None)
+    sent = time.time()
+    event, payload = ("hand:raise", HAND) if raising else ("hand:lower", {})
+    try:
+        reply = await client.call(event, payload, timeout=10)
+    except Exception as exc:  # no answer: the connection went with its process
+        load.refused[type(exc).__name__] += 1
+        return
+    ok = bool(reply.get("ok"))
+    if load.last[pid][0] == number:
+        load.last[pid] = (number, raising, ok)
+    if ok:
+        load.acknowledged += 1
+        load.acks.append(time.time() - sent)
+    else:
+        load.refused[str(reply.get("error", {}).get("code"))] += 1
+
+
+async def _hands(people: list[Person], crowd: Crowd, rate: float, load: HandLoad) -> None:
+    """`rate` hand actions a second in all, taking the people in turn (each raises, then lowers)."""
+    if not people:
+        return  # a crowd small enough to be all in line or posting
+    up: set[int] = set()
+    loop = asyncio.get_running_loop()
+    next_at = loop.time()
+    actions: set[asyncio.Future[None]] = set()
+    turn = 0
+    while not crowd.stopping:
+        person = people[turn % len(people)]
+        turn += 1
+        client = person.client
+        if client is not None and client.connected:
+            action = asyncio.ensure_future(_hand_action(person, client, up, load))
+            actions.add(action)
+            action.add_done_callback(actions.discard)
+        next_at += 1.0 / rate
+        await asyncio.sleep(max(0.0, next_at - loop.time()))
+    await asyncio.gather(*actions, return_exceptions=True)
+
+
 async def run_kill_one(
     url: str,
     processes: list[subprocess.Popen[bytes]],
@@ -202,6 +273,7 @@ async def run_kill_one(
     say: Any,
     hands: int = 20,
     posters: int = 10,
+    hand_rate: float = 50.0,
     concurrency: int = 50,
     back_within: float = 60.0,
 ) -> list[str]:
@@ -262,6 +334,13 @@ async def run_kill_one(
         chosen = [p for p in raisers[1:] if p in moved][: posters // 2]
         chosen += [p for p in crowd.people if p in stayed and p not in chosen][: posters - len(chosen)]
         posting = [asyncio.ensure_future(_post(p, crowd, acknowledged, sent)) for p in chosen]
+        # Hands up and down at `hand_rate`, from people on both processes (not those in line, nor the
+        # posters): each acts every few seconds, within the allowance for hands (signaling/hub.py).
+        busy = {p.participant_id for p in (*raisers, *chosen)}
+        load = HandLoad()
+        lifters = [p for p in moved if p.participant_id not in busy][:100]
+        lifters += [p for p in stayed if p.participant_id not in busy][: 200 - len(lifters)]
+        posting.append(asyncio.ensure_future(_hands(lifters, crowd, hand_rate, load)))
         await asyncio.sleep(1.5)
 
         killed_at = time.time()
@@ -289,13 +368,20 @@ async def run_kill_one(
                     after = reply["data"]["queue"]
                     break
             await asyncio.sleep(0.5)
-        order_after = [e["id"] for e in after.get("queue", [])]
+        # The 20 who were in line before, in the same order (the load's hands come and go around them).
+        order_after = [e["id"] for e in after.get("queue", []) if e["id"] in set(order_before)]
         floor_kept = (after.get("speaking") or {}).get("id") == entries[speaker]
         hands_stored, questions = await _stored(database_url, session_id)
         texts = Counter(questions.values())
         lost = [i for i in acknowledged if i not in questions]
         doubled_questions = sum(c - 1 for c in texts.values() if c > 1)
-        doubled_hands = sum(c - 1 for c in hands_stored.values() if c > 1)
+        # Everyone's requests: no more stored than they sent (each sent once), none acknowledged and missing.
+        sent_raises = Counter({p.participant_id: 1 for p in raisers}) + load.raises_sent
+        doubled_hands = sum(max(0, hands_stored[pid] - sent_raises[pid]) for pid in hands_stored)
+        # Whoever's last action was acknowledged is in line, or not, as it said.
+        in_line = {e.get("participant_id") for e in after.get("queue", [])}
+        lost_hands = sum((pid in in_line) != raised for pid, raised in load.expected_in_line().items())
+        hand_acks = sorted(a * 1000 for a in load.acks)
         rejoined_elsewhere = sum(1 for p in stayed if p.welcomes and p.welcomes[-1] > killed_at)
         ms = [r * 1000 for r in returns]
         noticed = sorted(
@@ -313,7 +399,11 @@ async def run_kill_one(
             f"  queue order kept: {order_after == order_before} ({len(order_after)} in line), "
             f"floor kept: {floor_kept}",
             f"  questions: {len(sent)} sent during the failover, {len(acknowledged)} acknowledged, "
-            f"{len(lost)} acknowledged but lost, {doubled_questions} stored twice; hands stored twice: "
+            f"{len(lost)} acknowledged but lost, {doubled_questions} stored twice",
+            f"  hand actions: {load.actions} sent at {hand_rate:.0f}/s by {len(lifters)} attendees, "
+            f"{load.acknowledged} acknowledged (p50 {percentile(hand_acks, 50):.0f} ms, p99 "
+            f"{percentile(hand_acks, 99):.0f} ms), refused or unanswered: {dict(load.refused) or 0}; "
+            f"in line or not other than last acknowledged: {lost_hands}, requests stored beyond those sent: "
             f"{doubled_hands}",
             f"  attendees of the surviving process that had to reconnect: {rejoined_elsewhere}; "
             f"failed connection attempts: {dict(crowd.refusals) or 0}",

@@ -127,7 +127,13 @@ class LightClient:
         ack = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._acks[ack] = future
-        await self._ws.send_str(f"42{ack}" + json.dumps([event, data], separators=(",", ":")))
+        try:
+            await self._ws.send_str(f"42{ack}" + json.dumps([event, data], separators=(",", ":")))
+        except BaseException:  # the connection went while sending: its end may have failed the future too
+            self._acks.pop(ack, None)
+            if future.done() and not future.cancelled():
+                future.exception()
+            raise
         try:
             return await asyncio.wait_for(future, timeout)
         finally:
