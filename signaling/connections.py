@@ -69,7 +69,8 @@ class Connections:
     """Owned by the Hub: this process's joined connections (by Socket.IO sid), their audience per session and
     the events-per-second allowance an attendee's connections share.
 
-    ``snapshot(session_id)`` reads what a welcome shows of a session (queue, questions, captions, recording);
+    ``record(instance_id, sid, principal, session_id)`` records a joining connection as present and reads what
+    its welcome shows of the session (queue, questions, captions, recording);
     ``gate`` decides who waits; ``gone`` frees what a closed connection held elsewhere (its media)."""
 
     def __init__(
@@ -79,7 +80,7 @@ class Connections:
         floor: Floor,
         desk: QuestionDesk,
         presence: Presence,
-        snapshot: Callable[[int], Awaitable[SessionSnapshot]],
+        record: Callable[[str, str, Principal, int], Awaitable[SessionSnapshot]],
         limits: ConnectLimits,
     ) -> None:
         self.sio = sio
@@ -87,7 +88,7 @@ class Connections:
         self.floor = floor
         self.desk = desk
         self.presence = presence
-        self._snapshot = snapshot
+        self._record = record
         self.limits = limits
         self.gate: Gate = OpenGate()
         self.gone: Callable[[Connection], Awaitable[None]] = _nothing
@@ -197,24 +198,21 @@ class Connections:
         if can(principal.role, Permission.STATEMENT_READ):
             await self.sio.enter_room(sid, statements_room(session.id))
 
-        async def recorded() -> tuple[PresenceSnapshot | None, dict[str, Any]]:
-            """The connection recorded, then the presence it is counted in. The roster only for staff: an
-            attendee's welcome costs one aggregate, not the whole list."""
-            await self.core.store.add_presence(self.core.instance_id, sid, principal, session.id)
+        async def recorded() -> tuple[SessionSnapshot, PresenceSnapshot | None, dict[str, Any]]:
+            """The connection recorded with what its welcome shows of the session, in one transaction
+            gathered with the other joiners' (server/db/snapshot_store.py), after it entered its rooms; then
+            the presence it is counted in. The roster only for staff: an attendee's welcome costs one
+            aggregate, not the whole list."""
+            state = await self._record(self.core.instance_id, sid, principal, session.id)
             if principal.role.is_staff:
                 snapshot = await self.core.presence(session.id)
-                return snapshot, snapshot.summary()
-            return None, await self.presence.summary(session.id)
+                return state, snapshot, snapshot.summary()
+            return state, None, await self.presence.summary(session.id)
 
-        # The welcome's reads (one transaction: the session's queue, questions, captions and recording) do
-        # not wait for the presence write: each is gathered with the other joiners' (server/db/gathered.py),
-        # so a crowd costs a few transactions per round.
         async def the_event() -> EventInfo:
             return event if event is not None else await self.core.store.get_event(session.event_id)
 
-        (snapshot, summary), state, welcome_event = await asyncio.gather(
-            recorded(), self._snapshot(session.id), the_event()
-        )
+        (state, snapshot, summary), welcome_event = await asyncio.gather(recorded(), the_event())
         queue, questions = state.queue, state.questions
         welcome: dict[str, Any] = {
             "protocol": PROTOCOL_VERSION,

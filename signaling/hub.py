@@ -135,7 +135,7 @@ class Hub:
             self.floor,
             self.desk,
             self.presence,
-            use_cases.snapshots.snapshot,
+            use_cases.snapshots.join,
             ConnectLimits(core.settings, self.limits),
         )
         self.queue = QueueEvents(self.sio, self.floor, self.connections.audience)

@@ -20,6 +20,13 @@ import socketio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from server.db.caption_store import CaptionStore
+from server.db.question_store import QuestionStore
+from server.db.queue_store import QueueStore
+from server.db.recording_store import RecordingStore
+from server.db.snapshot_store import SnapshotStore
+from server.db.store import Store
+from server.domain.captions import RECENT_LINES
 from server.domain.roles import Role
 from server.service import Hemicycle
 
@@ -310,3 +317,9 @@ async def start(app: web.Application, port: int | None = None, shutdown_timeout:
     server = TestServer(app, host="127.0.0.1", port=port or free_port())
     await server.start_server(shutdown_timeout=shutdown_timeout)
     return server
+
+
+def snapshots_of(store: Store) -> SnapshotStore:
+    """A welcome's reads and a joining connection's record over `store`, as the server makes them."""
+    queue, questions, captions = QueueStore(store), QuestionStore(store), CaptionStore(store)
+    return SnapshotStore(store, queue, questions, captions, RecordingStore(store), RECENT_LINES)

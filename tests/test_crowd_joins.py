@@ -1,5 +1,5 @@
 """A crowd joining at once: the reads and writes of many joins answered together, each still its own answer
-(server/db/gathered.py GatheredCalls in Store.principal and Store.add_presence), on SQLite and PostgreSQL;
+(server/db/gathered.py GatheredCalls in Store.principal and SnapshotStore.join), on SQLite and PostgreSQL;
 the welcome's session reads in one transaction per round (server/db/snapshot_store.py) and its common parts
 built once per version (signaling/welcome.py)."""
 
@@ -34,7 +34,7 @@ from signaling.presence import (
 )
 
 from .conftest import make_settings, run_app
-from .helpers import Running
+from .helpers import Running, snapshots_of
 
 HAND = {"type": "statement", "language": "en"}
 
@@ -66,13 +66,14 @@ async def test_connections_recorded_together_refuse_a_duplicate(database_url: st
         tokens = [(await running.register())["token"] for _ in range(5)]
         people = [(await core.authenticate(token))[0] for token in tokens]
         session = running.live_session
-        await core.store.add_presence(core.instance_id, "sid-taken", people[0], session)
-        joins = [(f"sid-{i}", people[i % 5]) for i in range(20)] + [("sid-taken", people[1])]
+        joins = snapshots_of(core.store)
+        await joins.join(core.instance_id, "sid-taken", people[0], session)
+        crowd = [(f"sid-{i}", people[i % 5]) for i in range(20)] + [("sid-taken", people[1])]
         answers = await asyncio.gather(
-            *(core.store.add_presence(core.instance_id, sid, person, session) for sid, person in joins),
+            *(joins.join(core.instance_id, sid, person, session) for sid, person in crowd),
             return_exceptions=True,
         )
-        assert answers[:20] == [None] * 20
+        assert all(isinstance(a, SessionSnapshot) and a.queue.session.id == session for a in answers[:20])
         assert isinstance(answers[20], Conflict) and answers[20].code == "already_joined"
         snapshot = await core.presence(session)
         assert sum(p.connections for p in snapshot.people) == 21
@@ -84,9 +85,10 @@ async def test_connections_leaving_together_are_each_forgotten(database_url: str
         core = running.core
         people = [(await core.authenticate((await running.register())["token"]))[0] for _ in range(4)]
         live, scheduled = running.live_session, running.scheduled_session
+        joins = snapshots_of(core.store)
         for i in range(12):
             session = live if i < 8 else scheduled
-            await core.store.add_presence(core.instance_id, f"sid-{i}", people[i % 4], session)
+            await joins.join(core.instance_id, f"sid-{i}", people[i % 4], session)
         leaving = [f"sid-{i}" for i in range(0, 12, 2)] + ["sid-never"]
         answers = await asyncio.gather(*(core.store.remove_presence(core.instance_id, s) for s in leaving))
         assert answers == [live, live, live, live, scheduled, scheduled, None]

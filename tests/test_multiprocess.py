@@ -14,7 +14,7 @@ from server.domain.roles import Role
 from server.domain.sessions import SessionState
 from server.service import Hemicycle
 
-from .helpers import Client, eventually, mint, register_at
+from .helpers import Client, eventually, mint, register_at, snapshots_of
 from .media_peers import Publisher
 from .processes import server_processes
 
@@ -110,7 +110,7 @@ async def test_a_stopped_process_presence_is_reaped(two_servers: tuple[list[str]
                 .values(heartbeat_at=core.store.clock() - timedelta(minutes=5))
             )
         chair_principal = (await core.authenticate(await mint(core, Role.CHAIR, session.id)))[0]
-        await core.store.add_presence("crashed-process", "ghost-sid", chair_principal, session.id)
+        await snapshots_of(core.store).join("crashed-process", "ghost-sid", chair_principal, session.id)
         assert all(p.role is not Role.CHAIR for p in (await core.presence(session.id)).people), (
             "presence held by a silent process is not counted"
         )

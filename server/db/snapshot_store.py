@@ -5,23 +5,28 @@ Each of those had a read of its own, shared by the joiners of the moment (server
 transactions per round, one after another on SQLite's one connection, each a few trips between the event
 loop and the database's thread. When thousands join at once those transactions were what a join waited for.
 Here one transaction reads the session's row once and hands it to each store, which reuses what it read last
-while the row's versions hold: a round of joiners costs one transaction, usually of two short queries.
+while the row's versions hold. A connection joining (`join`) is recorded as present in that same transaction:
+a round of joiners costs one transaction, of two inserts and usually two short queries.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from ..domain.errors import NotFound
+from ..domain.model import Principal
 from ..domain.queue import QueueState
 from ..domain.recording import Recording
 from . import models as m
 from .caption_store import CaptionStore, RecentCaptions
-from .gathered import GatheredReads
+from .gathered import GatheredCalls, GatheredReads
 from .question_store import QuestionsState, QuestionStore
 from .queue_store import QueueStore
 from .recording_store import RecordingStore
-from .store import Store
+from .store import Joining, Store, already_joined
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,8 @@ class SessionSnapshot:
 
 
 class SnapshotStore:
-    """`snapshot(session_id)`: read after it was asked for, shared by the callers of the moment."""
+    """`snapshot(session_id)`: read after it was asked for, shared by the callers of the moment; `join`: the
+    same, with the connection recorded as present first."""
 
     def __init__(
         self,
@@ -53,17 +59,52 @@ class SnapshotStore:
         self.recordings = recordings
         self.caption_lines = caption_lines
         self._reads: GatheredReads[int, SessionSnapshot] = GatheredReads(self._read)
+        self._joins: GatheredCalls[Joining, SessionSnapshot] = GatheredCalls(self._join_all, "joins")
 
     async def snapshot(self, session_id: int) -> SessionSnapshot:
         return await self._reads.get(session_id)
 
+    async def join(
+        self, instance_id: str, sid: str, principal: Principal, session_id: int
+    ) -> SessionSnapshot:
+        """Record a joined connection (presence and attendance), then read its session's snapshot: in one
+        transaction with the other connections joining at the moment. Conflict `already_joined` if the
+        connection was recorded already."""
+        return await self._joins.call(Joining(instance_id, sid, principal, session_id))
+
     async def _read(self, session_id: int) -> SessionSnapshot:
         async with self.store._tx() as tx:
-            row = await tx.get(m.Session, session_id, populate_existing=True)
-            if row is None:
-                raise NotFound(f"there is no session {session_id}", code="unknown_session")
-            queue = await self.queue.state_in(tx, row)
-            questions = await self.questions.state_in(tx, row)
-            captions = await self.captions.recent_in(tx, session_id, row.captions_seq, self.caption_lines)
-            recording = await self.recordings.latest_in(tx, session_id)
+            return await self._read_in(tx, session_id)
+
+    async def _read_in(self, tx: AsyncSession, session_id: int) -> SessionSnapshot:
+        row = await tx.get(m.Session, session_id, populate_existing=True)
+        if row is None:
+            raise NotFound(f"there is no session {session_id}", code="unknown_session")
+        queue = await self.queue.state_in(tx, row)
+        questions = await self.questions.state_in(tx, row)
+        captions = await self.captions.recent_in(tx, session_id, row.captions_seq, self.caption_lines)
+        recording = await self.recordings.latest_in(tx, session_id)
         return SessionSnapshot(queue, questions, captions, recording)
+
+    async def _join_all(self, joining: list[Joining]) -> list[SessionSnapshot | BaseException]:
+        try:
+            async with self.store._tx() as tx, tx.begin():
+                await self.store.record_presences(tx, joining)
+                # Read after the writes, in their transaction: what is committed now, and these rows. (A
+                # session that is not there failed the writes already: a presence row names its session.)
+                snapshots = {
+                    session_id: await self._read_in(tx, session_id)
+                    for session_id in dict.fromkeys(one.session_id for one in joining)
+                }
+        except IntegrityError:
+            if len(joining) == 1:
+                return [already_joined()]
+            # One of them was already recorded: each on its own, so that only that one is refused.
+            return [await self._join_alone(one) for one in joining]
+        return [snapshots[one.session_id] for one in joining]
+
+    async def _join_alone(self, one: Joining) -> SessionSnapshot | BaseException:
+        try:
+            return (await self._join_all([one]))[0]
+        except Exception as exc:
+            return exc

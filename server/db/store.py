@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, distinct, exists, func, insert, select, tuple_, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ..domain.errors import Conflict, HemicycleError, NotFound, Unauthenticated
@@ -127,9 +126,14 @@ class _Arriving:
     default: WaitingRoom
 
 
+def already_joined() -> Conflict:
+    """The refusal of a connection recorded twice (its sid is already present)."""
+    return Conflict("this connection is already in a session", code="already_joined")
+
+
 @dataclass(frozen=True)
-class _Joining:
-    """A connection to record as present (Store.add_presence)."""
+class Joining:
+    """A connection to record as present (SnapshotStore.join, Store.record_presences)."""
 
     instance_id: str
     sid: str
@@ -186,8 +190,9 @@ class Store:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._session_reads: GatheredReads[int, SessionInfo] = GatheredReads(self._read_session)
         self._event_reads: GatheredReads[int, EventInfo] = GatheredReads(self._read_event)
-        # A crowd joining at once: their tokens' grants read, and their connections recorded, many per
-        # transaction (server/db/gathered.py) instead of one transaction each in line for the database.
+        # A crowd joining at once: their tokens' grants read, and their connections forgotten, many per
+        # transaction (server/db/gathered.py) instead of one transaction each in line for the database; their
+        # connections are recorded with their welcome's reads (server/db/snapshot_store.py).
         self._summary_reads: GatheredReads[tuple[int, timedelta], dict[str, Any]] = GatheredReads(
             self._read_presence_summary
         )
@@ -195,7 +200,6 @@ class Store:
             self._principals, "principals"
         )
         self._arrival_calls: GatheredCalls[_Arriving, Arrival] = GatheredCalls(self._arrivals, "arrivals")
-        self._presence_calls: GatheredCalls[_Joining, None] = GatheredCalls(self._add_presences, "presence")
         self._leaving_calls: GatheredCalls[tuple[str, str], int | None] = GatheredCalls(
             self._remove_presences, "leaving"
         )
@@ -804,41 +808,22 @@ class Store:
             await tx.execute(delete(m.Instance).where(m.Instance.id == instance_id))
             return sessions
 
-    async def add_presence(self, instance_id: str, sid: str, principal: Principal, session_id: int) -> None:
-        """Record a joined connection (presence and attendance), in one transaction with the other
-        connections joining at the moment."""
-        await self._presence_calls.call(_Joining(instance_id, sid, principal, session_id))
-
-    async def _add_presences(self, joining: list[_Joining]) -> list[BaseException | None]:
+    async def record_presences(self, tx: AsyncSession, joining: list[Joining]) -> None:
+        """Write the presence and attendance rows of these connections in `tx`: two statements, whatever their
+        number, and plain inserts, not ORM objects (none is read back). IntegrityError if one is there."""
         now = self.clock()
-        try:
-            # Two statements for the batch, whatever its size: rows as plain inserts, not ORM objects (none
-            # is read back), so a crowd's presence costs the writer one short transaction per batch.
-            rows = [
-                {
-                    "instance_id": one.instance_id,
-                    "sid": one.sid,
-                    "session_id": one.session_id,
-                    "participant_id": one.principal.participant.id,
-                    "role": one.principal.role.value,
-                }
-                for one in joining
-            ]
-            async with self._tx() as tx, tx.begin():
-                await tx.execute(insert(m.Presence), [{**row, "connected_at": now} for row in rows])
-                await tx.execute(insert(m.Attendance), [{**row, "joined_at": now} for row in rows])
-        except IntegrityError:
-            if len(joining) == 1:
-                return [Conflict("this connection is already in a session", code="already_joined")]
-            # One of them was already recorded: each on its own, so that only that one is refused.
-            return [await self._add_presence_alone(one) for one in joining]
-        return [None] * len(joining)
-
-    async def _add_presence_alone(self, one: _Joining) -> BaseException | None:
-        try:
-            return (await self._add_presences([one]))[0]
-        except Exception as exc:
-            return exc
+        rows = [
+            {
+                "instance_id": one.instance_id,
+                "sid": one.sid,
+                "session_id": one.session_id,
+                "participant_id": one.principal.participant.id,
+                "role": one.principal.role.value,
+            }
+            for one in joining
+        ]
+        await tx.execute(insert(m.Presence), [{**row, "connected_at": now} for row in rows])
+        await tx.execute(insert(m.Attendance), [{**row, "joined_at": now} for row in rows])
 
     async def remove_presence(self, instance_id: str, sid: str) -> int | None:
         """Forget one connection; returns its session, or None if it was not present. Gathered with the
