@@ -18,7 +18,7 @@ PROTOCOL = (ROOT / "docs" / "protocol.md").read_text()
 
 def test_configuration_table_lists_every_variable() -> None:
     section = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
-    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", section, re.MULTILINE))
+    documented = set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", section, re.MULTILINE))
     assert documented == set(ENVIRONMENT)
     for name in ENVIRONMENT:
         assert name in (ROOT / "server" / "settings.py").read_text()
