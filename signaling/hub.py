@@ -138,7 +138,13 @@ class Hub:
             use_cases.snapshots.join,
             ConnectLimits(core.settings, self.limits),
         )
-        self.queue = QueueEvents(self.sio, self.floor, self.connections.audience)
+        # A queue broadcast goes to the session's connections on every process: spaced by all of them (the
+        # last count, or this process's own if more), so that two processes do not send twice as many.
+        self.queue = QueueEvents(
+            self.sio,
+            self.floor,
+            lambda session_id: max(self.connections.audience(session_id), self.presence.audience(session_id)),
+        )
         self.questions = QuestionEvents(self.sio, self.desk, self.instance_id)
         self.moderation = ModerationEvents(
             self.sio, core, use_cases.moderation, self.connections, self.presence.changed, self.fail

@@ -60,6 +60,12 @@ class Presence:
         self._delays: dict[int, float] = {}
         self._flushing: dict[int, asyncio.Task[None]] = {}
 
+    def audience(self, session_id: int) -> int:
+        """The people present in the session on every process, as this process last counted them (0 before
+        its first count)."""
+        counted = self._summaries.get(session_id)
+        return int(counted[1]["total"]) if counted is not None else 0
+
     def changed(self, session_id: int) -> None:
         self._dirty.add(session_id)
         task = self._flushing.get(session_id)

@@ -35,8 +35,8 @@ QUEUE_SPACING_MAX_SECONDS = 0.3
 class QueueEvents:
     """Owned by the Hub: the queue's and the floor's handlers, and their broadcasts to the session's rooms.
 
-    ``audience(session_id)`` is the number of this process's connections to the session: it spaces the
-    broadcasts."""
+    ``audience(session_id)`` is the number of the session's listeners, on every process: it spaces the
+    broadcasts, which reach them all."""
 
     def __init__(self, sio: socketio.AsyncServer, floor: Floor, audience: Callable[[int], int]) -> None:
         self.sio = sio

@@ -32,6 +32,7 @@ from signaling.presence import (
     Presence,
     spacing,
 )
+from signaling.queue_events import QUEUE_SPACING_MAX_SECONDS, QUEUE_SPACING_PER_LISTENER
 
 from .conftest import make_settings, run_app
 from .helpers import Running, snapshots_of
@@ -278,3 +279,20 @@ async def test_changes_made_during_a_broadcast_wait_for_the_next() -> None:
         assert len(room.broadcasts) == 2, "nothing changed since: no third broadcast"
     finally:
         await presence.stop()
+
+
+async def test_queue_broadcasts_are_spaced_by_everyone_present_on_every_process(hemicycle: Running) -> None:
+    """A queue broadcast reaches the session's connections on every process: its spacing counts them all (the
+    last presence count), not only this process's, so that two processes do not send twice as many."""
+    hub = hemicycle.server.app[HUB_KEY]
+    assert isinstance(hub, Hub)
+    live = hemicycle.live_session
+    await hemicycle.join((await hemicycle.register())["token"])
+    assert hub.connections.audience(live) == 1
+    counted = await hemicycle.core.presence_summary(live)
+    assert hub.queue._spacing(live) == QUEUE_SPACING_PER_LISTENER  # nothing counted here yet: its own one
+    hub.presence._summaries[live] = (time.monotonic(), {**counted, "total": 4000})  # others, elsewhere
+    assert hub.presence.audience(live) == 4000
+    assert hub.queue._spacing(live) == pytest.approx(4000 * QUEUE_SPACING_PER_LISTENER)
+    hub.presence._summaries[live] = (time.monotonic(), {**counted, "total": 50_000})
+    assert hub.queue._spacing(live) == QUEUE_SPACING_MAX_SECONDS
