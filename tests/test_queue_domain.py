@@ -11,6 +11,7 @@ from server.domain.balance import Targets, suggest_next, tally
 from server.domain.errors import Conflict, InvalidInput
 from server.domain.model import SessionInfo
 from server.domain.queue import (
+    MIN_SPEAKING_SECONDS,
     Entry,
     EntryState,
     InterventionType,
@@ -213,3 +214,11 @@ def test_suggest_next_prefers_the_under_represented_and_falls_back_to_fifo() -> 
     # Targets are the session's to set.
     only_gov = Targets({"stakeholder_group": {"government": 1.0}})
     assert suggest_next(done + queued, only_gov).entry.id == 4  # type: ignore[union-attr]
+
+
+def test_a_turn_is_never_shorter_than_the_rules_allow() -> None:
+    """Time taken away, then a shorter limit or default: the turn still lasts MIN_SPEAKING_SECONDS."""
+    cut = replace(entry(1, state=EntryState.SPEAKING), extra_seconds=-1)
+    assert cut.allowed_seconds(180) == 179
+    assert cut.allowed_seconds(MIN_SPEAKING_SECONDS) == MIN_SPEAKING_SECONDS
+    assert replace(cut, limit_seconds=MIN_SPEAKING_SECONDS).allowed_seconds(180) == MIN_SPEAKING_SECONDS

@@ -100,7 +100,10 @@ class Entry:
         return self.granted_at + timedelta(seconds=self.allowed_seconds(default_seconds))
 
     def allowed_seconds(self, default_seconds: int) -> int:
-        return (self.limit_seconds or default_seconds) + self.extra_seconds
+        """The turn's length: its limit (or the session's default) with the time added or taken away, never
+        below MIN_SPEAKING_SECONDS, whatever was changed after time was taken away (a new limit, a new
+        default)."""
+        return max(MIN_SPEAKING_SECONDS, (self.limit_seconds or default_seconds) + self.extra_seconds)
 
     def spoken_seconds(self, now: datetime) -> float:
         if self.granted_at is None:
