@@ -10,6 +10,12 @@ message is encoded once, as python-socketio does; messages that expect acknowled
 With engine.io's server from `signaling/wsdirect.py`, the websocket frame is built once as well, and each
 websocket recipient whose writer is idle gets it in one `transport.write`, without waking its writer task;
 the others (polling, a full buffer, packets still queued) get the packet through engine.io's queue.
+
+Signals (`signal`, `on_signal`) tell every process, this one included, that something changed, so that each
+builds and sends its own connections' messages (emitted with ``ignore_queue``): a paced broadcast then costs
+each connection what one process sends, however many processes make changes. Through Redis a signal travels
+as python-socketio's own ``emit`` message, for an event no client has and a room nobody is in: a process that
+does not know signals delivers it to no one.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import socketio
@@ -37,10 +43,39 @@ RETRY_FIRST_SECONDS = 0.25
 RETRY_MAX_SECONDS = 2.0
 # The health check's PING to Redis.
 PROBE_SECONDS = 1.0
+# A signal's event name and room: no client sends or joins either (signaling/rooms.py names every room a
+# connection enters).
+SIGNAL_EVENT = "hemicycle:signal"
+SIGNAL_ROOM = "hemicycle:signals"
+
+SignalHandler = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class DirectEmit(socketio.AsyncManager):  # type: ignore[misc]
-    """The in-process manager, with direct room broadcasts."""
+    """The in-process manager, with direct room broadcasts and signals to this process."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._signal_handlers: dict[str, SignalHandler] = {}
+
+    def on_signal(self, kind: str, handler: SignalHandler) -> None:
+        """`handler(data)` runs on every process for each `signal(kind, data)`."""
+        self._signal_handlers[kind] = handler
+
+    async def signal(self, kind: str, data: dict[str, Any]) -> None:
+        """Tell every process, this one first (one process: only this one)."""
+        await self._signalled({"kind": kind, "data": data})
+
+    async def _signalled(self, message: Any) -> None:
+        kind, data = (message.get("kind"), message.get("data")) if isinstance(message, dict) else (None, None)
+        handler = self._signal_handlers.get(kind) if isinstance(kind, str) else None
+        if handler is None or not isinstance(data, dict):
+            log.warning("ignored a signal of kind %r", kind)
+            return
+        try:
+            await handler(data)
+        except Exception:
+            log.exception("signal %r failed", kind)
 
     async def emit(
         self,
@@ -139,6 +174,32 @@ class DirectEmitRedis(socketio.AsyncRedisManager, DirectEmit):  # type: ignore[m
                 for closing in (pubsub, client):
                     with contextlib.suppress(Exception):
                         await closing.aclose()
+
+    async def signal(self, kind: str, data: dict[str, Any]) -> None:
+        """Tell this process, then the others through Redis (as an `emit` message, see the module's doc)."""
+        message = {"kind": kind, "data": data}
+        await self._signalled(message)
+        await self._publish(
+            {
+                "method": "emit",
+                "event": SIGNAL_EVENT,
+                "data": [message],
+                "binary": False,
+                "namespace": "/",
+                "room": SIGNAL_ROOM,
+                "skip_sid": None,
+                "callback": None,
+                "host_id": self.host_id,
+            }
+        )
+
+    async def _handle_emit(self, message: dict[str, Any]) -> None:
+        # Another process's message (python-socketio skips this process's own).
+        if message.get("event") == SIGNAL_EVENT and message.get("room") == SIGNAL_ROOM:
+            data = message.get("data")
+            await self._signalled(data[0] if isinstance(data, list) and data else None)
+            return
+        await super()._handle_emit(message)
 
     async def _publish(self, data: Any) -> Any:
         # One client for the life of the process: its pool reconnects by itself once Redis is back.

@@ -35,7 +35,7 @@ from server.limits import Limiter
 from server.standing import StandingWatch
 from server.usecases import UseCases
 
-from . import fanout, wsdirect
+from . import fanout, queue_events, wsdirect
 from .booth_events import BoothEvents
 from .caption_events import CaptionEvents
 from .connect_limits import ConnectLimits
@@ -138,13 +138,17 @@ class Hub:
             use_cases.snapshots.join,
             ConnectLimits(core.settings, self.limits),
         )
-        # A queue broadcast goes to the session's connections on every process: spaced by all of them (the
-        # last count, or this process's own if more), so that two processes do not send twice as many.
+        # Every process sends the queue's broadcasts to its own connections, at the pace of the session's
+        # whole audience (the last count, or this process's own if more): an attendee gets the same few fresh
+        # floors a second however many processes there are.
         self.queue = QueueEvents(
             self.sio,
             self.floor,
             lambda session_id: max(self.connections.audience(session_id), self.presence.audience(session_id)),
+            self.connections.audience,
+            self.sio.manager.signal,
         )
+        self.sio.manager.on_signal(queue_events.SIGNAL, self.queue.signalled)
         self.questions = QuestionEvents(self.sio, self.desk, self.instance_id)
         self.moderation = ModerationEvents(
             self.sio, core, use_cases.moderation, self.connections, self.presence.changed, self.fail

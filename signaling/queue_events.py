@@ -6,8 +6,9 @@ calls the ``server.floor.Floor`` use case, which checks the caller and notifies 
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import socketio
@@ -30,18 +31,33 @@ log = logging.getLogger(__name__)
 QUEUE_COALESCE_SECONDS = 0.005
 QUEUE_SPACING_PER_LISTENER = 50e-6
 QUEUE_SPACING_MAX_SECONDS = 0.3
+# The signal of a queue change, to every process (signaling/fanout.py).
+SIGNAL = "queue"
 
 
 class QueueEvents:
     """Owned by the Hub: the queue's and the floor's handlers, and their broadcasts to the session's rooms.
 
-    ``audience(session_id)`` is the number of the session's listeners, on every process: it spaces the
-    broadcasts, which reach them all."""
+    A change is signalled to every process (``signal``, signaling/fanout.py), and each paces and sends the
+    broadcasts to its own connections: an attendee gets one process's worth of fresh floors, however many
+    processes take hands. ``audience(session_id)`` is the number of the session's listeners on every process,
+    ``local(session_id)`` on this one: the first spaces the broadcasts (the same pace on every process), the
+    second says whether this process has anyone to send them to."""
 
-    def __init__(self, sio: socketio.AsyncServer, floor: Floor, audience: Callable[[int], int]) -> None:
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        floor: Floor,
+        audience: Callable[[int], int],
+        local: Callable[[int], int],
+        signal: Callable[[str, dict[str, Any]], Coroutine[Any, Any, None]],
+    ) -> None:
         self.sio = sio
         self.floor = floor
         self._audience = audience
+        self._local = local
+        self._signal = signal
+        self._signalling: set[asyncio.Task[None]] = set()
         self._pacer = SessionPacer("queue", self._flush, QUEUE_COALESCE_SECONDS, self._spacing)
         # Per session, what booths were last told by this process (`booth:floor`): sent again only when it
         # changes, not with every hand raised at the back of the line.
@@ -63,10 +79,26 @@ class QueueEvents:
     # -- broadcasts -----------------------------------------------------------------------------
 
     def changed(self, session_id: int, participants: set[int]) -> None:
-        """The Notifier's queue_changed: a broadcast is due (``participants``: whose own request changed)."""
-        self._pacer.changed(session_id, participants)
+        """The Notifier's queue_changed: a broadcast is due on every process (``participants``: whose own
+        request changed)."""
+        told = asyncio.create_task(
+            self._signal(SIGNAL, {"session_id": session_id, "participants": sorted(participants)}),
+            name=f"hemicycle-queue-signal-{session_id}",
+        )
+        self._signalling.add(told)
+        told.add_done_callback(self._signalling.discard)
+
+    async def signalled(self, data: dict[str, Any]) -> None:
+        """A change on some process (this one included): a broadcast to this process's connections is due."""
+        session_id, participants = data.get("session_id"), data.get("participants")
+        if not isinstance(session_id, int) or not isinstance(participants, list):
+            log.warning("ignored a malformed queue signal: %r", data)
+            return
+        if self._local(session_id):
+            self._pacer.changed(session_id, {p for p in participants if isinstance(p, int)})
 
     async def flush_all(self) -> None:
+        await asyncio.gather(*self._signalling, return_exceptions=True)
         await self._pacer.flush_all()
 
     async def stop(self) -> None:
@@ -76,26 +108,29 @@ class QueueEvents:
         return min(QUEUE_SPACING_MAX_SECONDS, self._audience(session_id) * QUEUE_SPACING_PER_LISTENER)
 
     async def _flush(self, session_id: int, touched: set[int]) -> None:
-        """One read, then: each participant whose own request changed, their view (first, so that the
-        line that follows finds it); the floor to everyone; the line's order to those in it, who find their
-        new place there; to staff, the booths' view (the floor's language and the next two) when it differs
-        from the last this process sent, then the full queue (a client that sees the queue has seen it)."""
+        """One read, then, to this process's connections (every process sends to its own): each participant
+        whose own request changed, their view (first, so that the line that follows finds it); the floor to
+        everyone; the line's order to those in it, who find their new place there; to staff, the booths' view
+        (the floor's language and the next two) when it differs from the last this process sent, then the
+        full queue (a client that sees the queue has seen it)."""
         try:
             state = await self.floor.state(session_id)
             staff, public = self.floor.views(state)
             line, waiting = self.floor.line(state)
             for participant_id, mine in (await self.floor.mine_of(state, touched)).items():
-                await self.sio.emit("queue:mine", mine, room=participant_room(session_id, participant_id))
-            await self.sio.emit("floor", public, room=session_room(session_id))
+                await self.sio.emit(
+                    "queue:mine", mine, room=participant_room(session_id, participant_id), ignore_queue=True
+                )
+            await self.sio.emit("floor", public, room=session_room(session_id), ignore_queue=True)
             if waiting:
-                # One message for all their rooms (one publish through Redis), whichever process holds them.
+                # One message for all their rooms on this process.
                 rooms = [participant_room(session_id, participant_id) for participant_id in waiting]
-                await self.sio.emit("queue:line", line, room=rooms)
+                await self.sio.emit("queue:line", line, room=rooms, ignore_queue=True)
             booths = floor_of(state)
             if self._booth_floor.get(session_id) != booths:
                 self._booth_floor[session_id] = booths
-                await self.sio.emit("booth:floor", booths, room=staff_room(session_id))
-            await self.sio.emit("queue", staff, room=staff_room(session_id))
+                await self.sio.emit("booth:floor", booths, room=staff_room(session_id), ignore_queue=True)
+            await self.sio.emit("queue", staff, room=staff_room(session_id), ignore_queue=True)
         except Exception:
             log.exception("queue broadcast for session %s failed", session_id)
 

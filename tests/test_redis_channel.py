@@ -11,9 +11,11 @@ import pytest
 from server.domain.roles import Role
 from server.keys import HUB_KEY
 from server.settings import Settings, SettingsError
+from signaling.fanout import SIGNAL_EVENT, SIGNAL_ROOM
 from signaling.hub import session_room
 
 from .conftest import make_settings, run_app
+from .helpers import eventually
 
 
 def test_channel_names_are_checked() -> None:
@@ -51,3 +53,42 @@ async def test_deployments_on_one_redis_hear_only_their_own_channel(
         await watcher.wait_for("notice:test", lambda data: data["from"] == "geneva-2")
         await asyncio.sleep(0.3)
         assert [data["from"] for data in watcher.received("notice:test")] == ["geneva-2"]
+
+
+async def test_signals_reach_every_process_once_and_bad_ones_are_ignored(
+    tmp_path: Path, fresh_redis_url: str
+) -> None:
+    """A signal (signaling/fanout.py) runs its handler once on every process of the deployment, the sender
+    first; a malformed one from elsewhere is logged and ignored, and the next goes through."""
+    async with contextlib.AsyncExitStack() as stack:
+        hubs = []
+        for name in ("a", "b"):
+            settings = make_settings(tmp_path / name, redis_url=fresh_redis_url, redis_channel="signals")
+            running = await stack.enter_async_context(contextlib.asynccontextmanager(run_app)(settings))
+            hubs.append(running.server.app[HUB_KEY])
+        heard: list[tuple[str, dict[str, object]]] = []
+        for name, hub in zip("ab", hubs, strict=True):
+
+            async def handler(data: dict[str, object], name: str = name) -> None:
+                heard.append((name, data))
+
+            hub.sio.manager.on_signal("probe", handler)
+        await eventually(lambda: all(hub.sio.manager.listening for hub in hubs))
+        await asyncio.sleep(0.3)  # subscribed, and the subscription in effect
+
+        await hubs[0].sio.manager.signal("probe", {"n": 1})
+        assert heard == [("a", {"n": 1})], "the sender's own handler first, before anything crosses Redis"
+        await eventually(lambda: len(heard) == 2)
+        assert heard[1] == ("b", {"n": 1})
+
+        manager = hubs[0].sio.manager
+        for junk in ("not a dict", {"kind": "probe", "data": "not a dict"}, {"kind": "unknown", "data": {}}):
+            await manager._publish(
+                {"method": "emit", "event": SIGNAL_EVENT, "data": [junk], "binary": False, "namespace": "/",
+                 "room": SIGNAL_ROOM, "skip_sid": None, "callback": None, "host_id": "elsewhere"}
+            )  # fmt: skip
+        await hubs[1].sio.manager.signal("probe", {"n": 2})
+        await eventually(lambda: len(heard) == 4)
+        assert sorted(heard[2:], key=lambda h: h[0]) == [("a", {"n": 2}), ("b", {"n": 2})]
+        await asyncio.sleep(0.2)
+        assert len(heard) == 4, "nothing more, nothing twice"
