@@ -16,6 +16,12 @@ builds and sends its own connections' messages (emitted with ``ignore_queue``): 
 each connection what one process sends, however many processes make changes. Through Redis a signal travels
 as python-socketio's own ``emit`` message, for an event no client has and a room nobody is in: a process that
 does not know signals delivers it to no one.
+
+What this relies on in python-socketio 5.18.1 (pinned; tests/test_redis_channel.py and the multi-process tests
+run it against Redis): ``AsyncPubSubManager`` calls ``_handle_emit(message)`` for every ``emit`` message of
+another process (its own are skipped by ``host_id``), publishes through ``_publish(data)``, and listens
+through ``_redis_listen_with_retries()`` (``AsyncRedisManager``), whose ``_get_redis_module()`` gives the
+redis module; ``emit(..., ignore_queue=True)`` delivers to this process's connections only.
 """
 
 from __future__ import annotations

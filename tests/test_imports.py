@@ -109,8 +109,8 @@ HTTP_VIEWS = {
 }
 
 # Modules whose job is to reach into a library's internals, each written down at the top of the module:
-# engine.io's and aiohttp's (signaling/wsdirect.py).
-LIBRARY_SEAMS = {"signaling.wsdirect"}
+# engine.io's and aiohttp's (signaling/wsdirect.py), python-socketio's Redis manager (signaling/fanout.py).
+LIBRARY_SEAMS = {"signaling.wsdirect", "signaling.fanout"}
 
 # Transports the use cases and the domain never import: they are told through notifier interfaces.
 TRANSPORTS = {"aiohttp", "socketio", "engineio"}
