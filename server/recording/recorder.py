@@ -132,6 +132,8 @@ class SessionRecorder:
         self._on_fault = on_fault
         self.tracks: dict[str, TrackRecorder] = {}
         self.switches = 0
+        # Whose publication the floor is recorded from (the speaker's peer), None for the room's.
+        self._floor_source: object | None = None
         self.closed = False
         self.failed = False
 
@@ -148,6 +150,15 @@ class SessionRecorder:
         if audio is None or not audio.live:
             audio = relay.channel_feed(FLOOR)
         return {"video": video if video.live else None, "audio": audio if audio.live else None}
+
+    def _speaker_in(self, floor: dict[str, Feed | None]) -> object | None:
+        """The speaker's publication when the floor is recorded from it, else None (the room's)."""
+        relay = self.relay
+        speaker = relay.publisher(r.SPEAKER)
+        if speaker is None:
+            return None
+        speaking = (relay.feed(r.SPEAKER, "video"), relay.feed(r.SPEAKER, "audio"))
+        return speaker if any(feed is not None and feed in speaking for feed in floor.values()) else None
 
     def _languages(self) -> list[str]:
         return [c for c in r.CHANNELS if c != FLOOR and self.relay.publisher(r.channel(c)) is not None]
@@ -174,6 +185,12 @@ class SessionRecorder:
             if current is not None:
                 switched = current.follow("video", video) if video is not None else False
                 switched = current.follow("audio", floor["audio"]) or switched
+                # One speaker after another within a follow period: the feeds are the same (the speaker's),
+                # their publisher is not. The feed restarts its tracks from the newcomer's keyframe itself;
+                # it is a switch of source all the same.
+                source = self._speaker_in(floor)
+                switched = switched or source is not self._floor_source
+                self._floor_source = source
                 if switched and current.writer.started is not None:
                     self.switches += 1
         for language in self._languages():
