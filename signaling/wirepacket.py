@@ -27,11 +27,16 @@ from socketio import packet
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
+def _orjson(data: Any) -> str:
+    """Compact JSON by orjson; TypeError for what it refuses."""
+    return orjson.dumps(data, option=_OPTIONS).decode()
+
+
 def dumps(data: Any, **_options: Any) -> str:
     """Compact JSON, as python-socketio asks for (``separators=(',', ':')``): orjson's, or the standard
     encoder's for what orjson refuses."""
     try:
-        return orjson.dumps(data, option=_OPTIONS).decode()
+        return _orjson(data)
     except TypeError:
         return stdlib_json.dumps(data, separators=(",", ":"))
 
@@ -64,7 +69,7 @@ class WirePacket(packet.Packet):  # type: ignore[misc]
         self._text: str | None = None
         if encoded_packet is None and binary is None and data is not None:
             try:
-                self._text = orjson.dumps(data, option=_OPTIONS).decode()
+                self._text = _orjson(data)
             except TypeError:
                 pass  # bytes, or what only the standard encoder may take: python-socketio's own way
             else:

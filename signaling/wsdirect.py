@@ -353,6 +353,14 @@ class WsDirectServer(engineio.AsyncServer):  # type: ignore[misc]
 _HEADER = re.compile(r"[25](?:\d{1,10}-)?(?:(?P<namespace>/[^,]{0,200}),)?(?P<id>\d{1,18})?")
 
 
+def _addressed(text: str) -> tuple[str | None, int | None]:
+    """The namespace and acknowledgement id an undecoded event's header names (None where it names none)."""
+    header = _HEADER.match(text)
+    if header is None:
+        return None, None
+    return header["namespace"], int(header["id"]) if header["id"] else None
+
+
 class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
     """python-socketio's server on ``WsDirectServer``, or on stock engine.io if the installed versions are
     not those this module was checked against; every frame a client sends gets an answer.
@@ -405,13 +413,8 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         if isinstance(data, str) and too_deep(data):
             # Not decoded at all; its header still says where to send the acknowledgement.
-            header = _HEADER.match(data)
-            namespace, id = (None, None) if header is None else (header["namespace"], header["id"])
             await self._refuse(
-                eio_sid,
-                namespace,
-                int(id) if id else None,
-                f"a message nests at most {MAX_JSON_DEPTH} levels deep",
+                eio_sid, *_addressed(data), f"a message nests at most {MAX_JSON_DEPTH} levels deep"
             )
             return
         try:
@@ -422,9 +425,8 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
             # still says where to send the acknowledgement: a client waiting for one is not left waiting.
             log.info("refused an undecodable frame from %s: %s", eio_sid, exc)
             self._binary_packet.pop(eio_sid, None)
-            header = _HEADER.match(data) if isinstance(data, str) else None
-            namespace, id = (None, None) if header is None else (header["namespace"], header["id"])
-            await self._refuse(eio_sid, namespace, int(id) if id else None, "a message is a Socket.IO packet")
+            namespace, id = _addressed(data) if isinstance(data, str) else (None, None)
+            await self._refuse(eio_sid, namespace, id, "a message is a Socket.IO packet")
 
     async def _handle_event(self, eio_sid: str, namespace: str | None, id: int | None, data: Any) -> None:
         if not (isinstance(data, list) and data and isinstance(data[0], str)):

@@ -139,26 +139,21 @@ class SessionRecorder:
 
     # -- following the relay ---------------------------------------------------------------------
 
-    def _floor_feeds(self) -> dict[str, Feed | None]:
-        """The feeds the floor is recorded from now: the speaker's while one publishes, else the room's."""
-        relay = self.relay
-        speaker = relay.publisher(r.SPEAKER) is not None
-        video = relay.feed(r.SPEAKER, "video") if speaker else None
-        if video is None or not video.live:
-            video = relay.feed(r.ROOM, "video")
-        audio = relay.feed(r.SPEAKER, "audio") if speaker else None
-        if audio is None or not audio.live:
-            audio = relay.channel_feed(FLOOR)
-        return {"video": video if video.live else None, "audio": audio if audio.live else None}
-
-    def _speaker_in(self, floor: dict[str, Feed | None]) -> object | None:
-        """The speaker's publication when the floor is recorded from it, else None (the room's)."""
+    def _floor_feeds(self) -> tuple[dict[str, Feed | None], object | None]:
+        """The feeds the floor is recorded from now: the speaker's while one publishes, else the room's; and
+        the speaker's publication when any of them is the speaker's (None: the room's)."""
         relay = self.relay
         speaker = relay.publisher(r.SPEAKER)
-        if speaker is None:
-            return None
-        speaking = (relay.feed(r.SPEAKER, "video"), relay.feed(r.SPEAKER, "audio"))
-        return speaker if any(feed is not None and feed in speaking for feed in floor.values()) else None
+        video = relay.feed(r.SPEAKER, "video") if speaker is not None else None
+        from_speaker = video is not None and video.live
+        if video is None or not video.live:
+            video = relay.feed(r.ROOM, "video")
+        audio = relay.feed(r.SPEAKER, "audio") if speaker is not None else None
+        from_speaker = from_speaker or (audio is not None and audio.live)
+        if audio is None or not audio.live:
+            audio = relay.channel_feed(FLOOR)
+        feeds = {"video": video if video.live else None, "audio": audio if audio.live else None}
+        return feeds, speaker if from_speaker else None
 
     def _languages(self) -> list[str]:
         return [c for c in r.CHANNELS if c != FLOOR and self.relay.publisher(r.channel(c)) is not None]
@@ -167,7 +162,7 @@ class SessionRecorder:
         """Begin the tracks that came on air, and point the floor at its current source."""
         if self.closed or self.failed:
             return
-        floor = self._floor_feeds()
+        floor, source = self._floor_feeds()
         if floor["video"] is not None or floor["audio"] is not None:
             video = floor["video"]
             wanted = video.mime if video is not None else None
@@ -188,7 +183,6 @@ class SessionRecorder:
                 # One speaker after another within a follow period: the feeds are the same (the speaker's),
                 # their publisher is not. The feed restarts its tracks from the newcomer's keyframe itself;
                 # it is a switch of source all the same.
-                source = self._speaker_in(floor)
                 switched = switched or source is not self._floor_source
                 self._floor_source = source
                 if switched and current.writer.started is not None:
