@@ -337,8 +337,7 @@ async def test_poll_pages(hemicycle: Running, browser: Browser) -> None:
     choice = polls.get_by_test_id("poll").filter(has_text="A multiple poll?")
     await choice.get_by_label("Skills").check()
     await choice.get_by_role("button", name="Send answer").click()
-    # Confirmed before the next answer: each update of the list puts its forms back in place, and a click
-    # that lands while that happens is lost (a person would click again; a test waits).
+    # Confirmed before the next answer, as a person would see it.
     await expect(choice.get_by_role("status")).to_contain_text("Answer saved.")
     words = polls.get_by_test_id("poll").filter(has_text="A text poll?")
     await words.get_by_label("A few words").fill("Open data")

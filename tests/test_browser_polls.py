@@ -96,3 +96,53 @@ async def test_a_poll_from_the_moderator_to_attendees_and_the_room(
     await shoot_part(attendee, "#polls-section", "polls-attendee")
     await shoot(display, "polls-display")
     assert not real_errors(errors), "\n".join(errors)
+
+
+async def test_typing_in_a_poll_goes_on_while_the_list_changes(hemicycle: Running, browser: Browser) -> None:
+    """An update of the polls (another poll opened, results shown, a poll closed) leaves the section being
+    typed in where it is: the field keeps the focus and the words, and the person's next keys land in it."""
+    errors: list[str] = []
+    attendee = await open_page(browser, f"{hemicycle.url}/s/{hemicycle.live_session}", errors)
+    await register_in_browser(attendee, "Zoë Okafor")
+    staff = await hemicycle.join(await hemicycle.staff_token(Role.MODERATOR))
+    made = []
+    for kind, options in (("text", []), ("single", ["Yes", "No"]), ("rating", [])):
+        reply = await staff.call(
+            "poll:create", {"kind": kind, "question": f"A {kind} poll?", "options": options}
+        )
+        made.append(reply["data"]["poll"]["id"])
+    await staff.call("poll:open", {"poll_id": made[0]})
+    polls = attendee.locator("#polls-section")
+    field = polls.get_by_label("A few words")
+    await field.click()
+    await field.press_sequentially("Open ")
+    await attendee.evaluate(
+        "window.kept = document.querySelector('[data-testid=poll-form]').closest('[data-testid=poll]')"
+    )
+
+    # Each of these sends the attendee a new list of polls.
+    await staff.call("poll:open", {"poll_id": made[1]})
+    await expect(polls.get_by_test_id("poll-form")).to_have_count(2)
+    await expect(field).to_be_focused()
+    await field.press_sequentially("data")
+    await staff.call("poll:results", {"poll_id": made[1], "shown": True})
+    await expect(polls.get_by_test_id("poll-results")).to_have_count(1)
+    await staff.call("poll:open", {"poll_id": made[2]})
+    await staff.call("poll:close", {"poll_id": made[1]})
+    await expect(polls.get_by_test_id("poll-form")).to_have_count(2)
+    await expect(polls.get_by_test_id("poll").first).to_contain_text("A rating poll?")  # newest first
+    await expect(field).to_be_focused()
+    await field.press_sequentially(", please")
+    await expect(field).to_have_value("Open data, please")
+    # The same section throughout, not one made again.
+    assert await attendee.evaluate(
+        "window.kept === document.querySelector('#polls-section input[type=text]')"
+        ".closest('[data-testid=poll]')"
+    )
+
+    await field.press("Enter")
+    await expect(polls.get_by_role("status").filter(has_text="Answer saved.")).to_have_count(1)
+    mine = await staff.call("poll:results", {"poll_id": made[0], "shown": True})
+    assert mine["ok"], mine
+    await expect(polls.get_by_test_id("poll-results")).to_have_count(2)
+    assert not real_errors(errors), "\n".join(errors)

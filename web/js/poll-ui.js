@@ -260,11 +260,21 @@ export class AttendeePolls {
     this.seen = null;
     /** @type {Map<number, HTMLElement>} a poll's form, kept while the poll stays open (what is being typed) */
     this.forms = new Map();
+    /**
+     * Each poll's section, kept from one update to the next with what each of its parts was made from: a part
+     * is made again only when that changes, and nothing else moves. A list put back together on every update
+     * took a focused field out of the page (typing stopped) and could swallow a click landing meanwhile.
+     * @type {Map<number, {node: HTMLElement, parts: ({key: string, node: HTMLElement | null})[]}>}
+     */
+    this.views = new Map();
     client.on('polls', () => this.update());
   }
 
+  /** Everything made again (another language). */
   render() {
     this.forms.clear();
+    this.views.clear();
+    fill(this.list);
     this.update();
   }
 
@@ -279,14 +289,63 @@ export class AttendeePolls {
     for (const id of [...this.forms.keys()]) {
       if (!polls.some((p) => p.id === id && p.state === 'open')) this.forms.delete(id);
     }
-    fill(this.list, [...polls].reverse().map((poll) => el('section', {
-      class: 'poll', testid: 'poll', dataset: { pollId: String(poll.id), state: poll.state },
-      'aria-labelledby': `poll-${poll.id}-question`,
-    },
-    el('h3', { id: `poll-${poll.id}-question` }, userText(poll.question)),
-    el('p', { class: 'muted' }, pollKindLabel(poll.kind), ' · ', pollStateLabel(poll.state)),
-    poll.state === 'open' ? this.#form(poll) : this.#mine(poll),
-    poll.results ? PollResults(poll, poll.results) : null)));
+    const shown = [...polls].reverse();
+    const ids = new Set(shown.map((p) => p.id));
+    for (const [id, view] of this.views) {
+      if (!ids.has(id)) {
+        view.node.remove();
+        this.views.delete(id);
+      }
+    }
+    // Newest first; a section is moved only when it is out of place (a new poll goes in above the others).
+    /** @type {ChildNode | null} */
+    let at = this.list.firstChild;
+    for (const poll of shown) {
+      const node = this.#view(poll);
+      if (node === at) at = at.nextSibling;
+      else this.list.insertBefore(node, at);
+    }
+  }
+
+  /**
+   * A poll's section, its parts brought up to date.
+   * @param {Poll} poll
+   */
+  #view(poll) {
+    let view = this.views.get(poll.id);
+    if (!view) {
+      view = {
+        node: el('section', { class: 'poll', testid: 'poll', 'aria-labelledby': `poll-${poll.id}-question` }),
+        parts: [],
+      };
+      this.views.set(poll.id, view);
+    }
+    view.node.dataset.pollId = String(poll.id);
+    view.node.dataset.state = poll.state;
+    const mine = this.client.answerTo(poll.id);
+    /** @type {[string, () => HTMLElement | null][]} each part: what it shows, and how it is made */
+    const parts = [
+      [poll.question, () => el('h3', { id: `poll-${poll.id}-question` }, userText(poll.question))],
+      [`${poll.kind} ${poll.state}`,
+        () => el('p', { class: 'muted' }, pollKindLabel(poll.kind), ' · ', pollStateLabel(poll.state))],
+      // An open poll's form is the same node while the poll stays open: it keeps what is typed and its status.
+      poll.state === 'open' ? ['form', () => this.#form(poll)] : [JSON.stringify(mine ?? null), () => this.#mine(poll)],
+      [JSON.stringify(poll.results ?? null), () => (poll.results ? PollResults(poll, poll.results) : null)],
+    ];
+    parts.forEach(([key, make], index) => {
+      const part = view.parts[index];
+      if (part && part.key === key) return;
+      const node = make();
+      if (part?.node) {
+        if (node) part.node.replaceWith(node);
+        else part.node.remove();
+      } else if (node) {
+        const after = view.parts.slice(index + 1).find((p) => p?.node)?.node ?? null;
+        view.node.insertBefore(node, after);
+      }
+      view.parts[index] = { key, node };
+    });
+    return view.node;
   }
 
   /** @param {Poll} poll */
