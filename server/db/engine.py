@@ -8,36 +8,37 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from . import inline_sqlite
+
+# How long a statement waits for another process's write lock on the SQLite file.
+SQLITE_BUSY_SECONDS = 30.0
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def create_engine(database_url: str) -> AsyncEngine:
-    """An async engine; SQLite gets foreign keys, WAL and a busy timeout so two processes can share it."""
+    """An async engine; SQLite gets foreign keys, WAL and a wait for the write lock so two processes can share
+    it."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        # One connection per process. aiosqlite runs each connection in a thread of its own; with a pool of
-        # them, concurrent requests fought over the GIL and SQLite's write lock, and fifty at once got through
-        # less than half as many statements a second as one connection taking them in turn. Requests wait
-        # for it in the pool, in order.
-        engine = create_async_engine(
-            url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
+        pragmas = ("PRAGMA foreign_keys=ON", "PRAGMA journal_mode=WAL")
+        path = url.database or ":memory:"
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # One connection per process, its statements run on the event loop and its commits on a thread
+        # (server/db/inline_sqlite.py). With a pool of them, concurrent requests fought over the GIL and
+        # SQLite's write lock, and fifty at once got through less than half as many statements a second as
+        # one connection taking them in turn. Requests wait for it in the pool, in order.
+        return create_async_engine(
+            url,
+            async_creator=inline_sqlite.connector(path, SQLITE_BUSY_SECONDS, pragmas),
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=60,
         )
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-        return engine
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 

@@ -1,0 +1,222 @@
+"""SQLite for the event loop: statements run where they are asked for, commits on a thread.
+
+SQLAlchemy's asyncio support drives aiosqlite, which runs every call on a thread of its own: opening a cursor,
+executing, fetching and closing each wait for a round trip to that thread and back through the event loop.
+SQLite's own work for one of our statements is a few dozen microseconds, but under a crowd (thousands joining
+at once) every round trip waits for the loop to come round: a three-query transaction held the process's one
+connection for 11-15 ms, almost all of it waiting, while the joiners behind it queued for the connection.
+
+This is the connection SQLAlchemy's aiosqlite dialect is given instead (``async_creator``): the same
+aiosqlite-shaped coroutines, completed without suspending, on one ``sqlite3`` connection. A transaction's
+statements therefore run in one go. What may wait goes elsewhere:
+
+- a commit that writes (its fsync) runs on a thread, while the pool keeps the connection reserved to this
+  transaction, so nothing else touches it meanwhile;
+- a statement that finds another process holding the write lock does not block the loop in SQLite's busy
+  handler: the busy timeout is zero, and the statement is retried after an asynchronous pause, until the
+  configured timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# The first pause after "database is locked", doubled up to the last (seconds).
+FIRST_PAUSE = 0.001
+LONGEST_PAUSE = 0.05
+
+
+def _locked(error: sqlite3.OperationalError, fresh: bool) -> bool:
+    """Another connection holds the lock: worth another try. A statement that opened its transaction may
+    also find that another committed meanwhile (SQLITE_BUSY_SNAPSHOT), and starts again from the newest
+    data, as SQLite's own busy handler would have. Within a transaction that read before that commit, it is
+    an error: the transaction must start again, which no retry of one statement does."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is None:
+        return False
+    return code == sqlite3.SQLITE_BUSY or (fresh and code & 0xFF == sqlite3.SQLITE_BUSY)
+
+
+async def _patiently(call: Callable[[], T], timeout: float, fresh: bool = True) -> T:
+    """``call()`` again after a pause while another connection holds the lock, for up to ``timeout`` s
+    (``fresh``: no transaction was open before the first try)."""
+    deadline = time.monotonic() + timeout
+    pause = FIRST_PAUSE
+    while True:
+        try:
+            return call()
+        except sqlite3.OperationalError as error:
+            if not _locked(error, fresh) or time.monotonic() + pause > deadline:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, LONGEST_PAUSE)
+
+
+class InlineCursor:
+    """aiosqlite's Cursor, answered at once."""
+
+    def __init__(self, owner: InlineConnection, cursor: sqlite3.Cursor) -> None:
+        self._owner = owner
+        self._cursor = cursor
+
+    async def __aenter__(self) -> InlineCursor:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._cursor.close()
+
+    async def execute(self, sql: str, parameters: Any = ()) -> InlineCursor:
+        fresh = not self._owner.in_transaction
+        await _patiently(lambda: self._cursor.execute(sql, parameters), self._owner.timeout, fresh)
+        return self
+
+    async def executemany(self, sql: str, parameters: Iterable[Any]) -> InlineCursor:
+        rows = list(parameters)  # a retry must see every row again
+        fresh = not self._owner.in_transaction
+        await _patiently(lambda: self._cursor.executemany(sql, rows), self._owner.timeout, fresh)
+        return self
+
+    async def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        return self._cursor.fetchmany(self._cursor.arraysize if size is None else size)
+
+    async def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+    async def nextset(self) -> None:
+        return None
+
+    async def setinputsizes(self, *sizes: Any) -> None:
+        return None
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._cursor.arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._cursor.arraysize = value
+
+
+class _Immediately:
+    """The one use SQLAlchemy makes of aiosqlite's request queue (setting the isolation level): done now."""
+
+    def put_nowait(self, item: tuple[asyncio.Future[Any], Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            future.set_result(function())
+        except Exception as error:
+            future.set_exception(error)
+
+
+class InlineConnection:
+    """aiosqlite's Connection over one ``sqlite3`` connection, for SQLAlchemy's aiosqlite dialect."""
+
+    def __init__(self, connection: sqlite3.Connection, timeout: float) -> None:
+        self._conn = connection
+        self._connection: sqlite3.Connection | None = connection  # None once closed, as in aiosqlite
+        self._tx = _Immediately()
+        self._thread: ThreadPoolExecutor | None = None
+        self.timeout = timeout
+
+    def cursor(self) -> InlineCursor:
+        return InlineCursor(self, self._conn.cursor())
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self._conn.isolation_level
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.in_transaction
+
+    async def commit(self) -> None:
+        if not self._conn.in_transaction:
+            return  # nothing written: nothing to wait for
+        deadline = time.monotonic() + self.timeout
+        pause = FIRST_PAUSE
+        while True:
+            try:
+                await self._on_thread(self._conn.commit)
+                return
+            except sqlite3.OperationalError as error:
+                if not _locked(error, fresh=False) or time.monotonic() + pause > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, LONGEST_PAUSE)
+
+    async def _on_thread(self, call: Callable[[], None]) -> None:
+        """``call()`` on this connection's thread. Its caller may be cancelled meanwhile, but the connection
+        goes back to the pool only once the call has finished with it."""
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="hemicycle-sqlite")
+        done = asyncio.get_running_loop().run_in_executor(self._thread, call)
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            while not done.done():
+                try:
+                    await asyncio.shield(done)
+                except asyncio.CancelledError:
+                    continue
+            raise
+
+    async def rollback(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.rollback()
+
+    async def create_function(self, *args: Any, **kw: Any) -> None:
+        self._conn.create_function(*args, **kw)
+
+    async def close(self) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self._connection is not None:
+            self._connection = None
+            self._conn.close()
+        if self._thread is not None:
+            self._thread.shutdown(wait=False)
+            self._thread = None
+
+
+def connector(path: str, timeout: float, pragmas: Sequence[str]) -> Callable[[], Any]:
+    """The ``async_creator`` of an engine on the SQLite file at ``path``: each connection with ``pragmas``
+    run, and SQLite's own busy timeout zero (waiting for a lock is done here, without blocking)."""
+
+    async def connect() -> InlineConnection:
+        # check_same_thread off: commits run on a thread while the pool holds the connection for them.
+        raw = sqlite3.connect(path, timeout=0, check_same_thread=False)
+        try:
+            for pragma in pragmas:
+                await _patiently(lambda pragma=pragma: raw.execute(pragma), timeout)  # type: ignore[misc]
+        except BaseException:
+            raw.close()
+            raise
+        return InlineConnection(raw, timeout)
+
+    return connect

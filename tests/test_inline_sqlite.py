@@ -1,0 +1,160 @@
+"""The SQLite connection the server's engine uses (server/db/inline_sqlite.py): statements answered without
+leaving the event loop, commits on a thread, another process's write lock waited for without blocking."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from server.db import inline_sqlite
+from server.db.engine import create_engine
+
+
+async def _table(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE votes (id INTEGER PRIMARY KEY, who TEXT NOT NULL UNIQUE)"))
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncEngine:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'inline.db'}")
+    await _table(engine)
+    yield engine  # type: ignore[misc]
+    await engine.dispose()
+
+
+async def test_a_read_runs_without_yielding_to_the_loop(engine: AsyncEngine) -> None:
+    """Once the connection is open, a transaction of reads never waits for the loop: a callback scheduled
+    before it has not run when it is done (with aiosqlite, every statement was several trips)."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+        ran = asyncio.Event()
+        asyncio.get_running_loop().call_soon(ran.set)
+        rows = (await conn.execute(text("SELECT count(*) FROM votes WHERE who IN ('a', 'b')"))).all()
+        await conn.execute(text("SELECT who FROM votes ORDER BY id"))
+        assert rows == [(0,)]
+        assert not ran.is_set()
+    await asyncio.sleep(0)
+    assert ran.is_set()
+
+
+async def test_writes_are_committed_and_a_failed_transaction_leaves_nothing(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO votes (who) VALUES ('a'), ('b')"))
+    with pytest.raises(Exception, match="UNIQUE"):
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO votes (who) VALUES ('c')"))
+            await conn.execute(text("INSERT INTO votes (who) VALUES ('a')"))
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT who FROM votes ORDER BY id"))).scalars().all() == ["a", "b"]
+        pragmas = [
+            (await conn.execute(text(f"PRAGMA {name}"))).scalar() for name in ("foreign_keys", "journal_mode")
+        ]
+        assert pragmas == [1, "wal"]
+    # Committed for another connection too (another process sharing the file).
+    other = sqlite3.connect(str(engine.url.database))
+    try:
+        assert other.execute("SELECT count(*) FROM votes").fetchone() == (2,)
+    finally:
+        other.close()
+
+
+async def test_another_writer_is_waited_for_while_the_loop_goes_on(engine: AsyncEngine) -> None:
+    """Another connection holds the write lock for a while: the write waits for it, and meanwhile the event
+    loop keeps serving everyone else (SQLite's own busy handler would have blocked it)."""
+    other = sqlite3.connect(str(engine.url.database), check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO votes (who) VALUES ('other')")
+    released = threading.Event()
+
+    def release_later() -> None:
+        released.wait(5)
+        other.commit()
+
+    releaser = threading.Thread(target=release_later)
+    releaser.start()
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.005)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    try:
+
+        async def write() -> None:
+            async with engine.begin() as conn:
+                await conn.execute(text("INSERT INTO votes (who) VALUES ('mine')"))
+
+        writing = asyncio.create_task(write())
+        await asyncio.sleep(0.2)
+        assert not writing.done()  # still waiting for the lock
+        assert ticks >= 5  # and the loop went on meanwhile
+        released.set()
+        await asyncio.wait_for(writing, 10)
+    finally:
+        released.set()
+        ticker.cancel()
+        releaser.join()
+        other.close()
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT who FROM votes ORDER BY id"))).scalars().all()
+    assert rows == ["other", "mine"]
+
+
+async def test_a_lock_held_too_long_is_an_error_that_changes_nothing(tmp_path: Path) -> None:
+    path = str(tmp_path / "held.db")
+    engine = create_async_engine(
+        f"sqlite+aiosqlite:///{path}",
+        async_creator=inline_sqlite.connector(path, 0.2, ("PRAGMA journal_mode=WAL",)),
+        pool_size=1,
+        max_overflow=0,
+    )
+    try:
+        await _table(engine)
+        other = sqlite3.connect(path)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(OperationalError, match="locked"):
+                async with engine.begin() as conn:
+                    await conn.execute(text("INSERT INTO votes (who) VALUES ('late')"))
+        finally:
+            other.rollback()
+            other.close()
+        # The connection is still good, and nothing of the refused write is there.
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO votes (who) VALUES ('next')"))
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT who FROM votes"))).scalars().all() == ["next"]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_caller_cancelled_during_its_commit_leaves_the_connection_whole(engine: AsyncEngine) -> None:
+    """The commit runs on a thread: a caller cancelled meanwhile gets its cancellation only once the commit
+    has finished with the connection, which then serves the next transaction."""
+    for attempt in range(20):
+
+        async def write(who: str) -> None:
+            async with engine.begin() as conn:
+                await conn.execute(text("INSERT INTO votes (who) VALUES (:who)"), {"who": who})
+
+        task = asyncio.create_task(write(f"w{attempt}"))
+        for _ in range(attempt % 4):
+            await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await write(f"after{attempt}")
+    async with engine.connect() as conn:
+        rows = set((await conn.execute(text("SELECT who FROM votes"))).scalars().all())
+    assert {f"after{attempt}" for attempt in range(20)} <= rows
+    assert rows <= {f"after{attempt}" for attempt in range(20)} | {f"w{attempt}" for attempt in range(20)}
