@@ -110,8 +110,9 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     ),
     "HEMICYCLE_CONNECTIONS_PER_PARTICIPANT": (
         "10",
-        "Socket.IO connections one participant (one token) may hold open at once on one process: a person "
-        "has a few tabs, not a thousand. The next is refused with `connect_error` `too_many_connections`.",
+        "Socket.IO connections one participant (one token) may hold open at once, on all the server's "
+        "processes together: a person has a few tabs, not a thousand. The next is refused with "
+        "`connect_error` `too_many_connections`.",
     ),
     "HEMICYCLE_REGISTRATIONS_PER_ADDRESS": (
         "500",

@@ -97,7 +97,14 @@ def build_use_cases(settings: Settings, engine: AsyncEngine, clock: Callable[[],
         archive=archive,
         statements=statements,
         snapshots=SnapshotStore(
-            core.store, floor.queue, desk.store, captions.store, recordings.store, RECENT_LINES
+            core.store,
+            floor.queue,
+            desk.store,
+            captions.store,
+            recordings.store,
+            RECENT_LINES,
+            per_participant=settings.connections_per_participant,
+            live_within=core.presence_ttl,
         ),
     )
 

@@ -7,7 +7,9 @@ the client's address behind a proxy.
 - Refused attempts per address: an address whose attempts keep failing (unknown, forged, expired tokens) is
   refused at once for the rest of the window. Accepted connections do not count, so the hundreds of attendees
   behind one venue address are not limited by one another.
-- Concurrent connections per participant, per process: a person has a few tabs and devices, not a thousand.
+- Concurrent connections per participant: a person has a few tabs and devices, not a thousand. Counted here
+  for this process, before any database work; the joining transaction then counts the participant's
+  connections on every live process (server/db/snapshot_store.py).
 """
 
 from __future__ import annotations

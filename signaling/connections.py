@@ -168,6 +168,10 @@ class Connections:
             return  # in the waiting room until a moderator admits them
         try:
             welcome = await self.join(sid, principal, session, arrival.event)
+        except HemicycleError as exc:  # too many connections across processes: nothing was recorded
+            self.limits.closed(sid)
+            await self.abandon(sid)
+            raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.as_dict()) from None
         except Exception:
             log.exception("join failed for %s", sid)
             self.limits.closed(sid)

@@ -253,6 +253,11 @@ class ModerationEvents:
             )
             session = await self.core.store.get_session(waiting.session.id)
             welcome = await self.lobby.join(sid, principal, session)
+        except HemicycleError as exc:  # already as many connections as allowed, on the processes together
+            await self.lobby.abandon(sid)
+            await self.sio.emit("error", {**exc.as_dict(), "event": "connect"}, to=sid)
+            self._close_later([sid])
+            return
         except Exception:
             log.exception("could not admit %s", sid)
             await self.lobby.abandon(sid)

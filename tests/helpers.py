@@ -29,6 +29,7 @@ from server.db.store import Store
 from server.domain.captions import RECENT_LINES
 from server.domain.roles import Role
 from server.service import Hemicycle
+from server.settings import Settings
 
 SECRET = "test-secret-" + "x" * 40
 
@@ -319,7 +320,17 @@ async def start(app: web.Application, port: int | None = None, shutdown_timeout:
     return server
 
 
-def snapshots_of(store: Store) -> SnapshotStore:
-    """A welcome's reads and a joining connection's record over `store`, as the server makes them."""
+def snapshots_of(store: Store, per_participant: int | None = None) -> SnapshotStore:
+    """A welcome's reads and a joining connection's record over `store`, as the server makes them (with
+    the default bound on a participant's connections unless `per_participant`)."""
     queue, questions, captions = QueueStore(store), QuestionStore(store), CaptionStore(store)
-    return SnapshotStore(store, queue, questions, captions, RecordingStore(store), RECENT_LINES)
+    return SnapshotStore(
+        store,
+        queue,
+        questions,
+        captions,
+        RecordingStore(store),
+        RECENT_LINES,
+        per_participant=per_participant or Settings().connections_per_participant,
+        live_within=timedelta(seconds=3 * Settings().heartbeat_seconds),
+    )

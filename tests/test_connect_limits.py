@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 import socketio
 
+from server.domain.roles import Role
 from server.keys import HUB_KEY
 from signaling.hub import Hub
 
 from .conftest import make_settings, run_app
-from .helpers import Client, Running, eventually
+from .helpers import Client, Running, eventually, snapshots_of
 
 
 @pytest.fixture
@@ -156,3 +157,70 @@ async def test_a_connection_refused_at_the_gate_gives_its_place_back(strict: Run
     hub.connections.gate = gate
     client, refused = await connect_with(strict, token)
     assert refused is None and client.sio.connected
+
+
+async def test_the_bound_on_connections_holds_across_processes(database_url: str, tmp_path: Path) -> None:
+    """Two server processes on one database: a participant's connections count on both together, a process
+    that died stops counting, and a refusal records nothing."""
+    first_dir, second_dir = tmp_path / "a", tmp_path / "b"
+    first_dir.mkdir()
+    second_dir.mkdir()
+    async for first in run_app(make_settings(first_dir, database_url, connections_per_participant=3)):
+        async for second in run_app(make_settings(second_dir, database_url, connections_per_participant=3)):
+            token = (await first.register())["token"]
+            tabs = [(await connect_with(first, token))[0] for _ in range(2)]
+            tabs.append((await connect_with(second, token))[0])
+            assert all(tab.sio.connected for tab in tabs)
+            me = tabs[0].last("welcome")["me"]["id"]
+            # Each process alone holds fewer than three; together they hold three.
+            for running in (second, first):
+                client, refused = await connect_with(running, token)
+                assert refused is not None and refused["code"] == "too_many_connections", refused
+                assert refused["details"] == {"limit": 3}
+                assert not client.sio.connected
+            snapshot = await first.core.presence(first.live_session)
+            assert [p.connections for p in snapshot.people if p.participant.id == me] == [3]
+            # Somebody else is not affected.
+            other, refused = await connect_with(second, (await second.register())["token"])
+            assert refused is None and other.sio.connected
+            # A tab closed on one process frees a place on the other.
+            await tabs[2].close()
+            hub = second.server.app[HUB_KEY]
+            assert isinstance(hub, Hub)
+            await eventually(lambda hub=hub, me=me: hub.connections.limits.open_count(me) == 0)  # type: ignore[misc]
+            client, refused = await connect_with(first, token)
+            assert refused is None and client.sio.connected
+
+
+async def test_admitted_from_the_waiting_room_over_the_bound_is_told_and_closed(tmp_path: Path) -> None:
+    """An attendee waits on this process while their other connections fill the bound elsewhere: admitted,
+    the waiting connection is told `too_many_connections` (as an `error` about `connect`) and closed, and no
+    row is written for it."""
+    settings = make_settings(tmp_path, waiting_room="public", connections_per_participant=2)
+    async for running in run_app(settings):
+        moderator = await running.join(await running.staff_token(Role.MODERATOR))
+        await moderator.wait_for("moderation")
+        registered = await running.register(display_name="Amina Diallo")
+        me = registered["participant"]["id"]
+        amina = running.client()
+        await amina.connect(registered["token"], running.live_session)
+        await amina.wait_for("waiting")
+        state = await moderator.wait_for("moderation", lambda s: len(s["waiting"]) == 1)
+        # Two connections of hers on another live process (written as that process would).
+        core = running.core
+        principal, _ = await core.authenticate(registered["token"])
+        await core.store.register_instance("elsewhere", "another-host", 1)
+        joins = snapshots_of(core.store)
+        for sid in ("far-1", "far-2"):
+            await joins.join("elsewhere", sid, principal, running.live_session)
+
+        admitted = await moderator.call(
+            "participant:admit", {"participant_id": me, "version": state["waiting"][0]["version"]}
+        )
+        assert admitted["ok"], admitted
+        error = await amina.wait_for("error", lambda e: e["code"] == "too_many_connections")
+        assert error["event"] == "connect" and error["details"] == {"limit": 2}
+        assert not amina.received("welcome")
+        await eventually(lambda amina=amina: not amina.sio.connected)  # type: ignore[misc]
+        people = (await core.presence(running.live_session)).people
+        assert [p.connections for p in people if p.participant.id == me] == [2]

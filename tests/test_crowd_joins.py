@@ -7,23 +7,29 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from server.db.caption_store import CaptionStore
+from server.db.engine import create_engine, migrate
 from server.db.moderation_store import ParticipantModerationStore
 from server.db.question_store import QuestionStore
 from server.db.queue_store import QueueStore
 from server.db.recording_store import RecordingStore
 from server.db.snapshot_store import SessionSnapshot, SnapshotStore
-from server.db.store import Arrival
-from server.domain.errors import Conflict, NotFound, Unauthenticated
+from server.db.store import Arrival, Store
+from server.demo import seed_demo
+from server.domain.errors import Conflict, NotFound, TooManyConnections, Unauthenticated
 from server.domain.model import PresenceSnapshot
 from server.domain.moderation import WaitingRoom
 from server.domain.roles import Role
+from server.domain.sessions import SessionState
 from server.keys import HUB_KEY
+from server.service import Hemicycle
+from server.tokens import TokenService
 from signaling.hub import Hub
 from signaling.presence import (
     PRESENCE_COALESCE_SECONDS,
@@ -34,8 +40,8 @@ from signaling.presence import (
 )
 from signaling.queue_events import QUEUE_SPACING_MAX_SECONDS, QUEUE_SPACING_PER_LISTENER
 
-from .conftest import make_settings, run_app
-from .helpers import Running, snapshots_of
+from .conftest import SECRET, make_settings, run_app
+from .helpers import Running, mint, snapshots_of
 
 HAND = {"type": "statement", "language": "en"}
 
@@ -151,7 +157,14 @@ async def test_a_crowd_reads_the_session_for_its_welcomes_together(database_url:
     async for running in run_app(make_settings(tmp_path, database_url)):
         core, store, live = running.core, running.core.store, running.live_session
         snapshots = CountedSnapshots(
-            store, QueueStore(store), QuestionStore(store), CaptionStore(store), RecordingStore(store), 20
+            store,
+            QueueStore(store),
+            QuestionStore(store),
+            CaptionStore(store),
+            RecordingStore(store),
+            20,
+            per_participant=10,
+            live_within=core.presence_ttl,
         )
         crowd = await asyncio.gather(*(snapshots.snapshot(live) for _ in range(40)))
         assert snapshots.reads == 1, "forty callers of one moment, one transaction"
@@ -296,3 +309,47 @@ async def test_queue_broadcasts_are_spaced_by_everyone_present_on_every_process(
     assert hub.queue._spacing(live) == pytest.approx(4000 * QUEUE_SPACING_PER_LISTENER)
     hub.presence._summaries[live] = (time.monotonic(), {**counted, "total": 50_000})
     assert hub.queue._spacing(live) == QUEUE_SPACING_MAX_SECONDS
+
+
+async def test_a_participants_connections_are_bounded_on_the_live_processes_together(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The bound on a participant's connections, in the joining transaction: counted over the processes
+    still alive, across one batch too, and a refused connection leaves no row."""
+    engine = create_engine(database_url)
+    try:
+        await migrate(engine)
+        settings = make_settings(tmp_path, database_url).resolved()
+        core = Hemicycle(settings, Store(engine), TokenService(SECRET))
+        event = await seed_demo(core.store)
+        session = next(s.id for s in await core.store.list_sessions(event.id) if s.state is SessionState.LIVE)
+        person, _ = await core.authenticate(await mint(core, Role.CHAIR, session))
+        other, _ = await core.authenticate(await mint(core, Role.CAPTIONER, session))
+        joins = snapshots_of(core.store, per_participant=3)
+        for instance in ("here", "there"):
+            await core.store.register_instance(instance, "host", 1)
+        await joins.join("there", "far-1", person, session)
+
+        # Four at once on this process for one person, with one held elsewhere: two get in.
+        asks = [("here", f"near-{i}", person) for i in range(4)] + [("here", "theirs", other)]
+        answers = await asyncio.gather(
+            *(joins.join(instance, sid, who, session) for instance, sid, who in asks), return_exceptions=True
+        )
+        refused = [a for a in answers if isinstance(a, TooManyConnections)]
+        assert len(refused) == 2 and all(a.details == {"limit": 3} for a in refused)
+        assert isinstance(answers[-1], SessionSnapshot), "somebody else is not affected"
+        held = {p.participant.id: p.connections for p in (await core.presence(session)).people}
+        assert held == {person.participant.id: 3, other.participant.id: 1}, "no row for a refused one"
+
+        # The other process stops beating: its connection no longer counts, and one more gets in.
+        clock = core.store.clock
+        core.store.clock = lambda: clock() - timedelta(minutes=5)
+        try:
+            await core.store.heartbeat("there")
+        finally:
+            core.store.clock = clock
+        assert isinstance(await joins.join("here", "near-late", person, session), SessionSnapshot)
+        with pytest.raises(TooManyConnections):
+            await joins.join("here", "near-over", person, session)
+    finally:
+        await engine.dispose()

@@ -12,11 +12,12 @@ a round of joiners costs one transaction, of two inserts and usually two short q
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..domain.errors import NotFound
+from ..domain.errors import NotFound, TooManyConnections
 from ..domain.model import Principal
 from ..domain.queue import QueueState
 from ..domain.recording import Recording
@@ -51,6 +52,8 @@ class SnapshotStore:
         captions: CaptionStore,
         recordings: RecordingStore,
         caption_lines: int,
+        per_participant: int,
+        live_within: timedelta,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -58,6 +61,8 @@ class SnapshotStore:
         self.captions = captions
         self.recordings = recordings
         self.caption_lines = caption_lines
+        self.per_participant = per_participant
+        self.live_within = live_within
         self._reads: GatheredReads[int, SessionSnapshot] = GatheredReads(self._read)
         self._joins: GatheredCalls[Joining, SessionSnapshot] = GatheredCalls(self._join_all, "joins")
 
@@ -69,7 +74,9 @@ class SnapshotStore:
     ) -> SessionSnapshot:
         """Record a joined connection (presence and attendance), then read its session's snapshot: in one
         transaction with the other connections joining at the moment. Conflict `already_joined` if the
-        connection was recorded already."""
+        connection was recorded already; TooManyConnections if its participant already holds
+        `per_participant` connections on the live processes together (each process also bounds its own
+        before asking: this is the bound across them)."""
         return await self._joins.call(Joining(instance_id, sid, principal, session_id))
 
     async def _read(self, session_id: int) -> SessionSnapshot:
@@ -87,21 +94,37 @@ class SnapshotStore:
         return SessionSnapshot(queue, questions, captions, recording)
 
     async def _join_all(self, joining: list[Joining]) -> list[SessionSnapshot | BaseException]:
+        refused: dict[int, BaseException] = {}
         try:
             async with self.store._tx() as tx, tx.begin():
-                await self.store.record_presences(tx, joining)
+                held = await self.store.live_connections_in(
+                    tx, {one.principal.participant.id for one in joining}, self.live_within
+                )
+                for index, one in enumerate(joining):
+                    participant_id = one.principal.participant.id
+                    if held.get(participant_id, 0) >= self.per_participant:
+                        refused[index] = TooManyConnections(
+                            f"this participant already has {self.per_participant} connections open: close "
+                            "a tab or device first",
+                            details={"limit": self.per_participant},
+                        )
+                    else:
+                        held[participant_id] = held.get(participant_id, 0) + 1
+                admitted = [one for index, one in enumerate(joining) if index not in refused]
+                if admitted:
+                    await self.store.record_presences(tx, admitted)
                 # Read after the writes, in their transaction: what is committed now, and these rows. (A
                 # session that is not there failed the writes already: a presence row names its session.)
                 snapshots = {
                     session_id: await self._read_in(tx, session_id)
-                    for session_id in dict.fromkeys(one.session_id for one in joining)
+                    for session_id in dict.fromkeys(one.session_id for one in admitted)
                 }
         except IntegrityError:
             if len(joining) == 1:
                 return [already_joined()]
             # One of them was already recorded: each on its own, so that only that one is refused.
             return [await self._join_alone(one) for one in joining]
-        return [snapshots[one.session_id] for one in joining]
+        return [refused.get(index) or snapshots[one.session_id] for index, one in enumerate(joining)]
 
     async def _join_alone(self, one: Joining) -> SessionSnapshot | BaseException:
         try:

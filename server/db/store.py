@@ -825,6 +825,20 @@ class Store:
         await tx.execute(insert(m.Presence), [{**row, "connected_at": now} for row in rows])
         await tx.execute(insert(m.Attendance), [{**row, "joined_at": now} for row in rows])
 
+    async def live_connections_in(
+        self, tx: AsyncSession, participant_ids: Collection[int], live_within: timedelta
+    ) -> dict[int, int]:
+        """How many connections each of these participants holds, on every process still alive (one whose
+        heartbeat is within `live_within`: a process that died leaves rows that no longer count)."""
+        cutoff = self.clock() - live_within
+        rows = await tx.execute(
+            select(m.Presence.participant_id, func.count())
+            .join(m.Instance, m.Instance.id == m.Presence.instance_id)
+            .where(m.Presence.participant_id.in_(set(participant_ids)), m.Instance.heartbeat_at >= cutoff)
+            .group_by(m.Presence.participant_id)
+        )
+        return {participant_id: int(count) for participant_id, count in rows}
+
     async def remove_presence(self, instance_id: str, sid: str) -> int | None:
         """Forget one connection; returns its session, or None if it was not present. Gathered with the
         other connections closing at the moment (a crowd leaving, or dropped by a network failure)."""
