@@ -35,7 +35,7 @@ from server.limits import Limiter
 from server.standing import StandingWatch
 from server.usecases import UseCases
 
-from . import fanout, queue_events, wsdirect
+from . import fanout, presence, queue_events, wsdirect
 from .booth_events import BoothEvents
 from .caption_events import CaptionEvents
 from .connect_limits import ConnectLimits
@@ -127,7 +127,11 @@ class Hub:
         # Refused events by error code, since the process started: read by server/metrics.py.
         self.error_counts: collections.Counter[str] = collections.Counter()
 
-        self.presence = Presence(self.sio, core)
+        # Every process counts presence for its own connections when told of a change anywhere.
+        self.presence = Presence(
+            self.sio, core, lambda session_id: self.connections.audience(session_id), self.sio.manager.signal
+        )
+        self.sio.manager.on_signal(presence.SIGNAL, self.presence.signalled)
         self.captions = CaptionEvents(self.sio, use_cases.captions)
         self.connections = Connections(
             self.sio,

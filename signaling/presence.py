@@ -1,7 +1,9 @@
 """Who is here: presence counts to everyone and the roster to staff, gathered into paced broadcasts.
 
 Counts are read from the database (every process's connections); a burst of joins or leaves becomes one
-broadcast, and a crowd's broadcasts are spaced by its size.
+broadcast, and a crowd's broadcasts are spaced by its size. A change is signalled to every process
+(signaling/fanout.py), and each counts and sends to its own connections: with several processes an attendee
+still gets one process's worth of counts, not one per process where people join.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import socketio
@@ -34,6 +37,10 @@ PRESENCE_SPACING_CAP_SECONDS = 30.0
 ROSTER_SECONDS_PER_PERSON = 1 / 500
 # In a large session, a joining attendee's welcome reuses counts broadcast this recently.
 SUMMARY_FRESH_SECONDS = 2.0
+# The signal of a change of presence, to every process (signaling/fanout.py): one per session for the
+# changes of this long, not one per person joining a crowd.
+SIGNAL = "presence"
+SIGNAL_GATHER_SECONDS = 0.05
 
 
 def spacing(total: int, cost: float) -> float:
@@ -47,11 +54,24 @@ def spacing(total: int, cost: float) -> float:
 
 
 class Presence:
-    """Owned by the Hub: the presence broadcasts of this process (the Notifier's presence_changed)."""
+    """Owned by the Hub: the presence broadcasts of this process (the Notifier's presence_changed).
 
-    def __init__(self, sio: socketio.AsyncServer, core: Hemicycle) -> None:
+    ``changed`` signals every process (``signal``); each one with connections in the session
+    (``local(session_id)``) gathers, counts and sends to those connections."""
+
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        core: Hemicycle,
+        local: Callable[[int], int],
+        signal: Callable[[str, dict[str, Any]], Coroutine[Any, Any, None]],
+    ) -> None:
         self.sio = sio
         self.core = core
+        self._local = local
+        self._signal = signal
+        self._signalling: set[asyncio.Task[None]] = set()
+        self._to_signal: set[int] = set()  # sessions whose signal is being gathered
         self._dirty: set[int] = set()
         self._roster_due: dict[int, float] = {}
         self._summaries: dict[int, tuple[float, dict[str, Any]]] = {}
@@ -67,6 +87,32 @@ class Presence:
         return int(counted[1]["total"]) if counted is not None else 0
 
     def changed(self, session_id: int) -> None:
+        """Someone came or went: every process with connections in the session counts again."""
+        if session_id in self._to_signal:
+            return  # the signal on its way covers this change: it is sent after, and counted later still
+        self._to_signal.add(session_id)
+        told = asyncio.create_task(self._tell(session_id), name=f"hemicycle-presence-signal-{session_id}")
+        self._signalling.add(told)
+        told.add_done_callback(self._signalling.discard)
+
+    async def _tell(self, session_id: int) -> None:
+        try:
+            await asyncio.sleep(SIGNAL_GATHER_SECONDS)
+        finally:
+            self._to_signal.discard(session_id)
+        await self._signal(SIGNAL, {"session_id": session_id})
+
+    async def signalled(self, data: dict[str, Any]) -> None:
+        """A change on some process (this one included): a count for this process's connections is due."""
+        session_id = data.get("session_id")
+        if not isinstance(session_id, int) or isinstance(session_id, bool):
+            log.warning("ignored a malformed presence signal: %r", data)
+            return
+        if self._local(session_id):
+            self._due(session_id)
+
+    def _due(self, session_id: int) -> None:
+        """A broadcast of the session's counts is due here, once its changes have gathered."""
         self._dirty.add(session_id)
         task = self._flushing.get(session_id)
         if task is None or task.done():
@@ -75,8 +121,9 @@ class Presence:
             )
 
     def changed_all(self, sessions: set[int]) -> None:
-        """Sessions to count again at the next flush (at stop: those this process's leaving touched)."""
-        self._dirty |= sessions
+        """Sessions every process counts again (at stop: those this process's leaving touched)."""
+        for session_id in sessions:
+            self.changed(session_id)
 
     async def _flush_later(self, session_id: int) -> None:
         """Broadcast the session's counts once its changes have gathered, and again as long as changes come
@@ -88,7 +135,8 @@ class Presence:
         self._flushing.pop(session_id, None)
 
     async def flush_now(self) -> None:
-        """Every session with changes, at once (at stop)."""
+        """The signals on their way, then every session with changes here, at once (at stop)."""
+        await asyncio.gather(*self._signalling, return_exceptions=True)
         for session_id in list(self._dirty):
             await self._flush(session_id)
 
@@ -98,7 +146,7 @@ class Presence:
             summary = await self.core.presence_summary(session_id)
             self._summaries[session_id] = (time.monotonic(), summary)
             started = time.perf_counter()
-            await self.sio.emit("presence", summary, room=session_room(session_id))
+            await self.sio.emit("presence", summary, room=session_room(session_id), ignore_queue=True)
             self._delays[session_id] = spacing(summary["total"], time.perf_counter() - started)
             await self._send_roster(session_id)
         except Exception:
@@ -130,11 +178,13 @@ class Presence:
             "presence:people",
             {"session_id": session_id, "people": snapshot.roster()},
             room=staff_room(session_id),
+            ignore_queue=True,
         )
 
     def _roster_later(self, session_id: int) -> None:
+        """The roster owed to this process's staff: this process's own business, not signalled."""
         self._roster_owed.pop(session_id, None)
-        self.changed(session_id)
+        self._due(session_id)
 
     async def summary(self, session_id: int) -> dict[str, Any]:
         """Presence counts for a joining attendee. In a large session, the last ones broadcast if recent (the

@@ -92,3 +92,39 @@ async def test_signals_reach_every_process_once_and_bad_ones_are_ignored(
         assert sorted(heard[2:], key=lambda h: h[0]) == [("a", {"n": 2}), ("b", {"n": 2})]
         await asyncio.sleep(0.2)
         assert len(heard) == 4, "nothing more, nothing twice"
+
+
+async def test_each_process_counts_presence_for_its_own_connections(
+    tmp_path: Path, fresh_redis_url: str
+) -> None:
+    """Three processes on one database and one Redis: joins on one are signalled (signaling/presence.py),
+    and each process with connections in the session counts and tells its own; one with nobody there
+    counts nothing. Before, the process where people joined broadcast its counts to everyone, and with
+    joins on two processes everyone got both."""
+    database = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    async with contextlib.AsyncExitStack() as stack:
+        runs = []
+        for name in ("a", "b", "c"):
+            (tmp_path / name).mkdir()
+            settings = make_settings(
+                tmp_path / name, database, redis_url=fresh_redis_url, redis_channel="presence"
+            )
+            runs.append(await stack.enter_async_context(contextlib.asynccontextmanager(run_app)(settings)))
+        a, b, _c = runs
+        hubs = [run.server.app[HUB_KEY] for run in runs]
+        await eventually(lambda: all(hub.sio.manager.listening for hub in hubs))
+        await asyncio.sleep(0.3)  # subscribed, and the subscriptions in effect
+        live = a.live_session
+
+        watcher = await a.join((await a.register(display_name="Watcher"))["token"])
+        await watcher.wait_for("presence", lambda p: p["total"] == 1)
+        assert hubs[0].presence.audience(live) == 1
+        for i in range(3):
+            await b.join((await b.register(display_name=f"Delegate {i}"))["token"])
+        await watcher.wait_for("presence", lambda p: p["total"] == 4, timeout=10)
+        # The watcher's count came from its own process, which counted when told of the joins elsewhere.
+        assert hubs[0].presence.audience(live) == 4
+        await eventually(lambda: hubs[1].presence.audience(live) == 4)
+        await asyncio.sleep(0.5)
+        assert hubs[2].presence.audience(live) == 0, "nobody there: nothing counted, nothing sent"
+        assert all(p["total"] <= 4 for p in watcher.received("presence"))
