@@ -287,6 +287,40 @@ async def test_moderator_drags_a_request_and_hears_its_place(hemicycle: Running,
     assert not real_errors(errors), errors
 
 
+async def test_a_drag_is_not_undone_by_updates_arriving_meanwhile(
+    hemicycle: Running, browser: Browser
+) -> None:
+    """People join and hands go up while the moderator drags a request: the list stays as it was under the
+    pointer until the drop, which moves the request; the updates are shown once the drag ends."""
+    errors: list[str] = []
+    page = await keyboard_page(browser, await link(hemicycle, Role.MODERATOR), errors)
+    await expect(page.get_by_test_id("connection-state")).to_contain_text(CONNECTED, ignore_case=True)
+    for name in ("Amina Diallo", "Kofi Mensah", "Li Wei"):
+        client = await join_attendee(hemicycle, name)
+        assert (await client.call("hand:raise", HAND))["ok"]
+    entries = page.get_by_test_id("queue").get_by_test_id("queue-entry")
+    await expect(entries).to_have_count(3)
+    transfer = await page.evaluate_handle("() => new DataTransfer()")
+    await entries.nth(2).dispatch_event("dragstart", {"dataTransfer": transfer})
+    await page.evaluate("window.draggedNode = document.querySelectorAll('[data-testid=queue-entry]')[2]")
+
+    late = await join_attendee(hemicycle, "Zoë Okafor")
+    assert (await late.call("hand:raise", HAND))["ok"]
+    # The roster has reached the page meanwhile (and the queue with the new hand before it).
+    await expect(page.get_by_test_id("person").filter(has_text="Zoë Okafor")).to_have_count(1)
+    await expect(entries).to_have_count(3)
+    same = "document.querySelectorAll('[data-testid=queue-entry]')[2] === window.draggedNode"
+    assert await page.evaluate(same), "the dragged request is still the one under the pointer"
+
+    await entries.nth(0).dispatch_event("dragover", {"dataTransfer": transfer})
+    await entries.nth(0).dispatch_event("drop", {"dataTransfer": transfer})
+    await entries.nth(2).dispatch_event("dragend", {"dataTransfer": transfer})
+    await expect(entries.locator(".queue-name")).to_have_text(
+        ["Li Wei", "Amina Diallo", "Kofi Mensah", "Zoë Okafor"]
+    )
+    assert not real_errors(errors), errors
+
+
 # The focused element, and what could hide it from a sighted keyboard user.
 FOCUS_REPORT = """() => {
   const node = document.activeElement;

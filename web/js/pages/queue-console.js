@@ -246,8 +246,10 @@ export class QueueList {
     /** @type {{id: number, from: number} | null} a request being moved, and its place before: its new place
      * is announced by the update that shows it, which may come before or after the server's answer */
     this.moved = null;
-    /** @type {number | null} */
+    /** @type {number | null} the request being dragged: the list is not rebuilt under the pointer meanwhile */
     this.dragged = null;
+    /** an update that came during a drag, made once the drag ends */
+    this.updateOwed = false;
     /** @type {Set<number> | null} requests already seen, to announce new ones */
     this.known = null;
     this.list.addEventListener('keydown', (event) => this.#onKey(event));
@@ -262,6 +264,13 @@ export class QueueList {
   }
 
   update() {
+    if (this.dragged !== null) {
+      // A roster or queue update in the middle of a drag would take the dragged request and its drop
+      // targets out of the page, and the drop would be lost: it waits for the drag to end.
+      this.updateOwed = true;
+      return;
+    }
+    this.updateOwed = false;
     const client = this.client;
     const queue = client.queue;
     const entries = queue?.queue ?? [];
@@ -398,6 +407,7 @@ export class QueueList {
     item.addEventListener('dragend', () => {
       this.dragged = null;
       item.classList.remove('dragging');
+      if (this.updateOwed) this.update();
     });
     item.addEventListener('dragover', (event) => {
       if (this.dragged === null || this.dragged === entry.id) return;
