@@ -502,6 +502,7 @@ class PhaseResult:
     hand_problems: list[str] = field(default_factory=list)
     per_action: list[tuple[Action, list[float], int]] = field(default_factory=list)  # latencies, coalesced
     round: int = 0  # which of the --rounds
+    requests_before: int = 0  # the last request for the floor stored before the load case (another round's)
 
     @property
     def lost(self) -> int:
@@ -1003,6 +1004,24 @@ def details(result: PhaseResult) -> list[str]:
     return lines
 
 
+async def last_request(fixture: Fixture) -> int:
+    """The id of the session's last stored request for the floor (0 if none)."""
+    from sqlalchemy import func, select
+
+    from server.db import models as m
+    from server.db.engine import create_engine
+
+    engine = create_engine(fixture.database_url)
+    try:
+        async with engine.connect() as connection:
+            last = await connection.scalar(
+                select(func.max(m.Intervention.id)).where(m.Intervention.session_id == fixture.session_id)
+            )
+    finally:
+        await engine.dispose()
+    return int(last or 0)
+
+
 async def check_hands(fixture: Fixture, result: PhaseResult, attendees: list[AttendeeResult]) -> None:
     """No lost hand: every accepted raise is stored exactly once, and every raiser's own view is final,
     place in line included."""
@@ -1054,7 +1073,12 @@ async def check_hands(fixture: Fixture, result: PhaseResult, attendees: list[Att
     for pid, hands in by_person.items():
         accepted = [h for h in hands if h.ok]
         raised = {h.entry_id for h in accepted if h.action == "raise" and h.entry_id is not None}
-        rows_of = stored.get(pid, {})
+        # An earlier round's requests are not this case's (one still in line is, when raised again).
+        rows_of = {
+            entry: state
+            for entry, state in stored.get(pid, {}).items()
+            if entry > result.requests_before or entry in raised or state in ("queued", "speaking")
+        }
         if set(rows_of) != raised:
             problems.append(
                 f"participant {pid}: accepted raises {sorted(raised)} but stored {sorted(rows_of)}"
@@ -1136,6 +1160,8 @@ async def run_case(
                     actions.append(await moderator.act(key))
                     await asyncio.sleep(opts.interval)
             else:
+                if target == HEMICYCLE:
+                    result.requests_before = await last_request(fixture)
                 plans, note = hand_plan(opts, n, len(workers.processes))
                 say(f"  load: {note}, {len(keys)} floor actions during {opts.load_seconds:.0f} s")
                 start = time.time() + 1.0
