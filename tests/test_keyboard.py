@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Locator, Page, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from server.domain.roles import Role
@@ -270,10 +270,9 @@ async def test_chair_tablet_targets_and_reduced_motion(hemicycle: Running, brows
     assert not real_errors(errors), errors
 
 
-async def test_moderator_drags_a_request_and_hears_its_place(hemicycle: Running, browser: Browser) -> None:
-    """The pointer's way to reorder, beside the keyboard's: a request dropped on another takes its place, and
-    the new place is said as for Alt+↑/↓."""
-    errors: list[str] = []
+async def three_hands_up(hemicycle: Running, browser: Browser, errors: list[str]) -> tuple[Page, Locator]:
+    """The moderator's page with three attendees in line (Amina Diallo, Kofi Mensah, Li Wei): the page and
+    its queue entries."""
     page = await keyboard_page(browser, await link(hemicycle, Role.MODERATOR), errors)
     await expect(page.get_by_test_id("connection-state")).to_contain_text(CONNECTED, ignore_case=True)
     for name in ("Amina Diallo", "Kofi Mensah", "Li Wei"):
@@ -281,6 +280,14 @@ async def test_moderator_drags_a_request_and_hears_its_place(hemicycle: Running,
         assert (await client.call("hand:raise", HAND))["ok"]
     entries = page.get_by_test_id("queue").get_by_test_id("queue-entry")
     await expect(entries).to_have_count(3)
+    return page, entries
+
+
+async def test_moderator_drags_a_request_and_hears_its_place(hemicycle: Running, browser: Browser) -> None:
+    """The pointer's way to reorder, beside the keyboard's: a request dropped on another takes its place, and
+    the new place is said as for Alt+↑/↓."""
+    errors: list[str] = []
+    page, entries = await three_hands_up(hemicycle, browser, errors)
     await entries.nth(2).drag_to(entries.nth(0))
     await expect(entries.locator(".queue-name")).to_have_text(["Li Wei", "Amina Diallo", "Kofi Mensah"])
     await announced(page, "Li Wei is now 1 of 3")
@@ -293,13 +300,7 @@ async def test_a_drag_is_not_undone_by_updates_arriving_meanwhile(
     """People join and hands go up while the moderator drags a request: the list stays as it was under the
     pointer until the drop, which moves the request; the updates are shown once the drag ends."""
     errors: list[str] = []
-    page = await keyboard_page(browser, await link(hemicycle, Role.MODERATOR), errors)
-    await expect(page.get_by_test_id("connection-state")).to_contain_text(CONNECTED, ignore_case=True)
-    for name in ("Amina Diallo", "Kofi Mensah", "Li Wei"):
-        client = await join_attendee(hemicycle, name)
-        assert (await client.call("hand:raise", HAND))["ok"]
-    entries = page.get_by_test_id("queue").get_by_test_id("queue-entry")
-    await expect(entries).to_have_count(3)
+    page, entries = await three_hands_up(hemicycle, browser, errors)
     transfer = await page.evaluate_handle("() => new DataTransfer()")
     await entries.nth(2).dispatch_event("dragstart", {"dataTransfer": transfer})
     await page.evaluate("window.draggedNode = document.querySelectorAll('[data-testid=queue-entry]')[2]")
