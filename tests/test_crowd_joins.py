@@ -277,7 +277,11 @@ async def test_changes_made_during_a_broadcast_wait_for_the_next() -> None:
     broadcast, a whole spacing later, rather than starting another at once (which, at 5,000 people, kept the
     process writing counts back to back for the whole of a join storm)."""
     room = _SlowRoom()
-    presence = Presence(room, _Counts())  # type: ignore[arg-type]
+
+    async def signal(kind: str, data: dict[str, Any]) -> None:  # one process: straight to its own handler
+        await presence.signalled(data)
+
+    presence = Presence(room, _Counts(), lambda session_id: 12, signal)  # type: ignore[arg-type]
     room.presence = presence
     try:
         presence.changed(7)
