@@ -298,7 +298,8 @@ async def test_a_drag_is_not_undone_by_updates_arriving_meanwhile(
     hemicycle: Running, browser: Browser
 ) -> None:
     """People join and hands go up while the moderator drags a request: the list stays as it was under the
-    pointer until the drop, which moves the request; the updates are shown once the drag ends."""
+    pointer until the drop, which moves the request; the updates are shown once the drag ends. The same
+    while a request is pressed (a click on its way)."""
     errors: list[str] = []
     page, entries = await three_hands_up(hemicycle, browser, errors)
     transfer = await page.evaluate_handle("() => new DataTransfer()")
@@ -319,6 +320,15 @@ async def test_a_drag_is_not_undone_by_updates_arriving_meanwhile(
     await expect(entries.locator(".queue-name")).to_have_text(
         ["Li Wei", "Amina Diallo", "Kofi Mensah", "Zoë Okafor"]
     )
+
+    # A press alone (a click, or a drag not yet begun) holds the list too, until it is released.
+    await entries.nth(0).dispatch_event("pointerdown")
+    more = await join_attendee(hemicycle, "Mei Chen")
+    assert (await more.call("hand:raise", HAND))["ok"]
+    await expect(page.get_by_test_id("person").filter(has_text="Mei Chen")).to_have_count(1)
+    await expect(entries).to_have_count(4)
+    await page.dispatch_event("body", "pointerup")
+    await expect(entries).to_have_count(5)
     assert not real_errors(errors), errors
 
 

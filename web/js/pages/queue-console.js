@@ -203,6 +203,9 @@ export class FloorControl {
 // ---------------------------------------------------------------------------------------------------------
 // The queue
 
+// How long an update waits for a pointer pressed on the list to be released, at most.
+const PRESS_LIMIT_MS = 5000;
+
 /** @type {{action: string, testid: string, label: string, icon: string, cls: string}[]} */
 const ENTRY_ACTIONS = [
   { action: 'grant', testid: 'grant', label: t('Give the floor'), icon: '', cls: '' },
@@ -248,11 +251,25 @@ export class QueueList {
     this.moved = null;
     /** @type {number | null} the request being dragged: the list is not rebuilt under the pointer meanwhile */
     this.dragged = null;
-    /** an update that came during a drag, made once the drag ends */
+    /** a pointer pressed on the list (a click or a drag on its way): no rebuild until it is released, or a
+     * click would land on a button no longer there and a drag would never start */
+    this.pressed = false;
+    /** @type {ReturnType<typeof setTimeout> | undefined} gives up waiting for a release that never came */
+    this.pressedLimit = undefined;
+    /** an update that came meanwhile, made once the pointer is released or the drag ends */
     this.updateOwed = false;
     /** @type {Set<number> | null} requests already seen, to announce new ones */
     this.known = null;
     this.list.addEventListener('keydown', (event) => this.#onKey(event));
+    this.list.addEventListener('pointerdown', () => {
+      this.pressed = true;
+      clearTimeout(this.pressedLimit);
+      this.pressedLimit = setTimeout(() => this.#released(), PRESS_LIMIT_MS);
+    });
+    // After the click that follows the release (same task), or once a drag has taken over (then `dragged`).
+    for (const type of ['pointerup', 'pointercancel']) {
+      document.addEventListener(type, () => { if (this.pressed) setTimeout(() => this.#released(), 0); });
+    }
     client.on('statements', () => this.update());
     // Waiting times move on by themselves.
     setInterval(() => this.#tickWaits(), 15_000);
@@ -263,10 +280,17 @@ export class QueueList {
     return clockOffset(this.client.queue?.server_time, this.client.queueReceivedAt);
   }
 
+  /** The pointer let go of the list: an update that waited for it is made now. */
+  #released() {
+    clearTimeout(this.pressedLimit);
+    this.pressed = false;
+    if (this.updateOwed) this.update();
+  }
+
   update() {
-    if (this.dragged !== null) {
-      // A roster or queue update in the middle of a drag would take the dragged request and its drop
-      // targets out of the page, and the drop would be lost: it waits for the drag to end.
+    if (this.dragged !== null || this.pressed) {
+      // A roster or queue update while a request is pressed or dragged would take it and its drop targets
+      // out of the page, and the click or the drop would be lost: it waits for the pointer.
       this.updateOwed = true;
       return;
     }
