@@ -324,6 +324,7 @@ def snapshots_of(store: Store, per_participant: int | None = None) -> SnapshotSt
     """A welcome's reads and a joining connection's record over `store`, as the server makes them (with
     the default bound on a participant's connections unless `per_participant`)."""
     queue, questions, captions = QueueStore(store), QuestionStore(store), CaptionStore(store)
+    defaults = Settings()
     return SnapshotStore(
         store,
         queue,
@@ -331,6 +332,6 @@ def snapshots_of(store: Store, per_participant: int | None = None) -> SnapshotSt
         captions,
         RecordingStore(store),
         RECENT_LINES,
-        per_participant=per_participant or Settings().connections_per_participant,
-        live_within=timedelta(seconds=3 * Settings().heartbeat_seconds),
+        per_participant=per_participant or defaults.connections_per_participant,
+        live_within=timedelta(seconds=3 * defaults.heartbeat_seconds),
     )

@@ -22,8 +22,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -44,19 +45,24 @@ def _locked(error: sqlite3.OperationalError, fresh: bool) -> bool:
     return code == sqlite3.SQLITE_BUSY or (fresh and code & 0xFF == sqlite3.SQLITE_BUSY)
 
 
-async def _patiently(call: Callable[[], T], timeout: float, fresh: bool = True) -> T:
-    """``call()`` again after a pause while another connection holds the lock, for up to ``timeout`` s
-    (``fresh``: no transaction was open before the first try)."""
+async def _patiently(attempt: Callable[[], Awaitable[T]], timeout: float, fresh: bool = True) -> T:
+    """``await attempt()``, again after a pause while another connection holds the lock, for up to
+    ``timeout`` s (``fresh``: no transaction was open before the first try)."""
     deadline = time.monotonic() + timeout
     pause = FIRST_PAUSE
     while True:
         try:
-            return call()
+            return await attempt()
         except sqlite3.OperationalError as error:
             if not _locked(error, fresh) or time.monotonic() + pause > deadline:
                 raise
         await asyncio.sleep(pause)
         pause = min(pause * 2, LONGEST_PAUSE)
+
+
+async def _now(call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)`` as an attempt of `_patiently` that completes without suspending."""
+    return call(*args)
 
 
 class InlineCursor:
@@ -74,13 +80,13 @@ class InlineCursor:
 
     async def execute(self, sql: str, parameters: Any = ()) -> InlineCursor:
         fresh = not self._owner.in_transaction
-        await _patiently(lambda: self._cursor.execute(sql, parameters), self._owner.timeout, fresh)
+        await _patiently(partial(_now, self._cursor.execute, sql, parameters), self._owner.timeout, fresh)
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Any]) -> InlineCursor:
         rows = list(parameters)  # a retry must see every row again
         fresh = not self._owner.in_transaction
-        await _patiently(lambda: self._cursor.executemany(sql, rows), self._owner.timeout, fresh)
+        await _patiently(partial(_now, self._cursor.executemany, sql, rows), self._owner.timeout, fresh)
         return self
 
     async def fetchone(self) -> Any:
@@ -157,17 +163,7 @@ class InlineConnection:
     async def commit(self) -> None:
         if not self._conn.in_transaction:
             return  # nothing written: nothing to wait for
-        deadline = time.monotonic() + self.timeout
-        pause = FIRST_PAUSE
-        while True:
-            try:
-                await self._on_thread(self._conn.commit)
-                return
-            except sqlite3.OperationalError as error:
-                if not _locked(error, fresh=False) or time.monotonic() + pause > deadline:
-                    raise
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, LONGEST_PAUSE)
+        await _patiently(lambda: self._on_thread(self._conn.commit), self.timeout, fresh=False)
 
     async def _on_thread(self, call: Callable[[], None]) -> None:
         """``call()`` on this connection's thread. Its caller may be cancelled meanwhile, but the connection
@@ -213,7 +209,7 @@ def connector(path: str, timeout: float, pragmas: Sequence[str]) -> Callable[[],
         raw = sqlite3.connect(path, timeout=0, check_same_thread=False)
         try:
             for pragma in pragmas:
-                await _patiently(lambda pragma=pragma: raw.execute(pragma), timeout)  # type: ignore[misc]
+                await _patiently(partial(_now, raw.execute, pragma), timeout)
         except BaseException:
             raw.close()
             raise
