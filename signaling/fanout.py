@@ -11,6 +11,12 @@ With engine.io's server from `signaling/wsdirect.py`, the websocket frame is bui
 websocket recipient whose writer is idle gets it in one `transport.write`, without waking its writer task;
 the others (polling, a full buffer, packets still queued) get the packet through engine.io's queue.
 
+Leaving is indexed as well: python-socketio finds the rooms a closing connection was in by looking through
+every room of the namespace, and each connection has two of its own (its sid's and its participant's), so a
+crowd of N leaving at once (the end of a session, a venue's network dropping) cost N x 2N membership checks:
+at 5,000, twelve seconds during which the process answered nobody. These managers keep each connection's
+rooms as it enters and leaves them, and a connection leaves exactly those.
+
 Signals (`signal`, `on_signal`) tell every process, this one included, that something changed, so that each
 builds and sends its own connections' messages (emitted with ``ignore_queue``): a paced broadcast then costs
 each connection what one process sends, however many processes make changes. Through Redis a signal travels
@@ -21,7 +27,11 @@ What this relies on in python-socketio 5.18.1 (pinned; tests/test_redis_channel.
 run it against Redis): ``AsyncPubSubManager`` calls ``_handle_emit(message)`` for every ``emit`` message of
 another process (its own are skipped by ``host_id``), publishes through ``_publish(data)``, and listens
 through ``_redis_listen_with_retries()`` (``AsyncRedisManager``), whose ``_get_redis_module()`` gives the
-redis module; ``emit(..., ignore_queue=True)`` delivers to this process's connections only.
+redis module; ``emit(..., ignore_queue=True)`` delivers to this process's connections only. Every change
+to a room goes through ``BaseManager.basic_enter_room`` and ``basic_leave_room`` (``pre_connect``,
+``connect``, ``enter_room``, ``leave_room``, ``close_room`` and ``basic_disconnect`` call them), and
+``basic_disconnect`` then clears the connection's callbacks and pending marks, as the override below does
+(tests/test_fanout_rooms.py compares the two).
 """
 
 from __future__ import annotations
@@ -63,6 +73,40 @@ class DirectEmit(socketio.AsyncManager):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._signal_handlers: dict[str, SignalHandler] = {}
+        # (namespace, sid) -> the rooms it is in, in the order it entered them (None: the namespace itself).
+        self._rooms_of: dict[tuple[str, str], dict[Any, None]] = {}
+
+    # -- rooms, indexed by connection --------------------------------------------------------------
+
+    def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: str | None = None) -> None:
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        self._rooms_of.setdefault((namespace, sid), {})[room] = None
+
+    def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
+        super().basic_leave_room(sid, namespace, room)
+        rooms = self._rooms_of.get((namespace, sid))
+        if rooms is not None:
+            rooms.pop(room, None)
+            if not rooms:
+                del self._rooms_of[(namespace, sid)]
+
+    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
+        """As python-socketio's, leaving the rooms the connection is in rather than looking through all."""
+        if namespace not in self.rooms:
+            return
+        for room in list(self._rooms_of.get((namespace, sid), ())):
+            self.basic_leave_room(sid, namespace, room)
+        self._rooms_of.pop((namespace, sid), None)
+        self.callbacks.pop(sid, None)
+        for pending in (self.pending_connect, self.pending_disconnect):
+            sids = pending.get(namespace)
+            if sids is not None and sid in sids:
+                sids.remove(sid)
+                if not sids:
+                    del pending[namespace]
+
+    def get_rooms(self, sid: str, namespace: str) -> list[Any]:
+        return [room for room in self._rooms_of.get((namespace, sid), ()) if room is not None]
 
     def on_signal(self, kind: str, handler: SignalHandler) -> None:
         """`handler(data)` runs on every process for each `signal(kind, data)`."""
