@@ -1,5 +1,6 @@
 """The SQLite connection the server's engine uses (server/db/inline_sqlite.py): statements answered without
-leaving the event loop, commits on a thread, another process's write lock waited for without blocking."""
+leaving the event loop, quick commits made there too and slow ones on a thread, another process's write lock
+waited for without blocking."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from server.db import inline_sqlite
 from server.db.engine import create_engine
@@ -139,9 +140,42 @@ async def test_a_lock_held_too_long_is_an_error_that_changes_nothing(tmp_path: P
         await engine.dispose()
 
 
-async def test_a_caller_cancelled_during_its_commit_leaves_the_connection_whole(engine: AsyncEngine) -> None:
-    """The commit runs on a thread: a caller cancelled meanwhile gets its cancellation only once the commit
-    has finished with the connection, which then serves the next transaction."""
+async def _commit_yields(conn: AsyncConnection, who: str) -> bool:
+    """Write and commit on an open connection: whether the loop ran something else meanwhile."""
+    await conn.execute(text("INSERT INTO votes (who) VALUES (:who)"), {"who": who})
+    ran = asyncio.Event()
+    asyncio.get_running_loop().call_soon(ran.set)
+    await conn.commit()
+    return ran.is_set()
+
+
+async def test_quick_commits_stay_on_the_loop_and_slow_ones_go_to_a_thread(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every commit counts as quick here, then as slow, then quick again: once the recent ones are slow, the
+    commits go to a thread but for one every PROBE_SECONDS, made on the loop to time the disk again."""
+    monkeypatch.setattr(inline_sqlite, "PROBE_SECONDS", 0.3)
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+        monkeypatch.setattr(inline_sqlite, "INLINE_COMMIT_SECONDS", 60.0)
+        assert [await _commit_yields(conn, f"quick{n}") for n in range(3)] == [False, False, False]
+        monkeypatch.setattr(inline_sqlite, "INLINE_COMMIT_SECONDS", 0.0)
+        # The first is a probe (none was made yet): on the loop; the next ones on the thread.
+        assert [await _commit_yields(conn, f"slow{n}") for n in range(3)] == [False, True, True]
+        await asyncio.sleep(0.4)
+        assert [await _commit_yields(conn, f"probed{n}") for n in range(2)] == [False, True]
+        monkeypatch.setattr(inline_sqlite, "INLINE_COMMIT_SECONDS", 60.0)
+        assert [await _commit_yields(conn, f"quick again{n}") for n in range(2)] == [False, False]
+        rows = (await conn.execute(text("SELECT count(*) FROM votes"))).scalar()
+    assert rows == 10
+
+
+async def test_a_caller_cancelled_during_its_commit_leaves_the_connection_whole(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow disk's commit runs on a thread: a caller cancelled meanwhile gets its cancellation only once the
+    commit has finished with the connection, which then serves the next transaction."""
+    monkeypatch.setattr(inline_sqlite, "INLINE_COMMIT_SECONDS", 0.0)  # every commit slow: on the thread
     for attempt in range(20):
 
         async def write(who: str) -> None:
@@ -158,3 +192,4 @@ async def test_a_caller_cancelled_during_its_commit_leaves_the_connection_whole(
         rows = set((await conn.execute(text("SELECT who FROM votes"))).scalars().all())
     assert {f"after{attempt}" for attempt in range(20)} <= rows
     assert rows <= {f"after{attempt}" for attempt in range(20)} | {f"w{attempt}" for attempt in range(20)}
+
