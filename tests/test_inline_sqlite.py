@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
 from server.db import inline_sqlite
-from server.db.engine import create_engine
+from server.db.engine import create_engine, sessions
 
 
 async def _table(engine: AsyncEngine) -> None:
@@ -193,3 +193,21 @@ async def test_a_caller_cancelled_during_its_commit_leaves_the_connection_whole(
     assert {f"after{attempt}" for attempt in range(20)} <= rows
     assert rows <= {f"after{attempt}" for attempt in range(20)} | {f"w{attempt}" for attempt in range(20)}
 
+
+async def test_a_stores_read_transaction_runs_in_one_go_close_included(engine: AsyncEngine) -> None:
+    """A store's transaction (server/db/engine.py: sessions), its close included, never waits for the loop:
+    SQLAlchemy's own AsyncSession closes in a task, one more trip round the loop for every transaction."""
+    factory = sessions(engine)
+    async with factory() as tx:
+        await tx.execute(text("SELECT 1"))  # the connection is open from here on
+    ran = asyncio.Event()
+    asyncio.get_running_loop().call_soon(ran.set)
+    async with factory() as tx:
+        assert (await tx.execute(text("SELECT count(*) FROM votes"))).scalar() == 0
+    async with factory() as tx, tx.begin():
+        await tx.execute(text("INSERT INTO votes (who) VALUES ('in one go')"))
+    assert not ran.is_set()
+    async with factory() as tx:
+        assert (await tx.execute(text("SELECT who FROM votes"))).scalars().all() == ["in one go"]
+    # Elsewhere closes wait on the network: SQLAlchemy's shielded close is kept.
+    assert sessions(create_async_engine("postgresql+asyncpg://nobody@127.0.0.1/none")).class_ is AsyncSession

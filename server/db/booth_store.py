@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from ..domain.booths import Notice, Turn
 from ..domain.errors import NotFound
 from ..domain.model import ParticipantInfo, Principal
 from ..domain.roles import Role
 from . import models as m
+from .engine import sessions
 from .store import Store
 
 
@@ -21,7 +21,7 @@ class BoothStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._sessions = async_sessionmaker(store.engine, expire_on_commit=False)
+        self._sessions = sessions(store.engine)
 
     async def booths_of(self, grant_id: int) -> frozenset[str] | None:
         """The booths a link works in; None for a link that names none (every booth)."""

@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain.captions import CAPTION_LANGUAGES, CaptionLine
 from ..domain.errors import NotFound
 from ..domain.model import Principal
 from . import models as m
+from .engine import sessions
 from .gathered import GatheredReads
 from .store import Store
 
@@ -47,7 +48,7 @@ class CaptionStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._sessions = async_sessionmaker(store.engine, expire_on_commit=False)
+        self._sessions = sessions(store.engine)
         self._recent: dict[tuple[int, int], RecentCaptions] = {}
         self._recent_reads: GatheredReads[tuple[int, int], RecentCaptions] = GatheredReads(self._read_recent)
 

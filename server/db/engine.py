@@ -9,7 +9,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from . import inline_sqlite
 
@@ -40,6 +40,27 @@ def create_engine(database_url: str) -> AsyncEngine:
             pool_timeout=60,
         )
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+class InlineSession(AsyncSession):
+    """A session on the inline SQLite connection (server/db/inline_sqlite.py), closed where its block ends.
+
+    SQLAlchemy closes a session left by ``async with`` in a task of its own, shielded, so that a caller
+    cancelled meanwhile cannot cut short a close that waits on the network. Over this connection nothing in
+    a close waits (its rollback runs on the loop, and the pool takes the connection back at once), and the
+    task cost each transaction one more trip round the loop: during a crowd's arrival, a gathered read held
+    its callers 7 ms for 2 ms of work. So it is closed in place."""
+
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        await self.close()
+
+
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """The session factory every store uses: sessions on SQLite closed in place, as above."""
+    inline = engine.url.get_backend_name() == "sqlite"
+    return async_sessionmaker(
+        engine, expire_on_commit=False, class_=InlineSession if inline else AsyncSession
+    )
 
 
 def alembic_config(database_url: str) -> Config:

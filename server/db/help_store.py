@@ -11,13 +11,14 @@ from collections.abc import Callable
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain import helpdesk as rules
 from ..domain.errors import NotFound
 from ..domain.helpdesk import Figures, HelpCategory, HelpMessage, HelpThread, ThreadState
 from ..domain.model import Principal
 from . import models as m
+from .engine import sessions
 from .store import Store
 
 UNKNOWN_THREAD = "unknown_thread"
@@ -62,7 +63,7 @@ class HelpStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._sessions = async_sessionmaker(store.engine, expire_on_commit=False)
+        self._sessions = sessions(store.engine)
 
     async def open(
         self,

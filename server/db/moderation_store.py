@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain.errors import Conflict, Forbidden, NotFound
 from ..domain.model import ParticipantInfo, Principal, iso
@@ -34,6 +34,7 @@ from ..domain.moderation import (
 )
 from ..domain.roles import Role
 from . import models as m
+from .engine import sessions
 from .store import Store, _participant
 from .versioned import Versioned, versioned
 
@@ -143,7 +144,7 @@ class ParticipantModerationStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._sessions = async_sessionmaker(store.engine, expire_on_commit=False)
+        self._sessions = sessions(store.engine)
 
     # -- helpers --------------------------------------------------------------------------------
 

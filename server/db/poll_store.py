@@ -19,13 +19,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain.errors import Conflict, HemicycleError, NotFound
 from ..domain.model import Principal
 from ..domain.polls import MAX_POLLS_PER_SESSION, Answer, Poll, PollKind, PollState, check_answer
 from . import models as m
 from .batches import ATTENDEE, Batches
+from .engine import sessions
 from .gathered import GatheredReads
 from .store import Store
 from .versioned import Versioned, versioned
@@ -80,7 +81,7 @@ class PollStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._sessions = async_sessionmaker(store.engine, expire_on_commit=False)
+        self._sessions = sessions(store.engine)
         self._known: dict[int, PollsState] = {}
         self._reads: GatheredReads[int, PollsState] = GatheredReads(self._read)
         self._answers: Batches[Versioned] = Batches(self._locked, (HemicycleError,))

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain.errors import Conflict, NotFound
 from ..domain.model import Principal, SessionInfo
@@ -37,6 +37,7 @@ from ..domain.questions import (
     decide,
 )
 from . import models as m
+from .engine import sessions
 from .gathered import GatheredReads
 from .store import Store, _session
 from .versioned import Versioned, versioned
@@ -132,7 +133,7 @@ class QuestionStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._sessions = async_sessionmaker(store.engine, expire_on_commit=False)
+        self._sessions = sessions(store.engine)
         self._known: dict[int, QuestionsState] = {}
         self._state_reads: GatheredReads[int, QuestionsState] = GatheredReads(self._read_state)
         # Per session, each committed write of this process: its version and what it changed.

@@ -25,7 +25,7 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain.errors import Conflict, HemicycleError, NotFound
 from ..domain.floor_rules import (
@@ -48,6 +48,7 @@ from ..domain.model import Principal
 from ..domain.queue import EndReason, Entry, EntryState, InterventionType, QueueState
 from . import models as m
 from .batches import ATTENDEE, STAFF, Batches
+from .engine import sessions
 from .gathered import GatheredReads
 from .store import Store, _session
 from .versioned import Versioned, versioned
@@ -116,7 +117,7 @@ class QueueStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._sessions = async_sessionmaker(store.engine, expire_on_commit=False)
+        self._sessions = sessions(store.engine)
         self._state_reads: GatheredReads[int, QueueState] = GatheredReads(self._read_state)
         self._known: dict[int, QueueState] = {}
         self._batches: Batches[QueueBatch] = Batches(self.locked, (HemicycleError, _Unchanged))

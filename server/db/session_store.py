@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from ..domain.errors import Conflict, NotFound
 from ..domain.model import Principal, SessionInfo, iso
 from ..domain.sessions import SessionState
 from . import models as m
+from .engine import sessions
 from .store import SessionDraft, Store, _session
 
 
@@ -41,7 +41,7 @@ class SessionStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._sessions = async_sessionmaker(store.engine, expire_on_commit=False)
+        self._sessions = sessions(store.engine)
 
     async def _ref_taken(self, tx: Any, event_id: int, ref: str, other_than: int | None = None) -> None:
         found = await tx.scalar(

@@ -12,13 +12,13 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from ..domain.errors import Conflict, NotFound
 from ..domain.model import Principal
 from ..domain.queue import EntryState
 from ..domain.statements import NO_STATEMENT, NOT_IN_LINE, UNKNOWN_REQUEST, Statement, StatementKind
 from . import models as m
+from .engine import sessions
 from .store import Store
 
 DESCRIPTION = (
@@ -68,7 +68,7 @@ class StatementStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._sessions = async_sessionmaker(store.engine, expire_on_commit=False)
+        self._sessions = sessions(store.engine)
 
     async def attach(
         self,

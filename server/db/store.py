@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, distinct, exists, func, insert, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from ..domain.errors import Conflict, HemicycleError, NotFound, Unauthenticated
 from ..domain.model import (
@@ -31,6 +31,7 @@ from ..domain.roles import Role
 from ..domain.sessions import SessionState, check_transition
 from ..tokens import utcnow
 from . import models as m
+from .engine import sessions
 from .gathered import GatheredCalls, GatheredReads
 
 
@@ -187,7 +188,7 @@ class Store:
     def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] = utcnow) -> None:
         self.engine = engine
         self.clock = clock
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._sessions = sessions(engine)
         self._session_reads: GatheredReads[int, SessionInfo] = GatheredReads(self._read_session)
         self._event_reads: GatheredReads[int, EventInfo] = GatheredReads(self._read_event)
         # A crowd joining at once: their tokens' grants read, and their connections forgotten, many per
