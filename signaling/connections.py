@@ -213,10 +213,12 @@ class Connections:
                 return state, snapshot, snapshot.summary()
             return state, None, await self.presence.summary(session.id)
 
-        async def the_event() -> EventInfo:
-            return event if event is not None else await self.core.store.get_event(session.event_id)
-
-        (state, snapshot, summary), welcome_event = await asyncio.gather(recorded(), the_event())
+        if event is None:  # read alongside (a waiting room's admission); a connect has it from its arrival
+            (state, snapshot, summary), event = await asyncio.gather(
+                recorded(), self.core.store.get_event(session.event_id)
+            )
+        else:
+            state, snapshot, summary = await recorded()
         queue, questions = state.queue, state.questions
         welcome: dict[str, Any] = {
             "protocol": PROTOCOL_VERSION,
@@ -230,7 +232,7 @@ class Connections:
             # The same objects in every welcome at these versions (signaling/welcome.py): never modified. The
             # session as read with the queue, after this connection entered its rooms: a change of state
             # made since the arrival reached the room too late for this connection, not its welcome.
-            **self.welcomes.shared(queue.session, welcome_event, queue, questions, state.captions),
+            **self.welcomes.shared(queue.session, event, queue, questions, state.captions),
         }
         if snapshot is not None:
             welcome["people"] = snapshot.roster()
