@@ -143,3 +143,62 @@ async def test_batches_are_bounded() -> None:
     assert await asyncio.gather(*(calls.call(n) for n in range(10))) == [n * 10 for n in range(10)]
     assert max(len(b) for b in table.batches) == 4
     assert sorted(a for b in table.batches for a in b) == list(range(10))
+
+
+class Instant:
+    """A batch that never waits (as SQLite's transactions on the event loop): over before anyone else calls."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.batches: list[tuple[float, list[int]]] = []
+
+    async def run(self, args: list[int]) -> list[int | BaseException]:
+        self.batches.append((self.loop.time(), list(args)))
+        return [a * 10 for a in args]
+
+
+async def test_spaced_batches_gather_a_crowd_and_a_lone_caller_goes_at_once() -> None:
+    loop = asyncio.get_running_loop()
+    spaced, unspaced = Instant(loop), Instant(loop)
+    gathered = GatheredCalls(spaced.run, "spaced", spacing=0.05)
+    at_once = GatheredCalls(unspaced.run, "unspaced")
+
+    async def crowd(calls: GatheredCalls[int, int]) -> list[int]:
+        """Forty callers, four per turn of the loop."""
+        asked = []
+        for n in range(40):
+            asked.append(asyncio.ensure_future(calls.call(n)))
+            if n % 4 == 3:
+                await asyncio.sleep(0)
+        return await asyncio.gather(*asked)
+
+    started = loop.time()
+    assert await gathered.call(-1) == -10
+    assert loop.time() - started < 0.04, "the first caller does not wait"
+    assert await crowd(at_once) == [n * 10 for n in range(40)]
+    assert len(unspaced.batches) == 10  # one per turn
+    assert await crowd(gathered) == [n * 10 for n in range(40)]
+    batches = spaced.batches[1:]
+    # The crowd waits for the spacing once, then is answered together (bounded by the turns of the loop the
+    # spacing lasted, not by one each).
+    assert len(batches) <= 2 and sorted(a for _, b in batches for a in b) == list(range(40))
+    assert all(later - earlier >= 0.049 for (earlier, _), (later, _) in zip(spaced.batches, spaced.batches[1:]))
+    await asyncio.sleep(0.06)
+    lone = loop.time()
+    assert await gathered.call(99) == 990
+    assert loop.time() - lone < 0.04, "a caller after a quiet spell goes at once"
+
+
+async def test_callers_waiting_for_a_stopped_drain_are_not_left_hanging() -> None:
+    loop = asyncio.get_running_loop()
+    table = Instant(loop)
+    calls = GatheredCalls(table.run, "stopping", spacing=10.0)
+    assert await calls.call(1) == 10
+    waiting = [asyncio.ensure_future(calls.call(n)) for n in range(2, 5)]
+    await asyncio.sleep(0.01)
+    assert calls._running is not None
+    calls._running.cancel()
+    for one in waiting:
+        with pytest.raises(asyncio.CancelledError):
+            await one
+    assert len(table.batches) == 1

@@ -23,7 +23,7 @@ from ..domain.queue import QueueState
 from ..domain.recording import Recording
 from . import models as m
 from .caption_store import CaptionStore, RecentCaptions
-from .gathered import GatheredCalls, GatheredReads
+from .gathered import CROWD_SPACING_SECONDS, GatheredCalls, GatheredReads
 from .question_store import QuestionsState, QuestionStore
 from .queue_store import QueueStore
 from .recording_store import RecordingStore
@@ -64,7 +64,9 @@ class SnapshotStore:
         self.per_participant = per_participant
         self.live_within = live_within
         self._reads: GatheredReads[int, SessionSnapshot] = GatheredReads(self._read)
-        self._joins: GatheredCalls[Joining, SessionSnapshot] = GatheredCalls(self._join_all, "joins")
+        self._joins: GatheredCalls[Joining, SessionSnapshot] = GatheredCalls(
+            self._join_all, "joins", spacing=CROWD_SPACING_SECONDS
+        )
 
     async def snapshot(self, session_id: int) -> SessionSnapshot:
         return await self._reads.get(session_id)

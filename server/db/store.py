@@ -32,7 +32,7 @@ from ..domain.sessions import SessionState, check_transition
 from ..tokens import utcnow
 from . import models as m
 from .engine import sessions
-from .gathered import GatheredCalls, GatheredReads
+from .gathered import CROWD_SPACING_SECONDS, GatheredCalls, GatheredReads
 
 
 @dataclass(frozen=True)
@@ -200,9 +200,11 @@ class Store:
         self._principal_calls: GatheredCalls[tuple[int, int], Principal] = GatheredCalls(
             self._principals, "principals"
         )
-        self._arrival_calls: GatheredCalls[_Arriving, Arrival] = GatheredCalls(self._arrivals, "arrivals")
+        self._arrival_calls: GatheredCalls[_Arriving, Arrival] = GatheredCalls(
+            self._arrivals, "arrivals", spacing=CROWD_SPACING_SECONDS
+        )
         self._leaving_calls: GatheredCalls[tuple[str, str], int | None] = GatheredCalls(
-            self._remove_presences, "leaving"
+            self._remove_presences, "leaving", spacing=CROWD_SPACING_SECONDS
         )
 
     def _tx(self) -> AsyncSession:
