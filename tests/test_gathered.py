@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -146,7 +147,7 @@ async def test_batches_are_bounded() -> None:
 
 
 class Instant:
-    """A batch that never waits (as SQLite's transactions on the event loop): over before anyone else calls."""
+    """A batch that never waits (as SQLite's transactions on the loop): over before anyone else calls."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -182,7 +183,7 @@ async def test_spaced_batches_gather_a_crowd_and_a_lone_caller_goes_at_once() ->
     # The crowd waits for the spacing once, then is answered together (bounded by the turns of the loop the
     # spacing lasted, not by one each).
     assert len(batches) <= 2 and sorted(a for _, b in batches for a in b) == list(range(40))
-    assert all(later - earlier >= 0.049 for (earlier, _), (later, _) in zip(spaced.batches, spaced.batches[1:]))
+    assert all(later - earlier >= 0.049 for (earlier, _), (later, _) in itertools.pairwise(spaced.batches))
     await asyncio.sleep(0.06)
     lone = loop.time()
     assert await gathered.call(99) == 990
@@ -202,3 +203,34 @@ async def test_callers_waiting_for_a_stopped_drain_are_not_left_hanging() -> Non
         with pytest.raises(asyncio.CancelledError):
             await one
     assert len(table.batches) == 1
+
+
+async def test_a_caller_gone_during_a_write_is_told_what_the_batch_did_for_it() -> None:
+    """With `abandoned`, a cancelled caller's call still runs, and it hears of the result once the batch is
+    done: its cleanup comes after the write (a presence row recorded for a client gone meanwhile)."""
+    table = Batches()
+    calls = GatheredCalls(table.run, "writes")
+    told: list[int] = []
+    first = asyncio.ensure_future(calls.call(1))
+    await asyncio.sleep(0)
+    gone = asyncio.ensure_future(calls.call(2, told.append))
+    stays = asyncio.ensure_future(calls.call(3, told.append))
+    await asyncio.sleep(0)
+    gone.cancel()
+    table.release.set()
+    assert await first == 10 and await stays == 30
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    await asyncio.sleep(0)
+    assert table.batches == [[1], [2, 3]] and told == [20]
+    # A failed batch has nothing to tell.
+    table.fail, table.release = True, asyncio.Event()
+    failing = asyncio.ensure_future(calls.call(4, told.append))
+    await asyncio.sleep(0)
+    failing.cancel()
+    table.release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await failing
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert told == [20]
