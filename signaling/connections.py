@@ -48,6 +48,20 @@ class Gate(Protocol):
     async def left(self, sid: str) -> None: ...
 
 
+class Record(Protocol):
+    """Records a joining connection and reads its welcome's snapshot (server/db/snapshot_store.py:
+    SnapshotStore.join); `abandoned()` if it was recorded after its caller had gone."""
+
+    async def __call__(
+        self,
+        instance_id: str,
+        sid: str,
+        principal: Principal,
+        session_id: int,
+        abandoned: Callable[[], None] | None = None,
+    ) -> SessionSnapshot: ...
+
+
 class OpenGate:
     """Everyone joins at once (until the Hub sets the moderation gate)."""
 
@@ -80,7 +94,7 @@ class Connections:
         floor: Floor,
         desk: QuestionDesk,
         presence: Presence,
-        record: Callable[[str, str, Principal, int], Awaitable[SessionSnapshot]],
+        record: Record,
         limits: ConnectLimits,
     ) -> None:
         self.sio = sio
@@ -98,6 +112,7 @@ class Connections:
         # An attendee's connections on this process share one events-per-second allowance:
         # (bucket, connections).
         self._allowances: dict[int, tuple[TokenBucket, int]] = {}
+        self._abandoning: set[asyncio.Task[None]] = set()
         self.handlers: dict[str, Handler] = {
             "session:set_state": self._on_set_state,
             "presence:get": self._on_presence_get,
@@ -207,7 +222,9 @@ class Connections:
             gathered with the other joiners' (server/db/snapshot_store.py), after it entered its rooms; then
             the presence it is counted in. The roster only for staff: an attendee's welcome costs one
             aggregate, not the whole list."""
-            state = await self._record(self.core.instance_id, sid, principal, session.id)
+            state = await self._record(
+                self.core.instance_id, sid, principal, session.id, lambda: self._recorded_too_late(sid)
+            )
             if principal.role.is_staff:
                 snapshot = await self.core.presence(session.id)
                 return state, snapshot, snapshot.summary()
@@ -244,6 +261,27 @@ class Connections:
         """A join that failed half-way: forgotten here and in the database."""
         self.forget(sid)
         await self.core.store.remove_presence(self.core.instance_id, sid)
+
+    def _recorded_too_late(self, sid: str) -> None:
+        """The client left while its connection was being recorded: its connect handler was cancelled (and
+        its disconnect may have come and gone), but the batch recorded it. Forgotten again, now that the row
+        is there to remove; a connection that came back meanwhile under the same id is left alone."""
+        if sid in self._connections and self.sio.manager.is_connected(sid, "/"):
+            return
+        task = asyncio.create_task(self._forget_recorded(sid), name=f"hemicycle-abandon-{sid}")
+        self._abandoning.add(task)
+        task.add_done_callback(self._abandoning.discard)
+
+    async def _forget_recorded(self, sid: str) -> None:
+        self.forget(sid)
+        self.limits.closed(sid)
+        try:
+            session_id = await self.core.store.remove_presence(self.core.instance_id, sid)
+        except Exception:
+            log.exception("could not remove presence of %s, gone while joining", sid)
+            return
+        if session_id is not None:
+            self.presence.changed(session_id)
 
     def _allowance(self, principal: Principal) -> TokenBucket | None:
         """The events-per-second allowance an attendee's connections share: more tabs buy no more messages.

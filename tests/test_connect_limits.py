@@ -3,11 +3,14 @@ connections, refused attempts from one address, and a proxy that drops the clien
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import socketio
 
@@ -224,3 +227,56 @@ async def test_admitted_from_the_waiting_room_over_the_bound_is_told_and_closed(
         await eventually(lambda amina=amina: not amina.sio.connected)  # type: ignore[misc]
         people = (await core.presence(running.live_session)).people
         assert [p.connections for p in people if p.participant.id == me] == [2]
+
+
+@pytest.mark.parametrize("held_at", ["arrival", "record"])
+async def test_a_client_gone_before_its_welcome_leaves_nothing_behind(
+    strict: Running, monkeypatch: pytest.MonkeyPatch, held_at: str
+) -> None:
+    """A page closed while its connection was being let in (a phone losing its network mid-join, a crowd
+    reconnecting): the connect handler is cancelled wherever it waits, here while its token was being
+    read, or while its presence was being recorded with the other joiners' (a batch that goes on and
+    writes the row after the handler has gone). Its presence row, rooms and place under the bound on
+    connections must all go."""
+    hub: Hub = strict.server.app[HUB_KEY]
+    token = (await strict.register())["token"]
+    entered, go_on, finished = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    if held_at == "arrival":
+        target: Any = strict.core.store
+        name = "arrive"
+    else:  # the joins' batch, which records presence (server/db/snapshot_store.py)
+        target, name = hub.connections._record.__self__._joins, "_run"  # type: ignore[attr-defined]
+    original = getattr(target, name)
+
+    async def held(*args: Any) -> Any:
+        """(The arrival is held in the connect handler's task, cancelled with it; the batch is not.)"""
+        entered.set()
+        try:
+            await go_on.wait()
+            return await original(*args)
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(target, name, held)
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(f"{strict.url}/socket.io/?EIO=4&transport=websocket")
+        assert (await ws.receive_str()).startswith("0")  # engine.io's open
+        await ws.send_str("40" + json.dumps({"token": token, "session_id": strict.live_session}))
+        await asyncio.wait_for(entered.wait(), 10)
+        await ws.close()
+    await eventually(lambda: not hub.sio.eio.sockets and not len(hub.connections))  # seen to go
+    go_on.set()
+    await asyncio.wait_for(finished.wait(), 10)  # a row the batch wrote is there to see from here on
+    monkeypatch.setattr(target, name, original)
+
+    async def nothing_left() -> bool:
+        people = (await strict.core.presence(strict.live_session)).people
+        rooms = hub.sio.manager.rooms.get("/", {})
+        return not people and not len(hub.connections) and not any(rooms.values())
+
+    await eventually(nothing_left)
+    # The three connections the bound allows are all still there to open.
+    clients = [await connect_with(strict, token) for _ in range(3)]
+    assert [refused for _, refused in clients] == [None, None, None]
+    for client, _ in clients:
+        await client.close()

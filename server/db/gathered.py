@@ -106,15 +106,26 @@ class GatheredCalls(Generic[A, V]):
         self._waiting: list[tuple[A, asyncio.Future[V]]] = []
         self._running: asyncio.Task[None] | None = None
 
-    async def call(self, arg: A) -> V:
+    async def call(self, arg: A, abandoned: Callable[[V], None] | None = None) -> V:
+        """`run`'s answer for `arg`. A caller that gives up (cancelled) is skipped by a batch not yet
+        started; with `abandoned`, its call goes on instead, and `abandoned(value)` is told what the batch
+        did for it (a call that writes: the caller's cleanup then comes after the write, never before)."""
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[V] = loop.create_future()
         self._waiting.append((arg, answer))
         running = self._running
         if running is None or running.done() or running.get_loop() is not loop:
             self._running = asyncio.create_task(self._drain(), name=f"hemicycle-{self._name}")
-        # The caller's own future: one that gives up cancels it, and its batch skips it.
-        return await answer
+        if abandoned is None:
+            # The caller's own future: one that gives up cancels it, and its batch skips it.
+            return await answer
+        try:
+            return await asyncio.shield(answer)
+        except asyncio.CancelledError:
+            answer.add_done_callback(
+                lambda done: None if done.cancelled() or done.exception() else abandoned(done.result())
+            )
+            raise
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()

@@ -11,6 +11,7 @@ a round of joiners costs one transaction, of two inserts and usually two short q
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -72,14 +73,23 @@ class SnapshotStore:
         return await self._reads.get(session_id)
 
     async def join(
-        self, instance_id: str, sid: str, principal: Principal, session_id: int
+        self,
+        instance_id: str,
+        sid: str,
+        principal: Principal,
+        session_id: int,
+        abandoned: Callable[[], None] | None = None,
     ) -> SessionSnapshot:
         """Record a joined connection (presence and attendance), then read its session's snapshot: in one
         transaction with the other connections joining at the moment. Conflict `already_joined` if the
         connection was recorded already; TooManyConnections if its participant already holds
         `per_participant` connections on the live processes together (each process also bounds its own
-        before asking: this is the bound across them)."""
-        return await self._joins.call(Joining(instance_id, sid, principal, session_id))
+        before asking: this is the bound across them). A caller cancelled meanwhile (its client gone) does
+        not stop the batch: `abandoned()` is called once its connection has been recorded after all."""
+        joining = Joining(instance_id, sid, principal, session_id)
+        if abandoned is None:
+            return await self._joins.call(joining)
+        return await self._joins.call(joining, lambda _snapshot: abandoned())
 
     async def _read(self, session_id: int) -> SessionSnapshot:
         async with self.store._tx() as tx:
