@@ -11,7 +11,7 @@ import pytest
 from server.domain.roles import Role
 from server.keys import HUB_KEY
 from server.settings import Settings, SettingsError
-from signaling.fanout import SIGNAL_EVENT, SIGNAL_ROOM
+from signaling.fanout import SIGNAL_EVENT, SIGNAL_ROOM, fanout_up
 from signaling.hub import session_room
 
 from .conftest import make_settings, run_app
@@ -38,7 +38,8 @@ async def test_deployments_on_one_redis_hear_only_their_own_channel(
             apps[name] = await stack.enter_async_context(contextlib.asynccontextmanager(run_app)(settings))
         watcher = await apps["geneva"].join(await apps["geneva"].staff_token(Role.MODERATOR))
         session = apps["geneva"].live_session
-        await asyncio.sleep(0.5)  # the managers' listeners subscribe
+        # Each manager has subscribed (a fixed pause was too short on a loaded machine).
+        await eventually(lambda: all(fanout_up(app.server.app[HUB_KEY].sio.manager) for app in apps.values()))
 
         await (
             apps["other"]
