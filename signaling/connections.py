@@ -265,7 +265,8 @@ class Connections:
     def _recorded_too_late(self, sid: str) -> None:
         """The client left while its connection was being recorded: its connect handler was cancelled (and
         its disconnect may have come and gone), but the batch recorded it. Forgotten again, now that the row
-        is there to remove; a connection that came back meanwhile under the same id is left alone."""
+        is there to remove; unless python-socketio still holds the connection open, whose disconnect, still
+        to come, removes the row as usual."""
         if sid in self._connections and self.sio.manager.is_connected(sid, "/"):
             return
         task = asyncio.create_task(self._forget_recorded(sid), name=f"hemicycle-abandon-{sid}")
