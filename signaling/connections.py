@@ -276,10 +276,14 @@ class Connections:
     async def _forget_recorded(self, sid: str) -> None:
         self.forget(sid)
         self.limits.closed(sid)
+        await self._unrecord(sid)
+
+    async def _unrecord(self, sid: str) -> None:
+        """The connection's presence row removed, and presence recounted if there was one."""
         try:
             session_id = await self.core.store.remove_presence(self.core.instance_id, sid)
         except Exception:
-            log.exception("could not remove presence of %s, gone while joining", sid)
+            log.exception("could not remove presence of %s", sid)
             return
         if session_id is not None:
             self.presence.changed(session_id)
@@ -327,13 +331,7 @@ class Connections:
             await self.gate.left(sid)
             return
         await self.gone(connection)
-        try:
-            session_id = await self.core.store.remove_presence(self.core.instance_id, sid)
-        except Exception:
-            log.exception("could not remove presence of %s", sid)
-            return
-        if session_id is not None:
-            self.presence.changed(session_id)
+        await self._unrecord(sid)
 
     # -- handlers -------------------------------------------------------------------------------
 
