@@ -86,10 +86,10 @@ class SnapshotStore:
         `per_participant` connections on the live processes together (each process also bounds its own
         before asking: this is the bound across them). A caller cancelled meanwhile (its client gone) does
         not stop the batch: `abandoned()` is called once its connection has been recorded after all."""
-        joining = Joining(instance_id, sid, principal, session_id)
-        if abandoned is None:
-            return await self._joins.call(joining)
-        return await self._joins.call(joining, lambda _snapshot: abandoned())
+        return await self._joins.call(
+            Joining(instance_id, sid, principal, session_id),
+            None if abandoned is None else lambda _snapshot: abandoned(),
+        )
 
     async def _read(self, session_id: int) -> SessionSnapshot:
         async with self.store._tx() as tx:
