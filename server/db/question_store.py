@@ -39,7 +39,7 @@ from ..domain.questions import (
 from . import models as m
 from .engine import sessions
 from .gathered import GatheredReads
-from .store import Store, _session
+from .store import AnyRow, Store, _session
 from .versioned import Versioned, versioned
 
 # What a Question holds that is not a column of its row (read from the votes, edits and merges).
@@ -152,7 +152,7 @@ class QuestionStore:
                 raise NotFound(f"there is no session {session_id}", code="unknown_session")
             return await self.state_in(tx, row)
 
-    async def state_in(self, tx: AsyncSession, row: m.Session) -> QuestionsState:
+    async def state_in(self, tx: AsyncSession, row: m.Session | AnyRow) -> QuestionsState:
         """The questions at the session row `tx` has just read: the last state read is reused while the
         row's questions version holds (server/db/snapshot_store.py reads it with the rest of a welcome)."""
         session = _session(row)

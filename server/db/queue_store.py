@@ -50,7 +50,7 @@ from . import models as m
 from .batches import ATTENDEE, STAFF, Batches
 from .engine import sessions
 from .gathered import GatheredReads
-from .store import Store, _session
+from .store import AnyRow, Store, _session
 from .versioned import Versioned, versioned
 
 ACTIVE = (EntryState.QUEUED.value, EntryState.SPEAKING.value)
@@ -104,7 +104,7 @@ class QueueBatch:
     ended: list[Entry] = field(default_factory=list)
 
 
-def _settings(row: m.Session) -> FloorSettings:
+def _settings(row: m.Session | AnyRow) -> FloorSettings:
     return FloorSettings(row.default_speaking_seconds, row.auto_end_grace_seconds, row.balance_targets)
 
 
@@ -138,7 +138,7 @@ class QueueStore:
                 raise NotFound(f"there is no session {session_id}", code="unknown_session")
             return await self.state_in(tx, row)
 
-    async def state_in(self, tx: AsyncSession, row: m.Session) -> QueueState:
+    async def state_in(self, tx: AsyncSession, row: m.Session | AnyRow) -> QueueState:
         """The queue at the session row `tx` has just read: the last state read is reused while the row's
         queue version holds (server/db/snapshot_store.py reads it with the rest of a welcome)."""
         session = _session(row)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection
 from dataclasses import fields
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,10 +21,19 @@ from ..domain.recording import Recording, RecordingFiles, RecordingState, Segmen
 from ..domain.sessions import SessionState
 from . import models as m
 from .gathered import GatheredReads
-from .store import Store
+from .store import AnyRow, Store
+
+# A session's last recording (`latest_in`), built once: it runs with every batch of a crowd's welcomes.
+_recording = m.Recording.__table__.c
+_LATEST = (
+    select(m.Recording.__table__)
+    .where(_recording.session_id == bindparam("session_id"))
+    .order_by(_recording.started_at.desc(), _recording.id.desc())
+    .limit(1)
+)
 
 
-def recording_of(row: m.Recording) -> Recording:
+def recording_of(row: m.Recording | AnyRow) -> Recording:
     """A ``recordings`` row as the domain sees it."""
     return Recording(
         id=row.id,
@@ -194,12 +203,7 @@ class RecordingStore:
 
     async def latest_in(self, tx: AsyncSession, session_id: int) -> Recording | None:
         """The session's last recording, read in `tx` (server/db/snapshot_store.py: with a welcome)."""
-        row = await tx.scalar(
-            select(m.Recording)
-            .where(m.Recording.session_id == session_id)
-            .order_by(m.Recording.started_at.desc(), m.Recording.id.desc())
-            .limit(1)
-        )
+        row = (await tx.execute(_LATEST, {"session_id": session_id})).first()
         return recording_of(row) if row is not None else None
 
     async def get(self, recording_id: int) -> Recording | None:

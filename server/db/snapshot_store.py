@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +30,9 @@ from .question_store import QuestionsState, QuestionStore
 from .queue_store import QueueStore
 from .recording_store import RecordingStore
 from .store import Joining, Store, already_joined
+
+# The session's row, built once (a Core read: each store takes what it needs from the row, no ORM object).
+_SESSION = select(m.Session.__table__).where(m.Session.__table__.c.id == bindparam("session_id"))
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,7 @@ class SnapshotStore:
             return await self._read_in(tx, session_id)
 
     async def _read_in(self, tx: AsyncSession, session_id: int) -> SessionSnapshot:
-        row = await tx.get(m.Session, session_id, populate_existing=True)
+        row = (await tx.execute(_SESSION, {"session_id": session_id})).first()
         if row is None:
             raise NotFound(f"there is no session {session_id}", code="unknown_session")
         queue = await self.queue.state_in(tx, row)

@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, distinct, exists, func, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, delete, distinct, exists, func, insert, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from ..domain.errors import Conflict, HemicycleError, NotFound, Unauthenticated
@@ -31,6 +32,7 @@ from ..domain.roles import Role
 from ..domain.sessions import SessionState, check_transition
 from ..tokens import utcnow
 from . import models as m
+from .among import Among, listed
 from .engine import sessions
 from .gathered import CROWD_SPACING_SECONDS, GatheredCalls, GatheredReads
 
@@ -79,7 +81,30 @@ def _event(row: m.Event) -> EventInfo:
     return EventInfo(id=row.id, slug=row.slug, title=row.title, venue=row.venue, timezone=row.timezone)
 
 
-def _session(row: m.Session) -> SessionInfo:
+# A row of a Core read, of any columns.
+AnyRow = Row[*tuple[Any, ...]]
+
+# What SessionInfo holds, for Core reads of the sessions table (`_session` takes their rows too).
+SESSION_COLUMNS = tuple(
+    m.Session.__table__.c[name]
+    for name in (
+        "id",
+        "event_id",
+        "ref",
+        "title",
+        "room",
+        "starts_at",
+        "ends_at",
+        "languages",
+        "state",
+        "state_changed_at",
+        "default_speaking_seconds",
+        "is_public",
+    )
+)
+
+
+def _session(row: m.Session | AnyRow) -> SessionInfo:
     return SessionInfo(
         id=row.id,
         event_id=row.event_id,
@@ -96,7 +121,9 @@ def _session(row: m.Session) -> SessionInfo:
     )
 
 
-def _grant_refusal(grant: m.RoleGrant | None, participant_id: int, person: bool) -> Unauthenticated | None:
+def _grant_refusal(
+    grant: m.RoleGrant | AnyRow | None, participant_id: int, person: bool
+) -> Unauthenticated | None:
     """Why a token naming this grant and participant is refused, or None if it stands."""
     if grant is None or grant.participant_id != participant_id:
         return Unauthenticated("this link is not known here", code="token_unknown")
@@ -180,6 +207,93 @@ def _participant(row: m.Participant) -> ParticipantInfo:
     )
 
 
+def _table(model: type[m.Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
+class _CrowdStatements:
+    """The statements a crowd runs, one batch after another: a connection's arrival and record, the check
+    before each write, the departure. Built once per store with their lists as named parameters
+    (server/db/among.py), so that their SQL and cache keys are computed once, not per batch; and in Core, on
+    the tables' columns: rows read once and thrown away need no ORM objects."""
+
+    def __init__(self, among: Among) -> None:
+        self.among = among
+        grant, person = m.RoleGrant.__table__.c, m.Participant.__table__.c
+        session, event, ban = m.Session.__table__.c, m.Event.__table__.c, m.Ban.__table__.c
+        admission, presence = m.Admission.__table__.c, m.Presence.__table__.c
+        attendance, instance = m.Attendance.__table__.c, m.Instance.__table__.c
+        # Each grant with its holder (the holder's columns None if that row is gone).
+        self.principals = (
+            select(
+                grant.id,
+                grant.participant_id,
+                grant.role,
+                grant.event_id,
+                grant.session_id,
+                grant.revoked_at,
+                person.id.label("person_id"),
+                person.event_id.label("person_event_id"),
+                person.display_name,
+                person.affiliation,
+                person.stakeholder_group,
+                person.country,
+                person.role.label("person_role"),
+            )
+            .outerjoin_from(m.RoleGrant.__table__, m.Participant.__table__, person.id == grant.participant_id)
+            .where(among.values(grant.id, "grant_ids"))
+        )
+        # Each session with its event; `banning`: an event with an active ban sends everyone through the
+        # waiting room's full check.
+        banning = select(ban.id).where(ban.event_id == session.event_id, ban.lifted_at.is_(None)).exists()
+        self.sessions = (
+            select(
+                *SESSION_COLUMNS,
+                session.waiting_room,
+                event.slug,
+                event.title.label("event_title"),
+                event.venue,
+                event.timezone,
+                banning.label("banning"),
+            )
+            .join_from(m.Session.__table__, m.Event.__table__, event.id == session.event_id)
+            .where(among.values(session.id, "session_ids"))
+        )
+        self.admissions = select(admission.session_id, admission.participant_id, admission.state).where(
+            among.pairs((admission.session_id, admission.participant_id), "admissions")
+        )
+        self.grants = select(grant.id, grant.participant_id, grant.revoked_at).where(
+            among.values(grant.id, "grant_ids")
+        )
+        self.people = select(person.id).where(among.values(person.id, "participant_ids"))
+        self.standing_versions = select(event.id, event.standing_version).where(
+            among.values(event.id, "event_ids")
+        )
+        # Connections held on the processes still alive (a heartbeat since `cutoff`).
+        self.held = (
+            select(presence.participant_id, func.count())
+            .join_from(m.Presence.__table__, m.Instance.__table__, instance.id == presence.instance_id)
+            .where(
+                among.values(presence.participant_id, "participant_ids"),
+                instance.heartbeat_at >= bindparam("cutoff"),
+            )
+            .group_by(presence.participant_id)
+        )
+        self.record_presence = insert(_table(m.Presence))
+        self.record_attendance = insert(_table(m.Attendance))
+        connection = (presence.instance_id, presence.sid)
+        self.present = select(*connection, presence.session_id).where(among.pairs(connection, "connections"))
+        self.unpresent = delete(_table(m.Presence)).where(among.pairs(connection, "connections"))
+        self.left = (
+            update(_table(m.Attendance))
+            .where(
+                among.pairs((attendance.instance_id, attendance.sid), "connections"),
+                attendance.left_at.is_(None),
+            )
+            .values(left_at=bindparam("left_at"))
+        )
+
+
 class Store:
     """The shared store: events and sessions, participants and their links (grants), the audit log, the
     processes and presence; and `bump_and_lock`, on which server/db/versioned.py builds every store's
@@ -189,6 +303,7 @@ class Store:
         self.engine = engine
         self.clock = clock
         self._sessions = sessions(engine)
+        self._crowd = _CrowdStatements(Among.of(engine))
         self._session_reads: GatheredReads[int, SessionInfo] = GatheredReads(self._read_session)
         self._event_reads: GatheredReads[int, EventInfo] = GatheredReads(self._read_event)
         # A crowd joining at once: their tokens' grants read, and their connections forgotten, many per
@@ -481,27 +596,14 @@ class Store:
         return await self._arrival_calls.call(_Arriving(grant_id, participant_id, session_id, default))
 
     async def _arrivals(self, asks: list[_Arriving]) -> list[Arrival | BaseException]:
+        crowd = self._crowd
         async with self._tx() as tx:
             principals = await self._principals_in(tx, [(a.grant_id, a.participant_id) for a in asks])
-            # An event with an active ban sends everyone through the waiting room's full check.
-            banning = (
-                select(m.Ban.id)
-                .where(m.Ban.event_id == m.Session.event_id, m.Ban.lifted_at.is_(None))
-                .exists()
-                .label("banning")
-            )
-            rows = await tx.execute(
-                select(m.Session, m.Event, banning)
-                .join(m.Event, m.Event.id == m.Session.event_id)
-                .where(m.Session.id.in_({a.session_id for a in asks}))
-            )
-            sessions = {session.id: (session, event, bool(ban)) for session, event, ban in rows}
+            rows = await tx.execute(crowd.sessions, {"session_ids": listed(a.session_id for a in asks)})
+            sessions = {row.id: row for row in rows}
             admitted = await tx.execute(
-                select(m.Admission.session_id, m.Admission.participant_id, m.Admission.state).where(
-                    tuple_(m.Admission.session_id, m.Admission.participant_id).in_(
-                        {(a.session_id, a.participant_id) for a in asks}
-                    )
-                )
+                crowd.admissions,
+                crowd.among.pair_values("admissions", ((a.session_id, a.participant_id) for a in asks)),
             )
             admissions = {(session_id, pid): state for session_id, pid, state in admitted}
         answers: list[Arrival | BaseException] = []
@@ -512,42 +614,55 @@ class Store:
             elif found is None:
                 answers.append(NotFound(f"there is no session {ask.session_id}", code="unknown_session"))
             else:
-                session, event, banned_there = found
                 state = admissions.get((ask.session_id, ask.participant_id))
                 straight_in = (
                     state == Admission.ADMITTED.value
                     if state is not None
-                    else not waiting_room_on(session.waiting_room, session.is_public, ask.default)
-                    and not banned_there
+                    else not waiting_room_on(found.waiting_room, found.is_public, ask.default)
+                    and not found.banning
                 )
-                answers.append(Arrival(principal, _session(session), _event(event), straight_in))
+                its_event = EventInfo(
+                    id=found.event_id,
+                    slug=found.slug,
+                    title=found.event_title,
+                    venue=found.venue,
+                    timezone=found.timezone,
+                )
+                answers.append(Arrival(principal, _session(found), its_event, straight_in))
         return answers
 
     async def _principals_in(
         self, tx: AsyncSession, asks: list[tuple[int, int]]
     ) -> list[Principal | BaseException]:
-        # Each grant with its holder (None if that row is gone): one query for the batch.
+        # Each grant with its holder: one query for the batch.
         rows = await tx.execute(
-            select(m.RoleGrant, m.Participant)
-            .outerjoin(m.Participant, m.Participant.id == m.RoleGrant.participant_id)
-            .where(m.RoleGrant.id.in_({grant_id for grant_id, _ in asks}))
+            self._crowd.principals, {"grant_ids": listed(grant_id for grant_id, _ in asks)}
         )
-        grants = {grant.id: (grant, person) for grant, person in rows}
+        grants = {row.id: row for row in rows}
         answers: list[Principal | BaseException] = []
         for grant_id, participant_id in asks:
-            grant, person = grants.get(grant_id, (None, None))
-            refusal = _grant_refusal(grant, participant_id, person is not None)
+            row = grants.get(grant_id)
+            refusal = _grant_refusal(row, participant_id, row is not None and row.person_id is not None)
             if refusal is not None:
                 answers.append(refusal)
                 continue
-            assert grant is not None and person is not None
+            assert row is not None
+            holder = ParticipantInfo(
+                id=row.person_id,
+                event_id=row.person_event_id,
+                display_name=row.display_name,
+                affiliation=row.affiliation,
+                stakeholder_group=row.stakeholder_group,
+                country=row.country,
+                role=Role(row.person_role),
+            )
             answers.append(
                 Principal(
-                    participant=_participant(person),
-                    grant_id=grant.id,
-                    role=Role(grant.role),
-                    event_id=grant.event_id,
-                    session_id=grant.session_id,
+                    participant=holder,
+                    grant_id=row.id,
+                    role=Role(row.role),
+                    event_id=row.event_id,
+                    session_id=row.session_id,
                 )
             )
         return answers
@@ -555,26 +670,19 @@ class Store:
     async def standings(self, asks: Collection[Standing]) -> dict[Standing, HemicycleError | None]:
         """For each person about to write, the refusal their write gets (None: it may go on): their grant
         must stand and, when a session is named, they must be admitted to it. One transaction for all."""
+        crowd = self._crowd
         async with self._tx() as tx:
-            grants = {
-                grant.id: grant
-                for grant in await tx.scalars(
-                    select(m.RoleGrant).where(m.RoleGrant.id.in_({ask.grant_id for ask in asks}))
-                )
-            }
+            rows = await tx.execute(crowd.grants, {"grant_ids": listed(ask.grant_id for ask in asks)})
+            grants = {grant.id: grant for grant in rows}
             people = set(
                 await tx.scalars(
-                    select(m.Participant.id).where(m.Participant.id.in_({ask.participant_id for ask in asks}))
+                    crowd.people, {"participant_ids": listed(ask.participant_id for ask in asks)}
                 )
             )
-            keys = {(ask.session_id, ask.participant_id) for ask in asks if ask.session_id is not None}
+            keys = [(ask.session_id, ask.participant_id) for ask in asks if ask.session_id is not None]
             admissions: dict[tuple[int, int], str] = {}
             if keys:
-                rows = await tx.execute(
-                    select(m.Admission.session_id, m.Admission.participant_id, m.Admission.state).where(
-                        tuple_(m.Admission.session_id, m.Admission.participant_id).in_(keys)
-                    )
-                )
+                rows = await tx.execute(crowd.admissions, crowd.among.pair_values("admissions", keys))
                 admissions = {(row.session_id, row.participant_id): row.state for row in rows}
         answers: dict[Standing, HemicycleError | None] = {}
         for ask in asks:
@@ -603,9 +711,7 @@ class Store:
     async def standing_versions(self, event_ids: Collection[int]) -> dict[int, int]:
         """The standing version of each event: one small read, made every second by every process."""
         async with self._tx() as tx:
-            rows = await tx.execute(
-                select(m.Event.id, m.Event.standing_version).where(m.Event.id.in_(set(event_ids)))
-            )
+            rows = await tx.execute(self._crowd.standing_versions, {"event_ids": listed(event_ids)})
             return {event_id: int(version) for event_id, version in rows}
 
     async def ping(self) -> None:
@@ -825,8 +931,8 @@ class Store:
             }
             for one in joining
         ]
-        await tx.execute(insert(m.Presence), [{**row, "connected_at": now} for row in rows])
-        await tx.execute(insert(m.Attendance), [{**row, "joined_at": now} for row in rows])
+        await tx.execute(self._crowd.record_presence, [{**row, "connected_at": now} for row in rows])
+        await tx.execute(self._crowd.record_attendance, [{**row, "joined_at": now} for row in rows])
 
     async def live_connections_in(
         self, tx: AsyncSession, participant_ids: Collection[int], live_within: timedelta
@@ -835,10 +941,7 @@ class Store:
         heartbeat is within `live_within`: a process that died leaves rows that no longer count)."""
         cutoff = self.clock() - live_within
         rows = await tx.execute(
-            select(m.Presence.participant_id, func.count())
-            .join(m.Instance, m.Instance.id == m.Presence.instance_id)
-            .where(m.Presence.participant_id.in_(set(participant_ids)), m.Instance.heartbeat_at >= cutoff)
-            .group_by(m.Presence.participant_id)
+            self._crowd.held, {"participant_ids": listed(participant_ids), "cutoff": cutoff}
         )
         return {participant_id: int(count) for participant_id, count in rows}
 
@@ -848,30 +951,14 @@ class Store:
         return await self._leaving_calls.call((instance_id, sid))
 
     async def _remove_presences(self, leaving: list[tuple[str, str]]) -> list[int | BaseException | None]:
-        keys = set(leaving)
+        crowd = self._crowd
         async with self._tx() as tx, tx.begin():
-            rows = await tx.execute(
-                select(m.Presence.instance_id, m.Presence.sid, m.Presence.session_id).where(
-                    tuple_(m.Presence.instance_id, m.Presence.sid).in_(keys)
-                )
-            )
+            rows = await tx.execute(crowd.present, crowd.among.pair_values("connections", leaving))
             sessions = {(instance_id, sid): session_id for instance_id, sid, session_id in rows}
             if sessions:
-                present = list(sessions)
-                await tx.execute(
-                    delete(m.Presence)
-                    .where(tuple_(m.Presence.instance_id, m.Presence.sid).in_(present))
-                    .execution_options(synchronize_session=False)
-                )
-                await tx.execute(
-                    update(m.Attendance)
-                    .where(
-                        tuple_(m.Attendance.instance_id, m.Attendance.sid).in_(present),
-                        m.Attendance.left_at.is_(None),
-                    )
-                    .values(left_at=self.clock())
-                    .execution_options(synchronize_session=False)
-                )
+                present = crowd.among.pair_values("connections", sessions)
+                await tx.execute(crowd.unpresent, present)
+                await tx.execute(crowd.left, {**present, "left_at": self.clock()})
         return [sessions.get(key) for key in leaving]
 
     async def presence_summary(self, session_id: int, live_within: timedelta) -> dict[str, Any]:
