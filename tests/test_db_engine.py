@@ -1,17 +1,27 @@
-"""`Among` (server/db/among.py): membership in a list as one statement whatever the list's length, with the
-same answers as a plain IN on either database, and one prepared statement on PostgreSQL."""
+"""The engine's two economies on PostgreSQL, and what they must still get right on both databases.
+
+- `Among` (server/db/among.py): membership in a list as one statement whatever the list's length, with the
+  same answers as a plain IN on either database, and one prepared statement on PostgreSQL.
+- `_ping_after_idle` (server/db/engine.py): a pooled connection that died while idle is replaced before a
+  request uses it; one used a moment ago is not checked first.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, event, insert, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, event, insert, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.db import engine as engine_module
 from server.db.among import Among, listed
 from server.db.engine import create_engine
+
+from .services import _asyncpg_dsn
 
 metadata = MetaData()
 seats = Table(
@@ -90,5 +100,51 @@ async def test_on_postgresql_every_length_is_one_prepared_statement(pg_database_
                 await connection.execute(statement, {"ids": list(range(size))})
                 await connection.execute(paired, among.pair_values("seats", [("A", n) for n in range(size)]))
         assert len(texts) == 2, texts
+    finally:
+        await engine.dispose()
+
+
+async def _backend(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return int(await connection.scalar(text("SELECT pg_backend_pid()")))
+
+
+async def _terminate(url: str, pid: int) -> None:
+    killer = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        assert await killer.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await killer.close()
+
+
+async def test_a_connection_that_died_while_idle_is_replaced_before_use(
+    pg_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+    engine = create_engine(pg_database_url)
+    try:
+        first = await _backend(engine)
+        await _terminate(pg_database_url, first)  # a database restarted, a firewall's idle timeout
+        second = await _backend(engine)  # no error: checked, found dead, replaced
+        assert second != first
+        assert await _backend(engine) == second, "the new connection is pooled as usual"
+    finally:
+        await engine.dispose()
+
+
+async def test_a_connection_used_a_moment_ago_is_not_checked_first(
+    pg_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The price of skipping the check: a connection that dies between two close uses fails one request;
+    the pool is then renewed, and the next one goes through."""
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
+    engine = create_engine(pg_database_url)
+    try:
+        first = await _backend(engine)
+        await _terminate(pg_database_url, first)
+        with pytest.raises(DBAPIError) as failed:
+            await _backend(engine)
+        assert failed.value.connection_invalidated
+        assert await _backend(engine) != first
     finally:
         await engine.dispose()
