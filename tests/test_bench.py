@@ -125,3 +125,23 @@ async def test_booth_benchmark_measures_each_path() -> None:
     for path in ("interpreter \\(direct\\)", "speaker viewer", "through the AV desk"):
         assert re.search(rf"^{path}\s+3\s+[\d.]+\s+[\d.]+\s+[\d.]+$", text, re.M), (path, text[-3000:])
     assert re.search(r"^interpreter median [\d.]+ ms: (within|over) the 300 ms target$", text, re.M), text
+
+
+async def test_batches_benchmark_prints_each_batch_and_its_baseline() -> None:
+    """`bench.batches` at small batches: the baseline and an arrival and a join row per size."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.batches", "--sizes", "1", "4", "--rounds", "1",
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(process.communicate(), 90)
+    text = output.decode()
+    assert process.returncode == 0, text[-3000:]
+    assert re.search(r"^baseline\s+1\s+200\s+[\d.]+\s+[\d.]+\s+\d+\s+-$", text, re.M), text[-3000:]
+    rows = re.findall(r"^(arrivals|joins)\s+(\d+)\s+(\d+)\s+[\d.]+\s+[\d.]+\s+\d+\s+[\d.]+x$", text, re.M)
+    # 16 attendees: 16 batches of 1, 4 of 4, each counted once (a first round warms each size).
+    assert rows == [
+        ("arrivals", "1", "16"),
+        ("joins", "1", "16"),
+        ("arrivals", "4", "4"),
+        ("joins", "4", "4"),
+    ], text

@@ -6,7 +6,8 @@ transactions per round, one after another on SQLite's one connection, each a few
 loop and the database's thread. When thousands join at once those transactions were what a join waited for.
 Here one transaction reads the session's row once and hands it to each store, which reuses what it read last
 while the row's versions hold. A connection joining (`join`) is recorded as present in that same transaction:
-a round of joiners costs one transaction, of two inserts and usually two short queries.
+a round of joiners costs one transaction, of two inserts and usually three short queries (the connections
+its people already hold, the session's row, its last recording), each built once (server/db/store.py).
 """
 
 from __future__ import annotations
