@@ -195,7 +195,7 @@ def _grant(row: m.RoleGrant) -> GrantInfo:
     return GrantInfo(row.id, row.event_id, row.session_id, row.participant_id, Role(row.role), row.revoked_at)
 
 
-def _participant(row: m.Participant) -> ParticipantInfo:
+def _participant(row: m.Participant | AnyRow) -> ParticipantInfo:
     return ParticipantInfo(
         id=row.id,
         event_id=row.event_id,
@@ -223,22 +223,23 @@ class _CrowdStatements:
         session, event, ban = m.Session.__table__.c, m.Event.__table__.c, m.Ban.__table__.c
         admission, presence = m.Admission.__table__.c, m.Presence.__table__.c
         attendance, instance = m.Attendance.__table__.c, m.Instance.__table__.c
-        # Each grant with its holder (the holder's columns None if that row is gone).
+        # Each grant with its holder (the holder's columns None if that row is gone), named as
+        # `_participant` reads them.
         self.principals = (
             select(
-                grant.id,
+                grant.id.label("grant_id"),
                 grant.participant_id,
-                grant.role,
-                grant.event_id,
+                grant.role.label("grant_role"),
+                grant.event_id.label("grant_event_id"),
                 grant.session_id,
                 grant.revoked_at,
-                person.id.label("person_id"),
-                person.event_id.label("person_event_id"),
+                person.id,
+                person.event_id,
                 person.display_name,
                 person.affiliation,
                 person.stakeholder_group,
                 person.country,
-                person.role.label("person_role"),
+                person.role,
             )
             .outerjoin_from(m.RoleGrant.__table__, m.Participant.__table__, person.id == grant.participant_id)
             .where(among.values(grant.id, "grant_ids"))
@@ -638,30 +639,21 @@ class Store:
         rows = await tx.execute(
             self._crowd.principals, {"grant_ids": listed(grant_id for grant_id, _ in asks)}
         )
-        grants = {row.id: row for row in rows}
+        grants = {row.grant_id: row for row in rows}
         answers: list[Principal | BaseException] = []
         for grant_id, participant_id in asks:
             row = grants.get(grant_id)
-            refusal = _grant_refusal(row, participant_id, row is not None and row.person_id is not None)
+            refusal = _grant_refusal(row, participant_id, row is not None and row.id is not None)
             if refusal is not None:
                 answers.append(refusal)
                 continue
             assert row is not None
-            holder = ParticipantInfo(
-                id=row.person_id,
-                event_id=row.person_event_id,
-                display_name=row.display_name,
-                affiliation=row.affiliation,
-                stakeholder_group=row.stakeholder_group,
-                country=row.country,
-                role=Role(row.person_role),
-            )
             answers.append(
                 Principal(
-                    participant=holder,
-                    grant_id=row.id,
-                    role=Role(row.role),
-                    event_id=row.event_id,
+                    participant=_participant(row),
+                    grant_id=row.grant_id,
+                    role=Role(row.grant_role),
+                    event_id=row.grant_event_id,
                     session_id=row.session_id,
                 )
             )
