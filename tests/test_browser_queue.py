@@ -364,3 +364,50 @@ async def test_the_queue_marks_who_is_not_connected(hemicycle: Running, browser:
     finally:
         await back.close()
     assert not real_errors(errors), errors
+
+
+async def test_a_change_elsewhere_in_the_queue_leaves_the_focused_request_alone(
+    hemicycle: Running, browser: Browser
+) -> None:
+    """A request's item is rebuilt only when something it shows changed: a hand raised or lowered below it
+    leaves the focused item, and the focus in it, where they were (a screen reader's place does not jump);
+    an item that moves is rebuilt, and focus goes back to the same control."""
+    errors: list[str] = []
+    moderator = await open_page(browser, await link(hemicycle, Role.MODERATOR), errors, connected=True)
+    people = []
+    for name in ("Amina Diallo", "Kofi Mensah", "Lena Weber"):
+        registered = await hemicycle.register(display_name=name)
+        people.append(await hemicycle.join(registered["token"]))
+    try:
+        amina, kofi, lena = people
+        for person in (amina, kofi):
+            assert (await person.call("hand:raise", HAND))["ok"]
+        entries = moderator.get_by_test_id("queue").get_by_test_id("queue-entry")
+        await expect(entries).to_have_count(2)
+        # Settled first: until the roster counts them, a request is marked "Not connected" (a change it shows).
+        await expect(entries.get_by_test_id("entry-away")).to_have_count(0)
+        first = entries.filter(has_text="Amina Diallo")
+        await first.get_by_test_id("grant").focus()
+        # A mark on the DOM node itself: a rebuilt item would not carry it.
+        await first.evaluate("node => { node.keptFromBefore = true; }")
+
+        raised = await lena.call("hand:raise", HAND)
+        assert raised["ok"], raised
+        await expect(entries).to_have_count(3)
+        assert (await kofi.call("hand:lower", {}))["ok"]
+        await expect(entries).to_have_count(2)
+        assert await first.evaluate("node => node.keptFromBefore === true"), "the item was rebuilt"
+        await expect(first.get_by_test_id("grant")).to_be_focused()
+
+        # Lena moved to the top: Amina's place changes, her item is rebuilt, focus comes back to it.
+        chair = await hemicycle.join(await hemicycle.staff_token(Role.CHAIR))
+        people.append(chair)
+        moved = await chair.call("queue:move", {"entry_id": raised["data"]["entry"]["id"], "to": "top"})
+        assert moved["ok"], moved
+        await expect(entries.nth(0)).to_contain_text("Lena Weber")
+        assert not await first.evaluate("node => node.keptFromBefore === true")
+        await expect(first.get_by_test_id("grant")).to_be_focused()
+    finally:
+        for person in people:
+            await person.close()
+    assert not real_errors(errors), errors

@@ -85,6 +85,23 @@ export function fill(node, ...children) {
 }
 
 /**
+ * Make a node's children exactly `children`, in this order, removing and moving as few as possible: a child
+ * kept in its place is left alone, so the focus in it and a screen reader's place in the list stay put.
+ * @param {Element} node
+ * @param {Element[]} children
+ */
+export function arrange(node, children) {
+  const wanted = new Set(children);
+  for (const child of [...node.children]) if (!wanted.has(child)) child.remove();
+  let cursor = node.firstElementChild;
+  for (const child of children) {
+    if (child === cursor) cursor = cursor.nextElementSibling;
+    else node.insertBefore(child, cursor);
+  }
+  return node;
+}
+
+/**
  * @param {string} id
  * @returns {HTMLElement}
  */

@@ -2,8 +2,10 @@
 /**
  * The speakers' queue for floor staff (moderator and chair): the floor with its controls, the ordered queue
  * with per-request actions, in-room requests, speaking-time settings, the balance and its suggestion, and the
- * record of interventions. Everything renders from `client.queue` and `client.floor` and is rebuilt on each
- * update; keyboard focus is put back on the control that had it.
+ * record of interventions. Everything renders from `client.queue` and `client.floor`. A request's item is
+ * rebuilt only when something it shows changed, and the others stay where they are in the page: focus and a
+ * screen reader's place are not disturbed by a hand raised elsewhere; when the item that had focus is
+ * rebuilt, focus is put back on the same control.
  *
  * Test hooks: `queue` (the list) with `queue-entry` items (`data-entry-id`) holding `grant`, `move-up`,
  * `move-down`, `move-top`, `remove`; `lower-all`; `end-turn`, `revoke-turn`, `add-time`, `remove-time`,
@@ -20,7 +22,7 @@ import {
 import { clockOffset, formatDuration, secondsSince } from '../timer.js';
 import { statementControl } from './booth-statements.js';
 import {
-  announce, askDialog, el, errorNode, fill, formatTime, showError, userText,
+  announce, arrange, askDialog, el, errorNode, fill, formatTime, showError, userText,
 } from '../ui.js';
 
 /** @typedef {import('../protocol.js').HemicycleClient} HemicycleClient */
@@ -260,6 +262,8 @@ export class QueueList {
     this.updateOwed = false;
     /** @type {Set<number> | null} requests already seen, to announce new ones */
     this.known = null;
+    /** @type {Map<number, {shown: string, node: HTMLElement}>} each request's item, and what it shows */
+    this.items = new Map();
     this.list.addEventListener('keydown', (event) => this.#onKey(event));
     this.list.addEventListener('pointerdown', () => {
       this.pressed = true;
@@ -318,11 +322,22 @@ export class QueueList {
     // Who is connected right now (staff receive the people list): a remote request whose holder is not is
     // marked, so the floor is not given to someone who cannot answer. Their place is kept meanwhile.
     const present = client.people ? new Set(client.people.map((person) => person.id)) : null;
-    fill(this.list, entries.map((entry, index) => this.#item(entry, index, entries.length, {
-      suggested: entry.id === suggested, connected, live,
-      away: present !== null && !entry.in_room && entry.participant_id !== null
-        && !present.has(entry.participant_id),
-    })));
+    const items = entries.map((entry, index) => {
+      const flags = {
+        suggested: entry.id === suggested, connected, live,
+        away: present !== null && !entry.in_room && entry.participant_id !== null
+          && !present.has(entry.participant_id),
+      };
+      // Everything the item shows or its handlers hold (its place; whether it is last, for "Move down"):
+      // while it is the same, the item is kept.
+      const shown = JSON.stringify([entry, index, index === entries.length - 1, flags, this.busy.has(entry.id),
+        this.client.statements.has(entry.id), this.large]);
+      const kept = this.items.get(entry.id);
+      return { id: entry.id, shown, node: kept?.shown === shown ? kept.node : this.#item(entry, index, entries.length, flags) };
+    });
+    this.items = new Map(items.map(({ id, shown, node }) => [id, { shown, node }]));
+    arrange(this.list, items.map(({ node }) => node));
+    this.#tickWaits();
     this.empty.hidden = entries.length > 0;
     this.summary.textContent = entries.length
       ? tn(entries.length, '{count} request waiting, {inRoom} in the room.', '{count} requests waiting, {inRoom} in the room.',
@@ -464,7 +479,8 @@ export class QueueList {
   #tickWaits() {
     const offset = this.#offset();
     for (const node of this.list.querySelectorAll('.queue-waited')) {
-      node.textContent = waitedText(/** @type {HTMLElement} */ (node).dataset.since, offset);
+      const text = waitedText(/** @type {HTMLElement} */ (node).dataset.since, offset);
+      if (node.textContent !== text) node.textContent = text;
     }
   }
 
