@@ -31,7 +31,15 @@ from .connect_limits import ConnectLimits
 from .messages import PROTOCOL_VERSION
 from .presence import Presence
 from .protocol import ConnectAuth
-from .rooms import Connection, Handler, participant_room, session_room, staff_room, statements_room
+from .rooms import (
+    Connection,
+    Handler,
+    help_room,
+    participant_room,
+    session_room,
+    staff_room,
+    statements_room,
+)
 from .welcome import PERMISSIONS, WelcomeParts
 
 log = logging.getLogger(__name__)
@@ -216,6 +224,8 @@ class Connections:
             await self.sio.enter_room(sid, staff_room(session.id))
         if can(principal.role, Permission.STATEMENT_READ):
             await self.sio.enter_room(sid, statements_room(session.id))
+        if can(principal.role, Permission.HELP_ANSWER):
+            await self.sio.enter_room(sid, help_room(session.id))
 
         async def recorded() -> tuple[SessionSnapshot, PresenceSnapshot | None, dict[str, Any]]:
             """The connection recorded with what its welcome shows of the session, in one transaction

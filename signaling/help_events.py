@@ -1,8 +1,9 @@
 """The Socket.IO side of the help desk: `help:open`, `help:message`, `help:reply`, `help:close`, `help:get`,
 and the `help:mine` / `help:staff` events.
 
-A thread goes to its attendee's own room (every tab, on every process) and to the session's staff room with
-its figures; never to the session room. Both go through the Socket.IO manager (Redis when configured).
+A thread goes to its attendee's own room (every tab, on every process) and, with its figures, to those who
+answer help requests (the help room: AV, moderators, administrator); never to the session room, nor to the
+rest of the staff. Both go through the Socket.IO manager (Redis when configured).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from server.domain.roles import Permission, can
 from server.helpdesk import HelpDesk
 
 from . import protocol
-from .rooms import Connection, Handler, participant_room, staff_room
+from .rooms import Connection, Handler, help_room, participant_room
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class HelpEvents:
                     thread.mine(),
                     room=participant_room(thread.session_id, thread.participant_id),
                 )
-            await self.sio.emit("help:staff", thread.staff(), room=staff_room(thread.session_id))
+            await self.sio.emit("help:staff", thread.staff(), room=help_room(thread.session_id))
         except Exception:
             log.exception(
                 "help thread %s of session %s was stored but not sent", thread.id, thread.session_id

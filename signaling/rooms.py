@@ -28,6 +28,13 @@ def statements_room(session_id: int) -> str:
     return f"session:{session_id}:statements"
 
 
+def help_room(session_id: int) -> str:
+    """Those who answer help requests (Permission.HELP_ANSWER): AV technicians, moderators, administrator.
+    Not the whole staff room: an attendee's request and their link's figures are not the chair's, the
+    captioner's or the booths' to read."""
+    return f"session:{session_id}:help"
+
+
 def participant_room(session_id: int, participant_id: int) -> str:
     """Every connection (tab, device, process) of one participant in one session."""
     return f"session:{session_id}:participant:{participant_id}"

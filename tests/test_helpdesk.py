@@ -168,6 +168,8 @@ async def test_a_thread_reaches_av_and_moderators_only_and_is_answered_and_close
     async for running in run_app(make_settings(tmp_path, database_url)):
         av = await staff(running, Role.AV)
         moderator = await staff(running, Role.MODERATOR)
+        # Staff who do not answer help requests: they are not told of them either.
+        others = {role: await staff(running, role) for role in (Role.CHAIR, Role.CAPTIONER, Role.INTERPRETER)}
         amina, amina_id = await attendee(running)
         other, _ = await attendee(running, "Kofi Mensah")
 
@@ -207,8 +209,10 @@ async def test_a_thread_reaches_av_and_moderators_only_and_is_answered_and_close
         mine_now = (await amina.call("help:get"))["data"]
         assert "queue" not in mine_now and mine_now["mine"][0]["state"] == "closed"
 
-        # Nobody else heard a word of it: not the other attendee, not the session room.
+        # Nobody else heard a word of it: not the other attendee, not the session room, not the rest of staff.
         assert not [e for e, _ in other.events if e.startswith("help:")]
+        for role, colleague in others.items():
+            assert not colleague.received("help:staff"), f"the {role.value} was sent the request"
         assert (await other.call("help:get"))["data"] == {"mine": []}
 
         # Closed: a new request may open.
