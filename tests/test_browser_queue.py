@@ -384,7 +384,7 @@ async def test_a_change_elsewhere_in_the_queue_leaves_the_focused_request_alone(
             assert (await person.call("hand:raise", HAND))["ok"]
         entries = moderator.get_by_test_id("queue").get_by_test_id("queue-entry")
         await expect(entries).to_have_count(2)
-        # Settled first: until the roster counts them, a request is marked "Not connected" (a change it shows).
+        # Settled first: until the roster counts them, a request is marked "Not connected" (which it shows).
         await expect(entries.get_by_test_id("entry-away")).to_have_count(0)
         first = entries.filter(has_text="Amina Diallo")
         await first.get_by_test_id("grant").focus()
