@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Awaitable
+from itertools import accumulate, pairwise
+from types import SimpleNamespace
 
 import pytest
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
+from server.media import forward as forward_module
 from server.media import seams
 from server.media.errors import MediaError
 from server.media.forward import GOP_REPLAY_SECONDS, SSRC_SWITCH_SECONDS, Feed, ForwardTrack
@@ -329,6 +332,67 @@ async def test_a_viewer_switched_to_another_feed_continues_its_own_stream() -> N
     assert (timestamps[3] - timestamps[2]) & 0xFFFFFFFF >= 960
     floor.close()
     french.close()
+
+
+async def test_switches_with_late_keyframes_keep_the_stream_on_the_time_its_frames_were_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The recorder's floor switching between the room and a speaker, twenty times: each keyframe asked for
+    at a switch arrives 300 ms late (big, and from an encoder that was behind), the frames due meanwhile right
+    behind it. The stream out stays on the time its frames were taken: placed by their arrival, each switch
+    would have moved the picture 0.3 s ahead of the sound, 6 s in all."""
+    now = [0.0]
+    monkeypatch.setattr(
+        forward_module, "time", SimpleNamespace(perf_counter=lambda: now[0], monotonic=lambda: now[0])
+    )
+    codec = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+    fps, delay, keyframe_delay, switch_every = 30, 0.010, 0.300, 2.0
+    publishers = (object(), object())
+    feeds = (Feed("video", "room/video"), Feed("video", "speaker/video"))
+    asked: list[list[int]] = [[], []]
+    for index, feed in enumerate(feeds):
+        feed.attach(publishers[index], codec, asked[index].append)
+    origins = (123_456, 4_000_000_000)  # each publisher's own RTP clock
+    track, port = connected_track()
+    written_at: list[float] = []  # when each packet written out was taken
+    events: list[tuple[float, int, int, bool]] = []  # (arrival, feed, frame, keyframe)
+    switches = [switch_every * (k + 1) for k in range(20)]
+    for index in (0, 1):
+        keyframe_due = [0.0] if index == 0 else []
+        keyframe_due += [t for k, t in enumerate(switches) if (k + 1) % 2 == index]
+        held_until = 0.0
+        for n in range(int((switches[-1] + switch_every) * fps)):
+            taken = n / fps
+            key = bool(keyframe_due) and taken >= keyframe_due[0]
+            if key:
+                keyframe_due.pop(0)
+                held_until = taken + keyframe_delay
+            events.append((max(taken + delay, held_until), index, n, key))
+    events.sort()
+    current = 0
+    track.attach(feeds[0])
+    for arrival, index, n, key in events:
+        while switches and arrival >= switches[0]:
+            switches.pop(0)
+            current = 1 - current
+            track.attach(feeds[current])
+        now[0] = arrival
+        before = len(port.written)
+        await feeds[index].on_rtp(
+            publishers[index], vp8(n & 0xFFFF, (origins[index] + n * 3000) & 0xFFFFFFFF, key=key)
+        )
+        written_at.extend([n / fps] * (len(port.written) - before))
+    timestamps = [written[1] for written in port.written]
+    assert len({index for _, index, _, _ in events}) == 2 and len(timestamps) > 20 * switch_every * fps * 0.9
+    out = [
+        0,
+        *accumulate((following - previous) & 0xFFFFFFFF for previous, following in pairwise(timestamps)),
+    ]
+    # Each packet's time out, less when it was taken: the same for all, within a frame.
+    errors = [ticks / 90000 - taken for ticks, taken in zip(out, written_at, strict=True)]
+    assert max(errors) - min(errors) < 1 / fps, (min(errors), max(errors))
+    for feed in feeds:
+        feed.close()
 
 
 async def test_a_viewer_behind_a_turn_relay_gets_its_packets_in_order_after_the_direct_ones() -> None:

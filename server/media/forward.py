@@ -29,6 +29,7 @@ from av.frame import Frame
 
 from . import seams
 from .codecs import CLOCK_RATES, FRAME_TICKS, starts_keyframe
+from .timeline import CaptureClock, signed_ticks
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,10 @@ class ForwardTrack(MediaStreamTrack):
         self._sequence_offset = 0
         self._timestamp_offset = 0
         self._rebase = True
-        self._last: tuple[int, int, float] | None = None  # sequence number, timestamp, when (perf_counter)
+        self._last: tuple[int, int] | None = None  # the last sequence number and timestamp written
+        # The very first packet's timestamp out and when it was taken (our clock): every source after it is
+        # placed from there by its own frames' times, so that no switch adds to the error of the ones before.
+        self._anchor: tuple[int, float] = (0, 0.0)
         self.sent_frames = 0
         self.sent_packets = 0
 
@@ -140,7 +144,6 @@ class ForwardTrack(MediaStreamTrack):
         packet: RtpPacket,
         keyframe: bool,
         ntp_time: int,
-        now: float,
         pending: list[Awaitable[None]],
         late: bool = False,
     ) -> bool:
@@ -169,22 +172,31 @@ class ForwardTrack(MediaStreamTrack):
         if write is not None:
             pending.append(write)
         if not late:
-            self._last = (sequence_number, timestamp, now)
+            self._last = (sequence_number, timestamp)
         self.sent_packets += 1
         if packet.marker or self.kind == "audio":
             self.sent_frames += 1
         return True
 
     def _join(self, packet: RtpPacket) -> None:
-        """Continue this viewer's stream from the feed's packet: the next sequence number, and the
-        timestamp that has elapsed since the last packet written (at least a frame)."""
+        """Continue this viewer's stream from the feed's packet: the next sequence number, and the timestamp
+        of when the packet was taken, counted from the stream's first packet (at least a frame on from the
+        last one written)."""
+        taken = self.feed.taken(packet.timestamp) if self.feed is not None else None
+        if taken is None:
+            taken = time.perf_counter()
         if self._last is None:
             sequence_number, timestamp = getrandbits(16), getrandbits(32)
+            self._anchor = (timestamp, taken)
         else:
-            last_sequence, last_timestamp, when = self._last
-            elapsed = int((time.perf_counter() - when) * self._clock_rate)
+            last_sequence, last_timestamp = self._last
+            anchor_timestamp, anchor_taken = self._anchor
+            timestamp = anchor_timestamp + round((taken - anchor_taken) * self._clock_rate)
+            if signed_ticks(timestamp - last_timestamp) < FRAME_TICKS[self.kind]:
+                # Taken before the last packet written went out (a picture replayed from a moment ago, or
+                # a publisher whose clock runs fast): it follows it, a frame later.
+                timestamp = last_timestamp + FRAME_TICKS[self.kind]
             sequence_number = last_sequence + 1
-            timestamp = last_timestamp + max(FRAME_TICKS[self.kind], elapsed)
         self._sequence_offset = (sequence_number - packet.sequence_number) & 0xFFFF
         self._timestamp_offset = (timestamp - packet.timestamp) & 0xFFFFFFFF
         self._rebase = False
@@ -241,6 +253,8 @@ class Feed:
         self._gop: list[RtpPacket] = []
         self._gop_started = 0.0
         self._last_timestamp: int | None = None
+        # When the current stream's frames were taken, on our clock: where a track joining it places them.
+        self._capture = CaptureClock(CLOCK_RATES[kind])
         # When the current stream (``stats.ssrc``) last sent a media packet.
         self._ssrc_at = 0.0
 
@@ -285,6 +299,7 @@ class Feed:
         self._muted = False
         self._gop.clear()
         self._last_timestamp = None
+        self._capture.reset()
         for track in self.tracks:
             track.restart()
         if self.tracks:
@@ -323,6 +338,7 @@ class Feed:
                 for track in self.tracks:
                     track.restart()
                 self._gop.clear()
+            self._capture.reset()
             stats.ssrc = packet.ssrc
         stats.packets += 1
         stats.bytes += len(packet.payload) + 12
@@ -348,6 +364,7 @@ class Feed:
         if begins:
             stats.frames += 1
             stats.keyframes += keyframe
+            self._capture.observe(packet.timestamp, arrived)
         if self.tracks:
             ntp_time = clock.current_ntp_time()
             mime = codec.mimeType.lower()
@@ -360,7 +377,7 @@ class Feed:
                     continue
                 if track.waiting_keyframe and not keyframe and not self._replay(track, ntp_time, pending):
                     continue
-                if track.forward(packet, keyframe, ntp_time, arrived, pending) and random() < TRANSIT_SAMPLED:
+                if track.forward(packet, keyframe, ntp_time, pending) and random() < TRANSIT_SAMPLED:
                     transit.append(time.perf_counter() - arrived)
             for write in pending:
                 with contextlib.suppress(*seams.SEND_ERRORS):
@@ -382,15 +399,19 @@ class Feed:
         ):
             return
         ntp_time = clock.current_ntp_time()
-        now = time.perf_counter()
         mime = codec.mimeType.lower()
         pending: list[Awaitable[None]] = []
         for track in self.tracks:
             if track.ready and not track.waiting_keyframe and track.mime_key == mime:
-                track.forward(packet, False, ntp_time, now, pending, late=True)
+                track.forward(packet, False, ntp_time, pending, late=True)
         for write in pending:
             with contextlib.suppress(*seams.SEND_ERRORS):
                 await write
+
+    def taken(self, timestamp: int) -> float | None:
+        """When the current stream's frame of this timestamp was taken, on our clock (``time.perf_counter``
+        seconds); None before its first frame."""
+        return self._capture.taken(timestamp)
 
     def _keep(self, packet: RtpPacket, keyframe: bool, arrived: float) -> None:
         """The packets since the last keyframe began, for viewers who connect soon after it."""
@@ -411,7 +432,7 @@ class Feed:
                 self.request_keyframe()
             return False
         for index, packet in enumerate(self._gop):
-            track.forward(packet, index == 0, ntp_time, now, pending)
+            track.forward(packet, index == 0, ntp_time, pending)
         return not track.waiting_keyframe
 
     def request_keyframe(self) -> None:
