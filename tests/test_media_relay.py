@@ -13,10 +13,11 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
 from server.media import forward as forward_module
-from server.media import seams
+from server.media import seams, timeline
 from server.media.errors import MediaError
 from server.media.forward import GOP_REPLAY_SECONDS, SSRC_SWITCH_SECONDS, Feed, ForwardTrack
 from server.media.relay import MAX_PEERS_PER_PARTICIPANT, ROOM, SPEAKER, SessionRelay, channel
+from server.media.timeline import unix_from_ntp
 
 from .helpers import eventually
 from .media_peers import NO_ICE, Publisher, Viewer
@@ -245,12 +246,14 @@ class RecordingPort:
 
     def __init__(self) -> None:
         self.written: list[tuple[int, int, int, bytes]] = []
+        self.ntp: list[int] = []  # the NTP time each packet was written with (its sender reports' figure)
 
     def ready(self) -> bool:
         return True
 
     def send(self, sequence_number: int, timestamp: int, marker: int, payload: bytes, ntp_time: int) -> None:
         self.written.append((sequence_number, timestamp, marker, payload))
+        self.ntp.append(ntp_time)
 
 
 def connected_track(kind: str = "video") -> tuple[ForwardTrack, RecordingPort]:
@@ -345,6 +348,9 @@ async def test_switches_with_late_keyframes_keep_the_stream_on_the_time_its_fram
     monkeypatch.setattr(
         forward_module, "time", SimpleNamespace(perf_counter=lambda: now[0], monotonic=lambda: now[0])
     )
+    epoch = 1_800_000_000.0  # our clock's 0 in wall-clock time
+    ntp_now = SimpleNamespace(current_ntp_time=lambda: round((now[0] + epoch + 2_208_988_800) * (1 << 32)))
+    monkeypatch.setattr(timeline, "clock", ntp_now)
     codec = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
     fps, delay, keyframe_delay, switch_every = 30, 0.010, 0.300, 2.0
     publishers = (object(), object())
@@ -391,6 +397,15 @@ async def test_switches_with_late_keyframes_keep_the_stream_on_the_time_its_fram
     # Each packet's time out, less when it was taken: the same for all, within a frame.
     errors = [ticks / 90000 - taken for ticks, taken in zip(out, written_at, strict=True)]
     assert max(errors) - min(errors) < 1 / fps, (min(errors), max(errors))
+    # And each packet goes with when it was taken (the frames that waited least were 10 ms on the way): what
+    # the viewer's sender reports pair with its timestamps, so picture and sound keep in step in a player.
+    # From the first switch on: until a frame on time comes, the first late keyframe is all there is to go by.
+    told = [
+        unix_from_ntp(ntp) - epoch - taken
+        for ntp, taken in zip(port.ntp, written_at, strict=True)
+        if taken >= switch_every
+    ]
+    assert max(abs(t - delay) for t in told) < 0.001, (min(told), max(told))
     for feed in feeds:
         feed.close()
 

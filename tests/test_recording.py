@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import struct
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -269,6 +270,54 @@ def x264_keyframe(width: int, height: int, pixels: str = "yuv420p", **options: s
         plane.update(bytes(plane.buffer_size))
     frame.pts = 0
     return bytes([*encoder.encode(frame), *encoder.encode(None)][0])
+
+
+# One-packet VP8 frames as RTP payloads: the descriptor (S bit), then a keyframe's header with its size, or a
+# delta frame's tag.
+VP8_KEYFRAME = bytes([0x10, 0x50, 0x00, 0x00, 0x9D, 0x01, 0x2A]) + struct.pack("<HH", 320, 240) + bytes(20)
+VP8_DELTA = bytes([0x10, 0x51, 0x00, 0x00]) + bytes(20)
+
+
+def test_each_kind_is_placed_in_the_file_where_its_frames_were_taken(tmp_path: Path) -> None:
+    """The first keyframe arrives late (it is big), the sound on time: placed by arrival, the sound would be
+    early against the picture, by the keyframe's delay, for the whole file. Both are placed by when they were
+    taken, as the relay tells it with each packet."""
+    writer = SegmentWriter(tmp_path / "floor.webm", "video/VP8")
+    start = 1_800_000_000.0
+    # Sound taken 0.2 s after the first picture; each written as it arrives, with when it was taken.
+    writer.write("video", 10, 90000, True, VP8_KEYFRAME, start)
+    for n in range(1, 30):
+        writer.write("video", 10 + n, 90000 + 3000 * n, True, VP8_DELTA, start + n / 30)
+    for n in range(40):
+        writer.write("audio", 500 + n, 48000 * 7 + 960 * n, False, b"\xf8\xff\xfe", start + 0.2 + n * 0.02)
+    writer.close()
+    assert writer.started == start and writer.last_written == pytest.approx(start + 0.2 + 39 * 0.02)
+    first: dict[str, float] = {}
+    with av.open(str(tmp_path / "floor.webm")) as container:
+        for packet in container.demux():
+            if packet.pts is not None:
+                first.setdefault(packet.stream.type, float(packet.pts * packet.time_base))
+    assert first["video"] == 0.0 and first["audio"] == pytest.approx(0.2, abs=0.002)
+
+
+def test_a_file_that_follows_another_on_the_floor_begins_where_that_one_ended(tmp_path: Path) -> None:
+    """A speaker in another codec: their first keyframe was taken 0.3 s before the room's last picture went
+    out in the file before. The new file begins where that one ended, its sound with its picture."""
+    start = 1_800_000_000.0
+    writer = SegmentWriter(tmp_path / "floor-2.webm", "video/VP8", not_before=start + 0.3)
+    writer.write("video", 1, 0, True, VP8_KEYFRAME, start)
+    writer.write("audio", 1, 0, False, b"\xf8\xff\xfe", start + 0.1)
+    writer.write("video", 2, 3000, True, VP8_DELTA, start + 1 / 30)
+    writer.close()
+    assert writer.started == start + 0.3
+    assert writer.last_written == pytest.approx(start + 0.3 + 1 / 30)
+    with av.open(str(tmp_path / "floor-2.webm")) as container:
+        times = sorted(
+            (packet.stream.type, float(packet.pts * packet.time_base))
+            for packet in container.demux()
+            if packet.pts is not None
+        )
+    assert times == [("audio", 0.0), ("video", 0.0), ("video", pytest.approx(1 / 30, abs=0.001))]
 
 
 @pytest.mark.parametrize(

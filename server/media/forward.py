@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from random import getrandbits, random
 from typing import Protocol
 
-from aiortc import RTCRtpTransceiver, clock
+from aiortc import RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
@@ -366,7 +366,7 @@ class Feed:
             stats.keyframes += keyframe
             self._capture.observe(packet.timestamp, arrived)
         if self.tracks:
-            ntp_time = clock.current_ntp_time()
+            ntp_time = self._capture.ntp_taken(packet.timestamp, arrived)
             mime = codec.mimeType.lower()
             pending: list[Awaitable[None]] = []
             transit = stats.transit
@@ -375,7 +375,7 @@ class Feed:
                 if not track.ready or track.mime_key != mime:
                     # Not connected yet, or agreed on another codec (the relay is ending that subscription).
                     continue
-                if track.waiting_keyframe and not keyframe and not self._replay(track, ntp_time, pending):
+                if track.waiting_keyframe and not keyframe and not self._replay(track, pending):
                     continue
                 if track.forward(packet, keyframe, ntp_time, pending) and random() < TRANSIT_SAMPLED:
                     transit.append(time.perf_counter() - arrived)
@@ -398,7 +398,7 @@ class Feed:
             or not packet.payload
         ):
             return
-        ntp_time = clock.current_ntp_time()
+        ntp_time = self._capture.ntp_taken(packet.timestamp, time.perf_counter())
         mime = codec.mimeType.lower()
         pending: list[Awaitable[None]] = []
         for track in self.tracks:
@@ -423,7 +423,7 @@ class Feed:
         else:
             self._gop.clear()
 
-    def _replay(self, track: ForwardTrack, ntp_time: int, pending: list[Awaitable[None]]) -> bool:
+    def _replay(self, track: ForwardTrack, pending: list[Awaitable[None]]) -> bool:
         """A connected viewer waiting for a keyframe gets the last one and the packets since, if recent
         enough; otherwise the publisher is asked for one (once). True when the viewer is now in step."""
         now = time.perf_counter()
@@ -432,7 +432,7 @@ class Feed:
                 self.request_keyframe()
             return False
         for index, packet in enumerate(self._gop):
-            track.forward(packet, index == 0, ntp_time, pending)
+            track.forward(packet, index == 0, self._capture.ntp_taken(packet.timestamp, now), pending)
         return not track.waiting_keyframe
 
     def request_keyframe(self) -> None:

@@ -8,12 +8,17 @@ timestamp, however late it arrives.
 
 A viewer's stream is carried across a change of source (``ForwardTrack`` in forward.py) on these times, not
 on the arrivals: a keyframe that comes late, because it is big, because the publisher's encoder was
-behind, or because it is replayed from a moment ago, is still placed where it was taken. Placed by its
+behind, or because it is replayed from a moment ago, is still placed where it was taken (or a frame after
+the last one written, when it was taken before that went out). Placed by its
 arrival, each switch would push the picture ahead of the sound by the keyframe's delay, and a recording with
-a hundred interventions would drift out of lip sync by seconds.
+a hundred interventions would drift out of lip sync by seconds. The same time goes with each packet to the
+viewer's sender, whose RTCP reports pair it with the packet's timestamp (a player keeps picture and sound
+together by them), and to the recorder, which places each kind in its file by it.
 """
 
 from __future__ import annotations
+
+from aiortc import clock
 
 # How fast the estimate of the publisher's origin may rise, in seconds per second of arrivals: far above any
 # real clock's drift (tens of parts per million), so that a publisher whose clock runs slow is followed, and
@@ -21,12 +26,19 @@ from __future__ import annotations
 DRIFT = 0.001
 _MASK = 0xFFFFFFFF
 _HALF = 0x80000000
+# Seconds from the NTP epoch (1900) to the Unix epoch (1970).
+_NTP_TO_UNIX = 2_208_988_800
 
 
 def signed_ticks(delta: int) -> int:
     """A 32-bit RTP timestamp difference as a signed number of ticks."""
     delta &= _MASK
     return delta - (1 << 32) if delta >= _HALF else delta
+
+
+def unix_from_ntp(ntp: int) -> float:
+    """A 64-bit NTP time (RFC 3550: seconds since 1900, then a fraction) in ``time.time()`` seconds."""
+    return (ntp >> 32) - _NTP_TO_UNIX + (ntp & _MASK) / (1 << 32)
 
 
 class CaptureClock:
@@ -64,3 +76,11 @@ class CaptureClock:
         if self._latest is None:
             return None
         return self._origin + (self._ticks + signed_ticks(timestamp - self._latest)) / self.clock_rate
+
+    def ntp_taken(self, timestamp: int, now: float) -> int:
+        """When the frame of this timestamp was taken, as an NTP time (``now``: ``time.perf_counter()``, a
+        moment ago): what a viewer's sender reports pair with its RTP timestamp (RFC 3550 6.4.1) and where the
+        recorder places the frame. Now itself before any frame was observed."""
+        ntp = clock.current_ntp_time()
+        taken = self.taken(timestamp)
+        return ntp if taken is None else ntp - round((now - taken) * (1 << 32))

@@ -23,6 +23,7 @@ from ..domain.recording import Recording, Segment
 from ..media import relay as r
 from ..media.codecs import OPUS
 from ..media.forward import Feed, ForwardTrack
+from ..media.timeline import unix_from_ntp
 from .paths import resolve, segment_path
 from .writer import RecordingWriteError, SegmentWriter, codec_names, container_for
 
@@ -32,10 +33,14 @@ FLOOR = "floor"
 KINDS = ("video", "audio")
 
 
-class SinkPort:
-    """A forwarded track's port that writes to a file: always ready, never awaited."""
+Write = Callable[[int, int, int, bytes, float], None]
 
-    def __init__(self, write: Callable[[int, int, int, bytes], None]) -> None:
+
+class SinkPort:
+    """A forwarded track's port that writes to a file: always ready, never awaited. Each packet goes with
+    when its frame was taken (the feed's NTP time for it, in ``time.time()`` seconds)."""
+
+    def __init__(self, write: Write) -> None:
         self._write = write
 
     def ready(self) -> bool:
@@ -44,7 +49,7 @@ class SinkPort:
     def send(
         self, sequence_number: int, timestamp: int, marker: int, payload: bytes, ntp_time: int
     ) -> Awaitable[None] | None:
-        self._write(sequence_number, timestamp, marker, payload)
+        self._write(sequence_number, timestamp, marker, payload, unix_from_ntp(ntp_time))
         return None
 
 
@@ -62,11 +67,12 @@ class TrackRecorder:
         path: Path,
         video_mime: str | None,
         on_fault: Callable[[BaseException], None],
+        not_before: float | None = None,
     ) -> None:
         self.name = name
         self.segment = segment
         self.video_mime = video_mime
-        self.writer = SegmentWriter(path, video_mime)
+        self.writer = SegmentWriter(path, video_mime, not_before=not_before)
         self._on_fault = on_fault
         self.failed = False
         self.sinks: dict[str, ForwardTrack] = {}
@@ -76,12 +82,12 @@ class TrackRecorder:
             sink.port = SinkPort(self._writer_of(kind))
             self.sinks[kind] = sink
 
-    def _writer_of(self, kind: str) -> Callable[[int, int, int, bytes], None]:
-        def write(sequence_number: int, timestamp: int, marker: int, payload: bytes) -> None:
+    def _writer_of(self, kind: str) -> Write:
+        def write(sequence_number: int, timestamp: int, marker: int, payload: bytes, taken: float) -> None:
             if self.failed:
                 return
             try:
-                self.writer.write(kind, sequence_number, timestamp, bool(marker), payload)
+                self.writer.write(kind, sequence_number, timestamp, bool(marker), payload, taken)
             except RecordingWriteError as exc:
                 # Called from inside a feed's loop over its tracks: the sinks are detached later, not here.
                 self.failed = True
@@ -167,16 +173,20 @@ class SessionRecorder:
             video = floor["video"]
             wanted = video.mime if video is not None else None
             current = self.tracks.get(FLOOR)
+            not_before: float | None = None
             if (
                 current is not None
                 and wanted is not None
                 and (current.video_mime or "").lower() != wanted.lower()
             ):
-                # The new source sends another codec (or the file had no picture): a new file from here.
+                # The new source sends another codec (or the file had no picture): a new file from here,
+                # beginning where the last one ended on the floor (its first keyframe may have been taken
+                # before the last picture of the other went out).
+                not_before = current.writer.last_written
                 await self._end_track(current)
                 current = None
             if current is None:
-                current = await self._begin(FLOOR, wanted)
+                current = await self._begin(FLOOR, wanted, not_before)
             if current is not None:
                 switched = current.follow("video", video) if video is not None else False
                 switched = current.follow("audio", floor["audio"]) or switched
@@ -196,7 +206,9 @@ class SessionRecorder:
     def _stopped(self) -> bool:
         return self.closed or self.failed
 
-    async def _begin(self, name: str, video_mime: str | None) -> TrackRecorder | None:
+    async def _begin(
+        self, name: str, video_mime: str | None, not_before: float | None = None
+    ) -> TrackRecorder | None:
         if self._stopped():
             return None
         recording = self.recording
@@ -219,6 +231,7 @@ class SessionRecorder:
             resolve(self.root, segment.path),
             video_mime,
             lambda exc: self._on_fault(self, exc),
+            not_before,
         )
         self.tracks[name] = track
         log.info("recording %s: %s in %s", recording.id, name, segment.path)

@@ -6,8 +6,10 @@ Opus go into WebM, H.264 into Matroska. Matroska is written cluster by cluster (
 each cluster reaches the file as it is closed, so a process that dies leaves a file playable up to its last
 second or so.
 
-Times: each kind's first packet fixes where its RTP clock sits on the segment's timeline (its arrival,
-measured from the segment's start); from there on the packets' own timestamps count. The relay's viewer end
+Times: each kind's first frame fixes where its RTP clock sits on the segment's timeline (when it was taken,
+as the relay tells it from the publisher's least delayed frames, measured from the segment's first picture);
+from there on the packets' own timestamps count. A first keyframe that arrives late, being big, does not put
+the sound out of step with the picture for the whole file. The relay's viewer end
 (``server.media.forward.ForwardTrack``) keeps those timestamps continuous across a change of source, so the
 file's timeline is too.
 """
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import struct
-import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -298,7 +299,9 @@ class SegmentWriter:
     """Writes one segment file. ``write`` takes the relay's packets as they are forwarded; ``close`` ends the
     file. Raises RecordingWriteError when the file cannot be written."""
 
-    def __init__(self, path: Path, video_mime: str | None, audio: bool = True) -> None:
+    def __init__(
+        self, path: Path, video_mime: str | None, audio: bool = True, not_before: float | None = None
+    ) -> None:
         self.path = path
         self.video_mime = video_mime
         self.container_name = container_for(video_mime)
@@ -309,8 +312,11 @@ class SegmentWriter:
         if audio:
             self._streams["audio"] = _Stream("audio", OPUS)
         self._output: Any = None
-        # Wall-clock (time.time) of the segment's media time 0: when its first frame was written.
+        # Wall-clock (time.time) of the segment's media time 0: when its first picture was taken, not before
+        # ``not_before`` (the end of the file before it on the same track).
         self.started: float | None = None
+        self._not_before = not_before
+        # Wall-clock of the newest frame written, by the file's own timeline.
         self.last_written: float | None = None
         self.frames = 0
         self.closed = False
@@ -320,7 +326,11 @@ class SegmentWriter:
         video = self._streams.get("video")
         return video is not None and video.assembler.waiting_keyframe
 
-    def write(self, kind: str, sequence: int, timestamp: int, marker: bool, payload: bytes) -> None:
+    def write(
+        self, kind: str, sequence: int, timestamp: int, marker: bool, payload: bytes, taken: float
+    ) -> None:
+        """One RTP packet of ``kind``; ``taken``: when its frame was taken (``time.time()`` seconds, as the
+        relay tells it)."""
         state = self._streams.get(kind)
         if state is None or self.closed:
             return
@@ -328,15 +338,17 @@ class SegmentWriter:
         if frame is None:
             return
         data, frame_timestamp, keyframe = frame
-        now = time.time()
+        now = taken
         if self._output is None:
             if "video" in self._streams and kind != "video":
                 return  # the file begins with a picture: sound before the first keyframe is not kept
             self._open(data if kind == "video" else None)
-            self.started = now
-        assert self.started is not None
+            self.started = now if self._not_before is None else max(now, self._not_before)
+        started = self.started
+        assert started is not None
         if state.origin is None:
-            state.origin = round((now - self.started) * state.clock)
+            # Sound taken a moment before the first picture (and which came after it) starts with it.
+            state.origin = max(0, round((now - started) * state.clock))
             state.first_timestamp = frame_timestamp
             state.last_timestamp = frame_timestamp
         # Unwrap the 32-bit RTP clock.
@@ -359,7 +371,9 @@ class SegmentWriter:
         except WRITE_ERRORS as exc:
             raise RecordingWriteError(f"writing {self.path.name} failed: {exc}") from exc
         self.frames += 1
-        self.last_written = now
+        written = started + pts / state.clock
+        if self.last_written is None or written > self.last_written:
+            self.last_written = written
 
     def _open(self, keyframe: bytes | None) -> None:
         options = {"cluster_time_limit": str(CLUSTER_MILLISECONDS), "flush_packets": "1"}
