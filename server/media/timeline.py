@@ -7,13 +7,13 @@ publisher's clock on ours plus the shortest way here. Any other frame was taken 
 timestamp, however late it arrives.
 
 A viewer's stream is carried across a change of source (``ForwardTrack`` in forward.py) on these times, not
-on the arrivals: a keyframe that comes late, because it is big, because the publisher's encoder was
-behind, or because it is replayed from a moment ago, is still placed where it was taken (or a frame after
-the last one written, when it was taken before that went out). Placed by its
-arrival, each switch would push the picture ahead of the sound by the keyframe's delay, and a recording with
-a hundred interventions would drift out of lip sync by seconds. The same time goes with each packet to the
-viewer's sender, whose RTCP reports pair it with the packet's timestamp (a player keeps picture and sound
-together by them), and to the recorder, which places each kind in its file by it.
+on the arrivals: a keyframe that comes late, because it is big, because the publisher's encoder was behind,
+or because it is replayed from a moment ago, is still placed where it was taken (or a frame after the last
+one written, when it was taken before that went out). Placed by its arrival, each switch would push the
+picture ahead of the sound by the keyframe's delay, and a recording with a hundred interventions would drift
+out of lip sync by seconds. The same time goes with each packet to the viewer's sender, whose RTCP reports
+pair it with the packet's timestamp (a player keeps picture and sound together by them), and to the
+recorder, which places each kind in its file by it.
 """
 
 from __future__ import annotations

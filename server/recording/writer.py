@@ -10,8 +10,8 @@ Times: each kind's first frame fixes where its RTP clock sits on the segment's t
 as the relay tells it from the publisher's least delayed frames, measured from the segment's first picture);
 from there on the packets' own timestamps count. A first keyframe that arrives late, being big, does not put
 the sound out of step with the picture for the whole file. The relay's viewer end
-(``server.media.forward.ForwardTrack``) keeps those timestamps continuous across a change of source, so the
-file's timeline is too.
+(``server.media.forward.ForwardTrack``) keeps those timestamps continuous across a change of source, and on
+the time each frame was taken, so the file's timeline is too.
 """
 
 from __future__ import annotations
