@@ -42,6 +42,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
+from bench.tracks import PacedTrack
 from server.media.relay import ROOM, SPEAKER, SessionRelay
 
 NO_ICE = RTCConfiguration(iceServers=[])
@@ -51,41 +52,31 @@ LOUD = 2000
 TARGET_MS = 300.0
 
 
-class BurstTrack(MediaStreamTrack):
+class BurstTrack(PacedTrack):
     """Silence with a 1 kHz burst of 100 ms every ``period`` seconds, paced in real time; notes each burst's
     start (perf_counter) as its first frame leaves for the encoder."""
 
     kind = "audio"
 
     def __init__(self, period: float) -> None:
-        super().__init__()
+        super().__init__(FRAME / RATE)
         self.every = round(period / 0.02)
         tone = array.array("h", (int(8000 * math.sin(2 * math.pi * 1000 * n / RATE)) for n in range(FRAME)))
         self._tone = tone.tobytes()
         self._silence = bytes(2 * FRAME)
-        self._start: float | None = None
-        self._count = 0
         self.starts: list[float] = []
 
     async def recv(self) -> AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            wait = self._start + self._count * 0.02 - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-        phase = self._count % self.every
-        loud = self._count > 0 and phase < 5
+        index = await self._due()
+        phase = index % self.every
+        loud = index > 0 and phase < 5
         if loud and phase == 0:
             self.starts.append(time.perf_counter())
         frame = AudioFrame(format="s16", layout="mono", samples=FRAME)
         frame.planes[0].update(self._tone if loud else self._silence)
-        frame.pts = self._count * FRAME
+        frame.pts = index * FRAME
         frame.sample_rate = RATE
         frame.time_base = fractions.Fraction(1, RATE)
-        self._count += 1
         return frame
 
 
