@@ -311,6 +311,33 @@ async def test_viewers_joining_just_after_a_keyframe_start_from_it_at_once() -> 
     feed.close()
 
 
+async def test_a_file_waits_for_a_new_keyframe_rather_than_one_replayed() -> None:
+    """The recorder's sinks do not catch up from the last keyframe: they ask for a new one and start there."""
+    codec = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+    asked: list[int] = []
+    publisher = object()
+    feed = Feed("video", "room/video")
+    feed.attach(publisher, codec, asked.append)
+    viewer, viewer_port = connected_track()
+    viewer.attach(feed)
+    await feed.on_rtp(publisher, vp8(100, 0, key=True))
+    await feed.on_rtp(publisher, vp8(101, 3000))
+    sink = ForwardTrack("video", "video/VP8", catch_up=False)
+    sink_port = RecordingPort()
+    sink.port = sink_port  # type: ignore[assignment]
+    sink.attach(feed)
+    await feed.on_rtp(publisher, vp8(102, 6000))
+    await feed.on_rtp(publisher, vp8(103, 9000))
+    # The keyframe was a moment ago: a viewer would have had it; the file waits, and asked for one (once).
+    assert sink.waiting_keyframe and sink_port.written == [] and asked == [feed.stats.ssrc]
+    await feed.on_rtp(publisher, vp8(104, 12000, key=True))
+    assert not sink.waiting_keyframe and [w[3] for w in sink_port.written] == [
+        vp8(104, 12000, key=True).payload
+    ]
+    assert len(viewer_port.written) == 5
+    feed.close()
+
+
 async def test_a_viewer_switched_to_another_feed_continues_its_own_stream() -> None:
     """Sequence numbers run on by one and timestamps move forward when the source behind a viewer changes."""
     codec = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, payloadType=111)

@@ -85,10 +85,14 @@ class ForwardTrack(MediaStreamTrack):
     frame, since the feed writes the packets itself (``forward``).
     """
 
-    def __init__(self, kind: str, mime: str) -> None:
+    def __init__(self, kind: str, mime: str, catch_up: bool = True) -> None:
         super().__init__()
         self.kind = kind
         self.mime = mime
+        # Whether a feed may hand it its last keyframe and the packets since (``Feed._replay``), for a picture
+        # at once. A viewer's player pairs each packet with when it was taken (the sender reports); a file
+        # has only its timestamps, and a replayed second would put its picture a second behind its sound.
+        self.catch_up = catch_up
         self.mime_key = mime.lower()
         self.feed: Feed | None = None
         self.port: Port | None = None
@@ -425,9 +429,10 @@ class Feed:
 
     def _replay(self, track: ForwardTrack, pending: list[Awaitable[None]]) -> bool:
         """A connected viewer waiting for a keyframe gets the last one and the packets since, if recent
-        enough; otherwise the publisher is asked for one (once). True when the viewer is now in step."""
+        enough (and it may catch up); otherwise the publisher is asked for one (once). True when the viewer
+        is now in step."""
         now = time.perf_counter()
-        if not self._gop or now - self._gop_started > GOP_REPLAY_SECONDS:
+        if not track.catch_up or not self._gop or now - self._gop_started > GOP_REPLAY_SECONDS:
             if track.ask_keyframe_once():
                 self.request_keyframe()
             return False

@@ -78,7 +78,9 @@ class TrackRecorder:
         self.sinks: dict[str, ForwardTrack] = {}
         kinds = ("video", "audio") if video_mime else ("audio",)
         for kind in kinds:
-            sink = ForwardTrack(kind, video_mime if kind == "video" and video_mime else OPUS)
+            # A file waits for the keyframe it asks for: a picture replayed from a moment ago would be placed
+            # after the last one written, behind its sound for as long as the source lasts.
+            sink = ForwardTrack(kind, video_mime if kind == "video" and video_mime else OPUS, catch_up=False)
             sink.port = SinkPort(self._writer_of(kind))
             self.sinks[kind] = sink
 
