@@ -75,3 +75,33 @@ def test_a_new_stream_starts_anew() -> None:
     assert clock.taken(1000) is None
     clock.observe(7, 9.0)
     assert clock.taken(7) == 9.0
+
+
+def test_a_clock_that_jumps_begins_a_new_timeline() -> None:
+    """An encoder that reset its clock without a new SSRC: back ten minutes, then on from there; later an
+    hour forward. Each time the frames are placed from the first one of the new timeline."""
+    clock = CaptureClock(RATE)
+    for n in range(10):
+        clock.observe(10_000_000 + n * FRAME, 20.0 + n / 30)
+    restarted = (10_000_000 - 600 * RATE) & 0xFFFFFFFF
+    clock.observe(restarted, 20.0 + 10 / 30)
+    assert clock.taken(restarted) == 20.0 + 10 / 30
+    clock.observe(restarted + FRAME, 20.0 + 11 / 30)
+    assert clock.taken(restarted + FRAME) == pytest.approx(20.0 + 11 / 30, abs=1e-6)
+    ahead = (restarted + 3600 * RATE) & 0xFFFFFFFF
+    clock.observe(ahead, 20.0 + 12 / 30)
+    assert clock.taken(ahead) == 20.0 + 12 / 30
+
+
+def test_a_stall_caught_up_and_a_silence_are_not_jumps() -> None:
+    """Nothing for 5 s, then the frames due meanwhile all at once; later 20 s without a packet (the clock
+    running on). The estimate keeps its timeline throughout."""
+    clock = CaptureClock(RATE)
+    for n in range(10):
+        clock.observe(n * FRAME, 1.0 + n / 30)
+    burst = 1.0 + 10 / 30 + 5.0
+    for n in range(10, 160):
+        clock.observe(n * FRAME, burst)
+    clock.observe(160 * FRAME + 20 * RATE, burst + 20.0)
+    assert clock.taken(0) == pytest.approx(1.0, abs=DRIFT * 26)
+    assert clock.taken(160 * FRAME + 20 * RATE) == pytest.approx(1.0 + 160 / 30 + 20.0, abs=DRIFT * 26)

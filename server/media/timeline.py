@@ -24,6 +24,12 @@ from aiortc import clock
 # real clock's drift (tens of parts per million), so that a publisher whose clock runs slow is followed, and
 # slow against the delays it must see past (a one-second stall is forgotten over some twenty minutes).
 DRIFT = 0.001
+# A frame that arrived this long before the time its timestamp gives it, or this long after, begins a new
+# timeline: its encoder reset its clock without a new SSRC. A stall delivered late, a burst catching up, a
+# silence and reordering all stay well within both. (Wrongly taken for one, a frame only starts the estimate
+# again from itself, and the frames after it bring it back down.)
+EARLY_LIMIT = 2.0
+LATE_LIMIT = 60.0
 _MASK = 0xFFFFFFFF
 _HALF = 0x80000000
 # Seconds from the NTP epoch (1900) to the Unix epoch (1970).
@@ -58,18 +64,19 @@ class CaptureClock:
 
     def observe(self, timestamp: int, arrived: float) -> None:
         """A frame's first packet arrived at ``arrived`` (``time.perf_counter`` seconds)."""
-        if self._latest is None:
-            self._latest, self._ticks = timestamp, 0
-            self._origin, self._observed = arrived, arrived
-            return
-        delta = signed_ticks(timestamp - self._latest)
-        if delta <= 0:
-            return  # the same frame again, or an older one reordered on the way
-        self._latest = timestamp
-        self._ticks += delta
-        origin = arrived - self._ticks / self.clock_rate
-        self._origin = min(self._origin + (arrived - self._observed) * DRIFT, origin)
-        self._observed = arrived
+        if self._latest is not None:
+            delta = signed_ticks(timestamp - self._latest)
+            late = arrived - self._origin - (self._ticks + delta) / self.clock_rate
+            if -EARLY_LIMIT <= late <= LATE_LIMIT:
+                if delta > 0:  # else the same frame again, or an older one reordered on the way
+                    self._latest = timestamp
+                    self._ticks += delta
+                    origin = arrived - self._ticks / self.clock_rate
+                    self._origin = min(self._origin + (arrived - self._observed) * DRIFT, origin)
+                    self._observed = arrived
+                return
+        self._latest, self._ticks = timestamp, 0
+        self._origin, self._observed = arrived, arrived
 
     def taken(self, timestamp: int) -> float | None:
         """When the frame of this timestamp was taken, on our clock; None before any frame was observed."""
