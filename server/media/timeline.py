@@ -22,7 +22,7 @@ from aiortc import clock
 
 # How fast the estimate of the publisher's origin may rise, in seconds per second of arrivals: far above any
 # real clock's drift (tens of parts per million), so that a publisher whose clock runs slow is followed, and
-# slow against the delays it must see past (a one-second stall is forgotten over some twenty minutes).
+# slow against the delays it must see past (10 ms of jitter takes ten seconds to creep back in).
 DRIFT = 0.001
 # A frame that arrived this long before the time its timestamp gives it, or this long after, begins a new
 # timeline: its encoder reset its clock without a new SSRC. A stall delivered late, a burst catching up, a
