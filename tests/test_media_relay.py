@@ -256,11 +256,23 @@ class RecordingPort:
         self.ntp.append(ntp_time)
 
 
-def connected_track(kind: str = "video") -> tuple[ForwardTrack, RecordingPort]:
-    track = ForwardTrack(kind, "video/VP8" if kind == "video" else "audio/opus")
+def connected_track(kind: str = "video", catch_up: bool = True) -> tuple[ForwardTrack, RecordingPort]:
+    track = ForwardTrack(kind, "video/VP8" if kind == "video" else "audio/opus", catch_up=catch_up)
     port = RecordingPort()
     track.port = port  # type: ignore[assignment]
     return track, port
+
+
+VP8_CODEC = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+
+
+def room_video() -> tuple[Feed, object, list[int]]:
+    """A video feed with a stand-in publisher attached; the list gathers the keyframes asked of it."""
+    asked: list[int] = []
+    publisher = object()
+    feed = Feed("video", "room/video")
+    feed.attach(publisher, VP8_CODEC, asked.append)
+    return feed, publisher, asked
 
 
 def vp8(sequence_number: int, timestamp: int, key: bool = False, first: bool = True) -> RtpPacket:
@@ -271,11 +283,7 @@ def vp8(sequence_number: int, timestamp: int, key: bool = False, first: bool = T
 
 async def test_viewers_joining_just_after_a_keyframe_start_from_it_at_once() -> None:
     """Feed on its own, with a stand-in publisher: replay within the window, a keyframe request after it."""
-    codec = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
-    asked: list[int] = []
-    publisher = object()
-    feed = Feed("video", "room/video")
-    feed.attach(publisher, codec, asked.append)
+    feed, publisher, asked = room_video()
     early, early_port = connected_track()
     early.attach(feed)
     # A keyframe in two packets, then four frames of one packet.
@@ -313,18 +321,12 @@ async def test_viewers_joining_just_after_a_keyframe_start_from_it_at_once() -> 
 
 async def test_a_file_waits_for_a_new_keyframe_rather_than_one_replayed() -> None:
     """The recorder's sinks do not catch up from the last keyframe: they ask for a new one and start there."""
-    codec = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
-    asked: list[int] = []
-    publisher = object()
-    feed = Feed("video", "room/video")
-    feed.attach(publisher, codec, asked.append)
+    feed, publisher, asked = room_video()
     viewer, viewer_port = connected_track()
     viewer.attach(feed)
     await feed.on_rtp(publisher, vp8(100, 0, key=True))
     await feed.on_rtp(publisher, vp8(101, 3000))
-    sink = ForwardTrack("video", "video/VP8", catch_up=False)
-    sink_port = RecordingPort()
-    sink.port = sink_port  # type: ignore[assignment]
+    sink, sink_port = connected_track(catch_up=False)
     sink.attach(feed)
     await feed.on_rtp(publisher, vp8(102, 6000))
     await feed.on_rtp(publisher, vp8(103, 9000))
@@ -378,13 +380,11 @@ async def test_switches_with_late_keyframes_keep_the_stream_on_the_time_its_fram
     epoch = 1_800_000_000.0  # our clock's 0 in wall-clock time
     ntp_now = SimpleNamespace(current_ntp_time=lambda: round((now[0] + epoch + 2_208_988_800) * (1 << 32)))
     monkeypatch.setattr(timeline, "clock", ntp_now)
-    codec = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
     fps, delay, keyframe_delay, switch_every = 30, 0.010, 0.300, 2.0
     publishers = (object(), object())
     feeds = (Feed("video", "room/video"), Feed("video", "speaker/video"))
-    asked: list[list[int]] = [[], []]
     for index, feed in enumerate(feeds):
-        feed.attach(publishers[index], codec, asked[index].append)
+        feed.attach(publishers[index], VP8_CODEC, lambda ssrc: None)
     origins = (123_456, 4_000_000_000)  # each publisher's own RTP clock
     track, port = connected_track()
     written_at: list[float] = []  # when each packet written out was taken
